@@ -88,6 +88,10 @@ class Error {
   std::string ToString() const;
   // Maps onto the canonical codes for callers outside src/kube.
   Status ToStatus() const;
+  // Renders a metav1.Status body exactly as kube-apiserver does (kind, apiVersion,
+  // metadata {}, status "Failure", message, reason, details, code). Used by the
+  // embedded API server.
+  nlohmann::json ToStatusJson() const;
 
  private:
   Kind kind_ = Kind::kApi;
