@@ -38,24 +38,24 @@ std::shared_ptr<TokenSource> FileTokenSource(std::string path, Clock& clock,
 std::shared_ptr<TokenSource> StaticTokenSource(std::string token);
 
 struct ClientConfig {
-  std::string server;  // "https://10.0.0.1:6443"
+  std::string server{};  // "https://10.0.0.1:6443"
   // TLS. PEM contents, not paths: loaders read files eagerly so errors surface early.
-  std::string ca_pem;
-  std::string client_cert_pem;
-  std::string client_key_pem;
+  std::string ca_pem{};
+  std::string client_cert_pem{};
+  std::string client_key_pem{};
   bool insecure_skip_tls_verify = false;
-  std::string tls_server_name;
+  std::string tls_server_name{};
   // Auth. `token_source` wins over `bearer_token` when both are set.
-  std::string bearer_token;
-  std::shared_ptr<TokenSource> token_source;
-  std::string username, password;  // basic auth (rare, still in kubeconfig)
+  std::string bearer_token{};
+  std::shared_ptr<TokenSource> token_source{};
+  std::string username{}, password{};  // basic auth (rare, still in kubeconfig)
   // Client behaviour (client-go defaults: QPS 5 / burst 10; we default higher
   // because a GPU controller manages many objects).
   double qps = 50;
   int burst = 100;
   std::chrono::milliseconds timeout{30'000};  // per request, not for watches
   std::string user_agent = "gpu-autoscaler/0.1";
-  std::string context_name;  // which kubeconfig context produced this
+  std::string context_name{};  // which kubeconfig context produced this
   std::string default_namespace = "default";
 };
 

@@ -24,19 +24,26 @@ namespace gpu_autoscaler::kube {
 
 // metav1.StatusCause
 struct StatusCause {
-  std::string reason;  // e.g. "FieldValueRequired", "FieldManagerConflict"
-  std::string message;
-  std::string field;
+  std::string reason{};  // e.g. "FieldValueRequired", "FieldManagerConflict"
+  std::string message{};
+  std::string field{};
 };
 
 // metav1.StatusDetails
 struct StatusDetails {
-  std::string name;
-  std::string group;
-  std::string kind;
-  std::string uid;
-  std::vector<StatusCause> causes;
+  std::string name{};
+  std::string group{};
+  std::string kind{};
+  std::string uid{};
+  std::vector<StatusCause> causes{};
   int retry_after_seconds = 0;
+  // kube-apiserver renders `"details": {}` for some errors and omits details
+  // for others; this keeps an empty-but-present details object.
+  bool present = false;
+  bool empty() const {
+    return name.empty() && group.empty() && kind.empty() && uid.empty() && causes.empty() &&
+           retry_after_seconds == 0;
+  }
 };
 
 class Error {
@@ -79,6 +86,9 @@ class Error {
   const std::string& message() const { return message_; }
   const StatusDetails& details() const { return details_; }
   StatusDetails& mutable_details() { return details_; }
+  // metadata.continue of a 410 Expired Status for a stale continue token.
+  const std::string& list_continue() const { return list_continue_; }
+  void set_list_continue(std::string token) { list_continue_ = std::move(token); }
 
   // Value of a Retry-After header or details.retryAfterSeconds, if any.
   std::optional<std::chrono::seconds> retry_after() const;
@@ -96,9 +106,10 @@ class Error {
  private:
   Kind kind_ = Kind::kApi;
   int code_ = 0;
-  std::string reason_;
-  std::string message_;
+  std::string reason_{};
+  std::string message_{};
   StatusDetails details_;
+  std::string list_continue_{};
 };
 
 template <typename T>

@@ -16,16 +16,16 @@
 namespace gpu_autoscaler::kube {
 
 struct GroupVersion {
-  std::string group;  // "" for the core group
-  std::string version;
+  std::string group{};  // "" for the core group
+  std::string version{};
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
   friend bool operator==(const GroupVersion&, const GroupVersion&) = default;
 };
 
 struct GroupVersionResource {
-  std::string group;
-  std::string version;
-  std::string resource;  // plural, lower case: "pods", "leases"
+  std::string group{};
+  std::string version{};
+  std::string resource{};  // plural, lower case: "pods", "leases"
   bool namespaced = true;
 
   GroupVersion gv() const { return {group, version}; }
@@ -37,9 +37,9 @@ struct GroupVersionResource {
 };
 
 struct GroupVersionKind {
-  std::string group;
-  std::string version;
-  std::string kind;
+  std::string group{};
+  std::string version{};
+  std::string kind{};
   friend bool operator==(const GroupVersionKind&, const GroupVersionKind&) = default;
 };
 
@@ -60,9 +60,9 @@ extern const GroupVersionResource kCustomResourceDefinitions;
 // One object (name set) or a collection (name empty), optionally a subresource.
 struct ObjectRef {
   GroupVersionResource gvr;
-  std::string ns;    // empty: cluster scope, or all namespaces for a list
-  std::string name;  // empty: the collection
-  std::string subresource;  // "status", "scale", "eviction", "binding"
+  std::string ns{};           // empty: cluster scope, or all namespaces for a list
+  std::string name{};         // empty: the collection
+  std::string subresource{};  // "status", "scale", "eviction", "binding"
 
   ObjectRef WithSub(std::string sub) const {
     ObjectRef r = *this;

@@ -36,12 +36,12 @@ class Registry;
 namespace gpu_autoscaler::kube {
 
 struct ListOptions {
-  std::string label_selector;
-  std::string field_selector;
+  std::string label_selector{};
+  std::string field_selector{};
   int64_t limit = 0;  // 0: no limit
-  std::string continue_token;
-  std::string resource_version;
-  std::string resource_version_match;  // "", "Exact", "NotOlderThan"
+  std::string continue_token{};
+  std::string resource_version{};
+  std::string resource_version_match{};  // "", "Exact", "NotOlderThan"
   bool allow_watch_bookmarks = false;
   int64_t timeout_seconds = 0;  // server-side, for list and watch
   // Appends the query string (with leading '?', or nothing) to `out`.
@@ -49,16 +49,16 @@ struct ListOptions {
 };
 
 struct WriteOptions {
-  bool dry_run = false;       // dryRun=All
-  std::string field_manager;  // required for server-side apply
-  std::optional<bool> force;  // server-side apply only
+  bool dry_run = false;         // dryRun=All
+  std::string field_manager{};  // required for server-side apply
+  std::optional<bool> force{};  // server-side apply only
 };
 
 struct DeleteOptions {
-  std::optional<int64_t> grace_period_seconds;
-  std::string propagation_policy;  // "", "Orphan", "Background", "Foreground"
-  std::string precondition_uid;
-  std::string precondition_resource_version;
+  std::optional<int64_t> grace_period_seconds{};
+  std::string propagation_policy{};  // "", "Orphan", "Background", "Foreground"
+  std::string precondition_uid{};
+  std::string precondition_resource_version{};
   bool dry_run = false;
   std::string ToJson() const;  // a meta.k8s.io/v1 DeleteOptions body, or "" when empty
 };
@@ -76,8 +76,8 @@ std::string_view WatchEventTypeName(WatchEventType t);
 
 // A decoded watch event. For kError, `object` is a metav1.Status.
 struct WatchEvent {
-  WatchEventType type;
-  std::string object_json;  // the raw "object" value
+  WatchEventType type{};
+  std::string object_json{};  // the raw "object" value
 };
 
 struct RestClientOptions {

@@ -7,7 +7,10 @@
 //   auto f = FieldSelector::Parse("spec.nodeName=node-a");
 //
 // Label selectors support =, ==, !=, in, notin, exists ("key") and "!key".
-// Parse errors carry the API server's message text (400 BadRequest).
+// Parse errors are InvalidArgument Statuses carrying the API server's message
+// text (it answers them with 400 BadRequest). `gpu_autoscaler::Result` is
+// spelled out so that the type does not depend on whether kube/error.h (which
+// declares kube::Result) was included first.
 //
 // Thread-safety: parsed selectors are immutable values.
 #pragma once
@@ -26,14 +29,14 @@ class LabelSelector {
  public:
   enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kDoesNotExist };
   struct Requirement {
-    std::string key;
-    Op op;
-    std::vector<std::string> values;
+    std::string key{};
+    Op op{};
+    std::vector<std::string> values{};
   };
 
-  static Result<LabelSelector> Parse(std::string_view text);
+  static gpu_autoscaler::Result<LabelSelector> Parse(std::string_view text);
   // From a metav1.LabelSelector {matchLabels, matchExpressions} given as JSON text.
-  static Result<LabelSelector> FromJson(std::string_view json);
+  static gpu_autoscaler::Result<LabelSelector> FromJson(std::string_view json);
 
   bool empty() const { return reqs_.empty(); }  // matches everything
   bool Matches(const std::map<std::string, std::string>& labels) const;
@@ -43,24 +46,24 @@ class LabelSelector {
   std::string ToString() const;
 
  private:
-  std::vector<Requirement> reqs_;
+  std::vector<Requirement> reqs_{};
 };
 
 class FieldSelector {
  public:
   struct Requirement {
-    std::string field;  // "metadata.name", "spec.nodeName", ...
-    bool equals;        // '=' / '==' vs '!='
-    std::string value;
+    std::string field{};  // "metadata.name", "spec.nodeName", ...
+    bool equals{};        // '=' / '==' vs '!='
+    std::string value{};
   };
-  static Result<FieldSelector> Parse(std::string_view text);
+  static gpu_autoscaler::Result<FieldSelector> Parse(std::string_view text);
   bool empty() const { return reqs_.empty(); }
   // `get` returns the field's value, or nullptr when the field is unknown.
   bool Matches(const std::function<const std::string*(std::string_view field)>& get) const;
   const std::vector<Requirement>& requirements() const { return reqs_; }
 
  private:
-  std::vector<Requirement> reqs_;
+  std::vector<Requirement> reqs_{};
 };
 
 }  // namespace gpu_autoscaler::kube

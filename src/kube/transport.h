@@ -24,17 +24,17 @@ namespace gpu_autoscaler::kube {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
-  std::string method;  // GET, POST, PUT, PATCH, DELETE
-  std::string url;     // absolute: server + path + query
-  Headers headers;
-  std::string body;
+  std::string method{};  // GET, POST, PUT, PATCH, DELETE
+  std::string url{};     // absolute: server + path + query
+  Headers headers{};
+  std::string body{};
   std::chrono::milliseconds timeout{0};  // 0: none (watches)
 };
 
 struct HttpResponse {
   int status = 0;
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
   std::string Header(std::string_view name) const;  // case-insensitive, "" if absent
 };
 

@@ -28,8 +28,8 @@ namespace gpu_autoscaler::kube {
 // One framed event. `object` points into decoder memory valid only during the
 // callback; copy it to keep it.
 struct WatchEventFrame {
-  WatchEventType type;
-  std::string_view object;  // raw JSON of the "object" member
+  WatchEventType type{};
+  std::string_view object{};  // raw JSON of the "object" member
 };
 
 class WatchDecoder {
@@ -46,7 +46,7 @@ class WatchDecoder {
   size_t buffered() const { return buffer_.size() - consumed_; }
 
  private:
-  std::string buffer_;
+  std::string buffer_{};
   size_t consumed_ = 0;  // start of the first undecoded byte in buffer_
   size_t scan_ = 0;      // where framing resumes
   int depth_ = 0;

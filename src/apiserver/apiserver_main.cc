@@ -1,0 +1,165 @@
+// gpu-autoscaler-apiserver: the embedded kube-apiserver-compatible server as a
+// program, for integration tests and local demos. Prints
+// "listening on http(s)://ADDRESS:PORT" to stdout once it serves.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "apiserver/api_server.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage: gpu-autoscaler-apiserver [flags]
+
+A kube-apiserver-compatible server (Kubernetes v1.20 API semantics) with
+in-memory storage, for tests and demos.
+
+Flags:
+  --bind-address ADDR         address to listen on (default 127.0.0.1)
+  --port N                    port; 0 picks a free one (default 0)
+  --crd-dir DIR               create every CustomResourceDefinition in DIR/*.yaml at start
+  --token TOKEN               require "Authorization: Bearer TOKEN" on every request
+  --tls-cert-file FILE        serve HTTPS with this PEM certificate (needs --tls-key-file)
+  --tls-key-file FILE         PEM private key for --tls-cert-file
+  --watch-history N           watch events kept for resumption; older -> 410 (default 10000)
+  --bookmark-interval DUR     BOOKMARK period for watches that allow them, e.g. 1s,
+                              500ms, 1m (default 1s; kube-apiserver uses about 1m)
+  --enable-fault-injection    serve the /__faults admin API (latency, errors, dropped
+                              watches, compaction, restarts)
+  --log-format text|json      log format on stderr (default text)
+  --help                      show this help
+)";
+
+bool ParseDuration(std::string_view s, std::chrono::milliseconds* out) {
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9')
+    ++digits;
+  if (digits == 0) return false;
+  long long value = std::atoll(std::string(s.substr(0, digits)).c_str());
+  std::string_view unit = s.substr(digits);
+  if (unit == "ms") {
+    *out = std::chrono::milliseconds(value);
+  } else if (unit == "s" || unit.empty()) {
+    *out = std::chrono::seconds(value);
+  } else if (unit == "m") {
+    *out = std::chrono::minutes(value);
+  } else {
+    return false;
+  }
+  return out->count() > 0;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "gpu-autoscaler-apiserver: " << message << "\n"
+            << "Run with --help for usage.\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using gpu_autoscaler::apiserver::ApiServer;
+  using gpu_autoscaler::apiserver::ApiServerOptions;
+  ApiServerOptions opts;
+  std::string log_format = "text";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    auto eq = arg.find('=');
+    bool has_inline = arg.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (has_inline) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    auto next = [&](std::string* out) {
+      if (has_inline) {
+        *out = value;
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--enable-fault-injection") {
+      opts.enable_fault_injection = true;
+    } else if (arg == "--bind-address" || arg == "--port" || arg == "--crd-dir" ||
+               arg == "--token" || arg == "--tls-cert-file" || arg == "--tls-key-file" ||
+               arg == "--watch-history" || arg == "--bookmark-interval" || arg == "--log-format") {
+      std::string v;
+      if (!next(&v)) return Fail(arg + " needs a value");
+      if (arg == "--bind-address") {
+        opts.bind_address = v;
+      } else if (arg == "--port") {
+        char* end = nullptr;
+        long port = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0' || port < 0 || port > 65535) return Fail("bad --port " + v);
+        opts.port = static_cast<int>(port);
+      } else if (arg == "--crd-dir") {
+        opts.crd_dir = v;
+      } else if (arg == "--token") {
+        opts.token = v;
+      } else if (arg == "--tls-cert-file") {
+        opts.tls_cert_file = v;
+      } else if (arg == "--tls-key-file") {
+        opts.tls_key_file = v;
+      } else if (arg == "--watch-history") {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0' || n <= 0) return Fail("bad --watch-history " + v);
+        opts.watch_history = static_cast<size_t>(n);
+      } else if (arg == "--bookmark-interval") {
+        if (!ParseDuration(v, &opts.bookmark_interval)) {
+          return Fail("bad --bookmark-interval " + v);
+        }
+      } else {
+        if (v != "text" && v != "json") return Fail("bad --log-format " + v);
+        log_format = v;
+      }
+    } else {
+      return Fail("unknown argument " + arg);
+    }
+  }
+  if (opts.tls_cert_file.empty() != opts.tls_key_file.empty()) {
+    return Fail("--tls-cert-file and --tls-key-file go together");
+  }
+
+  auto logger = spdlog::stderr_logger_mt("apiserver");
+  if (log_format == "json") {
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
+  }
+
+  // Block the shutdown signals before any thread starts so that they all
+  // inherit the mask and sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = ApiServer::Start(opts);
+  if (!server.ok()) {
+    logger->error("cannot start: {}", server.error().ToString());
+    return 1;
+  }
+  std::printf("listening on %s\n", (*server)->url().c_str());
+  std::fflush(stdout);
+  logger->info("serving on {}", (*server)->url());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  logger->info("received signal {}, shutting down", sig);
+  (*server)->Stop();
+  return 0;
+}

@@ -1,0 +1,99 @@
+#include "autoscale/scheduler.h"
+
+#include <numeric>
+
+namespace gpu_autoscaler::autoscale {
+
+size_t Scheduler::ShapeKeyHash::operator()(const ShapeKey& k) const {
+  uint64_t h = static_cast<uint64_t>(k.cpu_milli) * 0x9e3779b97f4a7c15ULL;
+  h ^= (static_cast<uint64_t>(k.num_gpu) << 48) ^ (static_cast<uint64_t>(k.gpu_milli) << 32) ^
+       static_cast<uint64_t>(k.mig_slices);
+  h ^= k.models * 0xc2b2ae3d27d4eb4fULL;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+Scheduler::Scheduler(const ClusterState& cluster, Policy& policy, std::vector<int> ranks,
+                     uint64_t seed)
+    : cluster_(cluster), policy_(policy), ranks_(std::move(ranks)), rng_(seed) {
+  if (static_cast<int>(ranks_.size()) != cluster_.node_count()) {
+    ranks_.resize(cluster_.node_count());
+    std::iota(ranks_.begin(), ranks_.end(), 0);
+  }
+}
+
+std::vector<Scheduler::CacheEntry>& Scheduler::CacheFor(const PodRequest& pod) {
+  const ShapeKey key{pod.cpu_milli, pod.num_gpu, pod.gpu_milli, pod.models, pod.mig_slices};
+  auto [it, inserted] = shape_ids_.try_emplace(key, static_cast<int>(cache_.size()));
+  if (inserted) cache_.emplace_back(cluster_.node_count());
+  return cache_[it->second];
+}
+
+std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
+  const int n = cluster_.node_count();
+  if (policy_.picks_random_node()) {
+    feasible_.clear();
+    for (int i = 0; i < n; ++i) {
+      if (cluster_.Fits(i, pod)) feasible_.push_back(i);
+    }
+    if (feasible_.empty()) return std::nullopt;
+    const int node = feasible_.size() == 1 ? feasible_[0] : feasible_[rng_.Below(feasible_.size())];
+    return PlaceOn(node, pod, -1);
+  }
+  std::vector<CacheEntry>& cache = CacheFor(pod);
+  int best = -1;
+  int best_score = -1;
+  double best_tiebreak = 0;
+  int best_gpu = -1;
+  for (int i = 0; i < n; ++i) {
+    const NodeState& node = cluster_.node(i);
+    if (pod.memory_mib > node.free_memory || node.pods >= node.max_pods) continue;
+    CacheEntry& entry = cache[i];
+    if (entry.version != node.version) {
+      entry.version = node.version;
+      if (cluster_.Fits(i, pod)) {
+        const NodeScore s = policy_.Score(cluster_, i, pod);
+        entry.score = static_cast<int16_t>(s.score);
+        entry.gpu = static_cast<int8_t>(s.gpu);
+        entry.tiebreak = s.tiebreak;
+      } else {
+        entry.score = -1;
+      }
+    }
+    if (entry.score < 0) continue;
+    if (entry.score > best_score ||
+        (entry.score == best_score &&
+         (entry.tiebreak > best_tiebreak ||
+          (entry.tiebreak == best_tiebreak && ranks_[i] < ranks_[best])))) {
+      best = i;
+      best_score = entry.score;
+      best_tiebreak = entry.tiebreak;
+      best_gpu = entry.gpu;
+    }
+  }
+  if (best < 0) return std::nullopt;
+  return PlaceOn(best, pod, best_gpu);
+}
+
+Placement Scheduler::PlaceOn(int node, const PodRequest& pod, int scored_gpu) {
+  Placement placement;
+  placement.node = node;
+  const bool sharing = pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu;
+  if (sharing && policy_.gpu_selection() == GpuSelection::kFromScore && scored_gpu >= 0) {
+    placement.gpus.push_back(scored_gpu);
+    return placement;
+  }
+  if (sharing && policy_.gpu_selection() == GpuSelection::kRandom) {
+    const NodeState& state = cluster_.node(node);
+    std::array<int, kMaxGpusPerNode> fitting{};
+    int count = 0;
+    for (int i = 0; i < state.gpu_count; ++i) {
+      if (state.free_milli[i] >= pod.gpu_milli) fitting[count++] = i;
+    }
+    placement.gpus.push_back(count == 1 ? fitting[0] : fitting[rng_.Below(count)]);
+    return placement;
+  }
+  placement.gpus = cluster_.BestGpus(node, pod);
+  return placement;
+}
+
+}  // namespace gpu_autoscaler::autoscale

@@ -1,0 +1,219 @@
+#include "autoscale/trace.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <unordered_set>
+
+namespace gpu_autoscaler::autoscale {
+namespace {
+
+// Splits one CSV line on commas. The trace has no quoted fields; a quote is an error.
+bool SplitLine(std::string_view line, std::vector<std::string_view>* fields) {
+  fields->clear();
+  size_t start = 0;
+  while (true) {
+    const size_t comma = line.find(',', start);
+    std::string_view field = line.substr(start, comma == std::string_view::npos ? line.npos
+                                                                                : comma - start);
+    if (field.find('"') != std::string_view::npos) return false;
+    fields->push_back(field);
+    if (comma == std::string_view::npos) return true;
+    start = comma + 1;
+  }
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+class CsvReader {
+ public:
+  CsvReader(std::string_view text, std::string_view file_name)
+      : text_(text), file_name_(file_name) {}
+
+  // Reads the header and locates the named columns; optional ones may be absent (-1).
+  Status ReadHeader(const std::vector<std::string_view>& required,
+                    const std::vector<std::string_view>& optional) {
+    std::string_view line;
+    if (!NextLine(&line)) return Error("empty file, expected a header line");
+    std::vector<std::string_view> fields;
+    if (!SplitLine(line, &fields)) return Error("quoted fields are not supported");
+    auto find = [&fields](std::string_view name) {
+      for (size_t i = 0; i < fields.size(); ++i) {
+        if (Trim(fields[i]) == name) return static_cast<int>(i);
+      }
+      return -1;
+    };
+    for (std::string_view name : required) {
+      const int i = find(name);
+      if (i < 0) return Error("header lacks column \"" + std::string(name) + "\"");
+      columns_.push_back(i);
+    }
+    for (std::string_view name : optional) columns_.push_back(find(name));
+    width_ = fields.size();
+    return Status::Ok();
+  }
+
+  // Next non-blank data row, or false at end of file. On a malformed row sets *status.
+  bool NextRow(Status* status) {
+    std::string_view line;
+    while (NextLine(&line)) {
+      if (Trim(line).empty()) continue;
+      if (!SplitLine(line, &fields_)) {
+        *status = Error("quoted fields are not supported");
+        return true;
+      }
+      if (fields_.size() != width_) {
+        *status = Error("expected " + std::to_string(width_) + " fields, found " +
+                        std::to_string(fields_.size()));
+        return true;
+      }
+      *status = Status::Ok();
+      return true;
+    }
+    return false;
+  }
+
+  // The field of column slot `slot` (order of ReadHeader's names), or nullopt if absent.
+  std::optional<std::string_view> Field(size_t slot) const {
+    const int i = columns_[slot];
+    if (i < 0) return std::nullopt;
+    return Trim(fields_[i]);
+  }
+
+  Result<int64_t> Int(size_t slot, std::string_view what, int64_t min, int64_t max) const {
+    std::string_view s = *Field(slot);
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+      return Error(std::string(what) + " \"" + std::string(s) + "\" is not an integer");
+    }
+    if (v < min || v > max) {
+      return Error(std::string(what) + " " + std::to_string(v) + " is outside [" +
+                   std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return v;
+  }
+
+  Status Error(const std::string& message) const {
+    return InvalidArgumentError(std::string(file_name_) + ":" +
+                                std::to_string(std::max(line_number_, 1)) +
+                                ": " + message);
+  }
+
+ private:
+  bool NextLine(std::string_view* line) {
+    if (pos_ >= text_.size()) return false;
+    const size_t nl = text_.find('\n', pos_);
+    const size_t end = nl == std::string_view::npos ? text_.size() : nl;
+    *line = text_.substr(pos_, end - pos_);
+    if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
+    pos_ = end + 1;
+    ++line_number_;
+    return true;
+  }
+
+  std::string_view text_;
+  std::string_view file_name_;
+  size_t pos_ = 0;
+  int line_number_ = 0;
+  size_t width_ = 0;
+  std::vector<int> columns_;
+  std::vector<std::string_view> fields_;
+};
+
+constexpr int64_t kMaxQuantity = int64_t{1} << 40;
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return DataLossError("error reading " + path);
+  return ss.str();
+}
+
+}  // namespace
+
+Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_view file_name) {
+  CsvReader reader(text, file_name);
+  GPU_RETURN_IF_ERROR(
+      reader.ReadHeader({"sn", "cpu_milli", "memory_mib", "gpu", "model"}, {}));
+  std::vector<NodeSpec> nodes;
+  std::unordered_set<std::string> names;
+  Status row;
+  while (reader.NextRow(&row)) {
+    GPU_RETURN_IF_ERROR(row);
+    NodeSpec node;
+    node.name = std::string(*reader.Field(0));
+    if (node.name.empty()) return reader.Error("node name is empty");
+    if (!names.insert(node.name).second) {
+      return reader.Error("duplicate node name \"" + node.name + "\"");
+    }
+    GPU_ASSIGN_OR_RETURN(node.cpu_milli, reader.Int(1, "cpu_milli", 0, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(node.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(int64_t gpus, reader.Int(3, "gpu", 0, kMaxGpusPerNode));
+    node.gpu_count = static_cast<int>(gpus);
+    node.gpu_model = std::string(*reader.Field(4));
+    if (node.gpu_count > 0 && node.gpu_model.empty()) {
+      return reader.Error("node has GPUs but no model");
+    }
+    if (node.gpu_count == 0) node.gpu_model.clear();
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view file_name) {
+  CsvReader reader(text, file_name);
+  GPU_RETURN_IF_ERROR(reader.ReadHeader(
+      {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"}, {"gpu_spec"}));
+  std::vector<PodSpec> pods;
+  Status row;
+  while (reader.NextRow(&row)) {
+    GPU_RETURN_IF_ERROR(row);
+    PodSpec pod;
+    pod.name = std::string(*reader.Field(0));
+    if (pod.name.empty()) return reader.Error("pod name is empty");
+    GPU_ASSIGN_OR_RETURN(pod.cpu_milli, reader.Int(1, "cpu_milli", 0, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(pod.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(int64_t num_gpu, reader.Int(3, "num_gpu", 0, kMaxGpusPerNode));
+    // The protocol clamps gpu_milli into 0..1000; anything wilder is a broken row.
+    GPU_ASSIGN_OR_RETURN(int64_t gpu_milli, reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
+    pod.num_gpu = static_cast<int>(num_gpu);
+    pod.gpu_milli = static_cast<int>(std::clamp<int64_t>(gpu_milli, 0, kMilliPerGpu));
+    if (std::optional<std::string_view> spec = reader.Field(5); spec && !spec->empty()) {
+      size_t start = 0;
+      while (start <= spec->size()) {
+        const size_t bar = spec->find('|', start);
+        std::string_view model =
+            Trim(spec->substr(start, bar == std::string_view::npos ? spec->npos : bar - start));
+        if (model.empty()) return reader.Error("gpu_spec \"" + std::string(*spec) + "\" has an empty model");
+        pod.gpu_models.emplace_back(model);
+        if (bar == std::string_view::npos) break;
+        start = bar + 1;
+      }
+    }
+    pods.push_back(std::move(pod));
+  }
+  return pods;
+}
+
+Result<std::vector<NodeSpec>> LoadNodeCsv(const std::string& path) {
+  GPU_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseNodeCsv(text, path);
+}
+
+Result<std::vector<PodSpec>> LoadPodCsv(const std::string& path) {
+  GPU_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParsePodCsv(text, path);
+}
+
+}  // namespace gpu_autoscaler::autoscale

@@ -1,0 +1,360 @@
+#include "apiserver/validation.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "apiserver/defaults.h"
+#include "apiserver/object_golden.h"
+
+namespace gpu_autoscaler::apiserver {
+namespace {
+
+using nlohmann::json;
+using testing::LoadGolden;
+using testing::RequestBody;
+using testing::ResponseBody;
+
+const ValidationTarget kPods{"", "v1", "pods", "Pod", true, ""};
+const ValidationTarget kWidgets{
+    "example.gpuautoscaler.io", "v1alpha1", "widgets", "Widget", true, ""};
+
+// A pod as the server validates it: decoded, defaulted, namespace set.
+json DefaultedPod(json pod) {
+  ApplyDefaults("", "Pod", pod);
+  pod["metadata"]["namespace"] = "gpu-golden";
+  return pod;
+}
+
+json WidgetSchema() {
+  return RequestBody(
+      LoadGolden("50-create-crd"))["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+}
+
+// Messages of the causes, in order.
+std::vector<std::string> Causes(const kube::Error& e) {
+  std::vector<std::string> out;
+  for (const kube::StatusCause& c : e.details().causes) {
+    out.push_back(c.reason + " " + c.field + ": " + c.message);
+  }
+  return out;
+}
+
+TEST(ValidationTest, GoldenPodWithoutContainers) {
+  const json golden = LoadGolden("10-create-pod-invalid");
+  auto result = ValidateCreate(kPods, DefaultedPod(RequestBody(golden)), nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().ToStatusJson(), ResponseBody(golden));
+}
+
+TEST(ValidationTest, GoldenPodsAreValid) {
+  for (const char* name : {"08-create-pod", "11-create-pod-2", "14-create-pod-5",
+                           "37-create-pod-finalizer", "61-create-gpu-pod-admitted-real"}) {
+    auto result = ValidateCreate(kPods, DefaultedPod(RequestBody(LoadGolden(name))), nullptr);
+    EXPECT_TRUE(result.ok()) << name << ": " << result.error().ToString();
+  }
+}
+
+TEST(ValidationTest, GoldenCustomResourceSchemaViolations) {
+  const json golden = LoadGolden("53-create-cr-invalid");
+  json cr = RequestBody(golden);
+  cr["metadata"]["namespace"] = "gpu-golden";
+  const json schema = WidgetSchema();
+  auto result = ValidateCreate(kWidgets, cr, &schema);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().ToStatusJson(), ResponseBody(golden));
+}
+
+TEST(ValidationTest, GoldenCustomResourceIsValidAndPruned) {
+  json cr = RequestBody(LoadGolden("52-create-cr"));
+  cr["metadata"]["namespace"] = "gpu-golden";
+  cr["spec"]["unknown"] = "dropped";
+  const json schema = WidgetSchema();
+  PruneUnknownFields(schema, cr);
+  EXPECT_FALSE(cr["spec"].contains("unknown"));
+  EXPECT_EQ(cr["spec"], json::parse(R"({"mode":"mps","size":2})"));
+  EXPECT_EQ(cr["metadata"]["name"], "w1");
+  auto result = ValidateCreate(kWidgets, cr, &schema);
+  EXPECT_TRUE(result.ok()) << result.error().ToString();
+}
+
+TEST(ValidationTest, GoldenUpdatesAreValid) {
+  const json before = ResponseBody(LoadGolden("08-create-pod"));
+  auto result = ValidateUpdate(kPods, before, RequestBody(LoadGolden("24-update-pod")), nullptr);
+  EXPECT_TRUE(result.ok()) << result.error().ToString();
+
+  const json schema = WidgetSchema();
+  result = ValidateUpdate(kWidgets, ResponseBody(LoadGolden("55-get-cr")),
+                          RequestBody(LoadGolden("56-update-cr-spec")), &schema);
+  EXPECT_TRUE(result.ok()) << result.error().ToString();
+}
+
+TEST(ValidationTest, ContainerErrors) {
+  json pod = DefaultedPod(json::parse(R"({"apiVersion":"v1","kind":"Pod",
+      "metadata":{"name":"p"},"spec":{"containers":[
+        {"name":"Main_1","image":""},
+        {"name":"b","image":"x","imagePullPolicy":"Sometimes",
+         "ports":[{"containerPort":70000}],
+         "resources":{"limits":{"cpu":"1"},"requests":{"cpu":"2"}}},
+        {"name":"b","image":"y","volumeMounts":[{"name":"missing","mountPath":"/data"}]}]}})"));
+  auto result = ValidateCreate(kPods, pod, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), 422);
+  const std::vector<std::string> want = {
+      "FieldValueInvalid spec.containers[0].name: Invalid value: \"Main_1\": a lowercase RFC "
+      "1123 label must consist of lower case alphanumeric characters or '-', and must start and "
+      "end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+      "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+      "FieldValueRequired spec.containers[0].image: Required value",
+      "FieldValueNotSupported spec.containers[1].imagePullPolicy: Unsupported value: "
+      "\"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+      "FieldValueInvalid spec.containers[1].ports[0].containerPort: Invalid value: 70000: must "
+      "be between 1 and 65535, inclusive",
+      "FieldValueInvalid spec.containers[1].resources.requests: Invalid value: \"2\": must "
+      "be less than or equal to cpu limit",
+      "FieldValueNotFound spec.containers[2].volumeMounts[0].name: Not found: \"missing\"",
+      "FieldValueDuplicate spec.containers[2].name: Duplicate value: \"b\"",
+  };
+  EXPECT_EQ(Causes(result.error()), want);
+  EXPECT_EQ(result.error().message().rfind("Pod \"p\" is invalid: [spec.containers[0].name: ", 0),
+            0u);
+}
+
+TEST(ValidationTest, ExtendedResourcesMustMatchLimits) {
+  json pod = DefaultedPod(json::parse(R"({"metadata":{"name":"p"},"spec":{"containers":[
+      {"name":"c","image":"x","resources":{"limits":{"nvidia.com/gpu":"2"},
+       "requests":{"nvidia.com/gpu":"1"}}}]}})"));
+  auto result = ValidateCreate(kPods, pod, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).message,
+            "Invalid value: \"1\": must be equal to nvidia.com/gpu limit");
+}
+
+TEST(ValidationTest, MetadataErrors) {
+  struct Case {
+    const char* metadata;
+    const char* cause;
+  };
+  for (const Case& c : {
+           Case{R"({"namespace":"ns"})",
+                "FieldValueRequired metadata.name: Required value: name or generateName is "
+                "required"},
+           Case{R"({"name":"Bad.Name","namespace":"ns"})",
+                "FieldValueInvalid metadata.name: Invalid value: \"Bad.Name\": a lowercase RFC "
+                "1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                "and must start and end with an alphanumeric character (e.g. 'example.com', "
+                "regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"},
+           Case{R"({"name":"ok"})", "FieldValueRequired metadata.namespace: Required value"},
+           Case{R"({"name":"ok","namespace":"ns","labels":{"app":"bad value"}})",
+                "FieldValueInvalid metadata.labels: Invalid value: \"bad value\": a valid label "
+                "must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                "and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+                "'my_value',  or '12345', regex used for validation is "
+                "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"},
+           Case{R"({"name":"ok","namespace":"ns","annotations":{"-x":"v"}})",
+                "FieldValueInvalid metadata.annotations: Invalid value: \"-x\": name part must "
+                "consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+                "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+                "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"},
+       }) {
+    json pod = DefaultedPod(json::parse(R"({"spec":{"containers":[{"name":"c","image":"x"}]}})"));
+    pod["metadata"] = json::parse(c.metadata);
+    auto result = ValidateCreate(kPods, pod, nullptr);
+    ASSERT_FALSE(result.ok()) << c.metadata;
+    EXPECT_EQ(Causes(result.error()), std::vector<std::string>{c.cause}) << c.metadata;
+  }
+}
+
+TEST(ValidationTest, GenerateNameStandsInForName) {
+  json pod = DefaultedPod(json::parse(R"({"metadata":{"generateName":"web-"},
+      "spec":{"containers":[{"name":"c","image":"x"}]}})"));
+  EXPECT_TRUE(ValidateCreate(kPods, pod, nullptr).ok());
+}
+
+TEST(ValidationTest, ResourceVersionOnCreateIsRejected) {
+  json pod = DefaultedPod(RequestBody(LoadGolden("08-create-pod")));
+  pod["metadata"]["resourceVersion"] = "12";
+  auto result = ValidateCreate(kPods, pod, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), 500);
+  EXPECT_NE(result.error().message().find("resourceVersion should not be set"), std::string::npos);
+}
+
+TEST(ValidationTest, ClusterScopedObjectsHaveNoNamespace) {
+  const ValidationTarget namespaces{"", "v1", "namespaces", "Namespace", false, ""};
+  json ns = json::parse(R"({"metadata":{"name":"Bad","namespace":"x"}})");
+  auto result = ValidateCreate(namespaces, ns, nullptr);
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(result.error().details().causes.size(), 2u);
+  EXPECT_EQ(result.error().details().causes[0].field, "metadata.name");
+  EXPECT_EQ(result.error().details().causes[1].message, "Forbidden: not allowed on this type");
+}
+
+TEST(ValidationTest, PodSpecIsMostlyImmutable) {
+  const json before = ResponseBody(LoadGolden("08-create-pod"));
+  json image_change = before;
+  image_change["spec"]["containers"][0]["image"] = "registry.example/app:2.0";
+  EXPECT_TRUE(ValidateUpdate(kPods, before, image_change, nullptr).ok());
+
+  json added_toleration = before;
+  added_toleration["spec"]["tolerations"].push_back({{"key", "gpu"}, {"operator", "Exists"}});
+  EXPECT_TRUE(ValidateUpdate(kPods, before, added_toleration, nullptr).ok());
+
+  json restart = before;
+  restart["spec"]["restartPolicy"] = "Never";
+  auto result = ValidateUpdate(kPods, before, restart, nullptr);
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(result.error().details().causes.size(), 1u);
+  const kube::StatusCause& cause = result.error().details().causes[0];
+  EXPECT_EQ(cause.reason, "FieldValueForbidden");
+  EXPECT_EQ(cause.field, "spec");
+  EXPECT_EQ(cause.message.rfind("Forbidden: pod updates may not change fields other than "
+                                "`spec.containers[*].image`, `spec.initContainers[*].image`, "
+                                "`spec.activeDeadlineSeconds` or `spec.tolerations` (only "
+                                "additions to existing tolerations)",
+                                0),
+            0u);
+  EXPECT_NE(cause.message.find("restartPolicy: \"Always\" -> \"Never\""), std::string::npos);
+}
+
+TEST(ValidationTest, NameIsImmutable) {
+  const json before = ResponseBody(LoadGolden("08-create-pod"));
+  json renamed = before;
+  renamed["metadata"]["name"] = "web-9";
+  auto result = ValidateUpdate(kPods, before, renamed, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(Causes(result.error()), std::vector<std::string>{"FieldValueInvalid metadata.name: "
+                                                             "Invalid value: \"web-9\": field is "
+                                                             "immutable"});
+}
+
+TEST(ValidationTest, SchemaChecks) {
+  const json schema = json::parse(R"({"type":"object","properties":{
+    "spec":{"type":"object","required":["name"],"properties":{
+      "name":{"type":"string","minLength":3,"maxLength":5,"pattern":"^[a-z]+$"},
+      "count":{"type":"integer","minimum":1,"exclusiveMaximum":true,"maximum":5},
+      "ratio":{"type":"number","multipleOf":0.5},
+      "tags":{"type":"array","maxItems":2,"uniqueItems":true,"items":{"type":"string"}},
+      "opt":{"type":"string","nullable":true},
+      "port":{"x-kubernetes-int-or-string":true},
+      "labels":{"type":"object","additionalProperties":{"type":"string"}}}}}})");
+  struct Case {
+    const char* spec;
+    std::vector<std::string> causes;
+  };
+  for (const Case& c : {
+           Case{R"({"name":"abc","count":2,"ratio":1.5,"tags":["a"],"opt":null,"port":"http",
+                  "labels":{"a":"b"}})",
+                {}},
+           Case{R"({})", {"FieldValueRequired spec.name: Required value"}},
+           Case{R"({"name":7})",
+                {"FieldValueInvalid spec.name: Invalid value: 7: spec.name in body must be of "
+                 "type string: \"integer\""}},
+           Case{R"({"name":"ab"})",
+                {"FieldValueInvalid spec.name: Invalid value: \"ab\": spec.name in body should "
+                 "be at least 3 chars long"}},
+           Case{R"({"name":"ABCD"})",
+                {"FieldValueInvalid spec.name: Invalid value: \"ABCD\": spec.name in body should "
+                 "match '^[a-z]+$'"}},
+           Case{R"({"name":"abc","count":5})",
+                {"FieldValueInvalid spec.count: Invalid value: 5: spec.count in body should be "
+                 "less than 5"}},
+           Case{R"({"name":"abc","count":0})",
+                {"FieldValueInvalid spec.count: Invalid value: 0: spec.count in body should be "
+                 "greater than or equal to 1"}},
+           Case{R"({"name":"abc","count":1.5})",
+                {"FieldValueInvalid spec.count: Invalid value: 1.5: spec.count in body must be "
+                 "of type integer: \"number\""}},
+           Case{R"({"name":"abc","ratio":0.7})",
+                {"FieldValueInvalid spec.ratio: Invalid value: 0.7: spec.ratio in body should be "
+                 "a multiple of 0.5"}},
+           Case{R"({"name":"abc","tags":["a","a","b"]})",
+                {"FieldValueInvalid spec.tags: Invalid value: [\"a\",\"a\",\"b\"]: spec.tags in "
+                 "body should have at most 2 items",
+                 "FieldValueInvalid spec.tags: Invalid value: [\"a\",\"a\",\"b\"]: spec.tags in "
+                 "body shouldn't contain duplicates"}},
+           Case{R"({"name":"abc","tags":[1]})",
+                {"FieldValueInvalid spec.tags[0]: Invalid value: 1: spec.tags[0] in body must be "
+                 "of type string: \"integer\""}},
+           Case{R"({"name":"abc","port":1.5})",
+                {"FieldValueInvalid spec.port: Invalid value: 1.5: spec.port in body must be of "
+                 "type integer,string: \"number\""}},
+           Case{R"({"name":"abc","labels":{"a":1}})",
+                {"FieldValueInvalid spec.labels.a: Invalid value: 1: spec.labels.a in body must "
+                 "be of type string: \"integer\""}},
+           Case{R"({"name":null})",
+                {"FieldValueInvalid spec.name: Invalid value: <nil>: spec.name in body must be "
+                 "of type string: \"null\""}},
+       }) {
+    json cr = {{"apiVersion", "example.gpuautoscaler.io/v1alpha1"},
+               {"kind", "Widget"},
+               {"metadata", {{"name", "w"}, {"namespace", "ns"}}},
+               {"spec", json::parse(c.spec)}};
+    auto result = ValidateCreate(kWidgets, cr, &schema);
+    if (c.causes.empty()) {
+      EXPECT_TRUE(result.ok()) << c.spec << ": " << result.error().ToString();
+      continue;
+    }
+    ASSERT_FALSE(result.ok()) << c.spec;
+    EXPECT_EQ(Causes(result.error()), c.causes) << c.spec;
+  }
+}
+
+TEST(ValidationTest, PruningHonoursPreserveUnknownFields) {
+  const json schema = json::parse(R"({"type":"object","properties":{
+    "spec":{"type":"object","properties":{
+      "known":{"type":"string"},
+      "free":{"type":"object","x-kubernetes-preserve-unknown-fields":true},
+      "list":{"type":"array","items":{"type":"object","properties":{"a":{"type":"string"}}}},
+      "map":{"type":"object","additionalProperties":{"type":"object",
+             "properties":{"x":{"type":"string"}}}}}}}})");
+  json cr = json::parse(R"({"apiVersion":"g/v1","kind":"W","metadata":{"name":"w"},
+      "spec":{"known":"k","dropped":1,"free":{"anything":{"goes":true}},
+      "list":[{"a":"1","b":"2"}],"map":{"m1":{"x":"1","y":"2"}}},"status":{"x":1}})");
+  PruneUnknownFields(schema, cr);
+  EXPECT_EQ(cr, json::parse(R"({"apiVersion":"g/v1","kind":"W","metadata":{"name":"w"},
+      "spec":{"known":"k","free":{"anything":{"goes":true}},
+      "list":[{"a":"1"}],"map":{"m1":{"x":"1"}}}})"));
+}
+
+TEST(ValidationTest, OtherBuiltInKinds) {
+  const ValidationTarget pdbs{"policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget",
+                              true,     ""};
+  json pdb = json::parse(R"({"metadata":{"name":"p","namespace":"n"},
+      "spec":{"minAvailable":1,"maxUnavailable":"10%"}})");
+  auto result = ValidateCreate(pdbs, pdb, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "spec");
+
+  const ValidationTarget configmaps{"", "v1", "configmaps", "ConfigMap", true, ""};
+  json cm = json::parse(R"({"metadata":{"name":"c","namespace":"n"},"data":{"bad key":"v"}})");
+  result = ValidateCreate(configmaps, cm, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "data[bad key]");
+
+  const ValidationTarget crds{"apiextensions.k8s.io",     "v1",  "customresourcedefinitions",
+                              "CustomResourceDefinition", false, ""};
+  json crd = RequestBody(LoadGolden("50-create-crd"));
+  EXPECT_TRUE(ValidateCreate(crds, crd, nullptr).ok());
+  crd["metadata"]["name"] = "widgets.other.io";
+  result = ValidateCreate(crds, crd, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message(),
+            "CustomResourceDefinition.apiextensions.k8s.io \"widgets.other.io\" is invalid: "
+            "metadata.name: Invalid value: \"widgets.other.io\": must be "
+            "spec.names.plural+\".\"+spec.group");
+}
+
+TEST(ValidationTest, NameHelpers) {
+  EXPECT_EQ(ValidateDns1123Label("ok-1"), "");
+  EXPECT_NE(ValidateDns1123Label("a.b"), "");
+  EXPECT_EQ(ValidateDns1123Label(std::string(64, 'a')), "must be no more than 63 characters");
+  EXPECT_EQ(ValidateDns1123Subdomain("a.b-c.d"), "");
+  EXPECT_NE(ValidateDns1123Subdomain("a..b"), "");
+  EXPECT_NE(ValidateDns1123Subdomain("-a"), "");
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::apiserver
