@@ -343,6 +343,7 @@ struct ApiServer::Impl {
   std::thread restart_thread;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> watch_generation{0};
+  std::atomic<int> restarts{0};  // completed simulated restarts
 
   std::mutex rng_mu;
   std::mt19937_64 rng;
@@ -550,6 +551,14 @@ bool ApiServer::Impl::HandleFaultAdmin(const net::ServerRequest& req, net::Respo
     }
   }
   std::string action = req.path.substr(std::string_view("/__faults").size());
+  if (action == "/status") {
+    Respond(w, 200, json({{"restarts", restarts.load()}}).dump());
+    return true;
+  }
+  if (req.method != "POST") {
+    RespondError(w, MethodNotAllowedErr());
+    return true;
+  }
   if (action == "/latency") {
     std::lock_guard<std::mutex> lock(fault_mu);
     latency = std::chrono::milliseconds(body.value("ms", 0));
@@ -619,7 +628,10 @@ void ApiServer::Impl::RestartAsync(std::chrono::milliseconds downtime) {
     }
     // The port may linger briefly; keep trying to bind it again.
     for (int attempt = 0; attempt < 200 && !stopping.load(); ++attempt) {
-      if (StartHttp().ok()) break;
+      if (StartHttp().ok()) {
+        restarts.fetch_add(1);
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     // Let a later restart run; Shutdown() joins this thread if it got here first.
@@ -1208,8 +1220,10 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
   auto valid = ValidateCreate(TargetOf(info, ""), obj, schema.get());
   if (!valid.ok()) return valid.error();
   name = MetaString(obj, "name");
-  ApplyContext ctx{Now(), info.ApiVersion(), ""};
-  UpdateManagedFields(nullptr, obj, manager, ctx);
+  if (!manager.empty()) {  // empty: server-side apply already tracked the fields
+    ApplyContext ctx{Now(), info.ApiVersion(), ""};
+    UpdateManagedFields(nullptr, obj, manager, ctx);
+  }
   if (dry_run) return Reply{201, obj.dump()};
   auto created = store.Create(info.StorageKey(), obj, info.selectable_fields);
   if (!created.ok()) {
@@ -1346,8 +1360,10 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     if (info.tracks_generation && SpecPart(old) != SpecPart(updated)) {
       (*meta)["generation"] = old_meta.value("generation", 0) + 1;
     }
-    ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
-    UpdateManagedFields(&old, updated, manager, ctx);
+    if (!manager.empty()) {
+      ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
+      UpdateManagedFields(&old, updated, manager, ctx);
+    }
     meta = MetaOf(updated);
     (*meta)["resourceVersion"] = std::to_string(current->resource_version);
     if (SameObject(old, updated)) return Reply{200, Render(*current, info)};
@@ -1427,7 +1443,7 @@ void ApiServer::Impl::Patch(Call& c) {
       if (auto e = CheckTypeMeta(obj, info, info.kind, info.ApiVersion())) return *e;
       return obj;
     };
-    manager = field_manager;
+    manager.clear();  // ApplyServerSide maintains managedFields itself
   } else {
     Error e = ApiErr(415, "UnsupportedMediaType", "415: Unsupported Media Type");
     e.mutable_details().present = true;

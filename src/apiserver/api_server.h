@@ -13,7 +13,8 @@
 //   std::cout << (*server)->url();          // "http://127.0.0.1:41234"
 //   (*server)->Stop();
 //
-// Fault injection (only with `enable_fault_injection`; JSON bodies, all POST):
+// Fault injection (only with `enable_fault_injection`; JSON bodies, POST except
+// GET /__faults/status, which answers {"restarts": N}):
 //   /__faults/latency       {"ms": 250}            every request waits first
 //   /__faults/error         {"verb": "list", "resource": "pods", "code": 429,
 //                            "count": 2, "retryAfterSeconds": 1}

@@ -383,6 +383,15 @@ void AddAmounts(const json* list, std::map<std::string, int64_t>& totals,
   }
 }
 
+// Stage 3 fills only what is absent, so that calling it again on an update
+// (where the server carries the stored status over) changes nothing. On a real
+// create the status is absent: the server drops it for kinds with a status
+// subresource.
+bool Absent(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() || (it->is_object() && it->empty());
+}
+
 }  // namespace
 
 std::string_view PodQosClass(const json& pod_spec) {
@@ -452,26 +461,26 @@ void PrepareForCreate(std::string_view group, std::string_view kind, json& obj) 
   if (!obj.is_object()) return;
   try {
     if (Is(group, kind, "", "Pod")) {
+      if (!Absent(obj, "status")) return;
       const json* spec = ExistingObject(obj, "spec");
       obj["status"] = {{"phase", "Pending"},
                        {"qosClass", spec != nullptr ? PodQosClass(*spec) : "BestEffort"}};
     } else if (Is(group, kind, "", "Namespace")) {
-      if (json* spec = Child(obj, "spec")) {
-        auto finalizers = spec->find("finalizers");
-        if (finalizers == spec->end() || !finalizers->is_array()) {
-          (*spec)["finalizers"] = json::array();
-          finalizers = spec->find("finalizers");
-        }
-        if (std::find(finalizers->begin(), finalizers->end(), "kubernetes") == finalizers->end()) {
-          finalizers->push_back("kubernetes");
-        }
+      json* spec = Child(obj, "spec");
+      if (spec != nullptr && !spec->contains("finalizers")) {
+        (*spec)["finalizers"] = json::array({"kubernetes"});
       }
     } else if (Is(group, kind, "policy", "PodDisruptionBudget")) {
+      if (!Absent(obj, "status")) return;
       obj["status"] = {{"currentHealthy", 0},
                        {"desiredHealthy", 0},
                        {"disruptionsAllowed", 0},
                        {"expectedPods", 0}};
     } else if (Is(group, kind, "apiextensions.k8s.io", "CustomResourceDefinition")) {
+      json* status = Child(obj, "status");
+      if (status == nullptr) return;
+      Default(*status, "acceptedNames", json{{"kind", ""}, {"plural", ""}});
+      if (!status->contains("conditions")) (*status)["conditions"] = nullptr;
       json stored = json::array();
       if (const json* spec = ExistingObject(obj, "spec")) {
         if (auto versions = spec->find("versions");
@@ -483,11 +492,9 @@ void PrepareForCreate(std::string_view group, std::string_view kind, json& obj) 
           }
         }
       }
-      obj["status"] = {{"acceptedNames", {{"kind", ""}, {"plural", ""}}},
-                       {"conditions", nullptr},
-                       {"storedVersions", std::move(stored)}};
+      Default(*status, "storedVersions", std::move(stored));
     } else if (IsWorkload(group, kind)) {
-      obj["status"] = json::object();
+      Default(obj, "status", json::object());
     }
   } catch (const json::exception&) {
   }

@@ -20,7 +20,9 @@
 //   PrepareForCreate("", "Pod", pod);
 //   // or, when managedFields fidelity does not matter: ApplyDefaults("", "Pod", pod);
 //
-// Updates run stage 1 only. Server-owned metadata (uid, resourceVersion,
+// Stages 2 and 3 only fill what is absent (a status the server carried over
+// from the stored object is kept), so ApplyDefaults is also safe on updates,
+// where the real server runs stage 1 only. Server-owned metadata (uid, resourceVersion,
 // creationTimestamp, generation) is not set here; see TracksGeneration. Unknown
 // kinds (custom resources) are left untouched. Every function is idempotent.
 //

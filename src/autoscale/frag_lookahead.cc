@@ -1,103 +1,136 @@
+// FragLookahead: our placement policy. It keeps FGD's shape (maximise the drop
+// in expected fragmentation over the target workload, integer sigmoid score,
+// ties by rank) and changes what "fragmentation" means in two ways:
+//
+//  1. Look-ahead for sharing shapes. FGD asks "does one more pod of shape m
+//     fit?". We also ask "how much of the idle GPU would pods of shape m use
+//     if the node were filled with them?" (per GPU ⌊f_i/g_m⌋ copies, capped by
+//     CPU), and average the two. Remainders that no copy of m can use, and
+//     CPU that runs out before the GPUs do, count as fragment.
+//  2. Model scarcity. GPU demand that only some models can serve (gpu_spec)
+//     makes those models' capacity worth more. Placing a pod on a model pays
+//     its GPU demand times that model's excess constrained-demand pressure.
+//
+// See docs/placement.md for the measurements and why each part helps.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
+#include <vector>
 
 #include "autoscale/policy_internal.h"
 
 namespace gpu_autoscaler::autoscale::internal {
 namespace {
 
-double Env(const char* name, double fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::atof(v) : fallback;
-}
+// Weight of the packing look-ahead against FGD's one-pod test, for sharing shapes.
+constexpr double kLookaheadWeight = 0.5;
+// Milli-GPU of penalty per milli-GPU placed, per unit of model scarcity.
+constexpr double kScarcityWeight = 1.0;
 
 // Idle GPU milli that copies of `shape` could not use if the node were filled with them.
-double PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
-                                int model, const TypicalPod& shape) {
-  int64_t idle = 0;
-  for (int i = 0; i < gpu_count; ++i) idle += free_milli[i];
-  if (shape.num_gpu == 0) return static_cast<double>(idle);
-  if (model < 0 || !((shape.models >> model) & 1) || free_cpu < shape.cpu_milli) {
-    return static_cast<double>(idle);
-  }
-  const int64_t cpu_copies = shape.cpu_milli > 0 ? free_cpu / shape.cpu_milli : 1 << 20;
+int64_t PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
+                                 const TypicalPod& shape, int64_t idle) {
+  const int64_t cpu_copies =
+      shape.cpu_milli > 0 ? free_cpu / shape.cpu_milli : std::numeric_limits<int64_t>::max();
   int64_t gpu_copies = 0;
-  if (shape.num_gpu == 1) {
-    for (int i = 0; i < gpu_count; ++i) gpu_copies += free_milli[i] / shape.gpu_milli;
-  } else {
-    int64_t fitting = 0;
-    for (int i = 0; i < gpu_count; ++i) fitting += free_milli[i] >= shape.gpu_milli;
-    gpu_copies = fitting / shape.num_gpu;
-  }
-  const int64_t copies = std::min(cpu_copies, gpu_copies);
-  return static_cast<double>(idle - copies * shape.num_gpu * shape.gpu_milli);
+  for (int i = 0; i < gpu_count; ++i) gpu_copies += free_milli[i] / shape.gpu_milli;
+  return idle - std::min(cpu_copies, gpu_copies) * shape.gpu_milli;
 }
 
-double PackedFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
-                           const TargetWorkload& w, double mix) {
+double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
+                              int model, const TargetWorkload& workload) {
+  int64_t idle = 0;
+  for (int i = 0; i < gpu_count; ++i) idle += free_milli[i];
   double total = 0;
-  for (const TypicalPod& shape : w.shapes()) {
-    const double packed = PackedShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
-    const double single = static_cast<double>(
-        ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape));
-    total += shape.probability * (mix * packed + (1 - mix) * single);
+  for (const TypicalPod& shape : workload.shapes()) {
+    const int64_t single = ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
+    const bool sharing = shape.num_gpu == 1 && shape.gpu_milli < kMilliPerGpu;
+    if (!sharing || single == idle) {  // idle: the shape cannot use this node at all
+      total += shape.probability * static_cast<double>(single);
+      continue;
+    }
+    const int64_t packed = PackedShapeFragmentation(free_milli, gpu_count, free_cpu, shape, idle);
+    total += shape.probability * ((1 - kLookaheadWeight) * static_cast<double>(single) +
+                                  kLookaheadWeight * static_cast<double>(packed));
   }
   return total;
 }
 
 class FragLookaheadPolicy final : public Policy {
  public:
-  explicit FragLookaheadPolicy(const TargetWorkload* workload) : workload_(workload) {
-    quantum_ = Env("FL_QUANTUM", 1.0);
-    gpu_pack_ = Env("FL_GPU_PACK", 0.0);
-    cpu_pack_ = Env("FL_CPU_PACK", 0.0);
-    lex_ = Env("FL_LEX", 1.0);
-    mix_ = Env("FL_MIX", 0.0);
-  }
+  explicit FragLookaheadPolicy(const TargetWorkload* workload) : workload_(workload) {}
   std::string_view name() const override { return "FragLookahead"; }
   GpuSelection gpu_selection() const override { return GpuSelection::kFromScore; }
+
   NodeScore Score(const ClusterState& cluster, int index, const PodRequest& pod) override {
+    if (scarcity_.empty()) ComputeScarcity(cluster);
     const NodeState& node = cluster.node(index);
-    const double before = PackedFragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model, *workload_, mix_);
+    const double penalty = node.model >= 0 ? kScarcityWeight *
+                                                 static_cast<double>(pod.total_gpu_milli()) *
+                                                 scarcity_[node.model]
+                                           : 0.0;
+    const double before = LookaheadFragmentation(node.free_milli.data(), node.gpu_count,
+                                                 node.free_cpu, node.model, *workload_);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
-    auto utility = [&](int64_t gpu_left) {
-      const double delta =
-          before - PackedFragmentation(after.data(), node.gpu_count, cpu_after, node.model, *workload_, mix_);
-      const double q = lex_ > 1 ? SigmoidScore(delta) : std::round(delta / quantum_);
-      const double packing = gpu_pack_ * (1.0 - static_cast<double>(gpu_left) / 16000.0) +
-                             cpu_pack_ * (1.0 - static_cast<double>(cpu_after) / 256000.0);
-      return lex_ > 0 ? q + packing * 0.5 : delta + packing;
+    auto score_after = [&]() {
+      const double frag =
+          LookaheadFragmentation(after.data(), node.gpu_count, cpu_after, node.model, *workload_);
+      return SigmoidScore(before - frag - penalty);
     };
-    const int64_t r_after = node.free_gpu_milli - pod.total_gpu_milli();
-    NodeScore best{-1, -1, 0};
-    auto consider = [&](double u, int gpu) {
-      const int score = lex_ > 1 ? static_cast<int>(std::floor(u)) : SigmoidScore(lex_ > 0 ? u * quantum_ : u);
-      if (best.score < 0 || score > best.score || (score == best.score && u > best.tiebreak)) {
-        best = {score, gpu, u};
-      }
-    };
-    if (!pod.uses_gpu() || pod.num_gpu > 1 || pod.gpu_milli == kMilliPerGpu) {
+    if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
       const GpuSet gpus = ChooseBestGpus(node, pod);
       for (int i = 0; i < gpus.count; ++i) after[gpus.index[i]] -= pod.gpu_milli;
-      consider(utility(r_after), -1);
-      return best;
+      return {score_after(), -1, 0};
     }
+    // A sharing pod: the best GPU by score, then the tightest, then the lowest index.
+    NodeScore best{-1, -1, 0};
     for (int i = 0; i < node.gpu_count; ++i) {
       const int16_t f = node.free_milli[i];
       if (f < pod.gpu_milli) continue;
       after[i] = static_cast<int16_t>(f - pod.gpu_milli);
-      // Prefer the tighter GPU between equal fragmentation outcomes.
-      consider(utility(r_after) + 0.25 * (1.0 - f / 1000.0) * (lex_ > 0 ? 1e-3 : 0), i);
+      const int score = score_after();
       after[i] = f;
+      const double tightness = 1.0 - f / static_cast<double>(kMilliPerGpu);
+      if (score > best.score || (score == best.score && tightness > best.tiebreak)) {
+        best = {score, i, tightness};
+      }
     }
     return best;
   }
 
  private:
+  // scarcity_[j]: how much more constrained demand, per unit of capacity that
+  // can serve it, model j carries than the least pressed model (milli-GPU
+  // units / 1000). Zero everywhere when no shape constrains models.
+  void ComputeScarcity(const ClusterState& cluster) {
+    const int models = static_cast<int>(cluster.models().size());
+    std::vector<double> capacity(models, 0);
+    double all = 0;
+    for (int i = 0; i < cluster.node_count(); ++i) {
+      const NodeState& n = cluster.node(i);
+      if (n.model < 0) continue;
+      capacity[n.model] += n.gpu_count * static_cast<double>(kMilliPerGpu);
+      all += n.gpu_count * static_cast<double>(kMilliPerGpu);
+    }
+    scarcity_.assign(std::max(models, 1), 0);
+    for (const TypicalPod& m : workload_->shapes()) {
+      if (m.num_gpu == 0) continue;
+      double accepted = 0;
+      for (int j = 0; j < models; ++j) {
+        if ((m.models >> j) & 1) accepted += capacity[j];
+      }
+      if (accepted <= 0) continue;
+      const double pressure = m.probability * m.num_gpu * m.gpu_milli * all / accepted;
+      for (int j = 0; j < models; ++j) {
+        if ((m.models >> j) & 1) scarcity_[j] += pressure;
+      }
+    }
+    const double least = *std::min_element(scarcity_.begin(), scarcity_.end());
+    for (double& s : scarcity_) s = (s - least) / kMilliPerGpu;
+  }
+
   const TargetWorkload* workload_;
-  double quantum_, gpu_pack_, cpu_pack_, lex_, mix_;
+  std::vector<double> scarcity_;
 };
 
 }  // namespace

@@ -97,6 +97,8 @@ InternedString InternedString::Make(std::string_view text) {
   return InternedString(e);
 }
 
-size_t InternedStringCount() { return intern_internal::GlobalTable().Count(); }
+size_t InternedStringCount() {
+  return intern_internal::GlobalTable().Count();
+}
 
 }  // namespace gpu_autoscaler::kube

@@ -35,7 +35,8 @@ class NodeViewBuilder {
     fields_.push_back(&node->uid_);
     fields_.push_back(&node->resource_version_);
     fields_.push_back(&node->provider_id_);
-    for (NodeAddress& a : node->addresses_) fields_.push_back(&a.address);
+    for (NodeAddress& a : node->addresses_)
+      fields_.push_back(&a.address);
     node->strings_.Adopt(fields_);
     return simdjson::SUCCESS;
   }

@@ -11,10 +11,14 @@ TaintEffect ParseTaintEffect(std::string_view s) {
 
 std::string_view TaintEffectName(TaintEffect e) {
   switch (e) {
-    case TaintEffect::kNoSchedule: return "NoSchedule";
-    case TaintEffect::kPreferNoSchedule: return "PreferNoSchedule";
-    case TaintEffect::kNoExecute: return "NoExecute";
-    case TaintEffect::kUnknown: break;
+    case TaintEffect::kNoSchedule:
+      return "NoSchedule";
+    case TaintEffect::kPreferNoSchedule:
+      return "PreferNoSchedule";
+    case TaintEffect::kNoExecute:
+      return "NoExecute";
+    case TaintEffect::kUnknown:
+      break;
   }
   return "";
 }

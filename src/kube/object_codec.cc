@@ -17,8 +17,8 @@ namespace {
 constexpr size_t kReusableDocumentBytes = 4 << 20;
 
 std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
@@ -342,8 +342,12 @@ Result<std::string> DecodeResourceVersion(std::string_view object_json) {
   return rv;
 }
 
-Codec<PodView> PodViewCodec() { return {"pod-view", DecodePod, DecodePodList}; }
-Codec<NodeView> NodeViewCodec() { return {"node-view", DecodeNode, DecodeNodeList}; }
+Codec<PodView> PodViewCodec() {
+  return {"pod-view", DecodePod, DecodePodList};
+}
+Codec<NodeView> NodeViewCodec() {
+  return {"node-view", DecodeNode, DecodeNodeList};
+}
 Codec<GenericObject> GenericObjectCodec() {
   return {"generic", DecodeGenericObject, DecodeGenericList};
 }

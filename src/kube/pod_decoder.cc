@@ -39,13 +39,16 @@ class PodViewBuilder {
     fields_.push_back(&pod->name_);
     fields_.push_back(&pod->uid_);
     fields_.push_back(&pod->resource_version_);
-    for (Annotation& a : pod->annotations_) fields_.push_back(&a.value);
+    for (Annotation& a : pod->annotations_)
+      fields_.push_back(&a.value);
     for (OwnerReference& o : pod->owners_) {
       fields_.push_back(&o.name);
       fields_.push_back(&o.uid);
     }
-    for (ContainerResources& c : pod->containers_) fields_.push_back(&c.name);
-    for (ContainerResources& c : pod->init_containers_) fields_.push_back(&c.name);
+    for (ContainerResources& c : pod->containers_)
+      fields_.push_back(&c.name);
+    for (ContainerResources& c : pod->init_containers_)
+      fields_.push_back(&c.name);
     pod->strings_.Adopt(fields_);
     return simdjson::SUCCESS;
   }

@@ -14,11 +14,16 @@ PodPhase ParsePodPhase(std::string_view s) {
 
 std::string_view PodPhaseName(PodPhase p) {
   switch (p) {
-    case PodPhase::kPending: return "Pending";
-    case PodPhase::kRunning: return "Running";
-    case PodPhase::kSucceeded: return "Succeeded";
-    case PodPhase::kFailed: return "Failed";
-    case PodPhase::kUnknown: break;
+    case PodPhase::kPending:
+      return "Pending";
+    case PodPhase::kRunning:
+      return "Running";
+    case PodPhase::kSucceeded:
+      return "Succeeded";
+    case PodPhase::kFailed:
+      return "Failed";
+    case PodPhase::kUnknown:
+      break;
   }
   return "Unknown";
 }
@@ -51,7 +56,8 @@ int64_t Effective(const PackedArray<ContainerResources>& containers,
                   const PackedArray<ContainerResources>& init_containers, std::string_view resource,
                   Select select) {
   int64_t sum = 0;
-  for (const ContainerResources& c : containers) sum += FindQuantity(select(c), resource);
+  for (const ContainerResources& c : containers)
+    sum += FindQuantity(select(c), resource);
   int64_t init_max = 0;
   for (const ContainerResources& c : init_containers) {
     init_max = std::max(init_max, FindQuantity(select(c), resource));
@@ -75,8 +81,7 @@ size_t PodView::OwnedBytes() const {
   size_t bytes = strings_.bytes() + labels_.size() * sizeof(Label) +
                  annotations_.size() * sizeof(Annotation) +
                  owners_.size() * sizeof(OwnerReference) + node_selector_.size() * sizeof(Label) +
-                 tolerations_.size() * sizeof(Toleration) +
-                 conditions_.size() * sizeof(Condition);
+                 tolerations_.size() * sizeof(Toleration) + conditions_.size() * sizeof(Condition);
   for (const auto* list : {&containers_, &init_containers_}) {
     bytes += list->size() * sizeof(ContainerResources);
     for (const ContainerResources& c : *list) {

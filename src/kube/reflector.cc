@@ -173,8 +173,8 @@ std::optional<WatcherInput> Reflector::Watch(const std::string& resource_version
   opts.resource_version = resource_version;
   opts.allow_watch_bookmarks = true;
   const int64_t base = options_.watch_timeout.count();
-  opts.timeout_seconds =
-      base + static_cast<int64_t>(std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(base - 1, 0))(rng_));
+  opts.timeout_seconds = base + static_cast<int64_t>(std::uniform_int_distribution<int64_t>(
+                                    0, std::max<int64_t>(base - 1, 0))(rng_));
   {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.watches;
@@ -257,7 +257,8 @@ bool Reflector::Sleep(int attempt, std::stop_token stop) {
   Clock& clock = *options_.clock;
   const Clock::TimePoint deadline = clock.Now() + delay;
   std::unique_lock<std::mutex> lock(mu);
-  while (!stop.stop_requested() && clock.Now() < deadline) clock.WaitUntil(lock, cv, deadline);
+  while (!stop.stop_requested() && clock.Now() < deadline)
+    clock.WaitUntil(lock, cv, deadline);
   return !stop.stop_requested();
 }
 

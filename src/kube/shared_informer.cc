@@ -10,7 +10,9 @@ namespace informer_internal {
 Runtime::Runtime(std::string name, Clock* clock, std::chrono::milliseconds resync_period)
     : name_(std::move(name)), clock_(clock), resync_period_(resync_period) {}
 
-Runtime::~Runtime() { Stop(); }
+Runtime::~Runtime() {
+  Stop();
+}
 
 void Runtime::Enqueue(std::function<void()> work) {
   {
@@ -38,9 +40,7 @@ void Runtime::Stop() {
   }
   if (dispatch_thread_.joinable()) {
     dispatch_thread_.request_stop();
-    {
-      std::lock_guard<std::mutex> l(mu_);
-    }
+    { std::lock_guard<std::mutex> l(mu_); }
     cv_.notify_all();
     dispatch_thread_.join();
   }
@@ -141,12 +141,14 @@ void RunHandler(Runtime* runtime, const std::function<void()>& call) {
 void InformerFactory::Start() {
   std::lock_guard<std::mutex> l(mu_);
   started_ = true;
-  for (auto& [key, entry] : informers_) entry.informer->Start();
+  for (auto& [key, entry] : informers_)
+    entry.informer->Start();
 }
 
 void InformerFactory::Stop() {
   std::lock_guard<std::mutex> l(mu_);
-  for (auto& [key, entry] : informers_) entry.informer->Stop();
+  for (auto& [key, entry] : informers_)
+    entry.informer->Stop();
   started_ = false;
 }
 
@@ -154,7 +156,8 @@ bool InformerFactory::WaitForSync(std::stop_token stop, Clock::Duration timeout)
   std::vector<std::shared_ptr<InformerBase>> all;
   {
     std::lock_guard<std::mutex> l(mu_);
-    for (auto& [key, entry] : informers_) all.push_back(entry.informer);
+    for (auto& [key, entry] : informers_)
+      all.push_back(entry.informer);
   }
   const Clock::TimePoint deadline = defaults_.clock->Now() + timeout;
   for (auto& informer : all) {

@@ -71,11 +71,12 @@ struct InformerOptions {
 template <typename T>
 struct EventHandler {
   using ObjectPtr = std::shared_ptr<const T>;
-  std::function<void(const ObjectPtr& obj)> on_add;
-  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
+  // Unset callbacks are skipped (designated initializers may name a subset).
+  std::function<void(const ObjectPtr& obj)> on_add = nullptr;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update = nullptr;
   // `final_state_unknown`: the object vanished while no watch was open; `obj`
   // is the last state the cache knew.
-  std::function<void(const ObjectPtr& obj, bool final_state_unknown)> on_delete;
+  std::function<void(const ObjectPtr& obj, bool final_state_unknown)> on_delete = nullptr;
 };
 
 struct InformerStats {

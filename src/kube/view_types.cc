@@ -41,7 +41,8 @@ std::optional<int64_t> Rfc3339ToUnixSeconds(std::string_view s) {
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9')
+      ++pos;
     if (pos == start) return std::nullopt;
   }
   int64_t offset = 0;
@@ -70,9 +71,12 @@ ConditionStatus ParseConditionStatus(std::string_view s) {
 
 std::string_view ConditionStatusName(ConditionStatus s) {
   switch (s) {
-    case ConditionStatus::kTrue: return "True";
-    case ConditionStatus::kFalse: return "False";
-    case ConditionStatus::kUnknown: break;
+    case ConditionStatus::kTrue:
+      return "True";
+    case ConditionStatus::kFalse:
+      return "False";
+    case ConditionStatus::kUnknown:
+      break;
   }
   return "Unknown";
 }

@@ -7,13 +7,21 @@ using Action = WatcherAction;
 using Input = WatcherInput;
 using Phase = WatcherPhase;
 
-WatcherAction BeginList() { return {Action::Kind::kBeginList, "", "", 0}; }
+WatcherAction BeginList() {
+  return {Action::Kind::kBeginList, "", "", 0};
+}
 WatcherAction ListPage(std::string token) {
   return {Action::Kind::kListPage, std::move(token), "", 0};
 }
-WatcherAction CommitList(std::string rv) { return {Action::Kind::kCommitList, "", std::move(rv), 0}; }
-WatcherAction StartWatch(std::string rv) { return {Action::Kind::kStartWatch, "", std::move(rv), 0}; }
-WatcherAction Sleep(int attempt) { return {Action::Kind::kSleep, "", "", attempt}; }
+WatcherAction CommitList(std::string rv) {
+  return {Action::Kind::kCommitList, "", std::move(rv), 0};
+}
+WatcherAction StartWatch(std::string rv) {
+  return {Action::Kind::kStartWatch, "", std::move(rv), 0};
+}
+WatcherAction Sleep(int attempt) {
+  return {Action::Kind::kSleep, "", "", attempt};
+}
 
 // Starts a list from its first page in `phase` (kListingPage or kRelisting).
 WatcherStep StartList(WatcherState s, Phase phase) {
@@ -99,11 +107,16 @@ WatcherStep OnBackoff(WatcherState s, const Input& in) {
 
 std::string_view WatcherPhaseName(WatcherPhase p) {
   switch (p) {
-    case Phase::kEmpty: return "Empty";
-    case Phase::kListingPage: return "ListingPage";
-    case Phase::kWatching: return "Watching";
-    case Phase::kBackoff: return "Backoff";
-    case Phase::kRelisting: return "Relisting";
+    case Phase::kEmpty:
+      return "Empty";
+    case Phase::kListingPage:
+      return "ListingPage";
+    case Phase::kWatching:
+      return "Watching";
+    case Phase::kBackoff:
+      return "Backoff";
+    case Phase::kRelisting:
+      return "Relisting";
   }
   return "?";
 }

@@ -49,8 +49,8 @@ inline std::string Bookmark(const std::string& rv) {
 }
 
 inline std::string ExpiredStatus() {
-  return R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)"
-         R"("message":"too old resource version: 1 (50)","reason":"Expired","code":410})";
+  return R"json({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)json"
+         R"json("message":"too old resource version: 1 (50)","reason":"Expired","code":410})json";
 }
 
 // A scripted ListerWatcher. Each List/Watch call takes the next scripted

@@ -166,7 +166,9 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
   int faults = 0;
   for (int op = 0; op < kOperations; ++op) {
     if (op == kOperations / 4 || op == kOperations / 2) {
-      if (op == kOperations / 2) ASSERT_TRUE(server_->Compact().ok());
+      if (op == kOperations / 2) {
+        ASSERT_TRUE(server_->Compact().ok());
+      }
       ASSERT_TRUE(server_->DropWatches().ok());
       ++faults;
     }

@@ -7,10 +7,13 @@
 #include <thread>
 #include <vector>
 
+#include "stepped_clock.h"
+
 namespace gpu_autoscaler::kube {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::SteppedClock;
 
 // One Lease in memory with resourceVersion checks, shared by candidates.
 struct FakeLeaseStore {
@@ -150,42 +153,6 @@ TEST(MicroTimeTest, FormatsAndParses) {
   EXPECT_FALSE(ParseRfc3339("2027-01-15T08:00:00.Z").ok());
   EXPECT_FALSE(ParseRfc3339("garbage").ok());
 }
-
-// A FakeClock that counts entries into WaitUntil, so a test can step only
-// after the electors have seen the previous step (otherwise a descheduled
-// thread could miss many steps at once).
-class SteppedClock final : public Clock {
- public:
-  TimePoint Now() const override { return fake_.Now(); }
-  WallTime WallNow() const override { return fake_.WallNow(); }
-  void WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 TimePoint deadline) override {
-    ++entries_;
-    fake_.WaitUntil(lock, cv, deadline);
-  }
-  // Steps by `step` whenever a waiter has (re)entered since the last step,
-  // until `done` holds. Real time is bounded generously; never hit when the
-  // code works.
-  bool StepUntil(const std::function<bool()>& done, Duration step = 100ms) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (done()) return true;
-      const int64_t entries = entries_.load();
-      if (fake_.waiters() > 0 && entries > last_step_entries_) {
-        last_step_entries_ = entries;
-        fake_.Step(step);
-      } else {
-        std::this_thread::sleep_for(50us);
-      }
-    }
-    return done();
-  }
-
- private:
-  FakeClock fake_;
-  std::atomic<int64_t> entries_{0};
-  int64_t last_step_entries_ = 0;
-};
 
 // Waits in real time (no clock steps) for work on callback threads.
 bool WaitFor(const std::function<bool()>& done) {
