@@ -42,7 +42,8 @@ constexpr char kUsage[] =
 
 std::string SimulateUsage() {
   std::string policies;
-  for (const std::string& p : as::PolicyNames()) policies += (policies.empty() ? "" : ", ") + p;
+  for (const std::string& p : as::PolicyNames())
+    policies += (policies.empty() ? "" : ", ") + p;
   return "Usage: gpu-autoscaler simulate --nodes FILE --pods FILE --policy NAME[,NAME...]\n"
          "                               [--seeds 42-51] [--arrived-curve out.csv]\n"
          "                               [-o table|json] [--threads N] [--tune 1.3]\n"
@@ -54,7 +55,8 @@ std::string SimulateUsage() {
          "\n"
          "Options:\n"
          "  --nodes FILE          node list CSV (sn,cpu_milli,memory_mib,gpu,model)\n"
-         "  --pods FILE           pod list CSV (name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec])\n"
+         "  --pods FILE           pod list CSV "
+         "(name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec])\n"
          "  --policy LIST         comma-separated policies: " +
          policies +
          "\n"
@@ -104,7 +106,8 @@ Result<std::vector<uint64_t>> ParseSeeds(std::string_view s) {
       return gpu_autoscaler::InvalidArgumentError("bad --seeds \"" + std::string(s) +
                                                   "\": want e.g. 42-51 or 42,43");
     }
-    for (uint64_t seed = lo; seed <= hi; ++seed) seeds.push_back(seed);
+    for (uint64_t seed = lo; seed <= hi; ++seed)
+      seeds.push_back(seed);
   }
   if (seeds.empty()) return gpu_autoscaler::InvalidArgumentError("--seeds is empty");
   return seeds;

@@ -57,8 +57,52 @@ std::string GoJsonSyntaxMessage(std::string_view text, std::size_t position) {
   return "invalid character '" + c + "' looking for beginning of value";
 }
 
+// Nesting limit for patches and the objects they apply to. Real objects are a
+// few dozen levels deep; the limit keeps the recursive walkers (and nlohmann's
+// recursive copy and comparison) far from the stack's end.
+constexpr int kMaxDepth = 1000;
+
+bool TextTooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+bool ValueTooDeep(const json& root) {
+  std::vector<std::pair<const json*, int>> stack = {{&root, 1}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth > kMaxDepth) return true;
+    for (const json& child : *v)
+      stack.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
+
 // Parses JSON without throwing; on failure fills `message` with Go's wording.
 std::optional<json> ParseJson(std::string_view text, std::string* message) {
+  if (TextTooDeep(text)) {
+    *message = "exceeded max depth";
+    return std::nullopt;
+  }
   try {
     return json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
@@ -218,6 +262,7 @@ class KindSchema {
 }  // namespace
 
 kube::Result<json> ApplyJsonPatch(const json& doc, std::string_view patch) {
+  if (ValueTooDeep(doc)) return BadRequest("the object is nested too deeply");
   std::string message;
   std::optional<json> ops = ParseJson(patch, &message);
   if (!ops) return BadRequest(message);
@@ -248,9 +293,10 @@ kube::Result<json> ApplyJsonPatch(const json& doc, std::string_view patch) {
 }
 
 kube::Result<json> ApplyMergePatch(const json& doc, std::string_view patch) {
+  if (ValueTooDeep(doc)) return BadRequest("the object is nested too deeply");
   std::string message;
   std::optional<json> parsed = ParseJson(patch, &message);
-  if (!parsed) return BadRequest("Invalid JSON Patch");
+  if (!parsed) return BadRequest(message == "exceeded max depth" ? message : "Invalid JSON Patch");
   json result = doc;
   result.merge_patch(*parsed);
   return result;
@@ -573,6 +619,7 @@ class StrategicMerger {
 
 kube::Result<json> ApplyStrategicMergePatch(const json& doc, std::string_view patch,
                                             std::string_view kind) {
+  if (ValueTooDeep(doc)) return BadRequest("the object is nested too deeply");
   std::string message;
   std::optional<json> parsed = ParseJson(patch, &message);
   if (!parsed) return BadRequest(message);
@@ -802,6 +849,18 @@ class TypedWalker {
   // typed.Compare: leaves are added/removed/modified; maps and list items that
   // appear or disappear are added/removed themselves too.
   void Compare(const json* lhs, const json* rhs, Path& path, Comparison& out) const {
+    // A null map or list is an empty one, as Go's nil slices and maps are.
+    static const json kEmptyObject = json::object();
+    static const json kEmptyArray = json::array();
+    if (lhs != nullptr && rhs != nullptr && lhs->is_null() != rhs->is_null()) {
+      const json* present = lhs->is_null() ? rhs : lhs;
+      const json* empty = present->is_object()  ? &kEmptyObject
+                          : present->is_array() ? &kEmptyArray
+                                                : nullptr;
+      if (empty != nullptr && Classify(*present, path.fields) != NodeKind::kLeaf) {
+        (lhs->is_null() ? lhs : rhs) = empty;
+      }
+    }
     const NodeKind left = lhs != nullptr ? Classify(*lhs, path.fields) : NodeKind::kLeaf;
     const NodeKind right = rhs != nullptr ? Classify(*rhs, path.fields) : NodeKind::kLeaf;
     const bool leaf = (lhs != nullptr && left == NodeKind::kLeaf) ||
@@ -1039,12 +1098,14 @@ void EncodeManagedFields(std::vector<ManagerEntry> managers, json& obj) {
     return std::tie(a.operation, a.time, a.manager, a.api_version) <
            std::tie(b.operation, b.time, b.manager, b.api_version);
   });
-  if (!obj["metadata"].is_object()) obj["metadata"] = json::object();
-  json& meta = obj["metadata"];
+  auto meta_it = obj.find("metadata");
   if (managers.empty()) {
-    meta.erase("managedFields");
+    if (meta_it != obj.end() && meta_it->is_object()) meta_it->erase("managedFields");
     return;
   }
+  if (meta_it == obj.end() || meta_it->is_null()) obj["metadata"] = json::object();
+  json& meta = obj["metadata"];
+  if (!meta.is_object()) return;  // validation reports a malformed metadata
   json list = json::array();
   for (const ManagerEntry& e : managers) {
     json entry = {{"manager", e.manager},
@@ -1093,6 +1154,7 @@ json ZeroObject(std::string_view kind) {
   }
   zero["spec"] = json::object();
   if (kind == "Lease") return zero;
+  if (kind == "Pod") zero["spec"]["containers"] = nullptr;  // not omitempty in Go
   zero["status"] = json::object();
   if (kind == "CustomResourceDefinition") {
     zero["spec"]["names"] = json::object();
@@ -1101,7 +1163,7 @@ json ZeroObject(std::string_view kind) {
                       {"storedVersions", nullptr}};
   } else if (PodSpecPath(kind) == "spec.template.spec") {
     zero["spec"]["template"] = {{"metadata", {{"creationTimestamp", nullptr}}},
-                                {"spec", json::object()}};
+                                {"spec", {{"containers", nullptr}}}};
   }
   return zero;
 }
@@ -1252,13 +1314,18 @@ std::optional<json> YamlToJson(const YAML::Node& node, int depth, std::size_t& b
     case YAML::NodeType::Map: {
       json out = json::object();
       for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) {
+        std::string key;
+        if (kv.first.IsScalar()) {
+          key = kv.first.Scalar();
+        } else if (kv.first.IsNull()) {
+          key = "null";
+        } else {
           *error = "map keys must be strings";
           return std::nullopt;
         }
         std::optional<json> v = YamlToJson(kv.second, depth + 1, budget, error);
         if (!v) return std::nullopt;
-        out[kv.first.Scalar()] = std::move(*v);
+        out[key] = std::move(*v);
       }
       return out;
     }
@@ -1321,6 +1388,9 @@ kube::Result<json> ApplyServerSide(const json* existing, std::string_view body,
   }
   if (existing != nullptr && !existing->is_object()) {
     return BadRequest("the live object is not a JSON object");
+  }
+  if (ValueTooDeep(*config) || (existing != nullptr && ValueTooDeep(*existing))) {
+    return BadRequest("the object is nested too deeply");
   }
   std::string kind = KindOf(*config);
   if (existing != nullptr) {
@@ -1402,7 +1472,9 @@ kube::Result<json> ApplyServerSide(const json* existing, std::string_view body,
 
 void UpdateManagedFields(const json* old, json& updated, std::string_view manager,
                          const ApplyContext& ctx) {
-  if (!updated.is_object()) return;
+  if (!updated.is_object() || ValueTooDeep(updated) || (old != nullptr && ValueTooDeep(*old))) {
+    return;
+  }
   try {
     const std::string name = manager.empty() ? std::string("unknown") : std::string(manager);
     const json* supplied = ManagedFieldsOf(updated);

@@ -13,7 +13,8 @@
 //   auto applied = ApplyServerSide(existing_or_null, yaml_body, "kubectl", false, ctx);
 //
 // Errors are kube::Error values shaped like the real server's metav1.Status
-// (code, reason, message, details.causes); nothing throws.
+// (code, reason, message, details.causes); nothing throws. Patches and objects
+// nested deeper than 1000 levels are refused with 400 BadRequest.
 //
 // Thread-safety: pure functions, safe to call concurrently.
 #pragma once

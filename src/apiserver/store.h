@@ -75,12 +75,12 @@ struct StoreEvent {
 };
 
 struct ListRequest {
-  std::string storage_key;
-  std::string prefix;                // "ns/" for one namespace, "" for all
-  std::string start_after;           // exclusive lower bound of full keys (pagination)
+  std::string storage_key{};
+  std::string prefix{};              // "ns/" for one namespace, "" for all
+  std::string start_after{};         // exclusive lower bound of full keys (pagination)
   uint64_t at_resource_version = 0;  // 0: the current state
   int64_t limit = 0;                 // 0: unlimited
-  std::function<bool(const StoredObject&)> filter;  // null: everything
+  std::function<bool(const StoredObject&)> filter{};  // null: everything
 };
 
 struct ListResult {

@@ -36,7 +36,8 @@ std::string_view PodClassName(PodClass c) {
 
 int NodeState::GpusWithAtLeast(int milli) const {
   int n = 0;
-  for (int i = 0; i < gpu_count; ++i) n += free_milli[i] >= milli;
+  for (int i = 0; i < gpu_count; ++i)
+    n += free_milli[i] >= milli;
   return n;
 }
 
@@ -61,15 +62,13 @@ Status ClusterState::AddNode(const NodeSpec& spec) {
     return InvalidArgumentError("node \"" + spec.name + "\" has a negative capacity");
   }
   if (spec.gpu_count < 0 || spec.gpu_count > kMaxGpusPerNode) {
-    return InvalidArgumentError("node \"" + spec.name + "\" has " +
-                                std::to_string(spec.gpu_count) + " GPUs; the limit is " +
-                                std::to_string(kMaxGpusPerNode));
+    return InvalidArgumentError("node \"" + spec.name + "\" has " + std::to_string(spec.gpu_count) +
+                                " GPUs; the limit is " + std::to_string(kMaxGpusPerNode));
   }
   if (!spec.mig_enabled.empty() && static_cast<int>(spec.mig_enabled.size()) != spec.gpu_count) {
     return InvalidArgumentError("node \"" + spec.name + "\": mig_enabled needs one entry per GPU");
   }
-  if (!spec.nvlink_group.empty() &&
-      static_cast<int>(spec.nvlink_group.size()) != spec.gpu_count) {
+  if (!spec.nvlink_group.empty() && static_cast<int>(spec.nvlink_group.size()) != spec.gpu_count) {
     return InvalidArgumentError("node \"" + spec.name + "\": nvlink_group needs one entry per GPU");
   }
   NodeState state;
@@ -84,8 +83,7 @@ Status ClusterState::AddNode(const NodeSpec& spec) {
     int model = ModelIndex(spec.gpu_model);
     if (model < 0) {
       if (static_cast<int>(models_.size()) >= kMaxGpuModels) {
-        return ResourceExhaustedError("more than " + std::to_string(kMaxGpuModels) +
-                                      " GPU models");
+        return ResourceExhaustedError("more than " + std::to_string(kMaxGpuModels) + " GPU models");
       }
       model = static_cast<int>(models_.size());
       models_.push_back(spec.gpu_model);
@@ -123,7 +121,8 @@ PodRequest ClusterState::Resolve(const PodSpec& spec) const {
       if (i >= 0) pod.models |= ModelMask{1} << i;
     }
   }
-  if (const MigProfile* mig = spec.mig_profile.empty() ? nullptr : FindMigProfile(spec.mig_profile)) {
+  if (const MigProfile* mig =
+          spec.mig_profile.empty() ? nullptr : FindMigProfile(spec.mig_profile)) {
     pod.mig_slices = mig->compute_slices;
     pod.pod_class = PodClass::kSharing;
     return pod;
@@ -187,7 +186,8 @@ GpuSet ChooseBestGpus(const NodeState& n, const PodRequest& pod) {
   if (fitting < pod.num_gpu) return set;
   std::stable_sort(order.begin(), order.begin() + fitting,
                    [&n](int a, int b) { return n.free_milli[a] < n.free_milli[b]; });
-  for (int i = 0; i < pod.num_gpu; ++i) set.index[set.count++] = order[i];
+  for (int i = 0; i < pod.num_gpu; ++i)
+    set.index[set.count++] = order[i];
   std::sort(set.index.begin(), set.index.begin() + set.count);
   return set;
 }
@@ -199,8 +199,8 @@ std::vector<int> ClusterState::BestGpus(int node, const PodRequest& pod) const {
 
 Status ClusterState::ValidatePlacement(const PodRequest& pod, const Placement& placement) const {
   if (placement.node < 0 || placement.node >= node_count()) {
-    return InvalidArgumentError("placement names node " + std::to_string(placement.node) +
-                                " of " + std::to_string(node_count()));
+    return InvalidArgumentError("placement names node " + std::to_string(placement.node) + " of " +
+                                std::to_string(node_count()));
   }
   if (!Fits(placement.node, pod)) {
     return FailedPreconditionError("pod does not fit on node \"" + specs_[placement.node].name +

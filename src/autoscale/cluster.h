@@ -87,8 +87,8 @@ inline constexpr ModelMask kAnyModel = ~ModelMask{0};
 struct PodRequest {
   int64_t cpu_milli = 0;
   int64_t memory_mib = 0;
-  int num_gpu = 0;     // 0 for CPU-only and MIG pods
-  int gpu_milli = 0;   // per GPU, clamped to 0..1000; 0 when num_gpu == 0
+  int num_gpu = 0;    // 0 for CPU-only and MIG pods
+  int gpu_milli = 0;  // per GPU, clamped to 0..1000; 0 when num_gpu == 0
   ModelMask models = kAnyModel;
   int mig_slices = 0;  // > 0 for a MIG pod
   PodClass pod_class = PodClass::kCpuOnly;
@@ -113,11 +113,11 @@ struct NodeState {
   int max_pods = kDefaultMaxPods;
   int model = -1;  // index into ClusterState::models(); -1 when no GPU
   int gpu_count = 0;
-  std::array<int16_t, kMaxGpusPerNode> free_milli{};  // per GPU; 0 for MIG GPUs
+  std::array<int16_t, kMaxGpusPerNode> free_milli{};      // per GPU; 0 for MIG GPUs
   std::array<int8_t, kMaxGpusPerNode> free_mig_slices{};  // per MIG GPU
-  uint32_t mig_mask = 0;  // bit i: GPU i is MIG-partitioned
-  int free_gpu_milli = 0;  // R: sum of free_milli
-  int fully_free_gpus = 0;  // F: GPUs with free_milli == 1000
+  uint32_t mig_mask = 0;                                  // bit i: GPU i is MIG-partitioned
+  int free_gpu_milli = 0;                                 // R: sum of free_milli
+  int fully_free_gpus = 0;                                // F: GPUs with free_milli == 1000
   // Per GPU-pod tag (see GpuTag) the number of pods on this node with it.
   std::array<int16_t, kMaxGpusPerNode + 1> tag_counts{};
   uint64_t version = 0;  // changes on every mutation; unique across the cluster

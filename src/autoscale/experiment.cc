@@ -15,11 +15,13 @@ MeanSd Summarise(const std::vector<double>& values) {
   MeanSd out;
   if (values.empty()) return out;
   double sum = 0;
-  for (double v : values) sum += v;
+  for (double v : values)
+    sum += v;
   out.mean = sum / static_cast<double>(values.size());
   if (values.size() > 1) {
     double squares = 0;
-    for (double v : values) squares += (v - out.mean) * (v - out.mean);
+    for (double v : values)
+      squares += (v - out.mean) * (v - out.mean);
     out.sd = std::sqrt(squares / static_cast<double>(values.size() - 1));
   }
   return out;
@@ -31,7 +33,8 @@ PolicySummary SummarisePolicy(std::string policy, std::vector<RunResult> runs) {
   s.runs = std::move(runs);
   std::vector<double> values(s.runs.size());
   auto column = [&](auto pick) {
-    for (size_t r = 0; r < s.runs.size(); ++r) values[r] = pick(s.runs[r]);
+    for (size_t r = 0; r < s.runs.size(); ++r)
+      values[r] = pick(s.runs[r]);
     return Summarise(values);
   };
   for (int k = 0; k < kArrivedColumns; ++k) {
@@ -73,13 +76,15 @@ Result<std::vector<PolicySummary>> RunExperiment(const PreparedTrace& trace,
       if (progress) progress(done, total);
     }
   };
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::clamp(threads, 1, total);
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  for (int t = 1; t < threads; ++t)
+    pool.emplace_back(worker);
   worker();
-  for (std::thread& t : pool) t.join();
+  for (std::thread& t : pool)
+    t.join();
 
   std::vector<PolicySummary> summaries;
   for (size_t p = 0; p < options.policies.size(); ++p) {

@@ -32,14 +32,16 @@ int64_t PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64
   const int64_t cpu_copies =
       shape.cpu_milli > 0 ? free_cpu / shape.cpu_milli : std::numeric_limits<int64_t>::max();
   int64_t gpu_copies = 0;
-  for (int i = 0; i < gpu_count; ++i) gpu_copies += free_milli[i] / shape.gpu_milli;
+  for (int i = 0; i < gpu_count; ++i)
+    gpu_copies += free_milli[i] / shape.gpu_milli;
   return idle - std::min(cpu_copies, gpu_copies) * shape.gpu_milli;
 }
 
-double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
-                              int model, const TargetWorkload& workload) {
+double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
+                              const TargetWorkload& workload) {
   int64_t idle = 0;
-  for (int i = 0; i < gpu_count; ++i) idle += free_milli[i];
+  for (int i = 0; i < gpu_count; ++i)
+    idle += free_milli[i];
   double total = 0;
   for (const TypicalPod& shape : workload.shapes()) {
     const int64_t single = ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
@@ -64,10 +66,10 @@ class FragLookaheadPolicy final : public Policy {
   NodeScore Score(const ClusterState& cluster, int index, const PodRequest& pod) override {
     if (scarcity_.empty()) ComputeScarcity(cluster);
     const NodeState& node = cluster.node(index);
-    const double penalty = node.model >= 0 ? kScarcityWeight *
-                                                 static_cast<double>(pod.total_gpu_milli()) *
-                                                 scarcity_[node.model]
-                                           : 0.0;
+    const double penalty =
+        node.model >= 0
+            ? kScarcityWeight * static_cast<double>(pod.total_gpu_milli()) * scarcity_[node.model]
+            : 0.0;
     const double before = LookaheadFragmentation(node.free_milli.data(), node.gpu_count,
                                                  node.free_cpu, node.model, *workload_);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
@@ -79,7 +81,8 @@ class FragLookaheadPolicy final : public Policy {
     };
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
       const GpuSet gpus = ChooseBestGpus(node, pod);
-      for (int i = 0; i < gpus.count; ++i) after[gpus.index[i]] -= pod.gpu_milli;
+      for (int i = 0; i < gpus.count; ++i)
+        after[gpus.index[i]] -= pod.gpu_milli;
       return {score_after(), -1, 0};
     }
     // A sharing pod: the best GPU by score, then the tightest, then the lowest index.
@@ -126,7 +129,8 @@ class FragLookaheadPolicy final : public Policy {
       }
     }
     const double least = *std::min_element(scarcity_.begin(), scarcity_.end());
-    for (double& s : scarcity_) s = (s - least) / kMilliPerGpu;
+    for (double& s : scarcity_)
+      s = (s - least) / kMilliPerGpu;
   }
 
   const TargetWorkload* workload_;

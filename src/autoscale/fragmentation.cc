@@ -71,8 +71,10 @@ TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
 TargetWorkload TargetWorkload::FromShapes(std::vector<TypicalPod> shapes) {
   TargetWorkload w;
   double total = 0;
-  for (const TypicalPod& s : shapes) total += s.probability;
-  for (TypicalPod& s : shapes) s.probability = total > 0 ? s.probability / total : 0;
+  for (const TypicalPod& s : shapes)
+    total += s.probability;
+  for (TypicalPod& s : shapes)
+    s.probability = total > 0 ? s.probability / total : 0;
   w.distinct_shapes_ = static_cast<int>(shapes.size());
   w.shapes_ = std::move(shapes);
   return w;
@@ -81,7 +83,8 @@ TargetWorkload TargetWorkload::FromShapes(std::vector<TypicalPod> shapes) {
 int64_t ShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
                            const TypicalPod& shape) {
   int64_t idle = 0;
-  for (int i = 0; i < gpu_count; ++i) idle += free_milli[i];
+  for (int i = 0; i < gpu_count; ++i)
+    idle += free_milli[i];
   if (shape.num_gpu == 0) return idle;
   if (model < 0 || !((shape.models >> model) & 1) || free_cpu < shape.cpu_milli) return idle;
   int fitting = 0;

@@ -57,8 +57,7 @@ int64_t ShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t fre
 double Fragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
                      const TargetWorkload& workload);
 inline double NodeFragmentation(const NodeState& node, const TargetWorkload& workload) {
-  return Fragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model,
-                       workload);
+  return Fragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model, workload);
 }
 
 }  // namespace gpu_autoscaler::autoscale

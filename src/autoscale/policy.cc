@@ -12,7 +12,9 @@ namespace {
 constexpr double kCpuNorm = 128000;  // the protocol's max node CPU (milli)
 constexpr double kGpuNorm = 8000;    // the protocol's max node GPU (milli)
 
-int ClampScore(double s) { return static_cast<int>(std::clamp(std::floor(s), 0.0, 100.0)); }
+int ClampScore(double s) {
+  return static_cast<int>(std::clamp(std::floor(s), 0.0, 100.0));
+}
 
 class FirstFitPolicy final : public Policy {
  public:
@@ -57,17 +59,18 @@ class FgdPolicy final : public Policy {
 
 std::string Lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
 }  // namespace
 
 int DotProductScore(const NodeState& node, const PodRequest& pod) {
-  const double dot =
-      (static_cast<double>(node.free_cpu) / kCpuNorm) * (static_cast<double>(pod.cpu_milli) / kCpuNorm) +
-      (static_cast<double>(node.free_gpu_milli) / kGpuNorm) *
-          (static_cast<double>(pod.total_gpu_milli()) / kGpuNorm);
+  const double dot = (static_cast<double>(node.free_cpu) / kCpuNorm) *
+                         (static_cast<double>(pod.cpu_milli) / kCpuNorm) +
+                     (static_cast<double>(node.free_gpu_milli) / kGpuNorm) *
+                         (static_cast<double>(pod.total_gpu_milli()) / kGpuNorm);
   return ClampScore(100.0 * (1.0 - dot / 2.0));
 }
 
@@ -110,16 +113,16 @@ int GpuPackingScore(const NodeState& node, const PodRequest& pod) {
 }
 
 int BestFitScore(const NodeState& node, const PodRequest& pod) {
-  const double left = 0.5 * static_cast<double>(node.free_cpu - pod.cpu_milli) / kCpuNorm +
-                      0.5 * static_cast<double>(node.free_gpu_milli - pod.total_gpu_milli()) /
-                          kGpuNorm;
+  const double left =
+      0.5 * static_cast<double>(node.free_cpu - pod.cpu_milli) / kCpuNorm +
+      0.5 * static_cast<double>(node.free_gpu_milli - pod.total_gpu_milli()) / kGpuNorm;
   return ClampScore(100.0 * (1.0 - left));
 }
 
 int WorstFitScore(const NodeState& node, const PodRequest& pod) {
-  const double left = 0.5 * static_cast<double>(node.free_cpu - pod.cpu_milli) / kCpuNorm +
-                      0.5 * static_cast<double>(node.free_gpu_milli - pod.total_gpu_milli()) /
-                          kGpuNorm;
+  const double left =
+      0.5 * static_cast<double>(node.free_cpu - pod.cpu_milli) / kCpuNorm +
+      0.5 * static_cast<double>(node.free_gpu_milli - pod.total_gpu_milli()) / kGpuNorm;
   return ClampScore(100.0 * left);
 }
 
@@ -137,7 +140,8 @@ NodeScore FgdScore(const NodeState& node, const PodRequest& pod, const TargetWor
   if (!pod.uses_gpu()) return {SigmoidScore(before - frag_after()), -1};
   if (pod.num_gpu > 1 || pod.gpu_milli == kMilliPerGpu) {
     const GpuSet gpus = ChooseBestGpus(node, pod);
-    for (int i = 0; i < gpus.count; ++i) after[gpus.index[i]] -= pod.gpu_milli;
+    for (int i = 0; i < gpus.count; ++i)
+      after[gpus.index[i]] -= pod.gpu_milli;
     return {SigmoidScore(before - frag_after()), -1};
   }
   // A sharing pod: try each GPU that fits; GPUs with equal free milli give the
@@ -167,8 +171,8 @@ NodeScore FgdScore(const NodeState& node, const PodRequest& pod, const TargetWor
 
 const std::vector<std::string>& PolicyNames() {
   static const std::vector<std::string> kNames = {
-      "Random",     "DotProduct", "GpuClustering", "GpuPacking",   "BestFit",
-      "FGD",        "FirstFit",   "WorstFit",      "FragLookahead",
+      "Random", "DotProduct", "GpuClustering", "GpuPacking",    "BestFit",
+      "FGD",    "FirstFit",   "WorstFit",      "FragLookahead",
   };
   return kNames;
 }
@@ -201,7 +205,8 @@ Result<std::unique_ptr<Policy>> MakePolicy(std::string_view name, const TargetWo
     }
   } else {
     std::string known;
-    for (const std::string& n : PolicyNames()) known += (known.empty() ? "" : ", ") + n;
+    for (const std::string& n : PolicyNames())
+      known += (known.empty() ? "" : ", ") + n;
     return InvalidArgumentError("unknown policy \"" + std::string(name) + "\" (known: " + known +
                                 ")");
   }

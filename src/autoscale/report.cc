@@ -22,7 +22,8 @@ std::string Cell(const MeanSd& v, int precision) {
 // Display width, counting the two-byte "±" as one column.
 size_t Width(const std::string& s) {
   size_t w = 0;
-  for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+  for (unsigned char c : s)
+    w += (c & 0xC0) != 0x80;
   return w;
 }
 
@@ -47,7 +48,8 @@ std::string FormatTable(const std::vector<PolicySummary>& summaries) {
   std::vector<Row> rows;
   auto add = [&](std::string label, auto cell) {
     Row row{std::move(label), {}};
-    for (const PolicySummary& s : summaries) row.cells.push_back(cell(s));
+    for (const PolicySummary& s : summaries)
+      row.cells.push_back(cell(s));
     rows.push_back(std::move(row));
   };
   add("policy", [](const PolicySummary& s) { return s.policy; });
@@ -70,16 +72,19 @@ std::string FormatTable(const std::vector<PolicySummary>& summaries) {
   std::vector<size_t> widths(summaries.size(), 0);
   for (const Row& row : rows) {
     label_width = std::max(label_width, Width(row.label));
-    for (size_t i = 0; i < row.cells.size(); ++i) widths[i] = std::max(widths[i], Width(row.cells[i]));
+    for (size_t i = 0; i < row.cells.size(); ++i)
+      widths[i] = std::max(widths[i], Width(row.cells[i]));
   }
   std::string out;
   for (size_t r = 0; r < rows.size(); ++r) {
     out += Pad(rows[r].label, label_width, false);
-    for (size_t i = 0; i < rows[r].cells.size(); ++i) out += "  " + Pad(rows[r].cells[i], widths[i], true);
+    for (size_t i = 0; i < rows[r].cells.size(); ++i)
+      out += "  " + Pad(rows[r].cells[i], widths[i], true);
     out += '\n';
     if (r == 0) {
       size_t total = label_width;
-      for (size_t w : widths) total += 2 + w;
+      for (size_t w : widths)
+        total += 2 + w;
       out += std::string(total, '-') + '\n';
     }
   }
@@ -92,7 +97,8 @@ std::string FormatJson(const std::vector<PolicySummary>& summaries) {
     nlohmann::json p;
     p["policy"] = s.policy;
     nlohmann::json seeds = nlohmann::json::array();
-    for (const RunResult& r : s.runs) seeds.push_back(r.seed);
+    for (const RunResult& r : s.runs)
+      seeds.push_back(r.seed);
     p["seeds"] = seeds;
     for (int k : {100, 130}) {
       p["gpu_alloc_pct"][std::to_string(k)] = ToJson(s.alloc_pct[k]);
@@ -107,13 +113,14 @@ std::string FormatJson(const std::vector<PolicySummary>& summaries) {
     p["pods_per_run"] = ToJson(s.pods);
     nlohmann::json runs = nlohmann::json::array();
     for (const RunResult& r : s.runs) {
-      runs.push_back({{"seed", r.seed},
-                      {"pods", r.pods},
-                      {"placed", r.placed},
-                      {"gpu_alloc_pct_100", std::isnan(r.alloc_pct[100]) ? nlohmann::json(nullptr)
-                                                                         : nlohmann::json(r.alloc_pct[100])},
-                      {"gpu_alloc_pct_130", std::isnan(r.alloc_pct[130]) ? nlohmann::json(nullptr)
-                                                                         : nlohmann::json(r.alloc_pct[130])}});
+      runs.push_back(
+          {{"seed", r.seed},
+           {"pods", r.pods},
+           {"placed", r.placed},
+           {"gpu_alloc_pct_100", std::isnan(r.alloc_pct[100]) ? nlohmann::json(nullptr)
+                                                              : nlohmann::json(r.alloc_pct[100])},
+           {"gpu_alloc_pct_130", std::isnan(r.alloc_pct[130]) ? nlohmann::json(nullptr)
+                                                              : nlohmann::json(r.alloc_pct[130])}});
     }
     p["runs"] = runs;
     doc.push_back(std::move(p));

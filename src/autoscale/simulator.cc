@@ -22,7 +22,9 @@ void Shuffle(std::vector<T>& v, Rng& rng) {
 }
 
 // Python's round(x, 2).
-double Round2(double x) { return std::nearbyint(x * 100.0) / 100.0; }
+double Round2(double x) {
+  return std::nearbyint(x * 100.0) / 100.0;
+}
 
 struct Bucket {
   double alloc = 0;
@@ -65,8 +67,8 @@ Workload GenerateWorkload(const PreparedTrace& trace, uint64_t seed,
   w.arrivals.resize(trace_size);
   std::iota(w.arrivals.begin(), w.arrivals.end(), 0);
   if (options.shuffle) Shuffle(w.arrivals, rng);
-  const int64_t target = static_cast<int64_t>(
-      std::llround(options.tune_ratio * static_cast<double>(trace.empty_cluster.total_gpu_milli())));
+  const int64_t target = static_cast<int64_t>(std::llround(
+      options.tune_ratio * static_cast<double>(trace.empty_cluster.total_gpu_milli())));
   int64_t demand = trace.total_demand_milli;
   if (trace_size > 0 && demand < target) {
     while (true) {
@@ -90,8 +92,8 @@ Workload GenerateWorkload(const PreparedTrace& trace, uint64_t seed,
   return w;
 }
 
-Result<RunResult> Simulate(const PreparedTrace& trace, std::string_view policy_name,
-                           uint64_t seed, const SimulationOptions& options) {
+Result<RunResult> Simulate(const PreparedTrace& trace, std::string_view policy_name, uint64_t seed,
+                           const SimulationOptions& options) {
   GPU_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, MakePolicy(policy_name, &trace.workload));
   const Workload workload = GenerateWorkload(trace, seed, options);
   ClusterState cluster = trace.empty_cluster;

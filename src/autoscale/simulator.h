@@ -30,11 +30,11 @@ namespace gpu_autoscaler::autoscale {
 inline constexpr int kArrivedColumns = 131;  // arrived workload 0..130 % of capacity
 
 struct PreparedTrace {
-  ClusterState empty_cluster;          // nodes sorted by name
-  std::vector<PodSpec> pods;           // sorted by name
-  std::vector<PodRequest> requests;    // pods[i] resolved against the cluster
-  TargetWorkload workload;             // from the untuned trace
-  int64_t total_demand_milli = 0;      // Σ num_gpu·gpu_milli over the trace
+  ClusterState empty_cluster;        // nodes sorted by name
+  std::vector<PodSpec> pods;         // sorted by name
+  std::vector<PodRequest> requests;  // pods[i] resolved against the cluster
+  TargetWorkload workload;           // from the untuned trace
+  int64_t total_demand_milli = 0;    // Σ num_gpu·gpu_milli over the trace
 };
 
 // Builds the cluster (GPU-less nodes are left out, as in the protocol) and

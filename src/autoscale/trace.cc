@@ -16,8 +16,8 @@ bool SplitLine(std::string_view line, std::vector<std::string_view>* fields) {
   size_t start = 0;
   while (true) {
     const size_t comma = line.find(',', start);
-    std::string_view field = line.substr(start, comma == std::string_view::npos ? line.npos
-                                                                                : comma - start);
+    std::string_view field =
+        line.substr(start, comma == std::string_view::npos ? line.npos : comma - start);
     if (field.find('"') != std::string_view::npos) return false;
     fields->push_back(field);
     if (comma == std::string_view::npos) return true;
@@ -26,7 +26,8 @@ bool SplitLine(std::string_view line, std::vector<std::string_view>* fields) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
@@ -56,7 +57,8 @@ class CsvReader {
       if (i < 0) return Error("header lacks column \"" + std::string(name) + "\"");
       columns_.push_back(i);
     }
-    for (std::string_view name : optional) columns_.push_back(find(name));
+    for (std::string_view name : optional)
+      columns_.push_back(find(name));
     width_ = fields.size();
     return Status::Ok();
   }
@@ -104,8 +106,7 @@ class CsvReader {
 
   Status Error(const std::string& message) const {
     return InvalidArgumentError(std::string(file_name_) + ":" +
-                                std::to_string(std::max(line_number_, 1)) +
-                                ": " + message);
+                                std::to_string(std::max(line_number_, 1)) + ": " + message);
   }
 
  private:
@@ -144,8 +145,7 @@ Result<std::string> ReadFile(const std::string& path) {
 
 Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_view file_name) {
   CsvReader reader(text, file_name);
-  GPU_RETURN_IF_ERROR(
-      reader.ReadHeader({"sn", "cpu_milli", "memory_mib", "gpu", "model"}, {}));
+  GPU_RETURN_IF_ERROR(reader.ReadHeader({"sn", "cpu_milli", "memory_mib", "gpu", "model"}, {}));
   std::vector<NodeSpec> nodes;
   std::unordered_set<std::string> names;
   Status row;
@@ -173,8 +173,8 @@ Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_vi
 
 Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view file_name) {
   CsvReader reader(text, file_name);
-  GPU_RETURN_IF_ERROR(reader.ReadHeader(
-      {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"}, {"gpu_spec"}));
+  GPU_RETURN_IF_ERROR(
+      reader.ReadHeader({"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"}, {"gpu_spec"}));
   std::vector<PodSpec> pods;
   Status row;
   while (reader.NextRow(&row)) {
@@ -186,7 +186,8 @@ Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view
     GPU_ASSIGN_OR_RETURN(pod.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
     GPU_ASSIGN_OR_RETURN(int64_t num_gpu, reader.Int(3, "num_gpu", 0, kMaxGpusPerNode));
     // The protocol clamps gpu_milli into 0..1000; anything wilder is a broken row.
-    GPU_ASSIGN_OR_RETURN(int64_t gpu_milli, reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(int64_t gpu_milli,
+                         reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
     pod.num_gpu = static_cast<int>(num_gpu);
     pod.gpu_milli = static_cast<int>(std::clamp<int64_t>(gpu_milli, 0, kMilliPerGpu));
     if (std::optional<std::string_view> spec = reader.Field(5); spec && !spec->empty()) {
@@ -195,7 +196,8 @@ Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view
         const size_t bar = spec->find('|', start);
         std::string_view model =
             Trim(spec->substr(start, bar == std::string_view::npos ? spec->npos : bar - start));
-        if (model.empty()) return reader.Error("gpu_spec \"" + std::string(*spec) + "\" has an empty model");
+        if (model.empty())
+          return reader.Error("gpu_spec \"" + std::string(*spec) + "\" has an empty model");
         pod.gpu_models.emplace_back(model);
         if (bar == std::string_view::npos) break;
         start = bar + 1;

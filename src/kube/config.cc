@@ -9,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 namespace gpu_autoscaler::kube {
 namespace {
@@ -33,16 +32,22 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-// Reads a whole file; the error names the file and errno's text.
+// Reads a whole file; the error names the file and errno's text. Bounded, so
+// a path like /dev/zero cannot exhaust memory.
 Result<std::string> ReadFile(const std::string& path) {
+  constexpr size_t kMaxFileBytes = 16 << 20;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Error::Config(path + ": " + std::strerror(errno));
   }
-  std::ostringstream out;
-  out << in.rdbuf();
+  std::string out;
+  char buf[64 * 1024];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > kMaxFileBytes) return Error::Config(path + ": larger than 16 MiB");
+  }
   if (in.bad()) return Error::Config(path + ": read failed");
-  return out.str();
+  return out;
 }
 
 // Standard base64 (RFC 4648) as Go's StdEncoding decodes it; newlines are

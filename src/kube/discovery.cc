@@ -136,9 +136,14 @@ Result<GroupVersionResource> Discovery::FindLocked(std::string_view name, std::s
   for (int pass = 0; pass < 3; ++pass) {
     for (const Group& g : groups) {
       if (!group.empty() && g.name != group) continue;
-      GPU_ASSIGN_OR_RETURN(std::vector<ApiResource> resources,
-                           ResourcesLocked({g.name, g.preferred}));
-      for (const ApiResource& r : resources) {
+      auto resources = ResourcesLocked({g.name, g.preferred});
+      if (!resources.ok()) {
+        // An unavailable aggregated API (metrics.k8s.io down, say) must not
+        // hide every other group; it only matters when asked for directly.
+        if (g.name.empty() || !group.empty()) return std::move(resources).error();
+        continue;
+      }
+      for (const ApiResource& r : *resources) {
         bool match = false;
         switch (pass) {
           case 0:

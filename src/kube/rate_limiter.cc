@@ -43,8 +43,7 @@ bool TokenBucketRateLimiter::Wait(std::stop_token stop) {
   tokens_ -= 1;
   if (tokens_ >= 0) return true;
   auto deficit = std::chrono::duration<double>(-tokens_ / qps_);
-  Clock::TimePoint ready =
-      last_refill_ + std::chrono::duration_cast<Clock::Duration>(deficit) + Clock::Duration(1);
+  Clock::TimePoint ready = last_refill_ + std::chrono::duration_cast<Clock::Duration>(deficit);
   while (clock_.Now() < ready) {
     if (stop.stop_requested()) {
       tokens_ += 1;  // give the reservation back

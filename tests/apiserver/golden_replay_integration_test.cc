@@ -21,6 +21,8 @@
 //   and groups that come from CRDs loaded at start.
 // - 22 (cluster-wide list): the recorded cluster held pods outside the replay
 //   that were not recorded, so remainingItemCount is compared for presence only.
+// - 67 (resourceVersion=0) is served from kube-apiserver's watch cache, whose
+//   list order is unspecified; its items are compared sorted by name.
 //
 // How requests that depend on earlier state are rewritten:
 // - resourceVersion query values are mapped from the recorded RV to ours via
@@ -387,6 +389,15 @@ class GoldenReplay {
       }
       want["metadata"].erase("remainingItemCount");
       got["metadata"].erase("remainingItemCount");
+    }
+    if (prefix == "67") {
+      // Served from the watch cache, whose list order is unspecified (a Go map).
+      for (json* list : {&want, &got}) {
+        std::sort((*list)["items"].begin(), (*list)["items"].end(),
+                  [](const json& a, const json& b) {
+                    return a["metadata"]["name"] < b["metadata"]["name"];
+                  });
+      }
     }
     Compare(want, got, path_stack, volatiles, &diffs);
     Remember(want, got);

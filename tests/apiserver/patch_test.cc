@@ -98,7 +98,7 @@ TEST(JsonPatchTest, MalformedPatchIs400) {
   };
   for (const Case& c : {
            Case{"[{", "unexpected end of JSON input"},
-           Case{"nope", "invalid character 'n' looking for beginning of value"},
+           Case{"xyz", "invalid character 'x' looking for beginning of value"},
            Case{R"({"op":"add"})",
                 "json: cannot unmarshal object into Go value of type jsonpatch.Patch"},
            Case{"[1]", "json: cannot unmarshal number into Go value of type jsonpatch.Operation"},
@@ -109,6 +109,22 @@ TEST(JsonPatchTest, MalformedPatchIs400) {
     EXPECT_EQ(result.error().reason(), "BadRequest") << c.patch;
     EXPECT_EQ(result.error().message(), c.message) << c.patch;
   }
+}
+
+TEST(JsonPatchTest, DeeplyNestedInputIs400) {
+  const std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  for (auto result : {ApplyJsonPatch(json::object(), deep), ApplyMergePatch(json::object(), deep),
+                      ApplyStrategicMergePatch(json::object(), deep, "Pod")}) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code(), 400);
+    EXPECT_EQ(result.error().message(), "exceeded max depth");
+  }
+  json deep_doc = json::array();
+  for (int i = 0; i < 2000; ++i)
+    deep_doc = json::array({std::move(deep_doc)});
+  auto result = ApplyMergePatch(deep_doc, "{}");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), 400);
 }
 
 TEST(JsonPatchTest, TooManyOperationsIs413) {

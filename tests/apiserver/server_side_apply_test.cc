@@ -257,7 +257,8 @@ class UpdateManagedFieldsCreateTest : public ::testing::TestWithParam<CreateCase
 TEST_P(UpdateManagedFieldsCreateTest, MatchesTheRecordedEntry) {
   const CreateCase& c = GetParam();
   const json created = CreateLikeTheServer(c.golden, c.group, c.api_version);
-  const json& want = ManagedFields(ResponseBody(LoadGolden(c.golden)));
+  const json golden = LoadGolden(c.golden);
+  const json& want = ManagedFields(ResponseBody(golden));
   ASSERT_EQ(ManagedFields(created).size(), 1u);
   const json& got = ManagedFields(created)[0];
   EXPECT_EQ(got.at("fieldsV1"), want[0].at("fieldsV1"));
@@ -288,9 +289,11 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // Replays an update/patch golden: `before` is the stored object.
-void ExpectUpdateMatches(const json& before, json after, const std::string& golden_name) {
-  UpdateManagedFields(&before, after, "", kCtx);
-  const json& want = ManagedFields(ResponseBody(LoadGolden(golden_name)));
+void ExpectUpdateMatches(const json& before, json after, const std::string& golden_name,
+                         const std::string& api_version = "v1") {
+  UpdateManagedFields(&before, after, "", {kCtx.time, api_version, ""});
+  const json golden = LoadGolden(golden_name);
+  const json& want = ManagedFields(ResponseBody(golden));
   ASSERT_EQ(ManagedFields(after).size(), want.size());
   EXPECT_EQ(ManagedFields(after)[0].at("fieldsV1"), want[0].at("fieldsV1"));
 }
@@ -318,8 +321,8 @@ TEST(UpdateManagedFieldsTest, GoldenRemovedFinalizersLeaveTheSet) {
 
 TEST(UpdateManagedFieldsTest, GoldenCustomResourceStatusUpdate) {
   const json before = ResponseBody(LoadGolden("52-create-cr"));
-  ExpectUpdateMatches(before, RequestBody(LoadGolden("54-update-cr-status")),
-                      "54-update-cr-status");
+  ExpectUpdateMatches(before, RequestBody(LoadGolden("54-update-cr-status")), "54-update-cr-status",
+                      "example.gpuautoscaler.io/v1alpha1");
 }
 
 TEST(UpdateManagedFieldsTest, NoChangeKeepsTheEntryAndItsTime) {

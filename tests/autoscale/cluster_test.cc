@@ -66,8 +66,8 @@ TEST(ClusterTest, FitsChecksEveryResource) {
   ClusterState c;
   ASSERT_TRUE(c.AddNode(GpuNode("a", 2, "T4", 8000)).ok());
   EXPECT_TRUE(c.Fits(0, c.Resolve(Pod(8000, 2, 1000))));
-  EXPECT_FALSE(c.Fits(0, c.Resolve(Pod(8001, 0, 0))));        // CPU
-  EXPECT_FALSE(c.Fits(0, c.Resolve(Pod(1000, 4, 1000))));     // GPU count
+  EXPECT_FALSE(c.Fits(0, c.Resolve(Pod(8001, 0, 0))));                 // CPU
+  EXPECT_FALSE(c.Fits(0, c.Resolve(Pod(1000, 4, 1000))));              // GPU count
   EXPECT_FALSE(c.Fits(0, c.Resolve(Pod(1000, 1, 500, {"V100M16"}))));  // model
   EXPECT_TRUE(c.Fits(0, c.Resolve(Pod(1000, 1, 500, {"V100M16", "T4"}))));
   PodSpec big_memory = Pod(1000, 0, 0);

@@ -29,12 +29,9 @@ TEST(FidelityTest, DefaultTraceMatchesPublishedMeansOnASeedSubset) {
   // 0.1–0.4 for the scoring policies) makes a two-seed mean meaningless at a
   // 0.5-point tolerance, so it gets four.
   const Published published[] = {
-      {"Random", 86.30, 87.47, {42, 43, 44, 45}},
-      {"DotProduct", 90.62, 90.85, {42, 43}},
-      {"GpuClustering", 91.65, 91.88, {42, 43}},
-      {"GpuPacking", 91.78, 92.00, {42, 43}},
-      {"BestFit", 92.86, 93.08, {42, 43}},
-      {"FGD", 95.23, 95.39, {42, 43}},
+      {"Random", 86.30, 87.47, {42, 43, 44, 45}}, {"DotProduct", 90.62, 90.85, {42, 43}},
+      {"GpuClustering", 91.65, 91.88, {42, 43}},  {"GpuPacking", 91.78, 92.00, {42, 43}},
+      {"BestFit", 92.86, 93.08, {42, 43}},        {"FGD", 95.23, 95.39, {42, 43}},
   };
   for (const Published& p : published) {
     ExperimentOptions options;

@@ -52,7 +52,8 @@ TEST(PolicyScoreTest, DotProduct) {
       // Truncation: 100·(1 − (0.25·0.25 + 0)/2) = 96.875 → 96.
       {"truncates", Node(32000, {}), Pod(32000, 0, 0), 96},
   };
-  for (const ScoreCase& c : cases) EXPECT_EQ(DotProductScore(c.node, c.pod), c.want) << c.name;
+  for (const ScoreCase& c : cases)
+    EXPECT_EQ(DotProductScore(c.node, c.pod), c.want) << c.name;
 }
 
 TEST(PolicyScoreTest, GpuClustering) {
@@ -75,7 +76,8 @@ TEST(PolicyScoreTest, GpuClustering) {
       {"integer division", Node(1000, {999, 1000, 1000, 1000, 1000, 1000, 1000, 1000}),
        Pod(1, 1, 100), 25},
   };
-  for (const ScoreCase& c : cases) EXPECT_EQ(GpuClusteringScore(c.node, c.pod), c.want) << c.name;
+  for (const ScoreCase& c : cases)
+    EXPECT_EQ(GpuClusteringScore(c.node, c.pod), c.want) << c.name;
 }
 
 TEST(PolicyScoreTest, GpuPacking) {
@@ -93,7 +95,8 @@ TEST(PolicyScoreTest, GpuPacking) {
       {"large remainder", Node(64000, {990, 1000}), Pod(1, 1, 100), 91},
       {"stable order among equal free", Node(64000, {600, 600, 1000}), Pod(1, 1, 600), 94},
   };
-  for (const ScoreCase& c : cases) EXPECT_EQ(GpuPackingScore(c.node, c.pod), c.want) << c.name;
+  for (const ScoreCase& c : cases)
+    EXPECT_EQ(GpuPackingScore(c.node, c.pod), c.want) << c.name;
   // Eight nearly full GPUs: 100 − ⌊8·99/10⌋ = 21, floored at 50.
   EXPECT_EQ(GpuPackingScore(Node(1, std::vector<int>(8, 999)), Pod(1, 8, 999)), 50);
 }

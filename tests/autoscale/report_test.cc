@@ -66,9 +66,8 @@ TEST(ReportTest, JsonIsValidAndComplete) {
 
 TEST(ReportTest, ArrivedCurveHasOneRowPerPercent) {
   const std::string csv = FormatArrivedCurve(Sample());
-  EXPECT_EQ(csv.rfind("arrived_pct,FGD_alloc_mean,FGD_alloc_sd,FGD_frag_mean,BestFit_alloc_mean",
-                      0),
-            0u);
+  EXPECT_EQ(
+      csv.rfind("arrived_pct,FGD_alloc_mean,FGD_alloc_sd,FGD_frag_mean,BestFit_alloc_mean", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + kArrivedColumns);
   EXPECT_NE(csv.find("\n100,96.000,1.414,5.000,92.000,0.000,5.000\n"), std::string::npos) << csv;
 }

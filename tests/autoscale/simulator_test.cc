@@ -47,9 +47,8 @@ const PreparedTrace& DefaultTrace() {
 TEST(SimulatorTest, PrepareTraceLeavesOutGpuLessNodesAndSortsByName) {
   NodeSpec cpu_only = GpuNode("a-cpu", 0);
   cpu_only.gpu_model.clear();
-  Result<PreparedTrace> trace =
-      PrepareTrace({GpuNode("z", 2), cpu_only, GpuNode("b", 1)},
-                   {SharePod("p2", 500), SharePod("p1", 300)});
+  Result<PreparedTrace> trace = PrepareTrace({GpuNode("z", 2), cpu_only, GpuNode("b", 1)},
+                                             {SharePod("p2", 500), SharePod("p1", 300)});
   ASSERT_TRUE(trace.ok()) << trace.error().ToString();
   ASSERT_EQ(trace->empty_cluster.node_count(), 2);
   EXPECT_EQ(trace->empty_cluster.spec(0).name, "b");
@@ -73,7 +72,8 @@ TEST(SimulatorTest, DefaultTraceTargetWorkloadMatchesTheProtocol) {
   EXPECT_EQ(w.shapes()[2].cpu_milli, 11400);
   EXPECT_NEAR(w.shapes()[2].probability, 0.0771, 5e-5);
   int64_t kept = 0;
-  for (const TypicalPod& s : w.shapes()) kept += s.count;
+  for (const TypicalPod& s : w.shapes())
+    kept += s.count;
   EXPECT_NEAR(100.0 * static_cast<double>(kept) / 8152, 95.26, 0.005);
 }
 
@@ -85,16 +85,19 @@ TEST(SimulatorTest, WorkloadIsAShuffledTraceFollowedByResamples) {
   std::vector<int> head(w.arrivals.begin(), w.arrivals.begin() + n);
   EXPECT_FALSE(std::is_sorted(head.begin(), head.end()));
   std::sort(head.begin(), head.end());
-  for (int i = 0; i < n; ++i) ASSERT_EQ(head[i], i);
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(head[i], i);
   int64_t demand = 0;
-  for (int i : w.arrivals) demand += trace.requests[i].total_gpu_milli();
+  for (int i : w.arrivals)
+    demand += trace.requests[i].total_gpu_milli();
   const int64_t target = 8'075'600;
   EXPECT_GT(demand, target - 1000);
   EXPECT_LE(demand, target + 7000);
   EXPECT_NEAR(static_cast<double>(w.arrivals.size()), 10800, 300);
   std::vector<int> ranks = w.node_ranks;
   std::sort(ranks.begin(), ranks.end());
-  for (int i = 0; i < 1213; ++i) ASSERT_EQ(ranks[i], i);
+  for (int i = 0; i < 1213; ++i)
+    ASSERT_EQ(ranks[i], i);
 
   const Workload again = GenerateWorkload(trace, 42);
   EXPECT_EQ(again.arrivals, w.arrivals);
@@ -104,7 +107,8 @@ TEST(SimulatorTest, WorkloadIsAShuffledTraceFollowedByResamples) {
 
 TEST(SimulatorTest, TuneDownThinsWithoutReordering) {
   std::vector<PodSpec> pods;
-  for (int i = 0; i < 100; ++i) pods.push_back(SharePod("p" + std::to_string(1000 + i), 500));
+  for (int i = 0; i < 100; ++i)
+    pods.push_back(SharePod("p" + std::to_string(1000 + i), 500));
   Result<PreparedTrace> trace = PrepareTrace({GpuNode("n", 8)}, pods);
   ASSERT_TRUE(trace.ok());
   SimulationOptions options;
@@ -131,7 +135,7 @@ TEST(SimulatorTest, RecordsAllocationPerArrivedPercentAndCountsFailures) {
   EXPECT_EQ(run->arrived_by_class[static_cast<int>(PodClass::kSharing)], 4);
   EXPECT_DOUBLE_EQ(run->alloc_pct[50], 50.0);
   EXPECT_DOUBLE_EQ(run->alloc_pct[100], 100.0);
-  EXPECT_DOUBLE_EQ(run->alloc_pct[49], 50.0);   // falls back to 48..50
+  EXPECT_DOUBLE_EQ(run->alloc_pct[49], 50.0);    // falls back to 48..50
   EXPECT_DOUBLE_EQ(run->alloc_pct[101], 100.0);  // falls back to 100..102
   EXPECT_TRUE(std::isnan(run->alloc_pct[75]));
   EXPECT_TRUE(std::isnan(run->alloc_pct[130]));  // 150% and 200% are past the columns

@@ -60,7 +60,8 @@ TEST(TraceTest, BadRowsReportFileAndLine) {
        "pods.csv:2: cpu_milli -1 is outside"},
       {"name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,17,1000\n",
        "pods.csv:2: num_gpu 17 is outside"},
-      {"name,cpu_milli,memory_mib,num_gpu,gpu_milli\n,1,1,1,1000\n", "pods.csv:2: pod name is empty"},
+      {"name,cpu_milli,memory_mib,num_gpu,gpu_milli\n,1,1,1,1000\n",
+       "pods.csv:2: pod name is empty"},
       {"name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\np,1,1,1,1000,T4||A10\n",
        "pods.csv:2: gpu_spec \"T4||A10\" has an empty model"},
       {"name,cpu_milli,memory_mib,num_gpu,gpu_milli\n\"p\",1,1,1,1000\n",
@@ -75,8 +76,8 @@ TEST(TraceTest, BadRowsReportFileAndLine) {
     EXPECT_EQ(pods.error().message().rfind(c.expected, 0), 0u)
         << "got: " << pods.error().message() << "\nwant prefix: " << c.expected;
   }
-  Result<std::vector<NodeSpec>> dup = ParseNodeCsv(
-      "sn,cpu_milli,memory_mib,gpu,model\na,1,1,1,T4\na,1,1,1,T4\n", "nodes.csv");
+  Result<std::vector<NodeSpec>> dup =
+      ParseNodeCsv("sn,cpu_milli,memory_mib,gpu,model\na,1,1,1,T4\na,1,1,1,T4\n", "nodes.csv");
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().message(), "nodes.csv:3: duplicate node name \"a\"");
   Result<std::vector<NodeSpec>> no_model =
@@ -91,7 +92,8 @@ TEST(TraceTest, LoadsTheCheckedInOpenbTrace) {
   ASSERT_TRUE(nodes.ok()) << nodes.error().ToString();
   EXPECT_EQ(nodes->size(), 1213u);
   int gpus = 0;
-  for (const NodeSpec& n : *nodes) gpus += n.gpu_count;
+  for (const NodeSpec& n : *nodes)
+    gpus += n.gpu_count;
   EXPECT_EQ(gpus, 6212);
   Result<std::vector<PodSpec>> pods =
       LoadPodCsv(testing::SourcePath("bench/data/openb/openb_pod_list_default.csv"));

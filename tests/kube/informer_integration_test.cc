@@ -86,18 +86,27 @@ class InformerIntegrationTest : public ::testing::Test {
 };
 
 TEST_F(InformerIntegrationTest, PodViewInformerSyncsPagesAndFollowsChanges) {
-  for (int i = 0; i < 23; ++i) CreatePod("p" + std::to_string(i), i % 2 ? "node-a" : "node-b", 1 + i % 4);
+  for (int i = 0; i < 23; ++i)
+    CreatePod("p" + std::to_string(i), i % 2 ? "node-a" : "node-b", 1 + i % 4);
 
   InformerOptions opts = Options();
   opts.page_size = 5;  // five pages
   auto informer = std::make_shared<SharedInformer<PodView>>(
-      NewRestListerWatcher(client_.get(), {resources::kPods, ns_, ""}), PodViewCodec(), opts, "pods");
+      NewRestListerWatcher(client_.get(), {resources::kPods, ns_, ""}), PodViewCodec(), opts,
+      "pods");
   ASSERT_TRUE(informer->store().AddIndex(kNodeNameIndex, PodNodeNameIndexFunc()).ok());
   std::mutex mu;
   std::set<std::string> added, deleted;
-  informer->AddEventHandler(
-      {.on_add = [&](const auto& p) { std::lock_guard l(mu); added.emplace(p->name()); },
-       .on_delete = [&](const auto& p, bool) { std::lock_guard l(mu); deleted.emplace(p->name()); }});
+  informer->AddEventHandler({.on_add =
+                                 [&](const auto& p) {
+                                   std::lock_guard l(mu);
+                                   added.emplace(p->name());
+                                 },
+                             .on_delete =
+                                 [&](const auto& p, bool) {
+                                   std::lock_guard l(mu);
+                                   deleted.emplace(p->name());
+                                 }});
   informer->Start();
   ASSERT_TRUE(informer->WaitForSync({}, 60s));
   EXPECT_EQ(informer->store().size(), 23u);
@@ -144,7 +153,8 @@ TEST_F(InformerIntegrationTest, RenewsWatchesTheServerCloses) {
 
 TEST_F(InformerIntegrationTest, RecoversFromDroppedWatchesAnd410WithTombstones) {
   if (!server_->supports_faults()) GTEST_SKIP() << "needs fault injection";
-  for (const char* name : {"keep", "change", "gone"}) CreatePod(name);
+  for (const char* name : {"keep", "change", "gone"})
+    CreatePod(name);
   SharedInformer<PodView> informer(NewRestListerWatcher(client_.get(), {resources::kPods, ns_, ""}),
                                    PodViewCodec(), Options(), "pods");
   std::mutex mu;
@@ -163,7 +173,8 @@ TEST_F(InformerIntegrationTest, RecoversFromDroppedWatchesAnd410WithTombstones) 
   EXPECT_EQ(informer.stats().reflector.lists_committed, 1);
 
   // Keep watches from reopening while objects change and history is compacted.
-  ASSERT_TRUE(server_->InjectError({.verb = "watch", .resource = "pods", .code = 500, .count = -1}).ok());
+  ASSERT_TRUE(
+      server_->InjectError({.verb = "watch", .resource = "pods", .code = 500, .count = -1}).ok());
   ASSERT_TRUE(server_->DropWatches().ok());
   ASSERT_TRUE(Eventually([&] { return informer.stats().reflector.backoffs >= 1; }));
   DeletePod("gone");
@@ -187,11 +198,12 @@ TEST_F(InformerIntegrationTest, GenericInformerCachesAnyResource) {
   InformerFactory factory(client_.get(), Options());
   auto config_maps = factory.Informer(resources::kConfigMaps, GenericObjectCodec());
   ASSERT_NE(config_maps, nullptr);
-  auto cm = client_->Create({resources::kConfigMaps, ns_, ""},
-                            json{{"apiVersion", "v1"},
-                                 {"kind", "ConfigMap"},
-                                 {"metadata", {{"name", "settings"}, {"labels", {{"tier", "gold"}}}}},
-                                 {"data", {{"gpu.threshold", "0.8"}}}});
+  auto cm =
+      client_->Create({resources::kConfigMaps, ns_, ""},
+                      json{{"apiVersion", "v1"},
+                           {"kind", "ConfigMap"},
+                           {"metadata", {{"name", "settings"}, {"labels", {{"tier", "gold"}}}}},
+                           {"data", {{"gpu.threshold", "0.8"}}}});
   ASSERT_TRUE(cm.ok()) << cm.error().ToString();
   factory.Start();
   ASSERT_TRUE(factory.WaitForSync({}, 60s));

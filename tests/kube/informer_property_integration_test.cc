@@ -96,7 +96,8 @@ class PropertyTest : public ::testing::Test {
     auto client = RestClient::Create(server_->config());
     ASSERT_TRUE(client.ok()) << client.error().ToString();
     client_ = std::move(client).value();
-    for (int i = 0; i < kNamespaces; ++i) namespaces_.push_back(server_->CreateTestNamespace("prop"));
+    for (int i = 0; i < kNamespaces; ++i)
+      namespaces_.push_back(server_->CreateTestNamespace("prop"));
   }
 
   // The server's pods in our namespaces, optionally only those with gpu=yes.
@@ -181,12 +182,14 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
     const int dice = static_cast<int>(rng() % 100);
     if (existing[n].empty() || dice < 45) {
       std::string name = "pod-" + std::to_string(next_name++);
-      json pod = {{"apiVersion", "v1"},
-                  {"kind", "Pod"},
-                  {"metadata",
-                   {{"name", name},
-                    {"labels", {{"gpu", rng() % 2 ? "yes" : "no"}, {"team", "t" + std::to_string(rng() % 4)}}}}},
-                  {"spec", {{"containers", {{{"name", "c"}, {"image", "img:1"}}}}}}};
+      json pod = {
+          {"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata",
+           {{"name", name},
+            {"labels",
+             {{"gpu", rng() % 2 ? "yes" : "no"}, {"team", "t" + std::to_string(rng() % 4)}}}}},
+          {"spec", {{"containers", {{{"name", "c"}, {"image", "img:1"}}}}}}};
       Retry([&] {
         auto r = client_->Create({resources::kPods, ns, ""}, pod);
         return r.ok() || IsAlreadyExists(r.error());  // a retried create may have landed
@@ -195,8 +198,10 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
     } else if (dice < 75) {
       auto it = existing[n].begin();
       std::advance(it, rng() % existing[n].size());
-      std::string patch = json{{"metadata", {{"labels", {{"gpu", rng() % 2 ? "yes" : "no"},
-                                                          {"rev", std::to_string(op)}}}}}}.dump();
+      std::string patch =
+          json{{"metadata",
+                {{"labels", {{"gpu", rng() % 2 ? "yes" : "no"}, {"rev", std::to_string(op)}}}}}}
+              .dump();
       Retry([&] {
         return client_->Patch({resources::kPods, ns, *it}, PatchType::kMerge, patch).ok();
       });
@@ -224,7 +229,8 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
     return true;
   });
   size_t expected_pods = 0;
-  for (const auto& names : existing) expected_pods += names.size();
+  for (const auto& names : existing)
+    expected_pods += names.size();
   ASSERT_EQ(want_all.size(), expected_pods);
 
   // Converged: same keys at the same resourceVersions, nothing extra.
@@ -246,7 +252,8 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
   EXPECT_EQ(pod_ledger.balance(), static_cast<int64_t>(pods->store().size()));
   EXPECT_EQ(gpu_ledger.balance(), static_cast<int64_t>(gpu_pods->store().size()));
   std::set<std::string> cached;
-  for (const auto& [key, rv] : StoreSnapshot(pods->store())) cached.insert(key);
+  for (const auto& [key, rv] : StoreSnapshot(pods->store()))
+    cached.insert(key);
   EXPECT_EQ(pod_ledger.live(), cached);
 
   auto stats = pods->stats();

@@ -113,8 +113,8 @@ TEST(PodViewTest, DecodesEverythingAControllerReads) {
   EXPECT_EQ(pod.init_containers()[0].name, "fetch");
 
   // Effective requests: max(sum of containers, max of init containers).
-  EXPECT_EQ(pod.Request("cpu"), 2000);                 // init 2 > 500m + 100m
-  EXPECT_EQ(pod.Request("memory"), 16LL << 30);        // 16Gi > init 1Gi
+  EXPECT_EQ(pod.Request("cpu"), 2000);           // init 2 > 500m + 100m
+  EXPECT_EQ(pod.Request("memory"), 16LL << 30);  // 16Gi > init 1Gi
   EXPECT_EQ(pod.Request("nvidia.com/gpu"), 4);
   EXPECT_EQ(pod.Request("nvidia.com/mig-1g.5gb"), 1);
   EXPECT_EQ(pod.Request("nvidia.com/mig-2g.10gb"), 0);
@@ -125,12 +125,13 @@ TEST(PodViewTest, StringsOutliveTheInputAndSurviveMoves) {
   std::string json = kGpuPod;
   auto decoded = DecodePod(json);
   ASSERT_TRUE(decoded.ok());
-  json.assign(json.size(), 'x');  // scribble over the input
+  json.assign(json.size(), 'x');                                          // scribble over the input
   DecodePod(R"({"metadata":{"name":"other","namespace":"x"}})").value();  // reuse the parser
   PodView moved = std::move(decoded).value();
   std::vector<PodView> many;
   many.push_back(std::move(moved));
-  for (int i = 0; i < 20; ++i) many.emplace_back();  // reallocate
+  for (int i = 0; i < 20; ++i)
+    many.emplace_back();  // reallocate
   EXPECT_EQ(many[0].name(), "train-7f9c-0");
   EXPECT_EQ(many[0].uid(), "7d3c1c9e-1b7a-4c55-9d3a-0c7f1f6f2a11");
   EXPECT_EQ(many[0].controller_ref()->name, "train-7f9c");
@@ -174,7 +175,8 @@ TEST(PodViewTest, InterningIsThreadSafe) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
 }
 
 TEST(PodViewTest, NullsAndMissingFieldsAreEmpty) {
@@ -262,7 +264,8 @@ TEST(PodViewTest, DecodesListWithMetadataAndContinue) {
 // Every pod in the recorded kube-apiserver list decodes to the same values a
 // full JSON tree gives.
 TEST(PodViewTest, MatchesATreeParseOfRecordedServerOutput) {
-  for (const char* file : {"15-list-page-1.json", "16-list-page-2.json", "22-list-all-namespaces.json"}) {
+  for (const char* file :
+       {"15-list-page-1.json", "16-list-page-2.json", "22-list-all-namespaces.json"}) {
     auto golden = nlohmann::json::parse(
         testing::ReadFileOrDie(testing::SourcePath(std::string("tests/golden/kube/") + file)));
     const nlohmann::json& body = golden["response"]["body"];
@@ -278,7 +281,8 @@ TEST(PodViewTest, MatchesATreeParseOfRecordedServerOutput) {
       EXPECT_EQ(pod.ns(), item["metadata"]["namespace"].get<std::string>());
       EXPECT_EQ(pod.uid(), item["metadata"]["uid"].get<std::string>());
       EXPECT_EQ(pod.resource_version(), item["metadata"]["resourceVersion"].get<std::string>());
-      EXPECT_EQ(pod.labels().size(), item["metadata"].value("labels", nlohmann::json::object()).size());
+      EXPECT_EQ(pod.labels().size(),
+                item["metadata"].value("labels", nlohmann::json::object()).size());
       for (const Label& l : pod.labels()) {
         EXPECT_EQ(l.value.view(), item["metadata"]["labels"][l.key.str()].get<std::string>());
       }

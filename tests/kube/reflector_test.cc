@@ -36,14 +36,16 @@ class RecordingSink : public ReflectorSink {
     auto page = DecodeGenericList(body);
     if (!page.ok()) return std::move(page).error();
     std::lock_guard<std::mutex> l(mu_);
-    for (const auto& item : page->items) staged_.emplace_back(item.name());
+    for (const auto& item : page->items)
+      staged_.emplace_back(item.name());
     log_.push_back("page");
     return page->meta;
   }
   void CommitList(std::string rv) override {
     std::lock_guard<std::mutex> l(mu_);
     std::string names;
-    for (const auto& n : staged_) names += n + ",";
+    for (const auto& n : staged_)
+      names += n + ",";
     log_.push_back("commit@" + rv + ":" + names);
   }
   Result<std::string> DeliverEvent(WatchEventType type, std::string_view json) override {
@@ -132,9 +134,9 @@ TEST_F(ReflectorTest, ListsPagesThenWatchesFromTheListRvWithBookmarks) {
   // The renewed watch resumes from the last event, not the bookmark before it.
   EXPECT_EQ(watches[1].resource_version, "151");
 
-  EXPECT_EQ(sink_.log(), (std::vector<std::string>{"begin", "page", "page", "commit@100:a,b,c,",
-                                                   "ADDED:d@101", "MODIFIED:a@102",
-                                                   "bookmark@150", "DELETED:b@151"}));
+  EXPECT_EQ(sink_.log(),
+            (std::vector<std::string>{"begin", "page", "page", "commit@100:a,b,c,", "ADDED:d@101",
+                                      "MODIFIED:a@102", "bookmark@150", "DELETED:b@151"}));
   auto stats = reflector_->stats();
   EXPECT_EQ(stats.list_pages, 2);
   EXPECT_EQ(stats.lists_committed, 1);
@@ -202,7 +204,8 @@ TEST_F(ReflectorTest, TransportErrorBacksOffThenResumesWithoutRelisting) {
 
 TEST_F(ReflectorTest, ListErrorsBackOffAndRetry) {
   Script = [](FakeListerWatcher* lw) {
-    lw->AddList(Error::FromResponse(500, R"({"kind":"Status","code":500,"reason":"InternalError"})"));
+    lw->AddList(
+        Error::FromResponse(500, R"({"kind":"Status","code":500,"reason":"InternalError"})"));
     lw->AddList(Error::Transport("refused"));
     lw->AddList(ListBody("30", "", {"a"}));
   };
@@ -252,7 +255,8 @@ TEST_F(ReflectorTest, EventsSplitAcrossChunksAreFramed) {
     lw->AddList(ListBody("10", "", {}));
     std::string all = Event("ADDED", Obj("a", "11")) + Event("ADDED", Obj("b", "12"));
     std::vector<std::string> chunks;
-    for (size_t i = 0; i < all.size(); i += 7) chunks.push_back(all.substr(i, 7));
+    for (size_t i = 0; i < all.size(); i += 7)
+      chunks.push_back(all.substr(i, 7));
     lw->AddWatch({chunks, std::monostate{}, /*hold=*/true});
   };
   Start();
@@ -261,8 +265,8 @@ TEST_F(ReflectorTest, EventsSplitAcrossChunksAreFramed) {
   while (reflector_->stats().events < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(1ms);
   }
-  EXPECT_EQ(sink_.log(), (std::vector<std::string>{"begin", "page", "commit@10:", "ADDED:a@11",
-                                                   "ADDED:b@12"}));
+  EXPECT_EQ(sink_.log(),
+            (std::vector<std::string>{"begin", "page", "commit@10:", "ADDED:a@11", "ADDED:b@12"}));
 }
 
 TEST_F(ReflectorTest, StopEndsABlockedWatch) {
@@ -291,7 +295,7 @@ TEST(BackoffPolicyTest, GrowsExponentiallyWithJitterUpToTheCap) {
   EXPECT_EQ(p.Delay(1, 0.0), 100ms);
   EXPECT_EQ(p.Delay(2, 0.0), 200ms);
   EXPECT_EQ(p.Delay(3, 0.0), 400ms);
-  EXPECT_EQ(p.Delay(5, 0.0), 1s);   // capped
+  EXPECT_EQ(p.Delay(5, 0.0), 1s);  // capped
   EXPECT_EQ(p.Delay(50, 0.0), 1s);
   EXPECT_EQ(p.Delay(1, 1.0), 150ms);  // full jitter adds half
   EXPECT_EQ(p.Delay(5, 0.5), 1250ms);

@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <future>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -42,20 +41,33 @@ std::string HeaderOf(const HttpRequest& req, std::string_view name) {
   return "";
 }
 
-// Runs `fn` on a thread and steps `clock` whenever something waits on it,
-// so retry backoff and the rate limiter progress without real sleeping.
-template <typename Fn>
-auto RunStepping(FakeClock& clock, Fn fn) -> decltype(fn()) {
-  auto future = std::async(std::launch::async, std::move(fn));
-  while (future.wait_for(0s) != std::future_status::ready) {
-    if (clock.waiters() > 0) {
-      clock.Step(100ms);
-    } else {
-      std::this_thread::yield();
-    }
+// A clock whose waits return at once, jumping time to the deadline and
+// recording how long each wait asked for: retry and limiter delays become
+// exact, deterministic values, with no threads or real sleeping.
+class AutoAdvanceClock final : public Clock {
+ public:
+  TimePoint Now() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return now_;
   }
-  return future.get();
-}
+  WallTime WallNow() const override { return WallTime(Now().time_since_epoch()); }
+  void WaitUntil(std::unique_lock<std::mutex>&, std::condition_variable&,
+                 TimePoint deadline) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (deadline <= now_) return;
+    waits_.push_back(deadline - now_);
+    now_ = deadline;
+  }
+  std::vector<Duration> waits() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return waits_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  TimePoint now_{};
+  std::vector<Duration> waits_;
+};
 
 class RestClientTest : public ::testing::Test {
  protected:
@@ -68,7 +80,7 @@ class RestClientTest : public ::testing::Test {
     client_ = RestClient::WithTransport(cfg, std::move(transport), opts);
   }
 
-  FakeClock clock_;
+  AutoAdvanceClock clock_;
   FakeTransport* fake_ = nullptr;
   std::unique_ptr<RestClient> client_;
 };
@@ -148,13 +160,16 @@ TEST_F(RestClientTest, ListPageQuery) {
 TEST_F(RestClientTest, ListFollowsContinueTokens) {
   fake_->Respond(200, GoldenBody("15-list-page-1.json"));
   fake_->Respond(200, GoldenBody("16-list-page-2.json"));
+  fake_->Respond(200, R"({"kind":"PodList","metadata":{"resourceVersion":"419"},
+                          "items":[{"metadata":{"name":"web-5"}}]})");
   json page1 = json::parse(GoldenBody("15-list-page-1.json"));
   json page2 = json::parse(GoldenBody("16-list-page-2.json"));
   auto list =
       client_->List({resources::kPods, "gpu-golden"}, {.limit = 2, .resource_version = "0"});
   ASSERT_TRUE(list.ok()) << list.error().ToString();
-  ASSERT_EQ(fake_->request_count(), 2u);
-  EXPECT_EQ((*list)["items"].size(), page1["items"].size() + page2["items"].size());
+  ASSERT_EQ(fake_->request_count(), 3u);
+  EXPECT_EQ((*list)["items"].size(), page1["items"].size() + page2["items"].size() + 1);
+  EXPECT_FALSE((*list)["metadata"].contains("remainingItemCount"));
   EXPECT_EQ((*list)["metadata"]["resourceVersion"], page1["metadata"]["resourceVersion"]);
   EXPECT_FALSE((*list)["metadata"].contains("continue"));
   EXPECT_EQ((*list)["items"][0]["metadata"]["name"], page1["items"][0]["metadata"]["name"]);
@@ -352,7 +367,7 @@ TEST_F(RestClientTest, EvictThrottledByServerIsRetried) {
   fake_->Respond(429, R"({"kind":"Status","reason":"TooManyRequests","code":429})",
                  {{"Retry-After", "1"}});
   fake_->Respond(201, GoldenBody("45-evict-ok.json"));
-  auto evicted = RunStepping(clock_, [&] { return client_->Evict("ns", "p"); });
+  auto evicted = client_->Evict("ns", "p");
   ASSERT_TRUE(evicted.ok()) << evicted.error().ToString();
   EXPECT_EQ(fake_->request_count(), 2u);
 }
@@ -386,12 +401,10 @@ TEST_F(RestClientTest, TooManyRequestsHonoursRetryAfterHeaderOnAnyVerb) {
   fake_->Respond(429, R"({"kind":"Status","reason":"TooManyRequests","code":429})",
                  {{"Retry-After", "3"}});
   fake_->Respond(201, "{}");
-  Clock::TimePoint start = clock_.Now();
-  auto created = RunStepping(clock_, [&] { return client_->Create(kWeb1, json::object()); });
+  auto created = client_->Create(kWeb1, json::object());
   ASSERT_TRUE(created.ok()) << created.error().ToString();
   EXPECT_EQ(fake_->request_count(), 2u);
-  EXPECT_GE(clock_.Now() - start, 3s);
-  EXPECT_LT(clock_.Now() - start, 4s);
+  EXPECT_EQ(clock_.waits(), std::vector<Clock::Duration>{3s});
 }
 
 TEST_F(RestClientTest, TooManyRequestsHonoursRetryAfterSecondsInDetails) {
@@ -399,12 +412,9 @@ TEST_F(RestClientTest, TooManyRequestsHonoursRetryAfterSecondsInDetails) {
       429,
       R"({"kind":"Status","reason":"TooManyRequests","code":429,"details":{"retryAfterSeconds":2}})");
   fake_->Respond(200, "{}");
-  Clock::TimePoint start = clock_.Now();
-  auto patched =
-      RunStepping(clock_, [&] { return client_->Patch(kWeb1, PatchType::kMerge, "{}"); });
+  auto patched = client_->Patch(kWeb1, PatchType::kMerge, "{}");
   ASSERT_TRUE(patched.ok());
-  EXPECT_GE(clock_.Now() - start, 2s);
-  EXPECT_LT(clock_.Now() - start, 3s);
+  EXPECT_EQ(clock_.waits(), std::vector<Clock::Duration>{2s});
 }
 
 TEST_F(RestClientTest, ServerErrorOnGetIsRetriedWithBackoff) {
@@ -413,12 +423,16 @@ TEST_F(RestClientTest, ServerErrorOnGetIsRetriedWithBackoff) {
   fake_->Respond(503, "");
   fake_->Respond(500, R"({"kind":"Status","reason":"InternalError","code":500})");
   fake_->Respond(200, R"({"metadata":{"name":"web-1"}})");
-  Clock::TimePoint start = clock_.Now();
-  auto pod = RunStepping(clock_, [&] { return client_->Get(kWeb1); });
+  auto pod = client_->Get(kWeb1);
   ASSERT_TRUE(pod.ok()) << pod.error().ToString();
   EXPECT_EQ(fake_->request_count(), 3u);
-  // Equal-jitter backoff: at least half of 100ms + 200ms.
-  EXPECT_GE(clock_.Now() - start, 150ms);
+  // Equal-jitter exponential backoff: [50ms, 100ms], then [100ms, 200ms].
+  auto waits = clock_.waits();
+  ASSERT_EQ(waits.size(), 2u);
+  EXPECT_GE(waits[0], 50ms);
+  EXPECT_LE(waits[0], 100ms);
+  EXPECT_GE(waits[1], 100ms);
+  EXPECT_LE(waits[1], 200ms);
 
   double retries = 0;
   for (const auto& family : registry.Collect()) {
@@ -444,7 +458,7 @@ TEST_F(RestClientTest, ServerErrorOnWriteIsNotRetried) {
 TEST_F(RestClientTest, ServerErrorWithRetryAfterIsRetriedForWrites) {
   fake_->Respond(503, "", {{"Retry-After", "1"}});
   fake_->Respond(201, "{}");
-  auto created = RunStepping(clock_, [&] { return client_->Create(kWeb1, json::object()); });
+  auto created = client_->Create(kWeb1, json::object());
   EXPECT_TRUE(created.ok());
   EXPECT_EQ(fake_->request_count(), 2u);
 }
@@ -452,7 +466,7 @@ TEST_F(RestClientTest, ServerErrorWithRetryAfterIsRetriedForWrites) {
 TEST_F(RestClientTest, TransportErrorsRetriedForReadsOnly) {
   fake_->Fail(Error::Transport("connection refused"));
   fake_->Respond(200, "{}");
-  auto pod = RunStepping(clock_, [&] { return client_->Get(kWeb1); });
+  auto pod = client_->Get(kWeb1);
   EXPECT_TRUE(pod.ok());
   EXPECT_EQ(fake_->request_count(), 2u);
 
@@ -472,7 +486,7 @@ TEST_F(RestClientTest, TransportErrorsRetriedForReadsOnly) {
 TEST_F(RestClientTest, RetriesStopAtMaxRetries) {
   Reset(TestConfig(), {.max_retries = 3});
   fake_->SetHandler([](const HttpRequest&) { return FakeTransport::Reply{.status = 503}; });
-  auto pod = RunStepping(clock_, [&] { return client_->Get(kWeb1); });
+  auto pod = client_->Get(kWeb1);
   ASSERT_FALSE(pod.ok());
   EXPECT_EQ(pod.error().code(), 503);
   EXPECT_EQ(fake_->request_count(), 4u);
@@ -481,12 +495,15 @@ TEST_F(RestClientTest, RetriesStopAtMaxRetries) {
 TEST_F(RestClientTest, BackoffIsCapped) {
   Reset(TestConfig(), {.max_retries = 8, .retry_base = 100ms, .retry_cap = 400ms});
   fake_->SetHandler([](const HttpRequest&) { return FakeTransport::Reply{.status = 500}; });
-  Clock::TimePoint start = clock_.Now();
-  auto pod = RunStepping(clock_, [&] { return client_->Get(kWeb1); });
+  auto pod = client_->Get(kWeb1);
   ASSERT_FALSE(pod.ok());
   EXPECT_EQ(fake_->request_count(), 9u);
-  // Eight waits of at most 400ms each (plus one 100ms clock step of slack per wait).
-  EXPECT_LE(clock_.Now() - start, 8 * 500ms);
+  auto waits = clock_.waits();
+  ASSERT_EQ(waits.size(), 8u);
+  for (size_t i = 2; i < waits.size(); ++i) {
+    EXPECT_GE(waits[i], 200ms) << i;  // half of the cap, at least
+    EXPECT_LE(waits[i], 400ms) << i;
+  }
 }
 
 TEST_F(RestClientTest, RateLimiterSpacesRequests) {
@@ -498,13 +515,10 @@ TEST_F(RestClientTest, RateLimiterSpacesRequests) {
   Clock::TimePoint start = clock_.Now();
   ASSERT_TRUE(client_->Get(kWeb1).ok());  // the burst token
   EXPECT_EQ(clock_.Now(), start);
-  auto second = RunStepping(clock_, [&] {
-    auto a = client_->Get(kWeb1);
-    auto b = client_->Get(kWeb1);
-    return a.ok() && b.ok();
-  });
-  EXPECT_TRUE(second);
-  EXPECT_GE(clock_.Now() - start, 2s);
+  ASSERT_TRUE(client_->Get(kWeb1).ok());
+  ASSERT_TRUE(client_->Get(kWeb1).ok());
+  EXPECT_EQ(clock_.waits(), (std::vector<Clock::Duration>{1s, 1s}));
+  EXPECT_EQ(clock_.Now() - start, 2s);
   EXPECT_EQ(fake_->request_count(), 3u);
 }
 
@@ -642,11 +656,9 @@ TEST_F(RestClientTest, WatchStartFailures) {
   fake_->RespondStream(503, {});
   fake_->RespondStream(200, {R"({"type":"ADDED","object":{}})"});
   int events = 0;
-  auto retried = RunStepping(clock_, [&] {
-    return client_->Watch({resources::kPods, "ns"}, {}, [&](WatchEvent&&) {
-      ++events;
-      return true;
-    });
+  auto retried = client_->Watch({resources::kPods, "ns"}, {}, [&](WatchEvent&&) {
+    ++events;
+    return true;
   });
   EXPECT_TRUE(retried.ok());
   EXPECT_EQ(events, 1);
@@ -664,16 +676,17 @@ TEST_F(RestClientTest, WatchRawStopsOnStopToken) {
   fake_->RespondStream(200, {"{\"type\":\"ADDED\",\"object\":{}}\n"}, /*hold_open=*/true);
   std::stop_source stop;
   std::atomic<int> chunks{0};
+  std::promise<void> first_chunk;
   auto future = std::async(std::launch::async, [&] {
     return client_->WatchRaw(
         {resources::kPods, "ns"}, {},
         [&](std::string_view) {
-          ++chunks;
+          if (++chunks == 1) first_chunk.set_value();
           return true;
         },
         stop.get_token());
   });
-  ASSERT_TRUE(fake_->WaitForRequests(1));
+  ASSERT_EQ(first_chunk.get_future().wait_for(30s), std::future_status::ready);
   stop.request_stop();
   auto result = future.get();
   ASSERT_FALSE(result.ok());

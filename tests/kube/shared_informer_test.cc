@@ -228,7 +228,8 @@ TEST_F(SharedInformerTest, SlowHandlersDoNotBlockTheWatch) {
   }});
   lw_->AddList(ListBody("10", "", {"first"}));
   std::vector<std::string> chunks;
-  for (int i = 0; i < 50; ++i) chunks.push_back(Event("ADDED", Obj("p" + std::to_string(i), std::to_string(11 + i))));
+  for (int i = 0; i < 50; ++i)
+    chunks.push_back(Event("ADDED", Obj("p" + std::to_string(i), std::to_string(11 + i))));
   lw_->AddWatch({chunks, std::monostate{}, true});
   informer->Start();
   ASSERT_TRUE(Eventually([&] { return informer->stats().reflector.events == 50; }));

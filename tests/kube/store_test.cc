@@ -42,7 +42,8 @@ PodPtr Pod(const std::string& ns, const std::string& name, const std::string& rv
 
 std::set<std::string> Names(const std::vector<PodPtr>& pods) {
   std::set<std::string> out;
-  for (const auto& p : pods) out.insert(std::string(p->name()));
+  for (const auto& p : pods)
+    out.insert(std::string(p->name()));
   return out;
 }
 
@@ -122,9 +123,9 @@ TEST(StoreTest, ReplaceReportsAddsUpdatesAndMissedDeletes) {
   store.Upsert(Pod("ns", "gone", "1", "n1"));
   PodPtr kept_instance = store.Get("ns/keep");
 
-  auto diff = store.Replace({Pod("ns", "keep", "1", "n1"), Pod("ns", "change", "5", "n2"),
-                             Pod("ns", "new", "6", "n2")},
-                            "6");
+  auto diff = store.Replace(
+      {Pod("ns", "keep", "1", "n1"), Pod("ns", "change", "5", "n2"), Pod("ns", "new", "6", "n2")},
+      "6");
   EXPECT_EQ(Names(diff.added), (std::set<std::string>{"new"}));
   ASSERT_EQ(diff.updated.size(), 1u);
   EXPECT_EQ(diff.updated[0].first->resource_version(), "1");
@@ -176,7 +177,8 @@ TEST(StoreTest, ReadersSeeConsistentSnapshots) {
     store.Replace({versions_a[i], versions_b[i]}, std::to_string(i + 1));
   }
   done = true;
-  for (auto& t : readers) t.join();
+  for (auto& t : readers)
+    t.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(store.Get("ns/a")->resource_version(), "200");
 }

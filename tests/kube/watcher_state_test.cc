@@ -66,7 +66,7 @@ TEST(WatcherStateTest, LastPageCommitsAndWatchesFromListRv) {
   EXPECT_EQ(step.state.failures, 0);
   EXPECT_TRUE(step.state.continue_token.empty());
   EXPECT_EQ(step.actions, (std::vector<WatcherAction>{A(Kind::kCommitList, "", "100"),
-                                                       A(Kind::kStartWatch, "", "100")}));
+                                                      A(Kind::kStartWatch, "", "100")}));
 }
 
 TEST(WatcherStateTest, SinglePageListCommitsAtOnce) {
@@ -74,7 +74,7 @@ TEST(WatcherStateTest, SinglePageListCommitsAtOnce) {
   WatcherStep step = Next(s, WatcherInput::PageListed("7", ""));
   EXPECT_EQ(step.state.phase, Phase::kWatching);
   EXPECT_EQ(step.actions, (std::vector<WatcherAction>{A(Kind::kCommitList, "", "7"),
-                                                       A(Kind::kStartWatch, "", "7")}));
+                                                      A(Kind::kStartWatch, "", "7")}));
 }
 
 TEST(WatcherStateTest, ListErrorBacksOffThenRelistsFromScratch) {
@@ -115,9 +115,9 @@ TEST(WatcherStateTest, GoneOnFirstPageBacksOff) {
 
 TEST(WatcherStateTest, ListingIgnoresWatchInputs) {
   WatcherState s = Next(WatcherState(), WatcherInput::Start()).state;
-  for (const WatcherInput& in : {WatcherInput::WatchEvent("9"), WatcherInput::Bookmark("9"),
-                                 WatcherInput::WatchClosed(), WatcherInput::WatchFailed(true),
-                                 WatcherInput::BackoffElapsed(), WatcherInput::Start()}) {
+  for (const WatcherInput& in :
+       {WatcherInput::WatchEvent("9"), WatcherInput::Bookmark("9"), WatcherInput::WatchClosed(),
+        WatcherInput::WatchFailed(true), WatcherInput::BackoffElapsed(), WatcherInput::Start()}) {
     WatcherStep step = Next(s, in);
     EXPECT_EQ(step.state.phase, Phase::kListingPage);
     EXPECT_TRUE(step.state.resource_version.empty());
@@ -164,7 +164,7 @@ TEST(WatcherStateTest, GoneWhileWatchingRelists) {
   EXPECT_EQ(step.state.phase, Phase::kWatching);
   EXPECT_EQ(step.state.resource_version, "500");
   EXPECT_EQ(step.actions, (std::vector<WatcherAction>{A(Kind::kCommitList, "", "500"),
-                                                       A(Kind::kStartWatch, "", "500")}));
+                                                      A(Kind::kStartWatch, "", "500")}));
 }
 
 TEST(WatcherStateTest, RelistingErrorBacksOffAndRelistsAgain) {
@@ -213,9 +213,9 @@ TEST(WatcherStateTest, WatchingIgnoresListInputs) {
 
 TEST(WatcherStateTest, BackoffWaitsForItsTimer) {
   WatcherState s = Next(Watching("100"), WatcherInput::WatchFailed(false)).state;
-  for (const WatcherInput& in : {WatcherInput::PageListed("5", ""), WatcherInput::WatchEvent("9"),
-                                 WatcherInput::WatchClosed(), WatcherInput::WatchFailed(true),
-                                 WatcherInput::Start()}) {
+  for (const WatcherInput& in :
+       {WatcherInput::PageListed("5", ""), WatcherInput::WatchEvent("9"),
+        WatcherInput::WatchClosed(), WatcherInput::WatchFailed(true), WatcherInput::Start()}) {
     WatcherStep step = Next(s, in);
     EXPECT_EQ(step.state.phase, Phase::kBackoff);
     EXPECT_TRUE(step.actions.empty());

@@ -60,8 +60,10 @@ FakeTransport::Reply FakeTransport::Next(const kube::HttpRequest& req) {
     handler = handler_;
   }
   if (handler) return handler(req);
-  return Reply{.error = kube::Error::Transport("fake transport: no reply scripted for " +
-                                               req.method + " " + req.url)};
+  // 418 is never retried, so an unscripted request fails the test quickly
+  // instead of backing off on a fake clock that nobody steps.
+  return Reply{.status = 418,
+               .body = "fake transport: no reply scripted for " + req.method + " " + req.url};
 }
 
 kube::Result<kube::HttpResponse> FakeTransport::Do(const kube::HttpRequest& req) {

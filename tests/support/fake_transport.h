@@ -10,6 +10,7 @@
 //   client->Get(ref);
 //   EXPECT_EQ(fake->last_request().method, "GET");
 //
+// An unscripted request gets HTTP 418 (never retried).
 // Stream replies deliver `chunks` one by one; with `hold_open` the stream
 // then stays open until the caller's stop_token fires (Error kCancelled).
 //

@@ -1,0 +1,47 @@
+// File: bench/placement_bench_util.h
+//
+// Shared helpers of the placement benchmarks: load an openb trace from the
+// checked-in copy under bench/data/openb and prepare it once per process.
+//
+//   const PreparedTrace& trace = OpenbTrace("default");
+//
+// Thread-safety: OpenbTrace is safe to call from one thread at a time.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "autoscale/simulator.h"
+#include "autoscale/trace.h"
+
+namespace gpu_autoscaler::autoscale::bench {
+
+inline std::string OpenbPath(const std::string& file) {
+  return std::string(GPA_SOURCE_DIR) + "/bench/data/openb/" + file;
+}
+
+// The prepared openb trace for a pod-list variant ("default", "gpushare40", ...).
+// Exits with a message if the data cannot be loaded: a benchmark without data is meaningless.
+inline const PreparedTrace& OpenbTrace(const std::string& variant) {
+  static std::map<std::string, PreparedTrace> cache;
+  auto it = cache.find(variant);
+  if (it != cache.end()) return it->second;
+  auto nodes = LoadNodeCsv(OpenbPath("openb_node_list_gpu_node.csv"));
+  auto pods = LoadPodCsv(OpenbPath("openb_pod_list_" + variant + ".csv"));
+  if (!nodes.ok() || !pods.ok()) {
+    std::fprintf(stderr, "cannot load openb trace %s: %s\n", variant.c_str(),
+                 (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
+    std::exit(1);
+  }
+  auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+  if (!trace.ok()) {
+    std::fprintf(stderr, "cannot prepare %s: %s\n", variant.c_str(),
+                 trace.error().ToString().c_str());
+    std::exit(1);
+  }
+  return cache.emplace(variant, std::move(*trace)).first->second;
+}
+
+}  // namespace gpu_autoscaler::autoscale::bench

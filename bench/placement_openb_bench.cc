@@ -1,0 +1,43 @@
+// One openb default experiment (1,213 nodes, ~10.8k pods, seed 42) per
+// policy: wall time of the whole run, including workload generation and
+// per-event metrics. The paper's Go simulator needs about 10 minutes per run.
+//
+//   build/default/bench/placement_openb_bench
+#include <benchmark/benchmark.h>
+
+#include "autoscale/policy.h"
+#include "placement_bench_util.h"
+
+namespace gpu_autoscaler::autoscale::bench {
+namespace {
+
+void BM_OpenbDefaultRun(benchmark::State& state, const std::string& policy) {
+  const PreparedTrace& trace = OpenbTrace("default");
+  int64_t pods = 0;
+  for (auto _ : state) {
+    Result<RunResult> run = Simulate(trace, policy, 42);
+    if (!run.ok()) {
+      state.SkipWithError(run.error().ToString().c_str());
+      return;
+    }
+    pods += run->pods;
+    state.counters["alloc_pct_130"] = run->alloc_pct[130];
+  }
+  state.counters["pods_per_s"] =
+      benchmark::Counter(static_cast<double>(pods), benchmark::Counter::kIsRate);
+}
+
+const bool kRegistered = [] {
+  for (const std::string& policy : PolicyNames()) {
+    benchmark::RegisterBenchmark(("BM_OpenbDefaultRun/" + policy).c_str(), BM_OpenbDefaultRun,
+                                 policy)
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(2.0);
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace gpu_autoscaler::autoscale::bench
+
+BENCHMARK_MAIN();

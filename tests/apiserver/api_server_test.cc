@@ -1,0 +1,349 @@
+// Tests of the embedded ApiServer (in-process, real loopback HTTP via libcurl):
+// watch ordering under concurrent writers, consistent pagination, label
+// selector watches, generation/status semantics, and fault injection.
+#include "apiserver/api_server.h"
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace gpu_autoscaler::apiserver {
+namespace {
+
+using nlohmann::json;
+
+struct Response {
+  long status = 0;
+  std::string body;
+  std::string retry_after;
+  bool ok() const { return status >= 200 && status < 300; }
+  json Json() const { return json::parse(body, nullptr, false); }
+};
+
+size_t Append(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t Header(char* data, size_t size, size_t n, void* out) {
+  std::string line(data, size * n);
+  if (line.rfind("Retry-After: ", 0) == 0) {
+    *static_cast<std::string*>(out) = line.substr(13, line.find('\r') - 13);
+  }
+  return size * n;
+}
+
+Response Do(const std::string& base, const std::string& method, const std::string& path,
+            const std::string& body = "", const std::string& type = "application/json") {
+  Response r;
+  CURL* curl = curl_easy_init();
+  std::string url = base + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60'000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.retry_after);
+  curl_slist* headers = nullptr;
+  std::string content_type = "Content-Type: " + type;
+  headers = curl_slist_append(headers, content_type.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (!body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return r;
+}
+
+std::vector<json> Events(const std::string& body) {
+  std::vector<json> out;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+std::string ConfigMap(const std::string& name, const std::string& labels = "{}") {
+  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"(","labels":)" +
+         labels + R"(},"data":{"k":"v"}})";
+}
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ApiServerOptions opts;
+    opts.enable_fault_injection = true;
+    opts.watch_history = 1000;
+    opts.bookmark_interval = std::chrono::milliseconds(100);
+    auto server = ApiServer::Start(opts);
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    server_ = std::move(server).value();
+    base_ = server_->url();
+  }
+
+  Response Create(const std::string& name, const std::string& labels = "{}") {
+    return Do(base_, "POST", "/api/v1/namespaces/default/configmaps", ConfigMap(name, labels));
+  }
+
+  std::unique_ptr<ApiServer> server_;
+  std::string base_;
+};
+
+TEST_F(ApiServerTest, WatchDeliversEveryEventInResourceVersionOrder) {
+  std::string rv = Do(base_, "GET", "/api/v1/namespaces/default/configmaps")
+                       .Json()["metadata"]["resourceVersion"];
+  constexpr int kPerWriter = 60;
+  std::thread writers[2];
+  for (int w = 0; w < 2; ++w) {
+    writers[w] = std::thread([&, w] {
+      for (int i = 0; i < kPerWriter; ++i) {
+        std::string name = "cm-" + std::to_string(w) + "-" + std::to_string(i);
+        EXPECT_EQ(Create(name).status, 201);
+        if (i % 3 == 0) {
+          EXPECT_EQ(Do(base_, "DELETE", "/api/v1/namespaces/default/configmaps/" + name).status,
+                    200);
+        }
+      }
+    });
+  }
+  for (auto& t : writers)
+    t.join();
+  // A watch from the earlier RV replays everything from the history, in order.
+  Response watch = Do(base_, "GET",
+                      "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&"
+                      "resourceVersion=" +
+                          rv);
+  ASSERT_EQ(watch.status, 200);
+  uint64_t last = std::stoull(rv);
+  int added = 0, deleted = 0;
+  for (const json& e : Events(watch.body)) {
+    uint64_t event_rv = std::stoull(e["object"]["metadata"]["resourceVersion"].get<std::string>());
+    EXPECT_GT(event_rv, last);
+    last = event_rv;
+    added += e["type"] == "ADDED";
+    deleted += e["type"] == "DELETED";
+  }
+  EXPECT_EQ(added, 2 * kPerWriter);
+  EXPECT_EQ(deleted, 2 * (kPerWriter / 3));
+}
+
+TEST_F(ApiServerTest, LiveWatchSeesConcurrentWritesOnceEachInOrder) {
+  std::atomic<bool> done{false};
+  Response watch;
+  std::thread watcher([&] {
+    watch = Do(base_, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=60");
+    done = true;
+  });
+  // Zero-padded names: key order (synthetic ADDED for what existed when the
+  // watch began) equals creation order (live ADDED for the rest).
+  for (int i = 0; i < 50; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "live-%02d", i);
+    ASSERT_EQ(Create(name).status, 201);
+  }
+  // End the stream through the drop-watches fault (repeated, in case the
+  // watch was not established yet).
+  while (!done) {
+    ASSERT_EQ(Do(base_, "POST", "/__faults/drop-watches", "{}").status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  watcher.join();
+  auto events = Events(watch.body);
+  std::vector<std::string> names;
+  for (const auto& e : events) {
+    if (e["type"] == "ADDED") names.push_back(e["object"]["metadata"]["name"]);
+  }
+  ASSERT_EQ(names.size(), 50u) << watch.body.substr(0, 500);
+  for (size_t i = 0; i < names.size(); ++i) {
+    char want[16];
+    std::snprintf(want, sizeof(want), "live-%02d", static_cast<int>(i));
+    EXPECT_EQ(names[i], want);
+  }
+}
+
+TEST_F(ApiServerTest, PaginatedListIsAConsistentSnapshot) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Create("p" + std::to_string(i)).status, 201);
+  Response page1 = Do(base_, "GET", "/api/v1/namespaces/default/configmaps?limit=2");
+  ASSERT_EQ(page1.status, 200);
+  json first = page1.Json();
+  EXPECT_EQ(first["items"].size(), 2u);
+  EXPECT_EQ(first["metadata"]["remainingItemCount"], 3);
+  std::string token = first["metadata"]["continue"];
+  // Changes after the first page do not show up in later pages.
+  ASSERT_EQ(Do(base_, "DELETE", "/api/v1/namespaces/default/configmaps/p3").status, 200);
+  ASSERT_EQ(Create("p9").status, 201);
+  Response page2 =
+      Do(base_, "GET", "/api/v1/namespaces/default/configmaps?limit=10&continue=" + token);
+  ASSERT_EQ(page2.status, 200) << page2.body;
+  std::vector<std::string> names;
+  json second = page2.Json();
+  for (const auto& item : second["items"])
+    names.push_back(item["metadata"]["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"p2", "p3", "p4"})) << page2.body;
+  EXPECT_EQ(page2.Json()["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
+  // After compaction the token is expired.
+  ASSERT_EQ(Do(base_, "POST", "/__faults/compact", "{}").status, 200);
+  Response expired = Do(base_, "GET", "/api/v1/namespaces/default/configmaps?continue=" + token);
+  EXPECT_EQ(expired.status, 410);
+  EXPECT_EQ(expired.Json()["reason"], "Expired");
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/configmaps?continue=%%%").status, 400);
+}
+
+TEST_F(ApiServerTest, LabelSelectorWatchTurnsMismatchesIntoDeletes) {
+  ASSERT_EQ(Create("a", R"({"gpu":"yes"})").status, 201);
+  std::string rv = Do(base_, "GET", "/api/v1/namespaces/default/configmaps")
+                       .Json()["metadata"]["resourceVersion"];
+  const std::string path = "/api/v1/namespaces/default/configmaps/a";
+  ASSERT_EQ(Do(base_, "PATCH", path, R"({"metadata":{"labels":{"gpu":"no"}}})",
+               "application/merge-patch+json")
+                .status,
+            200);
+  ASSERT_EQ(Do(base_, "PATCH", path, R"({"metadata":{"labels":{"gpu":"yes"}}})",
+               "application/merge-patch+json")
+                .status,
+            200);
+  ASSERT_EQ(Create("never", R"({"gpu":"no"})").status, 201);
+  Response watch = Do(base_, "GET",
+                      "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&"
+                      "labelSelector=gpu%3Dyes&resourceVersion=" +
+                          rv);
+  auto events = Events(watch.body);
+  ASSERT_EQ(events.size(), 2u) << watch.body;
+  EXPECT_EQ(events[0]["type"], "DELETED");
+  EXPECT_EQ(events[0]["object"]["metadata"]["labels"]["gpu"], "yes");  // as it was
+  EXPECT_EQ(events[1]["type"], "ADDED");
+  EXPECT_GT(std::stoull(events[0]["object"]["metadata"]["resourceVersion"].get<std::string>()),
+            std::stoull(rv));
+}
+
+TEST_F(ApiServerTest, WatchSendsBookmarksAndExpiresCompactedVersions) {
+  Response watch = Do(base_, "GET",
+                      "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1&"
+                      "allowWatchBookmarks=true");
+  auto events = Events(watch.body);
+  ASSERT_FALSE(events.empty());
+  for (const auto& e : events) {
+    EXPECT_EQ(e["type"], "BOOKMARK");
+    EXPECT_TRUE(e["object"]["metadata"].contains("resourceVersion"));
+    EXPECT_EQ(e["object"]["kind"], "Pod");
+  }
+  ASSERT_EQ(Create("x").status, 201);
+  ASSERT_EQ(Do(base_, "POST", "/__faults/compact", "{}").status, 200);
+  Response old =
+      Do(base_, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1");
+  ASSERT_EQ(old.status, 200);
+  auto error = Events(old.body);
+  ASSERT_EQ(error.size(), 1u);
+  EXPECT_EQ(error[0]["type"], "ERROR");
+  EXPECT_EQ(error[0]["object"]["code"], 410);
+}
+
+TEST_F(ApiServerTest, StatusSubresourceAndGenerationFollowKubernetes) {
+  std::string deployment = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},
+    "spec":{"replicas":1,"selector":{"matchLabels":{"app":"d"}},
+            "template":{"metadata":{"labels":{"app":"d"}},
+                        "spec":{"containers":[{"name":"c","image":"i"}]}}},
+    "status":{"replicas":7}})";
+  const std::string base = "/apis/apps/v1/namespaces/default/deployments";
+  Response created = Do(base_, "POST", base, deployment);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.Json()["metadata"]["generation"], 1);
+  EXPECT_FALSE(created.Json().contains("status") && created.Json()["status"].contains("replicas") &&
+               created.Json()["status"]["replicas"] == 7);
+  // Status through /status does not bump the generation; spec changes do.
+  Response status = Do(base_, "PATCH", base + "/d/status", R"({"status":{"replicas":1}})",
+                       "application/merge-patch+json");
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_EQ(status.Json()["metadata"]["generation"], 1);
+  EXPECT_EQ(status.Json()["status"]["replicas"], 1);
+  Response scaled = Do(base_, "PATCH", base + "/d/scale", R"({"spec":{"replicas":3}})",
+                       "application/merge-patch+json");
+  ASSERT_EQ(scaled.status, 200) << scaled.body;
+  EXPECT_EQ(scaled.Json()["spec"]["replicas"], 3);
+  EXPECT_EQ(scaled.Json()["status"]["selector"], "app=d");
+  Response got = Do(base_, "GET", base + "/d");
+  EXPECT_EQ(got.Json()["metadata"]["generation"], 2);
+  EXPECT_EQ(got.Json()["spec"]["replicas"], 3);
+  EXPECT_EQ(Do(base_, "GET", base + "/none/scale").status, 404);
+  // A no-op update keeps the resourceVersion.
+  std::string rv = got.Json()["metadata"]["resourceVersion"];
+  Response same = Do(base_, "PUT", base + "/d", got.body);
+  EXPECT_EQ(same.Json()["metadata"]["resourceVersion"], rv);
+}
+
+TEST_F(ApiServerTest, InjectsErrorsWithRetryAfterAndLatency) {
+  ASSERT_EQ(Do(base_, "POST", "/__faults/error",
+               R"({"verb":"list","resource":"configmaps","code":429,"count":2,
+                   "retryAfterSeconds":3})")
+                .status,
+            200);
+  const std::string list = "/api/v1/namespaces/default/configmaps";
+  for (int i = 0; i < 2; ++i) {
+    Response r = Do(base_, "GET", list);
+    EXPECT_EQ(r.status, 429);
+    EXPECT_EQ(r.retry_after, "3");
+    EXPECT_EQ(r.Json()["reason"], "TooManyRequests");
+  }
+  EXPECT_EQ(Do(base_, "GET", list).status, 200);
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/pods").status, 200);
+  ASSERT_EQ(Do(base_, "POST", "/__faults/error", R"({"code":503,"count":-1})").status, 200);
+  EXPECT_EQ(Do(base_, "GET", list).status, 503);
+  EXPECT_EQ(Do(base_, "GET", list).status, 503);
+  ASSERT_EQ(Do(base_, "POST", "/__faults/clear", "{}").status, 200);
+  EXPECT_EQ(Do(base_, "GET", list).status, 200);
+  EXPECT_EQ(Do(base_, "POST", "/__faults/unknown", "{}").status, 404);
+}
+
+TEST_F(ApiServerTest, RestartKeepsObjectsAndForgetsHistory) {
+  ASSERT_EQ(Create("kept").status, 201);
+  int restarts = Do(base_, "GET", "/__faults/status").Json()["restarts"];
+  ASSERT_EQ(Do(base_, "POST", "/__faults/restart", R"({"downtimeMs":50})").status, 200);
+  // Poll until the new incarnation serves (generous deadline for loaded machines).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto current_restarts = [&] {
+    json status = Do(base_, "GET", "/__faults/status").Json();  // fails while down
+    return status.is_object() ? status.value("restarts", -1) : -1;
+  };
+  while (current_restarts() != restarts + 1) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/configmaps/kept").status, 200);
+  Response old =
+      Do(base_, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1");
+  ASSERT_EQ(Events(old.body).size(), 1u);
+  EXPECT_EQ(Events(old.body)[0]["type"], "ERROR");
+}
+
+TEST_F(ApiServerTest, NamespacesMustExistAndSelectorsAreValidated) {
+  Response missing = Do(base_, "POST", "/api/v1/namespaces/nope/configmaps", ConfigMap("x"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.Json()["details"]["kind"], "namespaces");
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/pods?fieldSelector=spec.nope%3Dx").status,
+            400);
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/pods?labelSelector=a%20in%20b").status,
+            400);
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/widgets").status, 404);
+  EXPECT_EQ(Do(base_, "GET", "/apis/apps/v1").status, 200);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::apiserver
