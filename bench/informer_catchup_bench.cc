@@ -63,9 +63,12 @@ class ServerProcess {
     posix_spawn_file_actions_addclose(&actions, out[0]);
     std::string history = std::to_string(watch_history);
     std::vector<char*> args = {const_cast<char*>(program.c_str()),
-                               const_cast<char*>("--bind-address"), const_cast<char*>("127.0.0.1"),
-                               const_cast<char*>("--port"),        const_cast<char*>("0"),
-                               const_cast<char*>("--watch-history"), history.data(),
+                               const_cast<char*>("--bind-address"),
+                               const_cast<char*>("127.0.0.1"),
+                               const_cast<char*>("--port"),
+                               const_cast<char*>("0"),
+                               const_cast<char*>("--watch-history"),
+                               history.data(),
                                nullptr};
     int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -77,7 +80,8 @@ class ServerProcess {
     // First stdout line: "listening on http://127.0.0.1:PORT".
     std::string line;
     char c;
-    while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+    while (read(out[0], &c, 1) == 1 && c != '\n')
+      line += c;
     close(out[0]);
     auto pos = line.find("http");
     if (pos == std::string::npos) return false;
@@ -123,7 +127,8 @@ int Parallel(int n, int threads, Op op) {
       }
     });
   }
-  for (auto& w : workers) w.join();
+  for (auto& w : workers)
+    w.join();
   return failures;
 }
 
@@ -135,11 +140,16 @@ int main(int argc, char** argv) {
   program = program.substr(0, program.rfind('/') + 1) + "../gpu-autoscaler-apiserver";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--pods") pods = std::atoi(argv[i + 1]);
-    else if (flag == "--burst") burst = std::atoi(argv[i + 1]);
-    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--page-size") page_size = std::atoi(argv[i + 1]);
-    else if (flag == "--apiserver") program = argv[i + 1];
+    if (flag == "--pods")
+      pods = std::atoi(argv[i + 1]);
+    else if (flag == "--burst")
+      burst = std::atoi(argv[i + 1]);
+    else if (flag == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (flag == "--page-size")
+      page_size = std::atoi(argv[i + 1]);
+    else if (flag == "--apiserver")
+      program = argv[i + 1];
   }
   burst = std::min(burst, pods);
 
@@ -218,11 +228,12 @@ int main(int argc, char** argv) {
   writer.join();
   double burst_s = Seconds(t_burst);
   stats = informer.stats();
-  std::printf("burst: %lld updates delivered in %.2f s (%.0f events/s; writes took %.2f s), "
-              "queue high-water %lld\n",
-              static_cast<long long>(updates.load() - updates_before), burst_s,
-              (updates.load() - updates_before) / burst_s, writes_done_s.load(),
-              static_cast<long long>(stats.queue_high_water));
+  std::printf(
+      "burst: %lld updates delivered in %.2f s (%.0f events/s; writes took %.2f s), "
+      "queue high-water %lld\n",
+      static_cast<long long>(updates.load() - updates_before), burst_s,
+      (updates.load() - updates_before) / burst_s, writes_done_s.load(),
+      static_cast<long long>(stats.queue_high_water));
   std::printf("RSS with %zu pods cached: %.1f MiB\n", informer.store().size(), RssKiB() / 1024.0);
   informer.Stop();
   return 0;

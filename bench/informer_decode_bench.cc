@@ -107,10 +107,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("PodList body: %d pods, %.1f MB (%.0f bytes/pod)\n", gpu_autoscaler::kube::kPods,
-              gpu_autoscaler::kube::ListBody().size() / 1e6,
-              static_cast<double>(gpu_autoscaler::kube::ListBody().size()) /
-                  gpu_autoscaler::kube::kPods);
+  std::printf(
+      "PodList body: %d pods, %.1f MB (%.0f bytes/pod)\n", gpu_autoscaler::kube::kPods,
+      gpu_autoscaler::kube::ListBody().size() / 1e6,
+      static_cast<double>(gpu_autoscaler::kube::ListBody().size()) / gpu_autoscaler::kube::kPods);
   gpu_autoscaler::kube::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const double views = reporter.Rate("BM_DecodePodListViews/real_time");

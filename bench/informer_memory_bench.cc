@@ -34,13 +34,15 @@ std::atomic<int64_t> g_live_bytes{0};
 void* CountedAlloc(size_t size) {
   void* p = std::malloc(size == 0 ? 1 : size);
   if (p == nullptr) throw std::bad_alloc();
-  g_live_bytes.fetch_add(static_cast<int64_t>(malloc_usable_size(p) + 8), std::memory_order_relaxed);
+  g_live_bytes.fetch_add(static_cast<int64_t>(malloc_usable_size(p) + 8),
+                         std::memory_order_relaxed);
   return p;
 }
 
 void CountedFree(void* p) {
   if (p == nullptr) return;
-  g_live_bytes.fetch_sub(static_cast<int64_t>(malloc_usable_size(p) + 8), std::memory_order_relaxed);
+  g_live_bytes.fetch_sub(static_cast<int64_t>(malloc_usable_size(p) + 8),
+                         std::memory_order_relaxed);
   std::free(p);
 }
 
@@ -55,12 +57,24 @@ int64_t RssKiB() {
 
 }  // namespace
 
-void* operator new(size_t size) { return CountedAlloc(size); }
-void* operator new[](size_t size) { return CountedAlloc(size); }
-void operator delete(void* p) noexcept { CountedFree(p); }
-void operator delete[](void* p) noexcept { CountedFree(p); }
-void operator delete(void* p, size_t) noexcept { CountedFree(p); }
-void operator delete[](void* p, size_t) noexcept { CountedFree(p); }
+void* operator new(size_t size) {
+  return CountedAlloc(size);
+}
+void* operator new[](size_t size) {
+  return CountedAlloc(size);
+}
+void operator delete(void* p) noexcept {
+  CountedFree(p);
+}
+void operator delete[](void* p) noexcept {
+  CountedFree(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  CountedFree(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  CountedFree(p);
+}
 
 int main(int argc, char** argv) {
   using namespace gpu_autoscaler;
@@ -90,14 +104,14 @@ int main(int argc, char** argv) {
   }
   const int64_t heap_views = g_live_bytes.load() - heap_start;
   size_t owned = 0;
-  for (const auto& v : views) owned += sizeof(kube::PodView) + v->OwnedBytes();
+  for (const auto& v : views)
+    owned += sizeof(kube::PodView) + v->OwnedBytes();
 
   kube::Store<kube::PodView> store;
   store.Replace(std::move(views), "999");
   views = {};
   const int64_t heap_store = g_live_bytes.load() - heap_start;
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int64_t rss_before_trim = RssKiB();
   malloc_trim(0);
@@ -111,8 +125,9 @@ int main(int argc, char** argv) {
   std::printf("heap, cached in Store (+ hash map node and key): %.0f bytes/pod  [target <= 2048]\n",
               static_cast<double>(heap_store) / pods);
   std::printf("interned strings: %zu distinct\n", kube::InternedStringCount());
-  std::printf("RSS: start %.1f MiB, cached %.1f MiB (%.1f MiB before malloc_trim)  [target < 400]\n",
-              rss_start / 1024.0, rss / 1024.0, rss_before_trim / 1024.0);
+  std::printf(
+      "RSS: start %.1f MiB, cached %.1f MiB (%.1f MiB before malloc_trim)  [target < 400]\n",
+      rss_start / 1024.0, rss / 1024.0, rss_before_trim / 1024.0);
   std::printf("build time: %.1f s (generating JSON included)\n", secs);
   if (store.size() != static_cast<size_t>(pods)) {
     std::fprintf(stderr, "store holds %zu pods, expected %d\n", store.size(), pods);

@@ -339,7 +339,7 @@ struct ApiServer::Impl {
 
   std::mutex http_mu;
   std::unique_ptr<net::HttpServer> http;
-  int port = 0;
+  std::atomic<int> port{0};  // kept across simulated restarts
   std::thread restart_thread;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> watch_generation{0};
@@ -1547,6 +1547,8 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::DeleteObject(const Resourc
   return ConflictErr(info.group, info.resource, name, kModified);
 }
 
+// Like the namespace controller, but synchronous and without waiting for
+// finalizers of the contents: a test server has no controllers to remove them.
 void ApiServer::Impl::DeleteNamespaceContents(const std::string& ns) {
   for (const auto& [storage_key, key] : store.KeysWithPrefix(ns + "/")) {
     (void)store.Delete(storage_key, key, 0);

@@ -103,6 +103,7 @@ Status ClusterState::AddNode(const NodeSpec& spec) {
     }
   }
   state.version = next_version_++;
+  ++release_epoch_;
   total_gpus_ += spec.gpu_count;
   node_index_.emplace(spec.name, static_cast<int>(nodes_.size()));
   nodes_.push_back(state);
@@ -271,6 +272,7 @@ Status ClusterState::Remove(BindingId id) {
   }
   Binding& b = bindings_[id];
   Apply(b.pod, b.placement, -1);
+  ++release_epoch_;
   b.live = false;
   free_bindings_.push_back(id);
   return Status::Ok();

@@ -179,6 +179,9 @@ class ClusterState {
   int64_t idle_gpu_milli() const { return total_gpu_milli_ - allocated_gpu_milli_; }
   int total_gpus() const { return total_gpus_; }
   int bound_pods() const { return bound_pods_; }
+  // Changes whenever capacity can grow (AddNode, Remove). Between two equal
+  // values resources only shrink, so a pod that fit nowhere still fits nowhere.
+  uint64_t release_epoch() const { return release_epoch_; }
 
  private:
   struct Binding {
@@ -200,6 +203,7 @@ class ClusterState {
   int total_gpus_ = 0;
   int bound_pods_ = 0;
   uint64_t next_version_ = 1;
+  uint64_t release_epoch_ = 0;
 };
 
 }  // namespace gpu_autoscaler::autoscale

@@ -14,6 +14,7 @@
 // See docs/placement.md for the measurements and why each part helps.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "autoscale/policy_internal.h"

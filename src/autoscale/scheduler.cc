@@ -24,22 +24,38 @@ Scheduler::Scheduler(const ClusterState& cluster, Policy& policy, std::vector<in
 std::vector<Scheduler::CacheEntry>& Scheduler::CacheFor(const PodRequest& pod) {
   const ShapeKey key{pod.cpu_milli, pod.num_gpu, pod.gpu_milli, pod.models, pod.mig_slices};
   auto [it, inserted] = shape_ids_.try_emplace(key, static_cast<int>(cache_.size()));
-  if (inserted) cache_.emplace_back(cluster_.node_count());
+  if (inserted) {
+    cache_.emplace_back(cluster_.node_count());
+    rejected_.push_back({~uint64_t{0}, 0});
+  }
+  shape_id_ = it->second;
   return cache_[it->second];
 }
 
 std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
   const int n = cluster_.node_count();
+  std::vector<CacheEntry>& cache = CacheFor(pod);
+  Rejection& rejection = rejected_[shape_id_];
+  if (rejection.release_epoch == cluster_.release_epoch() &&
+      pod.memory_mib >= rejection.memory_mib) {
+    return std::nullopt;  // resources only shrank since a no-larger pod fit nowhere
+  }
+  auto reject = [&]() -> std::optional<Placement> {
+    if (rejection.release_epoch != cluster_.release_epoch() ||
+        pod.memory_mib < rejection.memory_mib) {
+      rejection = {cluster_.release_epoch(), pod.memory_mib};
+    }
+    return std::nullopt;
+  };
   if (policy_.picks_random_node()) {
     feasible_.clear();
     for (int i = 0; i < n; ++i) {
       if (cluster_.Fits(i, pod)) feasible_.push_back(i);
     }
-    if (feasible_.empty()) return std::nullopt;
+    if (feasible_.empty()) return reject();
     const int node = feasible_.size() == 1 ? feasible_[0] : feasible_[rng_.Below(feasible_.size())];
     return PlaceOn(node, pod, -1);
   }
-  std::vector<CacheEntry>& cache = CacheFor(pod);
   int best = -1;
   int best_score = -1;
   double best_tiebreak = 0;
@@ -70,7 +86,7 @@ std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
       best_gpu = entry.gpu;
     }
   }
-  if (best < 0) return std::nullopt;
+  if (best < 0) return reject();
   return PlaceOn(best, pod, best_gpu);
 }
 

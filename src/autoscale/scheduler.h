@@ -6,7 +6,9 @@
 // cluster; the caller applies the returned Placement with ClusterState::Place.
 //
 // Scores are cached per (node, pod shape) and invalidated by the node's
-// version, so after one placement only the touched node is rescored.
+// version, so after one placement only the touched node is rescored. A pod
+// that fit nowhere is remembered until the cluster's release epoch changes,
+// so repeated rejections on a full cluster cost a hash lookup.
 //
 //   Scheduler scheduler(cluster, *policy, ranks, /*seed=*/42);
 //   if (std::optional<Placement> p = scheduler.Select(pod)) {
@@ -54,6 +56,10 @@ class Scheduler {
   struct ShapeKeyHash {
     size_t operator()(const ShapeKey& k) const;
   };
+  struct Rejection {
+    uint64_t release_epoch;
+    int64_t memory_mib;  // the smallest memory request rejected at that epoch
+  };
 
   std::vector<CacheEntry>& CacheFor(const PodRequest& pod);
   Placement PlaceOn(int node, const PodRequest& pod, int scored_gpu);
@@ -64,6 +70,8 @@ class Scheduler {
   Rng rng_;
   std::unordered_map<ShapeKey, int, ShapeKeyHash> shape_ids_;
   std::vector<std::vector<CacheEntry>> cache_;
+  std::vector<Rejection> rejected_;  // per shape id
+  int shape_id_ = 0;                 // set by CacheFor
   std::vector<int> feasible_;
 };
 

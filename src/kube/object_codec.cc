@@ -11,10 +11,11 @@ namespace gpu_autoscaler::kube {
 namespace decode_internal {
 namespace {
 
-// Documents up to this size reuse a per-thread parser and buffer; larger ones
-// (a whole unpaginated list) get their own so a thread does not keep their
+// Documents up to this size reuse a per-thread parser and buffer (their
+// capacity follows the largest document the thread decoded: a list page for
+// informers); larger ones get their own so a thread does not keep their
 // memory forever.
-constexpr size_t kReusableDocumentBytes = 4 << 20;
+constexpr size_t kReusableDocumentBytes = 64 << 20;
 
 std::string_view TrimSpace(std::string_view s) {
   while (!s.empty() &&

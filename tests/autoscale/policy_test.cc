@@ -304,6 +304,25 @@ TEST_F(SchedulerTest, RandomOnlyPicksFeasibleNodesAndGpus) {
   EXPECT_EQ(seen.size(), 4u);  // both nodes, both GPUs: the draw is not stuck
 }
 
+TEST_F(SchedulerTest, RejectionIsRememberedUntilCapacityIsReleased) {
+  AddNode("a", 1);
+  auto policy = MakePolicy("FGD", &workload_);
+  ASSERT_TRUE(policy.ok());
+  Scheduler scheduler(cluster_, **policy, {}, 1);
+  PodSpec spec{"p", 1000, 100, 1, 1000, {}, {}};
+  const PodRequest whole = cluster_.Resolve(spec);
+  Result<BindingId> bound = cluster_.Place(whole, *scheduler.Select(whole));
+  ASSERT_TRUE(bound.ok());
+  EXPECT_FALSE(scheduler.Select(whole).has_value());
+  EXPECT_FALSE(scheduler.Select(whole).has_value());  // from the memo
+  spec.memory_mib = 50;  // a smaller pod of the same shape is not covered by the memo
+  EXPECT_FALSE(scheduler.Select(cluster_.Resolve(spec)).has_value());
+  const PodRequest cpu_only = cluster_.Resolve({"c", 1000, 100, 0, 0, {}, {}});
+  EXPECT_TRUE(scheduler.Select(cpu_only).has_value());  // other shapes are unaffected
+  ASSERT_TRUE(cluster_.Remove(*bound).ok());
+  EXPECT_EQ(scheduler.Select(whole)->gpus, (std::vector<int>{0}));
+}
+
 TEST_F(SchedulerTest, FirstFitTakesTheFirstRankThatFits) {
   AddNode("a", 1);
   AddNode("b", 2);

@@ -32,10 +32,11 @@ inline std::string Obj(const std::string& name, const std::string& rv,
 }
 
 inline std::string ListBody(const std::string& rv, const std::string& continue_token,
-                     const std::vector<std::string>& names) {
+                            const std::vector<std::string>& names) {
   std::string body = R"({"kind":"List","metadata":{"resourceVersion":")" + rv +
                      R"(","continue":")" + continue_token + R"("},"items":[)";
-  for (size_t i = 0; i < names.size(); ++i) body += (i ? "," : "") + Obj(names[i], rv);
+  for (size_t i = 0; i < names.size(); ++i)
+    body += (i ? "," : "") + Obj(names[i], rv);
   return body + "]}";
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -29,8 +30,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::TestApiServer;
 
-constexpr int kOperations = 2000;
-constexpr int kNamespaces = 3;
+constexpr int kOperations = 2400;  // in total, spread over the namespaces
+constexpr int kNamespaces = 4;
 
 // Tracks handler calls per key and flags any call that contradicts the
 // events before it (an add for a key already present, an update or delete for
@@ -93,7 +94,10 @@ class PropertyTest : public ::testing::Test {
     server_ = TestApiServer::Start();
     ASSERT_TRUE(server_) << "api server did not start";
     if (!server_->supports_faults()) GTEST_SKIP() << "needs fault injection";
-    auto client = RestClient::Create(server_->config());
+    ClientConfig cfg = server_->config();
+    cfg.qps = 5000;  // the default limiter (50/s) would dominate the run time
+    cfg.burst = 5000;
+    auto client = RestClient::Create(cfg);
     ASSERT_TRUE(client.ok()) << client.error().ToString();
     client_ = std::move(client).value();
     for (int i = 0; i < kNamespaces; ++i)
@@ -135,7 +139,7 @@ class PropertyTest : public ::testing::Test {
       if (op()) return;
       std::this_thread::sleep_for(20ms);
     }
-    FAIL() << "request kept failing";
+    ADD_FAILURE() << "request kept failing";
   }
 
   std::unique_ptr<TestApiServer> server_;
@@ -161,63 +165,65 @@ TEST_F(PropertyTest, InformersConvergeToServerStateThroughFaults) {
   factory.Start();
   ASSERT_TRUE(factory.WaitForSync({}, 60s));
 
-  std::mt19937 rng(20240611);
+  // One writer thread per namespace (seeded, so each namespace's sequence is
+  // reproducible); this thread injects faults as the operations progress.
+  std::atomic<int> done{0};
   std::vector<std::set<std::string>> existing(kNamespaces);
-  int next_name = 0;
-  int faults = 0;
-  for (int op = 0; op < kOperations; ++op) {
-    if (op == kOperations / 4 || op == kOperations / 2) {
-      if (op == kOperations / 2) {
-        ASSERT_TRUE(server_->Compact().ok());
+  std::vector<std::thread> writers;
+  for (int n = 0; n < kNamespaces; ++n) {
+    writers.emplace_back([&, n] {
+      std::mt19937 rng(20240611 + n);
+      const std::string& ns = namespaces_[n];
+      for (int op = 0; op < kOperations / kNamespaces; ++op, ++done) {
+        const int dice = static_cast<int>(rng() % 100);
+        if (existing[n].empty() || dice < 45) {
+          std::string name = "pod-" + std::to_string(op);
+          json labels = {{"gpu", rng() % 2 ? "yes" : "no"},
+                         {"team", "t" + std::to_string(rng() % 4)}};
+          json pod = {{"apiVersion", "v1"},
+                      {"kind", "Pod"},
+                      {"metadata", {{"name", name}, {"labels", labels}}},
+                      {"spec", {{"containers", {{{"name", "c"}, {"image", "img:1"}}}}}}};
+          Retry([&] {
+            auto r = client_->Create({resources::kPods, ns, ""}, pod);
+            return r.ok() || IsAlreadyExists(r.error());  // a retried create may have landed
+          });
+          existing[n].insert(name);
+        } else if (dice < 75) {
+          auto it = existing[n].begin();
+          std::advance(it, rng() % existing[n].size());
+          json labels = {{"gpu", rng() % 2 ? "yes" : "no"}, {"rev", std::to_string(op)}};
+          std::string patch = json{{"metadata", {{"labels", labels}}}}.dump();
+          Retry([&] {
+            return client_->Patch({resources::kPods, ns, *it}, PatchType::kMerge, patch).ok();
+          });
+        } else {
+          auto it = existing[n].begin();
+          std::advance(it, rng() % existing[n].size());
+          DeleteOptions now;
+          now.grace_period_seconds = 0;
+          Retry([&] {
+            auto r = client_->Delete({resources::kPods, ns, *it}, now);
+            return r.ok() || IsNotFound(r.error());
+          });
+          existing[n].erase(it);
+        }
       }
-      ASSERT_TRUE(server_->DropWatches().ok());
-      ++faults;
-    }
-    if (op == 3 * kOperations / 4) {
-      ASSERT_TRUE(server_->Restart(300ms).ok());
-      ++faults;
-    }
-    const int n = static_cast<int>(rng() % kNamespaces);
-    const std::string& ns = namespaces_[n];
-    const int dice = static_cast<int>(rng() % 100);
-    if (existing[n].empty() || dice < 45) {
-      std::string name = "pod-" + std::to_string(next_name++);
-      json pod = {
-          {"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata",
-           {{"name", name},
-            {"labels",
-             {{"gpu", rng() % 2 ? "yes" : "no"}, {"team", "t" + std::to_string(rng() % 4)}}}}},
-          {"spec", {{"containers", {{{"name", "c"}, {"image", "img:1"}}}}}}};
-      Retry([&] {
-        auto r = client_->Create({resources::kPods, ns, ""}, pod);
-        return r.ok() || IsAlreadyExists(r.error());  // a retried create may have landed
-      });
-      existing[n].insert(name);
-    } else if (dice < 75) {
-      auto it = existing[n].begin();
-      std::advance(it, rng() % existing[n].size());
-      std::string patch =
-          json{{"metadata",
-                {{"labels", {{"gpu", rng() % 2 ? "yes" : "no"}, {"rev", std::to_string(op)}}}}}}
-              .dump();
-      Retry([&] {
-        return client_->Patch({resources::kPods, ns, *it}, PatchType::kMerge, patch).ok();
-      });
-    } else {
-      auto it = existing[n].begin();
-      std::advance(it, rng() % existing[n].size());
-      DeleteOptions now;
-      now.grace_period_seconds = 0;
-      Retry([&] {
-        auto r = client_->Delete({resources::kPods, ns, *it}, now);
-        return r.ok() || IsNotFound(r.error());
-      });
-      existing[n].erase(it);
-    }
+    });
   }
-  EXPECT_EQ(faults, 3);
+  auto wait_for_ops = [&](int n) {
+    while (done.load() < n)
+      std::this_thread::sleep_for(1ms);
+  };
+  wait_for_ops(kOperations / 4);
+  EXPECT_TRUE(server_->DropWatches().ok());
+  wait_for_ops(kOperations / 2);
+  EXPECT_TRUE(server_->Compact().ok());
+  EXPECT_TRUE(server_->DropWatches().ok());
+  wait_for_ops(3 * kOperations / 4);
+  EXPECT_TRUE(server_->Restart(300ms).ok());
+  for (auto& w : writers)
+    w.join();
 
   Snapshot want_all, want_gpu;
   Retry([&] {

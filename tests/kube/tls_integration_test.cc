@@ -16,7 +16,11 @@ using namespace std::chrono_literals;
 
 class TlsIntegrationTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = TestApiServer::Start({.tls = true}).release(); }
+  static void SetUpTestSuite() {
+    testing::TestApiServerOptions opts;
+    opts.tls = true;
+    server_ = TestApiServer::Start(opts).release();
+  }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
