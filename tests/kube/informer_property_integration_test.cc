@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::TestApiServer;
 
-constexpr int kOperations = 2400;  // in total, spread over the namespaces
+constexpr int kOperations = 4000;  // in total, spread over the namespaces
 constexpr int kNamespaces = 4;
 
 // Tracks handler calls per key and flags any call that contradicts the
