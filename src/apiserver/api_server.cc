@@ -458,7 +458,7 @@ std::string ApiServer::Impl::FieldManager(const Call& c) const {
 Status ApiServer::Impl::StartHttp() {
   net::HttpServerOptions ho;
   ho.bind_address = opts.bind_address;
-  ho.port = port != 0 ? port : opts.port;
+  ho.port = port.load() != 0 ? port.load() : opts.port;
   ho.tls_cert_file = opts.tls_cert_file;
   ho.tls_key_file = opts.tls_key_file;
   auto server = net::HttpServer::Start(
@@ -690,7 +690,8 @@ void ApiServer::Impl::Handle(const net::ServerRequest& req, net::ResponseWriter&
     size_t rest;
     if (!segs.empty() && segs[0] == "api") {
       if (segs.size() == 1) {
-        Respond(w, 200, registry.ApiVersionsJson(opts.bind_address + ":" + std::to_string(port)));
+        Respond(w, 200,
+                registry.ApiVersionsJson(opts.bind_address + ":" + std::to_string(port.load())));
         return;
       }
       version = segs[1];
@@ -1858,13 +1859,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& opts
 }
 
 int ApiServer::port() const {
-  return impl_->port;
+  return impl_->port.load();
 }
 
 std::string ApiServer::url() const {
   bool tls = !impl_->opts.tls_cert_file.empty();
   return std::string(tls ? "https://" : "http://") + impl_->opts.bind_address + ":" +
-         std::to_string(impl_->port);
+         std::to_string(impl_->port.load());
 }
 
 void ApiServer::Stop() {

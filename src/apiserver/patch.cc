@@ -97,6 +97,25 @@ bool ValueTooDeep(const json& root) {
   return false;
 }
 
+// Upper bound on the JSON values that the copy operations of one JSON patch
+// may duplicate.
+constexpr std::size_t kMaxCopiedNodes = std::size_t{1} << 20;
+
+std::size_t NodeCount(const json& root) {
+  std::size_t count = 0;
+  std::vector<const json*> stack = {&root};
+  while (!stack.empty()) {
+    const json* v = stack.back();
+    stack.pop_back();
+    ++count;
+    if (v->is_structured()) {
+      for (const json& child : *v)
+        stack.push_back(&child);
+    }
+  }
+  return count;
+}
+
 // Parses JSON without throwing; on failure fills `message` with Go's wording.
 std::optional<json> ParseJson(std::string_view text, std::string* message) {
   if (TextTooDeep(text)) {
@@ -286,7 +305,20 @@ kube::Result<json> ApplyJsonPatch(const json& doc, std::string_view patch) {
                            std::to_string(ops->size()));
   }
   try {
-    return doc.patch(*ops);
+    json result = doc;
+    std::size_t copied = 0;
+    for (json& op : *ops) {
+      // Repeated copies can grow a document exponentially; like jsonpatch's
+      // AccumulatedCopySizeLimit, bound what copy operations may add.
+      auto kind = op.find("op");
+      auto from = op.find("from");
+      if (kind != op.end() && *kind == "copy" && from != op.end() && from->is_string()) {
+        copied += NodeCount(result.at(json::json_pointer(from->get<std::string>())));
+        if (copied > kMaxCopiedNodes) return GenericInvalid();
+      }
+      result.patch_inplace(json::array({std::move(op)}));
+    }
+    return result;
   } catch (const json::exception&) {
     return GenericInvalid();
   }

@@ -6,10 +6,14 @@
 #include <optional>
 // GCC 12 reports a false -Wmaybe-uninitialized inside <regex> at -O1 with
 // sanitizers; the warning is in the library's code, not ours.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
 #pragma GCC diagnostic pop
+#else
+#include <regex>
+#endif
 #include <set>
 #include <string>
 #include <utility>

@@ -1,6 +1,6 @@
 #include "apiserver/yaml_json.h"
 
-#include <regex>
+#include <cctype>
 #include <string>
 
 #include <yaml-cpp/yaml.h>
@@ -11,25 +11,49 @@ namespace {
 
 using nlohmann::json;
 
+// [-+]?[0-9]+
+bool IsInteger(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsFloat(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+      ++i;
+    return i - start;
+  };
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t mantissa = digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
+}
+
 json PlainScalar(const std::string& s) {
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
   if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (std::regex_match(s, kInt)) {
-    try {
-      return std::stoll(s);
-    } catch (const std::exception&) {
-      return s;  // out of range: keep the text
-    }
-  }
-  if (std::regex_match(s, kFloat)) {
-    try {
-      return std::stod(s);
-    } catch (const std::exception&) {
-      return s;
-    }
+  try {
+    if (IsInteger(s)) return std::stoll(s);
+    if (IsFloat(s)) return std::stod(s);
+  } catch (const std::exception&) {
+    // out of range: keep the text
   }
   return s;
 }

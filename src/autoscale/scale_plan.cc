@@ -1,6 +1,7 @@
 #include "autoscale/scale_plan.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -117,10 +118,7 @@ NodeSpec NodeSpecOf(const Offering& o, std::string name) {
   return spec;
 }
 
-// Remaining count under a limit; kUnlimitedNodes stays unlimited.
-int Remaining(int limit) {
-  return limit;
-}
+// Node limits hold kUnlimitedNodes or the count left.
 bool HasRoom(int limit) {
   return limit == kUnlimitedNodes || limit > 0;
 }
@@ -245,15 +243,16 @@ class ScaleUpPlanner {
     }
   }
 
+  bool AcceptsUnofferedModel(const PodSpec& spec) const {
+    if (spec.gpu_models.empty()) return unoffered_existing_models_;
+    return std::any_of(spec.gpu_models.begin(), spec.gpu_models.end(),
+                       [&](const std::string& m) { return plan_.ModelIndex(m) < 0; });
+  }
+
   // min μ_m over the models a pod accepts. 0 when it accepts a model no offering
   // has but an existing node may (that capacity is not priced).
   double GpuUnitPrice(const PodSpec& spec, const PodRequest& req) const {
-    if (spec.gpu_models.empty()
-            ? unoffered_existing_models_
-            : std::any_of(spec.gpu_models.begin(), spec.gpu_models.end(),
-                          [&](const std::string& m) { return plan_.ModelIndex(m) < 0; })) {
-      return 0;
-    }
+    if (AcceptsUnofferedModel(spec)) return 0;
     double best = std::numeric_limits<double>::infinity();
     for (size_t m = 0; m < model_unit_price_.size(); ++m) {
       if ((req.models >> m) & 1) best = std::min(best, model_unit_price_[m]);
@@ -401,7 +400,7 @@ class ScaleUpPlanner {
       for (auto [s, n] : fill.used) {
         repeat = std::min(repeat, static_cast<int>(shape_pods_[s].size()) / n);
       }
-      repeat = CapBy(CapBy(repeat, Remaining(pool_left_[best_o])), tier_left_[best_o][best_t]);
+      repeat = CapBy(CapBy(repeat, pool_left_[best_o]), tier_left_[best_o][best_t]);
       for (int k = 0; k < repeat; ++k) {
         const int index = OpenNode(best_o, best_t);
         if (index < 0) return;
@@ -602,40 +601,112 @@ class ScaleUpPlanner {
     return model ? UnplacedReason::kExceedsLargestOffering : UnplacedReason::kNoOfferingWithModel;
   }
 
-  // Lower bound on the effective cost of any set of new nodes that, with the
-  // existing free capacity, holds the placed pods. A node of offering o costs
-  // eff(o) ≥ λ_r · cap_r(o) for every dimension r, where λ_r is the minimum of
-  // eff/cap_r over the offerings that can be opened. The placed pods need at
-  // least D_r = Σ demand_r − existing free_r of new capacity in r, so any such
-  // node set costs ≥ λ_r · D_r (the fractional relaxation in one dimension).
-  // For GPUs the same holds per model: capacity of model m costs ≥ μ_m per
-  // milli-GPU, a pod's GPU demand lands on a model it accepts, so new nodes cost
-  // ≥ Σ_pods demand · min_{m accepted} μ_m − Σ_m μ_m · existing free_m. Each
-  // term is a valid bound; the maximum of them is too.
+  // Lower bound on the effective cost of any set of new nodes that, together
+  // with the existing free capacity, holds the placed pods. It is the optimum
+  // of a relaxation of the integer problem, per dimension r (CPU, memory,
+  // milli-GPU, pod slots):
+  //  * Nodes become divisible: offering o in tier t supplies up to
+  //    n(o,t) · cap_r(o) units at eff(o,t) / cap_r(o) each, n(o,t) being the
+  //    tier's availability capped by the pool limit (applying the pool limit per
+  //    tier only adds supply). Existing free capacity costs nothing.
+  //  * A pod needs only its demand in r, not a fit on one node.
+  // Any real plan is feasible in the relaxation and costs at least as much
+  // there, because a node pays eff(o,t) once for all its dimensions. The
+  // cheapest cover of a demand is greedy, cheapest units first. For GPUs, pods
+  // pinned to one model are covered from that model first and every other GPU
+  // pod is relaxed to "any model" (a pod that accepts a model no offering has
+  // is dropped); greedy stays optimal for this nested structure because each
+  // model's cover cost is convex in the amount. Each dimension's optimum is a
+  // valid bound, so their maximum is too.
+  struct Supply {
+    double unit_price;
+    double units;
+  };
+  // Cheapest-first cover of `demand`; consumes `supply` (sorted by price).
+  static double Cover(std::vector<Supply>& supply, double demand) {
+    double cost = 0;
+    for (Supply& s : supply) {
+      if (demand <= 0) break;
+      const double take = std::min(demand, s.units);
+      cost += take * s.unit_price;
+      s.units -= take;
+      demand -= take;
+    }
+    return cost;
+  }
+  static void SortByPrice(std::vector<Supply>& supply) {
+    std::stable_sort(supply.begin(), supply.end(),
+                     [](const Supply& a, const Supply& b) { return a.unit_price < b.unit_price; });
+  }
+  double InitialNodeLimit(int o, int t) const {
+    const int tier = offerings_[o].tiers[t].max_nodes, pool = offerings_[o].max_nodes;
+    if (tier == kUnlimitedNodes && pool == kUnlimitedNodes) {
+      return std::numeric_limits<double>::infinity();
+    }
+    if (tier == kUnlimitedNodes) return pool;
+    return pool == kUnlimitedNodes ? tier : std::min(tier, pool);
+  }
+
   double LowerBound(const std::vector<bool>& placed) const {
     Vec demand{};
-    double gpu_money = 0;
+    std::vector<double> pinned(plan_.models().size(), 0);  // GPU demand pinned to one model
+    double any_gpu = 0;
+    const ModelMask offered_models =
+        pinned.size() >= 64 ? kAnyModel : (ModelMask{1} << pinned.size()) - 1;
     for (size_t i = 0; i < pending_.size(); ++i) {
       if (!placed[i]) continue;
       const PodRequest req = plan_.Resolve(pending_[i]);
       const Vec d = DemandOf(req);
       for (int r = 0; r < kDims; ++r)
         demand[r] += d[r];
-      gpu_money += d[kGpu] * GpuUnitPrice(pending_[i], req);
+      if (d[kGpu] <= 0 || AcceptsUnofferedModel(pending_[i])) continue;
+      const ModelMask offered = req.models & offered_models;
+      if (std::popcount(offered) == 1) {
+        pinned[std::countr_zero(offered)] += d[kGpu];
+      } else {
+        any_gpu += d[kGpu];
+      }
     }
+    std::array<std::vector<Supply>, kDims> supply;
+    std::vector<std::vector<Supply>> gpu_supply(pinned.size());
+    for (int o = 0; o < templates_; ++o) {
+      const Vec cap = CapacityOf(offerings_[o]);
+      for (int t = 0; t < kTierCount; ++t) {
+        const double nodes = InitialNodeLimit(o, t);
+        if (!offerings_[o].tiers[t].price_per_hour || nodes <= 0) continue;
+        for (int r = 0; r < kDims; ++r) {
+          if (cap[r] <= 0) continue;
+          const Supply s{EffectivePrice(o, t) / cap[r], nodes * cap[r]};
+          supply[r].push_back(s);
+          if (r == kGpu) gpu_supply[plan_.node(o).model].push_back(s);
+        }
+      }
+    }
+    std::vector<Supply> unoffered_free;
     for (int node = 0; node < existing_.node_count(); ++node) {
       const Vec f = FreeOf(existing_.node(node));
       for (int r = 0; r < kDims; ++r)
-        demand[r] -= f[r];
+        supply[r].push_back({0, f[r]});
       const int model = existing_.node(node).model;
       const int m = model < 0 ? -1 : plan_.ModelIndex(existing_.models()[model]);
-      if (m >= 0 && std::isfinite(model_unit_price_[m]))
-        gpu_money -= f[kGpu] * model_unit_price_[m];
+      (m >= 0 ? gpu_supply[m] : unoffered_free).push_back({0, f[kGpu]});
     }
-    double bound = std::max(gpu_money, 0.0);
-    for (int r = 0; r < kDims; ++r)
-      bound = std::max(bound, std::max(demand[r], 0.0) * unit_price_[r]);
-    return bound;
+    double bound = 0;
+    for (int r = 0; r < kDims; ++r) {
+      if (r == kGpu) continue;
+      SortByPrice(supply[r]);
+      bound = std::max(bound, Cover(supply[r], demand[r]));
+    }
+    double gpu_cost = 0;
+    std::vector<Supply> rest = std::move(unoffered_free);
+    for (size_t m = 0; m < pinned.size(); ++m) {
+      SortByPrice(gpu_supply[m]);
+      gpu_cost += Cover(gpu_supply[m], pinned[m]);
+      rest.insert(rest.end(), gpu_supply[m].begin(), gpu_supply[m].end());
+    }
+    SortByPrice(rest);
+    gpu_cost += Cover(rest, any_gpu);
+    return std::max(bound, gpu_cost);
   }
 
   ScaleUpPlan Finish() {

@@ -33,8 +33,8 @@ class TokenSource {
 };
 
 // Re-reads `path` at most every `refresh` (client-go re-reads every minute).
-std::shared_ptr<TokenSource> FileTokenSource(std::string path, Clock& clock,
-                                             std::chrono::seconds refresh = std::chrono::seconds(60));
+std::shared_ptr<TokenSource> FileTokenSource(
+    std::string path, Clock& clock, std::chrono::seconds refresh = std::chrono::seconds(60));
 std::shared_ptr<TokenSource> StaticTokenSource(std::string token);
 
 struct ClientConfig {
@@ -62,8 +62,7 @@ struct ClientConfig {
 // Parses one kubeconfig document. `source_name` prefixes error messages.
 // `context` empty means current-context.
 Result<ClientConfig> ParseKubeconfig(std::string_view yaml, std::string_view source_name,
-                                     std::string_view context = "",
-                                     std::string_view base_dir = "");
+                                     std::string_view context = "", std::string_view base_dir = "");
 
 // Loads and merges the files (first file wins per map key, as kubectl does).
 Result<ClientConfig> LoadKubeconfigFiles(const std::vector<std::string>& paths,

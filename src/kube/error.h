@@ -126,7 +126,7 @@ bool IsResourceExpired(const Error& e);
 bool IsTooManyRequests(const Error& e);
 bool IsForbidden(const Error& e);
 bool IsUnauthorized(const Error& e);
-bool IsTimeout(const Error& e);  // client timeout, 504, or reason Timeout/ServerTimeout
+bool IsTimeout(const Error& e);      // client timeout, 504, or reason Timeout/ServerTimeout
 bool IsServerError(const Error& e);  // 5xx
 bool IsUnsupportedMediaType(const Error& e);
 bool IsTransport(const Error& e);

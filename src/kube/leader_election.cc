@@ -27,7 +27,8 @@ LeaseDecision DecideLeaseAction(const std::optional<LeaderElectionRecord>& curre
   desired.acquire_time = stamp;
   desired.renew_time = stamp;
 
-  if (!current) return {LeaseAction::kCreate, desired, {desired, now}};
+  // Nothing observed yet: the observation changes only once the create succeeds.
+  if (!current) return {LeaseAction::kCreate, desired, previous};
 
   // The expiry clock restarts whenever the record changes (a renewal).
   LeaseObservation observation = previous;

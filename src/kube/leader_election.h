@@ -8,8 +8,8 @@
 //
 //   auto leases = NewRestLeaseClient(client, "kube-system", "gpu-autoscaler");
 //   LeaderElector elector(*leases, {.identity = hostname,
-//                                   .on_started_leading = [&](std::stop_token s) { Run(s); },
-//                                   .release_on_cancel = true});
+//                                   .release_on_cancel = true,
+//                                   .on_started_leading = [&](std::stop_token s) { Run(s); }});
 //   elector.Run(stop);  // returns when stopped or leadership is lost
 //
 // The decision is pure (`DecideLeaseAction`) and separate from the apply

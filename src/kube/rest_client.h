@@ -119,8 +119,8 @@ class RestClient {
   // PUT. A stale metadata.resourceVersion gets 409 Conflict.
   virtual Result<nlohmann::json> Replace(const ObjectRef& ref, const nlohmann::json& obj,
                                          const WriteOptions& w = {}) = 0;
-  virtual Result<nlohmann::json> Patch(const ObjectRef& ref, PatchType type,
-                                       std::string_view patch, const WriteOptions& w = {}) = 0;
+  virtual Result<nlohmann::json> Patch(const ObjectRef& ref, PatchType type, std::string_view patch,
+                                       const WriteOptions& w = {}) = 0;
   // Returns the deleted object, or the object with deletionTimestamp when
   // finalizers hold it, or a Success Status.
   virtual Result<nlohmann::json> Delete(const ObjectRef& ref, const DeleteOptions& d = {}) = 0;

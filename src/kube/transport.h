@@ -51,10 +51,9 @@ class HttpTransport {
   // of being passed to `on_data`. `on_data` returns false to stop reading.
   // Returns when the server closes the stream, on error, or when `stop` is
   // requested (then Error::Kind::kCancelled).
-  virtual Result<HttpResponse> Stream(const HttpRequest& req,
-                                      const std::function<void(int status, const Headers&)>& on_headers,
-                                      const std::function<bool(std::string_view chunk)>& on_data,
-                                      std::stop_token stop) = 0;
+  virtual Result<HttpResponse> Stream(
+      const HttpRequest& req, const std::function<void(int status, const Headers&)>& on_headers,
+      const std::function<bool(std::string_view chunk)>& on_data, std::stop_token stop) = 0;
 };
 
 // libcurl transport configured for `cfg` (TLS, client certs, HTTP/2).

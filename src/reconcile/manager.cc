@@ -140,7 +140,9 @@ int Manager::metrics_port() const {
   return impl_->metrics_server ? impl_->metrics_server->port() : -1;
 }
 int Manager::health_port() const {
-  return impl_->health_server ? impl_->health_server->port() : -1;
+  if (impl_->health_server) return impl_->health_server->port();
+  const bool shared = options_.metrics_bind_address == options_.health_probe_bind_address;
+  return shared ? metrics_port() : -1;
 }
 
 // controller-runtime's format: "[+]name ok" / "[-]name failed: reason".
@@ -209,9 +211,13 @@ Status Manager::Serve() {
         {{"endpoint", what}, {"address", address}, {"port", std::to_string((*server)->port())}});
     return Status::Ok();
   };
-  const bool same = options_.metrics_bind_address == options_.health_probe_bind_address;
+  // One fixed address for both: the metrics server answers the probes too
+  // (":0" twice means two servers on two free ports).
+  std::string host;
+  int port = -1;
+  const bool same = options_.metrics_bind_address == options_.health_probe_bind_address &&
+                    ParseBindAddress(options_.metrics_bind_address, &host, &port).ok() && port > 0;
   GPU_RETURN_IF_ERROR(serve(options_.metrics_bind_address, "metrics", &impl_->metrics_server));
-  // One address for both: the metrics server answers the probes too.
   if (same && impl_->metrics_server) return Status::Ok();
   return serve(options_.health_probe_bind_address, "health probes", &impl_->health_server);
 }

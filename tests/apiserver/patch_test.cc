@@ -127,6 +127,16 @@ TEST(JsonPatchTest, DeeplyNestedInputIs400) {
   EXPECT_EQ(result.error().code(), 400);
 }
 
+TEST(JsonPatchTest, ExponentialCopiesAreRefused) {
+  std::string patch = R"([{"op":"add","path":"/a","value":[1,2,3,4]})";
+  for (int i = 0; i < 40; ++i)
+    patch += R"(,{"op":"copy","from":"/a","path":"/a/-"})";
+  patch += "]";
+  auto result = ApplyJsonPatch(json::object(), patch);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), 422);
+}
+
 TEST(JsonPatchTest, TooManyOperationsIs413) {
   std::string patch = "[";
   for (int i = 0; i < 10001; ++i) {

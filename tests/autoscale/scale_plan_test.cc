@@ -146,6 +146,9 @@ TEST(ScaleUpTest, RespectsTierAvailabilityAndFallsBackToTheNextTier) {
   EXPECT_EQ(tiers.count(CapacityTier::kSpot), 1u);
   EXPECT_EQ(tiers.count(CapacityTier::kOnDemand), 1u);
   EXPECT_DOUBLE_EQ(plan.hourly_cost, 5.0);
+  // The bound knows spot has one node: 4 GPUs at $0.5, then 4 at $0.75.
+  EXPECT_DOUBLE_EQ(plan.lower_bound, 5.0);
+  EXPECT_DOUBLE_EQ(plan.gap(), 0.0);
 }
 
 TEST(ScaleUpTest, TierPreferenceAndWeights) {
@@ -190,6 +193,8 @@ TEST(ScaleUpTest, HonoursGpuModelConstraints) {
   ExpectFeasible(plan, pods, offers);
   EXPECT_DOUBLE_EQ(plan.hourly_cost, 5.0);
   EXPECT_EQ(CountType(plan, offers, "a100"), 1);
+  // The pinned pod is priced at A100 rates, the free one at T4 rates.
+  EXPECT_DOUBLE_EQ(plan.lower_bound, 5.0);
   ASSERT_EQ(plan.unplaced.size(), 1u);
   EXPECT_EQ(plan.unplaced[0].pod, 2);
   EXPECT_EQ(plan.unplaced[0].reason, UnplacedReason::kNoOfferingWithModel);

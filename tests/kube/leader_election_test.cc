@@ -84,6 +84,8 @@ TEST(DecideLeaseActionTest, CreatesWhenNoLeaseExists) {
   EXPECT_EQ(d.record.lease_transitions, 0);
   EXPECT_EQ(d.record.acquire_time, kWall);
   EXPECT_EQ(d.record.renew_time, kWall);
+  // Until the create succeeds, nothing is observed (we are not the leader).
+  EXPECT_FALSE(d.observation.record);
 }
 
 TEST(DecideLeaseActionTest, WaitsWhileOtherHolderIsFresh) {

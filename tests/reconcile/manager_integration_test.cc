@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -177,12 +178,13 @@ TEST_F(ManagerLeaderTest, StopDrainsInFlightReconcileThenReleasesLease) {
   Controller controller({.name = "drain"}, reconciler);
   controller.For(source);
   manager.AddController(controller);
+  // Runs on every replica; stops last, after the lease is released.
   std::atomic<bool> background_stopped{false};
-  std::atomic<bool> lease_held_when_background_stopped{false};
+  std::string holder_when_background_stopped = "<unset>";
   manager.Add(MakeRunnable("background", false, [&](std::stop_token stop) {
     while (!stop.stop_requested())
       std::this_thread::sleep_for(1ms);
-    lease_held_when_background_stopped = false;
+    holder_when_background_stopped = Lease("drain-test")["spec"].value("holderIdentity", "?");
     background_stopped = true;
     return Status::Ok();
   }));
@@ -223,6 +225,7 @@ class ManagerProgramTest : public ManagerLeaderTest {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   std::string WriteKubeconfig() {
@@ -326,7 +329,9 @@ TEST_F(ManagerProgramTest, ReconcilesNodesServesProbesAndStopsOnSigterm) {
 
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   int wstatus = 0;
-  ASSERT_TRUE(WaitFor([&] { return waitpid(pid_, &wstatus, WNOHANG) == pid_; })) << Log();
+  bool exited = false;  // waitpid reaps once: remember it
+  ASSERT_TRUE(WaitFor([&] { return exited = exited || waitpid(pid_, &wstatus, WNOHANG) == pid_; }))
+      << Log();
   pid_ = -1;
   ASSERT_TRUE(WIFEXITED(wstatus)) << Log();
   EXPECT_EQ(WEXITSTATUS(wstatus), 0) << Log();
