@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz/*_fuzz.cc) with clang and runs them.
 #
 # Usage: hack/fuzz.sh [--regression | --time SECONDS] [TARGET...]
-#   --regression    replay each target's seed corpus once (what `make test` does)
+#   --regression    replay each target's seed corpus once under libFuzzer
 #   --time SECONDS  fuzz each target for SECONDS, growing a scratch corpus
 #   TARGET          limit to these targets (default: all)
 set -euo pipefail
