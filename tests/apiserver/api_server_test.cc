@@ -154,7 +154,7 @@ TEST_F(ApiServerTest, LiveWatchSeesConcurrentWritesOnceEachInOrder) {
   // Zero-padded names: key order (synthetic ADDED for what existed when the
   // watch began) equals creation order (live ADDED for the rest).
   for (int i = 0; i < 50; ++i) {
-    char name[16];
+    char name[32];
     std::snprintf(name, sizeof(name), "live-%02d", i);
     ASSERT_EQ(Create(name).status, 201);
   }
@@ -172,7 +172,7 @@ TEST_F(ApiServerTest, LiveWatchSeesConcurrentWritesOnceEachInOrder) {
   }
   ASSERT_EQ(names.size(), 50u) << watch.body.substr(0, 500);
   for (size_t i = 0; i < names.size(); ++i) {
-    char want[16];
+    char want[32];
     std::snprintf(want, sizeof(want), "live-%02d", static_cast<int>(i));
     EXPECT_EQ(names[i], want);
   }
