@@ -265,15 +265,17 @@ class SharedInformer final : public InformerBase, private ReflectorSink {
     auto diff = store_.Replace(std::move(items), std::move(rv));
     Count(static_cast<int64_t>(diff.added.size()), static_cast<int64_t>(diff.updated.size()),
           static_cast<int64_t>(diff.deleted.size()), static_cast<int64_t>(diff.deleted.size()));
-    for (auto& [id, h] : handlers_) {
+    for (auto& id_and_handler : handlers_) {
+      auto& h = id_and_handler.second;
       if (h.on_delete) {
         for (const ObjectPtr& gone : diff.deleted) {
           informer_internal::RunHandler(&runtime_, [&] { h.on_delete(gone, true); });
         }
       }
       if (h.on_update) {
-        for (const auto& [old_obj, new_obj] : diff.updated) {
-          informer_internal::RunHandler(&runtime_, [&] { h.on_update(old_obj, new_obj); });
+        for (const auto& old_and_new : diff.updated) {
+          informer_internal::RunHandler(
+              &runtime_, [&] { h.on_update(old_and_new.first, old_and_new.second); });
         }
       }
       if (h.on_add) {
@@ -292,7 +294,8 @@ class SharedInformer final : public InformerBase, private ReflectorSink {
       store_.set_resource_version(std::move(rv));
       if (!old) return;  // already gone (removed by a relist)
       Count(0, 0, 1, 0);
-      for (auto& [id, h] : handlers_) {
+      for (auto& id_and_handler : handlers_) {
+        auto& h = id_and_handler.second;
         if (h.on_delete) informer_internal::RunHandler(&runtime_, [&] { h.on_delete(obj, false); });
       }
       return;
@@ -301,12 +304,14 @@ class SharedInformer final : public InformerBase, private ReflectorSink {
     store_.set_resource_version(std::move(rv));
     if (old) {
       Count(0, 1, 0, 0);
-      for (auto& [id, h] : handlers_) {
+      for (auto& id_and_handler : handlers_) {
+        auto& h = id_and_handler.second;
         if (h.on_update) informer_internal::RunHandler(&runtime_, [&] { h.on_update(old, obj); });
       }
     } else {
       Count(1, 0, 0, 0);
-      for (auto& [id, h] : handlers_) {
+      for (auto& id_and_handler : handlers_) {
+        auto& h = id_and_handler.second;
         if (h.on_add) informer_internal::RunHandler(&runtime_, [&] { h.on_add(obj); });
       }
     }
@@ -314,7 +319,8 @@ class SharedInformer final : public InformerBase, private ReflectorSink {
 
   void Resync() {
     std::vector<ObjectPtr> all = store_.List();
-    for (auto& [id, h] : handlers_) {
+    for (auto& id_and_handler : handlers_) {
+      auto& h = id_and_handler.second;
       if (!h.on_update) continue;
       for (const ObjectPtr& obj : all) {
         informer_internal::RunHandler(&runtime_, [&] { h.on_update(obj, obj); });
