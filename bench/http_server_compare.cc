@@ -18,18 +18,21 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
+void OnSignal(int) {
+  g_stop = 1;
+}
 
 void WaitForStop() {
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!g_stop)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 int RunBeast(int port) {
   gpu_autoscaler::net::HttpServerOptions opts;
   opts.port = port;
   auto server = gpu_autoscaler::net::HttpServer::Start(
-      opts, [](const gpu_autoscaler::net::ServerRequest& req,
-               gpu_autoscaler::net::ResponseWriter& w) {
+      opts,
+      [](const gpu_autoscaler::net::ServerRequest& req, gpu_autoscaler::net::ResponseWriter& w) {
         if (req.path == "/echo") {
           w.Respond(200, "application/json", req.body);
         } else {

@@ -35,7 +35,8 @@ void FakeClock::Step(Duration d) {
   // Notify under mu_: a waiter unregisters under mu_ before its cv can die.
   std::lock_guard<std::mutex> l(mu_);
   offset_ += d;
-  for (auto* cv : waiting_) cv->notify_all();
+  for (auto* cv : waiting_)
+    cv->notify_all();
 }
 
 int FakeClock::waiters() const {

@@ -70,28 +70,42 @@ class [[nodiscard]] Status {
 inline Status InvalidArgumentError(std::string m) {
   return {StatusCode::kInvalidArgument, std::move(m)};
 }
-inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+inline Status NotFoundError(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
 inline Status AlreadyExistsError(std::string m) {
   return {StatusCode::kAlreadyExists, std::move(m)};
 }
 inline Status FailedPreconditionError(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
-inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status UnavailableError(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
+inline Status InternalError(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 inline Status DeadlineExceededError(std::string m) {
   return {StatusCode::kDeadlineExceeded, std::move(m)};
 }
-inline Status CancelledError(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
-inline Status AbortedError(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+inline Status CancelledError(std::string m) {
+  return {StatusCode::kCancelled, std::move(m)};
+}
+inline Status AbortedError(std::string m) {
+  return {StatusCode::kAborted, std::move(m)};
+}
 inline Status ResourceExhaustedError(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
 inline Status UnimplementedError(std::string m) {
   return {StatusCode::kUnimplemented, std::move(m)};
 }
-inline Status OutOfRangeError(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
-inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
+inline Status OutOfRangeError(std::string m) {
+  return {StatusCode::kOutOfRange, std::move(m)};
+}
+inline Status DataLossError(std::string m) {
+  return {StatusCode::kDataLoss, std::move(m)};
+}
 
 // Either a value of type T or an error of type E (Status by default). E must be
 // default-constructible and expose `bool ok() const` semantics only through
@@ -144,10 +158,10 @@ class [[nodiscard]] Result {
 #define GPU_STATUS_CONCAT_(a, b) GPU_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the error from the enclosing function if `expr` (a Status) is not OK.
-#define GPU_RETURN_IF_ERROR(expr)                                  \
-  do {                                                             \
-    auto gpu_status_tmp_ = (expr);                                 \
-    if (!gpu_status_tmp_.ok()) return gpu_status_tmp_;             \
+#define GPU_RETURN_IF_ERROR(expr)                      \
+  do {                                                 \
+    auto gpu_status_tmp_ = (expr);                     \
+    if (!gpu_status_tmp_.ok()) return gpu_status_tmp_; \
   } while (false)
 
 // `GPU_ASSIGN_OR_RETURN(auto x, MakeX());` binds the value or returns the error.

@@ -70,7 +70,7 @@ struct HttpServerOptions {
   // TLS when both are set (PEM file paths).
   std::string tls_cert_file;
   std::string tls_key_file;
-  size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
+  size_t max_body_bytes = 3 * 1024 * 1024;         // larger bodies get 413
   std::chrono::milliseconds read_timeout{30'000};  // slow clients are dropped
 };
 

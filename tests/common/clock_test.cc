@@ -28,7 +28,8 @@ TEST(FakeClockTest, StepWakesWaiterPastDeadline) {
   auto deadline = clock.Now() + 10s;
   std::thread waiter([&] {
     std::unique_lock<std::mutex> lock(mu);
-    while (clock.Now() < deadline) clock.WaitUntil(lock, cv, deadline);
+    while (clock.Now() < deadline)
+      clock.WaitUntil(lock, cv, deadline);
     done = true;
   });
   clock.Step(9s);

@@ -29,16 +29,16 @@
 namespace gpu_autoscaler::testing {
 
 struct TestApiServerOptions {
-  bool tls = false;                 // serve HTTPS with a generated self-signed CA
-  int watch_history = 10'000;       // events kept for watch resumption; older -> 410
+  bool tls = false;                       // serve HTTPS with a generated self-signed CA
+  int watch_history = 10'000;             // events kept for watch resumption; older -> 410
   std::vector<std::string> extra_args{};  // passed to the server program
 };
 
 struct InjectedError {
-  std::string verb{};    // get|list|watch|create|update|patch|delete|deletecollection; "" any
+  std::string verb{};      // get|list|watch|create|update|patch|delete|deletecollection; "" any
   std::string resource{};  // plural resource ("pods"); "" any
   int code = 500;
-  int count = 1;           // how many matching requests fail; -1 forever
+  int count = 1;                // how many matching requests fail; -1 forever
   int retry_after_seconds = 0;  // adds a Retry-After header (use with 429)
 };
 
