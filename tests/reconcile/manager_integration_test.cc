@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -261,11 +261,17 @@ class ManagerProgramTest : public ManagerLeaderTest {
 
   std::string Log() { return testing::ReadFileOrDie(log_path_); }
 
+  // The port the program logged as "<key>=<port>"; -1 until it has.
   int PortFromLog(const std::string& key) {
-    std::smatch m;
     const std::string log = Log();
-    if (std::regex_search(log, m, std::regex(key + "=(\\d+)"))) return std::stoi(m[1]);
-    return -1;
+    const auto at = log.find(key + "=");
+    if (at == std::string::npos) return -1;
+    int port = 0;
+    for (size_t i = at + key.size() + 1;
+         i < log.size() && std::isdigit(static_cast<unsigned char>(log[i])); ++i) {
+      port = port * 10 + (log[i] - '0');
+    }
+    return port > 0 ? port : -1;
   }
 
   pid_t pid_ = -1;
