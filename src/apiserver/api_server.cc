@@ -108,39 +108,6 @@ Error InternalErr(std::string message) {
   return e;
 }
 
-std::string ReasonForCode(int code) {
-  switch (code) {
-    case 400:
-      return "BadRequest";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "NotFound";
-    case 405:
-      return "MethodNotAllowed";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Expired";
-    case 415:
-      return "UnsupportedMediaType";
-    case 422:
-      return "Invalid";
-    case 429:
-      return "TooManyRequests";
-    case 500:
-      return "InternalError";
-    case 503:
-      return "ServiceUnavailable";
-    case 504:
-      return "Timeout";
-    default:
-      return "Unknown";
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Small helpers.
 
@@ -598,7 +565,11 @@ std::optional<Error> ApiServer::Impl::InjectedError(const std::string& verb,
   for (auto it = faults.begin(); it != faults.end(); ++it) {
     if (!it->verb.empty() && it->verb != verb) continue;
     if (!it->resource.empty() && it->resource != resource) continue;
-    Error e = ApiErr(it->code, ReasonForCode(it->code), "injected fault");
+    // The real server's 410s are always "Expired" (a compacted resourceVersion).
+    std::string reason =
+        it->code == 410 ? "Expired" : std::string(kube::StatusReasonForCode(it->code));
+    if (reason.empty()) reason = "Unknown";
+    Error e = ApiErr(it->code, std::move(reason), "injected fault");
     if (it->retry_after_seconds > 0) {
       e.mutable_details().retry_after_seconds = it->retry_after_seconds;
     }

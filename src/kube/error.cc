@@ -9,9 +9,11 @@ namespace {
 
 using nlohmann::json;
 
+}  // namespace
+
 // The reason kube-apiserver (and client-go's NewGenericServerResponse) uses
 // for a bare HTTP status without a Status body.
-std::string_view ReasonForCode(int code) {
+std::string_view StatusReasonForCode(int code) {
   switch (code) {
     case 400:
       return "BadRequest";
@@ -48,6 +50,8 @@ std::string_view ReasonForCode(int code) {
   }
 }
 
+namespace {
+
 std::string StringField(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_string()) return "";
@@ -71,7 +75,7 @@ bool ApiReasonOrCode(const Error& e, std::string_view reason, int code) {
   if (e.kind() != Error::Kind::kApi) return false;
   if (e.reason() == reason) return true;
   // client-go falls back to the code only when the reason is unknown.
-  return (e.reason().empty() || e.reason() == ReasonForCode(e.code())) && e.code() == code;
+  return (e.reason().empty() || e.reason() == StatusReasonForCode(e.code())) && e.code() == code;
 }
 
 std::string_view KindName(Error::Kind kind) {
@@ -127,7 +131,7 @@ StatusCode CanonicalCode(const Error& e) {
 
 Error Error::FromStatusJson(int http_code, const json& status) {
   if (!status.is_object()) {
-    return Error(Kind::kApi, http_code, std::string(ReasonForCode(http_code)), status.dump());
+    return Error(Kind::kApi, http_code, std::string(StatusReasonForCode(http_code)), status.dump());
   }
   int code = http_code;
   if (auto it = status.find("code"); it != status.end() && it->is_number_integer()) {
@@ -136,7 +140,7 @@ Error Error::FromStatusJson(int http_code, const json& status) {
   }
   if (http_code != 0) code = http_code;  // the HTTP status is authoritative
   std::string reason = StringField(status, "reason");
-  if (reason.empty()) reason = std::string(ReasonForCode(code));
+  if (reason.empty()) reason = std::string(StatusReasonForCode(code));
   std::string message = StringField(status, "message");
   Error err(Kind::kApi, code, std::move(reason), std::move(message));
   if (auto d = status.find("details"); d != status.end() && d->is_object()) {
@@ -171,7 +175,8 @@ Error Error::FromResponse(int http_code, std::string_view body) {
   }
   std::string message = BodySnippet(body);
   if (message.empty()) message = "the server responded with HTTP " + std::to_string(http_code);
-  return Error(Kind::kApi, http_code, std::string(ReasonForCode(http_code)), std::move(message));
+  return Error(Kind::kApi, http_code, std::string(StatusReasonForCode(http_code)),
+               std::move(message));
 }
 
 std::optional<std::chrono::seconds> Error::retry_after() const {

@@ -115,6 +115,10 @@ class Error {
 template <typename T>
 using Result = gpu_autoscaler::Result<T, Error>;
 
+// The metav1.StatusReason kube-apiserver sends with an HTTP code ("NotFound"
+// for 404, "Gone" for 410); "InternalError" for other 5xx, "" otherwise.
+std::string_view StatusReasonForCode(int code);
+
 // Predicates with client-go's meaning (k8s.io/apimachinery/pkg/api/errors).
 bool IsNotFound(const Error& e);
 bool IsAlreadyExists(const Error& e);
