@@ -15,9 +15,12 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   libfmt-dev prometheus-cpp-dev libcpprest-dev
   # hot-path libraries chosen by measurement (docs/design.md)
-  libsimdjson-dev libboost-dev libboost-system-dev
+  libsimdjson-dev libboost-dev libboost-system-dev libnghttp2-dev
+  # cost history storage: SQLite by default, PostgreSQL (real server in tests)
+  libsqlite3-dev libpq-dev postgresql
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
+  golang-go
 )
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
