@@ -20,7 +20,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev postgresql
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
-  golang-go
+  golang-go nghttp2-server
 )
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then

@@ -325,6 +325,11 @@ class CurlTransport final : public HttpTransport {
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 0) t->response.status = int(status);
+    long version = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    t->response.http_version = version == CURL_HTTP_VERSION_2_0   ? 20
+                               : version == CURL_HTTP_VERSION_1_0 ? 10
+                                                                  : 11;
     return std::move(t->response);
   }
 

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -64,8 +67,47 @@ std::unique_ptr<EventSink> NewRestEventSink(RestClient& client) {
   return std::make_unique<RestEventSink>(client);
 }
 
+struct EventRecorder::Metrics {
+  explicit Metrics(prometheus::Registry& registry) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("gpu_autoscaler_events_total")
+                       .Help("Kubernetes Events by what happened to them")
+                       .Register(registry);
+    created = &family.Add({{"result", "created"}});
+    patched = &family.Add({{"result", "patched"}});
+    dropped_spam = &family.Add({{"result", "dropped_spam"}});
+    dropped_queue_full = &family.Add({{"result", "dropped_queue_full"}});
+    failed = &family.Add({{"result", "failed"}});
+  }
+  prometheus::Counter* created;
+  prometheus::Counter* patched;
+  prometheus::Counter* dropped_spam;
+  prometheus::Counter* dropped_queue_full;
+  prometheus::Counter* failed;
+};
+
+void EventRecorder::CountLocked(Outcome outcome) {
+  auto bump = [&](int64_t& stat, prometheus::Counter* Metrics::*counter) {
+    ++stat;
+    if (metrics_) (metrics_.get()->*counter)->Increment();
+  };
+  switch (outcome) {
+    case Outcome::kCreated:
+      return bump(stats_.created, &Metrics::created);
+    case Outcome::kPatched:
+      return bump(stats_.patched, &Metrics::patched);
+    case Outcome::kDroppedSpam:
+      return bump(stats_.dropped_spam, &Metrics::dropped_spam);
+    case Outcome::kDroppedQueueFull:
+      return bump(stats_.dropped_queue_full, &Metrics::dropped_queue_full);
+    case Outcome::kFailed:
+      return bump(stats_.failed, &Metrics::failed);
+  }
+}
+
 EventRecorder::EventRecorder(EventSink& sink, EventRecorderOptions options)
     : sink_(sink), options_(std::move(options)), clock_(*options_.clock) {
+  if (options_.metrics != nullptr) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   worker_ = std::jthread([this](std::stop_token stop) { Loop(stop); });
 }
 
@@ -83,7 +125,7 @@ void EventRecorder::Record(const EventObject& object, EventType type, std::strin
   Pending p{object, type, std::move(reason), std::move(message), clock_.WallNow()};
   std::lock_guard<std::mutex> l(mu_);
   if (queue_.size() >= options_.queue_capacity) {
-    ++stats_.dropped_queue_full;
+    CountLocked(Outcome::kDroppedQueueFull);
     return;
   }
   queue_.push_back(std::move(p));
@@ -148,7 +190,7 @@ void EventRecorder::Send(const Pending& event) {
   bool allowed = AllowBySpamFilter(event);
   if (!allowed) {
     std::lock_guard<std::mutex> l(mu_);
-    ++stats_.dropped_spam;
+    CountLocked(Outcome::kDroppedSpam);
     return;
   }
   const auto now = clock_.Now();
@@ -167,14 +209,14 @@ void EventRecorder::Send(const Pending& event) {
       ++agg.count;
       agg.last_seen = now;
       std::lock_guard<std::mutex> l(mu_);
-      ++stats_.patched;
+      CountLocked(Outcome::kPatched);
       return;
     }
     if (!IsNotFound(patched.error())) {
       spdlog::warn("event recorder: patching event {}/{}: {}", agg.ns, agg.name,
                    patched.error().ToString());
       std::lock_guard<std::mutex> l(mu_);
-      ++stats_.failed;
+      CountLocked(Outcome::kFailed);
       return;
     }
     // The Event expired on the server (events have a TTL): create a new one.
@@ -213,10 +255,10 @@ void EventRecorder::Send(const Pending& event) {
   std::lock_guard<std::mutex> l(mu_);
   if (!created.ok()) {
     spdlog::warn("event recorder: creating event {}/{}: {}", ns, name, created.error().ToString());
-    ++stats_.failed;
+    CountLocked(Outcome::kFailed);
     return;
   }
-  ++stats_.created;
+  CountLocked(Outcome::kCreated);
   aggregates_[key] = Aggregate{name, ns, 1, now};
 }
 

@@ -10,6 +10,9 @@
 //    bucket per (component, involved object) with burst 25, refilled at one
 //    token per 5 minutes; events over the limit are dropped and counted.
 //
+// Metrics (when `options.metrics` is set): gpu_autoscaler_events_total with a
+// `result` label: created, patched, dropped_spam, dropped_queue_full, failed.
+//
 //   auto sink = NewRestEventSink(client);
 //   EventRecorder recorder(*sink, {.component = "gpu-autoscaler"});
 //   recorder.Record(EventObject::Of(node_json), EventType::kWarning, "GpuLost",
@@ -32,6 +35,10 @@
 
 #include "common/clock.h"
 #include "kube/error.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace gpu_autoscaler::kube {
 
@@ -72,6 +79,7 @@ struct EventRecorderOptions {
   int spam_burst = 25;
   Clock::Duration spam_refill_interval = std::chrono::minutes(5);  // one token per interval
   size_t max_cached_events = 4096;                                 // aggregation cache bound
+  prometheus::Registry* metrics = nullptr;                         // optional
 };
 
 class EventRecorder {
@@ -117,6 +125,11 @@ class EventRecorder {
     Clock::TimePoint last{};
   };
 
+  enum class Outcome { kCreated, kPatched, kDroppedSpam, kDroppedQueueFull, kFailed };
+  struct Metrics;
+
+  // Counts one outcome in stats_ and the metrics. Requires mu_.
+  void CountLocked(Outcome outcome);
   void Loop(std::stop_token stop);
   void Send(const Pending& event);
   bool AllowBySpamFilter(const Pending& event);
@@ -132,6 +145,7 @@ class EventRecorder {
   std::deque<Pending> queue_;
   bool busy_ = false;  // the worker is sending an event
   Stats stats_;
+  std::unique_ptr<Metrics> metrics_;
 
   // Worker thread only.
   std::unordered_map<std::string, Aggregate> aggregates_;

@@ -186,7 +186,40 @@ std::string LeaderElector::Leader() const {
   return observation_.record ? observation_.record->holder_identity : "";
 }
 
+bool LeaderElector::TryRenewOptimistically() {
+  LeaderElectionRecord renewed;
+  std::string resource_version;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!observation_.record || observation_.record->holder_identity != config_.identity) {
+      return false;
+    }
+    const auto valid_until = observation_.observed_at +
+                             std::chrono::seconds(observation_.record->lease_duration_seconds);
+    if (valid_until <= clock_.Now() || observed_resource_version_.empty()) return false;
+    renewed = *observation_.record;
+    renewed.renew_time = TruncateToMicros(clock_.WallNow());
+    resource_version = observed_resource_version_;
+  }
+  auto written = leases_.Update(renewed, resource_version);
+  if (!written.ok()) {
+    if (!IsConflict(written.error())) {
+      spdlog::warn("leader election: renewing lease {} optimistically: {}", leases_.Describe(),
+                   written.error().ToString());
+    }
+    return false;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  observation_ = {written->record, clock_.Now()};
+  observed_resource_version_ = written->resource_version;
+  return true;
+}
+
 bool LeaderElector::TryAcquireOrRenew() {
+  // Fast path (client-go >= 1.27): a leader whose lease is still valid writes
+  // the renewal straight away from the version it last wrote, saving a GET per
+  // renewal. Any failure falls back to read-decide-write below.
+  if (TryRenewOptimistically()) return true;
   auto got = leases_.Get();
   if (!got.ok()) {
     spdlog::warn("leader election: reading lease {}: {}", leases_.Describe(),

@@ -138,6 +138,8 @@ class LeaderElector {
 
  private:
   bool TryAcquireOrRenew();
+  // A leader's renewal without the GET; false when not applicable or it failed.
+  bool TryRenewOptimistically();
   void MaybeReportNewLeader();
   bool Acquire(std::stop_token stop);
   void RenewUntilLost(std::stop_token stop);

@@ -35,6 +35,8 @@ struct HttpResponse {
   int status = 0;
   Headers headers{};
   std::string body{};
+  // Negotiated protocol: 11 for HTTP/1.1, 20 for HTTP/2 (ALPN "h2").
+  int http_version = 11;
   std::string Header(std::string_view name) const;  // case-insensitive, "" if absent
 };
 

@@ -129,7 +129,7 @@ TEST(JsonPatchTest, DeeplyNestedInputIs400) {
 
 // Disabled: ApplyJsonPatch does not return on this input (known bug, see the
 // closing note); the copy-size cap below it is not reached.
-TEST(JsonPatchTest, DISABLED_ExponentialCopiesAreRefused) {
+TEST(JsonPatchTest, ExponentialCopiesAreRefused) {
   std::string patch = R"([{"op":"add","path":"/a","value":[1,2,3,4]})";
   for (int i = 0; i < 40; ++i)
     patch += R"(,{"op":"copy","from":"/a","path":"/a/-"})";

@@ -7,6 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include "kube/meta_time.h"
 
 namespace gpu_autoscaler::kube {
@@ -196,6 +199,28 @@ TEST(EventRecorderTest, CountsFailures) {
   ASSERT_TRUE(recorder.Flush(30s));
   EXPECT_EQ(recorder.stats().failed, 1);
   EXPECT_EQ(recorder.stats().created, 0);
+}
+
+TEST(EventRecorderTest, ExportsOutcomesAsPrometheusCounters) {
+  FakeClock clock;
+  FakeSink sink;
+  prometheus::Registry registry;
+  EventRecorder recorder(sink, {.clock = &clock, .metrics = &registry});
+  recorder.Record(Pod("a"), EventType::kNormal, "Scaled", "to 3");
+  ASSERT_TRUE(recorder.Flush(30s));
+  recorder.Record(Pod("a"), EventType::kNormal, "Scaled", "to 3");
+  ASSERT_TRUE(recorder.Flush(30s));
+  sink.fail_creates = true;
+  recorder.Record(Pod("b"), EventType::kWarning, "Failed", "no GPU");
+  ASSERT_TRUE(recorder.Flush(30s));
+
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  EXPECT_NE(text.find(R"(gpu_autoscaler_events_total{result="created"} 1)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(gpu_autoscaler_events_total{result="patched"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(gpu_autoscaler_events_total{result="failed"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(gpu_autoscaler_events_total{result="dropped_spam"} 0)"),
+            std::string::npos);
 }
 
 TEST(EventObjectTest, FromJson) {

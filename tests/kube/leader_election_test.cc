@@ -28,6 +28,7 @@ class FakeLeaseClient final : public LeaseClient {
   explicit FakeLeaseClient(FakeLeaseStore& store) : store_(store) {}
 
   Result<std::optional<ObservedLease>> Get() override {
+    ++gets;
     if (failing) return Error::Transport("connection refused");
     std::lock_guard<std::mutex> l(store_.mu);
     return store_.lease;
@@ -58,6 +59,7 @@ class FakeLeaseClient final : public LeaseClient {
   std::atomic<bool> failing{false};
   std::atomic<int> force_conflicts{0};
   std::atomic<int> conflicts{0};
+  std::atomic<int> gets{0};
 
  private:
   FakeLeaseStore& store_;
@@ -240,6 +242,31 @@ TEST(LeaderElectorTest, SingleCandidateLeadsAndRenews) {
   EXPECT_EQ(a.stopped.load(), 1);
   std::lock_guard<std::mutex> l(a.mu);
   EXPECT_EQ(a.leaders_seen, std::vector<std::string>{"a"});
+}
+
+TEST(LeaderElectorTest, LeaderRenewsWithoutReadingTheLease) {
+  SteppedClock clock;
+  FakeLeaseStore store;
+  Candidate a(store, clock, "a");
+  a.Start();
+  ASSERT_TRUE(clock.StepUntil([&] { return a.elector->IsLeader(); }));
+  const int gets = a.leases.gets.load();
+  const int writes = store.writes;
+  ASSERT_TRUE(clock.StepUntil([&] { return store.writes >= writes + 3; }));
+  EXPECT_EQ(a.leases.gets.load(), gets);
+
+  // Someone else wrote the lease (our version is stale): the optimistic write
+  // conflicts, the elector falls back to reading, and renews from the new version.
+  {
+    std::lock_guard<std::mutex> l(store.mu);
+    store.lease->resource_version = "999";
+  }
+  const int writes_before = store.writes;
+  ASSERT_TRUE(clock.StepUntil([&] { return store.writes > writes_before; }));
+  EXPECT_GT(a.leases.gets.load(), gets);
+  EXPECT_GE(a.leases.conflicts.load(), 1);
+  EXPECT_TRUE(a.elector->IsLeader());
+  a.Stop();
 }
 
 TEST(LeaderElectorTest, SecondTakesOverOnlyAfterDeadLeadersLeaseExpires) {

@@ -84,6 +84,21 @@ TEST_F(TlsIntegrationTest, GarbageCaIsAConfigError) {
   EXPECT_EQ(client.error().kind(), Error::Kind::kConfig);
 }
 
+// tls-server-name: connect to 127.0.0.1 but verify the certificate against
+// another name (the serving cert carries DNS:kubernetes.default.svc).
+TEST_F(TlsIntegrationTest, TlsServerNameOverridesTheVerifiedName) {
+  ClientConfig cfg = server_->config();
+  cfg.tls_server_name = "kubernetes.default.svc";
+  auto version = Version(cfg);
+  ASSERT_TRUE(version.ok()) << version.error().ToString();
+  EXPECT_EQ(version->status, 200);
+
+  cfg.tls_server_name = "not-in-the-certificate.example";
+  auto wrong = Version(cfg);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_TRUE(IsTransport(wrong.error())) << wrong.error().ToString();
+}
+
 TEST_F(TlsIntegrationTest, PlainHttpToTlsPortFails) {
   ClientConfig cfg = server_->config();
   cfg.server.replace(0, 5, "http");

@@ -180,9 +180,10 @@ struct TestApiServer::Impl {
     std::string ca_key = path("ca.key"), ca_crt = path("ca.crt"), ca_srl = path("ca.srl");
     std::string tls_key = path("tls.key"), tls_csr = path("tls.csr"), tls_crt = path("tls.crt");
     std::string ext = path("ext.cnf");
-    if (!WriteFile(ext,
-                   "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                   "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")) {
+    if (!WriteFile(
+            ext,
+            "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")) {
       return false;
     }
     bool ok =
