@@ -4,7 +4,10 @@
 #   2. starts the manager against it (leader election on, metrics and probes);
 #   3. registers GPU nodes and pods through the API and shows the manager's
 #      controller reacting (logs, Events, metrics, the leader Lease);
-#   4. runs the placement simulator on the Alibaba openb trace and prints the
+#   4. starts the admission webhook (self-signed CA, caBundle patched through
+#      the API), declares a time-slicing GPUSharingPolicy, and sends it a GPU
+#      pod's AdmissionReview over HTTPS: the JSONPatch it answers is shown;
+#   5. runs the placement simulator on the Alibaba openb trace and prints the
 #      policy comparison table.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
@@ -92,6 +95,25 @@ echo "Lease holder: $(curl -fsS "$server/apis/coordination.k8s.io/v1/namespaces/
 echo
 echo "Metrics (gpu_autoscaler_*, workqueue_*):"
 curl -fsS "127.0.0.1:$metrics_port/metrics" | grep -E '^(gpu_autoscaler_|workqueue_(adds|depth))' | head -n 20
+
+step "Admission webhook: rewriting a GPU pod onto time-sliced GPUs"
+api POST /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations \
+  '{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration","metadata":{"name":"gpu-autoscaler-webhook"},"webhooks":[{"name":"mutate-pods.gpuautoscaler.io","admissionReviewVersions":["v1"],"sideEffects":"None","failurePolicy":"Ignore","clientConfig":{"service":{"name":"gpu-autoscaler-webhook","namespace":"gpu-autoscaler-system","path":"/mutate-pods"}},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"]}]}]}' || true
+api POST /apis/gpuautoscaler.io/v1alpha1/gpusharingpolicies "$(cat bench/webhook_timeslicing_policy.json)"
+"$build/gpu-autoscaler-webhook" --bind-address 127.0.0.1 --port 0 --kubeconfig "$work/kubeconfig" \
+  --self-signed --self-signed-ip 127.0.0.1 --write-ca-file "$work/ca.crt" \
+  >"$work/webhook.out" 2>"$work/webhook.log" &
+pids+=($!)
+for _ in $(seq 150); do grep -q 'listening on' "$work/webhook.out" 2>/dev/null && break; sleep 0.2; done
+webhook=$(grep -o 'listening on [0-9.:]*' "$work/webhook.out" | awk '{print $3}')
+echo "webhook: https://$webhook (CA written to ca.crt, caBundle patched into the configuration)"
+for _ in $(seq 50); do
+  reply=$(curl -fsS --cacert "$work/ca.crt" -H 'Content-Type: application/json' \
+    --data-binary @bench/webhook_review.json "https://$webhook/mutate-pods" || true)
+  [[ "$reply" == *'"patch"'* ]] && break  # the policy reaches the webhook through its informer
+  sleep 0.2
+done
+python3 -c 'import base64,json,sys; r=json.loads(sys.argv[1])["response"]; print("uid:", r["uid"], " allowed:", r["allowed"]); [print(" ", json.dumps(op)) for op in json.loads(base64.b64decode(r.get("patch","") or "W10="))]' "$reply"
 
 step "Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$build/gpu-autoscaler" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \

@@ -2,7 +2,9 @@
 //
 //   gpu-autoscaler simulate --nodes FILE --pods FILE --policy FGD,BestFit --seeds 42-51
 //
-// Subcommands status, cost and budget are reserved and not implemented yet.
+//   gpu-autoscaler cost --by namespace --since 7d --db cost.db
+//
+// Subcommand status is reserved and not implemented yet.
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +20,7 @@
 #include "autoscale/report.h"
 #include "autoscale/simulator.h"
 #include "autoscale/trace.h"
+#include "tools/cost_cli.h"
 
 namespace {
 
@@ -34,8 +37,9 @@ constexpr char kUsage[] =
     "\n"
     "Commands:\n"
     "  status     show the autoscaler's view of the cluster (not implemented yet)\n"
-    "  cost       report GPU cost by namespace (not implemented yet)\n"
-    "  budget     show budget consumption (not implemented yet)\n"
+    "  cost       report cost by namespace, team, project, node, model or tier\n"
+    "  budget     budget status: spend, forecast and thresholds per Budget\n"
+    "  roi        savings from GPU sharing and spot, and idle capacity cost\n"
     "  simulate   replay a GPU trace against placement policies\n"
     "\n"
     "Run 'gpu-autoscaler <command> --help' for a command's options.\n";
@@ -272,7 +276,10 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "simulate") return Simulate(argc - 2, argv + 2);
-  if (command == "status" || command == "cost" || command == "budget") {
+  if (command == "cost") return gpu_autoscaler::cli::RunCost(argc - 2, argv + 2);
+  if (command == "budget") return gpu_autoscaler::cli::RunBudget(argc - 2, argv + 2);
+  if (command == "roi") return gpu_autoscaler::cli::RunRoi(argc - 2, argv + 2);
+  if (command == "status") {
     std::fprintf(stderr, "gpu-autoscaler %s: not implemented yet\n", argv[1]);
     return kExitUsage;
   }

@@ -38,6 +38,15 @@ struct CostSample {
   double memory_cost = 0;
   double usage_cost = 0;        // GPU cost weighted by measured utilisation, if known
   double gpu_utilization = -1;  // 0..1; -1 when no metric
+
+  // Idle capacity rows: one per node per second with pod_uid "idle/<node>",
+  // ns/pod_name/labels empty, node/gpu_model/tier set, and the idle GPU, CPU
+  // and memory cost in gpu_cost/cpu_cost/memory_cost (gpu_share = idle GPUs).
+  bool idle = false;
+  // Pod rows, when idle cost is shared out: this pod's share of its node's
+  // idle cost (then the idle row keeps only what could not be shared).
+  // A row's total is gpu_cost + cpu_cost + memory_cost + idle_cost.
+  double idle_cost = 0;
 };
 
 }  // namespace gpu_autoscaler::cost

@@ -1,0 +1,183 @@
+// File: src/cost/metering.h
+//
+// Per-second cost of every pod, including fractional GPUs, and the idle cost
+// of every node. Inputs are plain data (`MeteredNode`, `MeteredPod`) so the
+// controllers and the simulator can both feed it.
+//
+//   Meter meter(pricing);                          // any PricingSource
+//   InventoryReport r = meter.SetInventory(nodes, pods);   // precomputes rates
+//   TickResult tick;
+//   meter.Tick(now_unix_seconds, tick);            // cheap: no allocation once warm
+//   meter.AppendSamples(tick, samples);            // CostSample rows for storage
+//
+// Allocation cost of a pod for one second:
+//   gpu_share x node GPU price per GPU-second + cpu request x node price per
+//   core-second + memory request x node price per byte-second,
+// where gpu_share is fractional for MIG (slice fraction), time-slicing
+// (1/replicas) and MPS (thread percentage, else 1/replicas). Usage cost is the
+// GPU cost weighted by measured utilisation. Node capacity that no pod holds is
+// the node's idle cost, reported per node and optionally shared out to the
+// node's pods in proportion to their allocation cost. See docs/cost.md.
+//
+// Thread-safety: a Meter is not thread-safe; one owner calls SetInventory,
+// SetUtilization and Tick. TickResult is a plain value.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "cost/pricing.h"
+#include "cost/sample.h"
+
+namespace gpu_autoscaler::cost {
+
+// Annotations the admission webhook writes on pods it placed on a shared GPU.
+inline constexpr std::string_view kSharingModeAnnotation = "gpuautoscaler.io/mode";
+inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-profile";
+inline constexpr std::string_view kReplicasAnnotation = "gpuautoscaler.io/replicas";
+inline constexpr std::string_view kMpsThreadPercentageAnnotation =
+    "gpuautoscaler.io/mps-thread-percentage";
+// Our own node label for reserved / committed-use capacity.
+inline constexpr std::string_view kCapacityTierLabel = "gpuautoscaler.io/capacity-tier";
+
+enum class SharingMode { kExclusive, kTimeSlicing, kMps, kMig };
+std::string_view SharingModeName(SharingMode mode);  // "exclusive", "timeSlicing", "mps", "mig"
+
+struct GpuSharing {
+  SharingMode mode = SharingMode::kExclusive;
+  std::string mig_profile{};         // "1g.5gb", "3g.40gb" (mode kMig)
+  int replicas = 0;                  // time-slicing / MPS clients per GPU; 0 = unknown
+  double mps_thread_percentage = 0;  // CUDA_MPS_ACTIVE_THREAD_PERCENTAGE; 0 = unset
+};
+
+// Reads the sharing annotations; a missing mode annotation means exclusive.
+// Bad values (unknown mode, replicas "abc") are InvalidArgument naming the annotation.
+Result<GpuSharing> ParseSharingAnnotations(const std::map<std::string, std::string>& annotations);
+
+// Fraction of one GPU a MIG profile holds: compute slices over the GPU's
+// slices ("3g.20gb" on an A100 = 3/7, "2g.12gb" on an A30 = 2/4).
+Result<double> MigSliceFraction(std::string_view gpu_model, std::string_view profile);
+
+// Capacity tier from well-known node labels (Karpenter, EKS, GKE, AKS, ours).
+CapacityTier TierFromNodeLabels(const std::map<std::string, std::string>& labels);
+
+// Which pod labels fill CostSample.team/project/experiment.
+struct AttributionLabels {
+  std::string team = "team";
+  std::string project = "project";
+  std::string experiment = "experiment-id";
+};
+
+struct MeteredNode {
+  std::string name{};
+  std::string instance_type{};                  // node.kubernetes.io/instance-type
+  CapacityTier tier = CapacityTier::kOnDemand;  // see TierFromNodeLabels
+  std::string gpu_model{};  // for the fallback price and MIG fractions; "" = catalogue's
+  int gpus = 0;             // 0 = the catalogue's count
+  double cpu_cores = 0;     // allocatable; 0 = the catalogue's vCPUs
+  double memory_bytes = 0;  // allocatable; 0 = the catalogue's memory
+};
+
+struct MeteredPod {
+  std::string uid{};
+  std::string name{};
+  std::string ns{};
+  std::map<std::string, std::string> labels{};
+  std::string node{};       // spec.nodeName; "" = not scheduled, not metered
+  double cpu_cores = 0;     // requests
+  double memory_bytes = 0;  // requests
+  double gpus = 0;          // nvidia.com/gpu (or MIG devices) requested
+  GpuSharing sharing{};
+  double gpu_utilization = -1;  // 0..1 from DCGM; -1 when no metric
+};
+
+struct MeterOptions {
+  AttributionLabels labels{};
+  // Share each node's idle cost out to its pods in proportion to their
+  // allocation cost (idle rows are then still reported, marked shared).
+  bool share_idle = false;
+};
+
+// Problems found while compiling the inventory. Metering still runs for
+// everything else; nothing here is silently charged 0.
+struct UnpricedNode {
+  std::string node{};
+  Unpriced why{};
+};
+struct InventoryReport {
+  std::vector<UnpricedNode> unpriced_nodes{};
+  std::vector<std::string> pods_on_unpriced_nodes{};  // "ns/name"
+  std::vector<std::string> pods_on_unknown_nodes{};   // "ns/name"
+  std::vector<std::string> bad_pods{};                // "ns/name: reason"
+};
+
+// One pod's cost for one second (currency units). Indices refer to the pods
+// passed to SetInventory.
+struct PodSecondCost {
+  uint32_t pod_index = 0;
+  double gpu_share = 0;
+  double gpu_cost = 0;
+  double cpu_cost = 0;
+  double memory_cost = 0;
+  double usage_cost = 0;       // gpu_cost x utilisation; 0 when no metric
+  double idle_share_cost = 0;  // share of the node's idle cost (share_idle only)
+  double total() const { return gpu_cost + cpu_cost + memory_cost + idle_share_cost; }
+};
+
+struct NodeSecondCost {
+  uint32_t node_index = 0;
+  double total_cost = 0;  // the whole node's price for this second
+  double idle_gpu_cost = 0;
+  double idle_cpu_cost = 0;
+  double idle_memory_cost = 0;
+  double idle_gpus = 0;  // GPU capacity no pod holds
+  double idle_cost() const { return idle_gpu_cost + idle_cpu_cost + idle_memory_cost; }
+};
+
+struct TickResult {
+  int64_t second = 0;
+  std::vector<PodSecondCost> pods{};    // priced, scheduled pods only
+  std::vector<NodeSecondCost> nodes{};  // priced nodes only
+  double allocated_cost = 0;
+  double idle_cost = 0;
+};
+
+class Meter {
+ public:
+  explicit Meter(const PricingSource& pricing, MeterOptions options = {});
+  ~Meter();
+  Meter(const Meter&) = delete;
+  Meter& operator=(const Meter&) = delete;
+
+  // Replaces nodes and pods; prices every node once and precomputes rates.
+  InventoryReport SetInventory(std::span<const MeteredNode> nodes,
+                               std::span<const MeteredPod> pods);
+  // Latest DCGM utilisation (0..1, or -1 for none) of pod `pod_index`.
+  void SetUtilization(uint32_t pod_index, double utilization);
+
+  // Meters one second. Reuses `out`'s buffers.
+  void Tick(int64_t second, TickResult& out) const;
+
+  // Storage rows for a tick: one per pod and, with `include_idle`, one idle
+  // row per node (pod_uid "idle/<node>", CostSample::idle = true).
+  void AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
+                     bool include_idle = true) const;
+
+  size_t pod_count() const;
+  size_t node_count() const;
+
+ private:
+  struct State;
+  const PricingSource& pricing_;
+  MeterOptions options_{};
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace gpu_autoscaler::cost

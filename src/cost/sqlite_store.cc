@@ -1,0 +1,986 @@
+#include "cost/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <climits>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cost/store_internal.h"
+
+namespace gpu_autoscaler::cost {
+namespace {
+
+using internal::FloorTo;
+using internal::Horizons;
+using internal::SeriesKey;
+
+// Schema history. Entry i upgrades version i to i + 1; never edit a shipped
+// entry, append a new one (and bump kLatestCostSchemaVersion).
+constexpr std::array<const char*, kLatestCostSchemaVersion> kMigrations = {
+    // v1: raw seconds and 1-minute rollups.
+    R"sql(
+CREATE TABLE pods(
+  id INTEGER PRIMARY KEY,
+  uid TEXT NOT NULL UNIQUE,
+  ns TEXT NOT NULL,
+  name TEXT NOT NULL);
+CREATE TABLE series(
+  id INTEGER PRIMARY KEY,
+  ns TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, experiment TEXT NOT NULL,
+  node TEXT NOT NULL, gpu_model TEXT NOT NULL, tier INTEGER NOT NULL, idle INTEGER NOT NULL,
+  UNIQUE(ns, team, project, experiment, node, gpu_model, tier, idle));
+CREATE TABLE cost_raw(
+  second INTEGER NOT NULL, pod_id INTEGER NOT NULL, series_id INTEGER NOT NULL,
+  gpu_share REAL NOT NULL, gpu_cost REAL NOT NULL, cpu_cost REAL NOT NULL,
+  memory_cost REAL NOT NULL, usage_cost REAL NOT NULL, idle_cost REAL NOT NULL,
+  gpu_utilization REAL NOT NULL,
+  PRIMARY KEY(second, pod_id)) WITHOUT ROWID;
+CREATE TABLE cost_1m(
+  bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, samples INTEGER NOT NULL,
+  gpu_seconds REAL NOT NULL, idle_gpu_seconds REAL NOT NULL, gpu_cost REAL NOT NULL,
+  cpu_cost REAL NOT NULL, memory_cost REAL NOT NULL, usage_cost REAL NOT NULL,
+  idle_cost REAL NOT NULL,
+  PRIMARY KEY(bucket, series_id)) WITHOUT ROWID;
+)sql",
+    // v2: sharing and utilisation sums (recomputed from the raw seconds still
+    // kept; older minutes claim no sharing savings), and 1-hour rollups.
+    R"sql(
+ALTER TABLE cost_1m ADD COLUMN exclusive_gpu_cost REAL NOT NULL DEFAULT 0;
+ALTER TABLE cost_1m ADD COLUMN utilized_gpu_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE cost_1m ADD COLUMN metered_gpu_seconds REAL NOT NULL DEFAULT 0;
+UPDATE cost_1m SET exclusive_gpu_cost = gpu_cost;
+UPDATE cost_1m SET exclusive_gpu_cost = r.x, utilized_gpu_seconds = r.u, metered_gpu_seconds = r.m
+FROM (
+  SELECT c.second - c.second % 60 AS b, c.series_id AS s,
+    sum(CASE WHEN s.idle THEN 0 WHEN c.gpu_share > 0 THEN c.gpu_cost * max(1,
+      CAST(c.gpu_share - 1e-9 AS INTEGER) + (c.gpu_share - 1e-9 > CAST(c.gpu_share - 1e-9 AS INTEGER)))
+      / c.gpu_share ELSE c.gpu_cost END) AS x,
+    sum(CASE WHEN s.idle OR c.gpu_utilization < 0 THEN 0 ELSE c.gpu_share * c.gpu_utilization END) AS u,
+    sum(CASE WHEN s.idle OR c.gpu_utilization < 0 THEN 0 ELSE c.gpu_share END) AS m
+  FROM cost_raw c JOIN series s ON s.id = c.series_id GROUP BY 1, 2) AS r
+WHERE cost_1m.bucket = r.b AND cost_1m.series_id = r.s;
+CREATE TABLE cost_1h(
+  bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, samples INTEGER NOT NULL,
+  gpu_seconds REAL NOT NULL, idle_gpu_seconds REAL NOT NULL, gpu_cost REAL NOT NULL,
+  cpu_cost REAL NOT NULL, memory_cost REAL NOT NULL, usage_cost REAL NOT NULL,
+  idle_cost REAL NOT NULL, exclusive_gpu_cost REAL NOT NULL, utilized_gpu_seconds REAL NOT NULL,
+  metered_gpu_seconds REAL NOT NULL,
+  PRIMARY KEY(bucket, series_id)) WITHOUT ROWID;
+INSERT INTO cost_1h SELECT bucket - bucket % 3600, series_id, sum(samples), sum(gpu_seconds),
+  sum(idle_gpu_seconds), sum(gpu_cost), sum(cpu_cost), sum(memory_cost), sum(usage_cost),
+  sum(idle_cost), sum(exclusive_gpu_cost), sum(utilized_gpu_seconds), sum(metered_gpu_seconds)
+FROM cost_1m GROUP BY 1, 2;
+INSERT INTO meta(key, value) SELECT 'rolled_until', CAST(max(
+  coalesce((SELECT max(second) + 1 FROM cost_raw), 0),
+  coalesce((SELECT max(bucket) + 60 FROM cost_1m), 0)) AS TEXT);
+)sql",
+    // v3: a raw row's seven values packed into one blob (see PackRawValues):
+    // a third of the insert work of seven REAL columns.
+    R"sql(
+CREATE TABLE cost_raw_v3(
+  second INTEGER NOT NULL, pod_id INTEGER NOT NULL, series_id INTEGER NOT NULL,
+  v BLOB NOT NULL,
+  PRIMARY KEY(second, pod_id)) WITHOUT ROWID;
+INSERT INTO cost_raw_v3 SELECT second, pod_id, series_id, gpa_pack_raw_values(gpu_share, gpu_cost,
+  cpu_cost, memory_cost, usage_cost, idle_cost, gpu_utilization) FROM cost_raw;
+DROP TABLE cost_raw;
+ALTER TABLE cost_raw_v3 RENAME TO cost_raw;
+)sql",
+};
+
+// cost_raw.v: gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
+// idle_cost and gpu_utilization as little-endian IEEE-754 doubles. One blob
+// binds and encodes far faster than seven REAL columns; only this file reads
+// the raw table.
+constexpr int kRawValues = 7;
+using PackedRawValues = std::array<unsigned char, 8 * kRawValues>;
+
+void PackDoubles(const double (&values)[kRawValues], PackedRawValues& out) {
+  for (int i = 0; i < kRawValues; ++i) {
+    const uint64_t bits = std::bit_cast<uint64_t>(values[i]);
+    for (int b = 0; b < 8; ++b)
+      out[static_cast<size_t>(8 * i + b)] = static_cast<unsigned char>(bits >> (8 * b));
+  }
+}
+
+PackedRawValues PackRawValues(const CostSample& s) {
+  const double values[kRawValues] = {s.gpu_share,  s.gpu_cost,  s.cpu_cost,       s.memory_cost,
+                                     s.usage_cost, s.idle_cost, s.gpu_utilization};
+  PackedRawValues out;
+  PackDoubles(values, out);
+  return out;
+}
+
+// False when `blob` is not a packed row.
+bool UnpackRawValues(const void* blob, int size, CostSample& s) {
+  if (blob == nullptr || size != static_cast<int>(sizeof(PackedRawValues))) return false;
+  const auto* bytes = static_cast<const unsigned char*>(blob);
+  double* fields[kRawValues] = {&s.gpu_share,  &s.gpu_cost,  &s.cpu_cost,       &s.memory_cost,
+                                &s.usage_cost, &s.idle_cost, &s.gpu_utilization};
+  for (int i = 0; i < kRawValues; ++i) {
+    uint64_t bits = 0;
+    for (int b = 0; b < 8; ++b)
+      bits |= static_cast<uint64_t>(bytes[8 * i + b]) << (8 * b);
+    *fields[i] = std::bit_cast<double>(bits);
+  }
+  return true;
+}
+
+// SQL gpa_pack_raw_values(seven reals): the v3 migration's packer.
+void PackRawValuesSql(sqlite3_context* context, int argc, sqlite3_value** argv) {
+  double values[kRawValues];
+  for (int i = 0; i < kRawValues; ++i)
+    values[i] = i < argc ? sqlite3_value_double(argv[i]) : 0;
+  PackedRawValues out;
+  PackDoubles(values, out);
+  sqlite3_result_blob(context, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+}
+
+constexpr char kRollupColumns[] =
+    "samples, gpu_seconds, idle_gpu_seconds, gpu_cost, cpu_cost, memory_cost, usage_cost, "
+    "idle_cost, exclusive_gpu_cost, utilized_gpu_seconds, metered_gpu_seconds";
+
+std::string UpsertRollupSql(const char* table) {
+  std::string sql = std::string("INSERT INTO ") + table + "(bucket, series_id, " + kRollupColumns +
+                    ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                    "ON CONFLICT(bucket, series_id) DO UPDATE SET ";
+  const char* columns[] = {"samples",
+                           "gpu_seconds",
+                           "idle_gpu_seconds",
+                           "gpu_cost",
+                           "cpu_cost",
+                           "memory_cost",
+                           "usage_cost",
+                           "idle_cost",
+                           "exclusive_gpu_cost",
+                           "utilized_gpu_seconds",
+                           "metered_gpu_seconds"};
+  bool first = true;
+  for (const char* c : columns) {
+    sql += first ? "" : ", ";
+    sql += std::string(c) + " = " + c + " + excluded." + c;
+    first = false;
+  }
+  return sql;
+}
+
+// A prepared statement, finalized on destruction.
+class Statement {
+ public:
+  Statement() = default;
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Statement(Statement&& o) noexcept : stmt_(std::exchange(o.stmt_, nullptr)) {}
+  Statement& operator=(Statement&& o) noexcept {
+    if (this != &o) {
+      sqlite3_finalize(stmt_);
+      stmt_ = std::exchange(o.stmt_, nullptr);
+    }
+    return *this;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement when a scope ends, so an early return leaves no
+// statement holding a read lock.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~ResetOnExit() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+void BindText(sqlite3_stmt* stmt, int index, const std::string& text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+std::string ColumnText(sqlite3_stmt* stmt, int column) {
+  const unsigned char* text = sqlite3_column_text(stmt, column);
+  return text == nullptr ? std::string()
+                         : std::string(reinterpret_cast<const char*>(text),
+                                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+}
+
+struct BucketKey {
+  int64_t bucket;
+  int64_t series_id;
+  friend bool operator==(const BucketKey&, const BucketKey&) = default;
+};
+struct BucketKeyHash {
+  size_t operator()(const BucketKey& k) const {
+    return static_cast<size_t>(static_cast<uint64_t>(k.bucket) * 0x9E3779B97F4A7C15ull ^
+                               static_cast<uint64_t>(k.series_id) * 0xC2B2AE3D27D4EB4Full);
+  }
+};
+
+// New seconds of minutes that are still open, per (minute, series). Each
+// open minute keeps a dense slot per series id, so adding a sample is an
+// index, not a hash; a metering tick has one or two open minutes.
+class PendingRollups {
+ public:
+  void Add(int64_t minute, int64_t series_id, const CostTotals& t) {
+    if (minute != last_minute_ || last_ == nullptr) {
+      auto [it, inserted] = minutes_.try_emplace(minute);
+      if (inserted && !spare_.empty()) {
+        it->second = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      last_minute_ = minute;
+      last_ = &it->second;
+    }
+    const size_t index = static_cast<size_t>(series_id);
+    if (index >= last_->by_series.size()) last_->by_series.resize(index + 1);
+    CostTotals& slot = last_->by_series[index];
+    if (slot.samples == 0) last_->touched.push_back(series_id);
+    slot.Add(t);
+  }
+
+  // Calls fn(minute, series_id, totals) for every minute before `before`,
+  // then forgets those minutes.
+  template <typename Fn>
+  Status TakeBefore(int64_t before, Fn fn) {
+    while (!minutes_.empty() && minutes_.begin()->first < before) {
+      auto node = minutes_.extract(minutes_.begin());
+      Minute& m = node.mapped();
+      Status status;
+      for (int64_t id : m.touched) {
+        CostTotals& slot = m.by_series[static_cast<size_t>(id)];
+        if (status.ok()) status = fn(node.key(), id, slot);
+        slot = CostTotals();
+      }
+      m.touched.clear();
+      spare_.push_back(std::move(m));
+      last_ = nullptr;
+      GPU_RETURN_IF_ERROR(status);
+    }
+    return Status::Ok();
+  }
+
+  void Clear() {
+    minutes_.clear();
+    last_ = nullptr;
+  }
+
+ private:
+  struct Minute {
+    std::vector<CostTotals> by_series;
+    std::vector<int64_t> touched;
+  };
+  std::map<int64_t, Minute> minutes_;
+  std::vector<Minute> spare_;  // cleared slot vectors, reused
+  int64_t last_minute_ = INT64_MIN;
+  Minute* last_ = nullptr;
+};
+
+}  // namespace
+
+struct SqliteCostStore::Impl {
+  sqlite3* db = nullptr;
+  std::string path;
+  int version = 0;
+
+  Statement insert_raw;
+  Statement upsert_minute;
+  Statement upsert_hour;
+  Statement insert_pod;
+  Statement select_pod;
+  Statement insert_series;
+  Statement select_series;
+  Statement select_pod_name;
+
+  // Interned ids. Ids are never reused, so entries stay valid; they are
+  // dropped when a transaction that created some of them rolls back.
+  struct PodEntry {
+    int64_t pod_id;
+    int64_t series_id;
+    // The newest second of this pod seen in batch `batch` (see AppendFresh).
+    uint64_t batch = 0;
+    int64_t batch_newest = INT64_MIN;
+  };
+  std::unordered_map<std::string, PodEntry> pods;
+  std::unordered_map<std::string, int64_t> series_ids;
+  std::vector<std::optional<SeriesKey>> series;  // by id
+  Horizons horizons;
+  // Rollups of seconds >= horizons.rolled_until live here until their minute
+  // closes; they are rebuilt from the raw table before the first Append.
+  PendingRollups pending;
+  bool pending_loaded = false;
+  std::unordered_map<BucketKey, CostTotals, BucketKeyHash> late_minutes;  // seconds < rolled_until
+  std::unordered_map<BucketKey, CostTotals, BucketKeyHash> late_hours;
+  // The pod entry seen at each position of the previous batch: metering
+  // emits pods in the same order every tick, so this usually avoids hashing.
+  std::vector<std::pair<const std::string*, PodEntry*>> batch_memo;
+  uint64_t batch_number = 0;
+
+  // Rows known to be new, written kMaxRowsPerInsert at a time by multi-row
+  // INSERTs: one statement per power-of-two row count, prepared on first use.
+  struct RawRow {
+    int64_t second;
+    int64_t pod_id;
+    int64_t series_id;
+    PackedRawValues values;
+  };
+  static constexpr size_t kMaxRowsPerInsert = 128;  // 512 parameters, under every build's limit
+  std::vector<RawRow> fresh;
+  std::array<Statement, 8> insert_fresh;  // [k]: 2^k rows
+  Statement select_newest_second;
+
+  ~Impl() {
+    // Statements must be finalized before the connection closes.
+    insert_raw = {};
+    for (Statement& stmt : insert_fresh)
+      stmt = {};
+    select_newest_second = {};
+    upsert_minute = {};
+    upsert_hour = {};
+    insert_pod = {};
+    select_pod = {};
+    insert_series = {};
+    select_series = {};
+    select_pod_name = {};
+    if (db != nullptr) sqlite3_close(db);
+  }
+
+  Status Error(std::string_view what) const {
+    return InternalError("sqlite " + path + ": " + std::string(what) + ": " + sqlite3_errmsg(db));
+  }
+
+  Status Exec(const std::string& sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string text = message != nullptr ? message : sqlite3_errmsg(db);
+      sqlite3_free(message);
+      const bool busy = sqlite3_errcode(db) == SQLITE_BUSY;
+      return Status(busy ? StatusCode::kUnavailable : StatusCode::kInternal,
+                    "sqlite " + path + ": " + text);
+    }
+    return Status::Ok();
+  }
+
+  Result<Statement> Prepare(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
+      return Error("prepare \"" + sql.substr(0, 60) + "\"");
+    }
+    return Statement(stmt);
+  }
+
+  Status StepDone(sqlite3_stmt* stmt, std::string_view what) {
+    if (sqlite3_step(stmt) != SQLITE_DONE) return Error(what);
+    return Status::Ok();
+  }
+
+  Result<std::string> MetaValue(const std::string& key) {
+    GPU_ASSIGN_OR_RETURN(Statement stmt, Prepare("SELECT value FROM meta WHERE key = ?1"));
+    BindText(stmt.get(), 1, key);
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_ROW) return ColumnText(stmt.get(), 0);
+    if (rc == SQLITE_DONE) return std::string();
+    return Error("read meta " + key);
+  }
+
+  Status SetMeta(const std::string& key, int64_t value) {
+    GPU_ASSIGN_OR_RETURN(Statement stmt,
+                         Prepare("INSERT INTO meta(key, value) VALUES(?1, ?2) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    BindText(stmt.get(), 1, key);
+    const std::string text = std::to_string(value);
+    BindText(stmt.get(), 2, text);
+    return StepDone(stmt.get(), "write meta " + key);
+  }
+
+  Result<int> ReadVersion() {
+    GPU_ASSIGN_OR_RETURN(std::string v, MetaValue("schema_version"));
+    return v.empty() ? 0 : std::atoi(v.c_str());
+  }
+
+  Status Migrate(int target) {
+    GPU_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status status = MigrateInTransaction(target);
+    if (!status.ok()) {
+      (void)Exec("ROLLBACK");
+      return status;
+    }
+    return Exec("COMMIT");
+  }
+
+  Status MigrateInTransaction(int target) {
+    GPU_RETURN_IF_ERROR(
+        Exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
+    GPU_ASSIGN_OR_RETURN(version, ReadVersion());
+    if (version > kLatestCostSchemaVersion) {
+      return FailedPreconditionError("sqlite " + path + ": schema version " +
+                                     std::to_string(version) +
+                                     " is newer than this program supports (" +
+                                     std::to_string(kLatestCostSchemaVersion) + ")");
+    }
+    while (version < target) {
+      Status step = Exec(kMigrations[static_cast<size_t>(version)]);
+      if (!step.ok()) {
+        return step.WithContext("migrating to schema version " + std::to_string(version + 1));
+      }
+      ++version;
+      GPU_RETURN_IF_ERROR(SetMeta("schema_version", version));
+    }
+    return Status::Ok();
+  }
+
+  Status PrepareStatements() {
+    GPU_ASSIGN_OR_RETURN(
+        insert_raw,
+        Prepare("INSERT INTO cost_raw(second, pod_id, series_id, v) VALUES(?1, ?2, ?3, ?4) "
+                "ON CONFLICT(second, pod_id) DO NOTHING"));
+    GPU_ASSIGN_OR_RETURN(select_newest_second, Prepare("SELECT max(second) FROM cost_raw"));
+    GPU_ASSIGN_OR_RETURN(upsert_minute, Prepare(UpsertRollupSql("cost_1m")));
+    GPU_ASSIGN_OR_RETURN(upsert_hour, Prepare(UpsertRollupSql("cost_1h")));
+    GPU_ASSIGN_OR_RETURN(insert_pod, Prepare("INSERT INTO pods(uid, ns, name) VALUES(?1, ?2, ?3) "
+                                             "ON CONFLICT(uid) DO NOTHING"));
+    GPU_ASSIGN_OR_RETURN(select_pod, Prepare("SELECT id FROM pods WHERE uid = ?1"));
+    GPU_ASSIGN_OR_RETURN(
+        insert_series,
+        Prepare("INSERT INTO series(ns, team, project, experiment, node, gpu_model, tier, idle) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"));
+    GPU_ASSIGN_OR_RETURN(
+        select_series,
+        Prepare("SELECT id FROM series WHERE ns = ?1 AND team = ?2 AND project = ?3 AND "
+                "experiment = ?4 AND node = ?5 AND gpu_model = ?6 AND tier = ?7 AND idle = ?8"));
+    GPU_ASSIGN_OR_RETURN(select_pod_name, Prepare("SELECT ns, name, uid FROM pods WHERE id = ?1"));
+    return Status::Ok();
+  }
+
+  Status LoadSeries() {
+    series.clear();
+    series_ids.clear();
+    GPU_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare(
+            "SELECT id, ns, team, project, experiment, node, gpu_model, tier, idle FROM series"));
+    int rc;
+    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      const int64_t id = sqlite3_column_int64(stmt.get(), 0);
+      SeriesKey key{ColumnText(stmt.get(), 1),
+                    ColumnText(stmt.get(), 2),
+                    ColumnText(stmt.get(), 3),
+                    ColumnText(stmt.get(), 4),
+                    ColumnText(stmt.get(), 5),
+                    ColumnText(stmt.get(), 6),
+                    static_cast<CapacityTier>(sqlite3_column_int(stmt.get(), 7)),
+                    sqlite3_column_int(stmt.get(), 8) != 0};
+      RememberSeries(id, std::move(key));
+    }
+    if (rc != SQLITE_DONE) return Error("load series");
+    return Status::Ok();
+  }
+
+  void RememberSeries(int64_t id, SeriesKey key) {
+    if (id < 0) return;
+    if (static_cast<size_t>(id) >= series.size()) series.resize(static_cast<size_t>(id) + 1);
+    series_ids[key.Encoded()] = id;
+    series[static_cast<size_t>(id)] = std::move(key);
+  }
+
+  const SeriesKey* FindSeries(int64_t id) {
+    if (id < 0) return nullptr;
+    if (static_cast<size_t>(id) >= series.size() || !series[static_cast<size_t>(id)]) {
+      (void)LoadSeries();  // written by another process since we loaded
+    }
+    if (static_cast<size_t>(id) >= series.size() || !series[static_cast<size_t>(id)]) {
+      return nullptr;
+    }
+    return &*series[static_cast<size_t>(id)];
+  }
+
+  Status LoadHorizons() {
+    int64_t* fields[] = {&horizons.second, &horizons.minute, &horizons.hour,
+                         &horizons.rolled_until};
+    const char* keys[] = {"horizon_second", "horizon_minute", "horizon_hour", "rolled_until"};
+    for (int i = 0; i < 4; ++i) {
+      GPU_ASSIGN_OR_RETURN(std::string v, MetaValue(keys[i]));
+      *fields[i] = v.empty() ? 0 : std::atoll(v.c_str());
+    }
+    return Status::Ok();
+  }
+
+  // Rebuilds the open minutes from the raw seconds not yet rolled up.
+  Status LoadPending() {
+    pending.Clear();
+    GPU_ASSIGN_OR_RETURN(Statement stmt,
+                         Prepare("SELECT second, series_id, v FROM cost_raw WHERE second >= ?1"));
+    sqlite3_stmt* st = stmt.get();
+    sqlite3_bind_int64(st, 1, horizons.rolled_until);
+    CostSample sample;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const int64_t series_id = sqlite3_column_int64(st, 1);
+      const SeriesKey* key = FindSeries(series_id);
+      sample.idle = key != nullptr && key->idle;
+      if (!UnpackRawValues(sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), sample)) {
+        return Error("corrupt cost_raw row");
+      }
+      pending.Add(FloorTo(sqlite3_column_int64(st, 0), 60), series_id,
+                  CostTotals::FromSample(sample));
+    }
+    if (rc != SQLITE_DONE) return Error("load open minutes");
+    pending_loaded = true;
+    return Status::Ok();
+  }
+
+  Result<int64_t> InternSeries(const CostSample& s) {
+    SeriesKey key = SeriesKey::Of(s);
+    std::string encoded = key.Encoded();
+    if (auto it = series_ids.find(encoded); it != series_ids.end()) return it->second;
+    sqlite3_stmt* ins = insert_series.get();
+    {
+      ResetOnExit reset(ins);
+      BindText(ins, 1, key.ns);
+      BindText(ins, 2, key.team);
+      BindText(ins, 3, key.project);
+      BindText(ins, 4, key.experiment);
+      BindText(ins, 5, key.node);
+      BindText(ins, 6, key.gpu_model);
+      sqlite3_bind_int(ins, 7, static_cast<int>(key.tier));
+      sqlite3_bind_int(ins, 8, key.idle ? 1 : 0);
+      GPU_RETURN_IF_ERROR(StepDone(ins, "insert series"));
+    }
+    int64_t id = 0;
+    if (sqlite3_changes(db) == 1) {
+      id = sqlite3_last_insert_rowid(db);
+    } else {
+      sqlite3_stmt* sel = select_series.get();
+      ResetOnExit reset(sel);
+      BindText(sel, 1, key.ns);
+      BindText(sel, 2, key.team);
+      BindText(sel, 3, key.project);
+      BindText(sel, 4, key.experiment);
+      BindText(sel, 5, key.node);
+      BindText(sel, 6, key.gpu_model);
+      sqlite3_bind_int(sel, 7, static_cast<int>(key.tier));
+      sqlite3_bind_int(sel, 8, key.idle ? 1 : 0);
+      if (sqlite3_step(sel) != SQLITE_ROW) return Error("select series");
+      id = sqlite3_column_int64(sel, 0);
+    }
+    RememberSeries(id, std::move(key));
+    return id;
+  }
+
+  Result<PodEntry> Intern(const CostSample& s) {
+    auto it = pods.find(s.pod_uid);
+    if (it != pods.end()) {
+      const PodEntry entry = it->second;
+      const auto& known = series[static_cast<size_t>(entry.series_id)];
+      if (known && known->Matches(s)) return entry;
+      // The pod's labels (or node) changed: a new series from now on.
+      GPU_ASSIGN_OR_RETURN(int64_t series_id, InternSeries(s));
+      it->second.series_id = series_id;
+      return it->second;
+    }
+    GPU_ASSIGN_OR_RETURN(int64_t series_id, InternSeries(s));
+    int64_t pod_id = 0;
+    {
+      sqlite3_stmt* ins = insert_pod.get();
+      ResetOnExit reset(ins);
+      BindText(ins, 1, s.pod_uid);
+      BindText(ins, 2, s.ns);
+      BindText(ins, 3, s.pod_name);
+      GPU_RETURN_IF_ERROR(StepDone(ins, "insert pod"));
+    }
+    if (sqlite3_changes(db) == 1) {
+      pod_id = sqlite3_last_insert_rowid(db);
+    } else {
+      sqlite3_stmt* sel = select_pod.get();
+      ResetOnExit reset(sel);
+      BindText(sel, 1, s.pod_uid);
+      if (sqlite3_step(sel) != SQLITE_ROW) return Error("select pod");
+      pod_id = sqlite3_column_int64(sel, 0);
+    }
+    PodEntry entry{pod_id, series_id};
+    pods.emplace(s.pod_uid, entry);
+    return entry;
+  }
+
+  Status Upsert(sqlite3_stmt* stmt, int64_t bucket, int64_t series_id, const CostTotals& t) {
+    ResetOnExit reset(stmt);
+    sqlite3_bind_int64(stmt, 1, bucket);
+    sqlite3_bind_int64(stmt, 2, series_id);
+    sqlite3_bind_int64(stmt, 3, t.samples);
+    const double values[] = {t.gpu_seconds,        t.idle_gpu_seconds,   t.gpu_cost,
+                             t.cpu_cost,           t.memory_cost,        t.usage_cost,
+                             t.idle_cost,          t.exclusive_gpu_cost, t.utilized_gpu_seconds,
+                             t.metered_gpu_seconds};
+    for (int i = 0; i < 10; ++i)
+      sqlite3_bind_double(stmt, 4 + i, values[i]);
+    return StepDone(stmt, "upsert rollup");
+  }
+
+  // The interned pod (stable address: unordered_map elements survive
+  // rehashing) whose series_id is `s`'s series.
+  Result<PodEntry*> InternAt(const CostSample& s, size_t position) {
+    if (position < batch_memo.size()) {
+      auto [uid, entry] = batch_memo[position];
+      if (uid != nullptr && *uid == s.pod_uid) {
+        const auto& known = series[static_cast<size_t>(entry->series_id)];
+        if (known && known->Matches(s)) return entry;
+      }
+    } else {
+      batch_memo.resize(position + 1, {nullptr, nullptr});
+    }
+    if (Result<PodEntry> interned = Intern(s); !interned.ok()) return interned.error();
+    auto it = pods.find(s.pod_uid);
+    batch_memo[position] = {&it->first, &it->second};
+    return &it->second;
+  }
+
+  Result<int64_t> NewestStoredSecond() {
+    sqlite3_stmt* stmt = select_newest_second.get();
+    ResetOnExit reset(stmt);
+    if (sqlite3_step(stmt) != SQLITE_ROW) return Error("select newest second");
+    return sqlite3_column_type(stmt, 0) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, 0);
+  }
+
+  Result<sqlite3_stmt*> FreshInsert(int log2_rows) {
+    Statement& stmt = insert_fresh[static_cast<size_t>(log2_rows)];
+    if (stmt.get() == nullptr) {
+      // No ON CONFLICT: these rows cannot conflict, and if one did (a bug)
+      // the error rolls the whole batch back rather than dropping the row.
+      // OR FAIL keeps the rows before it, so SQLite needs no statement
+      // journal; the transaction is rolled back anyway.
+      std::string sql = "INSERT OR FAIL INTO cost_raw(second, pod_id, series_id, v) VALUES ";
+      for (int i = 0; i < (1 << log2_rows); ++i)
+        sql += i == 0 ? "(?,?,?,?)" : ",(?,?,?,?)";
+      GPU_ASSIGN_OR_RETURN(stmt, Prepare(sql));
+    }
+    return stmt.get();
+  }
+
+  // Writes the buffered fresh rows, largest power-of-two statements first.
+  Status FlushFresh() {
+    size_t done = 0;
+    while (done < fresh.size()) {
+      const size_t left = fresh.size() - done;
+      int log2_rows = 0;
+      while ((size_t{2} << log2_rows) <= std::min(left, kMaxRowsPerInsert))
+        ++log2_rows;
+      GPU_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, FreshInsert(log2_rows));
+      const size_t rows = size_t{1} << log2_rows;
+      int param = 1;
+      for (size_t r = done; r < done + rows; ++r) {
+        const RawRow& row = fresh[r];
+        sqlite3_bind_int64(stmt, param++, row.second);
+        sqlite3_bind_int64(stmt, param++, row.pod_id);
+        sqlite3_bind_int64(stmt, param++, row.series_id);
+        // Static: `fresh` is not touched until the statement has run.
+        sqlite3_bind_blob(stmt, param++, row.values.data(), static_cast<int>(row.values.size()),
+                          SQLITE_STATIC);
+      }
+      const int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      if (rc != SQLITE_DONE) return Error("insert samples");
+      done += rows;
+    }
+    fresh.clear();
+    return Status::Ok();
+  }
+
+  // A newly stored sample's share of the rollups.
+  void AddToRollups(const CostSample& s, int64_t series_id) {
+    const CostTotals t = CostTotals::FromSample(s);
+    if (s.second >= horizons.rolled_until) {
+      pending.Add(FloorTo(s.second, 60), series_id, t);
+    } else {  // a late second of a closed minute: straight into the rollups
+      late_minutes[{FloorTo(s.second, 60), series_id}].Add(t);
+      late_hours[{FloorTo(s.second, 3600), series_id}].Add(t);
+    }
+  }
+
+  Status AppendInTransaction(std::span<const CostSample> samples, AppendStats& stats) {
+    GPU_RETURN_IF_ERROR(LoadHorizons());
+    if (!pending_loaded) GPU_RETURN_IF_ERROR(LoadPending());
+    late_minutes.clear();
+    late_hours.clear();
+    fresh.clear();
+    // A row is fresh, so certainly not stored yet, when it is newer than every
+    // stored second and than its pod's earlier rows in this batch: the usual
+    // metering tick. Fresh rows are buffered for multi-row INSERTs; any other
+    // row is checked against the table (after writing the buffer).
+    GPU_ASSIGN_OR_RETURN(const int64_t stored_newest, NewestStoredSecond());
+    const uint64_t batch = ++batch_number;
+    sqlite3_stmt* ins = insert_raw.get();
+    int64_t newest = INT64_MIN;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const CostSample& s = samples[i];
+      if (s.second < horizons.second) {
+        ++stats.too_old;
+        continue;
+      }
+      newest = std::max(newest, s.second);
+      GPU_ASSIGN_OR_RETURN(PodEntry * pod, InternAt(s, i));
+      const PodEntry ids = *pod;
+      const int64_t pod_newest = pod->batch == batch ? pod->batch_newest : INT64_MIN;
+      pod->batch = batch;
+      pod->batch_newest = std::max(pod_newest, s.second);
+      if (s.second > stored_newest && s.second > pod_newest) {
+        fresh.push_back({s.second, ids.pod_id, ids.series_id, PackRawValues(s)});
+        if (fresh.size() == kMaxRowsPerInsert) GPU_RETURN_IF_ERROR(FlushFresh());
+        ++stats.inserted;
+        AddToRollups(s, ids.series_id);
+        continue;
+      }
+      GPU_RETURN_IF_ERROR(FlushFresh());
+      sqlite3_bind_int64(ins, 1, s.second);
+      sqlite3_bind_int64(ins, 2, ids.pod_id);
+      sqlite3_bind_int64(ins, 3, ids.series_id);
+      const PackedRawValues values = PackRawValues(s);
+      sqlite3_bind_blob(ins, 4, values.data(), static_cast<int>(values.size()), SQLITE_STATIC);
+      const int rc = sqlite3_step(ins);
+      sqlite3_reset(ins);
+      if (rc != SQLITE_DONE) return Error("insert sample");
+      if (sqlite3_changes(db) == 0) {
+        ++stats.duplicates;
+        continue;
+      }
+      ++stats.inserted;
+      AddToRollups(s, ids.series_id);
+    }
+    GPU_RETURN_IF_ERROR(FlushFresh());
+    for (const auto& [key, t] : late_minutes)
+      GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), key.bucket, key.series_id, t));
+    for (const auto& [key, t] : late_hours)
+      GPU_RETURN_IF_ERROR(Upsert(upsert_hour.get(), key.bucket, key.series_id, t));
+    // Every minute before the newest sample's is closed: write it out.
+    if (newest == INT64_MIN) return Status::Ok();
+    const int64_t rolled_until = std::max(horizons.rolled_until, FloorTo(newest, 60));
+    if (rolled_until == horizons.rolled_until) return Status::Ok();
+    GPU_RETURN_IF_ERROR(pending.TakeBefore(
+        rolled_until, [&](int64_t minute, int64_t series_id, const CostTotals& t) -> Status {
+          GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), minute, series_id, t));
+          return Upsert(upsert_hour.get(), FloorTo(minute, 3600), series_id, t);
+        }));
+    return SetMeta("rolled_until", rolled_until);
+  }
+
+  // Forget ids a rolled-back transaction may have created.
+  void DropCaches() {
+    pending.Clear();
+    pending_loaded = false;
+    batch_memo.clear();
+    pods.clear();
+    (void)LoadSeries();
+  }
+
+  Status RequireLatest() const {
+    if (version == kLatestCostSchemaVersion) return Status::Ok();
+    return FailedPreconditionError("sqlite " + path + ": opened at schema version " +
+                                   std::to_string(version) + ", reopen to migrate to " +
+                                   std::to_string(kLatestCostSchemaVersion));
+  }
+
+  Status ScanRollup(const internal::Segment& segment, internal::ReportBuilder& builder) {
+    const char* table = segment.resolution == Resolution::kMinute ? "cost_1m" : "cost_1h";
+    GPU_ASSIGN_OR_RETURN(Statement stmt,
+                         Prepare(std::string("SELECT bucket, series_id, ") + kRollupColumns +
+                                 " FROM " + table + " WHERE bucket >= ?1 AND bucket < ?2"));
+    sqlite3_stmt* s = stmt.get();
+    sqlite3_bind_int64(s, 1, segment.from);
+    sqlite3_bind_int64(s, 2, segment.to);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      CostTotals t;
+      t.samples = sqlite3_column_int64(s, 2);
+      t.gpu_seconds = sqlite3_column_double(s, 3);
+      t.idle_gpu_seconds = sqlite3_column_double(s, 4);
+      t.gpu_cost = sqlite3_column_double(s, 5);
+      t.cpu_cost = sqlite3_column_double(s, 6);
+      t.memory_cost = sqlite3_column_double(s, 7);
+      t.usage_cost = sqlite3_column_double(s, 8);
+      t.idle_cost = sqlite3_column_double(s, 9);
+      t.exclusive_gpu_cost = sqlite3_column_double(s, 10);
+      t.utilized_gpu_seconds = sqlite3_column_double(s, 11);
+      t.metered_gpu_seconds = sqlite3_column_double(s, 12);
+      builder.Add(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), 0, t);
+    }
+    if (rc != SQLITE_DONE) return Error(std::string("scan ") + table);
+    return Status::Ok();
+  }
+
+  Status ScanRaw(const internal::Segment& segment, internal::ReportBuilder& builder) {
+    GPU_ASSIGN_OR_RETURN(Statement stmt,
+                         Prepare("SELECT second, series_id, pod_id, v FROM cost_raw "
+                                 "WHERE second >= ?1 AND second < ?2"));
+    sqlite3_stmt* s = stmt.get();
+    sqlite3_bind_int64(s, 1, segment.from);
+    sqlite3_bind_int64(s, 2, segment.to);
+    CostSample sample;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const int64_t series_id = sqlite3_column_int64(s, 1);
+      const SeriesKey* key = FindSeries(series_id);
+      sample.idle = key != nullptr && key->idle;
+      if (!UnpackRawValues(sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), sample)) {
+        return Error("corrupt cost_raw row");
+      }
+      builder.Add(sqlite3_column_int64(s, 0), series_id, sqlite3_column_int64(s, 2),
+                  CostTotals::FromSample(sample));
+    }
+    if (rc != SQLITE_DONE) return Error("scan cost_raw");
+    return Status::Ok();
+  }
+
+  std::string PodName(int64_t pod_id) {
+    sqlite3_stmt* s = select_pod_name.get();
+    ResetOnExit reset(s);
+    sqlite3_bind_int64(s, 1, pod_id);
+    if (sqlite3_step(s) != SQLITE_ROW) return "pod#" + std::to_string(pod_id);
+    std::string ns = ColumnText(s, 0);
+    std::string name = ColumnText(s, 1);
+    if (name.empty()) return ColumnText(s, 2);
+    return ns + "/" + name;
+  }
+
+  Result<CostReport> QueryInTransaction(const CostQuery& query) {
+    GPU_RETURN_IF_ERROR(LoadHorizons());
+    GPU_ASSIGN_OR_RETURN(internal::QueryPlan plan, internal::PlanQuery(query, horizons));
+    internal::ReportBuilder builder(query, plan, [this](int64_t id) { return FindSeries(id); });
+    if (builder.needs_pods()) {
+      builder.SetPodNames([this](int64_t pod_id) { return PodName(pod_id); });
+    }
+    for (const internal::Segment& segment : plan.segments) {
+      GPU_RETURN_IF_ERROR(segment.resolution == Resolution::kSecond ? ScanRaw(segment, builder)
+                                                                    : ScanRollup(segment, builder));
+    }
+    return builder.Finish();
+  }
+};
+
+SqliteCostStore::SqliteCostStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteCostStore::~SqliteCostStore() = default;
+
+Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string& path,
+                                                               const SqliteStoreOptions& options) {
+  if (options.schema_version < 1 || options.schema_version > kLatestCostSchemaVersion) {
+    return InvalidArgumentError("schema_version must be 1.." +
+                                std::to_string(kLatestCostSchemaVersion));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
+    return impl->db == nullptr
+               ? InternalError("sqlite " + path + ": out of memory")
+               : UnavailableError("cannot open " + path + ": " + sqlite3_errmsg(impl->db));
+  }
+  sqlite3_busy_timeout(impl->db, 30'000);
+  // Larger pages: fewer B-tree splits on the append-mostly raw table. Only
+  // takes effect when the file is created.
+  GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA page_size = 16384"));
+  GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA journal_mode = WAL"));
+  GPU_RETURN_IF_ERROR(impl->Exec(options.synchronous_full ? "PRAGMA synchronous = FULL"
+                                                          : "PRAGMA synchronous = NORMAL"));
+  // 64 MiB of page cache; the WAL is truncated back to 64 MiB after a
+  // checkpoint, so one huge batch does not leave a huge file behind.
+  GPU_RETURN_IF_ERROR(
+      impl->Exec("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; "
+                 "PRAGMA journal_size_limit = 67108864"));
+  if (sqlite3_create_function_v2(impl->db, "gpa_pack_raw_values", kRawValues,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
+                                 &PackRawValuesSql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return impl->Error("register gpa_pack_raw_values");
+  }
+  GPU_RETURN_IF_ERROR(impl->Migrate(options.schema_version));
+  if (impl->version == kLatestCostSchemaVersion) {
+    GPU_RETURN_IF_ERROR(impl->PrepareStatements());
+    GPU_RETURN_IF_ERROR(impl->LoadSeries());
+    GPU_RETURN_IF_ERROR(impl->LoadHorizons());
+  }
+  return std::unique_ptr<SqliteCostStore>(new SqliteCostStore(std::move(impl)));
+}
+
+Result<AppendStats> SqliteCostStore::Append(std::span<const CostSample> samples) {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  GPU_RETURN_IF_ERROR(internal::ValidateSamples(samples));
+  AppendStats stats;
+  if (samples.empty()) return stats;
+  GPU_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
+  Status status = impl_->AppendInTransaction(samples, stats);
+  if (status.ok()) status = impl_->Exec("COMMIT");
+  if (!status.ok()) {
+    (void)impl_->Exec("ROLLBACK");
+    impl_->DropCaches();
+    return status;
+  }
+  return stats;
+}
+
+Result<CostReport> SqliteCostStore::Query(const CostQuery& query) {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  // One read transaction: every segment sees the same snapshot.
+  GPU_RETURN_IF_ERROR(impl_->Exec("BEGIN"));
+  Result<CostReport> report = impl_->QueryInTransaction(query);
+  (void)impl_->Exec("COMMIT");
+  return report;
+}
+
+Result<RetentionStats> SqliteCostStore::ApplyRetention(const RetentionPolicy& policy, int64_t now) {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  GPU_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
+  RetentionStats stats;
+  auto run = [&]() -> Status {
+    GPU_RETURN_IF_ERROR(impl_->LoadHorizons());
+    const Horizons next = internal::RetentionHorizons(policy, now, impl_->horizons);
+    struct Step {
+      const char* sql;
+      int64_t horizon;
+      int64_t* deleted;
+      const char* meta;
+    };
+    const Step steps[] = {
+        {"DELETE FROM cost_raw WHERE second < ?1", next.second, &stats.raw_deleted,
+         "horizon_second"},
+        {"DELETE FROM cost_1m WHERE bucket < ?1", next.minute, &stats.minute_deleted,
+         "horizon_minute"},
+        {"DELETE FROM cost_1h WHERE bucket < ?1", next.hour, &stats.hour_deleted, "horizon_hour"},
+    };
+    for (const Step& step : steps) {
+      GPU_ASSIGN_OR_RETURN(Statement stmt, impl_->Prepare(step.sql));
+      sqlite3_bind_int64(stmt.get(), 1, step.horizon);
+      GPU_RETURN_IF_ERROR(impl_->StepDone(stmt.get(), step.sql));
+      *step.deleted = sqlite3_changes(impl_->db);
+      GPU_RETURN_IF_ERROR(impl_->SetMeta(step.meta, step.horizon));
+    }
+    impl_->horizons = next;
+    return Status::Ok();
+  };
+  Status status = run();
+  if (status.ok()) status = impl_->Exec("COMMIT");
+  if (!status.ok()) {
+    (void)impl_->Exec("ROLLBACK");
+    (void)impl_->LoadHorizons();
+    return status;
+  }
+  return stats;
+}
+
+Result<int> SqliteCostStore::SchemaVersion() {
+  return impl_->ReadVersion();
+}
+
+}  // namespace gpu_autoscaler::cost

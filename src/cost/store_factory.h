@@ -1,0 +1,26 @@
+// File: src/cost/store_factory.h
+//
+// Opens the cost history named by a `--db` value: a PostgreSQL URL
+// ("postgres://..." or "postgresql://...") or else a SQLite file path.
+//
+//   GPU_ASSIGN_OR_RETURN(std::unique_ptr<CostStore> store, OpenCostStore(flags.db));
+//
+// Thread-safety: pure functions; the returned store is not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "cost/store.h"
+
+namespace gpu_autoscaler::cost {
+
+bool IsPostgresUrl(std::string_view db);
+
+// Creates a SQLite file if it does not exist; migrates either backend to the
+// latest schema.
+Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db);
+
+}  // namespace gpu_autoscaler::cost

@@ -1,0 +1,308 @@
+// Runs the real `gpu-autoscaler` program (cost, budget status, roi) on a
+// SQLite cost history filled by the test, and checks the rows it prints.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cost/budget.h"
+#include "cost/sqlite_store.h"
+#include "gtest/gtest.h"
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler::cost {
+namespace {
+
+constexpr int64_t kT0 = 1'800'000'000 - 1'800'000'000 % 86400;  // midnight UTC
+constexpr int64_t kHours = 2;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CostCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = testing::BinaryPath("gpu-autoscaler");
+    if (::access(binary_.c_str(), X_OK) != 0) GTEST_SKIP() << binary_ << " is not built";
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gpa-cost-cli-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "cost.db").string();
+    Fill();
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // Two hours of: ml/train-0 on half a spot A100 ($1.60/GPU-h), web/web-0 on a
+  // whole on-demand L4 ($0.8048/h), and half a GPU of node gpu-a left idle.
+  void Fill() {
+    CostSample ml;
+    ml.pod_uid = "uid-train-0";
+    ml.pod_name = "train-0";
+    ml.ns = "ml";
+    ml.team = "vision";
+    ml.project = "detector";
+    ml.experiment = "exp-1";
+    ml.node = "gpu-a";
+    ml.gpu_model = "A100-SXM4-80GB";
+    ml.tier = CapacityTier::kSpot;
+    ml.gpu_share = 0.5;
+    ml.gpu_cost = 0.5 * 1.6 / 3600;
+    ml.cpu_cost = 0.2 / 3600;
+    ml.memory_cost = 0.1 / 3600;
+    ml.gpu_utilization = 0.5;
+    ml.usage_cost = ml.gpu_cost * 0.5;
+    CostSample web;
+    web.pod_uid = "uid-web-0";
+    web.pod_name = "web-0";
+    web.ns = "web";
+    web.node = "gpu-b";
+    web.gpu_model = "L4";
+    web.gpu_share = 1;
+    web.gpu_cost = 0.8048 / 3600;
+    web.cpu_cost = 0.2 / 3600;
+    web.memory_cost = 0.1 / 3600;
+    CostSample idle;
+    idle.pod_uid = "idle/gpu-a";
+    idle.node = "gpu-a";
+    idle.gpu_model = "A100-SXM4-80GB";
+    idle.tier = CapacityTier::kSpot;
+    idle.idle = true;
+    idle.gpu_share = 0.5;
+    idle.gpu_cost = 0.8 / 3600;
+
+    auto store = SqliteCostStore::Open(db_);
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    std::vector<CostSample> batch;
+    for (int64_t t = kT0; t < kT0 + kHours * 3600; ++t) {
+      for (CostSample* s : {&ml, &web, &idle}) {
+        s->second = t;
+        batch.push_back(*s);
+      }
+      if (batch.size() >= 3000) {
+        ASSERT_TRUE((*store)->Append(batch).ok());
+        batch.clear();
+      }
+    }
+    ASSERT_TRUE((*store)->Append(batch).ok());
+  }
+
+  CliRun Exec(const std::vector<std::string>& args) {
+    std::string command = binary_;
+    for (const std::string& a : args)
+      command += " '" + a + "'";
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    command += " 2>'" + err_path + "'";
+    CliRun run;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return run;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
+      run.out.append(buf, n);
+    const int status = ::pclose(pipe);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.err = testing::ReadFileOrDie(err_path);
+    return run;
+  }
+
+  std::vector<std::string> Window() const {
+    return {"--since", FormatRfc3339(kT0), "--until", FormatRfc3339(kT0 + kHours * 3600), "--db",
+            db_};
+  }
+
+  std::string binary_;
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ','))
+      cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.emplace_back();
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    lines.push_back(line);
+  return lines;
+}
+
+TEST_F(CostCliTest, CostByNamespaceAsCsv) {
+  std::vector<std::string> args = {"cost", "--by", "namespace", "-o", "csv"};
+  for (const std::string& a : Window())
+    args.push_back(a);
+  CliRun run = Exec(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto rows = ParseCsv(run.out);
+  ASSERT_EQ(rows.size(), 4u) << run.out;
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"NAMESPACE", "GPU-HOURS", "GPU", "CPU", "MEMORY",
+                                               "IDLE", "TOTAL", "SHARE"}));
+  // Sorted by total. web: 2 GPU-hours of an L4 at $0.8048 + CPU 0.40 + memory 0.20.
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"web", "2.00", "1.61", "0.40", "0.20", "0.00",
+                                               "2.21", "36.8%"}));
+  // ml: 1 GPU-hour (half a GPU for 2 h) at $1.60 + CPU 0.40 + memory 0.20.
+  EXPECT_EQ(rows[2], (std::vector<std::string>{"ml", "1.00", "1.60", "0.40", "0.20", "0.00", "2.20",
+                                               "36.6%"}));
+  // Idle capacity last: half an A100 for 2 h at $0.80/h.
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"(idle)", "0.00", "0.00", "0.00", "0.00", "1.60",
+                                               "1.60", "26.6%"}));
+}
+
+TEST_F(CostCliTest, CostTableIsAligned) {
+  std::vector<std::string> args = {"cost", "--by", "team,tier"};
+  for (const std::string& a : Window())
+    args.push_back(a);
+  CliRun run = Exec(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto lines = Lines(run.out);
+  ASSERT_GE(lines.size(), 7u) << run.out;
+  EXPECT_EQ(lines[0], "Cost by team,tier, " + FormatRfc3339(kT0) + " to " +
+                          FormatRfc3339(kT0 + 7200) + " (minute precision, sqlite)");
+  // Header, three rows, a rule and TOTAL, all as wide as the header.
+  const std::string& header = lines[2];
+  EXPECT_EQ(header.substr(0, 4), "TEAM");
+  for (size_t i = 3; i < lines.size(); ++i)
+    EXPECT_EQ(lines[i].size(), header.size()) << lines[i];
+  EXPECT_NE(run.out.find("(unlabelled)  on-demand"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("vision        spot"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("(idle)        spot"), std::string::npos) << run.out;
+  // The TOTAL row ends with the grand total, right-aligned under TOTAL.
+  const std::string& total = lines.back();
+  EXPECT_EQ(total.substr(0, 5), "TOTAL");
+  EXPECT_NE(total.find("6.01  100.0%"), std::string::npos) << total;
+}
+
+TEST_F(CostCliTest, CostAsJsonWithFilter) {
+  std::vector<std::string> args = {"cost", "--by", "pod", "--filter", "tier=spot", "-o", "json"};
+  for (const std::string& a : Window())
+    args.push_back(a);
+  CliRun run = Exec(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json doc = nlohmann::json::parse(run.out);
+  EXPECT_EQ(doc["resolution"], "second");  // per-pod rows come from the raw seconds
+  ASSERT_EQ(doc["rows"].size(), 2u);
+  EXPECT_EQ(doc["rows"][0]["pod"], "ml/train-0");
+  EXPECT_NEAR(doc["rows"][0]["total_cost"].get<double>(), 2.2, 1e-9);
+  EXPECT_NEAR(doc["rows"][0]["usage_cost"].get<double>(), 0.8, 1e-9);
+  EXPECT_EQ(doc["rows"][1]["pod"], "idle/gpu-a");
+  EXPECT_TRUE(doc["rows"][1]["idle"].get<bool>());
+  EXPECT_NEAR(doc["total"]["total_cost"].get<double>(), 3.8, 1e-9);
+}
+
+TEST_F(CostCliTest, BadArgumentsAreUsageErrors) {
+  CliRun bad_by = Exec({"cost", "--by", "colour", "--db", db_});
+  EXPECT_EQ(bad_by.exit_code, 2);
+  EXPECT_NE(bad_by.err.find("unknown dimension \"colour\""), std::string::npos) << bad_by.err;
+  CliRun bad_since = Exec({"cost", "--since", "yesterday", "--db", db_});
+  EXPECT_EQ(bad_since.exit_code, 2);
+  EXPECT_NE(bad_since.err.find("bad time \"yesterday\""), std::string::npos) << bad_since.err;
+  CliRun missing = Exec({"cost", "--db", (dir_ / "typo.db").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no such cost history"), std::string::npos) << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "typo.db"));
+  CliRun no_db = Exec({"cost"});
+  EXPECT_EQ(no_db.exit_code, 2);
+  EXPECT_NE(no_db.err.find("--db is required"), std::string::npos);
+  CliRun help = Exec({"cost", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--by DIMS"), std::string::npos);
+  for (const char* command : {"roi", "budget"}) {
+    CliRun h = Exec({command, "--help"});
+    EXPECT_EQ(h.exit_code, 0) << command;
+    EXPECT_NE(h.out.find("Usage: gpu-autoscaler"), std::string::npos) << command;
+  }
+}
+
+TEST_F(CostCliTest, BudgetStatus) {
+  const std::string budgets = (dir_ / "budgets.yaml").string();
+  std::ofstream(budgets) << R"(apiVersion: gpuautoscaler.io/v1alpha1
+kind: Budget
+metadata: {name: ml-daily, namespace: ml}
+spec:
+  scope: {namespaces: [ml]}
+  amount: 4
+  currency: USD
+  period: daily
+  thresholds: [50, 80, 100]
+  enforcement: blockNewGPUPods
+---
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: Budget
+metadata: {name: cluster}
+spec:
+  amount: 5
+  period: daily
+  enforcement: scaleDownSpot
+)";
+  CliRun run = Exec({"budget", "status", "--budgets", budgets, "--db", db_, "--now",
+                     FormatRfc3339(kT0 + kHours * 3600), "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json doc = nlohmann::json::parse(run.out);
+  ASSERT_EQ(doc.size(), 2u);
+  EXPECT_EQ(doc[0]["name"], "ml-daily");
+  EXPECT_NEAR(doc[0]["spent"].get<double>(), 2.2, 1e-6);
+  EXPECT_NEAR(doc[0]["forecast"]["linear"].get<double>(), 2.2 * 12, 1e-6);
+  EXPECT_EQ(doc[0]["thresholdsReached"], nlohmann::json::array({50.0}));
+  EXPECT_FALSE(doc[0]["enforcing"].get<bool>());
+  // Cluster-wide: everything, idle capacity included, over its $5.
+  EXPECT_NEAR(doc[1]["spent"].get<double>(), 2.2 + 2.2096 + 1.6, 1e-6);
+  EXPECT_EQ(doc[1]["thresholdsReached"], nlohmann::json::array({50.0, 80.0, 100.0}));
+  EXPECT_TRUE(doc[1]["enforcing"].get<bool>());
+
+  CliRun table = Exec({"budget", "status", "--budgets", budgets, "--db", db_, "--now",
+                       FormatRfc3339(kT0 + kHours * 3600)});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("ml/ml-daily"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("scaleDownSpot (active)"), std::string::npos) << table.out;
+}
+
+TEST_F(CostCliTest, RoiSavings) {
+  std::vector<std::string> args = {"roi", "-o", "json"};
+  for (const std::string& a : Window())
+    args.push_back(a);
+  CliRun run = Exec(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json doc = nlohmann::json::parse(run.out);
+  // Sharing: half an A100 for 2 h cost 1.60; a whole one would have cost 3.20.
+  EXPECT_NEAR(doc["sharing"]["baseline"].get<double>(), 3.2, 1e-9);
+  EXPECT_NEAR(doc["sharing"]["savings"].get<double>(), 1.6, 1e-9);
+  // Spot: 1 GPU-hour of A100-SXM4-80GB at the catalogue's on-demand rate.
+  Result<std::unique_ptr<CatalogPricingSource>> pricing = CatalogPricingSource::Builtin();
+  ASSERT_TRUE(pricing.ok());
+  const double rate = (*pricing)->GpuModelRate("A100-SXM4-80GB");
+  ASSERT_GT(rate, 0);
+  EXPECT_NEAR(doc["spot_gpu_hours"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(doc["spot"]["savings"].get<double>(), rate - 1.6, 1e-9);
+  EXPECT_NEAR(doc["idle"]["cost"].get<double>(), 1.6, 1e-9);
+  EXPECT_NEAR(doc["idle"]["gpu_hours"].get<double>(), 1.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::cost

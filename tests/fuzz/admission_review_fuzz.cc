@@ -1,0 +1,112 @@
+// Fuzzes AdmissionService::Review: the AdmissionReview decoder and the JSON
+// patch builder. Every endpoint sees the input with a fixed set of policies
+// (one per strategy). Properties: no crash; a 400 carries a reason; a 200 is
+// an AdmissionReview that echoes the request uid; a patch is a JSON array
+// that the API server's RFC 6902 implementation applies to request.object,
+// and the patched pod, reviewed again, gets no further patch.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apiserver/patch.h"
+#include "webhooks/admission_service.h"
+
+namespace {
+
+using gpu_autoscaler::webhooks::AdmissionConfig;
+using gpu_autoscaler::webhooks::AdmissionEndpoint;
+using gpu_autoscaler::webhooks::AdmissionOutcome;
+using gpu_autoscaler::webhooks::AdmissionService;
+using gpu_autoscaler::webhooks::AdmissionVerdict;
+using gpu_autoscaler::webhooks::GpuSharingPolicy;
+using nlohmann::json;
+
+const AdmissionService& Service() {
+  static AdmissionService* service = [] {
+    auto* s = new AdmissionService(AdmissionConfig{});
+    std::vector<GpuSharingPolicy> policies;
+    for (const char* cr : {
+             R"({"kind":"GPUSharingPolicy","metadata":{"name":"mig"},"spec":{"priority":4,
+                "podSelector":{"matchLabels":{"mode":"mig"}},"gpuModels":["A100-80GB","H100-80GB"],
+                "strategy":{"type":"mig","mig":{"allowedProfiles":[
+                  {"gpuModel":"A100-80GB","profiles":["1g.10gb","2g.20gb","7g.80gb"]},
+                  {"gpuModel":"H100-80GB","profiles":["1g.10gb+me","1g.20gb","3g.40gb"]}]}}}})",
+             R"({"kind":"GPUSharingPolicy","metadata":{"name":"mps"},"spec":{"priority":3,
+                "podSelector":{"matchLabels":{"mode":"mps"}},
+                "strategy":{"type":"mps","mps":{"maxClients":4,"activeThreadPercentage":50,
+                "pinnedMemoryLimit":"20Gi"}}}})",
+             R"({"kind":"GPUSharingPolicy","metadata":{"name":"ts"},"spec":{"priority":2,
+                "podSelector":{"matchLabels":{"mode":"ts"}},
+                "strategy":{"type":"timeSlicing","timeSlicing":{"replicas":4}}}})",
+             R"({"kind":"GPUSharingPolicy","metadata":{"name":"any"},"spec":{"priority":1,
+                "gpuModels":["H200-141GB"],"strategy":{"type":"exclusive"}}})"}) {
+      policies.push_back(AdmissionService::ParsePolicy(cr).value());
+    }
+    s->SetPolicies(std::move(policies));
+    return s;
+  }();
+  return *service;
+}
+
+std::string Base64Decode(std::string_view in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '+'             ? 62
+            : c == '/'             ? 63
+                                   : -1;
+    if (v < 0) break;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+void Check(AdmissionEndpoint endpoint, std::string_view body, bool recheck) {
+  AdmissionOutcome out = Service().Review(endpoint, body);
+  if (out.http_status == 400) {
+    if (out.body.empty() || out.verdict != AdmissionVerdict::kBadRequest) std::abort();
+    return;
+  }
+  if (out.http_status != 200) std::abort();
+  json response = json::parse(out.body, nullptr, false);
+  if (response.is_discarded() || response["kind"] != "AdmissionReview") std::abort();
+  json request = json::parse(body, nullptr, false);
+  if (request.is_discarded()) return;  // simdjson accepted what nlohmann refuses (depth...)
+  if (response["response"]["uid"] != request["request"]["uid"]) std::abort();
+  if (out.verdict != AdmissionVerdict::kPatched) return;
+  const std::string patch = Base64Decode(response["response"]["patch"].get<std::string>());
+  json ops = json::parse(patch, nullptr, false);
+  if (ops.is_discarded() || !ops.is_array() || ops.empty()) std::abort();
+  auto patched = gpu_autoscaler::apiserver::ApplyJsonPatch(request["request"]["object"], patch);
+  if (!patched.ok()) std::abort();
+  if (recheck) {
+    request["request"]["object"] = *patched;
+    const std::string again = request.dump();
+    AdmissionOutcome second = Service().Review(endpoint, again);
+    if (second.verdict == AdmissionVerdict::kPatched) std::abort();  // not idempotent
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  Check(AdmissionEndpoint::kMutatePods, body, /*recheck=*/true);
+  Check(AdmissionEndpoint::kValidatePods, body, false);
+  Check(AdmissionEndpoint::kValidateGpuSharingPolicies, body, false);
+  return 0;
+}

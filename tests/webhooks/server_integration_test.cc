@@ -1,0 +1,301 @@
+// The admission server in-process on 127.0.0.1, driven over real HTTPS
+// (libcurl for HTTP/2 and HTTP/1.1, raw OpenSSL for handshake checks) with
+// the real AdmissionService and the recorded AdmissionReview bodies.
+#include "webhooks/server.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "webhooks/admission_service.h"
+#include "webhooks/cert_source.h"
+#include "webhooks/webhook_integration_client.h"
+
+namespace gpu_autoscaler::webhooks {
+namespace {
+
+using namespace std::chrono_literals;
+namespace wt = gpu_autoscaler::webhooks::testing;
+
+constexpr char kTimeSlicingPolicy[] = R"({
+  "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUSharingPolicy",
+  "metadata": {"name": "share-everything", "generation": 1},
+  "spec": {"priority": 10, "strategy": {"type": "timeSlicing", "timeSlicing": {"replicas": 4}}}
+})";
+
+class AdmissionServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    files_ = wt::WriteServingCertificate(dir_, "tls.crt", "tls.key");
+    auto certs = FileCertificateSource::Open(files_.cert_file, files_.key_file, clock_, 10s);
+    ASSERT_TRUE(certs.ok()) << certs.error().ToString();
+    certs_ = std::move(certs).value();
+    auto policy = AdmissionService::ParsePolicy(kTimeSlicingPolicy);
+    ASSERT_TRUE(policy.ok()) << policy.error().ToString();
+    service_.SetPolicies({*policy});
+  }
+
+  static AdmissionServerOptions LoopbackOptions() {
+    AdmissionServerOptions opts;
+    opts.bind_address = "127.0.0.1";
+    opts.port = 0;
+    return opts;
+  }
+
+  void StartServer(AdmissionServerOptions opts = LoopbackOptions()) {
+    auto server = AdmissionServer::Start(
+        std::move(opts), certs_,
+        [this](AdmissionEndpoint e, std::string_view body) { return service_.Review(e, body); });
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    server_ = std::move(server).value();
+    url_ = "https://127.0.0.1:" + std::to_string(server_->port());
+  }
+
+  wt::HttpsResult Post(const std::string& path, const std::string& body,
+                       long version = CURL_HTTP_VERSION_2TLS) {
+    return wt::Https(url_ + path, "POST", body, files_.ca_pem, {.http_version = version});
+  }
+  wt::HttpsResult Get(const std::string& path, long version = CURL_HTTP_VERSION_2TLS) {
+    return wt::Https(url_ + path, "GET", "", files_.ca_pem, {.http_version = version});
+  }
+
+  // A good review still gets a good answer.
+  void ExpectStillServing(long version) {
+    auto r = Post("/mutate-pods?timeout=5s", wt::GoldenReview(2), version);
+    ASSERT_EQ(r.error, "");
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto json = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << r.body;
+    EXPECT_EQ(json["response"]["uid"], wt::GoldenUid(2));
+  }
+
+  wt::TempDir dir_;
+  wt::ServingFiles files_;
+  FakeClock clock_;
+  std::shared_ptr<FileCertificateSource> certs_;
+  AdmissionService service_{AdmissionConfig{}};
+  std::unique_ptr<AdmissionServer> server_;
+  std::string url_;
+};
+
+TEST_F(AdmissionServerTest, RecordedReviewsOverHttp2AreAnsweredWithTheirUid) {
+  StartServer();
+  for (int n : {1, 2}) {
+    auto r = Post("/mutate-pods?timeout=5s", wt::GoldenReview(n));
+    ASSERT_EQ(r.error, "");
+    EXPECT_EQ(r.http_version, CURL_HTTP_VERSION_2_0);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto json = nlohmann::json::parse(r.body);
+    EXPECT_EQ(json["apiVersion"], "admission.k8s.io/v1");
+    EXPECT_EQ(json["kind"], "AdmissionReview");
+    EXPECT_EQ(json["response"]["uid"], wt::GoldenUid(n));
+    EXPECT_EQ(json["response"]["allowed"], true);
+  }
+  // The non-dry-run pod asks for nvidia.com/gpu and the policy time-slices it.
+  auto r = Post("/mutate-pods", wt::GoldenReview(2));
+  auto json = nlohmann::json::parse(r.body);
+  EXPECT_EQ(json["response"]["patchType"], "JSONPatch") << r.body;
+  EXPECT_GE(server_->stats().http2_connections, 1);
+}
+
+TEST_F(AdmissionServerTest, Http11IsServedWhenTheClientDoesNotOfferH2) {
+  StartServer();
+  auto r = Post("/validate-pods", wt::GoldenReview(2), CURL_HTTP_VERSION_1_1);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.http_version, CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["response"]["uid"], wt::GoldenUid(2));
+}
+
+TEST_F(AdmissionServerTest, MalformedReviewsGet400WithAReasonAndTheServerKeepsServing) {
+  StartServer();
+  std::string good = wt::GoldenReview(2);
+  auto wrong_kind = nlohmann::json::parse(good);
+  wrong_kind["kind"] = "Pod";
+  auto no_uid = nlohmann::json::parse(good);
+  no_uid["request"].erase("uid");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"truncated JSON", good.substr(0, good.size() / 2)},
+      {"wrong kind", wrong_kind.dump()},
+      {"missing uid", no_uid.dump()},
+  };
+  for (long version : {CURL_HTTP_VERSION_2TLS, CURL_HTTP_VERSION_1_1}) {
+    for (const auto& [name, body] : cases) {
+      SCOPED_TRACE(name + (version == CURL_HTTP_VERSION_1_1 ? " over HTTP/1.1" : " over h2"));
+      auto r = Post("/mutate-pods", body, version);
+      ASSERT_EQ(r.error, "");
+      EXPECT_EQ(r.status, 400);
+      EXPECT_GT(r.body.size(), 5u) << "a 400 must say why";
+      ExpectStillServing(version);
+    }
+  }
+}
+
+TEST_F(AdmissionServerTest, TenMebibyteBodyGets413AndTheServerKeepsServing) {
+  StartServer();
+  std::string huge(10 * 1024 * 1024, ' ');
+  huge.front() = '{';
+  huge.back() = '}';
+  for (long version : {CURL_HTTP_VERSION_2TLS, CURL_HTTP_VERSION_1_1}) {
+    SCOPED_TRACE(version == CURL_HTTP_VERSION_1_1 ? "HTTP/1.1" : "h2");
+    auto r = Post("/mutate-pods", huge, version);
+    ASSERT_EQ(r.error, "");
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("3145728-byte limit"), std::string::npos) << r.body;
+    ExpectStillServing(version);
+  }
+}
+
+TEST_F(AdmissionServerTest, RoutingErrorsNameTheProblem) {
+  bool ready = false;
+  auto opts = LoopbackOptions();
+  opts.ready = [&ready] { return ready; };
+  StartServer(opts);
+  EXPECT_EQ(Get("/healthz").status, 200);
+  auto not_ready = Get("/readyz");
+  EXPECT_EQ(not_ready.status, 503);
+  EXPECT_NE(not_ready.body.find("not ready"), std::string::npos);
+  ready = true;
+  EXPECT_EQ(Get("/readyz").status, 200);
+
+  auto unknown = Get("/mutate-nodes");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("/mutate-pods"), std::string::npos) << unknown.body;
+  auto get_review = Get("/mutate-pods");
+  EXPECT_EQ(get_review.status, 405);
+  auto wrong_type = wt::Https(url_ + "/validate-pods", "POST", wt::GoldenReview(2), files_.ca_pem,
+                              {.content_type = "text/yaml"});
+  EXPECT_EQ(wrong_type.status, 415);
+  EXPECT_NE(wrong_type.body.find("text/yaml"), std::string::npos);
+}
+
+TEST_F(AdmissionServerTest, Tls11IsRefusedAndTls12And13AreAccepted) {
+  StartServer();
+  wt::TlsClient tls11(server_->port(), TLS1_1_VERSION, TLS1_1_VERSION);
+  EXPECT_FALSE(tls11.handshake_ok()) << "negotiated " << tls11.version();
+  wt::TlsClient tls12(server_->port(), TLS1_2_VERSION, TLS1_2_VERSION);
+  EXPECT_TRUE(tls12.handshake_ok()) << tls12.error();
+  EXPECT_EQ(tls12.version(), "TLSv1.2");
+  wt::TlsClient tls13(server_->port(), TLS1_3_VERSION, TLS1_3_VERSION);
+  EXPECT_TRUE(tls13.handshake_ok()) << tls13.error();
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+}
+
+TEST_F(AdmissionServerTest, RotatedCertificateIsServedOnTheNextHandshake) {
+  StartServer();
+  const std::string first = certs_->Current()->serial_hex();
+  EXPECT_EQ(wt::ServedSerial(server_->port()), first);
+
+  // New files (renamed into place, as kubelet does). Until the check
+  // interval passes the old pair is still served.
+  wt::ServingFiles second_files = wt::WriteServingCertificate(dir_, "tls.crt", "tls.key");
+  EXPECT_EQ(wt::ServedSerial(server_->port()), first);
+  clock_.Step(10s);
+  const std::string second = wt::ServedSerial(server_->port());
+  EXPECT_NE(second, first);
+  EXPECT_EQ(certs_->reloads(), 1);
+  // Clients that trust only the new CA now verify the server.
+  files_.ca_pem = second_files.ca_pem;
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+
+  // A key that does not match the certificate keeps the previous pair.
+  wt::ServingFiles third = wt::WriteServingCertificate(dir_, "tls3.crt", "tls3.key");
+  wt::ServingFiles fourth = wt::WriteServingCertificate(dir_, "tls4.crt", "tls4.key");
+  wt::WriteFile(second_files.cert_file, gpu_autoscaler::testing::ReadFileOrDie(third.cert_file));
+  wt::WriteFile(second_files.key_file, gpu_autoscaler::testing::ReadFileOrDie(fourth.key_file));
+  clock_.Step(10s);
+  EXPECT_EQ(wt::ServedSerial(server_->port()), second);
+  EXPECT_NE(certs_->last_error().message().find("does not match"), std::string::npos)
+      << certs_->last_error().ToString();
+}
+
+TEST_F(AdmissionServerTest, SlowClientsAreCutOffWithoutBlockingOthers) {
+  auto opts = LoopbackOptions();
+  opts.header_timeout = 300ms;
+  opts.request_timeout = 600ms;
+  StartServer(opts);
+
+  // 1: TCP only, never starts TLS.
+  int silent = wt::ConnectLoopback(server_->port());
+  ASSERT_GE(silent, 0);
+  // 2: TLS, then half a request line and headers, forever.
+  wt::TlsClient slow_headers(server_->port(), TLS1_2_VERSION, TLS1_3_VERSION);
+  ASSERT_TRUE(slow_headers.handshake_ok());
+  ASSERT_TRUE(slow_headers.Write("POST /mutate-pods HTTP/1.1\r\nHost: x\r\nContent-Ty"));
+  // 3: complete headers, then a fraction of the promised body.
+  wt::TlsClient slow_body(server_->port(), TLS1_2_VERSION, TLS1_3_VERSION);
+  ASSERT_TRUE(slow_body.handshake_ok());
+  ASSERT_TRUE(
+      slow_body.Write("POST /mutate-pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 4000\r\n\r\n{\"apiVersion\":"));
+
+  // Others are served while those connections hang.
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+  ExpectStillServing(CURL_HTTP_VERSION_1_1);
+
+  EXPECT_TRUE(wt::WaitForPeerClose(silent)) << "TCP-only connection was never closed";
+  EXPECT_TRUE(wt::WaitForPeerClose(slow_headers.fd())) << "slow headers were never cut off";
+  EXPECT_TRUE(wt::WaitForPeerClose(slow_body.fd())) << "slow body was never cut off";
+  ::close(silent);
+  // The socket closes as the deadline fires; the count follows on the loop.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (server_->stats().timed_out_connections < 3 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_GE(server_->stats().timed_out_connections, 3);
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+}
+
+TEST_F(AdmissionServerTest, ConnectionsBeyondTheLimitAreClosedAtAccept) {
+  auto opts = LoopbackOptions();
+  opts.max_connections = 3;
+  opts.header_timeout = 60s;
+  StartServer(opts);
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i)
+    held.push_back(wt::ConnectLoopback(server_->port()));
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (server_->stats().open_connections < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(server_->stats().open_connections, 3);
+  int extra = wt::ConnectLoopback(server_->port());
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(wt::WaitForPeerClose(extra));
+  EXPECT_GE(server_->stats().rejected_connections, 1);
+  ::close(extra);
+  for (int fd : held)
+    ::close(fd);
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (server_->stats().open_connections > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+}
+
+TEST_F(AdmissionServerTest, MetricsCountVerdictsAndLatencyPerEndpoint) {
+  StartServer();
+  const std::string patched =
+      R"(gpu_autoscaler_webhook_reviews_total{endpoint="mutate-pods",verdict="patched"})";
+  const std::string bad =
+      R"(gpu_autoscaler_webhook_reviews_total{endpoint="mutate-pods",verdict="bad_request"})";
+  const std::string latency_count =
+      R"(gpu_autoscaler_webhook_review_duration_seconds_count{endpoint="mutate-pods"})";
+  auto before = Get("/metrics");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_EQ(wt::MetricValue(before.body, patched), 0) << before.body;
+
+  ASSERT_EQ(Post("/mutate-pods", wt::GoldenReview(2)).status, 200);
+  ASSERT_EQ(Post("/mutate-pods", wt::GoldenReview(2)).status, 200);
+  ASSERT_EQ(Post("/mutate-pods", "{").status, 400);
+
+  auto after = Get("/metrics", CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(wt::MetricValue(after.body, patched), 2) << after.body;
+  EXPECT_EQ(wt::MetricValue(after.body, bad), 1);
+  EXPECT_EQ(wt::MetricValue(after.body, latency_count), 3);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::webhooks

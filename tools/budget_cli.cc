@@ -1,0 +1,201 @@
+// gpu-autoscaler budget status: each Budget's spend in its current period,
+// end-of-period forecasts, the thresholds reached and the enforcement in
+// effect, from Budget objects in a YAML file and the cost history.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "cost/alerts.h"
+#include "cost/budget.h"
+#include "cost/forecast.h"
+#include "cost/store_factory.h"
+#include "tools/cost_cli.h"
+
+namespace gpu_autoscaler::cli {
+namespace {
+
+constexpr std::string_view kCommand = "budget status";
+
+constexpr char kBudgetUsage[] =
+    "Usage: gpu-autoscaler budget status --budgets FILE --db DB [-o table|json]\n"
+    "\n"
+    "For every Budget (gpuautoscaler.io/v1alpha1) in FILE (YAML documents separated\n"
+    "by ---): spend in the current period, the linear and Holt-Winters end-of-period\n"
+    "forecasts, the thresholds reached and whether its enforcement is in effect.\n"
+    "\n"
+    "Options:\n"
+    "  --budgets FILE        Budget objects, YAML or JSON\n"
+    "  --db DB               SQLite file or postgres:// URL of the cost history\n"
+    "  -o, --output FORMAT   table (default) or json\n"
+    "  --now TIME            evaluate as of this RFC 3339 time (default: the clock)\n"
+    "  -h, --help            show this help\n";
+
+// Splits a multi-document YAML stream on "---" lines.
+std::vector<std::string> SplitDocuments(const std::string& text) {
+  std::vector<std::string> docs(1);
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("---", 0) == 0 && line.find_first_not_of("- \t\r") == std::string::npos) {
+      docs.emplace_back();
+    } else {
+      docs.back() += line + "\n";
+    }
+  }
+  std::vector<std::string> out;
+  for (std::string& d : docs)
+    if (d.find_first_not_of(" \t\r\n") != std::string::npos && d.find(':') != std::string::npos)
+      out.push_back(std::move(d));
+  return out;
+}
+
+struct BudgetStatus {
+  cost::Budget budget;
+  cost::PeriodWindow period;
+  cost::PeriodForecast forecast;
+  std::vector<double> reached;  // thresholds, ascending
+};
+
+Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now) {
+  BudgetStatus status{budget, budget.spec.PeriodAt(now), {}, {}};
+  const cost::AttributionLabels keys;
+  // Hourly spend per (namespace, team, project, experiment) since the period
+  // began; the scope (namespace lists, label selectors) is matched here.
+  cost::CostQuery query{.window = {status.period.start, std::max(now, status.period.start + 1)},
+                        .resolution = cost::Resolution::kMinute,
+                        .group_by = {cost::Dimension::kNamespace, cost::Dimension::kTeam,
+                                     cost::Dimension::kProject, cost::Dimension::kExperiment},
+                        .bucket = cost::Resolution::kHour};
+  GPU_ASSIGN_OR_RETURN(cost::CostReport report, store.Query(query));
+  std::vector<double> hourly(
+      static_cast<size_t>(std::max<int64_t>(0, now - status.period.start + 3599) / 3600), 0.0);
+  for (const cost::CostRow& row : report.rows) {
+    bool in_scope = false;
+    if (row.idle) {
+      in_scope = budget.spec.scope.cluster_wide();
+    } else {
+      std::map<std::string, std::string> labels;
+      if (!row.keys[1].empty()) labels[keys.team] = row.keys[1];
+      if (!row.keys[2].empty()) labels[keys.project] = row.keys[2];
+      if (!row.keys[3].empty()) labels[keys.experiment] = row.keys[3];
+      in_scope = budget.spec.scope.Matches(row.keys[0], labels);
+    }
+    if (!in_scope || row.bucket < status.period.start) continue;
+    const size_t index = static_cast<size_t>((row.bucket - status.period.start) / 3600);
+    if (index >= hourly.size()) hourly.resize(index + 1, 0.0);
+    hourly[index] += row.totals.total_cost();
+  }
+  status.forecast = cost::ForecastPeriod(hourly, 3600, status.period, now);
+  // The alert state machine, as the controller would run it now.
+  FakeClock clock{Clock::WallTime(std::chrono::seconds(now))};
+  cost::BudgetAlerts alerts(budget.spec, clock);
+  for (const cost::AlertEvent& e : alerts.Observe(status.forecast.spent)) {
+    if (e.action == cost::AlertAction::kFire) status.reached.push_back(e.threshold_percent);
+  }
+  return status;
+}
+
+std::string Percent(double v) {
+  return FormatNumber(v, v == static_cast<int64_t>(v) ? 0 : 1) + "%";
+}
+
+}  // namespace
+
+int RunBudget(int argc, char** argv) {
+  if (argc < 1 || std::string_view(argv[0]) == "-h" || std::string_view(argv[0]) == "--help") {
+    std::fputs(kBudgetUsage, argc < 1 ? stderr : stdout);
+    return argc < 1 ? kExitUsage : kExitOk;
+  }
+  if (std::string_view(argv[0]) != "status") {
+    return UsageError("budget", "unknown subcommand \"" + std::string(argv[0]) + "\"");
+  }
+  FlagParser flags({"--budgets", "--db", "--output", "--now"});
+  flags.Alias("-o", "--output");
+  if (!flags.Parse(argc - 1, argv + 1)) return UsageError(kCommand, flags.error());
+  if (flags.help()) {
+    std::fputs(kBudgetUsage, stdout);
+    return kExitOk;
+  }
+  const std::string output = flags.Get("--output", "table");
+  if (output != "table" && output != "json") {
+    return UsageError(kCommand, "bad -o \"" + output + "\": want table or json");
+  }
+  const std::string path = flags.Get("--budgets");
+  if (path.empty()) return UsageError(kCommand, "--budgets is required");
+  if (flags.Get("--db").empty()) return UsageError(kCommand, "--db is required");
+  Result<int64_t> now = ResolveNow(flags.Get("--now"));
+  if (!now.ok()) return UsageError(kCommand, now.error().message());
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(kCommand, "cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<cost::Budget> budgets;
+  for (const std::string& doc : SplitDocuments(text.str())) {
+    Result<cost::Budget> budget = cost::ParseBudget(doc, path);
+    if (!budget.ok()) return Fail(kCommand, budget.error().message());
+    budgets.push_back(std::move(*budget));
+  }
+  if (budgets.empty()) return Fail(kCommand, path + ": no Budget objects");
+
+  Result<std::unique_ptr<cost::CostStore>> store = OpenHistory(flags.Get("--db"));
+  if (!store.ok()) return Fail(kCommand, store.error().message());
+  std::vector<BudgetStatus> statuses;
+  for (const cost::Budget& budget : budgets) {
+    Result<BudgetStatus> status = Evaluate(budget, **store, *now);
+    if (!status.ok()) return Fail(kCommand, budget.name + ": " + status.error().message());
+    statuses.push_back(std::move(*status));
+  }
+
+  if (output == "json") {
+    nlohmann::json doc = nlohmann::json::array();
+    for (const BudgetStatus& s : statuses) {
+      const cost::BudgetSpec& spec = s.budget.spec;
+      doc.push_back(
+          {{"name", s.budget.name},
+           {"namespace", s.budget.ns},
+           {"period", {{"start", FormatTime(s.period.start)}, {"end", FormatTime(s.period.end)}}},
+           {"currency", spec.currency},
+           {"amount", spec.amount},
+           {"spent", s.forecast.spent},
+           {"forecast", {{"linear", s.forecast.linear}, {"holtWinters", s.forecast.holt_winters}}},
+           {"thresholdsReached", s.reached},
+           {"enforcement", std::string(cost::EnforcementName(spec.enforcement))},
+           {"enforcing",
+            s.forecast.spent >= spec.amount && spec.enforcement != cost::Enforcement::kAlert}});
+    }
+    std::printf("%s\n", doc.dump(2).c_str());
+    return kExitOk;
+  }
+  Table table({"BUDGET", "PERIOD", "SPENT", "AMOUNT", "USED", "FORECAST", "FORECAST-HW",
+               "THRESHOLDS", "ENFORCEMENT"},
+              {false, false, true, true, true, true, true, false, false});
+  for (const BudgetStatus& s : statuses) {
+    const cost::BudgetSpec& spec = s.budget.spec;
+    std::string reached;
+    for (double t : s.reached)
+      reached += (reached.empty() ? "" : ",") + Percent(t);
+    std::string enforcement(cost::EnforcementName(spec.enforcement));
+    if (s.forecast.spent >= spec.amount && spec.enforcement != cost::Enforcement::kAlert) {
+      enforcement += " (active)";
+    }
+    table.AddRow({(s.budget.ns.empty() ? "" : s.budget.ns + "/") + s.budget.name,
+                  std::string(cost::BudgetPeriodName(spec.period)), FormatMoney(s.forecast.spent),
+                  FormatMoney(spec.amount) + " " + spec.currency,
+                  Percent(spec.amount > 0 ? 100 * s.forecast.spent / spec.amount : 0),
+                  FormatMoney(s.forecast.linear), FormatMoney(s.forecast.holt_winters),
+                  reached.empty() ? "-" : reached, enforcement});
+  }
+  std::printf("Budgets as of %s\n\n", FormatTime(*now).c_str());
+  std::fputs(table.Render().c_str(), stdout);
+  return kExitOk;
+}
+
+}  // namespace gpu_autoscaler::cli

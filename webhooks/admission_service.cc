@@ -1,0 +1,118 @@
+#include "webhooks/admission_service.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "webhooks/mutate.h"
+#include "webhooks/review.h"
+#include "webhooks/validate.h"
+
+namespace gpu_autoscaler::webhooks {
+namespace {
+
+std::string JoinProblems(std::string_view head, const std::vector<std::string>& problems) {
+  std::string out(head);
+  for (size_t i = 0; i < problems.size(); ++i) {
+    out += i == 0 ? ": " : "; ";
+    out += problems[i];
+  }
+  return out;
+}
+
+AdmissionOutcome Allowed(std::string_view uid, const std::vector<std::string>& warnings = {}) {
+  return {200, EncodeAllowed(uid, {}, warnings), AdmissionVerdict::kAllowed};
+}
+
+AdmissionOutcome Denied(std::string_view uid, int code, std::string_view message) {
+  return {200, EncodeDenied(uid, code, message), AdmissionVerdict::kDenied};
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+}  // namespace
+
+AdmissionService::AdmissionService(AdmissionConfig config)
+    : config_(std::move(config)), policies_(std::make_shared<const PolicySet>()) {}
+
+AdmissionService::~AdmissionService() = default;
+
+std::shared_ptr<const PolicySet> AdmissionService::Snapshot() const {
+  return policies_.load();
+}
+
+void AdmissionService::SetPolicies(std::vector<GpuSharingPolicy> policies) {
+  policies_.store(std::make_shared<const PolicySet>(std::move(policies)));
+}
+
+Result<GpuSharingPolicy> AdmissionService::ParsePolicy(std::string_view json) {
+  GPU_ASSIGN_OR_RETURN(GpuSharingPolicy policy, ParseGpuSharingPolicy(json));
+  if (!policy.problems.empty()) {
+    return InvalidArgumentError(
+        JoinProblems("GPUSharingPolicy \"" + policy.name + "\" is invalid", policy.problems));
+  }
+  return policy;
+}
+
+AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::string_view body) const {
+  try {
+    const bool policy_endpoint = endpoint == AdmissionEndpoint::kValidateGpuSharingPolicies;
+    auto decoded =
+        DecodeAdmissionReview(body, policy_endpoint ? ObjectDecoding::kRaw : ObjectDecoding::kPod);
+    if (!decoded.ok()) {
+      return {400, decoded.error().message(), AdmissionVerdict::kBadRequest};
+    }
+    const DecodedReview& review = *decoded;
+    const std::string_view uid = review.uid;
+    if (!review.sub_resource.empty() || !review.has_object) return Allowed(uid);
+
+    if (policy_endpoint) {
+      if (review.kind != "GPUSharingPolicy" ||
+          (review.operation != "CREATE" && review.operation != "UPDATE")) {
+        return Allowed(uid);
+      }
+      auto policy = ParseGpuSharingPolicy(review.object_json);
+      if (!policy.ok()) return Denied(uid, 400, policy.error().message());
+      auto snapshot = Snapshot();
+      std::vector<std::string> problems = ValidatePolicy(*policy, snapshot->policies());
+      if (problems.empty()) return Allowed(uid);
+      return Denied(uid, 422,
+                    JoinProblems("GPUSharingPolicy \"" + policy->name + "\" is invalid", problems));
+    }
+
+    if (review.kind != "Pod" || !review.group.empty() || !review.pod) return Allowed(uid);
+    const PodInfo& pod = *review.pod;
+    if (Contains(config_.excluded_namespaces, pod.ns)) return Allowed(uid);
+
+    if (endpoint == AdmissionEndpoint::kValidatePods) {
+      if (review.operation != "CREATE" && review.operation != "UPDATE") return Allowed(uid);
+      std::vector<std::string> problems = ValidatePodAnnotations(pod);
+      if (problems.empty()) return Allowed(uid);
+      return Denied(uid, 422, JoinProblems("pod annotations are invalid", problems));
+    }
+
+    // kMutatePods
+    if (review.operation != "CREATE") return Allowed(uid);
+    std::map<std::string, std::string> ns_labels =
+        config_.namespace_labels
+            ? config_.namespace_labels(pod.ns)
+            : std::map<std::string, std::string>{{"kubernetes.io/metadata.name", pod.ns}};
+    MutationOptions opts;
+    opts.namespace_labels = &ns_labels;
+    auto snapshot = Snapshot();
+    PodMutation m = MutatePod(pod, *snapshot, opts);
+    if (m.denied) return Denied(uid, 403, m.message);
+    if (m.patch.empty()) return Allowed(uid, m.warnings);
+    // Dry-run requests get the same patch but must have no side effects.
+    if (!review.dry_run && config_.on_pod_matched && m.policy != nullptr) {
+      config_.on_pod_matched(m.policy->name);
+    }
+    return {200, EncodeAllowed(uid, m.patch, m.warnings), AdmissionVerdict::kPatched};
+  } catch (const std::exception& e) {
+    return {500, std::string("internal error: ") + e.what(), AdmissionVerdict::kBadRequest};
+  }
+}
+
+}  // namespace gpu_autoscaler::webhooks

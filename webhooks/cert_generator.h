@@ -1,0 +1,43 @@
+// File: webhooks/cert_generator.h
+//
+// The --self-signed mode: a throwaway CA and a serving certificate signed by
+// it, both ECDSA P-256, with the Service DNS names kube-apiserver dials
+// ("<svc>.<ns>.svc") as subjectAltNames. The CA certificate becomes the
+// caBundle of the webhook configurations (cert_bundle_patcher.h).
+//
+//   SelfSignedRequest req;
+//   req.dns_names = ServiceDnsNames("gpu-autoscaler-webhook", "gpu-autoscaler");
+//   GPU_ASSIGN_OR_RETURN(SelfSignedCertificates certs, GenerateSelfSignedCertificates(req));
+//   ParseCertifiedKey(certs.serving_cert_pem, certs.serving_key_pem);
+//
+// Thread-safety: a pure function (OpenSSL 3 is thread-safe).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gpu_autoscaler::webhooks {
+
+struct SelfSignedRequest {
+  std::vector<std::string> dns_names{};     // subjectAltName DNS entries; the first is the CN
+  std::vector<std::string> ip_addresses{};  // subjectAltName IP entries ("127.0.0.1")
+  std::chrono::system_clock::time_point not_before = std::chrono::system_clock::now();
+  std::chrono::hours validity{24 * 365};
+  std::string ca_common_name = "gpu-autoscaler-webhook-ca";
+};
+
+struct SelfSignedCertificates {
+  std::string ca_cert_pem;
+  std::string serving_cert_pem;
+  std::string serving_key_pem;
+};
+
+// "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local".
+std::vector<std::string> ServiceDnsNames(const std::string& service, const std::string& ns);
+
+Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& request);
+
+}  // namespace gpu_autoscaler::webhooks

@@ -1,0 +1,97 @@
+// File: webhooks/mutate.h
+//
+// Pod rewriting for GPU sharing: given a decoded pod and the policy that
+// matches it, the smallest RFC 6902 JSONPatch that moves the pod's GPU request
+// onto the shared resource (MIG profile, time-sliced or MPS GPU), pins it to
+// the policy's GPU models and sharing mode with a required node affinity, and
+// records the decision in annotations.
+//
+//   MutationOptions opts;                          // excluded namespaces...
+//   PodMutation m = MutatePod(pod, policies, opts);
+//   if (m.denied) ... m.message ...
+//   else if (!m.patch.empty()) ... base64(m.patch) ...
+//
+// Idempotent: a pod that carries `gpuautoscaler.io/mode` was already decided
+// and gets no patch, so reinvocation (reinvocationPolicy: IfNeeded) is safe.
+// Pure: no I/O, no clock; dry-run requests get the same patch.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "webhooks/policy.h"
+#include "webhooks/review.h"
+
+namespace gpu_autoscaler::webhooks {
+
+// Annotations and labels admission reads or writes.
+inline constexpr std::string_view kAnnotationSharing = "gpuautoscaler.io/sharing";
+inline constexpr std::string_view kAnnotationGpuMemory = "gpuautoscaler.io/gpu-memory";
+inline constexpr std::string_view kAnnotationGpuCompute = "gpuautoscaler.io/gpu-compute";
+inline constexpr std::string_view kAnnotationOriginalRequest = "gpuautoscaler.io/original-request";
+inline constexpr std::string_view kAnnotationPolicy = "gpuautoscaler.io/policy";
+inline constexpr std::string_view kAnnotationMode = "gpuautoscaler.io/mode";
+inline constexpr std::string_view kAnnotationMigProfile = "gpuautoscaler.io/mig-profile";
+inline constexpr std::string_view kResourceGpu = "nvidia.com/gpu";
+// Time-slicing and MPS: the device plugin's name for replicated GPUs with
+// `renameByDefault: true` (it uses the same name for both sharing kinds).
+inline constexpr std::string_view kResourceSharedGpu = "nvidia.com/gpu.shared";
+inline constexpr std::string_view kLabelGpuProduct = "nvidia.com/gpu.product";
+inline constexpr std::string_view kLabelSharingStrategy = "nvidia.com/gpu.sharing-strategy";
+inline constexpr std::string_view kLabelMigStrategy = "nvidia.com/mig.strategy";
+
+// What a pod asks of one GPU through the sharing annotations.
+struct GpuRequirement {
+  int64_t memory_bytes = 0;  // 0 = not given
+  int compute_percent = 0;   // 0 = not given
+};
+
+// Parses `gpuautoscaler.io/gpu-memory` ("10Gi", "10G", "10GB"/"10gb" as in
+// NVIDIA profile names, i.e. GiB; a bare number is GB) and
+// `gpuautoscaler.io/gpu-compute` ("50" or "50%", 1..100). Errors name the
+// annotation and the accepted forms.
+Result<int64_t> ParseGpuMemory(std::string_view text);
+Result<int> ParseGpuCompute(std::string_view text);
+Result<GpuRequirement> ParseGpuRequirement(const std::map<std::string, std::string>& annotations);
+
+struct MigChoice {
+  std::string profile;                  // "1g.10gb"
+  std::vector<std::string> gpu_models;  // canonical models where it is the choice
+};
+
+// The smallest allowed profile (by memory, then compute, `+me` last) that
+// gives at least `req`; ties across models keep every model that offers that
+// profile as its own smallest fit. `pinned_model` ("" = any) restricts models.
+// NotFound, naming the largest allowed profile, when nothing fits.
+Result<MigChoice> ChooseMigProfile(const GpuSharingPolicy& policy, const GpuRequirement& req,
+                                   std::string_view pinned_model = {});
+
+struct MutationOptions {
+  std::vector<std::string> excluded_namespaces{};
+  const std::map<std::string, std::string>* namespace_labels = nullptr;
+};
+
+struct PodMutation {
+  bool denied = false;
+  std::string message{};                     // why denied
+  std::string patch{};                       // JSONPatch array text; "" = no change
+  const GpuSharingPolicy* policy = nullptr;  // the policy applied, if any
+  std::vector<std::string> warnings{};
+};
+
+// Picks the pod's policy from `policies` and rewrites the pod.
+PodMutation MutatePod(const PodInfo& pod, const PolicySet& policies, const MutationOptions& opts);
+// Rewrites the pod for `policy` (already chosen).
+PodMutation MutatePodWithPolicy(const PodInfo& pod, const GpuSharingPolicy& policy);
+
+// Escapes one RFC 6901 reference token: "~" -> "~0", "/" -> "~1".
+std::string EscapeJsonPointerToken(std::string_view token);
+
+}  // namespace gpu_autoscaler::webhooks

@@ -1,0 +1,422 @@
+// gpu-autoscaler-webhook: the GPU-sharing admission webhook. Serves
+// /mutate-pods, /validate-pods and /validate-gpusharingpolicies over HTTPS
+// (HTTP/2 and HTTP/1.1), keeps its GPUSharingPolicy snapshot current with an
+// informer, and in --self-signed mode issues its own certificate and patches
+// the webhook configurations' caBundle. Prints "listening on ADDRESS:PORT"
+// to stdout once it serves.
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "kube/config.h"
+#include "kube/generic_object.h"
+#include "kube/object_codec.h"
+#include "kube/rest_client.h"
+#include "kube/shared_informer.h"
+#include "webhooks/admission_service.h"
+#include "webhooks/cert_bundle_patcher.h"
+#include "webhooks/cert_generator.h"
+#include "webhooks/cert_source.h"
+#include "webhooks/server.h"
+
+namespace {
+
+using namespace gpu_autoscaler;
+using namespace gpu_autoscaler::webhooks;
+using namespace std::chrono_literals;
+
+constexpr char kUsage[] = R"(Usage: gpu-autoscaler-webhook [flags]
+
+The GPU-sharing admission webhook: rewrites GPU pods according to
+GPUSharingPolicy objects and validates policies, sharing and QoS annotations.
+
+Serving:
+  --bind-address ADDR          address to listen on (default 0.0.0.0)
+  --port N                     HTTPS port; 0 picks a free one (default 8443)
+  --threads N                  event-loop threads (default 2)
+  --tls-cert-file FILE         PEM serving certificate (chain allowed); reloaded when
+                               the file changes (needs --tls-key-file)
+  --tls-key-file FILE          PEM private key for --tls-cert-file
+  --cert-check-interval DUR    how often to look for a rotated certificate (default 1s)
+  --self-signed                generate a CA and a serving certificate for the Service
+                               DNS names and patch the webhook configurations' caBundle
+  --self-signed-ip IP          also certify this IP address (repeatable; e.g. 127.0.0.1)
+  --write-ca-file FILE         with --self-signed: also write the CA certificate here
+  --request-timeout DUR        a request must arrive completely within this (default 10s)
+  --header-timeout DUR         TLS handshake and request headers deadline (default 10s)
+  --idle-timeout DUR           close idle keep-alive connections after (default 90s)
+  --max-connections N          connections beyond this are closed at accept (default 4096)
+
+Kubernetes:
+  --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
+                               without either the webhook runs on --policy-file only)
+  --webhook-config-name NAME   Mutating/ValidatingWebhookConfiguration to patch
+                               (default gpu-autoscaler-webhook)
+  --service-name NAME          the webhook's Service (default gpu-autoscaler-webhook)
+  --service-namespace NS       the Service's namespace (default gpu-autoscaler-system)
+  --excluded-namespaces LIST   comma-separated namespaces never touched
+                               (default kube-system,<service namespace>)
+  --policy-file FILE           JSON GPUSharingPolicy object, array or List, used in
+                               addition to the cluster's policies
+  --log-format text|json       log format on stderr (default text)
+  --help                       show this help
+
+Durations: 500ms, 10s, 1m.
+)";
+
+bool ParseDuration(std::string_view s, std::chrono::milliseconds* out) {
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9')
+    ++digits;
+  if (digits == 0 || digits > 9) return false;
+  long long value = std::atoll(std::string(s.substr(0, digits)).c_str());
+  std::string_view unit = s.substr(digits);
+  if (unit == "ms") {
+    *out = std::chrono::milliseconds(value);
+  } else if (unit == "s" || unit.empty()) {
+    *out = std::chrono::seconds(value);
+  } else if (unit == "m") {
+    *out = std::chrono::minutes(value);
+  } else {
+    return false;
+  }
+  return out->count() > 0;
+}
+
+bool ParseCount(const std::string& s, long min, long max, long* out) {
+  char* end = nullptr;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+std::vector<std::string> SplitList(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    std::string_view item = s.substr(0, comma);
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "gpu-autoscaler-webhook: " << message << "\n"
+            << "Run with --help for usage.\n";
+  return 2;
+}
+
+struct Flags {
+  AdmissionServerOptions server;
+  std::string cert_file, key_file;
+  std::chrono::milliseconds cert_check_interval{1000};
+  bool self_signed = false;
+  std::vector<std::string> self_signed_ips;
+  std::string write_ca_file;
+  std::string kubeconfig;
+  std::string webhook_config_name = "gpu-autoscaler-webhook";
+  std::string service_name = "gpu-autoscaler-webhook";
+  std::string service_namespace = "gpu-autoscaler-system";
+  std::vector<std::string> excluded_namespaces;
+  bool excluded_namespaces_set = false;
+  std::string policy_file;
+  std::string log_format = "text";
+};
+
+// Parses argv into `flags`; returns an exit code, or -1 to carry on.
+int ParseFlags(int argc, char** argv, Flags* flags) {
+  flags->server.port = 8443;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    auto eq = arg.find('=');
+    bool has_inline = arg.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (has_inline) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--self-signed") {
+      flags->self_signed = true;
+      continue;
+    }
+    if (!has_inline) {
+      if (i + 1 >= argc) return Fail(arg + " needs a value");
+      value = argv[++i];
+    }
+    long n = 0;
+    std::chrono::milliseconds d{};
+    if (arg == "--bind-address") {
+      flags->server.bind_address = value;
+    } else if (arg == "--port") {
+      if (!ParseCount(value, 0, 65535, &n)) return Fail("bad --port " + value);
+      flags->server.port = static_cast<int>(n);
+    } else if (arg == "--threads") {
+      if (!ParseCount(value, 1, 256, &n)) return Fail("bad --threads " + value);
+      flags->server.threads = static_cast<int>(n);
+    } else if (arg == "--max-connections") {
+      if (!ParseCount(value, 1, 1'000'000, &n)) return Fail("bad --max-connections " + value);
+      flags->server.max_connections = static_cast<size_t>(n);
+    } else if (arg == "--tls-cert-file") {
+      flags->cert_file = value;
+    } else if (arg == "--tls-key-file") {
+      flags->key_file = value;
+    } else if (arg == "--self-signed-ip") {
+      flags->self_signed_ips.push_back(value);
+    } else if (arg == "--write-ca-file") {
+      flags->write_ca_file = value;
+    } else if (arg == "--kubeconfig") {
+      flags->kubeconfig = value;
+    } else if (arg == "--webhook-config-name") {
+      flags->webhook_config_name = value;
+    } else if (arg == "--service-name") {
+      flags->service_name = value;
+    } else if (arg == "--service-namespace") {
+      flags->service_namespace = value;
+    } else if (arg == "--excluded-namespaces") {
+      flags->excluded_namespaces = SplitList(value);
+      flags->excluded_namespaces_set = true;
+    } else if (arg == "--policy-file") {
+      flags->policy_file = value;
+    } else if (arg == "--log-format") {
+      if (value != "text" && value != "json") return Fail("bad --log-format " + value);
+      flags->log_format = value;
+    } else if (arg == "--cert-check-interval" || arg == "--request-timeout" ||
+               arg == "--header-timeout" || arg == "--idle-timeout") {
+      if (!ParseDuration(value, &d)) return Fail("bad " + arg + " " + value);
+      if (arg == "--cert-check-interval") flags->cert_check_interval = d;
+      if (arg == "--request-timeout") flags->server.request_timeout = d;
+      if (arg == "--header-timeout") flags->server.header_timeout = d;
+      if (arg == "--idle-timeout") flags->server.idle_timeout = d;
+    } else {
+      return Fail("unknown argument " + arg);
+    }
+  }
+  if (flags->cert_file.empty() != flags->key_file.empty()) {
+    return Fail("--tls-cert-file and --tls-key-file go together");
+  }
+  if (flags->self_signed == !flags->cert_file.empty()) {
+    return Fail("give either --tls-cert-file/--tls-key-file or --self-signed");
+  }
+  if (!flags->write_ca_file.empty() && !flags->self_signed) {
+    return Fail("--write-ca-file needs --self-signed");
+  }
+  if (!flags->excluded_namespaces_set) {
+    flags->excluded_namespaces = {"kube-system", flags->service_namespace};
+  }
+  return -1;
+}
+
+// Policies from --policy-file: one object, an array, or a List with items.
+Result<std::vector<GpuSharingPolicy>> LoadPolicyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return InvalidArgumentError(path + ": cannot open");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgumentError(path + ": not valid JSON");
+  if (doc.is_object() && doc.contains("items")) doc = doc["items"];
+  if (doc.is_object()) doc = nlohmann::json::array({doc});
+  if (!doc.is_array()) return InvalidArgumentError(path + ": expected a policy, array or List");
+  std::vector<GpuSharingPolicy> out;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    auto policy = AdmissionService::ParsePolicy(doc[i].dump());
+    if (!policy.ok()) {
+      return policy.error().WithContext(path + ": item " + std::to_string(i));
+    }
+    out.push_back(std::move(policy).value());
+  }
+  return out;
+}
+
+Result<kube::ClientConfig> LoadKubeConfig(const Flags& flags, bool* available) {
+  *available = true;
+  if (!flags.kubeconfig.empty()) {
+    auto cfg = kube::LoadKubeconfigFiles({flags.kubeconfig});
+    if (!cfg.ok()) return cfg.error().ToStatus();
+    return std::move(cfg).value();
+  }
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* kubeconfig = std::getenv("KUBECONFIG");
+  if ((host == nullptr || *host == '\0') && (kubeconfig == nullptr || *kubeconfig == '\0')) {
+    *available = false;
+    return kube::ClientConfig{};
+  }
+  auto cfg = kube::LoadDefaultConfig();
+  if (!cfg.ok()) return cfg.error().ToStatus();
+  return std::move(cfg).value();
+}
+
+const kube::GroupVersionResource kGpuSharingPolicies{"gpuautoscaler.io", "v1alpha1",
+                                                     "gpusharingpolicies", false};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (int rc = ParseFlags(argc, argv, &flags); rc >= 0) return rc;
+
+  auto logger = spdlog::stderr_logger_mt("webhook");
+  if (flags.log_format == "json") {
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Admission logic.
+  std::vector<GpuSharingPolicy> file_policies;
+  if (!flags.policy_file.empty()) {
+    auto loaded = LoadPolicyFile(flags.policy_file);
+    if (!loaded.ok()) return Fail(loaded.error().message());
+    file_policies = std::move(loaded).value();
+  }
+  AdmissionConfig admission_config;
+  admission_config.excluded_namespaces = flags.excluded_namespaces;
+  AdmissionService service(admission_config);
+  service.SetPolicies(file_policies);
+
+  // Kubernetes client (optional).
+  bool have_kube = false;
+  auto kube_config = LoadKubeConfig(flags, &have_kube);
+  if (!kube_config.ok()) return Fail("kubeconfig: " + kube_config.error().message());
+  std::unique_ptr<kube::RestClient> client;
+  if (have_kube) {
+    auto created = kube::RestClient::Create(*kube_config);
+    if (!created.ok()) return Fail("kube client: " + created.error().ToString());
+    client = std::move(created).value();
+  } else {
+    logger->warn("no kubeconfig and not in a cluster: serving --policy-file policies only");
+  }
+
+  // Certificates.
+  std::shared_ptr<CertificateSource> certs;
+  std::string ca_pem;
+  if (flags.self_signed) {
+    SelfSignedRequest request;
+    request.dns_names = ServiceDnsNames(flags.service_name, flags.service_namespace);
+    request.ip_addresses = flags.self_signed_ips;
+    auto generated = GenerateSelfSignedCertificates(request);
+    if (!generated.ok()) return Fail(generated.error().ToString());
+    auto pair = ParseCertifiedKey(generated->serving_cert_pem, generated->serving_key_pem);
+    if (!pair.ok()) return Fail(pair.error().ToString());
+    certs = std::make_shared<StaticCertificateSource>(std::move(pair).value());
+    ca_pem = generated->ca_cert_pem;
+    if (!flags.write_ca_file.empty()) {
+      std::ofstream out(flags.write_ca_file);
+      out << ca_pem;
+      if (!out) return Fail("cannot write " + flags.write_ca_file);
+    }
+  } else {
+    auto files = FileCertificateSource::Open(flags.cert_file, flags.key_file, RealClock::Instance(),
+                                             flags.cert_check_interval);
+    if (!files.ok()) return Fail(files.error().message());
+    certs = std::move(files).value();
+  }
+
+  // Policy informer.
+  std::unique_ptr<kube::InformerFactory> factory;
+  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies;
+  if (client) {
+    factory = std::make_unique<kube::InformerFactory>(client.get());
+    policies = factory->Informer(kGpuSharingPolicies, kube::GenericObjectCodec());
+    auto rebuild = [&service, &file_policies, &policies, logger] {
+      std::vector<GpuSharingPolicy> all = file_policies;
+      for (const auto& obj : policies->store().List()) {
+        auto policy = AdmissionService::ParsePolicy(obj->json());
+        if (!policy.ok()) {
+          logger->warn("ignoring GPUSharingPolicy {}: {}", obj->name(), policy.error().message());
+          continue;
+        }
+        all.push_back(std::move(policy).value());
+      }
+      size_t count = all.size();
+      service.SetPolicies(std::move(all));
+      logger->debug("policy snapshot: {} policies", count);
+    };
+    policies->AddEventHandler({.on_add = [rebuild](const auto&) { rebuild(); },
+                               .on_update = [rebuild](const auto&, const auto&) { rebuild(); },
+                               .on_delete = [rebuild](const auto&, bool) { rebuild(); }});
+    factory->Start();
+    flags.server.ready = [&policies] { return policies->HasSynced(); };
+  }
+
+  auto server = AdmissionServer::Start(
+      flags.server, certs,
+      [&service](AdmissionEndpoint e, std::string_view body) { return service.Review(e, body); });
+  if (!server.ok()) {
+    logger->error("cannot start: {}", server.error().ToString());
+    if (factory) factory->Stop();
+    return 1;
+  }
+  std::string shown_address =
+      flags.server.bind_address == "0.0.0.0" ? "127.0.0.1" : flags.server.bind_address;
+  std::printf("listening on %s:%d\n", shown_address.c_str(), (*server)->port());
+  std::fflush(stdout);
+  logger->info("serving HTTPS on {}:{}", flags.server.bind_address, (*server)->port());
+
+  // --self-signed: keep the caBundle current (at start, after failures, and
+  // periodically in case an upgrade reset it).
+  std::mutex patch_mu;
+  std::condition_variable_any patch_cv;
+  std::jthread patch_thread;
+  if (flags.self_signed && client) {
+    patch_thread = std::jthread([&](std::stop_token stop) {
+      CaBundlePatcher patcher(client.get(), flags.webhook_config_name, ca_pem);
+      auto backoff = 1s;
+      while (!stop.stop_requested()) {
+        Status synced = patcher.Sync();
+        std::chrono::seconds wait = 60s;
+        if (synced.ok()) {
+          backoff = 1s;
+        } else {
+          logger->warn("caBundle: {}; retrying in {}s", synced.ToString(), backoff.count());
+          wait = backoff;
+          backoff = std::min<std::chrono::seconds>(backoff * 2, 30s);
+        }
+        std::unique_lock<std::mutex> lock(patch_mu);
+        patch_cv.wait_for(lock, stop, wait, [] { return false; });
+      }
+    });
+  } else if (flags.self_signed) {
+    logger->warn("--self-signed without a cluster: caBundle not patched");
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  logger->info("received signal {}, shutting down", sig);
+  if (patch_thread.joinable()) {
+    patch_thread.request_stop();
+    patch_thread.join();
+  }
+  (*server)->Stop();
+  if (factory) factory->Stop();
+  return 0;
+}
