@@ -484,6 +484,15 @@ PodMutation MutatePodWithPolicy(const PodInfo& pod, const GpuSharingPolicy& poli
       {kAnnotationOriginalRequest, original},
   };
   if (!mig_profile.empty()) notes.emplace_back(kAnnotationMigProfile, mig_profile);
+  if (policy.strategy == SharingStrategy::kTimeSlicing) {
+    notes.emplace_back(kAnnotationReplicas, std::to_string(policy.time_slicing.replicas));
+  } else if (policy.strategy == SharingStrategy::kMps) {
+    notes.emplace_back(kAnnotationReplicas, std::to_string(policy.mps.max_clients));
+    if (policy.mps.active_thread_percentage > 0) {
+      notes.emplace_back(kAnnotationMpsThreadPercentage,
+                         std::to_string(policy.mps.active_thread_percentage));
+    }
+  }
   // Annotations already right stay untouched, and the first original request
   // is never overwritten: a second pass over a rewritten pod adds nothing.
   std::erase_if(notes, [&](const auto& note) {

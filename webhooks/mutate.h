@@ -39,6 +39,11 @@ inline constexpr std::string_view kAnnotationOriginalRequest = "gpuautoscaler.io
 inline constexpr std::string_view kAnnotationPolicy = "gpuautoscaler.io/policy";
 inline constexpr std::string_view kAnnotationMode = "gpuautoscaler.io/mode";
 inline constexpr std::string_view kAnnotationMigProfile = "gpuautoscaler.io/mig-profile";
+// Read by the cost engine (src/cost/metering.h) to bill a share, not a whole GPU:
+// time-slicing replicas or MPS clients per GPU, and the MPS thread percentage.
+inline constexpr std::string_view kAnnotationReplicas = "gpuautoscaler.io/replicas";
+inline constexpr std::string_view kAnnotationMpsThreadPercentage =
+    "gpuautoscaler.io/mps-thread-percentage";
 inline constexpr std::string_view kResourceGpu = "nvidia.com/gpu";
 // Time-slicing and MPS: the device plugin's name for replicated GPUs with
 // `renameByDefault: true` (it uses the same name for both sharing kinds).

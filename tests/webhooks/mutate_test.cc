@@ -218,6 +218,14 @@ TEST_P(PatchGenerationTest, AppliesAndIsIdempotent) {
   EXPECT_EQ(after["metadata"]["annotations"]["gpuautoscaler.io/policy"], policy.name);
   EXPECT_EQ(after["metadata"]["annotations"]["gpuautoscaler.io/mode"],
             StrategyName(policy.strategy));
+  // What the cost engine needs to bill a share of a GPU.
+  if (policy.strategy == SharingStrategy::kTimeSlicing) {
+    EXPECT_EQ(after["metadata"]["annotations"]["gpuautoscaler.io/replicas"],
+              std::to_string(policy.time_slicing.replicas));
+  } else if (policy.strategy == SharingStrategy::kMps) {
+    EXPECT_EQ(after["metadata"]["annotations"]["gpuautoscaler.io/replicas"],
+              std::to_string(policy.mps.max_clients));
+  }
   // The rewrite is a fixpoint: the same policy finds nothing left to change...
   PodMutation fixpoint = MutatePodWithPolicy(Decode(after), policy);
   EXPECT_FALSE(fixpoint.denied) << fixpoint.message;
@@ -279,7 +287,7 @@ INSTANTIATE_TEST_SUITE_P(
               ASSERT_EQ(exprs.size(), 1u);  // no gpuModels: no product pin
               EXPECT_EQ(exprs[0]["key"], "nvidia.com/gpu.sharing-strategy");
               EXPECT_EQ(exprs[0]["values"], json({"time-slicing"}));
-              EXPECT_EQ(after["metadata"]["annotations"].size(), 3u);
+              EXPECT_EQ(after["metadata"]["annotations"].size(), 4u);
             },
             // 2x(remove+add), affinity, whole annotations map
             6},
@@ -302,7 +310,7 @@ INSTANTIATE_TEST_SUITE_P(
                       {"name":"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT","value":"0=10240M"}])"));
                     EXPECT_EQ(TermsOf(after)[0]["matchExpressions"][0]["values"], json({"mps"}));
                   },
-                  9},
+                  11},
         PatchCase{"MpsKeepsUserEnv",
                   [] {
                     return Policy("mps", ShareSpec("mps", {{"maxClients", 4},
@@ -322,7 +330,7 @@ INSTANTIATE_TEST_SUITE_P(
                               json::parse(
                                   R"({"name":"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE","value":"50"})"));
                   },
-                  9},
+                  11},
         PatchCase{"ExclusiveOnlyPins",
                   [] {
                     json spec = ShareSpec("exclusive", nullptr);
@@ -360,7 +368,7 @@ INSTANTIATE_TEST_SUITE_P(
                     EXPECT_EQ(terms[1]["matchFields"][0]["values"], json({"n1"}));
                   },
                   // 2x(remove+add), 2 term edits, 3 annotations
-                  9},
+                  10},
         PatchCase{"PreferredOnlyAffinityGetsRequired",
                   [] {
                     return Policy("ts", ShareSpec("timeSlicing", {{"replicas", 2}}));
@@ -377,7 +385,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "preferredDuringSchedulingIgnoredDuringExecution"));
                     EXPECT_TRUE(after["spec"]["affinity"].contains("podAntiAffinity"));
                   },
-                  8},
+                  9},
         PatchCase{"AnnotationOnlyPodGetsOneSlice", TwoModels,
                   [](json& pod) {
                     pod["spec"]["containers"][1]["resources"] =
@@ -410,7 +418,7 @@ INSTANTIATE_TEST_SUITE_P(
                                              "main":{"nvidia.com/gpu":"2"}})"));
             },
             // 3x(remove+add), affinity, 3 annotations
-            10}),
+            11}),
     [](const ::testing::TestParamInfo<PatchCase>& info) { return info.param.name; });
 
 TEST(MutatePodTest, LeavesPodsAloneWhenTheyShould) {
