@@ -312,7 +312,8 @@ struct SqliteCostStore::Impl {
   struct PodEntry {
     int64_t pod_id;
     int64_t series_id;
-    // The newest second of this pod seen in batch `batch` (see AppendFresh).
+    // The newest second of this pod in batch number `batch`, to tell which of
+    // its rows cannot be stored yet (see AppendInTransaction).
     uint64_t batch = 0;
     int64_t batch_newest = INT64_MIN;
   };
@@ -362,6 +363,12 @@ struct SqliteCostStore::Impl {
 
   Status Error(std::string_view what) const {
     return InternalError("sqlite " + path + ": " + std::string(what) + ": " + sqlite3_errmsg(db));
+  }
+
+  Status CorruptRawRow(int bytes) const {
+    return InternalError("sqlite " + path + ": corrupt cost_raw row: value blob of " +
+                         std::to_string(bytes) + " bytes, want " +
+                         std::to_string(sizeof(PackedRawValues)));
   }
 
   Status Exec(const std::string& sql) {
@@ -535,7 +542,7 @@ struct SqliteCostStore::Impl {
       const SeriesKey* key = FindSeries(series_id);
       sample.idle = key != nullptr && key->idle;
       if (!UnpackRawValues(sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), sample)) {
-        return Error("corrupt cost_raw row");
+        return CorruptRawRow(sqlite3_column_bytes(st, 2));
       }
       pending.Add(FloorTo(sqlite3_column_int64(st, 0), 60), series_id,
                   CostTotals::FromSample(sample));
@@ -836,7 +843,7 @@ struct SqliteCostStore::Impl {
       const SeriesKey* key = FindSeries(series_id);
       sample.idle = key != nullptr && key->idle;
       if (!UnpackRawValues(sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), sample)) {
-        return Error("corrupt cost_raw row");
+        return CorruptRawRow(sqlite3_column_bytes(s, 3));
       }
       builder.Add(sqlite3_column_int64(s, 0), series_id, sqlite3_column_int64(s, 2),
                   CostTotals::FromSample(sample));

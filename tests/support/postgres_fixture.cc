@@ -237,15 +237,16 @@ bool FileStartsWith(const char* path, const std::string& expected_prefix) {
     const int users = ::open(plan.users_lock.c_str(), O_RDWR | O_CLOEXEC);
     const bool unused = users >= 0 && ::flock(users, LOCK_EX | LOCK_NB) == 0;
     idle_seconds = unused ? idle_seconds + 1 : 0;
-    if (postmaster_exited || idle_seconds >= TestPostgres::kIdleSeconds) {
-      // Holding start.lock (and users.lock when idle): nobody can join now.
-      if (FileStartsWith(plan.server_file.c_str(), plan.server_identity)) {
-        ::unlink(plan.server_file.c_str());
-      }
-      break;
+    const bool stop = postmaster_exited || idle_seconds >= TestPostgres::kIdleSeconds;
+    // Holding start.lock (and users.lock when idle), nobody can join: withdraw
+    // the record. Once it is gone a newcomer starts a server of its own, so
+    // the shutdown below needs no lock.
+    if (stop && FileStartsWith(plan.server_file.c_str(), plan.server_identity)) {
+      ::unlink(plan.server_file.c_str());
     }
     if (users >= 0) ::close(users);
     ::close(start);
+    if (stop) break;
   }
   if (!postmaster_exited) {
     ::kill(postmaster, SIGQUIT);  // immediate shutdown
