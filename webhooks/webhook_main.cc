@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/flag_duration.h"
 #include "kube/config.h"
 #include "kube/generic_object.h"
 #include "kube/object_codec.h"
@@ -79,25 +80,6 @@ Kubernetes:
 
 Durations: 500ms, 10s, 1m.
 )";
-
-bool ParseDuration(std::string_view s, std::chrono::milliseconds* out) {
-  size_t digits = 0;
-  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9')
-    ++digits;
-  if (digits == 0 || digits > 9) return false;
-  long long value = std::atoll(std::string(s.substr(0, digits)).c_str());
-  std::string_view unit = s.substr(digits);
-  if (unit == "ms") {
-    *out = std::chrono::milliseconds(value);
-  } else if (unit == "s" || unit.empty()) {
-    *out = std::chrono::seconds(value);
-  } else if (unit == "m") {
-    *out = std::chrono::minutes(value);
-  } else {
-    return false;
-  }
-  return out->count() > 0;
-}
 
 bool ParseCount(const std::string& s, long min, long max, long* out) {
   char* end = nullptr;
@@ -205,7 +187,7 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
       flags->log_format = value;
     } else if (arg == "--cert-check-interval" || arg == "--request-timeout" ||
                arg == "--header-timeout" || arg == "--idle-timeout") {
-      if (!ParseDuration(value, &d)) return Fail("bad " + arg + " " + value);
+      if (!ParseFlagDuration(value, &d)) return Fail("bad " + arg + " " + value);
       if (arg == "--cert-check-interval") flags->cert_check_interval = d;
       if (arg == "--request-timeout") flags->server.request_timeout = d;
       if (arg == "--header-timeout") flags->server.header_timeout = d;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "apiserver/api_server.h"
+#include "common/flag_duration.h"
 
 namespace {
 
@@ -36,25 +37,6 @@ Flags:
   --log-format text|json      log format on stderr (default text)
   --help                      show this help
 )";
-
-bool ParseDuration(std::string_view s, std::chrono::milliseconds* out) {
-  size_t digits = 0;
-  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9')
-    ++digits;
-  if (digits == 0) return false;
-  long long value = std::atoll(std::string(s.substr(0, digits)).c_str());
-  std::string_view unit = s.substr(digits);
-  if (unit == "ms") {
-    *out = std::chrono::milliseconds(value);
-  } else if (unit == "s" || unit.empty()) {
-    *out = std::chrono::seconds(value);
-  } else if (unit == "m") {
-    *out = std::chrono::minutes(value);
-  } else {
-    return false;
-  }
-  return out->count() > 0;
-}
 
 int Fail(const std::string& message) {
   std::cerr << "gpu-autoscaler-apiserver: " << message << "\n"
@@ -118,7 +100,7 @@ int main(int argc, char** argv) {
         if (*end != '\0' || n <= 0) return Fail("bad --watch-history " + v);
         opts.watch_history = static_cast<size_t>(n);
       } else if (arg == "--bookmark-interval") {
-        if (!ParseDuration(v, &opts.bookmark_interval)) {
+        if (!gpu_autoscaler::ParseFlagDuration(v, &opts.bookmark_interval)) {
           return Fail("bad --bookmark-interval " + v);
         }
       } else {
