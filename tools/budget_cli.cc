@@ -1,6 +1,7 @@
 // gpu-autoscaler budget status: each Budget's spend in its current period,
 // end-of-period forecasts, the thresholds reached and the enforcement in
-// effect, from Budget objects in a YAML file and the cost history.
+// effect, from Budget objects (read from the cluster, or from a YAML file)
+// and the cost history.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,8 @@
 #include "cost/budget.h"
 #include "cost/forecast.h"
 #include "cost/store_factory.h"
+#include "kube/config.h"
+#include "kube/rest_client.h"
 #include "tools/cost_cli.h"
 
 namespace gpu_autoscaler::cli {
@@ -24,18 +27,27 @@ namespace {
 constexpr std::string_view kCommand = "budget status";
 
 constexpr char kBudgetUsage[] =
-    "Usage: gpu-autoscaler budget status --budgets FILE --db DB [-o table|json]\n"
+    "Usage: gpu-autoscaler budget status --db DB [--budgets FILE | --kubeconfig FILE]\n"
+    "                                    [--context NAME] [-n NAMESPACE] [-o table|json]\n"
     "\n"
-    "For every Budget (gpuautoscaler.io/v1alpha1) in FILE (YAML documents separated\n"
-    "by ---): spend in the current period, the linear and Holt-Winters end-of-period\n"
-    "forecasts, the thresholds reached and whether its enforcement is in effect.\n"
+    "For every Budget (gpuautoscaler.io/v1alpha1): spend in the current period, the\n"
+    "linear and Holt-Winters end-of-period forecasts, the thresholds reached and\n"
+    "whether its enforcement is in effect. Budgets are listed from the cluster, like\n"
+    "kubectl: --kubeconfig, else in-cluster, else $KUBECONFIG, else ~/.kube/config;\n"
+    "--budgets reads them from a file instead.\n"
     "\n"
     "Options:\n"
-    "  --budgets FILE        Budget objects, YAML or JSON\n"
     "  --db DB               SQLite file or postgres:// URL of the cost history\n"
+    "  --budgets FILE        Budget objects from a file (YAML documents separated by ---, or "
+    "JSON)\n"
+    "  --kubeconfig FILE     cluster to list Budgets from\n"
+    "  --context NAME        kubeconfig context (default: current-context)\n"
+    "  -n, --namespace NS    only Budgets in this namespace (default: all namespaces)\n"
     "  -o, --output FORMAT   table (default) or json\n"
     "  --now TIME            evaluate as of this RFC 3339 time (default: the clock)\n"
     "  -h, --help            show this help\n";
+
+const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
 
 // Splits a multi-document YAML stream on "---" lines.
 std::vector<std::string> SplitDocuments(const std::string& text) {
@@ -62,6 +74,50 @@ struct BudgetStatus {
   cost::PeriodForecast forecast;
   std::vector<double> reached;  // thresholds, ascending
 };
+
+// Budgets from FILE: every YAML document in it.
+Result<std::vector<cost::Budget>> BudgetsFromFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<cost::Budget> budgets;
+  for (const std::string& doc : SplitDocuments(text.str())) {
+    GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(doc, path));
+    budgets.push_back(std::move(budget));
+  }
+  if (budgets.empty()) return NotFoundError(path + ": no Budget objects");
+  return budgets;
+}
+
+// Budgets listed from the cluster (all namespaces unless `ns` is set). A
+// Budget that does not parse is an error naming it, not a silent omission.
+Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconfig,
+                                                     const std::string& context,
+                                                     const std::string& ns) {
+  auto config = kubeconfig.empty() ? kube::LoadDefaultConfig(context)
+                                   : kube::LoadKubeconfigFiles({kubeconfig}, context);
+  if (!config.ok()) {
+    return config.error().ToStatus().WithContext("no cluster to list Budgets from");
+  }
+  config->user_agent = "gpu-autoscaler-cli";
+  auto client = kube::RestClient::Create(*config);
+  if (!client.ok()) return client.error().ToStatus().WithContext("kube client");
+  auto list = (*client)->List(kube::ObjectRef{kBudgets, ns});
+  if (!list.ok()) {
+    return list.error().ToStatus().WithContext("listing budgets.gpuautoscaler.io on " +
+                                               config->server);
+  }
+  std::vector<cost::Budget> budgets;
+  for (const nlohmann::json& item : list->value("items", nlohmann::json::array())) {
+    const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
+    const std::string source = "Budget " + meta.value("namespace", std::string()) + "/" +
+                               meta.value("name", std::string());
+    GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(item.dump(), source));
+    budgets.push_back(std::move(budget));
+  }
+  return budgets;
+}
 
 Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now) {
   BudgetStatus status{budget, budget.spec.PeriodAt(now), {}, {}};
@@ -116,8 +172,10 @@ int RunBudget(int argc, char** argv) {
   if (std::string_view(argv[0]) != "status") {
     return UsageError("budget", "unknown subcommand \"" + std::string(argv[0]) + "\"");
   }
-  FlagParser flags({"--budgets", "--db", "--output", "--now"});
+  FlagParser flags(
+      {"--budgets", "--db", "--output", "--now", "--kubeconfig", "--context", "--namespace"});
   flags.Alias("-o", "--output");
+  flags.Alias("-n", "--namespace");
   if (!flags.Parse(argc - 1, argv + 1)) return UsageError(kCommand, flags.error());
   if (flags.help()) {
     std::fputs(kBudgetUsage, stdout);
@@ -128,22 +186,26 @@ int RunBudget(int argc, char** argv) {
     return UsageError(kCommand, "bad -o \"" + output + "\": want table or json");
   }
   const std::string path = flags.Get("--budgets");
-  if (path.empty()) return UsageError(kCommand, "--budgets is required");
+  if (!path.empty() && !flags.Get("--kubeconfig").empty()) {
+    return UsageError(kCommand, "--budgets and --kubeconfig are exclusive");
+  }
   if (flags.Get("--db").empty()) return UsageError(kCommand, "--db is required");
   Result<int64_t> now = ResolveNow(flags.Get("--now"));
   if (!now.ok()) return UsageError(kCommand, now.error().message());
 
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(kCommand, "cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::vector<cost::Budget> budgets;
-  for (const std::string& doc : SplitDocuments(text.str())) {
-    Result<cost::Budget> budget = cost::ParseBudget(doc, path);
-    if (!budget.ok()) return Fail(kCommand, budget.error().message());
-    budgets.push_back(std::move(*budget));
+  Result<std::vector<cost::Budget>> listed =
+      path.empty() ? BudgetsFromCluster(flags.Get("--kubeconfig"), flags.Get("--context"),
+                                        flags.Get("--namespace"))
+                   : BudgetsFromFile(path);
+  if (!listed.ok()) return Fail(kCommand, listed.error().message());
+  std::vector<cost::Budget> budgets = std::move(*listed);
+  if (const std::string ns = flags.Get("--namespace"); !ns.empty()) {
+    std::erase_if(budgets, [&](const cost::Budget& b) { return b.ns != ns; });
   }
-  if (budgets.empty()) return Fail(kCommand, path + ": no Budget objects");
+  if (budgets.empty()) {
+    std::printf("No Budgets%s.\n", path.empty() ? " in the cluster" : "");
+    return kExitOk;
+  }
 
   Result<std::unique_ptr<cost::CostStore>> store = OpenHistory(flags.Get("--db"));
   if (!store.ok()) return Fail(kCommand, store.error().message());

@@ -295,10 +295,17 @@ Result<PodInfo> DecodePod(std::string_view pod_json) {
 
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  // Copies runs of characters that need no escape in one append: per-char
+  // push_back was 7% of a mutate review.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (u) {
       case '"':
         out += "\\\"";
         break;
@@ -314,41 +321,39 @@ void AppendJsonString(std::string& out, std::string_view s) {
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xf]);
-        } else {
-          out.push_back(c);
-        }
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 0xf]};
+        out.append(escaped, sizeof(escaped));
+      }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
 std::string Base64Encode(std::string_view data) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
+  std::string out((data.size() + 2) / 3 * 4, '\0');
+  char* p = out.data();
   size_t i = 0;
   for (; i + 2 < data.size(); i += 3) {
     uint32_t n = (uint32_t{static_cast<unsigned char>(data[i])} << 16) |
                  (uint32_t{static_cast<unsigned char>(data[i + 1])} << 8) |
                  uint32_t{static_cast<unsigned char>(data[i + 2])};
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(kAlphabet[(n >> 6) & 63]);
-    out.push_back(kAlphabet[n & 63]);
+    p[0] = kAlphabet[(n >> 18) & 63];
+    p[1] = kAlphabet[(n >> 12) & 63];
+    p[2] = kAlphabet[(n >> 6) & 63];
+    p[3] = kAlphabet[n & 63];
+    p += 4;
   }
   if (size_t rest = data.size() - i; rest > 0) {
     uint32_t n = uint32_t{static_cast<unsigned char>(data[i])} << 16;
     if (rest == 2) n |= uint32_t{static_cast<unsigned char>(data[i + 1])} << 8;
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(rest == 2 ? kAlphabet[(n >> 6) & 63] : '=');
-    out.push_back('=');
+    p[0] = kAlphabet[(n >> 18) & 63];
+    p[1] = kAlphabet[(n >> 12) & 63];
+    p[2] = rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
+    p[3] = '=';
   }
   return out;
 }

@@ -50,6 +50,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr size_t kReadChunk = 16 * 1024;
+constexpr uint64_t kBodyReserveCap = 64 * 1024;
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 
 std::string_view ToStd(beast::string_view s) {
@@ -79,9 +80,17 @@ Reply TextReply(int status, std::string body) {
 }
 
 // Why a request was answered without reaching a handler.
-enum class Rejection { kBodyTooLarge, kTimeout, kNotFound, kMethodNotAllowed, kMediaType };
-constexpr std::array<const char*, 5> kRejectionNames = {
-    "body_too_large", "timeout", "not_found", "method_not_allowed", "unsupported_media_type"};
+enum class Rejection {
+  kBodyTooLarge,
+  kTimeout,
+  kNotFound,
+  kMethodNotAllowed,
+  kMediaType,
+  kConnectionBufferFull
+};
+constexpr std::array<const char*, 6> kRejectionNames = {
+    "body_too_large",        "timeout", "not_found", "method_not_allowed", "unsupported_media_type",
+    "connection_buffer_full"};
 
 constexpr std::array<AdmissionEndpoint, 3> kEndpoints = {
     AdmissionEndpoint::kMutatePods, AdmissionEndpoint::kValidatePods,
@@ -93,7 +102,7 @@ struct Metrics {
     std::array<prometheus::Counter*, 4> verdicts{};  // indexed by AdmissionVerdict
   };
   std::array<PerEndpoint, 3> endpoints{};
-  std::array<prometheus::Counter*, 5> rejections{};
+  std::array<prometheus::Counter*, kRejectionNames.size()> rejections{};
   prometheus::Gauge* open_connections = nullptr;
   prometheus::Counter* http1_connections = nullptr;
   prometheus::Counter* http2_connections = nullptr;
@@ -650,10 +659,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (stream->body.size() + len > self->options_.max_body_bytes) {
       self->RespondHttp2(stream_id, *stream, self->TooLarge(0), /*early=*/true);
-      std::string().swap(stream->body);
+      self->ReleaseBody(*stream);
+      return 0;
+    }
+    if (self->h2_buffered_bytes_ + len > self->options_.max_connection_body_bytes) {
+      self->RespondHttp2(stream_id, *stream, self->ConnectionBufferFull(), /*early=*/true);
+      self->ReleaseBody(*stream);
       return 0;
     }
     stream->body.append(reinterpret_cast<const char*>(data), len);
+    self->h2_buffered_bytes_ += len;
     return 0;
   }
 
@@ -669,18 +684,39 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return 0;
     }
     if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
-      if (frame->hd.type == NGHTTP2_HEADERS) stream->body.reserve(stream->declared_length);
+      // A declared length is only a hint: reserving it outright would let a
+      // client pin max_body_bytes per stream without sending a byte.
+      if (frame->hd.type == NGHTTP2_HEADERS)
+        stream->body.reserve(std::min<uint64_t>(stream->declared_length, kBodyReserveCap));
       return 0;
     }
     Reply reply =
         self->core_.Handle(stream->method, stream->path, stream->content_type, stream->body);
+    self->ReleaseBody(*stream);
     self->RespondHttp2(id, *stream, std::move(reply), /*early=*/false);
     return 0;
   }
 
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
-    static_cast<Connection*>(user)->h2_streams_.erase(stream_id);
+    auto* self = static_cast<Connection*>(user);
+    if (H2Stream* stream = self->FindStream(stream_id)) self->ReleaseBody(*stream);
+    self->h2_streams_.erase(stream_id);
     return 0;
+  }
+
+  // Frees a stream's request body and returns its bytes to the connection's budget.
+  void ReleaseBody(H2Stream& stream) {
+    h2_buffered_bytes_ -= std::min(h2_buffered_bytes_, stream.body.size());
+    std::string().swap(stream.body);
+  }
+
+  Reply ConnectionBufferFull() {
+    return core_.Reject(Rejection::kConnectionBufferFull, 503,
+                        "this connection is already receiving " +
+                            std::to_string(h2_buffered_bytes_) +
+                            " bytes of unfinished request bodies (limit " +
+                            std::to_string(options_.max_connection_body_bytes) +
+                            "); retry the request, or on another connection");
   }
 
   static ssize_t ReadResponseBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
@@ -714,6 +750,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool h2_saw_stream_ = false;
   bool h2_closing_ = false;
+  size_t h2_buffered_bytes_ = 0;  // sum of h2_streams_[*].body.size()
   SteadyClock::time_point h2_started_, last_activity_;
 };
 

@@ -25,8 +25,10 @@
 // hostile clients: a TLS handshake and a request's headers must arrive within
 // `header_timeout`, the whole request within `request_timeout`, an idle
 // keep-alive connection is closed after `idle_timeout`, bodies larger than
-// `max_body_bytes` get 413 before they are read, and connections beyond
-// `max_connections` are closed at accept.
+// `max_body_bytes` get 413 before they are read, an HTTP/2 connection may
+// hold at most `max_connection_body_bytes` of unfinished request bodies
+// across its streams (a stream that would exceed it gets 503), and
+// connections beyond `max_connections` are closed at accept.
 //
 // Thread-safety: Start/Stop/port/stats are safe from any thread. The review
 // and ready functions are called from the loop threads concurrently.
@@ -62,6 +64,9 @@ struct AdmissionServerOptions {
   size_t max_header_bytes = 16 * 1024;
   size_t max_connections = 4096;
   uint32_t max_concurrent_streams = 128;  // per HTTP/2 connection
+  // Sum of partly received request bodies one HTTP/2 connection may buffer;
+  // without it, 128 streams x 3 MiB would be 384 MiB per connection.
+  size_t max_connection_body_bytes = 16 * 1024 * 1024;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds idle_timeout{90'000};

@@ -15,6 +15,9 @@
 #include "cost/budget.h"
 #include "cost/sqlite_store.h"
 #include "gtest/gtest.h"
+#include "kube/resource.h"
+#include "kube/rest_client.h"
+#include "support/api_server_fixture.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::cost {
@@ -281,6 +284,83 @@ spec:
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("ml/ml-daily"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("scaleDownSpot (active)"), std::string::npos) << table.out;
+}
+
+// `budget status` without --budgets lists the Budgets from the cluster (here
+// the test API server, over HTTP, through a kubeconfig), like kubectl.
+TEST_F(CostCliTest, BudgetStatusListsBudgetsFromTheCluster) {
+  auto server = testing::TestApiServer::Start();
+  ASSERT_TRUE(server) << "api server did not start";
+  if (server->is_real_cluster()) GTEST_SKIP() << "creates namespace \"ml\"; test API server only";
+  auto client = kube::RestClient::Create(server->config());
+  ASSERT_TRUE(client.ok()) << client.error().ToString();
+  const kube::GroupVersionResource budgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+  auto created = (*client)->Create(
+      {kube::resources::kNamespaces},
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "ml"}}}});
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  for (const char* budget : {
+           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
+               "metadata":{"name":"ml-daily","namespace":"ml"},
+               "spec":{"scope":{"namespaces":["ml"]},"amount":4,"currency":"USD",
+                       "period":"daily","thresholds":[50,80,100],
+                       "enforcement":"blockNewGPUPods"}})",
+           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
+               "metadata":{"name":"everything","namespace":"ml"},
+               "spec":{"amount":5,"currency":"USD","period":"daily",
+                       "enforcement":"scaleDownSpot"}})"}) {
+    auto r = (*client)->Create({budgets, "ml"}, nlohmann::json::parse(budget));
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+  }
+  const std::string kubeconfig = (dir_ / "kubeconfig").string();
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n"
+                            << "clusters: [{name: test, cluster: {server: '" << server->url()
+                            << "'}}]\n"
+                            << "users: [{name: test, user: {token: '"
+                            << server->config().bearer_token << "'}}]\n"
+                            << "contexts: [{name: test, context: {cluster: test, user: test}}]\n"
+                            << "current-context: test\n";
+  const std::string now = FormatRfc3339(kT0 + kHours * 3600);
+
+  CliRun run = Exec(
+      {"budget", "status", "--kubeconfig", kubeconfig, "--db", db_, "--now", now, "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json doc = nlohmann::json::parse(run.out);
+  ASSERT_EQ(doc.size(), 2u) << run.out;
+  std::map<std::string, nlohmann::json> by_name;
+  for (const nlohmann::json& b : doc)
+    by_name[b["name"].get<std::string>()] = b;
+  ASSERT_EQ(by_name.count("ml-daily"), 1u) << run.out;
+  EXPECT_EQ(by_name["ml-daily"]["namespace"], "ml");
+  EXPECT_NEAR(by_name["ml-daily"]["spent"].get<double>(), 2.2, 1e-6);
+  EXPECT_EQ(by_name["ml-daily"]["thresholdsReached"], nlohmann::json::array({50.0}));
+  // No scope: cluster-wide, idle capacity included, over its $5.
+  ASSERT_EQ(by_name.count("everything"), 1u) << run.out;
+  EXPECT_NEAR(by_name["everything"]["spent"].get<double>(), 2.2 + 2.2096 + 1.6, 1e-6);
+  EXPECT_TRUE(by_name["everything"]["enforcing"].get<bool>());
+
+  CliRun other = Exec(
+      {"budget", "status", "--kubeconfig", kubeconfig, "--db", db_, "--now", now, "-n", "web"});
+  EXPECT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(other.out, "No Budgets in the cluster.\n");
+
+  // An unreachable API server is an error that says what was being read.
+  const std::string unreachable = (dir_ / "unreachable").string();
+  std::ofstream(unreachable) << "apiVersion: v1\nkind: Config\n"
+                             << "clusters: [{name: x, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+                             << "users: [{name: x, user: {}}]\n"
+                             << "contexts: [{name: x, context: {cluster: x, user: x}}]\n"
+                             << "current-context: x\n";
+  CliRun down = Exec({"budget", "status", "--kubeconfig", unreachable, "--db", db_});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("listing budgets.gpuautoscaler.io on http://127.0.0.1:1"),
+            std::string::npos)
+      << down.err;
+
+  CliRun both =
+      Exec({"budget", "status", "--kubeconfig", kubeconfig, "--budgets", kubeconfig, "--db", db_});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.err.find("--budgets and --kubeconfig are exclusive"), std::string::npos);
 }
 
 TEST_F(CostCliTest, RoiSavings) {

@@ -653,5 +653,43 @@ TYPED_TEST(CostStoreTest, KilledWriterLosesAndDoublesNothingAfterReplay) {
     EXPECT_EQ(row.totals.samples, kBatches * 100) << row.keys[0];
 }
 
+// Hypertables are used exactly when the server offers TimescaleDB; otherwise
+// the same schema stays plain tables. TimescaleDB is not a Debian package, so
+// on the test server only the fallback half can run; the other half is
+// skipped with that reason. It runs where the PostgreSQL the fixture starts
+// (GPA_PG_BINDIR or the newest installed) has timescaledb.so.
+TEST(PostgresTimescaleTest, HypertablesExactlyWhenTheServerOffersTimescaleDb) {
+  PostgresBackend backend;
+  std::string why;
+  if (!backend.Init(&why)) GTEST_SKIP() << "PostgreSQL unavailable: " << why;
+  // Installed and preloaded (tests/support/postgres_fixture.cc preloads it
+  // when the PostgreSQL build has timescaledb.so).
+  const bool offered = backend.Exec("CREATE EXTENSION IF NOT EXISTS timescaledb").ok();
+
+  auto plain = PostgresCostStore::Open(backend.db(), {.use_timescaledb = false});
+  ASSERT_TRUE(plain.ok()) << plain.error().ToString();
+  EXPECT_FALSE((*plain)->uses_timescaledb());
+  EXPECT_EQ((*plain)->backend(), "postgres");
+  plain->reset();
+
+  auto store = PostgresCostStore::Open(backend.db());
+  ASSERT_TRUE(store.ok()) << store.error().ToString();
+  if (!offered) {
+    EXPECT_FALSE((*store)->uses_timescaledb());
+    EXPECT_EQ((*store)->backend(), "postgres");
+    EXPECT_FALSE(backend.Exec("SELECT 1 FROM timescaledb_information.hypertables").ok());
+    GTEST_SKIP() << "the test PostgreSQL server has no timescaledb extension (not a Debian "
+                    "package): checked that plain tables are used; hypertables not exercised";
+  }
+  EXPECT_TRUE((*store)->uses_timescaledb());
+  EXPECT_EQ((*store)->backend(), "postgres+timescaledb");
+  EXPECT_TRUE(backend
+                  .Exec("DO $$ BEGIN IF (SELECT count(*) FROM "
+                        "timescaledb_information.hypertables WHERE hypertable_name IN "
+                        "('cost_raw', 'cost_1m', 'cost_1h')) <> 3 THEN RAISE EXCEPTION "
+                        "'missing hypertables'; END IF; END $$")
+                  .ok());
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::cost

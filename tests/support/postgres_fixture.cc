@@ -368,6 +368,12 @@ Status TestPostgres::StartServerOnce(const std::string& control_dir) {
                         "synchronous_commit=off",
                         "-c",
                         "max_connections=100"};
+  // TimescaleDB (not a Debian package) must be preloaded; when this
+  // PostgreSQL build has it, load it so the hypertable path is exercised.
+  if (::access((bindir_ + "/../lib/timescaledb.so").c_str(), R_OK) == 0) {
+    plan.postgres_args.push_back("-c");
+    plan.postgres_args.push_back("shared_preload_libraries=timescaledb");
+  }
   std::vector<char*> argv;
   for (std::string& a : plan.postgres_args)
     argv.push_back(a.data());

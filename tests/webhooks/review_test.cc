@@ -208,5 +208,18 @@ TEST(AppendJsonStringTest, EscapesControlCharacters) {
   EXPECT_EQ(json::parse(out).get<std::string>(), std::string("a\"b\\c\x01\td", 8));
 }
 
+TEST(AppendJsonStringTest, EveryAsciiCharacterAndUtf8RoundTrip) {
+  std::string all;
+  for (int c = 0; c < 0x80; ++c)
+    all.push_back(static_cast<char>(c));
+  all += "\xc3\xa9\xe2\x82\xac";  // é €, copied as they are
+  for (const std::string& s : {all, std::string("\"\""), std::string("x"), std::string()}) {
+    std::string out = "prefix";
+    AppendJsonString(out, s);
+    ASSERT_EQ(out.substr(0, 6), "prefix");
+    EXPECT_EQ(json::parse(out.substr(6)).get<std::string>(), s);
+  }
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::webhooks

@@ -3,7 +3,12 @@
 // the real AdmissionService and the recorded AdmissionReview bodies.
 #include "webhooks/server.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+
+#include <functional>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +28,141 @@ constexpr char kTimeSlicingPolicy[] = R"({
   "metadata": {"name": "share-everything", "generation": 1},
   "spec": {"priority": 10, "strategy": {"type": "timeSlicing", "timeSlicing": {"replicas": 4}}}
 })";
+
+// A hand-driven HTTP/2 client (nghttp2) on a raw TLS connection. Unlike
+// libcurl it can hold a request body half sent, which is what a client that
+// tries to pin server memory does.
+class RawHttp2Client {
+ public:
+  struct Response {
+    int status = 0;
+    std::string body;
+    bool complete = false;  // END_STREAM received
+  };
+
+  explicit RawHttp2Client(int port) : tls_(port, TLS1_2_VERSION, TLS1_3_VERSION, "\x02h2") {
+    nghttp2_session_callbacks* callbacks = nullptr;
+    nghttp2_session_callbacks_new(&callbacks);
+    nghttp2_session_callbacks_set_send_callback(callbacks, &Send);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnData);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &OnFrame);
+    nghttp2_session_client_new(&session_, callbacks, this);
+    nghttp2_session_callbacks_del(callbacks);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~RawHttp2Client() { nghttp2_session_del(session_); }
+  RawHttp2Client(const RawHttp2Client&) = delete;
+  RawHttp2Client& operator=(const RawHttp2Client&) = delete;
+
+  bool connected() const { return tls_.handshake_ok() && tls_.alpn() == "h2"; }
+
+  // POSTs `body` (its full size is the declared content-length) but sends
+  // only its first `send_now` bytes until Release().
+  int32_t StartPost(const std::string& path, std::string body, size_t send_now) {
+    auto upload = std::make_unique<Upload>();
+    upload->length = std::to_string(body.size());
+    upload->body = std::move(body);
+    upload->allowed = std::min(send_now, upload->body.size());
+    auto nv = [](std::string_view name, std::string_view value) {
+      return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                        reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                        value.size(), NGHTTP2_NV_FLAG_NONE};
+    };
+    nghttp2_nv headers[] = {nv(":method", "POST"),
+                            nv(":scheme", "https"),
+                            nv(":authority", "127.0.0.1"),
+                            nv(":path", path),
+                            nv("content-type", "application/json"),
+                            nv("content-length", upload->length)};
+    nghttp2_data_provider provider{};
+    provider.source.ptr = upload.get();
+    provider.read_callback = &ReadUpload;
+    int32_t id =
+        nghttp2_submit_request(session_, nullptr, headers, std::size(headers), &provider, nullptr);
+    uploads_[id] = std::move(upload);
+    return id;
+  }
+
+  // Lets the rest of a held body go out.
+  void Release(int32_t id) {
+    uploads_.at(id)->allowed = uploads_.at(id)->body.size();
+    nghttp2_session_resume_data(session_, id);
+  }
+
+  size_t bytes_sent(int32_t id) const { return uploads_.at(id)->offset; }
+  const Response& response(int32_t id) { return responses_[id]; }
+  bool complete(int32_t id) { return responses_[id].complete; }
+
+  // Exchanges frames until `done` holds; false when it does not within 30 s
+  // or the server closes the connection first.
+  bool PumpUntil(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (nghttp2_session_send(session_) != 0) return false;
+      if (done()) return true;
+      std::optional<std::string> in = tls_.ReadSome(50ms);
+      if (!in) return done();
+      if (!in->empty() &&
+          nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in->data()),
+                                   in->size()) < 0) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Upload {
+    std::string body, length;
+    size_t offset = 0, allowed = 0;
+  };
+
+  static ssize_t Send(nghttp2_session*, const uint8_t* data, size_t length, int, void* user) {
+    auto* self = static_cast<RawHttp2Client*>(user);
+    std::string_view bytes(reinterpret_cast<const char*>(data), length);
+    if (!self->tls_.Write(bytes)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return static_cast<ssize_t>(length);
+  }
+  static ssize_t ReadUpload(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                            nghttp2_data_source* source, void*) {
+    auto* upload = static_cast<Upload*>(source->ptr);
+    size_t n = std::min(length, upload->allowed - upload->offset);
+    if (n == 0 && upload->offset < upload->body.size()) return NGHTTP2_ERR_DEFERRED;
+    std::memcpy(buf, upload->body.data() + upload->offset, n);
+    upload->offset += n;
+    if (upload->offset == upload->body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t name_len, const uint8_t* value, size_t value_len, uint8_t,
+                      void* user) {
+    auto* self = static_cast<RawHttp2Client*>(user);
+    if (std::string_view(reinterpret_cast<const char*>(name), name_len) == ":status") {
+      self->responses_[frame->hd.stream_id].status =
+          std::stoi(std::string(reinterpret_cast<const char*>(value), value_len));
+    }
+    return 0;
+  }
+  static int OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                    void* user) {
+    static_cast<RawHttp2Client*>(user)->responses_[id].body.append(
+        reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+      static_cast<RawHttp2Client*>(user)->responses_[frame->hd.stream_id].complete = true;
+    }
+    return 0;
+  }
+
+  wt::TlsClient tls_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, std::unique_ptr<Upload>> uploads_;
+  std::map<int32_t, Response> responses_;
+};
 
 class AdmissionServerTest : public ::testing::Test {
  protected:
@@ -273,6 +413,48 @@ TEST_F(AdmissionServerTest, ConnectionsBeyondTheLimitAreClosedAtAccept) {
     std::this_thread::sleep_for(5ms);
   }
   ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+}
+
+TEST_F(AdmissionServerTest, Http2ConnectionCapsTheRequestBodiesItBuffersAcrossStreams) {
+  auto opts = LoopbackOptions();
+  opts.max_connection_body_bytes = 256 * 1024;
+  StartServer(opts);
+  RawHttp2Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+
+  // Two 200 KiB uploads, each held after 150 KiB: the second pushes the
+  // connection past 256 KiB of unfinished bodies and is refused; the first,
+  // within budget, is still being received.
+  const std::string junk(200 * 1024, 'x');
+  int32_t first = client.StartPost("/mutate-pods", junk, 150 * 1024);
+  ASSERT_TRUE(client.PumpUntil([&] { return client.bytes_sent(first) == 150 * 1024; }));
+  int32_t second = client.StartPost("/mutate-pods", junk, 150 * 1024);
+  ASSERT_TRUE(client.PumpUntil([&] { return client.complete(second); }));
+  EXPECT_EQ(client.response(second).status, 503);
+  EXPECT_THAT(client.response(second).body,
+              ::testing::HasSubstr("bytes of unfinished request bodies (limit 262144)"));
+  EXPECT_EQ(client.response(first).status, 0);
+
+  // The refused stream's bytes went back to the budget: a whole review on
+  // the same connection is answered.
+  int32_t third = client.StartPost("/mutate-pods", wt::GoldenReview(2), SIZE_MAX);
+  ASSERT_TRUE(client.PumpUntil([&] { return client.complete(third); }));
+  EXPECT_EQ(client.response(third).status, 200) << client.response(third).body;
+  EXPECT_EQ(nlohmann::json::parse(client.response(third).body)["response"]["uid"],
+            wt::GoldenUid(2));
+
+  // The held upload completes normally (it is not a review: 400).
+  client.Release(first);
+  ASSERT_TRUE(client.PumpUntil([&] { return client.complete(first); }));
+  EXPECT_EQ(client.response(first).status, 400) << client.response(first).body;
+
+  auto metrics = Get("/metrics");
+  EXPECT_EQ(
+      wt::MetricValue(
+          metrics.body,
+          R"(gpu_autoscaler_webhook_rejected_requests_total{reason="connection_buffer_full"})"),
+      1)
+      << metrics.body;
 }
 
 TEST_F(AdmissionServerTest, MetricsCountVerdictsAndLatencyPerEndpoint) {

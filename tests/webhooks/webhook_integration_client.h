@@ -30,7 +30,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -194,12 +196,17 @@ inline bool WaitForPeerClose(int fd, std::chrono::milliseconds deadline = 30s) {
 // A raw TLS client: one handshake, optionally pinned to one protocol version.
 class TlsClient {
  public:
-  TlsClient(int port, int min_version, int max_version) {
+  // `alpn`: protocols to offer, in wire format ("\x02h2"); none when empty.
+  TlsClient(int port, int min_version, int max_version, std::string_view alpn = {}) {
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_security_level(ctx_, 0);  // let the client really offer old versions
     SSL_CTX_set_min_proto_version(ctx_, min_version);
     SSL_CTX_set_max_proto_version(ctx_, max_version);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    if (!alpn.empty()) {
+      SSL_CTX_set_alpn_protos(ctx_, reinterpret_cast<const unsigned char*>(alpn.data()),
+                              static_cast<unsigned>(alpn.size()));
+    }
     fd_ = ConnectLoopback(port);
     if (fd_ < 0) return;
     ssl_ = SSL_new(ctx_);
@@ -238,8 +245,29 @@ class TlsClient {
     return out;
   }
 
-  bool Write(const std::string& data) {
+  bool Write(std::string_view data) {
     return handshake_ok_ && SSL_write(ssl_, data.data(), static_cast<int>(data.size())) > 0;
+  }
+
+  // Reads what arrives within `wait`: "" on timeout, std::nullopt once the
+  // peer has closed the connection.
+  std::optional<std::string> ReadSome(std::chrono::milliseconds wait) {
+    if (!handshake_ok_) return std::nullopt;
+    if (SSL_pending(ssl_) == 0) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return std::string();
+    }
+    char buf[16384];
+    int n = SSL_read(ssl_, buf, sizeof(buf));
+    if (n <= 0) return std::nullopt;
+    return std::string(buf, static_cast<size_t>(n));
+  }
+
+  std::string alpn() const {
+    const unsigned char* proto = nullptr;
+    unsigned len = 0;
+    if (handshake_ok_) SSL_get0_alpn_selected(ssl_, &proto, &len);
+    return std::string(reinterpret_cast<const char*>(proto), len);
   }
 
  private:
