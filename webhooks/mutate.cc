@@ -510,7 +510,12 @@ PodMutation MutatePodWithPolicy(const PodInfo& pod, const GpuSharingPolicy& poli
       map.push_back(':');
       AppendJsonString(map, notes[i].second);
     }
-    patch.Add("/metadata/annotations", map + "}");
+    map.push_back('}');
+    if (pod.has_metadata) {
+      patch.Add("/metadata/annotations", map);
+    } else {
+      patch.Add("/metadata", R"({"annotations":)" + map + "}");
+    }
   } else {
     for (const auto& [key, value] : notes) {
       patch.Add("/metadata/annotations/" + EscapeJsonPointerToken(key), JsonString(value));

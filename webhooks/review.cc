@@ -169,6 +169,7 @@ Result<PodInfo> ReadPod(element e) {
   for (auto field : object(e)) {
     if (field.key == "metadata") {
       if (!IsA(field.value, kObject, ok)) continue;
+      pod.has_metadata = true;
       for (auto m : object(field.value)) {
         if (m.key == "name") {
           pod.name = std::string(StringOr(m.value));

@@ -55,6 +55,7 @@ struct PodInfo {
   std::string name{};
   std::string generate_name{};
   std::string ns{};
+  bool has_metadata = false;  // an object at "metadata"; JSON Patch cannot add below a missing one
   bool has_labels = false;
   std::map<std::string, std::string> labels{};
   bool has_annotations = false;

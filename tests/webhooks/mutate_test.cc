@@ -291,6 +291,19 @@ INSTANTIATE_TEST_SUITE_P(
             },
             // 2x(remove+add), affinity, whole annotations map
             6},
+        // Found by the fuzzer: JSON Patch cannot add /metadata/annotations
+        // below a missing /metadata, so the whole metadata object is added.
+        PatchCase{"TimeSlicingWithoutMetadata",
+                  [] {
+                    return Policy("ts", ShareSpec("timeSlicing", {{"replicas", 4}}));
+                  },
+                  [](json& pod) { pod.erase("metadata"); },
+                  [](const json&, const json& after) {
+                    EXPECT_EQ(after["metadata"].size(), 1u) << after["metadata"].dump();
+                    EXPECT_EQ(after["metadata"]["annotations"].size(), 4u);
+                  },
+                  // 2x(remove+add), affinity, whole metadata object
+                  6},
         PatchCase{"MpsAddsEnv",
                   [] {
                     return Policy("mps", ShareSpec("mps", {{"maxClients", 4},
