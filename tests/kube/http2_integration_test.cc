@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "kube/rest_client.h"
+#include "support/loopback_port.h"
 
 extern char** environ;
 
@@ -35,21 +36,6 @@ int RunQuietly(const std::vector<std::string>& argv) {
     command += "'" + a + "' ";
   command += ">/dev/null 2>&1";
   return std::system(command.c_str());
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 bool Connectable(int port) {
@@ -92,7 +78,7 @@ class Http2IntegrationTest : public ::testing::Test {
 
     // The port is picked before nghttpd binds it; retry if another process wins the race.
     for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
-      port_ = FreeLoopbackPort();
+      port_ = gpu_autoscaler::testing::FreeLoopbackPort().value_or(-1);
       std::vector<std::string> args = {
           "nghttpd",      "--address=127.0.0.1", "--htdocs=" + d + "/htdocs", std::to_string(port_),
           d + "/tls.key", d + "/tls.crt"};

@@ -1,16 +1,13 @@
 #include "support/postgres_fixture.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +25,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "support/loopback_port.h"
 
 extern char** environ;
 
@@ -75,23 +74,6 @@ std::string FindBinDir() {
 std::string TempRoot() {
   const char* tmp = std::getenv("TMPDIR");
   return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-}
-
-Result<int> FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return UnavailableError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  if (port <= 0) return UnavailableError("cannot bind a loopback port");
-  return port;
 }
 
 std::string Tail(const std::string& path, size_t max_bytes = 1500) {
