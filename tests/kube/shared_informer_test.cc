@@ -148,6 +148,9 @@ TEST_F(SharedInformerTest, RelistReportsMissedDeletesAsTombstones) {
                Obj("c", "40") + "," + Obj("d", "45") + "]}");
   informer->Start();
   ASSERT_TRUE(Eventually([&] { return rec.count() >= 7; }));
+  // The handlers can hear the relist before the reflector has counted it and
+  // opened the next watch; the second watch marks the relist as finished.
+  ASSERT_TRUE(lw_->WaitForWatches(2));
   auto events = rec.events();
   EXPECT_EQ(std::vector<std::string>(events.begin() + 3, events.end()),
             (std::vector<std::string>{"update:a@10->11", "tombstone:b@10", "update:c@10->40",
