@@ -6,6 +6,8 @@
 
 #include <simdjson.h>
 
+#include "common/base64.h"
+
 namespace gpu_autoscaler::webhooks {
 namespace {
 
@@ -330,33 +332,6 @@ void AppendJsonString(std::string& out, std::string_view s) {
   }
   out.append(s.data() + run, s.size() - run);
   out.push_back('"');
-}
-
-std::string Base64Encode(std::string_view data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out((data.size() + 2) / 3 * 4, '\0');
-  char* p = out.data();
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t n = (uint32_t{static_cast<unsigned char>(data[i])} << 16) |
-                 (uint32_t{static_cast<unsigned char>(data[i + 1])} << 8) |
-                 uint32_t{static_cast<unsigned char>(data[i + 2])};
-    p[0] = kAlphabet[(n >> 18) & 63];
-    p[1] = kAlphabet[(n >> 12) & 63];
-    p[2] = kAlphabet[(n >> 6) & 63];
-    p[3] = kAlphabet[n & 63];
-    p += 4;
-  }
-  if (size_t rest = data.size() - i; rest > 0) {
-    uint32_t n = uint32_t{static_cast<unsigned char>(data[i])} << 16;
-    if (rest == 2) n |= uint32_t{static_cast<unsigned char>(data[i + 1])} << 8;
-    p[0] = kAlphabet[(n >> 18) & 63];
-    p[1] = kAlphabet[(n >> 12) & 63];
-    p[2] = rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    p[3] = '=';
-  }
-  return out;
 }
 
 namespace {

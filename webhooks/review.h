@@ -112,6 +112,5 @@ std::string EncodeDenied(std::string_view uid, int code, std::string_view messag
 
 // JSON string literal (with quotes) for `s`, escaping as RFC 8259 requires.
 void AppendJsonString(std::string& out, std::string_view s);
-std::string Base64Encode(std::string_view data);
 
 }  // namespace gpu_autoscaler::webhooks

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/base64.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -47,50 +49,6 @@ Result<std::string> ReadFile(const std::string& path) {
     if (out.size() > kMaxFileBytes) return Error::Config(path + ": larger than 16 MiB");
   }
   if (in.bad()) return Error::Config(path + ": read failed");
-  return out;
-}
-
-// Standard base64 (RFC 4648) as Go's StdEncoding decodes it; newlines are
-// skipped because Go's decoder ignores them too.
-std::optional<std::string> DecodeBase64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string clean;
-  clean.reserve(in.size());
-  for (char c : in) {
-    if (c != '\n' && c != '\r') clean.push_back(c);
-  }
-  if (clean.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(clean.size() / 4 * 3);
-  for (size_t i = 0; i < clean.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      char c = clean[i + j];
-      if (c == '=') {
-        // Padding only at the end, only in the last two positions.
-        if (i + 4 != clean.size() || j < 2) return std::nullopt;
-        ++pad;
-        v[j] = 0;
-        continue;
-      }
-      if (pad > 0) return std::nullopt;
-      v[j] = value(c);
-      if (v[j] < 0) return std::nullopt;
-    }
-    uint32_t triple =
-        (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
-    out.push_back(static_cast<char>((triple >> 16) & 0xFF));
-    if (pad < 2) out.push_back(static_cast<char>((triple >> 8) & 0xFF));
-    if (pad < 1) out.push_back(static_cast<char>(triple & 0xFF));
-  }
   return out;
 }
 
@@ -142,7 +100,7 @@ Result<std::string> GetPem(const Entry& e, const std::string& key) {
   std::string data_key = key + "-data";
   GPU_ASSIGN_OR_RETURN(std::string data, GetString(e, data_key.c_str()));
   if (!data.empty()) {
-    auto decoded = DecodeBase64(Trim(data));
+    auto decoded = Base64Decode(Trim(data));
     if (!decoded) return FieldError(e.source, e.field + "." + data_key, "invalid base64");
     if (decoded->empty()) return FieldError(e.source, e.field + "." + data_key, "empty");
     return *decoded;

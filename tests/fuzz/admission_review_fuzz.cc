@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/patch.h"
+#include "common/base64.h"
 #include "webhooks/admission_service.h"
 
 namespace {
@@ -53,28 +54,6 @@ const AdmissionService& Service() {
   return *service;
 }
 
-std::string Base64Decode(std::string_view in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+'             ? 62
-            : c == '/'             ? 63
-                                   : -1;
-    if (v < 0) break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 void Check(AdmissionEndpoint endpoint, std::string_view body, bool recheck) {
   AdmissionOutcome out = Service().Review(endpoint, body);
   if (out.http_status == 400) {
@@ -88,7 +67,8 @@ void Check(AdmissionEndpoint endpoint, std::string_view body, bool recheck) {
   if (request.is_discarded()) return;  // simdjson accepted what nlohmann refuses (depth...)
   if (response["response"]["uid"] != request["request"]["uid"]) std::abort();
   if (out.verdict != AdmissionVerdict::kPatched) return;
-  const std::string patch = Base64Decode(response["response"]["patch"].get<std::string>());
+  const std::string patch =
+      gpu_autoscaler::Base64Decode(response["response"]["patch"].get<std::string>()).value_or("");
   json ops = json::parse(patch, nullptr, false);
   if (ops.is_discarded() || !ops.is_array() || ops.empty()) std::abort();
   auto patched = gpu_autoscaler::apiserver::ApplyJsonPatch(request["request"]["object"], patch);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/patch.h"
+#include "common/base64.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::webhooks {
@@ -20,29 +21,6 @@ json GoldenReview(int n) {
   json recorded = json::parse(testing::ReadFileOrDie(testing::SourcePath(
       "tests/golden/admission/admission-review-" + std::to_string(n) + ".json")));
   return recorded["review"];
-}
-
-std::string Base64Decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-  };
-  std::string out;
-  int bits = 0;
-  uint32_t acc = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 GpuSharingPolicy MigPolicy(const std::string& name = "nlp-mig", int priority = 10) {
@@ -95,7 +73,7 @@ TEST_F(AdmissionServiceTest, RecordedReviewsArePatched) {
     EXPECT_EQ(resp["response"]["uid"], review["request"]["uid"]);
     EXPECT_EQ(resp["response"]["allowed"], true);
     EXPECT_EQ(resp["response"]["patchType"], "JSONPatch");
-    patches[n - 1] = Base64Decode(resp["response"]["patch"].get<std::string>());
+    patches[n - 1] = Base64Decode(resp["response"]["patch"].get<std::string>()).value_or("");
 
     auto pod = apiserver::ApplyJsonPatch(review["request"]["object"], patches[n - 1]);
     ASSERT_TRUE(pod.ok()) << patches[n - 1];

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::webhooks {
