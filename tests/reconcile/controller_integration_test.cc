@@ -137,11 +137,17 @@ TEST_F(ControllerIntegrationTest, ReconcilesRetriesAndGivesUp) {
   const std::string flaky = ns_ + "/flaky-1";
   CreateConfigMap("flaky-1", "x");
   ASSERT_TRUE(WaitFor([&] { return reconciler.Calls(flaky) == 1; }));
-  ASSERT_TRUE(WaitFor([&] { return controller.queue().NumRequeues(flaky) == 1; }));
+  // NumRequeues counts before AddAfter reads the clock: step only once the
+  // item waits, or the step lands before its deadline is set.
+  ASSERT_TRUE(WaitFor([&] {
+    return controller.queue().NumRequeues(flaky) == 1 && controller.queue().NumWaiting() == 1;
+  }));
   EXPECT_EQ(Observed("flaky-1"), "");
   clock.Step(1s);
   ASSERT_TRUE(WaitFor([&] { return reconciler.Calls(flaky) == 2; }));
-  ASSERT_TRUE(WaitFor([&] { return controller.queue().NumRequeues(flaky) == 2; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return controller.queue().NumRequeues(flaky) == 2 && controller.queue().NumWaiting() == 1;
+  }));
   clock.Step(1s);  // 1s into a 2s backoff: not yet
   clock.Step(1s);
   ASSERT_TRUE(WaitFor([&] { return Observed("flaky-1") == "x"; }));
