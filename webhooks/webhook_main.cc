@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/flag_duration.h"
+#include "common/shutdown_signals.h"
 #include "kube/config.h"
 #include "kube/generic_object.h"
 #include "kube/object_codec.h"
@@ -266,11 +267,7 @@ int main(int argc, char** argv) {
                         spdlog::pattern_time_type::utc);
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockShutdownSignals();
   signal(SIGPIPE, SIG_IGN);
 
   // Admission logic.

@@ -14,6 +14,7 @@
 
 #include "apiserver/api_server.h"
 #include "common/flag_duration.h"
+#include "common/shutdown_signals.h"
 
 namespace {
 
@@ -121,13 +122,7 @@ int main(int argc, char** argv) {
                         spdlog::pattern_time_type::utc);
   }
 
-  // Block the shutdown signals before any thread starts so that they all
-  // inherit the mask and sigwait() below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = gpu_autoscaler::BlockShutdownSignals();  // before any thread starts
   signal(SIGPIPE, SIG_IGN);
 
   auto server = ApiServer::Start(opts);

@@ -11,6 +11,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/shutdown_signals.h"
 #include "kube/leader_election.h"
 #include "net/http_server.h"
 #include "reconcile/controller.h"
@@ -315,11 +316,7 @@ Status Manager::Run(std::stop_token stop) {
 }
 
 SignalStopper::SignalStopper(std::stop_source source) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  sigset_t set = BlockShutdownSignals();
   thread_ = std::jthread([set, source](std::stop_token stop) mutable {
     const timespec tick{0, 100'000'000};  // re-check `stop` every 100 ms
     while (!stop.stop_requested()) {
