@@ -1,29 +1,16 @@
-// gpu-autoscaler-manager: runs the gpu-autoscaler controllers.
-//
-// For now it runs the NodeGpuInventory controller (per-GPU-model node and
-// GPU gauges, and Events on GPU nodes), behind optional leader election,
-// with /metrics, /healthz and /readyz endpoints.
+// gpu-autoscaler-manager: runs the gpu-autoscaler controllers (GPU node
+// inventory, GPUSharingPolicy status, cost metering, Budgets) behind leader
+// election, with /metrics, /healthz and /readyz. This file parses flags; the
+// wiring is in manager_wiring.cc.
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
-#include <memory>
-#include <mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
 
-#include <prometheus/registry.h>
-
-#include "controllers/node_gpu_inventory.h"
-#include "kube/config.h"
-#include "kube/event_recorder.h"
-#include "kube/object_codec.h"
-#include "kube/rest_client.h"
-#include "kube/shared_informer.h"
-#include "reconcile/controller.h"
-#include "reconcile/informer_source.h"
+#include "controllers/manager_wiring.h"
 #include "reconcile/logging.h"
 #include "reconcile/manager.h"
 
@@ -47,23 +34,24 @@ Flags:
   --leader-election-namespace=NS     namespace of the Lease (default "default")
   --leader-election-id=NAME          name of the Lease (default "gpu-autoscaler-manager")
   --workers=N                        reconcile workers per controller (default 2)
+  --controllers=LIST                 controllers to run: * for all, NAME to add one,
+                                     -NAME to drop one (default "*"); known:
+                                     node-gpu-inventory, sharing-policy, cost, budget
+  --config=FILE                      ManagerConfig YAML (docs/operator.md); reloaded
+                                     when it changes, a bad version is rejected
+  --config-configmap=NS/NAME         also take the configuration from this ConfigMap's
+                                     config.yaml key, watched; a bad version gets an
+                                     Event and the last good one stays
+  --cost-db=PATH|URL                 cost history: a SQLite file (on a PersistentVolume)
+                                     or a postgres:// URL (default: the config's
+                                     cost.database, else gpu-autoscaler-cost.db)
+  --cost-db-secret=NS/NAME/KEY       read the PostgreSQL URL from this Secret key
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
 )";
 
-struct Flags {
-  std::string kubeconfig;
-  std::string context;
-  std::string metrics_bind_address = ":8080";
-  std::string health_probe_bind_address = ":8081";
-  bool leader_elect = false;
-  std::string leader_election_namespace = "default";
-  std::string leader_election_id = "gpu-autoscaler-manager";
-  int workers = 2;
-  reconcile::LoggingOptions logging;
-  bool help = false;
-};
+using Flags = controllers::ManagerFlags;
 
 Status ParseBool(std::string_view flag, std::string_view value, bool* out) {
   if (value == "true" || value == "1") {
@@ -110,7 +98,12 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                                        "--leader-election-id",
                                                        "--log-format",
                                                        "--log-level",
-                                                       "--workers"};
+                                                       "--workers",
+                                                       "--controllers",
+                                                       "--config",
+                                                       "--config-configmap",
+                                                       "--cost-db",
+                                                       "--cost-db-secret"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
       return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
     }
@@ -134,6 +127,16 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->logging.format = value;
     } else if (name == "--log-level") {
       flags->logging.level = value;
+    } else if (name == "--controllers") {
+      flags->controllers = value;
+    } else if (name == "--config") {
+      flags->config_file = value;
+    } else if (name == "--config-configmap") {
+      flags->config_configmap = value;
+    } else if (name == "--cost-db") {
+      flags->cost_db = value;
+    } else if (name == "--cost-db-secret") {
+      flags->cost_db_secret = value;
     } else if (name == "--workers") {
       char* end = nullptr;
       const long n = std::strtol(value.c_str(), &end, 10);
@@ -146,84 +149,6 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     }
   }
   return Status::Ok();
-}
-
-int Run(const Flags& flags, std::stop_source stop) {
-  using reconcile::Log;
-  using reconcile::LogLevel;
-
-  auto cfg = flags.kubeconfig.empty()
-                 ? kube::LoadDefaultConfig(flags.context)
-                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
-  if (!cfg.ok()) {
-    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
-    return 1;
-  }
-  auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
-  if (!client.ok()) {
-    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
-    return 1;
-  }
-
-  reconcile::Manager manager({
-      .metrics_bind_address = flags.metrics_bind_address,
-      .health_probe_bind_address = flags.health_probe_bind_address,
-      .leader_election = flags.leader_elect,
-      .leader_election_namespace = flags.leader_election_namespace,
-      .leader_election_id = flags.leader_election_id,
-      .client = client->get(),
-      .registry = registry,
-  });
-
-  kube::InformerFactory informers(client->get());
-  auto nodes = informers.Informer(kube::resources::kNodes, kube::NodeViewCodec());
-  auto event_sink = kube::NewRestEventSink(**client);
-  kube::EventRecorder recorder(*event_sink,
-                               {.component = "gpu-autoscaler-manager", .host = manager.identity()});
-
-  controllers::NodeGpuInventoryReconciler inventory(nodes->store(), *registry, &recorder);
-  reconcile::Controller node_controller(
-      {.name = "node-gpu-inventory", .workers = flags.workers, .metrics = registry.get()},
-      inventory);
-  reconcile::InformerSource<kube::NodeView> node_source(nodes);
-  node_controller.For(node_source);
-
-  // Informers run on every replica, so a new leader starts with warm caches.
-  manager.Add(reconcile::MakeRunnable("informers", /*needs_leader_election=*/false,
-                                      [&](std::stop_token token) {
-                                        informers.Start();
-                                        std::mutex mu;
-                                        std::condition_variable_any cv;
-                                        std::unique_lock<std::mutex> lock(mu);
-                                        cv.wait(lock, token, [] { return false; });
-                                        informers.Stop();
-                                        return Status::Ok();
-                                      }));
-  manager.AddReadyzCheck("informers", [&] {
-    return nodes->HasSynced() ? Status::Ok() : UnavailableError("node informer not synced");
-  });
-  manager.AddController(node_controller);
-
-  Status served = manager.Serve();
-  if (!served.ok()) {
-    Log(LogLevel::kError, "starting HTTP endpoints", {{"error", served.ToString()}});
-    return 1;
-  }
-  Log(LogLevel::kInfo, "starting manager",
-      {{"identity", manager.identity()},
-       {"server", cfg->server},
-       {"leader_elect", flags.leader_elect ? "true" : "false"},
-       {"metrics_port", std::to_string(manager.metrics_port())},
-       {"health_port", std::to_string(manager.health_port())}});
-  Status result = manager.Run(stop.get_token());
-  recorder.Flush(std::chrono::seconds(5));
-  if (!result.ok()) {
-    Log(LogLevel::kError, "manager failed", {{"error", result.ToString()}});
-    return 1;
-  }
-  Log(LogLevel::kInfo, "manager exited cleanly", {});
-  return 0;
 }
 
 }  // namespace
@@ -247,5 +172,5 @@ int main(int argc, char** argv) {
   std::stop_source stop;
   // Before any other thread exists, so they all inherit the blocked signals.
   reconcile::SignalStopper signals(stop);
-  return Run(flags, stop);
+  return controllers::RunManager(flags, stop);
 }

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "cost/alerts.h"
 #include "cost/budget.h"
+#include "cost/budget_evaluation.h"
 #include "cost/forecast.h"
 #include "cost/store_factory.h"
 #include "kube/config.h"
@@ -121,34 +122,9 @@ Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconf
 
 Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now) {
   BudgetStatus status{budget, budget.spec.PeriodAt(now), {}, {}};
-  const cost::AttributionLabels keys;
-  // Hourly spend per (namespace, team, project, experiment) since the period
-  // began; the scope (namespace lists, label selectors) is matched here.
-  cost::CostQuery query{.window = {status.period.start, std::max(now, status.period.start + 1)},
-                        .resolution = cost::Resolution::kMinute,
-                        .group_by = {cost::Dimension::kNamespace, cost::Dimension::kTeam,
-                                     cost::Dimension::kProject, cost::Dimension::kExperiment},
-                        .bucket = cost::Resolution::kHour};
-  GPU_ASSIGN_OR_RETURN(cost::CostReport report, store.Query(query));
-  std::vector<double> hourly(
-      static_cast<size_t>(std::max<int64_t>(0, now - status.period.start + 3599) / 3600), 0.0);
-  for (const cost::CostRow& row : report.rows) {
-    bool in_scope = false;
-    if (row.idle) {
-      in_scope = budget.spec.scope.cluster_wide();
-    } else {
-      std::map<std::string, std::string> labels;
-      if (!row.keys[1].empty()) labels[keys.team] = row.keys[1];
-      if (!row.keys[2].empty()) labels[keys.project] = row.keys[2];
-      if (!row.keys[3].empty()) labels[keys.experiment] = row.keys[3];
-      in_scope = budget.spec.scope.Matches(row.keys[0], labels);
-    }
-    if (!in_scope || row.bucket < status.period.start) continue;
-    const size_t index = static_cast<size_t>((row.bucket - status.period.start) / 3600);
-    if (index >= hourly.size()) hourly.resize(index + 1, 0.0);
-    hourly[index] += row.totals.total_cost();
-  }
-  status.forecast = cost::ForecastPeriod(hourly, 3600, status.period, now);
+  GPU_ASSIGN_OR_RETURN(std::vector<cost::ScopedSpendRow> rows,
+                       cost::QueryScopedSpend(store, status.period.start, now));
+  status.forecast = cost::EvaluateBudget(budget, rows, now).forecast;
   // The alert state machine, as the controller would run it now.
   FakeClock clock{Clock::WallTime(std::chrono::seconds(now))};
   cost::BudgetAlerts alerts(budget.spec, clock);

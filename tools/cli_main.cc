@@ -4,7 +4,7 @@
 //
 //   gpu-autoscaler cost --by namespace --since 7d --db cost.db
 //
-// Subcommand status is reserved and not implemented yet.
+//   gpu-autoscaler status -o wide
 #include <unistd.h>
 
 #include <chrono>
@@ -36,7 +36,7 @@ constexpr char kUsage[] =
     "Usage: gpu-autoscaler <command> [options]\n"
     "\n"
     "Commands:\n"
-    "  status     show the autoscaler's view of the cluster (not implemented yet)\n"
+    "  status     GPUs by model and tier, sharing, idle GPUs and their cost, Budgets at risk\n"
     "  cost       report cost by namespace, team, project, node, model or tier\n"
     "  budget     budget status: spend, forecast and thresholds per Budget\n"
     "  roi        savings from GPU sharing and spot, and idle capacity cost\n"
@@ -279,10 +279,7 @@ int main(int argc, char** argv) {
   if (command == "cost") return gpu_autoscaler::cli::RunCost(argc - 2, argv + 2);
   if (command == "budget") return gpu_autoscaler::cli::RunBudget(argc - 2, argv + 2);
   if (command == "roi") return gpu_autoscaler::cli::RunRoi(argc - 2, argv + 2);
-  if (command == "status") {
-    std::fprintf(stderr, "gpu-autoscaler %s: not implemented yet\n", argv[1]);
-    return kExitUsage;
-  }
+  if (command == "status") return gpu_autoscaler::cli::RunStatus(argc - 2, argv + 2);
   std::fprintf(stderr, "gpu-autoscaler: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return kExitUsage;
 }

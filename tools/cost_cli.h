@@ -27,6 +27,7 @@ namespace gpu_autoscaler::cli {
 int RunCost(int argc, char** argv);
 int RunBudget(int argc, char** argv);
 int RunRoi(int argc, char** argv);
+int RunStatus(int argc, char** argv);  // status_cli.cc
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;

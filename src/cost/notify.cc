@@ -324,6 +324,9 @@ Status Notifier::SendWebhook(const BudgetNotification& n, const WebhookTarget& t
   if (!target.secret.empty()) {
     headers.push_back(std::string(kSignatureHeader) + ": " + WebhookSignature(target.secret, body));
   }
+  if (!target.idempotency_key.empty()) {
+    headers.push_back(std::string(kIdempotencyKeyHeader) + ": " + target.idempotency_key);
+  }
   return PostJson(target.url, body, headers);
 }
 

@@ -81,7 +81,11 @@ struct PagerDutyTarget {
 struct WebhookTarget {
   std::string url{};
   std::string secret{};
+  // Sent as `Idempotency-Key` so a receiver can drop a repeated delivery
+  // (the controller re-sends with the same key after a crash).
+  std::string idempotency_key = "";
 };
+inline constexpr std::string_view kIdempotencyKeyHeader = "Idempotency-Key";
 
 struct NotifierOptions {
   std::chrono::milliseconds timeout{10'000};

@@ -641,6 +641,12 @@ Result<int> PostgresCostStore::SchemaVersion() {
   return impl_->ReadVersion();
 }
 
+Result<std::optional<int64_t>> PostgresCostStore::NewestSecond() {
+  GPU_ASSIGN_OR_RETURN(PgResult r, impl_->Exec("SELECT max(second) FROM cost_raw"));
+  if (r.rows() == 0 || PQgetisnull(r.get(), 0, 0)) return std::optional<int64_t>();
+  return std::optional<int64_t>(r.Int(0, 0));
+}
+
 std::string_view PostgresCostStore::backend() const {
   return impl_->timescaledb ? "postgres+timescaledb" : "postgres";
 }

@@ -44,6 +44,7 @@ class PostgresCostStore final : public CostStore {
   Result<CostReport> Query(const CostQuery& query) override;
   Result<RetentionStats> ApplyRetention(const RetentionPolicy& policy, int64_t now) override;
   Result<int> SchemaVersion() override;
+  Result<std::optional<int64_t>> NewestSecond() override;
   std::string_view backend() const override;
 
   bool uses_timescaledb() const;

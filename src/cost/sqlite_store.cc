@@ -990,4 +990,11 @@ Result<int> SqliteCostStore::SchemaVersion() {
   return impl_->ReadVersion();
 }
 
+Result<std::optional<int64_t>> SqliteCostStore::NewestSecond() {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  GPU_ASSIGN_OR_RETURN(int64_t newest, impl_->NewestStoredSecond());
+  if (newest == INT64_MIN) return std::optional<int64_t>();
+  return std::optional<int64_t>(newest);
+}
+
 }  // namespace gpu_autoscaler::cost

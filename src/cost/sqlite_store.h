@@ -43,6 +43,7 @@ class SqliteCostStore final : public CostStore {
   Result<CostReport> Query(const CostQuery& query) override;
   Result<RetentionStats> ApplyRetention(const RetentionPolicy& policy, int64_t now) override;
   Result<int> SchemaVersion() override;
+  Result<std::optional<int64_t>> NewestSecond() override;
   std::string_view backend() const override { return "sqlite"; }
 
  private:

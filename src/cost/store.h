@@ -158,6 +158,12 @@ class CostStore {
 
   virtual Result<int> SchemaVersion() = 0;
 
+  // The newest second any raw sample was stored for, or nullopt when the
+  // raw table is empty. The metering loop resumes from here after a restart
+  // or a leader change, so no second is lost (and Append's idempotency makes
+  // re-metering the newest one harmless).
+  virtual Result<std::optional<int64_t>> NewestSecond() = 0;
+
   // "sqlite" or "postgres" (or "postgres+timescaledb").
   virtual std::string_view backend() const = 0;
 };

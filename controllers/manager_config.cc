@@ -1,0 +1,177 @@
+#include "controllers/manager_config.h"
+
+#include <set>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/flag_duration.h"
+#include "cost/duration.h"
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  Status Error(const std::string& path, const std::string& what) const {
+    return InvalidArgumentError(std::string(source_) + ": " + path + ": " + what);
+  }
+
+  // Every key of `node` must be in `known`.
+  Status Known(const YAML::Node& node, const std::string& path,
+               std::initializer_list<std::string_view> known) const {
+    if (!node.IsMap()) return Error(path.empty() ? "(document)" : path, "expected a mapping");
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      bool ok = false;
+      for (std::string_view k : known)
+        ok = ok || key == k;
+      if (!ok) {
+        std::string list;
+        for (std::string_view k : known)
+          list += (list.empty() ? "" : ", ") + std::string(k);
+        return Error(path.empty() ? key : path + "." + key, "unknown field (known: " + list + ")");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Duration(const YAML::Node& node, const std::string& path,
+                  std::chrono::milliseconds* out) const {
+    if (!node.IsDefined()) return Status::Ok();
+    if (!node.IsScalar()) return Error(path, "expected a duration such as 500ms, 10s, 1m or 1h");
+    const std::string text = node.as<std::string>();
+    if (ParseFlagDuration(text, out)) return Status::Ok();
+    auto seconds = cost::ParseDurationSeconds(text);
+    if (!seconds.ok() || *seconds <= 0)
+      return Error(path, "\"" + text + "\" is not a duration such as 500ms, 10s, 1m or 1h");
+    *out = std::chrono::seconds(*seconds);
+    return Status::Ok();
+  }
+
+  Status String(const YAML::Node& node, const std::string& path, std::string* out) const {
+    if (!node.IsDefined()) return Status::Ok();
+    if (!node.IsScalar()) return Error(path, "expected a string");
+    *out = node.as<std::string>();
+    return Status::Ok();
+  }
+
+  Status Bool(const YAML::Node& node, const std::string& path, bool* out) const {
+    if (!node.IsDefined()) return Status::Ok();
+    const std::string text = node.IsScalar() ? node.as<std::string>() : "";
+    if (text == "true") {
+      *out = true;
+    } else if (text == "false") {
+      *out = false;
+    } else {
+      return Error(path, "expected true or false");
+    }
+    return Status::Ok();
+  }
+
+  Status Count(const YAML::Node& node, const std::string& path, int64_t min, int64_t max,
+               int64_t* out) const {
+    if (!node.IsDefined()) return Status::Ok();
+    const std::string text = node.IsScalar() ? node.as<std::string>() : "";
+    char* end = nullptr;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < min || v > max)
+      return Error(path, "expected a whole number from " + std::to_string(min) + " to " +
+                             std::to_string(max));
+    *out = v;
+    return Status::Ok();
+  }
+
+ private:
+  std::string_view source_;
+};
+
+Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
+  ManagerConfig cfg;
+  if (!root.IsDefined() || root.IsNull()) return cfg;  // empty file: defaults
+  GPU_RETURN_IF_ERROR(
+      p.Known(root, "", {"apiVersion", "kind", "cost", "budgets", "sharingPolicies"}));
+  if (auto kind = root["kind"]; kind.IsDefined() && kind.as<std::string>() != "ManagerConfig")
+    return p.Error("kind", "must be ManagerConfig");
+  if (const YAML::Node c = root["cost"]; c.IsDefined()) {
+    GPU_RETURN_IF_ERROR(p.Known(c, "cost",
+                                {"interval", "database", "maxBackfill", "shareIdleCost",
+                                 "metricsTopN", "attributionLabels", "pricing"}));
+    GPU_RETURN_IF_ERROR(p.Duration(c["interval"], "cost.interval", &cfg.cost.interval));
+    if (cfg.cost.interval < std::chrono::milliseconds(100))
+      return p.Error("cost.interval", "must be at least 100ms");
+    GPU_RETURN_IF_ERROR(p.String(c["database"], "cost.database", &cfg.cost.database));
+    std::chrono::milliseconds backfill{cfg.cost.max_backfill_seconds * 1000};
+    GPU_RETURN_IF_ERROR(p.Duration(c["maxBackfill"], "cost.maxBackfill", &backfill));
+    cfg.cost.max_backfill_seconds = backfill.count() / 1000;
+    GPU_RETURN_IF_ERROR(
+        p.Bool(c["shareIdleCost"], "cost.shareIdleCost", &cfg.cost.share_idle_cost));
+    int64_t top_n = static_cast<int64_t>(cfg.cost.metrics_top_n);
+    GPU_RETURN_IF_ERROR(p.Count(c["metricsTopN"], "cost.metricsTopN", 1, 10000, &top_n));
+    cfg.cost.metrics_top_n = static_cast<size_t>(top_n);
+    if (const YAML::Node l = c["attributionLabels"]; l.IsDefined()) {
+      GPU_RETURN_IF_ERROR(p.Known(l, "cost.attributionLabels", {"team", "project", "experiment"}));
+      GPU_RETURN_IF_ERROR(
+          p.String(l["team"], "cost.attributionLabels.team", &cfg.cost.attribution_labels.team));
+      GPU_RETURN_IF_ERROR(p.String(l["project"], "cost.attributionLabels.project",
+                                   &cfg.cost.attribution_labels.project));
+      GPU_RETURN_IF_ERROR(p.String(l["experiment"], "cost.attributionLabels.experiment",
+                                   &cfg.cost.attribution_labels.experiment));
+    }
+    GPU_RETURN_IF_ERROR(p.String(c["pricing"], "cost.pricing", &cfg.cost.pricing_overrides));
+  }
+  if (const YAML::Node b = root["budgets"]; b.IsDefined()) {
+    GPU_RETURN_IF_ERROR(
+        p.Known(b, "budgets", {"evaluationPeriod", "clusterName", "pagerDutyEventsURL"}));
+    GPU_RETURN_IF_ERROR(p.Duration(b["evaluationPeriod"], "budgets.evaluationPeriod",
+                                   &cfg.budgets.evaluation_period));
+    GPU_RETURN_IF_ERROR(
+        p.String(b["clusterName"], "budgets.clusterName", &cfg.budgets.cluster_name));
+    GPU_RETURN_IF_ERROR(p.String(b["pagerDutyEventsURL"], "budgets.pagerDutyEventsURL",
+                                 &cfg.budgets.pagerduty_events_url));
+  }
+  if (const YAML::Node s = root["sharingPolicies"]; s.IsDefined()) {
+    GPU_RETURN_IF_ERROR(p.Known(s, "sharingPolicies", {"resync"}));
+    GPU_RETURN_IF_ERROR(
+        p.Duration(s["resync"], "sharingPolicies.resync", &cfg.sharing_policies.resync));
+  }
+  return cfg;
+}
+
+}  // namespace
+
+Result<ManagerConfig> ParseManagerConfig(std::string_view yaml, std::string_view source) {
+  Parser p(source);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    return Parse(root, p);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(std::string(source) + ": line " + std::to_string(e.mark.line + 1) +
+                                ": " + e.msg);
+  }
+}
+
+std::vector<std::string> RestartOnlyChanges(const ManagerConfig& a, const ManagerConfig& b) {
+  std::vector<std::string> out;
+  if (a.cost.interval != b.cost.interval) out.push_back("cost.interval");
+  if (a.cost.database != b.cost.database) out.push_back("cost.database");
+  if (a.cost.max_backfill_seconds != b.cost.max_backfill_seconds) out.push_back("cost.maxBackfill");
+  if (a.cost.share_idle_cost != b.cost.share_idle_cost) out.push_back("cost.shareIdleCost");
+  if (a.cost.metrics_top_n != b.cost.metrics_top_n) out.push_back("cost.metricsTopN");
+  if (a.cost.attribution_labels.team != b.cost.attribution_labels.team ||
+      a.cost.attribution_labels.project != b.cost.attribution_labels.project ||
+      a.cost.attribution_labels.experiment != b.cost.attribution_labels.experiment)
+    out.push_back("cost.attributionLabels");
+  if (a.budgets.evaluation_period != b.budgets.evaluation_period)
+    out.push_back("budgets.evaluationPeriod");
+  if (a.budgets.cluster_name != b.budgets.cluster_name) out.push_back("budgets.clusterName");
+  if (a.budgets.pagerduty_events_url != b.budgets.pagerduty_events_url)
+    out.push_back("budgets.pagerDutyEventsURL");
+  if (a.sharing_policies.resync != b.sharing_policies.resync)
+    out.push_back("sharingPolicies.resync");
+  return out;
+}
+
+}  // namespace gpu_autoscaler::controllers

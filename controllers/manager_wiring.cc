@@ -1,0 +1,514 @@
+#include "controllers/manager_wiring.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include "common/base64.h"
+#include "controllers/budget_controller.h"
+#include "controllers/controller_selection.h"
+#include "controllers/cost_metering.h"
+#include "controllers/manager_config.h"
+#include "controllers/node_gpu_inventory.h"
+#include "controllers/sharing_policy_controller.h"
+#include "cost/notify.h"
+#include "cost/pricing.h"
+#include "cost/store_factory.h"
+#include "kube/config.h"
+#include "kube/error.h"
+#include "kube/event_recorder.h"
+#include "kube/object_codec.h"
+#include "kube/rest_client.h"
+#include "kube/shared_informer.h"
+#include "reconcile/controller.h"
+#include "reconcile/informer_source.h"
+#include "reconcile/manager.h"
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+using reconcile::Log;
+using reconcile::LogLevel;
+
+constexpr std::string_view kConfigMapKey = "config.yaml";
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Result<std::shared_ptr<const cost::PricingSource>> BuildPricing(const std::string& overrides,
+                                                                std::string_view source) {
+  auto pricing = cost::CatalogPricingSource::Builtin();
+  if (!pricing.ok()) return pricing.error();
+  if (!overrides.empty()) {
+    GPU_RETURN_IF_ERROR((*pricing)->ApplyOverride(overrides, source));
+  }
+  return std::shared_ptr<const cost::PricingSource>(std::move(*pricing));
+}
+
+// "NS/NAME" or "NS/NAME/KEY".
+std::vector<std::string> SplitSlash(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    out.push_back(s.substr(start, slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+Result<std::string> ReadSecretKey(kube::RestClient& client, const std::string& ref) {
+  auto parts = SplitSlash(ref);
+  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty())
+    return InvalidArgumentError("--cost-db-secret: want NAMESPACE/NAME/KEY, got \"" + ref + "\"");
+  auto secret = client.Get({kube::resources::kSecrets, parts[0], parts[1]});
+  if (!secret.ok()) {
+    return UnavailableError("--cost-db-secret: reading Secret " + parts[0] + "/" + parts[1] + ": " +
+                            secret.error().ToString());
+  }
+  const auto data = secret->value("data", nlohmann::json::object());
+  if (!data.contains(parts[2]) || !data[parts[2]].is_string())
+    return NotFoundError("--cost-db-secret: Secret " + parts[0] + "/" + parts[1] +
+                         " has no key \"" + parts[2] + "\"");
+  auto url = Base64Decode(data[parts[2]].get<std::string>());
+  if (!url) return InvalidArgumentError("--cost-db-secret: the key is not valid base64");
+  while (!url->empty() && (url->back() == '\n' || url->back() == '\r'))
+    url->pop_back();
+  return *url;
+}
+
+// Keeps the configuration that is in force, and applies what a reload may
+// change. Reloads come from the file poller and the ConfigMap informer.
+class ConfigKeeper {
+ public:
+  ConfigKeeper(ManagerConfig initial, prometheus::Registry& registry)
+      : current_(std::move(initial)),
+        reloads_(prometheus::BuildCounter()
+                     .Name("gpu_autoscaler_manager_config_reloads_total")
+                     .Help("Configuration reloads by source and result (a rejected one keeps "
+                           "the last good configuration)")
+                     .Register(registry)) {}
+
+  void OnPricing(std::function<void(std::shared_ptr<const cost::PricingSource>)> fn) {
+    on_pricing_ = std::move(fn);
+  }
+
+  // Parses and applies `text`. A bad version is rejected and nothing changes.
+  Status Reload(const std::string& text, const std::string& source, const std::string& kind) {
+    auto parsed = ParseManagerConfig(text, source);
+    if (!parsed.ok()) {
+      reloads_.Add({{"source", kind}, {"result", "rejected"}}).Increment();
+      return parsed.error();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& field : RestartOnlyChanges(current_, *parsed)) {
+      Log(LogLevel::kWarn, "configuration change needs a restart; keeping the running value",
+          {{"field", field}, {"source", source}});
+    }
+    if (parsed->cost.pricing_overrides != current_.cost.pricing_overrides) {
+      auto pricing = BuildPricing(parsed->cost.pricing_overrides, source + ": cost.pricing");
+      if (!pricing.ok()) {
+        reloads_.Add({{"source", kind}, {"result", "rejected"}}).Increment();
+        return pricing.error();
+      }
+      if (on_pricing_) on_pricing_(*pricing);
+      current_.cost.pricing_overrides = parsed->cost.pricing_overrides;
+      Log(LogLevel::kInfo, "pricing reloaded; repricing from the next metered second",
+          {{"source", source}});
+    }
+    reloads_.Add({{"source", kind}, {"result", "applied"}}).Increment();
+    return Status::Ok();
+  }
+
+ private:
+  std::mutex mu_;
+  ManagerConfig current_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  std::function<void(std::shared_ptr<const cost::PricingSource>)> on_pricing_;
+};
+
+// Everything the controllers share, and what keeps their parts alive.
+struct Wiring {
+  const ManagerFlags& flags;
+  ManagerConfig config;
+  kube::RestClient& client;
+  reconcile::Manager& manager;
+  kube::InformerFactory& informers;
+  kube::EventRecorder& recorder;
+  prometheus::Registry& registry;
+  std::function<Result<std::unique_ptr<cost::CostStore>>()> open_store;
+  std::shared_ptr<const cost::PricingSource> pricing;
+  cost::Notifier notifier;
+  ConfigKeeper* config_keeper = nullptr;
+
+  std::shared_ptr<kube::SharedInformer<kube::NodeView>> nodes{};
+  std::shared_ptr<kube::SharedInformer<kube::PodView>> pods{};
+  std::vector<std::shared_ptr<void>> keep{};  // reconcilers, sources, controllers, loops
+  std::vector<std::function<bool()>> synced{};
+
+  std::shared_ptr<kube::SharedInformer<kube::NodeView>> Nodes() {
+    if (!nodes) {
+      nodes = informers.Informer(kube::resources::kNodes, kube::NodeViewCodec());
+      synced.push_back([n = nodes] { return n->HasSynced(); });
+    }
+    return nodes;
+  }
+  std::shared_ptr<kube::SharedInformer<kube::PodView>> Pods() {
+    if (!pods) {
+      pods = informers.Informer(kube::resources::kPods, kube::PodViewCodec());
+      synced.push_back([p = pods] { return p->HasSynced(); });
+    }
+    return pods;
+  }
+  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> Generic(
+      const kube::GroupVersionResource& gvr) {
+    auto informer = informers.Informer(gvr, kube::GenericObjectCodec());
+    synced.push_back([i = informer] { return i->HasSynced(); });
+    return informer;
+  }
+  template <typename T>
+  T* Keep(std::shared_ptr<T> part) {
+    keep.push_back(part);
+    return part.get();
+  }
+  reconcile::Controller* AddController(const std::string& name, reconcile::Reconciler& r) {
+    auto* c = Keep(std::make_shared<reconcile::Controller>(
+        reconcile::ControllerOptions{.name = name, .workers = flags.workers, .metrics = &registry},
+        r));
+    manager.AddController(*c);
+    return c;
+  }
+};
+
+void SetupNodeInventory(Wiring& w) {
+  auto nodes = w.Nodes();
+  auto* r =
+      w.Keep(std::make_shared<NodeGpuInventoryReconciler>(nodes->store(), w.registry, &w.recorder));
+  auto* c = w.AddController("node-gpu-inventory", *r);
+  c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::NodeView>>(nodes)));
+}
+
+void SetupSharingPolicy(Wiring& w) {
+  auto pods = w.Pods();
+  (void)pods->store().AddIndex(kPodsByPolicyIndex, PolicyIndexFunc());
+  auto policies = w.Generic(kGpuSharingPoliciesResource);
+  auto* r = w.Keep(std::make_shared<SharingPolicyReconciler>(
+      policies->store(), pods->store(), w.client, RealClock::Instance(), &w.recorder,
+      std::chrono::duration_cast<Clock::Duration>(w.config.sharing_policies.resync)));
+  auto* c = w.AddController("sharing-policy", *r);
+  auto* policy_source =
+      w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(policies));
+  c->For(*policy_source);
+  c->Watches(*policy_source, r->PolicyMapper());
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::PodView>>(pods)),
+             r->PodMapper());
+}
+
+void SetupCost(Wiring& w) {
+  auto nodes = w.Nodes();
+  auto pods = w.Pods();
+  CostMeteringOptions options{
+      .interval = w.config.cost.interval,
+      .max_backfill_seconds = w.config.cost.max_backfill_seconds,
+      .meter = {.labels = w.config.cost.attribution_labels,
+                .share_idle = w.config.cost.share_idle_cost},
+      .metrics_top_n = w.config.cost.metrics_top_n,
+  };
+  auto* loop = w.Keep(std::make_shared<CostMeteringLoop>(nodes->store(), pods->store(),
+                                                         w.open_store, w.pricing, w.registry,
+                                                         RealClock::Instance(), options));
+  if (w.config_keeper != nullptr) {
+    w.config_keeper->OnPricing([loop](auto pricing) {
+      loop->SetPricing(std::move(pricing));
+      loop->MarkInventoryChanged();
+    });
+  }
+  nodes->AddEventHandler(kube::EventHandler<kube::NodeView>{
+      .on_add = [loop](const auto&) { loop->MarkInventoryChanged(); },
+      .on_update = [loop](const auto&, const auto&) { loop->MarkInventoryChanged(); },
+      .on_delete = [loop](const auto&, bool) { loop->MarkInventoryChanged(); }});
+  pods->AddEventHandler(kube::EventHandler<kube::PodView>{
+      .on_add = [loop](const auto&) { loop->MarkInventoryChanged(); },
+      .on_update = [loop](const auto&, const auto&) { loop->MarkInventoryChanged(); },
+      .on_delete = [loop](const auto&, bool) { loop->MarkInventoryChanged(); }});
+  // Leader only: one writer meters each second. It starts once the caches
+  // are synced, so the first second is priced from a full inventory.
+  auto synced = w.synced;
+  w.manager.Add(reconcile::MakeRunnable(
+      "cost-metering", /*needs_leader_election=*/true, [loop, synced](std::stop_token stop) {
+        std::mutex mu;
+        std::condition_variable_any cv;
+        std::unique_lock<std::mutex> lock(mu);
+        while (!stop.stop_requested()) {
+          bool all = true;
+          for (const auto& s : synced)
+            all = all && s();
+          if (all) break;
+          cv.wait_for(lock, stop, std::chrono::milliseconds(50), [] { return false; });
+        }
+        lock.unlock();
+        return loop->Run(stop);
+      }));
+}
+
+void SetupBudget(Wiring& w) {
+  auto budgets = w.Generic(kBudgetsResource);
+  auto* r = w.Keep(std::make_shared<BudgetReconciler>(
+      budgets->store(), w.client, w.open_store, w.notifier, RealClock::Instance(), &w.recorder,
+      w.registry,
+      BudgetControllerOptions{.evaluation_period = w.config.budgets.evaluation_period,
+                              .spend_refresh = std::min<std::chrono::milliseconds>(
+                                  std::chrono::seconds(5), w.config.budgets.evaluation_period),
+                              .cluster_name = w.config.budgets.cluster_name,
+                              .pagerduty_events_url = w.config.budgets.pagerduty_events_url,
+                              .labels = w.config.cost.attribution_labels}));
+  auto* c = w.AddController("budget", *r);
+  c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)));
+}
+
+struct ControllerEntry {
+  const char* name;
+  void (*setup)(Wiring&);
+};
+// Start order: metering before the budgets that read what it stores.
+constexpr ControllerEntry kControllers[] = {
+    {"node-gpu-inventory", SetupNodeInventory},
+    {"sharing-policy", SetupSharingPolicy},
+    {"cost", SetupCost},
+    {"budget", SetupBudget},
+};
+
+// Polls the --config file; a changed one is reloaded through `keeper`.
+std::unique_ptr<reconcile::Runnable> ConfigFileWatcher(std::string path, ConfigKeeper& keeper) {
+  return reconcile::MakeRunnable(
+      "config-file-watcher", /*needs_leader_election=*/false,
+      [path, &keeper](std::stop_token stop) {
+        auto stamp = [&path] {
+          struct stat st {};
+          if (::stat(path.c_str(), &st) != 0) return std::string();
+          return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+                 "/" + std::to_string(st.st_size);
+        };
+        std::string last = stamp();
+        std::mutex mu;
+        std::condition_variable_any cv;
+        std::unique_lock<std::mutex> lock(mu);
+        while (!cv.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; })) {
+          if (stop.stop_requested()) break;
+          const std::string now = stamp();
+          if (now == last || now.empty()) continue;
+          last = now;
+          auto text = ReadFile(path);
+          Status s = text.ok() ? keeper.Reload(*text, path, "file") : text.error();
+          if (!s.ok()) {
+            Log(LogLevel::kError, "rejected a new configuration file; the last good one stays",
+                {{"error", s.ToString()}});
+          }
+        }
+        return Status::Ok();
+      });
+}
+
+}  // namespace
+
+std::vector<std::string> KnownControllers() {
+  std::vector<std::string> names;
+  for (const ControllerEntry& e : kControllers)
+    names.emplace_back(e.name);
+  return names;
+}
+
+int RunManager(const ManagerFlags& flags, std::stop_source stop) {
+  auto selected = SelectControllers(flags.controllers, KnownControllers());
+  if (!selected.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", selected.error().ToString()}});
+    return 2;
+  }
+  ManagerConfig config;
+  if (!flags.config_file.empty()) {
+    auto text = ReadFile(flags.config_file);
+    auto parsed = text.ok() ? ParseManagerConfig(*text, flags.config_file)
+                            : Result<ManagerConfig>(text.error());
+    if (!parsed.ok()) {
+      Log(LogLevel::kError, "loading --config", {{"error", parsed.error().ToString()}});
+      return 2;
+    }
+    config = std::move(*parsed);
+  }
+  auto pricing = BuildPricing(config.cost.pricing_overrides, "cost.pricing");
+  if (!pricing.ok()) {
+    Log(LogLevel::kError, "loading pricing", {{"error", pricing.error().ToString()}});
+    return 2;
+  }
+
+  auto cfg = flags.kubeconfig.empty()
+                 ? kube::LoadDefaultConfig(flags.context)
+                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
+  if (!cfg.ok()) {
+    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
+    return 1;
+  }
+  cfg->user_agent = "gpu-autoscaler-manager";
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  if (!client.ok()) {
+    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    return 1;
+  }
+
+  std::string db = !flags.cost_db.empty() ? flags.cost_db : config.cost.database;
+  if (!flags.cost_db_secret.empty()) {
+    auto url = ReadSecretKey(**client, flags.cost_db_secret);
+    if (!url.ok()) {
+      Log(LogLevel::kError, "reading the cost database URL", {{"error", url.error().ToString()}});
+      return 1;
+    }
+    db = *url;
+  }
+  if (db.empty()) db = "gpu-autoscaler-cost.db";
+  const bool uses_store = selected->count("cost") > 0 || selected->count("budget") > 0;
+  if (uses_store) {
+    // Open once now, so a bad path or an unreachable database is said at start;
+    // the controllers reconnect on their own after later outages.
+    auto probe = cost::OpenCostStore(db);
+    if (!probe.ok()) {
+      Log(LogLevel::kWarn, "cost store not available yet; metering and budgets retry each tick",
+          {{"db", cost::IsPostgresUrl(db) ? "postgres (URL hidden)" : db},
+           {"error", probe.error().ToString()}});
+    }
+  }
+
+  reconcile::Manager manager({
+      .metrics_bind_address = flags.metrics_bind_address,
+      .health_probe_bind_address = flags.health_probe_bind_address,
+      .leader_election = flags.leader_elect,
+      .leader_election_namespace = flags.leader_election_namespace,
+      .leader_election_id = flags.leader_election_id,
+      .client = client->get(),
+      .registry = registry,
+  });
+
+  kube::InformerFactory informers(client->get());
+  auto event_sink = kube::NewRestEventSink(**client);
+  kube::EventRecorder recorder(*event_sink,
+                               {.component = "gpu-autoscaler-manager", .host = manager.identity()});
+  ConfigKeeper keeper(config, *registry);
+
+  Wiring w{.flags = flags,
+           .config = config,
+           .client = **client,
+           .manager = manager,
+           .informers = informers,
+           .recorder = recorder,
+           .registry = *registry,
+           .open_store = [db]() { return cost::OpenCostStore(db); },
+           .pricing = *pricing,
+           .notifier = cost::Notifier(),
+           .config_keeper = &keeper};
+  for (const ControllerEntry& e : kControllers) {
+    if (selected->count(e.name) > 0) e.setup(w);
+  }
+
+  if (!flags.config_file.empty()) manager.Add(ConfigFileWatcher(flags.config_file, keeper));
+  if (!flags.config_configmap.empty()) {
+    auto parts = SplitSlash(flags.config_configmap);
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+      Log(LogLevel::kError, "bad flag",
+          {{"error",
+            "--config-configmap: want NAMESPACE/NAME, got \"" + flags.config_configmap + "\""}});
+      return 2;
+    }
+    kube::InformerOptions options;
+    options.ns = parts[0];
+    options.field_selector = "metadata.name=" + parts[1];
+    auto configmaps =
+        informers.Informer(kube::resources::kConfigMaps, kube::GenericObjectCodec(), &options);
+    auto apply = [&keeper, &recorder, name = flags.config_configmap](
+                     const std::shared_ptr<const kube::GenericObject>& obj) {
+      auto tree = obj->Parse();
+      if (!tree.ok()) return;
+      const auto data = tree->value("data", nlohmann::json::object());
+      if (!data.contains(kConfigMapKey) || !data[std::string(kConfigMapKey)].is_string()) {
+        recorder.Record(kube::EventObject::Of(*tree), kube::EventType::kWarning, "InvalidConfig",
+                        "ConfigMap has no data key config.yaml; the last good configuration "
+                        "stays in force");
+        return;
+      }
+      Status s = keeper.Reload(data[std::string(kConfigMapKey)].get<std::string>(),
+                               "ConfigMap " + name, "configmap");
+      if (!s.ok()) {
+        Log(LogLevel::kError, "rejected a new configuration; the last good one stays",
+            {{"configmap", name}, {"error", s.ToString()}});
+        recorder.Record(kube::EventObject::Of(*tree), kube::EventType::kWarning, "InvalidConfig",
+                        s.message() + " (the last good configuration stays in force)");
+      } else {
+        recorder.Record(kube::EventObject::Of(*tree), kube::EventType::kNormal, "ConfigApplied",
+                        "configuration applied");
+      }
+    };
+    configmaps->AddEventHandler(kube::EventHandler<kube::GenericObject>{
+        .on_add = apply, .on_update = [apply](const auto&, const auto& now) { apply(now); }});
+    w.synced.push_back([configmaps] { return configmaps->HasSynced(); });
+  }
+
+  // Informers run on every replica, so a new leader starts with warm caches.
+  manager.Add(reconcile::MakeRunnable("informers", /*needs_leader_election=*/false,
+                                      [&](std::stop_token token) {
+                                        informers.Start();
+                                        std::mutex mu;
+                                        std::condition_variable_any cv;
+                                        std::unique_lock<std::mutex> lock(mu);
+                                        cv.wait(lock, token, [] { return false; });
+                                        informers.Stop();
+                                        return Status::Ok();
+                                      }));
+  manager.AddReadyzCheck("informers", [&w] {
+    for (const auto& s : w.synced)
+      if (!s()) return UnavailableError("informers not synced");
+    return Status::Ok();
+  });
+
+  Status served = manager.Serve();
+  if (!served.ok()) {
+    Log(LogLevel::kError, "starting HTTP endpoints", {{"error", served.ToString()}});
+    return 1;
+  }
+  std::string enabled;
+  for (const std::string& name : *selected)
+    enabled += (enabled.empty() ? "" : ",") + name;
+  Log(LogLevel::kInfo, "starting manager",
+      {{"identity", manager.identity()},
+       {"server", cfg->server},
+       {"controllers", enabled},
+       {"leader_elect", flags.leader_elect ? "true" : "false"},
+       {"metrics_port", std::to_string(manager.metrics_port())},
+       {"health_port", std::to_string(manager.health_port())}});
+  Status result = manager.Run(stop.get_token());
+  recorder.Flush(std::chrono::seconds(5));
+  if (!result.ok()) {
+    Log(LogLevel::kError, "manager failed", {{"error", result.ToString()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "manager exited cleanly", {});
+  return 0;
+}
+
+}  // namespace gpu_autoscaler::controllers

@@ -1,0 +1,49 @@
+// File: controllers/manager_wiring.h
+//
+// Builds the gpu-autoscaler manager from its flags: one informer per resource
+// type shared by every controller, the controllers chosen by --controllers
+// (a registration table, one Setup per controller), the configuration file
+// and ConfigMap watchers, and the manager runtime (leader election, /metrics,
+// /healthz, /readyz). manager_main.cc only parses flags and calls RunManager.
+//
+//   ManagerFlags flags;  ... parsed ...
+//   std::stop_source stop;
+//   return RunManager(flags, stop);
+//
+// Thread-safety: RunManager is called once, from main.
+#pragma once
+
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "reconcile/logging.h"
+
+namespace gpu_autoscaler::controllers {
+
+struct ManagerFlags {
+  std::string kubeconfig;
+  std::string context;
+  std::string metrics_bind_address = ":8080";
+  std::string health_probe_bind_address = ":8081";
+  bool leader_elect = false;
+  std::string leader_election_namespace = "default";
+  std::string leader_election_id = "gpu-autoscaler-manager";
+  int workers = 2;
+  std::string controllers = "*";
+  std::string config_file;       // --config
+  std::string config_configmap;  // --config-configmap NS/NAME
+  std::string cost_db;           // --cost-db PATH|URL (overrides cost.database)
+  std::string cost_db_secret;    // --cost-db-secret NS/NAME/KEY
+  std::string namespace_name;    // the manager's own namespace
+  reconcile::LoggingOptions logging;
+  bool help = false;  // --help: print usage and exit
+};
+
+// The names --controllers knows, in start order.
+std::vector<std::string> KnownControllers();
+
+// Runs until `stop` or a fatal error; returns the process exit code.
+int RunManager(const ManagerFlags& flags, std::stop_source stop);
+
+}  // namespace gpu_autoscaler::controllers

@@ -1,0 +1,241 @@
+// The cost controller's metering loop against a real SQLite store: seconds
+// are stored once each, across store outages, restarts and backfills.
+#include "controllers/cost_metering.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <nlohmann/json.hpp>
+
+#include "cost/store_factory.h"
+#include "kube/object_codec.h"
+#include "support/child_process.h"
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kStart = 1'800'000'000;
+
+std::shared_ptr<const kube::NodeView> Node(const std::string& name) {
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata",
+                {{"name", name},
+                 {"uid", "uid-" + name},
+                 {"labels",
+                  {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
+                   {"nvidia.com/gpu.product", "A100-SXM4-40GB"}}}}},
+               {"status",
+                {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
+  auto view = kube::DecodeNode(node.dump());
+  EXPECT_TRUE(view.ok()) << view.error().ToString();
+  return std::make_shared<const kube::NodeView>(std::move(*view));
+}
+
+std::shared_ptr<const kube::PodView> Pod(const std::string& name, const std::string& node,
+                                         int64_t created, json extra_requests = json::object(),
+                                         json annotations = json::object(),
+                                         std::string phase = "Running") {
+  json requests = {{"cpu", "4"}, {"memory", "16Gi"}, {"nvidia.com/gpu", "1"}};
+  if (extra_requests.is_object()) requests.update(extra_requests);
+  char created_text[32];
+  const time_t t = created;
+  std::strftime(created_text, sizeof(created_text), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata",
+               {{"name", name},
+                {"namespace", "ml"},
+                {"uid", "uid-" + name},
+                {"creationTimestamp", created_text},
+                {"labels", {{"team", "vision"}}},
+                {"annotations", annotations}}},
+              {"spec",
+               {{"nodeName", node},
+                {"containers", {{{"name", "main"}, {"resources", {{"requests", requests}}}}}}}},
+              {"status", {{"phase", phase}}}};
+  auto view = kube::DecodePod(pod.dump());
+  EXPECT_TRUE(view.ok()) << view.error().ToString();
+  return std::make_shared<const kube::PodView>(std::move(*view));
+}
+
+TEST(MeterInventoryTest, MetersScheduledLivePodsCreatedByTheSecond) {
+  std::vector<std::shared_ptr<const kube::NodeView>> nodes = {Node("n1")};
+  std::vector<std::shared_ptr<const kube::PodView>> pods = {
+      Pod("running", "n1", kStart - 100),
+      Pod("pending-unscheduled", "", kStart - 100),
+      Pod("done", "n1", kStart - 100, {}, {}, "Succeeded"),
+      Pod("later", "n1", kStart + 30),
+      Pod("mig", "n1", kStart - 5, {{"nvidia.com/gpu", "0"}, {"nvidia.com/mig-1g.5gb", "2"}},
+          {{"gpuautoscaler.io/mode", "mig"}, {"gpuautoscaler.io/mig-profile", "1g.5gb"}}),
+      Pod("bad", "n1", kStart - 5, {}, {{"gpuautoscaler.io/mode", "sometimes"}}),
+      Pod("sliced", "n1", kStart - 5, {{"nvidia.com/gpu", "0"}, {"nvidia.com/gpu.shared", "1"}},
+          {{"gpuautoscaler.io/mode", "timeSlicing"}, {"gpuautoscaler.io/replicas", "4"}}),
+  };
+  MeterInventory inv = BuildMeterInventory(nodes, pods, kStart);
+  ASSERT_EQ(inv.nodes.size(), 1u);
+  EXPECT_EQ(inv.nodes[0].gpus, 8);
+  EXPECT_DOUBLE_EQ(inv.nodes[0].cpu_cores, 96);
+  std::vector<std::string> names;
+  for (const auto& p : inv.pods)
+    names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"running", "mig", "bad", "sliced"}));
+  EXPECT_DOUBLE_EQ(inv.pods[3].gpus, 1);
+  EXPECT_EQ(inv.pods[3].sharing.mode, cost::SharingMode::kTimeSlicing);
+  EXPECT_EQ(inv.pods[3].sharing.replicas, 4);
+  EXPECT_EQ(inv.valid_until, kStart + 30);
+  EXPECT_DOUBLE_EQ(inv.pods[1].gpus, 2);
+  EXPECT_EQ(inv.pods[1].sharing.mode, cost::SharingMode::kMig);
+  EXPECT_EQ(inv.pods[0].labels.at("team"), "vision");
+  ASSERT_EQ(inv.bad_annotations.size(), 1u);
+  EXPECT_EQ(inv.bad_annotations[0].substr(0, 7), "ml/bad:");
+}
+
+class CostMeteringLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("gpa-metering");
+    db_ = dir_ + "/cost.db";
+    nodes_.Upsert(Node("n1"));
+    pods_.Upsert(Pod("a", "n1", kStart - 1000));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<CostMeteringLoop> Loop(int64_t max_backfill = 3600) {
+    auto pricing = cost::CatalogPricingSource::Builtin();
+    EXPECT_TRUE(pricing.ok());
+    return std::make_unique<CostMeteringLoop>(
+        nodes_, pods_,
+        [this]() -> Result<std::unique_ptr<cost::CostStore>> {
+          if (store_down_) return UnavailableError("database is down");
+          return cost::OpenCostStore(db_);
+        },
+        std::shared_ptr<const cost::PricingSource>(std::move(*pricing)), registry_, clock_,
+        CostMeteringOptions{.max_backfill_seconds = max_backfill, .chunk_seconds = 7});
+  }
+
+  void SetNow(int64_t unix_second) {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.WallNow().time_since_epoch())
+            .count();
+    clock_.Step(std::chrono::seconds(unix_second - now));
+  }
+
+  // Stored seconds of a pod and their total cost.
+  std::pair<int64_t, double> Stored(const std::string& pod) {
+    auto store = cost::OpenCostStore(db_);
+    EXPECT_TRUE(store.ok());
+    cost::CostQuery q{.window = {kStart - 100'000, kStart + 100'000},
+                      .resolution = cost::Resolution::kSecond,
+                      .group_by = {cost::Dimension::kPod},
+                      .filters = {{cost::Dimension::kPod, "ml/" + pod}}};
+    auto report = (*store)->Query(q);
+    EXPECT_TRUE(report.ok()) << report.error().ToString();
+    int64_t samples = 0;
+    double total = 0;
+    for (const auto& row : report->rows) {
+      if (row.idle) continue;
+      samples += row.totals.samples;
+      total += row.totals.total_cost();
+    }
+    return {samples, total};
+  }
+
+  std::optional<int64_t> Newest() {
+    auto store = cost::OpenCostStore(db_);
+    auto newest = (*store)->NewestSecond();
+    EXPECT_TRUE(newest.ok());
+    return *newest;
+  }
+
+  FakeClock clock_{Clock::WallTime(std::chrono::seconds(kStart))};
+  prometheus::Registry registry_;
+  kube::Store<kube::NodeView> nodes_;
+  kube::Store<kube::PodView> pods_;
+  std::string dir_, db_;
+  bool store_down_ = false;
+};
+
+TEST_F(CostMeteringLoopTest, StoresEachCompleteSecondOnce) {
+  auto loop = Loop();
+  auto stored = loop->RunOnce();
+  ASSERT_TRUE(stored.ok()) << stored.error().ToString();
+  EXPECT_EQ(*stored, 1);  // an empty history starts at the last complete second
+  EXPECT_EQ(Newest(), kStart - 1);
+  SetNow(kStart + 20);
+  stored = loop->RunOnce();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, 20);
+  EXPECT_EQ(*loop->RunOnce(), 0);  // nothing new in the same second
+  auto [samples, total] = Stored("a");
+  EXPECT_EQ(samples, 21);
+  // p4d.24xlarge: one of 8 GPUs plus 4 of 96 vCPUs and 16 of 1152 GiB, per second.
+  const auto per_second = total / 21;
+  EXPECT_GT(per_second, 0);
+  EXPECT_EQ(Newest(), kStart + 19);
+}
+
+TEST_F(CostMeteringLoopTest, AStoreOutageLosesNoSecond) {
+  auto loop = Loop();
+  ASSERT_TRUE(loop->RunOnce().ok());
+  store_down_ = true;
+  SetNow(kStart + 10);
+  // The open store keeps working until it fails; force a reconnect by failing it.
+  auto fresh = Loop();
+  auto failed = fresh->RunOnce();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().ToString().find("database is down"), std::string::npos);
+  EXPECT_FALSE(fresh->cursor().has_value());
+  SetNow(kStart + 30);
+  EXPECT_FALSE(fresh->RunOnce().ok());
+  store_down_ = false;
+  SetNow(kStart + 40);
+  auto stored = fresh->RunOnce();
+  ASSERT_TRUE(stored.ok()) << stored.error().ToString();
+  EXPECT_EQ(*stored, 40);  // kStart .. kStart+39, after the first loop's kStart-1
+  EXPECT_EQ(Stored("a").first, 41);
+}
+
+TEST_F(CostMeteringLoopTest, ARestartResumesAfterTheNewestStoredSecond) {
+  {
+    auto loop = Loop();
+    ASSERT_TRUE(loop->RunOnce().ok());
+    SetNow(kStart + 5);
+    ASSERT_TRUE(loop->RunOnce().ok());
+  }                     // the manager dies here
+  SetNow(kStart + 65);  // down for a minute
+  auto loop = Loop();
+  auto stored = loop->RunOnce();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, 60);
+  auto [samples, total] = Stored("a");
+  EXPECT_EQ(samples, 66);  // kStart-1 .. kStart+64: no gap, no second twice
+  // Re-metering seconds already stored changes nothing (idempotent Append).
+  auto again = Loop();
+  SetNow(kStart + 66);
+  ASSERT_TRUE(again->RunOnce().ok());
+  EXPECT_EQ(Stored("a").first, 67);
+  (void)total;
+}
+
+TEST_F(CostMeteringLoopTest, BackfillIsBoundedAndChargesPodsFromTheirCreation) {
+  {
+    auto loop = Loop();
+    ASSERT_TRUE(loop->RunOnce().ok());
+  }
+  // While no manager ran, pod b appeared at kStart+250.
+  pods_.Upsert(Pod("b", "n1", kStart + 250));
+  SetNow(kStart + 300);
+  auto loop = Loop(/*max_backfill=*/100);
+  auto stored = loop->RunOnce();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, 100);  // kStart+200 .. kStart+299; the rest is reported lost
+  EXPECT_EQ(Stored("a").first, 101);
+  EXPECT_EQ(Stored("b").first, 50);  // kStart+250 .. kStart+299
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::controllers

@@ -1,0 +1,92 @@
+#include "controllers/manager_config.h"
+
+#include <gtest/gtest.h>
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+TEST(ManagerConfigTest, EmptyTextGivesDefaults) {
+  auto cfg = ParseManagerConfig("", "config.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->cost.interval, std::chrono::seconds(1));
+  EXPECT_EQ(cfg->cost.max_backfill_seconds, 3600);
+  EXPECT_EQ(cfg->cost.metrics_top_n, 100u);
+  EXPECT_EQ(cfg->budgets.evaluation_period, std::chrono::seconds(30));
+}
+
+TEST(ManagerConfigTest, ReadsEverySection) {
+  auto cfg = ParseManagerConfig(R"(
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: ManagerConfig
+cost:
+  interval: 500ms
+  database: /var/lib/gpu-autoscaler/cost.db
+  maxBackfill: 2h
+  shareIdleCost: true
+  metricsTopN: 20
+  attributionLabels: {team: owner, project: app, experiment: run}
+  pricing: |
+    currency: USD
+budgets:
+  evaluationPeriod: 2s
+  clusterName: prod-eu
+  pagerDutyEventsURL: http://127.0.0.1:9/v2/enqueue
+sharingPolicies:
+  resync: 1m
+)",
+                                "config.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->cost.interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(cfg->cost.database, "/var/lib/gpu-autoscaler/cost.db");
+  EXPECT_EQ(cfg->cost.max_backfill_seconds, 7200);
+  EXPECT_TRUE(cfg->cost.share_idle_cost);
+  EXPECT_EQ(cfg->cost.metrics_top_n, 20u);
+  EXPECT_EQ(cfg->cost.attribution_labels.team, "owner");
+  EXPECT_EQ(cfg->cost.attribution_labels.experiment, "run");
+  EXPECT_EQ(cfg->cost.pricing_overrides, "currency: USD\n");
+  EXPECT_EQ(cfg->budgets.evaluation_period, std::chrono::seconds(2));
+  EXPECT_EQ(cfg->budgets.cluster_name, "prod-eu");
+  EXPECT_EQ(cfg->sharing_policies.resync, std::chrono::minutes(1));
+}
+
+TEST(ManagerConfigTest, UnknownFieldsAreErrorsWithTheirPath) {
+  auto cfg = ParseManagerConfig("cost:\n  intervall: 1s\n", "config.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error().message(),
+            "config.yaml: cost.intervall: unknown field (known: interval, database, maxBackfill, "
+            "shareIdleCost, metricsTopN, attributionLabels, pricing)");
+  cfg = ParseManagerConfig("budget:\n  evaluationPeriod: 1s\n", "cm");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message().find("cm: budget: unknown field"), std::string::npos);
+}
+
+TEST(ManagerConfigTest, BadValuesNameTheField) {
+  auto cfg = ParseManagerConfig("cost:\n  interval: soon\n", "c.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message().find("c.yaml: cost.interval: \"soon\" is not a duration"),
+            std::string::npos)
+      << cfg.error().message();
+  cfg = ParseManagerConfig("cost:\n  metricsTopN: 0\n", "c.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message().find("cost.metricsTopN"), std::string::npos);
+  cfg = ParseManagerConfig("cost:\n  shareIdleCost: maybe\n", "c.yaml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message().find("cost.shareIdleCost: expected true or false"),
+            std::string::npos);
+  cfg = ParseManagerConfig("cost: [1, 2\n", "c.yaml");  // malformed YAML
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().message().find("c.yaml: line"), std::string::npos);
+  cfg = ParseManagerConfig("kind: Deployment\n", "c.yaml");
+  ASSERT_FALSE(cfg.ok());
+}
+
+TEST(ManagerConfigTest, RestartOnlyChangesAreNamed) {
+  auto a = ParseManagerConfig("cost:\n  pricing: 'x: 1'\n", "a");
+  auto b = ParseManagerConfig("cost:\n  pricing: 'x: 2'\n  database: other.db\n", "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(RestartOnlyChanges(*a, *b), std::vector<std::string>{"cost.database"});
+  EXPECT_TRUE(RestartOnlyChanges(*a, *a).empty());
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::controllers

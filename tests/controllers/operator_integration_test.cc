@@ -1,0 +1,366 @@
+// The manager end to end: the embedded API server and gpu-autoscaler-manager
+// run as separate processes; the test creates nodes, pods, GPUSharingPolicies,
+// Budgets and Secrets through the API and checks statuses, Events, metrics,
+// stored costs and the notifications loopback receivers got, across a
+// kill -9 and restart of the manager.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/base64.h"
+#include "cost/store_factory.h"
+#include "kube/conditions.h"
+#include "kube/rest_client.h"
+#include "net/http_server.h"
+#include "support/api_server_fixture.h"
+#include "support/child_process.h"
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler {
+namespace {
+
+using nlohmann::json;
+using testing::ChildProcess;
+using testing::WaitFor;
+
+const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+const kube::GroupVersionResource kPolicies{"gpuautoscaler.io", "v1alpha1", "gpusharingpolicies",
+                                           false};
+
+// Records every request; /flaky answers 500 to its first two.
+class Receiver {
+ public:
+  struct Request {
+    std::string path, body, idempotency_key, signature;
+  };
+  Receiver() {
+    auto server =
+        net::HttpServer::Start({}, [this](const net::ServerRequest& r, net::ResponseWriter& w) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (r.path == "/flaky" && flaky_failures_ < 2) {
+            ++flaky_failures_;
+            w.Respond(500, "text/plain", "try later");
+            return;
+          }
+          requests_.push_back({r.path, r.body, std::string(r.Header("Idempotency-Key")),
+                               std::string(r.Header("X-GPU-Autoscaler-Signature"))});
+          w.Respond(200, "text/plain", "ok");
+        });
+    EXPECT_TRUE(server.ok());
+    server_ = std::move(*server);
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+  }
+  std::vector<Request> On(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Request> out;
+    for (const auto& r : requests_)
+      if (r.path == path) out.push_back(r);
+    return out;
+  }
+  int flaky_failures() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return flaky_failures_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Request> requests_;
+  int flaky_failures_ = 0;
+  std::unique_ptr<net::HttpServer> server_;
+};
+
+class OperatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = testing::TestApiServer::Start();
+    ASSERT_TRUE(server_) << "api server did not start";
+    auto client = kube::RestClient::Create(server_->config());
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+    ns_ = server_->CreateTestNamespace("operator");
+    dir_ = testing::MakeTempDir("gpa-operator");
+    kubeconfig_ = testing::WriteKubeconfig(server_->config(), dir_);
+    config_ = dir_ + "/config.yaml";
+    std::ofstream(config_) << "apiVersion: gpuautoscaler.io/v1alpha1\nkind: ManagerConfig\n"
+                              "budgets:\n  evaluationPeriod: 1s\nsharingPolicies:\n  resync: 2s\n";
+  }
+  void TearDown() override {
+    manager_.Kill(SIGKILL);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void StartManager() {
+    ASSERT_TRUE(
+        manager_.Spawn({testing::BinaryPath("gpu-autoscaler-manager"),
+                        "--kubeconfig=" + kubeconfig_, "--metrics-bind-address=127.0.0.1:0",
+                        "--health-probe-bind-address=127.0.0.1:0", "--leader-elect",
+                        "--leader-election-namespace=" + ns_, "--leader-election-id=operator-test",
+                        "--config=" + config_, "--cost-db=" + dir_ + "/cost.db"},
+                       dir_ + "/manager.log"));
+    ASSERT_TRUE(WaitFor([&] { return manager_.PortFromLog("metrics_port") > 0; }))
+        << manager_.Log();
+  }
+
+  json Create(const kube::GroupVersionResource& gvr, const std::string& ns, const json& obj) {
+    auto created = client_->Create({gvr, ns, "", ""}, obj);
+    EXPECT_TRUE(created.ok()) << created.error().ToString();
+    return created.ok() ? *created : json();
+  }
+  void SetStatus(const kube::GroupVersionResource& gvr, const std::string& ns, json obj,
+                 const json& status) {
+    obj["status"] = status;
+    auto r = client_->Replace(
+        kube::ObjectRef{gvr, ns, obj["metadata"]["name"].get<std::string>(), ""}.WithSub("status"),
+        obj);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+  }
+  json Get(const kube::GroupVersionResource& gvr, const std::string& ns, const std::string& name) {
+    auto got = client_->Get({gvr, ns, name, ""});
+    return got.ok() ? *got : json();
+  }
+  std::string Condition(const json& obj, const std::string& type) {
+    if (!obj.is_object()) return "";
+    auto c =
+        kube::FindCondition(obj.value("status", json::object()).value("conditions", json()), type);
+    return c ? c->status + ": " + c->message : "";
+  }
+
+  // Stored seconds of a pod: count, first and last.
+  struct Seconds {
+    int64_t count = 0, first = 0, last = 0;
+  };
+  Seconds StoredSeconds(const std::string& pod) {
+    auto store = cost::OpenCostStore(dir_ + "/cost.db");
+    if (!store.ok()) return {};
+    cost::CostQuery q{.window = {0, 4'000'000'000},
+                      .resolution = cost::Resolution::kSecond,
+                      .group_by = {cost::Dimension::kPod},
+                      .filters = {{cost::Dimension::kPod, ns_ + "/" + pod}},
+                      .bucket = cost::Resolution::kSecond};
+    auto report = (*store)->Query(q);
+    if (!report.ok()) return {};
+    Seconds s;
+    for (const auto& row : report->rows) {
+      if (row.idle) continue;
+      s.count += row.totals.samples;
+      if (s.first == 0 || row.bucket < s.first) s.first = row.bucket;
+      s.last = std::max(s.last, row.bucket);
+    }
+    return s;
+  }
+
+  std::unique_ptr<testing::TestApiServer> server_;
+  std::unique_ptr<kube::RestClient> client_;
+  std::string ns_, dir_, kubeconfig_, config_;
+  ChildProcess manager_;
+  Receiver receiver_;
+};
+
+TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
+  // The cluster: a p4d node, a GPU pod on it admitted under a policy, two
+  // policies that overlap at one priority, and three Budgets.
+  const std::string node_name = "gpu-node-" + ns_;
+  json node = Create(kube::resources::kNodes, "",
+                     {{"apiVersion", "v1"},
+                      {"kind", "Node"},
+                      {"metadata",
+                       {{"name", node_name},
+                        {"labels",
+                         {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
+                          {"nvidia.com/gpu.product", "A100-SXM4-40GB"}}}}}});
+  SetStatus(kube::resources::kNodes, "", node,
+            {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
+             {"capacity", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
+             {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}});
+  json pod =
+      Create(kube::resources::kPods, ns_,
+             {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata",
+               {{"name", "trainer"},
+                {"labels", {{"team", "vision"}, {"workload", "notebook"}}},
+                {"annotations", {{"gpuautoscaler.io/policy", "notebooks-" + ns_}}}}},
+              {"spec",
+               {{"nodeName", node_name},
+                {"containers",
+                 {{{"name", "main"},
+                   {"image", "cuda"},
+                   {"resources",
+                    {{"requests", {{"cpu", "4"}, {"memory", "16Gi"}, {"nvidia.com/gpu", "1"}}},
+                     {"limits", {{"nvidia.com/gpu", "1"}}}}}}}}}}});
+  SetStatus(kube::resources::kPods, ns_, pod, {{"phase", "Running"}});
+  for (const std::string& name : {"notebooks-" + ns_, "notebooks-b-" + ns_}) {
+    Create(kPolicies, "",
+           {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+            {"kind", "GPUSharingPolicy"},
+            {"metadata", {{"name", name}}},
+            {"spec",
+             {{"priority", 50},
+              {"podSelector", {{"matchLabels", {{"workload", "notebook"}}}}},
+              {"strategy", {{"type", "timeSlicing"}, {"timeSlicing", {{"replicas", 4}}}}}}}});
+  }
+  Create(kube::resources::kSecrets, ns_,
+         {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "alerts"}}},
+          {"data",
+           {{"slack-url", Base64Encode(receiver_.url("/slack"))},
+            {"webhook-url", Base64Encode(receiver_.url("/hook"))},
+            {"flaky-url", Base64Encode(receiver_.url("/flaky"))},
+            {"hmac-key", Base64Encode("s3cret")},
+            {"routing-key", Base64Encode("R0UTING")},
+            {"events-url", Base64Encode(receiver_.url("/pagerduty"))}}}});
+  auto budget = [&](const std::string& name, const json& channels) {
+    return json{{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+                {"kind", "Budget"},
+                {"metadata", {{"name", name}}},
+                {"spec",
+                 {{"scope", {{"namespaces", {ns_}}}},
+                  {"amount", 0.01},
+                  {"currency", "USD"},
+                  {"period", "monthly"},
+                  {"thresholds", {50, 100}},
+                  {"notifications", channels},
+                  {"enforcement", "blockNewGPUPods"}}}};
+  };
+  Create(kBudgets, ns_,
+         budget("gpu-monthly",
+                {{{"type", "slack"}, {"secretRef", {{"name", "alerts"}, {"key", "slack-url"}}}},
+                 {{"type", "webhook"}, {"secretRef", {{"name", "alerts"}, {"key", "webhook-url"}}}},
+                 {{"type", "pagerduty"},
+                  {"secretRef", {{"name", "alerts"}, {"key", "routing-key"}}}}}));
+  Create(kBudgets, ns_,
+         budget("missing-secret",
+                {{{"type", "slack"}, {"secretRef", {{"name", "nope"}, {"key", "url"}}}}}));
+  Create(kBudgets, ns_,
+         budget("flaky-receiver", {{{"type", "webhook"},
+                                    {"secretRef", {{"name", "alerts"}, {"key", "flaky-url"}}}}}));
+
+  StartManager();
+
+  // GPUSharingPolicy status.
+  json policy;
+  ASSERT_TRUE(WaitFor([&] {
+    policy = Get(kPolicies, "", "notebooks-" + ns_);
+    return policy.is_object() &&
+           policy.value("status", json::object()).value("matchedPods", 0) == 1 &&
+           Condition(policy, "Conflicting").rfind("True", 0) == 0;
+  })) << policy.dump()
+      << manager_.Log();
+  EXPECT_EQ(Condition(policy, "Accepted").substr(0, 4), "True");
+  EXPECT_NE(Condition(policy, "Conflicting").find("notebooks-b-" + ns_), std::string::npos);
+  EXPECT_EQ(policy["status"]["observedGeneration"], policy["metadata"]["generation"]);
+
+  // Costs accrue until the Budget crosses 50% and then 100%; each threshold
+  // is announced once on each channel.
+  json b;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        b = Get(kBudgets, ns_, "gpu-monthly");
+        return Condition(b, "Exceeded").rfind("True", 0) == 0 &&
+               receiver_.On("/slack").size() == 2 && receiver_.On("/hook").size() == 2 &&
+               receiver_.On("/pagerduty").size() == 2;
+      },
+      std::chrono::seconds(60)))
+      << b.dump(2) << manager_.Log();
+  EXPECT_GE(b["status"]["currentSpend"].get<double>(), 0.01);
+  EXPECT_EQ(b["status"]["lastAlert"].size(), 2u);
+  EXPECT_EQ(b["status"]["lastAlert"][0]["state"], "firing");
+  EXPECT_FALSE(b["status"]["lastAlert"][0].contains("pending"));
+  EXPECT_EQ(Condition(b, "NotificationFailed").substr(0, 5), "False");
+  const auto hooks = receiver_.On("/hook");
+  EXPECT_NE(hooks[0].idempotency_key, hooks[1].idempotency_key);
+  EXPECT_NE(hooks[0].idempotency_key.find(ns_ + "/gpu-monthly/"), std::string::npos)
+      << hooks[0].idempotency_key;
+  EXPECT_EQ(hooks[0].signature.substr(0, 7), "sha256=");
+  const json pd = json::parse(receiver_.On("/pagerduty")[0].body);
+  EXPECT_EQ(pd["routing_key"], "R0UTING");
+  EXPECT_EQ(pd["event_action"], "trigger");
+  const json slack = json::parse(receiver_.On("/slack")[1].body);
+  EXPECT_NE(slack.dump().find("100%"), std::string::npos) << slack.dump();
+
+  // A missing Secret is a condition naming it, not a crash.
+  json missing;
+  ASSERT_TRUE(WaitFor([&] {
+    missing = Get(kBudgets, ns_, "missing-secret");
+    return Condition(missing, "NotificationFailed").rfind("True", 0) == 0;
+  })) << missing.dump(2);
+  EXPECT_NE(Condition(missing, "NotificationFailed").find("Secret " + ns_ + "/nope not found"),
+            std::string::npos);
+
+  // A receiver answering 500 is retried until it takes the alert.
+  json flaky;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        flaky = Get(kBudgets, ns_, "flaky-receiver");
+        return receiver_.On("/flaky").size() == 2 &&
+               Condition(flaky, "NotificationFailed").rfind("False", 0) == 0;
+      },
+      std::chrono::seconds(60)))
+      << flaky.dump(2);
+  EXPECT_EQ(receiver_.flaky_failures(), 2);
+
+  // Events on the Budget.
+  auto events = client_->List({kube::resources::kEvents, ns_, "", ""});
+  ASSERT_TRUE(events.ok());
+  int reached = 0;
+  for (const json& e : events->at("items"))
+    if (e["involvedObject"]["name"] == "gpu-monthly" && e["reason"] == "BudgetThresholdReached")
+      ++reached;
+  EXPECT_GE(reached, 1);
+
+  // Metrics with controller-runtime's names, and cost by attribution.
+  const int metrics_port = manager_.PortFromLog("metrics_port");
+  auto metrics =
+      kube::RestClient::Create({.server = "http://127.0.0.1:" + std::to_string(metrics_port)});
+  ASSERT_TRUE(metrics.ok());
+  auto scraped = (*metrics)->Request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(scraped->body.find("controller_runtime_reconcile_total{controller=\"budget\""),
+            std::string::npos);
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_cost_per_hour{"), std::string::npos);
+  EXPECT_NE(scraped->body.find("namespace=\"" + ns_ + "\""), std::string::npos);
+
+  // kill -9 mid-run, stay down a few seconds, restart: the stored seconds
+  // stay contiguous (the gap is metered), and no alert is sent again.
+  Seconds before = StoredSeconds("trainer");
+  ASSERT_GT(before.count, 0);
+  EXPECT_EQ(before.count, before.last - before.first + 1);
+  manager_.Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  StartManager();
+  Seconds after;
+  ASSERT_TRUE(WaitFor([&] {
+    after = StoredSeconds("trainer");
+    return after.last > before.last + 5;
+  })) << manager_.Log();
+  EXPECT_EQ(after.first, before.first);
+  EXPECT_EQ(after.count, after.last - after.first + 1) << "a second was lost or doubled";
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a few evaluations after restart
+  EXPECT_EQ(receiver_.On("/slack").size(), 2u);
+  EXPECT_EQ(receiver_.On("/hook").size(), 2u);
+  EXPECT_EQ(receiver_.On("/pagerduty").size(), 2u);
+}
+
+TEST_F(OperatorTest, RejectsABadConfigurationAtStartWithTheFieldPath) {
+  std::ofstream(config_, std::ios::trunc) << "cost:\n  intervall: 1s\n";
+  ChildProcess bad;
+  ASSERT_TRUE(bad.Spawn({testing::BinaryPath("gpu-autoscaler-manager"),
+                         "--kubeconfig=" + kubeconfig_, "--config=" + config_},
+                        dir_ + "/bad.log"));
+  std::optional<int> status;
+  ASSERT_TRUE(WaitFor([&] { return (status = bad.TryWait()).has_value(); })) << bad.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << bad.Log();
+  EXPECT_NE(bad.Log().find("cost.intervall: unknown field"), std::string::npos) << bad.Log();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
