@@ -74,7 +74,10 @@ Serving:
 
 Kubernetes:
   --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
-                               without either the webhook runs on --policy-file only)
+                               without either the webhook runs on --policy-file only).
+                               Needs list/watch on gpusharingpolicies, budgets
+                               (gpuautoscaler.io) and namespaces; /readyz waits for all
+                               three caches
   --webhook-config-name NAME   Mutating/ValidatingWebhookConfiguration to patch
                                (default gpu-autoscaler-webhook)
   --service-name NAME          the webhook's Service (default gpu-autoscaler-webhook)
