@@ -20,7 +20,12 @@
 
 namespace gpu_autoscaler::webhooks {
 
-enum class AdmissionEndpoint { kMutatePods, kValidatePods, kValidateGpuSharingPolicies };
+enum class AdmissionEndpoint {
+  kMutatePods,
+  kValidatePods,
+  kValidateGpuSharingPolicies,
+  kValidateBudgets,
+};
 
 // What the server should count in its metrics for one review.
 enum class AdmissionVerdict {
@@ -30,10 +35,20 @@ enum class AdmissionVerdict {
   kBadRequest,  // malformed or unknown review: HTTP 400, body is a plain reason
 };
 
+// Why a review was denied (kDenied only), for the denials metric.
+enum class AdmissionDenialReason {
+  kNone,
+  kBudget,         // an exhausted blockNewGPUPods Budget covers the pod
+  kInvalidObject,  // a pod's annotations, a policy or a Budget failed validation
+  kSharingPolicy,  // the selected GPUSharingPolicy cannot serve the pod (e.g. no MIG profile)
+};
+inline constexpr int kAdmissionDenialReasons = 4;
+
 struct AdmissionOutcome {
   int http_status = 200;
   std::string body;  // an admission.k8s.io/v1 AdmissionReview, or the 400 reason
   AdmissionVerdict verdict = AdmissionVerdict::kAllowed;
+  AdmissionDenialReason denial_reason = AdmissionDenialReason::kNone;
 };
 
 }  // namespace gpu_autoscaler::webhooks

@@ -4,6 +4,10 @@
 #include <exception>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "api/annotations.h"
+#include "cost/budget.h"
 #include "webhooks/mutate.h"
 #include "webhooks/review.h"
 #include "webhooks/validate.h"
@@ -24,8 +28,9 @@ AdmissionOutcome Allowed(std::string_view uid, const std::vector<std::string>& w
   return {200, EncodeAllowed(uid, {}, warnings), AdmissionVerdict::kAllowed};
 }
 
-AdmissionOutcome Denied(std::string_view uid, int code, std::string_view message) {
-  return {200, EncodeDenied(uid, code, message), AdmissionVerdict::kDenied};
+AdmissionOutcome Denied(std::string_view uid, int code, std::string_view message,
+                        AdmissionDenialReason reason) {
+  return {200, EncodeDenied(uid, code, message), AdmissionVerdict::kDenied, reason};
 }
 
 bool Contains(const std::vector<std::string>& list, std::string_view s) {
@@ -56,11 +61,19 @@ Result<GpuSharingPolicy> AdmissionService::ParsePolicy(std::string_view json) {
   return policy;
 }
 
+std::map<std::string, std::string> AdmissionService::NamespaceLabels(std::string_view ns) const {
+  std::map<std::string, std::string> labels;
+  if (config_.namespace_labels) labels = config_.namespace_labels(ns);
+  labels.emplace(api::kNamespaceNameLabel, ns);
+  return labels;
+}
+
 AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::string_view body) const {
   try {
     const bool policy_endpoint = endpoint == AdmissionEndpoint::kValidateGpuSharingPolicies;
-    auto decoded =
-        DecodeAdmissionReview(body, policy_endpoint ? ObjectDecoding::kRaw : ObjectDecoding::kPod);
+    const bool budget_endpoint = endpoint == AdmissionEndpoint::kValidateBudgets;
+    auto decoded = DecodeAdmissionReview(
+        body, policy_endpoint || budget_endpoint ? ObjectDecoding::kRaw : ObjectDecoding::kPod);
     if (!decoded.ok()) {
       return {400, decoded.error().message(), AdmissionVerdict::kBadRequest};
     }
@@ -74,12 +87,38 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
         return Allowed(uid);
       }
       auto policy = ParseGpuSharingPolicy(review.object_json);
-      if (!policy.ok()) return Denied(uid, 400, policy.error().message());
+      if (!policy.ok()) {
+        return Denied(uid, 400, policy.error().message(), AdmissionDenialReason::kInvalidObject);
+      }
       auto snapshot = Snapshot();
       std::vector<std::string> problems = ValidatePolicy(*policy, snapshot->policies());
       if (problems.empty()) return Allowed(uid);
       return Denied(uid, 422,
-                    JoinProblems("GPUSharingPolicy \"" + policy->name + "\" is invalid", problems));
+                    JoinProblems("GPUSharingPolicy \"" + policy->name + "\" is invalid", problems),
+                    AdmissionDenialReason::kInvalidObject);
+    }
+
+    if (budget_endpoint) {
+      if (review.kind != "Budget" || review.group != "gpuautoscaler.io" ||
+          (review.operation != "CREATE" && review.operation != "UPDATE")) {
+        return Allowed(uid);
+      }
+      // A CREATE with generateName has no name yet; cost::ParseBudget wants one.
+      std::string object = review.object_json;
+      std::string name = review.name;
+      nlohmann::json doc = nlohmann::json::parse(object, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_object() && doc["metadata"].is_object() && !doc["metadata"].contains("name")) {
+        name = doc["metadata"].value("generateName", std::string()) + "*";
+        doc["metadata"]["name"] = name;
+        object = doc.dump();
+      }
+      std::string source =
+          "Budget \"" + (review.ns.empty() ? name : review.ns + "/" + name) + "\" is invalid";
+      cost::AttributionLabels keys =
+          config_.budgets ? config_.budgets->keys() : cost::AttributionLabels{};
+      auto budget = cost::ParseBudget(object, source, keys);
+      if (budget.ok()) return Allowed(uid);
+      return Denied(uid, 422, budget.error().message(), AdmissionDenialReason::kInvalidObject);
     }
 
     if (review.kind != "Pod" || !review.group.empty() || !review.pod) return Allowed(uid);
@@ -89,21 +128,30 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
     if (endpoint == AdmissionEndpoint::kValidatePods) {
       if (review.operation != "CREATE" && review.operation != "UPDATE") return Allowed(uid);
       std::vector<std::string> problems = ValidatePodAnnotations(pod);
-      if (problems.empty()) return Allowed(uid);
-      return Denied(uid, 422, JoinProblems("pod annotations are invalid", problems));
+      if (!problems.empty()) {
+        return Denied(uid, 422, JoinProblems("pod annotations are invalid", problems),
+                      AdmissionDenialReason::kInvalidObject);
+      }
+      // Budgets only gate pods that are about to start: running pods (UPDATE)
+      // are left alone. Dry-run requests are denied the same way; a denial has
+      // no side effects.
+      if (review.operation == "CREATE" && config_.budgets && config_.budgets->MayDeny() &&
+          GpuCount(pod) > 0) {
+        if (auto why = config_.budgets->Check(pod, NamespaceLabels(pod.ns))) {
+          return Denied(uid, 403, *why, AdmissionDenialReason::kBudget);
+        }
+      }
+      return Allowed(uid);
     }
 
     // kMutatePods
     if (review.operation != "CREATE") return Allowed(uid);
-    std::map<std::string, std::string> ns_labels =
-        config_.namespace_labels
-            ? config_.namespace_labels(pod.ns)
-            : std::map<std::string, std::string>{{"kubernetes.io/metadata.name", pod.ns}};
+    std::map<std::string, std::string> ns_labels = NamespaceLabels(pod.ns);
     MutationOptions opts;
     opts.namespace_labels = &ns_labels;
     auto snapshot = Snapshot();
     PodMutation m = MutatePod(pod, *snapshot, opts);
-    if (m.denied) return Denied(uid, 403, m.message);
+    if (m.denied) return Denied(uid, 403, m.message, AdmissionDenialReason::kSharingPolicy);
     if (m.patch.empty()) return Allowed(uid, m.warnings);
     // Dry-run requests get the same patch but must have no side effects.
     if (!review.dry_run && config_.on_pod_matched && m.policy != nullptr) {

@@ -2,7 +2,8 @@
 //
 // The admission logic behind the webhook server: decodes one AdmissionReview
 // body for an endpoint, applies the GPUSharingPolicy rules (pod rewrite,
-// pod validation, policy validation) and encodes the answer.
+// pod validation, policy validation), Budget enforcement on new GPU pods
+// (/validate-pods) and Budget validation, and encodes the answer.
 //
 //   AdmissionService service(AdmissionConfig{});
 //   service.SetPolicies(std::move(policies));   // e.g. from a GPUSharingPolicy informer
@@ -23,6 +24,7 @@
 
 #include "common/status.h"
 #include "webhooks/admission.h"
+#include "webhooks/budget_admission.h"
 #include "webhooks/policy.h"
 
 namespace gpu_autoscaler::webhooks {
@@ -36,6 +38,9 @@ struct AdmissionConfig {
   // Called once per pod that a policy rewrote, except for dry-run requests,
   // e.g. to count status.matchedPods. Must be thread-safe.
   std::function<void(std::string_view policy_name)> on_pod_matched{};
+  // Budgets that may deny new GPU pods at /validate-pods (CREATE only, dry-run
+  // included). Null: no budget enforcement.
+  std::shared_ptr<const BudgetGate> budgets{};
 };
 
 class AdmissionService {
@@ -55,6 +60,8 @@ class AdmissionService {
 
  private:
   std::shared_ptr<const PolicySet> Snapshot() const;
+  // config_.namespace_labels(ns) plus kubernetes.io/metadata.name=<ns>.
+  std::map<std::string, std::string> NamespaceLabels(std::string_view ns) const;
 
   AdmissionConfig config_;
   std::atomic<std::shared_ptr<const PolicySet>> policies_;

@@ -92,16 +92,20 @@ constexpr std::array<const char*, 6> kRejectionNames = {
     "body_too_large",        "timeout", "not_found", "method_not_allowed", "unsupported_media_type",
     "connection_buffer_full"};
 
-constexpr std::array<AdmissionEndpoint, 3> kEndpoints = {
+constexpr std::array<AdmissionEndpoint, 4> kEndpoints = {
     AdmissionEndpoint::kMutatePods, AdmissionEndpoint::kValidatePods,
-    AdmissionEndpoint::kValidateGpuSharingPolicies};
+    AdmissionEndpoint::kValidateGpuSharingPolicies, AdmissionEndpoint::kValidateBudgets};
+// Indexed by AdmissionDenialReason (kNone is never counted).
+constexpr std::array<const char*, kAdmissionDenialReasons> kDenialReasons = {
+    "none", "budget", "invalid_object", "sharing_policy"};
 
 struct Metrics {
   struct PerEndpoint {
     prometheus::Histogram* latency = nullptr;
     std::array<prometheus::Counter*, 4> verdicts{};  // indexed by AdmissionVerdict
   };
-  std::array<PerEndpoint, 3> endpoints{};
+  std::array<PerEndpoint, kEndpoints.size()> endpoints{};
+  std::array<prometheus::Counter*, kDenialReasons.size()> denials{};
   std::array<prometheus::Counter*, kRejectionNames.size()> rejections{};
   prometheus::Gauge* open_connections = nullptr;
   prometheus::Counter* http1_connections = nullptr;
@@ -129,6 +133,15 @@ struct Metrics {
       for (size_t v = 0; v < kVerdicts.size(); ++v) {
         endpoints[i].verdicts[v] = &reviews.Add({{"endpoint", name}, {"verdict", kVerdicts[v]}});
       }
+    }
+    auto& denied = prometheus::BuildCounter()
+                       .Name("gpu_autoscaler_webhook_denials_total")
+                       .Help(
+                           "Admission reviews denied, by reason (budget, invalid_object, "
+                           "sharing_policy)")
+                       .Register(registry);
+    for (size_t r = 1; r < kDenialReasons.size(); ++r) {
+      denials[r] = &denied.Add({{"reason", kDenialReasons[r]}});
     }
     auto& rejected = prometheus::BuildCounter()
                          .Name("gpu_autoscaler_webhook_rejected_requests_total")
@@ -203,7 +216,8 @@ class ServerCore {
     Reject(Rejection::kNotFound);
     return TextReply(404, "no handler for " + std::string(path) +
                               "; endpoints: /mutate-pods /validate-pods "
-                              "/validate-gpusharingpolicies /healthz /readyz /metrics");
+                              "/validate-gpusharingpolicies /validate-budgets /healthz /readyz "
+                              "/metrics");
   }
 
   Reply Reject(Rejection why, int status, std::string reason) {
@@ -264,6 +278,10 @@ class ServerCore {
     auto& m = metrics_.endpoints[static_cast<size_t>(endpoint)];
     m.latency->Observe(std::chrono::duration<double>(clock.Now() - start).count());
     m.verdicts[static_cast<size_t>(outcome.verdict)]->Increment();
+    if (auto r = static_cast<size_t>(outcome.denial_reason);
+        outcome.verdict == AdmissionVerdict::kDenied && r > 0 && r < metrics_.denials.size()) {
+      metrics_.denials[r]->Increment();
+    }
     std::string_view type = outcome.verdict == AdmissionVerdict::kBadRequest ? kText : kJson;
     return Reply{outcome.http_status, type, std::move(outcome.body)};
   }
@@ -871,6 +889,8 @@ std::string_view AdmissionEndpointName(AdmissionEndpoint endpoint) {
       return "validate-pods";
     case AdmissionEndpoint::kValidateGpuSharingPolicies:
       return "validate-gpusharingpolicies";
+    case AdmissionEndpoint::kValidateBudgets:
+      return "validate-budgets";
   }
   return "unknown";
 }

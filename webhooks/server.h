@@ -4,7 +4,8 @@
 // (libnghttp2's server session) when the client offers "h2", HTTP/1.1
 // (Boost.Beast) otherwise. It routes
 //
-//   POST /mutate-pods, /validate-pods, /validate-gpusharingpolicies -> ReviewFunc
+//   POST /mutate-pods, /validate-pods, /validate-gpusharingpolicies,
+//        /validate-budgets -> ReviewFunc
 //   GET  /healthz, /readyz, /metrics (Prometheus text)
 //
 // and knows nothing about pods: the review function gets the raw body and

@@ -1,7 +1,8 @@
 // gpu-autoscaler-webhook: the GPU-sharing admission webhook. Serves
-// /mutate-pods, /validate-pods and /validate-gpusharingpolicies over HTTPS
-// (HTTP/2 and HTTP/1.1), keeps its GPUSharingPolicy snapshot current with an
-// informer, and in --self-signed mode issues its own certificate and patches
+// /mutate-pods, /validate-pods, /validate-gpusharingpolicies and
+// /validate-budgets over HTTPS (HTTP/2 and HTTP/1.1), keeps its
+// GPUSharingPolicy, Namespace-label and Budget snapshots current with
+// informers, and in --self-signed mode issues its own certificate and patches
 // the webhook configurations' caBundle. Prints "listening on ADDRESS:PORT"
 // to stdout once it serves.
 #include <signal.h>
@@ -12,7 +13,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stop_token>
 #include <string>
@@ -20,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -32,6 +37,7 @@
 #include "kube/rest_client.h"
 #include "kube/shared_informer.h"
 #include "webhooks/admission_service.h"
+#include "webhooks/budget_admission.h"
 #include "webhooks/cert_bundle_patcher.h"
 #include "webhooks/cert_generator.h"
 #include "webhooks/cert_source.h"
@@ -46,7 +52,8 @@ using namespace std::chrono_literals;
 constexpr char kUsage[] = R"(Usage: gpu-autoscaler-webhook [flags]
 
 The GPU-sharing admission webhook: rewrites GPU pods according to
-GPUSharingPolicy objects and validates policies, sharing and QoS annotations.
+GPUSharingPolicy objects, validates policies, Budgets, sharing and QoS
+annotations, and denies new GPU pods under an exhausted blockNewGPUPods Budget.
 
 Serving:
   --bind-address ADDR          address to listen on (default 0.0.0.0)
@@ -67,7 +74,10 @@ Serving:
 
 Kubernetes:
   --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
-                               without either the webhook runs on --policy-file only)
+                               without either the webhook runs on --policy-file only).
+                               Needs list/watch on gpusharingpolicies, budgets
+                               (gpuautoscaler.io) and namespaces; /readyz waits for all
+                               three caches
   --webhook-config-name NAME   Mutating/ValidatingWebhookConfiguration to patch
                                (default gpu-autoscaler-webhook)
   --service-name NAME          the webhook's Service (default gpu-autoscaler-webhook)
@@ -254,6 +264,18 @@ Result<kube::ClientConfig> LoadKubeConfig(const Flags& flags, bool* available) {
 
 const kube::GroupVersionResource kGpuSharingPolicies{"gpuautoscaler.io", "v1alpha1",
                                                      "gpusharingpolicies", false};
+const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+
+// Labels of a cached Namespace; empty when the informer does not know it (yet).
+std::map<std::string, std::string> CachedNamespaceLabels(
+    const kube::SharedInformer<kube::GenericObject>& namespaces, std::string_view ns) {
+  std::map<std::string, std::string> out;
+  auto obj = namespaces.store().Get(ns);
+  if (!obj) return out;
+  for (const kube::Label& l : obj->labels())
+    out.emplace(l.key.view(), l.value.view());
+  return out;
+}
 
 }  // namespace
 
@@ -277,8 +299,31 @@ int main(int argc, char** argv) {
     if (!loaded.ok()) return Fail(loaded.error().message());
     file_policies = std::move(loaded).value();
   }
+  auto metrics = std::make_shared<prometheus::Registry>();
+  flags.server.metrics = metrics;
+  auto& budget_gauges =
+      prometheus::BuildGauge()
+          .Name("gpu_autoscaler_webhook_budgets")
+          .Help(
+              "Budgets in the webhook's cache, by state: valid (enforced when exhausted) or "
+              "invalid (did not parse; ignored and logged)")
+          .Register(*metrics);
+  prometheus::Gauge& valid_budgets = budget_gauges.Add({{"state", "valid"}});
+  prometheus::Gauge& invalid_budgets = budget_gauges.Add({{"state", "invalid"}});
+
+  auto budget_gate = std::make_shared<BudgetGate>();
+  // Informers, created below when there is a cluster; the admission service
+  // only reads them through these callbacks.
+  std::unique_ptr<kube::InformerFactory> factory;
+  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies, namespaces, budgets;
+
   AdmissionConfig admission_config;
   admission_config.excluded_namespaces = flags.excluded_namespaces;
+  admission_config.namespace_labels = [&namespaces](std::string_view ns) {
+    return namespaces ? CachedNamespaceLabels(*namespaces, ns)
+                      : std::map<std::string, std::string>{};
+  };
+  admission_config.budgets = budget_gate;
   AdmissionService service(admission_config);
   service.SetPolicies(file_policies);
 
@@ -320,9 +365,9 @@ int main(int argc, char** argv) {
     certs = std::move(files).value();
   }
 
-  // Policy informer.
-  std::unique_ptr<kube::InformerFactory> factory;
-  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies;
+  // Informers: policies (rebuild the policy snapshot), namespaces (labels for
+  // namespaceSelector and the budget exemption, read at each review) and
+  // budgets (rebuild the budget snapshot).
   if (client) {
     factory = std::make_unique<kube::InformerFactory>(client.get());
     policies = factory->Informer(kGpuSharingPolicies, kube::GenericObjectCodec());
@@ -343,8 +388,34 @@ int main(int argc, char** argv) {
     policies->AddEventHandler({.on_add = [rebuild](const auto&) { rebuild(); },
                                .on_update = [rebuild](const auto&, const auto&) { rebuild(); },
                                .on_delete = [rebuild](const auto&, bool) { rebuild(); }});
+    namespaces = factory->Informer(kube::resources::kNamespaces, kube::GenericObjectCodec());
+    budgets = factory->Informer(kBudgets, kube::GenericObjectCodec());
+    // Runs on the informer's dispatch thread only. Each problem is logged
+    // once, not at every status update of some other Budget.
+    auto logged = std::make_shared<std::set<std::string>>();
+    auto rebuild_budgets = [&budget_gate, &budgets, &valid_budgets, &invalid_budgets, logger,
+                            logged] {
+      std::vector<std::string> jsons;
+      for (const auto& obj : budgets->store().List())
+        jsons.push_back(obj->json());
+      BudgetLoad load = LoadBudgets(jsons, budget_gate->keys());
+      std::set<std::string> current(load.errors.begin(), load.errors.end());
+      for (const std::string& error : current) {
+        if (!logged->contains(error)) logger->warn("ignoring {}", error);
+      }
+      *logged = std::move(current);
+      valid_budgets.Set(static_cast<double>(load.budgets.size()));
+      invalid_budgets.Set(static_cast<double>(load.errors.size()));
+      budget_gate->SetBudgets(std::move(load.budgets));
+    };
+    budgets->AddEventHandler(
+        {.on_add = [rebuild_budgets](const auto&) { rebuild_budgets(); },
+         .on_update = [rebuild_budgets](const auto&, const auto&) { rebuild_budgets(); },
+         .on_delete = [rebuild_budgets](const auto&, bool) { rebuild_budgets(); }});
     factory->Start();
-    flags.server.ready = [&policies] { return policies->HasSynced(); };
+    flags.server.ready = [&policies, &namespaces, &budgets] {
+      return policies->HasSynced() && namespaces->HasSynced() && budgets->HasSynced();
+    };
   }
 
   auto server = AdmissionServer::Start(

@@ -1,12 +1,15 @@
 // Fuzzes AdmissionService::Review: the AdmissionReview decoder and the JSON
 // patch builder. Every endpoint sees the input with a fixed set of policies
-// (one per strategy). Properties: no crash; a 400 carries a reason; a 200 is
+// (one per strategy) and an exhausted blockNewGPUPods Budget over every
+// namespace (so /validate-pods runs the budget check; /validate-budgets
+// parses the object as a Budget). Properties: no crash; a 400 carries a reason; a 200 is
 // an AdmissionReview that echoes the request uid; a patch is a JSON array
 // that the API server's RFC 6902 implementation applies to request.object,
 // and the patched pod, reviewed again, gets no further patch.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,7 +32,19 @@ using nlohmann::json;
 
 const AdmissionService& Service() {
   static AdmissionService* service = [] {
-    auto* s = new AdmissionService(AdmissionConfig{});
+    AdmissionConfig config;
+    auto gate = std::make_shared<gpu_autoscaler::webhooks::BudgetGate>();
+    const std::vector<std::string> budgets = {
+        R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
+            "metadata":{"name":"all","namespace":"ops","generation":1},
+            "spec":{"amount":1,"enforcement":"blockNewGPUPods"},
+            "status":{"currentSpend":2,"periodStart":"2000-01-01T00:00:00Z",
+                      "periodEnd":"2200-01-01T00:00:00Z","observedGeneration":1}})"};
+    auto load = gpu_autoscaler::webhooks::LoadBudgets(budgets);
+    if (!load.errors.empty()) std::abort();
+    gate->SetBudgets(std::move(load.budgets));
+    config.budgets = gate;
+    auto* s = new AdmissionService(std::move(config));
     std::vector<GpuSharingPolicy> policies;
     for (const char* cr : {
              R"({"kind":"GPUSharingPolicy","metadata":{"name":"mig"},"spec":{"priority":4,
@@ -88,5 +103,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(AdmissionEndpoint::kMutatePods, body, /*recheck=*/true);
   Check(AdmissionEndpoint::kValidatePods, body, false);
   Check(AdmissionEndpoint::kValidateGpuSharingPolicies, body, false);
+  Check(AdmissionEndpoint::kValidateBudgets, body, false);
   return 0;
 }

@@ -2,12 +2,7 @@
 // repo's test API server: policies arrive through the informer, --self-signed
 // patches the webhook configurations' caBundle, and rotated certificate files
 // are served without a restart.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -23,8 +18,7 @@
 #include "support/test_paths.h"
 #include "webhooks/cert_bundle_patcher.h"
 #include "webhooks/webhook_integration_client.h"
-
-extern char** environ;
+#include "webhooks/webhook_process.h"
 
 namespace gpu_autoscaler::webhooks {
 namespace {
@@ -32,6 +26,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace wt = gpu_autoscaler::webhooks::testing;
 using gpu_autoscaler::testing::TestApiServer;
+using wt::PollUntil;
+using wt::WebhookProcess;
+using wt::WriteKubeconfig;
 
 const kube::GroupVersionResource kPolicies{"gpuautoscaler.io", "v1alpha1", "gpusharingpolicies",
                                            false};
@@ -39,95 +36,6 @@ const kube::GroupVersionResource kMutatingConfigs{"admissionregistration.k8s.io"
                                                   "mutatingwebhookconfigurations", false};
 const kube::GroupVersionResource kValidatingConfigs{"admissionregistration.k8s.io", "v1",
                                                     "validatingwebhookconfigurations", false};
-
-// The webhook program as a child process; SIGTERM and reaped on destruction.
-class WebhookProcess {
- public:
-  static std::unique_ptr<WebhookProcess> Start(std::vector<std::string> flags) {
-    auto process = std::unique_ptr<WebhookProcess>(new WebhookProcess());
-    std::vector<std::string> args = {gpu_autoscaler::testing::BinaryPath("gpu-autoscaler-webhook"),
-                                     "--bind-address", "127.0.0.1", "--port", "0"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    if (!process->Launch(args)) return nullptr;
-    return process;
-  }
-  ~WebhookProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      auto deadline = std::chrono::steady_clock::now() + 20s;
-      int status = 0;
-      while (::waitpid(pid_, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid_, SIGKILL);
-          ::waitpid(pid_, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-  }
-  int port() const { return port_; }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  WebhookProcess() = default;
-
-  bool Launch(const std::vector<std::string>& args) {
-    int fds[2];
-    if (::pipe(fds) != 0) return false;
-    std::vector<char*> argv;
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    // The child must not pick up a developer's cluster from the environment.
-    std::vector<char*> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "KUBECONFIG=", 11) == 0 ||
-          std::strncmp(*e, "KUBERNETES_SERVICE_HOST=", 24) == 0) {
-        continue;
-      }
-      env.push_back(*e);
-    }
-    env.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    stdout_fd_ = fds[0];
-    if (rc != 0) {
-      pid_ = -1;
-      ADD_FAILURE() << "cannot run " << args[0] << ": " << std::strerror(rc);
-      return false;
-    }
-    std::string out;
-    const std::string marker = "listening on 127.0.0.1:";
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto at = out.find(marker);
-      if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
-        port_ = std::atoi(out.c_str() + at + marker.size());
-        return port_ > 0;
-      }
-      pollfd p{stdout_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[512];
-      ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
-      if (n <= 0) break;  // exited
-      out.append(buf, static_cast<size_t>(n));
-    }
-    ADD_FAILURE() << "webhook did not report its port; output: " << out;
-    return false;
-  }
-
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  int port_ = 0;
-};
 
 // Runs the program to completion; returns its exit code and stdout.
 int RunToCompletion(const std::vector<std::string>& flags, std::string* out) {
@@ -143,27 +51,6 @@ int RunToCompletion(const std::vector<std::string>& flags, std::string* out) {
     out->append(buf, n);
   int status = ::pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string WriteKubeconfig(const wt::TempDir& dir, const kube::ClientConfig& cfg) {
-  std::string path = dir.File("kubeconfig");
-  wt::WriteFile(path,
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n"
-                "    server: " +
-                    cfg.server + "\nusers:\n- name: test\n  user:\n    token: " + cfg.bearer_token +
-                    "\ncontexts:\n- name: test\n  context:\n    cluster: test\n"
-                    "    user: test\ncurrent-context: test\n");
-  return path;
-}
-
-template <typename Pred>
-bool PollUntil(Pred pred, std::chrono::seconds deadline = 30s) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
 }
 
 TEST(WebhookBinary, HelpAndBadFlags) {

@@ -144,13 +144,21 @@ TEST(WebhookManifests, EveryWebhookFollowsTheFailurePolicyAndScopingRules) {
       std::string path = service.value("path", "");
       EXPECT_TRUE(AdmissionEndpointForPath(path, &endpoint)) << "server has no " << path;
       paths.insert(path);
+      // Invalid policies and Budgets must not get in; only their writes wait.
+      if (path == "/validate-gpusharingpolicies" || path == "/validate-budgets") {
+        EXPECT_EQ(failure, "Fail");
+        EXPECT_EQ(hook["rules"][0]["operations"], nlohmann::json::array({"CREATE", "UPDATE"}));
+        EXPECT_EQ(hook["rules"][0]["resources"],
+                  nlohmann::json::array(
+                      {path == "/validate-budgets" ? "budgets" : "gpusharingpolicies"}));
+      }
     }
   }
   EXPECT_EQ(mutating, 1);
   EXPECT_GE(validating, 2);
   EXPECT_GE(fail_closed, 1);
   EXPECT_EQ(paths, (std::set<std::string>{"/mutate-pods", "/validate-pods",
-                                          "/validate-gpusharingpolicies"}));
+                                          "/validate-gpusharingpolicies", "/validate-budgets"}));
 }
 
 }  // namespace

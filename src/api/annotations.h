@@ -1,0 +1,41 @@
+// File: src/api/annotations.h
+//
+// One home for the API: the annotation and label keys that more than one part
+// of gpu-autoscaler reads or writes (the admission webhook, the manager's
+// controllers, the node agent, the CLI). New shared keys belong here; older
+// copies elsewhere (e.g. webhooks/mutate.h) keep their names and values.
+//
+//   if (pod.annotations[std::string(api::kBudgetExemptAnnotation)] == api::kTrue) ...
+//   labels[std::string(api::kNamespaceNameLabel)] = ns;
+//
+// Thread-safety: constants only.
+#pragma once
+
+#include <string_view>
+
+namespace gpu_autoscaler::api {
+
+// The value that switches a boolean annotation or label on. Anything else
+// (including "True", "yes", "1") is off: exemptions must be spelt exactly.
+inline constexpr std::string_view kTrue = "true";
+
+// Budgets (crds/budget.yaml, docs/webhooks.md "Budget enforcement").
+// Pod annotation: this pod is never denied by a blockNewGPUPods Budget.
+inline constexpr std::string_view kBudgetExemptAnnotation = "gpuautoscaler.io/budget-exempt";
+// Namespace label: no pod of this namespace is denied by a Budget.
+inline constexpr std::string_view kBudgetExemptNamespaceLabel = "gpuautoscaler.io/budget-exempt";
+
+// GPU sharing (docs/webhooks.md): what pods ask for and what admission decided.
+inline constexpr std::string_view kSharingAnnotation = "gpuautoscaler.io/sharing";
+inline constexpr std::string_view kGpuMemoryAnnotation = "gpuautoscaler.io/gpu-memory";
+inline constexpr std::string_view kGpuComputeAnnotation = "gpuautoscaler.io/gpu-compute";
+inline constexpr std::string_view kPolicyAnnotation = "gpuautoscaler.io/policy";
+inline constexpr std::string_view kModeAnnotation = "gpuautoscaler.io/mode";
+inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-profile";
+inline constexpr std::string_view kOriginalRequestAnnotation = "gpuautoscaler.io/original-request";
+
+// Set by kube-apiserver on every namespace (Kubernetes >= 1.21); cannot be
+// forged by a label edit.
+inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
+
+}  // namespace gpu_autoscaler::api
