@@ -278,32 +278,34 @@ BudgetReconciler::BudgetReconciler(const kube::Store<kube::GenericObject>& budge
 
 BudgetReconciler::~BudgetReconciler() = default;
 
-Result<std::vector<cost::ScopedSpendRow>> BudgetReconciler::SpendRows(int64_t now) {
+Result<std::shared_ptr<const cost::ScopedSpend>> BudgetReconciler::Spend(int64_t now,
+                                                                         int64_t needed_since) {
   std::lock_guard<std::mutex> lock(spend_mu_);
-  // The earliest period any cached Budget needs, so one query serves all.
-  int64_t since = now;
-  for (const auto& obj : budgets_.List()) {
-    auto b = cost::ParseBudget(obj->json(), "budget", options_.labels);
-    if (b.ok()) since = std::min(since, b->spec.PeriodAt(now).start);
-  }
-  const bool fresh = spend_rows_ != nullptr && since >= spend_since_ &&
+  const bool fresh = spend_ != nullptr && needed_since >= spend_since_ &&
                      clock_.Now() - spend_read_at_ < options_.spend_refresh;
-  if (!fresh) {
-    if (store_ == nullptr) {
-      auto store = open_store_();
-      if (!store.ok()) return store.error().WithContext("opening the cost store");
-      store_ = std::move(*store);
-    }
-    auto rows = cost::QueryScopedSpend(*store_, since, now);
-    if (!rows.ok()) {
-      store_.reset();
-      return rows.error().WithContext("reading spend from the cost store");
-    }
-    spend_rows_ = std::make_shared<const std::vector<cost::ScopedSpendRow>>(std::move(*rows));
-    spend_since_ = since;
-    spend_read_at_ = clock_.Now();
+  if (fresh) return spend_;
+  // One query that also covers every monthly, weekly and daily Budget, so the
+  // other Budgets of this pass reuse it.
+  int64_t since = needed_since;
+  for (cost::BudgetPeriod p : {cost::BudgetPeriod::kMonthly, cost::BudgetPeriod::kWeekly}) {
+    cost::BudgetSpec spec;
+    spec.period = p;
+    since = std::min(since, spec.PeriodAt(now).start);
   }
-  return *spend_rows_;
+  if (store_ == nullptr) {
+    auto store = open_store_();
+    if (!store.ok()) return store.error().WithContext("opening the cost store");
+    store_ = std::move(*store);
+  }
+  auto spend = cost::QueryScopedSpend(*store_, since, now, options_.labels);
+  if (!spend.ok()) {
+    store_.reset();
+    return spend.error().WithContext("reading spend from the cost store");
+  }
+  spend_ = std::make_shared<const cost::ScopedSpend>(std::move(*spend));
+  spend_since_ = since;
+  spend_read_at_ = clock_.Now();
+  return spend_;
 }
 
 Result<std::string> BudgetReconciler::SecretValue(const std::string& ns, const std::string& name,
@@ -386,12 +388,12 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
   if (budget.ok()) {
     budget->ns = request.ns;
     budget->name = request.name;
-    auto rows = SpendRows(now);
-    if (!rows.ok()) {
+    auto spend = Spend(now, budget->spec.PeriodAt(now).start);
+    if (!spend.ok()) {
       metrics_->evaluations.Add({{"result", "store_error"}}).Increment();
-      return reconcile::TransientError{rows.error().ToString()};
+      return reconcile::TransientError{spend.error().ToString()};
     }
-    input.evaluation = cost::EvaluateBudget(*budget, *rows, now, options_.labels);
+    input.evaluation = cost::EvaluateBudget(*budget, **spend, now);
     input.budget = std::move(*budget);
   } else {
     input.invalid_reason = budget.error().message();

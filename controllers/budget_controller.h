@@ -129,7 +129,8 @@ class BudgetReconciler final : public reconcile::Reconciler {
 
  private:
   struct Metrics;
-  Result<std::vector<cost::ScopedSpendRow>> SpendRows(int64_t now);
+  // Spend since at least `needed_since`, re-read when older than spend_refresh.
+  Result<std::shared_ptr<const cost::ScopedSpend>> Spend(int64_t now, int64_t needed_since);
   Status Deliver(const std::string& ns, const cost::Budget& budget, const AlertDelivery& d);
   Result<std::string> SecretValue(const std::string& ns, const std::string& name,
                                   const std::string& key, bool required);
@@ -145,7 +146,7 @@ class BudgetReconciler final : public reconcile::Reconciler {
 
   std::mutex spend_mu_;
   std::unique_ptr<cost::CostStore> store_;
-  std::shared_ptr<const std::vector<cost::ScopedSpendRow>> spend_rows_;
+  std::shared_ptr<const cost::ScopedSpend> spend_;
   int64_t spend_since_ = 0;
   Clock::TimePoint spend_read_at_{};
 };

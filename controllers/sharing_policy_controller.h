@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/annotations.h"
 #include "common/clock.h"
 #include "kube/generic_object.h"
 #include "kube/indexer.h"
@@ -46,7 +47,7 @@ namespace gpu_autoscaler::controllers {
 
 inline const kube::GroupVersionResource kGpuSharingPoliciesResource{"gpuautoscaler.io", "v1alpha1",
                                                                     "gpusharingpolicies", false};
-inline constexpr std::string_view kPodsByPolicyIndex = "gpuautoscaler.io/policy";
+inline constexpr std::string_view kPodsByPolicyIndex = api::kPolicyAnnotation;
 
 // Indexes live pods by the policy annotation the webhook wrote.
 kube::IndexFunc<kube::PodView> PolicyIndexFunc();

@@ -122,9 +122,9 @@ Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconf
 
 Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now) {
   BudgetStatus status{budget, budget.spec.PeriodAt(now), {}, {}};
-  GPU_ASSIGN_OR_RETURN(std::vector<cost::ScopedSpendRow> rows,
+  GPU_ASSIGN_OR_RETURN(cost::ScopedSpend spend,
                        cost::QueryScopedSpend(store, status.period.start, now));
-  status.forecast = cost::EvaluateBudget(budget, rows, now).forecast;
+  status.forecast = cost::EvaluateBudget(budget, spend, now).forecast;
   // The alert state machine, as the controller would run it now.
   FakeClock clock{Clock::WallTime(std::chrono::seconds(now))};
   cost::BudgetAlerts alerts(budget.spec, clock);

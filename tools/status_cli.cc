@@ -16,6 +16,7 @@
 
 #include "controllers/cost_metering.h"
 #include "cost/budget.h"
+#include "cost/duration.h"
 #include "cost/metering.h"
 #include "cost/pricing.h"
 #include "kube/conditions.h"
@@ -77,8 +78,8 @@ struct Group {
   int nodes = 0;
   double gpus = 0, allocated = 0, idle = 0, idle_hourly = 0;
   bool unpriced = false;
-  std::map<std::string, int> shared_pods;     // mode -> pods
-  std::map<std::string, double> shared_gpus;  // mode -> GPUs held
+  std::map<std::string, int> shared_pods{};     // mode -> pods
+  std::map<std::string, double> shared_gpus{};  // mode -> GPUs held
 };
 
 struct IdleNode {

@@ -1,67 +1,71 @@
 #include "cost/budget_evaluation.h"
 
 #include <algorithm>
-#include <map>
+#include <unordered_map>
 
 namespace gpu_autoscaler::cost {
 
-Result<std::vector<ScopedSpendRow>> QueryScopedSpend(CostStore& store, int64_t since, int64_t now) {
+Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t now,
+                                     const AttributionLabels& keys) {
   CostQuery query{.window = {since, std::max(now, since + 1)},
                   .resolution = Resolution::kMinute,
                   .group_by = {Dimension::kNamespace, Dimension::kTeam, Dimension::kProject,
                                Dimension::kExperiment},
                   .bucket = Resolution::kHour};
   GPU_ASSIGN_OR_RETURN(CostReport report, store.Query(query));
-  std::vector<ScopedSpendRow> rows;
-  rows.reserve(report.rows.size());
-  for (CostRow& row : report.rows) {
-    ScopedSpendRow out;
-    out.idle = row.idle;
-    if (!row.idle && row.keys.size() == 4) {
-      out.ns = std::move(row.keys[0]);
-      out.team = std::move(row.keys[1]);
-      out.project = std::move(row.keys[2]);
-      out.experiment = std::move(row.keys[3]);
+  ScopedSpend out;
+  out.since = since;
+  out.until = now;
+  std::unordered_map<std::string, size_t> index;
+  std::string key;
+  for (const CostRow& row : report.rows) {
+    key.clear();
+    if (row.idle) {
+      key = "\x01idle";
+    } else {
+      for (const std::string& k : row.keys) (key += k) += '\x1f';
     }
-    out.bucket = row.bucket;
-    out.cost = row.totals.total_cost();
-    rows.push_back(std::move(out));
+    auto [it, inserted] = index.emplace(key, out.groups.size());
+    if (inserted) {
+      SpendGroup g;
+      g.idle = row.idle;
+      if (!row.idle && row.keys.size() == 4) {
+        g.ns = row.keys[0];
+        if (!row.keys[1].empty()) g.labels[keys.team] = row.keys[1];
+        if (!row.keys[2].empty()) g.labels[keys.project] = row.keys[2];
+        if (!row.keys[3].empty()) g.labels[keys.experiment] = row.keys[3];
+      }
+      out.groups.push_back(std::move(g));
+    }
+    out.groups[it->second].hourly.emplace_back(row.bucket, row.totals.total_cost());
   }
-  return rows;
+  for (SpendGroup& g : out.groups) std::sort(g.hourly.begin(), g.hourly.end());
+  return out;
 }
 
 int64_t EarliestPeriodStart(std::span<const Budget> budgets, int64_t now) {
   int64_t earliest = now;
-  for (const Budget& b : budgets)
-    earliest = std::min(earliest, b.spec.PeriodAt(now).start);
+  for (const Budget& b : budgets) earliest = std::min(earliest, b.spec.PeriodAt(now).start);
   return earliest;
 }
 
-BudgetEvaluation EvaluateBudget(const Budget& budget, std::span<const ScopedSpendRow> rows,
-                                int64_t now, const AttributionLabels& keys) {
+BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, int64_t now) {
   BudgetEvaluation out;
   out.period = budget.spec.PeriodAt(now);
   out.amount = budget.spec.amount;
   const bool cluster_wide = budget.spec.scope.cluster_wide();
   std::vector<double> hourly(
       static_cast<size_t>(std::max<int64_t>(0, now - out.period.start + 3599) / 3600), 0.0);
-  std::map<std::string, std::string> labels;
-  for (const ScopedSpendRow& row : rows) {
-    if (row.bucket < out.period.start || row.bucket >= out.period.end) continue;
-    bool in_scope;
-    if (row.idle) {
-      in_scope = cluster_wide;
-    } else {
-      labels.clear();
-      if (!row.team.empty()) labels[keys.team] = row.team;
-      if (!row.project.empty()) labels[keys.project] = row.project;
-      if (!row.experiment.empty()) labels[keys.experiment] = row.experiment;
-      in_scope = budget.spec.scope.Matches(row.ns, labels);
-    }
+  for (const SpendGroup& g : spend.groups) {
+    const bool in_scope = g.idle ? cluster_wide : budget.spec.scope.Matches(g.ns, g.labels);
     if (!in_scope) continue;
-    const size_t index = static_cast<size_t>((row.bucket - out.period.start) / 3600);
-    if (index >= hourly.size()) hourly.resize(index + 1, 0.0);
-    hourly[index] += row.cost;
+    auto it = std::lower_bound(g.hourly.begin(), g.hourly.end(),
+                               std::make_pair(out.period.start, -1.0));
+    for (; it != g.hourly.end() && it->first < out.period.end; ++it) {
+      const size_t index = static_cast<size_t>((it->first - out.period.start) / 3600);
+      if (index >= hourly.size()) hourly.resize(index + 1, 0.0);
+      hourly[index] += it->second;
+    }
   }
   out.forecast = ForecastPeriod(hourly, 3600, out.period, now);
   return out;

@@ -53,6 +53,14 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// Runs a program to completion: its stdout, stderr and exit code.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& args);
+
 // Polls `done` every 20 ms until it is true or `limit` passes.
 bool WaitFor(const std::function<bool()>& done,
              std::chrono::milliseconds limit = std::chrono::seconds(30));
