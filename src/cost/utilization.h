@@ -43,8 +43,9 @@
 // (= busy GPU-equivalents / gpus: 0.8 for each pod in the first example), not
 // `gpu_utilization`, which would divide a shared GPU twice.
 //
-// Thread-safety: the free functions are pure. A PrometheusDcgmSource may be
-// used from one thread at a time (Fetch is not re-entrant for one object).
+// Thread-safety: the free functions are pure. PrometheusDcgmSource::Fetch may
+// be called from several threads (each call uses its own curl handle and
+// connection; once a second that costs nothing worth pooling).
 #pragma once
 
 #include <chrono>
