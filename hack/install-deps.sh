@@ -18,6 +18,10 @@ PACKAGES=(
   libsimdjson-dev libboost-dev libboost-system-dev libnghttp2-dev
   # cost history storage: SQLite by default, PostgreSQL (real server in tests)
   libsqlite3-dev libpq-dev postgresql
+  # GPU utilisation from dcgm-exporter through Prometheus: the tests start their own
+  # prometheus on a free loopback port (a system service the package may start is not used);
+  # zlib reads gzipped usage traces (bench/gpu_waste_report.cc)
+  prometheus zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server
