@@ -26,7 +26,7 @@
 namespace gpu_autoscaler::cost {
 namespace {
 
-constexpr int64_t kStart = 1'793'491'200;       // 2026-11-01T00:00:00Z
+constexpr int64_t kStart = 1'793'491'200;          // 2026-11-01T00:00:00Z
 constexpr int64_t kNow = kStart + 30 * 86400 - 1;  // the last second of November
 constexpr int kPods = 2000;
 constexpr int kBudgets = 1000;
@@ -39,7 +39,8 @@ std::filesystem::path DbPath() {
 CostStore& History() {
   static std::unique_ptr<CostStore> store = [] {
     const auto path = DbPath();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::filesystem::remove(path.string() + suffix);
     auto opened = OpenCostStore(path.string());
     if (!opened.ok()) std::abort();
     std::vector<CostSample> batch;
@@ -101,7 +102,8 @@ void BM_BudgetEvaluationPass(benchmark::State& state) {
       state.SkipWithError(spend.error().ToString().c_str());
       return;
     }
-    for (const Budget& b : budgets) checksum += EvaluateBudget(b, *spend, kNow).forecast.spent;
+    for (const Budget& b : budgets)
+      checksum += EvaluateBudget(b, *spend, kNow).forecast.spent;
   }
   benchmark::DoNotOptimize(checksum);
   state.SetItemsProcessed(state.iterations() * kBudgets);
@@ -118,7 +120,8 @@ void BM_EvaluateOnly(benchmark::State& state) {
   }
   double checksum = 0;
   for (auto _ : state) {
-    for (const Budget& b : budgets) checksum += EvaluateBudget(b, *spend, kNow).forecast.spent;
+    for (const Budget& b : budgets)
+      checksum += EvaluateBudget(b, *spend, kNow).forecast.spent;
   }
   benchmark::DoNotOptimize(checksum);
   state.counters["groups"] = static_cast<double>(spend->groups.size());
@@ -133,6 +136,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   const auto path = gpu_autoscaler::cost::DbPath();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(path.string() + suffix);
   return 0;
 }

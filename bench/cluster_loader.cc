@@ -25,11 +25,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--server") server = next();
-    else if (a == "--nodes") nodes = std::atol(next().c_str());
-    else if (a == "--pods") pods = std::atol(next().c_str());
-    else if (a == "--threads") threads = std::atol(next().c_str());
-    else if (a == "--namespaces") namespaces = std::atol(next().c_str());
+    if (a == "--server")
+      server = next();
+    else if (a == "--nodes")
+      nodes = std::atol(next().c_str());
+    else if (a == "--pods")
+      pods = std::atol(next().c_str());
+    else if (a == "--threads")
+      threads = std::atol(next().c_str());
+    else if (a == "--namespaces")
+      namespaces = std::atol(next().c_str());
     else {
       std::fprintf(stderr,
                    "Usage: cluster_loader --server URL [--nodes N] [--pods N] [--threads N] "
@@ -63,19 +68,19 @@ int main(int argc, char** argv) {
     while (true) {
       const long i = next_item.fetch_add(1);
       if (i >= total) return;
-      Result<json> r = json();
+      kube::Result<json> r = json();
       if (i < nodes) {
-        json node = {{"apiVersion", "v1"},
-                     {"kind", "Node"},
-                     {"metadata",
-                      {{"name", "node-" + std::to_string(i)},
-                       {"labels",
-                        {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
-                         {"nvidia.com/gpu.product", "A100-SXM4-40GB"},
-                         {"karpenter.sh/capacity-type", i % 3 == 0 ? "spot" : "on-demand"}}}}},
-                     {"status",
-                      {{"allocatable",
-                        {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
+        json node = {
+            {"apiVersion", "v1"},
+            {"kind", "Node"},
+            {"metadata",
+             {{"name", "node-" + std::to_string(i)},
+              {"labels",
+               {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
+                {"nvidia.com/gpu.product", "A100-SXM4-40GB"},
+                {"karpenter.sh/capacity-type", i % 3 == 0 ? "spot" : "on-demand"}}}}},
+            {"status",
+             {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
         r = (*client)->Create({kube::resources::kNodes, "", "", ""}, node);
       } else {
         const long p = i - nodes;
@@ -83,9 +88,10 @@ int main(int argc, char** argv) {
         json requests = {{"cpu", "2"}, {"memory", "8Gi"}};
         requests[sliced ? "nvidia.com/gpu.shared" : "nvidia.com/gpu"] = "1";
         json annotations = json::object();
-        if (sliced) annotations = {{"gpuautoscaler.io/mode", "timeSlicing"},
-                                   {"gpuautoscaler.io/replicas", "4"},
-                                   {"gpuautoscaler.io/policy", "notebooks"}};
+        if (sliced)
+          annotations = {{"gpuautoscaler.io/mode", "timeSlicing"},
+                         {"gpuautoscaler.io/replicas", "4"},
+                         {"gpuautoscaler.io/policy", "notebooks"}};
         json pod = {{"apiVersion", "v1"},
                     {"kind", "Pod"},
                     {"metadata",
@@ -102,7 +108,8 @@ int main(int argc, char** argv) {
                        {{{"name", "main"},
                          {"image", "registry.example/train:1"},
                          {"resources", {{"requests", requests}, {"limits", requests}}}}}}}}};
-        r = (*client)->Create({kube::resources::kPods, "ns-" + std::to_string(p % namespaces), "", ""}, pod);
+        r = (*client)->Create(
+            {kube::resources::kPods, "ns-" + std::to_string(p % namespaces), "", ""}, pod);
       }
       if (!r.ok() && failures.fetch_add(1) < 5)
         std::fprintf(stderr, "cluster_loader: %s\n", r.error().ToString().c_str());
@@ -110,8 +117,10 @@ int main(int argc, char** argv) {
     }
   };
   std::vector<std::thread> pool;
-  for (long t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  for (long t = 0; t < threads; ++t)
+    pool.emplace_back(worker);
+  for (auto& t : pool)
+    t.join();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "\rcluster_loader: %ld nodes and %ld pods in %.1f s (%ld failed)\n", nodes,

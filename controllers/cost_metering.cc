@@ -166,7 +166,18 @@ struct CostMeteringLoop::Metrics {
         idle_gpus(prometheus::BuildGauge()
                       .Name("gpu_autoscaler_node_idle_gpus")
                       .Help("GPUs no pod holds, by node (top nodes by idle cost)")
-                      .Register(registry)) {}
+                      .Register(registry)),
+        utilization_errors(
+            prometheus::BuildCounter()
+                .Name("gpu_autoscaler_cost_utilization_errors_total")
+                .Help("Failed utilisation fetches (that tick meters allocation only)")
+                .Register(registry)
+                .Add({})),
+        waste(prometheus::BuildGauge()
+                  .Name("gpu_autoscaler_idle_gpu")
+                  .Help("Allocated GPUs under the utilisation threshold for the whole window: "
+                        "pods idle now, and idle GPU-seconds and their cost since start")
+                  .Register(registry)) {}
 
   prometheus::Counter& metered_seconds;
   prometheus::Counter& store_errors;
@@ -179,6 +190,8 @@ struct CostMeteringLoop::Metrics {
   prometheus::Family<prometheus::Gauge>& total;
   prometheus::Family<prometheus::Gauge>& idle_rate;
   prometheus::Family<prometheus::Gauge>& idle_gpus;
+  prometheus::Counter& utilization_errors;
+  prometheus::Family<prometheus::Gauge>& waste;
 
   // Attribution series: labels, accumulated cost and the last second's cost.
   struct Series {
@@ -204,10 +217,83 @@ CostMeteringLoop::CostMeteringLoop(const kube::Store<kube::NodeView>& nodes,
       clock_(clock),
       options_(std::move(options)),
       pending_pricing_(std::move(pricing)),
+      waste_(options_.waste),
       metrics_(std::make_unique<Metrics>(registry)) {
   metrics_->utilization_source
-      .Add({{"source", options_.utilization_source.empty() ? "none" : options_.utilization_source}})
+      .Add(
+          {{"source", options_.utilization == nullptr ? std::string("none")
+                                                      : std::string(options_.utilization->name())}})
       .Set(1);
+}
+
+void CostMeteringLoop::FetchUtilization() {
+  if (options_.utilization == nullptr) return;
+  auto usage = options_.utilization->Fetch();
+  if (!usage.ok()) {
+    metrics_->utilization_errors.Increment();
+    if (!utilization_failing_) {
+      Log(LogLevel::kWarn, "GPU utilisation fetch failed; metering allocation cost only",
+          {{"source", std::string(options_.utilization->name())},
+           {"error", usage.error().ToString()}});
+    }
+    utilization_failing_ = true;
+    utilization_.clear();
+    return;
+  }
+  if (utilization_failing_) {
+    Log(LogLevel::kInfo, "GPU utilisation fetch recovered", {});
+    utilization_failing_ = false;
+  }
+  utilization_.clear();
+  for (const cost::PodGpuUsage& u : *usage) {
+    const double share = u.ShareUtilization();
+    if (share >= 0) utilization_[u.ns + "/" + u.pod] = share;
+  }
+}
+
+void CostMeteringLoop::ApplyUtilization() {
+  if (meter_ == nullptr) return;
+  for (size_t i = 0; i < inventory_.pods.size(); ++i) {
+    const cost::MeteredPod& p = inventory_.pods[i];
+    auto it = utilization_.find(p.ns + "/" + p.name);
+    meter_->SetUtilization(static_cast<uint32_t>(i), it == utilization_.end() ? -1 : it->second);
+  }
+}
+
+void CostMeteringLoop::ObserveWaste(const cost::TickResult& tick) {
+  if (options_.utilization == nullptr) return;
+  std::vector<cost::IdleEvent> events;
+  std::map<std::string, bool> seen;
+  std::map<std::string, double> hourly;
+  for (const cost::PodSecondCost& c : tick.pods) {
+    if (c.gpu_share <= 0) continue;
+    const cost::MeteredPod& p = inventory_.pods[c.pod_index];
+    const std::string key = p.ns + "/" + p.name;
+    seen[key] = true;
+    hourly[key] = c.gpu_cost * 3600;
+    waste_.SetAllocation(key, c.gpu_share, c.gpu_cost);
+    auto it = utilization_.find(key);
+    if (it != utilization_.end()) waste_.Observe(key, tick.second, it->second, events);
+  }
+  for (auto it = waste_pods_.begin(); it != waste_pods_.end();) {
+    if (seen.count(it->first) == 0) {
+      (void)waste_.Remove(it->first, tick.second, events);
+      it = waste_pods_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& entry : seen)
+    waste_pods_[entry.first] = true;
+  if (options_.on_idle_event) {
+    for (const cost::IdleEvent& e : events)
+      options_.on_idle_event(e.pod, e, hourly[e.pod]);
+  }
+  const cost::WasteTotals totals = waste_.Totals();
+  metrics_->waste.Add({{"measure", "pods_idle_now"}}).Set(static_cast<double>(totals.idle_pods));
+  metrics_->waste.Add({{"measure", "idle_gpu_seconds"}}).Set(totals.idle_gpu_seconds);
+  metrics_->waste.Add({{"measure", "idle_cost"}}).Set(totals.idle_cost);
+  metrics_->waste.Add({{"measure", "measured_gpu_seconds"}}).Set(totals.measured_gpu_seconds);
 }
 
 CostMeteringLoop::~CostMeteringLoop() = default;
@@ -239,6 +325,7 @@ void CostMeteringLoop::RebuildInventory(int64_t second) {
   inventory_ = BuildMeterInventory(nodes, pods, second);
   inventory_second_ = second;
   const cost::InventoryReport report = meter_->SetInventory(inventory_.nodes, inventory_.pods);
+  ApplyUtilization();
   metrics_->unpriced_nodes.Set(static_cast<double>(report.unpriced_nodes.size()));
   for (const std::string& bad : inventory_.bad_annotations) {
     const std::string key = bad.substr(0, bad.find(':'));
@@ -399,7 +486,9 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
     }
     inventory_changed_.store(true);
   }
-  if (!warned_no_utilization_ && options_.utilization_source.empty()) {
+  FetchUtilization();
+  ApplyUtilization();
+  if (!warned_no_utilization_ && options_.utilization == nullptr) {
     warned_no_utilization_ = true;
     Log(LogLevel::kInfo,
         "no GPU utilisation source configured: metering allocation cost only (no usage cost "
@@ -449,7 +538,10 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
     cursor_ = chunk_end + 1;
   }
   m.backlog.Set(0);
-  if (stored > 0) PublishMetrics(tick_);
+  if (stored > 0) {
+    PublishMetrics(tick_);
+    ObserveWaste(tick_);
+  }
   return stored;
 }
 

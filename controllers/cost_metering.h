@@ -24,6 +24,12 @@
 // Decide/apply split: BuildMeterInventory is the pure decision (what is
 // metered at a second); RunOnce applies it to the store and the metrics.
 //
+// Utilisation and waste: with a UtilizationSource (Prometheus with NVIDIA
+// dcgm-exporter series, or the node agent), each tick fetches the latest
+// figure per pod, usage cost follows it, and an IdleGpuDetector marks GPUs
+// allocated but under 5% for 30 minutes (defaults) as idle: an Event on the
+// pod, gpu_autoscaler_idle_gpu_* metrics.
+//
 // Thread-safety: MarkInventoryChanged and SetPricing are safe from any thread
 // (informer handlers, config reload). RunOnce/Run are called from one thread.
 #pragma once
@@ -46,6 +52,8 @@
 #include "cost/metering.h"
 #include "cost/pricing.h"
 #include "cost/store.h"
+#include "cost/utilization.h"
+#include "cost/waste.h"
 #include "kube/node_view.h"
 #include "kube/pod_view.h"
 #include "kube/store.h"
@@ -86,8 +94,14 @@ struct CostMeteringOptions {
   cost::MeterOptions meter{};
   // Series kept per metric family; the rest add up under the value "other".
   size_t metrics_top_n = 100;
-  // Name of the utilisation source in use ("" = none: allocation cost only).
-  std::string utilization_source = "";
+  // Where GPU utilisation comes from (null: allocation cost only, no waste).
+  // Fetched once per tick; must outlive the loop.
+  cost::UtilizationSource* utilization = nullptr;
+  // Idle GPU: allocated but under the threshold for the window.
+  cost::WasteOptions waste{};
+  // Called when a pod's GPU becomes idle or busy again ("ns/name", event).
+  std::function<void(const std::string& pod, const cost::IdleEvent& event, double hourly_cost)>
+      on_idle_event = nullptr;
 };
 
 class CostMeteringLoop {
@@ -121,6 +135,9 @@ class CostMeteringLoop {
   Status EnsureStore();
   void RebuildInventory(int64_t second);
   void PublishMetrics(const cost::TickResult& tick);
+  void FetchUtilization();
+  void ApplyUtilization();
+  void ObserveWaste(const cost::TickResult& tick);
 
   const kube::Store<kube::NodeView>& nodes_;
   const kube::Store<kube::PodView>& pods_;
@@ -143,6 +160,10 @@ class CostMeteringLoop {
   std::vector<double> chunk_totals_;  // by metrics series, for one store transaction
   std::vector<double> chunk_last_;
   bool warned_no_utilization_ = false;
+  bool utilization_failing_ = false;
+  std::map<std::string, double> utilization_;  // "ns/name" -> share utilisation
+  cost::IdleGpuDetector waste_;
+  std::map<std::string, bool> waste_pods_;  // pods the detector knows
   std::map<std::string, std::string> warned_bad_pods_;
   std::unique_ptr<Metrics> metrics_;
 };

@@ -1,5 +1,6 @@
 #include "controllers/manager_config.h"
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -96,9 +97,10 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
   if (auto kind = root["kind"]; kind.IsDefined() && kind.as<std::string>() != "ManagerConfig")
     return p.Error("kind", "must be ManagerConfig");
   if (const YAML::Node c = root["cost"]; c.IsDefined()) {
-    GPU_RETURN_IF_ERROR(p.Known(c, "cost",
-                                {"interval", "database", "maxBackfill", "shareIdleCost",
-                                 "metricsTopN", "attributionLabels", "pricing"}));
+    GPU_RETURN_IF_ERROR(p.Known(
+        c, "cost",
+        {"interval", "database", "maxBackfill", "shareIdleCost", "metricsTopN", "attributionLabels",
+         "pricing", "prometheusURL", "prometheusSelector", "idleThreshold", "idleWindow"}));
     GPU_RETURN_IF_ERROR(p.Duration(c["interval"], "cost.interval", &cfg.cost.interval));
     if (cfg.cost.interval < std::chrono::milliseconds(100))
       return p.Error("cost.interval", "must be at least 100ms");
@@ -121,6 +123,21 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
                                    &cfg.cost.attribution_labels.experiment));
     }
     GPU_RETURN_IF_ERROR(p.String(c["pricing"], "cost.pricing", &cfg.cost.pricing_overrides));
+    GPU_RETURN_IF_ERROR(
+        p.String(c["prometheusURL"], "cost.prometheusURL", &cfg.cost.prometheus_url));
+    GPU_RETURN_IF_ERROR(p.String(c["prometheusSelector"], "cost.prometheusSelector",
+                                 &cfg.cost.prometheus_selector));
+    if (const YAML::Node t = c["idleThreshold"]; t.IsDefined()) {
+      const std::string text = t.IsScalar() ? t.as<std::string>() : "";
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || v <= 0 || v >= 1)
+        return p.Error("cost.idleThreshold", "expected a utilisation between 0 and 1, e.g. 0.05");
+      cfg.cost.idle_threshold = v;
+    }
+    std::chrono::milliseconds idle_window{cfg.cost.idle_window_seconds * 1000};
+    GPU_RETURN_IF_ERROR(p.Duration(c["idleWindow"], "cost.idleWindow", &idle_window));
+    cfg.cost.idle_window_seconds = std::max<int64_t>(1, idle_window.count() / 1000);
   }
   if (const YAML::Node b = root["budgets"]; b.IsDefined()) {
     GPU_RETURN_IF_ERROR(
@@ -160,6 +177,12 @@ std::vector<std::string> RestartOnlyChanges(const ManagerConfig& a, const Manage
   if (a.cost.max_backfill_seconds != b.cost.max_backfill_seconds) out.push_back("cost.maxBackfill");
   if (a.cost.share_idle_cost != b.cost.share_idle_cost) out.push_back("cost.shareIdleCost");
   if (a.cost.metrics_top_n != b.cost.metrics_top_n) out.push_back("cost.metricsTopN");
+  if (a.cost.prometheus_url != b.cost.prometheus_url ||
+      a.cost.prometheus_selector != b.cost.prometheus_selector)
+    out.push_back("cost.prometheusURL");
+  if (a.cost.idle_threshold != b.cost.idle_threshold ||
+      a.cost.idle_window_seconds != b.cost.idle_window_seconds)
+    out.push_back("cost.idleThreshold");
   if (a.cost.attribution_labels.team != b.cost.attribution_labels.team ||
       a.cost.attribution_labels.project != b.cost.attribution_labels.project ||
       a.cost.attribution_labels.experiment != b.cost.attribution_labels.experiment)

@@ -17,6 +17,10 @@
 //     attributionLabels: {team: team, project: project, experiment: experiment-id}
 //     pricing: |                # overrides merged on the built-in catalogue
 //       families: ...
+//     prometheusURL: http://prometheus:9090   # dcgm-exporter series: usage cost, waste
+//     prometheusSelector: job="dcgm-exporter"
+//     idleThreshold: 0.05       # an idle GPU: allocated, under 5% ...
+//     idleWindow: 30m           # ... for 30 minutes
 //   budgets:
 //     evaluationPeriod: 30s
 //     clusterName: prod-eu
@@ -54,6 +58,11 @@ struct ManagerConfig {
     size_t metrics_top_n = 100;
     cost::AttributionLabels attribution_labels{};
     std::string pricing_overrides = "";  // YAML, same schema as the catalogue
+    // GPU utilisation from NVIDIA dcgm-exporter series in Prometheus ("" = none).
+    std::string prometheus_url = "";
+    std::string prometheus_selector = "";  // e.g. job="dcgm-exporter"
+    double idle_threshold = 0.05;          // an idle GPU is under this utilisation...
+    int64_t idle_window_seconds = 1800;    // ...for this long
   } cost;
   struct Budgets {
     std::chrono::milliseconds evaluation_period{30'000};

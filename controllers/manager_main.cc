@@ -46,6 +46,10 @@ Flags:
                                      or a postgres:// URL (default: the config's
                                      cost.database, else gpu-autoscaler-cost.db)
   --cost-db-secret=NS/NAME/KEY       read the PostgreSQL URL from this Secret key
+  --prometheus-url=URL               read GPU utilisation (NVIDIA dcgm-exporter series)
+                                     from this Prometheus: usage cost and idle GPUs
+                                     (default: the config's cost.prometheusURL; none:
+                                     allocation cost only)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -103,7 +107,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                                        "--config",
                                                        "--config-configmap",
                                                        "--cost-db",
-                                                       "--cost-db-secret"};
+                                                       "--cost-db-secret",
+                                                       "--prometheus-url"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
       return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
     }
@@ -135,6 +140,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->config_configmap = value;
     } else if (name == "--cost-db") {
       flags->cost_db = value;
+    } else if (name == "--prometheus-url") {
+      flags->prometheus_url = value;
     } else if (name == "--cost-db-secret") {
       flags->cost_db_secret = value;
     } else if (name == "--workers") {

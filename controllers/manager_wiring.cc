@@ -26,6 +26,7 @@
 #include "cost/notify.h"
 #include "cost/pricing.h"
 #include "cost/store_factory.h"
+#include "cost/utilization.h"
 #include "kube/config.h"
 #include "kube/error.h"
 #include "kube/event_recorder.h"
@@ -231,6 +232,34 @@ void SetupCost(Wiring& w) {
       .meter = {.labels = w.config.cost.attribution_labels,
                 .share_idle = w.config.cost.share_idle_cost},
       .metrics_top_n = w.config.cost.metrics_top_n,
+  };
+  const std::string prometheus_url =
+      !w.flags.prometheus_url.empty() ? w.flags.prometheus_url : w.config.cost.prometheus_url;
+  if (!prometheus_url.empty()) {
+    options.utilization =
+        w.Keep(std::make_shared<cost::PrometheusDcgmSource>(cost::PrometheusDcgmOptions{
+            .url = prometheus_url, .selector = w.config.cost.prometheus_selector}));
+  }
+  options.waste.threshold = w.config.cost.idle_threshold;
+  options.waste.window_seconds = w.config.cost.idle_window_seconds;
+  kube::EventRecorder* recorder = &w.recorder;
+  options.on_idle_event = [recorder](const std::string& pod, const cost::IdleEvent& e,
+                                     double hourly) {
+    const size_t slash = pod.find('/');
+    kube::EventObject object{.api_version = "v1",
+                             .kind = "Pod",
+                             .ns = pod.substr(0, slash),
+                             .name = pod.substr(slash + 1)};
+    char cost_text[64];
+    std::snprintf(cost_text, sizeof(cost_text), "%.2f", hourly);
+    if (e.kind == cost::IdleEvent::Kind::kBecameIdle) {
+      recorder->Record(object, kube::EventType::kWarning, "GPUIdle",
+                       "allocated GPU under the idle threshold since " +
+                           cost::FormatRfc3339(e.since) + "; it costs " + cost_text + " per hour");
+    } else if (e.kind == cost::IdleEvent::Kind::kBecameBusy) {
+      recorder->Record(object, kube::EventType::kNormal, "GPUBusy",
+                       "GPU utilisation is back above the idle threshold");
+    }
   };
   auto* loop = w.Keep(std::make_shared<CostMeteringLoop>(nodes->store(), pods->store(),
                                                          w.open_store, w.pricing, w.registry,

@@ -35,6 +35,7 @@ struct ManagerFlags {
   std::string config_configmap;  // --config-configmap NS/NAME
   std::string cost_db;           // --cost-db PATH|URL (overrides cost.database)
   std::string cost_db_secret;    // --cost-db-secret NS/NAME/KEY
+  std::string prometheus_url;    // --prometheus-url (dcgm-exporter series)
   std::string namespace_name;    // the manager's own namespace
   reconcile::LoggingOptions logging;
   bool help = false;  // --help: print usage and exit

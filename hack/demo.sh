@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# A short, real run of what gpu-autoscaler has today (make demo):
-#   1. starts the embedded kube-apiserver-compatible server on 127.0.0.1;
-#   2. starts the manager against it (leader election on, metrics and probes);
-#   3. registers GPU nodes and pods through the API and shows the manager's
-#      controller reacting (logs, Events, metrics, the leader Lease);
-#   4. starts the admission webhook (self-signed CA, caBundle patched through
-#      the API), declares a time-slicing GPUSharingPolicy, and sends it a GPU
-#      pod's AdmissionReview over HTTPS: the JSONPatch it answers is shown;
-#   5. runs the placement simulator on the Alibaba openb trace and prints the
-#      policy comparison table.
+# make demo: gpu-autoscaler working on a simulated GPU cluster, on 127.0.0.1.
+#   1. the embedded kube-apiserver-compatible server, with the CRDs;
+#   2. the admission webhook, registered through its own manifests (Service,
+#      Endpoints to 127.0.0.1, caBundle patched by the webhook), so pods
+#      created through the API are rewritten or denied as in a cluster;
+#   3. the manager with every controller: GPUSharingPolicy status, cost
+#      metering per second into SQLite, Budgets with alerts;
+#   4. a local alert receiver standing in for Slack and a webhook endpoint;
+#   5. GPU nodes (fake, as in KWOK) and team pods: costs accrue by team, a
+#      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
+#   6. `gpu-autoscaler status`, `cost` and the placement simulator.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
-# Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B]
+# Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
+#   --keep-running   leave the processes up and print a kubeconfig to try the CLI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build/default
 seeds=42-43
+keep=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --keep-running) keep=1 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,87 +41,251 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-
+wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.2 s
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "timed out waiting for: $*" >&2; return 1; }
+    sleep 0.2
+  done
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cli="$build/gpu-autoscaler"
 
-step "Starting the embedded API server"
+step "1. The embedded API server"
 "$build/gpu-autoscaler-apiserver" --bind-address 127.0.0.1 --port 0 --crd-dir crds \
   >"$work/apiserver.out" 2>"$work/apiserver.err" &
 pids+=($!)
-for _ in $(seq 100); do grep -q 'listening on' "$work/apiserver.out" 2>/dev/null && break; sleep 0.1; done
+wait_for 10 grep -q 'listening on' "$work/apiserver.out"
 server=$(grep -o 'http[s]*://[0-9.:]*' "$work/apiserver.out" | head -1)
-echo "API server: $server"
-curl -fsS "$server/version"; echo
-
+echo "API server: $server  (CRDs: $(ls crds/*.yaml | xargs -n1 basename | tr '\n' ' '))"
 cat >"$work/kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
-clusters:
-- name: demo
-  cluster: {server: "$server"}
-users:
-- name: demo
-  user: {token: demo}
-contexts:
-- name: demo
-  context: {cluster: demo, user: demo, namespace: default}
+clusters: [{name: demo, cluster: {server: "$server"}}]
+users: [{name: demo, user: {token: demo}}]
+contexts: [{name: demo, context: {cluster: demo, user: demo}}]
 current-context: demo
 KUBECONFIG
+apply() { hack/kube-apply.py --server "$server" "$@"; }
+get() { curl -fsS "$server$1"; }
 
-api() {  # api METHOD PATH [BODY]
-  curl -fsS -X "$1" -H 'Content-Type: application/json' "$server$2" ${3:+-d "$3"} >/dev/null
-}
-api POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"gpu-autoscaler-system"}}'
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Namespace
+metadata: {name: gpu-autoscaler-system}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-vision, labels: {team: vision}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-nlp, labels: {team: nlp}}
+YAML
 
-step "Starting the manager (leader election on)"
+step "2. The admission webhook, registered through its own manifests"
+webhook_port=$(free_port)
+apply config/webhook/webhook-configurations.yaml | sed 's/^/  /'
+apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Endpoints
+metadata: {name: gpu-autoscaler-webhook, namespace: gpu-autoscaler-system}
+subsets:
+  - addresses: [{ip: 127.0.0.1}]
+    ports: [{name: https, port: $webhook_port}]
+YAML
+"$build/gpu-autoscaler-webhook" --bind-address 127.0.0.1 --port "$webhook_port" \
+  --kubeconfig "$work/kubeconfig" --self-signed >"$work/webhook.out" 2>"$work/webhook.log" &
+pids+=($!)
+wait_for 30 grep -q 'listening on' "$work/webhook.out"
+wait_for 30 sh -c "curl -fsS '$server/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/gpu-autoscaler-webhook' | grep -q '\"caBundle\": *\"[A-Za-z0-9]'"
+echo "webhook serving on https://127.0.0.1:$webhook_port; its CA is in the configurations' caBundle"
+
+step "3. The manager: every controller, cost metering each second"
+cat >"$work/config.yaml" <<CONFIG
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: ManagerConfig
+budgets:
+  evaluationPeriod: 2s
+  clusterName: demo
+sharingPolicies:
+  resync: 5s
+CONFIG
 metrics_port=$(free_port)
 probe_port=$(free_port)
-"$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --leader-elect \
-  --leader-election-namespace gpu-autoscaler-system \
+"$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
+  --leader-elect --leader-election-namespace gpu-autoscaler-system \
+  --config "$work/config.yaml" --cost-db "$work/cost.db" \
   --metrics-bind-address "127.0.0.1:$metrics_port" \
   --health-probe-bind-address "127.0.0.1:$probe_port" >"$work/manager.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -fs "127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-echo "readyz: $(curl -fsS "127.0.0.1:$probe_port/readyz")"
+wait_for 30 curl -fs "127.0.0.1:$probe_port/readyz"
+grep -m1 'starting manager' "$work/manager.log" | sed 's/^/  /'
 
-step "Registering GPU nodes"
-for i in 1 2 3; do
-  model=$([[ $i -le 2 ]] && echo NVIDIA-A100-SXM4-80GB || echo NVIDIA-H100-80GB-HBM3)
-  api POST /api/v1/nodes "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"gpu-node-$i\",\"labels\":{\"nvidia.com/gpu.product\":\"$model\",\"node.kubernetes.io/instance-type\":\"p4d.24xlarge\",\"karpenter.sh/capacity-type\":\"spot\"}},\"status\":{\"capacity\":{\"cpu\":\"96\",\"memory\":\"1152Gi\",\"nvidia.com/gpu\":\"8\"},\"allocatable\":{\"cpu\":\"95\",\"memory\":\"1100Gi\",\"nvidia.com/gpu\":\"8\"},\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}"
-  echo "node gpu-node-$i ($model, 8 GPUs)"
-done
-sleep 2
-
-step "What the manager did"
-grep -v '^\s*$' "$work/manager.log" | tail -n 15
-echo
-echo "Lease holder: $(curl -fsS "$server/apis/coordination.k8s.io/v1/namespaces/gpu-autoscaler-system/leases" | python3 -c 'import json,sys; print(", ".join(i["metadata"]["name"]+" -> "+i["spec"].get("holderIdentity","") for i in json.load(sys.stdin)["items"]))')"
-echo
-echo "Metrics (gpu_autoscaler_*, workqueue_*):"
-curl -fsS "127.0.0.1:$metrics_port/metrics" | grep -E '^(gpu_autoscaler_|workqueue_(adds|depth))' | head -n 20
-
-step "Admission webhook: rewriting a GPU pod onto time-sliced GPUs"
-api POST /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations \
-  '{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration","metadata":{"name":"gpu-autoscaler-webhook"},"webhooks":[{"name":"mutate-pods.gpuautoscaler.io","admissionReviewVersions":["v1"],"sideEffects":"None","failurePolicy":"Ignore","clientConfig":{"service":{"name":"gpu-autoscaler-webhook","namespace":"gpu-autoscaler-system","path":"/mutate-pods"}},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"]}]}]}' || true
-api POST /apis/gpuautoscaler.io/v1alpha1/gpusharingpolicies "$(cat bench/webhook_timeslicing_policy.json)"
-"$build/gpu-autoscaler-webhook" --bind-address 127.0.0.1 --port 0 --kubeconfig "$work/kubeconfig" \
-  --self-signed --self-signed-ip 127.0.0.1 --write-ca-file "$work/ca.crt" \
-  >"$work/webhook.out" 2>"$work/webhook.log" &
+step "4. A local alert receiver (standing in for Slack and a webhook endpoint)"
+python3 hack/alert-receiver.py --port-file "$work/receiver.port" --log "$work/alerts.jsonl" &
 pids+=($!)
-for _ in $(seq 150); do grep -q 'listening on' "$work/webhook.out" 2>/dev/null && break; sleep 0.2; done
-webhook=$(grep -o 'listening on [0-9.:]*' "$work/webhook.out" | awk '{print $3}')
-echo "webhook: https://$webhook (CA written to ca.crt, caBundle patched into the configuration)"
-for _ in $(seq 50); do
-  reply=$(curl -fsS --cacert "$work/ca.crt" -H 'Content-Type: application/json' \
-    --data-binary @bench/webhook_review.json "https://$webhook/mutate-pods" || true)
-  [[ "$reply" == *'"patch"'* ]] && break  # the policy reaches the webhook through its informer
-  sleep 0.2
+wait_for 10 test -s "$work/receiver.port"
+receiver="http://127.0.0.1:$(cat "$work/receiver.port")"
+echo "receiver: $receiver"
+
+step "5. A simulated GPU fleet, a sharing policy, Budgets and team workloads"
+# Nodes as KWOK makes them: API objects only. Instance types and GPU models
+# match the pricing catalogue (p4d.24xlarge: 8 x A100-SXM4-40GB).
+for spec in "a100-spot-1 p4d.24xlarge A100-SXM4-40GB spot" \
+            "a100-od-1 p4d.24xlarge A100-SXM4-40GB on-demand" \
+            "h100-od-1 p5.48xlarge H100-SXM5-80GB on-demand"; do
+  read -r name type model tier <<<"$spec"
+  cpu=$([[ $type == p5* ]] && echo 192 || echo 96)
+  apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  labels: {node.kubernetes.io/instance-type: $type, nvidia.com/gpu.product: $model, karpenter.sh/capacity-type: $tier}
+status:
+  capacity: {cpu: "$cpu", memory: 1152Gi, nvidia.com/gpu: "8"}
+  allocatable: {cpu: "$cpu", memory: 1152Gi, nvidia.com/gpu: "8"}
+  conditions: [{type: Ready, status: "True"}]
+YAML
 done
-python3 -c 'import base64,json,sys; r=json.loads(sys.argv[1])["response"]; print("uid:", r["uid"], " allowed:", r["allowed"]); [print(" ", json.dumps(op)) for op in json.loads(base64.b64decode(r.get("patch","") or "W10="))]' "$reply"
+apply docs/examples/gpusharingpolicy-timeslicing.yaml | sed 's/^/  /'
+b64() { printf '%s' "$1" | base64 -w0; }
+apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Secret
+metadata: {name: budget-alerts, namespace: team-vision}
+data:
+  slack-url: $(b64 "$receiver/slack")
+  webhook-url: $(b64 "$receiver/hook")
+  hmac-key: $(b64 demo-signing-key)
+---
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: Budget
+metadata: {name: vision-gpus, namespace: team-vision}
+spec:
+  scope: {namespaces: [team-vision]}
+  amount: 0.30
+  currency: USD
+  period: monthly
+  thresholds: [50, 80, 100]
+  notifications:
+    - {type: slack, secretRef: {name: budget-alerts, key: slack-url}}
+    - {type: webhook, secretRef: {name: budget-alerts, key: webhook-url}}
+  enforcement: blockNewGPUPods
+---
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: Budget
+metadata: {name: nlp-gpus, namespace: team-nlp}
+spec:
+  scope: {namespaces: [team-nlp]}
+  amount: 500
+  period: monthly
+  enforcement: alert
+YAML
 
-step "Placement simulator on the Alibaba openb trace (seeds $seeds)"
-"$build/gpu-autoscaler" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
+# Pods go through the API, so the webhook rewrites them on the way in. With
+# no kubelet, each is placed on a node and marked Running, as KWOK does.
+run_pod() {  # run_pod NAMESPACE NAME NODE GPUS TEAM WORKLOAD
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: $2, namespace: $1, labels: {team: $5, workload: $6, project: demo}}
+spec:
+  nodeName: $3
+  containers:
+    - name: main
+      image: registry.example/$6:1
+      resources:
+        requests: {cpu: "8", memory: 64Gi, nvidia.com/gpu: "$4"}
+        limits: {nvidia.com/gpu: "$4"}
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/$1/pods/$2/status" -d '{"status":{"phase":"Running"}}' >/dev/null
+  local pod mode
+  pod=$(get "/api/v1/namespaces/$1/pods/$2")
+  mode=$(python3 -c 'import json,sys; a=json.load(sys.stdin)["metadata"].get("annotations",{}); print(a.get("gpuautoscaler.io/mode","exclusive") + (" x" + a["gpuautoscaler.io/replicas"] if "gpuautoscaler.io/replicas" in a else ""))' <<<"$pod")
+  printf '  pod %-24s on %-12s %s GPU(s), admitted as: %s\n' "$1/$2" "$3" "$4" "$mode"
+}
+run_pod team-vision train-resnet-0 a100-od-1 4 vision training
+run_pod team-vision train-resnet-1 h100-od-1 4 vision training
+run_pod team-nlp finetune-llama a100-spot-1 2 nlp training
+for i in 0 1 2 3; do run_pod team-nlp "notebook-$i" a100-spot-1 1 nlp notebook; done
+
+step "6. Costs accrue by team; the vision Budget crosses its thresholds"
+printf '  %-8s %-14s %-10s %-26s\n' "elapsed" "vision spent" "percent" "conditions"
+start=$SECONDS
+while ((SECONDS - start < 120)); do
+  sleep 3
+  line=$(get /apis/gpuautoscaler.io/v1alpha1/namespaces/team-vision/budgets/vision-gpus | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+conds = ",".join(c["type"] for c in s.get("conditions", []) if c["status"] == "True")
+print(f"{s.get(\"currentSpend\", 0):.4f} USD|{s.get(\"percent\", 0):.0f}%|{conds or \"-\"}")')
+  IFS='|' read -r spent percent conds <<<"$line"
+  printf '  %-8s %-14s %-10s %-26s\n' "$((SECONDS - start))s" "$spent" "$percent" "$conds"
+  [[ "$conds" == *Exceeded* ]] && [[ $(wc -l <"$work/alerts.jsonl" 2>/dev/null || echo 0) -ge 6 ]] && break
+done
+echo
+echo "Cost by team so far (gpu-autoscaler cost --by team,tier --since 10m):"
+"$cli" cost --by team,tier --since 10m --db "$work/cost.db" | sed 's/^/  /'
+
+step "7. Alerts the local receiver got (one per threshold per channel)"
+python3 - "$work/alerts.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(line)
+    body = json.loads(r["body"])
+    text = body.get("summary") or body.get("text") or json.dumps(body)[:100]
+    extra = f" Idempotency-Key: {r['idempotency_key']}" if r["idempotency_key"] else ""
+    print(f"  POST {r['path']:<6} {text}{extra}")
+PY
+
+step "8. A new GPU pod in team-vision is denied at admission"
+set +e
+denied=$(hack/kube-apply.py --server "$server" - 2>&1 <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: train-resnet-2, namespace: team-vision, labels: {team: vision}}
+spec:
+  containers:
+    - name: main
+      image: registry.example/training:1
+      resources: {limits: {nvidia.com/gpu: "2"}}
+YAML
+)
+set -e
+echo "  $denied"
+echo "  (a pod without GPUs, or one annotated gpuautoscaler.io/budget-exempt: \"true\", is still admitted)"
+
+step "9. GPUSharingPolicy status, as the manager writes it"
+get /apis/gpuautoscaler.io/v1alpha1/gpusharingpolicies | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    s = p.get("status", {})
+    conds = ", ".join(f"{c[\"type\"]}={c[\"status\"]}" for c in s.get("conditions", []))
+    print(f"  {p[\"metadata\"][\"name\"]}: matchedPods={s.get(\"matchedPods\", 0)}  {conds}")'
+
+step "10. gpu-autoscaler status -o wide"
+"$cli" status --kubeconfig "$work/kubeconfig" -o wide | sed 's/^/  /'
+
+step "11. Manager metrics (controller-runtime names, cost by attribution)"
+curl -fsS "127.0.0.1:$metrics_port/metrics" |
+  grep -E '^(gpu_autoscaler_cost_per_hour|gpu_autoscaler_budget_notifications_total|controller_runtime_reconcile_total\{controller="budget")' |
+  head -n 12 | sed 's/^/  /'
+
+step "12. Placement simulator on the Alibaba openb trace (seeds $seeds)"
+"$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
-  --policy Random,DotProduct,GpuClustering,GpuPacking,BestFit,FGD --seeds "$seeds"
+  --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds"
 
+if ((keep)); then
+  cp "$work/kubeconfig" ./demo.kubeconfig
+  step "Still running (Ctrl-C stops everything)"
+  echo "  kubeconfig: $(pwd)/demo.kubeconfig   API server: $server"
+  echo "  try: $cli status --kubeconfig demo.kubeconfig"
+  echo "       $cli cost --by team --since 1h --db $work/cost.db"
+  echo "       kubectl --kubeconfig demo.kubeconfig get gpusharingpolicies,budgets -A"
+  wait
+fi
 step "Done"

@@ -25,6 +25,9 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server
+  # scripts (demo, manifests, loopback receivers) and the real SMTP server that the
+  # Budget alert tests send email to
+  python3 python3-yaml python3-aiosmtpd
 )
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then

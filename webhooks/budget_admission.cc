@@ -136,8 +136,12 @@ double GpuCount(const PodInfo& pod) {
   return sum;
 }
 
-BudgetGate::BudgetGate(Clock* clock, cost::AttributionLabels keys)
-    : clock_(clock), keys_(keys), enforcer_(std::move(keys)) {}
+BudgetGate::BudgetGate(Clock* clock, cost::AttributionLabels keys,
+                       std::string cluster_budget_namespace)
+    : clock_(clock),
+      keys_(keys),
+      cluster_budget_namespace_(std::move(cluster_budget_namespace)),
+      enforcer_(std::move(keys)) {}
 
 void BudgetGate::SetBudgets(std::vector<BudgetObject> budgets) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -165,6 +169,13 @@ void BudgetGate::Rebuild(int64_t now) const {
     from = std::max(from, s.period_start);
     until = std::min(until, s.period_end);
     cost::BudgetSnapshot snap{b.budget, s.current_spend, {s.period_start, s.period_end}};
+    if (b.budget.ns != cluster_budget_namespace_) {
+      // Enforcement stays inside the Budget's own namespace.
+      std::vector<std::string>& scoped = snap.budget.spec.scope.namespaces;
+      if (!scoped.empty() && std::find(scoped.begin(), scoped.end(), b.budget.ns) == scoped.end())
+        continue;
+      scoped = {b.budget.ns};
+    }
     if (snap.exhausted()) exhausted.push_back(std::move(snap));
   }
   any_exhausted_.store(!exhausted.empty());

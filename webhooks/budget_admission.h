@@ -87,7 +87,13 @@ double GpuCount(const PodInfo& pod);
 
 class BudgetGate {
  public:
-  explicit BudgetGate(Clock* clock = &RealClock::Instance(), cost::AttributionLabels keys = {});
+  // Budgets in `cluster_budget_namespace` (the operator's own namespace) may
+  // block pods in any namespace their scope covers; a Budget anywhere else
+  // blocks only pods in its own namespace, as a ResourceQuota does, so that
+  // whoever may create a Budget in one namespace cannot stop GPU pods in
+  // others. (Its spend still counts its whole scope.)
+  explicit BudgetGate(Clock* clock = &RealClock::Instance(), cost::AttributionLabels keys = {},
+                      std::string cluster_budget_namespace = "gpu-autoscaler-system");
 
   // Replaces the budgets (e.g. on every Budget informer event).
   void SetBudgets(std::vector<BudgetObject> budgets);
@@ -111,6 +117,7 @@ class BudgetGate {
 
   Clock* clock_;
   cost::AttributionLabels keys_;
+  std::string cluster_budget_namespace_;
   mutable std::mutex mu_;
   std::vector<BudgetObject> budgets_;  // guarded by mu_
   mutable cost::BudgetEnforcer enforcer_;

@@ -311,7 +311,8 @@ int main(int argc, char** argv) {
   prometheus::Gauge& valid_budgets = budget_gauges.Add({{"state", "valid"}});
   prometheus::Gauge& invalid_budgets = budget_gauges.Add({{"state", "invalid"}});
 
-  auto budget_gate = std::make_shared<BudgetGate>();
+  auto budget_gate = std::make_shared<BudgetGate>(&RealClock::Instance(), cost::AttributionLabels{},
+                                                  flags.service_namespace);
   // Informers, created below when there is a cluster; the admission service
   // only reads them through these callbacks.
   std::unique_ptr<kube::InformerFactory> factory;

@@ -23,7 +23,8 @@ Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t no
     if (row.idle) {
       key = "\x01idle";
     } else {
-      for (const std::string& k : row.keys) (key += k) += '\x1f';
+      for (const std::string& k : row.keys)
+        (key += k) += '\x1f';
     }
     auto [it, inserted] = index.emplace(key, out.groups.size());
     if (inserted) {
@@ -39,13 +40,15 @@ Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t no
     }
     out.groups[it->second].hourly.emplace_back(row.bucket, row.totals.total_cost());
   }
-  for (SpendGroup& g : out.groups) std::sort(g.hourly.begin(), g.hourly.end());
+  for (SpendGroup& g : out.groups)
+    std::sort(g.hourly.begin(), g.hourly.end());
   return out;
 }
 
 int64_t EarliestPeriodStart(std::span<const Budget> budgets, int64_t now) {
   int64_t earliest = now;
-  for (const Budget& b : budgets) earliest = std::min(earliest, b.spec.PeriodAt(now).start);
+  for (const Budget& b : budgets)
+    earliest = std::min(earliest, b.spec.PeriodAt(now).start);
   return earliest;
 }
 
@@ -59,8 +62,8 @@ BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, 
   for (const SpendGroup& g : spend.groups) {
     const bool in_scope = g.idle ? cluster_wide : budget.spec.scope.Matches(g.ns, g.labels);
     if (!in_scope) continue;
-    auto it = std::lower_bound(g.hourly.begin(), g.hourly.end(),
-                               std::make_pair(out.period.start, -1.0));
+    auto it =
+        std::lower_bound(g.hourly.begin(), g.hourly.end(), std::make_pair(out.period.start, -1.0));
     for (; it != g.hourly.end() && it->first < out.period.end; ++it) {
       const size_t index = static_cast<size_t>((it->first - out.period.start) / 3600);
       if (index >= hourly.size()) hourly.resize(index + 1, 0.0);

@@ -237,5 +237,62 @@ TEST_F(CostMeteringLoopTest, BackfillIsBoundedAndChargesPodsFromTheirCreation) {
   EXPECT_EQ(Stored("b").first, 50);  // kStart+250 .. kStart+299
 }
 
+// A utilisation source the test sets directly.
+class FakeUtilization final : public cost::UtilizationSource {
+ public:
+  std::string_view name() const override { return "fake"; }
+  Result<std::vector<cost::PodGpuUsage>> Fetch() override {
+    if (down) return UnavailableError("prometheus at http://127.0.0.1:1: connection refused");
+    return usage;
+  }
+  std::vector<cost::PodGpuUsage> usage;
+  bool down = false;
+};
+
+TEST_F(CostMeteringLoopTest, UsageCostFollowsUtilisationAndIdleGpusRaiseEvents) {
+  FakeUtilization source;
+  source.usage = {{.ns = "ml", .pod = "a", .gpu_utilization = 0.02, .gpus = 1, .devices = 1}};
+  std::vector<std::pair<std::string, cost::IdleEvent::Kind>> events;
+  auto pricing = cost::CatalogPricingSource::Builtin();
+  ASSERT_TRUE(pricing.ok());
+  CostMeteringLoop loop(
+      nodes_, pods_, [this]() { return cost::OpenCostStore(db_); },
+      std::shared_ptr<const cost::PricingSource>(std::move(*pricing)), registry_, clock_,
+      CostMeteringOptions{
+          .utilization = &source,
+          .waste = {.threshold = 0.05, .window_seconds = 60},
+          .on_idle_event = [&](const std::string& pod, const cost::IdleEvent& e, double hourly) {
+            EXPECT_GT(hourly, 0);
+            events.emplace_back(pod, e.kind);
+          }});
+  for (int i = 0; i <= 90; i += 10) {
+    SetNow(kStart + i);
+    ASSERT_TRUE(loop.RunOnce().ok());
+  }
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].first, "ml/a");
+  EXPECT_EQ(events[0].second, cost::IdleEvent::Kind::kBecameIdle);
+  // Busy again: one more event.
+  source.usage[0].gpu_utilization = 0.9;
+  SetNow(kStart + 100);
+  ASSERT_TRUE(loop.RunOnce().ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].second, cost::IdleEvent::Kind::kBecameBusy);
+  // Usage cost is the GPU cost weighted by utilisation.
+  auto store = cost::OpenCostStore(db_);
+  ASSERT_TRUE(store.ok());
+  auto report = (*store)->Query({.window = {kStart + 1, kStart + 90},
+                                 .resolution = cost::Resolution::kSecond,
+                                 .filters = {{cost::Dimension::kPod, "ml/a"}}});
+  ASSERT_TRUE(report.ok());
+  ASSERT_FALSE(report->rows.empty());
+  const cost::CostTotals& t = report->rows[0].totals;
+  EXPECT_NEAR(t.usage_cost, t.gpu_cost * 0.02, t.gpu_cost * 1e-6);
+  // A failing source: allocation cost only, no crash.
+  source.down = true;
+  SetNow(kStart + 110);
+  ASSERT_TRUE(loop.RunOnce().ok());
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::controllers

@@ -27,6 +27,10 @@ cost:
   attributionLabels: {team: owner, project: app, experiment: run}
   pricing: |
     currency: USD
+  prometheusURL: http://127.0.0.1:9090
+  prometheusSelector: job="dcgm"
+  idleThreshold: 0.1
+  idleWindow: 10m
 budgets:
   evaluationPeriod: 2s
   clusterName: prod-eu
@@ -44,6 +48,10 @@ sharingPolicies:
   EXPECT_EQ(cfg->cost.attribution_labels.team, "owner");
   EXPECT_EQ(cfg->cost.attribution_labels.experiment, "run");
   EXPECT_EQ(cfg->cost.pricing_overrides, "currency: USD\n");
+  EXPECT_EQ(cfg->cost.prometheus_url, "http://127.0.0.1:9090");
+  EXPECT_EQ(cfg->cost.prometheus_selector, "job=\"dcgm\"");
+  EXPECT_DOUBLE_EQ(cfg->cost.idle_threshold, 0.1);
+  EXPECT_EQ(cfg->cost.idle_window_seconds, 600);
   EXPECT_EQ(cfg->budgets.evaluation_period, std::chrono::seconds(2));
   EXPECT_EQ(cfg->budgets.cluster_name, "prod-eu");
   EXPECT_EQ(cfg->sharing_policies.resync, std::chrono::minutes(1));
@@ -54,7 +62,8 @@ TEST(ManagerConfigTest, UnknownFieldsAreErrorsWithTheirPath) {
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error().message(),
             "config.yaml: cost.intervall: unknown field (known: interval, database, maxBackfill, "
-            "shareIdleCost, metricsTopN, attributionLabels, pricing)");
+            "shareIdleCost, metricsTopN, attributionLabels, pricing, prometheusURL, "
+            "prometheusSelector, idleThreshold, idleWindow)");
   cfg = ParseManagerConfig("budget:\n  evaluationPeriod: 1s\n", "cm");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().message().find("cm: budget: unknown field"), std::string::npos);

@@ -20,6 +20,7 @@
 #include "net/http_server.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
+#include "support/loopback_port.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler {
@@ -89,11 +90,21 @@ class OperatorTest : public ::testing::Test {
     dir_ = testing::MakeTempDir("gpa-operator");
     kubeconfig_ = testing::WriteKubeconfig(server_->config(), dir_);
     config_ = dir_ + "/config.yaml";
+    // A real SMTP server (Debian's python3-aiosmtpd) writing each message to a Maildir.
+    smtp_port_ = testing::FreeLoopbackPort().value();
+    maildir_ = dir_ + "/maildir";
+    if (std::filesystem::exists("/usr/bin/python3")) {
+      smtp_.Spawn(
+          {"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+           "127.0.0.1:" + std::to_string(smtp_port_), "-c", "aiosmtpd.handlers.Mailbox", maildir_},
+          dir_ + "/smtp.log");
+    }
     std::ofstream(config_) << "apiVersion: gpuautoscaler.io/v1alpha1\nkind: ManagerConfig\n"
                               "budgets:\n  evaluationPeriod: 1s\nsharingPolicies:\n  resync: 2s\n";
   }
   void TearDown() override {
     manager_.Kill(SIGKILL);
+    smtp_.Kill(SIGTERM);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
@@ -160,7 +171,29 @@ class OperatorTest : public ::testing::Test {
   std::unique_ptr<testing::TestApiServer> server_;
   std::unique_ptr<kube::RestClient> client_;
   std::string ns_, dir_, kubeconfig_, config_;
+  // Messages the SMTP server stored, oldest first.
+  std::vector<std::string> Mails() {
+    std::vector<std::pair<std::filesystem::file_time_type, std::string>> files;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(maildir_ + "/new", ec))
+      files.emplace_back(e.last_write_time(), testing::ReadFileOrDie(e.path().string()));
+    std::sort(files.begin(), files.end());
+    std::vector<std::string> out;
+    for (auto& f : files)
+      out.push_back(std::move(f.second));
+    return out;
+  }
+  bool SmtpUp() {
+    return smtp_.running() && testing::WaitFor([&] {
+             return smtp_.Log().find("rror") == std::string::npos &&
+                    std::filesystem::exists(maildir_ + "/new");
+           });
+  }
+
   ChildProcess manager_;
+  ChildProcess smtp_;
+  int smtp_port_ = 0;
+  std::string maildir_;
   Receiver receiver_;
 };
 
@@ -217,7 +250,9 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
             {"flaky-url", Base64Encode(receiver_.url("/flaky"))},
             {"hmac-key", Base64Encode("s3cret")},
             {"routing-key", Base64Encode("R0UTING")},
-            {"events-url", Base64Encode(receiver_.url("/pagerduty"))}}}});
+            {"events-url", Base64Encode(receiver_.url("/pagerduty"))},
+            {"smtp-url", Base64Encode("smtp://127.0.0.1:" + std::to_string(smtp_port_))},
+            {"from", Base64Encode("gpu-budgets@example.com")}}}});
   auto budget = [&](const std::string& name, const json& channels) {
     return json{{"apiVersion", "gpuautoscaler.io/v1alpha1"},
                 {"kind", "Budget"},
@@ -231,12 +266,15 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
                   {"notifications", channels},
                   {"enforcement", "blockNewGPUPods"}}}};
   };
-  Create(kBudgets, ns_,
-         budget("gpu-monthly",
-                {{{"type", "slack"}, {"secretRef", {{"name", "alerts"}, {"key", "slack-url"}}}},
-                 {{"type", "webhook"}, {"secretRef", {{"name", "alerts"}, {"key", "webhook-url"}}}},
-                 {{"type", "pagerduty"},
-                  {"secretRef", {{"name", "alerts"}, {"key", "routing-key"}}}}}));
+  Create(
+      kBudgets, ns_,
+      budget("gpu-monthly",
+             {{{"type", "slack"}, {"secretRef", {{"name", "alerts"}, {"key", "slack-url"}}}},
+              {{"type", "webhook"}, {"secretRef", {{"name", "alerts"}, {"key", "webhook-url"}}}},
+              {{"type", "pagerduty"}, {"secretRef", {{"name", "alerts"}, {"key", "routing-key"}}}},
+              {{"type", "email"},
+               {"secretRef", {{"name", "alerts"}, {"key", "smtp-url"}}},
+               {"to", {"ml-leads@example.com"}}}}));
   Create(kBudgets, ns_,
          budget("missing-secret",
                 {{{"type", "slack"}, {"secretRef", {{"name", "nope"}, {"key", "url"}}}}}));
@@ -244,6 +282,7 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
          budget("flaky-receiver", {{{"type", "webhook"},
                                     {"secretRef", {{"name", "alerts"}, {"key", "flaky-url"}}}}}));
 
+  ASSERT_TRUE(SmtpUp()) << "python3-aiosmtpd (hack/install-deps.sh) did not start: " << smtp_.Log();
   StartManager();
 
   // GPUSharingPolicy status.
@@ -267,7 +306,7 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
         b = Get(kBudgets, ns_, "gpu-monthly");
         return Condition(b, "Exceeded").rfind("True", 0) == 0 &&
                receiver_.On("/slack").size() == 2 && receiver_.On("/hook").size() == 2 &&
-               receiver_.On("/pagerduty").size() == 2;
+               receiver_.On("/pagerduty").size() == 2 && Mails().size() == 2;
       },
       std::chrono::seconds(60)))
       << b.dump(2) << manager_.Log();
@@ -286,6 +325,17 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_EQ(pd["event_action"], "trigger");
   const json slack = json::parse(receiver_.On("/slack")[1].body);
   EXPECT_NE(slack.dump().find("100%"), std::string::npos) << slack.dump();
+  // Email, field by field, through a real SMTP server.
+  const std::vector<std::string> mails = Mails();
+  ASSERT_EQ(mails.size(), 2u);
+  EXPECT_NE(mails[0].find("From: gpu-budgets@example.com"), std::string::npos) << mails[0];
+  EXPECT_NE(mails[0].find("To: ml-leads@example.com"), std::string::npos) << mails[0];
+  EXPECT_NE(mails[0].find("Subject: [gpu-autoscaler] Budget " + ns_ + "/gpu-monthly reached 50%"),
+            std::string::npos)
+      << mails[0];
+  EXPECT_NE(mails[1].find("reached 100%"), std::string::npos) << mails[1];
+  EXPECT_NE(mails[0].find("Message-ID: <budget." + ns_ + ".gpu-monthly.50."), std::string::npos)
+      << mails[0];
 
   // A missing Secret is a condition naming it, not a crash.
   json missing;
@@ -348,6 +398,51 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_EQ(receiver_.On("/slack").size(), 2u);
   EXPECT_EQ(receiver_.On("/hook").size(), 2u);
   EXPECT_EQ(receiver_.On("/pagerduty").size(), 2u);
+  EXPECT_EQ(Mails().size(), 2u);
+}
+
+// The configuration from a watched ConfigMap: a bad version gets a Warning
+// Event and changes nothing; a good one is applied.
+TEST_F(OperatorTest, AWatchedConfigMapRejectsABadVersionWithAnEvent) {
+  if (!server_->supports_faults()) GTEST_SKIP() << "reads Events of our own server";
+  const json configmap = {{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"metadata", {{"name", "manager-config"}}},
+                          {"data", {{"config.yaml", "cost:\n  pricing: |\n    currency: USD\n"}}}};
+  Create(kube::resources::kConfigMaps, ns_, configmap);
+  ASSERT_TRUE(manager_.Spawn(
+      {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
+       "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
+       "--controllers=cost", "--config-configmap=" + ns_ + "/manager-config",
+       "--cost-db=" + dir_ + "/cost.db"},
+      dir_ + "/manager.log"));
+  auto event_reasons = [&] {
+    std::vector<std::string> reasons;
+    auto events = client_->List({kube::resources::kEvents, ns_, "", ""});
+    if (!events.ok()) return reasons;
+    for (const json& e : events->at("items"))
+      if (e["involvedObject"]["name"] == "manager-config")
+        reasons.push_back(e["reason"].get<std::string>() + ": " + e.value("message", ""));
+    return reasons;
+  };
+  auto has = [&](const std::string& prefix) {
+    for (const std::string& r : event_reasons())
+      if (r.rfind(prefix, 0) == 0) return true;
+    return false;
+  };
+  ASSERT_TRUE(WaitFor([&] { return has("ConfigApplied"); })) << manager_.Log();
+  json bad = Get(kube::resources::kConfigMaps, ns_, "manager-config");
+  bad["data"]["config.yaml"] = "cost:\n  pricng: oops\n";
+  ASSERT_TRUE(
+      client_->Replace({kube::resources::kConfigMaps, ns_, "manager-config", ""}, bad).ok());
+  ASSERT_TRUE(WaitFor([&] { return has("InvalidConfig"); })) << manager_.Log();
+  bool named = false;
+  for (const std::string& r : event_reasons())
+    named |= r.find("cost.pricng: unknown field") != std::string::npos &&
+             r.find("last good configuration stays in force") != std::string::npos;
+  EXPECT_TRUE(named);
+  EXPECT_TRUE(manager_.running());
+  EXPECT_FALSE(manager_.TryWait().has_value()) << "the manager must keep running";
 }
 
 TEST_F(OperatorTest, RejectsABadConfigurationAtStartWithTheFieldPath) {

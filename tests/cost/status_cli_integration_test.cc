@@ -35,24 +35,25 @@ class StatusCliTest : public ::testing::Test {
 
   void Node(const std::string& name, const std::string& instance, const std::string& model,
             const std::string& tier) {
-    json node = {{"apiVersion", "v1"},
-                 {"kind", "Node"},
-                 {"metadata",
-                  {{"name", name},
-                   {"labels",
-                    {{"node.kubernetes.io/instance-type", instance},
-                     {"nvidia.com/gpu.product", model},
-                     {"karpenter.sh/capacity-type", tier}}}}},
-                 {"status",
-                  {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
+    json node = {
+        {"apiVersion", "v1"},
+        {"kind", "Node"},
+        {"metadata",
+         {{"name", name},
+          {"labels",
+           {{"node.kubernetes.io/instance-type", instance},
+            {"nvidia.com/gpu.product", model},
+            {"karpenter.sh/capacity-type", tier}}}}},
+        {"status",
+         {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
     auto created = client_->Create({kube::resources::kNodes, "", "", ""}, node);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
     (*created)["status"] = node["status"];
-    ASSERT_TRUE(client_
-                    ->Replace(kube::ObjectRef{kube::resources::kNodes, "", name, ""}.WithSub(
-                                  "status"),
-                              *created)
-                    .ok());
+    ASSERT_TRUE(
+        client_
+            ->Replace(kube::ObjectRef{kube::resources::kNodes, "", name, ""}.WithSub("status"),
+                      *created)
+            .ok());
   }
   void Pod(const std::string& name, const std::string& node, json requests, json annotations) {
     json pod = {{"apiVersion", "v1"},
@@ -82,19 +83,25 @@ TEST_F(StatusCliTest, ShowsGpusByModelAndTierWithSharingIdleCostAndBudgetsAtRisk
                  {"kind", "Budget"},
                  {"metadata", {{"name", "over"}}},
                  {"spec", {{"amount", 10}, {"enforcement", "blockNewGPUPods"}}}};
-  auto created = client_->Create(
-      {{"gpuautoscaler.io", "v1alpha1", "budgets", true}, ns_, "", ""}, budget);
+  auto created =
+      client_->Create({{"gpuautoscaler.io", "v1alpha1", "budgets", true}, ns_, "", ""}, budget);
   ASSERT_TRUE(created.ok()) << created.error().ToString();
-  (*created)["status"] = {{"currentSpend", 12.5}, {"percent", 125.0}, {"currency", "USD"},
+  (*created)["status"] = {{"currentSpend", 12.5},
+                          {"percent", 125.0},
+                          {"currency", "USD"},
                           {"conditions",
-                           {{{"type", "Exceeded"}, {"status", "True"}, {"reason", "SpendReachedAmount"},
-                             {"message", "m"}, {"lastTransitionTime", "2026-12-04T00:00:00Z"}}}}};
-  ASSERT_TRUE(client_
-                  ->Replace(kube::ObjectRef{{"gpuautoscaler.io", "v1alpha1", "budgets", true}, ns_,
-                                            "over", ""}
-                                .WithSub("status"),
-                            *created)
-                  .ok());
+                           {{{"type", "Exceeded"},
+                             {"status", "True"},
+                             {"reason", "SpendReachedAmount"},
+                             {"message", "m"},
+                             {"lastTransitionTime", "2026-12-04T00:00:00Z"}}}}};
+  ASSERT_TRUE(
+      client_
+          ->Replace(
+              kube::ObjectRef{{"gpuautoscaler.io", "v1alpha1", "budgets", true}, ns_, "over", ""}
+                  .WithSub("status"),
+              *created)
+          .ok());
 
   const std::string cli = testing::BinaryPath("gpu-autoscaler");
   auto run = testing::RunCommand({cli, "status", "--kubeconfig", kubeconfig_, "-o", "json"});

@@ -204,7 +204,7 @@ TEST_F(BudgetAdmissionTest, PeriodEndLiftsTheBlockWithoutANewEvent) {
 }
 
 TEST_F(BudgetAdmissionTest, ScopeSelectorUsesPodLabels) {
-  json b = BudgetCr("ml", "team-nlp", 100, 200);
+  json b = BudgetCr("gpu-autoscaler-system", "team-nlp", 100, 200);
   b["spec"]["scope"] = {{"selector", {{"matchLabels", {{"team", "nlp"}}}}}};
   SetBudgets({b});
   EXPECT_EQ(Validate(Review(Pod("anywhere", 1))).verdict, AdmissionVerdict::kDenied);
@@ -317,6 +317,31 @@ TEST(ValidateBudgets, OtherKindsDeletesStatusAndGenerateName) {
   // Malformed reviews are 400 like at the other endpoints.
   AdmissionOutcome out = service.Review(AdmissionEndpoint::kValidateBudgets, "{\"kind\":");
   EXPECT_EQ(out.http_status, 400);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::webhooks
+
+namespace gpu_autoscaler::webhooks {
+namespace {
+
+// Whoever may create a Budget in one namespace must not be able to stop GPU
+// pods in another: only Budgets in the operator's namespace block elsewhere.
+TEST_F(BudgetAdmissionTest, ABudgetBlocksOnlyItsOwnNamespaceUnlessInTheOperatorNamespace) {
+  json greedy = BudgetCr("team-a", "everything", 1, 5);
+  greedy["spec"].erase("scope");  // cluster-wide scope
+  json other_ns = BudgetCr("team-a", "other-ns", 1, 5);
+  other_ns["spec"]["scope"]["namespaces"] = {"ml"};
+  SetBudgets({greedy, other_ns});
+  EXPECT_EQ(Validate(Review(Pod("ml", 1))).verdict, AdmissionVerdict::kAllowed);
+  EXPECT_EQ(Validate(Review(Pod("team-a", 1))).verdict, AdmissionVerdict::kDenied);
+
+  json cluster = BudgetCr("gpu-autoscaler-system", "cluster", 1, 5);
+  cluster["spec"].erase("scope");
+  SetBudgets({cluster});
+  AdmissionOutcome out = Validate(Review(Pod("ml", 1)));
+  EXPECT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_NE(Message(out).find("gpu-autoscaler-system/cluster"), std::string::npos);
 }
 
 }  // namespace
