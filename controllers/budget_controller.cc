@@ -281,29 +281,45 @@ BudgetReconciler::~BudgetReconciler() = default;
 Result<std::shared_ptr<const cost::ScopedSpend>> BudgetReconciler::Spend(int64_t now,
                                                                          int64_t needed_since) {
   std::lock_guard<std::mutex> lock(spend_mu_);
-  const bool fresh = spend_ != nullptr && needed_since >= spend_since_ &&
-                     clock_.Now() - spend_read_at_ < options_.spend_refresh;
-  if (fresh) return spend_;
-  // One query that also covers every monthly, weekly and daily Budget, so the
-  // other Budgets of this pass reuse it.
-  int64_t since = needed_since;
-  for (cost::BudgetPeriod p : {cost::BudgetPeriod::kMonthly, cost::BudgetPeriod::kWeekly}) {
-    cost::BudgetSpec spec;
-    spec.period = p;
-    since = std::min(since, spec.PeriodAt(now).start);
-  }
+  const auto age = clock_.Now() - spend_read_at_;
+  if (spend_ != nullptr && needed_since >= spend_since_ && age < options_.spend_refresh)
+    return spend_;
   if (store_ == nullptr) {
     auto store = open_store_();
     if (!store.ok()) return store.error().WithContext("opening the cost store");
     store_ = std::move(*store);
   }
-  auto spend = cost::QueryScopedSpend(*store_, since, now, options_.labels);
-  if (!spend.ok()) {
-    store_.reset();
-    return spend.error().WithContext("reading spend from the cost store");
+  const bool full = spend_ == nullptr || needed_since < spend_since_ ||
+                    clock_.Now() - full_read_at_ >= options_.spend_full_refresh;
+  if (full) {
+    // The whole window, also covering every monthly, weekly and daily Budget,
+    // so the other Budgets of this pass reuse it.
+    int64_t since = needed_since;
+    for (cost::BudgetPeriod p : {cost::BudgetPeriod::kMonthly, cost::BudgetPeriod::kWeekly}) {
+      cost::BudgetSpec spec;
+      spec.period = p;
+      since = std::min(since, spec.PeriodAt(now).start);
+    }
+    auto spend = cost::QueryScopedSpend(*store_, since, now, options_.labels);
+    if (!spend.ok()) {
+      store_.reset();
+      return spend.error().WithContext("reading spend from the cost store");
+    }
+    spend_ = std::make_shared<const cost::ScopedSpend>(std::move(*spend));
+    spend_since_ = since;
+    full_read_at_ = clock_.Now();
+  } else {
+    // Closed hours do not change: re-read from the start of the previous hour.
+    const int64_t from = std::max(spend_since_, (spend_->until / 3600 - 1) * 3600);
+    auto fresh = cost::QueryScopedSpend(*store_, from, now, options_.labels);
+    if (!fresh.ok()) {
+      store_.reset();
+      return fresh.error().WithContext("reading spend from the cost store");
+    }
+    auto merged = std::make_shared<cost::ScopedSpend>(*spend_);
+    cost::MergeScopedSpend(*merged, *fresh);
+    spend_ = std::move(merged);
   }
-  spend_ = std::make_shared<const cost::ScopedSpend>(std::move(*spend));
-  spend_since_ = since;
   spend_read_at_ = clock_.Now();
   return spend_;
 }

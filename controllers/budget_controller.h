@@ -108,6 +108,9 @@ struct BudgetControllerOptions {
   std::chrono::milliseconds evaluation_period{30'000};
   // Spend is re-read from the store at most this often, shared by all Budgets.
   std::chrono::milliseconds spend_refresh{5'000};
+  // Between full reads only the last two hours are re-read (closed hours do
+  // not change); a full read picks up samples that arrived late.
+  std::chrono::milliseconds spend_full_refresh{600'000};
   // Secrets of Budgets are read from the Budget's namespace.
   std::string cluster_name = "";
   std::string pagerduty_events_url = "https://events.pagerduty.com/v2/enqueue";
@@ -149,6 +152,7 @@ class BudgetReconciler final : public reconcile::Reconciler {
   std::shared_ptr<const cost::ScopedSpend> spend_;
   int64_t spend_since_ = 0;
   Clock::TimePoint spend_read_at_{};
+  Clock::TimePoint full_read_at_{};
 };
 
 }  // namespace gpu_autoscaler::controllers

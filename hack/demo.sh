@@ -220,8 +220,9 @@ while ((SECONDS - start < 120)); do
   line=$(get /apis/gpuautoscaler.io/v1alpha1/namespaces/team-vision/budgets/vision-gpus | python3 -c '
 import json, sys
 s = json.load(sys.stdin).get("status", {})
-conds = ",".join(c["type"] for c in s.get("conditions", []) if c["status"] == "True")
-print(f"{s.get(\"currentSpend\", 0):.4f} USD|{s.get(\"percent\", 0):.0f}%|{conds or \"-\"}")')
+conds = ",".join(c["type"] for c in s.get("conditions", []) if c["status"] == "True") or "-"
+spent, percent = s.get("currentSpend", 0), s.get("percent", 0)
+print("%.4f USD|%.0f%%|%s" % (spent, percent, conds))')
   IFS='|' read -r spent percent conds <<<"$line"
   printf '  %-8s %-14s %-10s %-26s\n' "$((SECONDS - start))s" "$spent" "$percent" "$conds"
   [[ "$conds" == *Exceeded* ]] && [[ $(wc -l <"$work/alerts.jsonl" 2>/dev/null || echo 0) -ge 6 ]] && break
@@ -263,8 +264,8 @@ get /apis/gpuautoscaler.io/v1alpha1/gpusharingpolicies | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["items"]:
     s = p.get("status", {})
-    conds = ", ".join(f"{c[\"type\"]}={c[\"status\"]}" for c in s.get("conditions", []))
-    print(f"  {p[\"metadata\"][\"name\"]}: matchedPods={s.get(\"matchedPods\", 0)}  {conds}")'
+    conds = ", ".join("%s=%s" % (c["type"], c["status"]) for c in s.get("conditions", []))
+    print("  %s: matchedPods=%s  %s" % (p["metadata"]["name"], s.get("matchedPods", 0), conds))'
 
 step "10. gpu-autoscaler status -o wide"
 "$cli" status --kubeconfig "$work/kubeconfig" -o wide | sed 's/^/  /'

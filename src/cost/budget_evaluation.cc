@@ -7,8 +7,11 @@ namespace gpu_autoscaler::cost {
 
 Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t now,
                                      const AttributionLabels& keys) {
+  // Hour precision is exact when the window starts on a whole hour (daily,
+  // weekly and monthly periods do): the hourly rollup includes the current,
+  // partial hour, since rollups are written with the samples.
   CostQuery query{.window = {since, std::max(now, since + 1)},
-                  .resolution = Resolution::kMinute,
+                  .resolution = since % 3600 == 0 ? Resolution::kHour : Resolution::kMinute,
                   .group_by = {Dimension::kNamespace, Dimension::kTeam, Dimension::kProject,
                                Dimension::kExperiment},
                   .bucket = Resolution::kHour};
@@ -29,6 +32,7 @@ Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t no
     auto [it, inserted] = index.emplace(key, out.groups.size());
     if (inserted) {
       SpendGroup g;
+      g.key = key;
       g.idle = row.idle;
       if (!row.idle && row.keys.size() == 4) {
         g.ns = row.keys[0];
@@ -43,6 +47,26 @@ Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t no
   for (SpendGroup& g : out.groups)
     std::sort(g.hourly.begin(), g.hourly.end());
   return out;
+}
+
+void MergeScopedSpend(ScopedSpend& base, const ScopedSpend& fresh) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < base.groups.size(); ++i) {
+    index.emplace(base.groups[i].key, i);
+    auto& hourly = base.groups[i].hourly;
+    hourly.erase(std::lower_bound(hourly.begin(), hourly.end(), std::make_pair(fresh.since, -1e300)),
+                 hourly.end());
+  }
+  for (const SpendGroup& g : fresh.groups) {
+    auto [it, inserted] = index.emplace(g.key, base.groups.size());
+    if (inserted) {
+      base.groups.push_back(g);
+      continue;
+    }
+    auto& hourly = base.groups[it->second].hourly;
+    hourly.insert(hourly.end(), g.hourly.begin(), g.hourly.end());
+  }
+  base.until = std::max(base.until, fresh.until);
 }
 
 int64_t EarliestPeriodStart(std::span<const Budget> budgets, int64_t now) {

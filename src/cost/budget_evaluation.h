@@ -38,6 +38,7 @@ namespace gpu_autoscaler::cost {
 
 // Spend of one attribution group, by hour.
 struct SpendGroup {
+  std::string key{};  // identity of the group (namespace and label values)
   std::string ns{};
   std::map<std::string, std::string> labels{};  // attribution label key -> value (set ones only)
   bool idle = false;  // idle capacity: counts only for cluster-wide budgets
@@ -53,6 +54,12 @@ struct ScopedSpend {
 // Hourly spend in [since, now), grouped by namespace and attribution labels.
 Result<ScopedSpend> QueryScopedSpend(CostStore& store, int64_t since, int64_t now,
                                      const AttributionLabels& keys = {});
+
+// Brings `base` up to date with `fresh`, a later query that starts on a whole
+// hour inside `base`'s window: `base`'s buckets from fresh.since on are
+// replaced, earlier (closed) hours are kept. So a controller re-reads only the
+// last hours on each pass, and the whole window now and then for late data.
+void MergeScopedSpend(ScopedSpend& base, const ScopedSpend& fresh);
 
 // The earliest current-period start over `budgets` (now when there are none).
 int64_t EarliestPeriodStart(std::span<const Budget> budgets, int64_t now);
