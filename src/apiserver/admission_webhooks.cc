@@ -111,6 +111,13 @@ std::string GoLikeReason(const WebhookCall& call, const kube::Error& e) {
   return prefix + (colon == std::string::npos ? m : m.substr(colon + 2));
 }
 
+// apierrors.NewInternalError: 500 "Internal error occurred: WHY".
+kube::Error InternalStatusError(const std::string& why) {
+  kube::Error e(kube::Error::Kind::kApi, 500, "InternalError", "Internal error occurred: " + why);
+  e.mutable_details().causes.push_back({"", why, ""});
+  return e;
+}
+
 }  // namespace
 
 AdmissionAttributes AdmissionAttributesFor(const ResourceInfo& info, std::string operation,
@@ -409,9 +416,7 @@ kube::Error WebhookDeniedError(std::string_view webhook, const json& status) {
 kube::Error WebhookCallFailedError(std::string_view webhook, std::string_view reason) {
   std::string what =
       "failed calling webhook \"" + std::string(webhook) + "\": " + std::string(reason);
-  kube::Error e(kube::Error::Kind::kApi, 500, "InternalError", "Internal error occurred: " + what);
-  e.mutable_details().causes.push_back({"", what, ""});
-  return e;
+  return InternalStatusError(what);  // ErrCallingWebhook under failurePolicy Fail
 }
 
 // ---------------------------------------------------------------------------
@@ -575,12 +580,20 @@ Result<WebhookCall> AdmissionWebhooks::Target(const Webhook& hook) const {
 kube::Result<std::monostate> AdmissionWebhooks::Mutate(const AdmissionAttributes& attrs,
                                                        json* object,
                                                        std::vector<std::string>* warnings) {
-  return Run(true, attrs, object, warnings);
+  try {
+    return Run(true, attrs, object, warnings);
+  } catch (const json::exception& e) {  // e.g. an object that cannot be serialized
+    return InternalStatusError(e.what());
+  }
 }
 
 kube::Result<std::monostate> AdmissionWebhooks::Validate(const AdmissionAttributes& attrs,
                                                          std::vector<std::string>* warnings) {
-  return Run(false, attrs, nullptr, warnings);
+  try {
+    return Run(false, attrs, nullptr, warnings);
+  } catch (const json::exception& e) {
+    return InternalStatusError(e.what());
+  }
 }
 
 kube::Result<std::monostate> AdmissionWebhooks::Run(bool mutating, const AdmissionAttributes& in,
@@ -668,13 +681,7 @@ kube::Result<std::monostate> AdmissionWebhooks::Run(bool mutating, const Admissi
     if (!verdict->allowed) return WebhookDeniedError(hook.name, verdict->result);
     if (!mutating || verdict->patch.empty() || object == nullptr) continue;
     auto patched = ApplyJsonPatch(*object, verdict->patch);
-    if (!patched.ok()) {
-      std::string why = patched.error().message();
-      kube::Error e(kube::Error::Kind::kApi, 500, "InternalError",
-                    "Internal error occurred: " + why);
-      e.mutable_details().causes.push_back({"", why, ""});
-      return e;
-    }
+    if (!patched.ok()) return InternalStatusError(patched.error().message());
     *object = std::move(patched).value();
     attrs.object = object;
   }
