@@ -392,7 +392,7 @@ struct ApiServer::Impl {
   kube::Result<Reply> UpdateObject(const ResourceInfo& info, const std::string& ns,
                                    const std::string& name, const std::string& sub,
                                    const Mutator& mutate, bool allow_create, bool dry_run,
-                                   const std::string& manager);
+                                   const std::string& manager, bool admit = true);
   kube::Result<Reply> DeleteObject(const ResourceInfo& info, const std::string& ns,
                                    const std::string& name, const json& options, bool dry_run,
                                    bool admit = true);
@@ -1295,7 +1295,7 @@ void ApiServer::Impl::Create(Call& c) {
 kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     const ResourceInfo& info, const std::string& ns, const std::string& name,
     const std::string& sub, const Mutator& mutate, bool allow_create, bool dry_run,
-    const std::string& manager) {
+    const std::string& manager, bool admit) {
   std::string key = ns.empty() ? name : ns + "/" + name;
   std::unique_ptr<json> schema;
   if (info.custom && !info.schema_json.empty()) {
@@ -1386,7 +1386,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
       ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
       UpdateManagedFields(&old, updated, manager, ctx);
     }
-    if (admission.Active()) {
+    if (admit && admission.Active()) {
       auto admitted = Admit(true, info, "UPDATE", sub, ns, name, &updated, &old, dry_run);
       if (!admitted.ok()) return admitted.error();
       default_object();
@@ -1398,8 +1398,10 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     if (info.tracks_generation && SpecPart(old) != SpecPart(updated)) {
       (*meta)["generation"] = old_meta.value("generation", 0) + 1;
     }
-    auto validated = Admit(false, info, "UPDATE", sub, ns, name, &updated, &old, dry_run);
-    if (!validated.ok()) return validated.error();
+    if (admit) {
+      auto validated = Admit(false, info, "UPDATE", sub, ns, name, &updated, &old, dry_run);
+      if (!validated.ok()) return validated.error();
+    }
     meta = MetaOf(updated);
     (*meta)["resourceVersion"] = std::to_string(current->resource_version);
     if (SameObject(old, updated)) return Reply{200, Render(*current, info)};
@@ -1797,7 +1799,7 @@ void ApiServer::Impl::Bind(Call& c) {
         pod["spec"]["nodeName"] = node;
         return pod;
       },
-      false, c.DryRun(), FieldManager(c));
+      false, c.DryRun(), FieldManager(c), /*admit=*/false);  // pods/binding: not admitted here
   if (!reply.ok()) return RespondError(c.w, reply.error());
   Respond(c.w, 201, kSuccessCreated);
 }
@@ -1870,7 +1872,7 @@ void ApiServer::Impl::Scale(Call& c) {
         }
         return obj;
       },
-      false, c.DryRun(), FieldManager(c));
+      false, c.DryRun(), FieldManager(c), /*admit=*/false);  // <r>/scale: not admitted here
   if (!reply.ok()) {
     if (reply.error().code() == 404) {
       return RespondError(c.w, NotFoundErr(info.group, sub_resource, c.name));
