@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
+#include "apiserver/admission_webhooks.h"
 #include "apiserver/defaults.h"
 #include "apiserver/patch.h"
 #include "apiserver/resources.h"
@@ -36,6 +37,18 @@ using nlohmann::json;
 constexpr int kMaxUpdateAttempts = 8;
 // Watchers re-check cancellation at least this often.
 constexpr auto kWatchPollInterval = std::chrono::milliseconds(200);
+
+// Warnings admission webhooks returned for the request this thread serves;
+// every response carries them as Warning headers.
+thread_local std::vector<std::string> t_warnings;
+
+std::vector<std::pair<std::string, std::string>> WarningHeaders() {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& w : t_warnings)
+    headers.emplace_back("Warning",
+                         "299 - " + json(w).dump(-1, ' ', false, json::error_handler_t::replace));
+  return headers;
+}
 
 // ---------------------------------------------------------------------------
 // Errors shaped like kube-apiserver's.
@@ -297,12 +310,15 @@ struct ApiServer::Impl {
       : opts(o),
         clock(o.clock ? *o.clock : RealClock::Instance()),
         store(o.watch_history),
+        admission(store, [this](std::string_view g, std::string_view v,
+                                std::string_view r) { return registry.Find(g, v, r) != nullptr; }),
         rng(std::random_device{}()) {}
 
   ApiServerOptions opts;
   Clock& clock;
   ResourceRegistry registry;
   Store store;
+  AdmissionWebhooks admission;  // calls the registered admission webhooks
 
   std::mutex http_mu;
   std::unique_ptr<net::HttpServer> http;
@@ -326,10 +342,10 @@ struct ApiServer::Impl {
 
   // Responses.
   static void Respond(net::ResponseWriter& w, int code, const std::string& body) {
-    w.Respond(code, "application/json", body);
+    w.Respond(code, "application/json", body, WarningHeaders());
   }
   static void RespondError(net::ResponseWriter& w, const Error& e) {
-    std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<std::pair<std::string, std::string>> headers = WarningHeaders();
     if (e.details().retry_after_seconds > 0) {
       headers.emplace_back("Retry-After", std::to_string(e.details().retry_after_seconds));
     }
@@ -376,10 +392,17 @@ struct ApiServer::Impl {
   kube::Result<Reply> UpdateObject(const ResourceInfo& info, const std::string& ns,
                                    const std::string& name, const std::string& sub,
                                    const Mutator& mutate, bool allow_create, bool dry_run,
-                                   const std::string& manager);
+                                   const std::string& manager, bool admit = true);
   kube::Result<Reply> DeleteObject(const ResourceInfo& info, const std::string& ns,
-                                   const std::string& name, const json& options, bool dry_run);
+                                   const std::string& name, const json& options, bool dry_run,
+                                   bool admit = true);
   void AfterWrite(const ResourceInfo& info, const json& obj, bool deleted);
+  // Runs the mutating (which may rewrite `obj`) or validating admission
+  // webhooks for one write; free when none is configured.
+  kube::Result<std::monostate> Admit(bool mutating, const ResourceInfo& info, const char* operation,
+                                     const std::string& sub, const std::string& ns,
+                                     const std::string& name, json* obj, const json* old,
+                                     bool dry_run, const json* options = nullptr);
   void DeleteNamespaceContents(const std::string& ns);
   Status LoadCrdDir(const std::string& dir);
   void EnsureNamespace(const std::string& name);
@@ -619,6 +642,7 @@ void ApiServer::Impl::RestartAsync(std::chrono::milliseconds downtime) {
 // Dispatch.
 
 void ApiServer::Impl::Handle(const net::ServerRequest& req, net::ResponseWriter& w) {
+  t_warnings.clear();
   try {
     if (!opts.token.empty() && req.Header("Authorization") != "Bearer " + opts.token) {
       RespondError(w, ApiErr(401, "Unauthorized", "Unauthorized"));
@@ -1112,7 +1136,22 @@ ValidationTarget TargetOf(const ResourceInfo& info, const std::string& sub) {
 
 }  // namespace
 
+kube::Result<std::monostate> ApiServer::Impl::Admit(bool mutating, const ResourceInfo& info,
+                                                    const char* operation, const std::string& sub,
+                                                    const std::string& ns, const std::string& name,
+                                                    json* obj, const json* old, bool dry_run,
+                                                    const json* options) {
+  if (!admission.Active()) return std::monostate{};
+  AdmissionAttributes a = AdmissionAttributesFor(info, operation, sub, ns, name);
+  a.object = obj;
+  a.old_object = old;
+  a.dry_run = dry_run;
+  a.options = options;
+  return mutating ? admission.Mutate(a, obj, &t_warnings) : admission.Validate(a, &t_warnings);
+}
+
 void ApiServer::Impl::AfterWrite(const ResourceInfo& info, const json& obj, bool deleted) {
+  if (info.group == "admissionregistration.k8s.io") admission.Invalidate();
   if (info.group != "apiextensions.k8s.io" || info.resource != "customresourcedefinitions") return;
   std::string name = MetaString(obj, "name");
   if (deleted) {
@@ -1144,6 +1183,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
     meta->erase("namespace");
   }
   std::string name = MetaString(obj, "name");
+  const std::string request_name = name;  // admission sees "" for generateName
   if (name.empty()) {
     std::string generate = MetaString(obj, "generateName");
     if (!generate.empty()) {
@@ -1164,9 +1204,37 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
     }
   }
   // Server-owned fields.
-  for (const char* f :
-       {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}) {
+  for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                        "selfLink", "uid", "creationTimestamp"}) {
     meta->erase(f);
+  }
+  bool has_status = info.HasSubresource("status");
+  if (has_status && info.resource != "nodes" && info.resource != "namespaces" &&
+      info.resource != "customresourcedefinitions") {
+    obj.erase("status");
+  }
+  std::unique_ptr<json> schema;
+  if (info.custom && !info.schema_json.empty()) {
+    schema = std::make_unique<json>(json::parse(info.schema_json));
+  }
+  auto default_object = [&] {
+    if (schema) {
+      PruneUnknownFields(*schema, obj);
+    } else if (!info.custom) {
+      ApplyDefaults(info.group, info.kind, obj);
+    }
+  };
+  default_object();
+  if (!manager.empty()) {  // empty: server-side apply already tracked the fields
+    ApplyContext ctx{Now(), info.ApiVersion(), ""};
+    UpdateManagedFields(nullptr, obj, manager, ctx);
+  }
+  if (admission.Active()) {
+    auto admitted = Admit(true, info, "CREATE", "", ns, request_name, &obj, nullptr, dry_run);
+    if (!admitted.ok()) return admitted.error();
+    default_object();  // a patched object is decoded (defaulted, pruned) again
+    meta = MetaOf(obj);
+    if (meta == nullptr) return BadRequestErr("the object must be a JSON object");
   }
   (*meta)["uid"] = NewUid();
   (*meta)["creationTimestamp"] = Now();
@@ -1175,27 +1243,11 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
   } else {
     meta->erase("generation");
   }
-  bool has_status = info.HasSubresource("status");
-  if (has_status && info.resource != "nodes" && info.resource != "namespaces" &&
-      info.resource != "customresourcedefinitions") {
-    obj.erase("status");
-  }
-  std::unique_ptr<json> schema;
-  if (info.custom) {
-    if (!info.schema_json.empty()) {
-      schema = std::make_unique<json>(json::parse(info.schema_json));
-      PruneUnknownFields(*schema, obj);
-    }
-  } else {
-    ApplyDefaults(info.group, info.kind, obj);
-  }
   auto valid = ValidateCreate(TargetOf(info, ""), obj, schema.get());
   if (!valid.ok()) return valid.error();
   name = MetaString(obj, "name");
-  if (!manager.empty()) {  // empty: server-side apply already tracked the fields
-    ApplyContext ctx{Now(), info.ApiVersion(), ""};
-    UpdateManagedFields(nullptr, obj, manager, ctx);
-  }
+  auto validated = Admit(false, info, "CREATE", "", ns, request_name, &obj, nullptr, dry_run);
+  if (!validated.ok()) return validated.error();
   if (dry_run) return Reply{201, obj.dump()};
   auto created = store.Create(info.StorageKey(), obj, info.selectable_fields);
   if (!created.ok()) {
@@ -1203,6 +1255,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
     return created.error();
   }
   std::string body = Render(*created->object, info);
+  if (info.group == "admissionregistration.k8s.io") AfterWrite(info, obj, false);
   if (info.resource == "customresourcedefinitions") {
     AfterWrite(info, obj, false);
     // Like the apiextensions controllers: accept the names and mark it Established.
@@ -1242,7 +1295,7 @@ void ApiServer::Impl::Create(Call& c) {
 kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     const ResourceInfo& info, const std::string& ns, const std::string& name,
     const std::string& sub, const Mutator& mutate, bool allow_create, bool dry_run,
-    const std::string& manager) {
+    const std::string& manager, bool admit) {
   std::string key = ns.empty() ? name : ns + "/" + name;
   std::unique_ptr<json> schema;
   if (info.custom && !info.schema_json.empty()) {
@@ -1321,10 +1374,23 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     }
     updated["apiVersion"] = info.ApiVersion();
     updated["kind"] = info.kind;
-    if (info.custom) {
-      if (schema) PruneUnknownFields(*schema, updated);
-    } else {
-      ApplyDefaults(info.group, info.kind, updated);
+    auto default_object = [&] {
+      if (info.custom) {
+        if (schema) PruneUnknownFields(*schema, updated);
+      } else {
+        ApplyDefaults(info.group, info.kind, updated);
+      }
+    };
+    default_object();
+    if (!manager.empty()) {
+      ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
+      UpdateManagedFields(&old, updated, manager, ctx);
+    }
+    if (admit && admission.Active()) {
+      auto admitted = Admit(true, info, "UPDATE", sub, ns, name, &updated, &old, dry_run);
+      if (!admitted.ok()) return admitted.error();
+      default_object();
+      if (MetaOf(updated) == nullptr) return BadRequestErr("the object must be a JSON object");
     }
     auto valid = ValidateUpdate(TargetOf(info, sub), old, updated, schema.get());
     if (!valid.ok()) return valid.error();
@@ -1332,9 +1398,9 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     if (info.tracks_generation && SpecPart(old) != SpecPart(updated)) {
       (*meta)["generation"] = old_meta.value("generation", 0) + 1;
     }
-    if (!manager.empty()) {
-      ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
-      UpdateManagedFields(&old, updated, manager, ctx);
+    if (admit) {
+      auto validated = Admit(false, info, "UPDATE", sub, ns, name, &updated, &old, dry_run);
+      if (!validated.ok()) return validated.error();
     }
     meta = MetaOf(updated);
     (*meta)["resourceVersion"] = std::to_string(current->resource_version);
@@ -1430,7 +1496,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::DeleteObject(const Resourc
                                                                    const std::string& ns,
                                                                    const std::string& name,
                                                                    const json& options,
-                                                                   bool dry_run) {
+                                                                   bool dry_run, bool admit) {
   std::string key = ns.empty() ? name : ns + "/" + name;
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
     ObjectPtr current = store.Get(info.StorageKey(), key);
@@ -1456,6 +1522,13 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::DeleteObject(const Resourc
                                       std::to_string(current->resource_version) +
                                       "). The object might have been modified"),
                            "", info.kind, name);
+      }
+    }
+    if (admit && admission.Active()) {
+      for (bool mutating : {true, false}) {
+        auto admitted =
+            Admit(mutating, info, "DELETE", "", ns, name, nullptr, &obj, dry_run, &options);
+        if (!admitted.ok()) return admitted.error();
       }
     }
     if (dry_run) return Reply{200, Render(*current, info)};
@@ -1696,7 +1769,8 @@ void ApiServer::Impl::Evict(Call& c) {
       }
     }
   }
-  auto reply = DeleteObject(*c.info, c.ns, c.name, options, c.DryRun());
+  // The eviction deletes the pod without calling admission on the pod again.
+  auto reply = DeleteObject(*c.info, c.ns, c.name, options, c.DryRun(), /*admit=*/false);
   if (!reply.ok()) return RespondError(c.w, reply.error());
   Respond(c.w, 201, kSuccessCreated);
 }
@@ -1725,7 +1799,7 @@ void ApiServer::Impl::Bind(Call& c) {
         pod["spec"]["nodeName"] = node;
         return pod;
       },
-      false, c.DryRun(), FieldManager(c));
+      false, c.DryRun(), FieldManager(c), /*admit=*/false);  // pods/binding: not admitted here
   if (!reply.ok()) return RespondError(c.w, reply.error());
   Respond(c.w, 201, kSuccessCreated);
 }
@@ -1798,7 +1872,7 @@ void ApiServer::Impl::Scale(Call& c) {
         }
         return obj;
       },
-      false, c.DryRun(), FieldManager(c));
+      false, c.DryRun(), FieldManager(c), /*admit=*/false);  // <r>/scale: not admitted here
   if (!reply.ok()) {
     if (reply.error().code() == 404) {
       return RespondError(c.w, NotFoundErr(info.group, sub_resource, c.name));

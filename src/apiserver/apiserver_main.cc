@@ -121,6 +121,8 @@ int main(int argc, char** argv) {
     logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%v"})",
                         spdlog::pattern_time_type::utc);
   }
+  // Library code (e.g. admission webhook failures) logs here too, not to stdout.
+  spdlog::set_default_logger(logger);
 
   sigset_t signals = gpu_autoscaler::BlockShutdownSignals();  // before any thread starts
   signal(SIGPIPE, SIG_IGN);
