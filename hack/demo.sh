@@ -76,11 +76,11 @@ metadata: {name: gpu-autoscaler-system}
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-vision, labels: {team: vision}}
+metadata: {name: team-vision, labels: {team: vision, gpuautoscaler.io/gpu-sharing: enabled}}
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-nlp, labels: {team: nlp}}
+metadata: {name: team-nlp, labels: {team: nlp, gpuautoscaler.io/gpu-sharing: enabled}}
 YAML
 
 step "2. The admission webhook, registered through its own manifests"
@@ -225,7 +225,9 @@ spent, percent = s.get("currentSpend", 0), s.get("percent", 0)
 print("%.4f USD|%.0f%%|%s" % (spent, percent, conds))')
   IFS='|' read -r spent percent conds <<<"$line"
   printf '  %-8s %-14s %-10s %-26s\n' "$((SECONDS - start))s" "$spent" "$percent" "$conds"
-  [[ "$conds" == *Exceeded* ]] && [[ $(wc -l <"$work/alerts.jsonl" 2>/dev/null || echo 0) -ge 6 ]] && break
+  alerts=0
+  [[ -f "$work/alerts.jsonl" ]] && alerts=$(wc -l <"$work/alerts.jsonl")
+  [[ "$conds" == *Exceeded* && $alerts -ge 6 ]] && break
 done
 echo
 echo "Cost by team so far (gpu-autoscaler cost --by team,tier --since 10m):"
