@@ -1,8 +1,9 @@
-// The manager end to end: the embedded API server and gpu-autoscaler-manager
-// run as separate processes; the test creates nodes, pods, GPUSharingPolicies,
-// Budgets and Secrets through the API and checks statuses, Events, metrics,
-// stored costs and the notifications loopback receivers got, across a
-// kill -9 and restart of the manager.
+// The operator end to end: the embedded API server, gpu-autoscaler-webhook and
+// gpu-autoscaler-manager run as separate processes, with loopback receivers
+// for Slack, PagerDuty and webhooks and a real SMTP server. The test creates
+// nodes, pods, GPUSharingPolicies, Budgets and Secrets through the API and
+// checks statuses, Events, metrics, stored costs, the notifications received
+// and the pods denied, across a kill -9 and restart of the manager.
 #include <signal.h>
 
 #include <filesystem>
@@ -104,8 +105,9 @@ class OperatorTest : public ::testing::Test {
   }
   void TearDown() override {
     manager_.Kill(SIGKILL);
+    webhook_.Kill(SIGTERM);
     smtp_.Kill(SIGTERM);
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
   }
 
   void StartManager() {
@@ -118,6 +120,39 @@ class OperatorTest : public ::testing::Test {
                        dir_ + "/manager.log"));
     ASSERT_TRUE(WaitFor([&] { return manager_.PortFromLog("metrics_port") > 0; }))
         << manager_.Log();
+  }
+
+  // The admission webhook, registered as a cluster has it: a
+  // ValidatingWebhookConfiguration whose caBundle the webhook patches itself.
+  void StartWebhook() {
+    const int port = testing::FreeLoopbackPort().value();
+    Create({"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", false}, "",
+           {{"apiVersion", "admissionregistration.k8s.io/v1"},
+            {"kind", "ValidatingWebhookConfiguration"},
+            {"metadata", {{"name", "gpu-autoscaler-webhook"}}},
+            {"webhooks",
+             {{{"name", "pods.validate.gpuautoscaler.io"},
+               {"admissionReviewVersions", {"v1"}},
+               {"sideEffects", "None"},
+               {"failurePolicy", "Fail"},
+               {"clientConfig",
+                {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate-pods"}}},
+               {"rules",
+                {{{"operations", {"CREATE"}},
+                  {"apiGroups", {""}},
+                  {"apiVersions", {"v1"}},
+                  {"resources", {"pods"}}}}}}}}});
+    ASSERT_TRUE(webhook_.Spawn({testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address",
+                                "127.0.0.1", "--port", std::to_string(port), "--kubeconfig",
+                                kubeconfig_, "--self-signed", "--self-signed-ip", "127.0.0.1"},
+                               dir_ + "/webhook.log"));
+    ASSERT_TRUE(WaitFor([&] {
+      const json config =
+          Get({"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", false}, "",
+              "gpu-autoscaler-webhook");
+      return config.is_object() &&
+             !config["webhooks"][0]["clientConfig"].value("caBundle", "").empty();
+    })) << webhook_.Log();
   }
 
   json Create(const kube::GroupVersionResource& gvr, const std::string& ns, const json& obj) {
@@ -191,6 +226,7 @@ class OperatorTest : public ::testing::Test {
   }
 
   ChildProcess manager_;
+  ChildProcess webhook_;
   ChildProcess smtp_;
   int smtp_port_ = 0;
   std::string maildir_;
@@ -283,6 +319,8 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
                                     {"secretRef", {{"name", "alerts"}, {"key", "flaky-url"}}}}}));
 
   ASSERT_TRUE(SmtpUp()) << "python3-aiosmtpd (hack/install-deps.sh) did not start: " << smtp_.Log();
+  StartWebhook();
+  if (HasFatalFailure()) return;
   StartManager();
 
   // GPUSharingPolicy status.
@@ -336,6 +374,45 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_NE(mails[1].find("reached 100%"), std::string::npos) << mails[1];
   EXPECT_NE(mails[0].find("Message-ID: <budget." + ns_ + ".gpu-monthly.50."), std::string::npos)
       << mails[0];
+
+  // The exhausted Budget now denies new GPU pods in its namespace at
+  // admission: the API server calls the webhook, which reads the status the
+  // manager wrote.
+  auto gpu_pod = [&](const std::string& name, json annotations, bool gpu) {
+    json requests = gpu ? json{{"nvidia.com/gpu", "1"}} : json{{"cpu", "1"}};
+    return json{
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"annotations", annotations}}},
+        {"spec",
+         {{"containers",
+           {{{"name", "main"}, {"image", "cuda"}, {"resources", {{"limits", requests}}}}}}}}};
+  };
+  std::string denial;
+  ASSERT_TRUE(WaitFor([&] {
+    auto created = client_->Create({kube::resources::kPods, ns_, "", ""},
+                                   gpu_pod("late-trainer", json::object(), true));
+    if (created.ok()) {
+      (void)client_->Delete({kube::resources::kPods, ns_, "late-trainer", ""});
+      return false;
+    }
+    denial = created.error().ToString();
+    return created.error().code() == 403;
+  })) << denial
+      << webhook_.Log();
+  EXPECT_NE(denial.find("budget " + ns_ + "/gpu-monthly is exhausted"), std::string::npos)
+      << denial;
+  EXPECT_NE(denial.find("admission webhook \"pods.validate.gpuautoscaler.io\" denied"),
+            std::string::npos)
+      << denial;
+  EXPECT_TRUE(client_
+                  ->Create({kube::resources::kPods, ns_, "", ""},
+                           gpu_pod("exempt", {{"gpuautoscaler.io/budget-exempt", "true"}}, true))
+                  .ok());
+  EXPECT_TRUE(client_
+                  ->Create({kube::resources::kPods, ns_, "", ""},
+                           gpu_pod("cpu-only", json::object(), false))
+                  .ok());
 
   // A missing Secret is a condition naming it, not a crash.
   json missing;
