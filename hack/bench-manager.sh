@@ -27,33 +27,15 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source hack/lib.sh
 
-"$build/gpu-autoscaler-apiserver" --bind-address 127.0.0.1 --port 0 --crd-dir crds \
-  --watch-history 1000 >"$work/apiserver.out" 2>"$work/apiserver.err" &
-pids+=($!)
-for _ in $(seq 100); do grep -q 'listening on' "$work/apiserver.out" 2>/dev/null && break; sleep 0.1; done
-server=$(grep -o 'http[s]*://[0-9.:]*' "$work/apiserver.out" | head -1)
+start_apiserver "$build" --watch-history 1000
 "$build/bench/cluster_loader" --server "$server" --nodes "$nodes" --pods "$pods" --threads 4
 
-cat >"$work/kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters: [{name: b, cluster: {server: "$server"}}]
-users: [{name: b, user: {token: bench}}]
-contexts: [{name: b, context: {cluster: b, user: b}}]
-current-context: b
-KUBECONFIG
+write_kubeconfig
 
-probe=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-metrics=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+probe=$(free_port)
+metrics=$(free_port)
 start=$(date +%s.%N)
 "$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
   --cost-db "$work/cost.db" --health-probe-bind-address "127.0.0.1:$probe" \

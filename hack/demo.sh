@@ -31,41 +31,15 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source hack/lib.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.2 s
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 0.2
-  done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cli="$build/gpu-autoscaler"
 
 step "1. The embedded API server"
-"$build/gpu-autoscaler-apiserver" --bind-address 127.0.0.1 --port 0 --crd-dir crds \
-  >"$work/apiserver.out" 2>"$work/apiserver.err" &
-pids+=($!)
-wait_for 10 grep -q 'listening on' "$work/apiserver.out"
-server=$(grep -o 'http[s]*://[0-9.:]*' "$work/apiserver.out" | head -1)
+start_apiserver "$build"
 echo "API server: $server  (CRDs: $(ls crds/*.yaml | xargs -n1 basename | tr '\n' ' '))"
-cat >"$work/kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters: [{name: demo, cluster: {server: "$server"}}]
-users: [{name: demo, user: {token: demo}}]
-contexts: [{name: demo, context: {cluster: demo, user: demo}}]
-current-context: demo
-KUBECONFIG
+write_kubeconfig
 apply() { hack/kube-apply.py --server "$server" "$@"; }
 get() { curl -fsS "$server$1"; }
 

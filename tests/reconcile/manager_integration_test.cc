@@ -23,6 +23,7 @@
 #include "reconcile/controller.h"
 #include "reconcile/manager.h"
 #include "support/api_server_fixture.h"
+#include "support/child_process.h"
 #include "support/test_paths.h"
 
 extern char** environ;
@@ -33,14 +34,7 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 using testing::TestApiServer;
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
+using testing::WaitFor;
 
 // GET http://127.0.0.1:<port><path>; status 0 when the connection failed.
 kube::HttpResponse HttpGet(int port, const std::string& path) {
@@ -221,62 +215,23 @@ TEST_F(ManagerLeaderTest, StopDrainsInFlightReconcileThenReleasesLease) {
 class ManagerProgramTest : public ManagerLeaderTest {
  protected:
   void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    manager_.Kill(SIGKILL);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   std::string WriteKubeconfig() {
-    const kube::ClientConfig cfg = server_->config();
-    json kubeconfig = {
-        {"apiVersion", "v1"},
-        {"kind", "Config"},
-        {"clusters", {{{"name", "test"}, {"cluster", {{"server", cfg.server}}}}}},
-        {"users", {{{"name", "test"}, {"user", {{"token", cfg.bearer_token}}}}}},
-        {"contexts", {{{"name", "test"}, {"context", {{"cluster", "test"}, {"user", "test"}}}}}},
-        {"current-context", "test"}};
-    char dir[] = "/tmp/gpa-manager-test-XXXXXX";
-    EXPECT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    const std::string path = dir_ + "/kubeconfig";
-    std::ofstream(path) << kubeconfig.dump();  // JSON is YAML
-    return path;
+    dir_ = testing::MakeTempDir("gpa-manager-test");
+    EXPECT_FALSE(dir_.empty());
+    return testing::WriteKubeconfig(server_->config(), dir_);
   }
-
   void Spawn(const std::vector<std::string>& args) {
-    log_path_ = dir_ + "/manager.log";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    std::vector<char*> argv;
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ASSERT_EQ(posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
+    ASSERT_TRUE(manager_.Spawn(args, dir_ + "/manager.log"));
   }
+  std::string Log() { return manager_.Log(); }
+  int PortFromLog(const std::string& key) { return manager_.PortFromLog(key); }
 
-  std::string Log() { return testing::ReadFileOrDie(log_path_); }
-
-  // The port the program logged as "<key>=<port>"; -1 until it has.
-  int PortFromLog(const std::string& key) {
-    const std::string log = Log();
-    const auto at = log.find(key + "=");
-    if (at == std::string::npos) return -1;
-    int port = 0;
-    for (size_t i = at + key.size() + 1;
-         i < log.size() && std::isdigit(static_cast<unsigned char>(log[i])); ++i) {
-      port = port * 10 + (log[i] - '0');
-    }
-    return port > 0 ? port : -1;
-  }
-
-  pid_t pid_ = -1;
+  testing::ChildProcess manager_;
   std::string dir_;
-  std::string log_path_;
 };
 
 TEST_F(ManagerProgramTest, ReconcilesNodesServesProbesAndStopsOnSigterm) {
@@ -333,12 +288,10 @@ TEST_F(ManagerProgramTest, ReconcilesNodesServesProbesAndStopsOnSigterm) {
   })) << Log();
   EXPECT_EQ(Lease("program-test")["spec"]["holderIdentity"].get<std::string>().empty(), false);
 
-  ASSERT_EQ(kill(pid_, SIGTERM), 0);
-  int wstatus = 0;
-  bool exited = false;  // waitpid reaps once: remember it
-  ASSERT_TRUE(WaitFor([&] { return exited = exited || waitpid(pid_, &wstatus, WNOHANG) == pid_; }))
-      << Log();
-  pid_ = -1;
+  manager_.Signal(SIGTERM);
+  std::optional<int> exit_status;
+  ASSERT_TRUE(WaitFor([&] { return (exit_status = manager_.TryWait()).has_value(); })) << Log();
+  const int wstatus = *exit_status;
   ASSERT_TRUE(WIFEXITED(wstatus)) << Log();
   EXPECT_EQ(WEXITSTATUS(wstatus), 0) << Log();
   const std::string log = Log();

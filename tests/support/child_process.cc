@@ -51,6 +51,10 @@ int ChildProcess::Kill(int signal) {
   return status;
 }
 
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
 std::optional<int> ChildProcess::TryWait() {
   if (pid_ <= 0) return std::nullopt;
   int status = 0;

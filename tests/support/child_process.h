@@ -38,6 +38,8 @@ class ChildProcess {
   bool Spawn(const std::vector<std::string>& args, const std::string& log_path);
   // Sends `signal` and reaps the process; returns its wait status (-1 if none ran).
   int Kill(int signal);
+  // Sends `signal` without waiting (see TryWait).
+  void Signal(int signal);
   // The wait status if the process has exited (reaping it), else nullopt.
   std::optional<int> TryWait();
   bool running() const { return pid_ > 0; }
