@@ -132,7 +132,8 @@ void BM_BudgetEvaluationPassWarm(benchmark::State& state) {
       return;
     }
     MergeScopedSpend(spend, *fresh);
-    for (const Budget& b : budgets) checksum += EvaluateBudget(b, spend, kNow).forecast.spent;
+    for (const Budget& b : budgets)
+      checksum += EvaluateBudget(b, spend, kNow).forecast.spent;
   }
   benchmark::DoNotOptimize(checksum);
   state.SetItemsProcessed(state.iterations() * kBudgets);

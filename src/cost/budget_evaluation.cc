@@ -54,8 +54,9 @@ void MergeScopedSpend(ScopedSpend& base, const ScopedSpend& fresh) {
   for (size_t i = 0; i < base.groups.size(); ++i) {
     index.emplace(base.groups[i].key, i);
     auto& hourly = base.groups[i].hourly;
-    hourly.erase(std::lower_bound(hourly.begin(), hourly.end(), std::make_pair(fresh.since, -1e300)),
-                 hourly.end());
+    hourly.erase(
+        std::lower_bound(hourly.begin(), hourly.end(), std::make_pair(fresh.since, -1e300)),
+        hourly.end());
   }
   for (const SpendGroup& g : fresh.groups) {
     auto [it, inserted] = index.emplace(g.key, base.groups.size());
