@@ -427,9 +427,8 @@ int main(int argc, char** argv) {
     if (factory) factory->Stop();
     return 1;
   }
-  std::string shown_address =
-      flags.server.bind_address == "0.0.0.0" ? "127.0.0.1" : flags.server.bind_address;
-  std::printf("listening on %s:%d\n", shown_address.c_str(), (*server)->port());
+  // The address actually bound: "0.0.0.0" means every interface.
+  std::printf("listening on %s:%d\n", flags.server.bind_address.c_str(), (*server)->port());
   std::fflush(stdout);
   logger->info("serving HTTPS on {}:{}", flags.server.bind_address, (*server)->port());
 

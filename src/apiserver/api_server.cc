@@ -451,6 +451,17 @@ Status ApiServer::Impl::StartHttp() {
   ho.port = port.load() != 0 ? port.load() : opts.port;
   ho.tls_cert_file = opts.tls_cert_file;
   ho.tls_key_file = opts.tls_key_file;
+  // As kube-apiserver answers an oversized request: a Status, not text.
+  ho.body_too_large = [](size_t limit) {
+    const json status = {{"kind", "Status"},
+                         {"apiVersion", "v1"},
+                         {"metadata", json::object()},
+                         {"status", "Failure"},
+                         {"message", "Request entity too large: limit is " + std::to_string(limit)},
+                         {"reason", "RequestEntityTooLarge"},
+                         {"code", 413}};
+    return std::make_pair(std::string("application/json"), status.dump());
+  };
   auto server = net::HttpServer::Start(
       ho, [this](const net::ServerRequest& req, net::ResponseWriter& w) { Handle(req, w); });
   if (!server.ok()) return server.error();

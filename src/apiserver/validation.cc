@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.h"
 #include "kube/quantity.h"
 
 namespace gpu_autoscaler::apiserver {
@@ -821,11 +822,55 @@ void ValidateConfigMap(const json& obj, Errors& errs) {
       }
       if (!keys.insert(key).second)
         errs.Invalid(Key(section, key), key, "duplicate of key present in data");
-      if (value.is_string()) total += value.get<std::string>().size();
+      if (value.is_string()) {
+        total += value.get<std::string>().size();
+      } else {
+        // kube-apiserver cannot even decode this (data is map[string]string).
+        errs.Invalid(Key(section, key), value, "must be a string");
+      }
     }
   }
   constexpr std::size_t kMaxConfigMapBytes = 1024 * 1024;
   if (total > kMaxConfigMapBytes) errs.TooLong("", "must have at most 1048576 bytes");
+}
+
+// v1 Secret: data values are base64 strings under valid keys, stringData values
+// strings; at most 1 MiB in all.
+void ValidateSecret(const json& obj, Errors& errs) {
+  std::size_t total = 0;
+  for (const char* section : {"data", "stringData"}) {
+    const json& data = Get(obj, section);
+    if (data.is_null()) continue;
+    if (!data.is_object()) {
+      errs.Invalid(section, data, "must be a map");
+      continue;
+    }
+    for (const auto& [key, value] : data.items()) {
+      if (!ValidConfigKey(key)) {
+        errs.Invalid(Key(section, key), key,
+                     "a valid config key must consist of alphanumeric characters, '-', '_' or "
+                     "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                     "validation is '[-._a-zA-Z0-9]+')");
+      }
+      if (!value.is_string()) {
+        errs.Invalid(Key(section, key), value, "must be a string");
+        continue;
+      }
+      const std::string& text = value.get_ref<const std::string&>();
+      if (std::string_view(section) == "data") {
+        auto decoded = Base64Decode(text);
+        if (!decoded) {
+          errs.Invalid(Key(section, key), "<secret contents redacted>", "illegal base64 data");
+          continue;
+        }
+        total += decoded->size();
+      } else {
+        total += text.size();
+      }
+    }
+  }
+  constexpr std::size_t kMaxSecretBytes = 1024 * 1024;
+  if (total > kMaxSecretBytes) errs.TooLong("data", "must have at most 1048576 bytes");
 }
 
 void ValidatePdb(const json& obj, Errors& errs) {
@@ -885,6 +930,8 @@ void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs) {
     ValidatePodSpec(Get(obj, "spec"), "spec", true, errs);
   } else if (t.group.empty() && t.kind == "ConfigMap") {
     ValidateConfigMap(obj, errs);
+  } else if (t.group.empty() && t.kind == "Secret") {
+    ValidateSecret(obj, errs);
   } else if (t.group == "policy" && t.kind == "PodDisruptionBudget") {
     ValidatePdb(obj, errs);
   } else if (t.group == "apiextensions.k8s.io" && t.kind == "CustomResourceDefinition") {

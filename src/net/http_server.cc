@@ -369,7 +369,12 @@ class HttpServerImpl final : public HttpServer {
           ioc, [&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
       if (ec == http::error::body_limit) {
         StreamWriter<Stream> writer(stream, ioc, slot, opts_.read_timeout, 11, false);
-        writer.Respond(413, "text/plain", "request body too large\n", {});
+        if (opts_.body_too_large) {
+          auto [content_type, body] = opts_.body_too_large(opts_.max_body_bytes);
+          writer.Respond(413, content_type, std::move(body), {});
+        } else {
+          writer.Respond(413, "text/plain", "request body too large\n", {});
+        }
         return;
       }
       if (ec) return;  // closed, timed out, cancelled or malformed

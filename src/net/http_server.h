@@ -70,7 +70,10 @@ struct HttpServerOptions {
   // TLS when both are set (PEM file paths).
   std::string tls_cert_file;
   std::string tls_key_file;
-  size_t max_body_bytes = 3 * 1024 * 1024;         // larger bodies get 413
+  size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
+  // The 413 answer's content type and body, given the limit (e.g. a Kubernetes
+  // Status for the API server). Unset: "request body too large" as text/plain.
+  std::function<std::pair<std::string, std::string>(size_t limit)> body_too_large = nullptr;
   std::chrono::milliseconds read_timeout{30'000};  // slow clients are dropped
 };
 

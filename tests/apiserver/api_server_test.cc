@@ -345,5 +345,21 @@ TEST_F(ApiServerTest, NamespacesMustExistAndSelectorsAreValidated) {
   EXPECT_EQ(Do(base_, "GET", "/apis/apps/v1").status, 200);
 }
 
+// kube-apiserver answers an oversized request with a Status, which clients
+// parse like any other error.
+TEST_F(ApiServerTest, OversizedBodyIsA413Status) {
+  const std::string big =
+      "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+      "\"big\"},\"data\":{\"x\":\"" +
+      std::string(4 * 1024 * 1024, 'x') + "\"}}";
+  Response r = Do(base_, "POST", "/api/v1/namespaces/default/configmaps", big);
+  ASSERT_EQ(r.status, 413);
+  const auto status = r.Json();
+  EXPECT_EQ(status["kind"], "Status");
+  EXPECT_EQ(status["reason"], "RequestEntityTooLarge");
+  EXPECT_EQ(status["code"], 413);
+  EXPECT_EQ(status["message"], "Request entity too large: limit is 3145728");
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::apiserver

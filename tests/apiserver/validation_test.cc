@@ -333,6 +333,24 @@ TEST(ValidationTest, OtherBuiltInKinds) {
   result = ValidateCreate(configmaps, cm, nullptr);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().details().causes.at(0).field, "data[bad key]");
+  // data is map[string]string: an object value is refused, as kube-apiserver does.
+  cm = json::parse(R"({"metadata":{"name":"c","namespace":"n"},"data":{"k":{"nested":1}}})");
+  result = ValidateCreate(configmaps, cm, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "data[k]");
+
+  const ValidationTarget secrets{"", "v1", "secrets", "Secret", true, ""};
+  json secret =
+      json::parse(R"({"metadata":{"name":"s","namespace":"n"},"data":{"url":"aHR0cDovL3g="}})");
+  EXPECT_TRUE(ValidateCreate(secrets, secret, nullptr).ok());
+  secret["data"]["url"] = "not base64!";
+  result = ValidateCreate(secrets, secret, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "data[url]");
+  EXPECT_EQ(result.error().message().find("not base64"), std::string::npos)
+      << "secret contents must not appear in errors";
+  secret["data"] = {{"url", {{"a", 1}}}};
+  EXPECT_FALSE(ValidateCreate(secrets, secret, nullptr).ok());
 
   const ValidationTarget crds{"apiextensions.k8s.io",     "v1",  "customresourcedefinitions",
                               "CustomResourceDefinition", false, ""};
