@@ -19,6 +19,7 @@
 #include "cost/duration.h"
 #include "cost/metering.h"
 #include "cost/pricing.h"
+#include "cost/utilization.h"
 #include "kube/conditions.h"
 #include "kube/config.h"
 #include "kube/error.h"
@@ -50,6 +51,8 @@ constexpr char kUsage[] =
     "  -o, --output FMT    table (default), wide (adds idle GPUs by node) or json\n"
     "  --watch[=DUR]       print again every DUR (default 5s) until interrupted\n"
     "  --now TIME          evaluate at TIME (RFC 3339), for reproducible output\n"
+    "  --prometheus-url URL  read GPU utilisation (NVIDIA dcgm-exporter series) from this\n"
+    "                      Prometheus for the UTIL column, as the manager does\n"
     "  -h, --help          show this help\n";
 
 const kube::GroupVersionResource kBudgetsResource{"gpuautoscaler.io", "v1alpha1", "budgets", true};
@@ -78,6 +81,7 @@ struct Group {
   int nodes = 0;
   double gpus = 0, allocated = 0, idle = 0, idle_hourly = 0;
   bool unpriced = false;
+  double util_weighted = 0, util_gpus = 0;      // sum of share x utilisation, and of share
   std::map<std::string, int> shared_pods{};     // mode -> pods
   std::map<std::string, double> shared_gpus{};  // mode -> GPUs held
 };
@@ -99,9 +103,10 @@ struct Report {
   std::vector<BudgetRisk> budgets;
   int budgets_total = 0;
   std::string budgets_note;
+  std::string utilization_note;  // why UTIL is empty, when it is
 };
 
-Result<Report> Build(kube::RestClient& client, int64_t now) {
+Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSource* utilization) {
   Report r;
   r.now = now;
   GPU_ASSIGN_OR_RETURN(auto nodes, ListViews<kube::NodeView>(
@@ -136,12 +141,25 @@ Result<Report> Build(kube::RestClient& client, int64_t now) {
     g.unpriced |= unpriced.count(n.name) > 0;
     group_of_node[n.name] = it->second;
   }
+  std::map<std::string, double> pod_utilization;  // "ns/name" -> utilisation of its share
+  if (utilization == nullptr) {
+    r.utilization_note = "no utilisation source (--prometheus-url)";
+  } else if (auto usage = utilization->Fetch(); !usage.ok()) {
+    r.utilization_note = "utilisation unavailable: " + usage.error().message();
+  } else {
+    for (const cost::PodGpuUsage& u : *usage)
+      if (u.ShareUtilization() >= 0) pod_utilization[u.ns + "/" + u.pod] = u.ShareUtilization();
+  }
   for (const cost::PodSecondCost& c : tick.pods) {
     const cost::MeteredPod& p = inv.pods[c.pod_index];
     auto it = group_of_node.find(p.node);
     if (it == group_of_node.end() || c.gpu_share <= 0) continue;
     Group& g = r.groups[it->second];
     g.allocated += c.gpu_share;
+    if (auto u = pod_utilization.find(p.ns + "/" + p.name); u != pod_utilization.end()) {
+      g.util_weighted += c.gpu_share * u->second;
+      g.util_gpus += c.gpu_share;
+    }
     if (p.sharing.mode != cost::SharingMode::kExclusive) {
       const std::string mode(cost::SharingModeName(p.sharing.mode));
       ++g.shared_pods[mode];
@@ -220,6 +238,11 @@ std::string SharedText(const Group& g) {
   return out.empty() ? "-" : out;
 }
 
+// Mean utilisation of the allocated GPUs that have a figure, as "37%"; "-" when none.
+std::string UtilText(const Group& g) {
+  return g.util_gpus > 0 ? FormatNumber(g.util_weighted / g.util_gpus * 100, 0) + "%" : "-";
+}
+
 std::string RenderText(const Report& r, bool wide) {
   std::string out = "GPU nodes at " + FormatTime(r.now) + "\n";
   Table groups({"MODEL", "TIER", "NODES", "GPUS", "ALLOCATED", "SHARED (pods/GPUs)", "IDLE",
@@ -230,7 +253,7 @@ std::string RenderText(const Report& r, bool wide) {
   for (const Group& g : r.groups) {
     groups.AddRow({g.model, g.tier, std::to_string(g.nodes), FormatNumber(g.gpus, 0),
                    FormatNumber(g.allocated, 2), SharedText(g), FormatNumber(g.idle, 2),
-                   g.unpriced ? "unpriced" : FormatMoney(g.idle_hourly), "-"});
+                   g.unpriced ? "unpriced" : FormatMoney(g.idle_hourly), UtilText(g)});
     gpus += g.gpus;
     allocated += g.allocated;
     idle += g.idle;
@@ -244,7 +267,10 @@ std::string RenderText(const Report& r, bool wide) {
                    "-"});
   }
   out += r.groups.empty() ? "  no GPU nodes\n" : groups.Render();
-  out += "UTIL: no utilisation source is read by this command yet (see docs/operator.md).\n";
+  out +=
+      r.utilization_note.empty()
+          ? "UTIL: mean GPU utilisation of the allocated GPUs (dcgm-exporter through Prometheus)\n"
+          : "UTIL: " + r.utilization_note + "\n";
   if (wide && !r.idle_nodes.empty()) {
     out += "\nIdle GPUs by node\n";
     Table idle_table({"NODE", "MODEL", "TIER", "IDLE GPUS", "IDLE $/H"},
@@ -285,15 +311,16 @@ json RenderJson(const Report& r) {
     json shared = json::object();
     for (const auto& [mode, pods] : g.shared_pods)
       shared[mode] = {{"pods", pods}, {"gpus", g.shared_gpus.at(mode)}};
-    out["groups"].push_back({{"gpuModel", g.model},
-                             {"tier", g.tier},
-                             {"nodes", g.nodes},
-                             {"gpus", g.gpus},
-                             {"allocatedGpus", g.allocated},
-                             {"shared", shared},
-                             {"idleGpus", g.idle},
-                             {"idleCostPerHour", g.unpriced ? json(nullptr) : json(g.idle_hourly)},
-                             {"utilization", nullptr}});
+    out["groups"].push_back(
+        {{"gpuModel", g.model},
+         {"tier", g.tier},
+         {"nodes", g.nodes},
+         {"gpus", g.gpus},
+         {"allocatedGpus", g.allocated},
+         {"shared", shared},
+         {"idleGpus", g.idle},
+         {"idleCostPerHour", g.unpriced ? json(nullptr) : json(g.idle_hourly)},
+         {"utilization", g.util_gpus > 0 ? json(g.util_weighted / g.util_gpus) : json(nullptr)}});
   }
   for (const IdleNode& n : r.idle_nodes)
     out["idleNodes"].push_back(
@@ -312,6 +339,7 @@ json RenderJson(const Report& r) {
                                     {"reason", b.why},
                                     {"enforcement", b.enforcement}});
   if (!r.budgets_note.empty()) out["budgetsNote"] = r.budgets_note;
+  if (!r.utilization_note.empty()) out["utilizationNote"] = r.utilization_note;
   return out;
 }
 
@@ -327,7 +355,8 @@ int RunStatus(int argc, char** argv) {
   std::vector<char*> fixed;
   for (std::string& a : args)
     fixed.push_back(a.data());
-  FlagParser flags({"--kubeconfig", "--context", "--output", "--watch", "--now"});
+  FlagParser flags(
+      {"--kubeconfig", "--context", "--output", "--watch", "--now", "--prometheus-url"});
   flags.Alias("-o", "--output");
   if (!flags.Parse(static_cast<int>(fixed.size()), fixed.data()))
     return UsageError(kCommand, flags.error());
@@ -352,11 +381,16 @@ int RunStatus(int argc, char** argv) {
   config->user_agent = "gpu-autoscaler-cli";
   auto client = kube::RestClient::Create(*config);
   if (!client.ok()) return Fail(kCommand, client.error().ToString());
+  std::unique_ptr<cost::PrometheusDcgmSource> utilization;
+  if (!flags.Get("--prometheus-url").empty()) {
+    utilization = std::make_unique<cost::PrometheusDcgmSource>(
+        cost::PrometheusDcgmOptions{.url = flags.Get("--prometheus-url")});
+  }
   signal(SIGINT, [](int) { g_interrupted = 1; });
   while (true) {
     auto now = ResolveNow(flags.Get("--now"));
     if (!now.ok()) return UsageError(kCommand, now.error().message());
-    auto report = Build(**client, *now);
+    auto report = Build(**client, *now, utilization.get());
     if (!report.ok())
       return Fail(kCommand, report.error().message() + " (server " + config->server + ")");
     const std::string text = output == "json" ? RenderJson(*report).dump(2) + "\n"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kube/rest_client.h"
+#include "net/http_server.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
 #include "support/test_paths.h"
@@ -131,6 +132,55 @@ TEST_F(StatusCliTest, ShowsGpusByModelAndTierWithSharingIdleCostAndBudgetsAtRisk
   EXPECT_NE(run.out.find("timeSlicing:4/1.00"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("Idle GPUs by node"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find(ns_ + "/over"), std::string::npos) << run.out;
+}
+
+// UTIL from dcgm-exporter series through the Prometheus query API (a loopback
+// server answering as Prometheus does): the mean over allocated GPUs, each
+// pod weighted by its GPU share.
+TEST_F(StatusCliTest, UtilisationComesFromDcgmExporterSeriesInPrometheus) {
+  Node("a100-od-" + ns_, "p4d.24xlarge", "A100-SXM4-40GB", "on-demand");
+  Pod("busy", "a100-od-" + ns_, {{"nvidia.com/gpu", "1"}}, json::object());
+  Pod("lazy", "a100-od-" + ns_, {{"nvidia.com/gpu", "3"}}, json::object());
+  auto series = [&](const std::string& pod, const std::string& gpu, double util) {
+    return json{{"metric",
+                 {{"__name__", "DCGM_FI_DEV_GPU_UTIL"},
+                  {"gpu", gpu},
+                  {"UUID", "GPU-" + pod + "-" + gpu},
+                  {"Hostname", "a100-od-" + ns_},
+                  {"namespace", ns_},
+                  {"pod", pod},
+                  {"container", "c"}}},
+                {"value", {1800000000, std::to_string(util)}}};
+  };
+  json result = json::array({series("busy", "0", 80)});
+  for (const char* gpu : {"1", "2", "3"})
+    result.push_back(series("lazy", gpu, 0));
+  const std::string body =
+      json{{"status", "success"}, {"data", {{"resultType", "vector"}, {"result", result}}}}.dump();
+  auto prometheus =
+      net::HttpServer::Start({}, [&](const net::ServerRequest& r, net::ResponseWriter& w) {
+        if (r.path == "/api/v1/query") {
+          w.Respond(200, "application/json", body);
+        } else {
+          w.Respond(404, "text/plain", "not found");
+        }
+      });
+  ASSERT_TRUE(prometheus.ok());
+  auto run = testing::RunCommand({testing::BinaryPath("gpu-autoscaler"), "status", "--kubeconfig",
+                                  kubeconfig_, "-o", "json", "--prometheus-url",
+                                  "http://127.0.0.1:" + std::to_string((*prometheus)->port())});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json report = json::parse(run.out);
+  ASSERT_EQ(report["groups"].size(), 1u) << report.dump(2);
+  // (1 GPU x 80% + 3 GPUs x 0%) / 4 GPUs = 20%.
+  EXPECT_NEAR(report["groups"][0]["utilization"].get<double>(), 0.20, 1e-9) << report.dump(2);
+  EXPECT_FALSE(report.contains("utilizationNote"));
+
+  // Prometheus down: the report still prints, saying why UTIL is empty.
+  run = testing::RunCommand({testing::BinaryPath("gpu-autoscaler"), "status", "--kubeconfig",
+                             kubeconfig_, "--prometheus-url", "http://127.0.0.1:1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("UTIL: utilisation unavailable"), std::string::npos) << run.out;
 }
 
 TEST_F(StatusCliTest, AnUnreachableServerIsAnErrorNamingIt) {
