@@ -803,6 +803,15 @@ bool ValidConfigKey(const std::string& key) {
                      [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
+// ConfigMap and Secret keys, with kube-apiserver's message.
+void CheckConfigKey(const char* section, const std::string& key, Errors& errs) {
+  if (ValidConfigKey(key)) return;
+  errs.Invalid(Key(section, key), key,
+               "a valid config key must consist of alphanumeric characters, '-', '_' or "
+               "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+               "validation is '[-._a-zA-Z0-9]+')");
+}
+
 void ValidateConfigMap(const json& obj, Errors& errs) {
   std::set<std::string> keys;
   std::size_t total = 0;
@@ -814,12 +823,7 @@ void ValidateConfigMap(const json& obj, Errors& errs) {
       continue;
     }
     for (const auto& [key, value] : data.items()) {
-      if (!ValidConfigKey(key)) {
-        errs.Invalid(Key(section, key), key,
-                     "a valid config key must consist of alphanumeric characters, '-', '_' or "
-                     "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
-                     "validation is '[-._a-zA-Z0-9]+')");
-      }
+      CheckConfigKey(section, key, errs);
       if (!keys.insert(key).second)
         errs.Invalid(Key(section, key), key, "duplicate of key present in data");
       if (value.is_string()) {
@@ -846,12 +850,7 @@ void ValidateSecret(const json& obj, Errors& errs) {
       continue;
     }
     for (const auto& [key, value] : data.items()) {
-      if (!ValidConfigKey(key)) {
-        errs.Invalid(Key(section, key), key,
-                     "a valid config key must consist of alphanumeric characters, '-', '_' or "
-                     "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
-                     "validation is '[-._a-zA-Z0-9]+')");
-      }
+      CheckConfigKey(section, key, errs);
       if (!value.is_string()) {
         errs.Invalid(Key(section, key), value, "must be a string");
         continue;
