@@ -149,7 +149,7 @@ Result<std::unique_ptr<cost::CostStore>> OpenHistory(const std::string& db) {
   if (!cost::IsPostgresUrl(db) && ::access(db.c_str(), R_OK) != 0) {
     return NotFoundError(db + ": no such cost history (want a SQLite file or a postgres:// URL)");
   }
-  return cost::OpenCostStore(db);
+  return cost::OpenCostStoreForReading(db);
 }
 
 int Fail(std::string_view command, const std::string& message) {

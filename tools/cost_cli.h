@@ -81,8 +81,10 @@ Result<int64_t> ResolveNow(const std::string& flag);
 Result<cost::TimeWindow> ResolveWindow(const std::string& since, const std::string& until,
                                        int64_t now);
 
-// Opens the cost history for reading: a SQLite file must already exist (a
-// typo in --db should not create an empty history and report zero).
+// Opens the cost history read-only: a SQLite file must already exist (a typo
+// in --db should not create an empty history and report zero), and an older
+// schema is refused with a message to upgrade it through the manager (a
+// report never migrates). A running manager's live history can be read.
 Result<std::unique_ptr<cost::CostStore>> OpenHistory(const std::string& db);
 
 // "gpu-autoscaler <command>: <message>" on stderr; returns kExitError.

@@ -30,6 +30,9 @@ struct PostgresStoreOptions {
   int schema_version = kLatestCostSchemaVersion;
   // Use TimescaleDB hypertables when the server has the extension.
   bool use_timescaledb = true;
+  // For reports: a read-only session that never migrates. An older schema is
+  // a FailedPrecondition saying to upgrade it through the manager.
+  bool read_only = false;
 };
 
 class PostgresCostStore final : public CostStore {

@@ -881,6 +881,22 @@ struct SqliteCostStore::Impl {
 SqliteCostStore::SqliteCostStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteCostStore::~SqliteCostStore() = default;
 
+namespace sqlite_internal {
+// Why a report cannot read a history of another schema version.
+Status SchemaMismatch(const std::string& where, int version) {
+  if (version > kLatestCostSchemaVersion) {
+    return FailedPreconditionError(where + ": schema version " + std::to_string(version) +
+                                   " is newer than this program reads (" +
+                                   std::to_string(kLatestCostSchemaVersion) +
+                                   "): use a newer gpu-autoscaler");
+  }
+  return FailedPreconditionError(
+      where + ": schema version " + std::to_string(version) +
+      " is older than this program reads (" + std::to_string(kLatestCostSchemaVersion) +
+      "); reports never migrate a history: upgrade it by running gpu-autoscaler-manager on it");
+}
+}  // namespace sqlite_internal
+
 Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string& path,
                                                                const SqliteStoreOptions& options) {
   if (options.schema_version < 1 || options.schema_version > kLatestCostSchemaVersion) {
@@ -889,13 +905,30 @@ Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  const int flags = options.read_only
+                        ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
     return impl->db == nullptr
                ? InternalError("sqlite " + path + ": out of memory")
                : UnavailableError("cannot open " + path + ": " + sqlite3_errmsg(impl->db));
   }
   sqlite3_busy_timeout(impl->db, 30'000);
+  if (options.read_only) {
+    GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY"));
+    auto version = impl->ReadVersion();
+    if (!version.ok()) {
+      return FailedPreconditionError("sqlite " + path + ": not a gpu-autoscaler cost history (" +
+                                     version.error().message() + ")");
+    }
+    impl->version = *version;
+    if (impl->version != kLatestCostSchemaVersion)
+      return sqlite_internal::SchemaMismatch("sqlite " + path, impl->version);
+    GPU_RETURN_IF_ERROR(impl->PrepareStatements());
+    GPU_RETURN_IF_ERROR(impl->LoadSeries());
+    GPU_RETURN_IF_ERROR(impl->LoadHorizons());
+    return std::unique_ptr<SqliteCostStore>(new SqliteCostStore(std::move(impl)));
+  }
   // Larger pages: fewer B-tree splits on the append-mostly raw table. Only
   // takes effect when the file is created.
   GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA page_size = 16384"));

@@ -29,6 +29,9 @@ struct SqliteStoreOptions {
   // and query; older ones exist so tests can build an old database.
   int schema_version = kLatestCostSchemaVersion;
   bool synchronous_full = false;
+  // For reports: never creates, writes or migrates. An older schema is a
+  // FailedPrecondition saying to upgrade it through the manager.
+  bool read_only = false;
 };
 
 class SqliteCostStore final : public CostStore {

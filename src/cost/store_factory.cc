@@ -19,4 +19,16 @@ Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db) {
   return std::unique_ptr<CostStore>(std::move(store));
 }
 
+Result<std::unique_ptr<CostStore>> OpenCostStoreForReading(const std::string& db) {
+  if (db.empty()) return InvalidArgumentError("no database given: want a SQLite path or a URL");
+  if (IsPostgresUrl(db)) {
+    GPU_ASSIGN_OR_RETURN(std::unique_ptr<PostgresCostStore> store,
+                         PostgresCostStore::Open(db, {.read_only = true}));
+    return std::unique_ptr<CostStore>(std::move(store));
+  }
+  GPU_ASSIGN_OR_RETURN(std::unique_ptr<SqliteCostStore> store,
+                       SqliteCostStore::Open(db, {.read_only = true}));
+  return std::unique_ptr<CostStore>(std::move(store));
+}
+
 }  // namespace gpu_autoscaler::cost

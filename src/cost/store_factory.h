@@ -23,4 +23,9 @@ bool IsPostgresUrl(std::string_view db);
 // latest schema.
 Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db);
 
+// For reports (`gpu-autoscaler cost`, `roi`, `budget status`): reads a history
+// that must already exist at the latest schema, never creating, writing or
+// migrating it, so a read-only user and a running manager's live file are fine.
+Result<std::unique_ptr<CostStore>> OpenCostStoreForReading(const std::string& db);
+
 }  // namespace gpu_autoscaler::cost

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -217,6 +218,40 @@ TEST_F(CostCliTest, CostAsJsonWithFilter) {
   EXPECT_EQ(doc["rows"][1]["pod"], "idle/gpu-a");
   EXPECT_TRUE(doc["rows"][1]["idle"].get<bool>());
   EXPECT_NEAR(doc["total"]["total_cost"].get<double>(), 3.8, 1e-9);
+}
+
+// Reports open the history read-only: they never migrate an old schema (they
+// say to upgrade it through the manager) and never write to the file.
+TEST_F(CostCliTest, ReportsNeverWriteOrMigrateTheHistory) {
+  auto read_file = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  {
+    auto checkpoint = SqliteCostStore::Open(db_);  // fold the WAL into the file first
+    ASSERT_TRUE(checkpoint.ok());
+  }
+  const std::string before = read_file(db_);
+  CliRun run = Exec({"cost", "--by", "namespace", "--since", FormatRfc3339(kT0), "--until",
+                     FormatRfc3339(kT0 + 3600), "--db", db_});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(read_file(db_), before) << "a report changed the history file";
+
+  const std::string old_db = (dir_ / "old.db").string();
+  {
+    auto old = SqliteCostStore::Open(old_db, {.schema_version = 2});
+    ASSERT_TRUE(old.ok()) << old.error().ToString();
+  }
+  run = Exec({"cost", "--by", "namespace", "--db", old_db});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("schema version 2 is older than this program reads (3)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("upgrade it by running gpu-autoscaler-manager"), std::string::npos)
+      << run.err;
+  auto still_old = SqliteCostStore::Open(old_db, {.schema_version = 2});
+  ASSERT_TRUE(still_old.ok());
+  EXPECT_EQ((*still_old)->SchemaVersion().value(), 2) << "a report migrated the history";
 }
 
 TEST_F(CostCliTest, BadArgumentsAreUsageErrors) {
