@@ -373,6 +373,10 @@ void CostMeteringLoop::RebuildInventory(int64_t second) {
     if (inserted) m.series.push_back({std::move(labels), 0, 0});
     m.pod_series[i] = it->second;
   }
+  // The meter keeps its own copy of what it needs; the label maps are the
+  // largest part of the inventory at scale.
+  for (cost::MeteredPod& p : inventory_.pods)
+    std::map<std::string, std::string>().swap(p.labels);
 }
 
 void CostMeteringLoop::PublishMetrics(const cost::TickResult& tick) {
@@ -507,8 +511,12 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
       }
       RebuildInventory(*cursor_);
     }
-    int64_t chunk_end = std::min(
-        {last_complete, *cursor_ + options_.chunk_seconds - 1, inventory_.valid_until - 1});
+    const size_t rows_per_second = inventory_.pods.size() + inventory_.nodes.size() + 1;
+    const int64_t seconds_by_rows =
+        std::max<int64_t>(1, static_cast<int64_t>(options_.max_rows_per_batch / rows_per_second));
+    const int64_t chunk_end =
+        std::min({last_complete, *cursor_ + std::min(options_.chunk_seconds, seconds_by_rows) - 1,
+                  inventory_.valid_until - 1});
     samples_.clear();
     chunk_totals_.assign(m.series.size(), 0.0);
     chunk_last_.assign(m.series.size(), 0.0);

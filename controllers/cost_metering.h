@@ -89,8 +89,11 @@ struct CostMeteringOptions {
   // How far back a restarted loop fills a gap (older seconds are lost, and
   // said so in the log and a metric).
   int64_t max_backfill_seconds = 3600;
-  // Seconds appended per store transaction while catching up.
+  // Seconds appended per store transaction while catching up, at most; and
+  // rows per transaction, at most (so a large cluster catching up after a
+  // restart writes one second at a time instead of holding minutes of rows).
   int64_t chunk_seconds = 60;
+  size_t max_rows_per_batch = 200'000;
   cost::MeterOptions meter{};
   // Series kept per metric family; the rest add up under the value "other".
   size_t metrics_top_n = 100;

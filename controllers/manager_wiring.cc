@@ -448,7 +448,9 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
            .informers = informers,
            .recorder = recorder,
            .registry = *registry,
-           .open_store = [db]() { return cost::OpenCostStore(db); },
+           // Two connections (metering, budgets), each with a modest page cache:
+           // the manager's working set is the newest pages.
+           .open_store = [db]() { return cost::OpenCostStore(db, /*sqlite_cache_mib=*/16); },
            .pricing = *pricing,
            .notifier = cost::Notifier(),
            .config_keeper = &keeper};

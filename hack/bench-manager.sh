@@ -7,7 +7,8 @@
 #     read from /proc, with the seconds metered meanwhile.
 #
 # Usage: hack/bench-manager.sh [--nodes N] [--pods N] [--window SECONDS] [--build-dir DIR]
-#   defaults: 5000 nodes, 150000 pods, a 60 s window.
+#                              [--controllers LIST]
+#   defaults: 5000 nodes, 150000 pods, a 60 s window, every controller.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +16,13 @@ build=build/default
 nodes=5000
 pods=150000
 window=60
+controllers='*'
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --nodes) nodes="$2"; shift ;;
     --pods) pods="$2"; shift ;;
     --window) window="$2"; shift ;;
+    --controllers) controllers="$2"; shift ;;
     --build-dir) build="$2"; shift ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -37,7 +40,7 @@ write_kubeconfig
 probe=$(free_port)
 metrics=$(free_port)
 start=$(date +%s.%N)
-"$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
+"$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers="$controllers" \
   --cost-db "$work/cost.db" --health-probe-bind-address "127.0.0.1:$probe" \
   --metrics-bind-address "127.0.0.1:$metrics" --log-level warn >"$work/manager.log" 2>&1 &
 manager=$!
@@ -63,11 +66,11 @@ read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$manager/stat")
 t1=$(date +%s.%N)
 m1=$(curl -fsS "127.0.0.1:$metrics/metrics" | awk '/^gpu_autoscaler_cost_metered_seconds_total/ {print $2}')
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$manager/status")
-python3 - "$nodes" "$pods" "$start" "$synced" "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$ticks" "$rss" "$peak" "$m0" "$m1" <<'PY'
+python3 - "$nodes" "$pods" "$start" "$synced" "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$ticks" "$rss" "$peak" "${m0:-0}" "${m1:-0}" "$controllers" <<'PY'
 import sys
-n, p, start, synced, u0, s0, u1, s1, t0, t1, ticks, rss, peak, m0, m1 = sys.argv[1:]
+n, p, start, synced, u0, s0, u1, s1, t0, t1, ticks, rss, peak, m0, m1 = sys.argv[1:16]
 cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(ticks) / (float(t1) - float(t0)) * 100
-print(f"manager with {n} nodes, {p} pods, all controllers, metering at 1 Hz")
+print(f"manager with {n} nodes, {p} pods, controllers {sys.argv[16]}, metering at 1 Hz")
 print(f"  time to sync (start -> /readyz):  {float(synced) - float(start):.2f} s")
 print(f"  steady RSS:                       {int(rss) / 1024:.0f} MiB (peak {int(peak) / 1024:.0f} MiB)")
 print(f"  steady CPU:                       {cpu:.1f}% of one core over {float(t1) - float(t0):.0f} s")

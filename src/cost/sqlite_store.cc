@@ -915,7 +915,9 @@ Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string
   }
   sqlite3_busy_timeout(impl->db, 30'000);
   if (options.read_only) {
-    GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY"));
+    GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA cache_size = -" +
+                                   std::to_string(options.cache_mib * 1024) +
+                                   "; PRAGMA temp_store = MEMORY"));
     auto version = impl->ReadVersion();
     if (!version.ok()) {
       return FailedPreconditionError("sqlite " + path + ": not a gpu-autoscaler cost history (" +
@@ -935,11 +937,11 @@ Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string
   GPU_RETURN_IF_ERROR(impl->Exec("PRAGMA journal_mode = WAL"));
   GPU_RETURN_IF_ERROR(impl->Exec(options.synchronous_full ? "PRAGMA synchronous = FULL"
                                                           : "PRAGMA synchronous = NORMAL"));
-  // 64 MiB of page cache; the WAL is truncated back to 64 MiB after a
-  // checkpoint, so one huge batch does not leave a huge file behind.
+  // The page cache (options.cache_mib); the WAL is truncated back to 64 MiB
+  // after a checkpoint, so one huge batch does not leave a huge file behind.
   GPU_RETURN_IF_ERROR(
-      impl->Exec("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; "
-                 "PRAGMA journal_size_limit = 67108864"));
+      impl->Exec("PRAGMA cache_size = -" + std::to_string(options.cache_mib * 1024) +
+                 "; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864"));
   if (sqlite3_create_function_v2(impl->db, "gpa_pack_raw_values", kRawValues,
                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
                                  &PackRawValuesSql, nullptr, nullptr, nullptr) != SQLITE_OK) {

@@ -29,6 +29,9 @@ struct SqliteStoreOptions {
   // and query; older ones exist so tests can build an old database.
   int schema_version = kLatestCostSchemaVersion;
   bool synchronous_full = false;
+  // SQLite's page cache for this connection. A long-running writer with a
+  // small working set (the manager) wants less than a report scanning months.
+  int cache_mib = 64;
   // For reports: never creates, writes or migrates. An older schema is a
   // FailedPrecondition saying to upgrade it through the manager.
   bool read_only = false;

@@ -9,13 +9,14 @@ bool IsPostgresUrl(std::string_view db) {
   return db.starts_with("postgres://") || db.starts_with("postgresql://");
 }
 
-Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db) {
+Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db, int sqlite_cache_mib) {
   if (db.empty()) return InvalidArgumentError("no database given: want a SQLite path or a URL");
   if (IsPostgresUrl(db)) {
     GPU_ASSIGN_OR_RETURN(std::unique_ptr<PostgresCostStore> store, PostgresCostStore::Open(db));
     return std::unique_ptr<CostStore>(std::move(store));
   }
-  GPU_ASSIGN_OR_RETURN(std::unique_ptr<SqliteCostStore> store, SqliteCostStore::Open(db));
+  GPU_ASSIGN_OR_RETURN(std::unique_ptr<SqliteCostStore> store,
+                       SqliteCostStore::Open(db, {.cache_mib = sqlite_cache_mib}));
   return std::unique_ptr<CostStore>(std::move(store));
 }
 

@@ -21,7 +21,8 @@ bool IsPostgresUrl(std::string_view db);
 
 // Creates a SQLite file if it does not exist; migrates either backend to the
 // latest schema.
-Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db);
+// `sqlite_cache_mib`: the SQLite page cache (PostgreSQL caches server-side).
+Result<std::unique_ptr<CostStore>> OpenCostStore(const std::string& db, int sqlite_cache_mib = 64);
 
 // For reports (`gpu-autoscaler cost`, `roi`, `budget status`): reads a history
 // that must already exist at the latest schema, never creating, writing or
