@@ -547,22 +547,6 @@ struct PostgresCostStore::Impl {
 PostgresCostStore::PostgresCostStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PostgresCostStore::~PostgresCostStore() = default;
 
-namespace postgres_internal {
-// Why a report cannot read a history of another schema version.
-Status SchemaMismatch(const std::string& where, int version) {
-  if (version > kLatestCostSchemaVersion) {
-    return FailedPreconditionError(where + ": schema version " + std::to_string(version) +
-                                   " is newer than this program reads (" +
-                                   std::to_string(kLatestCostSchemaVersion) +
-                                   "): use a newer gpu-autoscaler");
-  }
-  return FailedPreconditionError(
-      where + ": schema version " + std::to_string(version) +
-      " is older than this program reads (" + std::to_string(kLatestCostSchemaVersion) +
-      "); reports never migrate a history: upgrade it by running gpu-autoscaler-manager on it");
-}
-}  // namespace postgres_internal
-
 Result<std::unique_ptr<PostgresCostStore>> PostgresCostStore::Open(
     const std::string& url, const PostgresStoreOptions& options) {
   if (options.schema_version < 1 || options.schema_version > kLatestCostSchemaVersion) {
@@ -592,7 +576,7 @@ Result<std::unique_ptr<PostgresCostStore>> PostgresCostStore::Open(
     }
     impl->version = *version;
     if (impl->version != kLatestCostSchemaVersion)
-      return postgres_internal::SchemaMismatch("postgres " + impl->where, impl->version);
+      return internal::SchemaMismatch("postgres " + impl->where, impl->version);
     GPU_RETURN_IF_ERROR(impl->LoadSeries());
     GPU_RETURN_IF_ERROR(impl->LoadHorizons());
     return std::unique_ptr<PostgresCostStore>(new PostgresCostStore(std::move(impl)));

@@ -881,22 +881,6 @@ struct SqliteCostStore::Impl {
 SqliteCostStore::SqliteCostStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteCostStore::~SqliteCostStore() = default;
 
-namespace sqlite_internal {
-// Why a report cannot read a history of another schema version.
-Status SchemaMismatch(const std::string& where, int version) {
-  if (version > kLatestCostSchemaVersion) {
-    return FailedPreconditionError(where + ": schema version " + std::to_string(version) +
-                                   " is newer than this program reads (" +
-                                   std::to_string(kLatestCostSchemaVersion) +
-                                   "): use a newer gpu-autoscaler");
-  }
-  return FailedPreconditionError(
-      where + ": schema version " + std::to_string(version) +
-      " is older than this program reads (" + std::to_string(kLatestCostSchemaVersion) +
-      "); reports never migrate a history: upgrade it by running gpu-autoscaler-manager on it");
-}
-}  // namespace sqlite_internal
-
 Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string& path,
                                                                const SqliteStoreOptions& options) {
   if (options.schema_version < 1 || options.schema_version > kLatestCostSchemaVersion) {
@@ -925,7 +909,7 @@ Result<std::unique_ptr<SqliteCostStore>> SqliteCostStore::Open(const std::string
     }
     impl->version = *version;
     if (impl->version != kLatestCostSchemaVersion)
-      return sqlite_internal::SchemaMismatch("sqlite " + path, impl->version);
+      return internal::SchemaMismatch("sqlite " + path, impl->version);
     GPU_RETURN_IF_ERROR(impl->PrepareStatements());
     GPU_RETURN_IF_ERROR(impl->LoadSeries());
     GPU_RETURN_IF_ERROR(impl->LoadHorizons());

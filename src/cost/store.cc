@@ -110,6 +110,19 @@ CostTotals CostTotals::FromSample(const CostSample& s) {
 
 namespace internal {
 
+Status SchemaMismatch(const std::string& where, int version) {
+  if (version > kLatestCostSchemaVersion) {
+    return FailedPreconditionError(where + ": schema version " + std::to_string(version) +
+                                   " is newer than this program reads (" +
+                                   std::to_string(kLatestCostSchemaVersion) +
+                                   "): use a newer gpu-autoscaler");
+  }
+  return FailedPreconditionError(
+      where + ": schema version " + std::to_string(version) +
+      " is older than this program reads (" + std::to_string(kLatestCostSchemaVersion) +
+      "); reports never migrate a history: upgrade it by running gpu-autoscaler-manager on it");
+}
+
 SeriesKey SeriesKey::Of(const CostSample& s) {
   return SeriesKey{s.ns, s.team, s.project, s.experiment, s.node, s.gpu_model, s.tier, s.idle};
 }

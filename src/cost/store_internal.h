@@ -49,6 +49,10 @@ struct SeriesKey {
 
 Status ValidateSamples(std::span<const CostSample> samples);
 
+// Why a read-only open (reports) refuses a history at `version`: newer than
+// this program, or older (reports never migrate; the manager does).
+Status SchemaMismatch(const std::string& where, int version);
+
 // First second still stored at each resolution (0: everything), and where
 // the rollups end: seconds from `rolled_until` on are only in the raw table
 // (the SQLite store rolls up whole minutes once they close).
