@@ -8,7 +8,7 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
-#include "common/base64.h"
+#include "controllers/secret_data.h"
 #include "cost/alerts.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -324,58 +324,31 @@ Result<std::shared_ptr<const cost::ScopedSpend>> BudgetReconciler::Spend(int64_t
   return spend_;
 }
 
-Result<std::string> BudgetReconciler::SecretValue(const std::string& ns, const std::string& name,
-                                                  const std::string& key, bool required) {
-  auto secret = client_.Get(kube::ObjectRef{kube::resources::kSecrets, ns, name});
-  if (!secret.ok()) {
-    if (kube::IsNotFound(secret.error()))
-      return NotFoundError("Secret " + ns + "/" + name + " not found");
-    return UnavailableError("reading Secret " + ns + "/" + name + ": " + secret.error().ToString());
-  }
-  const json data = secret->value("data", json::object());
-  if (!data.is_object() || !data.contains(key) || !data[key].is_string()) {
-    if (!required) return std::string();
-    return NotFoundError("Secret " + ns + "/" + name + " has no key \"" + key + "\"");
-  }
-  auto decoded = Base64Decode(data[key].get<std::string>());
-  if (!decoded.has_value())
-    return InvalidArgumentError("Secret " + ns + "/" + name + " key \"" + key +
-                                "\" is not valid base64");
-  // Secrets written by hand often end in a newline.
-  while (!decoded->empty() && (decoded->back() == '\n' || decoded->back() == '\r'))
-    decoded->pop_back();
-  return *decoded;
-}
-
 Status BudgetReconciler::Deliver(const std::string& ns, const cost::Budget& budget,
                                  const AlertDelivery& d) {
   const cost::NotificationChannel& ch = budget.spec.channels[d.channel_index];
-  GPU_ASSIGN_OR_RETURN(std::string value,
-                       SecretValue(ns, ch.secret_ref.name, ch.secret_ref.key, true));
+  GPU_ASSIGN_OR_RETURN(SecretData secret, SecretData::Read(client_, ns, ch.secret_ref.name));
+  GPU_ASSIGN_OR_RETURN(std::string value, secret.Value(ch.secret_ref.key));
   cost::BudgetNotification n = d.notification;
   n.cluster = options_.cluster_name;
   switch (ch.type) {
     case cost::ChannelType::kSlack:
       return notifier_.SendSlack(n, {.webhook_url = value});
     case cost::ChannelType::kPagerDuty: {
-      GPU_ASSIGN_OR_RETURN(std::string url,
-                           SecretValue(ns, ch.secret_ref.name, "events-url", false));
+      GPU_ASSIGN_OR_RETURN(std::string url, secret.Value("events-url", false));
       return notifier_.SendPagerDuty(
           n,
           {.routing_key = value, .events_url = url.empty() ? options_.pagerduty_events_url : url});
     }
     case cost::ChannelType::kWebhook: {
-      GPU_ASSIGN_OR_RETURN(std::string hmac,
-                           SecretValue(ns, ch.secret_ref.name, "hmac-key", false));
+      GPU_ASSIGN_OR_RETURN(std::string hmac, secret.Value("hmac-key", false));
       return notifier_.SendWebhook(
           n, {.url = value, .secret = hmac, .idempotency_key = d.idempotency_key});
     }
     case cost::ChannelType::kEmail: {
-      GPU_ASSIGN_OR_RETURN(std::string from, SecretValue(ns, ch.secret_ref.name, "from", false));
-      GPU_ASSIGN_OR_RETURN(std::string user,
-                           SecretValue(ns, ch.secret_ref.name, "username", false));
-      GPU_ASSIGN_OR_RETURN(std::string password,
-                           SecretValue(ns, ch.secret_ref.name, "password", false));
+      GPU_ASSIGN_OR_RETURN(std::string from, secret.Value("from", false));
+      GPU_ASSIGN_OR_RETURN(std::string user, secret.Value("username", false));
+      GPU_ASSIGN_OR_RETURN(std::string password, secret.Value("password", false));
       return notifier_.SendEmail(n, {.smtp_url = value,
                                      .from = from.empty() ? "gpu-autoscaler@localhost" : from,
                                      .to = ch.to,
@@ -417,7 +390,7 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
 
   BudgetPlan plan = DecideBudget(input);
   const kube::ObjectRef status_ref =
-      kube::ObjectRef{kBudgetsResource, request.ns, request.name}.WithSub("status");
+      kube::ObjectRef{api::kBudgets, request.ns, request.name}.WithSub("status");
   json written = *object;
   auto write_status = [&](const json& status) -> Result<json, kube::Error> {
     json body = written;

@@ -41,6 +41,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/resources.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "cost/budget.h"
@@ -61,9 +62,6 @@ class RestClient;
 }  // namespace gpu_autoscaler::kube
 
 namespace gpu_autoscaler::controllers {
-
-inline const kube::GroupVersionResource kBudgetsResource{"gpuautoscaler.io", "v1alpha1", "budgets",
-                                                         true};
 
 // One channel's delivery of one alert.
 struct AlertDelivery {
@@ -135,8 +133,6 @@ class BudgetReconciler final : public reconcile::Reconciler {
   // Spend since at least `needed_since`, re-read when older than spend_refresh.
   Result<std::shared_ptr<const cost::ScopedSpend>> Spend(int64_t now, int64_t needed_since);
   Status Deliver(const std::string& ns, const cost::Budget& budget, const AlertDelivery& d);
-  Result<std::string> SecretValue(const std::string& ns, const std::string& name,
-                                  const std::string& key, bool required);
 
   const kube::Store<kube::GenericObject>& budgets_;
   kube::RestClient& client_;

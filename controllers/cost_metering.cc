@@ -252,7 +252,7 @@ void CostMeteringLoop::FetchUtilization() {
 }
 
 void CostMeteringLoop::ApplyUtilization() {
-  if (meter_ == nullptr) return;
+  if (meter_ == nullptr || options_.utilization == nullptr) return;
   for (size_t i = 0; i < inventory_.pods.size(); ++i) {
     const cost::MeteredPod& p = inventory_.pods[i];
     auto it = utilization_.find(p.ns + "/" + p.name);
@@ -263,28 +263,20 @@ void CostMeteringLoop::ApplyUtilization() {
 void CostMeteringLoop::ObserveWaste(const cost::TickResult& tick) {
   if (options_.utilization == nullptr) return;
   std::vector<cost::IdleEvent> events;
-  std::map<std::string, bool> seen;
-  std::map<std::string, double> hourly;
+  std::map<std::string, double> hourly;  // the GPU cost per hour of each pod seen this tick
   for (const cost::PodSecondCost& c : tick.pods) {
     if (c.gpu_share <= 0) continue;
     const cost::MeteredPod& p = inventory_.pods[c.pod_index];
     const std::string key = p.ns + "/" + p.name;
-    seen[key] = true;
     hourly[key] = c.gpu_cost * 3600;
     waste_.SetAllocation(key, c.gpu_share, c.gpu_cost);
     auto it = utilization_.find(key);
     if (it != utilization_.end()) waste_.Observe(key, tick.second, it->second, events);
   }
-  for (auto it = waste_pods_.begin(); it != waste_pods_.end();) {
-    if (seen.count(it->first) == 0) {
-      (void)waste_.Remove(it->first, tick.second, events);
-      it = waste_pods_.erase(it);
-    } else {
-      ++it;
-    }
+  // Pods the detector still follows but that hold no GPU any more.
+  for (const cost::PodWaste& w : waste_.AllWaste()) {
+    if (hourly.count(w.pod) == 0) (void)waste_.Remove(w.pod, tick.second, events);
   }
-  for (const auto& entry : seen)
-    waste_pods_[entry.first] = true;
   if (options_.on_idle_event) {
     for (const cost::IdleEvent& e : events)
       options_.on_idle_event(e.pod, e, hourly[e.pod]);
@@ -311,7 +303,7 @@ Status CostMeteringLoop::EnsureStore() {
   return Status::Ok();
 }
 
-void CostMeteringLoop::RebuildInventory(int64_t second) {
+Status CostMeteringLoop::RebuildInventory(int64_t second) {
   {
     std::lock_guard<std::mutex> lock(pricing_mu_);
     if (pending_pricing_ != nullptr) {
@@ -320,6 +312,7 @@ void CostMeteringLoop::RebuildInventory(int64_t second) {
       meter_ = std::make_unique<cost::Meter>(*pricing_, options_.meter);
     }
   }
+  if (meter_ == nullptr) return FailedPreconditionError("cost metering has no pricing source");
   const auto nodes = nodes_.List();
   const auto pods = pods_.List();
   inventory_ = BuildMeterInventory(nodes, pods, second);
@@ -360,24 +353,38 @@ void CostMeteringLoop::RebuildInventory(int64_t second) {
       gpu_model = p.gpus > 0 ? it->second->gpu_model : "";
       tier = std::string(cost::CapacityTierName(it->second->tier));
     }
-    std::map<std::string, std::string> labels = {{"namespace", p.ns},
-                                                 {"team", label(keys.team)},
-                                                 {"project", label(keys.project)},
-                                                 {"experiment", label(keys.experiment)},
-                                                 {"gpu_model", gpu_model},
-                                                 {"tier", tier}};
-    std::string id_key;
-    for (const auto& [k, v] : labels)
-      id_key += v + '\x1f';
+    const std::string team = label(keys.team), project = label(keys.project),
+                      experiment = label(keys.experiment);
+    const std::string id_key = p.ns + '\x1f' + team + '\x1f' + project + '\x1f' + experiment +
+                               '\x1f' + gpu_model + '\x1f' + tier;
     auto [it, inserted] = m.series_ids.emplace(id_key, static_cast<uint32_t>(m.series.size()));
-    if (inserted) m.series.push_back({std::move(labels), 0, 0});
+    if (inserted) {
+      m.series.push_back({{{"namespace", p.ns},
+                           {"team", team},
+                           {"project", project},
+                           {"experiment", experiment},
+                           {"gpu_model", gpu_model},
+                           {"tier", tier}},
+                          0,
+                          0});
+    }
     m.pod_series[i] = it->second;
   }
   // The meter keeps its own copy of what it needs; the label maps are the
   // largest part of the inventory at scale.
   for (cost::MeteredPod& p : inventory_.pods)
     std::map<std::string, std::string>().swap(p.labels);
+  return Status::Ok();
 }
+
+namespace {
+// Whether the series ranked `rank` (0 = largest) of `count` keeps its own
+// labels: the top N do, except that when there are more than N the last
+// place goes to "other".
+bool KeepsOwnSeries(size_t rank, size_t count, size_t top_n) {
+  return count <= top_n || rank + 1 < top_n;
+}
+}  // namespace
 
 void CostMeteringLoop::PublishMetrics(const cost::TickResult& tick) {
   Metrics& m = *metrics_;
@@ -404,7 +411,7 @@ void CostMeteringLoop::PublishMetrics(const cost::TickResult& tick) {
   double other_rate = 0, other_total = 0;
   for (size_t rank = 0; rank < order.size(); ++rank) {
     const Metrics::Series& s = m.series[order[rank]];
-    if (rank + 1 < top_n || (rank + 1 == top_n && order.size() == top_n)) {
+    if (KeepsOwnSeries(rank, order.size(), top_n)) {
       m.published_rate.push_back(&m.rate.Add(s.labels));
       m.published_rate.back()->Set(s.last * 3600);
       m.published_total.push_back(&m.total.Add(s.labels));
@@ -434,7 +441,7 @@ void CostMeteringLoop::PublishMetrics(const cost::TickResult& tick) {
   double other_idle = 0, other_idle_gpus = 0;
   for (size_t rank = 0; rank < idle.size(); ++rank) {
     const cost::NodeSecondCost& n = *idle[rank];
-    if (rank + 1 < top_n || (rank + 1 == top_n && idle.size() == top_n)) {
+    if (KeepsOwnSeries(rank, idle.size(), top_n)) {
       const std::map<std::string, std::string> labels = {
           {"node", inventory_.nodes[n.node_index].name}};
       m.published_idle.push_back(&m.idle_rate.Add(labels));
@@ -506,10 +513,7 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
     const bool changed = inventory_changed_.exchange(false, std::memory_order_acq_rel);
     if (changed || meter_ == nullptr || *cursor_ >= inventory_.valid_until ||
         *cursor_ < inventory_second_) {
-      if (meter_ == nullptr && pending_pricing_ == nullptr && pricing_ == nullptr) {
-        return FailedPreconditionError("cost metering has no pricing source");
-      }
-      RebuildInventory(*cursor_);
+      GPU_RETURN_IF_ERROR(RebuildInventory(*cursor_));
     }
     const size_t rows_per_second = inventory_.pods.size() + inventory_.nodes.size() + 1;
     const int64_t seconds_by_rows =

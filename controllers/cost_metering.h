@@ -136,7 +136,7 @@ class CostMeteringLoop {
  private:
   struct Metrics;
   Status EnsureStore();
-  void RebuildInventory(int64_t second);
+  Status RebuildInventory(int64_t second);
   void PublishMetrics(const cost::TickResult& tick);
   void FetchUtilization();
   void ApplyUtilization();
@@ -166,7 +166,6 @@ class CostMeteringLoop {
   bool utilization_failing_ = false;
   std::map<std::string, double> utilization_;  // "ns/name" -> share utilisation
   cost::IdleGpuDetector waste_;
-  std::map<std::string, bool> waste_pods_;  // pods the detector knows
   std::map<std::string, std::string> warned_bad_pods_;
   std::unique_ptr<Metrics> metrics_;
 };

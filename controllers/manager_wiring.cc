@@ -16,12 +16,12 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
-#include "common/base64.h"
 #include "controllers/budget_controller.h"
 #include "controllers/controller_selection.h"
 #include "controllers/cost_metering.h"
 #include "controllers/manager_config.h"
 #include "controllers/node_gpu_inventory.h"
+#include "controllers/secret_data.h"
 #include "controllers/sharing_policy_controller.h"
 #include "cost/notify.h"
 #include "cost/pricing.h"
@@ -80,19 +80,10 @@ Result<std::string> ReadSecretKey(kube::RestClient& client, const std::string& r
   auto parts = SplitSlash(ref);
   if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty())
     return InvalidArgumentError("--cost-db-secret: want NAMESPACE/NAME/KEY, got \"" + ref + "\"");
-  auto secret = client.Get({kube::resources::kSecrets, parts[0], parts[1]});
-  if (!secret.ok()) {
-    return UnavailableError("--cost-db-secret: reading Secret " + parts[0] + "/" + parts[1] + ": " +
-                            secret.error().ToString());
-  }
-  const auto data = secret->value("data", nlohmann::json::object());
-  if (!data.contains(parts[2]) || !data[parts[2]].is_string())
-    return NotFoundError("--cost-db-secret: Secret " + parts[0] + "/" + parts[1] +
-                         " has no key \"" + parts[2] + "\"");
-  auto url = Base64Decode(data[parts[2]].get<std::string>());
-  if (!url) return InvalidArgumentError("--cost-db-secret: the key is not valid base64");
-  while (!url->empty() && (url->back() == '\n' || url->back() == '\r'))
-    url->pop_back();
+  auto secret = SecretData::Read(client, parts[0], parts[1]);
+  if (!secret.ok()) return secret.error().WithContext("--cost-db-secret");
+  auto url = secret->Value(parts[2]);
+  if (!url.ok()) return url.error().WithContext("--cost-db-secret");
   return *url;
 }
 
@@ -210,7 +201,7 @@ void SetupNodeInventory(Wiring& w) {
 void SetupSharingPolicy(Wiring& w) {
   auto pods = w.Pods();
   (void)pods->store().AddIndex(kPodsByPolicyIndex, PolicyIndexFunc());
-  auto policies = w.Generic(kGpuSharingPoliciesResource);
+  auto policies = w.Generic(api::kGpuSharingPolicies);
   auto* r = w.Keep(std::make_shared<SharingPolicyReconciler>(
       policies->store(), pods->store(), w.client, RealClock::Instance(), &w.recorder,
       std::chrono::duration_cast<Clock::Duration>(w.config.sharing_policies.resync)));
@@ -299,7 +290,7 @@ void SetupCost(Wiring& w) {
 }
 
 void SetupBudget(Wiring& w) {
-  auto budgets = w.Generic(kBudgetsResource);
+  auto budgets = w.Generic(api::kBudgets);
   auto* r = w.Keep(std::make_shared<BudgetReconciler>(
       budgets->store(), w.client, w.open_store, w.notifier, RealClock::Instance(), &w.recorder,
       w.registry,

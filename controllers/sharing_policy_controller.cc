@@ -161,7 +161,7 @@ reconcile::ReconcileResult SharingPolicyReconciler::Reconcile(const reconcile::R
     json body = *object;
     body["status"] = plan.status;
     auto written = client_.Replace(
-        kube::ObjectRef{kGpuSharingPoliciesResource, "", request.name}.WithSub("status"), body);
+        kube::ObjectRef{api::kGpuSharingPolicies, "", request.name}.WithSub("status"), body);
     if (!written.ok()) {
       return reconcile::TransientError{"writing status: " + written.error().ToString()};
     }

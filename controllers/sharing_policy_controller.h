@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
+#include "api/resources.h"
 #include "common/clock.h"
 #include "kube/generic_object.h"
 #include "kube/indexer.h"
@@ -45,8 +46,6 @@ class RestClient;
 
 namespace gpu_autoscaler::controllers {
 
-inline const kube::GroupVersionResource kGpuSharingPoliciesResource{"gpuautoscaler.io", "v1alpha1",
-                                                                    "gpusharingpolicies", false};
 inline constexpr std::string_view kPodsByPolicyIndex = api::kPolicyAnnotation;
 
 // Indexes live pods by the policy annotation the webhook wrote.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/resources.h"
 #include "common/clock.h"
 #include "cost/alerts.h"
 #include "cost/budget.h"
@@ -47,8 +48,6 @@ constexpr char kBudgetUsage[] =
     "  -o, --output FORMAT   table (default) or json\n"
     "  --now TIME            evaluate as of this RFC 3339 time (default: the clock)\n"
     "  -h, --help            show this help\n";
-
-const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
 
 // Splits a multi-document YAML stream on "---" lines.
 std::vector<std::string> SplitDocuments(const std::string& text) {
@@ -104,7 +103,7 @@ Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconf
   config->user_agent = "gpu-autoscaler-cli";
   auto client = kube::RestClient::Create(*config);
   if (!client.ok()) return client.error().ToStatus().WithContext("kube client");
-  auto list = (*client)->List(kube::ObjectRef{kBudgets, ns});
+  auto list = (*client)->List(kube::ObjectRef{api::kBudgets, ns});
   if (!list.ok()) {
     return list.error().ToStatus().WithContext("listing budgets.gpuautoscaler.io on " +
                                                config->server);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/resources.h"
 #include "controllers/cost_metering.h"
 #include "cost/budget.h"
 #include "cost/duration.h"
@@ -54,8 +55,6 @@ constexpr char kUsage[] =
     "  --prometheus-url URL  read GPU utilisation (NVIDIA dcgm-exporter series) from this\n"
     "                      Prometheus for the UTIL column, as the manager does\n"
     "  -h, --help          show this help\n";
-
-const kube::GroupVersionResource kBudgetsResource{"gpuautoscaler.io", "v1alpha1", "budgets", true};
 
 template <typename T, typename Decode>
 Result<std::vector<std::shared_ptr<const T>>> ListViews(kube::RestClient& client,
@@ -189,7 +188,7 @@ Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSou
   std::sort(r.idle_nodes.begin(), r.idle_nodes.end(),
             [](const IdleNode& a, const IdleNode& b) { return a.hourly > b.hourly; });
 
-  auto budgets = client.List(kube::ObjectRef{kBudgetsResource, "", "", ""});
+  auto budgets = client.List(kube::ObjectRef{api::kBudgets, "", "", ""});
   if (!budgets.ok()) {
     r.budgets_note = kube::IsNotFound(budgets.error())
                          ? "the Budget CRD is not installed"

@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "api/resources.h"
 #include "common/flag_duration.h"
 #include "common/shutdown_signals.h"
 #include "kube/config.h"
@@ -262,10 +263,6 @@ Result<kube::ClientConfig> LoadKubeConfig(const Flags& flags, bool* available) {
   return std::move(cfg).value();
 }
 
-const kube::GroupVersionResource kGpuSharingPolicies{"gpuautoscaler.io", "v1alpha1",
-                                                     "gpusharingpolicies", false};
-const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
-
 // Labels of a cached Namespace; empty when the informer does not know it (yet).
 std::map<std::string, std::string> CachedNamespaceLabels(
     const kube::SharedInformer<kube::GenericObject>& namespaces, std::string_view ns) {
@@ -371,7 +368,7 @@ int main(int argc, char** argv) {
   // budgets (rebuild the budget snapshot).
   if (client) {
     factory = std::make_unique<kube::InformerFactory>(client.get());
-    policies = factory->Informer(kGpuSharingPolicies, kube::GenericObjectCodec());
+    policies = factory->Informer(api::kGpuSharingPolicies, kube::GenericObjectCodec());
     auto rebuild = [&service, &file_policies, &policies, logger] {
       std::vector<GpuSharingPolicy> all = file_policies;
       for (const auto& obj : policies->store().List()) {
@@ -390,7 +387,7 @@ int main(int argc, char** argv) {
                                .on_update = [rebuild](const auto&, const auto&) { rebuild(); },
                                .on_delete = [rebuild](const auto&, bool) { rebuild(); }});
     namespaces = factory->Informer(kube::resources::kNamespaces, kube::GenericObjectCodec());
-    budgets = factory->Informer(kBudgets, kube::GenericObjectCodec());
+    budgets = factory->Informer(api::kBudgets, kube::GenericObjectCodec());
     // Runs on the informer's dispatch thread only. Each problem is logged
     // once, not at every status update of some other Budget.
     auto logged = std::make_shared<std::set<std::string>>();

@@ -4,16 +4,10 @@
 // caBundle it patched in) rewrites and denies pods; an in-test HTTPS server
 // covers denials, warnings, failure policies, timeouts, dry runs and
 // selectors.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <condition_variable>
-#include <cstring>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <curl/curl.h>
@@ -26,8 +20,7 @@
 #include "support/loopback_port.h"
 #include "support/test_paths.h"
 #include "webhooks/webhook_integration_client.h"
-
-extern char** environ;
+#include "webhooks/webhook_process.h"
 
 namespace gpu_autoscaler::apiserver {
 namespace {
@@ -139,97 +132,8 @@ json Configuration(const std::string& kind, const std::string& name, std::vector
           {"webhooks", hooks}};
 }
 
-template <typename Pred>
-bool PollUntil(Pred pred, std::chrono::seconds deadline = 30s) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
-// ---------------------------------------------------------------------------
-// The gpu-autoscaler-webhook program as a child process.
-
-class WebhookProcess {
- public:
-  static std::unique_ptr<WebhookProcess> Start(const std::vector<std::string>& flags) {
-    auto p = std::unique_ptr<WebhookProcess>(new WebhookProcess());
-    std::vector<std::string> args = {gpu_autoscaler::testing::BinaryPath("gpu-autoscaler-webhook"),
-                                     "--bind-address", "127.0.0.1", "--port", "0"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    int fds[2];
-    if (::pipe(fds) != 0) return nullptr;
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "KUBECONFIG=", 11) != 0) env.push_back(*e);
-    }
-    env.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    int rc = posix_spawn(&p->pid_, argv[0], &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    p->fd_ = fds[0];
-    if (rc != 0) {
-      p->pid_ = -1;
-      ADD_FAILURE() << "cannot run " << args[0];
-      return nullptr;
-    }
-    // Blocks until the program reports its port (or exits).
-    std::string out;
-    const std::string marker = "listening on 127.0.0.1:";
-    char buf[512];
-    auto reported = [&] {
-      size_t at = out.find(marker);
-      return at != std::string::npos && out.find('\n', at) != std::string::npos;
-    };
-    while (!reported()) {
-      ssize_t n = ::read(p->fd_, buf, sizeof(buf));
-      if (n <= 0) {
-        ADD_FAILURE() << "webhook exited before listening: " << out;
-        return nullptr;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-    p->port_ = std::atoi(out.c_str() + out.find(marker) + marker.size());
-    return p;
-  }
-  ~WebhookProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  WebhookProcess() = default;
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  int port_ = 0;
-};
-
-std::string Kubeconfig(const wt::TempDir& dir, const TestApiServer& api) {
-  std::string path = dir.File("kubeconfig");
-  wt::WriteFile(
-      path,
-      "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: " + api.url() +
-          "\nusers:\n- name: t\n  user:\n    token: " + api.config().bearer_token +
-          "\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\n"
-          "current-context: t\n");
-  return path;
-}
+using wt::PollUntil;
+using wt::WebhookProcess;
 
 TEST(AdmissionWebhooksIntegration, GpuAutoscalerWebhookRewritesAndDeniesPods) {
   auto api = TestApiServer::Start();
@@ -271,7 +175,7 @@ TEST(AdmissionWebhooksIntegration, GpuAutoscalerWebhookRewritesAndDeniesPods) {
   std::string ca_file = dir.File("ca.crt");
   auto webhook =
       WebhookProcess::Start({"--self-signed", "--self-signed-ip", "127.0.0.1", "--write-ca-file",
-                             ca_file, "--kubeconfig", Kubeconfig(dir, *api)});
+                             ca_file, "--kubeconfig", wt::WriteKubeconfig(dir, api->config())});
   ASSERT_TRUE(webhook);
   std::string ca_pem = gpu_autoscaler::testing::ReadFileOrDie(ca_file);
   json port = {{"name", "https"}, {"port", 443}, {"targetPort", webhook->port()}};

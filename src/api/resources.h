@@ -1,0 +1,21 @@
+// File: src/api/resources.h
+//
+// The project's custom resources as the API client addresses them (group,
+// version, plural, scope), for the manager, the webhook and the CLI. The
+// schemas are in crds/.
+//
+//   auto budgets = client->List(kube::ObjectRef{api::kBudgets, ns});
+//
+// Thread-safety: constants only.
+#pragma once
+
+#include "kube/resource.h"
+
+namespace gpu_autoscaler::api {
+
+inline const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets",
+                                                 /*namespaced=*/true};
+inline const kube::GroupVersionResource kGpuSharingPolicies{
+    "gpuautoscaler.io", "v1alpha1", "gpusharingpolicies", /*namespaced=*/false};
+
+}  // namespace gpu_autoscaler::api
