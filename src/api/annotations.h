@@ -34,6 +34,25 @@ inline constexpr std::string_view kModeAnnotation = "gpuautoscaler.io/mode";
 inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-profile";
 inline constexpr std::string_view kOriginalRequestAnnotation = "gpuautoscaler.io/original-request";
 
+// Scheduling (docs/scheduler.md). Written by gpu-autoscaler-scheduler in the
+// Binding, so the pod gets it together with spec.nodeName; the node agent
+// exposes exactly these GPUs to the pod. On a pending pod the annotation asks
+// for these GPU indices (a pin, like HAMi's nvidia.com/use-gpuuuid).
+inline constexpr std::string_view kGpuIndicesAnnotation = "gpuautoscaler.io/gpu-indices";
+// The scheduler's policy and score for the chosen node, for `kubectl describe`.
+inline constexpr std::string_view kPlacementAnnotation = "gpuautoscaler.io/placement";
+// Gang scheduling: pods with the same group (in one namespace) are bound all
+// or none. Volcano's key is honoured too; the minimum member count comes from
+// kPodGroupMinMemberAnnotation (default: every pod of the group seen pending).
+inline constexpr std::string_view kPodGroupAnnotation = "gpuautoscaler.io/pod-group";
+inline constexpr std::string_view kVolcanoPodGroupAnnotation = "scheduling.k8s.io/group-name";
+inline constexpr std::string_view kPodGroupMinMemberAnnotation =
+    "gpuautoscaler.io/pod-group-min-member";
+// Node label: the NVLink islands of the node's GPUs. Islands are separated
+// by '_', members by '.', ranges use '-' ("0-3_4-7", "0.2_1.3"), so the value
+// is a valid label value. The node agent writes it from NVML's topology.
+inline constexpr std::string_view kNvlinkIslandsLabel = "gpuautoscaler.io/nvlink-islands";
+
 // Set by kube-apiserver on every namespace (Kubernetes >= 1.21); cannot be
 // forged by a label edit.
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";

@@ -1366,7 +1366,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
         result["metadata"]["managedFields"] = (*meta)["managedFields"];
       updated = std::move(result);
       meta = MetaOf(updated);
-    } else {
+    } else if (sub != "binding") {  // a binding's mutator writes spec and status itself
       for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
                             "deletionGracePeriodSeconds", "generation", "namespace", "name"}) {
         if (old_meta.contains(f)) {
@@ -1403,8 +1403,10 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
       default_object();
       if (MetaOf(updated) == nullptr) return BadRequestErr("the object must be a JSON object");
     }
-    auto valid = ValidateUpdate(TargetOf(info, sub), old, updated, schema.get());
-    if (!valid.ok()) return valid.error();
+    if (sub != "binding") {  // kube-apiserver's BindingREST sets nodeName without pod validation
+      auto valid = ValidateUpdate(TargetOf(info, sub), old, updated, schema.get());
+      if (!valid.ok()) return valid.error();
+    }
     meta = MetaOf(updated);
     if (info.tracks_generation && SpecPart(old) != SpecPart(updated)) {
       (*meta)["generation"] = old_meta.value("generation", 0) + 1;
@@ -1786,6 +1788,9 @@ void ApiServer::Impl::Evict(Call& c) {
   Respond(c.w, 201, kSuccessCreated);
 }
 
+// BindingREST.assignPod in kube-apiserver: the binding's uid and
+// resourceVersion are preconditions; the pod gets spec.nodeName, the binding's
+// annotations and PodScheduled=True. Any refusal is a 409 on pods/binding.
 void ApiServer::Impl::Bind(Call& c) {
   auto body = ParseBody(c);
   if (!body.ok()) return RespondError(c.w, body.error());
@@ -1797,17 +1802,56 @@ void ApiServer::Impl::Bind(Call& c) {
     e.mutable_details().causes.push_back({"FieldValueRequired", "Required value", "target.name"});
     return RespondError(c.w, WithDetails(e, "", "Binding", pod_name));
   }
+  const std::string want_uid = MetaString(*body, "uid");
+  const std::string want_rv = MetaString(*body, "resourceVersion");
+  json annotations = json::object();
+  if (const json* meta = MetaOf(*body);
+      meta != nullptr && meta->contains("annotations") && (*meta)["annotations"].is_object()) {
+    annotations = (*meta)["annotations"];
+  }
+  auto conflict = [&](const std::string& why) {
+    return ConflictErr("", "pods/binding", pod_name, why);
+  };
+  const std::string now = Now();
   auto pods = registry.Find("", "v1", "pods");
   auto reply = UpdateObject(
-      *pods, c.ns, pod_name, "",
+      *pods, c.ns, pod_name, "binding",
       [&](const json* current) -> kube::Result<json> {
         json pod = *current;
+        const json& meta = pod["metadata"];
+        if (!want_uid.empty() && meta.value("uid", "") != want_uid) {
+          return conflict("Precondition failed: UID in precondition: " + want_uid +
+                          ", UID in object meta: " + meta.value("uid", ""));
+        }
+        if (!want_rv.empty() && meta.value("resourceVersion", "") != want_rv) {
+          return conflict("Precondition failed: ResourceVersion in precondition: " + want_rv +
+                          ", ResourceVersion in object meta: " + meta.value("resourceVersion", ""));
+        }
+        if (meta.contains("deletionTimestamp")) {
+          return conflict("pod " + pod_name + " is being deleted, cannot be assigned to a host");
+        }
         std::string bound = pod["spec"].value("nodeName", "");
         if (!bound.empty()) {
-          return ConflictErr("", "pods/binding", pod_name,
-                             "pod " + pod_name + " is already assigned to node \"" + bound + "\"");
+          return conflict("pod " + pod_name + " is already assigned to node \"" + bound + "\"");
         }
         pod["spec"]["nodeName"] = node;
+        for (auto& [key, value] : annotations.items())
+          pod["metadata"]["annotations"][key] = value;
+        json& conditions = pod["status"]["conditions"];
+        if (!conditions.is_array()) conditions = json::array();
+        json scheduled = {{"type", "PodScheduled"},
+                          {"status", "True"},
+                          {"lastProbeTime", nullptr},
+                          {"lastTransitionTime", now}};
+        bool replaced = false;
+        for (json& condition : conditions) {
+          if (condition.value("type", "") != "PodScheduled") continue;
+          if (condition.value("status", "") == "True")
+            scheduled["lastTransitionTime"] = condition.value("lastTransitionTime", now);
+          condition = scheduled;
+          replaced = true;
+        }
+        if (!replaced) conditions.push_back(scheduled);
         return pod;
       },
       false, c.DryRun(), FieldManager(c), /*admit=*/false);  // pods/binding: not admitted here

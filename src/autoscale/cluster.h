@@ -63,6 +63,8 @@ struct NodeSpec {
   // Per-GPU NVLink peer group id (GPUs with the same id are NVLink peers).
   // Empty means no NVLink topology is known.
   std::vector<int> nvlink_group;
+
+  bool operator==(const NodeSpec&) const = default;
 };
 
 // What a pod asks for, as written in a trace or a PodSpec.

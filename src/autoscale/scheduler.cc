@@ -90,6 +90,29 @@ std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
   return PlaceOn(best, pod, best_gpu);
 }
 
+NodeScore Scheduler::ScoreOf(int node, const PodRequest& pod) {
+  std::vector<CacheEntry>& cache = CacheFor(pod);
+  const NodeState& state = cluster_.node(node);
+  if (pod.memory_mib > state.free_memory || state.pods >= state.max_pods) return {.score = -1};
+  CacheEntry& entry = cache[node];
+  if (entry.version != state.version) {
+    entry.version = state.version;
+    if (cluster_.Fits(node, pod)) {
+      const NodeScore s = policy_.Score(cluster_, node, pod);
+      entry.score = static_cast<int16_t>(s.score);
+      entry.gpu = static_cast<int8_t>(s.gpu);
+      entry.tiebreak = s.tiebreak;
+    } else {
+      entry.score = -1;
+    }
+  }
+  return {.score = entry.score, .gpu = entry.gpu, .tiebreak = entry.tiebreak};
+}
+
+Placement Scheduler::PlaceOnNode(int node, const PodRequest& pod) {
+  return PlaceOn(node, pod, ScoreOf(node, pod).gpu);
+}
+
 Placement Scheduler::PlaceOn(int node, const PodRequest& pod, int scored_gpu) {
   Placement placement;
   placement.node = node;

@@ -38,6 +38,14 @@ class Scheduler {
   // Where `pod` should go, or nullopt when no node fits.
   std::optional<Placement> Select(const PodRequest& pod);
 
+  // The policy's score of one node for `pod`, from the same per-version cache
+  // as Select; score -1 when the pod does not fit there. For callers that
+  // filter nodes themselves (the scheduler extender).
+  NodeScore ScoreOf(int node, const PodRequest& pod);
+  // The placement Select would make if `node` won: the policy's GPU choice.
+  // `node` must fit `pod`.
+  Placement PlaceOnNode(int node, const PodRequest& pod);
+
  private:
   struct CacheEntry {
     uint64_t version = 0;  // node version the entry was computed at; 0 = empty

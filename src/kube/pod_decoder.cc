@@ -79,6 +79,9 @@ class PodViewBuilder {
         ctx->where = "spec.tolerations";
         GPA_SJ_RETURN_IF_ERROR(DecodeTolerations(v));
         pod->tolerations_ = PackedArray<Toleration>(&tolerations_);
+      } else if (key == "affinity") {
+        ctx->where = "spec.affinity";
+        GPA_SJ_RETURN_IF_ERROR(DecodeAffinity(v, pod));
       } else if (key == "containers") {
         ctx->where = "spec.containers";
         GPA_SJ_RETURN_IF_ERROR(DecodeContainers(v, ctx));
@@ -110,6 +113,52 @@ class PodViewBuilder {
       tolerations_.push_back(std::move(t));
       return simdjson::SUCCESS;
     });
+  }
+
+  // Keeps only nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.
+  error_code DecodeAffinity(od::value& v, PodView* pod) {
+    int terms = 0;
+    GPA_SJ_RETURN_IF_ERROR(ForEachField(v, [&](std::string_view key, od::value& a) {
+      if (key != "nodeAffinity") return simdjson::SUCCESS;
+      return ForEachField(a, [&](std::string_view nkey, od::value& n) {
+        if (nkey != "requiredDuringSchedulingIgnoredDuringExecution") return simdjson::SUCCESS;
+        return ForEachField(n, [&](std::string_view tkey, od::value& t) {
+          if (tkey != "nodeSelectorTerms") return simdjson::SUCCESS;
+          return ForEachElement(t, [&](od::value& term) -> error_code {
+            const auto index = static_cast<uint16_t>(terms++);
+            return ForEachField(term, [&](std::string_view fkey, od::value& list) {
+              if (fkey != "matchExpressions" && fkey != "matchFields") return simdjson::SUCCESS;
+              const bool field = fkey == "matchFields";
+              return ForEachElement(list, [&](od::value& expr) -> error_code {
+                NodeSelectorRequirement r{.term = index, .field = field};
+                std::string joined;
+                GPA_SJ_RETURN_IF_ERROR(ForEachField(expr, [&](std::string_view k, od::value& f) {
+                  std::string_view text;
+                  if (k == "key" || k == "operator") {
+                    GPA_SJ_RETURN_IF_ERROR(GetString(f, &text));
+                    (k == "key" ? r.key : r.op) = InternedString::Make(text);
+                  } else if (k == "values") {
+                    return ForEachElement(f, [&](od::value& item) -> error_code {
+                      GPA_SJ_RETURN_IF_ERROR(GetString(item, &text));
+                      if (!joined.empty()) joined += '\n';
+                      joined += text;
+                      return simdjson::SUCCESS;
+                    });
+                  }
+                  return simdjson::SUCCESS;
+                }));
+                r.values = InternedString::Make(joined);
+                affinity_.push_back(std::move(r));
+                return simdjson::SUCCESS;
+              });
+            });
+          });
+        });
+      });
+    }));
+    pod->node_affinity_ = PackedArray<NodeSelectorRequirement>(&affinity_);
+    pod->node_affinity_terms_ = terms;
+    return simdjson::SUCCESS;
   }
 
   error_code DecodeContainers(od::value& v, DecodeContext* ctx) {
@@ -153,6 +202,7 @@ class PodViewBuilder {
     meta_.Reset();
     labels_.clear();
     tolerations_.clear();
+    affinity_.clear();
     containers_.clear();
     quantities_.clear();
     conditions_.clear();
@@ -161,6 +211,7 @@ class PodViewBuilder {
   MetaScratch meta_;
   std::vector<Label> labels_;
   std::vector<Toleration> tolerations_;
+  std::vector<NodeSelectorRequirement> affinity_;
   std::vector<ContainerResources> containers_;
   std::vector<ResourceQuantity> quantities_;
   std::vector<Condition> conditions_;

@@ -81,7 +81,8 @@ size_t PodView::OwnedBytes() const {
   size_t bytes = strings_.bytes() + labels_.size() * sizeof(Label) +
                  annotations_.size() * sizeof(Annotation) +
                  owners_.size() * sizeof(OwnerReference) + node_selector_.size() * sizeof(Label) +
-                 tolerations_.size() * sizeof(Toleration) + conditions_.size() * sizeof(Condition);
+                 tolerations_.size() * sizeof(Toleration) + conditions_.size() * sizeof(Condition) +
+                 node_affinity_.size() * sizeof(NodeSelectorRequirement);
   for (const auto* list : {&containers_, &init_containers_}) {
     bytes += list->size() * sizeof(ContainerResources);
     for (const ContainerResources& c : *list) {

@@ -80,6 +80,12 @@ class PodView {
   }
   std::span<const Label> node_selector() const { return node_selector_.span(); }
   std::span<const Toleration> tolerations() const { return tolerations_.span(); }
+  // Required node affinity; empty when the pod has none. A term that decoded
+  // to no requirement matches no node, as in kube-scheduler.
+  std::span<const NodeSelectorRequirement> required_node_affinity() const {
+    return node_affinity_.span();
+  }
+  int required_node_affinity_terms() const { return node_affinity_terms_; }
   std::span<const ContainerResources> containers() const { return containers_.span(); }
   std::span<const ContainerResources> init_containers() const { return init_containers_.span(); }
 
@@ -117,6 +123,8 @@ class PodView {
   PackedArray<OwnerReference> owners_;
   PackedArray<Label> node_selector_;
   PackedArray<Toleration> tolerations_;
+  PackedArray<NodeSelectorRequirement> node_affinity_;
+  int node_affinity_terms_ = 0;
   PackedArray<ContainerResources> containers_;
   PackedArray<ContainerResources> init_containers_;
   PackedArray<Condition> conditions_;

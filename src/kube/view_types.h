@@ -99,6 +99,18 @@ inline std::optional<std::string_view> FindLabel(std::span<const Label> labels,
   return std::nullopt;
 }
 
+// One requirement of a required node-affinity term
+// (spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution).
+// Terms are ORed, the requirements of one term ANDed. Values are interned
+// together, joined by '\n', because pods of one workload repeat them.
+struct NodeSelectorRequirement {
+  uint16_t term = 0;   // index of the nodeSelectorTerm
+  bool field = false;  // from matchFields (only metadata.name exists)
+  InternedString key{};
+  InternedString op{};      // In, NotIn, Exists, DoesNotExist, Gt, Lt
+  InternedString values{};  // '\n'-joined
+};
+
 // Annotation values are often unique (checksums, JSON), so only keys are interned.
 struct Annotation {
   InternedString key;

@@ -1,0 +1,530 @@
+#include "scheduler/cluster_cache.h"
+
+#include <algorithm>
+
+#include "api/annotations.h"
+#include "scheduler/node_fit.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+std::string PodKey(std::string_view ns, std::string_view name) {
+  std::string key;
+  key.reserve(ns.size() + name.size() + 1);
+  key.append(ns).append("/").append(name);
+  return key;
+}
+
+bool Finished(const kube::PodView& pod) {
+  return pod.phase() == kube::PodPhase::kSucceeded || pod.phase() == kube::PodPhase::kFailed;
+}
+
+std::string Insufficient(std::string_view resource) {
+  return "Insufficient " + std::string(resource);
+}
+
+// Before the cluster runs any GPU pod: one whole GPU per pod.
+autoscale::TargetWorkload DefaultWorkload() {
+  autoscale::TypicalPod whole;
+  whole.gpu_milli = autoscale::kMilliPerGpu;
+  whole.num_gpu = 1;
+  whole.count = 1;
+  return autoscale::TargetWorkload::FromShapes({whole});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterCache>> ClusterCache::Create(CacheOptions options) {
+  // Validate the policy name now, so a bad flag fails at start.
+  autoscale::TargetWorkload probe_workload = DefaultWorkload();
+  GPU_ASSIGN_OR_RETURN(std::unique_ptr<autoscale::Policy> probe,
+                       autoscale::MakePolicy(options.policy, &probe_workload));
+  return std::unique_ptr<ClusterCache>(new ClusterCache(std::move(options), nullptr));
+}
+
+ClusterCache::ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy>)
+    : options_(std::move(options)) {}
+
+void ClusterCache::UpsertNode(std::shared_ptr<const kube::NodeView> node) {
+  NodeOffer offer = NodeOfferOf(*node);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node->name());
+  if (it == nodes_.end()) {
+    NodeEntry entry;
+    entry.view = std::move(node);
+    entry.offer = std::move(offer);
+    nodes_.emplace(entry.offer.spec.name, std::move(entry));
+    dirty_ = true;
+    return;
+  }
+  it->second.view = std::move(node);
+  if (!(it->second.offer == offer)) {
+    it->second.offer = std::move(offer);
+    dirty_ = true;
+  }
+}
+
+void ClusterCache::DeleteNode(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;
+  nodes_.erase(it);
+  // Assumed pods on the node lose their place; their Binding must not go out.
+  std::erase_if(pods_, [&](const auto& p) { return p.second.assumed && p.second.node == name; });
+  dirty_ = true;
+}
+
+bool ClusterCache::HasNode(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return nodes_.find(name) != nodes_.end();
+}
+
+std::shared_ptr<const kube::PodView> ClusterCache::FindPod(std::string_view ns,
+                                                           std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pods_.find(PodKey(ns, name));
+  return it == pods_.end() ? nullptr : it->second.view;
+}
+
+ClusterCache::NodeEntry* ClusterCache::NodeLocked(std::string_view name) {
+  auto it = node_index_.find(name);
+  return it == node_index_.end() ? nullptr : by_index_[it->second];
+}
+
+void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
+  const std::string key = PodKey(pod->ns(), pod->name());
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pods_.find(key);
+  const bool bound = !pod->node_name().empty() && !Finished(*pod);
+  if (!bound) {
+    // Finished, or still pending (an assumed pod whose Binding is in flight).
+    if (it != pods_.end() && (!it->second.assumed || Finished(*pod))) {
+      UnplaceLocked(it->second);
+      pods_.erase(it);
+    }
+    return;
+  }
+  std::vector<int> annotated;
+  if (std::optional<std::string_view> text = pod->annotation(api::kGpuIndicesAnnotation)) {
+    if (Result<std::vector<int>> gpus = ParseGpuIndices(*text); gpus.ok()) {
+      annotated = std::move(gpus).value();
+    }
+  }
+  if (it != pods_.end()) {
+    PodEntry& entry = it->second;
+    const bool same =
+        entry.node == pod->node_name() && (annotated.empty() || annotated == entry.gpus);
+    entry.view = pod;
+    entry.assumed = false;  // confirmed by the informer
+    if (same) return;
+    UnplaceLocked(entry);
+    entry.node = std::string(pod->node_name());
+    entry.gpus = std::move(annotated);
+    if (!dirty_) PlaceLocked(entry);
+    return;
+  }
+  PodEntry entry;
+  entry.view = pod;
+  entry.node = std::string(pod->node_name());
+  entry.gpus = std::move(annotated);
+  entry.demand = GpuDemandOf(*pod, milli_per_replica_);
+  PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
+  if (!dirty_) PlaceLocked(stored);
+}
+
+void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pods_.find(PodKey(ns, name));
+  if (it == pods_.end()) return;
+  UnplaceLocked(it->second);
+  pods_.erase(it);
+}
+
+autoscale::PodRequest ClusterCache::RequestOf(const GpuDemand& demand) const {
+  autoscale::PodRequest request = state_->Resolve(demand.spec);
+  if (demand.kind == GpuKind::kMig) {
+    request.num_gpu = 0;
+    request.gpu_milli = 0;
+    request.mig_slices = demand.mig_slices;
+    request.pod_class = autoscale::PodClass::kSharing;
+  }
+  return request;
+}
+
+void ClusterCache::EnsureBuiltLocked() {
+  if (dirty_ || !state_) RebuildLocked();
+}
+
+void ClusterCache::RebuildLocked() {
+  ++rebuilds_;
+  state_ = std::make_unique<autoscale::ClusterState>();
+  node_index_.clear();
+  by_index_.clear();
+  std::map<int, int> replicas_count;
+  for (auto& [name, entry] : nodes_) {
+    entry.index = -1;
+    entry.mig_used.clear();
+    if (!state_->AddNode(entry.offer.spec).ok()) continue;  // offers are clamped; defensive
+    entry.index = static_cast<int>(by_index_.size());
+    node_index_.emplace(name, entry.index);
+    by_index_.push_back(&entry);
+    if (entry.offer.shared_replicas > 0) ++replicas_count[entry.offer.shared_replicas];
+  }
+  // A replica's share: the most common replica count among sharing nodes.
+  int replicas = 1;
+  int best = 0;
+  for (const auto& [r, count] : replicas_count) {
+    if (count > best) {
+      best = count;
+      replicas = r;
+    }
+  }
+  milli_per_replica_ = autoscale::kMilliPerGpu / replicas;
+  // The target workload: the shapes of the pods the cluster runs.
+  std::vector<autoscale::PodSpec> shapes;
+  for (auto& [key, pod] : pods_) {
+    if (pod.view) pod.demand = GpuDemandOf(*pod.view, milli_per_replica_);
+    pod.binding = -1;
+    if (pod.demand.kind == GpuKind::kWhole || pod.demand.kind == GpuKind::kShared) {
+      shapes.push_back(pod.demand.spec);
+    }
+  }
+  workload_ = std::make_unique<autoscale::TargetWorkload>(
+      shapes.empty() ? DefaultWorkload() : autoscale::TargetWorkload::FromTrace(shapes, *state_));
+  policy_ = std::move(autoscale::MakePolicy(options_.policy, workload_.get())).value();
+  engine_ =
+      std::make_unique<autoscale::Scheduler>(*state_, *policy_, std::vector<int>{}, options_.seed);
+  node_fragmentation_.assign(by_index_.size(), 0);
+  fragmentation_version_.assign(by_index_.size(), 0);
+  dirty_ = false;
+  unplaceable_ = 0;
+  for (auto& [key, pod] : pods_)
+    PlaceLocked(pod);
+}
+
+bool ClusterCache::PlaceLocked(PodEntry& entry) {
+  NodeEntry* node = NodeLocked(entry.node);
+  if (node == nullptr || node->index < 0) return false;  // the node is gone
+  const autoscale::PodRequest request = RequestOf(entry.demand);
+  auto place = [&](const std::vector<int>& gpus) {
+    Result<autoscale::BindingId> id =
+        state_->Place(request, autoscale::Placement{.node = node->index, .gpus = gpus});
+    if (!id.ok()) return false;
+    entry.binding = *id;
+    entry.gpus = gpus;
+    return true;
+  };
+  bool placed =
+      (!entry.gpus.empty() || !request.uses_gpu()) && request.mig_slices == 0 && place(entry.gpus);
+  if (!placed) placed = place(state_->BestGpus(node->index, request));
+  if (!placed) {
+    ++unplaceable_;
+    return false;
+  }
+  if (entry.demand.kind == GpuKind::kMig) ++node->mig_used[entry.demand.mig_resource];
+  return true;
+}
+
+void ClusterCache::UnplaceLocked(PodEntry& entry) {
+  if (entry.binding < 0 || dirty_ || !state_) {
+    entry.binding = -1;
+    return;
+  }
+  (void)state_->Remove(entry.binding);
+  entry.binding = -1;
+  if (entry.demand.kind == GpuKind::kMig) {
+    if (NodeEntry* node = NodeLocked(entry.node)) --node->mig_used[entry.demand.mig_resource];
+  }
+}
+
+std::string ClusterCache::DemandErrorLocked(const GpuDemand& demand) const {
+  if (!demand.error.empty()) return demand.error;
+  if (demand.kind == GpuKind::kMig) {
+    std::string offered;
+    for (const auto& [name, node] : nodes_) {
+      for (const auto& [resource, count] : node.offer.mig_instances) {
+        if (resource == demand.mig_resource) return "";
+        const std::string profile = resource.substr(kMigResourcePrefix.size());
+        if (offered.find(profile) == std::string::npos) {
+          offered += (offered.empty() ? "" : ", ") + profile;
+        }
+      }
+    }
+    return "no node offers " + demand.mig_resource +
+           " (MIG profiles in the cluster: " + (offered.empty() ? "none" : offered) + ")";
+  }
+  return "";
+}
+
+std::string ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                                          const GpuDemand& demand,
+                                          const autoscale::PodRequest& request,
+                                          bool predicates) const {
+  if (predicates) {
+    std::string why = NodePredicateFailure(pod, *node.view);
+    if (!why.empty()) return why;
+  }
+  const NodeOffer& offer = node.offer;
+  switch (demand.kind) {
+    case GpuKind::kNone:
+      break;
+    case GpuKind::kWhole:
+      if (offer.whole_gpus == 0 && offer.shared_gpus > 0) {
+        return "node(s) share their GPUs (time-slicing or MPS) and the pod asks for whole GPUs";
+      }
+      if (offer.whole_gpus < demand.spec.num_gpu) return Insufficient(kWholeGpuResource);
+      break;
+    case GpuKind::kShared:
+      if (offer.shared_gpus == 0) return Insufficient(kSharedGpuResource);
+      break;
+    case GpuKind::kMig: {
+      int64_t have = 0;
+      for (const auto& [resource, count] : offer.mig_instances) {
+        if (resource == demand.mig_resource) have = count;
+      }
+      auto used = node.mig_used.find(demand.mig_resource);
+      if (have - (used == node.mig_used.end() ? 0 : used->second) <= 0) {
+        return Insufficient(demand.mig_resource);
+      }
+      break;
+    }
+  }
+  const autoscale::NodeState& state = state_->node(node.index);
+  if (request.cpu_milli > state.free_cpu) return Insufficient("cpu");
+  if (request.memory_mib > state.free_memory) return Insufficient("memory");
+  if (state.pods >= state.max_pods) return "Too many pods";
+  if (!state_->Fits(node.index, request)) {
+    return demand.kind == GpuKind::kShared
+               ? "Insufficient GPU share (no GPU has " + std::to_string(request.gpu_milli) +
+                     " milli-GPU free)"
+           : demand.kind == GpuKind::kMig ? Insufficient(demand.mig_resource)
+                                          : Insufficient(kWholeGpuResource);
+  }
+  if (!demand.pinned_gpus.empty()) {
+    for (int g : demand.pinned_gpus) {
+      if (g >= state.gpu_count) {
+        return "node(s) have fewer GPUs than " + std::string(api::kGpuIndicesAnnotation) + " names";
+      }
+      const bool mig = (state.mig_mask >> g) & 1;
+      const bool free = demand.kind == GpuKind::kMig
+                            ? mig && state.free_mig_slices[g] >= request.mig_slices
+                            : !mig && state.free_milli[g] >= request.gpu_milli;
+      if (!free) {
+        return "GPU(s) named by " + std::string(api::kGpuIndicesAnnotation) + " are busy";
+      }
+    }
+  }
+  return "";
+}
+
+std::vector<int> ClusterCache::ChooseGpusLocked(const NodeEntry& node, const GpuDemand& demand,
+                                                const autoscale::PodRequest& request,
+                                                bool* island) {
+  *island = false;
+  if (!demand.pinned_gpus.empty()) return demand.pinned_gpus;
+  const std::vector<int>& groups = node.offer.spec.nvlink_group;
+  if (demand.kind == GpuKind::kWhole && request.num_gpu > 1 && !groups.empty()) {
+    // Best fit among the islands with enough fully free GPUs: the island with
+    // the fewest free GPUs that still fits, so larger islands stay whole.
+    const autoscale::NodeState& state = state_->node(node.index);
+    std::map<int, std::vector<int>> free_by_island;
+    for (int g = 0; g < state.gpu_count; ++g) {
+      if (!((state.mig_mask >> g) & 1) && state.free_milli[g] == autoscale::kMilliPerGpu) {
+        free_by_island[groups[g]].push_back(g);
+      }
+    }
+    const std::vector<int>* best = nullptr;
+    for (const auto& [group, gpus] : free_by_island) {
+      if (static_cast<int>(gpus.size()) >= request.num_gpu &&
+          (best == nullptr || gpus.size() < best->size())) {
+        best = &gpus;
+      }
+    }
+    if (best != nullptr) {
+      *island = true;
+      return std::vector<int>(best->begin(), best->begin() + request.num_gpu);
+    }
+  }
+  return engine_->PlaceOnNode(node.index, request).gpus;
+}
+
+FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
+                                   std::span<const std::string_view> nodes, bool predicates) {
+  FilterOutcome out;
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
+  const std::string invalid = DemandErrorLocked(demand);
+  const autoscale::PodRequest request = RequestOf(demand);
+  out.feasible.reserve(nodes.size());
+  for (std::string_view name : nodes) {
+    const NodeEntry* node = NodeLocked(name);
+    if (node == nullptr) {
+      out.failed.emplace_back(name, "node is not in gpu-autoscaler's cache (unknown or deleted)");
+      continue;
+    }
+    std::string why =
+        invalid.empty() ? CheckNodeLocked(*node, pod, demand, request, predicates) : invalid;
+    if (why.empty() && engine_->ScoreOf(node->index, request).score < 0) {
+      why = Insufficient(kWholeGpuResource);  // defensive: the engine disagrees
+    }
+    if (why.empty()) {
+      out.feasible.push_back(name);
+    } else {
+      out.failed.emplace_back(name, std::move(why));
+    }
+  }
+  return out;
+}
+
+std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
+                                          std::span<const std::string_view> nodes) {
+  std::vector<int> raw(nodes.size(), -1);
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
+  const autoscale::PodRequest request = RequestOf(demand);
+  const bool valid = DemandErrorLocked(demand).empty();
+  int lo = 101;
+  int hi = -1;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const NodeEntry* node = NodeLocked(nodes[i]);
+    if (!valid || node == nullptr ||
+        !CheckNodeLocked(*node, pod, demand, request, /*predicates=*/false).empty()) {
+      continue;
+    }
+    raw[i] = engine_->ScoreOf(node->index, request).score;
+    if (raw[i] < 0) continue;
+    lo = std::min(lo, raw[i]);
+    hi = std::max(hi, raw[i]);
+  }
+  std::vector<int> scores(nodes.size(), 0);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (raw[i] < 0) continue;
+    scores[i] = hi == lo ? 10 : 1 + (raw[i] - lo) * 9 / (hi - lo);
+  }
+  return scores;
+}
+
+Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool predicates) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
+  if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
+    return FailedPreconditionError(std::move(invalid));
+  }
+  const autoscale::PodRequest request = RequestOf(demand);
+  std::map<std::string, int> reasons;
+  const NodeEntry* best = nullptr;
+  autoscale::NodeScore best_score{.score = -1};
+  for (const NodeEntry* node : by_index_) {
+    std::string why = CheckNodeLocked(*node, pod, demand, request, predicates);
+    if (!why.empty()) {
+      ++reasons[why];
+      continue;
+    }
+    const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
+    if (s.score < 0) {
+      ++reasons[Insufficient(kWholeGpuResource)];
+      continue;
+    }
+    if (s.score > best_score.score ||
+        (s.score == best_score.score && s.tiebreak > best_score.tiebreak)) {
+      best = node;
+      best_score = s;
+    }
+  }
+  if (best == nullptr) {
+    return FailedPreconditionError(AggregateReasons(static_cast<int>(by_index_.size()), reasons));
+  }
+  PlacementChoice choice{
+      .node = best->offer.spec.name, .score = best_score.score, .kind = demand.kind};
+  choice.gpus = ChooseGpusLocked(*best, demand, request, &choice.nvlink_island);
+  for (const auto& [reason, count] : reasons) {
+    choice.rejected += (choice.rejected.empty() ? "" : ", ") + std::to_string(count) + " " + reason;
+  }
+  return choice;
+}
+
+Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
+  if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
+    return FailedPreconditionError(std::move(invalid));
+  }
+  const NodeEntry* node = NodeLocked(name);
+  if (node == nullptr) {
+    return NotFoundError("node \"" + std::string(name) + "\" is not in gpu-autoscaler's cache");
+  }
+  const autoscale::PodRequest request = RequestOf(demand);
+  if (std::string why = CheckNodeLocked(*node, pod, demand, request, false); !why.empty()) {
+    return FailedPreconditionError("node \"" + std::string(name) + "\": " + why);
+  }
+  PlacementChoice choice{.node = std::string(name),
+                         .score = engine_->ScoreOf(node->index, request).score,
+                         .kind = demand.kind};
+  choice.gpus = ChooseGpusLocked(*node, demand, request, &choice.nvlink_island);
+  return choice;
+}
+
+Status ClusterCache::Assume(const kube::PodView& pod, const PlacementChoice& choice) {
+  const std::string key = PodKey(pod.ns(), pod.name());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pods_.count(key)) return AlreadyExistsError("pod " + key + " is already accounted");
+  EnsureBuiltLocked();
+  PodEntry entry;
+  entry.node = choice.node;
+  entry.gpus = choice.gpus;
+  entry.demand = GpuDemandOf(pod, milli_per_replica_);
+  entry.demand.pinned_gpus.clear();
+  entry.assumed = true;
+  PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
+  const int before = unplaceable_;
+  if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {
+    UnplaceLocked(stored);
+    unplaceable_ = before;
+    pods_.erase(key);
+    return FailedPreconditionError("pod " + key + " no longer fits node \"" + choice.node +
+                                   "\" on GPUs [" + FormatGpuIndices(choice.gpus) + "]");
+  }
+  return Status::Ok();
+}
+
+void ClusterCache::Forget(std::string_view ns, std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pods_.find(PodKey(ns, name));
+  if (it == pods_.end() || !it->second.assumed) return;
+  UnplaceLocked(it->second);
+  pods_.erase(it);
+}
+
+double ClusterCache::FragmentationRatio() {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  double fragmented = 0;
+  for (size_t i = 0; i < by_index_.size(); ++i) {
+    const autoscale::NodeState& node = state_->node(static_cast<int>(i));
+    if (fragmentation_version_[i] != node.version) {
+      fragmentation_version_[i] = node.version;
+      node_fragmentation_[i] = autoscale::NodeFragmentation(node, *workload_);
+    }
+    fragmented += node_fragmentation_[i];
+  }
+  const int64_t idle = state_->idle_gpu_milli();
+  return idle > 0 ? std::clamp(fragmented / static_cast<double>(idle), 0.0, 1.0) : 0.0;
+}
+
+CacheStats ClusterCache::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CacheStats s;
+  s.nodes = static_cast<int>(nodes_.size());
+  s.pods = static_cast<int>(pods_.size());
+  for (const auto& [key, pod] : pods_)
+    s.assumed += pod.assumed;
+  s.unplaceable = unplaceable_;
+  s.rebuilds = rebuilds_;
+  return s;
+}
+
+}  // namespace gpu_autoscaler::scheduler

@@ -1,0 +1,172 @@
+// File: scheduler/cluster_cache.h
+//
+// The scheduler's picture of the cluster: every node's offer (gpu_demand.h)
+// and every bound pod's GPUs, kept in the placement engine's ClusterState so
+// that decisions are the engine's (FragLookahead by default). Informer
+// handlers feed it; the extender's filter/prioritize/bind and the standalone
+// scheduling loop ask it.
+//
+//   auto cache = ClusterCache::Create({.policy = "FragLookahead"});
+//   (*cache)->UpsertNode(node);  (*cache)->UpsertPod(pod);       // informers
+//   Result<PlacementChoice> c = (*cache)->Select(pod, /*predicates=*/true);
+//   if (c.ok() && (*cache)->Assume(pod, *c).ok()) ... POST the Binding ...
+//
+// Accounting follows kube-scheduler's cache: a pod counts on its node from
+// Assume (before the Binding is sent) until Forget, or until the informer
+// reports it bound, which confirms it. A bound pod's GPUs are its
+// gpuautoscaler.io/gpu-indices annotation when valid and free, else the
+// engine's best GPUs (pods bound by another scheduler). Node heartbeats that
+// change nothing the engine sees cost a map lookup; a changed offer, a new or
+// a deleted node rebuilds the engine's state on the next question.
+//
+// Thread-safety: every method is safe from any thread (one internal mutex).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "autoscale/cluster.h"
+#include "autoscale/fragmentation.h"
+#include "autoscale/policy.h"
+#include "autoscale/scheduler.h"
+#include "common/status.h"
+#include "kube/node_view.h"
+#include "kube/pod_view.h"
+#include "scheduler/gpu_demand.h"
+
+namespace gpu_autoscaler::scheduler {
+
+struct CacheOptions {
+  std::string policy = "FragLookahead";  // any name autoscale::MakePolicy accepts
+  uint64_t seed = 42;                    // for the Random policy
+};
+
+struct PlacementChoice {
+  std::string node{};
+  std::vector<int> gpus{};  // empty for a pod without GPUs
+  int score = 0;            // the policy's score, 0..100
+  GpuKind kind = GpuKind::kNone;
+  bool nvlink_island = false;  // a multi-GPU pod got GPUs of one NVLink island
+  // Why the other nodes were not taken ("2 Insufficient nvidia.com/gpu, ..."),
+  // by Select only; "" when every node could take the pod.
+  std::string rejected{};
+};
+
+// The extender's filter answer: names are views into the caller's input.
+struct FilterOutcome {
+  std::vector<std::string_view> feasible{};
+  std::vector<std::pair<std::string_view, std::string>> failed{};  // node -> reason
+};
+
+struct CacheStats {
+  int nodes = 0;
+  int pods = 0;  // bound or assumed pods accounted
+  int assumed = 0;
+  int unplaceable = 0;  // bound pods the engine could not fit (overcommitted by others)
+  int64_t rebuilds = 0;
+};
+
+class ClusterCache {
+ public:
+  static Result<std::unique_ptr<ClusterCache>> Create(CacheOptions options);
+
+  void UpsertNode(std::shared_ptr<const kube::NodeView> node);
+  void DeleteNode(std::string_view name);
+  // Pending pods are ignored; bound pods count until deleted or finished.
+  void UpsertPod(std::shared_ptr<const kube::PodView> pod);
+  void DeletePod(std::string_view ns, std::string_view name);
+
+  bool HasNode(std::string_view name) const;
+  // The cached pod, for the extender's bind (which names only the pod).
+  std::shared_ptr<const kube::PodView> FindPod(std::string_view ns, std::string_view name) const;
+
+  // Which of `nodes` can take `pod`. `predicates`: also apply node_fit.h
+  // (kube-scheduler has already applied them when it calls an extender).
+  FilterOutcome Filter(const kube::PodView& pod, std::span<const std::string_view> nodes,
+                       bool predicates);
+  // Extender scores 0..10 for `nodes`, in order: the policy's scores scaled
+  // so the best candidate gets 10 and the worst feasible one 1; 0 where the
+  // pod does not fit.
+  std::vector<int> Prioritize(const kube::PodView& pod, std::span<const std::string_view> nodes);
+  // The best node of the whole cluster. The error (FailedPrecondition) is the
+  // reason to show on the pod: kube-scheduler's "0/N nodes are available: ..."
+  // or what makes the pod unschedulable as written.
+  Result<PlacementChoice> Select(const kube::PodView& pod, bool predicates);
+  // The GPUs `pod` would get on `node`; error when it does not fit there.
+  Result<PlacementChoice> PlanOn(const kube::PodView& pod, std::string_view node);
+
+  // Counts `pod` at `choice` now. AlreadyExists when the pod is accounted
+  // already; FailedPrecondition when the choice no longer fits.
+  Status Assume(const kube::PodView& pod, const PlacementChoice& choice);
+  // Drops an assumed pod (its Binding failed). Confirmed pods stay.
+  void Forget(std::string_view ns, std::string_view name);
+
+  // Expected fragmented share of the idle GPU capacity (FGD's measure over
+  // the target workload learnt from the cluster's own pods), 0..1.
+  double FragmentationRatio();
+  CacheStats stats() const;
+
+ private:
+  struct NodeEntry {
+    std::shared_ptr<const kube::NodeView> view{};
+    NodeOffer offer;
+    int index = -1;  // in state_; -1 until the next rebuild
+    std::map<std::string, int64_t, std::less<>> mig_used{};
+  };
+  struct PodEntry {
+    std::shared_ptr<const kube::PodView> view{};  // null for an assumed pod not yet seen bound
+    std::string node{};
+    std::vector<int> gpus{};
+    GpuDemand demand;
+    bool assumed = false;
+    autoscale::BindingId binding = -1;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
+
+  void EnsureBuiltLocked();
+  void RebuildLocked();
+  autoscale::PodRequest RequestOf(const GpuDemand& demand) const;
+  // "" when the node can take the pod, else kube-scheduler-style reason.
+  std::string CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                              const GpuDemand& demand, const autoscale::PodRequest& request,
+                              bool predicates) const;
+  std::string DemandErrorLocked(const GpuDemand& demand) const;
+  std::vector<int> ChooseGpusLocked(const NodeEntry& node, const GpuDemand& demand,
+                                    const autoscale::PodRequest& request, bool* island);
+  // Places an accounted pod in state_; false when it does not fit.
+  bool PlaceLocked(PodEntry& entry);
+  void UnplaceLocked(PodEntry& entry);
+  NodeEntry* NodeLocked(std::string_view name);
+
+  const CacheOptions options_;
+  mutable std::mutex mu_;
+  std::map<std::string, NodeEntry, std::less<>> nodes_{};
+  std::unordered_map<std::string, int, StringHash, std::equal_to<>> node_index_{};
+  std::vector<NodeEntry*> by_index_{};
+  std::unordered_map<std::string, PodEntry, StringHash, std::equal_to<>> pods_{};  // "ns/name"
+  bool dirty_ = true;
+  int milli_per_replica_ = autoscale::kMilliPerGpu;
+  int unplaceable_ = 0;
+  int64_t rebuilds_ = 0;
+  std::unique_ptr<autoscale::ClusterState> state_{};
+  std::unique_ptr<autoscale::TargetWorkload> workload_{};
+  std::unique_ptr<autoscale::Policy> policy_{};
+  std::unique_ptr<autoscale::Scheduler> engine_{};
+  std::vector<double> node_fragmentation_{};  // per node index, at fragmentation_version_
+  std::vector<uint64_t> fragmentation_version_{};
+};
+
+}  // namespace gpu_autoscaler::scheduler

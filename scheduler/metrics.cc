@@ -1,0 +1,94 @@
+#include "scheduler/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <string>
+
+namespace gpu_autoscaler::scheduler {
+
+struct SchedulerMetrics::Families {
+  prometheus::Family<prometheus::Counter>* attempts;
+  prometheus::Family<prometheus::Histogram>* attempt_duration;
+  prometheus::Family<prometheus::Counter>* extender_requests;
+  prometheus::Family<prometheus::Histogram>* extender_duration;
+  prometheus::Family<prometheus::Counter>* binds;
+  prometheus::Gauge* fragmentation;
+  prometheus::Gauge* pending;
+};
+
+namespace {
+const prometheus::Histogram::BucketBoundaries& Buckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  return kBuckets;
+}
+}  // namespace
+
+SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
+  if (registry == nullptr) return;
+  f_ = std::make_unique<Families>();
+  f_->attempts = &prometheus::BuildCounter()
+                      .Name("gpu_autoscaler_scheduler_attempts_total")
+                      .Help("Scheduling attempts by result (scheduled, unschedulable, error).")
+                      .Register(*registry);
+  f_->attempt_duration =
+      &prometheus::BuildHistogram()
+           .Name("gpu_autoscaler_scheduler_attempt_duration_seconds")
+           .Help("Time of one scheduling decision, from the cache to the chosen node.")
+           .Register(*registry);
+  f_->extender_requests = &prometheus::BuildCounter()
+                               .Name("gpu_autoscaler_scheduler_extender_requests_total")
+                               .Help("Extender requests by verb and HTTP code.")
+                               .Register(*registry);
+  f_->extender_duration = &prometheus::BuildHistogram()
+                               .Name("gpu_autoscaler_scheduler_extender_request_duration_seconds")
+                               .Help("Extender request handling time by verb.")
+                               .Register(*registry);
+  f_->binds = &prometheus::BuildCounter()
+                   .Name("gpu_autoscaler_scheduler_bind_total")
+                   .Help("Bindings by result (bound, conflict, error).")
+                   .Register(*registry);
+  f_->fragmentation =
+      &prometheus::BuildGauge()
+           .Name("gpu_autoscaler_scheduler_cluster_fragmentation_ratio")
+           .Help("Expected fragmented share of idle GPU capacity after the last bind (0..1).")
+           .Register(*registry)
+           .Add({});
+  f_->pending = &prometheus::BuildGauge()
+                     .Name("gpu_autoscaler_scheduler_pending_pods")
+                     .Help("Pods waiting in the standalone scheduler's queue.")
+                     .Register(*registry)
+                     .Add({});
+}
+
+SchedulerMetrics::~SchedulerMetrics() = default;
+
+void SchedulerMetrics::Attempt(std::string_view result, double seconds) {
+  if (!f_) return;
+  f_->attempts->Add({{"result", std::string(result)}}).Increment();
+  f_->attempt_duration->Add({}, Buckets()).Observe(seconds);
+}
+
+void SchedulerMetrics::ExtenderRequest(std::string_view verb, int code, double seconds) {
+  if (!f_) return;
+  f_->extender_requests->Add({{"verb", std::string(verb)}, {"code", std::to_string(code)}})
+      .Increment();
+  f_->extender_duration->Add({{"verb", std::string(verb)}}, Buckets()).Observe(seconds);
+}
+
+void SchedulerMetrics::Bind(std::string_view result) {
+  if (f_) f_->binds->Add({{"result", std::string(result)}}).Increment();
+}
+
+void SchedulerMetrics::Fragmentation(double ratio) {
+  if (f_) f_->fragmentation->Set(ratio);
+}
+
+void SchedulerMetrics::PendingPods(double count) {
+  if (f_) f_->pending->Set(count);
+}
+
+}  // namespace gpu_autoscaler::scheduler

@@ -1,0 +1,302 @@
+#include "scheduler/scheduler_app.h"
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "api/annotations.h"
+#include "kube/config.h"
+#include "kube/event_recorder.h"
+#include "kube/meta_time.h"
+#include "kube/object_codec.h"
+#include "kube/resource.h"
+#include "kube/rest_client.h"
+#include "kube/shared_informer.h"
+#include "net/http_server.h"
+#include "reconcile/manager.h"
+#include "scheduler/binder.h"
+#include "scheduler/cluster_cache.h"
+#include "scheduler/extender.h"
+#include "scheduler/metrics.h"
+#include "scheduler/standalone.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+using reconcile::Log;
+using reconcile::LogLevel;
+
+constexpr std::string_view kPodGroupIndex = "pod-group";
+
+kube::EventObject PodObject(const kube::PodView& pod) {
+  return {.api_version = "v1",
+          .kind = "Pod",
+          .ns = std::string(pod.ns()),
+          .name = std::string(pod.name()),
+          .uid = std::string(pod.uid())};
+}
+
+// PodScheduled=False on the pod's status, as kube-scheduler writes it.
+Status MarkUnschedulable(kube::RestClient& client, const kube::PodView& pod,
+                         std::string_view reason, std::string_view message) {
+  nlohmann::json patch = {
+      {"status",
+       {{"conditions",
+         {{{"type", "PodScheduled"},
+           {"status", "False"},
+           {"reason", std::string(reason)},
+           {"message", std::string(message)},
+           {"lastProbeTime", nullptr},
+           {"lastTransitionTime", kube::FormatTime(std::chrono::system_clock::now())}}}}}}};
+  kube::ObjectRef ref{kube::resources::kPods, std::string(pod.ns()), std::string(pod.name()),
+                      "status"};
+  auto reply = client.Patch(ref, kube::PatchType::kStrategicMerge, patch.dump());
+  if (!reply.ok()) return UnavailableError(reply.error().message());
+  return Status::Ok();
+}
+
+// Blocks until `token` stops.
+void WaitForStop(std::stop_token token) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, token, [] { return false; });
+}
+
+}  // namespace
+
+int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
+  if (flags.mode != "standalone" && flags.mode != "extender") {
+    Log(LogLevel::kError, "bad flag", {{"error", "--mode: want standalone or extender"}});
+    return 2;
+  }
+  auto cache = ClusterCache::Create({.policy = flags.policy});
+  if (!cache.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", "--policy: " + cache.error().message()}});
+    return 2;
+  }
+  auto cfg = flags.kubeconfig.empty()
+                 ? kube::LoadDefaultConfig(flags.context)
+                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
+  if (!cfg.ok()) {
+    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
+    return 1;
+  }
+  cfg->user_agent = "gpu-autoscaler-scheduler";
+  cfg->qps = flags.kube_api_qps;
+  cfg->burst = flags.kube_api_burst;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  if (!client.ok()) {
+    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    return 1;
+  }
+  kube::RestClient& api = **client;
+
+  const bool standalone = flags.mode == "standalone";
+  reconcile::Manager manager({
+      .metrics_bind_address = flags.metrics_bind_address,
+      .health_probe_bind_address = flags.health_probe_bind_address,
+      .leader_election = flags.leader_elect && standalone,
+      .leader_election_namespace = flags.leader_election_namespace,
+      .leader_election_id = flags.leader_election_id,
+      .client = client->get(),
+      .registry = registry,
+  });
+  SchedulerMetrics metrics(registry.get());
+  auto event_sink = kube::NewRestEventSink(api);
+  kube::EventRecorder recorder(*event_sink, {.component = "gpu-autoscaler-scheduler",
+                                             .host = manager.identity(),
+                                             .metrics = registry.get()});
+  auto record = [&recorder](const kube::PodView& pod, kube::EventType type, std::string reason,
+                            std::string message) {
+    recorder.Record(PodObject(pod), type, std::move(reason), std::move(message));
+  };
+  Binder binder(api);
+
+  kube::InformerFactory informers(client->get());
+  auto pods = informers.Informer(kube::resources::kPods, kube::PodViewCodec());
+  auto nodes = informers.Informer(kube::resources::kNodes, kube::NodeViewCodec());
+  (void)pods->store().AddIndex(kPodGroupIndex,
+                               [](const kube::PodView& pod, std::vector<std::string>* values) {
+                                 PodGroupRef group = PodGroupOf(pod);
+                                 if (!group.key.empty()) values->push_back(group.key);
+                               });
+  ClusterCache& model = **cache;
+
+  auto find_pod = [&pods, &api](std::string_view ns,
+                                std::string_view name) -> std::shared_ptr<const kube::PodView> {
+    if (auto pod = pods->store().Get(ns, name)) return pod;
+    auto json = api.Get({kube::resources::kPods, std::string(ns), std::string(name)});
+    if (!json.ok()) return nullptr;
+    auto decoded = kube::DecodePod(json->dump());
+    if (!decoded.ok()) return nullptr;
+    return std::make_shared<const kube::PodView>(std::move(decoded).value());
+  };
+
+  std::unique_ptr<StandaloneScheduler> loop;
+  if (standalone) {
+    loop = std::make_unique<StandaloneScheduler>(
+        model,
+        StandaloneHooks{
+            .get_pod = [&pods](std::string_view ns,
+                               std::string_view name) { return pods->store().Get(ns, name); },
+            .group_members =
+                [&pods](std::string_view ns, std::string_view group) {
+                  return pods->store().ByIndex(kPodGroupIndex,
+                                               std::string(ns) + "/" + std::string(group));
+                },
+            .bind = [&binder](const BindRequest& r) { return binder.Bind(r); },
+            .mark_unschedulable =
+                [&api](const kube::PodView& pod, std::string_view reason,
+                       std::string_view message) {
+                  return MarkUnschedulable(api, pod, reason, message);
+                },
+            .record_event = record},
+        StandaloneOptions{.scheduler_name = flags.scheduler_name,
+                          .policy_name = flags.policy,
+                          .bind_workers = flags.bind_workers},
+        &metrics);
+  }
+  StandaloneScheduler* loop_ptr = loop.get();
+
+  pods->AddEventHandler(kube::EventHandler<kube::PodView>{
+      .on_add =
+          [&model, loop_ptr](const std::shared_ptr<const kube::PodView>& pod) {
+            model.UpsertPod(pod);
+            if (loop_ptr != nullptr) loop_ptr->OnPod(pod);
+          },
+      .on_update =
+          [&model, loop_ptr](const std::shared_ptr<const kube::PodView>& old_pod,
+                             const std::shared_ptr<const kube::PodView>& pod) {
+            model.UpsertPod(pod);
+            if (loop_ptr == nullptr) return;
+            loop_ptr->OnPod(pod);
+            // A pod that finished frees its resources.
+            const bool finished = pod->phase() == kube::PodPhase::kSucceeded ||
+                                  pod->phase() == kube::PodPhase::kFailed;
+            if (finished && old_pod->phase() != pod->phase()) loop_ptr->OnClusterChange();
+          },
+      .on_delete =
+          [&model, loop_ptr](const std::shared_ptr<const kube::PodView>& pod, bool) {
+            model.DeletePod(pod->ns(), pod->name());
+            if (loop_ptr != nullptr && !pod->node_name().empty()) loop_ptr->OnClusterChange();
+          }});
+  nodes->AddEventHandler(kube::EventHandler<kube::NodeView>{
+      .on_add =
+          [&model, loop_ptr](const std::shared_ptr<const kube::NodeView>& node) {
+            model.UpsertNode(node);
+            if (loop_ptr != nullptr) loop_ptr->OnClusterChange();
+          },
+      .on_update =
+          [&model, loop_ptr](const std::shared_ptr<const kube::NodeView>& old_node,
+                             const std::shared_ptr<const kube::NodeView>& node) {
+            model.UpsertNode(node);
+            const bool opened = (old_node->unschedulable() && !node->unschedulable()) ||
+                                (old_node->ready() != node->ready());
+            if (loop_ptr != nullptr && opened) loop_ptr->OnClusterChange();
+          },
+      .on_delete = [&model](const std::shared_ptr<const kube::NodeView>& node,
+                            bool) { model.DeleteNode(node->name()); }});
+
+  manager.Add(reconcile::MakeRunnable("informers", /*needs_leader_election=*/false,
+                                      [&](std::stop_token token) {
+                                        informers.Start();
+                                        WaitForStop(token);
+                                        informers.Stop();
+                                        return Status::Ok();
+                                      }));
+  manager.AddReadyzCheck("informers", [&] {
+    return pods->HasSynced() && nodes->HasSynced() ? Status::Ok()
+                                                   : UnavailableError("informers not synced");
+  });
+
+  std::unique_ptr<net::HttpServer> server;
+  std::unique_ptr<Extender> extender;
+  if (standalone) {
+    manager.Add(reconcile::MakeRunnable(
+        "standalone-scheduler", /*needs_leader_election=*/true, [&](std::stop_token token) {
+          // Decide only on a full picture of the cluster.
+          while (!token.stop_requested() && !(pods->HasSynced() && nodes->HasSynced())) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          if (!token.stop_requested()) loop_ptr->Run(token);
+          return Status::Ok();
+        }));
+  } else {
+    extender = std::make_unique<Extender>(
+        model, ExtenderHooks{.bind = [&binder](const BindRequest& r) { return binder.Bind(r); },
+                             .find_pod = find_pod,
+                             .record_event = record,
+                             .policy_name = flags.policy});
+    net::HttpServerOptions options;
+    options.bind_address = flags.bind_address;
+    options.port = flags.port;
+    options.tls_cert_file = flags.tls_cert_file;
+    options.tls_key_file = flags.tls_key_file;
+    options.max_body_bytes = 64 * 1024 * 1024;  // Nodes.items of a large cluster (no cache)
+    auto started = net::HttpServer::Start(
+        options, [&](const net::ServerRequest& request, net::ResponseWriter& w) {
+          const auto begin = std::chrono::steady_clock::now();
+          std::string_view verb = request.path;
+          if (!verb.empty() && verb.front() == '/') verb.remove_prefix(1);
+          if (request.method != "POST") {
+            w.Respond(405, "application/json",
+                      BindingResultJson("extender verbs are POST " + std::string(request.path)));
+            return;
+          }
+          if (!pods->HasSynced() || !nodes->HasSynced()) {
+            w.Respond(503, "application/json",
+                      BindingResultJson("gpu-autoscaler-scheduler is still syncing its cache"));
+            return;
+          }
+          ExtenderReply reply = extender->Handle(verb, request.body);
+          w.Respond(reply.status, "application/json", std::move(reply.body));
+          metrics.ExtenderRequest(
+              verb, reply.status,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+          if (verb == "bind" && reply.status == 200) {
+            metrics.Fragmentation(model.FragmentationRatio());
+          }
+        });
+    if (!started.ok()) {
+      Log(LogLevel::kError, "starting the extender server",
+          {{"error", started.error().ToString()}});
+      return 1;
+    }
+    server = std::move(started).value();
+  }
+  manager.AddMetricsHook([&] {
+    if (loop_ptr != nullptr) metrics.PendingPods(static_cast<double>(loop_ptr->pending()));
+  });
+
+  Status served = manager.Serve();
+  if (!served.ok()) {
+    Log(LogLevel::kError, "starting HTTP endpoints", {{"error", served.ToString()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "starting scheduler",
+      {{"mode", flags.mode},
+       {"policy", flags.policy},
+       {"scheduler_name", flags.scheduler_name},
+       {"server", cfg->server},
+       {"extender_address", server ? flags.bind_address : std::string("-")},
+       {"extender_port", server ? std::to_string(server->port()) : std::string("-1")},
+       {"metrics_port", std::to_string(manager.metrics_port())},
+       {"health_port", std::to_string(manager.health_port())}});
+  Status result = manager.Run(stop.get_token());
+  if (server) server->Stop();
+  loop.reset();
+  recorder.Flush(std::chrono::seconds(5));
+  if (!result.ok()) {
+    Log(LogLevel::kError, "scheduler failed", {{"error", result.ToString()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "scheduler exited cleanly", {});
+  return 0;
+}
+
+}  // namespace gpu_autoscaler::scheduler

@@ -1,0 +1,207 @@
+// gpu-autoscaler-scheduler: fragmentation-aware GPU placement, as a
+// kube-scheduler extender or as a standalone scheduler for pods with
+// schedulerName gpu-autoscaler. This file parses flags; the wiring is in
+// scheduler_app.cc.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "reconcile/logging.h"
+#include "reconcile/manager.h"
+#include "scheduler/scheduler_app.h"
+
+namespace gpu_autoscaler {
+namespace {
+
+constexpr std::string_view kUsage = R"(Usage: gpu-autoscaler-scheduler [flags]
+
+Places GPU pods with the placement engine (fragmentation-aware, FragLookahead
+by default): as a kube-scheduler extender (filter, prioritize, bind over HTTP)
+or on its own for pods with spec.schedulerName = --scheduler-name. Either way
+it binds through pods/binding and writes the chosen GPU indices on the pod
+(gpuautoscaler.io/gpu-indices). docs/scheduler.md has the KubeSchedulerConfiguration.
+
+Flags:
+  --mode=standalone|extender         standalone: schedule pods itself (default);
+                                     extender: answer a kube-scheduler
+  --kubeconfig=PATH                  kubeconfig file (default: in-cluster config,
+                                     then $KUBECONFIG, then ~/.kube/config)
+  --context=NAME                     kubeconfig context (default: current-context)
+  --bind-address=ADDR                extender server address (default 0.0.0.0)
+  --port=N                           extender server port; 0 picks one (default 8888)
+  --tls-cert-file=FILE               serve the extender over HTTPS with this PEM
+  --tls-key-file=FILE                certificate and key (enableHTTPS: true)
+  --policy=NAME                      placement policy: FragLookahead (default), FGD,
+                                     BestFit, WorstFit, FirstFit, DotProduct,
+                                     GpuClustering, GpuPacking, Random
+  --scheduler-name=NAME              pods the standalone mode schedules
+                                     (default "gpu-autoscaler")
+  --bind-workers=N                   concurrent Binding requests (default 16)
+  --kube-api-qps=Q                   API client rate (default 200)
+  --kube-api-burst=N                 API client burst (default 400)
+  --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
+                                     (default ":8080")
+  --health-probe-bind-address=ADDR   /healthz and /readyz (default ":8081")
+  --leader-elect[=true|false]        standalone: schedule only while holding the
+                                     Lease (default false)
+  --leader-election-namespace=NS     namespace of the Lease (default "default")
+  --leader-election-id=NAME          name of the Lease (default "gpu-autoscaler-scheduler")
+  --log-format=text|json             log format (default text)
+  --log-level=debug|info|warn|error  log level (default info)
+  --help                             show this help
+)";
+
+using Flags = scheduler::SchedulerFlags;
+
+Status ParseBool(std::string_view flag, std::string_view value, bool* out) {
+  if (value == "true" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "0") {
+    *out = false;
+  } else {
+    return InvalidArgumentError(std::string(flag) + ": want true or false, got \"" +
+                                std::string(value) + "\"");
+  }
+  return Status::Ok();
+}
+
+Status ParseInt(std::string_view flag, const std::string& value, long lo, long hi, int* out) {
+  char* end = nullptr;
+  const long n = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || n < lo || n > hi) {
+    return InvalidArgumentError(std::string(flag) + ": want " + std::to_string(lo) + ".." +
+                                std::to_string(hi) + ", got \"" + value + "\"");
+  }
+  *out = static_cast<int>(n);
+  return Status::Ok();
+}
+
+Status ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags->help = true;
+      continue;
+    }
+    if (arg.substr(0, 2) != "--") {
+      return InvalidArgumentError("unexpected argument " + std::string(arg));
+    }
+    std::string_view name = arg;
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+      has_value = true;
+    }
+    if (name == "--leader-elect") {
+      if (!has_value) {
+        flags->leader_elect = true;
+        continue;
+      }
+      GPU_RETURN_IF_ERROR(ParseBool(name, value, &flags->leader_elect));
+      continue;
+    }
+    static constexpr std::string_view kValueFlags[] = {"--mode",
+                                                       "--kubeconfig",
+                                                       "--context",
+                                                       "--bind-address",
+                                                       "--port",
+                                                       "--tls-cert-file",
+                                                       "--tls-key-file",
+                                                       "--policy",
+                                                       "--scheduler-name",
+                                                       "--bind-workers",
+                                                       "--kube-api-qps",
+                                                       "--kube-api-burst",
+                                                       "--log-format",
+                                                       "--log-level",
+                                                       "--metrics-bind-address",
+                                                       "--health-probe-bind-address",
+                                                       "--leader-election-namespace",
+                                                       "--leader-election-id"};
+    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
+      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return InvalidArgumentError(std::string(name) + ": missing value");
+      value = argv[++i];
+    }
+    if (name == "--mode") {
+      if (value != "standalone" && value != "extender") {
+        return InvalidArgumentError("--mode: want standalone or extender, got \"" + value + "\"");
+      }
+      flags->mode = value;
+    } else if (name == "--kubeconfig") {
+      flags->kubeconfig = value;
+    } else if (name == "--context") {
+      flags->context = value;
+    } else if (name == "--bind-address") {
+      flags->bind_address = value;
+    } else if (name == "--port") {
+      GPU_RETURN_IF_ERROR(ParseInt(name, value, 0, 65535, &flags->port));
+    } else if (name == "--tls-cert-file") {
+      flags->tls_cert_file = value;
+    } else if (name == "--tls-key-file") {
+      flags->tls_key_file = value;
+    } else if (name == "--policy") {
+      flags->policy = value;
+    } else if (name == "--scheduler-name") {
+      flags->scheduler_name = value;
+    } else if (name == "--bind-workers") {
+      GPU_RETURN_IF_ERROR(ParseInt(name, value, 1, 256, &flags->bind_workers));
+    } else if (name == "--kube-api-qps") {
+      char* end = nullptr;
+      flags->kube_api_qps = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || flags->kube_api_qps <= 0) {
+        return InvalidArgumentError("--kube-api-qps: want a positive number, got \"" + value +
+                                    "\"");
+      }
+    } else if (name == "--kube-api-burst") {
+      GPU_RETURN_IF_ERROR(ParseInt(name, value, 1, 100000, &flags->kube_api_burst));
+    } else if (name == "--log-format") {
+      flags->logging.format = value;
+    } else if (name == "--log-level") {
+      flags->logging.level = value;
+    } else if (name == "--metrics-bind-address") {
+      flags->metrics_bind_address = value;
+    } else if (name == "--health-probe-bind-address") {
+      flags->health_probe_bind_address = value;
+    } else if (name == "--leader-election-namespace") {
+      flags->leader_election_namespace = value;
+    } else if (name == "--leader-election-id") {
+      flags->leader_election_id = value;
+    }
+  }
+  if (flags->tls_cert_file.empty() != flags->tls_key_file.empty()) {
+    return InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+int main(int argc, char** argv) {
+  using namespace gpu_autoscaler;
+  Flags flags;
+  if (Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
+    std::fprintf(stderr, "gpu-autoscaler-scheduler: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (flags.help) {
+    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
+    return 0;
+  }
+  if (Status s = reconcile::ConfigureLogging(flags.logging); !s.ok()) {
+    std::fprintf(stderr, "gpu-autoscaler-scheduler: %s\n", s.message().c_str());
+    return 2;
+  }
+  std::stop_source stop;
+  reconcile::SignalStopper signals(stop);  // before any other thread exists
+  return scheduler::RunScheduler(flags, stop);
+}

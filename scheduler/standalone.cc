@@ -1,0 +1,306 @@
+#include "scheduler/standalone.h"
+
+#include <algorithm>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "api/annotations.h"
+#include "kube/queue_rate_limiter.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+std::string PodKey(const kube::PodView& pod) {
+  return std::string(pod.ns()) + "/" + std::string(pod.name());
+}
+
+double Seconds(Clock::Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+SchedulerMetrics* NoMetrics() {
+  static SchedulerMetrics none(nullptr);
+  return &none;
+}
+
+}  // namespace
+
+PodGroupRef PodGroupOf(const kube::PodView& pod) {
+  PodGroupRef ref;
+  std::optional<std::string_view> group = pod.annotation(api::kPodGroupAnnotation);
+  if (!group || group->empty()) group = pod.annotation(api::kVolcanoPodGroupAnnotation);
+  if (!group || group->empty()) return ref;
+  ref.name = std::string(*group);
+  ref.key = std::string(pod.ns()) + "/" + ref.name;
+  if (std::optional<std::string_view> min = pod.annotation(api::kPodGroupMinMemberAnnotation)) {
+    int value = 0;
+    auto [end, ec] = std::from_chars(min->data(), min->data() + min->size(), value);
+    if (ec != std::errc() || end != min->data() + min->size() || value < 1) {
+      ref.error = std::string(api::kPodGroupMinMemberAnnotation) + "=\"" + std::string(*min) +
+                  "\" is not a positive integer";
+    } else {
+      ref.min_member = value;
+    }
+  }
+  return ref;
+}
+
+// A fixed pool of threads that send Bindings.
+class StandaloneScheduler::BindPool {
+ public:
+  explicit BindPool(int workers) {
+    for (int i = 0; i < std::max(workers, 1); ++i)
+      threads_.emplace_back([this] { Work(); });
+  }
+  ~BindPool() { Drain(); }
+
+  void Submit(std::function<void()> work) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(work));
+    }
+    cv_.notify_one();
+  }
+
+  // Finishes queued work, then joins the threads.
+  void Drain() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    threads_.clear();  // joins
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> work;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        work = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      work();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool closing_ = false;
+  std::vector<std::jthread> threads_;
+};
+
+StandaloneScheduler::StandaloneScheduler(ClusterCache& cache, StandaloneHooks hooks,
+                                         StandaloneOptions options, SchedulerMetrics* metrics)
+    : cache_(cache),
+      hooks_(std::move(hooks)),
+      options_(std::move(options)),
+      metrics_(metrics != nullptr ? metrics : NoMetrics()),
+      queue_(kube::WorkQueueOptions{
+          .name = "scheduler",
+          .clock = options_.clock,
+          .rate_limiter = std::make_unique<kube::ItemExponentialFailureRateLimiter>(
+              options_.initial_backoff, options_.max_backoff)}),
+      binds_(std::make_unique<BindPool>(options_.bind_workers)) {}
+
+StandaloneScheduler::~StandaloneScheduler() {
+  queue_.ShutDown();
+  binds_->Drain();
+}
+
+bool StandaloneScheduler::Ours(const kube::PodView& pod) const {
+  return pod.scheduler_name() == options_.scheduler_name && pod.node_name().empty() &&
+         !pod.terminating() && pod.phase() != kube::PodPhase::kSucceeded &&
+         pod.phase() != kube::PodPhase::kFailed;
+}
+
+void StandaloneScheduler::OnPod(const PodPtr& pod) {
+  if (!Ours(*pod)) return;
+  queue_.Add(PodKey(*pod));
+}
+
+void StandaloneScheduler::OnClusterChange() {
+  std::set<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keys.swap(unschedulable_);
+  }
+  for (const std::string& key : keys)
+    queue_.Add(key);
+}
+
+size_t StandaloneScheduler::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.Len() + queue_.NumWaiting() + unschedulable_.size();
+}
+
+void StandaloneScheduler::Run(std::stop_token stop) {
+  std::stop_callback shutdown(stop, [this] { queue_.ShutDown(); });
+  std::string key;
+  while (queue_.Get(&key)) {
+    size_t slash = key.find('/');
+    PodPtr pod = hooks_.get_pod(std::string_view(key).substr(0, slash),
+                                std::string_view(key).substr(slash + 1));
+    if (pod == nullptr || !Ours(*pod)) {
+      queue_.Forget(key);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_reason_.erase(key);
+      }
+      queue_.Done(key);
+      continue;
+    }
+    PodGroupRef group = PodGroupOf(*pod);
+    if (!group.key.empty() && group.error.empty()) {
+      ScheduleGroup(group, pod);
+    } else if (!group.error.empty()) {
+      metrics_->Attempt("unschedulable", 0);
+      Unschedulable(key, *pod, group.error);
+    } else {
+      ScheduleOne(key, pod);
+    }
+    queue_.Done(key);
+    metrics_->PendingPods(static_cast<double>(pending()));
+  }
+  binds_->Drain();
+}
+
+void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod) {
+  const Clock::TimePoint start = options_.clock->Now();
+  Result<PlacementChoice> choice = cache_.Select(*pod, /*predicates=*/true);
+  if (!choice.ok()) {
+    metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
+    Unschedulable(key, *pod, choice.error().message());
+    return;
+  }
+  Status assumed = cache_.Assume(*pod, *choice);
+  if (assumed.code() == StatusCode::kAlreadyExists) return;  // its Binding is in flight
+  if (!assumed.ok()) {
+    metrics_->Attempt("error", Seconds(options_.clock->Now() - start));
+    queue_.AddRateLimited(key);
+    return;
+  }
+  metrics_->Attempt("scheduled", Seconds(options_.clock->Now() - start));
+  StartBind(key, Attempt{pod, std::move(choice).value()});
+}
+
+void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger) {
+  const Clock::TimePoint start = options_.clock->Now();
+  std::vector<PodPtr> members = hooks_.group_members(trigger->ns(), group.name);
+  std::vector<PodPtr> pending;
+  int bound = 0;
+  for (const PodPtr& m : members) {
+    if (!m->node_name().empty()) {
+      ++bound;
+    } else if (Ours(*m)) {
+      pending.push_back(m);
+    }
+  }
+  std::sort(pending.begin(), pending.end(),
+            [](const PodPtr& a, const PodPtr& b) { return a->name() < b->name(); });
+  auto fail_all = [&](const std::string& message) {
+    metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
+    for (const PodPtr& m : pending)
+      Unschedulable(PodKey(*m), *m, message);
+  };
+  const int need = group.min_member > 0 ? group.min_member - bound : 0;
+  if (static_cast<int>(pending.size()) < need) {
+    fail_all("pod group " + group.key + ": " + std::to_string(bound + pending.size()) + " of " +
+             std::to_string(group.min_member) + " members exist; waiting for " +
+             std::to_string(need - static_cast<int>(pending.size())) + " more");
+    return;
+  }
+  // Assume every pending member; all or none.
+  std::vector<Attempt> placed;
+  for (const PodPtr& m : pending) {
+    Result<PlacementChoice> choice = cache_.Select(*m, /*predicates=*/true);
+    Status assumed = choice.ok() ? cache_.Assume(*m, *choice) : choice.error();
+    if (assumed.code() == StatusCode::kAlreadyExists) continue;  // in flight from an earlier pass
+    if (!assumed.ok()) {
+      for (const Attempt& a : placed)
+        cache_.Forget(a.pod->ns(), a.pod->name());
+      fail_all("pod group " + group.key + " cannot be placed all together (" +
+               std::to_string(pending.size()) + " pending members): " + std::string(m->name()) +
+               ": " + assumed.message());
+      return;
+    }
+    placed.push_back(Attempt{m, std::move(choice).value()});
+  }
+  metrics_->Attempt("scheduled", Seconds(options_.clock->Now() - start));
+  for (Attempt& a : placed) {
+    std::string key = PodKey(*a.pod);
+    StartBind(key, std::move(a));
+  }
+}
+
+void StandaloneScheduler::Unschedulable(const std::string& key, const kube::PodView& pod,
+                                        const std::string& message) {
+  bool changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string& last = last_reason_[key];
+    changed = last != message;
+    last = message;
+    unschedulable_.insert(key);
+  }
+  if (changed) {  // the same verdict again is not worth a write
+    if (hooks_.mark_unschedulable) (void)hooks_.mark_unschedulable(pod, "Unschedulable", message);
+    if (hooks_.record_event) {
+      hooks_.record_event(pod, kube::EventType::kWarning, "FailedScheduling", message);
+    }
+  }
+  queue_.AddRateLimited(key);
+}
+
+void StandaloneScheduler::StartBind(const std::string& key, Attempt attempt) {
+  binds_->Submit([this, key, attempt = std::move(attempt)] {
+    const kube::PodView& pod = *attempt.pod;
+    const PlacementChoice& choice = attempt.choice;
+    Status status = cache_.HasNode(choice.node)
+                        ? hooks_.bind(BindRequest{.ns = std::string(pod.ns()),
+                                                  .name = std::string(pod.name()),
+                                                  .uid = std::string(pod.uid()),
+                                                  .node = choice.node,
+                                                  .gpus = choice.gpus,
+                                                  .placement = options_.policy_name + " score " +
+                                                               std::to_string(choice.score)})
+                        : NotFoundError("node \"" + choice.node + "\" was deleted before binding");
+    if (status.ok()) {
+      metrics_->Bind("bound");
+      metrics_->Fragmentation(cache_.FragmentationRatio());
+      queue_.Forget(key);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_reason_.erase(key);
+        unschedulable_.erase(key);
+      }
+      if (hooks_.record_event) {
+        std::string message = "Successfully assigned " + key + " to " + choice.node;
+        if (!choice.gpus.empty()) {
+          message += " on GPUs " + FormatGpuIndices(choice.gpus) +
+                     (choice.nvlink_island ? " (one NVLink island)" : "");
+        }
+        message += "; " + options_.policy_name + " score " + std::to_string(choice.score);
+        if (!choice.rejected.empty()) message += "; other nodes: " + choice.rejected;
+        hooks_.record_event(pod, kube::EventType::kNormal, "Scheduled", std::move(message));
+      }
+      return;
+    }
+    cache_.Forget(pod.ns(), pod.name());
+    metrics_->Bind(status.code() == StatusCode::kAborted ? "conflict" : "error");
+    if (hooks_.record_event) {
+      hooks_.record_event(pod, kube::EventType::kWarning, "FailedBinding", status.message());
+    }
+    // A 409 or a vanished node: read the pod again (the informer may show it
+    // bound by someone else, then the loop drops it).
+    queue_.AddRateLimited(key);
+  });
+}
+
+}  // namespace gpu_autoscaler::scheduler

@@ -1,0 +1,127 @@
+// File: scheduler/standalone.h
+//
+// The standalone scheduler: binds pending pods whose spec.schedulerName is
+// ours, one decision at a time over the ClusterCache, with the Bindings sent
+// by a pool of workers so that a slow API server does not stall decisions
+// (kube-scheduler's assume-then-bind-asynchronously cycle).
+//
+//   StandaloneScheduler s(cache, hooks, {.scheduler_name = "gpu-autoscaler"}, &metrics);
+//   pods->AddEventHandler({.on_add = [&](auto& p) { s.OnPod(p); }, ...});
+//   s.Run(stop_token);   // until stopped
+//
+// A pod that fits nowhere gets PodScheduled=False (reason Unschedulable, the
+// aggregated "0/N nodes are available: ..." message) and a FailedScheduling
+// Event, and is retried with per-pod backoff (1 s doubling to 10 s, as
+// kube-scheduler's podInitialBackoffSeconds/podMaxBackoffSeconds) and at once
+// when a node is added or a pod goes away. A 409 on bind (someone else bound
+// it, or it was recreated) drops the assumption and re-reads the pod.
+//
+// Gangs: pods with the same gpuautoscaler.io/pod-group (or Volcano's
+// scheduling.k8s.io/group-name) in one namespace are placed all or none: the
+// scheduler assumes every pending member, and only when all fit does it send
+// their Bindings. gpuautoscaler.io/pod-group-min-member sets how many members
+// must exist (bound ones count); without it, every member seen must fit.
+//
+// Thread-safety: OnPod/OnPodDeleted/OnClusterChange are safe from any thread
+// (informer handlers); Run is called once.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "kube/event_recorder.h"
+#include "kube/workqueue.h"
+#include "scheduler/binder.h"
+#include "scheduler/cluster_cache.h"
+#include "scheduler/metrics.h"
+
+namespace gpu_autoscaler::scheduler {
+
+using PodPtr = std::shared_ptr<const kube::PodView>;
+
+struct StandaloneHooks {
+  // The informer's current copy of a pod; null when gone.
+  std::function<PodPtr(std::string_view ns, std::string_view name)> get_pod = nullptr;
+  // Every pod of a gang (bound or pending) known to the informer.
+  std::function<std::vector<PodPtr>(std::string_view ns, std::string_view group)> group_members =
+      nullptr;
+  std::function<Status(const BindRequest&)> bind = nullptr;
+  // Sets PodScheduled=False with this reason and message on the pod.
+  std::function<Status(const kube::PodView&, std::string_view reason, std::string_view message)>
+      mark_unschedulable = nullptr;
+  std::function<void(const kube::PodView&, kube::EventType, std::string reason,
+                     std::string message)>
+      record_event = nullptr;
+};
+
+struct StandaloneOptions {
+  std::string scheduler_name = "gpu-autoscaler";
+  std::string policy_name = "FragLookahead";
+  int bind_workers = 16;
+  Clock* clock = &RealClock::Instance();
+  Clock::Duration initial_backoff = std::chrono::seconds(1);
+  Clock::Duration max_backoff = std::chrono::seconds(10);
+};
+
+// The pod-group key ("ns/group") and minimum member count (0: all seen) of a
+// pod; empty key when the pod is not in a gang.
+struct PodGroupRef {
+  std::string key{};
+  std::string name{};
+  int min_member = 0;
+  std::string error{};  // a malformed min-member annotation
+};
+PodGroupRef PodGroupOf(const kube::PodView& pod);
+
+class StandaloneScheduler {
+ public:
+  StandaloneScheduler(ClusterCache& cache, StandaloneHooks hooks, StandaloneOptions options,
+                      SchedulerMetrics* metrics);
+  ~StandaloneScheduler();
+
+  // Informer feed: queues the pod when it is pending and ours.
+  void OnPod(const PodPtr& pod);
+  // A node appeared or capacity was freed: retry unschedulable pods now.
+  void OnClusterChange();
+
+  // Runs the scheduling loop until `stop`; then drains in-flight bindings.
+  void Run(std::stop_token stop);
+
+  // Pods waiting (queued, backing off or unschedulable).
+  size_t pending() const;
+
+ private:
+  class BindPool;
+  struct Attempt {
+    PodPtr pod{};
+    PlacementChoice choice;
+  };
+
+  bool Ours(const kube::PodView& pod) const;
+  void ScheduleOne(const std::string& key, const PodPtr& pod);
+  void ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger);
+  void Unschedulable(const std::string& key, const kube::PodView& pod, const std::string& message);
+  void StartBind(const std::string& key, Attempt attempt);
+
+  ClusterCache& cache_;
+  StandaloneHooks hooks_;
+  StandaloneOptions options_;
+  SchedulerMetrics* metrics_;
+  kube::WorkQueue queue_;
+  std::unique_ptr<BindPool> binds_{};
+  mutable std::mutex mu_;
+  std::set<std::string> unschedulable_{};                       // keys waiting for a change
+  std::unordered_map<std::string, std::string> last_reason_{};  // key -> message last written
+};
+
+}  // namespace gpu_autoscaler::scheduler
