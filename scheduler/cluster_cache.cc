@@ -293,13 +293,6 @@ std::string ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::Pod
   if (request.cpu_milli > state.free_cpu) return Insufficient("cpu");
   if (request.memory_mib > state.free_memory) return Insufficient("memory");
   if (state.pods >= state.max_pods) return "Too many pods";
-  if (!state_->Fits(node.index, request)) {
-    return demand.kind == GpuKind::kShared
-               ? "Insufficient GPU share (no GPU has " + std::to_string(request.gpu_milli) +
-                     " milli-GPU free)"
-           : demand.kind == GpuKind::kMig ? Insufficient(demand.mig_resource)
-                                          : Insufficient(kWholeGpuResource);
-  }
   if (!demand.pinned_gpus.empty()) {
     for (int g : demand.pinned_gpus) {
       if (g >= state.gpu_count) {
@@ -313,6 +306,13 @@ std::string ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::Pod
         return "GPU(s) named by " + std::string(api::kGpuIndicesAnnotation) + " are busy";
       }
     }
+  }
+  if (!state_->Fits(node.index, request)) {
+    return demand.kind == GpuKind::kShared
+               ? "Insufficient GPU share (no GPU has " + std::to_string(request.gpu_milli) +
+                     " milli-GPU free)"
+           : demand.kind == GpuKind::kMig ? Insufficient(demand.mig_resource)
+                                          : Insufficient(kWholeGpuResource);
   }
   return "";
 }

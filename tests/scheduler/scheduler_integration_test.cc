@@ -1,0 +1,403 @@
+// gpu-autoscaler-scheduler as a real process against the embedded API server
+// (a separate process too): standalone binding with GPU annotations, reasons
+// on unschedulable pods, a 409 on bind, a node that disappears, gangs, and
+// the extender over HTTP answering kube-scheduler's recorded requests.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "kube/conditions.h"
+#include "kube/resource.h"
+#include "kube/rest_client.h"
+#include "scheduler/gpu_demand.h"
+#include "scheduler/scheduler_test_util.h"
+#include "support/api_server_fixture.h"
+#include "support/child_process.h"
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+using nlohmann::json;
+using testing::ChildProcess;
+using testing::WaitFor;
+
+class SchedulerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = testing::TestApiServer::Start();
+    ASSERT_TRUE(server_) << "api server did not start";
+    if (!server_->supports_faults()) GTEST_SKIP() << "needs the embedded API server";
+    auto client = kube::RestClient::Create(server_->config());
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(client).value();
+    ns_ = server_->CreateTestNamespace("sched");
+    dir_ = testing::MakeTempDir("gpa-scheduler");
+    kubeconfig_ = testing::WriteKubeconfig(server_->config(), dir_);
+  }
+  void TearDown() override {
+    if (scheduler_.running()) scheduler_.Kill(SIGTERM);
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartScheduler(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {testing::BinaryPath("gpu-autoscaler-scheduler"),
+                                     "--kubeconfig=" + kubeconfig_,
+                                     "--metrics-bind-address=127.0.0.1:0",
+                                     "--health-probe-bind-address=127.0.0.1:0",
+                                     "--bind-address=127.0.0.1",
+                                     "--port=0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(scheduler_.Spawn(args, dir_ + "/scheduler.log"));
+    ASSERT_TRUE(WaitFor([&] { return scheduler_.PortFromLog("metrics_port") > 0; }))
+        << scheduler_.Log();
+    // Ready once its informers have synced.
+    const int health = scheduler_.PortFromLog("health_port");
+    ASSERT_TRUE(WaitFor([&] {
+      return testing::RunCommand(
+                 {"/usr/bin/curl", "-sf", "http://127.0.0.1:" + std::to_string(health) + "/readyz"})
+                 .exit_code == 0;
+    })) << scheduler_.Log();
+  }
+
+  void AddNode(const testutil::NodeArgs& args) {
+    json node = testutil::NodeJson(args);
+    json status = node["status"];
+    auto created = client_->Create({kube::resources::kNodes, "", "", ""}, node);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+    (*created)["status"] = status;
+    auto r = client_->Replace({kube::resources::kNodes, "", args.name, "status"}, *created);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+  }
+
+  void AddPod(testutil::PodArgs args, const std::string& scheduler = "gpu-autoscaler") {
+    args.ns = ns_;
+    json pod = testutil::PodJson(args);
+    pod["metadata"].erase("uid");
+    pod.erase("status");
+    if (!scheduler.empty()) pod["spec"]["schedulerName"] = scheduler;
+    auto created = client_->Create({kube::resources::kPods, ns_, "", ""}, pod);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  }
+
+  json GetPod(const std::string& name) {
+    auto pod = client_->Get({kube::resources::kPods, ns_, name, ""});
+    return pod.ok() ? *pod : json();
+  }
+  std::string NodeOf(const std::string& name) {
+    json pod = GetPod(name);
+    return pod.is_object() ? pod["spec"].value("nodeName", "") : "";
+  }
+  std::string GpusOf(const std::string& name) {
+    json pod = GetPod(name);
+    return pod.is_object() ? pod["metadata"]
+                                 .value("annotations", json::object())
+                                 .value("gpuautoscaler.io/gpu-indices", "")
+                           : "";
+  }
+  // PodScheduled "<status>: <message>".
+  std::string Scheduled(const std::string& name) {
+    json pod = GetPod(name);
+    if (!pod.is_object()) return "";
+    auto c = kube::FindCondition(pod["status"].value("conditions", json()), "PodScheduled");
+    return c ? c->status + ": " + c->message : "";
+  }
+  std::vector<json> EventsFor(const std::string& pod, const std::string& reason) {
+    std::vector<json> out;
+    auto list = client_->List({kube::resources::kEvents, ns_, "", ""});
+    if (!list.ok()) return out;
+    for (const json& e : (*list)["items"]) {
+      if (e["involvedObject"].value("name", "") == pod && e.value("reason", "") == reason) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  }
+  std::string Metrics() {
+    return testing::RunCommand(
+               {"/usr/bin/curl", "-s",
+                "http://127.0.0.1:" + std::to_string(scheduler_.PortFromLog("metrics_port")) +
+                    "/metrics"})
+        .out;
+  }
+  // POSTs to the extender; returns {status, body}.
+  std::pair<int, std::string> Post(const std::string& verb, const std::string& body) {
+    const std::string file = dir_ + "/body.json";
+    std::ofstream(file) << body;
+    testing::CommandResult r = testing::RunCommand(
+        {"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "-XPOST", "-H",
+         "Content-Type: application/json", "--data-binary", "@" + file,
+         "http://127.0.0.1:" + std::to_string(scheduler_.PortFromLog("extender_port")) + "/" +
+             verb});
+    const size_t nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return {0, r.out};
+    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+  }
+
+  std::unique_ptr<testing::TestApiServer> server_;
+  std::unique_ptr<kube::RestClient> client_;
+  ChildProcess scheduler_;
+  std::string ns_;
+  std::string dir_;
+  std::string kubeconfig_;
+};
+
+TEST_F(SchedulerProcessTest, BindsPendingPodsWithDisjointGpusInNvlinkIslands) {
+  AddNode({.name = "island",
+           .allocatable_extra = {{"nvidia.com/gpu", "4"}},
+           .labels = {{"gpuautoscaler.io/nvlink-islands", "0.2_1.3"}}});
+  AddNode({.name = "flat", .allocatable_extra = {{"nvidia.com/gpu", "4"}}});
+  StartScheduler();
+  for (int i = 0; i < 2; ++i)
+    AddPod({.name = "pair-" + std::to_string(i), .requests = {{"nvidia.com/gpu", "2"}}});
+  for (int i = 0; i < 4; ++i)
+    AddPod({.name = "one-" + std::to_string(i), .requests = {{"nvidia.com/gpu", "1"}}});
+  AddPod({.name = "cpu-only"});
+  AddPod({.name = "not-ours", .requests = {{"nvidia.com/gpu", "1"}}}, "default-scheduler");
+  const std::vector<std::string> ours = {"pair-0", "pair-1", "one-0",   "one-1",
+                                         "one-2",  "one-3",  "cpu-only"};
+  ASSERT_TRUE(WaitFor([&] {
+    for (const std::string& p : ours)
+      if (NodeOf(p).empty()) return false;
+    return true;
+  })) << scheduler_.Log();
+  std::map<std::string, std::set<int>> used;
+  for (const std::string& p : ours) {
+    EXPECT_EQ(Scheduled(p), "True: ");
+    if (p == "cpu-only") {
+      EXPECT_EQ(GpusOf(p), "");
+      continue;
+    }
+    auto gpus = ParseGpuIndices(GpusOf(p));
+    ASSERT_TRUE(gpus.ok()) << p << ": " << GpusOf(p);
+    EXPECT_EQ(gpus->size(), p.starts_with("pair") ? 2u : 1u);
+    for (int g : *gpus) {
+      EXPECT_LT(g, 4);
+      EXPECT_TRUE(used[NodeOf(p)].insert(g).second)
+          << "GPU " << g << " of " << NodeOf(p) << " twice";
+    }
+    if (p.starts_with("pair") && NodeOf(p) == "island") {
+      EXPECT_TRUE(*gpus == std::vector<int>({0, 2}) || *gpus == std::vector<int>({1, 3}))
+          << GpusOf(p);
+    }
+  }
+  EXPECT_EQ(NodeOf("not-ours"), "");
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor("pair-0", "Scheduled").empty(); }));
+  const std::string message = EventsFor("pair-0", "Scheduled")[0].value("message", "");
+  EXPECT_NE(message.find("on GPUs"), std::string::npos) << message;
+  EXPECT_NE(message.find("FragLookahead score"), std::string::npos) << message;
+  EXPECT_NE(Metrics().find("gpu_autoscaler_scheduler_bind_total{result=\"bound\"} 7"),
+            std::string::npos);
+}
+
+TEST_F(SchedulerProcessTest, UnschedulablePodsGetTheReasonAndRetryWhenCapacityFrees) {
+  AddNode({.name = "m",
+           .allocatable_extra = {{"nvidia.com/gpu", "1"}, {"nvidia.com/mig-1g.10gb", "7"}}});
+  StartScheduler();
+  AddPod({.name = "mig-7g", .requests = {{"nvidia.com/mig-7g.80gb", "1"}}});
+  AddPod({.name = "holder",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}}});
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("holder") == "m"; })) << scheduler_.Log();
+  EXPECT_EQ(GpusOf("holder"), "0");
+  AddPod({.name = "pinned",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}}});
+  ASSERT_TRUE(WaitFor([&] { return !Scheduled("mig-7g").empty() && !Scheduled("pinned").empty(); }))
+      << scheduler_.Log();
+  EXPECT_EQ(Scheduled("mig-7g"),
+            "False: no node offers nvidia.com/mig-7g.80gb (MIG profiles in the cluster: 1g.10gb)");
+  EXPECT_EQ(Scheduled("pinned"),
+            "False: 0/1 nodes are available: 1 GPU(s) named by gpuautoscaler.io/gpu-indices are "
+            "busy.");
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor("pinned", "FailedScheduling").empty(); }));
+  EXPECT_EQ(NodeOf("pinned"), "");
+  // The holder goes away: the pinned pod gets its GPU.
+  ASSERT_TRUE(
+      client_->Delete({kube::resources::kPods, ns_, "holder", ""}, {.grace_period_seconds = 0})
+          .ok());
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("pinned") == "m"; })) << scheduler_.Log();
+  EXPECT_EQ(GpusOf("pinned"), "0");
+  EXPECT_EQ(NodeOf("mig-7g"), "");
+}
+
+TEST_F(SchedulerProcessTest, AConflictOnBindIsRetriedAndAPodBoundByOthersIsCounted) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  ASSERT_TRUE(
+      server_->InjectError({.verb = "create", .resource = "pods/binding", .code = 409, .count = 2})
+          .ok());
+  AddPod({.name = "contested", .requests = {{"nvidia.com/gpu", "1"}}});
+  // Two refused bindings (backoff 1 s, then 2 s); then someone else binds it.
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = EventsFor("contested", "FailedBinding");
+    return !events.empty() && events[0].value("count", 0) >= 2;
+  })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("contested"), "");
+  const std::string other = "b";
+  json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", "contested"}}},
+                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", other}}}};
+  auto bound = client_->Create({kube::resources::kPods, ns_, "contested", "binding"}, binding);
+  ASSERT_TRUE(bound.ok()) << bound.error().ToString();
+  // The scheduler drops it (no third binding) and counts its GPU on b.
+  AddPod({.name = "next", .requests = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("next").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("next"), "a");
+  EXPECT_EQ(NodeOf("contested"), other);
+  EXPECT_EQ(GpusOf("contested"), "");  // bound by someone else, not by us
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("gpu_autoscaler_scheduler_bind_total{result=\"conflict\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("gpu_autoscaler_scheduler_bind_total{result=\"bound\"} 1"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(SchedulerProcessTest, ANodeThatDisappearsGetsNothing) {
+  AddNode({.name = "doomed", .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  AddNode({.name = "stays", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  ASSERT_TRUE(client_->Delete({kube::resources::kNodes, "", "doomed", ""}).ok());
+  for (int i = 0; i < 3; ++i)
+    AddPod({.name = "p" + std::to_string(i), .requests = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] {
+    int bound = 0;
+    int refused = 0;
+    for (int i = 0; i < 3; ++i) {
+      bound += !NodeOf("p" + std::to_string(i)).empty();
+      refused += Scheduled("p" + std::to_string(i)).starts_with("False");
+    }
+    return bound == 1 && refused == 2;
+  })) << scheduler_.Log();
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = "p" + std::to_string(i);
+    EXPECT_NE(NodeOf(p), "doomed");
+    if (NodeOf(p).empty()) {
+      EXPECT_EQ(Scheduled(p), "False: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.");
+    }
+  }
+  // A new node: the waiting pods go there without waiting for their backoff.
+  AddNode({.name = "fresh", .allocatable_extra = {{"nvidia.com/gpu", "2"}}});
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 3; ++i)
+      if (NodeOf("p" + std::to_string(i)).empty()) return false;
+    return true;
+  })) << scheduler_.Log();
+}
+
+TEST_F(SchedulerProcessTest, GangsAreBoundAllOrNone) {
+  AddNode({.name = "n1", .allocatable_extra = {{"nvidia.com/gpu", "4"}}});
+  StartScheduler();
+  const json gang = {{"gpuautoscaler.io/pod-group", "train"},
+                     {"gpuautoscaler.io/pod-group-min-member", "3"}};
+  AddPod({.name = "w0", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
+  AddPod({.name = "w1", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
+  ASSERT_TRUE(WaitFor([&] { return !Scheduled("w0").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(Scheduled("w0"),
+            "False: pod group " + ns_ + "/train: 2 of 3 members exist; waiting for 1 more");
+  AddPod({.name = "w2", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w2").find("all together") != std::string::npos; }))
+      << scheduler_.Log();
+  for (const char* p : {"w0", "w1", "w2"})
+    EXPECT_EQ(NodeOf(p), "") << p;  // 6 GPUs asked, 4 exist: none bound
+  AddNode({.name = "n2", .allocatable_extra = {{"nvidia.com/gpu", "2"}}});
+  ASSERT_TRUE(WaitFor([&] {
+    return !NodeOf("w0").empty() && !NodeOf("w1").empty() && !NodeOf("w2").empty();
+  })) << scheduler_.Log();
+}
+
+json GoldenBody(const std::string& file) {
+  return json::parse(testing::ReadFileOrDie(
+      testing::SourcePath("tests/golden/extender/" + file)))["request"]["body"];
+}
+
+TEST_F(SchedulerProcessTest, ExtenderAnswersKubeSchedulerRequestsAndBinds) {
+  for (const char* name : {"gpu-node-a", "gpu-node-b", "gpu-node-bad"})
+    AddNode({.name = name, .cpu = 32, .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  AddPod({.name = "filler", .requests = {{"nvidia.com/gpu", "8"}}}, "");
+  json fill = {{"apiVersion", "v1"},
+               {"kind", "Binding"},
+               {"metadata", {{"name", "filler"}}},
+               {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "gpu-node-bad"}}}};
+  ASSERT_TRUE(client_->Create({kube::resources::kPods, ns_, "filler", "binding"}, fill).ok());
+  StartScheduler({"--mode=extender"});
+
+  // The recorded filter request, as kube-scheduler sent it.
+  auto [status, body] = Post("filter", GoldenBody("01-filter-cache.json").dump());
+  ASSERT_EQ(status, 200) << body;
+  json filtered = json::parse(body);
+  EXPECT_EQ(filtered["NodeNames"], json({"gpu-node-a", "gpu-node-b"}));
+  EXPECT_EQ(filtered["FailedNodes"], json({{"gpu-node-bad", "Insufficient nvidia.com/gpu"}}));
+  EXPECT_TRUE(filtered["Nodes"].is_null());
+  EXPECT_EQ(filtered["Error"], "");
+
+  auto [pstatus, pbody] = Post("prioritize", GoldenBody("02-prioritize-cache.json").dump());
+  ASSERT_EQ(pstatus, 200) << pbody;
+  json scores = json::parse(pbody);
+  ASSERT_EQ(scores.size(), 2u);
+  EXPECT_EQ(scores[0]["Host"], "gpu-node-a");
+
+  // Unknown nodes are failed, never kept.
+  json unknown = GoldenBody("01-filter-cache.json");
+  unknown["NodeNames"] = {"gpu-node-a", "no-such-node"};
+  auto [ustatus, ubody] = Post("filter", unknown.dump());
+  ASSERT_EQ(ustatus, 200);
+  EXPECT_EQ(json::parse(ubody)["NodeNames"], json({"gpu-node-a"}));
+  EXPECT_TRUE(json::parse(ubody)["FailedNodes"].contains("no-such-node"));
+
+  auto [bad_status, bad_body] = Post("filter", "{\"Pod\":");
+  EXPECT_EQ(bad_status, 400);
+  EXPECT_NE(json::parse(bad_body)["Error"].get<std::string>().find("ExtenderArgs"),
+            std::string::npos);
+
+  // Bind the recorded pod, created here, on the node kube-scheduler chose.
+  json pod = GoldenBody("01-filter-cache.json")["Pod"];
+  pod["spec"]["containers"][0].erase("volumeMounts");  // the recorded token Secret is not here
+  json create = {{"apiVersion", "v1"},
+                 {"kind", "Pod"},
+                 {"metadata", {{"name", "gpu-1"}, {"namespace", ns_}}},
+                 {"spec", {{"containers", pod["spec"]["containers"]}}}};
+  auto created = client_->Create({kube::resources::kPods, ns_, "", ""}, create);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  json bind = GoldenBody("03-bind-cache.json");
+  bind["PodNamespace"] = ns_;
+  bind["PodUID"] = (*created)["metadata"]["uid"];
+  auto [bstatus, bbody] = Post("bind", bind.dump());
+  ASSERT_EQ(bstatus, 200);
+  EXPECT_EQ(bbody, R"({"Error":""})");
+  EXPECT_EQ(NodeOf("gpu-1"), "gpu-node-b");
+  EXPECT_EQ(GpusOf("gpu-1"), "0");
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor("gpu-1", "GPUsAssigned").empty(); }));
+  // Binding it again is refused by the API server (409) and said in Error.
+  auto [again_status, again] = Post("bind", bind.dump());
+  EXPECT_EQ(again_status, 200);
+  EXPECT_NE(json::parse(again)["Error"].get<std::string>().find("already"), std::string::npos)
+      << again;
+}
+
+TEST(SchedulerProgramTest, HelpAndBadFlags) {
+  testing::CommandResult help =
+      testing::RunCommand({testing::BinaryPath("gpu-autoscaler-scheduler"), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--mode=standalone|extender"), std::string::npos);
+  testing::CommandResult bad =
+      testing::RunCommand({testing::BinaryPath("gpu-autoscaler-scheduler"), "--mode=both"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--mode: want standalone or extender"), std::string::npos) << bad.err;
+  testing::CommandResult policy = testing::RunCommand(
+      {testing::BinaryPath("gpu-autoscaler-scheduler"), "--policy=Nope", "--kubeconfig=/dev/null"});
+  EXPECT_EQ(policy.exit_code, 2);
+  EXPECT_NE((policy.err + policy.out).find("--policy"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::scheduler
