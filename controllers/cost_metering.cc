@@ -1,5 +1,7 @@
 #include "controllers/cost_metering.h"
 
+#include <charconv>
+
 #include <algorithm>
 #include <condition_variable>
 #include <limits>
@@ -47,6 +49,22 @@ double GpuRequest(const kube::PodView& pod) {
   return static_cast<double>(gpus);
 }
 
+// Physical GPUs of a node. A time-sliced or MPS node advertises replicas
+// (nvidia.com/gpu.shared, or nvidia.com/gpu without renameByDefault), and GPU
+// feature discovery labels the replica count.
+int NodeGpus(const kube::NodeView& node) {
+  int replicas = 1;
+  if (std::optional<std::string_view> r = node.label("nvidia.com/gpu.replicas")) {
+    int parsed = 0;
+    auto [end, ec] = std::from_chars(r->data(), r->data() + r->size(), parsed);
+    if (ec == std::errc() && end == r->data() + r->size() && parsed > 1) replicas = parsed;
+  }
+  const int64_t whole = node.Allocatable(kGpuResource);
+  const int64_t shared = node.Allocatable(kSharedGpuResource);
+  if (shared > 0) return static_cast<int>(whole + shared / replicas);
+  return static_cast<int>(whole / replicas);
+}
+
 std::map<std::string, std::string> LabelMap(std::span<const kube::Label> labels) {
   std::map<std::string, std::string> out;
   for (const kube::Label& l : labels)
@@ -67,7 +85,7 @@ MeterInventory BuildMeterInventory(std::span<const std::shared_ptr<const kube::N
     n.instance_type = node->instance_type();
     n.tier = cost::TierFromNodeLabels(LabelMap(node->labels()));
     n.gpu_model = node->gpu_product();
-    n.gpus = static_cast<int>(node->Allocatable(kGpuResource));
+    n.gpus = NodeGpus(*node);
     n.cpu_cores = static_cast<double>(node->Allocatable("cpu")) / 1000.0;
     n.memory_bytes = static_cast<double>(node->Allocatable("memory"));
     out.nodes.push_back(std::move(n));

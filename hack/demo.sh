@@ -6,10 +6,12 @@
 #      created through the API are rewritten or denied as in a cluster;
 #   3. the manager with every controller: GPUSharingPolicy status, cost
 #      metering per second into SQLite, Budgets with alerts;
-#   4. a local alert receiver standing in for Slack and a webhook endpoint;
-#   5. GPU nodes (fake, as in KWOK) and team pods: costs accrue by team, a
+#   4. the scheduler (standalone mode), which places every team pod with the
+#      placement engine and writes the chosen GPUs on it;
+#   5. a local alert receiver standing in for Slack and a webhook endpoint;
+#   6. GPU nodes (fake, as in KWOK) and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
-#   6. `gpu-autoscaler status`, `cost` and the placement simulator.
+#   7. `gpu-autoscaler status`, `cost` and the placement simulator.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
 # Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -96,30 +98,49 @@ pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$probe_port/readyz"
 grep -m1 'starting manager' "$work/manager.log" | sed 's/^/  /'
 
-step "4. A local alert receiver (standing in for Slack and a webhook endpoint)"
+step "4. The scheduler: places pods with schedulerName gpu-autoscaler"
+scheduler_probe=$(free_port)
+"$build/gpu-autoscaler-scheduler" --kubeconfig "$work/kubeconfig" --mode=standalone \
+  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --health-probe-bind-address "127.0.0.1:$scheduler_probe" >"$work/scheduler.log" 2>&1 &
+pids+=($!)
+wait_for 30 curl -fs "127.0.0.1:$scheduler_probe/readyz"
+grep -m1 'starting scheduler' "$work/scheduler.log" | sed 's/^/  /'
+
+step "5. A local alert receiver (standing in for Slack and a webhook endpoint)"
 python3 hack/alert-receiver.py --port-file "$work/receiver.port" --log "$work/alerts.jsonl" &
 pids+=($!)
 wait_for 10 test -s "$work/receiver.port"
 receiver="http://127.0.0.1:$(cat "$work/receiver.port")"
 echo "receiver: $receiver"
 
-step "5. A simulated GPU fleet, a sharing policy, Budgets and team workloads"
+step "6. A simulated GPU fleet, a sharing policy, Budgets and team workloads"
 # Nodes as KWOK makes them: API objects only. Instance types and GPU models
 # match the pricing catalogue (p4d.24xlarge: 8 x A100-SXM4-40GB).
-for spec in "a100-spot-1 p4d.24xlarge A100-SXM4-40GB spot" \
-            "a100-od-1 p4d.24xlarge A100-SXM4-40GB on-demand" \
-            "h100-od-1 p5.48xlarge H100-SXM5-80GB on-demand"; do
-  read -r name type model tier <<<"$spec"
+# a100-spot-1 shares its GPUs four ways by time-slicing (the NVIDIA device
+# plugin then advertises 32 nvidia.com/gpu.shared); the others are whole GPUs
+# in two NVLink islands of four.
+for spec in "a100-spot-1 p4d.24xlarge NVIDIA-A100-SXM4-40GB spot time-slicing" \
+            "a100-od-1 p4d.24xlarge NVIDIA-A100-SXM4-40GB on-demand none" \
+            "h100-od-1 p5.48xlarge NVIDIA-H100-80GB-HBM3 on-demand none"; do
+  read -r name type model tier sharing <<<"$spec"
   cpu=$([[ $type == p5* ]] && echo 192 || echo 96)
+  if [[ $sharing == time-slicing ]]; then
+    gpus='nvidia.com/gpu.shared: "32"'
+    extra=', nvidia.com/gpu.sharing-strategy: time-slicing, nvidia.com/gpu.replicas: "4"'
+  else
+    gpus='nvidia.com/gpu: "8"'
+    extra=', gpuautoscaler.io/nvlink-islands: 0-3_4-7'
+  fi
   apply - <<YAML | sed 's/^/  /'
 apiVersion: v1
 kind: Node
 metadata:
   name: $name
-  labels: {node.kubernetes.io/instance-type: $type, nvidia.com/gpu.product: $model, karpenter.sh/capacity-type: $tier}
+  labels: {node.kubernetes.io/instance-type: $type, nvidia.com/gpu.product: $model, karpenter.sh/capacity-type: $tier$extra}
 status:
-  capacity: {cpu: "$cpu", memory: 1152Gi, nvidia.com/gpu: "8"}
-  allocatable: {cpu: "$cpu", memory: 1152Gi, nvidia.com/gpu: "8"}
+  capacity: {cpu: "$cpu", memory: 1152Gi, $gpus}
+  allocatable: {cpu: "$cpu", memory: 1152Gi, $gpus}
   conditions: [{type: Ready, status: "True"}]
 YAML
 done
@@ -158,35 +179,40 @@ spec:
   enforcement: alert
 YAML
 
-# Pods go through the API, so the webhook rewrites them on the way in. With
-# no kubelet, each is placed on a node and marked Running, as KWOK does.
-run_pod() {  # run_pod NAMESPACE NAME NODE GPUS TEAM WORKLOAD
+# Pods go through the API, so the webhook rewrites them on the way in; the
+# scheduler binds them. With no kubelet, each bound pod is marked Running, as
+# KWOK does.
+run_pod() {  # run_pod NAMESPACE NAME GPUS TEAM WORKLOAD
   apply - <<YAML >/dev/null
 apiVersion: v1
 kind: Pod
-metadata: {name: $2, namespace: $1, labels: {team: $5, workload: $6, project: demo}}
+metadata: {name: $2, namespace: $1, labels: {team: $4, workload: $5, project: demo}}
 spec:
-  nodeName: $3
+  schedulerName: gpu-autoscaler
   containers:
     - name: main
-      image: registry.example/$6:1
+      image: registry.example/$5:1
       resources:
-        requests: {cpu: "8", memory: 64Gi, nvidia.com/gpu: "$4"}
-        limits: {nvidia.com/gpu: "$4"}
+        requests: {cpu: "8", memory: 64Gi, nvidia.com/gpu: "$3"}
+        limits: {nvidia.com/gpu: "$3"}
 YAML
+  wait_for 30 sh -c "curl -fsS '$server/api/v1/namespaces/$1/pods/$2' | grep -q '\"nodeName\"'"
   curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
     "$server/api/v1/namespaces/$1/pods/$2/status" -d '{"status":{"phase":"Running"}}' >/dev/null
-  local pod mode
-  pod=$(get "/api/v1/namespaces/$1/pods/$2")
-  mode=$(python3 -c 'import json,sys; a=json.load(sys.stdin)["metadata"].get("annotations",{}); print(a.get("gpuautoscaler.io/mode","exclusive") + (" x" + a["gpuautoscaler.io/replicas"] if "gpuautoscaler.io/replicas" in a else ""))' <<<"$pod")
-  printf '  pod %-24s on %-12s %s GPU(s), admitted as: %s\n' "$1/$2" "$3" "$4" "$mode"
+  get "/api/v1/namespaces/$1/pods/$2" | python3 -c '
+import json, sys
+p = json.load(sys.stdin); a = p["metadata"].get("annotations", {})
+mode = a.get("gpuautoscaler.io/mode", "exclusive") + (" x" + a["gpuautoscaler.io/replicas"] if "gpuautoscaler.io/replicas" in a else "")
+print("  pod %-24s admitted as %-15s bound to %-12s GPUs %-8s (%s)" % (
+    p["metadata"]["namespace"] + "/" + p["metadata"]["name"], mode, p["spec"]["nodeName"],
+    a.get("gpuautoscaler.io/gpu-indices", "-"), a.get("gpuautoscaler.io/placement", "")))'
 }
-run_pod team-vision train-resnet-0 a100-od-1 4 vision training
-run_pod team-vision train-resnet-1 h100-od-1 4 vision training
-run_pod team-nlp finetune-llama a100-spot-1 2 nlp training
-for i in 0 1 2 3; do run_pod team-nlp "notebook-$i" a100-spot-1 1 nlp notebook; done
+run_pod team-vision train-resnet-0 4 vision training
+run_pod team-vision train-resnet-1 4 vision training
+run_pod team-nlp finetune-llama 2 nlp training
+for i in 0 1 2 3; do run_pod team-nlp "notebook-$i" 1 nlp notebook; done
 
-step "6. Costs accrue by team; the vision Budget crosses its thresholds"
+step "7. Costs accrue by team; the vision Budget crosses its thresholds"
 printf '  %-8s %-14s %-10s %-26s\n' "elapsed" "vision spent" "percent" "conditions"
 start=$SECONDS
 while ((SECONDS - start < 120)); do
@@ -207,7 +233,7 @@ echo
 echo "Cost by team so far (gpu-autoscaler cost --by team,tier --since 10m):"
 "$cli" cost --by team,tier --since 10m --db "$work/cost.db" | sed 's/^/  /'
 
-step "7. Alerts the local receiver got (one per threshold per channel)"
+step "8. Alerts the local receiver got (one per threshold per channel)"
 python3 - "$work/alerts.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1], encoding="utf-8"):
@@ -218,7 +244,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
     print(f"  POST {r['path']:<6} {text}{extra}")
 PY
 
-step "8. A new GPU pod in team-vision is denied at admission"
+step "9. A new GPU pod in team-vision is denied at admission"
 set +e
 denied=$(hack/kube-apply.py --server "$server" - 2>&1 <<'YAML'
 apiVersion: v1
@@ -235,7 +261,7 @@ set -e
 echo "  $denied"
 echo "  (a pod without GPUs, or one annotated gpuautoscaler.io/budget-exempt: \"true\", is still admitted)"
 
-step "9. GPUSharingPolicy status, as the manager writes it"
+step "10. GPUSharingPolicy status, as the manager writes it"
 get /apis/gpuautoscaler.io/v1alpha1/gpusharingpolicies | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["items"]:
@@ -243,15 +269,15 @@ for p in json.load(sys.stdin)["items"]:
     conds = ", ".join("%s=%s" % (c["type"], c["status"]) for c in s.get("conditions", []))
     print("  %s: matchedPods=%s  %s" % (p["metadata"]["name"], s.get("matchedPods", 0), conds))'
 
-step "10. gpu-autoscaler status -o wide"
+step "11. gpu-autoscaler status -o wide"
 "$cli" status --kubeconfig "$work/kubeconfig" -o wide | sed 's/^/  /'
 
-step "11. Manager metrics (controller-runtime names, cost by attribution)"
+step "12. Manager metrics (controller-runtime names, cost by attribution)"
 curl -fsS "127.0.0.1:$metrics_port/metrics" |
   grep -E '^(gpu_autoscaler_cost_per_hour|gpu_autoscaler_budget_notifications_total|controller_runtime_reconcile_total\{controller="budget")' |
   head -n 12 | sed 's/^/  /'
 
-step "12. Placement simulator on the Alibaba openb trace (seeds $seeds)"
+step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds"

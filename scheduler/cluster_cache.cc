@@ -1,6 +1,7 @@
 #include "scheduler/cluster_cache.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "api/annotations.h"
 #include "scheduler/node_fit.h"
@@ -152,7 +153,11 @@ autoscale::PodRequest ClusterCache::RequestOf(const GpuDemand& demand) const {
 }
 
 void ClusterCache::EnsureBuiltLocked() {
-  if (dirty_ || !state_) RebuildLocked();
+  // The target workload follows the cluster's pods: relearn it when their
+  // number moved by a tenth (at least 8) since the last build.
+  const int64_t pods = static_cast<int64_t>(pods_.size());
+  const int64_t drift = std::max<int64_t>(8, pods_at_build_ / 10);
+  if (dirty_ || !state_ || std::abs(pods - pods_at_build_) >= drift) RebuildLocked();
 }
 
 void ClusterCache::RebuildLocked() {
@@ -198,6 +203,7 @@ void ClusterCache::RebuildLocked() {
   fragmentation_version_.assign(by_index_.size(), 0);
   dirty_ = false;
   unplaceable_ = 0;
+  pods_at_build_ = static_cast<int64_t>(pods_.size());
   for (auto& [key, pod] : pods_)
     PlaceLocked(pod);
 }

@@ -17,7 +17,9 @@
 // gpuautoscaler.io/gpu-indices annotation when valid and free, else the
 // engine's best GPUs (pods bound by another scheduler). Node heartbeats that
 // change nothing the engine sees cost a map lookup; a changed offer, a new or
-// a deleted node rebuilds the engine's state on the next question.
+// a deleted node rebuilds the engine's state on the next question, and so
+// does a tenth more or fewer pods, to relearn the target workload (the pod
+// shapes FGD and FragLookahead measure fragmentation against).
 //
 // Thread-safety: every method is safe from any thread (one internal mutex).
 #pragma once
@@ -160,6 +162,7 @@ class ClusterCache {
   bool dirty_ = true;
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;
+  int64_t pods_at_build_ = 0;
   int64_t rebuilds_ = 0;
   std::unique_ptr<autoscale::ClusterState> state_{};
   std::unique_ptr<autoscale::TargetWorkload> workload_{};

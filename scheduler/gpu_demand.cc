@@ -86,8 +86,16 @@ GpuDemand GpuDemandOf(const kube::PodView& pod, int milli_per_replica) {
     d.spec.gpu_milli = autoscale::kMilliPerGpu;
   } else if (shared > 0) {
     d.kind = GpuKind::kShared;
+    // The share: the pod's compute percent, else one replica of what admission
+    // decided (gpuautoscaler.io/replicas), else one replica of the cluster's.
     const int percent = ComputePercent(pod);
-    const int per_replica = percent > 0 ? percent * 10 : std::max(milli_per_replica, 1);
+    int replicas = 0;
+    if (std::optional<std::string_view> r = pod.annotation(api::kReplicasAnnotation)) {
+      if (!ParseInt(*r, &replicas) || replicas < 1) replicas = 0;
+    }
+    const int per_replica = percent > 0    ? percent * 10
+                            : replicas > 0 ? autoscale::kMilliPerGpu / replicas
+                                           : std::max(milli_per_replica, 1);
     d.spec.num_gpu = 1;
     d.spec.gpu_milli =
         static_cast<int>(std::min<int64_t>(shared * per_replica, autoscale::kMilliPerGpu));

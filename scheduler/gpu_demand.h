@@ -12,7 +12,8 @@
 //   nvidia.com/gpu          whole GPUs;
 //   nvidia.com/gpu.shared   one replica of a time-sliced or MPS GPU; the share is
 //                           the pod's gpuautoscaler.io/gpu-compute percent, else
-//                           one replica (1000 / replicas milli-GPU);
+//                           1000 / gpuautoscaler.io/replicas (set by the webhook),
+//                           else one replica of the cluster's sharing nodes;
 //   nvidia.com/mig-<p>      one MIG instance of profile p (mixed strategy).
 //
 // Thread-safety: pure functions.

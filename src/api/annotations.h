@@ -33,6 +33,8 @@ inline constexpr std::string_view kPolicyAnnotation = "gpuautoscaler.io/policy";
 inline constexpr std::string_view kModeAnnotation = "gpuautoscaler.io/mode";
 inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-profile";
 inline constexpr std::string_view kOriginalRequestAnnotation = "gpuautoscaler.io/original-request";
+// Time-slicing replicas (or MPS clients) per GPU that admission decided.
+inline constexpr std::string_view kReplicasAnnotation = "gpuautoscaler.io/replicas";
 
 // Scheduling (docs/scheduler.md). Written by gpu-autoscaler-scheduler in the
 // Binding, so the pod gets it together with spec.nodeName; the node agent

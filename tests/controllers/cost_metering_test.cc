@@ -94,6 +94,27 @@ TEST(MeterInventoryTest, MetersScheduledLivePodsCreatedByTheSecond) {
   EXPECT_EQ(inv.bad_annotations[0].substr(0, 7), "ml/bad:");
 }
 
+TEST(MeterInventoryTest, TimeSlicedNodesCountPhysicalGpusNotReplicas) {
+  auto node = [](json allocatable, json labels) {
+    json n = {{"apiVersion", "v1"},
+              {"kind", "Node"},
+              {"metadata", {{"name", "ts"}, {"labels", labels}}},
+              {"status", {{"allocatable", allocatable}}}};
+    return std::make_shared<const kube::NodeView>(std::move(*kube::DecodeNode(n.dump())));
+  };
+  std::vector<std::shared_ptr<const kube::NodeView>> nodes = {
+      // renameByDefault: replicas as nvidia.com/gpu.shared.
+      node({{"cpu", "96"}, {"nvidia.com/gpu.shared", "32"}}, {{"nvidia.com/gpu.replicas", "4"}}),
+      // Without it: replicas as nvidia.com/gpu.
+      node({{"cpu", "96"}, {"nvidia.com/gpu", "32"}}, {{"nvidia.com/gpu.replicas", "4"}}),
+      node({{"cpu", "96"}, {"nvidia.com/gpu", "8"}}, json::object())};
+  MeterInventory inv = BuildMeterInventory(nodes, {}, kStart);
+  ASSERT_EQ(inv.nodes.size(), 3u);
+  EXPECT_EQ(inv.nodes[0].gpus, 8);
+  EXPECT_EQ(inv.nodes[1].gpus, 8);
+  EXPECT_EQ(inv.nodes[2].gpus, 8);
+}
+
 class CostMeteringLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {

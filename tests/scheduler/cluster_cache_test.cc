@@ -225,6 +225,28 @@ TEST(ClusterCacheTest, HeartbeatsDoNotRebuild) {
   EXPECT_EQ(cache->stats().rebuilds, rebuilds + 1);
 }
 
+TEST(ClusterCacheTest, RelearnsTheTargetWorkloadAsPodsArrive) {
+  auto cache = NewCache();
+  cache->UpsertNode(Node({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "8"}}}));
+  auto probe = Pod({.name = "probe", .requests = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(cache->Select(*probe, true).ok());
+  const int64_t rebuilds = cache->stats().rebuilds;
+  for (int i = 0; i < 7; ++i) {
+    cache->UpsertPod(Pod({.name = "b" + std::to_string(i),
+                          .requests = {{"nvidia.com/gpu", "1"}},
+                          .node = "a",
+                          .phase = "Running"}));
+  }
+  ASSERT_TRUE(cache->Select(*probe, true).ok());
+  EXPECT_EQ(cache->stats().rebuilds, rebuilds);  // 7 pods: not yet
+  cache->UpsertPod(
+      Pod({.name = "b7", .requests = {{"nvidia.com/gpu", "1"}}, .node = "a", .phase = "Running"}));
+  EXPECT_FALSE(cache->Select(*probe, true).ok());  // full: 8 of 8 GPUs
+  EXPECT_EQ(cache->stats().rebuilds, rebuilds + 1);
+  EXPECT_EQ(cache->stats().pods, 8);
+  EXPECT_EQ(cache->stats().unplaceable, 0);
+}
+
 TEST(ClusterCacheTest, StandaloneAppliesNodePredicates) {
   auto cache = NewCache();
   cache->UpsertNode(

@@ -30,6 +30,11 @@ TEST(GpuDemandTest, SharedReplicaTakesOneReplicaUnlessComputeIsNamed) {
                                       .annotations = {{"gpuautoscaler.io/gpu-compute", "40%"}}}),
                                 250);
   EXPECT_EQ(named.spec.gpu_milli, 400);
+  GpuDemand admitted = GpuDemandOf(*Pod({.name = "p",
+                                         .requests = {{"nvidia.com/gpu.shared", "1"}},
+                                         .annotations = {{"gpuautoscaler.io/replicas", "8"}}}),
+                                   250);
+  EXPECT_EQ(admitted.spec.gpu_milli, 125);
 }
 
 TEST(GpuDemandTest, MigProfile) {
