@@ -7,6 +7,11 @@
 //   BM_MeterSetInventory   pricing every node and precomputing every pod's
 //                          rates: paid when the inventory changes, not per tick.
 //   BM_MeterAppendSamples  turning one tick into storage rows (CostSample).
+//   BM_MeterAppendSamplesOverTicks/1000/240
+//                          1,000 pods (34 nodes) appended tick after tick
+//                          into one fresh vector, as the manager fills one
+//                          storage batch over many seconds: the vector must
+//                          grow geometrically, not by one tick at a time.
 //
 // Pod mix per node (30 pods): 2 exclusive single-GPU, 14 MIG 1g.5gb, 8
 // time-sliced (4 replicas), 6 CPU-only; half report a GPU utilisation.
@@ -31,46 +36,50 @@ struct Cluster {
   std::vector<MeteredPod> pods;
 };
 
-const Cluster& TheCluster() {
-  static const Cluster* cluster = [] {
-    auto* c = new Cluster;
-    c->pricing = CatalogPricingSource::Builtin().value();
-    c->nodes.reserve(kNodes);
-    c->pods.reserve(kNodes * kPodsPerNode);
-    for (int n = 0; n < kNodes; ++n) {
-      std::string node = "gpu-node-" + std::to_string(n);
-      c->nodes.push_back({.name = node,
-                          .instance_type = "p4d.24xlarge",
-                          .tier = n % 3 == 0 ? CapacityTier::kSpot : CapacityTier::kOnDemand,
-                          .gpu_model = "NVIDIA-A100-SXM4-40GB",
-                          .gpus = 8,
-                          .cpu_cores = 95.5,
-                          .memory_bytes = 1100.0 * (1 << 30)});
-      for (int i = 0; i < kPodsPerNode; ++i) {
-        MeteredPod p;
-        p.uid = node + "-pod-" + std::to_string(i);
-        p.name = "pod-" + std::to_string(i);
-        p.ns = "ns-" + std::to_string((n * kPodsPerNode + i) % 1000);
-        p.labels = {{"team", "team-" + std::to_string(n % 50)},
-                    {"project", "project-" + std::to_string(n % 200)}};
-        p.node = node;
-        p.cpu_cores = 2;
-        p.memory_bytes = 8.0 * (1 << 30);
-        if (i < 2) {
-          p.gpus = 1;
-        } else if (i < 16) {
-          p.gpus = 1;
-          p.sharing = {.mode = SharingMode::kMig, .mig_profile = "1g.5gb"};
-        } else if (i < 24) {
-          p.gpus = 1;
-          p.sharing = {.mode = SharingMode::kTimeSlicing, .replicas = 4};
-        }
-        p.gpu_utilization = i % 2 == 0 ? 0.6 : -1;
-        c->pods.push_back(std::move(p));
+// `pod_count` pods, kPodsPerNode to a node (the last node may hold fewer).
+std::unique_ptr<Cluster> MakeCluster(int pod_count) {
+  auto c = std::make_unique<Cluster>();
+  c->pricing = CatalogPricingSource::Builtin().value();
+  const int node_count = (pod_count + kPodsPerNode - 1) / kPodsPerNode;
+  c->nodes.reserve(node_count);
+  c->pods.reserve(pod_count);
+  for (int n = 0; n < node_count; ++n) {
+    std::string node = "gpu-node-" + std::to_string(n);
+    c->nodes.push_back({.name = node,
+                        .instance_type = "p4d.24xlarge",
+                        .tier = n % 3 == 0 ? CapacityTier::kSpot : CapacityTier::kOnDemand,
+                        .gpu_model = "NVIDIA-A100-SXM4-40GB",
+                        .gpus = 8,
+                        .cpu_cores = 95.5,
+                        .memory_bytes = 1100.0 * (1 << 30)});
+    for (int i = 0; i < kPodsPerNode && n * kPodsPerNode + i < pod_count; ++i) {
+      MeteredPod p;
+      p.uid = node + "-pod-" + std::to_string(i);
+      p.name = "pod-" + std::to_string(i);
+      p.ns = "ns-" + std::to_string((n * kPodsPerNode + i) % 1000);
+      p.labels = {{"team", "team-" + std::to_string(n % 50)},
+                  {"project", "project-" + std::to_string(n % 200)}};
+      p.node = node;
+      p.cpu_cores = 2;
+      p.memory_bytes = 8.0 * (1 << 30);
+      if (i < 2) {
+        p.gpus = 1;
+      } else if (i < 16) {
+        p.gpus = 1;
+        p.sharing = {.mode = SharingMode::kMig, .mig_profile = "1g.5gb"};
+      } else if (i < 24) {
+        p.gpus = 1;
+        p.sharing = {.mode = SharingMode::kTimeSlicing, .replicas = 4};
       }
+      p.gpu_utilization = i % 2 == 0 ? 0.6 : -1;
+      c->pods.push_back(std::move(p));
     }
-    return c;
-  }();
+  }
+  return c;
+}
+
+const Cluster& TheCluster() {
+  static const Cluster* cluster = MakeCluster(kNodes * kPodsPerNode).release();
   return *cluster;
 }
 
@@ -128,10 +137,35 @@ void BM_MeterAppendSamples(benchmark::State& state) {
   state.counters["samples"] = static_cast<double>(samples.size());
 }
 
+void BM_MeterAppendSamplesOverTicks(benchmark::State& state) {
+  const std::unique_ptr<Cluster> c = MakeCluster(static_cast<int>(state.range(0)));
+  const int64_t ticks = state.range(1);
+  Meter meter(*c->pricing);
+  meter.SetInventory(c->nodes, c->pods);
+  TickResult tick;
+  size_t rows = 0;
+  for (auto _ : state) {
+    std::vector<CostSample> samples;  // fresh each time, as a cold storage batch
+    for (int64_t second = 0; second < ticks; ++second) {
+      meter.Tick(1'700'000'000 + second, tick);
+      meter.AppendSamples(tick, samples);
+    }
+    rows = samples.size();
+    benchmark::DoNotOptimize(samples.data());
+  }
+  state.counters["rows"] = static_cast<double>(rows);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 BENCHMARK(BM_MeterTick)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterTickShareIdle)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterSetInventory)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterAppendSamples)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
+BENCHMARK(BM_MeterAppendSamplesOverTicks)
+    ->Args({1'000, 240})
+    ->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime();
 
 }  // namespace
 }  // namespace gpu_autoscaler::cost

@@ -139,6 +139,23 @@ int Fail(const Status& status) {
   return kExitError;
 }
 
+// Warnings go to stderr and do not change the exit code.
+void Warn(const std::string& message) {
+  std::fprintf(stderr, "gpu-autoscaler simulate: warning: %s\n", message.c_str());
+}
+
+std::string UnknownModelWarning(const as::UnknownGpuModel& u, const std::string& pods_path,
+                                const std::string& nodes_path) {
+  std::string message = std::to_string(u.pods) + (u.pods == 1 ? " pod" : " pods") + " in " +
+                        pods_path + " ask" + (u.pods == 1 ? "s" : "") + " for GPU model \"" +
+                        u.model + "\" (gpu_spec), which no GPU node in " + nodes_path + " has";
+  if (u.unplaceable_pods > 0) {
+    message += "; pods that can never be placed (no model they name is on a node): " +
+               std::to_string(u.unplaceable_pods);
+  }
+  return message;
+}
+
 int UsageError(const std::string& message) {
   std::fprintf(stderr, "gpu-autoscaler simulate: %s\nTry 'gpu-autoscaler simulate --help'.\n",
                message.c_str());
@@ -232,6 +249,8 @@ int Simulate(int argc, char** argv) {
   if (!nodes.ok()) return Fail(nodes.error());
   Result<std::vector<as::PodSpec>> pods = as::LoadPodCsv(pods_path);
   if (!pods.ok()) return Fail(pods.error());
+  for (const as::UnknownGpuModel& u : as::UnknownGpuModels(*nodes, *pods))
+    Warn(UnknownModelWarning(u, pods_path, nodes_path));
   Result<as::PreparedTrace> trace = as::PrepareTrace(std::move(*nodes), std::move(*pods));
   if (!trace.ok()) return Fail(trace.error());
 

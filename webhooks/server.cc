@@ -802,7 +802,11 @@ class AdmissionServerImpl final : public AdmissionServer {
       return UnavailableError("listen on " + opts.bind_address + ":" + std::to_string(opts.port) +
                               ": " + ec.message());
     }
-    port_ = acceptor_->local_endpoint().port();
+    const tcp::endpoint bound = acceptor_->local_endpoint();
+    port_ = bound.port();
+    const std::string host = bound.address().to_string();
+    listen_address_ =
+        (bound.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(port_);
     accept_retry_.emplace(*contexts_[0]);
     Accept();
     for (auto& context : contexts_) {
@@ -814,6 +818,7 @@ class AdmissionServerImpl final : public AdmissionServer {
   }
 
   int port() const override { return port_; }
+  std::string listen_address() const override { return listen_address_; }
 
   void Stop() override {
     std::lock_guard<std::mutex> lock(stop_mu_);
@@ -865,6 +870,7 @@ class AdmissionServerImpl final : public AdmissionServer {
   std::vector<std::thread> threads_;
   size_t next_context_ = 0;
   int port_ = 0;
+  std::string listen_address_;
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

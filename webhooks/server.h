@@ -19,6 +19,7 @@
 //     return service.Review(e, b);
 //   });
 //   int port = (*server)->port();
+//   std::string where = (*server)->listen_address();  // "127.0.0.1:8443"
 //
 // Model: `threads` event loops (one io_context each, no strands), each
 // connection pinned to one loop; reviews run inline on the loop (they are
@@ -97,6 +98,9 @@ class AdmissionServer {
   virtual ~AdmissionServer() = default;
 
   virtual int port() const = 0;
+  // The socket actually bound, as ADDRESS:PORT: "0.0.0.0:8443" (every IPv4
+  // interface), "127.0.0.1:8443", "[::1]:8443" (IPv6 in brackets).
+  virtual std::string listen_address() const = 0;
   // Stops accepting, closes every connection and joins the loops. Idempotent.
   virtual void Stop() = 0;
   virtual AdmissionServerStats stats() const = 0;

@@ -4,7 +4,8 @@
 // GPUSharingPolicy, Namespace-label and Budget snapshots current with
 // informers, and in --self-signed mode issues its own certificate and patches
 // the webhook configurations' caBundle. Prints "listening on ADDRESS:PORT"
-// to stdout once it serves.
+// to stdout once it serves: the socket actually bound, so "0.0.0.0:8443" by
+// default (every IPv4 interface) and "[::1]:8443" for an IPv6 address.
 #include <signal.h>
 
 #include <chrono>
@@ -424,10 +425,12 @@ int main(int argc, char** argv) {
     if (factory) factory->Stop();
     return 1;
   }
-  // The address actually bound: "0.0.0.0" means every interface.
-  std::printf("listening on %s:%d\n", flags.server.bind_address.c_str(), (*server)->port());
+  // The socket actually bound (not a guess at a reachable address): "0.0.0.0"
+  // means every IPv4 interface.
+  const std::string listen_address = (*server)->listen_address();
+  std::printf("listening on %s\n", listen_address.c_str());
   std::fflush(stdout);
-  logger->info("serving HTTPS on {}:{}", flags.server.bind_address, (*server)->port());
+  logger->info("serving HTTPS on {}", listen_address);
 
   // --self-signed: keep the caBundle current (at start, after failures, and
   // periodically in case an upgrade reset it).

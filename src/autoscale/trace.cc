@@ -1,9 +1,14 @@
 #include "autoscale/trace.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <unordered_set>
 
@@ -37,7 +42,11 @@ std::string_view Trim(std::string_view s) {
 class CsvReader {
  public:
   CsvReader(std::string_view text, std::string_view file_name)
-      : text_(text), file_name_(file_name) {}
+      : text_(text), file_name_(file_name) {
+    // Spreadsheet programs often save CSV as "UTF-8 with BOM"; the BOM is not
+    // part of the first column's name.
+    if (text_.starts_with("\xEF\xBB\xBF")) text_.remove_prefix(3);
+  }
 
   // Reads the header and locates the named columns; optional ones may be absent (-1).
   Status ReadHeader(const std::vector<std::string_view>& required,
@@ -60,7 +69,14 @@ class CsvReader {
     for (std::string_view name : optional)
       columns_.push_back(find(name));
     width_ = fields.size();
+    header_line_ = line_number_;
     return Status::Ok();
+  }
+
+  // For a file with a header and no data rows: "<file>:<header line>: no <what> after the header".
+  Status NothingAfterHeader(std::string_view what) const {
+    return InvalidArgumentError(std::string(file_name_) + ":" + std::to_string(header_line_) +
+                                ": no " + std::string(what) + " after the header");
   }
 
   // Next non-blank data row, or false at end of file. On a malformed row sets *status.
@@ -125,6 +141,7 @@ class CsvReader {
   std::string_view file_name_;
   size_t pos_ = 0;
   int line_number_ = 0;
+  int header_line_ = 1;
   size_t width_ = 0;
   std::vector<int> columns_;
   std::vector<std::string_view> fields_;
@@ -133,8 +150,20 @@ class CsvReader {
 constexpr int64_t kMaxQuantity = int64_t{1} << 40;
 
 Result<std::string> ReadFile(const std::string& path) {
+  // An ifstream opens a directory and then reads nothing from it, which would
+  // surface as "empty file".
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return InvalidArgumentError(path + " is a directory, not a CSV file");
+  }
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError("cannot open " + path);
+  if (!in) {
+    const int err = errno;
+    std::string why = err != 0 ? std::string(": ") + std::strerror(err) : std::string();
+    if (err == 0 || err == ENOENT) return NotFoundError("cannot open " + path + why);
+    return FailedPreconditionError("cannot open " + path + why);
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return DataLossError("error reading " + path);
@@ -168,6 +197,7 @@ Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_vi
     if (node.gpu_count == 0) node.gpu_model.clear();
     nodes.push_back(std::move(node));
   }
+  if (nodes.empty()) return reader.NothingAfterHeader("nodes");
   return nodes;
 }
 
@@ -185,11 +215,16 @@ Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view
     GPU_ASSIGN_OR_RETURN(pod.cpu_milli, reader.Int(1, "cpu_milli", 0, kMaxQuantity));
     GPU_ASSIGN_OR_RETURN(pod.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
     GPU_ASSIGN_OR_RETURN(int64_t num_gpu, reader.Int(3, "num_gpu", 0, kMaxGpusPerNode));
-    // The protocol clamps gpu_milli into 0..1000; anything wilder is a broken row.
+    // Thousandths of each GPU. A negative share is a broken row, not a CPU-only
+    // pod; above 1000 the protocol clamps to a whole GPU, anything wilder is broken.
     GPU_ASSIGN_OR_RETURN(int64_t gpu_milli,
                          reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
+    if (gpu_milli < 0) {
+      return reader.Error("gpu_milli " + std::to_string(gpu_milli) +
+                          " is negative; want thousandths of a GPU, 0 to 1000");
+    }
     pod.num_gpu = static_cast<int>(num_gpu);
-    pod.gpu_milli = static_cast<int>(std::clamp<int64_t>(gpu_milli, 0, kMilliPerGpu));
+    pod.gpu_milli = static_cast<int>(std::min<int64_t>(gpu_milli, kMilliPerGpu));
     if (std::optional<std::string_view> spec = reader.Field(5); spec && !spec->empty()) {
       size_t start = 0;
       while (start <= spec->size()) {
@@ -205,7 +240,39 @@ Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view
     }
     pods.push_back(std::move(pod));
   }
+  if (pods.empty()) return reader.NothingAfterHeader("pods");
   return pods;
+}
+
+std::vector<UnknownGpuModel> UnknownGpuModels(std::span<const NodeSpec> nodes,
+                                              std::span<const PodSpec> pods) {
+  std::set<std::string_view> known;
+  for (const NodeSpec& node : nodes) {
+    if (node.gpu_count > 0) known.insert(node.gpu_model);
+  }
+  std::map<std::string_view, UnknownGpuModel> unknown;
+  for (const PodSpec& pod : pods) {
+    bool any_known = false;
+    std::set<std::string_view> missing;  // a model named twice counts the pod once
+    for (const std::string& model : pod.gpu_models) {
+      if (known.contains(model)) {
+        any_known = true;
+      } else {
+        missing.insert(model);
+      }
+    }
+    for (std::string_view model : missing) {
+      UnknownGpuModel& u = unknown[model];
+      u.model = std::string(model);
+      ++u.pods;
+      if (!any_known) ++u.unplaceable_pods;
+    }
+  }
+  std::vector<UnknownGpuModel> out;
+  out.reserve(unknown.size());
+  for (auto& [name, u] : unknown)
+    out.push_back(std::move(u));
+  return out;
 }
 
 Result<std::vector<NodeSpec>> LoadNodeCsv(const std::string& path) {

@@ -377,7 +377,11 @@ void Meter::Tick(int64_t second, TickResult& out) const {
 void Meter::AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
                           bool include_idle) const {
   const State& st = *state_;
-  out.reserve(out.size() + tick.pods.size() + (include_idle ? tick.nodes.size() : 0));
+  // Callers fill one vector over many ticks (a storage batch), so grow it
+  // geometrically: reserving exactly what this tick needs would reallocate and
+  // move every earlier row on each call, quadratic over the batch.
+  const size_t needed = out.size() + tick.pods.size() + (include_idle ? tick.nodes.size() : 0);
+  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
   for (const PodSecondCost& c : tick.pods) {
     if (c.pod_index >= st.metered_index.size()) continue;
     int32_t m = st.metered_index[c.pod_index];

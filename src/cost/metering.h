@@ -166,7 +166,9 @@ class Meter {
   void Tick(int64_t second, TickResult& out) const;
 
   // Storage rows for a tick: one per pod and, with `include_idle`, one idle
-  // row per node (pod_uid "idle/<node>", CostSample::idle = true).
+  // row per node (pod_uid "idle/<node>", CostSample::idle = true). Appends
+  // after what `out` holds; filling one vector over many ticks is amortised
+  // linear (the vector grows geometrically).
   void AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
                      bool include_idle = true) const;
 

@@ -193,6 +193,36 @@ TEST_F(MeteringTest, SharedIdleIsSplitByAllocationCost) {
   EXPECT_NEAR(total, 2 * 40.32 / kHour, 1e-14);
 }
 
+// The manager fills one storage batch over many ticks. Reserving exactly one
+// more tick's rows on each call reallocated (and moved every earlier row) 240
+// times over 240 ticks, quadratic in the batch; geometric growth reallocates
+// about log2(240) times.
+TEST_F(MeteringTest, AppendSamplesOverManyTicksGrowsGeometrically) {
+  Meter meter(*pricing_);
+  std::vector<MeteredNode> nodes;
+  std::vector<MeteredPod> pods;
+  for (int n = 0; n < 10; ++n) {
+    const std::string node = "n" + std::to_string(n);
+    nodes.push_back(BigNode(node));
+    for (int i = 0; i < 10; ++i)
+      pods.push_back(Pod(node + "-p" + std::to_string(i), node, i < 4 ? 1 : 0, {}, 1, 1));
+  }
+  meter.SetInventory(nodes, pods);
+  TickResult tick;
+  std::vector<CostSample> samples;
+  int reallocations = 0;
+  for (int64_t second = 0; second < 240; ++second) {
+    meter.Tick(second, tick);
+    const size_t capacity = samples.capacity();
+    meter.AppendSamples(tick, samples);
+    if (samples.capacity() != capacity) ++reallocations;
+  }
+  EXPECT_EQ(samples.size(), 240u * (100 + 10));  // 100 pods and 10 idle rows per tick
+  EXPECT_LE(reallocations, 10) << "capacity should double, not grow by one tick";
+  EXPECT_EQ(samples.back().pod_uid, "idle/n9");
+  EXPECT_EQ(samples.back().second, 239);
+}
+
 TEST_F(MeteringTest, PriceFollowsTheTier) {
   Meter meter(*pricing_);
   std::vector<MeteredNode> nodes = {BigNode("od"), BigNode("spot", CapacityTier::kSpot),

@@ -239,6 +239,30 @@ TEST_F(AdmissionServerTest, RecordedReviewsOverHttp2AreAnsweredWithTheirUid) {
   EXPECT_GE(server_->stats().http2_connections, 1);
 }
 
+// The program prints listen_address() as "listening on ...": it must be the
+// socket really bound, with IPv6 in brackets so the port can be split off.
+TEST_F(AdmissionServerTest, ListenAddressIsTheBoundSocket) {
+  StartServer();
+  EXPECT_EQ(server_->listen_address(), "127.0.0.1:" + std::to_string(server_->port()));
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);
+  server_->Stop();
+
+  AdmissionServerOptions every_interface = LoopbackOptions();
+  every_interface.bind_address = "0.0.0.0";
+  StartServer(every_interface);
+  EXPECT_EQ(server_->listen_address(), "0.0.0.0:" + std::to_string(server_->port()));
+  ExpectStillServing(CURL_HTTP_VERSION_2TLS);  // through 127.0.0.1
+  server_->Stop();
+
+  AdmissionServerOptions v6 = LoopbackOptions();
+  v6.bind_address = "::1";
+  auto server = AdmissionServer::Start(v6, certs_, [this](AdmissionEndpoint e, std::string_view b) {
+    return service_.Review(e, b);
+  });
+  if (!server.ok()) GTEST_SKIP() << "no IPv6 loopback: " << server.error().ToString();
+  EXPECT_EQ((*server)->listen_address(), "[::1]:" + std::to_string((*server)->port()));
+}
+
 TEST_F(AdmissionServerTest, Http11IsServedWhenTheClientDoesNotOfferH2) {
   StartServer();
   auto r = Post("/validate-pods", wt::GoldenReview(2), CURL_HTTP_VERSION_1_1);

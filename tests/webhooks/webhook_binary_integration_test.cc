@@ -15,6 +15,7 @@
 
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
+#include "support/child_process.h"
 #include "support/test_paths.h"
 #include "webhooks/cert_bundle_patcher.h"
 #include "webhooks/webhook_integration_client.h"
@@ -166,6 +167,67 @@ TEST(WebhookBinary, SelfSignedModePatchesTheCaBundleOfBothConfigurations) {
   auto r = wt::Https(webhook->url() + "/healthz", "GET", "", ca_pem);
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.status, 200);
+}
+
+// The "listening on ADDRESS:PORT" line, once the program has printed it; "" until then.
+std::string ListeningLine(const gpu_autoscaler::testing::ChildProcess& webhook) {
+  const std::string log = webhook.Log();
+  const size_t at = log.find("listening on ");
+  if (at == std::string::npos) return "";
+  const size_t end = log.find('\n', at);
+  return end == std::string::npos ? "" : log.substr(at, end - at);
+}
+
+// It used to print "listening on 127.0.0.1:PORT" while serving on 0.0.0.0 (and
+// then the --bind-address text as typed, "::1:PORT" for IPv6): the line now
+// names the socket actually bound.
+TEST(WebhookBinary, PrintsTheAddressItReallyListensOn) {
+  wt::TempDir dir;
+  auto files = wt::WriteServingCertificate(dir, "tls.crt", "tls.key");
+  // No cluster from a developer's environment: the program then serves without informers.
+  const std::vector<std::string> common = {
+      "/usr/bin/env",
+      "-u",
+      "KUBECONFIG",
+      "-u",
+      "KUBERNETES_SERVICE_HOST",
+      gpu_autoscaler::testing::BinaryPath("gpu-autoscaler-webhook"),
+      "--port",
+      "0",
+      "--tls-cert-file",
+      files.cert_file,
+      "--tls-key-file",
+      files.key_file};
+
+  // Default bind address: every IPv4 interface, so loopback answers too.
+  gpu_autoscaler::testing::ChildProcess all;
+  ASSERT_TRUE(all.Spawn(common, dir.File("all.log")));
+  std::string line;
+  ASSERT_TRUE(PollUntil([&] { return !(line = ListeningLine(all)).empty(); })) << all.Log();
+  const std::string prefix = "listening on 0.0.0.0:";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+  const int port = std::atoi(line.c_str() + prefix.size());
+  ASSERT_GT(port, 0) << line;
+  EXPECT_EQ(line, prefix + std::to_string(port));
+  EXPECT_EQ(
+      wt::Https("https://127.0.0.1:" + std::to_string(port) + "/healthz", "GET", "", files.ca_pem)
+          .status,
+      200);
+
+  gpu_autoscaler::testing::ChildProcess v6;
+  std::vector<std::string> args = common;
+  args.insert(args.end(), {"--bind-address", "::1"});
+  ASSERT_TRUE(v6.Spawn(args, dir.File("v6.log")));
+  bool exited = false;
+  ASSERT_TRUE(PollUntil([&] {
+    if (!ListeningLine(v6).empty()) return true;
+    exited = v6.TryWait().has_value();
+    return exited;
+  })) << v6.Log();
+  if (exited) GTEST_SKIP() << "no IPv6 loopback here: " << v6.Log();
+  line = ListeningLine(v6);
+  EXPECT_EQ(line.rfind("listening on [::1]:", 0), 0u) << line;
+  EXPECT_GT(std::atoi(line.c_str() + std::string("listening on [::1]:").size()), 0) << line;
 }
 
 TEST(WebhookBinary, ServesRotatedCertificateFilesWithoutRestart) {
