@@ -3,6 +3,9 @@
 # demo need. Idempotent: packages already present are skipped, and apt is only
 # consulted when something is missing.
 #
+# Starts no system service: the tests run their own servers on loopback.
+# Needs root, or sudo for a user with apt rights (a minimal Debian has no sudo).
+#
 # Usage: hack/install-deps.sh [--check]
 #   --check   only report missing packages; exit 1 if any are missing.
 set -euo pipefail
@@ -31,7 +34,7 @@ PACKAGES=(
 )
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -54,8 +57,41 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: not root and sudo is not installed; run this script as root" \
+      "(e.g. 'su -c hack/install-deps.sh'), or install sudo and give this user apt rights" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 export DEBIAN_FRONTEND=noninteractive
+
+# The tests start their own PostgreSQL and Prometheus on free loopback ports.
+# Start nothing system-wide: no "main" PostgreSQL cluster (postgresql-common's
+# documented switch), no service started by a package's install script
+# (policy-rc.d, as in container images), and the services disabled afterwards.
+if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed"; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+policy_rc_d=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy_rc_d ]]; then
+  printf '#!/bin/sh\n# written by gpu-autoscaler hack/install-deps.sh during an install\nexit 101\n' |
+    $SUDO tee "$policy_rc_d" >/dev/null
+  $SUDO chmod 755 "$policy_rc_d"
+  own_policy=1
+fi
+cleanup() { if ((own_policy)); then $SUDO rm -f "$policy_rc_d"; fi; }
+trap cleanup EXIT
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
+if [[ -d /run/systemd/system ]]; then
+  for unit in postgresql prometheus; do
+    if [[ " ${missing[*]} " == *" $unit "* ]]; then
+      $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    fi
+  done
+fi
 echo "install-deps: done"

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/crd_fields.h"
 #include "api/resources.h"
 #include "common/clock.h"
 #include "cost/alerts.h"
@@ -83,6 +84,7 @@ Result<std::vector<cost::Budget>> BudgetsFromFile(const std::string& path) {
   text << in.rdbuf();
   std::vector<cost::Budget> budgets;
   for (const std::string& doc : SplitDocuments(text.str())) {
+    GPU_RETURN_IF_ERROR(api::CheckKnownFields(doc, "Budget").WithContext(path));
     GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(doc, path));
     budgets.push_back(std::move(budget));
   }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
+#include "api/crd_fields.h"
 #include "cost/budget.h"
 #include "webhooks/mutate.h"
 #include "webhooks/review.h"
@@ -86,6 +87,12 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
           (review.operation != "CREATE" && review.operation != "UPDATE")) {
         return Allowed(uid);
       }
+      if (Status strict = api::CheckKnownFields(review.object_json, "GPUSharingPolicy");
+          !strict.ok()) {
+        return Denied(uid, 422,
+                      "GPUSharingPolicy \"" + review.name + "\" is invalid: " + strict.message(),
+                      AdmissionDenialReason::kInvalidObject);
+      }
       auto policy = ParseGpuSharingPolicy(review.object_json);
       if (!policy.ok()) {
         return Denied(uid, 400, policy.error().message(), AdmissionDenialReason::kInvalidObject);
@@ -116,6 +123,10 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
           "Budget \"" + (review.ns.empty() ? name : review.ns + "/" + name) + "\" is invalid";
       cost::AttributionLabels keys =
           config_.budgets ? config_.budgets->keys() : cost::AttributionLabels{};
+      if (Status strict = api::CheckKnownFields(object, "Budget"); !strict.ok()) {
+        return Denied(uid, 422, source + ": " + strict.message(),
+                      AdmissionDenialReason::kInvalidObject);
+      }
       auto budget = cost::ParseBudget(object, source, keys);
       if (budget.ok()) return Allowed(uid);
       return Denied(uid, 422, budget.error().message(), AdmissionDenialReason::kInvalidObject);

@@ -1023,9 +1023,15 @@ class SchemaValidator {
         for (const json& allowed : values) {
           supported.push_back(allowed.is_string() ? allowed.get<std::string>() : allowed.dump());
         }
-        FieldError e{ErrorType::kNotSupported, path, v, "", kRankEnum};
+        // kube-apiserver names the list, not the item, for an enum value in a
+        // list ("spec.gpuModels: Unsupported value: \"T4\"").
+        std::string where = path;
+        if (!where.empty() && where.back() == ']') {
+          if (const size_t open = where.rfind('['); open != std::string::npos) where.resize(open);
+        }
+        FieldError e{ErrorType::kNotSupported, where, v, "", kRankEnum};
         Errors tmp;
-        tmp.NotSupported(path, v, supported);
+        tmp.NotSupported(where, v, supported);
         e.detail = tmp.list()[0].detail;
         errs_.Add(std::move(e));
       }

@@ -147,6 +147,8 @@ class CatalogParser {
         Fraction(root, "", "default_reserved_discount", !overlay_, cat.default_reserved_discount));
     if (auto w = root["split_weights"]; w.IsDefined()) {
       if (!w.IsMap()) return Error("split_weights", "expected a mapping");
+      GPU_RETURN_IF_ERROR(
+          KnownKeys(w, "split_weights", {"vcpu_hourly", "memory_gib_hourly", "source", "date"}));
       GPU_RETURN_IF_ERROR(Positive(w, "split_weights", "vcpu_hourly", true, cat.vcpu_weight));
       GPU_RETURN_IF_ERROR(
           Positive(w, "split_weights", "memory_gib_hourly", true, cat.memory_gib_weight));
@@ -222,12 +224,26 @@ class CatalogParser {
     return Status::Ok();
   }
 
+  // A misspelled key ("hourlly") is refused with its path, never ignored.
+  Status KnownKeys(const YAML::Node& map, const std::string& path,
+                   std::initializer_list<std::string_view> known) const {
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        return Error(Join(path, key), "unknown field");
+      }
+    }
+    return Status::Ok();
+  }
+
   Status ParseModels(const YAML::Node& list, Catalog& cat) const {
     if (!list.IsSequence()) return Error("gpu_models", "expected a list");
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node& m = list[i];
       std::string path = "gpu_models[" + std::to_string(i) + "]";
       if (!m.IsMap()) return Error(path, "expected a mapping");
+      GPU_RETURN_IF_ERROR(
+          KnownKeys(m, path, {"model", "aliases", "fallback_hourly", "source", "date"}));
       std::string name{};
       GPU_RETURN_IF_ERROR(String(m, path, "model", true, name));
       std::string key = Lower(name);
@@ -261,6 +277,10 @@ class CatalogParser {
       const YAML::Node& f = list[i];
       std::string path = "families[" + std::to_string(i) + "]";
       if (!f.IsMap()) return Error(path, "expected a mapping");
+      GPU_RETURN_IF_ERROR(
+          KnownKeys(f, path,
+                    {"family", "cloud", "region", "gpu_model", "spot_discount", "reserved_discount",
+                     "discount_source", "discount_date", "instances"}));
       std::string name{};
       GPU_RETURN_IF_ERROR(String(f, path, "family", true, name));
       auto existing = cat.families.find(name);
@@ -297,6 +317,9 @@ class CatalogParser {
       const YAML::Node& n = list[j];
       std::string path = list_path + "[" + std::to_string(j) + "]";
       if (!n.IsMap()) return Error(path, "expected a mapping");
+      GPU_RETURN_IF_ERROR(KnownKeys(
+          n, path,
+          {"type", "gpus", "vcpus", "memory_gib", "hourly", "source", "date", "gpu_model"}));
       std::string type{};
       GPU_RETURN_IF_ERROR(String(n, path, "type", true, type));
       std::string key = Lower(type);

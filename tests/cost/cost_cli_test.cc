@@ -398,6 +398,17 @@ TEST_F(CostCliTest, BudgetStatusListsBudgetsFromTheCluster) {
   EXPECT_NE(both.err.find("--budgets and --kubeconfig are exclusive"), std::string::npos);
 }
 
+TEST_F(CostCliTest, BudgetFileWithAMisspelledFieldIsRefused) {
+  const std::string budgets = (dir_ / "typo.yaml").string();
+  std::ofstream(budgets) << "apiVersion: gpuautoscaler.io/v1alpha1\nkind: Budget\n"
+                         << "metadata: {name: b, namespace: ml}\n"
+                         << "spec: {amount: 10, enforcment: blockNewGPUPods}\n";
+  CliRun run = Exec({"budget", "status", "--budgets", budgets, "--db", db_});
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.err.find(budgets + ": unknown field \"spec.enforcment\""), std::string::npos)
+      << run.err;
+}
+
 TEST_F(CostCliTest, RoiSavings) {
   std::vector<std::string> args = {"roi", "-o", "json"};
   for (const std::string& a : Window())

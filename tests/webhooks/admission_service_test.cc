@@ -223,6 +223,16 @@ TEST_F(AdmissionServiceTest, ValidatesPolicies) {
             std::string::npos)
       << message;
 
+  json misspelled = good;
+  misspelled["spec"]["strategy"]["timeSlicing"]["replcas"] = 2;
+  out = service_.Review(AdmissionEndpoint::kValidateGpuSharingPolicies,
+                        PolicyReview(misspelled).dump());
+  ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_EQ(json::parse(out.body)["response"]["status"]["message"],
+            "GPUSharingPolicy \"batch-ts\" is invalid: unknown field "
+            "\"spec.strategy.timeSlicing.replcas\" (the GPUSharingPolicy schema does not declare "
+            "it)");
+
   json bad = good;
   bad["spec"]["strategy"]["timeSlicing"]["replicas"] = 100;
   out = service_.Review(AdmissionEndpoint::kValidateGpuSharingPolicies,

@@ -281,6 +281,12 @@ TEST(ValidateBudgets, RejectsInvalidSpecsNamingTheField) {
        "spec.scope.selector.matchExpressions[0].values: required for In and NotIn"},
       {"scope", R"({"selector": {"matchLabels": {"app": "x"}}})",
        "spec.scope.selector.matchLabels: label key \"app\" is not an attribution label"},
+      // A misspelling is refused with its path instead of silently meaning "alert".
+      {"enforcment", R"("blockNewGPUPods")",
+       "Budget \"ml/gpu-monthly\" is invalid: unknown field \"spec.enforcment\" (the Budget schema "
+       "does not declare it)"},
+      {"notifications", R"([{"type": "slack", "secretRef": {"nmae": "s", "key": "k"}}])",
+       "unknown field \"spec.notifications[0].secretRef.nmae\""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.field + " = " + c.value);

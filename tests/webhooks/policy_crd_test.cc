@@ -101,7 +101,8 @@ TEST_F(PolicyCrdTest, SchemaRefusesOutOfRangeValues) {
            {"/spec/strategy/timeSlicing/replicas", 65, "spec.strategy.timeSlicing.replicas"},
            {"/spec/strategy/timeSlicing/replicas", 1, "spec.strategy.timeSlicing.replicas"},
            {"/spec/strategy/type", "vgpu", "spec.strategy.type"},
-           {"/spec/gpuModels/0", "T4", "spec.gpuModels[0]"},
+           // The real server names the list for an enum value in it.
+           {"/spec/gpuModels/0", "T4", "spec.gpuModels: Unsupported value: \"T4\""},
            {"/spec/strategy/mps", json{{"maxClients", 49}}, "spec.strategy.mps.maxClients"},
            {"/spec/strategy/mps", json{{"maxClients", 4}, {"activeThreadPercentage", 0}},
             "spec.strategy.mps.activeThreadPercentage"},

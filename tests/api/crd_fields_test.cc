@@ -1,0 +1,69 @@
+#include "api/crd_fields.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler::api {
+namespace {
+
+TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
+  int checked = 0;
+  for (const auto& e : std::filesystem::directory_iterator(testing::SourcePath("docs/examples"))) {
+    const std::string text = testing::ReadFileOrDie(e.path().string());
+    const std::string kind =
+        text.find("kind: Budget") != std::string::npos ? "Budget" : "GPUSharingPolicy";
+    auto unknown = UnknownFields(text, kind);
+    ASSERT_TRUE(unknown.ok()) << e.path();
+    EXPECT_TRUE(unknown->empty()) << e.path() << ": " << (*unknown)[0];
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+  EXPECT_EQ(KindsWithSchema(), (std::vector<std::string>{"Budget", "GPUSharingPolicy"}));
+}
+
+TEST(CrdFieldsTest, NamesEveryUnknownFieldWithItsPath) {
+  const char* budget = R"(
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: Budget
+metadata: {name: b, namespace: ml, labels: {anything: goes}}
+spec:
+  amount: 100
+  enforcment: blockNewGPUPods
+  scope: {namespaces: [ml], selector: {matchLabels: {team: vision}}}
+  notifications:
+    - {type: slack, secretRef: {name: s, key: k}}
+    - {type: slack, secretRef: {nmae: s, key: k}}
+statuz: {}
+)";
+  auto unknown = UnknownFields(budget, "Budget");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(*unknown, (std::vector<std::string>{"spec.enforcment",
+                                                "spec.notifications[1].secretRef.nmae", "statuz"}));
+  Status s = CheckKnownFields(budget, "Budget");
+  EXPECT_EQ(s.message(),
+            "unknown field \"spec.enforcment\", unknown field "
+            "\"spec.notifications[1].secretRef.nmae\", unknown field \"statuz\" (the Budget "
+            "schema does not declare them)");
+  // Maps (matchLabels) take any key; JSON works as YAML.
+  EXPECT_TRUE(
+      CheckKnownFields(R"({"spec":{"amount":1,"scope":{"selector":{"matchLabels":{"x":"y"}}}}})",
+                       "Budget")
+          .ok());
+}
+
+TEST(CrdFieldsTest, PolicyFieldsAndBadInput) {
+  EXPECT_EQ(CheckKnownFields(R"({"spec":{"strategy":{"type":"mps","mps":{"maxClient":4}}}})",
+                             "GPUSharingPolicy")
+                .message(),
+            "unknown field \"spec.strategy.mps.maxClient\" (the GPUSharingPolicy schema does not "
+            "declare it)");
+  EXPECT_FALSE(UnknownFields("{}", "Pod").ok());
+  EXPECT_FALSE(UnknownFields("{: [", "Budget").ok());
+  EXPECT_TRUE(UnknownFields("- a list", "Budget")->empty());  // the parsers say what is wrong
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::api
