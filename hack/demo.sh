@@ -232,6 +232,9 @@ done
 echo
 echo "Cost by team so far (gpu-autoscaler cost --by team,tier --since 10m):"
 "$cli" cost --by team,tier --since 10m --db "$work/cost.db" | sed 's/^/  /'
+echo
+echo "What spot saved on the bill, and what sharing only moved (gpu-autoscaler roi --since 10m):"
+"$cli" roi --since 10m --db "$work/cost.db" | sed 's/^/  /'
 
 step "8. Alerts the local receiver got (one per threshold per channel)"
 python3 - "$work/alerts.jsonl" <<'PY'

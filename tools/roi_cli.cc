@@ -1,6 +1,7 @@
-// gpu-autoscaler roi: what GPU sharing and spot capacity saved over a window,
-// and what idle capacity still costs (the saving available from scaling idle
-// nodes down), from the cost history and the pricing catalogue.
+// gpu-autoscaler roi: what spot capacity saved on the bill over a window,
+// what GPU sharing moved between pods (attribution, not a saving until fewer
+// nodes run), and what idle capacity still costs (the saving available from
+// scaling idle nodes down), from the cost history and the pricing catalogue.
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,12 +21,14 @@ constexpr char kRoiUsage[] =
     "Usage: gpu-autoscaler roi [--since TIME] [--until TIME] --db DB [--pricing FILE]\n"
     "                          [-o table|json]\n"
     "\n"
-    "Savings over a window:\n"
-    "  sharing  GPU cost of fractional pods (MIG slices, time-slicing, MPS) against\n"
-    "           one whole GPU per pod;\n"
-    "  spot     GPU cost on spot nodes against the GPU model's on-demand rate from\n"
-    "           the pricing catalogue (CPU and memory not counted);\n"
-    "  idle     cost of GPU node capacity no pod held: available by scaling down.\n"
+    "Over a window:\n"
+    "  spot     realised: GPU cost on spot nodes against the GPU model's on-demand\n"
+    "           rate from the pricing catalogue (CPU and memory not counted);\n"
+    "  sharing  attributed: GPU cost of fractional pods (MIG slices, time-slicing,\n"
+    "           MPS) against one whole GPU per pod. It lowers what pods are charged,\n"
+    "           not the bill: the nodes cost the same until fewer of them run;\n"
+    "  idle     cost of GPU node capacity no pod held: available by scaling down,\n"
+    "           which is how sharing becomes a saving on the bill.\n"
     "\n"
     "Options:\n"
     "  --since TIME          start: a duration before now (24h, 7d) or RFC 3339 (default 7d)\n"
@@ -103,7 +106,9 @@ int RunRoi(int argc, char** argv) {
       spot.actual += t.gpu_cost;
     }
   }
-  const double realised = sharing.savings() + spot.savings();
+  // Only spot changed the bill. Sharing changed who is charged for the same
+  // nodes; it saves money once idle capacity is scaled down (the idle line).
+  const double realised = spot.savings();
 
   if (output == "json") {
     auto line = [](const Line& l) {
@@ -114,6 +119,7 @@ int RunRoi(int argc, char** argv) {
                           {"until", FormatTime(report->window.until)},
                           {"currency", std::string((*pricing)->currency())},
                           {"sharing", line(sharing)},
+                          {"sharing_is", "attribution"},
                           {"spot", line(spot)},
                           {"spot_gpu_hours", spot.gpu_hours},
                           {"realised_savings", realised},
@@ -124,18 +130,25 @@ int RunRoi(int argc, char** argv) {
   }
   Table table({"SOURCE", "GPU-HOURS", "BASELINE", "ACTUAL", "SAVINGS", "AGAINST"},
               {false, true, true, true, true, false});
-  table.AddRow({"GPU sharing", "", FormatMoney(sharing.baseline), FormatMoney(sharing.actual),
-                FormatMoney(sharing.savings()), "one whole GPU per pod"});
   table.AddRow({"Spot capacity", FormatNumber(spot.gpu_hours, 2), FormatMoney(spot.baseline),
                 FormatMoney(spot.actual), FormatMoney(spot.savings()), "on-demand GPU rate"});
   table.AddSeparator();
-  table.AddRow({"Realised", "", "", "", FormatMoney(realised), ""});
+  table.AddRow({"Realised (bill)", "", "", "", FormatMoney(realised), ""});
+  table.AddSeparator();
+  table.AddRow({"GPU sharing", "", FormatMoney(sharing.baseline), FormatMoney(sharing.actual),
+                FormatMoney(sharing.savings()), "attributed: one whole GPU per pod"});
   table.AddRow({"Idle capacity", FormatNumber(idle.gpu_hours, 2), "", FormatMoney(idle.actual),
                 FormatMoney(idle.actual), "available: scale idle nodes down"});
   std::printf("Savings, %s to %s (%s)\n\n", FormatTime(report->window.since).c_str(),
               FormatTime(report->window.until).c_str(),
               std::string((*pricing)->currency()).c_str());
   std::fputs(table.Render().c_str(), stdout);
+  if (sharing.savings() > 0) {
+    std::printf(
+        "note: GPU sharing lowered what pods were charged by %s; the nodes' bill is unchanged "
+        "until fewer GPU nodes run (scale idle capacity down)\n",
+        FormatMoney(sharing.savings()).c_str());
+  }
   for (const auto& [model, hours] : unpriced_spot_gpu_hours) {
     std::printf("note: %.2f spot GPU-hours of %s not counted: no on-demand rate in the catalogue\n",
                 hours, model.c_str());

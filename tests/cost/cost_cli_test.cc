@@ -428,6 +428,20 @@ TEST_F(CostCliTest, RoiSavings) {
   EXPECT_NEAR(doc["spot"]["savings"].get<double>(), rate - 1.6, 1e-9);
   EXPECT_NEAR(doc["idle"]["cost"].get<double>(), 1.6, 1e-9);
   EXPECT_NEAR(doc["idle"]["gpu_hours"].get<double>(), 1.0, 1e-9);
+  // Only spot changed the bill; sharing is attribution.
+  EXPECT_NEAR(doc["realised_savings"].get<double>(), rate - 1.6, 1e-9);
+  EXPECT_EQ(doc["sharing_is"], "attribution");
+
+  std::vector<std::string> table_args = {"roi"};
+  for (const std::string& a : Window())
+    table_args.push_back(a);
+  CliRun table = Exec(table_args);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("Realised (bill)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("attributed: one whole GPU per pod"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("the nodes' bill is unchanged until fewer GPU nodes run"),
+            std::string::npos)
+      << table.out;
 }
 
 }  // namespace
