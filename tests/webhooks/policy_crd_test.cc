@@ -7,8 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/yaml_json.h"
+#include "kube/conditions.h"
+#include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
+#include "support/child_process.h"
 #include "support/test_paths.h"
 #include "webhooks/admission_service.h"
 
@@ -35,6 +38,22 @@ class PolicyCrdTest : public ::testing::Test {
     auto client = kube::RestClient::Create(server_->config());
     ASSERT_TRUE(client.ok());
     client_ = std::move(client).value();
+    // Apply the CRD from crds/ (a real cluster may not have it yet) and wait
+    // until it is Established, as kubectl wait --for=condition=Established.
+    json crd = LoadYaml("crds/gpusharingpolicy.yaml");
+    const std::string name = crd["metadata"]["name"];
+    auto applied = client_->Patch({kube::resources::kCustomResourceDefinitions, "", name},
+                                  kube::PatchType::kApply, crd.dump(),
+                                  {.field_manager = "gpu-autoscaler-tests", .force = true});
+    ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+    ASSERT_TRUE(testing::WaitFor([&] {
+      auto got = client_->Get({kube::resources::kCustomResourceDefinitions, "", name});
+      if (!got.ok()) return false;
+      auto established =
+          kube::FindCondition((*got)["status"].value("conditions", json::array()), "Established");
+      return established && established->status == "True";
+    })) << name
+        << " never became Established";
   }
 
   // A unique name, so that a shared real cluster is not disturbed.

@@ -109,7 +109,8 @@ TEST(WebhookBinary, AppliesGpuSharingPoliciesFromTheCluster) {
 }
 
 TEST(WebhookBinary, SelfSignedModePatchesTheCaBundleOfBothConfigurations) {
-  auto api = TestApiServer::Start();
+  // An HTTPS API server: the webhook must verify it with the CA from its kubeconfig.
+  auto api = TestApiServer::Start({.tls = true});
   ASSERT_TRUE(api) << "api server did not start";
   auto client = kube::RestClient::Create(api->config());
   ASSERT_TRUE(client.ok());

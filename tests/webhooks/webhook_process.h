@@ -29,6 +29,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/base64.h"
 #include "kube/config.h"
 #include "support/test_paths.h"
 #include "webhooks/webhook_integration_client.h"
@@ -128,14 +129,17 @@ class WebhookProcess {
   int port_ = 0;
 };
 
+// Carries the cluster's CA, so the programs verify a TLS API server.
 inline std::string WriteKubeconfig(const TempDir& dir, const kube::ClientConfig& cfg) {
   std::string path = dir.File("kubeconfig");
-  WriteFile(path,
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n"
-            "    server: " +
-                cfg.server + "\nusers:\n- name: test\n  user:\n    token: " + cfg.bearer_token +
-                "\ncontexts:\n- name: test\n  context:\n    cluster: test\n"
-                "    user: test\ncurrent-context: test\n");
+  const std::string ca = cfg.ca_pem.empty()
+                             ? ""
+                             : "    certificate-authority-data: " + Base64Encode(cfg.ca_pem) + "\n";
+  WriteFile(path, "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n" + ca +
+                      "    server: " + cfg.server +
+                      "\nusers:\n- name: test\n  user:\n    token: " + cfg.bearer_token +
+                      "\ncontexts:\n- name: test\n  context:\n    cluster: test\n"
+                      "    user: test\ncurrent-context: test\n");
   return path;
 }
 
