@@ -38,6 +38,21 @@ Error NoSuchResource(std::string_view name) {
 
 }  // namespace
 
+Result<GroupVersion> EvictionGroupVersion(RestClient& client) {
+  GPU_ASSIGN_OR_RETURN(json list, GetJson(client, "/api/v1"));
+  if (auto r = list.find("resources"); r != list.end() && r->is_array()) {
+    for (const json& entry : *r) {
+      if (!entry.is_object() || StringAt(entry, "name") != "pods/eviction" ||
+          StringAt(entry, "kind") != "Eviction") {
+        continue;
+      }
+      GroupVersion gv{StringAt(entry, "group"), StringAt(entry, "version")};
+      if (!gv.group.empty() && !gv.version.empty()) return gv;
+    }
+  }
+  return GroupVersion{};
+}
+
 Discovery::Discovery(RestClient& client, Clock& clock, Clock::Duration ttl)
     : client_(client), clock_(clock), ttl_(ttl) {}
 

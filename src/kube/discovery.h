@@ -39,6 +39,16 @@ struct ApiResource {
   std::vector<std::string> verbs{};
 };
 
+// The group version of the Eviction that the server's pods/eviction
+// subresource takes, as kubectl drain finds it (CheckEvictionSupport since
+// kubectl 1.22): the "pods/eviction" entry of /api/v1 names its group and
+// version, policy/v1beta1 before Kubernetes 1.22 and policy/v1 from 1.22.
+// The policy group's preferred version is no guide: Kubernetes 1.21 prefers
+// policy/v1 (PodDisruptionBudget) yet takes only policy/v1beta1 Evictions.
+// An empty GroupVersion when the server lists no pods/eviction entry, or one
+// without group and version. One GET, uncached; a failure is returned as is.
+Result<GroupVersion> EvictionGroupVersion(RestClient& client);
+
 class Discovery {
  public:
   explicit Discovery(RestClient& client, Clock& clock = RealClock::Instance(),

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kube/discovery.h"
 #include "kube/rate_limiter.h"
 #include "kube/watch_decoder.h"
 
@@ -413,8 +414,9 @@ class RestClientImpl final : public RestClient {
   }
 
   Result<json> Evict(std::string_view ns, std::string_view pod, const DeleteOptions& d) override {
+    GPU_ASSIGN_OR_RETURN(std::string api_version, EvictionApiVersion());
     ObjectRef ref{resources::kPods, std::string(ns), std::string(pod), "eviction"};
-    json eviction = {{"apiVersion", "policy/v1"},
+    json eviction = {{"apiVersion", api_version},
                      {"kind", "Eviction"},
                      {"metadata", {{"name", pod}, {"namespace", ns}}}};
     if (std::string opts = d.ToJson(); !opts.empty()) {
@@ -423,7 +425,16 @@ class RestClientImpl final : public RestClient {
     Call call = MakeCall("create", "POST", ref, ResourcePath(ref));
     call.body = Dump(eviction);
     call.eviction = true;
-    return ExecuteJson(call);
+    auto result = ExecuteJson(call);
+    if (!result.ok() && IsBadRequest(result.error()) &&
+        result.error().message().find("no kind \"Eviction\" is registered for version") !=
+            std::string::npos) {
+      // The server no longer takes this version (a downgrade, or apiservers
+      // of two versions behind one address): discover again next time.
+      std::lock_guard<std::mutex> lock(eviction_mu_);
+      if (eviction_api_version_ == api_version) eviction_api_version_.clear();
+    }
+    return result;
   }
 
   Result<json> GetScale(const ObjectRef& ref) override {
@@ -563,6 +574,21 @@ class RestClientImpl final : public RestClient {
     return req;
   }
 
+  // The Eviction apiVersion, discovered on the first Evict and then kept.
+  // Holding the lock through the discovery request makes concurrent first
+  // Evicts wait for that one request instead of each sending their own. A
+  // failed discovery caches nothing.
+  Result<std::string> EvictionApiVersion() {
+    std::lock_guard<std::mutex> lock(eviction_mu_);
+    if (eviction_api_version_.empty()) {
+      GPU_ASSIGN_OR_RETURN(GroupVersion gv, EvictionGroupVersion(*this));
+      // kubectl drain's EvictPod: policy/v1 when the server names it, else
+      // policy/v1beta1, which every server with the subresource takes.
+      eviction_api_version_ = gv == GroupVersion{"policy", "v1"} ? "policy/v1" : "policy/v1beta1";
+    }
+    return eviction_api_version_;
+  }
+
   static Error ErrorFromResponse(const HttpResponse& resp) {
     Error err = Error::FromResponse(resp.status, resp.body);
     std::string retry_after = resp.Header("Retry-After");
@@ -688,6 +714,8 @@ class RestClientImpl final : public RestClient {
   std::unique_ptr<Metrics> metrics_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
+  std::mutex eviction_mu_;
+  std::string eviction_api_version_;  // "" until discovered
 };
 
 }  // namespace

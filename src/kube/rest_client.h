@@ -126,8 +126,23 @@ class RestClient {
   virtual Result<nlohmann::json> Delete(const ObjectRef& ref, const DeleteOptions& d = {}) = 0;
   virtual Result<nlohmann::json> DeleteCollection(const ObjectRef& ref, const ListOptions& opts,
                                                   const DeleteOptions& d = {}) = 0;
-  // policy/v1 Eviction. A PodDisruptionBudget that blocks gives 429
-  // (IsTooManyRequests) with a DisruptionBudget cause; it is not retried.
+  // POSTs an Eviction to pods/eviction. A PodDisruptionBudget that blocks
+  // gives 429 (IsTooManyRequests) with a DisruptionBudget cause; it is not
+  // retried.
+  //
+  // The Eviction's apiVersion comes from discovery, as kubectl drain picks it:
+  // the first Evict reads /api/v1 (EvictionGroupVersion in kube/discovery.h)
+  // and sends policy/v1 when the server's pods/eviction names policy/v1
+  // (Kubernetes 1.22+), policy/v1beta1 otherwise (1.21 and older answer a
+  // policy/v1 Eviction with 400). The answer is kept for the client's
+  // lifetime; concurrent first Evicts share one discovery request.
+  //  - Discovery fails (after the usual GET retries): Evict returns that
+  //    error and evicts nothing, as kubectl drain does; nothing is cached, so
+  //    the next Evict discovers again. Guessing a version instead could send
+  //    one the server rejects.
+  //  - The server answers 400 "no kind "Eviction" is registered for version"
+  //    (it changed version under the client): the error is returned and the
+  //    kept version forgotten, so the next Evict discovers again.
   virtual Result<nlohmann::json> Evict(std::string_view ns, std::string_view pod,
                                        const DeleteOptions& d = {}) = 0;
   virtual Result<nlohmann::json> GetScale(const ObjectRef& ref) = 0;

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <sstream>
@@ -343,6 +344,88 @@ TEST_F(ApiServerTest, NamespacesMustExistAndSelectorsAreValidated) {
             400);
   EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/widgets").status, 404);
   EXPECT_EQ(Do(base_, "GET", "/apis/apps/v1").status, 200);
+}
+
+// The server claims v1.20.2, and v1.20 takes Eviction in policy/v1beta1 only
+// (policy/v1 from 1.22): a policy/v1 body fails to decode, with the 400 that
+// kube-apiserver v1.20 returns, before the pod is even looked up.
+TEST_F(ApiServerTest, EvictionTakesPolicyV1beta1OnlyAsV120Does) {
+  const std::string pod =
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"victim"},)"
+      R"("spec":{"containers":[{"name":"main","image":"registry.example/app"}]}})";
+  ASSERT_EQ(Do(base_, "POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+  auto eviction = [](const std::string& api_version, const std::string& name) {
+    json body = {{"kind", "Eviction"}, {"metadata", {{"name", name}, {"namespace", "default"}}}};
+    if (!api_version.empty()) body["apiVersion"] = api_version;
+    return body.dump();
+  };
+  const std::string evict = "/api/v1/namespaces/default/pods/victim/eviction";
+
+  Response v1 = Do(base_, "POST", evict, eviction("policy/v1", "victim"));
+  ASSERT_EQ(v1.status, 400) << v1.body;
+  EXPECT_EQ(v1.Json(), json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},)"
+                                   R"("status":"Failure","message":"Eviction in version \"v1\" )"
+                                   R"(cannot be handled as a Eviction: no kind \"Eviction\" is )"
+                                   R"(registered for version \"policy/v1\" in scheme )"
+                                   R"(\"pkg/api/legacyscheme/scheme.go:30\"",)"
+                                   R"("reason":"BadRequest","code":400})"));
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/pods/victim").status, 200);
+  // Decoding comes first: a missing pod gives the same 400, not 404.
+  Response missing = Do(base_, "POST", "/api/v1/namespaces/default/pods/none/eviction",
+                        eviction("policy/v1", "none"));
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(missing.Json()["message"], v1.Json()["message"]);
+  Response core = Do(base_, "POST", evict, eviction("v1", "victim"));
+  EXPECT_EQ(core.status, 400);
+  EXPECT_NE(core.Json()["message"].get<std::string>().find(
+                R"(no kind "Eviction" is registered for version "v1" in scheme)"),
+            std::string::npos)
+      << core.body;
+
+  Response beta = Do(base_, "POST", evict, eviction("policy/v1beta1", "victim"));
+  EXPECT_EQ(beta.status, 201) << beta.body;
+  EXPECT_EQ(Do(base_, "GET", "/api/v1/namespaces/default/pods/victim").status, 404);
+  // Without apiVersion, the endpoint's version (policy/v1beta1) applies.
+  ASSERT_EQ(Do(base_, "POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+  EXPECT_EQ(Do(base_, "POST", evict, eviction("", "victim")).status, 201);
+}
+
+// What a client reads to choose the Eviction version (kubectl drain reads
+// /api/v1's pods/eviction) says policy/v1beta1, as v1.20.2 says it.
+TEST_F(ApiServerTest, DiscoveryNamesPolicyV1beta1ForEviction) {
+  Response version = Do(base_, "GET", "/version");
+  ASSERT_EQ(version.status, 200);
+  EXPECT_EQ(version.Json()["gitVersion"], "v1.20.2");
+  EXPECT_EQ(version.Json()["minor"], "20");
+
+  Response core = Do(base_, "GET", "/api/v1");
+  ASSERT_EQ(core.status, 200);
+  const json core_list = core.Json();
+  json eviction;
+  for (const json& r : core_list["resources"]) {
+    if (r["name"] == "pods/eviction") eviction = r;
+  }
+  EXPECT_EQ(eviction, json::parse(R"({"name":"pods/eviction","singularName":"","namespaced":true,)"
+                                  R"("group":"policy","version":"v1beta1","kind":"Eviction",)"
+                                  R"("verbs":["create"]})"));
+
+  Response policy = Do(base_, "GET", "/apis/policy");
+  ASSERT_EQ(policy.status, 200);
+  const json group = policy.Json();
+  json versions = json::array();
+  for (const json& v : group["versions"])
+    versions.push_back(v["groupVersion"]);
+  EXPECT_NE(std::find(versions.begin(), versions.end(), "policy/v1beta1"), versions.end())
+      << policy.body;
+  // No policy group version lists an Eviction resource of its own: the
+  // subresource above is the only place the version is named.
+  for (const json& gv : versions) {
+    Response list = Do(base_, "GET", "/apis/" + gv.get<std::string>());
+    ASSERT_EQ(list.status, 200);
+    const json resources = list.Json();
+    for (const json& r : resources["resources"])
+      EXPECT_NE(r["kind"], "Eviction") << gv;
+  }
 }
 
 // kube-apiserver answers an oversized request with a Status, which clients

@@ -118,6 +118,30 @@ TEST_F(DiscoveryTest, ResolvesGroupsAtPreferredVersion) {
   EXPECT_EQ(versions->front(), (GroupVersion{"", "v1"}));
 }
 
+// The recorded v1.20 server: its policy group is policy/v1beta1 only, and so
+// is the Eviction that pods/eviction takes. One GET of /api/v1, no /apis.
+TEST_F(DiscoveryTest, EvictionGroupVersionComesFromPodsEviction) {
+  auto gv = EvictionGroupVersion(*client_);
+  ASSERT_TRUE(gv.ok()) << gv.error().ToString();
+  EXPECT_EQ(*gv, (GroupVersion{"policy", "v1beta1"}));
+  EXPECT_EQ(fetches_["/api/v1"], 1);
+  EXPECT_EQ(fetches_.size(), 1u);
+}
+
+TEST_F(DiscoveryTest, EvictionGroupVersionIsEmptyWithoutPodsEvictionAndFailuresAreErrors) {
+  fake_->Respond(200, R"({"kind":"APIResourceList","groupVersion":"v1","resources":[
+      {"name":"pods","namespaced":true,"kind":"Pod"},
+      {"name":"pods/eviction","namespaced":true,"kind":"Eviction"}]})");
+  auto none = EvictionGroupVersion(*client_);
+  ASSERT_TRUE(none.ok()) << none.error().ToString();
+  EXPECT_EQ(*none, GroupVersion{});
+
+  fake_->Respond(403, R"({"kind":"Status","code":403,"reason":"Forbidden","message":"no"})");
+  auto forbidden = EvictionGroupVersion(*client_);
+  ASSERT_FALSE(forbidden.ok());
+  EXPECT_TRUE(IsForbidden(forbidden.error()));
+}
+
 TEST_F(DiscoveryTest, SubresourcesAreNotResources) {
   Discovery discovery(*client_, clock_);
   auto resources = discovery.Resources({"apps", "v1"});
