@@ -135,6 +135,15 @@ TEST(WebhookBinary, SelfSignedModePatchesTheCaBundleOfBothConfigurations) {
       {"webhooks",
        {hook("pods.validate.gpuautoscaler.io", "/validate-pods"),
         hook("gpusharingpolicies.validate.gpuautoscaler.io", "/validate-gpusharingpolicies")}}};
+  // Cluster-scoped: removed even when an assertion fails, so a real cluster
+  // is not left calling a webhook that no longer runs.
+  struct DeleteConfigurations {
+    kube::RestClient* client;
+    ~DeleteConfigurations() {
+      (void)client->Delete({kMutatingConfigs, "", "gpa-test-webhook"});
+      (void)client->Delete({kValidatingConfigs, "", "gpa-test-webhook"});
+    }
+  } cleanup{client->get()};
   ASSERT_TRUE((*client)->Create({kMutatingConfigs, "", ""}, mutating).ok());
   ASSERT_TRUE((*client)->Create({kValidatingConfigs, "", ""}, validating).ok());
 
