@@ -2,8 +2,12 @@
 // manager's scale benchmark (hack/bench-manager.sh). Pods are bound to nodes
 // (spec.nodeName), labelled by team and project, and a quarter of them are
 // time-sliced (as the admission webhook would have rewritten them).
+// With --scheduler-name NAME (hack/bench-scheduler.sh) the pods are pending
+// instead: spec.schedulerName NAME, no nodeName, one whole GPU each, and the
+// nodes report Ready so that a scheduler may use them.
 //
 //   cluster_loader --server http://127.0.0.1:PORT --nodes 5000 --pods 150000 --threads 8
+//   cluster_loader --server URL --nodes 1000 --pods 5000 --scheduler-name gpu-autoscaler
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +25,7 @@ using namespace gpu_autoscaler;
 
 int main(int argc, char** argv) {
   std::string server;
+  std::string scheduler_name;  // pending pods for this scheduler; "" binds them here
   long nodes = 5000, pods = 150000, threads = 8, namespaces = 200;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -35,10 +40,12 @@ int main(int argc, char** argv) {
       threads = std::atol(next().c_str());
     else if (a == "--namespaces")
       namespaces = std::atol(next().c_str());
+    else if (a == "--scheduler-name")
+      scheduler_name = next();
     else {
       std::fprintf(stderr,
                    "Usage: cluster_loader --server URL [--nodes N] [--pods N] [--threads N] "
-                   "[--namespaces N]\n");
+                   "[--namespaces N] [--scheduler-name NAME]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
@@ -81,10 +88,16 @@ int main(int argc, char** argv) {
                 {"karpenter.sh/capacity-type", i % 3 == 0 ? "spot" : "on-demand"}}}}},
             {"status",
              {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
+        if (!scheduler_name.empty()) {
+          node["status"]["capacity"] = node["status"]["allocatable"];
+          node["status"]["conditions"] = {
+              {{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}};
+        }
         r = (*client)->Create({kube::resources::kNodes, "", "", ""}, node);
       } else {
         const long p = i - nodes;
-        const bool sliced = p % 4 == 0;
+        const bool pending = !scheduler_name.empty();
+        const bool sliced = !pending && p % 4 == 0;
         json requests = {{"cpu", "2"}, {"memory", "8Gi"}};
         requests[sliced ? "nvidia.com/gpu.shared" : "nvidia.com/gpu"] = "1";
         json annotations = json::object();
@@ -108,6 +121,10 @@ int main(int argc, char** argv) {
                        {{{"name", "main"},
                          {"image", "registry.example/train:1"},
                          {"resources", {{"requests", requests}, {"limits", requests}}}}}}}}};
+        if (pending) {
+          pod["spec"].erase("nodeName");
+          pod["spec"]["schedulerName"] = scheduler_name;
+        }
         r = (*client)->Create(
             {kube::resources::kPods, "ns-" + std::to_string(p % namespaces), "", ""}, pod);
       }

@@ -162,6 +162,7 @@ void ClusterCache::EnsureBuiltLocked() {
 
 void ClusterCache::RebuildLocked() {
   ++rebuilds_;
+  ++generation_;
   state_ = std::make_unique<autoscale::ClusterState>();
   node_index_.clear();
   by_index_.clear();
@@ -209,6 +210,7 @@ void ClusterCache::RebuildLocked() {
 }
 
 bool ClusterCache::PlaceLocked(PodEntry& entry) {
+  ++generation_;
   NodeEntry* node = NodeLocked(entry.node);
   if (node == nullptr || node->index < 0) return false;  // the node is gone
   const autoscale::PodRequest request = RequestOf(entry.demand);
@@ -232,6 +234,7 @@ bool ClusterCache::PlaceLocked(PodEntry& entry) {
 }
 
 void ClusterCache::UnplaceLocked(PodEntry& entry) {
+  ++generation_;
   if (entry.binding < 0 || dirty_ || !state_) {
     entry.binding = -1;
     return;
@@ -262,26 +265,42 @@ std::string ClusterCache::DemandErrorLocked(const GpuDemand& demand) const {
   return "";
 }
 
-std::string ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
-                                          const GpuDemand& demand,
-                                          const autoscale::PodRequest& request,
-                                          bool predicates) const {
+// The fixed reasons; CheckNodeLocked returns views of these, so rejecting a
+// node allocates nothing.
+constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
+constexpr std::string_view kInsufficientShared = "Insufficient nvidia.com/gpu.shared";
+constexpr std::string_view kInsufficientCpu = "Insufficient cpu";
+constexpr std::string_view kInsufficientMemory = "Insufficient memory";
+constexpr std::string_view kTooManyPods = "Too many pods";
+constexpr std::string_view kSharesItsGpus =
+    "node(s) share their GPUs (time-slicing or MPS) and the pod asks for whole GPUs";
+constexpr std::string_view kFewerGpusThanPinned =
+    "node(s) have fewer GPUs than gpuautoscaler.io/gpu-indices names";
+constexpr std::string_view kPinnedGpusBusy =
+    "GPU(s) named by gpuautoscaler.io/gpu-indices are busy";
+
+std::string_view ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                                               const GpuDemand& demand,
+                                               const autoscale::PodRequest& request,
+                                               bool predicates) const {
   if (predicates) {
-    std::string why = NodePredicateFailure(pod, *node.view);
-    if (!why.empty()) return why;
+    reason_scratch_ = NodePredicateFailure(pod, *node.view);
+    if (!reason_scratch_.empty()) return reason_scratch_;
   }
   const NodeOffer& offer = node.offer;
+  auto insufficient_mig = [&]() -> std::string_view {
+    reason_scratch_ = Insufficient(demand.mig_resource);
+    return reason_scratch_;
+  };
   switch (demand.kind) {
     case GpuKind::kNone:
       break;
     case GpuKind::kWhole:
-      if (offer.whole_gpus == 0 && offer.shared_gpus > 0) {
-        return "node(s) share their GPUs (time-slicing or MPS) and the pod asks for whole GPUs";
-      }
-      if (offer.whole_gpus < demand.spec.num_gpu) return Insufficient(kWholeGpuResource);
+      if (offer.whole_gpus == 0 && offer.shared_gpus > 0) return kSharesItsGpus;
+      if (offer.whole_gpus < demand.spec.num_gpu) return kInsufficientGpu;
       break;
     case GpuKind::kShared:
-      if (offer.shared_gpus == 0) return Insufficient(kSharedGpuResource);
+      if (offer.shared_gpus == 0) return kInsufficientShared;
       break;
     case GpuKind::kMig: {
       int64_t have = 0;
@@ -289,38 +308,31 @@ std::string ClusterCache::CheckNodeLocked(const NodeEntry& node, const kube::Pod
         if (resource == demand.mig_resource) have = count;
       }
       auto used = node.mig_used.find(demand.mig_resource);
-      if (have - (used == node.mig_used.end() ? 0 : used->second) <= 0) {
-        return Insufficient(demand.mig_resource);
-      }
+      if (have - (used == node.mig_used.end() ? 0 : used->second) <= 0) return insufficient_mig();
       break;
     }
   }
   const autoscale::NodeState& state = state_->node(node.index);
-  if (request.cpu_milli > state.free_cpu) return Insufficient("cpu");
-  if (request.memory_mib > state.free_memory) return Insufficient("memory");
-  if (state.pods >= state.max_pods) return "Too many pods";
-  if (!demand.pinned_gpus.empty()) {
-    for (int g : demand.pinned_gpus) {
-      if (g >= state.gpu_count) {
-        return "node(s) have fewer GPUs than " + std::string(api::kGpuIndicesAnnotation) + " names";
-      }
-      const bool mig = (state.mig_mask >> g) & 1;
-      const bool free = demand.kind == GpuKind::kMig
-                            ? mig && state.free_mig_slices[g] >= request.mig_slices
-                            : !mig && state.free_milli[g] >= request.gpu_milli;
-      if (!free) {
-        return "GPU(s) named by " + std::string(api::kGpuIndicesAnnotation) + " are busy";
-      }
-    }
+  if (request.cpu_milli > state.free_cpu) return kInsufficientCpu;
+  if (request.memory_mib > state.free_memory) return kInsufficientMemory;
+  if (state.pods >= state.max_pods) return kTooManyPods;
+  for (int g : demand.pinned_gpus) {
+    if (g >= state.gpu_count) return kFewerGpusThanPinned;
+    const bool mig = (state.mig_mask >> g) & 1;
+    const bool free = demand.kind == GpuKind::kMig
+                          ? mig && state.free_mig_slices[g] >= request.mig_slices
+                          : !mig && state.free_milli[g] >= request.gpu_milli;
+    if (!free) return kPinnedGpusBusy;
   }
   if (!state_->Fits(node.index, request)) {
-    return demand.kind == GpuKind::kShared
-               ? "Insufficient GPU share (no GPU has " + std::to_string(request.gpu_milli) +
-                     " milli-GPU free)"
-           : demand.kind == GpuKind::kMig ? Insufficient(demand.mig_resource)
-                                          : Insufficient(kWholeGpuResource);
+    if (demand.kind == GpuKind::kShared) {
+      reason_scratch_ = "Insufficient GPU share (no GPU has " + std::to_string(request.gpu_milli) +
+                        " milli-GPU free)";
+      return reason_scratch_;
+    }
+    return demand.kind == GpuKind::kMig ? insufficient_mig() : kInsufficientGpu;
   }
-  return "";
+  return {};
 }
 
 std::vector<int> ClusterCache::ChooseGpusLocked(const NodeEntry& node, const GpuDemand& demand,
@@ -363,23 +375,30 @@ FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
   const std::string invalid = DemandErrorLocked(demand);
   const autoscale::PodRequest request = RequestOf(demand);
   out.feasible.reserve(nodes.size());
+  std::vector<int> scores;
+  scores.reserve(nodes.size());
   for (std::string_view name : nodes) {
     const NodeEntry* node = NodeLocked(name);
     if (node == nullptr) {
       out.failed.emplace_back(name, "node is not in gpu-autoscaler's cache (unknown or deleted)");
       continue;
     }
-    std::string why =
+    std::string_view why =
         invalid.empty() ? CheckNodeLocked(*node, pod, demand, request, predicates) : invalid;
-    if (why.empty() && engine_->ScoreOf(node->index, request).score < 0) {
-      why = Insufficient(kWholeGpuResource);  // defensive: the engine disagrees
-    }
+    const int score = why.empty() ? engine_->ScoreOf(node->index, request).score : -1;
+    if (why.empty() && score < 0) why = kInsufficientGpu;  // defensive: the engine disagrees
     if (why.empty()) {
       out.feasible.push_back(name);
+      scores.push_back(score);
     } else {
-      out.failed.emplace_back(name, std::move(why));
+      out.failed.emplace_back(name, std::string(why));
     }
   }
+  memo_.pod_uid.assign(pod.uid());
+  memo_.pod_resource_version.assign(pod.resource_version());
+  memo_.generation = generation_;
+  memo_.names.assign(out.feasible.begin(), out.feasible.end());
+  memo_.raw_scores = std::move(scores);
   return out;
 }
 
@@ -393,7 +412,26 @@ std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
   const bool valid = DemandErrorLocked(demand).empty();
   int lo = 101;
   int hi = -1;
+  // Nothing changed since Filter kept these nodes for this pod: take its
+  // scores, matching names in order (a cheap sequential compare, no lookup).
+  bool use_memo = !pod.uid().empty() && memo_.generation == generation_ &&
+                  memo_.pod_uid == pod.uid() &&
+                  memo_.pod_resource_version == pod.resource_version();
+  size_t next = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
+    if (use_memo) {
+      while (next < memo_.names.size() && memo_.names[next] != nodes[i])
+        ++next;
+      if (next < memo_.names.size()) {
+        raw[i] = memo_.raw_scores[next++];
+        if (raw[i] >= 0) {
+          lo = std::min(lo, raw[i]);
+          hi = std::max(hi, raw[i]);
+        }
+        continue;
+      }
+      use_memo = false;  // not Filter's order: look the rest up
+    }
     const NodeEntry* node = NodeLocked(nodes[i]);
     if (!valid || node == nullptr ||
         !CheckNodeLocked(*node, pod, demand, request, /*predicates=*/false).empty()) {
@@ -420,18 +458,23 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
     return FailedPreconditionError(std::move(invalid));
   }
   const autoscale::PodRequest request = RequestOf(demand);
-  std::map<std::string, int> reasons;
+  std::map<std::string, int, std::less<>> reasons;
+  auto count = [&reasons](std::string_view why) {
+    auto it = reasons.find(why);
+    if (it == reasons.end()) it = reasons.emplace(std::string(why), 0).first;
+    ++it->second;
+  };
   const NodeEntry* best = nullptr;
   autoscale::NodeScore best_score{.score = -1};
   for (const NodeEntry* node : by_index_) {
-    std::string why = CheckNodeLocked(*node, pod, demand, request, predicates);
+    std::string_view why = CheckNodeLocked(*node, pod, demand, request, predicates);
     if (!why.empty()) {
-      ++reasons[why];
+      count(why);
       continue;
     }
     const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
     if (s.score < 0) {
-      ++reasons[Insufficient(kWholeGpuResource)];
+      count(kInsufficientGpu);
       continue;
     }
     if (s.score > best_score.score ||
@@ -464,8 +507,8 @@ Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::stri
     return NotFoundError("node \"" + std::string(name) + "\" is not in gpu-autoscaler's cache");
   }
   const autoscale::PodRequest request = RequestOf(demand);
-  if (std::string why = CheckNodeLocked(*node, pod, demand, request, false); !why.empty()) {
-    return FailedPreconditionError("node \"" + std::string(name) + "\": " + why);
+  if (std::string_view why = CheckNodeLocked(*node, pod, demand, request, false); !why.empty()) {
+    return FailedPreconditionError("node \"" + std::string(name) + "\": " + std::string(why));
   }
   PlacementChoice choice{.node = std::string(name),
                          .score = engine_->ScoreOf(node->index, request).score,

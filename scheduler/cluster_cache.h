@@ -131,6 +131,15 @@ class ClusterCache {
     bool assumed = false;
     autoscale::BindingId binding = -1;
   };
+  // What the last Filter decided, for the Prioritize call that follows it
+  // for the same pod (kube-scheduler sends the kept nodes, in order).
+  struct FilterMemo {
+    std::string pod_uid{};
+    std::string pod_resource_version{};
+    uint64_t generation = 0;  // generation_ when it was made
+    std::vector<std::string> names{};
+    std::vector<int> raw_scores{};
+  };
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -142,9 +151,10 @@ class ClusterCache {
   void RebuildLocked();
   autoscale::PodRequest RequestOf(const GpuDemand& demand) const;
   // "" when the node can take the pod, else kube-scheduler-style reason.
-  std::string CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
-                              const GpuDemand& demand, const autoscale::PodRequest& request,
-                              bool predicates) const;
+  // The view is valid until the next call (it may point at reason_scratch_).
+  std::string_view CheckNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                                   const GpuDemand& demand, const autoscale::PodRequest& request,
+                                   bool predicates) const;
   std::string DemandErrorLocked(const GpuDemand& demand) const;
   std::vector<int> ChooseGpusLocked(const NodeEntry& node, const GpuDemand& demand,
                                     const autoscale::PodRequest& request, bool* island);
@@ -163,6 +173,9 @@ class ClusterCache {
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;
   int64_t pods_at_build_ = 0;
+  uint64_t generation_ = 0;  // bumped by every change to state_
+  FilterMemo memo_{};
+  mutable std::string reason_scratch_{};  // CheckNodeLocked's built reasons
   int64_t rebuilds_ = 0;
   std::unique_ptr<autoscale::ClusterState> state_{};
   std::unique_ptr<autoscale::TargetWorkload> workload_{};

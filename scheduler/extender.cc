@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 
 #include "kube/object_codec.h"
 
@@ -149,16 +148,63 @@ Result<ExtenderBindingArgs> ParseExtenderBindingArgs(std::string_view body) {
   return args;
 }
 
+namespace {
+// Appends `text` as a JSON string: whole runs of plain characters at once.
+void AppendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
+}
+}  // namespace
+
 std::string FilterResultJson(const ExtenderArgs& args, const FilterOutcome& outcome,
                              std::string_view error) {
-  using nlohmann::json;
-  std::string out = "{\"Nodes\":";
+  std::string out;
+  size_t size = 64 + error.size();
+  for (std::string_view name : outcome.feasible)
+    size += name.size() + 3;
+  for (const auto& [name, reason] : outcome.failed)
+    size += name.size() + reason.size() + 6;
+  out.reserve(size);
+  out = "{\"Nodes\":";
   if (args.node_cache_capable) {
-    out += "null,\"NodeNames\":";
-    json names = json::array();
-    for (std::string_view name : outcome.feasible)
-      names.push_back(name);
-    out += names.dump();
+    out += "null,\"NodeNames\":[";
+    bool first = true;
+    for (std::string_view name : outcome.feasible) {
+      if (!first) out += ',';
+      AppendJsonString(out, name);
+      first = false;
+    }
+    out += ']';
   } else {
     out += "{\"metadata\":{},\"items\":[";
     bool first = true;
@@ -173,23 +219,51 @@ std::string FilterResultJson(const ExtenderArgs& args, const FilterOutcome& outc
     }
     out += "]},\"NodeNames\":null";
   }
-  json failed = json::object();
-  for (const auto& [name, reason] : outcome.failed)
-    failed[std::string(name)] = reason;
-  out += ",\"FailedNodes\":" + failed.dump();
-  out += ",\"Error\":" + json(std::string(error)).dump() + "}";
+  // A JSON object: a node named twice keeps one entry (the last reason), as before.
+  std::vector<const std::pair<std::string_view, std::string>*> failed;
+  failed.reserve(outcome.failed.size());
+  for (const auto& f : outcome.failed)
+    failed.push_back(&f);
+  std::stable_sort(failed.begin(), failed.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  out += ",\"FailedNodes\":{";
+  for (size_t i = 0; i < failed.size(); ++i) {
+    if (i + 1 < failed.size() && failed[i + 1]->first == failed[i]->first) continue;
+    if (out.back() != '{') out += ',';
+    AppendJsonString(out, failed[i]->first);
+    out += ':';
+    AppendJsonString(out, failed[i]->second);
+  }
+  out += "},\"Error\":";
+  AppendJsonString(out, error);
+  out += '}';
   return out;
 }
 
 std::string HostPriorityListJson(std::span<const std::string> hosts, std::span<const int> scores) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < hosts.size(); ++i)
-    list.push_back({{"Host", hosts[i]}, {"Score", i < scores.size() ? scores[i] : 0}});
-  return list.dump();
+  std::string out;
+  size_t size = 2;
+  for (const std::string& host : hosts)
+    size += host.size() + 24;
+  out.reserve(size);
+  out += '[';
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"Host\":";
+    AppendJsonString(out, hosts[i]);
+    out += ",\"Score\":";
+    out += std::to_string(i < scores.size() ? scores[i] : 0);
+    out += '}';
+  }
+  out += ']';
+  return out;
 }
 
 std::string BindingResultJson(std::string_view error) {
-  return "{\"Error\":" + nlohmann::json(std::string(error)).dump() + "}";
+  std::string out = "{\"Error\":";
+  AppendJsonString(out, error);
+  out += '}';
+  return out;
 }
 
 ExtenderReply Extender::Handle(std::string_view verb, std::string_view body) {

@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <string>
 
 namespace gpu_autoscaler::scheduler {
@@ -85,6 +86,18 @@ void SchedulerMetrics::Bind(std::string_view result) {
 
 void SchedulerMetrics::Fragmentation(double ratio) {
   if (f_) f_->fragmentation->Set(ratio);
+}
+
+void SchedulerMetrics::FragmentationAfterBind(const std::function<double()>& compute) {
+  if (!f_) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_fragmentation_ns_.load();
+  if (now - last < 1'000'000'000 || !last_fragmentation_ns_.compare_exchange_strong(last, now)) {
+    return;  // measured less than a second ago, or another bind is measuring
+  }
+  f_->fragmentation->Set(compute());
 }
 
 void SchedulerMetrics::PendingPods(double count) {

@@ -6,13 +6,16 @@
 //   gpu_autoscaler_scheduler_extender_requests_total{verb,code}
 //   gpu_autoscaler_scheduler_extender_request_duration_seconds{verb}
 //   gpu_autoscaler_scheduler_bind_total{result}            bound|conflict|error
-//   gpu_autoscaler_scheduler_cluster_fragmentation_ratio   after each bind
+//   gpu_autoscaler_scheduler_cluster_fragmentation_ratio   after binds (once a second) and scrapes
 //   gpu_autoscaler_scheduler_pending_pods                  in the standalone queue
 // prometheus-cpp stays out of this header.
 //
 // Thread-safety: every method is safe from any thread.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -32,11 +35,16 @@ class SchedulerMetrics {
   void ExtenderRequest(std::string_view verb, int code, double seconds);
   void Bind(std::string_view result);
   void Fragmentation(double ratio);
+  // Sets the fragmentation gauge from compute() at most once a second: the
+  // measure walks every node under the cache's lock, too much for each bind
+  // at thousands of binds a second. Scrapes set it fresh (Fragmentation).
+  void FragmentationAfterBind(const std::function<double()>& compute);
   void PendingPods(double count);
 
  private:
   struct Families;
   std::unique_ptr<Families> f_;
+  std::atomic<int64_t> last_fragmentation_ns_{0};
 };
 
 }  // namespace gpu_autoscaler::scheduler

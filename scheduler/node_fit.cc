@@ -118,7 +118,8 @@ std::string NodePredicateFailure(const kube::PodView& pod, const kube::NodeView&
   return "";
 }
 
-std::string AggregateReasons(int total_nodes, const std::map<std::string, int>& reasons) {
+std::string AggregateReasons(int total_nodes,
+                             const std::map<std::string, int, std::less<>>& reasons) {
   std::string out = "0/" + std::to_string(total_nodes) + " nodes are available";
   const char* sep = ": ";
   for (const auto& [reason, count] : reasons) {

@@ -32,6 +32,7 @@ bool ToleratesTaints(const kube::PodView& pod, const kube::NodeView& node,
 
 // kube-scheduler's FitError message: "0/N nodes are available: " followed by
 // each reason with its count, sorted by reason, then ".".
-std::string AggregateReasons(int total_nodes, const std::map<std::string, int>& reasons);
+std::string AggregateReasons(int total_nodes,
+                             const std::map<std::string, int, std::less<>>& reasons);
 
 }  // namespace gpu_autoscaler::scheduler

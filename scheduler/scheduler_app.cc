@@ -259,7 +259,7 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
               verb, reply.status,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
           if (verb == "bind" && reply.status == 200) {
-            metrics.Fragmentation(model.FragmentationRatio());
+            metrics.FragmentationAfterBind([&model] { return model.FragmentationRatio(); });
           }
         });
     if (!started.ok()) {
@@ -271,6 +271,7 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   }
   manager.AddMetricsHook([&] {
     if (loop_ptr != nullptr) metrics.PendingPods(static_cast<double>(loop_ptr->pending()));
+    metrics.Fragmentation(model.FragmentationRatio());
   });
 
   Status served = manager.Serve();

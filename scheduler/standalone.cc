@@ -273,7 +273,7 @@ void StandaloneScheduler::StartBind(const std::string& key, Attempt attempt) {
                         : NotFoundError("node \"" + choice.node + "\" was deleted before binding");
     if (status.ok()) {
       metrics_->Bind("bound");
-      metrics_->Fragmentation(cache_.FragmentationRatio());
+      metrics_->FragmentationAfterBind([this] { return cache_.FragmentationRatio(); });
       queue_.Forget(key);
       {
         std::lock_guard<std::mutex> lock(mu_);

@@ -81,6 +81,42 @@ TEST(ClusterCacheTest, PrioritizeGivesTheBestCandidateTen) {
   }
 }
 
+TEST(ClusterCacheTest, PrioritizeAfterFilterScoresAsPrioritizeAlone) {
+  auto fill = [](ClusterCache& cache) {
+    for (int n = 0; n < 6; ++n) {
+      const std::string name = "n" + std::to_string(n);
+      cache.UpsertNode(Node({.name = name, .allocatable_extra = {{"nvidia.com/gpu", "8"}}}));
+      for (int p = 0; p < n; ++p) {
+        cache.UpsertPod(Pod({.name = name + "-p" + std::to_string(p),
+                             .requests = {{"nvidia.com/gpu", "1"}},
+                             .node = name,
+                             .phase = "Running"}));
+      }
+    }
+  };
+  auto with_memo = NewCache("BestFit");
+  auto without = NewCache("BestFit");
+  fill(*with_memo);
+  fill(*without);
+  auto pod = Pod({.name = "p", .requests = {{"nvidia.com/gpu", "2"}}});
+  std::vector<std::string_view> all = {"n0", "n1", "n2", "n3", "n4", "n5"};
+  FilterOutcome kept = with_memo->Filter(*pod, all, false);
+  ASSERT_EQ(kept.feasible.size(), 6u);
+  // In Filter's order, a subset, and out of order: all as if computed afresh.
+  for (std::vector<std::string_view> asked : {all, std::vector<std::string_view>{"n1", "n4"},
+                                              std::vector<std::string_view>{"n5", "n0", "ghost"}}) {
+    EXPECT_EQ(with_memo->Prioritize(*pod, asked), without->Prioritize(*pod, asked));
+  }
+  // A change between the calls invalidates what Filter saw.
+  with_memo->Filter(*pod, all, false);
+  with_memo->UpsertPod(Pod(
+      {.name = "late", .requests = {{"nvidia.com/gpu", "8"}}, .node = "n0", .phase = "Running"}));
+  without->UpsertPod(Pod(
+      {.name = "late", .requests = {{"nvidia.com/gpu", "8"}}, .node = "n0", .phase = "Running"}));
+  EXPECT_EQ(with_memo->Prioritize(*pod, all), without->Prioritize(*pod, all));
+  EXPECT_EQ(with_memo->Prioritize(*pod, all)[0], 0);  // n0 is full now
+}
+
 TEST(ClusterCacheTest, BoundPodsKeepTheirAnnotatedGpus) {
   auto cache = NewCache();
   cache->UpsertNode(Node({.name = "n", .allocatable_extra = {{"nvidia.com/gpu", "4"}}}));

@@ -202,6 +202,27 @@ TEST(ExtenderGoldenTest, AnswersEveryRecordedRequestInTheRecordedShape) {
   EXPECT_EQ(checked, 21);
 }
 
+TEST(ExtenderTest, AnswersEscapeEveryName) {
+  ExtenderArgs args;
+  args.node_cache_capable = true;
+  const std::string odd = "a\"b\\c\n\x01\xc3\xa9";  // quote, backslash, newline, control, UTF-8
+  args.node_names = {odd, "plain"};
+  FilterOutcome outcome;
+  outcome.feasible = {odd};
+  outcome.failed = {{"plain", "why \"not\""}, {"plain", "the later reason wins"}};
+  json filter = json::parse(FilterResultJson(args, outcome, "e\"rr"));
+  EXPECT_EQ(filter["NodeNames"], json({odd}));
+  EXPECT_EQ(filter["FailedNodes"], json({{"plain", "the later reason wins"}}));
+  EXPECT_EQ(filter["Error"], "e\"rr");
+  std::vector<std::string> hosts = {odd, "plain"};
+  std::vector<int> scores = {10, 3};
+  json list = json::parse(HostPriorityListJson(hosts, scores));
+  EXPECT_EQ(list,
+            json::parse(R"([{"Host":")" + json(odd).dump().substr(1, json(odd).dump().size() - 2) +
+                        R"(","Score":10},{"Host":"plain","Score":3}])"));
+  EXPECT_EQ(json::parse(BindingResultJson("x\ty"))["Error"], "x\ty");
+}
+
 TEST(ExtenderTest, AcceptsAnyKeyCase) {
   auto cache = RecordedCluster();
   Extender extender(*cache, {});
