@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/annotations.h"
 #include "common/status.h"
 #include "webhooks/policy.h"
 #include "webhooks/review.h"
@@ -32,18 +33,20 @@
 namespace gpu_autoscaler::webhooks {
 
 // Annotations and labels admission reads or writes.
-inline constexpr std::string_view kAnnotationSharing = "gpuautoscaler.io/sharing";
-inline constexpr std::string_view kAnnotationGpuMemory = "gpuautoscaler.io/gpu-memory";
-inline constexpr std::string_view kAnnotationGpuCompute = "gpuautoscaler.io/gpu-compute";
-inline constexpr std::string_view kAnnotationOriginalRequest = "gpuautoscaler.io/original-request";
-inline constexpr std::string_view kAnnotationPolicy = "gpuautoscaler.io/policy";
-inline constexpr std::string_view kAnnotationMode = "gpuautoscaler.io/mode";
-inline constexpr std::string_view kAnnotationMigProfile = "gpuautoscaler.io/mig-profile";
-// Read by the cost engine (src/cost/metering.h) to bill a share, not a whole GPU:
-// time-slicing replicas or MPS clients per GPU, and the MPS thread percentage.
-inline constexpr std::string_view kAnnotationReplicas = "gpuautoscaler.io/replicas";
+// (aliases of the shared keys in src/api/annotations.h)
+inline constexpr std::string_view kAnnotationSharing = api::kSharingAnnotation;
+inline constexpr std::string_view kAnnotationGpuMemory = api::kGpuMemoryAnnotation;
+inline constexpr std::string_view kAnnotationGpuCompute = api::kGpuComputeAnnotation;
+inline constexpr std::string_view kAnnotationOriginalRequest = api::kOriginalRequestAnnotation;
+inline constexpr std::string_view kAnnotationPolicy = api::kPolicyAnnotation;
+inline constexpr std::string_view kAnnotationMode = api::kModeAnnotation;
+inline constexpr std::string_view kAnnotationMigProfile = api::kMigProfileAnnotation;
+// Read by the cost engine (src/cost/metering.h) and the scheduler to bill or
+// place a share, not a whole GPU: time-slicing replicas or MPS clients per
+// GPU, and the MPS thread percentage.
+inline constexpr std::string_view kAnnotationReplicas = api::kReplicasAnnotation;
 inline constexpr std::string_view kAnnotationMpsThreadPercentage =
-    "gpuautoscaler.io/mps-thread-percentage";
+    api::kMpsThreadPercentageAnnotation;
 inline constexpr std::string_view kResourceGpu = "nvidia.com/gpu";
 // Time-slicing and MPS: the device plugin's name for replicated GPUs with
 // `renameByDefault: true` (it uses the same name for both sharing kinds).

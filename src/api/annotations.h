@@ -2,8 +2,8 @@
 //
 // One home for the API: the annotation and label keys that more than one part
 // of gpu-autoscaler reads or writes (the admission webhook, the manager's
-// controllers, the node agent, the CLI). New shared keys belong here; older
-// copies elsewhere (e.g. webhooks/mutate.h) keep their names and values.
+// controllers, the scheduler, the node agent, the CLI). Other headers that
+// name a key (webhooks/mutate.h, cost/metering.h) alias these constants.
 //
 //   if (pod.annotations[std::string(api::kBudgetExemptAnnotation)] == api::kTrue) ...
 //   labels[std::string(api::kNamespaceNameLabel)] = ns;
@@ -35,6 +35,8 @@ inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-
 inline constexpr std::string_view kOriginalRequestAnnotation = "gpuautoscaler.io/original-request";
 // Time-slicing replicas (or MPS clients) per GPU that admission decided.
 inline constexpr std::string_view kReplicasAnnotation = "gpuautoscaler.io/replicas";
+inline constexpr std::string_view kMpsThreadPercentageAnnotation =
+    "gpuautoscaler.io/mps-thread-percentage";
 
 // Scheduling (docs/scheduler.md). Written by gpu-autoscaler-scheduler in the
 // Binding, so the pod gets it together with spec.nodeName; the node agent

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/annotations.h"
 #include "common/status.h"
 #include "cost/pricing.h"
 #include "cost/sample.h"
@@ -39,11 +40,12 @@
 namespace gpu_autoscaler::cost {
 
 // Annotations the admission webhook writes on pods it placed on a shared GPU.
-inline constexpr std::string_view kSharingModeAnnotation = "gpuautoscaler.io/mode";
-inline constexpr std::string_view kMigProfileAnnotation = "gpuautoscaler.io/mig-profile";
-inline constexpr std::string_view kReplicasAnnotation = "gpuautoscaler.io/replicas";
+// (aliases of the shared keys in src/api/annotations.h)
+inline constexpr std::string_view kSharingModeAnnotation = api::kModeAnnotation;
+inline constexpr std::string_view kMigProfileAnnotation = api::kMigProfileAnnotation;
+inline constexpr std::string_view kReplicasAnnotation = api::kReplicasAnnotation;
 inline constexpr std::string_view kMpsThreadPercentageAnnotation =
-    "gpuautoscaler.io/mps-thread-percentage";
+    api::kMpsThreadPercentageAnnotation;
 // Our own node label for reserved / committed-use capacity.
 inline constexpr std::string_view kCapacityTierLabel = "gpuautoscaler.io/capacity-tier";
 
