@@ -82,7 +82,7 @@ polls=$(curl -fsS "127.0.0.1:$metrics/metrics" |
   awk '/^gpu_autoscaler_node_nvml_poll_duration_seconds_(count|sum)/ {print $2}' | paste -sd' ')
 python3 - "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$scrapes" "$series" $polls <<'PY'
 import sys
-u0, s0, u1, s1, t0, t1, ticks, rss, hwm, scrapes, series, psum, pcount = sys.argv[1:14]
+u0, s0, u1, s1, t0, t1, ticks, rss, hwm, scrapes, series, pcount, psum = sys.argv[1:14]
 secs = float(t1) - float(t0)
 cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(ticks) / secs * 100
 print("node agent: 8 GPUs (2 in MIG, 10 MIG devices), 40 processes, NVML polled every 1 s, "
