@@ -80,6 +80,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
         {{"state", nvml::NvmlStateName(nvml->state())}, {"error", nvml->last_error().message()}});
   }
   std::atomic<bool> reported{false};
+  std::atomic<bool> polled{false};  // the reporter waits for the first poll's answer
 
   manager.Add(reconcile::MakeRunnable(
       "nvml-poller", /*needs_leader_election=*/false, [&](std::stop_token token) {
@@ -101,6 +102,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
             }
             box.Put(std::make_shared<const nvml::GpuSnapshot>(std::move(snap).value()));
           }
+          polled = true;
           metrics.ObservePoll(seconds, nvml->state() == nvml::NvmlState::kHung, call_errors);
           const nvml::NvmlState state = nvml->state();
           if (state != logged) {
@@ -128,6 +130,10 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   manager.Add(reconcile::MakeRunnable(
       "reporter", /*needs_leader_election=*/false, [&](std::stop_token token) {
         std::string logged;
+        while (!token.stop_requested() && !polled) {
+          if (!SleepUntil(token, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)))
+            return Status::Ok();
+        }
         while (!token.stop_requested()) {
           Status s = reporter.Sync({.snapshot = box.Get(),
                                     .nvml_state = nvml->state(),

@@ -118,7 +118,10 @@ constexpr const char* kScenario = R"({"gpus": [
 
 TEST_F(AgentProcessTest, ReportsInventoryLabelsTheNodeAndServesMetrics) {
   StartAgent(kScenario, testing::BinaryPath("libgpa-fake-nvml.so"));
-  ASSERT_TRUE(WaitFor([&] { return Condition(Report(), "status") == "True"; })) << agent_.Log();
+  ASSERT_TRUE(WaitFor([&] {
+    json r = Report();
+    return Condition(r, "status") == "True" && r["status"].value("gpuCount", 0) == 4;
+  })) << agent_.Log();
   json report = Report();
   const json& st = report["status"];
   EXPECT_EQ(report["spec"]["nodeName"], kNode);
