@@ -1,8 +1,8 @@
 // File: src/api/resources.h
 //
 // The project's custom resources as the API client addresses them (group,
-// version, plural, scope), for the manager, the webhook and the CLI. The
-// schemas are in crds/.
+// version, plural, scope), for the manager, the webhook, the node agent and
+// the CLI. The schemas are in crds/.
 //
 //   auto budgets = client->List(kube::ObjectRef{api::kBudgets, ns});
 //
@@ -17,5 +17,8 @@ inline const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1",
                                                  /*namespaced=*/true};
 inline const kube::GroupVersionResource kGpuSharingPolicies{
     "gpuautoscaler.io", "v1alpha1", "gpusharingpolicies", /*namespaced=*/false};
+// One per node, named after it, written by the node agent (crds/noderesourcereport.yaml).
+inline const kube::GroupVersionResource kNodeResourceReports{
+    "gpuautoscaler.io", "v1alpha1", "noderesourcereports", /*namespaced=*/false};
 
 }  // namespace gpu_autoscaler::api

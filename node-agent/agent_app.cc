@@ -1,0 +1,183 @@
+#include "node-agent/agent_app.h"
+
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "kube/config.h"
+#include "kube/rest_client.h"
+#include "node-agent/metrics.h"
+#include "node-agent/nvml/nvml_session.h"
+#include "node-agent/reporter.h"
+#include "reconcile/manager.h"
+
+namespace gpu_autoscaler::node_agent {
+namespace {
+
+using reconcile::Log;
+using reconcile::LogLevel;
+
+// The last NVML answer, shared by the poller, the reporter and /metrics.
+class SnapshotBox {
+ public:
+  void Put(std::shared_ptr<const nvml::GpuSnapshot> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_ = std::move(s);
+  }
+  std::shared_ptr<const nvml::GpuSnapshot> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return snapshot_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const nvml::GpuSnapshot> snapshot_;
+};
+
+// Sleeps until `deadline` or a stop request; false when stopped.
+bool SleepUntil(std::stop_token token, std::chrono::steady_clock::time_point deadline) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock<std::mutex> lock(mu);
+  return !cv.wait_until(lock, token, deadline, [] { return false; }) && !token.stop_requested();
+}
+
+}  // namespace
+
+int RunAgent(const AgentFlags& flags, std::stop_source stop) {
+  if (flags.node_name.empty()) {
+    Log(LogLevel::kError, "bad flag", {{"error", "--node-name (or $NODE_NAME) is required"}});
+    return 2;
+  }
+  auto cfg = flags.kubeconfig.empty()
+                 ? kube::LoadDefaultConfig(flags.context)
+                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
+  if (!cfg.ok()) {
+    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
+    return 1;
+  }
+  cfg->user_agent = "gpu-autoscaler-node-agent";
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  if (!client.ok()) {
+    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    return 1;
+  }
+  reconcile::Manager manager({.metrics_bind_address = flags.metrics_bind_address,
+                              .health_probe_bind_address = flags.health_probe_bind_address,
+                              .leader_election = false,
+                              .client = client->get(),
+                              .registry = registry});
+  AgentMetrics metrics(*registry, flags.node_name);
+  SnapshotBox box;
+  auto nvml = nvml::NvmlSession::Open({.library_path = flags.nvml_library,
+                                       .call_timeout = flags.nvml_timeout,
+                                       .retry_interval = std::chrono::seconds(30)});
+  if (nvml->state() != nvml::NvmlState::kUp && !nvml->last_error().ok()) {
+    Log(LogLevel::kWarn, "NVML is not available; serving without GPU data",
+        {{"state", nvml::NvmlStateName(nvml->state())}, {"error", nvml->last_error().message()}});
+  }
+  std::atomic<bool> reported{false};
+  std::atomic<bool> polled{false};  // the reporter waits for the first poll's answer
+
+  manager.Add(reconcile::MakeRunnable(
+      "nvml-poller", /*needs_leader_election=*/false, [&](std::stop_token token) {
+        nvml::NvmlState logged = nvml->state();
+        std::string logged_errors;
+        auto next = std::chrono::steady_clock::now();
+        while (!token.stop_requested()) {
+          const auto start = std::chrono::steady_clock::now();
+          auto snap = nvml->Poll();
+          const double seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          size_t call_errors = 0;
+          std::string errors;
+          if (snap.ok()) {
+            for (const auto& g : snap->gpus) {
+              call_errors += g.errors.size();
+              for (const auto& e : g.errors)
+                errors += (errors.empty() ? "" : "; ") + e;
+            }
+            box.Put(std::make_shared<const nvml::GpuSnapshot>(std::move(snap).value()));
+          }
+          polled = true;
+          metrics.ObservePoll(seconds, nvml->state() == nvml::NvmlState::kHung, call_errors);
+          const nvml::NvmlState state = nvml->state();
+          if (state != logged) {
+            Log(state == nvml::NvmlState::kUp ? LogLevel::kInfo : LogLevel::kError,
+                "NVML state changed",
+                {{"from", nvml::NvmlStateName(logged)},
+                 {"to", nvml::NvmlStateName(state)},
+                 {"error", nvml->last_error().message()}});
+            logged = state;
+          }
+          if (errors != logged_errors) {
+            if (!errors.empty()) Log(LogLevel::kWarn, "NVML calls failing", {{"errors", errors}});
+            logged_errors = errors;
+          }
+          next += flags.poll_interval;
+          if (next < std::chrono::steady_clock::now()) next = std::chrono::steady_clock::now();
+          if (!SleepUntil(token, next)) break;
+        }
+        return Status::Ok();
+      }));
+
+  Reporter reporter(**client, {.node_name = flags.node_name,
+                               .nvml_library = flags.nvml_library,
+                               .sysfs_root = flags.sysfs_root});
+  manager.Add(reconcile::MakeRunnable(
+      "reporter", /*needs_leader_election=*/false, [&](std::stop_token token) {
+        std::string logged;
+        while (!token.stop_requested() && !polled) {
+          if (!SleepUntil(token, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)))
+            return Status::Ok();
+        }
+        while (!token.stop_requested()) {
+          Status s = reporter.Sync({.snapshot = box.Get(),
+                                    .nvml_state = nvml->state(),
+                                    .nvml_error = nvml->last_error()});
+          metrics.ReportWrite(s.ok());
+          if (s.ok()) reported = true;
+          if (s.message() != logged) {
+            if (!s.ok())
+              Log(LogLevel::kError, "writing the NodeResourceReport", {{"error", s.message()}});
+            logged = s.message();
+          }
+          if (!SleepUntil(token, std::chrono::steady_clock::now() + flags.report_interval)) break;
+        }
+        return Status::Ok();
+      }));
+  manager.AddReadyzCheck("report", [&] {
+    return reported ? Status::Ok() : UnavailableError("NodeResourceReport not written yet");
+  });
+  manager.AddMetricsHook([&] {
+    auto snap = box.Get();
+    // While NVML is not up, the GPU series go away rather than repeat stale values.
+    const nvml::NvmlState state = nvml->state();
+    metrics.Render(state == nvml::NvmlState::kUp ? snap.get() : nullptr, state);
+  });
+
+  Status served = manager.Serve();
+  if (!served.ok()) {
+    Log(LogLevel::kError, "starting HTTP endpoints", {{"error", served.ToString()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "starting node agent",
+      {{"node", flags.node_name},
+       {"nvml_library", flags.nvml_library},
+       {"nvml", nvml::NvmlStateName(nvml->state())},
+       {"server", cfg->server},
+       {"metrics_port", std::to_string(manager.metrics_port())},
+       {"health_port", std::to_string(manager.health_port())}});
+  Status result = manager.Run(stop.get_token());
+  if (!result.ok()) {
+    Log(LogLevel::kError, "node agent failed", {{"error", result.ToString()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "node agent exited cleanly", {});
+  return 0;
+}
+
+}  // namespace gpu_autoscaler::node_agent

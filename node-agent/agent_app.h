@@ -1,0 +1,40 @@
+// File: node-agent/agent_app.h
+//
+// Builds gpu-autoscaler-node-agent from its flags: the NVML session polled
+// on its own thread every --poll-interval, the reporter writing the
+// NodeResourceReport and the Node's NVLink label every --report-interval
+// (only what changed), and /metrics, /healthz and /readyz through the
+// reconcile runtime. /metrics renders the last snapshot; a hung NVML call
+// makes nvml_up 0 while everything else keeps serving. agent_main.cc only
+// parses flags.
+//
+// Thread-safety: RunAgent is called once, from main.
+#pragma once
+
+#include <chrono>
+#include <stop_token>
+#include <string>
+
+#include "reconcile/logging.h"
+
+namespace gpu_autoscaler::node_agent {
+
+struct AgentFlags {
+  std::string node_name;  // default: $NODE_NAME
+  std::string kubeconfig;
+  std::string context;
+  std::string nvml_library = "libnvidia-ml.so.1";
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds report_interval{10'000};
+  std::chrono::milliseconds nvml_timeout{5000};
+  std::string metrics_bind_address = ":9400";
+  std::string health_probe_bind_address = ":8081";
+  std::string sysfs_root = "/sys";
+  reconcile::LoggingOptions logging;
+  bool help = false;
+};
+
+// Runs until `stop` or a fatal error; returns the process exit code.
+int RunAgent(const AgentFlags& flags, std::stop_source stop);
+
+}  // namespace gpu_autoscaler::node_agent

@@ -1,0 +1,145 @@
+// gpu-autoscaler-node-agent: the per-node DaemonSet. This slice: GPU
+// inventory and metrics through NVML (loaded with dlopen), the
+// NodeResourceReport, and the Node's NVLink-islands label. This file parses
+// flags; the wiring is in agent_app.cc.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "common/flag_duration.h"
+#include "node-agent/agent_app.h"
+#include "reconcile/logging.h"
+#include "reconcile/manager.h"
+
+namespace gpu_autoscaler {
+namespace {
+
+constexpr std::string_view kUsage = R"(Usage: gpu-autoscaler-node-agent [flags]
+
+Runs on every GPU node (a DaemonSet). Polls NVML (libnvidia-ml, loaded at run
+time; the agent runs without it and says so) every --poll-interval, serves the
+GPUs' utilisation, memory and per-process figures on /metrics with
+dcgm-exporter's metric names, and writes the node's GPUs, MIG layout, sharing
+mode, NVLink islands and NUMA nodes to its NodeResourceReport and the NVLink
+islands to the Node's gpuautoscaler.io/nvlink-islands label. docs/node-agent.md
+has the privileges it needs.
+
+Flags:
+  --node-name=NAME                   the Node this agent runs on (default $NODE_NAME)
+  --kubeconfig=PATH                  kubeconfig file (default: in-cluster config,
+                                     then $KUBECONFIG, then ~/.kube/config)
+  --context=NAME                     kubeconfig context (default: current-context)
+  --nvml-library=PATH                NVML to dlopen (default "libnvidia-ml.so.1";
+                                     also $GPA_NVML_LIBRARY)
+  --poll-interval=DURATION           how often NVML is polled (default 1s)
+  --report-interval=DURATION         how often the NodeResourceReport and the Node
+                                     label are compared and, if changed, written
+                                     (default 10s)
+  --nvml-timeout=DURATION            a poll still running after this marks NVML
+                                     unavailable (hung) (default 5s)
+  --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
+                                     (default ":9400", dcgm-exporter's port)
+  --health-probe-bind-address=ADDR   /healthz and /readyz (default ":8081")
+  --sysfs-root=PATH                  where sysfs is mounted (default /sys)
+  --log-format=text|json             log format (default text)
+  --log-level=debug|info|warn|error  log level (default info)
+  --help                             show this help
+
+Durations are a whole number with unit ms, s or m ("500ms", "1s", "1m").
+)";
+
+using Flags = node_agent::AgentFlags;
+
+Status ParseFlags(int argc, char** argv, Flags* flags) {
+  if (const char* node = std::getenv("NODE_NAME")) flags->node_name = node;
+  if (const char* lib = std::getenv("GPA_NVML_LIBRARY"); lib && *lib) flags->nvml_library = lib;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags->help = true;
+      continue;
+    }
+    if (arg.substr(0, 2) != "--") {
+      return InvalidArgumentError("unexpected argument " + std::string(arg));
+    }
+    std::string_view name = arg;
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+      has_value = true;
+    }
+    static constexpr std::string_view kValueFlags[] = {
+        "--node-name",    "--kubeconfig",           "--context",
+        "--nvml-library", "--poll-interval",        "--report-interval",
+        "--nvml-timeout", "--metrics-bind-address", "--health-probe-bind-address",
+        "--sysfs-root",   "--log-format",           "--log-level"};
+    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
+      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return InvalidArgumentError(std::string(name) + ": missing value");
+      value = argv[++i];
+    }
+    auto duration = [&](std::chrono::milliseconds* out) {
+      return ParseFlagDuration(value, out)
+                 ? Status::Ok()
+                 : InvalidArgumentError(std::string(name) + ": want a duration such as 1s, got \"" +
+                                        value + "\"");
+    };
+    if (name == "--node-name") {
+      flags->node_name = value;
+    } else if (name == "--kubeconfig") {
+      flags->kubeconfig = value;
+    } else if (name == "--context") {
+      flags->context = value;
+    } else if (name == "--nvml-library") {
+      flags->nvml_library = value;
+    } else if (name == "--poll-interval") {
+      GPU_RETURN_IF_ERROR(duration(&flags->poll_interval));
+    } else if (name == "--report-interval") {
+      GPU_RETURN_IF_ERROR(duration(&flags->report_interval));
+    } else if (name == "--nvml-timeout") {
+      GPU_RETURN_IF_ERROR(duration(&flags->nvml_timeout));
+    } else if (name == "--metrics-bind-address") {
+      flags->metrics_bind_address = value;
+    } else if (name == "--health-probe-bind-address") {
+      flags->health_probe_bind_address = value;
+    } else if (name == "--sysfs-root") {
+      flags->sysfs_root = value;
+    } else if (name == "--log-format") {
+      flags->logging.format = value;
+    } else if (name == "--log-level") {
+      flags->logging.level = value;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+int main(int argc, char** argv) {
+  using namespace gpu_autoscaler;
+  Flags flags;
+  if (Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
+    std::fprintf(stderr, "gpu-autoscaler-node-agent: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (flags.help) {
+    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
+    return 0;
+  }
+  if (Status s = reconcile::ConfigureLogging(flags.logging); !s.ok()) {
+    std::fprintf(stderr, "gpu-autoscaler-node-agent: %s\n", s.message().c_str());
+    return 2;
+  }
+  std::stop_source stop;
+  reconcile::SignalStopper signals(stop);  // before any other thread exists
+  return node_agent::RunAgent(flags, stop);
+}
