@@ -2,17 +2,13 @@
 // inventory, GPUSharingPolicy status, cost metering, Budgets) behind leader
 // election, with /metrics, /healthz and /readyz. This file parses flags; the
 // wiring is in manager_wiring.cc.
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <iterator>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "controllers/manager_wiring.h"
-#include "reconcile/logging.h"
-#include "reconcile/manager.h"
+#include "reconcile/program.h"
 
 namespace gpu_autoscaler {
 namespace {
@@ -57,66 +53,24 @@ Flags:
 
 using Flags = controllers::ManagerFlags;
 
-Status ParseBool(std::string_view flag, std::string_view value, bool* out) {
-  if (value == "true" || value == "1") {
-    *out = true;
-  } else if (value == "false" || value == "0") {
-    *out = false;
-  } else {
-    return InvalidArgumentError(std::string(flag) + ": want true or false, got \"" +
-                                std::string(value) + "\"");
-  }
-  return Status::Ok();
-}
-
 Status ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  GPU_ASSIGN_OR_RETURN(
+      std::vector<reconcile::ProgramFlag> scanned,
+      reconcile::ScanFlags(
+          argc, argv,
+          {"--kubeconfig", "--context", "--metrics-bind-address", "--health-probe-bind-address",
+           "--leader-election-namespace", "--leader-election-id", "--log-format", "--log-level",
+           "--workers", "--controllers", "--config", "--config-configmap", "--cost-db",
+           "--cost-db-secret", "--prometheus-url"},
+          {"--leader-elect"}));
+  for (const reconcile::ProgramFlag& f : scanned) {
+    const std::string& name = f.name;
+    const std::string& value = f.value;
+    if (name == "--help") {
       flags->help = true;
-      continue;
-    }
-    if (arg.substr(0, 2) != "--")
-      return InvalidArgumentError("unexpected argument " + std::string(arg));
-    std::string_view name = arg;
-    std::string value;
-    bool has_value = false;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-      has_value = true;
-    }
-    if (name == "--leader-elect") {
-      if (!has_value) {
-        flags->leader_elect = true;
-        continue;
-      }
-      GPU_RETURN_IF_ERROR(ParseBool(name, value, &flags->leader_elect));
-      continue;
-    }
-    static constexpr std::string_view kValueFlags[] = {"--kubeconfig",
-                                                       "--context",
-                                                       "--metrics-bind-address",
-                                                       "--health-probe-bind-address",
-                                                       "--leader-election-namespace",
-                                                       "--leader-election-id",
-                                                       "--log-format",
-                                                       "--log-level",
-                                                       "--workers",
-                                                       "--controllers",
-                                                       "--config",
-                                                       "--config-configmap",
-                                                       "--cost-db",
-                                                       "--cost-db-secret",
-                                                       "--prometheus-url"};
-    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
-      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return InvalidArgumentError(std::string(name) + ": missing value");
-      value = argv[++i];
-    }
-    if (name == "--kubeconfig") {
+    } else if (name == "--leader-elect") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->leader_elect));
+    } else if (name == "--kubeconfig") {
       flags->kubeconfig = value;
     } else if (name == "--context") {
       flags->context = value;
@@ -145,14 +99,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (name == "--cost-db-secret") {
       flags->cost_db_secret = value;
     } else if (name == "--workers") {
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 256) {
-        return InvalidArgumentError("--workers: want 1..256, got \"" + value + "\"");
-      }
-      flags->workers = static_cast<int>(n);
-    } else {
-      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
+      GPU_RETURN_IF_ERROR(reconcile::ParseIntFlag(f, 1, 256, &flags->workers));
     }
   }
   return Status::Ok();
@@ -164,20 +111,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
 int main(int argc, char** argv) {
   using namespace gpu_autoscaler;
   Flags flags;
-  if (Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-manager: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help) {
-    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
-    return 0;
-  }
-  if (Status s = reconcile::ConfigureLogging(flags.logging); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-manager: %s\n", s.message().c_str());
-    return 2;
-  }
-  std::stop_source stop;
-  // Before any other thread exists, so they all inherit the blocked signals.
-  reconcile::SignalStopper signals(stop);
-  return controllers::RunManager(flags, stop);
+  const Status parsed = ParseFlags(argc, argv, &flags);
+  return reconcile::RunProgram(
+      "gpu-autoscaler-manager", kUsage, parsed, flags.help, flags.logging,
+      [&flags](std::stop_source stop) { return controllers::RunManager(flags, stop); });
 }

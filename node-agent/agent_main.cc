@@ -2,18 +2,16 @@
 // inventory and metrics through NVML (loaded with dlopen), the
 // NodeResourceReport, and the Node's NVLink-islands label. This file parses
 // flags; the wiring is in agent_app.cc.
-#include <algorithm>
-#include <cstdio>
+#include <chrono>
 #include <cstdlib>
-#include <iterator>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/flag_duration.h"
 #include "node-agent/agent_app.h"
-#include "reconcile/logging.h"
-#include "reconcile/manager.h"
+#include "reconcile/program.h"
 
 namespace gpu_autoscaler {
 namespace {
@@ -57,42 +55,26 @@ using Flags = node_agent::AgentFlags;
 Status ParseFlags(int argc, char** argv, Flags* flags) {
   if (const char* node = std::getenv("NODE_NAME")) flags->node_name = node;
   if (const char* lib = std::getenv("GPA_NVML_LIBRARY"); lib && *lib) flags->nvml_library = lib;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      flags->help = true;
-      continue;
-    }
-    if (arg.substr(0, 2) != "--") {
-      return InvalidArgumentError("unexpected argument " + std::string(arg));
-    }
-    std::string_view name = arg;
-    std::string value;
-    bool has_value = false;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-      has_value = true;
-    }
-    static constexpr std::string_view kValueFlags[] = {
-        "--node-name",    "--kubeconfig",           "--context",
-        "--nvml-library", "--poll-interval",        "--report-interval",
-        "--nvml-timeout", "--metrics-bind-address", "--health-probe-bind-address",
-        "--sysfs-root",   "--log-format",           "--log-level"};
-    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
-      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return InvalidArgumentError(std::string(name) + ": missing value");
-      value = argv[++i];
-    }
+  GPU_ASSIGN_OR_RETURN(
+      std::vector<reconcile::ProgramFlag> scanned,
+      reconcile::ScanFlags(
+          argc, argv,
+          {"--node-name", "--kubeconfig", "--context", "--nvml-library", "--poll-interval",
+           "--report-interval", "--nvml-timeout", "--metrics-bind-address",
+           "--health-probe-bind-address", "--sysfs-root", "--log-format", "--log-level"},
+          {}));
+  for (const reconcile::ProgramFlag& f : scanned) {
+    const std::string& name = f.name;
+    const std::string& value = f.value;
     auto duration = [&](std::chrono::milliseconds* out) {
       return ParseFlagDuration(value, out)
                  ? Status::Ok()
-                 : InvalidArgumentError(std::string(name) + ": want a duration such as 1s, got \"" +
-                                        value + "\"");
+                 : InvalidArgumentError(name + ": want a duration such as 1s, got \"" + value +
+                                        "\"");
     };
-    if (name == "--node-name") {
+    if (name == "--help") {
+      flags->help = true;
+    } else if (name == "--node-name") {
       flags->node_name = value;
     } else if (name == "--kubeconfig") {
       flags->kubeconfig = value;
@@ -127,19 +109,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
 int main(int argc, char** argv) {
   using namespace gpu_autoscaler;
   Flags flags;
-  if (Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-node-agent: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help) {
-    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
-    return 0;
-  }
-  if (Status s = reconcile::ConfigureLogging(flags.logging); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-node-agent: %s\n", s.message().c_str());
-    return 2;
-  }
-  std::stop_source stop;
-  reconcile::SignalStopper signals(stop);  // before any other thread exists
-  return node_agent::RunAgent(flags, stop);
+  const Status parsed = ParseFlags(argc, argv, &flags);
+  return reconcile::RunProgram(
+      "gpu-autoscaler-node-agent", kUsage, parsed, flags.help, flags.logging,
+      [&flags](std::stop_source stop) { return node_agent::RunAgent(flags, stop); });
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/json_string.h"
 #include "kube/object_codec.h"
 
 namespace gpu_autoscaler::scheduler {
@@ -147,44 +148,6 @@ Result<ExtenderBindingArgs> ParseExtenderBindingArgs(std::string_view body) {
   }
   return args;
 }
-
-namespace {
-// Appends `text` as a JSON string: whole runs of plain characters at once.
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t run = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
-}
-}  // namespace
 
 std::string FilterResultJson(const ExtenderArgs& args, const FilterOutcome& outcome,
                              std::string_view error) {

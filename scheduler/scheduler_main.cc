@@ -2,16 +2,12 @@
 // kube-scheduler extender or as a standalone scheduler for pods with
 // schedulerName gpu-autoscaler. This file parses flags; the wiring is in
 // scheduler_app.cc.
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <iterator>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "reconcile/logging.h"
-#include "reconcile/manager.h"
+#include "reconcile/program.h"
 #include "scheduler/scheduler_app.h"
 
 namespace gpu_autoscaler {
@@ -57,81 +53,24 @@ Flags:
 
 using Flags = scheduler::SchedulerFlags;
 
-Status ParseBool(std::string_view flag, std::string_view value, bool* out) {
-  if (value == "true" || value == "1") {
-    *out = true;
-  } else if (value == "false" || value == "0") {
-    *out = false;
-  } else {
-    return InvalidArgumentError(std::string(flag) + ": want true or false, got \"" +
-                                std::string(value) + "\"");
-  }
-  return Status::Ok();
-}
-
-Status ParseInt(std::string_view flag, const std::string& value, long lo, long hi, int* out) {
-  char* end = nullptr;
-  const long n = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || n < lo || n > hi) {
-    return InvalidArgumentError(std::string(flag) + ": want " + std::to_string(lo) + ".." +
-                                std::to_string(hi) + ", got \"" + value + "\"");
-  }
-  *out = static_cast<int>(n);
-  return Status::Ok();
-}
-
 Status ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  GPU_ASSIGN_OR_RETURN(
+      std::vector<reconcile::ProgramFlag> scanned,
+      reconcile::ScanFlags(
+          argc, argv,
+          {"--mode", "--kubeconfig", "--context", "--bind-address", "--port", "--tls-cert-file",
+           "--tls-key-file", "--policy", "--scheduler-name", "--bind-workers", "--kube-api-qps",
+           "--kube-api-burst", "--log-format", "--log-level", "--metrics-bind-address",
+           "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id"},
+          {"--leader-elect"}));
+  for (const reconcile::ProgramFlag& f : scanned) {
+    const std::string& name = f.name;
+    const std::string& value = f.value;
+    if (name == "--help") {
       flags->help = true;
-      continue;
-    }
-    if (arg.substr(0, 2) != "--") {
-      return InvalidArgumentError("unexpected argument " + std::string(arg));
-    }
-    std::string_view name = arg;
-    std::string value;
-    bool has_value = false;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-      has_value = true;
-    }
-    if (name == "--leader-elect") {
-      if (!has_value) {
-        flags->leader_elect = true;
-        continue;
-      }
-      GPU_RETURN_IF_ERROR(ParseBool(name, value, &flags->leader_elect));
-      continue;
-    }
-    static constexpr std::string_view kValueFlags[] = {"--mode",
-                                                       "--kubeconfig",
-                                                       "--context",
-                                                       "--bind-address",
-                                                       "--port",
-                                                       "--tls-cert-file",
-                                                       "--tls-key-file",
-                                                       "--policy",
-                                                       "--scheduler-name",
-                                                       "--bind-workers",
-                                                       "--kube-api-qps",
-                                                       "--kube-api-burst",
-                                                       "--log-format",
-                                                       "--log-level",
-                                                       "--metrics-bind-address",
-                                                       "--health-probe-bind-address",
-                                                       "--leader-election-namespace",
-                                                       "--leader-election-id"};
-    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), name) == std::end(kValueFlags)) {
-      return InvalidArgumentError("unknown flag " + std::string(name) + " (see --help)");
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return InvalidArgumentError(std::string(name) + ": missing value");
-      value = argv[++i];
-    }
-    if (name == "--mode") {
+    } else if (name == "--leader-elect") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->leader_elect));
+    } else if (name == "--mode") {
       if (value != "standalone" && value != "extender") {
         return InvalidArgumentError("--mode: want standalone or extender, got \"" + value + "\"");
       }
@@ -143,7 +82,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (name == "--bind-address") {
       flags->bind_address = value;
     } else if (name == "--port") {
-      GPU_RETURN_IF_ERROR(ParseInt(name, value, 0, 65535, &flags->port));
+      GPU_RETURN_IF_ERROR(reconcile::ParseIntFlag(f, 0, 65535, &flags->port));
     } else if (name == "--tls-cert-file") {
       flags->tls_cert_file = value;
     } else if (name == "--tls-key-file") {
@@ -153,16 +92,11 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (name == "--scheduler-name") {
       flags->scheduler_name = value;
     } else if (name == "--bind-workers") {
-      GPU_RETURN_IF_ERROR(ParseInt(name, value, 1, 256, &flags->bind_workers));
+      GPU_RETURN_IF_ERROR(reconcile::ParseIntFlag(f, 1, 256, &flags->bind_workers));
     } else if (name == "--kube-api-qps") {
-      char* end = nullptr;
-      flags->kube_api_qps = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || flags->kube_api_qps <= 0) {
-        return InvalidArgumentError("--kube-api-qps: want a positive number, got \"" + value +
-                                    "\"");
-      }
+      GPU_RETURN_IF_ERROR(reconcile::ParsePositiveFlag(f, &flags->kube_api_qps));
     } else if (name == "--kube-api-burst") {
-      GPU_RETURN_IF_ERROR(ParseInt(name, value, 1, 100000, &flags->kube_api_burst));
+      GPU_RETURN_IF_ERROR(reconcile::ParseIntFlag(f, 1, 100000, &flags->kube_api_burst));
     } else if (name == "--log-format") {
       flags->logging.format = value;
     } else if (name == "--log-level") {
@@ -188,20 +122,9 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
 
 int main(int argc, char** argv) {
   using namespace gpu_autoscaler;
-  Flags flags;
-  if (Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-scheduler: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help) {
-    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
-    return 0;
-  }
-  if (Status s = reconcile::ConfigureLogging(flags.logging); !s.ok()) {
-    std::fprintf(stderr, "gpu-autoscaler-scheduler: %s\n", s.message().c_str());
-    return 2;
-  }
-  std::stop_source stop;
-  reconcile::SignalStopper signals(stop);  // before any other thread exists
-  return scheduler::RunScheduler(flags, stop);
+  scheduler::SchedulerFlags flags;
+  const Status parsed = ParseFlags(argc, argv, &flags);
+  return reconcile::RunProgram(
+      "gpu-autoscaler-scheduler", kUsage, parsed, flags.help, flags.logging,
+      [&flags](std::stop_source stop) { return scheduler::RunScheduler(flags, stop); });
 }

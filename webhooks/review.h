@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_string.h"
 #include "common/status.h"
 
 namespace gpu_autoscaler::webhooks {
@@ -111,6 +112,6 @@ std::string EncodeAllowed(std::string_view uid, std::string_view patch_json,
 std::string EncodeDenied(std::string_view uid, int code, std::string_view message);
 
 // JSON string literal (with quotes) for `s`, escaping as RFC 8259 requires.
-void AppendJsonString(std::string& out, std::string_view s);
+using ::gpu_autoscaler::AppendJsonString;
 
 }  // namespace gpu_autoscaler::webhooks
