@@ -9,7 +9,8 @@
 #   4. the scheduler (standalone mode), which places every team pod with the
 #      placement engine and writes the chosen GPUs on it;
 #   5. a local alert receiver standing in for Slack and a webhook endpoint;
-#   6. GPU nodes (fake, as in KWOK) and team pods: costs accrue by team, a
+#   6. GPU nodes (fake, as in KWOK), the node agent on one of them (on the
+#      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
 #   7. `gpu-autoscaler status`, `cost` and the placement simulator.
 # Everything binds to 127.0.0.1 and is stopped on exit.
@@ -130,7 +131,9 @@ for spec in "a100-spot-1 p4d.24xlarge NVIDIA-A100-SXM4-40GB spot time-slicing" \
     extra=', nvidia.com/gpu.sharing-strategy: time-slicing, nvidia.com/gpu.replicas: "4"'
   else
     gpus='nvidia.com/gpu: "8"'
-    extra=', gpuautoscaler.io/nvlink-islands: 0-3_4-7'
+    extra=''
+    # No node agent runs on a100-od-1: its NVLink islands are labelled by hand.
+    [[ $name == a100-od-1 ]] && extra=', gpuautoscaler.io/nvlink-islands: 0-3_4-7'
   fi
   apply - <<YAML | sed 's/^/  /'
 apiVersion: v1
@@ -144,6 +147,32 @@ status:
   conditions: [{type: Ready, status: "True"}]
 YAML
 done
+# The node agent on h100-od-1, reading NVML: here the fake NVML library the
+# tests use, playing 8 H100s in two NVSwitch planes. It writes the node's
+# NodeResourceReport and its NVLink-islands label, which the scheduler reads.
+python3 - "$work/nvml.json" <<'PY'
+import json, sys
+gpus = [{"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "usedMiB": 0, "util": 0,
+         "nvswitches": ["00000000:%s:00.0" % ("A1" if i < 4 else "B1")]} for i in range(8)]
+json.dump({"gpus": gpus}, open(sys.argv[1], "w"))
+PY
+agent_probe=$(free_port)
+GPA_FAKE_NVML_SCENARIO="$work/nvml.json" "$build/gpu-autoscaler-node-agent" --node-name h100-od-1 \
+  --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
+  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --health-probe-bind-address "127.0.0.1:$agent_probe" >"$work/agent.log" 2>&1 &
+pids+=($!)
+wait_for 30 curl -fs "127.0.0.1:$agent_probe/readyz"
+wait_for 30 sh -c "curl -fsS '$server/api/v1/nodes/h100-od-1' | grep -q 'nvlink-islands'"
+get /apis/gpuautoscaler.io/v1alpha1/noderesourcereports/h100-od-1 | python3 -c '
+import json, sys
+r = json.load(sys.stdin); st = r.get("status", {}); sp = r.get("spec", st)
+gpus = sp.get("gpus", st.get("gpus", []))
+conds = ", ".join("%s=%s" % (c["type"], c["status"]) for c in st.get("conditions", []))
+print("  node agent on h100-od-1: NodeResourceReport with %d GPUs (%s), %s" % (
+    len(gpus), gpus[0].get("model", "?") if gpus else "-", conds))'
+echo "  label gpuautoscaler.io/nvlink-islands=$(get /api/v1/nodes/h100-od-1 | python3 -c '
+import json, sys; print(json.load(sys.stdin)["metadata"]["labels"].get("gpuautoscaler.io/nvlink-islands", "-"))')"
 apply docs/examples/gpusharingpolicy-timeslicing.yaml | sed 's/^/  /'
 b64() { printf '%s' "$1" | base64 -w0; }
 apply - <<YAML | sed 's/^/  /'
