@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "net/tls_policy.h"
+
 namespace gpu_autoscaler::webhooks {
 namespace {
 
@@ -45,18 +47,10 @@ int SelectCertificate(SSL* ssl, void* arg) {
 
 Status ConfigureServerTls(SSL_CTX* ctx, CertificateSource* certs, const TlsPolicy& policy) {
   if (ctx == nullptr || certs == nullptr) return InvalidArgumentError("TLS: no context or source");
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-    return InternalError("TLS: cannot set the minimum version to TLS 1.2");
-  }
-  SSL_CTX_set_options(
-      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // HTTP/2 forbids TLS 1.2 ciphers without forward secrecy or AEAD (RFC 7540 9.2.2).
-  if (SSL_CTX_set_cipher_list(ctx,
-                              "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                              "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                              "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1) {
+  if (Status s = net::ApplyServerTlsPolicy(ctx); !s.ok()) {
     ERR_clear_error();
-    return InternalError("TLS: cannot set the TLS 1.2 cipher list");
+    return s;
   }
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_cert_cb(ctx, SelectCertificate, certs);

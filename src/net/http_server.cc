@@ -8,6 +8,8 @@
 // which is safe from any thread and fails whatever operation is in flight.
 #include "net/http_server.h"
 
+#include "net/tls_policy.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -202,6 +204,7 @@ class HttpServerImpl final : public HttpServer {
                                 asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                                 asio::ssl::context::no_tlsv1_1,
                             ec);
+      if (Status s = ApplyServerTlsPolicy(ssl_ctx_->native_handle()); !s.ok()) return s;
       ssl_ctx_->use_certificate_chain_file(opts_.tls_cert_file, ec);
       if (ec) {
         return InvalidArgumentError("cannot load TLS certificate " + opts_.tls_cert_file + ": " +

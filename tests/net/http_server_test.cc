@@ -425,5 +425,54 @@ TEST(HttpServerTest, ServesTls) {
   ::rmdir(dir);
 }
 
+// The TLS policy (net/tls_policy.h): TLS 1.2 at least, and for TLS 1.2 only
+// forward-secret AEAD suites.
+TEST(HttpServerTest, TlsRefusesOldVersionsAndWeakSuites) {
+  char dir_template[] = "/tmp/http_server_test_XXXXXX";
+  char* dir = ::mkdtemp(dir_template);
+  ASSERT_NE(dir, nullptr);
+  std::string cert = std::string(dir) + "/tls.crt";
+  std::string key = std::string(dir) + "/tls.key";
+  WriteSelfSignedCert(cert, key);
+  HttpServerOptions opts;
+  opts.tls_cert_file = cert;
+  opts.tls_key_file = key;
+  auto server = StartOrDie(
+      [](const ServerRequest&, ResponseWriter& w) { w.Respond(200, "text/plain", "ok"); }, opts);
+  ASSERT_NE(server, nullptr);
+  // Handshakes with a client limited to `max_version` and, for TLS 1.2, `ciphers`.
+  auto handshake = [&](int max_version, const char* ciphers) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, max_version);
+    SSL_CTX_set_security_level(ctx, 0);  // let the client offer what the server must refuse
+    if (ciphers != nullptr) SSL_CTX_set_cipher_list(ctx, ciphers);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ok = ok && SSL_connect(ssl) == 1;
+    ERR_clear_error();
+    SSL_free(ssl);
+    ::close(fd);
+    SSL_CTX_free(ctx);
+    return ok;
+  };
+  EXPECT_TRUE(handshake(TLS1_3_VERSION, nullptr));
+  EXPECT_TRUE(
+      handshake(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"));
+  EXPECT_FALSE(handshake(TLS1_1_VERSION, nullptr));
+  EXPECT_FALSE(handshake(TLS1_2_VERSION, "AES128-GCM-SHA256"));  // RSA key exchange: no FS
+  EXPECT_FALSE(handshake(TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA"));  // CBC
+  server->Stop();
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+  ::rmdir(dir);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::net
