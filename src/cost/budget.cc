@@ -502,6 +502,9 @@ BudgetEnforcer::BudgetEnforcer(AttributionLabels keys)
     : keys_(std::move(keys)), budgets_(std::make_shared<std::vector<BudgetSnapshot>>()) {}
 
 void BudgetEnforcer::SetBudgets(std::vector<BudgetSnapshot> budgets) {
+  std::sort(budgets.begin(), budgets.end(), [](const BudgetSnapshot& a, const BudgetSnapshot& b) {
+    return std::tie(a.budget.ns, a.budget.name) < std::tie(b.budget.ns, b.budget.name);
+  });
   auto next = std::make_shared<const std::vector<BudgetSnapshot>>(std::move(budgets));
   std::lock_guard<std::mutex> lock(mu_);
   budgets_ = std::move(next);

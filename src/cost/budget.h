@@ -145,7 +145,9 @@ class BudgetEnforcer {
 
   void SetBudgets(std::vector<BudgetSnapshot> budgets);
   // Denies a GPU pod when a blockNewGPUPods budget covering it is exhausted.
-  // Pods without GPUs are always allowed.
+  // Pods without GPUs are always allowed. When several exhausted budgets
+  // cover the pod, the reason names the first by namespace/name, so the
+  // message does not depend on the order the budgets were listed in.
   AdmissionDecision MayStart(const PodAdmissionInfo& pod) const;
   // "ns/name" of exhausted scaleDownSpot budgets: the autoscaler should drain
   // their spot GPU nodes.

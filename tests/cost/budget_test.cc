@@ -184,6 +184,23 @@ TEST(Budget, SpendInPeriodFollowsTheScope) {
   EXPECT_DOUBLE_EQ(SpendInPeriod(samples, cluster, may), 11115.75 + 3);
 }
 
+TEST(BudgetEnforcer, SeveralExhaustedBudgetsNameTheFirstByName) {
+  auto b = ParseBudget(kBudgetYaml, "budget.yaml");
+  ASSERT_TRUE(b.ok());
+  const PeriodWindow may{1714521600, 1717200000};
+  Budget later = *b;
+  later.name = "zz-later";
+  Budget first = *b;
+  first.name = "aa-first";
+  BudgetEnforcer enforcer;
+  // Listed in the other order, as an informer may list them.
+  enforcer.SetBudgets({{.budget = later, .spend = 2000, .period = may},
+                       {.budget = first, .spend = 2000, .period = may}});
+  AdmissionDecision d = enforcer.MayStart({.ns = "ml", .labels = {{"team", "vision"}}, .gpus = 1});
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason.rfind("budget ml/aa-first is exhausted", 0), 0u) << d.reason;
+}
+
 TEST(BudgetEnforcer, BlocksNewGpuPodsOnlyWhenExhaustedAndInScope) {
   auto b = ParseBudget(kBudgetYaml, "budget.yaml");
   ASSERT_TRUE(b.ok());
