@@ -36,6 +36,7 @@
 #include "reconcile/controller.h"
 #include "reconcile/informer_source.h"
 #include "reconcile/manager.h"
+#include "reconcile/program.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -379,18 +380,11 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
     return 2;
   }
 
-  auto cfg = flags.kubeconfig.empty()
-                 ? kube::LoadDefaultConfig(flags.context)
-                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
-  if (!cfg.ok()) {
-    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
-    return 1;
-  }
-  cfg->user_agent = "gpu-autoscaler-manager";
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  auto client = reconcile::ConnectToCluster(flags.kubeconfig, flags.context,
+                                            "gpu-autoscaler-manager", registry.get());
   if (!client.ok()) {
-    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    Log(LogLevel::kError, "connecting to the API server", {{"error", client.error().ToString()}});
     return 1;
   }
 
@@ -518,7 +512,7 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
     enabled += (enabled.empty() ? "" : ",") + name;
   Log(LogLevel::kInfo, "starting manager",
       {{"identity", manager.identity()},
-       {"server", cfg->server},
+       {"server", (*client)->config().server},
        {"controllers", enabled},
        {"leader_elect", flags.leader_elect ? "true" : "false"},
        {"metrics_port", std::to_string(manager.metrics_port())},

@@ -12,6 +12,7 @@
 #include "node-agent/nvml/nvml_session.h"
 #include "node-agent/reporter.h"
 #include "reconcile/manager.h"
+#include "reconcile/program.h"
 
 namespace gpu_autoscaler::node_agent {
 namespace {
@@ -51,18 +52,11 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
     Log(LogLevel::kError, "bad flag", {{"error", "--node-name (or $NODE_NAME) is required"}});
     return 2;
   }
-  auto cfg = flags.kubeconfig.empty()
-                 ? kube::LoadDefaultConfig(flags.context)
-                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
-  if (!cfg.ok()) {
-    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
-    return 1;
-  }
-  cfg->user_agent = "gpu-autoscaler-node-agent";
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  auto client = reconcile::ConnectToCluster(flags.kubeconfig, flags.context,
+                                            "gpu-autoscaler-node-agent", registry.get());
   if (!client.ok()) {
-    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    Log(LogLevel::kError, "connecting to the API server", {{"error", client.error().ToString()}});
     return 1;
   }
   reconcile::Manager manager({.metrics_bind_address = flags.metrics_bind_address,
@@ -168,7 +162,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
       {{"node", flags.node_name},
        {"nvml_library", flags.nvml_library},
        {"nvml", nvml::NvmlStateName(nvml->state())},
-       {"server", cfg->server},
+       {"server", (*client)->config().server},
        {"metrics_port", std::to_string(manager.metrics_port())},
        {"health_port", std::to_string(manager.health_port())}});
   Status result = manager.Run(stop.get_token());

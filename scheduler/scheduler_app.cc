@@ -17,6 +17,7 @@
 #include "kube/shared_informer.h"
 #include "net/http_server.h"
 #include "reconcile/manager.h"
+#include "reconcile/program.h"
 #include "scheduler/binder.h"
 #include "scheduler/cluster_cache.h"
 #include "scheduler/extender.h"
@@ -78,20 +79,12 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
     Log(LogLevel::kError, "bad flag", {{"error", "--policy: " + cache.error().message()}});
     return 2;
   }
-  auto cfg = flags.kubeconfig.empty()
-                 ? kube::LoadDefaultConfig(flags.context)
-                 : kube::LoadKubeconfigFiles({flags.kubeconfig}, flags.context);
-  if (!cfg.ok()) {
-    Log(LogLevel::kError, "loading client configuration", {{"error", cfg.error().ToString()}});
-    return 1;
-  }
-  cfg->user_agent = "gpu-autoscaler-scheduler";
-  cfg->qps = flags.kube_api_qps;
-  cfg->burst = flags.kube_api_burst;
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::RestClient::Create(*cfg, {.metrics = registry.get()});
+  auto client =
+      reconcile::ConnectToCluster(flags.kubeconfig, flags.context, "gpu-autoscaler-scheduler",
+                                  registry.get(), flags.kube_api_qps, flags.kube_api_burst);
   if (!client.ok()) {
-    Log(LogLevel::kError, "creating API client", {{"error", client.error().ToString()}});
+    Log(LogLevel::kError, "connecting to the API server", {{"error", client.error().ToString()}});
     return 1;
   }
   kube::RestClient& api = **client;
@@ -283,7 +276,7 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
       {{"mode", flags.mode},
        {"policy", flags.policy},
        {"scheduler_name", flags.scheduler_name},
-       {"server", cfg->server},
+       {"server", (*client)->config().server},
        {"extender_address", server ? flags.bind_address : std::string("-")},
        {"extender_port", server ? std::to_string(server->port()) : std::string("-1")},
        {"metrics_port", std::to_string(manager.metrics_port())},

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "kube/config.h"
+#include "kube/rest_client.h"
 #include "reconcile/manager.h"
 
 namespace gpu_autoscaler::reconcile {
@@ -79,6 +81,24 @@ Status ParsePositiveFlag(const ProgramFlag& flag, double* out) {
   }
   *out = v;
   return Status::Ok();
+}
+
+Result<std::unique_ptr<kube::RestClient>> ConnectToCluster(const std::string& kubeconfig,
+                                                           const std::string& context,
+                                                           std::string user_agent,
+                                                           prometheus::Registry* registry,
+                                                           double qps, int burst) {
+  auto cfg = kubeconfig.empty() ? kube::LoadDefaultConfig(context)
+                                : kube::LoadKubeconfigFiles({kubeconfig}, context);
+  if (!cfg.ok()) {
+    return UnavailableError("loading client configuration: " + cfg.error().ToString());
+  }
+  cfg->user_agent = std::move(user_agent);
+  if (qps > 0) cfg->qps = qps;
+  if (burst > 0) cfg->burst = burst;
+  auto client = kube::RestClient::Create(*cfg, {.metrics = registry});
+  if (!client.ok()) return UnavailableError("creating API client: " + client.error().ToString());
+  return std::move(client).value();
 }
 
 int RunProgram(std::string_view program, std::string_view usage, const Status& parsed, bool help,

@@ -22,8 +22,17 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
+
 #include "common/status.h"
 #include "reconcile/logging.h"
+
+namespace prometheus {
+class Registry;
+}
+namespace gpu_autoscaler::kube {
+class RestClient;
+}
 
 namespace gpu_autoscaler::reconcile {
 
@@ -46,6 +55,16 @@ Status ParseBoolFlag(const ProgramFlag& flag, bool* out);
 Status ParseIntFlag(const ProgramFlag& flag, long lo, long hi, int* out);
 // A number greater than zero.
 Status ParsePositiveFlag(const ProgramFlag& flag, double* out);
+
+// The API client of a program: the kubeconfig file (or, when empty, the
+// in-cluster configuration, then $KUBECONFIG, then ~/.kube/config), with the
+// program's user agent, its request metrics in `registry`, and optional
+// qps/burst (0 keeps the client's defaults). The error says which step failed.
+Result<std::unique_ptr<kube::RestClient>> ConnectToCluster(const std::string& kubeconfig,
+                                                           const std::string& context,
+                                                           std::string user_agent,
+                                                           prometheus::Registry* registry,
+                                                           double qps = 0, int burst = 0);
 
 // The common tail of main(): a parse error -> message on stderr, exit 2;
 // --help -> usage on stdout, exit 0; then logging, SIGINT/SIGTERM stop
