@@ -18,6 +18,8 @@ struct SchedulerMetrics::Families {
   prometheus::Family<prometheus::Counter>* binds;
   prometheus::Gauge* fragmentation;
   prometheus::Gauge* pending;
+  prometheus::Gauge* cache_nodes;
+  prometheus::Gauge* cache_pods;
 };
 
 namespace {
@@ -63,6 +65,16 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
                      .Help("Pods waiting in the standalone scheduler's queue.")
                      .Register(*registry)
                      .Add({});
+  f_->cache_nodes = &prometheus::BuildGauge()
+                         .Name("gpu_autoscaler_scheduler_cache_nodes")
+                         .Help("Nodes in the scheduler's cache.")
+                         .Register(*registry)
+                         .Add({});
+  f_->cache_pods = &prometheus::BuildGauge()
+                        .Name("gpu_autoscaler_scheduler_cache_pods")
+                        .Help("Bound or assumed pods the scheduler's cache accounts.")
+                        .Register(*registry)
+                        .Add({});
 }
 
 SchedulerMetrics::~SchedulerMetrics() = default;
@@ -98,6 +110,12 @@ void SchedulerMetrics::FragmentationAfterBind(const std::function<double()>& com
     return;  // measured less than a second ago, or another bind is measuring
   }
   f_->fragmentation->Set(compute());
+}
+
+void SchedulerMetrics::CacheSize(int nodes, int pods) {
+  if (!f_) return;
+  f_->cache_nodes->Set(nodes);
+  f_->cache_pods->Set(pods);
 }
 
 void SchedulerMetrics::PendingPods(double count) {

@@ -8,6 +8,7 @@
 //   gpu_autoscaler_scheduler_bind_total{result}            bound|conflict|error
 //   gpu_autoscaler_scheduler_cluster_fragmentation_ratio   after binds (once a second) and scrapes
 //   gpu_autoscaler_scheduler_pending_pods                  in the standalone queue
+//   gpu_autoscaler_scheduler_cache_nodes, ..._cache_pods   what the cache holds
 // prometheus-cpp stays out of this header.
 //
 // Thread-safety: every method is safe from any thread.
@@ -40,6 +41,7 @@ class SchedulerMetrics {
   // at thousands of binds a second. Scrapes set it fresh (Fragmentation).
   void FragmentationAfterBind(const std::function<double()>& compute);
   void PendingPods(double count);
+  void CacheSize(int nodes, int pods);
 
  private:
   struct Families;

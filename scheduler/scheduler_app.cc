@@ -265,6 +265,8 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   manager.AddMetricsHook([&] {
     if (loop_ptr != nullptr) metrics.PendingPods(static_cast<double>(loop_ptr->pending()));
     metrics.Fragmentation(model.FragmentationRatio());
+    const CacheStats stats = model.stats();
+    metrics.CacheSize(stats.nodes, stats.pods);
   });
 
   Status served = manager.Serve();

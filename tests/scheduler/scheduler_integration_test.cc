@@ -267,6 +267,11 @@ TEST_F(SchedulerProcessTest, ANodeThatDisappearsGetsNothing) {
   AddNode({.name = "stays", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler();
   ASSERT_TRUE(client_->Delete({kube::resources::kNodes, "", "doomed", ""}).ok());
+  // Pods and nodes arrive through separate watches; create the pods once the
+  // scheduler has seen the node go (a scheduler that has not cannot know).
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("gpu_autoscaler_scheduler_cache_nodes 1\n") != std::string::npos;
+  })) << Metrics();
   for (int i = 0; i < 3; ++i)
     AddPod({.name = "p" + std::to_string(i), .requests = {{"nvidia.com/gpu", "1"}}});
   ASSERT_TRUE(WaitFor([&] {
@@ -301,9 +306,12 @@ TEST_F(SchedulerProcessTest, GangsAreBoundAllOrNone) {
                      {"gpuautoscaler.io/pod-group-min-member", "3"}};
   AddPod({.name = "w0", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
   AddPod({.name = "w1", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
-  ASSERT_TRUE(WaitFor([&] { return !Scheduled("w0").empty(); })) << scheduler_.Log();
-  EXPECT_EQ(Scheduled("w0"),
-            "False: pod group " + ns_ + "/train: 2 of 3 members exist; waiting for 1 more");
+  // w0 may first be tried alone ("1 of 3"); once w1 exists both read 2 of 3.
+  const std::string waiting =
+      "False: pod group " + ns_ + "/train: 2 of 3 members exist; waiting for 1 more";
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0") == waiting && Scheduled("w1") == waiting; }))
+      << Scheduled("w0") << "\n"
+      << scheduler_.Log();
   AddPod({.name = "w2", .requests = {{"nvidia.com/gpu", "2"}}, .annotations = gang});
   ASSERT_TRUE(WaitFor([&] { return Scheduled("w2").find("all together") != std::string::npos; }))
       << scheduler_.Log();
