@@ -1,8 +1,7 @@
 #include "controllers/cost_metering.h"
 
-#include <charconv>
-
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <limits>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "api/nvidia.h"
 #include "reconcile/logging.h"
 
 namespace gpu_autoscaler::controllers {
@@ -22,10 +22,10 @@ namespace {
 using reconcile::Log;
 using reconcile::LogLevel;
 
-constexpr std::string_view kGpuResource = "nvidia.com/gpu";
+using api::kGpuResource;
 // What the webhook rewrites time-sliced and MPS pods to request.
-constexpr std::string_view kSharedGpuResource = "nvidia.com/gpu.shared";
-constexpr std::string_view kMigResourcePrefix = "nvidia.com/mig-";
+using api::kMigResourcePrefix;
+using api::kSharedGpuResource;
 constexpr std::string_view kOwnAnnotationPrefix = "gpuautoscaler.io/";
 constexpr std::string_view kOther = "other";
 
@@ -54,7 +54,7 @@ double GpuRequest(const kube::PodView& pod) {
 // feature discovery labels the replica count.
 int NodeGpus(const kube::NodeView& node) {
   int replicas = 1;
-  if (std::optional<std::string_view> r = node.label("nvidia.com/gpu.replicas")) {
+  if (std::optional<std::string_view> r = node.label(api::kGpuReplicasLabel)) {
     int parsed = 0;
     auto [end, ec] = std::from_chars(r->data(), r->data() + r->size(), parsed);
     if (ec == std::errc() && end == r->data() + r->size() && parsed > 1) replicas = parsed;

@@ -4,11 +4,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "api/nvidia.h"
+
 namespace gpu_autoscaler::node_agent {
 namespace {
 
-constexpr const char* kSharingStrategyLabel = "nvidia.com/gpu.sharing-strategy";
-constexpr const char* kReplicasLabel = "nvidia.com/gpu.replicas";
+using api::kSharingStrategyLabel;
+constexpr std::string_view kReplicasLabel = api::kGpuReplicasLabel;
 
 // "00000000:07:00.0" and "0000:07:00.0" name the same device.
 std::string NormalizeBusId(std::string_view id) {
@@ -44,7 +46,7 @@ class UnionFind {
 
 SharingMode SharingModeFromLabels(const std::map<std::string, std::string>& labels) {
   SharingMode mode;
-  if (auto it = labels.find(kSharingStrategyLabel); it != labels.end()) {
+  if (auto it = labels.find(std::string(kSharingStrategyLabel)); it != labels.end()) {
     if (it->second == "none" || it->second == "time-slicing" || it->second == "mps") {
       mode.strategy = it->second;
     } else {
@@ -52,7 +54,7 @@ SharingMode SharingModeFromLabels(const std::map<std::string, std::string>& labe
                      "\" is not none, time-slicing or mps";
     }
   }
-  if (auto it = labels.find(kReplicasLabel); it != labels.end()) {
+  if (auto it = labels.find(std::string(kReplicasLabel)); it != labels.end()) {
     int replicas = 0;
     const std::string& v = it->second;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), replicas);

@@ -24,18 +24,19 @@
 #include <utility>
 #include <vector>
 
+#include "api/nvidia.h"
 #include "autoscale/cluster.h"
 #include "kube/node_view.h"
 #include "kube/pod_view.h"
 
 namespace gpu_autoscaler::scheduler {
 
-inline constexpr std::string_view kWholeGpuResource = "nvidia.com/gpu";
-inline constexpr std::string_view kSharedGpuResource = "nvidia.com/gpu.shared";
-inline constexpr std::string_view kMigResourcePrefix = "nvidia.com/mig-";
-// GPU feature discovery labels.
-inline constexpr std::string_view kGpuReplicasLabel = "nvidia.com/gpu.replicas";
-inline constexpr std::string_view kGpuCountLabel = "nvidia.com/gpu.count";
+// (the NVIDIA names of src/api/nvidia.h)
+inline constexpr std::string_view kWholeGpuResource = api::kGpuResource;
+using api::kGpuCountLabel;
+using api::kGpuReplicasLabel;
+using api::kMigResourcePrefix;
+using api::kSharedGpuResource;
 
 enum class GpuKind : uint8_t { kNone, kWhole, kShared, kMig };
 std::string_view GpuKindName(GpuKind kind);

@@ -123,9 +123,11 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   auto find_pod = [&pods, &api](std::string_view ns,
                                 std::string_view name) -> std::shared_ptr<const kube::PodView> {
     if (auto pod = pods->store().Get(ns, name)) return pod;
-    auto json = api.Get({kube::resources::kPods, std::string(ns), std::string(name)});
-    if (!json.ok()) return nullptr;
-    auto decoded = kube::DecodePod(json->dump());
+    // The raw body goes straight to the view decoder (no JSON tree in between).
+    auto reply = api.Request(
+        "GET", kube::ResourcePath({kube::resources::kPods, std::string(ns), std::string(name)}));
+    if (!reply.ok()) return nullptr;
+    auto decoded = kube::DecodePod(reply->body);
     if (!decoded.ok()) return nullptr;
     return std::make_shared<const kube::PodView>(std::move(decoded).value());
   };

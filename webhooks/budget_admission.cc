@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
+#include "api/nvidia.h"
 
 namespace gpu_autoscaler::webhooks {
 namespace {
@@ -30,8 +31,8 @@ double DeviceQuantity(const std::string& q) {
 }
 
 bool IsGpuResource(std::string_view name) {
-  return name == "nvidia.com/gpu" || name == "nvidia.com/gpu.shared" ||
-         name.starts_with("nvidia.com/mig-");
+  return name == api::kGpuResource || name == api::kSharedGpuResource ||
+         name.starts_with(api::kMigResourcePrefix);
 }
 
 double ContainerGpus(const ContainerInfo& c) {

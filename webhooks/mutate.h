@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "api/annotations.h"
+#include "api/nvidia.h"
 #include "common/status.h"
 #include "webhooks/policy.h"
 #include "webhooks/review.h"
@@ -47,13 +48,12 @@ inline constexpr std::string_view kAnnotationMigProfile = api::kMigProfileAnnota
 inline constexpr std::string_view kAnnotationReplicas = api::kReplicasAnnotation;
 inline constexpr std::string_view kAnnotationMpsThreadPercentage =
     api::kMpsThreadPercentageAnnotation;
-inline constexpr std::string_view kResourceGpu = "nvidia.com/gpu";
-// Time-slicing and MPS: the device plugin's name for replicated GPUs with
-// `renameByDefault: true` (it uses the same name for both sharing kinds).
-inline constexpr std::string_view kResourceSharedGpu = "nvidia.com/gpu.shared";
-inline constexpr std::string_view kLabelGpuProduct = "nvidia.com/gpu.product";
-inline constexpr std::string_view kLabelSharingStrategy = "nvidia.com/gpu.sharing-strategy";
-inline constexpr std::string_view kLabelMigStrategy = "nvidia.com/mig.strategy";
+// (aliases of the NVIDIA names in src/api/nvidia.h)
+inline constexpr std::string_view kResourceGpu = api::kGpuResource;
+inline constexpr std::string_view kResourceSharedGpu = api::kSharedGpuResource;
+inline constexpr std::string_view kLabelGpuProduct = api::kGpuProductLabel;
+inline constexpr std::string_view kLabelSharingStrategy = api::kSharingStrategyLabel;
+inline constexpr std::string_view kLabelMigStrategy = api::kMigStrategyLabel;
 
 // What a pod asks of one GPU through the sharing annotations.
 struct GpuRequirement {

@@ -63,18 +63,7 @@ std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
   for (int i = 0; i < n; ++i) {
     const NodeState& node = cluster_.node(i);
     if (pod.memory_mib > node.free_memory || node.pods >= node.max_pods) continue;
-    CacheEntry& entry = cache[i];
-    if (entry.version != node.version) {
-      entry.version = node.version;
-      if (cluster_.Fits(i, pod)) {
-        const NodeScore s = policy_.Score(cluster_, i, pod);
-        entry.score = static_cast<int16_t>(s.score);
-        entry.gpu = static_cast<int8_t>(s.gpu);
-        entry.tiebreak = s.tiebreak;
-      } else {
-        entry.score = -1;
-      }
-    }
+    const CacheEntry& entry = Refresh(cache[i], i, pod);
     if (entry.score < 0) continue;
     if (entry.score > best_score ||
         (entry.score == best_score &&
@@ -90,22 +79,27 @@ std::optional<Placement> Scheduler::Select(const PodRequest& pod) {
   return PlaceOn(best, pod, best_gpu);
 }
 
+const Scheduler::CacheEntry& Scheduler::Refresh(CacheEntry& entry, int node,
+                                                const PodRequest& pod) {
+  const uint64_t version = cluster_.node(node).version;
+  if (entry.version == version) return entry;
+  entry.version = version;
+  if (cluster_.Fits(node, pod)) {
+    const NodeScore s = policy_.Score(cluster_, node, pod);
+    entry.score = static_cast<int16_t>(s.score);
+    entry.gpu = static_cast<int8_t>(s.gpu);
+    entry.tiebreak = s.tiebreak;
+  } else {
+    entry.score = -1;
+  }
+  return entry;
+}
+
 NodeScore Scheduler::ScoreOf(int node, const PodRequest& pod) {
   std::vector<CacheEntry>& cache = CacheFor(pod);
   const NodeState& state = cluster_.node(node);
   if (pod.memory_mib > state.free_memory || state.pods >= state.max_pods) return {.score = -1};
-  CacheEntry& entry = cache[node];
-  if (entry.version != state.version) {
-    entry.version = state.version;
-    if (cluster_.Fits(node, pod)) {
-      const NodeScore s = policy_.Score(cluster_, node, pod);
-      entry.score = static_cast<int16_t>(s.score);
-      entry.gpu = static_cast<int8_t>(s.gpu);
-      entry.tiebreak = s.tiebreak;
-    } else {
-      entry.score = -1;
-    }
-  }
+  const CacheEntry& entry = Refresh(cache[node], node, pod);
   return {.score = entry.score, .gpu = entry.gpu, .tiebreak = entry.tiebreak};
 }
 

@@ -70,6 +70,8 @@ class Scheduler {
   };
 
   std::vector<CacheEntry>& CacheFor(const PodRequest& pod);
+  // `entry` (node's slot in the shape's cache), rescored if the node changed.
+  const CacheEntry& Refresh(CacheEntry& entry, int node, const PodRequest& pod);
   Placement PlaceOn(int node, const PodRequest& pod, int scored_gpu);
 
   const ClusterState& cluster_;
