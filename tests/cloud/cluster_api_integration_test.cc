@@ -1,0 +1,202 @@
+// The Cluster API provider against the repository's API server (a real
+// process over HTTP): Cluster API's CRDs with their scale subresource, a
+// MachineDeployment annotated the way Cluster Autoscaler expects, and its
+// Machines. Checks what the provider reads and exactly what it writes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "apiserver/yaml_json.h"
+#include "cloud/cluster_api.h"
+#include "kube/conditions.h"
+#include "kube/resource.h"
+#include "kube/rest_client.h"
+#include "support/api_server_fixture.h"
+#include "support/child_process.h"
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler::cloud {
+namespace {
+
+using nlohmann::json;
+
+const kube::GroupVersionResource kMachineDeployments{"cluster.x-k8s.io", "v1beta1",
+                                                     "machinedeployments"};
+const kube::GroupVersionResource kMachines{"cluster.x-k8s.io", "v1beta1", "machines"};
+
+class ClusterApiProviderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = testing::TestApiServer::Start();
+    ASSERT_TRUE(server_) << "api server did not start";
+    auto client = kube::RestClient::Create(server_->config());
+    ASSERT_TRUE(client.ok());
+    client_ = std::shared_ptr<kube::RestClient>(std::move(client).value());
+    auto docs = apiserver::YamlDocumentsToJson(
+        testing::ReadFileOrDie(testing::SourcePath("tests/data/capi/crds.yaml")));
+    ASSERT_TRUE(docs.ok());
+    for (const json& crd : *docs) {
+      const std::string name = crd["metadata"]["name"];
+      auto applied = client_->Patch({kube::resources::kCustomResourceDefinitions, "", name},
+                                    kube::PatchType::kApply, crd.dump(),
+                                    {.field_manager = "gpu-autoscaler-tests", .force = true});
+      ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+      ASSERT_TRUE(testing::WaitFor([&] {
+        auto got = client_->Get({kube::resources::kCustomResourceDefinitions, "", name});
+        if (!got.ok()) return false;
+        auto c =
+            kube::FindCondition((*got)["status"].value("conditions", json::array()), "Established");
+        return c && c->status == "True";
+      })) << name;
+    }
+    ns_ = server_->CreateTestNamespace("capi");
+    provider_ = NewClusterApiProvider(client_, {});
+  }
+
+  void CreateDeployment(const std::string& name, int replicas, json annotations) {
+    json md = {{"apiVersion", "cluster.x-k8s.io/v1beta1"},
+               {"kind", "MachineDeployment"},
+               {"metadata", {{"name", name}, {"namespace", ns_}, {"annotations", annotations}}},
+               {"spec", {{"clusterName", "work"}, {"replicas", replicas}}}};
+    auto created = client_->Create({kMachineDeployments, ns_}, md);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  }
+
+  void CreateMachine(const std::string& name, const std::string& deployment,
+                     const std::string& provider_id, const std::string& zone) {
+    json m = {
+        {"apiVersion", "cluster.x-k8s.io/v1beta1"},
+        {"kind", "Machine"},
+        {"metadata",
+         {{"name", name},
+          {"namespace", ns_},
+          {"labels", {{"cluster.x-k8s.io/deployment-name", deployment}}}}},
+        {"spec", {{"clusterName", "work"}, {"providerID", provider_id}, {"failureDomain", zone}}}};
+    auto created = client_->Create({kMachines, ns_}, m);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  }
+
+  json GetDeployment(const std::string& name) {
+    auto got = client_->Get({kMachineDeployments, ns_, name});
+    EXPECT_TRUE(got.ok());
+    return got.ok() ? *got : json();
+  }
+
+  std::string Group(const std::string& name) { return "MachineDeployment/" + ns_ + "/" + name; }
+
+  std::unique_ptr<testing::TestApiServer> server_;
+  std::shared_ptr<kube::RestClient> client_;
+  std::unique_ptr<NodeGroupProvider> provider_;
+  std::string ns_;
+};
+
+const json kSized = {{"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size", "1"},
+                     {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size", "5"}};
+
+TEST_F(ClusterApiProviderTest, DescribesSizeLimitsReplicasAndMachines) {
+  CreateDeployment("gpu-a100", 2, kSized);
+  CreateMachine("gpu-a100-x1", "gpu-a100", "aws:///us-east-1a/i-01", "us-east-1a");
+  CreateMachine("gpu-a100-x2", "gpu-a100", "aws:///us-east-1b/i-02", "us-east-1b");
+  CreateMachine("other-x1", "other", "aws:///us-east-1a/i-99", "us-east-1a");
+
+  auto group = provider_->Describe(Group("gpu-a100"));
+  ASSERT_TRUE(group.ok()) << group.error().ToString();
+  EXPECT_EQ(group->min, 1);
+  EXPECT_EQ(group->max, 5);
+  EXPECT_EQ(group->desired, 2);
+  ASSERT_EQ(group->instances.size(), 2u);  // not the other deployment's Machine
+  std::set<std::string> ids, zones;
+  for (const Instance& i : group->instances) {
+    ids.insert(i.id);
+    zones.insert(i.zone);
+    EXPECT_EQ(i.id, i.provider_id);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"aws:///us-east-1a/i-01", "aws:///us-east-1b/i-02"}));
+  EXPECT_EQ(zones, (std::set<std::string>{"us-east-1a", "us-east-1b"}));
+  EXPECT_EQ(*provider_->InstanceIdFromProviderId("aws:///us-east-1a/i-01"),
+            "aws:///us-east-1a/i-01");
+}
+
+TEST_F(ClusterApiProviderTest, ScalesThroughTheScaleSubresourceWithinLimits) {
+  CreateDeployment("gpu-h100", 1, kSized);
+  ASSERT_TRUE(provider_->SetDesiredSize(Group("gpu-h100"), 4).ok());
+  EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 4);
+  EXPECT_EQ((*provider_->Describe(Group("gpu-h100"))).desired, 4);
+  // Zero replicas must be written, not omitted.
+  CreateDeployment("gpu-zero", 1,
+                   {{"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size", "0"},
+                    {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size", "3"}});
+  ASSERT_TRUE(provider_->SetDesiredSize(Group("gpu-zero"), 0).ok());
+  EXPECT_EQ(GetDeployment("gpu-zero")["spec"]["replicas"], 0);
+
+  Status above = provider_->SetDesiredSize(Group("gpu-h100"), 6);
+  EXPECT_EQ(ClassifyProviderError(above), ProviderErrorKind::kInvalid);
+  EXPECT_NE(above.message().find("outside [1, 5]"), std::string::npos) << above.message();
+  EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 4);  // unchanged
+}
+
+TEST_F(ClusterApiProviderTest, TerminatingWithDecrementMarksMachinesThenShrinks) {
+  CreateDeployment("gpu-l4", 3, kSized);
+  CreateMachine("gpu-l4-a", "gpu-l4", "gce://p/us-central1-a/a", "us-central1-a");
+  CreateMachine("gpu-l4-b", "gpu-l4", "gce://p/us-central1-a/b", "us-central1-a");
+  CreateMachine("gpu-l4-c", "gpu-l4", "gce://p/us-central1-a/c", "us-central1-a");
+
+  ASSERT_TRUE(provider_
+                  ->TerminateInstances(Group("gpu-l4"), {"gce://p/us-central1-a/b"},
+                                       /*decrement_desired=*/true)
+                  .ok());
+  EXPECT_EQ(GetDeployment("gpu-l4")["spec"]["replicas"], 2);
+  for (const char* name : {"gpu-l4-a", "gpu-l4-b", "gpu-l4-c"}) {
+    auto m = client_->Get({kMachines, ns_, name});
+    ASSERT_TRUE(m.ok());
+    const bool marked = (*m)["metadata"]
+                            .value("annotations", json::object())
+                            .contains("cluster.x-k8s.io/delete-machine");
+    EXPECT_EQ(marked, std::string(name) == "gpu-l4-b") << name;
+  }
+
+  // Without decrementing, the Machine goes and the MachineSet would replace it.
+  ASSERT_TRUE(provider_
+                  ->TerminateInstances(Group("gpu-l4"), {"gce://p/us-central1-a/c"},
+                                       /*decrement_desired=*/false)
+                  .ok());
+  EXPECT_FALSE(client_->Get({kMachines, ns_, "gpu-l4-c"}).ok());
+  EXPECT_EQ(GetDeployment("gpu-l4")["spec"]["replicas"], 2);
+
+  // Below the minimum is refused before anything is marked.
+  Status below = provider_->TerminateInstances(
+      Group("gpu-l4"), {"gce://p/us-central1-a/a", "gce://p/us-central1-a/b"}, true);
+  EXPECT_EQ(ClassifyProviderError(below), ProviderErrorKind::kInvalid);
+  EXPECT_NE(below.message().find("below the minimum size 1"), std::string::npos);
+  auto a = client_->Get({kMachines, ns_, "gpu-l4-a"});
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE((*a)["metadata"]
+                   .value("annotations", json::object())
+                   .contains("cluster.x-k8s.io/delete-machine"));
+
+  Status unknown = provider_->TerminateInstances(Group("gpu-l4"), {"gce://p/z/nope"}, true);
+  EXPECT_EQ(ClassifyProviderError(unknown), ProviderErrorKind::kNotFound);
+}
+
+TEST_F(ClusterApiProviderTest, UnmanagedMissingAndMalformedGroupsGetReasons) {
+  CreateDeployment("no-annotations", 1, json::object());
+  Status unmanaged = provider_->Describe(Group("no-annotations")).error();
+  EXPECT_EQ(ClassifyProviderError(unmanaged), ProviderErrorKind::kInvalid);
+  EXPECT_NE(unmanaged.message().find("is not managed"), std::string::npos);
+
+  CreateDeployment("inverted", 1,
+                   {{"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size", "4"},
+                    {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size", "2"}});
+  EXPECT_NE(provider_->Describe(Group("inverted")).error().message().find("above max size"),
+            std::string::npos);
+
+  EXPECT_EQ(ClassifyProviderError(provider_->Describe(Group("missing")).error()),
+            ProviderErrorKind::kNotFound);
+  EXPECT_EQ(ClassifyProviderError(provider_->Describe("Deployment/x/y").error()),
+            ProviderErrorKind::kInvalid);
+  EXPECT_EQ(ClassifyProviderError(provider_->Describe("only-a-name").error()),
+            ProviderErrorKind::kInvalid);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::cloud
