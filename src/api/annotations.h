@@ -57,6 +57,14 @@ inline constexpr std::string_view kPodGroupMinMemberAnnotation =
 // is a valid label value. The node agent writes it from NVML's topology.
 inline constexpr std::string_view kNvlinkIslandsLabel = "gpuautoscaler.io/nvlink-islands";
 
+// Spot interruption (docs/autoscaling.md). The node agent taints a node whose
+// cloud announced its end (NoSchedule, value: the notice kind) and records the
+// notice ("<kind> <not-after RFC 3339>") so the GPUNodePool controller can
+// order replacement capacity at once. The names are the issue's, with a hyphen.
+inline constexpr std::string_view kInterruptionTaintKey = "gpu-autoscaler.io/interruption";
+inline constexpr std::string_view kInterruptionNoticeAnnotation =
+    "gpu-autoscaler.io/interruption-notice";
+
 // Set by kube-apiserver on every namespace (Kubernetes >= 1.21); cannot be
 // forged by a label edit.
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
