@@ -11,6 +11,7 @@
 #include "net/tls_policy.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -198,23 +199,11 @@ class HttpServerImpl final : public HttpServer {
       if (opts_.tls_cert_file.empty() || opts_.tls_key_file.empty()) {
         return InvalidArgumentError("TLS needs both a certificate file and a key file");
       }
-      ssl_ctx_.emplace(asio::ssl::context::tls_server);
-      beast::error_code ec;
-      ssl_ctx_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                                asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                                asio::ssl::context::no_tlsv1_1,
-                            ec);
-      if (Status s = ApplyServerTlsPolicy(ssl_ctx_->native_handle()); !s.ok()) return s;
-      ssl_ctx_->use_certificate_chain_file(opts_.tls_cert_file, ec);
-      if (ec) {
-        return InvalidArgumentError("cannot load TLS certificate " + opts_.tls_cert_file + ": " +
-                                    ec.message());
-      }
-      ssl_ctx_->use_private_key_file(opts_.tls_key_file, asio::ssl::context::pem, ec);
-      if (ec) {
-        return InvalidArgumentError("cannot load TLS key " + opts_.tls_key_file + ": " +
-                                    ec.message());
-      }
+      auto ctx = LoadTlsContext();
+      if (!ctx.ok()) return ctx.error();
+      ssl_ctx_ = std::move(*ctx);
+      cert_stamp_ = CertStamp();
+      last_cert_check_ = std::chrono::steady_clock::now();
     }
     beast::error_code ec;
     auto address = asio::ip::make_address(opts_.bind_address, ec);
@@ -303,7 +292,8 @@ class HttpServerImpl final : public HttpServer {
     if (ec) return;
     slot->native_fd = fd;
     connections_.push_back(slot);
-    slot->thread = std::thread([this, slot, fd, protocol, remote] {
+    const bool tls = !opts_.tls_cert_file.empty();
+    slot->thread = std::thread([this, slot, fd, protocol, remote, tls] {
       asio::io_context ioc;
       tcp::socket sock(ioc);
       beast::error_code assign_ec;
@@ -311,9 +301,9 @@ class HttpServerImpl final : public HttpServer {
       if (!assign_ec) {
         beast::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);  // watch events go out at once
-        if (ssl_ctx_) {
-          beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)),
-                                                      *ssl_ctx_);
+        if (tls) {
+          std::shared_ptr<asio::ssl::context> ctx = CurrentTlsContext();
+          beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *ctx);
           beast::get_lowest_layer(stream).expires_after(opts_.read_timeout);
           auto ec2 = RunToCompletion(ioc, [&](auto handler) {
             stream.async_handshake(asio::ssl::stream_base::server, std::move(handler));
@@ -401,9 +391,72 @@ class HttpServerImpl final : public HttpServer {
     }
   }
 
+  Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext() const {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1,
+                     ec);
+    if (Status s = ApplyServerTlsPolicy(ctx->native_handle()); !s.ok()) return s;
+    ctx->use_certificate_chain_file(opts_.tls_cert_file, ec);
+    if (ec) {
+      return InvalidArgumentError("cannot load TLS certificate " + opts_.tls_cert_file + ": " +
+                                  ec.message());
+    }
+    ctx->use_private_key_file(opts_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return InvalidArgumentError("cannot load TLS key " + opts_.tls_key_file + ": " +
+                                  ec.message());
+    }
+    return ctx;
+  }
+
+  // Modification time and size of both files: a rotation (cert-manager's
+  // Secret update, a kubelet-projected volume swap) changes at least one.
+  std::string CertStamp() const {
+    std::string stamp;
+    for (const std::string* path : {&opts_.tls_cert_file, &opts_.tls_key_file}) {
+      struct stat st {};
+      if (::stat(path->c_str(), &st) != 0) return "";
+      stamp += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+               std::to_string(st.st_size) + ";";
+    }
+    return stamp;
+  }
+
+  // The context for a new connection: reloaded when the files changed (looked
+  // at most once a second). A rotation caught half-written fails to load; the
+  // previous context keeps serving and the next check tries again.
+  std::shared_ptr<asio::ssl::context> CurrentTlsContext() {
+    std::lock_guard<std::mutex> l(tls_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_cert_check_ >= std::chrono::seconds(1)) {
+      last_cert_check_ = now;
+      std::string stamp = CertStamp();
+      if (!stamp.empty() && stamp != cert_stamp_) {
+        auto ctx = LoadTlsContext();
+        if (ctx.ok()) {
+          ssl_ctx_ = std::move(*ctx);
+          cert_stamp_ = std::move(stamp);
+          cert_reloads_.fetch_add(1);
+        }
+      }
+    }
+    return ssl_ctx_;
+  }
+
+ public:
+  int64_t certificate_reloads() const override { return cert_reloads_.load(); }
+
+ private:
   HttpServerOptions opts_;
   Handler handler_;
-  std::optional<asio::ssl::context> ssl_ctx_;
+  std::mutex tls_mu_;
+  std::shared_ptr<asio::ssl::context> ssl_ctx_;  // guarded by tls_mu_ after Init
+  std::string cert_stamp_;
+  std::chrono::steady_clock::time_point last_cert_check_{};
+  std::atomic<int64_t> cert_reloads_{0};
   asio::io_context accept_ioc_;
   tcp::acceptor acceptor_;
   std::thread accept_thread_;

@@ -67,7 +67,9 @@ using Handler = std::function<void(const ServerRequest&, ResponseWriter&)>;
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;  // 0: pick a free port
-  // TLS when both are set (PEM file paths).
+  // TLS when both are set (PEM file paths). The files are watched: when
+  // either changes, new connections get the new certificate (checked at most
+  // once a second; a pair that fails to load leaves the old one serving).
   std::string tls_cert_file;
   std::string tls_key_file;
   size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
@@ -86,6 +88,8 @@ class HttpServer {
   virtual void Stop() = 0;
   // Drops every open connection (fault injection: "dropped watches").
   virtual void CloseAllConnections() = 0;
+  // How many times the TLS certificate was reloaded after its files changed.
+  virtual int64_t certificate_reloads() const = 0;
 };
 
 }  // namespace gpu_autoscaler::net

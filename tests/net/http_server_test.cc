@@ -378,16 +378,35 @@ void WriteSelfSignedCert(const std::string& cert_path, const std::string& key_pa
   EVP_PKEY_free(key);
 }
 
+// A temporary directory holding tls.crt and tls.key, removed at the end.
+struct TlsFiles {
+  TlsFiles() {
+    char dir_template[] = "/tmp/http_server_test_XXXXXX";
+    char* made = ::mkdtemp(dir_template);
+    EXPECT_NE(made, nullptr);
+    dir = made ? made : "/tmp";
+    cert = dir + "/tls.crt";
+    key = dir + "/tls.key";
+    WriteSelfSignedCert(cert, key);
+  }
+  ~TlsFiles() {
+    std::remove(cert.c_str());
+    std::remove(key.c_str());
+    ::rmdir(dir.c_str());
+  }
+  HttpServerOptions Options() const {
+    HttpServerOptions opts;
+    opts.tls_cert_file = cert;
+    opts.tls_key_file = key;
+    return opts;
+  }
+  std::string dir, cert, key;
+};
+
 TEST(HttpServerTest, ServesTls) {
-  char dir_template[] = "/tmp/http_server_test_XXXXXX";
-  char* dir = ::mkdtemp(dir_template);
-  ASSERT_NE(dir, nullptr);
-  std::string cert = std::string(dir) + "/tls.crt";
-  std::string key = std::string(dir) + "/tls.key";
-  WriteSelfSignedCert(cert, key);
-  HttpServerOptions opts;
-  opts.tls_cert_file = cert;
-  opts.tls_key_file = key;
+  TlsFiles files;
+  const std::string& cert = files.cert;
+  HttpServerOptions opts = files.Options();
   auto server = StartOrDie(
       [](const ServerRequest& r, ResponseWriter& w) { w.Respond(200, "text/plain", r.path); },
       opts);
@@ -420,23 +439,13 @@ TEST(HttpServerTest, ServesTls) {
   ::close(fd);
   SSL_CTX_free(ctx);
   server->Stop();
-  std::remove(cert.c_str());
-  std::remove(key.c_str());
-  ::rmdir(dir);
 }
 
 // The TLS policy (net/tls_policy.h): TLS 1.2 at least, and for TLS 1.2 only
 // forward-secret AEAD suites.
 TEST(HttpServerTest, TlsRefusesOldVersionsAndWeakSuites) {
-  char dir_template[] = "/tmp/http_server_test_XXXXXX";
-  char* dir = ::mkdtemp(dir_template);
-  ASSERT_NE(dir, nullptr);
-  std::string cert = std::string(dir) + "/tls.crt";
-  std::string key = std::string(dir) + "/tls.key";
-  WriteSelfSignedCert(cert, key);
-  HttpServerOptions opts;
-  opts.tls_cert_file = cert;
-  opts.tls_key_file = key;
+  TlsFiles files;
+  HttpServerOptions opts = files.Options();
   auto server = StartOrDie(
       [](const ServerRequest&, ResponseWriter& w) { w.Respond(200, "text/plain", "ok"); }, opts);
   ASSERT_NE(server, nullptr);
@@ -469,9 +478,70 @@ TEST(HttpServerTest, TlsRefusesOldVersionsAndWeakSuites) {
   EXPECT_FALSE(handshake(TLS1_2_VERSION, "AES128-GCM-SHA256"));  // RSA key exchange: no FS
   EXPECT_FALSE(handshake(TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA"));  // CBC
   server->Stop();
-  std::remove(cert.c_str());
-  std::remove(key.c_str());
-  ::rmdir(dir);
+}
+
+// SHA-256 of the certificate the server at `port` presents ("" when the
+// handshake fails). The client does not verify: it only looks.
+std::string ServedCertificateDigest(int port) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string digest;
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      SSL_connect(ssl) == 1) {
+    if (X509* peer = SSL_get1_peer_certificate(ssl)) {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      X509_digest(peer, EVP_sha256(), md, &len);
+      digest.assign(reinterpret_cast<const char*>(md), len);
+      X509_free(peer);
+    }
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return digest;
+}
+
+// Certificates rotate without a restart: new connections get the new pair;
+// a pair that does not load (a rotation caught half-written) leaves the last
+// good one serving.
+TEST(HttpServerTest, ReloadsTheCertificateWhenItsFilesChange) {
+  TlsFiles files;
+  auto server = StartOrDie(
+      [](const ServerRequest&, ResponseWriter& w) { w.Respond(200, "text/plain", "ok"); },
+      files.Options());
+  ASSERT_NE(server, nullptr);
+  const std::string first = ServedCertificateDigest(server->port());
+  ASSERT_FALSE(first.empty());
+
+  // Written beside and renamed into place, as a projected volume swaps files.
+  WriteSelfSignedCert(files.dir + "/new.crt", files.dir + "/new.key");
+  ASSERT_EQ(std::rename((files.dir + "/new.key").c_str(), files.key.c_str()), 0);
+  ASSERT_EQ(std::rename((files.dir + "/new.crt").c_str(), files.cert.c_str()), 0);
+  std::string second;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    second = ServedCertificateDigest(server->port());
+    if (!second.empty() && second != first) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(second.empty());
+  EXPECT_EQ(server->certificate_reloads(), 1);
+
+  // A broken certificate file: the server keeps the last good pair.
+  std::ofstream(files.cert, std::ios::trunc) << "-----BEGIN CERTIFICATE-----\ngarbage\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past one check interval
+  EXPECT_EQ(ServedCertificateDigest(server->port()), second);
+  EXPECT_EQ(server->certificate_reloads(), 1);
+  server->Stop();
 }
 
 }  // namespace
