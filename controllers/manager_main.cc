@@ -22,9 +22,16 @@ Flags:
                                      then $KUBECONFIG, then ~/.kube/config)
   --context=NAME                     kubeconfig context (default: current-context)
   --metrics-bind-address=ADDR        where /metrics is served, host:port or :port;
-                                     "0" disables (default ":8080")
-  --health-probe-bind-address=ADDR   where /healthz and /readyz are served
-                                     (default ":8081")
+                                     "0" disables (default ":8443")
+  --metrics-secure[=true|false]      serve /metrics over HTTPS, each scrape authorised
+                                     by a TokenReview and a SubjectAccessReview
+                                     (nonResourceURLs /metrics, verb get); false
+                                     serves plain HTTP, on a loopback address only
+                                     (default true)
+  --metrics-cert-dir=DIR             tls.crt and tls.key for /metrics, reloaded when
+                                     they change (default: a generated self-signed pair)
+  --health-probe-bind-address=ADDR   where /healthz and /readyz are served, plain
+                                     HTTP, unauthenticated (default ":8081")
   --leader-elect[=true|false]        run controllers only while holding the
                                      leader Lease (default false)
   --leader-election-namespace=NS     namespace of the Lease (default "default")
@@ -61,8 +68,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           {"--kubeconfig", "--context", "--metrics-bind-address", "--health-probe-bind-address",
            "--leader-election-namespace", "--leader-election-id", "--log-format", "--log-level",
            "--workers", "--controllers", "--config", "--config-configmap", "--cost-db",
-           "--cost-db-secret", "--prometheus-url"},
-          {"--leader-elect"}));
+           "--cost-db-secret", "--prometheus-url", "--metrics-cert-dir"},
+          {"--leader-elect", "--metrics-secure"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -70,6 +77,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->help = true;
     } else if (name == "--leader-elect") {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->leader_elect));
+    } else if (name == "--metrics-secure") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->metrics_secure));
+    } else if (name == "--metrics-cert-dir") {
+      flags->metrics_cert_dir = value;
     } else if (name == "--kubeconfig") {
       flags->kubeconfig = value;
     } else if (name == "--context") {

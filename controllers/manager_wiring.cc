@@ -357,10 +357,30 @@ std::vector<std::string> KnownControllers() {
   return names;
 }
 
+Status CheckMetricsExposure(const ManagerFlags& flags) {
+  if (flags.metrics_secure) return Status::Ok();
+  std::string host;
+  int port = -1;
+  GPU_RETURN_IF_ERROR(reconcile::ParseBindAddress(flags.metrics_bind_address, &host, &port)
+                          .WithContext("--metrics-bind-address"));
+  if (port < 0) return Status::Ok();  // disabled
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    return InvalidArgumentError(
+        "--metrics-secure=false serves /metrics without authentication, so only on a loopback "
+        "address (e.g. --metrics-bind-address=127.0.0.1:8080); \"" +
+        flags.metrics_bind_address + "\" is not one");
+  }
+  return Status::Ok();
+}
+
 int RunManager(const ManagerFlags& flags, std::stop_source stop) {
   auto selected = SelectControllers(flags.controllers, KnownControllers());
   if (!selected.ok()) {
     Log(LogLevel::kError, "bad flag", {{"error", selected.error().ToString()}});
+    return 2;
+  }
+  if (Status s = CheckMetricsExposure(flags); !s.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", s.ToString()}});
     return 2;
   }
   ManagerConfig config;
@@ -413,6 +433,8 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
   reconcile::Manager manager({
       .metrics_bind_address = flags.metrics_bind_address,
       .health_probe_bind_address = flags.health_probe_bind_address,
+      .metrics_secure = flags.metrics_secure,
+      .metrics_cert_dir = flags.metrics_cert_dir,
       .leader_election = flags.leader_elect,
       .leader_election_namespace = flags.leader_election_namespace,
       .leader_election_id = flags.leader_election_id,

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "reconcile/logging.h"
 
 namespace gpu_autoscaler::controllers {
@@ -24,7 +25,9 @@ namespace gpu_autoscaler::controllers {
 struct ManagerFlags {
   std::string kubeconfig;
   std::string context;
-  std::string metrics_bind_address = ":8080";
+  std::string metrics_bind_address = ":8443";
+  bool metrics_secure = true;    // HTTPS + TokenReview/SubjectAccessReview
+  std::string metrics_cert_dir;  // tls.crt/tls.key; empty: generated
   std::string health_probe_bind_address = ":8081";
   bool leader_elect = false;
   std::string leader_election_namespace = "default";
@@ -43,6 +46,9 @@ struct ManagerFlags {
 
 // The names --controllers knows, in start order.
 std::vector<std::string> KnownControllers();
+
+// Plain-HTTP metrics (--metrics-secure=false) only on a loopback address.
+Status CheckMetricsExposure(const ManagerFlags& flags);
 
 // Runs until `stop` or a fatal error; returns the process exit code.
 int RunManager(const ManagerFlags& flags, std::stop_source stop);

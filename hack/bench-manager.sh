@@ -42,7 +42,7 @@ metrics=$(free_port)
 start=$(date +%s.%N)
 "$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers="$controllers" \
   --cost-db "$work/cost.db" --health-probe-bind-address "127.0.0.1:$probe" \
-  --metrics-bind-address "127.0.0.1:$metrics" --log-level warn >"$work/manager.log" 2>&1 &
+  --metrics-bind-address "127.0.0.1:$metrics" --metrics-secure=false --log-level warn >"$work/manager.log" 2>&1 &
 manager=$!
 pids+=($manager)
 until curl -fs "127.0.0.1:$probe/readyz" >/dev/null 2>&1; do

@@ -93,7 +93,7 @@ probe_port=$(free_port)
 "$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
   --leader-elect --leader-election-namespace gpu-autoscaler-system \
   --config "$work/config.yaml" --cost-db "$work/cost.db" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" \
+  --metrics-bind-address "127.0.0.1:$metrics_port" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$probe_port" >"$work/manager.log" 2>&1 &
 pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$probe_port/readyz"

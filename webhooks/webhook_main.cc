@@ -38,10 +38,10 @@
 #include "kube/object_codec.h"
 #include "kube/rest_client.h"
 #include "kube/shared_informer.h"
+#include "net/self_signed_cert.h"
 #include "webhooks/admission_service.h"
 #include "webhooks/budget_admission.h"
 #include "webhooks/cert_bundle_patcher.h"
-#include "webhooks/cert_generator.h"
 #include "webhooks/cert_source.h"
 #include "webhooks/server.h"
 
@@ -343,10 +343,10 @@ int main(int argc, char** argv) {
   std::shared_ptr<CertificateSource> certs;
   std::string ca_pem;
   if (flags.self_signed) {
-    SelfSignedRequest request;
-    request.dns_names = ServiceDnsNames(flags.service_name, flags.service_namespace);
+    net::SelfSignedRequest request;
+    request.dns_names = net::ServiceDnsNames(flags.service_name, flags.service_namespace);
     request.ip_addresses = flags.self_signed_ips;
-    auto generated = GenerateSelfSignedCertificates(request);
+    auto generated = net::GenerateSelfSignedCertificates(request);
     if (!generated.ok()) return Fail(generated.error().ToString());
     auto pair = ParseCertifiedKey(generated->serving_cert_pem, generated->serving_key_pem);
     if (!pair.ok()) return Fail(pair.error().ToString());

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <prometheus/registry.h>
@@ -14,8 +16,10 @@
 #include "common/shutdown_signals.h"
 #include "kube/leader_election.h"
 #include "net/http_server.h"
+#include "net/self_signed_cert.h"
 #include "reconcile/controller.h"
 #include "reconcile/logging.h"
+#include "reconcile/request_auth.h"
 
 namespace gpu_autoscaler::reconcile {
 
@@ -91,8 +95,14 @@ Status ParseBindAddress(std::string_view address, std::string* host, int* port) 
 }
 
 struct Manager::Impl {
+  ~Impl() {
+    if (!generated_cert_dir.empty()) std::filesystem::remove_all(generated_cert_dir);
+  }
   std::unique_ptr<net::HttpServer> metrics_server;
   std::unique_ptr<net::HttpServer> health_server;
+  std::unique_ptr<RequestAuthorizer> metrics_authorizer;
+  std::string generated_cert_dir;  // removed with the manager
+  std::string generated_ca_pem;
   std::atomic<bool> leading{false};
   std::unique_ptr<kube::LeaseClient> owned_lease_client;
 };
@@ -163,9 +173,57 @@ std::string Manager::RenderChecks(const std::vector<Check>& checks, bool verbose
   return verbose ? body + "ok\n" : "ok";
 }
 
+const std::string& Manager::generated_metrics_ca() const {
+  return impl_->generated_ca_pem;
+}
+
+Status Manager::PrepareSecureMetrics(std::string* cert_file, std::string* key_file) {
+  if (!options_.client) {
+    return FailedPreconditionError(
+        "secure metrics need an API client for TokenReview and "
+        "SubjectAccessReview");
+  }
+  if (options_.metrics_bind_address == options_.health_probe_bind_address) {
+    return InvalidArgumentError(
+        "secure metrics need the health probes on their own address "
+        "(--health-probe-bind-address)");
+  }
+  impl_->metrics_authorizer = std::make_unique<RequestAuthorizer>(
+      *options_.client, RequestAuthorizerOptions{.clock = options_.clock});
+  if (!options_.metrics_cert_dir.empty()) {
+    *cert_file = options_.metrics_cert_dir + "/tls.crt";
+    *key_file = options_.metrics_cert_dir + "/tls.key";
+    return Status::Ok();
+  }
+  // controller-runtime generates a self-signed pair when given none; it lives
+  // in a private directory for the manager's lifetime.
+  net::SelfSignedRequest request;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0 && host[0] != 0) {
+    request.dns_names.push_back(host);
+  }
+  request.dns_names.push_back("localhost");
+  request.ip_addresses = {"127.0.0.1"};
+  request.ca_common_name = "gpu-autoscaler-metrics-ca";
+  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs,
+                       net::GenerateSelfSignedCertificates(request));
+  std::string dir_template =
+      (std::filesystem::temp_directory_path() / "gpu-autoscaler-metrics-XXXXXX").string();
+  if (::mkdtemp(dir_template.data()) == nullptr) {
+    return InternalError("cannot create a directory for the metrics certificate");
+  }
+  impl_->generated_cert_dir = dir_template;
+  *cert_file = dir_template + "/tls.crt";
+  *key_file = dir_template + "/tls.key";
+  std::ofstream(*cert_file) << certs.serving_cert_pem;
+  std::ofstream(*key_file) << certs.serving_key_pem;
+  impl_->generated_ca_pem = std::move(certs.ca_cert_pem);
+  return Status::Ok();
+}
+
 Status Manager::Serve() {
   auto serve = [&](const std::string& address, const char* what,
-                   std::unique_ptr<net::HttpServer>* server) -> Status {
+                   std::unique_ptr<net::HttpServer>* server, bool secure) -> Status {
     if (*server) return Status::Ok();
     std::string host;
     int port = -1;
@@ -175,11 +233,24 @@ Status Manager::Serve() {
     o.bind_address = host;
     o.port = port;
     o.read_timeout = std::chrono::seconds(10);
-    auto started =
-        net::HttpServer::Start(o, [this](const net::ServerRequest& req, net::ResponseWriter& w) {
+    if (secure) GPU_RETURN_IF_ERROR(PrepareSecureMetrics(&o.tls_cert_file, &o.tls_key_file));
+    auto started = net::HttpServer::Start(
+        o, [this, secure](const net::ServerRequest& req, net::ResponseWriter& w) {
           if (req.method != "GET" && req.method != "HEAD") {
             w.Respond(405, "text/plain", "method not allowed\n");
             return;
+          }
+          if (secure) {
+            if (req.path != "/metrics") {
+              w.Respond(404, "text/plain", "not found\n");
+              return;
+            }
+            AuthDecision d =
+                impl_->metrics_authorizer->Check(req.Header("Authorization"), req.method, req.path);
+            if (d.http_status != 200) {
+              w.Respond(d.http_status, "text/plain; charset=utf-8", d.reason + "\n");
+              return;
+            }
           }
           if (req.path == "/metrics") {
             std::vector<std::function<void()>> hooks;
@@ -209,7 +280,10 @@ Status Manager::Serve() {
     if (!started.ok()) return started.error().WithContext(std::string(what) + " " + address);
     *server = std::move(*started);
     Log(LogLevel::kInfo, "serving",
-        {{"endpoint", what}, {"address", address}, {"port", std::to_string((*server)->port())}});
+        {{"endpoint", what},
+         {"address", address},
+         {"port", std::to_string((*server)->port())},
+         {"scheme", secure ? "https" : "http"}});
     return Status::Ok();
   };
   // One fixed address for both: the metrics server answers the probes too
@@ -218,9 +292,10 @@ Status Manager::Serve() {
   int port = -1;
   const bool same = options_.metrics_bind_address == options_.health_probe_bind_address &&
                     ParseBindAddress(options_.metrics_bind_address, &host, &port).ok() && port > 0;
-  GPU_RETURN_IF_ERROR(serve(options_.metrics_bind_address, "metrics", &impl_->metrics_server));
-  if (same && impl_->metrics_server) return Status::Ok();
-  return serve(options_.health_probe_bind_address, "health probes", &impl_->health_server);
+  GPU_RETURN_IF_ERROR(serve(options_.metrics_bind_address, "metrics", &impl_->metrics_server,
+                            options_.metrics_secure));
+  if (same && impl_->metrics_server && !options_.metrics_secure) return Status::Ok();
+  return serve(options_.health_probe_bind_address, "health probes", &impl_->health_server, false);
 }
 
 Status Manager::Run(std::stop_token stop) {

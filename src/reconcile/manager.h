@@ -67,6 +67,14 @@ Status ParseBindAddress(std::string_view address, std::string* host, int* port);
 struct ManagerOptions {
   std::string metrics_bind_address = ":8080";  // "0" disables
   std::string health_probe_bind_address = ":8081";
+  // Secure metrics, as controller-runtime serves them: /metrics over HTTPS,
+  // each request authenticated with a TokenReview and authorised with a
+  // SubjectAccessReview through `client` (reconcile/request_auth.h). The
+  // probes then need their own address. The certificate is tls.crt/tls.key in
+  // `metrics_cert_dir` (reloaded when they change), or a generated
+  // self-signed pair when empty.
+  bool metrics_secure = false;
+  std::string metrics_cert_dir{};
   bool leader_election = false;
   std::string leader_election_namespace = "default";
   std::string leader_election_id = "gpu-autoscaler-manager";
@@ -106,6 +114,8 @@ class Manager {
   Status Serve();
   int metrics_port() const;  // -1 when disabled or not serving
   int health_port() const;
+  // The CA of the generated metrics certificate (PEM), "" when not generated.
+  const std::string& generated_metrics_ca() const;
 
   // Runs until `stop`, a runnable fails, or leadership is lost; then shuts
   // down gracefully. Returns the first error (leadership loss is an error).
@@ -121,6 +131,7 @@ class Manager {
   struct Impl;
 
   std::string RenderChecks(const std::vector<Check>& checks, bool verbose, bool* ok) const;
+  Status PrepareSecureMetrics(std::string* cert_file, std::string* key_file);
 
   ManagerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -113,13 +113,13 @@ class OperatorTest : public ::testing::Test {
   }
 
   void StartManager() {
-    ASSERT_TRUE(
-        manager_.Spawn({testing::BinaryPath("gpu-autoscaler-manager"),
-                        "--kubeconfig=" + kubeconfig_, "--metrics-bind-address=127.0.0.1:0",
-                        "--health-probe-bind-address=127.0.0.1:0", "--leader-elect",
-                        "--leader-election-namespace=" + ns_, "--leader-election-id=operator-test",
-                        "--config=" + config_, "--cost-db=" + dir_ + "/cost.db"},
-                       dir_ + "/manager.log"));
+    ASSERT_TRUE(manager_.Spawn(
+        {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
+         "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+         "--health-probe-bind-address=127.0.0.1:0", "--leader-elect",
+         "--leader-election-namespace=" + ns_, "--leader-election-id=operator-test",
+         "--config=" + config_, "--cost-db=" + dir_ + "/cost.db"},
+        dir_ + "/manager.log"));
     ASSERT_TRUE(WaitFor([&] { return manager_.PortFromLog("metrics_port") > 0; }))
         << manager_.Log();
   }
@@ -549,11 +549,11 @@ TEST_F(OperatorTest, PostgresFromASecretSurvivesAnOutageAndACrashWithoutLosingAS
   SetStatus(kube::resources::kPods, ns_, pod, {{"phase", "Running"}});
 
   auto start = [&] {
-    ASSERT_TRUE(manager_.Spawn(
-        {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
-         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-         "--controllers=cost", "--cost-db-secret=" + ns_ + "/cost-db/url"},
-        dir_ + "/manager.log"));
+    ASSERT_TRUE(manager_.Spawn({testing::BinaryPath("gpu-autoscaler-manager"),
+                                "--kubeconfig=" + kubeconfig_, "--metrics-bind-address=127.0.0.1:0",
+                                "--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:0",
+                                "--controllers=cost", "--cost-db-secret=" + ns_ + "/cost-db/url"},
+                               dir_ + "/manager.log"));
   };
   auto stored = [&] {
     Seconds s;
@@ -614,9 +614,9 @@ TEST_F(OperatorTest, AWatchedConfigMapRejectsABadVersionWithAnEvent) {
   Create(kube::resources::kConfigMaps, ns_, configmap);
   ASSERT_TRUE(manager_.Spawn(
       {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
-       "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-       "--controllers=cost", "--config-configmap=" + ns_ + "/manager-config",
-       "--cost-db=" + dir_ + "/cost.db"},
+       "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+       "--health-probe-bind-address=127.0.0.1:0", "--controllers=cost",
+       "--config-configmap=" + ns_ + "/manager-config", "--cost-db=" + dir_ + "/cost.db"},
       dir_ + "/manager.log"));
   auto event_reasons = [&] {
     std::vector<std::string> reasons;

@@ -237,9 +237,10 @@ class ManagerProgramTest : public ManagerLeaderTest {
 TEST_F(ManagerProgramTest, ReconcilesNodesServesProbesAndStopsOnSigterm) {
   const std::string kubeconfig = WriteKubeconfig();
   Spawn({testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig,
-         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-         "--leader-elect", "--leader-election-namespace=" + ns_,
-         "--leader-election-id=program-test", "--log-level=debug"});
+         "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+         "--health-probe-bind-address=127.0.0.1:0", "--leader-elect",
+         "--leader-election-namespace=" + ns_, "--leader-election-id=program-test",
+         "--log-level=debug"});
   int metrics_port = -1, health_port = -1;
   ASSERT_TRUE(WaitFor([&] {
     metrics_port = PortFromLog("metrics_port");
@@ -315,9 +316,9 @@ TEST(ManagerProgramFlagsTest, HelpAndBadFlags) {
   auto [rc, out] = run("--help");
   EXPECT_EQ(rc, 0);
   for (const char* flag :
-       {"--kubeconfig", "--context", "--metrics-bind-address", "--health-probe-bind-address",
-        "--leader-elect", "--leader-election-namespace", "--leader-election-id", "--log-format",
-        "--log-level"}) {
+       {"--kubeconfig", "--context", "--metrics-bind-address", "--metrics-secure",
+        "--metrics-cert-dir", "--health-probe-bind-address", "--leader-elect",
+        "--leader-election-namespace", "--leader-election-id", "--log-format", "--log-level"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }
   std::tie(rc, out) = run("--frobnicate");

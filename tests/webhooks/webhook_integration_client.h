@@ -38,8 +38,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "net/self_signed_cert.h"
 #include "support/test_paths.h"
-#include "webhooks/cert_generator.h"
 
 namespace gpu_autoscaler::webhooks::testing {
 
@@ -83,10 +83,10 @@ struct ServingFiles {
 // dir/<prefix>tls.crt and dir/<prefix>tls.key (or to explicit paths).
 inline ServingFiles WriteServingCertificate(const TempDir& dir, const std::string& cert_file,
                                             const std::string& key_file) {
-  SelfSignedRequest req;
+  net::SelfSignedRequest req;
   req.dns_names = {"localhost"};
   req.ip_addresses = {"127.0.0.1"};
-  auto certs = GenerateSelfSignedCertificates(req);
+  auto certs = net::GenerateSelfSignedCertificates(req);
   EXPECT_TRUE(certs.ok()) << certs.error().ToString();
   if (!certs.ok()) return {};
   ServingFiles out{dir.File(cert_file), dir.File(key_file), certs->ca_cert_pem, ""};

@@ -1,7 +1,8 @@
-// File: webhooks/cert_generator.h
+// File: src/net/self_signed_cert.h
 //
-// The --self-signed mode: a throwaway CA and a serving certificate signed by
-// it, both ECDSA P-256, with the Service DNS names kube-apiserver dials
+// Self-signed serving certificates (the webhook's --self-signed mode, the
+// manager's secure metrics without a certificate): a throwaway CA and a serving certificate signed
+// by it, both ECDSA P-256, with the Service DNS names kube-apiserver dials
 // ("<svc>.<ns>.svc") as subjectAltNames. The CA certificate becomes the
 // caBundle of the webhook configurations (cert_bundle_patcher.h).
 //
@@ -19,7 +20,7 @@
 
 #include "common/status.h"
 
-namespace gpu_autoscaler::webhooks {
+namespace gpu_autoscaler::net {
 
 struct SelfSignedRequest {
   std::vector<std::string> dns_names{};     // subjectAltName DNS entries; the first is the CN
@@ -40,4 +41,4 @@ std::vector<std::string> ServiceDnsNames(const std::string& service, const std::
 
 Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& request);
 
-}  // namespace gpu_autoscaler::webhooks
+}  // namespace gpu_autoscaler::net

@@ -1,4 +1,4 @@
-#include "webhooks/cert_generator.h"
+#include "net/self_signed_cert.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -11,7 +11,7 @@
 
 #include <memory>
 
-namespace gpu_autoscaler::webhooks {
+namespace gpu_autoscaler::net {
 namespace {
 
 struct PkeyFree {
@@ -164,4 +164,4 @@ Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRe
   return out;
 }
 
-}  // namespace gpu_autoscaler::webhooks
+}  // namespace gpu_autoscaler::net
