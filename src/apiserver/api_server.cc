@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
+#include "apiserver/access_review.h"
 #include "apiserver/admission_webhooks.h"
 #include "apiserver/defaults.h"
 #include "apiserver/patch.h"
@@ -318,6 +319,7 @@ struct ApiServer::Impl {
   Clock& clock;
   ResourceRegistry registry;
   Store store;
+  TokenTable tokens;            // --token (the admin) and --token-auth-file
   AdmissionWebhooks admission;  // calls the registered admission webhooks
 
   std::mutex http_mu;
@@ -373,6 +375,7 @@ struct ApiServer::Impl {
   void DeleteCollection(Call& c);
   void Evict(Call& c);
   void Bind(Call& c);
+  void Review(Call& c);  // TokenReview, SubjectAccessReview
   void Scale(Call& c);
 
   kube::Result<Selectors> ParseSelectors(const Call& c);
@@ -480,6 +483,16 @@ void ApiServer::Impl::EnsureNamespace(const std::string& name) {
 Status ApiServer::Impl::Init() {
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     EnsureNamespace(ns);
+  }
+  if (!opts.token_auth_file.empty()) {
+    std::ifstream in(opts.token_auth_file);
+    if (!in) return NotFoundError("cannot read --token-auth-file " + opts.token_auth_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    GPU_ASSIGN_OR_RETURN(tokens, ParseTokenAuthFile(text.str()));
+  }
+  if (!opts.token.empty()) {
+    tokens[opts.token] = {"admin", "admin", {"system:masters", "system:authenticated"}};
   }
   if (!opts.crd_dir.empty()) GPU_RETURN_IF_ERROR(LoadCrdDir(opts.crd_dir));
   return StartHttp();
@@ -655,9 +668,14 @@ void ApiServer::Impl::RestartAsync(std::chrono::milliseconds downtime) {
 void ApiServer::Impl::Handle(const net::ServerRequest& req, net::ResponseWriter& w) {
   t_warnings.clear();
   try {
-    if (!opts.token.empty() && req.Header("Authorization") != "Bearer " + opts.token) {
-      RespondError(w, ApiErr(401, "Unauthorized", "Unauthorized"));
-      return;
+    if (!opts.token.empty()) {
+      const std::string_view header = req.Header("Authorization");
+      constexpr std::string_view kBearer = "Bearer ";
+      if (header.rfind(kBearer, 0) != 0 ||
+          tokens.find(header.substr(kBearer.size())) == tokens.end()) {
+        RespondError(w, ApiErr(401, "Unauthorized", "Unauthorized"));
+        return;
+      }
     }
     if (HandleFaultAdmin(req, w)) return;
     std::chrono::milliseconds delay;
@@ -790,6 +808,9 @@ void ApiServer::Impl::HandleResource(Call& c) {
     if (c.verb == "watch") return Watch(c);
     if (c.verb == "create") {
       if (info.resource == "bindings") return Bind(c);
+      if (info.resource == "tokenreviews" || info.resource == "subjectaccessreviews") {
+        return Review(c);
+      }
       return Create(c);
     }
     if (c.verb == "deletecollection") {
@@ -1810,6 +1831,36 @@ void ApiServer::Impl::Evict(Call& c) {
   auto reply = DeleteObject(*c.info, c.ns, c.name, options, c.DryRun(), /*admit=*/false);
   if (!reply.ok()) return RespondError(c.w, reply.error());
   Respond(c.w, 201, kSuccessCreated);
+}
+
+void ApiServer::Impl::Review(Call& c) {
+  json review = json::parse(c.req.body.empty() ? "{}" : c.req.body, nullptr, false);
+  if (!review.is_object()) {
+    return RespondError(c.w, UnrecognizedBody(c.info->kind, c.req.body, "invalid JSON"));
+  }
+  Result<json> answer = InvalidArgumentError("unreachable");
+  if (c.info->resource == "tokenreviews") {
+    answer = ReviewToken(review, tokens);
+  } else {
+    RbacObjects rbac;
+    auto load = [&](const char* resource, std::vector<json>* out) {
+      ListRequest lr;
+      lr.storage_key = std::string("rbac.authorization.k8s.io/") + resource;
+      auto listed = store.List(lr);
+      if (!listed.ok()) return;
+      for (const auto& item : listed->items)
+        out->push_back(item->Parse());
+    };
+    load("roles", &rbac.roles);
+    load("clusterroles", &rbac.cluster_roles);
+    load("rolebindings", &rbac.role_bindings);
+    load("clusterrolebindings", &rbac.cluster_role_bindings);
+    answer = ReviewAccess(review, rbac);
+  }
+  if (!answer.ok()) {
+    return RespondError(c.w, ApiErr(422, "Invalid", answer.error().message()));
+  }
+  Respond(c.w, 201, answer->dump());
 }
 
 // BindingREST.assignPod in kube-apiserver: the binding's uid and

@@ -43,6 +43,9 @@ struct ApiServerOptions {
   int port = 0;         // 0: pick a free port
   std::string crd_dir;  // every *.yaml / *.yml here (multi-document) is created at start
   std::string token;    // when set, requests need "Authorization: Bearer <token>"
+  // kube-apiserver's static token file (token,user,uid,"groups"): these tokens
+  // are accepted too, and TokenReviews authenticate them (access_review.h).
+  std::string token_auth_file;
   std::string tls_cert_file, tls_key_file;
   size_t watch_history = 10'000;  // events kept for watch resumption
   // BOOKMARK period for watches with allowWatchBookmarks=true. kube-apiserver

@@ -28,6 +28,11 @@ Flags:
   --port N                    port; 0 picks a free one (default 0)
   --crd-dir DIR               create every CustomResourceDefinition in DIR/*.yaml at start
   --token TOKEN               require "Authorization: Bearer TOKEN" on every request
+                              (the cluster admin, group system:masters)
+  --token-auth-file FILE      also accept these tokens: kube-apiserver's static token
+                              file, token,user,uid,"group1,group2" per line; TokenReview
+                              and SubjectAccessReview (RBAC over the stored roles and
+                              bindings) answer for them
   --tls-cert-file FILE        serve HTTPS with this PEM certificate (needs --tls-key-file)
   --tls-key-file FILE         PEM private key for --tls-cert-file
   --watch-history N           watch events kept for resumption; older -> 410 (default 10000)
@@ -76,8 +81,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--enable-fault-injection") {
       opts.enable_fault_injection = true;
     } else if (arg == "--bind-address" || arg == "--port" || arg == "--crd-dir" ||
-               arg == "--token" || arg == "--tls-cert-file" || arg == "--tls-key-file" ||
-               arg == "--watch-history" || arg == "--bookmark-interval" || arg == "--log-format") {
+               arg == "--token" || arg == "--token-auth-file" || arg == "--tls-cert-file" ||
+               arg == "--tls-key-file" || arg == "--watch-history" ||
+               arg == "--bookmark-interval" || arg == "--log-format") {
       std::string v;
       if (!next(&v)) return Fail(arg + " needs a value");
       if (arg == "--bind-address") {
@@ -91,6 +97,8 @@ int main(int argc, char** argv) {
         opts.crd_dir = v;
       } else if (arg == "--token") {
         opts.token = v;
+      } else if (arg == "--token-auth-file") {
+        opts.token_auth_file = v;
       } else if (arg == "--tls-cert-file") {
         opts.tls_cert_file = v;
       } else if (arg == "--tls-key-file") {

@@ -245,6 +245,31 @@ std::vector<BuiltIn> BuiltIns() {
        "v1",
        true},
       {"coordination.k8s.io", "v1", "leases", "Lease", true, {}, {}, {}, "v1beta1", false, true},
+      // RBAC objects are stored (the SubjectAccessReview answers read them);
+      // requests themselves are not authorised by them.
+      {"rbac.authorization.k8s.io",
+       "v1",
+       "clusterrolebindings",
+       "ClusterRoleBinding",
+       false,
+       {},
+       {},
+       {},
+       "v1"},
+      {"rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, {}, {}, {}, "v1"},
+      {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, {}, {}, {}, "v1"},
+      {"rbac.authorization.k8s.io", "v1", "roles", "Role", true, {}, {}, {}, "v1"},
+      // Create-only reviews, answered from the token file and the RBAC objects.
+      {"authentication.k8s.io", "v1", "tokenreviews", "TokenReview", false, {}, {}, {}, nullptr},
+      {"authorization.k8s.io",
+       "v1",
+       "subjectaccessreviews",
+       "SubjectAccessReview",
+       false,
+       {},
+       {},
+       {},
+       nullptr},
   };
 }
 

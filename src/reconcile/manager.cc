@@ -183,7 +183,11 @@ Status Manager::PrepareSecureMetrics(std::string* cert_file, std::string* key_fi
         "secure metrics need an API client for TokenReview and "
         "SubjectAccessReview");
   }
-  if (options_.metrics_bind_address == options_.health_probe_bind_address) {
+  std::string bind_host;
+  int bind_port = -1;
+  if (options_.metrics_bind_address == options_.health_probe_bind_address &&
+      ParseBindAddress(options_.metrics_bind_address, &bind_host, &bind_port).ok() &&
+      bind_port > 0) {
     return InvalidArgumentError(
         "secure metrics need the health probes on their own address "
         "(--health-probe-bind-address)");

@@ -1,0 +1,249 @@
+#include "apiserver/access_review.h"
+
+#include <algorithm>
+
+namespace gpu_autoscaler::apiserver {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> Strings(const json& obj, std::string_view key) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) return out;
+  for (const json& v : *it) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string Str(const json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool Has(const std::vector<std::string>& values, std::string_view v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+bool HasOrStar(const std::vector<std::string>& values, std::string_view v) {
+  return Has(values, "*") || Has(values, v);
+}
+
+struct Request {
+  std::string user;
+  std::vector<std::string> groups;
+  bool resource = false;
+  std::string ns, verb, group, kind, subresource, name, path;
+};
+
+bool SubjectMatches(const json& subject, const Request& r, const std::string& binding_ns) {
+  const std::string kind = Str(subject, "kind"), name = Str(subject, "name");
+  if (kind == "User") return name == r.user;
+  if (kind == "Group") return Has(r.groups, name);
+  if (kind == "ServiceAccount") {
+    std::string ns = Str(subject, "namespace");
+    if (ns.empty()) ns = binding_ns;
+    return r.user == "system:serviceaccount:" + ns + ":" + name;
+  }
+  return false;
+}
+
+bool RuleAllows(const json& rule, const Request& r) {
+  const std::vector<std::string> verbs = Strings(rule, "verbs");
+  if (!HasOrStar(verbs, r.verb)) return false;
+  if (!r.resource) {
+    for (const std::string& url : Strings(rule, "nonResourceURLs")) {
+      if (url == "*" || url == r.path) return true;
+      if (url.size() > 1 && url.back() == '*' &&
+          r.path.compare(0, url.size() - 1, url, 0, url.size() - 1) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (!HasOrStar(Strings(rule, "apiGroups"), r.group)) return false;
+  const std::vector<std::string> resources = Strings(rule, "resources");
+  const std::string combined = r.subresource.empty() ? r.kind : r.kind + "/" + r.subresource;
+  const bool resource_ok = Has(resources, "*") || Has(resources, combined) ||
+                           (!r.subresource.empty() && Has(resources, "*/" + r.subresource)) ||
+                           (r.subresource.empty() && Has(resources, r.kind));
+  if (!resource_ok) return false;
+  const std::vector<std::string> names = Strings(rule, "resourceNames");
+  return names.empty() || Has(names, r.name);
+}
+
+const json* FindRole(const std::vector<json>& roles, const std::string& name,
+                     const std::string& ns) {
+  for (const json& role : roles) {
+    const json& meta = role.value("metadata", json::object());
+    if (Str(meta, "name") == name && (ns.empty() || Str(meta, "namespace") == ns)) return &role;
+  }
+  return nullptr;
+}
+
+// "allowed by ClusterRoleBinding "b" of ClusterRole "r" to User "u"", or "".
+std::string AllowedBy(const json& binding, const std::string& binding_kind, const Request& r,
+                      const RbacObjects& rbac) {
+  const json& meta = binding.value("metadata", json::object());
+  const std::string binding_ns = Str(meta, "namespace");
+  const json subjects = binding.value("subjects", json::array());
+  const json* matched = nullptr;
+  for (const json& subject : subjects) {
+    if (subject.is_object() && SubjectMatches(subject, r, binding_ns)) {
+      matched = &subject;
+      break;
+    }
+  }
+  if (!matched) return "";
+  const json& ref = binding.value("roleRef", json::object());
+  const std::string role_kind = Str(ref, "kind"), role_name = Str(ref, "name");
+  const json* role = role_kind == "ClusterRole" ? FindRole(rbac.cluster_roles, role_name, "")
+                     : role_kind == "Role"      ? FindRole(rbac.roles, role_name, binding_ns)
+                                                : nullptr;
+  if (!role) return "";
+  const json rules = role->value("rules", json::array());
+  for (const json& rule : rules) {
+    if (rule.is_object() && RuleAllows(rule, r)) {
+      std::string binding_name = Str(meta, "name");
+      if (!binding_ns.empty()) binding_name += "/" + binding_ns;
+      return "RBAC: allowed by " + binding_kind + " \"" + binding_name + "\" of " + role_kind +
+             " \"" + role_name + "\" to " + Str(*matched, "kind") + " \"" + Str(*matched, "name") +
+             "\"";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<TokenTable> ParseTokenAuthFile(std::string_view text) {
+  TokenTable out;
+  int line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string line(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    // CSV with an optional quoted last field.
+    std::vector<std::string> fields;
+    std::string field;
+    bool quoted = false;
+    for (char ch : line) {
+      if (ch == '"') {
+        quoted = !quoted;
+      } else if (ch == ',' && !quoted) {
+        fields.push_back(field);
+        field.clear();
+      } else {
+        field += ch;
+      }
+    }
+    fields.push_back(field);
+    if (quoted || fields.size() < 3 || fields[0].empty() || fields[1].empty()) {
+      return InvalidArgumentError("token auth file line " + std::to_string(line_no) +
+                                  ": want token,user,uid[,\"group1,group2\"]");
+    }
+    TokenUser user{fields[1], fields[2], {}};
+    if (fields.size() > 3) {
+      std::string groups = fields[3];
+      size_t start = 0;
+      while (start <= groups.size()) {
+        size_t comma = groups.find(',', start);
+        std::string g = groups.substr(start, comma - start);
+        if (!g.empty()) user.groups.push_back(g);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    out[fields[0]] = std::move(user);
+  }
+  return out;
+}
+
+Result<json> ReviewToken(const json& review, const TokenTable& tokens) {
+  if (!review.is_object() || Str(review, "kind") != "TokenReview" ||
+      !review.value("spec", json::object()).is_object() ||
+      Str(review.value("spec", json::object()), "token").empty()) {
+    return InvalidArgumentError("TokenReview: spec.token: Required value");
+  }
+  json out = review;
+  out["apiVersion"] = "authentication.k8s.io/v1";
+  out["metadata"] = json::object();
+  // The token is not echoed back.
+  out["spec"] = json::object();
+  auto it = tokens.find(Str(review["spec"], "token"));
+  if (it == tokens.end()) {
+    out["status"] = {{"authenticated", false}, {"user", json::object()}};
+    return out;
+  }
+  std::vector<std::string> groups = it->second.groups;
+  if (!Has(groups, "system:authenticated")) groups.push_back("system:authenticated");
+  out["status"] = {
+      {"authenticated", true},
+      {"user", {{"username", it->second.name}, {"uid", it->second.uid}, {"groups", groups}}},
+      {"audiences", json::array()}};
+  return out;
+}
+
+Result<json> ReviewAccess(const json& review, const RbacObjects& rbac) {
+  if (!review.is_object() || Str(review, "kind") != "SubjectAccessReview") {
+    return InvalidArgumentError("SubjectAccessReview: not a SubjectAccessReview");
+  }
+  const json spec = review.value("spec", json::object());
+  if (!spec.is_object()) return InvalidArgumentError("SubjectAccessReview: spec: Invalid value");
+  Request r;
+  r.user = Str(spec, "user");
+  r.groups = Strings(spec, "groups");
+  const json resource = spec.value("resourceAttributes", json());
+  const json non_resource = spec.value("nonResourceAttributes", json());
+  if (resource.is_object() == non_resource.is_object()) {
+    return InvalidArgumentError(
+        "SubjectAccessReview: spec: Invalid value: exactly one of nonResourceAttributes or "
+        "resourceAttributes must be specified");
+  }
+  if (r.user.empty() && r.groups.empty()) {
+    return InvalidArgumentError(
+        "SubjectAccessReview: spec.user: Invalid value: at least one of user or group must be "
+        "specified");
+  }
+  if (resource.is_object()) {
+    r.resource = true;
+    r.ns = Str(resource, "namespace");
+    r.verb = Str(resource, "verb");
+    r.group = Str(resource, "group");
+    r.kind = Str(resource, "resource");
+    r.subresource = Str(resource, "subresource");
+    r.name = Str(resource, "name");
+  } else {
+    r.path = Str(non_resource, "path");
+    r.verb = Str(non_resource, "verb");
+  }
+  json out = review;
+  out["apiVersion"] = "authorization.k8s.io/v1";
+  out["metadata"] = json::object();
+  if (Has(r.groups, "system:masters")) {
+    out["status"] = {{"allowed", true}};
+    return out;
+  }
+  std::string reason;
+  for (const json& b : rbac.cluster_role_bindings) {
+    if (!(reason = AllowedBy(b, "ClusterRoleBinding", r, rbac)).empty()) break;
+  }
+  if (reason.empty() && r.resource && !r.ns.empty()) {
+    for (const json& b : rbac.role_bindings) {
+      if (Str(b.value("metadata", json::object()), "namespace") != r.ns) continue;
+      if (!(reason = AllowedBy(b, "RoleBinding", r, rbac)).empty()) break;
+    }
+  }
+  if (reason.empty()) {
+    out["status"] = {{"allowed", false}};
+  } else {
+    out["status"] = {{"allowed", true}, {"reason", reason}};
+  }
+  return out;
+}
+
+}  // namespace gpu_autoscaler::apiserver
