@@ -259,6 +259,24 @@ struct UploadCursor {
   const std::string* data;
   size_t offset = 0;
 };
+}  // namespace
+
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "<endpoint>";
+  std::string_view rest = url.substr(scheme_end + 3);
+  const size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);  // drop user:password
+  }
+  std::string out = std::string(url.substr(0, scheme_end + 3)) + std::string(authority);
+  if (authority_end != std::string_view::npos) out += "/...";
+  return out;
+}
+
+namespace {
+
 size_t ReadUpload(char* buffer, size_t size, size_t nmemb, void* user) {
   auto* cur = static_cast<UploadCursor*>(user);
   size_t n = std::min(size * nmemb, cur->data->size() - cur->offset);
@@ -269,7 +287,7 @@ size_t ReadUpload(char* buffer, size_t size, size_t nmemb, void* user) {
 
 Status HttpStatusToError(long code, const std::string& url) {
   if (code >= 200 && code < 300) return Status::Ok();
-  std::string m = "POST " + url + ": HTTP " + std::to_string(code);
+  std::string m = "POST " + RedactUrl(url) + ": HTTP " + std::to_string(code);
   if (code >= 500 || code == 429) return UnavailableError(m);
   return FailedPreconditionError(m);
 }
@@ -302,7 +320,7 @@ Status Notifier::PostJson(const std::string& url, const std::string& body,
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return UnavailableError("POST " + url + ": " + curl_easy_strerror(rc));
+    return UnavailableError("POST " + RedactUrl(url) + ": " + curl_easy_strerror(rc));
   }
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -365,7 +383,7 @@ Status Notifier::SendEmail(const BudgetNotification& n, const EmailOptions& o) c
   }
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return UnavailableError("SMTP " + o.smtp_url + ": " + curl_easy_strerror(rc));
+    return UnavailableError("SMTP " + RedactUrl(o.smtp_url) + ": " + curl_easy_strerror(rc));
   }
   return Status::Ok();
 }

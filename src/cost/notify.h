@@ -51,6 +51,11 @@ BudgetNotification MakeNotification(const Budget& budget, const AlertEvent& even
 // One-line human summary: "Budget ml/gpu-monthly reached 80% (812.40 of 1000.00 USD) ...".
 std::string NotificationSummary(const BudgetNotification& n);
 
+// "https://hooks.slack.com/..." for "https://hooks.slack.com/services/T0/B0/XYZ":
+// scheme and host only, since the path, query and user info of a notification
+// endpoint are often its credential. Every error message uses it.
+std::string RedactUrl(std::string_view url);
+
 std::string SlackPayload(const BudgetNotification& n);
 std::string PagerDutyDedupKey(const BudgetNotification& n);
 std::string PagerDutyPayload(const BudgetNotification& n, std::string_view routing_key);

@@ -471,6 +471,16 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_NE(scraped->body.find("gpu_autoscaler_cost_per_hour{"), std::string::npos);
   EXPECT_NE(scraped->body.find("namespace=\"" + ns_ + "\""), std::string::npos);
 
+  // The Secrets' values never reach the log, Events, Budget status or metrics.
+  std::string emitted = manager_.Log() + events->dump() + scraped->body;
+  for (const char* b : {"gpu-monthly", "flaky-receiver", "missing-secret"})
+    emitted += Get(kBudgets, ns_, b).dump();
+  for (const std::string& secret :
+       {receiver_.url("/slack"), receiver_.url("/hook"), receiver_.url("/flaky"),
+        receiver_.url("/pagerduty"), std::string("s3cret"), std::string("R0UTING")}) {
+    EXPECT_EQ(emitted.find(secret), std::string::npos) << "leaked: " << secret;
+  }
+
   // kill -9 mid-run, stay down a few seconds, restart: the stored seconds
   // stay contiguous (the gap is metered), and no alert is sent again.
   Seconds before = StoredSeconds("trainer");
@@ -601,6 +611,13 @@ TEST_F(OperatorTest, PostgresFromASecretSurvivesAnOutageAndACrashWithoutLosingAS
       << "for " << after.first << ".." << after.last;
   EXPECT_NE(manager_.Log().find("resuming cost metering after the newest stored second"),
             std::string::npos);
+  // The database URL (with its credentials) never reaches the log, even
+  // through the outage's connection errors.
+  EXPECT_EQ(manager_.Log().find(*url), std::string::npos) << manager_.Log();
+  const size_t at = url->find('@');
+  if (at != std::string::npos) {
+    EXPECT_EQ(manager_.Log().find(url->substr(0, at)), std::string::npos) << manager_.Log();
+  }
 }
 
 // The configuration from a watched ConfigMap: a bad version gets a Warning

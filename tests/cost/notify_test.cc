@@ -63,6 +63,13 @@ TEST(NotifyPayloads, MakeNotificationCopiesTheEvent) {
   EXPECT_EQ(n.at, 21);
 }
 
+TEST(NotifyRedaction, UrlsKeepOnlySchemeAndHost) {
+  EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T0/B0/XYZ"), "https://hooks.slack.com/...");
+  EXPECT_EQ(RedactUrl("smtp://user:pa55@mail.example.com:587"), "smtp://mail.example.com:587");
+  EXPECT_EQ(RedactUrl("http://127.0.0.1:8080?key=1"), "http://127.0.0.1:8080/...");
+  EXPECT_EQ(RedactUrl("not a url"), "<endpoint>");
+}
+
 TEST(NotifyPayloads, Slack) {
   json j = json::parse(SlackPayload(Fired()));
   EXPECT_EQ(j["text"], "Budget ml/vision-monthly reached 80% (812.40 USD of 1000.00 USD)");
