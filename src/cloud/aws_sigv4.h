@@ -32,26 +32,26 @@ inline constexpr std::string_view kAwsFormContentType =
     "application/x-www-form-urlencoded; charset=utf-8";
 
 struct AwsCredentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;                  // empty for long-term keys
-  std::optional<Clock::WallTime> expiration;  // nullopt: does not expire
-  std::string source;                         // "environment", "imds", ... (never secret)
+  std::string access_key_id{};
+  std::string secret_access_key{};
+  std::string session_token{};                  // empty for long-term keys
+  std::optional<Clock::WallTime> expiration{};  // nullopt: does not expire
+  std::string source{};                         // "environment", "imds", ... (never secret)
 };
 
 struct AwsScope {
-  std::string region;   // "us-east-1"
-  std::string service;  // signing name: "autoscaling", "sts"
+  std::string region{};   // "us-east-1"
+  std::string service{};  // signing name: "autoscaling", "sts"
 };
 
 // The request as signed: method, the raw (still percent-encoded) path and
 // query, the headers in order (repeats allowed) and the body.
 struct SigV4Input {
-  std::string method;
+  std::string method{};
   std::string path = "/";
-  std::string query;  // without '?'
-  kube::Headers headers;
-  std::string body;
+  std::string query{};  // without '?'
+  kube::Headers headers{};
+  std::string body{};
 };
 
 // AWS UriEncode: every byte except A-Z a-z 0-9 - _ . ~ as %XX (uppercase);
@@ -96,7 +96,7 @@ Status SignAwsRequest(kube::HttpRequest& req, const AwsCredentials& creds, const
 
 // Splits an absolute URL into host[:port], path and query for signing.
 struct UrlParts {
-  std::string scheme, authority, path, query;
+  std::string scheme, authority, path, query{};
 };
 Result<UrlParts> SplitUrl(std::string_view url);
 
