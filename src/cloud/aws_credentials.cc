@@ -16,10 +16,14 @@
 namespace gpu_autoscaler::cloud {
 namespace {
 
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 std::string Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+  while (!s.empty() && IsSpace(s.front()))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+  while (!s.empty() && IsSpace(s.back()))
     s.remove_suffix(1);
   return std::string(s);
 }
