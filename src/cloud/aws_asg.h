@@ -74,8 +74,8 @@ class AwsAsgProvider final : public NodeGroupProvider {
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;
 
-  // Several groups in one paginated DescribeAutoScalingGroups; groups that do
-  // not exist are absent from the answer.
+  // Several groups (every group in the region when `groups` is empty) in one
+  // paginated DescribeAutoScalingGroups; groups that do not exist are absent.
   Result<std::vector<NodeGroup>> DescribeGroups(const std::vector<std::string>& groups);
 
   // The newest launch activity of the group when it failed: a ProviderError

@@ -222,7 +222,7 @@ AwsQueryClient::AwsQueryClient(std::shared_ptr<kube::HttpTransport> transport,
 }
 
 Result<XmlElement> AwsQueryClient::Attempt(const std::string& action, const std::string& body,
-                                           AwsCredentials* used) {
+                                           AwsCredentials* used, std::string* aws_code) {
   kube::HttpRequest req{.method = "POST", .url = options_.endpoint + "/"};
   req.headers.emplace_back("Content-Type", std::string(kAwsFormContentType));
   req.body = body;
@@ -253,6 +253,7 @@ Result<XmlElement> AwsQueryClient::Attempt(const std::string& action, const std:
     return ProviderError(kind, action + ": HTTP " + std::to_string(resp->status) + ": " +
                                    Redact(Truncate(resp->body, 200), *used));
   }
+  *aws_code = err->code;
   ProviderErrorKind kind = ClassifyAwsError(err->http_status, err->code, err->message);
   std::string msg = action + ": " + err->code + " (HTTP " + std::to_string(err->http_status) +
                     "): " + Redact(err->message, *used);
@@ -269,13 +270,13 @@ Result<XmlElement> AwsQueryClient::Call(const std::string& action, const QueryPa
   bool refreshed_credentials = false;
   for (int attempt = 1;; ++attempt) {
     AwsCredentials used;
-    auto result = Attempt(action, body, &used);
+    std::string aws_code;
+    auto result = Attempt(action, body, &used, &aws_code);
     if (result.ok()) return result;
     Status st = result.error();
     ProviderErrorKind kind = ClassifyProviderError(st);
     // An expired session token: one more try with fresh credentials.
-    if (kind == ProviderErrorKind::kAuth && !refreshed_credentials && credentials_ &&
-        st.message().find("Expired") != std::string::npos) {
+    if (IsExpiredToken(aws_code) && !refreshed_credentials && credentials_) {
       refreshed_credentials = true;
       continue;
     }

@@ -93,8 +93,9 @@ class AwsQueryClient {
   Result<XmlElement> Call(const std::string& action, const QueryParams& params);
 
  private:
+  // One signed request; `aws_code` gets the error code AWS answered, if any.
   Result<XmlElement> Attempt(const std::string& action, const std::string& body,
-                             AwsCredentials* used);
+                             AwsCredentials* used, std::string* aws_code);
 
   std::shared_ptr<kube::HttpTransport> transport_{};
   AwsQueryOptions options_;
