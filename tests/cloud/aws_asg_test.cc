@@ -299,6 +299,43 @@ TEST(AwsAsgProviderTest, TransportFailuresAndMalformedAnswersAreUnavailable) {
   EXPECT_EQ(ClassifyProviderError(g.error()), ProviderErrorKind::kNotFound);
 }
 
+TEST(AwsAsgProviderTest, AnOversizedAnswerIsAClearError) {
+  auto transport = std::make_shared<FakeTransport>();
+  std::vector<std::chrono::milliseconds> sleeps;
+  AwsAsgOptions o = UnitOptions(&sleeps);
+  o.retry.max_attempts = 1;
+  AwsAsgProvider p(o, transport, std::make_shared<CountingCredentials>());
+  transport->Respond(200, "<DescribeAutoScalingGroupsResponse>" + std::string(9 << 20, ' ') +
+                              "</DescribeAutoScalingGroupsResponse>");
+  auto g = p.Describe("g");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(ClassifyProviderError(g.error()), ProviderErrorKind::kUnavailable);
+  EXPECT_NE(g.error().message().find("larger than 8 MiB"), std::string::npos)
+      << g.error().message();
+}
+
+TEST(AwsAsgProviderTest, TerminateStopsAtTheFirstFailureAndSaysHowFarItGot) {
+  auto transport = std::make_shared<FakeTransport>();
+  std::vector<std::chrono::milliseconds> sleeps;
+  AwsAsgProvider p(UnitOptions(&sleeps), transport, std::make_shared<CountingCredentials>());
+  transport->Respond(
+      200,
+      "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups>"
+      "<member><AutoScalingGroupName>g</AutoScalingGroupName><Instances>"
+      "<member><InstanceId>i-01</InstanceId></member><member><InstanceId>i-02</InstanceId>"
+      "</member></Instances></member></AutoScalingGroups></DescribeAutoScalingGroupsResult>"
+      "</DescribeAutoScalingGroupsResponse>");
+  transport->Respond(200, "<TerminateInstanceInAutoScalingGroupResponse/>");
+  transport->Respond(400, ErrorXml("ValidationError", "Instance Id not found - i-02"));
+  Status s = p.TerminateInstances("g", {"i-01", "i-02"}, false);
+  EXPECT_EQ(ClassifyProviderError(s), ProviderErrorKind::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("terminate i-02 (already terminated: 1)"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(transport->requests()[1].body,
+            "Action=TerminateInstanceInAutoScalingGroup&Version=2011-01-01&InstanceId=i-01&"
+            "ShouldDecrementDesiredCapacity=false");
+}
+
 TEST(AwsAsgProviderTest, FactoryValidatesItsInputs) {
   auto transport = std::make_shared<FakeTransport>();
   auto creds = std::make_shared<CountingCredentials>();
