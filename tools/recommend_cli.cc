@@ -137,6 +137,7 @@ void PrintJson(const prof::EvaluationReport& r) {
   summary["gpu_pods"] = r.gpu_pods;
   summary["gpu_memory_margin"] = r.gpu_memory_margin;
   summary["memory_margin"] = r.memory_margin;
+  summary["margins_tuned"] = r.margins_tuned;
   nlohmann::json doc = {
       {"summary", summary},
       {"baselines",
@@ -182,10 +183,9 @@ void PrintTable(const prof::EvaluationReport& r) {
                     std::to_string(m.share_counts[1]), std::to_string(m.share_counts[2]),
                     std::to_string(m.share_counts[3])});
   }
-  std::printf(
-      "\nSummary: %d pods, %d with GPU usage; margins tuned on the training part: GPU "
-      "memory %.2f, memory %.2f\n\n",
-      r.pods, r.gpu_pods, r.gpu_memory_margin, r.memory_margin);
+  std::printf("\nSummary: %d pods, %d with GPU usage; margins %s: GPU memory %.2f, memory %.2f\n\n",
+              r.pods, r.gpu_pods, r.margins_tuned ? "tuned on the training part" : "fixed",
+              r.gpu_memory_margin, r.memory_margin);
   std::fputs(summary.Render().c_str(), stdout);
 }
 

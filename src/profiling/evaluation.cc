@@ -180,6 +180,7 @@ Result<EvaluationReport> Evaluate(const std::vector<PodUsage>& pods,
     }
     ours.policy(Resource::kGpuMemory).margin = gpu_margin;
     ours.policy(Resource::kMemory).margin = memory_margin;
+    report.margins_tuned = true;
   }
   report.gpu_memory_margin = ours.policy(Resource::kGpuMemory).margin;
   report.memory_margin = ours.policy(Resource::kMemory).margin;

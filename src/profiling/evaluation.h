@@ -115,7 +115,8 @@ struct EvaluationReport {
   double train_fraction = 0.5;
   int pods = 0;                  // all pods in the input
   int gpu_pods = 0;              // pods with GPU usage: the denominator of gpus_saved_pct
-  double gpu_memory_margin = 0;  // chosen for ours (tuned or the default)
+  double gpu_memory_margin = 0;  // chosen for ours (tuned or fixed)
+  bool margins_tuned = false;
   double memory_margin = 0;
   std::vector<PodResult> pod_results;  // input order
   MethodSummary methods[kMethodCount];
