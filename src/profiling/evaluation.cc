@@ -26,8 +26,14 @@ Timeline TimelineOf(const PodUsage& pod) {
 }
 
 // The cut between learning [first, cut) and scoring [cut, ...).
+// Computed in double, so any int64 span works; the cut stays within [first, last].
 int64_t CutAt(int64_t first, int64_t last, double fraction) {
-  return first + static_cast<int64_t>(std::ceil(fraction * static_cast<double>(last - first)));
+  const double lo = static_cast<double>(first);
+  const double hi = static_cast<double>(last);
+  const double cut = lo + std::ceil(fraction * (hi - lo));
+  if (cut >= hi) return last;
+  if (cut <= lo) return first;
+  return static_cast<int64_t>(cut);
 }
 
 bool UsesGpu(const PodUsage& pod) {

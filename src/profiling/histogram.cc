@@ -7,6 +7,9 @@ namespace gpu_autoscaler::profiling {
 namespace {
 // VPA renormalises once the decay exponent would exceed this.
 constexpr int64_t kMaxDecayExponent = 100;
+// Bounds that keep the reference arithmetic inside int64 (2^62 s is 1.5e11 years).
+constexpr int64_t kMaxTimestamp = int64_t{1} << 62;
+constexpr int64_t kMaxHalfLife = int64_t{1} << 40;
 }  // namespace
 
 ExponentialBuckets::ExponentialBuckets(double max_value, double first_bucket_size, double ratio)
@@ -110,9 +113,10 @@ double Histogram::Percentile(double p) const {
 }
 
 DecayingHistogram::DecayingHistogram(ExponentialBuckets buckets, int64_t half_life_seconds)
-    : histogram_(buckets), half_life_(std::max<int64_t>(1, half_life_seconds)) {}
+    : histogram_(buckets), half_life_(std::clamp<int64_t>(half_life_seconds, 1, kMaxHalfLife)) {}
 
 double DecayingHistogram::DecayFactor(int64_t timestamp) {
+  timestamp = std::clamp(timestamp, -kMaxTimestamp, kMaxTimestamp);
   if (timestamp > reference_ + kMaxDecayExponent * half_life_) {
     // Round the new reference to a whole number of half-lives (Go's
     // time.Round: halves away from zero) so the rescale is a power of two.

@@ -21,6 +21,7 @@
 // shrinking; when t passes ref + 100 half-lives, the reference moves to t
 // (rounded to a whole number of half-lives) and every bucket is scaled by
 // 2^(old_ref − new_ref)/half_life, which keeps the numbers finite.
+// Timestamps are clamped to ±2^62 s and the half-life to [1 s, 2^40 s].
 //
 // Thread-safety: values; not safe for concurrent mutation.
 #pragma once
