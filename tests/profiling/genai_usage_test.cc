@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include "support/child_process.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::profiling {
@@ -82,6 +86,20 @@ TEST(GenAiUsageTest, LoadReportsMissingFiles) {
   ASSERT_FALSE(pods.ok());
   EXPECT_EQ(pods.error().code(), StatusCode::kNotFound);
   EXPECT_EQ(pods.error().message(), "cannot open /nonexistent/util.csv");
+}
+
+TEST(GenAiUsageTest, TruncatedGzipIsDataLoss) {
+  const std::string full = testing::ReadFileOrDie(
+      testing::SourcePath("tests/data/genai/pod_gpu_duty_cycle_anon.csv.gz"));
+  const std::string dir = testing::MakeTempDir("genai");
+  const std::string cut = dir + "/cut.csv.gz";
+  std::ofstream(cut, std::ios::binary) << full.substr(0, 4096);
+  const auto pods = LoadGenAiUsage({.gpu_utilization = cut, .gpu_memory = cut});
+  ASSERT_FALSE(pods.ok());
+  EXPECT_EQ(pods.error().code(), StatusCode::kDataLoss) << pods.error().message();
+  EXPECT_EQ(pods.error().message().rfind(cut + ": ", 0), 0u) << pods.error().message();
+  std::remove(cut.c_str());
+  std::remove(dir.c_str());
 }
 
 TEST(GenAiUsageTest, LoadsTheSliceFiles) {
