@@ -23,7 +23,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev postgresql
   # GPU utilisation from dcgm-exporter through Prometheus: the tests start their own
   # prometheus on a free loopback port (a system service the package may start is not used);
-  # zlib reads gzipped usage traces (bench/gpu_waste_report.cc)
+  # zlib reads gzipped usage traces (src/common/gzip_file.h: gpu-autoscaler recommend, bench)
   prometheus zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps

@@ -27,7 +27,8 @@ namespace gpu_autoscaler::cli {
 int RunCost(int argc, char** argv);
 int RunBudget(int argc, char** argv);
 int RunRoi(int argc, char** argv);
-int RunStatus(int argc, char** argv);  // status_cli.cc
+int RunStatus(int argc, char** argv);     // status_cli.cc
+int RunRecommend(int argc, char** argv);  // recommend_cli.cc: the profiling evaluation
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;

@@ -45,7 +45,8 @@ bool ParseDouble(std::string_view s, double& out) {
 
 Result<UsageTrace> ParseUsageTraceCsv(std::string_view text, std::string_view file_name,
                                       double min_value, double max_value,
-                                      const UsageTraceColumns& columns) {
+                                      const UsageTraceColumns& columns,
+                                      EmptyPodRows empty_pod_rows) {
   int line_number = 0;
   auto error = [&](const std::string& what) {
     return InvalidArgumentError(std::string(file_name) + ":" + std::to_string(line_number) + ": " +
@@ -112,7 +113,11 @@ Result<UsageTrace> ParseUsageTraceCsv(std::string_view text, std::string_view fi
     }
     s.timestamp = static_cast<int64_t>(std::llround(t));
     const std::string_view pod = fields[pod_col];
-    if (pod.empty()) return error("empty " + columns.pod);
+    if (pod.empty()) {
+      if (empty_pod_rows == EmptyPodRows::kError) return error("empty " + columns.pod);
+      ++trace.skipped_rows;
+      continue;
+    }
     auto [it, added] =
         index.try_emplace(std::string(pod), static_cast<uint32_t>(trace.pods.size()));
     if (added) trace.pods.emplace_back(pod);

@@ -33,6 +33,7 @@ struct UsageTraceSample {
 struct UsageTrace {
   std::vector<std::string> pods{};          // in order of first appearance
   std::vector<UsageTraceSample> samples{};  // file order
+  size_t skipped_rows = 0;                  // rows without a pod, when skipped
 };
 
 struct UsageTraceColumns {
@@ -41,11 +42,16 @@ struct UsageTraceColumns {
   std::string pod = "container_ip";
 };
 
+// What to do with a row whose pod column is empty (GenTD26's memory file has
+// a few: usage of a container without an address).
+enum class EmptyPodRows { kError, kSkip };
+
 // `file_name` only labels errors. Values must be finite and within
 // [min_value, max_value] (the duty cycle file: 0..100); timestamps finite and
-// within +-2^53; pod names non-empty.
+// within +-2^53; pod names non-empty (or such rows skipped and counted).
 Result<UsageTrace> ParseUsageTraceCsv(std::string_view text, std::string_view file_name,
                                       double min_value = 0, double max_value = 100,
-                                      const UsageTraceColumns& columns = {});
+                                      const UsageTraceColumns& columns = {},
+                                      EmptyPodRows empty_pod_rows = EmptyPodRows::kError);
 
 }  // namespace gpu_autoscaler::cost

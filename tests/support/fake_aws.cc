@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "cloud/aws_query.h"
-#include "webhooks/cert_generator.h"
+#include "net/self_signed_cert.h"
 
 namespace gpu_autoscaler::testing {
 namespace {
@@ -98,11 +98,11 @@ Result<std::unique_ptr<FakeAws>> FakeAws::Start(FakeAwsOptions options) {
   fake->AcceptCredentials(
       {fake->options_.access_key_id, fake->options_.secret_access_key, "", std::nullopt, "fake"});
 
-  webhooks::SelfSignedRequest req;
+  net::SelfSignedRequest req;
   req.dns_names = {"localhost"};
   req.ip_addresses = {"127.0.0.1"};
-  GPU_ASSIGN_OR_RETURN(webhooks::SelfSignedCertificates certs,
-                       webhooks::GenerateSelfSignedCertificates(req));
+  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs,
+                       net::GenerateSelfSignedCertificates(req));
   fake->ca_pem_ = certs.ca_cert_pem;
   char tmpl[] = "/tmp/gpa-fake-aws-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return InternalError("mkdtemp failed");
