@@ -7,8 +7,6 @@
 // Usage: gpu_waste_report [--threshold PCT] [--window MIN] [--max-gap SEC]
 //                         [--gpu-hourly PRICE] [--top N] [FILE]
 //   FILE defaults to the excerpt in tests/data/genai/.
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/gzip_file.h"
 #include "common/status.h"
 #include "cost/usage_trace.h"
 #include "cost/waste.h"
@@ -24,24 +23,6 @@ namespace cost = gpu_autoscaler::cost;
 using gpu_autoscaler::Result;
 
 namespace {
-
-// Reads a file, gunzipping it when it is gzip (zlib passes plain files through).
-Result<std::string> ReadMaybeGzip(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) return gpu_autoscaler::NotFoundError("cannot open " + path);
-  std::string out;
-  char buf[1 << 16];
-  int n = 0;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  const bool failed = n < 0 || (err != Z_OK && err != Z_STREAM_END);
-  const std::string why = failed ? std::string(msg) : "";
-  gzclose(f);
-  if (failed) return gpu_autoscaler::DataLossError(path + ": " + why);
-  return out;
-}
 
 struct Options {
   double threshold_percent = 5;
@@ -115,7 +96,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto text = ReadMaybeGzip(o.file);
+  auto text = gpu_autoscaler::bench::ReadMaybeGzip(o.file);
   if (!text.ok()) {
     std::fprintf(stderr, "gpu_waste_report: %s\n", text.error().ToString().c_str());
     return 1;

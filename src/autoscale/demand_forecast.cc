@@ -14,6 +14,8 @@ std::string_view ForecastMethodName(ForecastMethod m) {
       return "seasonal-naive";
     case ForecastMethod::kLastValue:
       return "last-value";
+    case ForecastMethod::kRecentPeak:
+      return "recent-peak";
   }
   return "unknown";
 }
@@ -32,6 +34,9 @@ std::string DescribeForecast(const DemandForecastOptions& o) {
     case ForecastMethod::kLastValue:
       std::snprintf(buf, sizeof(buf), "last-value");
       break;
+    case ForecastMethod::kRecentPeak:
+      std::snprintf(buf, sizeof(buf), "recent-peak(window=%d)", o.window);
+      break;
   }
   return buf;
 }
@@ -43,12 +48,13 @@ DemandForecaster::DemandForecaster(const DemandForecastOptions& options)
              : 0),
       holt_winters_(options.holt_winters) {
   if (o_.method == ForecastMethod::kSeasonalNaive && m_ > 0) recent_.assign(m_, 0);
+  if (o_.method == ForecastMethod::kRecentPeak) recent_.assign(std::max(o_.window, 1), 0);
 }
 
 void DemandForecaster::Observe(double peak) {
   last_ = peak;
   if (o_.method == ForecastMethod::kHoltWinters) holt_winters_.Observe(peak);
-  if (!recent_.empty()) recent_[n_ % m_] = peak;
+  if (!recent_.empty()) recent_[n_ % recent_.size()] = peak;
   ++n_;
 }
 
@@ -64,6 +70,10 @@ double DemandForecaster::Forecast(int h) const {
       if (m_ > 0 && n_ >= m_) f = recent_[(n_ - 1 + static_cast<size_t>(h)) % m_];
       break;
     case ForecastMethod::kLastValue:
+      break;
+    case ForecastMethod::kRecentPeak:
+      // Unfilled slots hold 0, below any peak seen.
+      f = *std::max_element(recent_.begin(), recent_.end());
       break;
   }
   return std::max(0.0, f);
@@ -111,10 +121,13 @@ double NearestRankQuantile(std::vector<double> values, double q) {
 }
 
 TunedDemandForecast TuneDemandForecast(std::span<const double> training, int horizon_steps,
-                                       int season_length, double headroom_quantile) {
+                                       int season_length, double coverage) {
   std::vector<DemandForecastOptions> candidates;
-  HoltWintersOptions base{.season_length = season_length};
+  const HoltWintersOptions base{.season_length = season_length};
   candidates.push_back({.method = ForecastMethod::kLastValue, .holt_winters = base});
+  for (int window : {2, 5, 10, 30})
+    candidates.push_back(
+        {.method = ForecastMethod::kRecentPeak, .holt_winters = base, .window = window});
   candidates.push_back({.method = ForecastMethod::kSeasonalNaive, .holt_winters = base});
   for (double alpha : {0.1, 0.3, 0.5, 0.7, 0.9}) {
     for (double beta : {0.0, 0.05}) {
@@ -132,13 +145,19 @@ TunedDemandForecast TuneDemandForecast(std::span<const double> training, int hor
   const size_t warmup = static_cast<size_t>(std::max(horizon_steps, 1));
   for (const DemandForecastOptions& c : candidates) {
     ForecastScore s = ScoreForecast(training, horizon_steps, warmup, c);
-    if (!have || s.mean_absolute_error < best.score.mean_absolute_error) {
+    const double headroom = std::max(0.0, NearestRankQuantile(s.errors, coverage));
+    double over = 0;
+    for (double e : s.errors)
+      over += std::max(0.0, headroom - e);  // forecast + headroom - actual
+    if (s.points > 0) over /= static_cast<double>(s.points);
+    if (!have || over < best.mean_over) {
       best.options = c;
       best.score = std::move(s);
+      best.headroom = headroom;
+      best.mean_over = over;
       have = true;
     }
   }
-  best.headroom = std::max(0.0, NearestRankQuantile(best.score.errors, headroom_quantile));
   return best;
 }
 

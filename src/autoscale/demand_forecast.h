@@ -3,13 +3,16 @@
 // Forecasts a GPU pool's demand from its history, for predictive scaling. The
 // history is a series of demand peaks (GPUs) per fixed step (e.g. 300 s); the
 // forecast is the peak over the next `steps` steps, which the autoscaler
-// provisions ahead of the provisioning delay. Three methods:
+// provisions ahead of the provisioning delay. Four methods:
 //   holt-winters:   additive Holt-Winters with a daily season (common/holt_winters.h);
 //   seasonal-naive: the value one season (a day) earlier, the last value until
 //                   a season has been seen;
-//   last-value:     the last observed peak (what a reactive autoscaler assumes).
-// TuneDemandForecast picks the method and smoothing factors on a training
-// series only, and the headroom (a quantile of the training errors) to add.
+//   last-value:     the last observed peak (what a reactive autoscaler assumes);
+//   recent-peak:    the highest of the last `window` peaks (like the Horizontal
+//                   Pod Autoscaler's scale-down stabilisation window).
+// TuneDemandForecast picks the method and its parameters on a training series
+// only, with the headroom to add: the one that needs the least capacity above
+// the actual peak to cover it at a given fraction of the steps.
 //
 //   TunedDemandForecast tuned = TuneDemandForecast(train, /*horizon_steps=*/2, 288);
 //   DemandForecaster f(tuned.options);
@@ -30,13 +33,14 @@
 
 namespace gpu_autoscaler::autoscale {
 
-enum class ForecastMethod : uint8_t { kHoltWinters, kSeasonalNaive, kLastValue };
+enum class ForecastMethod : uint8_t { kHoltWinters, kSeasonalNaive, kLastValue, kRecentPeak };
 std::string_view ForecastMethodName(ForecastMethod m);
 
 struct DemandForecastOptions {
   ForecastMethod method = ForecastMethod::kHoltWinters;
   // season_length is shared by holt-winters and seasonal-naive.
   HoltWintersOptions holt_winters{.alpha = 0.5, .beta = 0.0, .gamma = 0.3, .season_length = 288};
+  int window = 5;  // recent-peak: steps
 };
 // "holt-winters(alpha=0.5,beta=0,gamma=0.3,season=288)", "seasonal-naive(season=288)", ...
 std::string DescribeForecast(const DemandForecastOptions& options);
@@ -58,7 +62,7 @@ class DemandForecaster {
   size_t m_;
   size_t n_ = 0;
   HoltWinters holt_winters_;
-  std::vector<double> recent_;  // ring of the last m observations (seasonal-naive)
+  std::vector<double> recent_;  // the last m (seasonal-naive) or window (recent-peak) peaks
   double last_ = 0;
 };
 
@@ -76,15 +80,21 @@ ForecastScore ScoreForecast(std::span<const double> series, int horizon_steps, s
 struct TunedDemandForecast {
   DemandForecastOptions options{};
   ForecastScore score{};  // of the chosen options on the training series
-  double headroom = 0;    // GPUs: the `quantile` of the training errors, at least 0
-  int candidates = 0;     // option sets tried
+  double headroom = 0;    // GPUs: the coverage quantile of the training errors, at least 0
+  // Mean of max(0, forecast + headroom - actual) on the training series: the
+  // capacity above need that the coverage costs. What the tuning minimises.
+  double mean_over = 0;
+  int candidates = 0;  // option sets tried
 };
-// Tries last-value, seasonal-naive and a grid of Holt-Winters smoothing factors
-// (alpha 0.1..0.9, beta 0 or 0.05, gamma 0.1..0.7) on `training` and keeps the
-// lowest mean absolute error (ties: the earlier, simpler candidate). Scoring
-// starts after one horizon so all candidates are judged on the same points.
+// Tries last-value, recent-peak (windows 2..30), seasonal-naive and a grid of
+// Holt-Winters smoothing factors (alpha 0.1..0.9, beta 0 or 0.05, gamma
+// 0.1..0.7) on `training`. Each gets the headroom that covers the actual peak
+// at a `coverage` fraction of the training points (the quantile of its
+// errors); the one with the lowest mean_over wins (ties: the earlier, simpler
+// candidate). Scoring starts after one horizon so all are judged on the same
+// points.
 TunedDemandForecast TuneDemandForecast(std::span<const double> training, int horizon_steps,
-                                       int season_length, double headroom_quantile = 0.9);
+                                       int season_length, double coverage = 0.9);
 
 // The q-quantile (0..1) of `values` by the nearest-rank method; 0 when empty.
 double NearestRankQuantile(std::vector<double> values, double q);

@@ -80,7 +80,7 @@ class Replayer {
  public:
   Replayer(const ReplayWorkload& w, ScalingStrategy s, const ReplayOptions& o)
       : w_(w), s_(s), o_(o), forecaster_(o.forecast), pods_(w.pods.size()) {
-    horizon_steps_ = static_cast<int>((o.provisioning_delay + o.step + o.step - 1) / o.step);
+    horizon_steps_ = PredictiveHorizonSteps(o);
   }
 
   ReplayResult Run() {
@@ -102,7 +102,8 @@ class Replayer {
       RequestNode(std::min<int64_t>(0, queue_.empty() ? 0 : queue_.top().time));
     if (!queue_.empty()) Push(0, EventKind::kTick, -1);
     int64_t processed = 0;
-    while (!queue_.empty()) {
+    // The replay ends when the last pod leaves; node time after that is not counted.
+    while (!queue_.empty() && live_pods_ > 0) {
       const int64_t now = queue_.top().time;
       while (!queue_.empty() && queue_.top().time == now) {
         const Event e = queue_.top();
@@ -110,6 +111,9 @@ class Replayer {
         Handle(e, now);
       }
       Bind(now);
+      // After binding: a node a pending pod just took is not empty any more.
+      if (scale_down_due_) ScaleDown(now);
+      scale_down_due_ = false;
       Decide(now);
       if (o_.progress && (++processed & 4095) == 0 && total > 0) {
         o_.progress(1.0 - static_cast<double>(live_pods_) / total);
@@ -117,7 +121,8 @@ class Replayer {
     }
     end_time_ = std::max(end_time_, last_departure_);
     for (Node& n : nodes_) {
-      if (n.removed_at < 0) n.removed_at = std::max(end_time_, n.requested);
+      if (n.removed_at < 0 || n.removed_at > end_time_)
+        n.removed_at = std::max(end_time_, n.requested);
     }
     return Report();
   }
@@ -187,7 +192,7 @@ class Replayer {
         break;
       }
       case EventKind::kScaleDown:
-        ScaleDown(now);
+        scale_down_due_ = true;
         break;
     }
   }
@@ -222,9 +227,11 @@ class Replayer {
   }
 
   void ScheduleScaleDown(int node, int64_t now) {
-    // The oracle decides in Decide() at once; the others wait the delay.
+    // The oracle decides in Decide() at once; the others wait their delay.
     if (s_ == ScalingStrategy::kOracle) return;
-    Push(now + o_.scale_down_delay, EventKind::kScaleDown, node);
+    Push(now + (s_ == ScalingStrategy::kPredictive ? o_.predictive_scale_down_delay
+                                                   : o_.scale_down_delay),
+         EventKind::kScaleDown, node);
   }
 
   void Tick(int64_t now) {
@@ -237,7 +244,7 @@ class Replayer {
     if (s_ == ScalingStrategy::kPredictive) {
       const double target = forecaster_.PeakOver(horizon_steps_) + o_.headroom_gpus;
       target_nodes_ = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
-      ScaleDown(now);
+      scale_down_due_ = true;
     }
     if (o_.record_series) {
       series_.push_back({.time = now,
@@ -252,9 +259,11 @@ class Replayer {
   // first, keeping min_nodes and (predictive) the forecast target.
   void ScaleDown(int64_t now) {
     std::vector<int> idle;
+    const int64_t delay =
+        s_ == ScalingStrategy::kPredictive ? o_.predictive_scale_down_delay : o_.scale_down_delay;
     for (int id : live_) {
       const Node& n = nodes_[id];
-      if (n.ready && n.pods == 0 && n.empty_since + o_.scale_down_delay <= now) idle.push_back(id);
+      if (n.ready && n.pods == 0 && n.empty_since + delay <= now) idle.push_back(id);
     }
     std::sort(idle.begin(), idle.end(),
               [&](int a, int b) { return nodes_[a].empty_since < nodes_[b].empty_since; });
@@ -439,6 +448,7 @@ class Replayer {
   int64_t bucket_peak_milli_ = 0;
   int64_t ticks_ = 0;
   int target_nodes_ = 0;
+  bool scale_down_due_ = false;
   int ready_gpus_ = 0;
   int provisioned_gpus_ = 0;
   int peak_nodes_ = 0;
@@ -468,6 +478,34 @@ Result<ReplayResult> ReplayTrace(const ReplayWorkload& workload, ScalingStrategy
   }
   Replayer replayer(workload, strategy, options);
   return replayer.Run();
+}
+
+int PredictiveHorizonSteps(const ReplayOptions& options) {
+  if (options.step < 1) return 1;
+  return static_cast<int>((options.provisioning_delay + 2 * options.step - 1) / options.step);
+}
+
+Result<ReplayTraining> TrainPredictive(const ReplayWorkload& workload, const ReplayOptions& options,
+                                       double train_fraction, double coverage) {
+  constexpr int64_t kDay = 86400;
+  if (options.step < 1 || kDay % options.step != 0) {
+    return InvalidArgumentError("the step must divide a day (86400 s) into whole steps");
+  }
+  if (workload.pods.empty())
+    return InvalidArgumentError("workload " + workload.name + " has no pods");
+  if (!(train_fraction > 0 && train_fraction < 1)) {
+    return InvalidArgumentError("the training fraction must be in (0, 1)");
+  }
+  ReplayTraining t;
+  const size_t split = static_cast<size_t>(train_fraction * workload.pods.size());
+  // The split falls on a step boundary so the training peaks are whole steps.
+  const int64_t at = workload.pods[std::min(split, workload.pods.size() - 1)].arrival;
+  t.split_time = (at / options.step) * options.step;
+  const std::vector<double> train = DemandPeaks(workload, 0, t.split_time, options.step);
+  t.training_steps = static_cast<int64_t>(train.size());
+  t.tuned = TuneDemandForecast(train, PredictiveHorizonSteps(options),
+                               static_cast<int>(kDay / options.step), coverage);
+  return t;
 }
 
 std::vector<double> DemandPeaks(const ReplayWorkload& workload, int64_t start, int64_t end,

@@ -19,7 +19,8 @@
 //               empty for `scale_down_delay` is removed.
 //   predictive: reactive, plus every `step` it keeps ready + in-flight GPUs at
 //               the forecast peak demand of the next ceil((delay + step) / step)
-//               steps plus `headroom_gpus`; empty nodes above that target go.
+//               steps plus `headroom_gpus`; empty nodes above that target go
+//               after `predictive_scale_down_delay` (default 0: at once).
 //   oracle:     sees each arrival `provisioning_delay` early and provisions for
 //               it then, so the node is ready when the pod arrives; removes a
 //               node as soon as it is empty and no foreseen pod needs it. It
@@ -76,6 +77,9 @@ struct ReplayOptions {
   double price_per_gpu_hour = 0;
   DemandForecastOptions forecast{};  // predictive
   double headroom_gpus = 0;          // predictive
+  // Predictive: an empty node above the forecast target goes after this long
+  // (the forecast, not a fixed cool-down, guards against the next arrivals).
+  int64_t predictive_scale_down_delay = 0;
   bool record_series = true;
   // Called now and then with the fraction of events done (0..1).
   std::function<void(double)> progress{};
@@ -91,7 +95,9 @@ struct ReplayPoint {
 
 struct ReplayResult {
   ScalingStrategy strategy = ScalingStrategy::kReactive;
-  double gpu_hours = 0;          // billed: from request to removal, inside the report window
+  // Billed node time, from request to removal, inside the report window; the
+  // replay ends when the last pod leaves (end_time).
+  double gpu_hours = 0;
   double demand_gpu_hours = 0;   // Σ pod demand × run time, inside the report window
   double cost = 0;               // gpu_hours × price_per_gpu_hour
   int64_t pods = 0;              // GPU pods arriving in the report window
@@ -112,6 +118,21 @@ struct ReplayResult {
 // pod with departure < arrival or gpu_milli outside 1..1000.
 Result<ReplayResult> ReplayTrace(const ReplayWorkload& workload, ScalingStrategy strategy,
                                  const ReplayOptions& options);
+
+// Steps ahead the predictive strategy provisions for: ceil((delay + step) / step).
+int PredictiveHorizonSteps(const ReplayOptions& options);
+
+// The evaluation protocol: the first `train_fraction` of the pods (by arrival)
+// is the training part; the forecaster and its headroom are tuned on the
+// demand peaks before the split only, and the report covers the rest.
+struct ReplayTraining {
+  int64_t split_time = 0;  // report_from for the evaluation
+  int64_t training_steps = 0;
+  TunedDemandForecast tuned;
+};
+// Fails when the step does not divide a day (the season) or there are no pods.
+Result<ReplayTraining> TrainPredictive(const ReplayWorkload& workload, const ReplayOptions& options,
+                                       double train_fraction, double coverage);
 
 // The demand (GPUs) a workload would have with no waiting: the peak of
 // Σ num_gpu × gpu_milli / 1000 over each step [start + k·step, +step), up to `end`.

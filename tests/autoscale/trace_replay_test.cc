@@ -28,10 +28,10 @@ TEST(TraceReplayTest, ReactivePendsForTheProvisioningDelay) {
   EXPECT_EQ(r.pending_p50, 90);
   EXPECT_EQ(r.pending_p99, 90);
   EXPECT_EQ(r.pending_max, 90);
-  // Requested at 100, ready at 190, the pod runs 190..3790, the node goes at
-  // 3790 + 600 = 4390: 4290 s × 8 GPUs.
-  EXPECT_DOUBLE_EQ(r.gpu_hours, 4290.0 * 8 / 3600);
-  EXPECT_DOUBLE_EQ(r.cost, 2 * 4290.0 * 8 / 3600);
+  // Requested at 100, ready at 190, the pod runs 190..3790, when the replay
+  // ends: 3690 s × 8 GPUs.
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 3690.0 * 8 / 3600);
+  EXPECT_DOUBLE_EQ(r.cost, 2 * 3690.0 * 8 / 3600);
   EXPECT_DOUBLE_EQ(r.demand_gpu_hours, 1.0);
   EXPECT_EQ(r.end_time, 3790);
   EXPECT_EQ(r.nodes_requested, 1);
@@ -52,7 +52,30 @@ TEST(TraceReplayTest, PredictiveWithoutHistoryIsReactive) {
   ReplayResult r = MustReplay(OnePod(), ScalingStrategy::kPredictive,
                               {.forecast = {.method = ForecastMethod::kLastValue}});
   EXPECT_EQ(r.pending_max, 90);
-  EXPECT_DOUBLE_EQ(r.gpu_hours, 4290.0 * 8 / 3600);
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 3690.0 * 8 / 3600);
+}
+
+// Pod A [100, 3700) and pod B [5000, 5100), each 1 GPU; steps of 300 s.
+//  reactive:   A's node 100..4390 (empty at 3790, kept 600 s), B's 5000..5190;
+//  predictive: A's node goes at the tick of 4200, the first whose last step
+//              [3900, 4200) had no demand; B's node 5000..5190;
+//  oracle:     A's node 10..3700, B's 4910..5100.
+TEST(TraceReplayTest, EmptyNodesGoAfterTheScaleDownDelayOrTheForecast) {
+  ReplayWorkload w{
+      .name = "gap",
+      .pods = {{.arrival = 100, .departure = 3700}, {.arrival = 5000, .departure = 5100}}};
+  ReplayOptions o{.forecast = {.method = ForecastMethod::kLastValue}};
+  ReplayResult reactive = MustReplay(w, ScalingStrategy::kReactive, o);
+  EXPECT_DOUBLE_EQ(reactive.gpu_hours, (4290.0 + 190) * 8 / 3600);
+  EXPECT_EQ(reactive.pending_p50, 90);
+  EXPECT_EQ(reactive.end_time, 5190);
+  ReplayResult predictive = MustReplay(w, ScalingStrategy::kPredictive, o);
+  EXPECT_DOUBLE_EQ(predictive.gpu_hours, (4100.0 + 190) * 8 / 3600);
+  EXPECT_EQ(predictive.pending_max, 90);
+  ReplayResult oracle = MustReplay(w, ScalingStrategy::kOracle, o);
+  EXPECT_DOUBLE_EQ(oracle.gpu_hours, (3690.0 + 190) * 8 / 3600);
+  EXPECT_EQ(oracle.pending_max, 0);
+  EXPECT_EQ(oracle.nodes_requested, 2);
 }
 
 // Nodes of one GPU. Pod A arrives at 50 and runs 1000 s; pod B arrives at 400.
@@ -89,8 +112,9 @@ TEST(TraceReplayTest, AReplicaLeavingWhilePendingIsCancelled) {
   EXPECT_EQ(r.pods_cancelled, 1);
   EXPECT_EQ(r.pending_max, 50);
   EXPECT_DOUBLE_EQ(r.demand_gpu_hours, 0);
-  // Requested at 100, ready at 190 and empty, removed at 790.
-  EXPECT_DOUBLE_EQ(r.gpu_hours, 690.0 * 8 / 3600);
+  // Requested at 100; the replay ends when the replica leaves at 150.
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 50.0 * 8 / 3600);
+  EXPECT_EQ(r.end_time, 150);
 }
 
 // Two 0.6-GPU pods cannot share a GPU; two 0.5-GPU pods can.
@@ -123,7 +147,7 @@ TEST(TraceReplayTest, LimitsAndUnplaceablePods) {
 TEST(TraceReplayTest, ReportWindowCountsOnlyLaterPodsAndNodeTime) {
   ReplayResult r = MustReplay(OnePod(), ScalingStrategy::kReactive, {.report_from = 1000});
   EXPECT_EQ(r.pods, 0);
-  EXPECT_DOUBLE_EQ(r.gpu_hours, 3390.0 * 8 / 3600);  // 1000..4390
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 2790.0 * 8 / 3600);  // 1000..3790
 }
 
 TEST(TraceReplayTest, RejectsBadOptionsAndPods) {
@@ -152,6 +176,41 @@ TEST(TraceReplayTest, DemandPeaksPerStep) {
                    .pods = {{.arrival = 0, .departure = 150},
                             {.arrival = 100, .departure = 400, .gpu_milli = 500}}};
   EXPECT_EQ(DemandPeaks(w, 0, 400, 100), (std::vector<double>{1, 1.5, 0.5, 0.5}));
+}
+
+// Nodes of one GPU, predictive with no forecast target (last value of an empty
+// history) and immediate scale-down. A leaves at 190 + 100 = 290, the instant B
+// arrives: B takes A's node, which therefore is not removed (scale-down runs
+// after binding), and waits 0 s.
+TEST(TraceReplayTest, ScaleDownRunsAfterBinding) {
+  ReplayWorkload w{
+      .name = "handover",
+      .pods = {{.arrival = 100, .departure = 200}, {.arrival = 290, .departure = 390}}};
+  ReplayResult r = MustReplay(
+      w, ScalingStrategy::kPredictive,
+      {.gpus_per_node = 1, .step = 1000, .forecast = {.method = ForecastMethod::kLastValue}});
+  EXPECT_EQ(r.nodes_requested, 1);
+  EXPECT_EQ(r.pending_max, 90);  // A only
+  EXPECT_EQ(r.pending_p50, 0);   // B
+  // One node, requested at 100, removed when B leaves at 390.
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 290.0 / 3600);
+}
+
+// Two pods a day apart, steps of 12 h: the split falls on the second pod's
+// arrival rounded down to a step, and training sees the steps before it.
+TEST(TraceReplayTest, TrainPredictiveSplitsByArrivalsOnAStepBoundary) {
+  ReplayWorkload w{
+      .name = "split",
+      .pods = {{.arrival = 0, .departure = 3600}, {.arrival = 90000, .departure = 93600}}};
+  Result<ReplayTraining> t = TrainPredictive(w, {.step = 43200}, 0.5, 0.9);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t->split_time, 86400);
+  EXPECT_EQ(t->training_steps, 2);
+  EXPECT_EQ(PredictiveHorizonSteps({.provisioning_delay = 90, .step = 60}), 3);
+  EXPECT_EQ(PredictiveHorizonSteps({.provisioning_delay = 90, .step = 300}), 2);
+  EXPECT_FALSE(TrainPredictive(w, {.step = 7}, 0.5, 0.9).ok());  // 7 does not divide a day
+  EXPECT_FALSE(TrainPredictive(w, {}, 1.0, 0.9).ok());
+  EXPECT_FALSE(TrainPredictive({.name = "empty"}, {}, 0.5, 0.9).ok());
 }
 
 TEST(TraceReplayWorkloadTest, RateBecomesReplicas) {
