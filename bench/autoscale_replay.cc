@@ -64,6 +64,7 @@ constexpr const char* kUsage =
     "  --json FILE              results as JSON ('-': stdout, instead of the table)\n"
     "  --series-dir DIR         writes DIR/autoscale_<workload>_series.csv: demand and\n"
     "                           capacity per step over the report window, for plotting\n"
+    "  --series-hours H         only the first H hours of the report window (default: all)\n"
     "  --progress / --no-progress   progress bar on stderr (default: when it is a terminal)\n"
     "  -h, --help               this text\n";
 
@@ -79,6 +80,7 @@ struct Flags {
   double coverage = 0.9;
   std::string json;
   std::string series_dir;
+  double series_hours = 0;  // 0: all
   bool progress = isatty(2) != 0;
 };
 
@@ -260,6 +262,7 @@ Status WriteSeries(const WorkloadRun& run, const Flags& f) {
   for (size_t k = 0; k < steps; ++k) {
     const int64_t t = static_cast<int64_t>(k) * f.replay.step;
     if (t < from) continue;
+    if (f.series_hours > 0 && t - from > f.series_hours * 3600) break;
     char line[64];
     std::snprintf(line, sizeof(line), "%.4f,%.3f", (t - from) / 3600.0,
                   k < run.demand_peaks.size() ? run.demand_peaks[k] : 0.0);
@@ -338,6 +341,8 @@ int main(int argc, char** argv) {
       if (!ParseNumber(v, &f.coverage) || f.coverage < 0 || f.coverage > 1) return bad();
     } else if (a == "--json") {
       f.json = v;
+    } else if (a == "--series-hours") {
+      if (!ParseNumber(v, &f.series_hours) || f.series_hours <= 0) return bad();
     } else if (a == "--series-dir") {
       f.series_dir = v;
     } else {
