@@ -203,6 +203,15 @@ void PrintTable(const std::vector<WorkloadRun>& runs, const Flags& f) {
                   r.pending_p99, r.pending_mean, r.pods > 0 ? 100.0 * r.pods_delayed / r.pods : 0,
                   r.cost);
     }
+    std::printf("  delayed pods (of %lld):", static_cast<long long>(run.results[0].pods));
+    for (const as::ReplayResult& r : run.results) {
+      std::printf(" %s %lld (%lld of %lld multi-GPU)",
+                  std::string(as::ScalingStrategyName(r.strategy)).c_str(),
+                  static_cast<long long>(r.pods_delayed),
+                  static_cast<long long>(r.pods_multi_gpu_delayed),
+                  static_cast<long long>(r.pods_multi_gpu));
+    }
+    std::printf("\n");
   }
 }
 
@@ -231,6 +240,8 @@ nlohmann::json ToJson(const std::vector<WorkloadRun>& runs, const Flags& f) {
                                  {"cost", r.cost},
                                  {"pods", r.pods},
                                  {"pods_delayed", r.pods_delayed},
+                                 {"pods_multi_gpu", r.pods_multi_gpu},
+                                 {"pods_multi_gpu_delayed", r.pods_multi_gpu_delayed},
                                  {"pods_cancelled", r.pods_cancelled},
                                  {"pods_unplaceable", r.pods_unplaceable},
                                  {"pending_p50_s", r.pending_p50},

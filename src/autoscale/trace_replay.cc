@@ -417,6 +417,10 @@ class Replayer {
         if (st.cancelled) ++r.pods_cancelled;
       }
       if (waited > 0) ++r.pods_delayed;
+      if (p.num_gpu > 1) {
+        ++r.pods_multi_gpu;
+        if (waited > 0) ++r.pods_multi_gpu_delayed;
+      }
       waits.push_back(static_cast<double>(waited));
       wait_sum += static_cast<double>(waited);
     }

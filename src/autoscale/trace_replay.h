@@ -98,10 +98,12 @@ struct ReplayResult {
   // Billed node time, from request to removal, inside the report window; the
   // replay ends when the last pod leaves (end_time).
   double gpu_hours = 0;
-  double demand_gpu_hours = 0;   // Σ pod demand × run time, inside the report window
-  double cost = 0;               // gpu_hours × price_per_gpu_hour
-  int64_t pods = 0;              // GPU pods arriving in the report window
-  int64_t pods_delayed = 0;      // of those, pods that waited at all
+  double demand_gpu_hours = 0;         // Σ pod demand × run time, inside the report window
+  double cost = 0;                     // gpu_hours × price_per_gpu_hour
+  int64_t pods = 0;                    // GPU pods arriving in the report window
+  int64_t pods_delayed = 0;            // of those, pods that waited at all
+  int64_t pods_multi_gpu = 0;          // of those, pods asking for more than one GPU
+  int64_t pods_multi_gpu_delayed = 0;  // ... that waited
   int64_t pods_unplaceable = 0;  // need more GPUs than a node has (left out of the pending stats)
   int64_t pods_cancelled = 0;    // left while pending (runs_for_duration = false)
   double pending_p50 = 0;        // seconds from arrival to bound (or cancelled)

@@ -142,6 +142,8 @@ TEST(TraceReplayTest, LimitsAndUnplaceablePods) {
   // First: 90 s. Second: bound when the first leaves at 190, so 190 s.
   EXPECT_EQ(r.pending_max, 190);
   EXPECT_EQ(r.pending_p50, 90);
+  EXPECT_EQ(r.pods_multi_gpu, 2);
+  EXPECT_EQ(r.pods_multi_gpu_delayed, 2);
 }
 
 TEST(TraceReplayTest, ReportWindowCountsOnlyLaterPodsAndNodeTime) {
