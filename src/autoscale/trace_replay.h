@@ -30,6 +30,7 @@
 //   GPU_ASSIGN_OR_RETURN(ReplayResult r, ReplayTrace(workload, ScalingStrategy::kReactive, {}));
 //   std::printf("%.1f GPU-hours, p99 pending %.0f s\n", r.gpu_hours, r.pending_p99);
 //
+// The replay ends when the last pod leaves: node time after that is not billed.
 // Time is the workload's (seconds); nothing reads a clock.
 // Thread-safety: pure; concurrent replays of one workload are fine.
 #pragma once
