@@ -201,6 +201,44 @@ Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_vi
   return nodes;
 }
 
+namespace {
+
+// The pod columns of the current row: slots 0..4 are name, cpu_milli,
+// memory_mib, num_gpu, gpu_milli; `gpu_spec_slot` the optional gpu_spec.
+Result<PodSpec> PodFromRow(const CsvReader& reader, size_t gpu_spec_slot) {
+  PodSpec pod;
+  pod.name = std::string(*reader.Field(0));
+  if (pod.name.empty()) return reader.Error("pod name is empty");
+  GPU_ASSIGN_OR_RETURN(pod.cpu_milli, reader.Int(1, "cpu_milli", 0, kMaxQuantity));
+  GPU_ASSIGN_OR_RETURN(pod.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
+  GPU_ASSIGN_OR_RETURN(int64_t num_gpu, reader.Int(3, "num_gpu", 0, kMaxGpusPerNode));
+  // Thousandths of each GPU. A negative share is a broken row, not a CPU-only
+  // pod; above 1000 the protocol clamps to a whole GPU, anything wilder is broken.
+  GPU_ASSIGN_OR_RETURN(int64_t gpu_milli, reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
+  if (gpu_milli < 0) {
+    return reader.Error("gpu_milli " + std::to_string(gpu_milli) +
+                        " is negative; want thousandths of a GPU, 0 to 1000");
+  }
+  pod.num_gpu = static_cast<int>(num_gpu);
+  pod.gpu_milli = static_cast<int>(std::min<int64_t>(gpu_milli, kMilliPerGpu));
+  if (std::optional<std::string_view> spec = reader.Field(gpu_spec_slot); spec && !spec->empty()) {
+    size_t start = 0;
+    while (start <= spec->size()) {
+      const size_t bar = spec->find('|', start);
+      std::string_view model =
+          Trim(spec->substr(start, bar == std::string_view::npos ? spec->npos : bar - start));
+      if (model.empty())
+        return reader.Error("gpu_spec \"" + std::string(*spec) + "\" has an empty model");
+      pod.gpu_models.emplace_back(model);
+      if (bar == std::string_view::npos) break;
+      start = bar + 1;
+    }
+  }
+  return pod;
+}
+
+}  // namespace
+
 Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view file_name) {
   CsvReader reader(text, file_name);
   GPU_RETURN_IF_ERROR(
@@ -209,34 +247,29 @@ Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view
   Status row;
   while (reader.NextRow(&row)) {
     GPU_RETURN_IF_ERROR(row);
-    PodSpec pod;
-    pod.name = std::string(*reader.Field(0));
-    if (pod.name.empty()) return reader.Error("pod name is empty");
-    GPU_ASSIGN_OR_RETURN(pod.cpu_milli, reader.Int(1, "cpu_milli", 0, kMaxQuantity));
-    GPU_ASSIGN_OR_RETURN(pod.memory_mib, reader.Int(2, "memory_mib", 0, kMaxQuantity));
-    GPU_ASSIGN_OR_RETURN(int64_t num_gpu, reader.Int(3, "num_gpu", 0, kMaxGpusPerNode));
-    // Thousandths of each GPU. A negative share is a broken row, not a CPU-only
-    // pod; above 1000 the protocol clamps to a whole GPU, anything wilder is broken.
-    GPU_ASSIGN_OR_RETURN(int64_t gpu_milli,
-                         reader.Int(4, "gpu_milli", -kMaxQuantity, kMaxQuantity));
-    if (gpu_milli < 0) {
-      return reader.Error("gpu_milli " + std::to_string(gpu_milli) +
-                          " is negative; want thousandths of a GPU, 0 to 1000");
-    }
-    pod.num_gpu = static_cast<int>(num_gpu);
-    pod.gpu_milli = static_cast<int>(std::min<int64_t>(gpu_milli, kMilliPerGpu));
-    if (std::optional<std::string_view> spec = reader.Field(5); spec && !spec->empty()) {
-      size_t start = 0;
-      while (start <= spec->size()) {
-        const size_t bar = spec->find('|', start);
-        std::string_view model =
-            Trim(spec->substr(start, bar == std::string_view::npos ? spec->npos : bar - start));
-        if (model.empty())
-          return reader.Error("gpu_spec \"" + std::string(*spec) + "\" has an empty model");
-        pod.gpu_models.emplace_back(model);
-        if (bar == std::string_view::npos) break;
-        start = bar + 1;
-      }
+    GPU_ASSIGN_OR_RETURN(PodSpec pod, PodFromRow(reader, 5));
+    pods.push_back(std::move(pod));
+  }
+  if (pods.empty()) return reader.NothingAfterHeader("pods");
+  return pods;
+}
+
+Result<std::vector<TimedPod>> ParseTimedPodCsv(std::string_view text, std::string_view file_name) {
+  CsvReader reader(text, file_name);
+  GPU_RETURN_IF_ERROR(reader.ReadHeader(
+      {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "creation_time", "deletion_time"},
+      {"gpu_spec"}));
+  std::vector<TimedPod> pods;
+  Status row;
+  while (reader.NextRow(&row)) {
+    GPU_RETURN_IF_ERROR(row);
+    TimedPod pod;
+    GPU_ASSIGN_OR_RETURN(pod.spec, PodFromRow(reader, 7));
+    GPU_ASSIGN_OR_RETURN(pod.creation_time, reader.Int(5, "creation_time", 0, kMaxQuantity));
+    GPU_ASSIGN_OR_RETURN(pod.deletion_time, reader.Int(6, "deletion_time", 0, kMaxQuantity));
+    if (pod.deletion_time < pod.creation_time) {
+      return reader.Error("deletion_time " + std::to_string(pod.deletion_time) +
+                          " is before creation_time " + std::to_string(pod.creation_time));
     }
     pods.push_back(std::move(pod));
   }
@@ -283,6 +316,11 @@ Result<std::vector<NodeSpec>> LoadNodeCsv(const std::string& path) {
 Result<std::vector<PodSpec>> LoadPodCsv(const std::string& path) {
   GPU_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   return ParsePodCsv(text, path);
+}
+
+Result<std::vector<TimedPod>> LoadTimedPodCsv(const std::string& path) {
+  GPU_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseTimedPodCsv(text, path);
 }
 
 }  // namespace gpu_autoscaler::autoscale

@@ -14,6 +14,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,10 +29,20 @@ namespace gpu_autoscaler::autoscale {
 Result<std::vector<NodeSpec>> ParseNodeCsv(std::string_view text, std::string_view file_name);
 Result<std::vector<PodSpec>> ParsePodCsv(std::string_view text, std::string_view file_name);
 
+// A pod with its lifetime, from the pod lists' creation_time and deletion_time
+// columns (seconds from the trace start); for the autoscaling trace replay.
+struct TimedPod {
+  PodSpec spec;
+  int64_t creation_time = 0;
+  int64_t deletion_time = 0;  // >= creation_time
+};
+Result<std::vector<TimedPod>> ParseTimedPodCsv(std::string_view text, std::string_view file_name);
+
 // Read the file at `path`, then parse it. A directory is InvalidArgument
 // ("<path> is a directory"); a missing file NotFound.
 Result<std::vector<NodeSpec>> LoadNodeCsv(const std::string& path);
 Result<std::vector<PodSpec>> LoadPodCsv(const std::string& path);
+Result<std::vector<TimedPod>> LoadTimedPodCsv(const std::string& path);
 
 // A GPU model that pods name in gpu_spec but no GPU node has.
 struct UnknownGpuModel {

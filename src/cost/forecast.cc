@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <vector>
 
 namespace gpu_autoscaler::cost {
 
@@ -26,39 +25,11 @@ double SumHorizon(double horizon, F&& forecast_step) {
 
 double HoltWintersFutureSum(std::span<const double> x, double horizon,
                             const HoltWintersOptions& o) {
-  const size_t n = x.size();
-  if (n == 0 || !(horizon > 0)) return 0;
-  if (n < 2) return x[0] * horizon;  // run rate of the only bucket
-  const double a = o.alpha, b = o.beta, g = o.gamma;
-  const size_t m = o.season_length > 1 ? static_cast<size_t>(o.season_length) : 0;
-  if (m == 0 || n < 2 * m) {
-    // Holt's linear trend.
-    double level = x[0];
-    double trend = x[1] - x[0];
-    for (size_t t = 1; t < n; ++t) {
-      double prev = level;
-      level = a * x[t] + (1 - a) * (level + trend);
-      trend = b * (level - prev) + (1 - b) * trend;
-    }
-    return SumHorizon(horizon, [&](int h) { return level + h * trend; });
-  }
-  // Additive Holt-Winters, initialised from the first two seasons.
-  double mean1 = std::accumulate(x.begin(), x.begin() + m, 0.0) / m;
-  double mean2 = std::accumulate(x.begin() + m, x.begin() + 2 * m, 0.0) / m;
-  double level = mean1;
-  double trend = (mean2 - mean1) / m;
-  std::vector<double> season(n);
-  for (size_t i = 0; i < m; ++i)
-    season[i] = x[i] - mean1;
-  for (size_t t = m; t < n; ++t) {
-    double prev = level;
-    level = a * (x[t] - season[t - m]) + (1 - a) * (level + trend);
-    trend = b * (level - prev) + (1 - b) * trend;
-    season[t] = g * (x[t] - level) + (1 - g) * season[t - m];
-  }
-  return SumHorizon(horizon, [&](int h) {
-    return level + h * trend + season[n - m + static_cast<size_t>(h - 1) % m];
-  });
+  if (x.empty() || !(horizon > 0)) return 0;
+  HoltWinters model(o);
+  for (double v : x)
+    model.Observe(v);
+  return SumHorizon(horizon, [&](int h) { return model.Forecast(h); });
 }
 
 PeriodForecast ForecastPeriod(std::span<const double> buckets, int64_t bucket_seconds,

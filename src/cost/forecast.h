@@ -20,16 +20,13 @@
 #include <cstdint>
 #include <span>
 
+#include "common/holt_winters.h"
 #include "cost/budget.h"
 
 namespace gpu_autoscaler::cost {
 
-struct HoltWintersOptions {
-  double alpha = 0.5;  // level smoothing
-  double beta = 0.1;   // trend smoothing
-  double gamma = 0.3;  // seasonal smoothing
-  int season_length = 24;
-};
+// The model itself is common/holt_winters.h, shared with the GPU demand forecast.
+using HoltWintersOptions = gpu_autoscaler::HoltWintersOptions;
 
 // Sum of the next `horizon` one-step-ahead forecasts of the per-bucket series
 // (each clamped at 0). Exposed for tests; see ForecastPeriod.

@@ -1,5 +1,6 @@
 // libFuzzer target for the openb trace CSV loader (src/autoscale/trace.h).
-// The first byte picks the node or the pod parser; the rest is the file. Any
+// The first byte picks the parser (bit 0: nodes; else bit 1: pods with
+// creation and deletion times; else pods); the rest is the file. Any
 // input must give a value or an error with file:line, never a crash, and every
 // parsed row must satisfy the loader's documented bounds.
 #include <cstddef>
@@ -24,6 +25,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
       }
     } else if (nodes.error().message().rfind("nodes.csv:", 0) != 0) {
+      std::abort();
+    }
+  } else if (data[0] & 2) {
+    auto pods = as::ParseTimedPodCsv(text, "timed.csv");
+    if (pods.ok()) {
+      for (const as::TimedPod& p : *pods) {
+        if (p.spec.name.empty() || p.spec.gpu_milli < 0 || p.spec.gpu_milli > 1000 ||
+            p.creation_time < 0 || p.deletion_time < p.creation_time) {
+          std::abort();
+        }
+      }
+    } else if (pods.error().message().rfind("timed.csv:", 0) != 0) {
       std::abort();
     }
   } else {
