@@ -27,10 +27,10 @@
 namespace gpu_autoscaler::cloud {
 
 struct AzureClientCredentials {
-  std::string tenant_id;
-  std::string client_id;
-  std::string client_secret;         // either this...
-  std::string federated_token_file;  // ...or this (AZURE_FEDERATED_TOKEN_FILE), re-read per grant
+  std::string tenant_id{};
+  std::string client_id{};
+  std::string client_secret{};         // either this...
+  std::string federated_token_file{};  // ...or this (AZURE_FEDERATED_TOKEN_FILE), re-read per grant
   std::string login_endpoint = "https://login.microsoftonline.com";  // AZURE_AUTHORITY_HOST
   std::string scope = "https://management.azure.com/.default";
 };
@@ -50,7 +50,7 @@ struct AzureManagedIdentityOptions {
   std::string imds_endpoint = "http://169.254.169.254";
   std::string api_version = "2018-02-01";
   std::string resource = "https://management.azure.com/";
-  std::string client_id;  // a user-assigned identity; "" for the system-assigned one
+  std::string client_id{};  // a user-assigned identity; "" for the system-assigned one
 };
 std::shared_ptr<AccessTokenSource> NewAzureManagedIdentityTokenSource(
     AzureManagedIdentityOptions options, std::shared_ptr<kube::HttpTransport> transport,

@@ -44,7 +44,7 @@ Result<AzureScheduledEvents> ParseAzureScheduledEvents(std::string_view json);
 struct AzureScheduledEventsOptions {
   std::string imds_endpoint = "http://169.254.169.254";
   std::string api_version = "2020-07-01";
-  std::string vm_name;  // this VM's name as Resources lists it; "" matches any
+  std::string vm_name{};  // this VM's name as Resources lists it; "" matches any
   bool acknowledge = false;
 };
 

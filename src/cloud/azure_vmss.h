@@ -34,8 +34,8 @@ namespace gpu_autoscaler::cloud {
 struct AzureVmssOptions {
   std::string arm_endpoint = "https://management.azure.com";
   std::string api_version = "2024-07-01";
-  std::string subscription_id;  // for short group names
-  std::string resource_group;
+  std::string subscription_id{};  // for short group names
+  std::string resource_group{};
   int min_size = 0;  // a scale set has no bounds of its own
   int max_size = 1000;
   RetryPolicy retry{};

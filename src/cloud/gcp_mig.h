@@ -35,8 +35,8 @@ namespace gpu_autoscaler::cloud {
 
 struct GcpMigOptions {
   std::string compute_endpoint = "https://compute.googleapis.com/compute/v1";
-  std::string project;  // for short group names
-  std::string zone;
+  std::string project{};  // for short group names
+  std::string zone{};
   int min_size = 0;  // a MIG has no bounds of its own
   int max_size = 1000;
   RetryPolicy retry{};
