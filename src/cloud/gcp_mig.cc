@@ -462,6 +462,11 @@ Status GcpMigProvider::TerminateInstances(const std::string& group,
                                           bool decrement_desired) {
   GPU_ASSIGN_OR_RETURN(GcpMigRef ref, ParseGcpMigName(group, options_));
   if (instance_ids.empty()) return Status::Ok();
+  if (instance_ids.size() > 1000) {
+    // The API's limit per deleteInstances request.
+    return ProviderError(ProviderErrorKind::kInvalid,
+                         "gcp-mig: at most 1000 instances per deleteInstances call");
+  }
   json instances = json::array();
   for (const std::string& id : instance_ids) {
     if (!ValidSegment(id)) {
