@@ -62,7 +62,8 @@ std::optional<Clock::WallTime> ParseHttpDate(std::string_view text) {
   for (int i = 0; i < 12; ++i) {
     if (text.substr(8, 3) == kMonths[i]) month = i;
   }
-  if (month < 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1970) {
+  if (month < 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1970 ||
+      year > 2200) {  // the system clock's nanoseconds end in 2262
     return std::nullopt;
   }
   tm.tm_year = year - 1900;
@@ -116,7 +117,10 @@ Result<kube::HttpResponse> CloudHttp::Do(kube::HttpRequest req, std::string_view
     std::string message = std::string(what) + ": HTTP " + std::to_string(resp->status);
     if (!err.code.empty()) message += " " + err.code;
     if (!err.message.empty()) message += ": " + err.message;
-    bool retryable = err.kind == ProviderErrorKind::kThrottled || resp->status >= 500;
+    // 429 is "not now" even when the code says it is not throttling
+    // (Azure's RetryableErrorDueToAnotherOperation).
+    bool retryable =
+        err.kind == ProviderErrorKind::kThrottled || resp->status == 429 || resp->status >= 500;
     if (!retryable || attempt >= policy_.max_attempts) {
       if (retryable) message += " (after " + std::to_string(attempt) + " attempts)";
       return ProviderError(err.kind, message);

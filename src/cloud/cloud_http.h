@@ -69,7 +69,7 @@ class CloudHttp {
             std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Sends `req` (its timeout set from the constructor when zero). A 2xx or
-  // 3xx response is returned; a throttled or 5xx one is retried per the
+  // 3xx response is returned; a throttled, 429 or 5xx one is retried per the
   // policy, then surfaced; a transport failure or timeout is kUnavailable at
   // once (a write may already have been applied). `what` prefixes errors.
   Result<kube::HttpResponse> Do(kube::HttpRequest req, std::string_view what);

@@ -42,6 +42,9 @@ TEST(CloudHttpRetryAfterTest, SecondsAndDates) {
   EXPECT_FALSE(ParseHttpDate("Mon, 19 Foo 2016 18:29:47 GMT").has_value());
   EXPECT_FALSE(ParseHttpDate("Mon, 19 Sep 2016 25:29:47 GMT").has_value());
   EXPECT_FALSE(ParseHttpDate("2016-09-19T18:29:47Z").has_value());
+  // Found by fuzzing: a far-future date overflowed the nanosecond clock.
+  EXPECT_FALSE(ParseHttpDate("Mon, 19 Sep 4032 18:29:47 GMT").has_value());
+  EXPECT_FALSE(ParseRetryAfter("Mon, 19 Sep 4032 18:29:47 GMT", now).has_value());
 }
 
 TEST(CloudHttpTest, KindsForStatuses) {
