@@ -164,7 +164,7 @@ ProviderErrorKind ClassifyLaunchFailureMessage(std::string_view status_message) 
   return ProviderErrorKind::kNone;
 }
 
-std::string FormEncode(const QueryParams& params) {
+std::string AwsFormEncode(const QueryParams& params) {
   std::string out;
   for (const auto& [k, v] : params) {
     if (!out.empty()) out += '&';
@@ -266,7 +266,7 @@ Result<XmlElement> AwsQueryClient::Attempt(const std::string& action, const std:
 Result<XmlElement> AwsQueryClient::Call(const std::string& action, const QueryParams& params) {
   QueryParams all{{"Action", action}, {"Version", options_.version}};
   all.insert(all.end(), params.begin(), params.end());
-  std::string body = FormEncode(all);
+  std::string body = AwsFormEncode(all);
   bool refreshed_credentials = false;
   for (int attempt = 1;; ++attempt) {
     AwsCredentials used;

@@ -56,7 +56,7 @@ ProviderErrorKind ClassifyAwsError(int http_status, std::string_view code,
 ProviderErrorKind ClassifyLaunchFailureMessage(std::string_view status_message);
 
 // "Action=X&Version=Y&K=V..." with AWS UriEncode.
-std::string FormEncode(const QueryParams& params);
+std::string AwsFormEncode(const QueryParams& params);
 // Decodes a form body into its pairs (the fake servers use it).
 QueryParams FormDecode(std::string_view body);
 

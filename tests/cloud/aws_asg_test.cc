@@ -203,7 +203,7 @@ TEST(AwsQueryTest, LaunchFailureMessages) {
 }
 
 TEST(AwsQueryTest, FormEncodingAndBackoff) {
-  EXPECT_EQ(FormEncode({{"Action", "X"}, {"AutoScalingGroupNames.member.1", "a b/c+d"}}),
+  EXPECT_EQ(AwsFormEncode({{"Action", "X"}, {"AutoScalingGroupNames.member.1", "a b/c+d"}}),
             "Action=X&AutoScalingGroupNames.member.1=a%20b%2Fc%2Bd");
   EXPECT_EQ(FormDecode("A=a+b&B=%2F%3D&C"), (QueryParams{{"A", "a b"}, {"B", "/="}, {"C", ""}}));
   AwsRetryPolicy p{.max_attempts = 10,
