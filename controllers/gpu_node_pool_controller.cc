@@ -46,10 +46,9 @@ std::string Key(const kube::PodView& pod) {
   return std::string(pod.ns()) + "/" + std::string(pod.name());
 }
 
-// The planner's view of a pod: sharing-aware (a time-sliced or MPS replica is
-// its share of a GPU; a MIG instance its slices' share of 7), restricted to
-// the GPU model its nodeSelector names. nullopt: no GPU, or unusable as written.
-std::optional<autoscale::PodSpec> PlannerPodOf(const kube::PodView& pod) {
+}  // namespace
+
+std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod) {
   scheduler::GpuDemand d = scheduler::GpuDemandOf(pod, autoscale::kMilliPerGpu);
   if (!d.wants_gpu() || !d.error.empty()) return std::nullopt;
   if (d.kind == scheduler::GpuKind::kMig) {
@@ -61,6 +60,8 @@ std::optional<autoscale::PodSpec> PlannerPodOf(const kube::PodView& pod) {
     d.spec.gpu_models = {std::string(*model)};
   return d.spec;
 }
+
+namespace {
 
 std::string Join(const std::vector<std::string>& parts, std::string_view sep = "; ") {
   std::string out;
@@ -143,8 +144,8 @@ struct GpuNodePoolReconciler::PoolState {
     std::string pods;  // sorted pod keys
     Clock::TimePoint at;
   };
-  std::map<std::string, Change> changes;  // node -> when its pods last changed
-  Clock::TimePoint last_plan{};
+  std::map<std::string, Change> changes;      // node -> when its pods last changed
+  std::optional<Clock::TimePoint> last_plan;  // the last scale-up plan
 };
 
 GpuNodePoolReconciler::GpuNodePoolReconciler(
@@ -405,7 +406,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
       if (node_instance.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
       pods_on[node].push_back(pod);
       namespaces.insert(std::string(pod->ns()));
-      auto planner_pod = PlannerPodOf(*pod);
+      auto planner_pod = PoolDemandOf(*pod);
       if (!planner_pod) continue;
       autoscale::PoolPod p;
       p.spec = std::move(*planner_pod);
@@ -421,7 +422,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         pod->condition("PodScheduled") != kube::ConditionStatus::kFalse) {
       continue;
     }
-    auto planner_pod = PlannerPodOf(*pod);
+    auto planner_pod = PoolDemandOf(*pod);
     if (!planner_pod || PoolForPod(*pod, pool_refs) != request.name) continue;
     pending.push_back(std::move(*planner_pod));
     pending_keys.push_back(Key(*pod));
@@ -471,7 +472,8 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   st.batcher->Observe(pending_keys, now);
   // Planned at the end of a batch, and again each resync while pods still
   // wait (a limit may have lifted, an offering come back).
-  if (!pending.empty() && (st.batcher->Due(now) || now - st.last_plan >= options_.resync)) {
+  if (!pending.empty() &&
+      (st.batcher->Due(now) || (st.last_plan && now - *st.last_plan >= options_.resync))) {
     st.last_plan = now;
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto plan = autoscale::PlanPoolScaleUp({.pool = &spec,

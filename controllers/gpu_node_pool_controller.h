@@ -92,6 +92,12 @@ std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<nlohmann::
 std::string PoolForPod(const kube::PodView& pod,
                        const std::vector<std::pair<std::string, const ParsedNodePool*>>& pools);
 
+// The planner's view of a pod's GPU demand, sharing-aware: a time-sliced or
+// MPS replica is its share of a GPU (scheduler::GpuDemandOf), a MIG instance
+// its compute slices' share of 7; restricted to the GPU model its
+// nodeSelector names. nullopt: no GPU, or not placeable as written.
+std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod);
+
 class GpuNodePoolReconciler final : public reconcile::Reconciler {
  public:
   GpuNodePoolReconciler(const kube::Store<kube::GenericObject>& pools,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "cost/duration.h"
@@ -17,9 +18,35 @@ using nlohmann::json;
 constexpr CapacityTier kTiers[] = {CapacityTier::kReserved, CapacityTier::kSpot,
                                    CapacityTier::kOnDemand};
 
-std::string Str(const json& o, const char* key) {
+// Typed reads that never throw: a field of the wrong type reads as absent
+// (the API server's schema validation catches it before us in a cluster).
+const json* Field(const json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
   auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return it == o.end() ? nullptr : &*it;
+}
+std::string Str(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
+}
+json Obj(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_object() ? *f : json::object();
+}
+json Arr(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_array() ? *f : json::array();
+}
+int Int(const json& o, const char* key, int fallback) {
+  const json* f = Field(o, key);
+  if (f == nullptr || !f->is_number_integer()) return fallback;
+  const int64_t v = f->get<int64_t>();
+  return static_cast<int>(std::clamp<int64_t>(v, -1'000'000, 1'000'000));
+}
+std::optional<double> Num(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  if (f == nullptr || !f->is_number()) return std::nullopt;
+  return f->get<double>();
 }
 
 // "30s", "5m", "1h30m" -> ms; "0s" is allowed (consolidate at once).
@@ -39,14 +66,15 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
 ParsedNodePool ParseNodePool(const json& object, const std::string& default_secret_namespace) {
   ParsedNodePool out;
   auto& problems = out.problems;
-  out.spec.name = object.contains("metadata") ? Str(object["metadata"], "name") : "";
-  const json spec = object.value("spec", json::object());
-  if (!spec.is_object()) {
+  out.spec.name = Str(Obj(object, "metadata"), "name");
+  const json* spec_field = Field(object, "spec");
+  if (spec_field == nullptr || !spec_field->is_object()) {
     problems.push_back("spec is not an object");
     return out;
   }
+  const json& spec = *spec_field;
 
-  const json provider = spec.value("provider", json::object());
+  const json provider = Obj(spec, "provider");
   out.provider.type = Str(provider, "type");
   if (out.provider.type.empty()) {
     problems.push_back("spec.provider.type is required");
@@ -64,7 +92,9 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     if (!ParseDuration(delay, &out.provider.provisioning_delay))
       problems.push_back("spec.provider.provisioningDelay \"" + delay + "\" is not a duration");
   }
-  if (const json ref = provider.value("credentialsSecretRef", json()); ref.is_object()) {
+  if (const json* ref_field = Field(provider, "credentialsSecretRef");
+      ref_field && ref_field->is_object()) {
+    const json& ref = *ref_field;
     out.provider.secret_name = Str(ref, "name");
     out.provider.secret_namespace = Str(ref, "namespace");
     if (out.provider.secret_namespace.empty())
@@ -72,18 +102,18 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     if (out.provider.secret_name.empty())
       problems.push_back("spec.provider.credentialsSecretRef.name is required");
   }
-  const json pool_groups = provider.value("groups", json::object());
+  const json pool_groups = Obj(provider, "groups");
 
-  const json types = spec.value("instanceTypes", json::array());
-  if (!types.is_array() || types.empty()) problems.push_back("spec.instanceTypes is empty");
-  for (size_t i = 0; types.is_array() && i < types.size(); ++i) {
+  const json types = Arr(spec, "instanceTypes");
+  if (types.empty()) problems.push_back("spec.instanceTypes is empty");
+  for (size_t i = 0; i < types.size(); ++i) {
     const json& t = types[i];
     const std::string at = "spec.instanceTypes[" + std::to_string(i) + "]";
     autoscale::PoolInstanceType it;
     it.name = Str(t, "name");
     it.gpu_model = Str(t, "gpuModel");
-    it.gpu_count = t.value("gpuCount", 0);
-    it.max_pods = t.value("maxPods", 110);
+    it.gpu_count = Int(t, "gpuCount", 0);
+    it.max_pods = Int(t, "maxPods", 110);
     for (const char* field : {"cpu", "memory"}) {
       const std::string text = Str(t, field);
       if (text.empty()) continue;
@@ -99,15 +129,17 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
         it.memory_mib = *q / (1024 * 1024);
       }
     }
-    const json price = t.value("price", json::object());
+    const json price = Obj(t, "price");
     for (CapacityTier tier : kTiers) {
       const std::string key(autoscale::TierKey(tier));
-      if (price.contains(key) && price[key].is_number())
-        it.price[TierIndex(tier)] = price[key].get<double>();
+      it.price[TierIndex(tier)] = Num(price, key.c_str());
+      if (it.price[TierIndex(tier)] && !(*it.price[TierIndex(tier)] >= 0)) {
+        problems.push_back(at + ".price." + key + " is negative");
+      }
     }
     // Groups: the instance type's own, else the pool's.
     std::array<std::string, autoscale::kTierCount> groups{};
-    const json own = t.value("groups", json::object());
+    const json own = Obj(t, "groups");
     for (CapacityTier tier : kTiers) {
       const std::string key(autoscale::TierKey(tier));
       groups[TierIndex(tier)] = Str(own, key.c_str());
@@ -117,9 +149,9 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     out.provider.groups.push_back(std::move(groups));
   }
 
-  out.spec.min_nodes = spec.value("minNodes", 0);
-  out.spec.max_nodes = spec.value("maxNodes", 10);
-  const json tiers = spec.value("tiers", json::object());
+  out.spec.min_nodes = Int(spec, "minNodes", 0);
+  out.spec.max_nodes = Int(spec, "maxNodes", 10);
+  const json tiers = Obj(spec, "tiers");
   for (CapacityTier tier : kTiers) {
     const int t = TierIndex(tier);
     const std::string key(autoscale::TierKey(tier));
@@ -128,10 +160,11 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
       any_group = any_group || !g[t].empty();
     autoscale::PoolTier& pt = out.spec.tiers[t];
     pt.enabled = any_group;
-    if (const json cfg = tiers.value(key, json()); cfg.is_object()) {
-      pt.weight = cfg.value("weight", 1.0);
-      pt.max_nodes = cfg.value("maxNodes", autoscale::kUnlimitedNodes);
-    }
+    const json cfg = Obj(tiers, key.c_str());
+    pt.weight = Num(cfg, "weight").value_or(1.0);
+    pt.max_nodes = Int(cfg, "maxNodes", autoscale::kUnlimitedNodes);
+    if (pt.max_nodes < autoscale::kUnlimitedNodes)
+      problems.push_back("spec.tiers." + key + ".maxNodes is negative");
   }
   // One group per offering: two instance types in one group cannot be told apart.
   std::map<std::string, std::string> owner;
@@ -148,10 +181,9 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
       }
     }
   }
-  if (spec.contains("costPerHourCeiling") && spec["costPerHourCeiling"].is_number())
-    out.spec.cost_per_hour_ceiling = spec["costPerHourCeiling"].get<double>();
+  out.spec.cost_per_hour_ceiling = Num(spec, "costPerHourCeiling");
 
-  const json down = spec.value("scaleDown", json::object());
+  const json down = Obj(spec, "scaleDown");
   const std::string policy = Str(down, "policy");
   if (policy == "WhenEmpty") {
     out.spec.policy = autoscale::ConsolidationPolicy::kWhenEmpty;
@@ -170,10 +202,12 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
                          "\" is not a duration or Never");
     }
   }
-  out.spec.utilization_threshold = down.value("utilizationThreshold", 0.5);
+  out.spec.utilization_threshold = Num(down, "utilizationThreshold").value_or(0.5);
 
-  const json disruption = spec.value("disruption", json::object());
-  if (const json budgets = disruption.value("budgets", json()); budgets.is_array()) {
+  const json disruption = Obj(spec, "disruption");
+  if (const json* budgets_field = Field(disruption, "budgets");
+      budgets_field != nullptr && budgets_field->is_array()) {
+    const json& budgets = *budgets_field;
     out.spec.budgets.clear();
     for (size_t i = 0; i < budgets.size(); ++i) {
       const std::string at = "spec.disruption.budgets[" + std::to_string(i) + "]";

@@ -61,6 +61,9 @@ std::vector<std::string> ValidateNodePool(const NodePoolSpec& pool) {
     if (it.cpu_milli < 0 || it.memory_mib < 0 || it.max_pods < 1)
       problems.push_back("instance type " + it.name + ": negative cpu, memory or maxPods");
     for (int t = 0; t < kTierCount; ++t) {
+      if (it.price[t] && !(std::isfinite(*it.price[t]) && *it.price[t] >= 0)) {
+        problems.push_back("instance type " + it.name + " has an invalid price");
+      }
       if (pool.tiers[t].enabled && !it.price[t]) {
         problems.push_back("instance type " + it.name + " has no " +
                            std::string(TierKey(static_cast<CapacityTier>(t))) + " price");
@@ -77,11 +80,17 @@ std::vector<std::string> ValidateNodePool(const NodePoolSpec& pool) {
     }
   }
   if (!any_tier) problems.push_back("no tier has a provider group");
-  if (pool.utilization_threshold < 0 || pool.utilization_threshold > 1)
+  if (pool.cost_per_hour_ceiling &&
+      !(std::isfinite(*pool.cost_per_hour_ceiling) && *pool.cost_per_hour_ceiling >= 0)) {
+    problems.push_back("costPerHourCeiling must be a non-negative number");
+  }
+  if (!(pool.utilization_threshold >= 0 && pool.utilization_threshold <= 1))
     problems.push_back("utilizationThreshold must be within 0..1");
   for (const DisruptionBudget& b : pool.budgets) {
     if (b.schedule.empty() != (b.duration_seconds == 0))
       problems.push_back("a disruption budget needs schedule and duration together");
+    if (b.duration_seconds > kMaxBudgetWindowSeconds)
+      problems.push_back("a disruption budget's duration is over 720h");
     if (!b.schedule.empty()) {
       auto cron = CronSchedule::Parse(b.schedule);
       if (!cron.ok()) problems.push_back(cron.error().message());

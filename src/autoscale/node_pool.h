@@ -76,6 +76,8 @@ struct DisruptionBudget {
   std::string schedule{};  // empty: always active
   int64_t duration_seconds = 0;
 };
+// The longest schedule window we accept (30 days): InWindow walks it minute by minute.
+inline constexpr int64_t kMaxBudgetWindowSeconds = 720 * 3600;
 // "10%" -> {10, percent}, "3" -> {3, count}; Karpenter's pattern ^((100|[0-9]{1,2})%|[0-9]+)$.
 Result<DisruptionBudget> ParseBudgetNodes(std::string_view text);
 
