@@ -3,7 +3,7 @@
 //    whole 1/2/4/8-GPU pods) against a pool of 40 instance types (T4, A10G,
 //    A100, H100 × 1/2/4/8 GPUs × 2 CPU/memory shapes) with spot, on-demand
 //    and reserved prices, a spot tier limit of 60 nodes, a reserved limit of
-//    20 and a pool maximum of 1,000 nodes, so the cross-offering limit rounds
+//    20 and a pool maximum of 5,000 nodes, so the cross-offering limit rounds
 //    of PlanPoolScaleUp run;
 //  * scale-down: 500 registered 8-GPU nodes, one in five underused, with
 //    PlanConsolidation deciding which can go.
@@ -43,7 +43,7 @@ NodePoolSpec MakePool() {
       }
     }
   }
-  pool.max_nodes = 1000;
+  pool.max_nodes = 5000;
   pool.tiers[kSpot] = {.enabled = true, .weight = 1.0, .max_nodes = 60};
   pool.tiers[kOnDemand] = {.enabled = true, .weight = 1.0, .max_nodes = kUnlimitedNodes};
   pool.tiers[kReserved] = {.enabled = true, .weight = 0.9, .max_nodes = 20};
@@ -92,13 +92,51 @@ void BM_PoolScaleUp(benchmark::State& state) {
 }
 BENCHMARK(BM_PoolScaleUp)->Arg(500)->Arg(5000)->Unit(benchmark::kMillisecond);
 
+// The peer: one PlanScaleUp call on the same offerings and pods with the
+// tier limits given per offering only (what the pool planner starts from).
+// BM_PoolScaleUp / BM_PlanScaleUpOnce is the cost of the pool's limit rounds.
+void BM_PlanScaleUpOnce(benchmark::State& state) {
+  const NodePoolSpec pool = MakePool();
+  const std::vector<PodSpec> pending = MakePending(static_cast<int>(state.range(0)));
+  std::vector<Offering> offerings;
+  for (const PoolInstanceType& it : pool.instance_types) {
+    Offering o;
+    o.instance_type = it.name;
+    o.gpu_model = it.gpu_model;
+    o.gpu_count = it.gpu_count;
+    o.cpu_milli = it.cpu_milli;
+    o.memory_mib = it.memory_mib;
+    o.max_pods = it.max_pods;
+    o.max_nodes = pool.max_nodes;
+    for (int t = 0; t < kTierCount; ++t)
+      o.tiers[t] = {.price_per_hour = it.price[t], .max_nodes = pool.tiers[t].max_nodes};
+    offerings.push_back(std::move(o));
+  }
+  ScaleUpOptions options;
+  for (int t = 0; t < kTierCount; ++t)
+    options.tier_weights[t] = pool.tiers[t].weight;
+  ClusterState empty;
+  int nodes = 0;
+  for (auto _ : state) {
+    auto plan = PlanScaleUp(empty, pending, offerings, options);
+    if (!plan.ok()) {
+      state.SkipWithError(plan.error().ToString().c_str());
+      return;
+    }
+    nodes = static_cast<int>(plan->new_nodes.size());
+    benchmark::DoNotOptimize(plan);
+  }
+  state.counters["new_nodes"] = nodes;
+}
+BENCHMARK(BM_PlanScaleUpOnce)->Arg(5000)->Unit(benchmark::kMillisecond);
+
 void BM_PoolScaleDown(benchmark::State& state) {
   NodePoolSpec pool = MakePool();
   pool.budgets = {{.nodes = 10, .percent = true}};
   const int n = static_cast<int>(state.range(0));
   std::vector<PoolNode> nodes;
   std::vector<PoolPod> pods;
-  const int a100x8 = 21;  // "A100-x8-s0"
+  const int a100x8 = 22;  // "A100-x8-s0"
   for (int i = 0; i < n; ++i) {
     PoolNode node;
     node.name = "n" + std::to_string(i);
