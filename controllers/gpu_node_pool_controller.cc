@@ -18,6 +18,7 @@
 #include "kube/event_recorder.h"
 #include "kube/meta_time.h"
 #include "kube/rest_client.h"
+#include "reconcile/logging.h"
 #include "scheduler/gpu_demand.h"
 
 namespace gpu_autoscaler::controllers {
@@ -289,7 +290,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     }
     secret = std::move(*read);
   }
-  const std::string shape = (*object)["spec"].dump();
+  // Rebuilt when what the provider is made of changes (not on a limit or
+  // scale-down edit: the simulated cloud's instances live in the provider).
+  const json& spec_json = (*object)["spec"];
+  const std::string shape = spec_json.value("provider", json()).dump() +
+                            spec_json.value("instanceTypes", json()).dump() +
+                            std::to_string(spec.max_nodes);
   if (!st.provider || st.provider_pool_shape != shape) {
     auto built = options_.build_provider(
         parsed, {.client = &client_, .clock = &clock_, .secret = secret ? &*secret : nullptr});
@@ -547,7 +553,11 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
       auto evicted = client_.Evict(pod->ns(), pod->name());
       if (evicted.ok()) {
         record("Evict", n.tier, 1, "evicted " + Key(*pod) + " from " + n.name);
-      } else if (!kube::IsNotFound(evicted.error())) {
+      } else if (kube::IsNotFound(evicted.error())) {
+        reconcile::Log(
+            reconcile::LogLevel::kInfo, "pod to evict is gone",
+            {{"pool", request.name}, {"pod", Key(*pod)}, {"error", evicted.error().ToString()}});
+      } else {
         // 429: a PodDisruptionBudget says not now; retried on the next pass.
         record("EvictBlocked", n.tier, 1,
                "evicting " + Key(*pod) + ": " + evicted.error().ToString(), true);

@@ -102,6 +102,8 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     if (out.provider.secret_name.empty())
       problems.push_back("spec.provider.credentialsSecretRef.name is required");
   }
+  for (const json& g : Arr(Obj(provider, "simulated"), "capacityErrors"))
+    if (g.is_string()) out.provider.simulated_capacity_errors.push_back(g.get<std::string>());
   const json pool_groups = Obj(provider, "groups");
 
   const json types = Arr(spec, "instanceTypes");

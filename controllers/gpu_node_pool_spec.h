@@ -34,7 +34,8 @@ struct PoolProviderSpec {
   std::vector<std::array<std::string, autoscale::kTierCount>> groups{};
   std::string region{}, zone{}, project{}, subscription_id{}, resource_group{};
   std::chrono::milliseconds provisioning_delay = std::chrono::seconds(90);  // simulated
-  std::string secret_namespace{}, secret_name{};  // secret_name empty: ambient credentials
+  std::string secret_namespace{}, secret_name{};         // secret_name empty: ambient credentials
+  std::vector<std::string> simulated_capacity_errors{};  // simulated: groups that fail scale-ups
 
   const std::string& Group(int instance_type, autoscale::CapacityTier tier) const {
     return groups[instance_type][autoscale::TierIndex(tier)];

@@ -44,6 +44,8 @@ std::shared_ptr<cloud::NodeGroupProvider> BuildSimulated(const ParsedNodePool& p
                        .labels = {{std::string(api::kNodePoolLabel), pool.spec.name}}});
     }
   }
+  for (const std::string& group : pool.provider.simulated_capacity_errors)
+    cloud->SetCapacityError(group, true);
   return cloud;
 }
 

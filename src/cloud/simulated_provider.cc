@@ -128,7 +128,7 @@ Status SimulatedCloud::AdvanceLocked() {
     // Launch up to desired (a terminated instance without decrement is replaced).
     while (static_cast<int>(g.instances.size()) < g.desired) {
       SimInstance instance;
-      instance.id = "sim-" + std::to_string(next_id_++);
+      instance.id = g.spec.name + "-" + std::to_string(next_id_++);
       instance.ready_at = now + options_.provisioning_delay;
       g.instances.push_back(std::move(instance));
     }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -77,7 +78,7 @@ class GpuNodePoolIntegrationTest : public ::testing::Test {
 
   // A pod asking for one replica of a four-way time-sliced GPU, as the
   // webhook rewrites it, left Unschedulable as kube-scheduler would.
-  void CreatePendingPod(const std::string& name) {
+  void CreatePendingPod(const std::string& name, bool whole_gpu = false) {
     json pod = json::parse(R"({
       "apiVersion": "v1", "kind": "Pod",
       "metadata": {"annotations": {"gpuautoscaler.io/sharing": "timeSlicing",
@@ -87,6 +88,11 @@ class GpuNodePoolIntegrationTest : public ::testing::Test {
                       "limits": {"nvidia.com/gpu.shared": "1"}}}]}})");
     pod["metadata"]["name"] = name;
     pod["metadata"]["namespace"] = ns_;
+    if (whole_gpu) {
+      pod["metadata"].erase("annotations");
+      pod["spec"]["containers"][0]["resources"] = {{"requests", {{"nvidia.com/gpu", "1"}}},
+                                                   {"limits", {{"nvidia.com/gpu", "1"}}}};
+    }
     auto created = client_->Create({kube::resources::kPods, ns_, name}, pod);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
     json status = *created;
@@ -110,6 +116,16 @@ class GpuNodePoolIntegrationTest : public ::testing::Test {
     auto bound = client_->Create(
         kube::ObjectRef{kube::resources::kPods, ns_, pod}.WithSub("binding"), binding);
     ASSERT_TRUE(bound.ok()) << bound.error().ToString();
+  }
+
+  void FinishTerminatingPods() {
+    auto pods = client_->List({kube::resources::kPods, ns_});
+    if (!pods.ok()) return;
+    for (const json& p : (*pods)["items"]) {
+      if (!p["metadata"].contains("deletionTimestamp")) continue;
+      (void)client_->Delete({kube::resources::kPods, ns_, p["metadata"]["name"]},
+                            {.grace_period_seconds = 0});
+    }
   }
 
   std::unique_ptr<testing::TestApiServer> server_;
@@ -238,6 +254,123 @@ TEST_F(GpuNodePoolIntegrationTest, UnknownProviderAndMissingSecretAreConditions)
   }));
   EXPECT_NE(PoolCondition("strange-cloud", "Ready")->message.find("\"ibm-vpc\" is not one of"),
             std::string::npos);
+}
+
+std::set<std::string> Actions(const json& status) {
+  std::set<std::string> out;
+  for (const json& a : status.value("recentActions", json::array()))
+    out.insert(a["action"].get<std::string>() + ":" + a["tier"].get<std::string>());
+  return out;
+}
+
+// Spot has no capacity: the capacity error marks it unavailable and the same
+// pass launches on-demand. Then a Budget asks scaleDownSpot... on a pool whose
+// spot works: its spot nodes are cordoned, drained and terminated.
+TEST_F(GpuNodePoolIntegrationTest, SpotCapacityErrorFallsBackAndBudgetDrainsSpot) {
+  json pool = json::parse(R"({
+    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+    "metadata": {"name": "fallback"},
+    "spec": {
+      "provider": {"type": "simulated", "provisioningDelay": "1s",
+                   "groups": {"spot": "fb-spot", "onDemand": "fb-od"},
+                   "simulated": {"capacityErrors": ["fb-spot"]}},
+      "instanceTypes": [{"name": "sim.a10x1", "gpuModel": "A10G", "gpuCount": 1,
+                         "cpu": "4", "memory": "16Gi", "price": {"spot": 0.38, "onDemand": 1.01}}],
+      "maxNodes": 4,
+      "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "Never"}
+    }})");
+  ASSERT_TRUE(client_->Create({kPools, "", "fallback"}, pool).ok());
+  for (int i = 0; i < 2; ++i)
+    CreatePendingPod("whole-" + std::to_string(i), /*whole_gpu=*/true);
+  ASSERT_TRUE(WaitFor([&] { return PoolNodes("fallback").size() == 2; })) << manager_.Log();
+  json status = Pool("fallback")["status"];
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("fallback")["status"];
+    return status["tiers"]["onDemand"].value("nodes", 0) == 2;
+  })) << status.dump(2);
+  EXPECT_EQ(status["tiers"]["spot"]["nodes"], 0);
+  EXPECT_TRUE(Actions(status).count("CapacityError:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("ScaleUp:onDemand")) << status.dump(2);
+  ASSERT_EQ(status["unavailableOfferings"].size(), 1u);
+  EXPECT_EQ(status["unavailableOfferings"][0]["tier"], "spot");
+  for (const std::string& node : PoolNodes("fallback")) {
+    auto n = client_->Get({kube::resources::kNodes, "", node});
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ((*n)["metadata"]["labels"]["karpenter.sh/capacity-type"], "on-demand");
+  }
+  std::cout << "--- status after the spot capacity error ---\n" << status.dump(2) << "\n";
+  ASSERT_TRUE(client_->Delete({kPools, "", "fallback"}).ok());
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(client_
+                    ->Delete({kube::resources::kPods, ns_, "whole-" + std::to_string(i)},
+                             {.grace_period_seconds = 0})
+                    .ok());
+
+  // A pool with working spot, two busy spot nodes, then an exhausted Budget.
+  pool["metadata"]["name"] = "spotty";
+  pool["spec"]["provider"] = {{"type", "simulated"},
+                              {"provisioningDelay", "1s"},
+                              {"groups", {{"spot", "sp-spot"}, {"onDemand", "sp-od"}}}};
+  pool["spec"]["tiers"] = {{"spot", {{"weight", 0.5}}}};
+  ASSERT_TRUE(client_->Create({kPools, "", "spotty"}, pool).ok());
+  for (int i = 0; i < 2; ++i)
+    CreatePendingPod("train-" + std::to_string(i), /*whole_gpu=*/true);
+  ASSERT_TRUE(WaitFor([&] { return PoolNodes("spotty").size() == 2; })) << manager_.Log();
+  const std::vector<std::string> spot_nodes = PoolNodes("spotty");
+  for (int i = 0; i < 2; ++i)
+    Bind("train-" + std::to_string(i), spot_nodes[i]);
+  ASSERT_TRUE(WaitFor([&] {
+    return Pool("spotty").value("status", json::object()).value("pendingGPUPods", -1) == 0;
+  }));
+  EXPECT_EQ(Pool("spotty")["status"]["tiers"]["spot"]["nodes"], 2);
+
+  json budget = {
+      {"apiVersion", "gpuautoscaler.io/v1alpha1"},
+      {"kind", "Budget"},
+      {"metadata", {{"name", "ml-spend"}, {"namespace", ns_}}},
+      {"spec",
+       {{"amount", 100}, {"enforcement", "scaleDownSpot"}, {"scope", {{"namespaces", {ns_}}}}}}};
+  const kube::GroupVersionResource budgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+  auto created = client_->Create({budgets, ns_, "ml-spend"}, budget);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  // What the budget controller writes when the budget is exhausted.
+  (*created)["status"] = {{"conditions",
+                           {{{"type", "ScaleDownSpotRequested"},
+                             {"status", "True"},
+                             {"reason", "BudgetExceeded"},
+                             {"message", "spend 120 of 100"},
+                             {"lastTransitionTime", "2026-12-01T00:00:00Z"}}}}};
+  auto written =
+      client_->Replace(kube::ObjectRef{budgets, ns_, "ml-spend"}.WithSub("status"), *created);
+  ASSERT_TRUE(written.ok()) << written.error().ToString();
+
+  // The default budget (10% of 2 nodes: 1) drains one spot node at a time.
+  // No kubelet stands behind simulated nodes: the test finishes evicted pods
+  // (KWOK's pod-delete stage does the same).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        FinishTerminatingPods();
+        return PoolNodes("spotty").empty();
+      },
+      std::chrono::seconds(60)))
+      << Pool("spotty").dump(2) << "\n"
+      << client_->Get({budgets, ns_, "ml-spend"})->dump(2) << "\n"
+      << manager_.Log();
+  status = Pool("spotty")["status"];
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("spotty")["status"];
+    return status["tiers"]["spot"].value("desired", -1) == 0;
+  })) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("Cordon:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("Evict:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("Terminate:spot")) << status.dump(2);
+  bool named = false;
+  for (const json& a : status["recentActions"]) {
+    named = named || a["message"].get<std::string>().find("SpotScaleDown (" + ns_ + "/ml-spend)") !=
+                         std::string::npos;
+  }
+  EXPECT_TRUE(named) << status.dump(2);
+  std::cout << "--- status after scaleDownSpot ---\n" << status.dump(2) << "\n";
 }
 
 }  // namespace
