@@ -110,6 +110,32 @@ std::string PoolForPod(const kube::PodView& pod,
   return "";
 }
 
+std::vector<PoolCondition> DecideScaleConditions(const ScaleConditionInput& in) {
+  std::vector<PoolCondition> out;
+  const int in_flight = std::max(in.desired - in.registered, 0);
+  if (in.scaled_up || in_flight > 0 || in.launching > 0) {
+    out.push_back({"ScalingUp", true, "Launching",
+                   std::to_string(std::max(in_flight, in.launching)) + " nodes launching for " +
+                       std::to_string(in.pending) + " pending GPU pods"});
+  } else if (in.pending == 0) {
+    out.push_back({"ScalingUp", false, "NoPendingPods", "no pending GPU pod needs this pool"});
+  } else {
+    out.push_back(
+        {"ScalingUp", false, "Waiting", std::to_string(in.pending) + " pending GPU pods batched"});
+  }
+  if (in.limit != autoscale::ScaleUpLimit::kNone) {
+    const std::string name(autoscale::ScaleUpLimitName(in.limit));
+    out.push_back({"AtLimit", true, name,
+                   "pending GPU pods are left unplaced by the pool's " + name + " limit"});
+  } else if (in.registered + in_flight >= in.max_nodes) {
+    out.push_back({"AtLimit", true, "MaxNodes",
+                   "the pool has maxNodes " + std::to_string(in.max_nodes) + " nodes"});
+  } else {
+    out.push_back({"AtLimit", false, "WithinLimits", "below maxNodes and the cost ceiling"});
+  }
+  return out;
+}
+
 struct GpuNodePoolReconciler::Metrics {
   explicit Metrics(prometheus::Registry& registry)
       : actions(prometheus::BuildCounter()
@@ -657,25 +683,14 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   }
   status["unavailableOfferings"] = unavailable;
 
-  const int in_flight = desired_total - registered;
-  if (scaled_up || in_flight > 0 || launching > 0) {
-    set_condition(kScalingUp, true, "Launching",
-                  std::to_string(std::max(in_flight, 0)) + " nodes launching for " +
-                      std::to_string(pending.size()) + " pending GPU pods");
-  } else {
-    set_condition(kScalingUp, false, pending.empty() ? "NoPendingPods" : "Waiting",
-                  pending.empty() ? "no pending GPU pod needs this pool"
-                                  : std::to_string(pending.size()) + " pending GPU pods batched");
-  }
-  if (limit != autoscale::ScaleUpLimit::kNone) {
-    set_condition(kAtLimit, true, std::string(autoscale::ScaleUpLimitName(limit)),
-                  "pending GPU pods are left unplaced by the pool's " +
-                      std::string(autoscale::ScaleUpLimitName(limit)) + " limit");
-  } else if (registered + std::max(in_flight, 0) >= spec.max_nodes) {
-    set_condition(kAtLimit, true, "MaxNodes",
-                  "the pool has maxNodes " + std::to_string(spec.max_nodes) + " nodes");
-  } else {
-    set_condition(kAtLimit, false, "WithinLimits", "below maxNodes and the cost ceiling");
+  for (const PoolCondition& c : DecideScaleConditions({.scaled_up = scaled_up,
+                                .launching = launching,
+                                .registered = registered,
+                                .desired = desired_total,
+                                .max_nodes = spec.max_nodes,
+                                .pending = static_cast<int>(pending.size()),
+                                .limit = limit})) {
+    set_condition(c.type, c.status, c.reason, c.message);
   }
   if (!kube::IsConditionTrue(status["conditions"], kProviderError)) {
     set_condition(

@@ -98,6 +98,24 @@ std::string PoolForPod(const kube::PodView& pod,
 // nodeSelector names. nullopt: no GPU, or not placeable as written.
 std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod);
 
+struct PoolCondition {
+  std::string type{};
+  bool status = false;
+  std::string reason{};
+  std::string message{};
+};
+struct ScaleConditionInput {
+  bool scaled_up = false;  // this pass raised a group's desired size
+  int launching = 0;       // instances without a Node yet
+  int registered = 0;      // the pool's Nodes
+  int desired = 0;         // Σ the groups' desired sizes
+  int max_nodes = 0;
+  int pending = 0;  // pending GPU pods this pool serves
+  autoscale::ScaleUpLimit limit = autoscale::ScaleUpLimit::kNone;  // from the last plan
+};
+// ScalingUp and AtLimit, pure.
+std::vector<PoolCondition> DecideScaleConditions(const ScaleConditionInput& in);
+
 class GpuNodePoolReconciler final : public reconcile::Reconciler {
  public:
   GpuNodePoolReconciler(const kube::Store<kube::GenericObject>& pools,

@@ -183,5 +183,47 @@ TEST(BudgetsAskingSpotScaleDownTest, ConditionAndScope) {
             std::vector<std::string>{});
 }
 
+TEST(DecideScaleConditionsTest, Table) {
+  struct Row {
+    ScaleConditionInput in;
+    std::string scaling, at_limit;  // "status/reason"
+  };
+  const Row rows[] = {
+      {{.registered = 0, .desired = 0, .max_nodes = 4},
+       "False/NoPendingPods",
+       "False/WithinLimits"},
+      {{.registered = 0, .desired = 0, .max_nodes = 4, .pending = 3},
+       "False/Waiting",
+       "False/WithinLimits"},
+      {{.scaled_up = true, .registered = 0, .desired = 2, .max_nodes = 4, .pending = 8},
+       "True/Launching",
+       "False/WithinLimits"},
+      {{.launching = 1, .registered = 3, .desired = 4, .max_nodes = 4},
+       "True/Launching",
+       "True/MaxNodes"},
+      {{.registered = 2,
+        .desired = 2,
+        .max_nodes = 4,
+        .pending = 5,
+        .limit = autoscale::ScaleUpLimit::kCostCeiling},
+       "False/Waiting",
+       "True/CostCeiling"},
+  };
+  for (const Row& row : rows) {
+    auto conditions = DecideScaleConditions(row.in);
+    ASSERT_EQ(conditions.size(), 2u);
+    EXPECT_EQ(conditions[0].type, "ScalingUp");
+    EXPECT_EQ(std::string(conditions[0].status ? "True" : "False") + "/" + conditions[0].reason,
+              row.scaling);
+    EXPECT_EQ(conditions[1].type, "AtLimit");
+    EXPECT_EQ(std::string(conditions[1].status ? "True" : "False") + "/" + conditions[1].reason,
+              row.at_limit);
+  }
+  EXPECT_EQ(DecideScaleConditions(
+                {.scaled_up = true, .registered = 0, .desired = 2, .max_nodes = 4, .pending = 8})[0]
+                .message,
+            "2 nodes launching for 8 pending GPU pods");
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::controllers
