@@ -222,6 +222,21 @@ TEST_F(GpuNodePoolIntegrationTest, ScalesUpForSharedPodsAndConsolidatesWhenTheyF
   EXPECT_TRUE(seen.count("Cordon") && seen.count("Terminate")) << status.dump(2);
   std::cout << "--- status after consolidation ---\n" << status.dump(2) << "\n";
 
+  // The actions as Prometheus counters.
+  auto metrics = kube::RestClient::Create(
+      {.server = "http://127.0.0.1:" + std::to_string(manager_.PortFromLog("metrics_port"))});
+  ASSERT_TRUE(metrics.ok());
+  auto scraped = (*metrics)->Request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_node_pool_scale_actions_total{action=\"ScaleUp\","
+                               "pool=\"t4-sim\",tier=\"spot\"} 2"),
+            std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_node_pool_nodes{pool=\"t4-sim\",tier=\"spot\"} 0"),
+            std::string::npos);
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_node_pool_pending_gpu_pods{pool=\"t4-sim\"} 0"),
+            std::string::npos);
+
   // The broken pool is still reported, and unchanged.
   EXPECT_EQ(PoolCondition("broken", "Ready")->reason, "InvalidSpec");
   EXPECT_TRUE(PoolNodes("broken").empty());
