@@ -19,6 +19,7 @@
 #include "controllers/budget_controller.h"
 #include "controllers/controller_selection.h"
 #include "controllers/cost_metering.h"
+#include "controllers/gpu_node_pool_controller.h"
 #include "controllers/manager_config.h"
 #include "controllers/node_gpu_inventory.h"
 #include "controllers/secret_data.h"
@@ -305,6 +306,28 @@ void SetupBudget(Wiring& w) {
   c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)));
 }
 
+void SetupNodePools(Wiring& w) {
+  auto nodes = w.Nodes();
+  auto pods = w.Pods();
+  auto pools = w.Generic(api::kGpuNodePools);
+  auto budgets = w.Generic(api::kBudgets);
+  auto* r = w.Keep(std::make_shared<GpuNodePoolReconciler>(
+      pools->store(), nodes->store(), pods->store(), &budgets->store(), w.client,
+      RealClock::Instance(), &w.recorder, w.registry,
+      GpuNodePoolOptions{.secret_namespace =
+                             w.flags.namespace_name.empty() ? "default" : w.flags.namespace_name}));
+  auto* c = w.AddController("gpunodepool", *r);
+  auto* pool_source =
+      w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(pools));
+  c->For(*pool_source);
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::PodView>>(pods)),
+             r->AllPools());
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::NodeView>>(nodes)),
+             r->AllPools());
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)),
+             r->AllPools());
+}
+
 struct ControllerEntry {
   const char* name;
   void (*setup)(Wiring&);
@@ -315,6 +338,7 @@ constexpr ControllerEntry kControllers[] = {
     {"sharing-policy", SetupSharingPolicy},
     {"cost", SetupCost},
     {"budget", SetupBudget},
+    {"gpunodepool", SetupNodePools},
 };
 
 // Polls the --config file; a changed one is reloaded through `keeper`.

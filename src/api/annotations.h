@@ -57,6 +57,19 @@ inline constexpr std::string_view kPodGroupMinMemberAnnotation =
 // is a valid label value. The node agent writes it from NVML's topology.
 inline constexpr std::string_view kNvlinkIslandsLabel = "gpuautoscaler.io/nvlink-islands";
 
+// Autoscaling (docs/autoscaling.md). Pod annotation: the autoscaler never
+// voluntarily disrupts this pod's node (consolidation, a scaleDownSpot
+// Budget) and never evicts the pod while draining. The key is the issue's
+// (Karpenter's karpenter.sh/do-not-disrupt under our name).
+inline constexpr std::string_view kDoNotDisruptAnnotation = "gpu-autoscaler.io/do-not-disrupt";
+// Node label: the GPUNodePool a node belongs to (written by the simulated
+// cloud; real providers' nodes are matched by spec.providerID). As a pod's
+// nodeSelector key it names the pool that serves the pod; without one a
+// pending pod goes to the first pool (by name) whose GPU model it accepts.
+inline constexpr std::string_view kNodePoolLabel = "gpuautoscaler.io/node-pool";
+// Node taint the controller puts on a node it drains (value: the reason).
+inline constexpr std::string_view kDisruptionTaint = "gpu-autoscaler.io/disruption";
+
 // Spot interruption (docs/autoscaling.md). The node agent taints a node whose
 // cloud announced its end (NoSchedule, value: the notice kind) and records the
 // notice ("<kind> <not-after RFC 3339>") so the GPUNodePool controller can

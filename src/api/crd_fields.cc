@@ -10,6 +10,7 @@ namespace internal {
 // Generated at build time from crds/*.yaml (CMakeLists.txt).
 extern const char kBudgetCrdYaml[];
 extern const char kGpuSharingPolicyCrdYaml[];
+extern const char kGpuNodePoolCrdYaml[];
 }  // namespace internal
 
 namespace {
@@ -18,7 +19,8 @@ namespace {
 const std::map<std::string, YAML::Node, std::less<>>& Schemas() {
   static const auto* schemas = [] {
     auto* out = new std::map<std::string, YAML::Node, std::less<>>();
-    for (const char* text : {internal::kBudgetCrdYaml, internal::kGpuSharingPolicyCrdYaml}) {
+    for (const char* text : {internal::kBudgetCrdYaml, internal::kGpuSharingPolicyCrdYaml,
+                             internal::kGpuNodePoolCrdYaml}) {
       YAML::Node crd = YAML::Load(text);
       const std::string kind = crd["spec"]["names"]["kind"].as<std::string>();
       for (const YAML::Node& version : crd["spec"]["versions"]) {

@@ -25,7 +25,7 @@
 
 namespace gpu_autoscaler::api {
 
-// The kinds with a compiled-in schema: "Budget", "GPUSharingPolicy".
+// The kinds with a compiled-in schema: "Budget", "GPUSharingPolicy", "GPUNodePool".
 std::vector<std::string> KindsWithSchema();
 
 // Paths ("spec.notifications[0].secretRef.nmae") of the fields of `object`

@@ -17,6 +17,9 @@ inline const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1",
                                                  /*namespaced=*/true};
 inline const kube::GroupVersionResource kGpuSharingPolicies{
     "gpuautoscaler.io", "v1alpha1", "gpusharingpolicies", /*namespaced=*/false};
+// GPU node pools the autoscaler grows and shrinks (crds/gpunodepool.yaml).
+inline const kube::GroupVersionResource kGpuNodePools{"gpuautoscaler.io", "v1alpha1",
+                                                      "gpunodepools", /*namespaced=*/false};
 // One per node, named after it, written by the node agent (crds/noderesourcereport.yaml).
 inline const kube::GroupVersionResource kNodeResourceReports{
     "gpuautoscaler.io", "v1alpha1", "noderesourcereports", /*namespaced=*/false};

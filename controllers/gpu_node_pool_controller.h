@@ -1,0 +1,153 @@
+// File: controllers/gpu_node_pool_controller.h
+//
+// The GPUNodePool controller (crds/gpunodepool.yaml, docs/autoscaling.md).
+// For each pool it reads, from the manager's shared informers, the pool, the
+// Nodes, the Pods and the Budgets; describes the pool's groups through its
+// cloud::NodeGroupProvider (built by node_pool_providers.h); runs the pure
+// planner (src/autoscale/node_pool.h); and applies:
+//   scale-up    SetDesiredSize per (instance type, tier) group, after the
+//               batching window; a capacity error marks the offering
+//               unavailable for 3 minutes and the plan is redone at once, so
+//               spot falls back to on-demand;
+//   scale-down  cordon (spec.unschedulable plus the gpu-autoscaler.io/disruption
+//               taint), evict through the Eviction API (PDBs enforced by the
+//               API server; do-not-disrupt pods are never evicted), then
+//               TerminateInstances(decrement=true) once the node is drained;
+//   status      nodes and desired per tier, conditions Ready, ScalingUp,
+//               AtLimit, ProviderError, recentActions, observedGeneration;
+//               Events on actions and condition changes; Prometheus metrics.
+// A pool whose spec is unusable (minNodes > maxNodes, an unknown provider, a
+// missing credentials Secret) gets Ready=False with the reason; the other
+// pools are not affected.
+//
+//   GpuNodePoolReconciler r(pools->store(), nodes->store(), pods->store(),
+//                           budgets->store(), *client, clock, &recorder, registry, {});
+//   Controller c({.name = "gpunodepool"}, r);
+//   c.For(pool_source);
+//   c.Watches(pod_source, r.AllPools());  // and nodes, budgets
+//
+// Thread-safety: Reconcile may run on several workers (never twice for one
+// pool); per-pool state is kept under a mutex.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autoscale/node_pool.h"
+#include "cloud/node_group.h"
+#include "common/clock.h"
+#include "controllers/gpu_node_pool_spec.h"
+#include "controllers/node_pool_providers.h"
+#include "kube/generic_object.h"
+#include "kube/node_view.h"
+#include "kube/pod_view.h"
+#include "kube/store.h"
+#include "reconcile/controller.h"
+#include "reconcile/reconciler.h"
+
+namespace prometheus {
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
+namespace gpu_autoscaler::kube {
+class EventRecorder;
+class RestClient;
+}  // namespace gpu_autoscaler::kube
+
+namespace gpu_autoscaler::controllers {
+
+// Builds a provider for a pool; BuildNodeGroupProvider in production.
+using ProviderBuilder = std::function<Result<std::shared_ptr<cloud::NodeGroupProvider>>(
+    const ParsedNodePool&, const ProviderContext&)>;
+
+struct GpuNodePoolOptions {
+  Clock::Duration resync = std::chrono::seconds(15);  // idle pools
+  Clock::Duration active = std::chrono::seconds(1);   // pools launching or draining
+  Clock::Duration batch_idle = std::chrono::seconds(1);
+  Clock::Duration batch_max = std::chrono::seconds(10);
+  std::string secret_namespace = "default";  // for credentialsSecretRef without a namespace
+  int recent_actions = 10;
+  ProviderBuilder build_provider = BuildNodeGroupProvider;
+};
+
+// The Budgets (ns/name) with ScaleDownSpotRequested=True whose scope covers
+// any of `namespaces` (the pool's pods'); a Budget without namespaces covers
+// the whole cluster.
+std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<nlohmann::json>& budgets,
+                                                    const std::vector<std::string>& namespaces);
+
+// The pool a pending pod goes to: the one its nodeSelector names
+// (gpuautoscaler.io/node-pool), else the first pool (by name) with an
+// instance type of the GPU model the pod's nodeSelector asks for
+// (nvidia.com/gpu.product), else the first pool. "" when none.
+std::string PoolForPod(const kube::PodView& pod,
+                       const std::vector<std::pair<std::string, const ParsedNodePool*>>& pools);
+
+// The planner's view of a pod's GPU demand, sharing-aware: a time-sliced or
+// MPS replica is its share of a GPU (scheduler::GpuDemandOf), a MIG instance
+// its compute slices' share of 7; restricted to the GPU model its
+// nodeSelector names. nullopt: no GPU, or not placeable as written.
+std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod);
+
+struct PoolCondition {
+  std::string type{};
+  bool status = false;
+  std::string reason{};
+  std::string message{};
+};
+struct ScaleConditionInput {
+  bool scaled_up = false;  // this pass raised a group's desired size
+  int launching = 0;       // instances without a Node yet
+  int registered = 0;      // the pool's Nodes
+  int desired = 0;         // Σ the groups' desired sizes
+  int max_nodes = 0;
+  int pending = 0;  // pending GPU pods this pool serves
+  autoscale::ScaleUpLimit limit = autoscale::ScaleUpLimit::kNone;  // from the last plan
+};
+// ScalingUp and AtLimit, pure.
+std::vector<PoolCondition> DecideScaleConditions(const ScaleConditionInput& in);
+
+class GpuNodePoolReconciler final : public reconcile::Reconciler {
+ public:
+  GpuNodePoolReconciler(const kube::Store<kube::GenericObject>& pools,
+                        const kube::Store<kube::NodeView>& nodes,
+                        const kube::Store<kube::PodView>& pods,
+                        const kube::Store<kube::GenericObject>* budgets, kube::RestClient& client,
+                        Clock& clock, kube::EventRecorder* recorder, prometheus::Registry& registry,
+                        GpuNodePoolOptions options = {});
+  ~GpuNodePoolReconciler() override;
+
+  reconcile::ReconcileResult Reconcile(const reconcile::Request& request,
+                                       std::stop_token stop) override;
+
+  // Any change (a pod, a node, a Budget, another pool) -> every pool.
+  reconcile::RequestMapper AllPools() const;
+
+ private:
+  struct PoolState;
+  struct Metrics;
+  PoolState& State(const std::string& pool);
+
+  const kube::Store<kube::GenericObject>& pools_;
+  const kube::Store<kube::NodeView>& nodes_;
+  const kube::Store<kube::PodView>& pods_;
+  const kube::Store<kube::GenericObject>* budgets_;
+  kube::RestClient& client_;
+  Clock& clock_;
+  kube::EventRecorder* recorder_;
+  GpuNodePoolOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<PoolState>> states_;
+};
+
+}  // namespace gpu_autoscaler::controllers

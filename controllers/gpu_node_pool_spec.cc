@@ -1,0 +1,238 @@
+#include "controllers/gpu_node_pool_spec.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "cost/duration.h"
+#include "kube/quantity.h"
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+using autoscale::CapacityTier;
+using autoscale::TierIndex;
+using nlohmann::json;
+
+constexpr CapacityTier kTiers[] = {CapacityTier::kReserved, CapacityTier::kSpot,
+                                   CapacityTier::kOnDemand};
+
+// Typed reads that never throw: a field of the wrong type reads as absent
+// (the API server's schema validation catches it before us in a cluster).
+const json* Field(const json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &*it;
+}
+std::string Str(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
+}
+json Obj(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_object() ? *f : json::object();
+}
+json Arr(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  return f != nullptr && f->is_array() ? *f : json::array();
+}
+int Int(const json& o, const char* key, int fallback) {
+  const json* f = Field(o, key);
+  if (f == nullptr || !f->is_number_integer()) return fallback;
+  const int64_t v = f->get<int64_t>();
+  return static_cast<int>(std::clamp<int64_t>(v, -1'000'000, 1'000'000));
+}
+std::optional<double> Num(const json& o, const char* key) {
+  const json* f = Field(o, key);
+  if (f == nullptr || !f->is_number()) return std::nullopt;
+  return f->get<double>();
+}
+
+// "30s", "5m", "1h30m" -> ms; "0s" is allowed (consolidate at once).
+bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
+  if (text == "0" || text == "0s" || text == "0m" || text == "0h") {
+    *out = std::chrono::milliseconds(0);
+    return true;
+  }
+  auto seconds = cost::ParseDurationSeconds(text);
+  if (!seconds.ok()) return false;
+  *out = std::chrono::seconds(*seconds);
+  return true;
+}
+
+}  // namespace
+
+ParsedNodePool ParseNodePool(const json& object, const std::string& default_secret_namespace) {
+  ParsedNodePool out;
+  auto& problems = out.problems;
+  out.spec.name = Str(Obj(object, "metadata"), "name");
+  const json* spec_field = Field(object, "spec");
+  if (spec_field == nullptr || !spec_field->is_object()) {
+    problems.push_back("spec is not an object");
+    return out;
+  }
+  const json& spec = *spec_field;
+
+  const json provider = Obj(spec, "provider");
+  out.provider.type = Str(provider, "type");
+  if (out.provider.type.empty()) {
+    problems.push_back("spec.provider.type is required");
+  } else if (std::find(kProviderTypes.begin(), kProviderTypes.end(), out.provider.type) ==
+             kProviderTypes.end()) {
+    problems.push_back("spec.provider.type \"" + out.provider.type +
+                       "\" is not one of aws-asg, gcp-mig, azure-vmss, cluster-api, simulated");
+  }
+  out.provider.region = Str(provider, "region");
+  out.provider.zone = Str(provider, "zone");
+  out.provider.project = Str(provider, "project");
+  out.provider.subscription_id = Str(provider, "subscriptionID");
+  out.provider.resource_group = Str(provider, "resourceGroup");
+  if (std::string delay = Str(provider, "provisioningDelay"); !delay.empty()) {
+    if (!ParseDuration(delay, &out.provider.provisioning_delay))
+      problems.push_back("spec.provider.provisioningDelay \"" + delay + "\" is not a duration");
+  }
+  if (const json* ref_field = Field(provider, "credentialsSecretRef");
+      ref_field && ref_field->is_object()) {
+    const json& ref = *ref_field;
+    out.provider.secret_name = Str(ref, "name");
+    out.provider.secret_namespace = Str(ref, "namespace");
+    if (out.provider.secret_namespace.empty())
+      out.provider.secret_namespace = default_secret_namespace;
+    if (out.provider.secret_name.empty())
+      problems.push_back("spec.provider.credentialsSecretRef.name is required");
+  }
+  for (const json& g : Arr(Obj(provider, "simulated"), "capacityErrors"))
+    if (g.is_string()) out.provider.simulated_capacity_errors.push_back(g.get<std::string>());
+  const json pool_groups = Obj(provider, "groups");
+
+  const json types = Arr(spec, "instanceTypes");
+  if (types.empty()) problems.push_back("spec.instanceTypes is empty");
+  for (size_t i = 0; i < types.size(); ++i) {
+    const json& t = types[i];
+    const std::string at = "spec.instanceTypes[" + std::to_string(i) + "]";
+    autoscale::PoolInstanceType it;
+    it.name = Str(t, "name");
+    it.gpu_model = Str(t, "gpuModel");
+    it.gpu_count = Int(t, "gpuCount", 0);
+    it.max_pods = Int(t, "maxPods", 110);
+    for (const char* field : {"cpu", "memory"}) {
+      const std::string text = Str(t, field);
+      if (text.empty()) continue;
+      const bool cpu = std::string_view(field) == "cpu";
+      auto q = cpu ? kube::ParseQuantityMilli(text) : kube::ParseQuantity(text);
+      if (!q.ok()) {
+        problems.push_back(at + "." + field + " \"" + text + "\" is not a quantity");
+        continue;
+      }
+      if (cpu) {
+        it.cpu_milli = *q;
+      } else {
+        it.memory_mib = *q / (1024 * 1024);
+      }
+    }
+    const json price = Obj(t, "price");
+    for (CapacityTier tier : kTiers) {
+      const std::string key(autoscale::TierKey(tier));
+      it.price[TierIndex(tier)] = Num(price, key.c_str());
+      if (it.price[TierIndex(tier)] && !(*it.price[TierIndex(tier)] >= 0)) {
+        problems.push_back(at + ".price." + key + " is negative");
+      }
+    }
+    // Groups: the instance type's own, else the pool's.
+    std::array<std::string, autoscale::kTierCount> groups{};
+    const json own = Obj(t, "groups");
+    for (CapacityTier tier : kTiers) {
+      const std::string key(autoscale::TierKey(tier));
+      groups[TierIndex(tier)] = Str(own, key.c_str());
+      if (groups[TierIndex(tier)].empty()) groups[TierIndex(tier)] = Str(pool_groups, key.c_str());
+    }
+    out.spec.instance_types.push_back(std::move(it));
+    out.provider.groups.push_back(std::move(groups));
+  }
+
+  out.spec.min_nodes = Int(spec, "minNodes", 0);
+  out.spec.max_nodes = Int(spec, "maxNodes", 10);
+  const json tiers = Obj(spec, "tiers");
+  for (CapacityTier tier : kTiers) {
+    const int t = TierIndex(tier);
+    const std::string key(autoscale::TierKey(tier));
+    bool any_group = false;
+    for (const auto& g : out.provider.groups)
+      any_group = any_group || !g[t].empty();
+    autoscale::PoolTier& pt = out.spec.tiers[t];
+    pt.enabled = any_group;
+    const json cfg = Obj(tiers, key.c_str());
+    pt.weight = Num(cfg, "weight").value_or(1.0);
+    pt.max_nodes = Int(cfg, "maxNodes", autoscale::kUnlimitedNodes);
+    if (pt.max_nodes < autoscale::kUnlimitedNodes)
+      problems.push_back("spec.tiers." + key + ".maxNodes is negative");
+  }
+  // One group per offering: two instance types in one group cannot be told apart.
+  std::map<std::string, std::string> owner;
+  for (size_t i = 0; i < out.provider.groups.size(); ++i) {
+    for (CapacityTier tier : kTiers) {
+      const std::string& g = out.provider.groups[i][TierIndex(tier)];
+      if (g.empty()) continue;
+      const std::string who =
+          out.spec.instance_types[i].name + "/" + std::string(autoscale::TierKey(tier));
+      auto [it, fresh] = owner.emplace(g, who);
+      if (!fresh) {
+        problems.push_back("group \"" + g + "\" serves both " + it->second + " and " + who +
+                           "; give each instance type its own groups");
+      }
+    }
+  }
+  out.spec.cost_per_hour_ceiling = Num(spec, "costPerHourCeiling");
+
+  const json down = Obj(spec, "scaleDown");
+  const std::string policy = Str(down, "policy");
+  if (policy == "WhenEmpty") {
+    out.spec.policy = autoscale::ConsolidationPolicy::kWhenEmpty;
+  } else if (!policy.empty() && policy != "WhenUnderutilized") {
+    problems.push_back("spec.scaleDown.policy \"" + policy +
+                       "\" is not WhenEmpty or WhenUnderutilized");
+  }
+  if (const std::string after = Str(down, "consolidateAfter"); after == "Never") {
+    out.spec.consolidate_after.reset();
+  } else if (!after.empty()) {
+    std::chrono::milliseconds ms{};
+    if (ParseDuration(after, &ms)) {
+      out.spec.consolidate_after = ms;
+    } else {
+      problems.push_back("spec.scaleDown.consolidateAfter \"" + after +
+                         "\" is not a duration or Never");
+    }
+  }
+  out.spec.utilization_threshold = Num(down, "utilizationThreshold").value_or(0.5);
+
+  const json disruption = Obj(spec, "disruption");
+  if (const json* budgets_field = Field(disruption, "budgets");
+      budgets_field != nullptr && budgets_field->is_array()) {
+    const json& budgets = *budgets_field;
+    out.spec.budgets.clear();
+    for (size_t i = 0; i < budgets.size(); ++i) {
+      const std::string at = "spec.disruption.budgets[" + std::to_string(i) + "]";
+      auto b = autoscale::ParseBudgetNodes(Str(budgets[i], "nodes"));
+      if (!b.ok()) {
+        problems.push_back(at + ": " + b.error().message());
+        continue;
+      }
+      b->schedule = Str(budgets[i], "schedule");
+      if (const std::string d = Str(budgets[i], "duration"); !d.empty()) {
+        std::chrono::milliseconds ms{};
+        if (!ParseDuration(d, &ms) || ms.count() == 0) {
+          problems.push_back(at + ".duration \"" + d + "\" is not a duration");
+        } else {
+          b->duration_seconds = ms.count() / 1000;
+        }
+      }
+      out.spec.budgets.push_back(*b);
+    }
+  }
+  for (std::string& p : autoscale::ValidateNodePool(out.spec))
+    problems.push_back(std::move(p));
+  return out;
+}
+
+}  // namespace gpu_autoscaler::controllers

@@ -1,0 +1,229 @@
+#include "controllers/gpu_node_pool_controller.h"
+
+#include <gtest/gtest.h>
+
+#include "kube/object_codec.h"
+
+namespace gpu_autoscaler::controllers {
+namespace {
+
+using autoscale::CapacityTier;
+using autoscale::TierIndex;
+using nlohmann::json;
+
+kube::PodView DecodeOrDie(const json& pod) {
+  auto decoded = kube::DecodePod(pod.dump());
+  EXPECT_TRUE(decoded.ok());
+  return std::move(*decoded);
+}
+
+json PodJson(const std::string& name, json requests, json annotations = json::object(),
+             json node_selector = json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", "ml"}, {"annotations", annotations}}},
+          {"spec",
+           {{"nodeSelector", node_selector},
+            {"containers", {{{"name", "main"}, {"resources", {{"requests", requests}}}}}}}}};
+}
+
+const json kPool = json::parse(R"({
+  "metadata": {"name": "a100"},
+  "spec": {
+    "provider": {"type": "aws-asg", "region": "us-east-1",
+                 "groups": {"spot": "a100-spot", "onDemand": "a100-od"},
+                 "credentialsSecretRef": {"name": "aws"}},
+    "instanceTypes": [
+      {"name": "p4d.24xlarge", "gpuModel": "A100-SXM4-40GB", "gpuCount": 8, "cpu": "96",
+       "memory": "1152Gi", "price": {"spot": 9.83, "onDemand": 32.77}},
+      {"name": "g5.xlarge", "gpuModel": "A10G", "gpuCount": 1, "cpu": "4", "memory": "16Gi",
+       "price": {"spot": 0.38, "onDemand": 1.006},
+       "groups": {"spot": "a10-spot", "onDemand": "a10-od"}}],
+    "minNodes": 1, "maxNodes": 8,
+    "tiers": {"spot": {"weight": 0.8, "maxNodes": 4}},
+    "costPerHourCeiling": 250,
+    "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "5m", "utilizationThreshold": 0.4},
+    "disruption": {"budgets": [{"nodes": "1"},
+                               {"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}]}
+  }})");
+
+TEST(ParseNodePoolTest, ReadsEveryField) {
+  ParsedNodePool p = ParseNodePool(kPool, "gpu-autoscaler-system");
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0];
+  EXPECT_EQ(p.spec.name, "a100");
+  EXPECT_EQ(p.provider.type, "aws-asg");
+  EXPECT_EQ(p.provider.region, "us-east-1");
+  EXPECT_EQ(p.provider.secret_namespace, "gpu-autoscaler-system");
+  EXPECT_EQ(p.provider.secret_name, "aws");
+  ASSERT_EQ(p.spec.instance_types.size(), 2u);
+  EXPECT_EQ(p.spec.instance_types[0].cpu_milli, 96000);
+  EXPECT_EQ(p.spec.instance_types[0].memory_mib, 1152 * 1024);
+  EXPECT_EQ(p.spec.instance_types[1].price[TierIndex(CapacityTier::kOnDemand)], 1.006);
+  EXPECT_FALSE(p.spec.instance_types[1].price[TierIndex(CapacityTier::kReserved)].has_value());
+  EXPECT_EQ(p.provider.Group(0, CapacityTier::kSpot), "a100-spot");
+  EXPECT_EQ(p.provider.Group(1, CapacityTier::kSpot), "a10-spot");
+  EXPECT_EQ(p.provider.Group(1, CapacityTier::kReserved), "");
+  EXPECT_TRUE(p.spec.tiers[TierIndex(CapacityTier::kSpot)].enabled);
+  EXPECT_DOUBLE_EQ(p.spec.tiers[TierIndex(CapacityTier::kSpot)].weight, 0.8);
+  EXPECT_EQ(p.spec.tiers[TierIndex(CapacityTier::kSpot)].max_nodes, 4);
+  EXPECT_FALSE(p.spec.tiers[TierIndex(CapacityTier::kReserved)].enabled);
+  EXPECT_EQ(p.spec.min_nodes, 1);
+  EXPECT_EQ(p.spec.max_nodes, 8);
+  EXPECT_EQ(p.spec.cost_per_hour_ceiling, 250.0);
+  EXPECT_EQ(p.spec.policy, autoscale::ConsolidationPolicy::kWhenEmpty);
+  EXPECT_EQ(p.spec.consolidate_after, std::chrono::minutes(5));
+  EXPECT_DOUBLE_EQ(p.spec.utilization_threshold, 0.4);
+  ASSERT_EQ(p.spec.budgets.size(), 2u);
+  EXPECT_EQ(p.spec.budgets[1].schedule, "0 9 * * 1-5");
+  EXPECT_EQ(p.spec.budgets[1].duration_seconds, 8 * 3600);
+}
+
+TEST(ParseNodePoolTest, NamesEachProblem) {
+  json bad = kPool;
+  bad["spec"]["minNodes"] = 9;
+  bad["spec"]["provider"]["type"] = "ibm-vpc";
+  bad["spec"]["scaleDown"]["consolidateAfter"] = "soon";
+  bad["spec"]["disruption"]["budgets"][0]["nodes"] = "lots";
+  bad["spec"]["instanceTypes"][1].erase("groups");  // both types now share the pool's groups
+  ParsedNodePool p = ParseNodePool(bad);
+  const std::vector<std::string> want = {
+      "spec.provider.type \"ibm-vpc\" is not one of aws-asg, gcp-mig, azure-vmss, cluster-api, "
+      "simulated",
+      "group \"a100-spot\" serves both p4d.24xlarge/spot and g5.xlarge/spot; give each instance "
+      "type its own groups",
+      "group \"a100-od\" serves both p4d.24xlarge/onDemand and g5.xlarge/onDemand; give each "
+      "instance type its own groups",
+      "spec.scaleDown.consolidateAfter \"soon\" is not a duration or Never",
+      "spec.disruption.budgets[0]: disruption budget nodes \"lots\": want a count (\"3\") or a "
+      "percent (\"10%\")",
+      "minNodes 9 > maxNodes 8"};
+  EXPECT_EQ(p.problems, want);
+}
+
+// The issue's required case, from Pod objects as the webhook leaves them.
+TEST(PoolDemandTest, TimeSlicedQuarterPodsNeedTwoGpus) {
+  json pool = kPool;
+  pool["spec"]["instanceTypes"] = json::parse(R"([{"name": "g4dn.xlarge", "gpuModel": "Tesla-T4",
+      "gpuCount": 1, "cpu": "4", "memory": "16Gi", "price": {"spot": 0.16, "onDemand": 0.53}}])");
+  pool["spec"]["tiers"] = json::object();
+  ParsedNodePool parsed = ParseNodePool(pool);
+  ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0];
+  std::vector<autoscale::PodSpec> pending;
+  for (int i = 0; i < 8; ++i) {
+    kube::PodView pod = DecodeOrDie(PodJson("p" + std::to_string(i),
+                                            {{"cpu", "500m"}, {"nvidia.com/gpu.shared", "1"}},
+                                            {{"gpuautoscaler.io/replicas", "4"}}));
+    auto demand = PoolDemandOf(pod);
+    ASSERT_TRUE(demand.has_value());
+    EXPECT_EQ(demand->gpu_milli, 250);
+    pending.push_back(*demand);
+  }
+  auto plan = autoscale::PlanPoolScaleUp(
+      {.pool = &parsed.spec, .pending = pending, .now = Clock::TimePoint{}});
+  ASSERT_TRUE(plan.ok()) << plan.error().ToString();
+  EXPECT_EQ(plan->new_gpus, 2);
+  EXPECT_EQ(plan->new_nodes(), 2);
+}
+
+TEST(PoolDemandTest, MigAndWholeAndModelSelection) {
+  auto mig = PoolDemandOf(DecodeOrDie(PodJson("m", {{"nvidia.com/mig-3g.40gb", "1"}})));
+  ASSERT_TRUE(mig.has_value());
+  EXPECT_EQ(mig->num_gpu, 1);
+  EXPECT_EQ(mig->gpu_milli, 429);  // ceil(3000 / 7)
+  auto whole = PoolDemandOf(DecodeOrDie(PodJson("w", {{"nvidia.com/gpu", "2"}}, json::object(),
+                                                {{"nvidia.com/gpu.product", "A10G"}})));
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_EQ(whole->num_gpu, 2);
+  EXPECT_EQ(whole->gpu_milli, 1000);
+  EXPECT_EQ(whole->gpu_models, std::vector<std::string>{"A10G"});
+  EXPECT_FALSE(PoolDemandOf(DecodeOrDie(PodJson("cpu", {{"cpu", "1"}}))).has_value());
+  EXPECT_FALSE(PoolDemandOf(DecodeOrDie(PodJson("mixed", {{"nvidia.com/gpu", "1"},
+                                                          {"nvidia.com/gpu.shared", "1"}})))
+                   .has_value());
+}
+
+TEST(PoolForPodTest, NodeSelectorNamesThePoolOrItsModel) {
+  ParsedNodePool a100 = ParseNodePool(kPool);
+  json t4 = kPool;
+  t4["metadata"]["name"] = "t4";
+  t4["spec"]["instanceTypes"] = json::parse(R"([{"name": "g4dn.xlarge", "gpuModel": "Tesla-T4",
+      "gpuCount": 1, "cpu": "4", "memory": "16Gi", "price": {"spot": 0.16, "onDemand": 0.53}}])");
+  ParsedNodePool t4_pool = ParseNodePool(t4);
+  const std::vector<std::pair<std::string, const ParsedNodePool*>> pools = {{"a100", &a100},
+                                                                            {"t4", &t4_pool}};
+  const json gpu = {{"nvidia.com/gpu", "1"}};
+  EXPECT_EQ(PoolForPod(DecodeOrDie(PodJson("any", gpu)), pools), "a100");
+  EXPECT_EQ(PoolForPod(DecodeOrDie(PodJson("t4", gpu, json::object(),
+                                           {{"nvidia.com/gpu.product", "Tesla-T4"}})),
+                       pools),
+            "t4");
+  EXPECT_EQ(PoolForPod(DecodeOrDie(PodJson("named", gpu, json::object(),
+                                           {{"gpuautoscaler.io/node-pool", "t4"}})),
+                       pools),
+            "t4");
+  EXPECT_EQ(PoolForPod(DecodeOrDie(PodJson("h100", gpu, json::object(),
+                                           {{"nvidia.com/gpu.product", "H100"}})),
+                       pools),
+            "");
+}
+
+TEST(BudgetsAskingSpotScaleDownTest, ConditionAndScope) {
+  auto budget = [](std::string name, json namespaces, std::string requested) {
+    return json{{"metadata", {{"name", name}, {"namespace", "finance"}}},
+                {"spec", {{"scope", {{"namespaces", namespaces}}}}},
+                {"status",
+                 {{"conditions", {{{"type", "ScaleDownSpotRequested"}, {"status", requested}}}}}}};
+  };
+  const std::vector<json> budgets = {
+      budget("cluster", json::array(), "True"), budget("ml-only", {"ml"}, "True"),
+      budget("web-only", {"web"}, "True"), budget("calm", json::array(), "False")};
+  EXPECT_EQ(BudgetsAskingSpotScaleDown(budgets, {"ml"}),
+            (std::vector<std::string>{"finance/cluster", "finance/ml-only"}));
+  EXPECT_EQ(BudgetsAskingSpotScaleDown({budgets[2], budgets[3]}, {"ml"}),
+            std::vector<std::string>{});
+}
+
+TEST(DecideScaleConditionsTest, Table) {
+  struct Row {
+    ScaleConditionInput in;
+    std::string scaling, at_limit;  // "status/reason"
+  };
+  const Row rows[] = {
+      {{.registered = 0, .desired = 0, .max_nodes = 4},
+       "False/NoPendingPods",
+       "False/WithinLimits"},
+      {{.registered = 0, .desired = 0, .max_nodes = 4, .pending = 3},
+       "False/Waiting",
+       "False/WithinLimits"},
+      {{.scaled_up = true, .registered = 0, .desired = 2, .max_nodes = 4, .pending = 8},
+       "True/Launching",
+       "False/WithinLimits"},
+      {{.launching = 1, .registered = 3, .desired = 4, .max_nodes = 4},
+       "True/Launching",
+       "True/MaxNodes"},
+      {{.registered = 2,
+        .desired = 2,
+        .max_nodes = 4,
+        .pending = 5,
+        .limit = autoscale::ScaleUpLimit::kCostCeiling},
+       "False/Waiting",
+       "True/CostCeiling"},
+  };
+  for (const Row& row : rows) {
+    auto conditions = DecideScaleConditions(row.in);
+    ASSERT_EQ(conditions.size(), 2u);
+    EXPECT_EQ(conditions[0].type, "ScalingUp");
+    EXPECT_EQ(std::string(conditions[0].status ? "True" : "False") + "/" + conditions[0].reason,
+              row.scaling);
+    EXPECT_EQ(conditions[1].type, "AtLimit");
+    EXPECT_EQ(std::string(conditions[1].status ? "True" : "False") + "/" + conditions[1].reason,
+              row.at_limit);
+  }
+  EXPECT_EQ(DecideScaleConditions(
+                {.scaled_up = true, .registered = 0, .desired = 2, .max_nodes = 4, .pending = 8})[0]
+                .message,
+            "2 nodes launching for 8 pending GPU pods");
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::controllers
