@@ -28,6 +28,9 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server
+  # hack/helm-template.sh: a `helm template` equivalent built offline in GOPATH mode
+  # (Debian has no helm): helm's template functions and a YAML library
+  golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   # scripts (demo, manifests, loopback receivers) and the real SMTP server that the
   # Budget alert tests send email to
   python3 python3-yaml python3-aiosmtpd
