@@ -268,7 +268,9 @@ func render(o renderOptions) (string, error) {
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", full, strings.TrimSpace(text))
+		// A template's first "---" would leave an empty document after the header.
+		text = strings.TrimPrefix(strings.TrimSpace(text), "---\n")
+		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", full, text)
 	}
 	return out.String(), nil
 }
@@ -291,31 +293,46 @@ func splitKubeVersion(v string) (string, string) {
 }
 
 // loadChartFiles returns the chart's non-template files (for .Files) and its
-// templates by path relative to the chart ("templates/x.yaml").
+// templates by path relative to the chart ("templates/x.yaml"). Symbolic links
+// are followed, as helm's loader does (the chart's crds/ is one).
 func loadChartFiles(dir string) (Files, map[string]string, error) {
 	files := Files{}
 	templates := map[string]string{}
-	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+	var walk func(abs, rel string, depth int) error
+	walk = func(abs, rel string, depth int) error {
+		if depth > 16 {
+			return fmt.Errorf("%s: directories nested too deep (a symlink loop?)", abs)
+		}
+		entries, err := os.ReadDir(abs)
 		if err != nil {
 			return err
 		}
-		if info.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(rel, "templates/") {
-			templates[rel] = string(data)
-		} else {
-			files[rel] = data
+		for _, e := range entries {
+			p := filepath.Join(abs, e.Name())
+			r := path.Join(rel, e.Name())
+			info, err := os.Stat(p) // follows links
+			if err != nil {
+				return err
+			}
+			if info.IsDir() {
+				if err := walk(p, r, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(r, "templates/") {
+				templates[r] = string(data)
+			} else {
+				files[r] = data
+			}
 		}
 		return nil
-	})
-	return files, templates, err
+	}
+	return files, templates, walk(dir, "", 0)
 }
 
 func readYAMLMap(file string) (map[string]interface{}, error) {
