@@ -600,3 +600,31 @@ TEST(ChartValuesTest, DocumentedDefaultsRender) {
 
 }  // namespace
 }  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The dry run is a real check: a rendering the server must refuse is refused (a
+// label key that is not a qualified name, which the values schema lets through).
+// (The embedded server does not validate a pod template's own metadata.)
+TEST(ChartDryRunTest, TheServerRefusesAnInvalidRendering) {
+  const std::string empty_dir = testing::MakeTempDir("gpa-chart-crds");
+  auto server = testing::TestApiServer::Start({.extra_args = {"--crd-dir", empty_dir}});
+  ASSERT_NE(server, nullptr);
+  auto client = kube::RestClient::Create(server->config());
+  ASSERT_TRUE(client.ok());
+  const std::string ns = server->CreateTestNamespace("gpa-system");
+  Rendering r = Render(ns, {"--set", "commonLabels.not\\ a\\ key=x"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const json* manager = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(manager, nullptr);
+  auto created = (*client)->Create(kube::ObjectRef{{"apps", "v1", "deployments", true}, ns},
+                                   *manager, kube::WriteOptions{.dry_run = true});
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), 422) << created.error().ToString();
+  EXPECT_NE(created.error().ToString().find("not a key"), std::string::npos)
+      << created.error().ToString();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
