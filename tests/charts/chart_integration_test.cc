@@ -125,6 +125,10 @@ std::vector<Scenario> Scenarios() {
         "webhook.tls.certManager.issuerRef.kind=ClusterIssuer"}},
       {"tls_helm_despite_cert_manager", {cm, "--set", "webhook.tls.mode=helm"}},
       {"tls_self_signed", {"--set", "webhook.tls.mode=selfSigned"}},
+      {"tls_self_signed_with_extender",
+       {"--set", "webhook.tls.mode=selfSigned", "--set", "scheduler.mode=extender"}},
+      {"webhook_off_extender_on",
+       {"--set", "webhook.enabled=false", "--set", "scheduler.mode=extender"}},
       {"scheduler_extender_https",
        {"--set", "scheduler.mode=extender", "--set", "scheduler.replicas=1"}},
       {"scheduler_extender_https_cert_manager", {cm, "--set", "scheduler.mode=extender"}},
@@ -385,6 +389,15 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
     EXPECT_FALSE(pod.value("hostNetwork", false)) << where;
     EXPECT_FALSE(pod.contains("hostIPC")) << where;
     for (const json& volume : pod.value("volumes", json::array())) {
+      if (volume.contains("secret")) {
+        // Every Secret a pod mounts is rendered, or issued by a rendered Certificate.
+        const std::string secret = volume["secret"].value("secretName", "");
+        bool issued = Find(r.objects, "Secret", secret) != nullptr;
+        for (const json& o : r.objects)
+          issued = issued || (o.value("kind", "") == "Certificate" &&
+                              o["spec"].value("secretName", "") == secret);
+        EXPECT_TRUE(issued) << where << " mounts Secret " << secret << ", which nothing creates";
+      }
       if (volume.contains("hostPath")) {
         // Only the node agent reads sysfs, read-only (docs/node-agent.md).
         EXPECT_EQ(kind, "DaemonSet") << where;
