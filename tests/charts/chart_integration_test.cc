@@ -10,6 +10,7 @@
 //  - security contexts, webhook scoping, and RBAC rules equal to what the programs call.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -274,6 +275,16 @@ void CheckUnservedKind(const json& obj, const std::string& where) {
     for (const json& e : endpoints) {
       EXPECT_TRUE(e["port"].is_string()) << where;
       EXPECT_EQ(e.value("path", ""), "/metrics") << where;
+    }
+  } else if (kind == "PrometheusRule") {
+    // The rules themselves are checked by promtool (ChartAlertsTest).
+    ASSERT_TRUE(obj["spec"]["groups"].is_array()) << where;
+    for (const json& group : obj["spec"]["groups"]) {
+      EXPECT_FALSE(group.value("name", "").empty()) << where;
+      for (const json& rule : group["rules"]) {
+        EXPECT_FALSE(rule.value("alert", "").empty()) << where;
+        EXPECT_FALSE(rule.value("expr", "").empty()) << where;
+      }
     }
   } else {
     ADD_FAILURE() << where << ": no check for kind " << kind;
@@ -637,6 +648,52 @@ TEST(ChartDryRunTest, TheServerRefusesAnInvalidRendering) {
   EXPECT_EQ(created.error().code(), 422) << created.error().ToString();
   EXPECT_NE(created.error().ToString().find("not a key"), std::string::npos)
       << created.error().ToString();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The PrometheusRule's alerts: `promtool check rules` accepts them and
+// tests/charts/prometheus_rules_test.yaml (one case per alert, firing and not) passes.
+TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
+  constexpr char kPromtool[] = "/usr/bin/promtool";  // Debian's prometheus package
+  ASSERT_TRUE(std::filesystem::exists(kPromtool)) << "run hack/install-deps.sh";
+  Rendering r = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const json* rule = Find(r.objects, "PrometheusRule", "gpa-gpu-autoscaler");
+  ASSERT_NE(rule, nullptr);
+  const std::string dir = testing::MakeTempDir("gpa-chart-rules");
+  {
+    std::ofstream out(dir + "/rules.yaml");
+    out << (*rule)["spec"].dump(2);  // JSON is YAML
+  }
+  std::filesystem::copy_file(SourcePath("tests/charts/prometheus_rules_test.yaml"),
+                             dir + "/prometheus_rules_test.yaml");
+  CommandResult check = RunCommand({kPromtool, "check", "rules", dir + "/rules.yaml"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
+  CommandResult test =
+      RunCommand({kPromtool, "test", "rules", dir + "/prometheus_rules_test.yaml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  // Every alert the chart defines has a unit test.
+  const std::string tests = testing::ReadFileOrDie(dir + "/prometheus_rules_test.yaml");
+  for (const json& group : (*rule)["spec"]["groups"])
+    for (const json& alert : group["rules"])
+      EXPECT_NE(tests.find("alertname: " + alert.value("alert", "")), std::string::npos)
+          << alert.value("alert", "") << " has no promtool test";
+  std::filesystem::remove_all(dir);
+
+  // Off when asked, and without the Prometheus Operator's API.
+  Rendering off = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1", "--set",
+                                        "monitoring.prometheusRule=false"});
+  ASSERT_EQ(off.exit_code, 0) << off.error;
+  EXPECT_EQ(Find(off.objects, "PrometheusRule", "gpa-gpu-autoscaler"), nullptr);
+  Rendering none = Render("gpa-system", {});
+  ASSERT_EQ(none.exit_code, 0) << none.error;
+  EXPECT_EQ(Find(none.objects, "PrometheusRule", "gpa-gpu-autoscaler"), nullptr);
 }
 
 }  // namespace
