@@ -41,6 +41,7 @@ constexpr char kRelease[] = "gpa";
 struct Rendering {
   int exit_code = -1;
   std::string error;
+  std::string yaml;
   std::vector<json> objects;
 };
 
@@ -54,6 +55,7 @@ Rendering Render(const std::string& ns, const std::vector<std::string>& extra) {
   Rendering out;
   out.exit_code = r.exit_code;
   out.error = r.err;
+  out.yaml = r.out;
   if (r.exit_code != 0) return out;
   auto docs = apiserver::YamlDocumentsToJson(r.out);
   if (!docs.ok()) {
@@ -322,6 +324,28 @@ const json* Find(const std::vector<json>& objects, const std::string& kind,
   for (const json& o : objects)
     if (o.value("kind", "") == kind && o["metadata"].value("name", "") == name) return &o;
   return nullptr;
+}
+
+// Runs tests/charts/check_schemas.py (the Kubernetes API schema from Debian's
+// python3-kubernetes models) on a rendering.
+CommandResult CheckSchemas(const std::string& yaml) {
+  const std::string dir = testing::MakeTempDir("gpa-chart-schema");
+  {
+    std::ofstream out(dir + "/rendered.yaml");
+    out << yaml;
+  }
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", SourcePath("tests/charts/check_schemas.py"), dir + "/rendered.yaml"});
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+TEST_P(ChartTest, EveryBuiltInObjectMatchesTheApiSchema) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  CommandResult check = CheckSchemas(r.yaml);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("checked "), std::string::npos) << check.out << check.err;
 }
 
 TEST_P(ChartTest, RendersAndEveryObjectIsAccepted) {
@@ -627,6 +651,33 @@ TEST(ChartValuesTest, DocumentedDefaultsRender) {
 
 namespace gpu_autoscaler {
 namespace {
+
+// The schema check is a real check: an unknown field, a wrong type and a missing
+// required field are each reported with their path.
+TEST(ChartSchemaTest, TheSchemaCheckFindsErrors) {
+  CommandResult check = CheckSchemas(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: x}
+spec:
+  replicas: "2"
+  template:
+    spec:
+      containers:
+        - {name: web, image: nginx, readinesProbe: {}}
+)");
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_NE(check.out.find("Deployment/web.spec.replicas: want an integer, got '2'"),
+            std::string::npos)
+      << check.out;
+  EXPECT_NE(check.out.find("Deployment/web.spec.template.spec.containers[0]: unknown field "
+                           "\"readinesProbe\" in V1Container"),
+            std::string::npos)
+      << check.out;
+  EXPECT_NE(check.out.find("Deployment/web.spec: Invalid value for `selector`, must not be "
+                           "`None`"),
+            std::string::npos)
+      << check.out;
+}
 
 // The dry run is a real check: a rendering the server must refuse is refused (a
 // label key that is not a qualified name, which the values schema lets through).
