@@ -422,6 +422,8 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
     EXPECT_EQ(pod["securityContext"].value("runAsNonRoot", false), true) << where;
     EXPECT_EQ(pod["securityContext"]["seccompProfile"].value("type", ""), "RuntimeDefault");
     EXPECT_FALSE(pod.value("hostNetwork", false)) << where;
+    EXPECT_NE(Find(r.objects, "ServiceAccount", pod.value("serviceAccountName", "")), nullptr)
+        << where << " runs as a ServiceAccount the chart does not create";
     EXPECT_FALSE(pod.contains("hostIPC")) << where;
     for (const json& volume : pod.value("volumes", json::array())) {
       if (volume.contains("secret")) {
