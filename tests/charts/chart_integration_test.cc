@@ -751,3 +751,40 @@ TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
 
 }  // namespace
 }  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The chart supersedes config/webhook/webhook-configurations.yaml (the demo's plain
+// manifests): with the same release namespace, both register the same webhooks with the
+// same rules, paths, failure policies and selectors.
+TEST(ChartWebhookTest, RegistrationsMatchTheDemosManifests) {
+  auto manifests = apiserver::YamlDocumentsToJson(
+      testing::ReadFileOrDie(SourcePath("config/webhook/webhook-configurations.yaml")));
+  ASSERT_TRUE(manifests.ok());
+  Rendering r = Render("gpu-autoscaler-system", {});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  int compared = 0;
+  for (const json& plain : *manifests) {
+    const std::string kind = plain.value("kind", "");
+    if (kind != "MutatingWebhookConfiguration" && kind != "ValidatingWebhookConfiguration")
+      continue;
+    const json* chart = Find(r.objects, kind, "gpa-gpu-autoscaler-webhook");
+    ASSERT_NE(chart, nullptr) << kind;
+    ASSERT_EQ(plain["webhooks"].size(), (*chart)["webhooks"].size()) << kind;
+    for (size_t i = 0; i < plain["webhooks"].size(); ++i) {
+      json want = plain["webhooks"][i];
+      json got = (*chart)["webhooks"][i];
+      // Names of the Service and CA differ by release; the rest is the contract.
+      want["clientConfig"]["service"].erase("name");
+      got["clientConfig"]["service"].erase("name");
+      got["clientConfig"].erase("caBundle");
+      EXPECT_EQ(got, want) << kind << " webhook " << i;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 5);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
