@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -338,6 +339,26 @@ CommandResult CheckSchemas(const std::string& yaml) {
       {"/usr/bin/python3", SourcePath("tests/charts/check_schemas.py"), dir + "/rendered.yaml"});
   std::filesystem::remove_all(dir);
   return r;
+}
+
+// Every metric a query names is one the programs export: its name is in their sources
+// (histogram series with the _bucket suffix stripped).
+void ExpectExportedMetrics(const std::string& expr, const std::string& where) {
+  static const std::string* sources = [] {
+    auto* text = new std::string;
+    for (const char* f : {"webhooks/server.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
+                          "controllers/cost_metering.cc", "controllers/budget_controller.cc"})
+      *text += testing::ReadFileOrDie(SourcePath(f));
+    return text;
+  }();
+  static const std::regex metric(R"((gpu_autoscaler_[a-z_]+|DCGM_FI_[A-Z_]+))");
+  for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = it->str();
+    if (name.ends_with("_bucket")) name.resize(name.size() - 7);
+    EXPECT_NE(sources->find("\"" + name + "\""), std::string::npos)
+        << where << ": no program exports " << name;
+  }
 }
 
 TEST_P(ChartTest, EveryBuiltInObjectMatchesTheApiSchema) {
@@ -733,10 +754,13 @@ TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
   // Every alert the chart defines has a unit test.
   const std::string tests = testing::ReadFileOrDie(dir + "/prometheus_rules_test.yaml");
-  for (const json& group : (*rule)["spec"]["groups"])
-    for (const json& alert : group["rules"])
+  for (const json& group : (*rule)["spec"]["groups"]) {
+    for (const json& alert : group["rules"]) {
       EXPECT_NE(tests.find("alertname: " + alert.value("alert", "")), std::string::npos)
           << alert.value("alert", "") << " has no promtool test";
+      ExpectExportedMetrics(alert.value("expr", ""), alert.value("alert", ""));
+    }
+  }
   std::filesystem::remove_all(dir);
 
   // Off when asked, and without the Prometheus Operator's API.
@@ -784,6 +808,69 @@ TEST(ChartWebhookTest, RegistrationsMatchTheDemosManifests) {
     }
   }
   EXPECT_EQ(compared, 5);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The Grafana dashboards (charts/gpu-autoscaler/dashboards, from hack/make-dashboards.py):
+// ConfigMaps labelled for the sidecar, and every panel's query valid PromQL (promtool
+// checks each as a recording rule, with the $job variable expanded).
+TEST(ChartDashboardsTest, ConfigMapsForTheSidecarWithValidQueries) {
+  Rendering r = Render("gpa-system", {"--set", "grafana.dashboards.namespace=monitoring", "--set",
+                                      "grafana.dashboards.annotations.grafana_folder=GPUs"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  std::string rules = "groups:\n  - name: dashboards\n    rules:\n";
+  std::set<std::string> uids;
+  int dashboards = 0, queries = 0;
+  for (const json& obj : r.objects) {
+    if (obj.value("kind", "") != "ConfigMap" ||
+        obj["metadata"].value("name", "").find("-dashboard-") == std::string::npos)
+      continue;
+    ++dashboards;
+    const std::string where = obj["metadata"].value("name", "");
+    EXPECT_EQ(obj["metadata"]["labels"].value("grafana_dashboard", ""), "1") << where;
+    EXPECT_EQ(obj["metadata"].value("namespace", ""), "monitoring") << where;
+    EXPECT_EQ(obj["metadata"]["annotations"].value("grafana_folder", ""), "GPUs") << where;
+    ASSERT_EQ(obj["data"].size(), 1u) << where;
+    const json board = json::parse(obj["data"].begin()->get<std::string>(), nullptr, false);
+    ASSERT_FALSE(board.is_discarded()) << where << ": not JSON";
+    EXPECT_TRUE(uids.insert(board.value("uid", "")).second) << where << ": uid reused";
+    ASSERT_FALSE(board["panels"].empty()) << where;
+    for (const json& panel : board["panels"]) {
+      EXPECT_FALSE(panel.value("title", "").empty()) << where;
+      EXPECT_EQ(panel["datasource"].value("uid", ""), "${datasource}") << where;
+      ASSERT_FALSE(panel["targets"].empty()) << where << " " << panel.value("title", "");
+      for (const json& target : panel["targets"]) {
+        std::string expr = target.value("expr", "");
+        ExpectExportedMetrics(expr, where);
+        for (size_t at = expr.find("$job"); at != std::string::npos; at = expr.find("$job"))
+          expr.replace(at, 4, ".*");
+        rules += "      - record: dashboard_query_" + std::to_string(++queries) +
+                 "\n        expr: " + json(expr).dump() + "\n";
+      }
+    }
+  }
+  EXPECT_EQ(dashboards, 2);  // webhook, node agent
+  const std::string dir = testing::MakeTempDir("gpa-chart-dashboards");
+  {
+    std::ofstream out(dir + "/queries.yaml");
+    out << rules;
+  }
+  CommandResult check = RunCommand({"/usr/bin/promtool", "check", "rules", dir + "/queries.yaml"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << rules;
+  EXPECT_NE(check.out.find("SUCCESS: " + std::to_string(queries) + " rules found"),
+            std::string::npos)
+      << check.out;
+  std::filesystem::remove_all(dir);
+
+  Rendering off = Render("gpa-system", {"--set", "grafana.dashboards.enabled=false"});
+  ASSERT_EQ(off.exit_code, 0) << off.error;
+  for (const json& obj : off.objects)
+    EXPECT_EQ(obj["metadata"].value("name", "").find("-dashboard-"), std::string::npos);
 }
 
 }  // namespace
