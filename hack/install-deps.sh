@@ -28,6 +28,12 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server
+  # hack/helm-template.sh: a `helm template` equivalent built offline in GOPATH mode
+  # (Debian has no helm): helm's template functions and a YAML library
+  golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # tests/charts/check_schemas.py: the Kubernetes API schema (the OpenAPI spec as the
+  # Python client's generated models) to check every rendered object strictly
+  python3-kubernetes
   # scripts (demo, manifests, loopback receivers) and the real SMTP server that the
   # Budget alert tests send email to
   python3 python3-yaml python3-aiosmtpd

@@ -1,0 +1,877 @@
+// The Helm chart (charts/gpu-autoscaler), rendered by hack/helm-template (a `helm
+// template` equivalent; Debian has no helm) with its default values and with every
+// documented option, then:
+//  - every object is created with server-side dry-run (dryRun=All) on the embedded API
+//    server, which validates object metadata, pod templates, PodDisruptionBudgets,
+//    ConfigMaps, Secrets and CRDs; kinds it does not serve are listed explicitly;
+//  - the kinds the server does not serve (RBAC, NetworkPolicy, cert-manager, Prometheus
+//    Operator) are checked here against the fields their schemas require;
+//  - each container's flags exist in its program's --help;
+//  - security contexts, webhook scoping, and RBAC rules equal to what the programs call.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "apiserver/yaml_json.h"
+#include "kube/rest_client.h"
+#include "support/api_server_fixture.h"
+#include "support/child_process.h"
+#include "support/test_paths.h"
+
+namespace gpu_autoscaler {
+namespace {
+
+using nlohmann::json;
+using testing::BinaryPath;
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::SourcePath;
+
+constexpr char kRelease[] = "gpa";
+
+struct Rendering {
+  int exit_code = -1;
+  std::string error;
+  std::string yaml;
+  std::vector<json> objects;
+};
+
+Rendering Render(const std::string& ns, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {BinaryPath("helm-template/helm-template"), "--namespace", ns,
+                                   "--include-crds"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(kRelease);
+  args.push_back(SourcePath("charts/gpu-autoscaler"));
+  CommandResult r = RunCommand(args);
+  Rendering out;
+  out.exit_code = r.exit_code;
+  out.error = r.err;
+  out.yaml = r.out;
+  if (r.exit_code != 0) return out;
+  auto docs = apiserver::YamlDocumentsToJson(r.out);
+  if (!docs.ok()) {
+    out.exit_code = 100;
+    out.error = "rendered YAML does not parse: " + docs.error().ToString();
+    return out;
+  }
+  out.objects = std::move(docs).value();
+  return out;
+}
+
+// The kinds the chart renders and where they live.
+const std::map<std::string, kube::GroupVersionResource>& Kinds() {
+  static const auto* kinds = new std::map<std::string, kube::GroupVersionResource>{
+      {"v1/ServiceAccount", {"", "v1", "serviceaccounts", true}},
+      {"v1/ConfigMap", {"", "v1", "configmaps", true}},
+      {"v1/Secret", {"", "v1", "secrets", true}},
+      {"v1/Service", {"", "v1", "services", true}},
+      {"apps/v1/Deployment", {"apps", "v1", "deployments", true}},
+      {"apps/v1/DaemonSet", {"apps", "v1", "daemonsets", true}},
+      {"policy/v1/PodDisruptionBudget", {"policy", "v1", "poddisruptionbudgets", true}},
+      {"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
+       {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", false}},
+      {"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration",
+       {"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", false}},
+      {"apiextensions.k8s.io/v1/CustomResourceDefinition",
+       {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}},
+      {"rbac.authorization.k8s.io/v1/ClusterRole",
+       {"rbac.authorization.k8s.io", "v1", "clusterroles", false}},
+      {"rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+       {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", false}},
+      {"rbac.authorization.k8s.io/v1/Role", {"rbac.authorization.k8s.io", "v1", "roles", true}},
+      {"rbac.authorization.k8s.io/v1/RoleBinding",
+       {"rbac.authorization.k8s.io", "v1", "rolebindings", true}},
+      {"networking.k8s.io/v1/NetworkPolicy", {"networking.k8s.io", "v1", "networkpolicies", true}},
+      {"cert-manager.io/v1/Issuer", {"cert-manager.io", "v1", "issuers", true}},
+      {"cert-manager.io/v1/Certificate", {"cert-manager.io", "v1", "certificates", true}},
+      {"monitoring.coreos.com/v1/ServiceMonitor",
+       {"monitoring.coreos.com", "v1", "servicemonitors", true}},
+      {"monitoring.coreos.com/v1/PodMonitor", {"monitoring.coreos.com", "v1", "podmonitors", true}},
+      {"monitoring.coreos.com/v1/PrometheusRule",
+       {"monitoring.coreos.com", "v1", "prometheusrules", true}},
+  };
+  return *kinds;
+}
+
+std::string KindKey(const json& obj) {
+  return obj.value("apiVersion", "") + "/" + obj.value("kind", "");
+}
+
+// A documented option set: the flags given to the renderer.
+struct Scenario {
+  std::string name;
+  std::vector<std::string> flags;
+};
+
+// Names the scenario in gtest's messages (instead of its bytes).
+void PrintTo(const Scenario& s, std::ostream* os) {
+  *os << s.name;
+}
+
+std::vector<Scenario> Scenarios() {
+  const std::string cm = "--api-versions=cert-manager.io/v1";
+  const std::string mon = "--api-versions=monitoring.coreos.com/v1";
+  return {
+      {"defaults", {}},
+      {"cert_manager_and_prometheus_operator_present", {cm, mon}},
+      {"cert_manager_with_cluster_issuer",
+       {cm, "--set", "webhook.tls.certManager.issuerRef.name=ca", "--set",
+        "webhook.tls.certManager.issuerRef.kind=ClusterIssuer"}},
+      {"tls_helm_despite_cert_manager", {cm, "--set", "webhook.tls.mode=helm"}},
+      {"tls_self_signed", {"--set", "webhook.tls.mode=selfSigned"}},
+      {"tls_self_signed_with_extender",
+       {"--set", "webhook.tls.mode=selfSigned", "--set", "scheduler.mode=extender"}},
+      {"webhook_off_extender_on",
+       {"--set", "webhook.enabled=false", "--set", "scheduler.mode=extender"}},
+      {"scheduler_extender_https",
+       {"--set", "scheduler.mode=extender", "--set", "scheduler.replicas=1"}},
+      {"scheduler_extender_https_cert_manager", {cm, "--set", "scheduler.mode=extender"}},
+      {"scheduler_extender_http",
+       {"--set", "scheduler.mode=extender", "--set", "scheduler.extender.tls=false"}},
+      {"monitoring_forced_on", {"--set", "monitoring.serviceMonitor=true"}},
+      {"monitoring_off_despite_operator", {mon, "--set", "monitoring.serviceMonitor=false"}},
+      {"node_agent_and_scheduler_off",
+       {"--set", "nodeAgent.enabled=false", "--set", "scheduler.enabled=false"}},
+      {"everything_optional_off",
+       {"--set", "networkPolicy.enabled=false", "--set", "rbac.create=false", "--set",
+        "manager.leaderElection.enabled=false", "--set", "scheduler.leaderElection.enabled=false",
+        "--set", "nodeAgent.hostPID=false"}},
+      {"manager_postgres_prometheus_config",
+       {"--set", "manager.costDatabase.postgresSecret.name=cost-db", "--set",
+        "manager.prometheusURL=http://prometheus.monitoring:9090", "--set",
+        "manager.controllers=*\\,-cost", "--set-string", "manager.config.cost.interval=30s"}},
+      {"overrides",
+       {"--set", "fullnameOverride=gpu",
+        "--set", "image.tag=dev",
+        "--set", "imagePullSecrets[0].name=regcred",
+        "--set", "commonLabels.team=ml",
+        "--set", "logFormat=text",
+        "--set", "logLevel=debug",
+        "--set", "webhook.failurePolicy.validatePods=Ignore",
+        "--set", "webhook.excludedNamespaces={kube-system,monitoring}",
+        "--set", "nodeAgent.runtimeClassName=nvidia",
+        "--set", "nodeAgent.nvmlLibrary=/usr/lib/libnvidia-ml.so.1",
+        "--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+        "--set", "monitoring.labels.release=prometheus",
+        mon}},
+  };
+}
+
+class ChartTest : public ::testing::TestWithParam<Scenario> {
+ protected:
+  static void SetUpTestSuite() {
+    // No CRDs at start: the chart's CRDs are then dry-run created like the rest.
+    empty_dir_ = new std::string(testing::MakeTempDir("gpa-chart-crds"));
+    server_ = testing::TestApiServer::Start({.extra_args = {"--crd-dir", *empty_dir_}}).release();
+    ASSERT_NE(server_, nullptr) << "api server did not start";
+    auto client = kube::RestClient::Create(server_->config());
+    ASSERT_TRUE(client.ok()) << client.error().ToString();
+    client_ = client->release();
+    ns_ = new std::string(server_->CreateTestNamespace("gpa-system"));
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    delete server_;
+    delete ns_;
+    delete empty_dir_;
+  }
+  static bool Served(const kube::GroupVersionResource& gvr) {
+    const std::string path =
+        gvr.group.empty() ? "/api/" + gvr.version : "/apis/" + gvr.group + "/" + gvr.version;
+    auto reply = client_->Request("GET", path);
+    if (!reply.ok()) return false;
+    auto list = json::parse(reply->body, nullptr, false);
+    for (const auto& r : list.value("resources", json::array()))
+      if (r.value("name", "") == gvr.resource) return true;
+    return false;
+  }
+
+  static inline testing::TestApiServer* server_ = nullptr;
+  static inline kube::RestClient* client_ = nullptr;
+  static inline std::string* ns_ = nullptr;
+  static inline std::string* empty_dir_ = nullptr;
+};
+
+// Kinds the embedded API server does not serve; they are checked by CheckUnservedKind
+// instead. When the server learns one, this test fails so the list is kept honest.
+const std::set<std::string> kUnservedKinds = {
+    "rbac.authorization.k8s.io/v1/ClusterRole", "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+    "rbac.authorization.k8s.io/v1/Role",        "rbac.authorization.k8s.io/v1/RoleBinding",
+    "networking.k8s.io/v1/NetworkPolicy",       "cert-manager.io/v1/Issuer",
+    "cert-manager.io/v1/Certificate",           "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PodMonitor",      "monitoring.coreos.com/v1/PrometheusRule",
+};
+
+bool IsStringArray(const json& v, bool allow_empty = false) {
+  if (!v.is_array() || (!allow_empty && v.empty())) return false;
+  return std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
+}
+
+// The required fields and types of the kinds the embedded server does not serve (from
+// their API references: rbac/v1, networking/v1, cert-manager.io/v1, monitoring/v1).
+void CheckUnservedKind(const json& obj, const std::string& where) {
+  const std::string kind = obj.value("kind", "");
+  static const std::set<std::string> kVerbs = {"get",    "list",  "watch",  "create",
+                                               "update", "patch", "delete", "deletecollection"};
+  if (kind == "ClusterRole" || kind == "Role") {
+    ASSERT_TRUE(obj["rules"].is_array()) << where;
+    for (const json& rule : obj["rules"]) {
+      for (const auto& [k, v] : rule.items())
+        EXPECT_TRUE(k == "apiGroups" || k == "resources" || k == "verbs" || k == "resourceNames")
+            << where << ": unknown field rules[]." << k;
+      EXPECT_TRUE(IsStringArray(rule["apiGroups"])) << where;
+      EXPECT_TRUE(IsStringArray(rule["resources"])) << where;
+      ASSERT_TRUE(IsStringArray(rule["verbs"])) << where;
+      for (const json& verb : rule["verbs"])
+        EXPECT_TRUE(kVerbs.count(verb.get<std::string>())) << where << ": verb " << verb;
+      if (rule.contains("resourceNames")) {
+        EXPECT_TRUE(IsStringArray(rule["resourceNames"]));
+      }
+    }
+  } else if (kind == "ClusterRoleBinding" || kind == "RoleBinding") {
+    const json& ref = obj["roleRef"];
+    EXPECT_EQ(ref.value("apiGroup", ""), "rbac.authorization.k8s.io") << where;
+    EXPECT_EQ(ref.value("kind", ""), kind == "RoleBinding" ? "Role" : "ClusterRole") << where;
+    EXPECT_FALSE(ref.value("name", "").empty()) << where;
+    ASSERT_TRUE(obj["subjects"].is_array()) << where;
+    for (const json& s : obj["subjects"]) {
+      EXPECT_EQ(s.value("kind", ""), "ServiceAccount") << where;
+      EXPECT_FALSE(s.value("name", "").empty()) << where;
+      EXPECT_FALSE(s.value("namespace", "").empty()) << where;
+    }
+  } else if (kind == "NetworkPolicy") {
+    const json& spec = obj["spec"];
+    EXPECT_TRUE(spec["podSelector"].is_object()) << where;
+    EXPECT_EQ(spec["policyTypes"], json::array({"Ingress"})) << where;
+    for (const json& rule : spec["ingress"]) {
+      for (const json& port : rule["ports"]) {
+        EXPECT_TRUE(port["port"].is_number_integer()) << where;
+        EXPECT_EQ(port.value("protocol", ""), "TCP") << where;
+      }
+      if (rule.contains("from")) {
+        EXPECT_TRUE(rule["from"].is_array()) << where;
+      }
+    }
+  } else if (kind == "Issuer") {
+    EXPECT_TRUE(obj["spec"]["selfSigned"].is_object()) << where;
+  } else if (kind == "Certificate") {
+    const json& spec = obj["spec"];
+    EXPECT_FALSE(spec.value("secretName", "").empty()) << where;
+    EXPECT_TRUE(IsStringArray(spec["dnsNames"])) << where;
+    EXPECT_FALSE(spec["issuerRef"].value("name", "").empty()) << where;
+    EXPECT_TRUE(spec["duration"].is_string()) << where;
+  } else if (kind == "ServiceMonitor" || kind == "PodMonitor") {
+    const json& spec = obj["spec"];
+    EXPECT_TRUE(spec["selector"]["matchLabels"].is_object()) << where;
+    const json& endpoints = spec[kind == "ServiceMonitor" ? "endpoints" : "podMetricsEndpoints"];
+    ASSERT_TRUE(endpoints.is_array() && !endpoints.empty()) << where;
+    for (const json& e : endpoints) {
+      EXPECT_TRUE(e["port"].is_string()) << where;
+      EXPECT_EQ(e.value("path", ""), "/metrics") << where;
+    }
+  } else if (kind == "PrometheusRule") {
+    // The rules themselves are checked by promtool (ChartAlertsTest).
+    ASSERT_TRUE(obj["spec"]["groups"].is_array()) << where;
+    for (const json& group : obj["spec"]["groups"]) {
+      EXPECT_FALSE(group.value("name", "").empty()) << where;
+      for (const json& rule : group["rules"]) {
+        EXPECT_FALSE(rule.value("alert", "").empty()) << where;
+        EXPECT_FALSE(rule.value("expr", "").empty()) << where;
+      }
+    }
+  } else {
+    ADD_FAILURE() << where << ": no check for kind " << kind;
+  }
+}
+
+// Flag names ("--x") a program's --help lists.
+std::set<std::string> HelpFlags(const std::string& program) {
+  static std::map<std::string, std::set<std::string>> cache;
+  auto it = cache.find(program);
+  if (it != cache.end()) return it->second;
+  CommandResult r = RunCommand({BinaryPath(program), "--help"});
+  std::set<std::string> flags;
+  const std::string text = r.out + r.err;
+  for (size_t i = text.find("--"); i != std::string::npos; i = text.find("--", i + 2)) {
+    size_t end = i + 2;
+    while (end < text.size() &&
+           (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-'))
+      ++end;
+    if (end > i + 2) flags.insert(text.substr(i, end - i));
+  }
+  cache[program] = flags;
+  return flags;
+}
+
+std::vector<json> Containers(const json& obj) {
+  std::vector<json> out;
+  for (const json& c : obj["spec"]["template"]["spec"]["containers"])
+    out.push_back(c);
+  return out;
+}
+
+const json* Find(const std::vector<json>& objects, const std::string& kind,
+                 const std::string& name) {
+  for (const json& o : objects)
+    if (o.value("kind", "") == kind && o["metadata"].value("name", "") == name) return &o;
+  return nullptr;
+}
+
+// Runs tests/charts/check_schemas.py (the Kubernetes API schema from Debian's
+// python3-kubernetes models) on a rendering.
+CommandResult CheckSchemas(const std::string& yaml) {
+  const std::string dir = testing::MakeTempDir("gpa-chart-schema");
+  {
+    std::ofstream out(dir + "/rendered.yaml");
+    out << yaml;
+  }
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", SourcePath("tests/charts/check_schemas.py"), dir + "/rendered.yaml"});
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+// Every metric a query names is one the programs export: its name is in their sources
+// (histogram series with the _bucket suffix stripped).
+void ExpectExportedMetrics(const std::string& expr, const std::string& where) {
+  static const std::string* sources = [] {
+    auto* text = new std::string;
+    for (const char* f : {"webhooks/server.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
+                          "controllers/cost_metering.cc", "controllers/budget_controller.cc"})
+      *text += testing::ReadFileOrDie(SourcePath(f));
+    return text;
+  }();
+  static const std::regex metric(R"((gpu_autoscaler_[a-z_]+|DCGM_FI_[A-Z_]+))");
+  for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = it->str();
+    if (name.ends_with("_bucket")) name.resize(name.size() - 7);
+    EXPECT_NE(sources->find("\"" + name + "\""), std::string::npos)
+        << where << ": no program exports " << name;
+  }
+}
+
+TEST_P(ChartTest, EveryBuiltInObjectMatchesTheApiSchema) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  CommandResult check = CheckSchemas(r.yaml);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("checked "), std::string::npos) << check.out << check.err;
+}
+
+TEST_P(ChartTest, RendersAndEveryObjectIsAccepted) {
+  const Scenario& scenario = GetParam();
+  Rendering r = Render(*ns_, scenario.flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  ASSERT_FALSE(r.objects.empty());
+
+  std::set<std::string> seen;
+  int applied = 0;
+  for (const json& obj : r.objects) {
+    const std::string key = KindKey(obj);
+    const std::string name = obj["metadata"].value("name", "");
+    const std::string where = scenario.name + ": " + key + " " + name;
+    ASSERT_TRUE(Kinds().count(key)) << where << ": a kind this test does not know";
+    ASSERT_FALSE(name.empty()) << where;
+    const kube::GroupVersionResource& gvr = Kinds().at(key);
+    if (gvr.namespaced) {
+      EXPECT_EQ(obj["metadata"].value("namespace", ""), *ns_) << where;
+    } else {
+      EXPECT_FALSE(obj["metadata"].contains("namespace")) << where;
+    }
+    seen.insert(key);
+    if (kUnservedKinds.count(key)) {
+      EXPECT_FALSE(Served(gvr)) << key << " is served now: apply it instead of checking here";
+      CheckUnservedKind(obj, where);
+      continue;
+    }
+    ASSERT_TRUE(Served(gvr)) << where << ": the embedded API server does not serve it";
+    auto created = client_->Create(kube::ObjectRef{gvr, gvr.namespaced ? *ns_ : ""}, obj,
+                                   kube::WriteOptions{.dry_run = true});
+    EXPECT_TRUE(created.ok()) << where << ": " << created.error().ToString();
+    ++applied;
+  }
+  // Dry run: nothing was stored.
+  auto deployments = client_->List(kube::ObjectRef{{"apps", "v1", "deployments", true}, *ns_});
+  ASSERT_TRUE(deployments.ok());
+  EXPECT_TRUE((*deployments)["items"].empty());
+  EXPECT_GT(applied, 0);
+  // Every scenario installs the CRDs, and at least the manager and the webhook.
+  EXPECT_TRUE(seen.count("apiextensions.k8s.io/v1/CustomResourceDefinition"));
+  EXPECT_TRUE(seen.count("apps/v1/Deployment"));
+}
+
+TEST_P(ChartTest, EveryCrdInTheRepositoryIsInstalled) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  std::set<std::string> rendered;
+  for (const json& obj : r.objects)
+    if (obj.value("kind", "") == "CustomResourceDefinition")
+      rendered.insert(obj["metadata"].value("name", ""));
+  // Every CRD file in crds/, as the chart's crds/ link picks them up.
+  std::set<std::string> in_repo;
+  for (const auto& entry : std::filesystem::directory_iterator(SourcePath("crds"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto docs = apiserver::YamlDocumentsToJson(testing::ReadFileOrDie(entry.path().string()));
+    ASSERT_TRUE(docs.ok()) << entry.path();
+    for (const json& d : *docs)
+      if (d.value("kind", "") == "CustomResourceDefinition")
+        in_repo.insert(d["metadata"].value("name", ""));
+  }
+  EXPECT_FALSE(in_repo.empty());
+  EXPECT_EQ(rendered, in_repo);
+}
+
+TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  for (const json& obj : r.objects) {
+    const std::string kind = obj.value("kind", "");
+    if (kind != "Deployment" && kind != "DaemonSet") continue;
+    const json& pod = obj["spec"]["template"]["spec"];
+    const std::string where = kind + " " + obj["metadata"].value("name", "");
+    EXPECT_EQ(pod["securityContext"].value("runAsNonRoot", false), true) << where;
+    EXPECT_EQ(pod["securityContext"]["seccompProfile"].value("type", ""), "RuntimeDefault");
+    EXPECT_FALSE(pod.value("hostNetwork", false)) << where;
+    EXPECT_NE(Find(r.objects, "ServiceAccount", pod.value("serviceAccountName", "")), nullptr)
+        << where << " runs as a ServiceAccount the chart does not create";
+    EXPECT_FALSE(pod.contains("hostIPC")) << where;
+    for (const json& volume : pod.value("volumes", json::array())) {
+      if (volume.contains("secret")) {
+        // Every Secret a pod mounts is rendered, or issued by a rendered Certificate.
+        const std::string secret = volume["secret"].value("secretName", "");
+        bool issued = Find(r.objects, "Secret", secret) != nullptr;
+        for (const json& o : r.objects)
+          issued = issued || (o.value("kind", "") == "Certificate" &&
+                              o["spec"].value("secretName", "") == secret);
+        EXPECT_TRUE(issued) << where << " mounts Secret " << secret << ", which nothing creates";
+      }
+      if (volume.contains("hostPath")) {
+        // Only the node agent reads sysfs, read-only (docs/node-agent.md).
+        EXPECT_EQ(kind, "DaemonSet") << where;
+        EXPECT_EQ(volume["hostPath"].value("path", ""), "/sys") << where;
+      }
+    }
+    for (const json& c : Containers(obj)) {
+      const json& sc = c["securityContext"];
+      EXPECT_EQ(sc.value("allowPrivilegeEscalation", true), false) << where;
+      EXPECT_EQ(sc.value("readOnlyRootFilesystem", false), true) << where;
+      EXPECT_EQ(sc.value("runAsNonRoot", false), true) << where;
+      EXPECT_FALSE(sc.value("privileged", false)) << where;
+      EXPECT_EQ(sc["capabilities"]["drop"], json::array({"ALL"})) << where;
+      EXPECT_FALSE(sc["capabilities"].contains("add")) << where;
+      EXPECT_EQ(sc["seccompProfile"].value("type", ""), "RuntimeDefault") << where;
+      for (const json& m : c.value("volumeMounts", json::array()))
+        if (m.value("mountPath", "") == "/host/sys") {
+          EXPECT_TRUE(m.value("readOnly", false));
+        }
+
+      const std::string command = c["command"][0].get<std::string>();
+      const std::string program = command.substr(command.rfind('/') + 1);
+      const std::set<std::string> known = HelpFlags(program);
+      ASSERT_GT(known.size(), 5u) << program << " --help listed no flags";
+      for (const json& arg : c["args"]) {
+        std::string flag = arg.get<std::string>();
+        flag = flag.substr(0, flag.find('='));
+        EXPECT_TRUE(known.count(flag)) << where << ": " << program << " has no flag " << flag;
+      }
+    }
+    if (kind == "DaemonSet") {
+      // GPU nodes only.
+      EXPECT_TRUE(pod.contains("nodeSelector") || pod.contains("affinity")) << where;
+    }
+  }
+}
+
+TEST_P(ChartTest, WebhooksLeaveSystemAndOwnNamespacesOut) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  int hooks = 0;
+  for (const json& obj : r.objects) {
+    const std::string kind = obj.value("kind", "");
+    if (kind != "MutatingWebhookConfiguration" && kind != "ValidatingWebhookConfiguration")
+      continue;
+    for (const json& hook : obj["webhooks"]) {
+      ++hooks;
+      const std::string where = kind + " " + hook.value("name", "");
+      const std::string policy = hook.value("failurePolicy", "");
+      EXPECT_TRUE(policy == "Ignore" || policy == "Fail") << where;
+      bool excluded = false;
+      for (const json& e : hook["namespaceSelector"]["matchExpressions"]) {
+        if (e.value("key", "") != "kubernetes.io/metadata.name") continue;
+        EXPECT_EQ(e.value("operator", ""), "NotIn") << where;
+        std::set<std::string> values = e["values"].get<std::set<std::string>>();
+        excluded = values.count("kube-system") && values.count(*ns_);
+      }
+      EXPECT_TRUE(excluded) << where << " does not leave kube-system and " << *ns_ << " out";
+      const json& svc = hook["clientConfig"]["service"];
+      EXPECT_EQ(svc.value("namespace", ""), *ns_) << where;
+      ASSERT_NE(Find(r.objects, "Service", svc.value("name", "")), nullptr) << where;
+      // The CA comes from somewhere: the chart, cert-manager's injector, or --self-signed.
+      const bool injected =
+          obj["metadata"].contains("annotations") &&
+          obj["metadata"]["annotations"].contains("cert-manager.io/inject-ca-from");
+      const bool self_signed = hook["clientConfig"].value("caBundle", "").empty() && !injected;
+      if (self_signed) {
+        const json* deploy = Find(r.objects, "Deployment", svc.value("name", ""));
+        ASSERT_NE(deploy, nullptr);
+        EXPECT_EQ(Containers(*deploy)[0]["args"].dump().find("--self-signed") != std::string::npos,
+                  true)
+            << where << " has no caBundle source";
+        EXPECT_EQ((*deploy)["spec"].value("replicas", 0), 1) << "one CA per replica";
+      }
+    }
+  }
+  if (hooks > 0) {
+    EXPECT_EQ(hooks, 5);  // one mutating, four validating
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, ChartTest, ::testing::ValuesIn(Scenarios()),
+                         [](const auto& info) { return info.param.name; });
+
+// RBAC equals what the programs call (docs/install.md has the same table with the code
+// that makes each call): no rule more, none less.
+TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
+  Rendering r = Render("gpa-system", {"--api-versions=cert-manager.io/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  // "kind name" -> the set of "group|resource|verb[|resourceName]" it grants.
+  std::map<std::string, std::set<std::string>> grants;
+  for (const json& obj : r.objects) {
+    const std::string kind = obj.value("kind", "");
+    if (kind != "ClusterRole" && kind != "Role") continue;
+    auto& set = grants[kind + " " + obj["metadata"].value("name", "")];
+    for (const json& rule : obj["rules"])
+      for (const json& g : rule["apiGroups"])
+        for (const json& res : rule["resources"])
+          for (const json& verb : rule["verbs"]) {
+            std::string entry =
+                g.get<std::string>() + "|" + res.get<std::string>() + "|" + verb.get<std::string>();
+            if (rule.contains("resourceNames")) {
+              for (const json& n : rule["resourceNames"])
+                set.insert(entry + "|" + n.get<std::string>());
+            } else {
+              set.insert(entry);
+            }
+          }
+  }
+  using S = std::set<std::string>;
+  std::map<std::string, S> want = {
+      {"ClusterRole gpa-gpu-autoscaler-manager",
+       S{"|nodes|list", "|nodes|watch", "|pods|list", "|pods|watch",
+         "gpuautoscaler.io|gpusharingpolicies|list", "gpuautoscaler.io|gpusharingpolicies|watch",
+         "gpuautoscaler.io|budgets|list", "gpuautoscaler.io|budgets|watch",
+         "gpuautoscaler.io|gpusharingpolicies/status|update",
+         "gpuautoscaler.io|budgets/status|update", "|secrets|get", "|events|create",
+         "|events|patch"}},
+      {"Role gpa-gpu-autoscaler-manager",
+       S{"coordination.k8s.io|leases|get", "coordination.k8s.io|leases|create",
+         "coordination.k8s.io|leases|update", "|configmaps|list|gpa-gpu-autoscaler-manager-config",
+         "|configmaps|watch|gpa-gpu-autoscaler-manager-config"}},
+      {"ClusterRole gpa-gpu-autoscaler-webhook",
+       S{"gpuautoscaler.io|gpusharingpolicies|list", "gpuautoscaler.io|gpusharingpolicies|watch",
+         "gpuautoscaler.io|budgets|list", "gpuautoscaler.io|budgets|watch", "|namespaces|list",
+         "|namespaces|watch"}},
+      {"ClusterRole gpa-gpu-autoscaler-scheduler",
+       S{"|pods|get", "|pods|list", "|pods|watch", "|nodes|list", "|nodes|watch",
+         "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch"}},
+      {"Role gpa-gpu-autoscaler-scheduler",
+       S{"coordination.k8s.io|leases|get", "coordination.k8s.io|leases|create",
+         "coordination.k8s.io|leases|update"}},
+      {"ClusterRole gpa-gpu-autoscaler-node-agent",
+       S{"|nodes|get", "|nodes|patch", "gpuautoscaler.io|noderesourcereports|create",
+         "gpuautoscaler.io|noderesourcereports|patch",
+         "gpuautoscaler.io|noderesourcereports/status|patch"}},
+  };
+  EXPECT_EQ(grants, want);
+
+  // --self-signed adds exactly the caBundle patcher's rule.
+  Rendering self = Render("gpa-system", {"--set", "webhook.tls.mode=selfSigned"});
+  ASSERT_EQ(self.exit_code, 0) << self.error;
+  const json* role = Find(self.objects, "ClusterRole", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(role, nullptr);
+  EXPECT_EQ(role->at("rules").back(), json::parse(R"({"apiGroups":["admissionregistration.k8s.io"],
+              "resources":["mutatingwebhookconfigurations","validatingwebhookconfigurations"],
+              "resourceNames":["gpa-gpu-autoscaler-webhook"],"verbs":["get","patch"]})"));
+  // The extender does not write pod status; without leader election there is no Lease.
+  Rendering ext = Render("gpa-system", {"--set", "scheduler.mode=extender"});
+  ASSERT_EQ(ext.exit_code, 0) << ext.error;
+  EXPECT_EQ(Find(ext.objects, "Role", "gpa-gpu-autoscaler-scheduler"), nullptr);
+  const json* sched = Find(ext.objects, "ClusterRole", "gpa-gpu-autoscaler-scheduler");
+  ASSERT_NE(sched, nullptr);
+  EXPECT_EQ(sched->dump().find("pods/status"), std::string::npos);
+}
+
+TEST(ChartValuesTest, SchemaRejectsBadValuesWithTheirPath) {
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--set", "scheduler.mode=kube"}, "scheduler.mode: must be one of the following"},
+      {{"--set", "webhook.tls.mode=none"}, "webhook.tls.mode: must be one of the following"},
+      {{"--set", "manager.replica=2"}, "manager: Additional property replica is not allowed"},
+      {{"--set", "nodeAgent.pollInterval=1"},
+       "nodeAgent.pollInterval: Invalid type. Expected: string, given: integer"},
+      {{"--set", "webhook.failurePolicy.mutatePods=fail"},
+       "webhook.failurePolicy.mutatePods: must be one of the following"},
+      {{"--set", "webhook.port=70000"}, "webhook.port: must be less than or equal to 65535"},
+      {{"--set", "manager.prometheusURL=prometheus:9090"},
+       "manager.prometheusURL: Does not match pattern"},
+  };
+  for (const Case& c : cases) {
+    Rendering r = Render("gpa-system", c.flags);
+    EXPECT_EQ(r.exit_code, 1) << c.flags[1];
+    EXPECT_NE(r.error.find(c.message), std::string::npos) << c.flags[1] << ": " << r.error;
+  }
+}
+
+TEST(ChartValuesTest, DocumentedDefaultsRender) {
+  Rendering r = Render("gpa-system", {});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const json* manager = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(manager, nullptr);
+  EXPECT_EQ((*manager)["spec"]["replicas"], 2);
+  const json args = Containers(*manager)[0]["args"];
+  EXPECT_NE(std::find(args.begin(), args.end(), "--leader-elect=true"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "--leader-election-namespace=gpa-system"),
+            args.end());
+  const json* webhook = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(webhook, nullptr);
+  EXPECT_EQ((*webhook)["spec"]["replicas"], 2);
+  const json* pdb = Find(r.objects, "PodDisruptionBudget", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(pdb, nullptr);
+  EXPECT_EQ((*pdb)["spec"]["minAvailable"], 1);
+  // Without cert-manager the chart generates the CA: the Secret's ca.crt is every
+  // webhook's caBundle.
+  const json* secret = Find(r.objects, "Secret", "gpa-gpu-autoscaler-webhook-tls");
+  ASSERT_NE(secret, nullptr);
+  const json* mutating =
+      Find(r.objects, "MutatingWebhookConfiguration", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(mutating, nullptr);
+  EXPECT_EQ((*mutating)["webhooks"][0]["clientConfig"]["caBundle"], (*secret)["data"]["ca.crt"]);
+  const json* agent = Find(r.objects, "DaemonSet", "gpa-gpu-autoscaler-node-agent");
+  ASSERT_NE(agent, nullptr);
+  EXPECT_EQ((*agent)["spec"]["template"]["spec"]["nodeSelector"],
+            json::parse(R"({"nvidia.com/gpu.present":"true"})"));
+  // No monitoring objects without the Prometheus Operator's API.
+  for (const json& obj : r.objects)
+    EXPECT_NE(obj.value("apiVersion", ""), "monitoring.coreos.com/v1");
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The schema check is a real check: an unknown field, a wrong type and a missing
+// required field are each reported with their path.
+TEST(ChartSchemaTest, TheSchemaCheckFindsErrors) {
+  CommandResult check = CheckSchemas(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: x}
+spec:
+  replicas: "2"
+  template:
+    spec:
+      containers:
+        - {name: web, image: nginx, readinesProbe: {}}
+)");
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_NE(check.out.find("Deployment/web.spec.replicas: want an integer, got '2'"),
+            std::string::npos)
+      << check.out;
+  EXPECT_NE(check.out.find("Deployment/web.spec.template.spec.containers[0]: unknown field "
+                           "\"readinesProbe\" in V1Container"),
+            std::string::npos)
+      << check.out;
+  EXPECT_NE(check.out.find("Deployment/web.spec: Invalid value for `selector`, must not be "
+                           "`None`"),
+            std::string::npos)
+      << check.out;
+}
+
+// The dry run is a real check: a rendering the server must refuse is refused (a
+// label key that is not a qualified name, which the values schema lets through).
+// (The embedded server does not validate a pod template's own metadata.)
+TEST(ChartDryRunTest, TheServerRefusesAnInvalidRendering) {
+  const std::string empty_dir = testing::MakeTempDir("gpa-chart-crds");
+  auto server = testing::TestApiServer::Start({.extra_args = {"--crd-dir", empty_dir}});
+  ASSERT_NE(server, nullptr);
+  auto client = kube::RestClient::Create(server->config());
+  ASSERT_TRUE(client.ok());
+  const std::string ns = server->CreateTestNamespace("gpa-system");
+  Rendering r = Render(ns, {"--set", "commonLabels.not\\ a\\ key=x"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const json* manager = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(manager, nullptr);
+  auto created = (*client)->Create(kube::ObjectRef{{"apps", "v1", "deployments", true}, ns},
+                                   *manager, kube::WriteOptions{.dry_run = true});
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), 422) << created.error().ToString();
+  EXPECT_NE(created.error().ToString().find("not a key"), std::string::npos)
+      << created.error().ToString();
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The PrometheusRule's alerts: `promtool check rules` accepts them and
+// tests/charts/prometheus_rules_test.yaml (one case per alert, firing and not) passes.
+TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
+  constexpr char kPromtool[] = "/usr/bin/promtool";  // Debian's prometheus package
+  ASSERT_TRUE(std::filesystem::exists(kPromtool)) << "run hack/install-deps.sh";
+  Rendering r = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const json* rule = Find(r.objects, "PrometheusRule", "gpa-gpu-autoscaler");
+  ASSERT_NE(rule, nullptr);
+  const std::string dir = testing::MakeTempDir("gpa-chart-rules");
+  {
+    std::ofstream out(dir + "/rules.yaml");
+    out << (*rule)["spec"].dump(2);  // JSON is YAML
+  }
+  std::filesystem::copy_file(SourcePath("tests/charts/prometheus_rules_test.yaml"),
+                             dir + "/prometheus_rules_test.yaml");
+  CommandResult check = RunCommand({kPromtool, "check", "rules", dir + "/rules.yaml"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
+  CommandResult test =
+      RunCommand({kPromtool, "test", "rules", dir + "/prometheus_rules_test.yaml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  // Every alert the chart defines has a unit test.
+  const std::string tests = testing::ReadFileOrDie(dir + "/prometheus_rules_test.yaml");
+  for (const json& group : (*rule)["spec"]["groups"]) {
+    for (const json& alert : group["rules"]) {
+      EXPECT_NE(tests.find("alertname: " + alert.value("alert", "")), std::string::npos)
+          << alert.value("alert", "") << " has no promtool test";
+      ExpectExportedMetrics(alert.value("expr", ""), alert.value("alert", ""));
+    }
+  }
+  std::filesystem::remove_all(dir);
+
+  // Off when asked, and without the Prometheus Operator's API.
+  Rendering off = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1", "--set",
+                                        "monitoring.prometheusRule=false"});
+  ASSERT_EQ(off.exit_code, 0) << off.error;
+  EXPECT_EQ(Find(off.objects, "PrometheusRule", "gpa-gpu-autoscaler"), nullptr);
+  Rendering none = Render("gpa-system", {});
+  ASSERT_EQ(none.exit_code, 0) << none.error;
+  EXPECT_EQ(Find(none.objects, "PrometheusRule", "gpa-gpu-autoscaler"), nullptr);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The chart supersedes config/webhook/webhook-configurations.yaml (the demo's plain
+// manifests): with the same release namespace, both register the same webhooks with the
+// same rules, paths, failure policies and selectors.
+TEST(ChartWebhookTest, RegistrationsMatchTheDemosManifests) {
+  auto manifests = apiserver::YamlDocumentsToJson(
+      testing::ReadFileOrDie(SourcePath("config/webhook/webhook-configurations.yaml")));
+  ASSERT_TRUE(manifests.ok());
+  Rendering r = Render("gpu-autoscaler-system", {});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  int compared = 0;
+  for (const json& plain : *manifests) {
+    const std::string kind = plain.value("kind", "");
+    if (kind != "MutatingWebhookConfiguration" && kind != "ValidatingWebhookConfiguration")
+      continue;
+    const json* chart = Find(r.objects, kind, "gpa-gpu-autoscaler-webhook");
+    ASSERT_NE(chart, nullptr) << kind;
+    ASSERT_EQ(plain["webhooks"].size(), (*chart)["webhooks"].size()) << kind;
+    for (size_t i = 0; i < plain["webhooks"].size(); ++i) {
+      json want = plain["webhooks"][i];
+      json got = (*chart)["webhooks"][i];
+      // Names of the Service and CA differ by release; the rest is the contract.
+      want["clientConfig"]["service"].erase("name");
+      got["clientConfig"]["service"].erase("name");
+      got["clientConfig"].erase("caBundle");
+      EXPECT_EQ(got, want) << kind << " webhook " << i;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 5);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
+
+namespace gpu_autoscaler {
+namespace {
+
+// The Grafana dashboards (charts/gpu-autoscaler/dashboards, from hack/make-dashboards.py):
+// ConfigMaps labelled for the sidecar, and every panel's query valid PromQL (promtool
+// checks each as a recording rule, with the $job variable expanded).
+TEST(ChartDashboardsTest, ConfigMapsForTheSidecarWithValidQueries) {
+  Rendering r = Render("gpa-system", {"--set", "grafana.dashboards.namespace=monitoring", "--set",
+                                      "grafana.dashboards.annotations.grafana_folder=GPUs"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  std::string rules = "groups:\n  - name: dashboards\n    rules:\n";
+  std::set<std::string> uids;
+  int dashboards = 0, queries = 0;
+  for (const json& obj : r.objects) {
+    if (obj.value("kind", "") != "ConfigMap" ||
+        obj["metadata"].value("name", "").find("-dashboard-") == std::string::npos)
+      continue;
+    ++dashboards;
+    const std::string where = obj["metadata"].value("name", "");
+    EXPECT_EQ(obj["metadata"]["labels"].value("grafana_dashboard", ""), "1") << where;
+    EXPECT_EQ(obj["metadata"].value("namespace", ""), "monitoring") << where;
+    EXPECT_EQ(obj["metadata"]["annotations"].value("grafana_folder", ""), "GPUs") << where;
+    ASSERT_EQ(obj["data"].size(), 1u) << where;
+    const json board = json::parse(obj["data"].begin()->get<std::string>(), nullptr, false);
+    ASSERT_FALSE(board.is_discarded()) << where << ": not JSON";
+    EXPECT_TRUE(uids.insert(board.value("uid", "")).second) << where << ": uid reused";
+    ASSERT_FALSE(board["panels"].empty()) << where;
+    for (const json& panel : board["panels"]) {
+      EXPECT_FALSE(panel.value("title", "").empty()) << where;
+      EXPECT_EQ(panel["datasource"].value("uid", ""), "${datasource}") << where;
+      ASSERT_FALSE(panel["targets"].empty()) << where << " " << panel.value("title", "");
+      for (const json& target : panel["targets"]) {
+        std::string expr = target.value("expr", "");
+        ExpectExportedMetrics(expr, where);
+        for (size_t at = expr.find("$job"); at != std::string::npos; at = expr.find("$job"))
+          expr.replace(at, 4, ".*");
+        rules += "      - record: dashboard_query_" + std::to_string(++queries) +
+                 "\n        expr: " + json(expr).dump() + "\n";
+      }
+    }
+  }
+  EXPECT_EQ(dashboards, 2);  // webhook, node agent
+  const std::string dir = testing::MakeTempDir("gpa-chart-dashboards");
+  {
+    std::ofstream out(dir + "/queries.yaml");
+    out << rules;
+  }
+  CommandResult check = RunCommand({"/usr/bin/promtool", "check", "rules", dir + "/queries.yaml"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << rules;
+  EXPECT_NE(check.out.find("SUCCESS: " + std::to_string(queries) + " rules found"),
+            std::string::npos)
+      << check.out;
+  std::filesystem::remove_all(dir);
+
+  Rendering off = Render("gpa-system", {"--set", "grafana.dashboards.enabled=false"});
+  ASSERT_EQ(off.exit_code, 0) << off.error;
+  for (const json& obj : off.objects)
+    EXPECT_EQ(obj["metadata"].value("name", "").find("-dashboard-"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler
