@@ -8,9 +8,7 @@
 namespace gpu_autoscaler::api {
 namespace internal {
 // Generated at build time from crds/*.yaml (CMakeLists.txt).
-extern const char kBudgetCrdYaml[];
-extern const char kGpuSharingPolicyCrdYaml[];
-extern const char kGpuNodePoolCrdYaml[];
+extern const char* const kAllCrdYamls[];  // null-terminated
 }  // namespace internal
 
 namespace {
@@ -19,9 +17,8 @@ namespace {
 const std::map<std::string, YAML::Node, std::less<>>& Schemas() {
   static const auto* schemas = [] {
     auto* out = new std::map<std::string, YAML::Node, std::less<>>();
-    for (const char* text : {internal::kBudgetCrdYaml, internal::kGpuSharingPolicyCrdYaml,
-                             internal::kGpuNodePoolCrdYaml}) {
-      YAML::Node crd = YAML::Load(text);
+    for (const char* const* text = internal::kAllCrdYamls; *text != nullptr; ++text) {
+      YAML::Node crd = YAML::Load(*text);
       const std::string kind = crd["spec"]["names"]["kind"].as<std::string>();
       for (const YAML::Node& version : crd["spec"]["versions"]) {
         if (version["name"].as<std::string>() == "v1alpha1") {

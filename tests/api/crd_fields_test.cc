@@ -13,18 +13,18 @@ TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
   int checked = 0;
   for (const auto& e : std::filesystem::directory_iterator(testing::SourcePath("docs/examples"))) {
     const std::string text = testing::ReadFileOrDie(e.path().string());
-    const std::string kind = text.find("kind: Budget") != std::string::npos ? "Budget"
-                             : text.find("kind: GPUNodePool") != std::string::npos
-                                 ? "GPUNodePool"
-                                 : "GPUSharingPolicy";
+    std::string kind = "GPUSharingPolicy";
+    for (const char* k : {"Budget", "GPUNodePool", "ServiceProfile"}) {
+      if (text.find(std::string("kind: ") + k + "\n") != std::string::npos) kind = k;
+    }
     auto unknown = UnknownFields(text, kind);
     ASSERT_TRUE(unknown.ok()) << e.path();
     EXPECT_TRUE(unknown->empty()) << e.path() << ": " << (*unknown)[0];
     ++checked;
   }
   EXPECT_GE(checked, 5);
-  EXPECT_EQ(KindsWithSchema(),
-            (std::vector<std::string>{"Budget", "GPUNodePool", "GPUSharingPolicy"}));
+  EXPECT_EQ(KindsWithSchema(), (std::vector<std::string>{"Budget", "GPUNodePool",
+                                                         "GPUSharingPolicy", "ServiceProfile"}));
 }
 
 TEST(CrdFieldsTest, NamesEveryUnknownFieldWithItsPath) {

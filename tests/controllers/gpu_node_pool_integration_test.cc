@@ -46,7 +46,7 @@ class GpuNodePoolIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(manager_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
          "--controllers=gpunodepool", "--metrics-bind-address=127.0.0.1:0",
-         "--health-probe-bind-address=127.0.0.1:0"},
+         "--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:0"},
         dir_ + "/manager.log"));
     ASSERT_TRUE(WaitFor([&] { return manager_.PortFromLog("metrics_port") > 0; }))
         << manager_.Log();
