@@ -1,7 +1,16 @@
 #include "controllers/node_pool_providers.h"
 
 #include "api/annotations.h"
+#include "cloud/aws_asg.h"
+#include "cloud/aws_credentials.h"
+#include "cloud/azure_auth.h"
+#include "cloud/azure_vmss.h"
+#include "cloud/cloud_http.h"
+#include "cloud/cluster_api.h"
+#include "cloud/gcp_auth.h"
+#include "cloud/gcp_mig.h"
 #include "cloud/simulated_provider.h"
+#include "controllers/secret_data.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -49,6 +58,98 @@ std::shared_ptr<cloud::NodeGroupProvider> BuildSimulated(const ParsedNodePool& p
   return cloud;
 }
 
+// A key of the credentials Secret, "" without a Secret or the key.
+Result<std::string> SecretValue(const ProviderContext& context, std::string_view key) {
+  if (context.secret == nullptr) return std::string();
+  return context.secret->Value(key, /*required=*/false);
+}
+
+Result<std::shared_ptr<cloud::NodeGroupProvider>> BuildAws(const ParsedNodePool& pool,
+                                                           const ProviderContext& context) {
+  const std::string& region = pool.provider.region;
+  if (region.empty()) return InvalidArgumentError("aws-asg needs spec.provider.region");
+  GPU_ASSIGN_OR_RETURN(std::string key_id, SecretValue(context, "aws_access_key_id"));
+  GPU_ASSIGN_OR_RETURN(std::string secret_key, SecretValue(context, "aws_secret_access_key"));
+  GPU_ASSIGN_OR_RETURN(std::string session, SecretValue(context, "aws_session_token"));
+  GPU_ASSIGN_OR_RETURN(std::string endpoint, SecretValue(context, "endpoint"));
+  GPU_ASSIGN_OR_RETURN(std::string ca_pem, SecretValue(context, "ca.crt"));
+  cloud::AwsAsgOptions options{.region = region, .endpoint = endpoint};
+  const std::string api =
+      endpoint.empty() ? "https://autoscaling." + region + ".amazonaws.com" : endpoint;
+  GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(api, ca_pem));
+  std::shared_ptr<cloud::AwsCredentialsProvider> credentials;
+  if (!key_id.empty() || !secret_key.empty()) {
+    if (key_id.empty() || secret_key.empty()) {
+      return InvalidArgumentError(
+          "the credentials Secret needs both aws_access_key_id and aws_secret_access_key");
+    }
+    credentials =
+        cloud::StaticAwsCredentials({key_id, secret_key, session, std::nullopt, "secret"});
+  } else {
+    // IRSA, the shared file or the instance profile, as the AWS SDKs look.
+    cloud::AwsCredentialChainOptions chain{.region = region};
+    GPU_ASSIGN_OR_RETURN(chain.sts_transport,
+                         cloud::NewCloudTransport("https://sts." + region + ".amazonaws.com"));
+    GPU_ASSIGN_OR_RETURN(chain.imds_transport, cloud::NewCloudTransport("http://169.254.169.254"));
+    credentials = cloud::NewAwsCredentialChain(std::move(chain));
+  }
+  GPU_ASSIGN_OR_RETURN(auto provider,
+                       cloud::NewAwsAsgProvider(options, transport, std::move(credentials)));
+  return std::shared_ptr<cloud::NodeGroupProvider>(std::move(provider));
+}
+
+Result<std::shared_ptr<cloud::NodeGroupProvider>> BuildGcp(const ParsedNodePool& pool,
+                                                           const ProviderContext& context) {
+  if (context.clock == nullptr) return InvalidArgumentError("gcp-mig needs a clock");
+  GPU_ASSIGN_OR_RETURN(std::string key_json, SecretValue(context, "key.json"));
+  GPU_ASSIGN_OR_RETURN(std::string endpoint, SecretValue(context, "endpoint"));
+  GPU_ASSIGN_OR_RETURN(std::string ca_pem, SecretValue(context, "ca.crt"));
+  cloud::GcpMigOptions options{.project = pool.provider.project, .zone = pool.provider.zone};
+  if (!endpoint.empty()) options.compute_endpoint = endpoint;
+  GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(options.compute_endpoint, ca_pem));
+  std::shared_ptr<cloud::AccessTokenSource> tokens;
+  if (!key_json.empty()) {
+    GPU_ASSIGN_OR_RETURN(cloud::GcpServiceAccountKey key,
+                         cloud::ParseGcpServiceAccountKey(key_json));
+    GPU_ASSIGN_OR_RETURN(auto token_transport, cloud::NewCloudTransport(key.token_uri, ca_pem));
+    tokens =
+        cloud::NewGcpServiceAccountTokenSource(std::move(key), token_transport, *context.clock);
+  } else {  // Workload Identity or the node's service account
+    GPU_ASSIGN_OR_RETURN(auto metadata,
+                         cloud::NewCloudTransport("http://metadata.google.internal"));
+    tokens = cloud::NewGcpMetadataTokenSource("http://metadata.google.internal", metadata,
+                                              *context.clock);
+  }
+  return std::shared_ptr<cloud::NodeGroupProvider>(std::make_shared<cloud::GcpMigProvider>(
+      options, transport, std::move(tokens), *context.clock));
+}
+
+Result<std::shared_ptr<cloud::NodeGroupProvider>> BuildAzure(const ParsedNodePool& pool,
+                                                             const ProviderContext& context) {
+  if (context.clock == nullptr) return InvalidArgumentError("azure-vmss needs a clock");
+  cloud::AzureClientCredentials credentials;
+  GPU_ASSIGN_OR_RETURN(credentials.tenant_id, SecretValue(context, "tenant_id"));
+  GPU_ASSIGN_OR_RETURN(credentials.client_id, SecretValue(context, "client_id"));
+  GPU_ASSIGN_OR_RETURN(credentials.client_secret, SecretValue(context, "client_secret"));
+  GPU_ASSIGN_OR_RETURN(std::string endpoint, SecretValue(context, "endpoint"));
+  GPU_ASSIGN_OR_RETURN(std::string ca_pem, SecretValue(context, "ca.crt"));
+  cloud::AzureVmssOptions options{.subscription_id = pool.provider.subscription_id,
+                                  .resource_group = pool.provider.resource_group};
+  if (!endpoint.empty()) options.arm_endpoint = endpoint;
+  GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(options.arm_endpoint, ca_pem));
+  std::shared_ptr<cloud::AccessTokenSource> tokens;
+  if (!credentials.client_secret.empty()) {
+    GPU_ASSIGN_OR_RETURN(auto login, cloud::NewCloudTransport(credentials.login_endpoint, ca_pem));
+    GPU_ASSIGN_OR_RETURN(tokens, cloud::NewAzureClientCredentialsTokenSource(
+                                     std::move(credentials), login, *context.clock));
+  } else {  // the node's managed identity
+    GPU_ASSIGN_OR_RETURN(auto imds, cloud::NewCloudTransport("http://169.254.169.254"));
+    tokens = cloud::NewAzureManagedIdentityTokenSource({}, imds, *context.clock);
+  }
+  return std::shared_ptr<cloud::NodeGroupProvider>(std::make_shared<cloud::AzureVmssProvider>(
+      options, transport, std::move(tokens), *context.clock));
+}
+
 }  // namespace
 
 Result<std::shared_ptr<cloud::NodeGroupProvider>> BuildNodeGroupProvider(
@@ -58,11 +159,17 @@ Result<std::shared_ptr<cloud::NodeGroupProvider>> BuildNodeGroupProvider(
     if (context.clock == nullptr) return InvalidArgumentError("the simulated cloud needs a clock");
     return BuildSimulated(pool, context);
   }
-  // aws-asg, gcp-mig, azure-vmss, cluster-api: construct them here from
-  // pool.provider (region, zone, project, resourceGroup, groups) and
-  // context.secret.
-  return UnimplementedError("provider type \"" + type +
-                            "\" is not built into this manager yet (only \"simulated\")");
+  if (type == "aws-asg") return BuildAws(pool, context);
+  if (type == "gcp-mig") return BuildGcp(pool, context);
+  if (type == "azure-vmss") return BuildAzure(pool, context);
+  if (type == "cluster-api") {
+    if (context.client == nullptr) return InvalidArgumentError("cluster-api needs an API client");
+    // The manager's client outlives every provider it builds (non-owning).
+    std::shared_ptr<kube::RestClient> client(std::shared_ptr<kube::RestClient>(), context.client);
+    return std::shared_ptr<cloud::NodeGroupProvider>(
+        cloud::NewClusterApiProvider(std::move(client), {}));
+  }
+  return UnimplementedError("provider type \"" + type + "\" is not built into this manager");
 }
 
 }  // namespace gpu_autoscaler::controllers

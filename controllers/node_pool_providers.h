@@ -3,9 +3,14 @@
 // The one place a GPUNodePool's spec.provider.type becomes a
 // cloud::NodeGroupProvider. "simulated" builds the in-memory cloud
 // (src/cloud/simulated_provider.h) with one group per (instance type, tier)
-// offering; the real clouds (aws-asg, gcp-mig, azure-vmss, cluster-api) plug
-// in here: add a case to BuildNodeGroupProvider that constructs the provider
-// from the spec's location fields and the credentials Secret.
+// offering; the real clouds are built from the spec's location fields and the
+// credentials Secret (docs/providers/): aws-asg from aws_access_key_id /
+// aws_secret_access_key [/ aws_session_token], else the ambient chain (IRSA,
+// shared file, IMDS); gcp-mig from key.json, else the metadata server;
+// azure-vmss from tenant_id / client_id / client_secret, else the managed
+// identity; cluster-api through the manager's own client. Optional keys
+// `endpoint` and `ca.crt` point a provider at a private endpoint (or a test
+// double) and the CA it presents.
 //
 //   auto provider = BuildNodeGroupProvider(parsed, {.client = &client, .clock = &clock});
 //   if (!provider.ok()) ... ProviderError condition with the message ...
