@@ -314,6 +314,77 @@ step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds"
 
+step "14. The autoscaler: a simulated GPU node pool grows for pending pods, then shrinks"
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Namespace
+metadata: {name: batch}
+---
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: GPUNodePool
+metadata: {name: demo-a10}
+spec:
+  provider:
+    type: simulated
+    zone: sim-a
+    provisioningDelay: 2s
+    groups: {spot: a10-spot, onDemand: a10-ondemand}
+  instanceTypes:
+    - {name: sim.a10x2, gpuModel: NVIDIA-A10, gpuCount: 2, cpu: "16", memory: 64Gi,
+       price: {spot: 0.60, onDemand: 1.80}}
+  maxNodes: 4
+  tiers: {spot: {weight: 1, maxNodes: 4}, onDemand: {weight: 1}}
+  scaleDown: {policy: WhenEmpty, consolidateAfter: 5s}
+YAML
+for i in 0 1 2; do
+  apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata: {name: render-$i, namespace: batch}
+spec:
+  schedulerName: gpu-autoscaler
+  nodeSelector: {gpuautoscaler.io/node-pool: demo-a10}
+  containers:
+    - name: main
+      image: render:1
+      resources: {limits: {nvidia.com/gpu: "1"}}
+YAML
+done
+pool_status() {
+  get /apis/gpuautoscaler.io/v1alpha1/gpunodepools/demo-a10 | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+tiers = ", ".join("%s %s/%s" % (t, v.get("nodes", 0), v.get("desired", 0))
+                  for t, v in sorted(s.get("tiers", {}).items()))
+conds = ", ".join("%s=%s" % (c["type"], c["status"]) for c in s.get("conditions", []))
+print("  nodes/desired: %s | %s" % (tiers, conds))
+for a in s.get("recentActions", [])[:3]:
+    print("  action: %s %s" % (a.get("action"), a.get("message", "")))'
+}
+bound() {
+  get /api/v1/namespaces/batch/pods | python3 -c '
+import json, sys
+pods = json.load(sys.stdin)["items"]
+print(sum(1 for p in pods if p["spec"].get("nodeName")))'
+}
+all_bound() { test "$(bound)" = 3; }
+wait_for 60 all_bound
+echo "  3 pods pending -> the pool scaled up and the scheduler bound them:"
+pool_status
+for i in 0 1 2; do
+  curl -fsS -X DELETE "$server/api/v1/namespaces/batch/pods/render-$i?gracePeriodSeconds=0" >/dev/null
+done
+empty() {
+  get /api/v1/nodes | python3 -c '
+import json, sys
+print(sum(1 for n in json.load(sys.stdin)["items"]
+          if n["metadata"].get("labels", {}).get("gpuautoscaler.io/node-pool") == "demo-a10"))'
+}
+pool_empty() { test "$(empty)" = 0; }
+wait_for 60 pool_empty
+echo "  the pods finished -> empty nodes consolidated after consolidateAfter:"
+pool_status
+
 if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig
   step "Still running (Ctrl-C stops everything)"
