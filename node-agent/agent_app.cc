@@ -6,8 +6,14 @@
 #include <memory>
 #include <mutex>
 
+#include "cloud/aws_interruption.h"
+#include "cloud/azure_interruption.h"
+#include "cloud/cloud_http.h"
+#include "cloud/gcp_interruption.h"
 #include "kube/config.h"
+#include "kube/event_recorder.h"
 #include "kube/rest_client.h"
+#include "node-agent/interruption.h"
 #include "node-agent/metrics.h"
 #include "node-agent/nvml/nvml_session.h"
 #include "node-agent/reporter.h"
@@ -46,6 +52,35 @@ bool SleepUntil(std::stop_token token, std::chrono::steady_clock::time_point dea
 }
 
 }  // namespace
+
+Result<std::unique_ptr<cloud::InterruptionSource>> NewInterruptionSource(
+    const std::string& cloud_name, const std::string& endpoint, const std::string& node_name) {
+  const std::string link_local = "http://169.254.169.254";
+  if (cloud_name == "aws") {
+    cloud::ImdsOptions options;
+    if (!endpoint.empty()) options.endpoint = endpoint;
+    GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(options.endpoint));
+    return std::unique_ptr<cloud::InterruptionSource>(
+        std::make_unique<cloud::AwsInterruptionSource>(transport, options));
+  }
+  if (cloud_name == "gcp") {
+    cloud::GcpPreemptionOptions options;
+    if (!endpoint.empty()) options.metadata_endpoint = endpoint;
+    GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(options.metadata_endpoint));
+    return std::unique_ptr<cloud::InterruptionSource>(
+        std::make_unique<cloud::GcpPreemptionSource>(options, transport, RealClock::Instance()));
+  }
+  if (cloud_name == "azure") {
+    cloud::AzureScheduledEventsOptions options;
+    if (!endpoint.empty()) options.imds_endpoint = endpoint;
+    options.vm_name = node_name;
+    GPU_ASSIGN_OR_RETURN(auto transport, cloud::NewCloudTransport(options.imds_endpoint));
+    return std::unique_ptr<cloud::InterruptionSource>(
+        std::make_unique<cloud::AzureScheduledEventsSource>(options, transport,
+                                                            RealClock::Instance()));
+  }
+  return InvalidArgumentError("unknown interruption source \"" + cloud_name + "\"");
+}
 
 int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   if (flags.node_name.empty()) {
@@ -143,6 +178,30 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
         }
         return Status::Ok();
       }));
+  // Spot interruption: poll the cloud's notice and drain before the node goes.
+  std::unique_ptr<cloud::InterruptionSource> interruption;
+  if (!flags.interruption_source.empty() && flags.interruption_source != "none") {
+    auto source =
+        NewInterruptionSource(flags.interruption_source, flags.metadata_endpoint, flags.node_name);
+    if (!source.ok()) {
+      Log(LogLevel::kError, "--interruption-source", {{"error", source.error().ToString()}});
+      return 2;
+    }
+    interruption = std::move(*source);
+  }
+  auto event_sink = kube::NewRestEventSink(**client);
+  kube::EventRecorder recorder(*event_sink,
+                               {.component = "gpu-autoscaler-node-agent", .host = flags.node_name});
+  InterruptionHandler handler(
+      **client, &recorder,
+      {.node_name = flags.node_name, .poll_interval = flags.interruption_poll_interval});
+  if (interruption) {
+    manager.Add(reconcile::MakeRunnable("interruption", /*needs_leader_election=*/false,
+                                        [&](std::stop_token token) {
+                                          handler.Run(*interruption, token);
+                                          return Status::Ok();
+                                        }));
+  }
   manager.AddReadyzCheck("report", [&] {
     return reported ? Status::Ok() : UnavailableError("NodeResourceReport not written yet");
   });

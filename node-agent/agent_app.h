@@ -30,6 +30,12 @@ struct AgentFlags {
   std::string metrics_bind_address = ":9400";
   std::string health_probe_bind_address = ":8081";
   std::string sysfs_root = "/sys";
+  // Spot interruption (node-agent/interruption.h): which cloud's notice to
+  // poll ("" or "none": none), where its metadata service answers ("": the
+  // cloud's link-local default), and how often.
+  std::string interruption_source;
+  std::string metadata_endpoint;
+  std::chrono::milliseconds interruption_poll_interval{5000};
   reconcile::LoggingOptions logging;
   bool help = false;
 };

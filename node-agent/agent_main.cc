@@ -43,6 +43,13 @@ Flags:
                                      (default ":9400", dcgm-exporter's port)
   --health-probe-bind-address=ADDR   /healthz and /readyz (default ":8081")
   --sysfs-root=PATH                  where sysfs is mounted (default /sys)
+  --interruption-source=CLOUD        poll the cloud's interruption notice and drain the
+                                     node before it goes: aws (IMDSv2 spot/instance-action
+                                     and rebalance), gcp (instance/preempted), azure
+                                     (Scheduled Events Preempt), none (default none)
+  --metadata-endpoint=URL            the metadata service (default: the cloud's own,
+                                     http://169.254.169.254 or metadata.google.internal)
+  --interruption-poll-interval=DUR   how often the notice is polled (default 5s)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -61,7 +68,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           argc, argv,
           {"--node-name", "--kubeconfig", "--context", "--nvml-library", "--poll-interval",
            "--report-interval", "--nvml-timeout", "--metrics-bind-address",
-           "--health-probe-bind-address", "--sysfs-root", "--log-format", "--log-level"},
+           "--health-probe-bind-address", "--sysfs-root", "--log-format", "--log-level",
+           "--interruption-source", "--metadata-endpoint", "--interruption-poll-interval"},
           {}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
@@ -94,6 +102,16 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->health_probe_bind_address = value;
     } else if (name == "--sysfs-root") {
       flags->sysfs_root = value;
+    } else if (name == "--interruption-source") {
+      if (value != "aws" && value != "gcp" && value != "azure" && value != "none") {
+        return InvalidArgumentError("--interruption-source: want aws, gcp, azure or none, got \"" +
+                                    value + "\"");
+      }
+      flags->interruption_source = value;
+    } else if (name == "--metadata-endpoint") {
+      flags->metadata_endpoint = value;
+    } else if (name == "--interruption-poll-interval") {
+      GPU_RETURN_IF_ERROR(duration(&flags->interruption_poll_interval));
     } else if (name == "--log-format") {
       flags->logging.format = value;
     } else if (name == "--log-level") {

@@ -45,8 +45,12 @@ bool SleepFor(Clock& clock, Clock::Duration d, std::stop_token stop) {
 
 DrainCandidate DrainCandidateOf(const json& pod) {
   DrainCandidate c;
-  const json& meta = pod.value("metadata", json::object());
-  const json& spec = pod.value("spec", json::object());
+  auto object_at = [&](const char* key) {
+    json v = pod.is_object() ? pod.value(key, json::object()) : json::object();
+    return v.is_object() ? v : json::object();
+  };
+  const json meta = object_at("metadata");
+  const json spec = object_at("spec");
   c.ns = meta.value("namespace", "");
   c.name = meta.value("name", "");
   if (auto p = spec.find("priority"); p != spec.end() && p->is_number_integer()) {
@@ -60,8 +64,8 @@ DrainCandidate DrainCandidateOf(const json& pod) {
       c.daemonset = true;
     }
   }
-  const json& annotations = meta.value("annotations", json::object());
-  const std::string phase = pod.value("status", json::object()).value("phase", "");
+  const json annotations = meta.value("annotations", json::object());
+  const std::string phase = object_at("status").value("phase", "");
   c.skip = annotations.contains("kubernetes.io/config.mirror") || phase == "Succeeded" ||
            phase == "Failed";
   for (const json& t : spec.value("tolerations", json::array())) {
@@ -114,7 +118,12 @@ void InterruptionHandler::Run(cloud::InterruptionSource& source, std::stop_token
         rebalance_seen = true;
       } else if (!drained) {
         ++notices_;
-        auto report = Drain(n, stop);
+        Result<DrainReport> report = InternalError("not run");
+        try {  // a malformed object from the API server must not kill the agent
+          report = Drain(n, stop);
+        } catch (const json::exception& e) {
+          report = InternalError(std::string("unexpected object from the API server: ") + e.what());
+        }
         if (report.ok()) {
           drained = true;
         } else {
@@ -140,7 +149,9 @@ Status InterruptionHandler::MarkNode(const cloud::InterruptionNotice& notice) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto node = client_.Get(ref);
     if (!node.ok()) return node.error().ToStatus().WithContext("read node " + options_.node_name);
-    json taints = (*node)["spec"].value("taints", json::array());
+    const json spec = node->value("spec", json::object());
+    json taints = spec.is_object() ? spec.value("taints", json::array()) : json::array();
+    if (!taints.is_array()) taints = json::array();
     const bool tainted = std::any_of(taints.begin(), taints.end(), [](const json& t) {
       return t.value("key", "") == api::kInterruptionTaintKey;
     });
@@ -150,12 +161,13 @@ Status InterruptionHandler::MarkNode(const cloud::InterruptionNotice& notice) {
                         {"effect", "NoSchedule"},
                         {"timeAdded", kube::FormatMicroTime(options_.clock->WallNow())}});
     }
-    json patch = {{"metadata",
-                   {{"resourceVersion", (*node)["metadata"].value("resourceVersion", "")},
-                    {"annotations",
-                     {{api::kInterruptionNoticeAnnotation,
-                       not_after.empty() ? kind : kind + " " + not_after}}}}},
-                  {"spec", {{"unschedulable", true}, {"taints", taints}}}};
+    json patch = {
+        {"metadata",
+         {{"resourceVersion", node->value("metadata", json::object()).value("resourceVersion", "")},
+          {"annotations",
+           {{api::kInterruptionNoticeAnnotation,
+             not_after.empty() ? kind : kind + " " + not_after}}}}},
+        {"spec", {{"unschedulable", true}, {"taints", taints}}}};
     auto patched = client_.Patch(ref, kube::PatchType::kMerge, patch.dump());
     if (patched.ok()) return Status::Ok();
     if (patched.error().code() != 409) {

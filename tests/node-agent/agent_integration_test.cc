@@ -7,8 +7,10 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "api/resources.h"
@@ -17,6 +19,7 @@
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
+#include "support/fake_aws.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::node_agent {
@@ -62,16 +65,23 @@ class AgentProcessTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  void StartAgent(const std::string& scenario, const std::string& library) {
+  void StartAgent(const std::string& scenario, const std::string& library,
+                  const std::vector<std::string>& extra = {}) {
     const std::string path = dir_ + "/scenario.json";
     std::ofstream(path) << scenario;
     setenv("GPA_FAKE_NVML_SCENARIO", path.c_str(), 1);
-    ASSERT_TRUE(agent_.Spawn(
-        {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + std::string(kNode),
-         "--kubeconfig=" + kubeconfig_, "--nvml-library=" + library, "--poll-interval=200ms",
-         "--report-interval=200ms", "--nvml-timeout=500ms", "--metrics-bind-address=127.0.0.1:0",
-         "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=" + dir_ + "/sys"},
-        dir_ + "/agent.log"));
+    std::vector<std::string> args = {testing::BinaryPath("gpu-autoscaler-node-agent"),
+                                     "--node-name=" + std::string(kNode),
+                                     "--kubeconfig=" + kubeconfig_,
+                                     "--nvml-library=" + library,
+                                     "--poll-interval=200ms",
+                                     "--report-interval=200ms",
+                                     "--nvml-timeout=500ms",
+                                     "--metrics-bind-address=127.0.0.1:0",
+                                     "--health-probe-bind-address=127.0.0.1:0",
+                                     "--sysfs-root=" + dir_ + "/sys"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(agent_.Spawn(args, dir_ + "/agent.log"));
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }
 
@@ -210,6 +220,64 @@ TEST_F(AgentProcessTest, AHungNvmlCallFlipsNvmlUpAndTheAgentKeepsServing) {
       WaitFor([&] { return (status = agent_.TryWait()).has_value(); }, std::chrono::seconds(15)))
       << agent_.Log();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << agent_.Log();
+}
+
+// The agent as a real process polling a fake AWS instance metadata service:
+// a spot interruption notice for a node with 110 pods taints, cordons and
+// drains it, and records how long the drain took in an Event.
+TEST_F(AgentProcessTest, AnAwsSpotNoticeDrainsTheNodeOf110Pods) {
+  auto aws = testing::FakeAws::Start({});
+  ASSERT_TRUE(aws.ok()) << aws.error().ToString();
+  const std::string ns = server_->CreateTestNamespace("spot");
+  for (int i = 0; i < 110; ++i) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "p-" + std::to_string(i)}, {"namespace", ns}}},
+                {"spec",
+                 {{"nodeName", kNode},
+                  {"priority", i % 3 * 1000},
+                  {"containers", json::array({{{"name", "c"}, {"image", "x"}}})}}}};
+    ASSERT_TRUE(client_->Create({kube::resources::kPods, ns}, pod).ok());
+  }
+  StartAgent(kScenario, testing::BinaryPath("libgpa-fake-nvml.so"),
+             {"--interruption-source=aws", "--metadata-endpoint=" + (*aws)->imds_endpoint(),
+              "--interruption-poll-interval=100ms"});
+  if (HasFatalFailure()) return;
+  // AWS gives two minutes.
+  const auto when = std::chrono::system_clock::now() + std::chrono::minutes(2);
+  const std::time_t t = std::chrono::system_clock::to_time_t(when);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  (*aws)->SetSpotInstanceAction(std::string(R"({"action": "terminate", "time": ")") + stamp +
+                                "\"}");
+  auto terminating = [&] {
+    auto pods = client_->List({kube::resources::kPods, ns});
+    int n = 0;
+    if (pods.ok()) {
+      for (const json& p : (*pods)["items"])
+        n += p["metadata"].contains("deletionTimestamp") ? 1 : 0;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return terminating() == 110; }, std::chrono::seconds(60)))
+      << terminating() << " of 110 evicted\n"
+      << agent_.Log();
+  auto node = client_->Get({kube::resources::kNodes, "", kNode});
+  ASSERT_TRUE(node.ok());
+  EXPECT_TRUE((*node)["spec"].value("unschedulable", false));
+  EXPECT_EQ((*node)["spec"]["taints"][0]["key"], "gpu-autoscaler.io/interruption");
+  EXPECT_EQ((*node)["spec"]["taints"][0]["value"], "SpotInterruption");
+  std::string drained;
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = client_->List({kube::resources::kEvents, "default"});
+    if (!events.ok()) return false;
+    for (const json& e : (*events)["items"]) {
+      if (e.value("reason", "") == "InterruptionDrained") drained = e.value("message", "");
+    }
+    return !drained.empty();
+  })) << agent_.Log();
+  EXPECT_EQ(drained.rfind("SpotInterruption: evicted 110 of 110 pods in ", 0), 0u) << drained;
+  std::cout << "notice to drained: " << drained << "\n";
 }
 
 }  // namespace
