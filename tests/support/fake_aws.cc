@@ -101,8 +101,7 @@ Result<std::unique_ptr<FakeAws>> FakeAws::Start(FakeAwsOptions options) {
   net::SelfSignedRequest req;
   req.dns_names = {"localhost"};
   req.ip_addresses = {"127.0.0.1"};
-  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs,
-                       net::GenerateSelfSignedCertificates(req));
+  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs, net::GenerateSelfSignedCertificates(req));
   fake->ca_pem_ = certs.ca_cert_pem;
   char tmpl[] = "/tmp/gpa-fake-aws-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return InternalError("mkdtemp failed");
