@@ -173,6 +173,9 @@ struct GpuNodePoolReconciler::PoolState {
   };
   std::map<std::string, Change> changes;      // node -> when its pods last changed
   std::optional<Clock::TimePoint> last_plan;  // the last scale-up plan
+  // Actions taken whose status write failed (a conflict with a stale cached
+  // object): carried into the next write, so a Terminate is never forgotten.
+  std::vector<nlohmann::json> unwritten_actions;
 };
 
 GpuNodePoolReconciler::GpuNodePoolReconciler(
@@ -236,6 +239,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   json status = old_status.is_object() ? old_status : json::object();
   status["observedGeneration"] = generation;
   json actions = status.value("recentActions", json::array());
+  if (!actions.is_array()) actions = json::array();
+  // Actions of earlier reconciles that never reached the status, newest first.
+  std::vector<json> taken = std::move(st.unwritten_actions);
+  st.unwritten_actions.clear();
+  for (auto it = taken.rbegin(); it != taken.rend(); ++it)
+    actions.insert(actions.begin(), *it);
   auto set_condition = [&](std::string_view type, bool value, std::string reason,
                            std::string message) {
     (void)kube::SetCondition(&status["conditions"],
@@ -248,11 +257,13 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   };
   auto record = [&](std::string action, CapacityTier tier, int count, std::string message,
                     bool warning = false) {
-    actions.insert(actions.begin(), json{{"time", kube::FormatTime(wall)},
-                                         {"action", action},
-                                         {"tier", std::string(autoscale::TierKey(tier))},
-                                         {"count", count},
-                                         {"message", message}});
+    json entry = {{"time", kube::FormatTime(wall)},
+                  {"action", action},
+                  {"tier", std::string(autoscale::TierKey(tier))},
+                  {"count", count},
+                  {"message", message}};
+    actions.insert(actions.begin(), entry);
+    taken.insert(taken.begin(), std::move(entry));
     metrics_->actions
         .Add({{"pool", request.name},
               {"action", action},
@@ -277,6 +288,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         kube::ObjectRef{api::kGpuNodePools, "", request.name}.WithSub("status"), body);
     if (!written.ok()) {
       if (kube::IsNotFound(written.error())) return reconcile::Done{};
+      st.unwritten_actions = std::move(taken);
       return reconcile::TransientError{"writing status: " + written.error().ToString()};
     }
     if (recorder_ != nullptr) {
