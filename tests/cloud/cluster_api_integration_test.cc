@@ -13,6 +13,7 @@
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
+#include "support/crd_apply.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::cloud {
@@ -36,18 +37,7 @@ class ClusterApiProviderTest : public ::testing::Test {
         testing::ReadFileOrDie(testing::SourcePath("tests/data/capi/crds.yaml")));
     ASSERT_TRUE(docs.ok());
     for (const json& crd : *docs) {
-      const std::string name = crd["metadata"]["name"];
-      auto applied = client_->Patch({kube::resources::kCustomResourceDefinitions, "", name},
-                                    kube::PatchType::kApply, crd.dump(),
-                                    {.field_manager = "gpu-autoscaler-tests", .force = true});
-      ASSERT_TRUE(applied.ok()) << applied.error().ToString();
-      ASSERT_TRUE(testing::WaitFor([&] {
-        auto got = client_->Get({kube::resources::kCustomResourceDefinitions, "", name});
-        if (!got.ok()) return false;
-        auto c =
-            kube::FindCondition((*got)["status"].value("conditions", json::array()), "Established");
-        return c && c->status == "True";
-      })) << name;
+      ASSERT_TRUE(testing::ApplyCrdAndWait(*client_, crd).ok()) << crd["metadata"]["name"];
     }
     ns_ = server_->CreateTestNamespace("capi");
     provider_ = NewClusterApiProvider(client_, {});

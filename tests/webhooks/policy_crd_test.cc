@@ -12,6 +12,7 @@
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
+#include "support/crd_apply.h"
 #include "support/test_paths.h"
 #include "webhooks/admission_service.h"
 
@@ -41,19 +42,7 @@ class PolicyCrdTest : public ::testing::Test {
     // Apply the CRD from crds/ (a real cluster may not have it yet) and wait
     // until it is Established, as kubectl wait --for=condition=Established.
     json crd = LoadYaml("crds/gpusharingpolicy.yaml");
-    const std::string name = crd["metadata"]["name"];
-    auto applied = client_->Patch({kube::resources::kCustomResourceDefinitions, "", name},
-                                  kube::PatchType::kApply, crd.dump(),
-                                  {.field_manager = "gpu-autoscaler-tests", .force = true});
-    ASSERT_TRUE(applied.ok()) << applied.error().ToString();
-    ASSERT_TRUE(testing::WaitFor([&] {
-      auto got = client_->Get({kube::resources::kCustomResourceDefinitions, "", name});
-      if (!got.ok()) return false;
-      auto established =
-          kube::FindCondition((*got)["status"].value("conditions", json::array()), "Established");
-      return established && established->status == "True";
-    })) << name
-        << " never became Established";
+    ASSERT_TRUE(testing::ApplyCrdAndWait(*client_, crd).ok());
   }
 
   // A unique name, so that a shared real cluster is not disturbed.
