@@ -369,6 +369,26 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         set_condition(kReady, false, "ProviderError", "the provider's groups cannot be read");
         return finish(reconcile::RequeueAfter{options_.resync});
       }
+      // Asked for more than it has: did the cloud fail to find the capacity
+      // after taking the new size (AWS reports it in scaling activities)?
+      if (described->desired > static_cast<int>(described->instances.size())) {
+        const Status failed = provider.LaunchFailure(group);
+        const auto kind = cloud::ClassifyProviderError(failed);
+        if (kind == cloud::ProviderErrorKind::kInsufficientCapacity ||
+            kind == cloud::ProviderErrorKind::kQuotaExceeded) {
+          const std::string& it_name = spec.instance_types[i].name;
+          st.unavailable.Mark(it_name, tier, now);
+          // Stop asking the cloud for what it does not have; the plan below
+          // falls back to the next offering.
+          const int have = static_cast<int>(described->instances.size());
+          const Status shrunk = provider.SetDesiredSize(group, have);
+          if (shrunk.ok()) described->desired = have;
+          record("CapacityError", tier, 1,
+                 it_name + " " + std::string(autoscale::TierKey(tier)) +
+                     " unavailable for 3m: " + failed.message(),
+                 /*warning=*/true);
+        }
+      }
       offerings.push_back({static_cast<int>(i), tier, group, std::move(*described)});
       for (const cloud::Instance& inst : offerings.back().described.instances)
         offering_of_provider_id[inst.provider_id] = static_cast<int>(offerings.size()) - 1;

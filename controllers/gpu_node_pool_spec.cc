@@ -104,6 +104,8 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
   for (const json& g : Arr(Obj(provider, "simulated"), "capacityErrors"))
     if (g.is_string()) out.provider.simulated_capacity_errors.push_back(g.get<std::string>());
+  for (const json& g : Arr(Obj(provider, "simulated"), "launchFailures"))
+    if (g.is_string()) out.provider.simulated_launch_failures.push_back(g.get<std::string>());
   const json pool_groups = Obj(provider, "groups");
 
   const json types = Arr(spec, "instanceTypes");

@@ -36,6 +36,7 @@ struct PoolProviderSpec {
   std::chrono::milliseconds provisioning_delay = std::chrono::seconds(90);  // simulated
   std::string secret_namespace{}, secret_name{};         // secret_name empty: ambient credentials
   std::vector<std::string> simulated_capacity_errors{};  // simulated: groups that fail scale-ups
+  std::vector<std::string> simulated_launch_failures{};  // simulated: accepted, never launched
 
   const std::string& Group(int instance_type, autoscale::CapacityTier tier) const {
     return groups[instance_type][autoscale::TierIndex(tier)];

@@ -55,6 +55,8 @@ std::shared_ptr<cloud::NodeGroupProvider> BuildSimulated(const ParsedNodePool& p
   }
   for (const std::string& group : pool.provider.simulated_capacity_errors)
     cloud->SetCapacityError(group, true);
+  for (const std::string& group : pool.provider.simulated_launch_failures)
+    cloud->SetLaunchFailure(group, true);
   return cloud;
 }
 

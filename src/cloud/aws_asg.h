@@ -82,7 +82,7 @@ class AwsAsgProvider final : public NodeGroupProvider {
   // kInsufficientCapacity or kQuotaExceeded (or kUnavailable for another
   // cause) carrying the activity's StatusMessage. OK when the newest launch
   // did not fail or there was none.
-  Status LaunchFailure(const std::string& group);
+  Status LaunchFailure(const std::string& group) override;
 
  private:
   AwsQueryClient client_;

@@ -88,6 +88,16 @@ class NodeGroupProvider {
   // The instance ID a Node's spec.providerID names, or an error when the ID
   // belongs to another provider.
   virtual Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const = 0;
+
+  // Whether the group's newest launch failed after its resize was accepted:
+  // clouds such as AWS Auto Scaling take a new desired size at once and find
+  // the capacity shortage later. A ProviderError (kInsufficientCapacity,
+  // kQuotaExceeded, ...) naming the cause; OK when the newest launch did not
+  // fail, or when the provider reports shortages synchronously (the default).
+  virtual Status LaunchFailure(const std::string& group) {
+    (void)group;
+    return Status::Ok();
+  }
 };
 
 // A cloud's notice that this instance will be taken away.

@@ -41,6 +41,24 @@ void SimulatedCloud::SetCapacityError(const std::string& group, bool failing) {
   groups_[group].capacity_error = failing;
 }
 
+void SimulatedCloud::SetLaunchFailure(const std::string& group, bool failing) {
+  std::lock_guard<std::mutex> lock(mu_);
+  groups_[group].launch_failure = failing;
+}
+
+Status SimulatedCloud::LaunchFailure(const std::string& group) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = groups_.find(group);
+  if (it == groups_.end() || !it->second.launch_failure ||
+      static_cast<int>(it->second.instances.size()) >= it->second.desired) {
+    return Status::Ok();
+  }
+  return ProviderError(ProviderErrorKind::kInsufficientCapacity,
+                       "simulated: launching " + it->second.spec.instance_type + " in " + group +
+                           " failed: no " + CapacityType(it->second.spec.lifecycle) +
+                           " capacity in " + options_.zone);
+}
+
 void SimulatedCloud::SetFailure(const std::string& group, ProviderErrorKind kind) {
   std::lock_guard<std::mutex> lock(mu_);
   groups_[group].failure = kind;
@@ -126,7 +144,7 @@ Status SimulatedCloud::AdvanceLocked() {
   Status first;
   for (auto& [name, g] : groups_) {
     // Launch up to desired (a terminated instance without decrement is replaced).
-    while (static_cast<int>(g.instances.size()) < g.desired) {
+    while (!g.launch_failure && static_cast<int>(g.instances.size()) < g.desired) {
       SimInstance instance;
       instance.id = g.spec.name + "-" + std::to_string(next_id_++);
       instance.ready_at = now + options_.provisioning_delay;

@@ -75,6 +75,9 @@ class SimulatedCloud final : public NodeGroupProvider {
   void AddGroup(const SimulatedGroup& group);
   // While set, a SetDesiredSize that grows `group` fails with InsufficientCapacity.
   void SetCapacityError(const std::string& group, bool failing);
+  // While set, a growing SetDesiredSize on `group` is accepted but nothing
+  // launches, and LaunchFailure reports InsufficientCapacity (AWS's way).
+  void SetLaunchFailure(const std::string& group, bool failing);
   // While set, every call on `group` fails with `kind` (kAuth, kThrottled, ...); kNone clears.
   void SetFailure(const std::string& group, ProviderErrorKind kind);
 
@@ -90,6 +93,7 @@ class SimulatedCloud final : public NodeGroupProvider {
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& instance_ids,
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;
+  Status LaunchFailure(const std::string& group) override;
 
  private:
   struct SimInstance {
@@ -101,6 +105,7 @@ class SimulatedCloud final : public NodeGroupProvider {
     SimulatedGroup spec;
     int desired = 0;
     bool capacity_error = false;
+    bool launch_failure = false;
     ProviderErrorKind failure = ProviderErrorKind::kNone;
     std::vector<SimInstance> instances;
   };

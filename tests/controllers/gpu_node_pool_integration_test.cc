@@ -282,6 +282,40 @@ std::set<std::string> Actions(const json& status) {
 // Spot has no capacity: the capacity error marks it unavailable and the same
 // pass launches on-demand. Then a Budget asks scaleDownSpot... on a pool whose
 // spot works: its spot nodes are cordoned, drained and terminated.
+// AWS Auto Scaling takes a new desired size and finds the shortage later, in a
+// failed launch: the controller reads it (NodeGroupProvider::LaunchFailure),
+// stops asking the spot group and falls back to on-demand.
+TEST_F(GpuNodePoolIntegrationTest, AShortageFoundAfterTheResizeFallsBackToOnDemand) {
+  json pool = json::parse(R"({
+    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+    "metadata": {"name": "late"},
+    "spec": {
+      "provider": {"type": "simulated", "provisioningDelay": "1s",
+                   "groups": {"spot": "late-spot", "onDemand": "late-od"},
+                   "simulated": {"launchFailures": ["late-spot"]}},
+      "instanceTypes": [{"name": "sim.a10x1", "gpuModel": "A10G", "gpuCount": 1,
+                         "cpu": "4", "memory": "16Gi", "price": {"spot": 0.38, "onDemand": 1.01}}],
+      "maxNodes": 4,
+      "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "Never"}
+    }})");
+  ASSERT_TRUE(client_->Create({kPools, "", "late"}, pool).ok());
+  for (int i = 0; i < 2; ++i)
+    CreatePendingPod("late-" + std::to_string(i), /*whole_gpu=*/true);
+  json status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("late").value("status", json::object());
+    return status.value("tiers", json::object())
+               .value("onDemand", json::object())
+               .value("nodes", 0) == 2;
+  })) << status.dump(2)
+      << manager_.Log();
+  EXPECT_TRUE(Actions(status).count("ScaleUp:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("CapacityError:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("ScaleUp:onDemand")) << status.dump(2);
+  EXPECT_EQ(status["tiers"]["spot"]["desired"], 0) << status.dump(2);
+  EXPECT_EQ(status["unavailableOfferings"][0]["tier"], "spot") << status.dump(2);
+}
+
 TEST_F(GpuNodePoolIntegrationTest, SpotCapacityErrorFallsBackAndBudgetDrainsSpot) {
   json pool = json::parse(R"({
     "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
