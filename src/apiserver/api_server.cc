@@ -14,7 +14,6 @@
 #include <thread>
 #include <variant>
 
-#include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
 #include "apiserver/access_review.h"
@@ -25,6 +24,7 @@
 #include "apiserver/store.h"
 #include "apiserver/validation.h"
 #include "apiserver/yaml_json.h"
+#include "common/base64.h"
 #include "kube/error.h"
 #include "kube/selector.h"
 #include "net/http_server.h"
@@ -132,41 +132,6 @@ std::string FormatTime(Clock::WallTime t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-std::string Base64UrlEncode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=')
-    out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-std::optional<std::string> Base64UrlDecode(std::string_view in) {
-  std::string s(in);
-  for (char& c : s) {
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  while (s.size() % 4 != 0)
-    s.push_back('=');
-  std::string out(s.size() / 4 * 3 + 1, '\0');
-  int n =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;
-  for (size_t i = s.size(); i > 0 && s[i - 1] == '='; --i)
-    ++pad;
-  out.resize(static_cast<size_t>(n) - std::min<size_t>(pad, static_cast<size_t>(n)));
-  return out;
 }
 
 std::optional<int64_t> ParseInt(std::string_view s) {

@@ -252,32 +252,4 @@ std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& f
   return out;
 }
 
-std::string Base64UrlEncode(std::string_view data) {
-  std::string out = Base64Encode(data);
-  while (!out.empty() && out.back() == '=')
-    out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  std::string s(text);
-  for (char& c : s) {
-    if (c == '-') {
-      c = '+';
-    } else if (c == '_') {
-      c = '/';
-    } else if (c == '+' || c == '/' || c == '=' || c == '\n' || c == '\r') {
-      return std::nullopt;  // not base64url
-    }
-  }
-  if (s.size() % 4 == 1) return std::nullopt;
-  while (s.size() % 4 != 0)
-    s += '=';
-  return Base64Decode(s);
-}
-
 }  // namespace gpu_autoscaler::cloud

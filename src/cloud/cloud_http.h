@@ -3,7 +3,7 @@
 // HTTP plumbing shared by the GCP and Azure providers: one JSON request with
 // retries on throttling and 5xx (honouring Retry-After), a polling loop for
 // long-running operations, cached OAuth access tokens, and the small
-// encoders both clouds need (form bodies, base64url, HTTP dates).
+// encoders both clouds need (form bodies, HTTP dates).
 //
 //   CloudHttp http(transport, clock, ClockSleeper(clock), {}, &ClassifyGcpHttpError);
 //   GPU_ASSIGN_OR_RETURN(kube::HttpResponse r,
@@ -131,8 +131,5 @@ class CachedAccessToken {
 
 // application/x-www-form-urlencoded.
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
-// base64url without padding (RFC 7515 §2).
-std::string Base64UrlEncode(std::string_view data);
-std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 }  // namespace gpu_autoscaler::cloud

@@ -1,4 +1,5 @@
 #include "cloud/gcp_auth.h"
+#include "common/base64.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>

@@ -59,15 +59,6 @@ std::string_view VerbForMethod(std::string_view method) {
 RequestAuthorizer::RequestAuthorizer(kube::RestClient& client, RequestAuthorizerOptions options)
     : client_(client), options_(std::move(options)) {}
 
-int64_t RequestAuthorizer::token_reviews() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return token_reviews_;
-}
-int64_t RequestAuthorizer::access_reviews() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return access_reviews_;
-}
-
 AuthDecision RequestAuthorizer::Check(std::string_view header, std::string_view method,
                                       std::string_view path) {
   constexpr std::string_view kBearer = "Bearer ";
@@ -103,10 +94,6 @@ AuthDecision RequestAuthorizer::Check(std::string_view header, std::string_view 
                    {"spec", {{"token", std::string(token)}}}};
     auto reply =
         client_.Request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", review.dump());
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ++token_reviews_;
-    }
     if (!reply.ok()) {
       Log(LogLevel::kWarn, "TokenReview failed", {{"error", reply.error().ToString()}});
       return {401, "", "Unauthorized: the token could not be reviewed"};
@@ -160,10 +147,6 @@ AuthDecision RequestAuthorizer::Check(std::string_view header, std::string_view 
       {"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
   auto reply =
       client_.Request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review.dump());
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    ++access_reviews_;
-  }
   if (!reply.ok()) {
     Log(LogLevel::kWarn, "SubjectAccessReview failed",
         {{"user", user.name}, {"error", reply.error().ToString()}});

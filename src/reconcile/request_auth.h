@@ -65,9 +65,6 @@ class RequestAuthorizer {
   AuthDecision Check(std::string_view authorization_header, std::string_view method,
                      std::string_view path);
 
-  int64_t token_reviews() const;
-  int64_t access_reviews() const;
-
  private:
   struct User {
     std::string name, uid;
@@ -87,11 +84,9 @@ class RequestAuthorizer {
 
   kube::RestClient& client_;
   RequestAuthorizerOptions options_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::map<std::string, CachedUser> users_;          // by token digest
   std::map<std::string, CachedDecision> decisions_;  // by token digest + verb + path
-  int64_t token_reviews_ = 0;
-  int64_t access_reviews_ = 0;
 };
 
 }  // namespace gpu_autoscaler::reconcile

@@ -1,6 +1,7 @@
 // Unit tests of the shared cloud HTTP plumbing with hand-computed values and
 // a scripted transport.
 #include "cloud/cloud_http.h"
+#include "common/base64.h"
 
 #include <gtest/gtest.h>
 

@@ -10,6 +10,7 @@
 #include "cloud/gcp_auth.h"
 #include "cloud/gcp_interruption.h"
 #include "cloud/gcp_mig.h"
+#include "common/base64.h"
 
 namespace gpu_autoscaler::cloud {
 namespace {

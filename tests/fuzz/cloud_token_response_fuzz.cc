@@ -6,7 +6,9 @@
 #include <string_view>
 
 #include "cloud/cloud_http.h"
+#include "common/base64.h"
 
+using namespace gpu_autoscaler;
 using namespace gpu_autoscaler::cloud;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -8,7 +8,6 @@
 #include <fstream>
 
 #include "cloud/aws_query.h"
-#include "net/self_signed_cert.h"
 
 namespace gpu_autoscaler::testing {
 namespace {
@@ -98,21 +97,11 @@ Result<std::unique_ptr<FakeAws>> FakeAws::Start(FakeAwsOptions options) {
   fake->AcceptCredentials(
       {fake->options_.access_key_id, fake->options_.secret_access_key, "", std::nullopt, "fake"});
 
-  net::SelfSignedRequest req;
-  req.dns_names = {"localhost"};
-  req.ip_addresses = {"127.0.0.1"};
-  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs, net::GenerateSelfSignedCertificates(req));
-  fake->ca_pem_ = certs.ca_cert_pem;
-  char tmpl[] = "/tmp/gpa-fake-aws-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return InternalError("mkdtemp failed");
-  fake->temp_dir_ = tmpl;
-  std::string cert = fake->temp_dir_ + "/tls.crt", key = fake->temp_dir_ + "/tls.key";
-  std::ofstream(cert) << certs.serving_cert_pem;
-  std::ofstream(key) << certs.serving_key_pem;
-
+  WriteLoopbackCertificate(&fake->tls_);
+  if (fake->tls_.ca_pem.empty()) return InternalError("fake AWS: no loopback certificate");
   net::HttpServerOptions https;
-  https.tls_cert_file = cert;
-  https.tls_key_file = key;
+  https.tls_cert_file = fake->tls_.cert_file;
+  https.tls_key_file = fake->tls_.key_file;
   FakeAws* self = fake.get();
   GPU_ASSIGN_OR_RETURN(
       fake->https_,
@@ -130,10 +119,6 @@ FakeAws::~FakeAws() {
   ReleaseHung();
   if (https_) https_->Stop();
   if (imds_) imds_->Stop();
-  if (!temp_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(temp_dir_, ec);
-  }
 }
 
 std::string FakeAws::endpoint() const {

@@ -32,6 +32,7 @@
 #include "cloud/aws_sigv4.h"
 #include "common/status.h"
 #include "net/http_server.h"
+#include "support/fake_cloud_server.h"
 
 namespace gpu_autoscaler::testing {
 
@@ -88,7 +89,7 @@ class FakeAws {
 
   std::string endpoint() const;       // https://127.0.0.1:<port> (Auto Scaling and STS)
   std::string imds_endpoint() const;  // http://127.0.0.1:<port>
-  const std::string& ca_pem() const { return ca_pem_; }
+  const std::string& ca_pem() const { return tls_.ca_pem; }
 
   void AddGroup(FakeAwsGroup group);
   std::optional<FakeAwsGroup> Group(const std::string& name) const;
@@ -134,8 +135,7 @@ class FakeAws {
   void Launch(FakeAwsGroup& g, int count);
 
   FakeAwsOptions options_{};
-  std::string ca_pem_{};
-  std::string temp_dir_{};
+  LoopbackTls tls_;  // the HTTPS certificate and its CA, removed with the fake
   std::unique_ptr<net::HttpServer> https_{};
   std::unique_ptr<net::HttpServer> imds_{};
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud/cloud_http.h"
+#include "common/base64.h"
 
 namespace gpu_autoscaler::testing {
 
@@ -197,9 +198,9 @@ std::string FakeGcp::VerifyAssertion(const std::string& assertion) const {
   size_t dot1 = assertion.find('.');
   size_t dot2 = dot1 == std::string::npos ? dot1 : assertion.find('.', dot1 + 1);
   if (dot2 == std::string::npos) return "not a JWS";
-  auto header = cloud::Base64UrlDecode(assertion.substr(0, dot1));
-  auto claims = cloud::Base64UrlDecode(assertion.substr(dot1 + 1, dot2 - dot1 - 1));
-  auto signature = cloud::Base64UrlDecode(assertion.substr(dot2 + 1));
+  auto header = Base64UrlDecode(assertion.substr(0, dot1));
+  auto claims = Base64UrlDecode(assertion.substr(dot1 + 1, dot2 - dot1 - 1));
+  auto signature = Base64UrlDecode(assertion.substr(dot2 + 1));
   if (!header || !claims || !signature) return "bad base64url";
   BIO* bio = BIO_new_mem_buf(public_key_pem_.data(), static_cast<int>(public_key_pem_.size()));
   EVP_PKEY* pub = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
