@@ -101,14 +101,28 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
                         "selfLink", "uid", "creationTimestamp"}) {
     meta->erase(f);
   }
+  std::unique_ptr<json> schema;
+  if (info.custom && !info.schema_json.empty()) {
+    schema = std::make_unique<json>(json::parse(info.schema_json));
+  }
+  // kube-apiserver's order: decode (defaulting or pruning), then field
+  // tracking, then the strategy (which drops a status the status subresource
+  // owns) and the built-in admission plugins. Only what the client sent and
+  // decoding filled is owned by its manager: a status it sent stays in its
+  // managedFields although the strategy drops it, as the real server records.
+  if (schema) {
+    PruneUnknownFields(*schema, obj);
+  } else if (!info.custom) {
+    ApplyDecodeDefaults(info.group, info.kind, obj);
+  }
+  if (!manager.empty()) {  // empty: server-side apply already tracked the fields
+    ApplyContext ctx{Now(), info.ApiVersion(), ""};
+    UpdateManagedFields(nullptr, obj, manager, ctx);
+  }
   bool has_status = info.HasSubresource("status");
   if (has_status && info.resource != "nodes" && info.resource != "namespaces" &&
       info.resource != "customresourcedefinitions") {
     obj.erase("status");
-  }
-  std::unique_ptr<json> schema;
-  if (info.custom && !info.schema_json.empty()) {
-    schema = std::make_unique<json>(json::parse(info.schema_json));
   }
   auto default_object = [&] {
     if (schema) {
@@ -118,10 +132,6 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
     }
   };
   default_object();
-  if (!manager.empty()) {  // empty: server-side apply already tracked the fields
-    ApplyContext ctx{Now(), info.ApiVersion(), ""};
-    UpdateManagedFields(nullptr, obj, manager, ctx);
-  }
   if (admission.Active()) {
     auto admitted = Admit(true, info, "CREATE", "", ns, request_name, &obj, nullptr, dry_run);
     if (!admitted.ok()) return admitted.error();
@@ -230,6 +240,30 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     if (!body_rv.empty() && body_rv != std::to_string(current->resource_version)) {
       return ConflictErr(info.group, info.resource, name, kModified);
     }
+    // Fields are tracked on the decoded request object, before the strategy
+    // restores what this endpoint may not change (status on the main
+    // resource, spec on status): a status the client dropped leaves the
+    // managedFields even though the stored status stays, as in kube-apiserver.
+    const bool track_request = !manager.empty() && sub != "binding";
+    if (track_request) {
+      json tracked = updated;
+      tracked["apiVersion"] = info.ApiVersion();
+      tracked["kind"] = info.kind;
+      if (!info.custom) {
+        ApplyDecodeDefaults(info.group, info.kind, tracked);
+      } else if (schema) {
+        PruneUnknownFields(*schema, tracked);
+      }
+      ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
+      UpdateManagedFields(&old, tracked, manager, ctx);
+      if (const json* tracked_meta = MetaOf(tracked); tracked_meta != nullptr) {
+        if (tracked_meta->contains("managedFields")) {
+          (*meta)["managedFields"] = (*tracked_meta)["managedFields"];
+        } else {
+          meta->erase("managedFields");
+        }
+      }
+    }
     const json& old_meta = old["metadata"];
     if (sub == "status" || sub == "finalize") {
       // Only status (or spec.finalizers) changes through these subresources.
@@ -275,8 +309,8 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
       }
     };
     default_object();
-    if (!manager.empty()) {
-      ApplyContext ctx{Now(), info.ApiVersion(), sub == "status" ? "status" : ""};
+    if (!manager.empty() && !track_request) {
+      ApplyContext ctx{Now(), info.ApiVersion(), ""};
       UpdateManagedFields(&old, updated, manager, ctx);
     }
     if (admit && admission.Active()) {

@@ -290,6 +290,32 @@ TEST_F(ApiServerTest, StatusSubresourceAndGenerationFollowKubernetes) {
   EXPECT_EQ(same.Json()["metadata"]["resourceVersion"], rv);
 }
 
+// Fields that admission and the registry strategy default (priority,
+// serviceAccountName, tolerations, status) belong to no manager, as in
+// kube-apiserver: another manager applying spec.priority meets the Pod's
+// immutability (422), not a conflict with the creator (409).
+TEST_F(ApiServerTest, DefaultedFieldsBelongToNoManager) {
+  const std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
+    "spec":{"containers":[{"name":"c","image":"i"}]}})";
+  Response created = Do(base_, "POST", "/api/v1/namespaces/default/pods?fieldManager=creator", pod);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const json pod_json = created.Json();
+  ASSERT_EQ(pod_json["spec"]["priority"], 0);
+  ASSERT_EQ(pod_json["spec"]["serviceAccountName"], "default");
+  ASSERT_EQ(pod_json["metadata"]["managedFields"].size(), 1u);
+  const json& owned = pod_json["metadata"]["managedFields"][0]["fieldsV1"];
+  EXPECT_EQ(owned["f:spec"].count("f:priority"), 0u) << owned.dump();
+  EXPECT_EQ(owned["f:spec"].count("f:serviceAccountName"), 0u) << owned.dump();
+  EXPECT_EQ(owned["f:spec"].count("f:tolerations"), 0u) << owned.dump();
+  EXPECT_EQ(owned.count("f:status"), 0u) << owned.dump();
+  EXPECT_EQ(owned["f:spec"].count("f:dnsPolicy"), 1u) << "decode defaults are owned";
+
+  Response applied = Do(base_, "PATCH", "/api/v1/namespaces/default/pods/p?fieldManager=other",
+                        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  priority: 5\n",
+                        "application/apply-patch+yaml");
+  EXPECT_EQ(applied.status, 422) << applied.body;
+}
+
 TEST_F(ApiServerTest, InjectsErrorsWithRetryAfterAndLatency) {
   ASSERT_EQ(Do(base_, "POST", "/__faults/error",
                R"({"verb":"list","resource":"configmaps","code":429,"count":2,

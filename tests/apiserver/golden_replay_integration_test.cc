@@ -400,11 +400,40 @@ class GoldenReplay {
       }
     }
     Compare(want, got, path_stack, volatiles, &diffs);
+    if (method != "GET") CompareManagedFields(want, got, &diffs);
     Remember(want, got);
     return diffs;
   }
 
  private:
+  // managedFields is volatile only in its time and manager (our client's
+  // User-Agent differs from the recorder's): the fields each write owns must
+  // be the real server's. Defaulting by admission and the registry strategy
+  // (serviceAccountName, priority, tolerations, status) is owned by nobody.
+  static void CompareManagedFields(const json& want, const json& got,
+                                   std::vector<std::string>* diffs) {
+    if (!want.contains("metadata") || !want["metadata"].contains("managedFields")) return;
+    const json& w = want["metadata"]["managedFields"];
+    const json none = json::array();
+    const json& g = got.contains("metadata") && got["metadata"].contains("managedFields")
+                        ? got["metadata"]["managedFields"]
+                        : none;
+    if (w.size() != g.size()) {
+      diffs->push_back("metadata.managedFields: " + std::to_string(g.size()) +
+                       " entries, recorded " + std::to_string(w.size()));
+      return;
+    }
+    for (size_t i = 0; i < w.size(); ++i) {
+      for (const char* key : {"apiVersion", "fieldsType", "operation", "fieldsV1"}) {
+        if (w[i].value(key, json()) != g[i].value(key, json())) {
+          diffs->push_back("metadata.managedFields[" + std::to_string(i) + "]." + key + ": got " +
+                           g[i].value(key, json()).dump().substr(0, 300) + ", recorded " +
+                           w[i].value(key, json()).dump().substr(0, 300));
+        }
+      }
+    }
+  }
+
   // Records recorded->ours mappings of resourceVersions and continue tokens.
   void Remember(const json& want, const json& got) {
     if (!want.is_object() || !got.is_object()) return;
