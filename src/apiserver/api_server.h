@@ -48,9 +48,13 @@ struct ApiServerOptions {
   std::string token_auth_file;
   std::string tls_cert_file, tls_key_file;
   size_t watch_history = 10'000;  // events kept for watch resumption
-  // BOOKMARK period for watches with allowWatchBookmarks=true. kube-apiserver
-  // sends them about once a minute; tests want them sooner.
-  std::chrono::milliseconds bookmark_interval{1'000};
+  // BOOKMARKs for watches with allowWatchBookmarks=true. 0 (the default):
+  // kube-apiserver v1.20's timing, the first 2 s before the watch's deadline
+  // (timeoutSeconds, else the minimum request timeout of 1800 s stretched by
+  // a random factor in [1, 2)), then one a second until it ends. Positive:
+  // also one every interval, as kube-apiserver 1.27+ does every minute and
+  // tests that want them sooner.
+  std::chrono::milliseconds bookmark_interval{0};
   bool enable_fault_injection = false;
   Clock* clock = nullptr;  // null: RealClock
 };

@@ -51,6 +51,11 @@ using nlohmann::json;
 inline constexpr int kMaxUpdateAttempts = 8;
 // Watchers re-check cancellation at least this often.
 inline constexpr auto kWatchPollInterval = std::chrono::milliseconds(200);
+// kube-apiserver v1.20's watch timing (staging/src/k8s.io/apiserver): the
+// default --min-request-timeout, and the cacher's bookmark schedule.
+inline constexpr double kMinRequestTimeoutSeconds = 1800;
+inline constexpr auto kBookmarkBeforeDeadline = std::chrono::seconds(2);
+inline constexpr auto kBookmarkTick = std::chrono::seconds(1);
 
 // Warnings admission webhooks returned for the request this thread serves;
 // every response carries them as Warning headers.

@@ -184,8 +184,20 @@ void ApiServer::Impl::Watch(Call& c) {
                    c.req.QueryParam("allowWatchBookmarks") == "1";
   auto timeout = ParseInt(c.req.QueryParam("timeoutSeconds"));
   Clock::TimePoint now = clock.Now();
-  Clock::TimePoint end = now + std::chrono::hours(1);
-  if (timeout && *timeout > 0) end = now + std::chrono::seconds(*timeout);
+  Clock::TimePoint end;
+  if (timeout && *timeout > 0) {
+    end = now + std::chrono::seconds(*timeout);
+  } else {
+    // The handler's default: --min-request-timeout (1800 s) times [1, 2).
+    std::uniform_real_distribution<double> stretch(1.0, 2.0);
+    double factor;
+    {
+      std::lock_guard<std::mutex> lock(rng_mu);
+      factor = stretch(rng);
+    }
+    end = now + std::chrono::duration_cast<Clock::Duration>(
+                    std::chrono::duration<double>(kMinRequestTimeoutSeconds * factor));
+  }
   uint64_t generation = watch_generation.load();
   std::string prefix = c.ns.empty() ? "" : c.ns + "/";
   std::string storage_key = info.StorageKey();
@@ -228,7 +240,13 @@ void ApiServer::Impl::Watch(Call& c) {
   }
   initial.clear();
 
-  auto next_bookmark = clock.Now() + opts.bookmark_interval;
+  // The cacher's bookmark heap (v1.20): due 2 s before the deadline, and once
+  // past due, dispatched again on each 1 s tick.
+  const Clock::TimePoint deadline_bookmark = end - kBookmarkBeforeDeadline;
+  auto next_bookmark = deadline_bookmark;
+  if (opts.bookmark_interval.count() > 0) {
+    next_bookmark = std::min(next_bookmark, clock.Now() + opts.bookmark_interval);
+  }
   auto should_stop = [&] {
     return c.w.Cancelled() || stopping.load() || watch_generation.load() != generation;
   };
@@ -283,7 +301,11 @@ void ApiServer::Impl::Watch(Call& c) {
                        {"apiVersion", info.ApiVersion()},
                        {"metadata", {{"resourceVersion", std::to_string(cursor)}}}};
       if (!c.w.Write(event_line("BOOKMARK", bookmark.dump()))) return;
-      next_bookmark = clock.Now() + opts.bookmark_interval;
+      now = clock.Now();
+      next_bookmark = now >= deadline_bookmark ? now + kBookmarkTick : deadline_bookmark;
+      if (opts.bookmark_interval.count() > 0) {
+        next_bookmark = std::min(next_bookmark, now + opts.bookmark_interval);
+      }
     }
   }
 }

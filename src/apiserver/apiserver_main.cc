@@ -36,8 +36,10 @@ Flags:
   --tls-cert-file FILE        serve HTTPS with this PEM certificate (needs --tls-key-file)
   --tls-key-file FILE         PEM private key for --tls-cert-file
   --watch-history N           watch events kept for resumption; older -> 410 (default 10000)
-  --bookmark-interval DUR     BOOKMARK period for watches that allow them, e.g. 1s,
-                              500ms, 1m (default 1s; kube-apiserver uses about 1m)
+  --bookmark-interval DUR     also send a BOOKMARK this often on watches that allow them,
+                              e.g. 1s, 1m (kube-apiserver 1.27+ sends one a minute).
+                              Default 0: v1.20's timing only, the first 2 s before the
+                              watch's deadline, then one a second
   --enable-fault-injection    serve the /__faults admin API (latency, errors, dropped
                               watches, compaction, restarts)
   --log-format text|json      log format on stderr (default text)
