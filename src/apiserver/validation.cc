@@ -324,6 +324,7 @@ kube::Result<std::monostate> ValidateUpdate(const ValidationTarget& target, cons
         target.subresource.empty()) {
       ValidatePodUpdate(old, updated, errs);
     }
+    if (crd_schema == nullptr) ValidateBuiltinUpdate(target, old, updated, errs);
   } catch (const json::exception& e) {
     errs.Invalid("", nullptr, e.what());
   }

@@ -133,6 +133,130 @@ void ValidateCrd(const json& obj, Errors& errs) {
   }
 }
 
+// validateNodeTaints (pkg/apis/core/validation): key and value as a label's,
+// a supported effect, and unique by key and effect.
+void ValidateTaints(const json& taints, const std::string& path, Errors& errs) {
+  if (!taints.is_array()) return;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (std::size_t i = 0; i < taints.size(); ++i) {
+    const json& taint = taints[i];
+    const std::string at = Index(path, i);
+    const std::string key = GetString(taint, "key");
+    for (const std::string& m : QualifiedNameErrors(key))
+      errs.Invalid(at + ".key", key, m);
+    const std::string value = GetString(taint, "value");
+    std::vector<std::string> value_errors = LabelValueErrors(value);
+    if (!value_errors.empty()) {
+      std::string joined;
+      for (const std::string& m : value_errors)
+        joined += (joined.empty() ? "" : ";") + m;
+      errs.Invalid(at + ".value", value, joined);
+    }
+    const std::string effect = GetString(taint, "effect");
+    if (effect.empty()) {
+      errs.Required(at + ".effect");
+    } else if (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
+      errs.NotSupported(at + ".effect", effect, {"NoSchedule", "PreferNoSchedule", "NoExecute"});
+    }
+    if (!seen.insert({effect, key}).second) {
+      errs.Add({ErrorType::kDuplicate, at, taint, "taints must be unique by key and effect pair"});
+    }
+  }
+}
+
+// ValidateResourceQuantityValue for a capacity or allocatable list.
+void ValidateResourceList(const json& list, const std::string& path, Errors& errs) {
+  if (!list.is_object()) return;
+  for (const auto& [name, value] : list.items()) {
+    if (!value.is_string()) continue;
+    const std::string text = value.get<std::string>();
+    if (!text.empty() && text[0] == '-') {
+      errs.Invalid(Key(path, name), text, "must be greater than or equal to 0");
+    }
+  }
+}
+
+void ValidateNode(const json& obj, Errors& errs) {
+  const json& spec = Get(obj, "spec");
+  ValidateTaints(Get(spec, "taints"), "spec.taints", errs);
+  const json& cidrs = Get(spec, "podCIDRs");
+  if (cidrs.is_array() && cidrs.size() > 2) {
+    errs.Invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family");
+  }
+  const json& status = Get(obj, "status");
+  ValidateResourceList(Get(status, "capacity"), "status.capacity", errs);
+  ValidateResourceList(Get(status, "allocatable"), "status.allocatable", errs);
+}
+
+// ValidateLeaseSpec (pkg/apis/coordination/validation).
+void ValidateLease(const json& obj, Errors& errs) {
+  const json& spec = Get(obj, "spec");
+  const json& duration = Get(spec, "leaseDurationSeconds");
+  if (!duration.is_null() && (!duration.is_number_integer() || duration.get<int64_t>() <= 0)) {
+    errs.Invalid("spec.leaseDurationSeconds", duration, "must be greater than 0");
+  }
+  const json& transitions = Get(spec, "leaseTransitions");
+  if (!transitions.is_null() &&
+      (!transitions.is_number_integer() || transitions.get<int64_t>() < 0)) {
+    errs.Invalid("spec.leaseTransitions", transitions, "must be greater than or equal to 0");
+  }
+}
+
+// legacyValidateEvent (pkg/apis/core/validation/events.go, v1.20): an Event
+// without eventTime must name the namespace it lives in (or none, from the
+// default namespace); a "new" Event with eventTime needs its reporting
+// fields, action and reason, each within its length limit.
+void ValidateEvent(const json& obj, Errors& errs) {
+  const std::string ns = GetString(Get(obj, "metadata"), "namespace");
+  const std::string involved_ns = GetString(Get(obj, "involvedObject"), "namespace");
+  const json& event_time = Get(obj, "eventTime");
+  const bool new_style = event_time.is_string() && !event_time.get<std::string>().empty();
+  if (!new_style) {
+    if (involved_ns.empty() ? (!ns.empty() && ns != "default") : ns != involved_ns) {
+      errs.Invalid("involvedObject.namespace", involved_ns, "does not match event.namespace");
+    }
+  } else {
+    if (involved_ns.empty() && ns != "kube-system") {
+      errs.Invalid("involvedObject.namespace", involved_ns, "does not match event.namespace");
+    }
+    const std::string controller = GetString(obj, "reportingComponent");
+    if (controller.empty()) errs.Required("reportingController");
+    for (const std::string& m : QualifiedNameErrors(controller)) {
+      if (!controller.empty()) errs.Invalid("reportingController", controller, m);
+    }
+    const std::string instance = GetString(obj, "reportingInstance");
+    if (instance.empty()) errs.Required("reportingInstance");
+    if (instance.size() > 128)
+      errs.Invalid("reportingInstance", "", "can have at most 128 characters");
+    const std::string action = GetString(obj, "action");
+    if (action.empty()) errs.Required("action");
+    if (action.size() > 128) errs.Invalid("action", "", "can have at most 128 characters");
+    const std::string reason = GetString(obj, "reason");
+    if (reason.empty()) errs.Required("reason");
+    if (reason.size() > 128) errs.Invalid("reason", "", "can have at most 128 characters");
+    if (GetString(obj, "message").size() > 1024) {
+      errs.Invalid("message", "", "can have at most 1024 characters");
+    }
+  }
+}
+
+void ValidateBuiltinUpdate(const ValidationTarget& t, const json& old_obj, const json& obj,
+                           Errors& errs) {
+  if (!(t.group.empty() && t.kind == "Node")) return;
+  const json& old_spec = Get(old_obj, "spec");
+  const json& spec = Get(obj, "spec");
+  const std::string old_provider = GetString(old_spec, "providerID");
+  if (!old_provider.empty() && old_provider != GetString(spec, "providerID")) {
+    errs.Forbidden("spec.providerID",
+                   "node updates may not change providerID except from \"\" to valid");
+  }
+  const json& old_cidrs = Get(old_spec, "podCIDRs");
+  if (old_cidrs.is_array() && !old_cidrs.empty() && old_cidrs != Get(spec, "podCIDRs")) {
+    errs.Forbidden("spec.podCIDRs",
+                   "node updates may not change podCIDR except from \"\" to valid");
+  }
+}
+
 void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs) {
   if (t.group.empty() && t.kind == "Pod") {
     ValidatePodSpec(Get(obj, "spec"), "spec", true, errs);
@@ -145,10 +269,11 @@ void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs) {
   } else if (t.group == "apiextensions.k8s.io" && t.kind == "CustomResourceDefinition") {
     ValidateCrd(obj, errs);
   } else if (t.group == "coordination.k8s.io" && t.kind == "Lease") {
-    const json& duration = Get(Get(obj, "spec"), "leaseDurationSeconds");
-    if (!duration.is_null() && (!duration.is_number_integer() || duration.get<int64_t>() <= 0)) {
-      errs.Invalid("spec.leaseDurationSeconds", duration, "must be greater than 0");
-    }
+    ValidateLease(obj, errs);
+  } else if (t.group.empty() && t.kind == "Node") {
+    ValidateNode(obj, errs);
+  } else if (t.group.empty() && t.kind == "Event") {
+    ValidateEvent(obj, errs);
   } else if (t.group == "apps" && (t.kind == "Deployment" || t.kind == "ReplicaSet" ||
                                    t.kind == "StatefulSet" || t.kind == "DaemonSet")) {
     ValidatePodSpec(Get(Get(Get(obj, "spec"), "template"), "spec"), "spec.template.spec", true,

@@ -133,6 +133,7 @@ std::vector<std::string> Dns1123LabelErrors(std::string_view value);
 std::vector<std::string> Dns1123SubdomainErrors(std::string_view value);
 // IsQualifiedName: "[prefix/]name" as used by label and annotation keys.
 std::vector<std::string> QualifiedNameErrors(std::string_view value);
+std::vector<std::string> LabelValueErrors(std::string_view value);
 
 // Null when absent or when `obj` is not an object.
 const json& Get(const json& obj, const char* key);
@@ -148,5 +149,9 @@ void ValidatePodSpec(const json& spec, const std::string& path, bool require_ima
 void ValidatePodUpdate(const json& old_obj, const json& obj, Errors& errs);
 // Built-in kinds other than Pod (ConfigMap, Secret, PodDisruptionBudget, CRD...).
 void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs);
+// Update-only rules of built-in kinds other than Pod (Node's providerID and
+// podCIDRs may only be set once).
+void ValidateBuiltinUpdate(const ValidationTarget& t, const json& old_obj, const json& obj,
+                           Errors& errs);
 
 }  // namespace gpu_autoscaler::apiserver::validation_internal

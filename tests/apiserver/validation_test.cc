@@ -365,6 +365,84 @@ TEST(ValidationTest, OtherBuiltInKinds) {
             "spec.names.plural+\".\"+spec.group");
 }
 
+// Node, Lease and Event follow kube-apiserver v1.20's rules and messages.
+TEST(ValidationTest, NodeLeaseAndEventParity) {
+  const ValidationTarget nodes{"", "v1", "nodes", "Node", false, ""};
+  json node = json::parse(R"({"metadata":{"name":"gpu-1"},
+      "spec":{"providerID":"aws:///us-east-1a/i-1","taints":[
+        {"key":"gpu-autoscaler.io/interruption","effect":"NoSchedule"},
+        {"key":"gpu-autoscaler.io/interruption","effect":"NoSchedule"},
+        {"key":"bad key","effect":"Sometimes"},
+        {"key":"k","value":"v","effect":""}]},
+      "status":{"capacity":{"nvidia.com/gpu":"8","cpu":"-1"}}})");
+  auto result = ValidateCreate(nodes, node, nullptr);
+  ASSERT_FALSE(result.ok());
+  std::vector<std::string> fields;
+  for (const auto& cause : result.error().details().causes)
+    fields.push_back(cause.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"spec.taints[1]", "spec.taints[2].key",
+                                              "spec.taints[2].effect", "spec.taints[3].effect",
+                                              "status.capacity[cpu]"}));
+  EXPECT_NE(result.error().message().find("taints must be unique by key and effect pair"),
+            std::string::npos);
+  EXPECT_NE(result.error().message().find(
+                "spec.taints[2].effect: Unsupported value: \"Sometimes\": supported values: "
+                "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""),
+            std::string::npos)
+      << result.error().message();
+
+  json good = json::parse(R"({"metadata":{"name":"gpu-1"},
+      "spec":{"providerID":"aws:///us-east-1a/i-1"}})");
+  EXPECT_TRUE(ValidateCreate(nodes, good, nullptr).ok());
+  json moved = good;
+  moved["spec"]["providerID"] = "aws:///us-east-1a/i-2";
+  result = ValidateUpdate(nodes, good, moved, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "spec.providerID");
+  EXPECT_EQ(result.error().details().causes.at(0).reason, "FieldValueForbidden");
+  json unset = good;
+  unset["spec"].erase("providerID");
+  EXPECT_TRUE(ValidateUpdate(nodes, unset, good, nullptr).ok()) << "from \"\" to valid";
+
+  const ValidationTarget leases{"coordination.k8s.io", "v1", "leases", "Lease", true, ""};
+  json lease = json::parse(R"({"metadata":{"name":"l","namespace":"n"},
+      "spec":{"leaseDurationSeconds":15,"leaseTransitions":-1}})");
+  result = ValidateCreate(leases, lease, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message(),
+            "Lease.coordination.k8s.io \"l\" is invalid: spec.leaseTransitions: Invalid value: "
+            "-1: must be greater than or equal to 0");
+
+  const ValidationTarget events{"", "v1", "events", "Event", true, ""};
+  json event = json::parse(R"({"metadata":{"name":"e.1","namespace":"team-a"},
+      "involvedObject":{"kind":"Pod","namespace":"team-b","name":"p"},
+      "reason":"Scheduled","message":"m","type":"Normal"})");
+  result = ValidateCreate(events, event, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().details().causes.at(0).field, "involvedObject.namespace");
+  EXPECT_EQ(result.error().details().causes.at(0).message,
+            "Invalid value: \"team-b\": does not match event.namespace");
+  event["involvedObject"]["namespace"] = "team-a";
+  EXPECT_TRUE(ValidateCreate(events, event, nullptr).ok());
+  // A cluster-scoped object's Events live in "default".
+  json node_event = json::parse(R"({"metadata":{"name":"e.2","namespace":"default"},
+      "involvedObject":{"kind":"Node","name":"gpu-1"},"reason":"Drained"})");
+  EXPECT_TRUE(ValidateCreate(events, node_event, nullptr).ok());
+  node_event["metadata"]["namespace"] = "gpu-autoscaler-system";
+  EXPECT_FALSE(ValidateCreate(events, node_event, nullptr).ok());
+  // A new-style Event (eventTime set) needs its reporting fields.
+  json new_style = json::parse(R"({"metadata":{"name":"e.3","namespace":"team-a"},
+      "involvedObject":{"kind":"Pod","namespace":"team-a","name":"p"},
+      "eventTime":"2026-12-05T00:00:00.000000Z","reason":"Scheduled"})");
+  result = ValidateCreate(events, new_style, nullptr);
+  ASSERT_FALSE(result.ok());
+  fields.clear();
+  for (const auto& cause : result.error().details().causes)
+    fields.push_back(cause.field);
+  EXPECT_EQ(fields,
+            (std::vector<std::string>{"reportingController", "reportingInstance", "action"}));
+}
+
 TEST(ValidationTest, NameHelpers) {
   EXPECT_EQ(ValidateDns1123Label("ok-1"), "");
   EXPECT_NE(ValidateDns1123Label("a.b"), "");
