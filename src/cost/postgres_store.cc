@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/failpoint.h"
 #include "cost/store_internal.h"
 
 namespace gpu_autoscaler::cost {
@@ -598,6 +599,8 @@ Result<AppendStats> PostgresCostStore::Append(std::span<const CostSample> sample
   if (samples.empty()) return stats;
   GPU_RETURN_IF_ERROR(impl_->ExecScript("BEGIN"));
   Status status = impl_->AppendInTransaction(samples, stats);
+  // Crash tests stop the writer here, with the rows written and not committed.
+  if (status.ok()) status = failpoint::Evaluate("cost_store.append.before_commit");
   if (status.ok()) status = impl_->ExecScript("COMMIT");
   if (!status.ok()) {
     impl_->Rollback();

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/failpoint.h"
 #include "cost/store_internal.h"
 
 namespace gpu_autoscaler::cost {
@@ -947,6 +948,8 @@ Result<AppendStats> SqliteCostStore::Append(std::span<const CostSample> samples)
   if (samples.empty()) return stats;
   GPU_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
   Status status = impl_->AppendInTransaction(samples, stats);
+  // Crash tests stop the writer here, with the rows written and not committed.
+  if (status.ok()) status = failpoint::Evaluate("cost_store.append.before_commit");
   if (status.ok()) status = impl_->Exec("COMMIT");
   if (!status.ok()) {
     (void)impl_->Exec("ROLLBACK");

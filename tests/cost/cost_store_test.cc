@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/failpoint.h"
 #include "cost/postgres_store.h"
 #include "cost/sqlite_store.h"
 #include "cost/store.h"
@@ -580,7 +581,9 @@ TYPED_TEST(CostStoreTest, OpensThroughTheDbFlag) {
             std::string(TypeParam::kName) == "Sqlite" ? "sqlite" : "postgr");
 }
 
-// The writer is SIGKILLed while a batch is in flight; after restart, replaying
+// The writer is SIGKILLed inside the transaction of batch kKillAtBatch, at the
+// failpoint between its last INSERT and its COMMIT: exactly the batches before
+// it survive (the open transaction rolls back), and after restart, replaying
 // the whole input leaves every second counted exactly once.
 TYPED_TEST(CostStoreTest, KilledWriterLosesAndDoublesNothingAfterReplay) {
   constexpr int kBatches = 6;
@@ -598,41 +601,33 @@ TYPED_TEST(CostStoreTest, KilledWriterLosesAndDoublesNothingAfterReplay) {
       expected.Add(CostTotals::FromSample(s));
   ASSERT_NE(this->Open(), nullptr);  // creates the schema; closed again before forking
 
-  int announce[2];
-  ASSERT_EQ(::pipe(announce), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    ::close(announce[0]);
+    // The (kKillAtBatch + 1)-th Append kills the writer before its COMMIT.
+    if (!failpoint::Configure("cost_store.append.before_commit=kill@" +
+                              std::to_string(kKillAtBatch + 1))
+             .ok()) {
+      ::_exit(2);
+    }
     Result<std::unique_ptr<CostStore>> writer = this->backend_.Open();
     if (!writer.ok()) ::_exit(3);
     for (int b = 0; b < kBatches; ++b) {
-      // "starting batch b", then the batch: the parent kills on kKillAtBatch.
-      if (::write(announce[1], &b, sizeof(b)) != sizeof(b)) ::_exit(4);
       if (!(*writer)->Append(batches[static_cast<size_t>(b)]).ok()) ::_exit(5);
     }
-    ::_exit(0);
+    ::_exit(0);  // the failpoint did not fire
   }
-  ::close(announce[1]);
-  int started = -1;
-  while (started < kKillAtBatch &&
-         ::read(announce[0], &started, sizeof(started)) == sizeof(started)) {
-  }
-  ::kill(child, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ::close(announce[0]);
-  ASSERT_EQ(started, kKillAtBatch) << "the writer failed before the kill, status " << status;
-  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "the writer was not killed at the failpoint; exit status " << status;
 
   auto store = this->Open();
   ASSERT_NE(store, nullptr);
-  // Only whole batches survived: batches 0..2, and batch 3 only if it
-  // committed before the signal landed.
+  // Exactly batches 0..kKillAtBatch-1 survived: the rows batch kKillAtBatch
+  // had written inside its transaction were rolled back.
   const CostTotals survived = this->Total(*store, {kT0, kT0 + 3600});
-  EXPECT_EQ(survived.samples % static_cast<int64_t>(batch_size), 0);
-  EXPECT_GE(survived.samples, kKillAtBatch * static_cast<int64_t>(batch_size));
-  EXPECT_LE(survived.samples, (kKillAtBatch + 1) * static_cast<int64_t>(batch_size));
+  EXPECT_EQ(survived.samples, kKillAtBatch * static_cast<int64_t>(batch_size));
 
   // Restart: replay everything from the beginning.
   int64_t inserted = 0;
@@ -651,6 +646,25 @@ TYPED_TEST(CostStoreTest, KilledWriterLosesAndDoublesNothingAfterReplay) {
   ASSERT_EQ(per_pod.rows.size(), pods.size());
   for (const CostRow& row : per_pod.rows)
     EXPECT_EQ(row.totals.samples, kBatches * 100) << row.keys[0];
+}
+
+// An error at the same point (a lost connection, a full disk) rolls the batch
+// back, and the store stays usable: the retry counts it once.
+TYPED_TEST(CostStoreTest, FailureBeforeCommitRollsTheBatchBack) {
+  auto store = this->Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<CostSample> pods;
+  for (int i = 0; i < 20; ++i)
+    pods.push_back(Sample("p" + std::to_string(i), "ns", 0, 1));
+  const std::vector<CostSample> batch = Seconds(pods, kT0, kT0 + 10);
+  ASSERT_TRUE(failpoint::Configure("cost_store.append.before_commit=error").ok());
+  Result<AppendStats> failed = store->Append(batch);
+  ASSERT_TRUE(failpoint::Configure("").ok());
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message().find("cost_store.append.before_commit"), std::string::npos);
+  EXPECT_EQ(this->Total(*store, {kT0, kT0 + 3600}).samples, 0);
+  EXPECT_EQ(this->MustAppend(*store, batch).inserted, static_cast<int64_t>(batch.size()));
+  EXPECT_EQ(this->Total(*store, {kT0, kT0 + 3600}).samples, static_cast<int64_t>(batch.size()));
 }
 
 // Hypertables are used exactly when the server offers TimescaleDB; otherwise
