@@ -1,6 +1,7 @@
 #include "node-agent/agent_config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 
@@ -115,8 +116,10 @@ Status ParseTrigger(const YAML::Node& node, const std::string& path, const Reade
   GPU_RETURN_IF_ERROR(r.Duration(node["window"], path + ".window", &t->window));
   if (t->threshold <= 0) return r.Error(path + ".threshold", "must be above 0");
   if (t->disarm_below > t->threshold) {
+    char threshold[32];
+    std::snprintf(threshold, sizeof threshold, "%g", t->threshold);
     return r.Error(path + ".disarmBelow",
-                   "must not be above threshold (" + std::to_string(t->threshold) + ")");
+                   "must not be above threshold (" + std::string(threshold) + ")");
   }
   return Status::Ok();
 }
