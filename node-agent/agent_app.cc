@@ -13,9 +13,12 @@
 #include "kube/config.h"
 #include "kube/event_recorder.h"
 #include "kube/rest_client.h"
+#include "node-agent/agent_config_watch.h"
 #include "node-agent/interruption.h"
+#include "node-agent/local_pods.h"
 #include "node-agent/metrics.h"
 #include "node-agent/nvml/nvml_session.h"
+#include "node-agent/pressure_evictor.h"
 #include "node-agent/reporter.h"
 #include "reconcile/manager.h"
 #include "reconcile/program.h"
@@ -202,6 +205,37 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
                                           return Status::Ok();
                                         }));
   }
+  // PSI eviction, configured from the agent's ConfigMap.
+  auto config_watch =
+      AgentConfigWatch::Create(client->get(), &recorder, *registry, flags.config_map);
+  if (!config_watch.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", config_watch.error().ToString()}});
+    return 2;
+  }
+  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
+  PressureEvictor evictor(
+      **client, &recorder, *registry,
+      {.proc_root = flags.proc_root,
+       .pods =
+           [&] {
+             return EvictablePodsOf(*local_pods.Snapshot(), [](const LocalPod&) {
+               return std::string();  // the pod's cgroup: set once the QoS writer's paths merge
+             });
+           }},
+      (*config_watch)->current().pressure_eviction);
+  (*config_watch)->OnChange([&](const AgentConfig& c) { evictor.SetConfig(c.pressure_eviction); });
+  manager.Add(reconcile::MakeRunnable(
+      "pressure-eviction", /*needs_leader_election=*/false, [&](std::stop_token token) {
+        (*config_watch)->Start();
+        local_pods.Start();
+        while (!local_pods.WaitForSync(token, std::chrono::minutes(1))) {
+          if (token.stop_requested()) return Status::Ok();
+          Log(LogLevel::kWarn, "PSI eviction waits for the pod cache to sync", {});
+        }
+        evictor.Run(token);
+        return Status::Ok();
+      }));
+
   manager.AddReadyzCheck("report", [&] {
     return reported ? Status::Ok() : UnavailableError("NodeResourceReport not written yet");
   });

@@ -36,6 +36,11 @@ struct AgentFlags {
   std::string interruption_source;
   std::string metadata_endpoint;
   std::chrono::milliseconds interruption_poll_interval{5000};
+  // PSI eviction and the agent's configuration (node-agent/agent_config.h):
+  // where procfs is (its pressure/ files), and the ConfigMap watched for
+  // the settings ("NAMESPACE/NAME"; "": the defaults).
+  std::string proc_root = "/proc";
+  std::string config_map;
   reconcile::LoggingOptions logging;
   bool help = false;
 };

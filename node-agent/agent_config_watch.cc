@@ -39,6 +39,9 @@ Result<std::unique_ptr<AgentConfigWatch>> AgentConfigWatch::Create(kube::RestCli
                                                                    kube::EventRecorder* recorder,
                                                                    prometheus::Registry& registry,
                                                                    const std::string& config_map) {
+  if (config_map.empty()) {  // no ConfigMap: the defaults, for good
+    return std::unique_ptr<AgentConfigWatch>(new AgentConfigWatch(recorder, registry, ""));
+  }
   const size_t slash = config_map.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == config_map.size() ||
       config_map.find('/', slash + 1) != std::string::npos) {

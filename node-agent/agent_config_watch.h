@@ -53,8 +53,8 @@ class AgentConfigWatch {
  public:
   using ChangeHandler = std::function<void(const AgentConfig&)>;
 
-  // `config_map` is "NAMESPACE/NAME". `client` null: no informer (tests
-  // call Apply). `recorder` may be null.
+  // `config_map` is "NAMESPACE/NAME", or "" for the defaults only. `client`
+  // null: no informer (tests call Apply). `recorder` may be null.
   static Result<std::unique_ptr<AgentConfigWatch>> Create(kube::RestClient* client,
                                                           kube::EventRecorder* recorder,
                                                           prometheus::Registry& registry,

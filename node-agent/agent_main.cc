@@ -21,7 +21,9 @@ constexpr std::string_view kUsage = R"(Usage: gpu-autoscaler-node-agent [flags]
 Runs on every GPU node (a DaemonSet). Polls NVML (libnvidia-ml, loaded at run
 time; the agent runs without it and says so) every --poll-interval, serves the
 GPUs' utilisation, memory and per-process figures on /metrics with
-dcgm-exporter's metric names, and writes the node's GPUs, MIG layout, sharing
+dcgm-exporter's metric names, evicts pods when the node's CPU, memory or IO
+pressure (PSI) stays high (reclaimed_cores first, then shared_cores over
+their requests), and writes the node's GPUs, MIG layout, sharing
 mode, NVLink islands and NUMA nodes to its NodeResourceReport and the NVLink
 islands to the Node's gpuautoscaler.io/nvlink-islands label. docs/node-agent.md
 has the privileges it needs.
@@ -50,6 +52,12 @@ Flags:
   --metadata-endpoint=URL            the metadata service (default: the cloud's own,
                                      http://169.254.169.254 or metadata.google.internal)
   --interruption-poll-interval=DUR   how often the notice is polled (default 5s)
+  --config-map=NAMESPACE/NAME        the ConfigMap (key config.yaml) with the PSI eviction
+                                     thresholds, windows and rate limits; watched, so a
+                                     change applies without a restart and a bad one is
+                                     refused with an Event (default: none, the defaults)
+  --proc-root=PATH                   where procfs is mounted; PSI is read from
+                                     PATH/pressure/{cpu,memory,io} (default /proc)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -69,7 +77,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           {"--node-name", "--kubeconfig", "--context", "--nvml-library", "--poll-interval",
            "--report-interval", "--nvml-timeout", "--metrics-bind-address",
            "--health-probe-bind-address", "--sysfs-root", "--log-format", "--log-level",
-           "--interruption-source", "--metadata-endpoint", "--interruption-poll-interval"},
+           "--interruption-source", "--metadata-endpoint", "--interruption-poll-interval",
+           "--config-map", "--proc-root"},
           {}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
@@ -112,6 +121,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->metadata_endpoint = value;
     } else if (name == "--interruption-poll-interval") {
       GPU_RETURN_IF_ERROR(duration(&flags->interruption_poll_interval));
+    } else if (name == "--config-map") {
+      flags->config_map = value;
+    } else if (name == "--proc-root") {
+      flags->proc_root = value;
     } else if (name == "--log-format") {
       flags->logging.format = value;
     } else if (name == "--log-level") {
