@@ -105,7 +105,6 @@ Status AgentConfigWatch::Apply(const json& config_map) {
     parsed = ParseAgentConfig(data[key].get<std::string>(), "ConfigMap " + config_map_);
   }
   if (!parsed.ok()) {
-    reloads_.Add({{"result", "rejected"}}).Increment();
     Log(LogLevel::kError, "rejected a new configuration; the last good one stays",
         {{"configmap", config_map_}, {"error", parsed.error().message()}});
     if (recorder_) {
@@ -113,6 +112,7 @@ Status AgentConfigWatch::Apply(const json& config_map) {
                         "InvalidConfig",
                         parsed.error().message() + " (the last good configuration stays in force)");
     }
+    reloads_.Add({{"result", "rejected"}}).Increment();  // last: tests wait on it
     return parsed.error();
   }
   reloads_.Add({{"result", "applied"}}).Increment();

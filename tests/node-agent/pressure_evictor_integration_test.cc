@@ -249,6 +249,7 @@ TEST_F(PressureEvictorTest, ConfigMapGoodVersionAppliesBadOneIsRefusedWithAnEven
   }));
   EXPECT_EQ((*watch)->current().pressure_eviction.trigger(PressureResource::kMemory).threshold, 40);
   EXPECT_EQ(changes.load(), 1);
+  ASSERT_TRUE(testing::WaitFor([&] { return !Events("ConfigMap", "agent-config").empty(); }));
   EXPECT_EQ(Events("ConfigMap", "agent-config"),
             std::vector<std::string>{
                 "InvalidConfig: ConfigMap " + ns_ +
