@@ -148,7 +148,8 @@ std::vector<Scenario> Scenarios() {
         "--set", "nodeAgent.hostPID=false"}},
       {"node_agent_config",
        {"--set", "nodeAgent.config.pressureEviction.memory.threshold=30", "--set-string",
-        "nodeAgent.config.pressureEviction.memory.window=90s"}},
+        "nodeAgent.config.pressureEviction.memory.window=90s", "--set",
+        "nodeAgent.cgroupDriver=cgroupfs"}},
       {"manager_postgres_prometheus_config",
        {"--set", "manager.costDatabase.postgresSecret.name=cost-db", "--set",
         "manager.prometheusURL=http://prometheus.monitoring:9090", "--set",
@@ -662,6 +663,8 @@ TEST(ChartValuesTest, SchemaRejectsBadValuesWithTheirPath) {
       {{"--set", "webhook.failurePolicy.mutatePods=fail"},
        "webhook.failurePolicy.mutatePods: must be one of the following"},
       {{"--set", "webhook.port=70000"}, "webhook.port: must be less than or equal to 65535"},
+      {{"--set", "nodeAgent.cgroupDriver=docker"},
+       "nodeAgent.cgroupDriver: must be one of the following"},
       {{"--set", "manager.prometheusURL=prometheus:9090"},
        "manager.prometheusURL: Does not match pattern"},
   };
