@@ -278,6 +278,27 @@ void QosController::ReportProblems(const PoolPlan& plan) {
 }
 
 Status QosController::ApplyStatus(const PoolPlan& plan) {
+  // The Node first: it does not need the report to exist.
+  Status node_result = Status::Ok();
+  if (plan.error.empty()) {
+    const std::string node = NodeReclaimedApply(options_.node_name, plan.reclaimable_millicpu,
+                                                plan.reclaimable_memory_bytes);
+    if (node != last_node_) {
+      auto reply = client_.Patch({kube::resources::kNodes, "", options_.node_name, "status"},
+                                 kube::PatchType::kApply, node,
+                                 {.field_manager = kQosFieldManager, .force = true});
+      if (reply.ok()) {
+        Log(LogLevel::kInfo, "advertised reclaimable resources",
+            {{"node", options_.node_name},
+             {"reclaimed_millicpu", std::to_string(plan.reclaimable_millicpu)},
+             {"reclaimed_memory", std::to_string(plan.reclaimable_memory_bytes)}});
+        last_node_ = node;
+      } else {
+        node_result = UnavailableError("applying the Node's reclaimed resources: " +
+                                       reply.error().ToString());
+      }
+    }
+  }
   QosReportContext context{
       .cgroup_version =
           options_.cgroup ? std::string(CgroupVersionName(options_.cgroup->version)) : "none",
@@ -297,28 +318,7 @@ Status QosController::ApplyStatus(const PoolPlan& plan) {
     }
     last_status_ = status;
   }
-  if (plan.error.empty()) {
-    const std::string node = NodeReclaimedApply(options_.node_name, plan.reclaimable_millicpu,
-                                                plan.reclaimable_memory_bytes);
-    if (node != last_node_) {
-      auto reply = client_.Patch({kube::resources::kNodes, "", options_.node_name, "status"},
-                                 kube::PatchType::kApply, node,
-                                 {.field_manager = kQosFieldManager, .force = true});
-      if (!reply.ok()) {
-        return UnavailableError("applying the Node's reclaimed resources: " +
-                                reply.error().ToString());
-      }
-      if (last_node_.empty() || plan.reclaimable_millicpu != plan_.reclaimable_millicpu ||
-          plan.reclaimable_memory_bytes != plan_.reclaimable_memory_bytes) {
-        Log(LogLevel::kInfo, "advertised reclaimable resources",
-            {{"node", options_.node_name},
-             {"reclaimed_millicpu", std::to_string(plan.reclaimable_millicpu)},
-             {"reclaimed_memory", std::to_string(plan.reclaimable_memory_bytes)}});
-      }
-      last_node_ = node;
-    }
-  }
-  return Status::Ok();
+  return node_result;
 }
 
 Status QosController::Sync() {
