@@ -15,8 +15,8 @@
 //   gpu_autoscaler_node_pressure_evictions_total{resource,result}
 //     result: evicted, gone, blocked_pdb, failed
 //
-//   PressureEvictor evictor(client, &recorder, registry,
-//                           {.proc_root = "/proc", .pods = [&] { return LocalEvictablePods(); }},
+//   auto pods = [&] { return EvictablePodsOf(*cache.Snapshot(), cgroup_dir_of); };
+//   PressureEvictor evictor(client, &recorder, registry, {.proc_root = "/proc", .pods = pods},
 //                           config.pressure_eviction);
 //   watch->OnChange([&](const AgentConfig& c) { evictor.SetConfig(c.pressure_eviction); });
 //   evictor.Run(stop);
