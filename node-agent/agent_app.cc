@@ -289,7 +289,9 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
       "pressure-eviction", /*needs_leader_election=*/false, [&](std::stop_token token) {
         (*config_watch)->Start();
         local_pods.Start();  // idempotent; the QoS pools start it too
-        while (!local_pods.WaitForSync(token, std::chrono::seconds(30))) {
+        // The configuration in force before the first round, not the defaults.
+        while (!local_pods.WaitForSync(token, std::chrono::seconds(30)) ||
+               !(*config_watch)->WaitForSync(token, std::chrono::seconds(30))) {
           if (token.stop_requested()) return Status::Ok();
         }
         evictor.Run(token);

@@ -81,6 +81,10 @@ bool AgentConfigWatch::HasSynced() const {
   return !informer_ || informer_->HasSynced();
 }
 
+bool AgentConfigWatch::WaitForSync(std::stop_token stop, std::chrono::milliseconds timeout) {
+  return !informer_ || informer_->WaitForSync(std::move(stop), timeout);
+}
+
 AgentConfig AgentConfigWatch::current() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_;

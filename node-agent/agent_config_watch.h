@@ -23,9 +23,11 @@
 // handlers before Start.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,8 @@ class AgentConfigWatch {
   void OnChange(ChangeHandler handler);
   void Start();
   bool HasSynced() const;
+  // True once the ConfigMap (or its absence) is known, before `timeout`.
+  bool WaitForSync(std::stop_token stop, std::chrono::milliseconds timeout);
 
   AgentConfig current() const;
 
