@@ -36,6 +36,23 @@ struct AgentFlags {
   std::string interruption_source;
   std::string metadata_endpoint;
   std::chrono::milliseconds interruption_poll_interval{5000};
+  // QoS pools (node-agent/qos_controller.h): where the cgroup file system is,
+  // the kubelet's cgroup driver, which version to write ("auto", "v1", "v2",
+  // "none": plan and report only), what is reserved for system_cores and kept
+  // back from the reclaimable amount, and how often pools are rechecked.
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string cgroup_driver = "cgroupfs";
+  std::string cgroup_version = "auto";
+  std::string reserved_cpus;
+  int64_t reserved_memory_bytes = 0;
+  int64_t reclaim_reserve_millicpu = 0;
+  int64_t reclaim_reserve_memory_bytes = 0;
+  std::chrono::milliseconds qos_resync_interval{10'000};
+  // PSI eviction and the agent's configuration (node-agent/agent_config.h):
+  // where procfs is (its pressure/ files), and the ConfigMap watched for
+  // the settings ("NAMESPACE/NAME"; "": the defaults).
+  std::string proc_root = "/proc";
+  std::string config_map;
   reconcile::LoggingOptions logging;
   bool help = false;
 };
