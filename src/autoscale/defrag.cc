@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 
 namespace gpu_autoscaler::autoscale {
@@ -13,6 +14,30 @@ constexpr int kTopDestinations = 4;
 
 bool IsSharing(const PodRequest& pod) {
   return pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu;
+}
+
+// ClusterState::Fits for a node given by value (non-MIG pods).
+bool FitsOn(const NodeState& n, const PodRequest& pod) {
+  if (pod.cpu_milli > n.free_cpu || pod.memory_mib > n.free_memory || n.pods >= n.max_pods) {
+    return false;
+  }
+  if (!pod.uses_gpu()) return true;
+  if (n.model < 0 || !((pod.models >> n.model) & 1)) return false;
+  if (pod.gpu_milli == kMilliPerGpu) return n.fully_free_gpus >= pod.num_gpu;
+  return n.GpusWithAtLeast(pod.gpu_milli) >= pod.num_gpu;
+}
+
+// Adds (sign +1) or removes (-1) `pod` on GPUs `gpus` of a node copy.
+void Adjust(NodeState& n, const PodRequest& pod, const std::vector<int>& gpus, int sign) {
+  n.free_cpu -= sign * pod.cpu_milli;
+  n.free_memory -= sign * pod.memory_mib;
+  n.pods += sign;
+  for (int g : gpus) {
+    if (n.free_milli[g] == kMilliPerGpu) --n.fully_free_gpus;
+    n.free_milli[g] = static_cast<int16_t>(n.free_milli[g] - sign * pod.gpu_milli);
+    n.free_gpu_milli -= sign * pod.gpu_milli;
+    if (n.free_milli[g] == kMilliPerGpu) ++n.fully_free_gpus;
+  }
 }
 
 // A pod's shape without memory: destination drops depend only on this.
@@ -60,11 +85,6 @@ struct Eval {
   double source_drop = 0;
   double dest_drop = 0;
   double gain() const { return source_drop + dest_drop; }
-};
-
-struct Undo {
-  int candidate = -1;
-  Placement original;
 };
 
 class Planner {
@@ -119,24 +139,16 @@ class Planner {
       bool paired = false;
       const int moves_left = options.max_moves - static_cast<int>(plan.moves.size());
       if (options.lookahead > 0 && moves_left >= 2) {
+        IndexPodsByNode();
         for (int first : LookaheadSet(evals, options.lookahead)) {
-          const Eval e = evals[first];
-          GPU_ASSIGN_OR_RETURN(Undo undo, Apply(e));
-          std::vector<Eval> seconds = EvaluateAll();
-          GPU_RETURN_IF_ERROR(Revert(undo));
-          if (seconds.empty()) continue;
-          double second = seconds[0].gain();
-          for (const Eval& s : seconds)
-            second = std::max(second, s.gain());
-          const double pair = (e.gain() + second) / 2;
+          const Eval& e = evals[first];
+          const std::optional<double> second = BestSecondFromSameNode(e);
+          if (!second) continue;
+          const double pair = (e.gain() + *second) / 2;
           if (pair > best_score + 1e-9 && pair > e.gain() + 1e-9) {
             best_score = pair;
             best = first;
             paired = true;
-          } else if (e.gain() > best_score + 1e-9) {
-            best_score = e.gain();
-            best = first;
-            paired = false;
           }
         }
       }
@@ -148,8 +160,7 @@ class Planner {
       const Eval e = evals[best];
       const int from = candidates_[e.candidate].placement.node;
       const int free_before = cluster_.node(from).fully_free_gpus;
-      GPU_ASSIGN_OR_RETURN(Undo undo, Apply(e));
-      (void)undo;
+      GPU_RETURN_IF_ERROR(Apply(e));
       DefragMove move;
       move.candidate = e.candidate;
       move.from_node = from;
@@ -196,17 +207,11 @@ class Planner {
     return node_frag_[node];
   }
 
-  // FGD's drop on `node` if the shape lands there, and the GPU it takes.
-  const DestEntry& Dest(int key, int node) {
-    DestEntry& entry = dest_[key][node];
-    const NodeState& n = cluster_.node(node);
-    if (entry.version == n.version) return entry;
-    entry.version = n.version;
-    const PodRequest& pod = keys_[key];
-    entry.fits = cluster_.Fits(node, pod);
-    entry.gpu = -1;
+  // FGD's drop on a node (given by value) if the shape lands there, and the GPU it takes.
+  DestEntry DestOn(const NodeState& n, const PodRequest& pod, double before) const {
+    DestEntry entry;
+    entry.fits = FitsOn(n, pod);
     if (!entry.fits) return entry;
-    const double before = NodeFrag(node);
     std::array<int16_t, kMaxGpusPerNode> after = n.free_milli;
     const int64_t cpu_after = n.free_cpu - pod.cpu_milli;
     auto frag_after = [&] {
@@ -215,7 +220,7 @@ class Planner {
     if (!IsSharing(pod)) {
       const GpuSet gpus = ChooseBestGpus(n, pod);
       for (int i = 0; i < gpus.count; ++i)
-        after[gpus.index[i]] -= static_cast<int16_t>(pod.gpu_milli);
+        after[gpus.index[i]] = static_cast<int16_t>(after[gpus.index[i]] - pod.gpu_milli);
       entry.drop = before - frag_after();
       return entry;
     }
@@ -235,16 +240,98 @@ class Planner {
     return entry;
   }
 
+  const DestEntry& Dest(int key, int node) {
+    DestEntry& entry = dest_[key][node];
+    const NodeState& n = cluster_.node(node);
+    if (entry.version == n.version) return entry;
+    entry = DestOn(n, keys_[key], NodeFrag(node));
+    entry.version = n.version;
+    return entry;
+  }
+
+  // Fragmentation drop on a node copy when `c` leaves it.
+  double SourceDropOn(const NodeState& n, const Candidate& c) const {
+    std::array<int16_t, kMaxGpusPerNode> after = n.free_milli;
+    for (int g : c.placement.gpus)
+      after[g] = static_cast<int16_t>(after[g] + c.pod.gpu_milli);
+    return Fragmentation(n.free_milli.data(), n.gpu_count, n.free_cpu, n.model, workload_) -
+           Fragmentation(after.data(), n.gpu_count, n.free_cpu + c.pod.cpu_milli, n.model,
+                         workload_);
+  }
+
+  void IndexPodsByNode() {
+    pods_on_node_.assign(cluster_.node_count(), {});
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      if (!candidates_[i].moved) {
+        pods_on_node_[candidates_[i].placement.node].push_back(static_cast<int>(i));
+      }
+    }
+  }
+
+  // The GPUs move `e` would take on its destination.
+  std::vector<int> DestinationGpus(const Eval& e) const {
+    const Candidate& c = candidates_[e.candidate];
+    if (IsSharing(c.pod)) return {e.gpu};
+    return cluster_.BestGpus(e.dest, c.pod);
+  }
+
+  // After move `e` (not applied: its two nodes are copied and changed), the
+  // best gain of moving another pod off the same source node; nullopt when
+  // none fits anywhere. Other nodes are unchanged, so their cached drops hold.
+  std::optional<double> BestSecondFromSameNode(const Eval& e) {
+    const Candidate& first = candidates_[e.candidate];
+    const int src = first.placement.node;
+    NodeState source = cluster_.node(src);
+    Adjust(source, first.pod, first.placement.gpus, -1);
+    NodeState dest = cluster_.node(e.dest);
+    Adjust(dest, first.pod, DestinationGpus(e), +1);
+    const double dest_before =
+        Fragmentation(dest.free_milli.data(), dest.gpu_count, dest.free_cpu, dest.model, workload_);
+    std::optional<double> best_gain;
+    for (int i : pods_on_node_[src]) {
+      if (i == e.candidate) continue;
+      const Candidate& c = candidates_[i];
+      double best = -std::numeric_limits<double>::infinity();
+      bool found = false;
+      const std::vector<int>& top = top_[c.key];
+      for (int node : top) {
+        if (node == src || node == e.dest || !MemoryAndSlotsFit(c, cluster_.node(node))) continue;
+        best = Dest(c.key, node).drop;
+        found = true;
+        break;
+      }
+      if (!found && static_cast<int>(top.size()) > kTopDestinations) {
+        for (int node = 0; node < cluster_.node_count(); ++node) {
+          if (node == src || node == e.dest) continue;
+          const DestEntry& d = Dest(c.key, node);
+          if (!d.fits || !MemoryAndSlotsFit(c, cluster_.node(node))) continue;
+          if (!found || d.drop > best) best = d.drop;
+          found = true;
+        }
+      }
+      if (MemoryAndSlotsFit(c, dest)) {
+        const DestEntry d = DestOn(dest, keys_[c.key], dest_before);
+        if (d.fits && (!found || d.drop > best)) {
+          best = d.drop;
+          found = true;
+        }
+      }
+      if (!found) continue;
+      const double gain = SourceDropOn(source, c) + best;
+      if (!best_gain || gain > *best_gain) best_gain = gain;
+    }
+    return best_gain;
+  }
+
+  static bool MemoryAndSlotsFit(const Candidate& c, const NodeState& n) {
+    return n.free_memory >= c.pod.memory_mib && n.pods < n.max_pods;
+  }
+
   double SourceDrop(Candidate& c) {
     const NodeState& n = cluster_.node(c.placement.node);
     if (c.source.version == n.version) return c.source.drop;
     c.source.version = n.version;
-    std::array<int16_t, kMaxGpusPerNode> after = n.free_milli;
-    for (int g : c.placement.gpus)
-      after[g] = static_cast<int16_t>(after[g] + c.pod.gpu_milli);
-    const double frag_after =
-        Fragmentation(after.data(), n.gpu_count, n.free_cpu + c.pod.cpu_milli, n.model, workload_);
-    c.source.drop = NodeFrag(c.placement.node) - frag_after;
+    c.source.drop = SourceDropOn(n, c);
     return c.source.drop;
   }
 
@@ -271,8 +358,7 @@ class Planner {
   }
 
   bool PodFitsOn(const Candidate& c, int node) const {
-    const NodeState& n = cluster_.node(node);
-    return node != c.placement.node && n.free_memory >= c.pod.memory_mib && n.pods < n.max_pods;
+    return node != c.placement.node && MemoryAndSlotsFit(c, cluster_.node(node));
   }
 
   // The best destination of candidate `i`; dest -1 when none.
@@ -341,30 +427,14 @@ class Planner {
     return out;
   }
 
-  Result<Undo> Apply(const Eval& e) {
+  Status Apply(const Eval& e) {
     Candidate& c = candidates_[e.candidate];
-    Placement to;
-    to.node = e.dest;
-    if (IsSharing(c.pod)) {
-      to.gpus = {e.gpu};
-    } else {
-      to.gpus = cluster_.BestGpus(e.dest, c.pod);
-    }
-    Undo undo{e.candidate, c.placement};
+    Placement to{.node = e.dest, .gpus = DestinationGpus(e)};
     GPU_RETURN_IF_ERROR(cluster_.Remove(c.binding).WithContext("defragmentation candidate " +
                                                                std::to_string(e.candidate)));
     GPU_ASSIGN_OR_RETURN(c.binding, cluster_.Place(c.pod, to));
     c.placement = std::move(to);
     c.moved = true;
-    return undo;
-  }
-
-  Status Revert(const Undo& undo) {
-    Candidate& c = candidates_[undo.candidate];
-    GPU_RETURN_IF_ERROR(cluster_.Remove(c.binding));
-    GPU_ASSIGN_OR_RETURN(c.binding, cluster_.Place(c.pod, undo.original));
-    c.placement = undo.original;
-    c.moved = false;
     return Status::Ok();
   }
 
@@ -376,6 +446,7 @@ class Planner {
   std::vector<std::vector<int>> top_;         // [key]: best destinations
   std::vector<double> node_frag_;
   std::vector<uint64_t> node_frag_version_;
+  std::vector<std::vector<int>> pods_on_node_;  // unmoved candidates per node
 };
 
 }  // namespace

@@ -14,9 +14,11 @@
 //      GPUs on it (FGD's GPU choice). Pods that fit nowhere else are never
 //      moved. single(c) = drop at the source + drop at the destination.
 //   2. A single move often cannot free a GPU that two pods share. So for the
-//      `lookahead` best first moves by single(c) and by source drop, the move
-//      is applied tentatively, the best second move is found, and
-//      pair(c) = (single(c) + best second) / 2, the gain per evicted pod.
+//      `lookahead` best first moves by single(c) and by source drop, the
+//      best second move of another pod off the same node is found on the
+//      cluster after the first (its two nodes copied and changed; every other
+//      node's cached drop still holds), and pair(c) = (single(c) + best
+//      second) / 2, the gain per evicted pod.
 //   3. The first move with the largest max(single, pair) is committed if that
 //      reaches `min_gain_milli`; repeat until `max_moves` or no move gains.
 //      A committed pair's second move is found again by the next round (it
