@@ -29,6 +29,15 @@ Clock::WallTime WallAt(int64_t s) {
   return Clock::WallTime(std::chrono::seconds(s));
 }
 
+// obj[key], or null when obj is not an object or has no such key: status
+// comes from outside and is read without trusting its shape.
+const json& Field(const json& obj, const char* key) {
+  static const json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
 std::optional<int64_t> SecondsOf(const json& text) {
   if (!text.is_string()) return std::nullopt;
   auto t = kube::ParseRfc3339(text.get<std::string>());
@@ -278,9 +287,10 @@ ReschedulePlan DecideReschedule(const RescheduleInput& in) {
   json& status = plan.status;
   plan.requeue_after_s = spec.interval_seconds;
 
-  const json last_run = before.value("lastRun", json::object());
-  const std::optional<int64_t> last = SecondsOf(last_run.value("time", json()));
-  const bool same_generation = before.value("observedGeneration", int64_t{-1}) == spec.generation;
+  const std::optional<int64_t> last = SecondsOf(Field(Field(before, "lastRun"), "time"));
+  const json& observed = Field(before, "observedGeneration");
+  const bool same_generation =
+      observed.is_number_integer() && observed.get<int64_t>() == spec.generation;
   if (in.policy.problems.empty() && same_generation && last &&
       in.now - *last < spec.interval_seconds) {
     plan.requeue_after_s = spec.interval_seconds - (in.now - *last);
@@ -288,12 +298,13 @@ ReschedulePlan DecideReschedule(const RescheduleInput& in) {
   }
   plan.due = true;
   status["observedGeneration"] = spec.generation;
-  const json before_conditions = before.value("conditions", json::array());
+  const json before_conditions = Field(before, "conditions");
 
   // Keep only the last hour's evictions.
   json recent = json::array();
-  for (const json& e : before.value("recentEvictions", json::array())) {
-    auto t = SecondsOf(e.value("time", json()));
+  const json& previous = Field(before, "recentEvictions");
+  for (const json& e : previous.is_array() ? previous : json::array()) {
+    auto t = SecondsOf(Field(e, "time"));
     if (t && in.now - *t < kHour) recent.push_back(e);
   }
   status["recentEvictions"] = recent;

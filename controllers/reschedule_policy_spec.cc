@@ -99,8 +99,12 @@ ParsedReschedulePolicy ParseReschedulePolicy(const json& object) {
   ParsedReschedulePolicy out;
   ReschedulePolicySpec& s = out.spec;
   std::vector<std::string>* problems = &out.problems;
-  const json meta = object.value("metadata", json::object());
-  s.name = meta.value("name", "");
+  if (!object.is_object()) {
+    problems->push_back("a ReschedulePolicy must be a JSON object");
+    return out;
+  }
+  const json& meta = ObjectField(object, "metadata", "metadata", problems);
+  if (meta.contains("name") && meta["name"].is_string()) s.name = meta["name"].get<std::string>();
   if (meta.contains("generation") && meta["generation"].is_number_integer())
     s.generation = meta["generation"].get<int64_t>();
   const json& spec = ObjectField(object, "spec", "spec", problems);

@@ -2,10 +2,14 @@
 // limits, usage that is missing, and the status it writes.
 #include "controllers/reschedule_controller.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
+#include "apiserver/yaml_json.h"
 #include "kube/conditions.h"
 #include "kube/object_codec.h"
+#include "support/test_paths.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -198,6 +202,78 @@ TEST(RescheduleDecideTest, StatusAfterApplyCountsResults) {
   ASSERT_EQ(status["recentEvictions"].size(), 1u);
   EXPECT_EQ(status["recentEvictions"][0]["node"], "a");
   EXPECT_EQ(status["plannedMoves"][0]["result"], "Evicted");
+}
+
+// Every spec field the CRD declares, each away from its default.
+const json kFullSpec = {
+    {"dryRun", true},
+    {"intervalSeconds", 90},
+    {"respectPDBs", false},
+    {"defragmentation", {{"enabled", true}, {"maxMovesPerRun", 7}, {"minGainMilliGPU", 250}}},
+    {"usageBalancing",
+     {{"enabled", true},
+      {"thresholds", {{"nvidia.com/gpu", 20}, {"pods", 30}}},
+      {"targetThresholds", {{"nvidia.com/gpu", 70}, {"pods", 80}}}}},
+    {"evictionLimits", {{"perNode", 3}, {"perNamespace", 2}, {"perHour", 4}}},
+    {"namespaces", {{"include", {"ml", "infer"}}, {"exclude", {"ml-canary"}}}},
+    {"podSelector",
+     {{"matchLabels", {{"tier", "serving"}}},
+      {"matchExpressions",
+       {{{"key", "pinned"}, {"operator", "DoesNotExist"}, {"values", json::array()}}}}}}};
+
+// Leaf paths of the schema's spec ("defragmentation.maxMovesPerRun"); maps
+// (additionalProperties) and the label selector count as one leaf each.
+void SchemaLeaves(const json& schema, const std::string& path, std::vector<std::string>* out) {
+  if (!schema.contains("properties") || path == "podSelector") {
+    out->push_back(path);
+    return;
+  }
+  for (const auto& [name, child] : schema["properties"].items())
+    SchemaLeaves(child, path.empty() ? name : path + "." + name, out);
+}
+
+TEST(RescheduleDecideTest, ReadsEveryFieldTheCrdDeclares) {
+  auto docs = apiserver::YamlDocumentsToJson(
+      testing::ReadFileOrDie(testing::SourcePath("crds/reschedulepolicy.yaml")));
+  ASSERT_TRUE(docs.ok());
+  const json spec_schema =
+      (*docs)[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+  std::vector<std::string> leaves;
+  SchemaLeaves(spec_schema, "", &leaves);
+  EXPECT_EQ(leaves.size(), 15u);
+  for (const std::string& leaf : leaves) {
+    EXPECT_TRUE(kFullSpec.contains(json::json_pointer("/" +
+                                                      [&] {
+                                                        std::string p = leaf;
+                                                        std::replace(p.begin(), p.end(), '.', '/');
+                                                        return p;
+                                                      }())))
+        << leaf << " is in the schema but not in this test";
+  }
+  ParsedReschedulePolicy p = ParseReschedulePolicy(PolicyObject(kFullSpec, 4));
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0];
+  const ReschedulePolicySpec& s = p.spec;
+  EXPECT_EQ(s.name, "p");
+  EXPECT_EQ(s.generation, 4);
+  EXPECT_TRUE(s.dry_run);
+  EXPECT_EQ(s.interval_seconds, 90);
+  EXPECT_FALSE(s.respect_pdbs);
+  EXPECT_TRUE(s.defrag_enabled);
+  EXPECT_EQ(s.max_moves, 7);
+  EXPECT_EQ(s.min_gain_milli, 250);
+  EXPECT_TRUE(s.usage_enabled);
+  EXPECT_EQ(s.thresholds.thresholds,
+            (std::map<std::string, double>{{"nvidia.com/gpu", 20}, {"pods", 30}}));
+  EXPECT_EQ(s.thresholds.target_thresholds.at("pods"), 80);
+  EXPECT_EQ(s.per_node, 3);
+  EXPECT_EQ(s.per_namespace, 2);
+  EXPECT_EQ(s.per_hour, 4);
+  EXPECT_EQ(s.include_namespaces, (std::vector<std::string>{"ml", "infer"}));
+  EXPECT_EQ(s.exclude_namespaces, std::vector<std::string>{"ml-canary"});
+  EXPECT_FALSE(s.NamespaceAllowed("ml-canary"));
+  EXPECT_FALSE(s.NamespaceAllowed("default"));
+  EXPECT_TRUE(s.NamespaceAllowed("infer"));
+  EXPECT_EQ(s.pod_selector.requirements().size(), 2u);
 }
 
 TEST(RescheduleDecideTest, ParsesDefaultsAndRejectsNothingToDo) {
