@@ -552,6 +552,9 @@ reconcile::ReconcileResult RescheduleReconciler::Reconcile(const reconcile::Requ
     }
   }
   json status = StatusAfterApply(plan, results, dry_run, in.now);
+  // An invalid policy is decided on every reconcile; writing an unchanged
+  // status would wake this reconciler again through the informer.
+  if (status == in.status) return requeue;
 
   // Evictions are done: the status must land, or the next run would not
   // know them. A conflict re-reads the object and writes again.
