@@ -8,7 +8,8 @@
 //   - dryRun: the move is in status and an Event, nothing is evicted;
 //   - live (dryRun set to false): pod a is evicted with a "Rescheduled" Event;
 //   - impossible thresholds: Accepted=False with the reason, nothing evicted;
-//   - a PodDisruptionBudget: the eviction's 429 is counted as blocked.
+//   - a PodDisruptionBudget: the eviction's 429 is counted as blocked; with
+//     respectPDBs: false the pod is deleted instead.
 #include <signal.h>
 
 #include <filesystem>
@@ -256,6 +257,17 @@ TEST_F(RescheduleIntegrationTest, ImpossibleThresholdsAreRefusedAndAPdbBlocksThe
   ASSERT_TRUE(WaitFor([&] { return !Events("pod-a", "RescheduleBlocked").empty(); }));
   EXPECT_NE(Events("pod-a", "RescheduleBlocked")[0].find("disruption budget"), std::string::npos);
   EXPECT_FALSE(Evicted("pod-a"));
+  EXPECT_FALSE(Evicted("pod-b"));
+
+  // respectPDBs: false deletes the pod instead of evicting it: the budget does not hold.
+  const std::string force = ns_ + "-force";
+  CreatePolicy(
+      force,
+      {{"intervalSeconds", 3600}, {"respectPDBs", false}, {"namespaces", {{"include", {ns_}}}}});
+  ASSERT_TRUE(WaitFor([&] { return Status(force).contains("lastRun"); })) << manager_.Log();
+  EXPECT_EQ(Status(force)["lastRun"]["executed"], 1);
+  EXPECT_EQ(Status(force)["plannedMoves"][0]["result"], "Evicted");
+  EXPECT_TRUE(Evicted("pod-a"));
   EXPECT_FALSE(Evicted("pod-b"));
 }
 
