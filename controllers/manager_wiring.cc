@@ -22,6 +22,7 @@
 #include "controllers/gpu_node_pool_controller.h"
 #include "controllers/manager_config.h"
 #include "controllers/node_gpu_inventory.h"
+#include "controllers/reschedule_controller.h"
 #include "controllers/secret_data.h"
 #include "controllers/sharing_policy_controller.h"
 #include "cost/notify.h"
@@ -178,6 +179,21 @@ struct Wiring {
     synced.push_back([i = informer] { return i->HasSynced(); });
     return informer;
   }
+  // The GPU utilisation source (--prometheus-url or cost.prometheusURL), one
+  // for the cost meter and the rescheduler; null when none is configured.
+  cost::UtilizationSource* utilization = nullptr;
+  bool utilization_made = false;
+  cost::UtilizationSource* Utilization() {
+    if (utilization_made) return utilization;
+    utilization_made = true;
+    const std::string url =
+        !flags.prometheus_url.empty() ? flags.prometheus_url : config.cost.prometheus_url;
+    if (!url.empty()) {
+      utilization = Keep(std::make_shared<cost::PrometheusDcgmSource>(
+          cost::PrometheusDcgmOptions{.url = url, .selector = config.cost.prometheus_selector}));
+    }
+    return utilization;
+  }
   template <typename T>
   T* Keep(std::shared_ptr<T> part) {
     keep.push_back(part);
@@ -226,13 +242,7 @@ void SetupCost(Wiring& w) {
                 .share_idle = w.config.cost.share_idle_cost},
       .metrics_top_n = w.config.cost.metrics_top_n,
   };
-  const std::string prometheus_url =
-      !w.flags.prometheus_url.empty() ? w.flags.prometheus_url : w.config.cost.prometheus_url;
-  if (!prometheus_url.empty()) {
-    options.utilization =
-        w.Keep(std::make_shared<cost::PrometheusDcgmSource>(cost::PrometheusDcgmOptions{
-            .url = prometheus_url, .selector = w.config.cost.prometheus_selector}));
-  }
+  options.utilization = w.Utilization();
   options.waste.threshold = w.config.cost.idle_threshold;
   options.waste.window_seconds = w.config.cost.idle_window_seconds;
   kube::EventRecorder* recorder = &w.recorder;
@@ -328,6 +338,18 @@ void SetupNodePools(Wiring& w) {
              r->AllPools());
 }
 
+void SetupRescheduler(Wiring& w) {
+  auto nodes = w.Nodes();
+  auto pods = w.Pods();
+  auto policies = w.Generic(api::kReschedulePolicies);
+  std::function<bool()> synced = [nodes, pods] { return nodes->HasSynced() && pods->HasSynced(); };
+  auto* r = w.Keep(std::make_shared<RescheduleReconciler>(
+      policies->store(), nodes->store(), pods->store(), w.client, RealClock::Instance(),
+      &w.recorder, w.Utilization(), std::move(synced)));
+  auto* c = w.AddController("rescheduler", *r);
+  c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(policies)));
+}
+
 struct ControllerEntry {
   const char* name;
   void (*setup)(Wiring&);
@@ -339,6 +361,7 @@ constexpr ControllerEntry kControllers[] = {
     {"cost", SetupCost},
     {"budget", SetupBudget},
     {"gpunodepool", SetupNodePools},
+    {"rescheduler", SetupRescheduler},
 };
 
 // Polls the --config file; a changed one is reloaded through `keeper`.

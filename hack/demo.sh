@@ -12,7 +12,8 @@
 #   6. GPU nodes (fake, as in KWOK), the node agent on one of them (on the
 #      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
-#   7. `gpu-autoscaler status`, `cost` and the placement simulator.
+#   7. `gpu-autoscaler status`, `cost` and the placement simulator;
+#   8. the autoscaler's node pool, and one GPU defragmentation move.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
 # Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -384,6 +385,84 @@ pool_empty() { test "$(empty)" = 0; }
 wait_for 60 pool_empty
 echo "  the pods finished -> empty nodes consolidated after consolidateAfter:"
 pool_status
+
+step "15. The rescheduler: one GPU defragmentation move (dry run, then live)"
+# Two 2-GPU nodes each run one 1-GPU pod and a 2-GPU job waits: neither node
+# has two free GPUs. The rescheduler moves one pod so that a node is whole.
+for n in t4-1 t4-2; do
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Node
+metadata: {name: $n, labels: {nvidia.com/gpu.product: Tesla-T4}}
+status:
+  capacity: {cpu: "16", memory: 64Gi, pods: "110", nvidia.com/gpu: "2"}
+  allocatable: {cpu: "16", memory: 64Gi, pods: "110", nvidia.com/gpu: "2"}
+  conditions: [{type: Ready, status: "True"}]
+YAML
+done
+defrag_pod() {  # defrag_pod NAME NODE GPU_INDEX GPUS
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  namespace: defrag
+  annotations: {gpuautoscaler.io/gpu-indices: "$3"}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: infer, uid: 6b1d0a3e-0d7c-4c55-9a51-1f3c2e9d8b70, controller: true}]
+spec:
+  nodeName: $2
+  containers: [{name: main, image: infer:1, resources: {limits: {nvidia.com/gpu: "$4"}, requests: {cpu: "2", memory: 8Gi, nvidia.com/gpu: "$4"}}}]
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/defrag/pods/$1/status" -d '{"status":{"phase":"Running"}}' >/dev/null
+}
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Namespace
+metadata: {name: defrag}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: train-2gpu, namespace: defrag}
+spec:
+  schedulerName: waits-for-room
+  containers: [{name: main, image: train:1, resources: {limits: {nvidia.com/gpu: "2"}}}]
+YAML
+defrag_pod infer-0 t4-1 0 1
+defrag_pod infer-1 t4-2 1 1
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: ReschedulePolicy
+metadata: {name: defrag-demo}
+spec:
+  dryRun: true
+  intervalSeconds: 3600
+  namespaces: {include: [defrag]}
+  defragmentation: {maxMovesPerRun: 1, minGainMilliGPU: 100}
+YAML
+policy_run() {
+  get /apis/gpuautoscaler.io/v1alpha1/reschedulepolicies/defrag-demo | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+r = s.get("lastRun", {})
+if not r or r.get("dryRun") != (sys.argv[1] == "dry"): sys.exit(1)
+print("  lastRun: dryRun=%s planned=%s executed=%s blocked=%s fragmentation %s%% of idle GPU" % (
+    r.get("dryRun"), r.get("planned"), r.get("executed"), r.get("blocked"), r.get("fragmentationRatio")))
+for m in s.get("plannedMoves", []):
+    print("  %s %s/%s: %s" % (m["result"], m["namespace"], m["pod"], m["reason"]))' "$1"
+}
+wait_for 30 policy_run dry
+policy_run dry
+curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+  "$server/apis/gpuautoscaler.io/v1alpha1/reschedulepolicies/defrag-demo" -d '{"spec":{"dryRun":false}}' >/dev/null
+echo "  dryRun: false ->"
+wait_for 30 policy_run live
+policy_run live
+get /api/v1/namespaces/defrag/events | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["items"]:
+    if e["reason"] in ("ReschedulePlanned", "Rescheduled", "RescheduleBlocked"):
+        print("  Event %-17s pod/%-8s %s" % (e["reason"], e["involvedObject"]["name"], e["message"]))'
 
 if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig

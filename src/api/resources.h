@@ -23,5 +23,8 @@ inline const kube::GroupVersionResource kGpuNodePools{"gpuautoscaler.io", "v1alp
 // One per node, named after it, written by the node agent (crds/noderesourcereport.yaml).
 inline const kube::GroupVersionResource kNodeResourceReports{
     "gpuautoscaler.io", "v1alpha1", "noderesourcereports", /*namespaced=*/false};
+// Rescheduling: defragmentation and usage balancing (crds/reschedulepolicy.yaml).
+inline const kube::GroupVersionResource kReschedulePolicies{
+    "gpuautoscaler.io", "v1alpha1", "reschedulepolicies", /*namespaced=*/false};
 
 }  // namespace gpu_autoscaler::api

@@ -14,7 +14,7 @@ TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
   for (const auto& e : std::filesystem::directory_iterator(testing::SourcePath("docs/examples"))) {
     const std::string text = testing::ReadFileOrDie(e.path().string());
     std::string kind = "GPUSharingPolicy";
-    for (const char* k : {"Budget", "GPUNodePool", "ServiceProfile"}) {
+    for (const char* k : {"Budget", "GPUNodePool", "ServiceProfile", "ReschedulePolicy"}) {
       if (text.find(std::string("kind: ") + k + "\n") != std::string::npos) kind = k;
     }
     auto unknown = UnknownFields(text, kind);
@@ -23,8 +23,9 @@ TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
     ++checked;
   }
   EXPECT_GE(checked, 5);
-  EXPECT_EQ(KindsWithSchema(), (std::vector<std::string>{"Budget", "GPUNodePool",
-                                                         "GPUSharingPolicy", "ServiceProfile"}));
+  EXPECT_EQ(KindsWithSchema(),
+            (std::vector<std::string>{"Budget", "GPUNodePool", "GPUSharingPolicy",
+                                      "ReschedulePolicy", "ServiceProfile"}));
 }
 
 TEST(CrdFieldsTest, NamesEveryUnknownFieldWithItsPath) {
