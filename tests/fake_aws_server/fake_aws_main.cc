@@ -25,7 +25,7 @@ IMDSv2 over HTTP (token PUT, instance credentials, spot/instance-action) and
 Auto Scaling over HTTPS. Prints "imds_endpoint=URL" and "endpoint=URL" when up.
 
 Flags:
-  --notice-file=PATH   while PATH exists, its content is the IMDS
+  --notice-file PATH   while PATH exists, its content is the IMDS
                        spot/instance-action document (checked every 100 ms;
                        e.g. {"action": "terminate", "time": "2026-12-05T02:00:00Z"})
   --help               show this help
@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
     }
     if (arg.rfind("--notice-file=", 0) == 0) {
       notice_file = arg.substr(std::strlen("--notice-file="));
+      continue;
+    }
+    if (arg == "--notice-file" && i + 1 < argc) {
+      notice_file = argv[++i];
       continue;
     }
     std::cerr << "gpa-fake-aws: unknown flag " << arg << "\n" << kUsage;
