@@ -119,8 +119,9 @@ void FakeGcp::ResizeLocked(Mig& mig, int size) {
     char suffix[8];
     std::snprintf(suffix, sizeof(suffix), "%04d", next_id_++);
     ManagedInstance inst{"gpu-" + std::string(suffix), false};
-    inst.stocked_out = static_cast<int>(mig.instances.size()) >= capacity_;
-    if (inst.stocked_out) inst.error_code = stockout_code_;
+    const int capacity = mig.capacity >= 0 ? mig.capacity : capacity_;
+    inst.stocked_out = static_cast<int>(mig.instances.size()) >= capacity;
+    if (inst.stocked_out) inst.error_code = mig.capacity >= 0 ? mig.stockout_code : stockout_code_;
     mig.instances.push_back(inst);
   }
   mig.target_size = size;
@@ -150,6 +151,12 @@ void FakeGcp::SetCapacity(int running, std::string code) {
   std::lock_guard<std::mutex> lock(mu_);
   capacity_ = running;
   stockout_code_ = std::move(code);
+}
+void FakeGcp::SetMigCapacity(const std::string& name, int running, std::string code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Mig& mig = migs_[name];
+  mig.capacity = running;
+  mig.stockout_code = std::move(code);
 }
 void FakeGcp::FailNextOperation(std::string code) {
   std::lock_guard<std::mutex> lock(mu_);

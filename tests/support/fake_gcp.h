@@ -54,6 +54,9 @@ class FakeGcp {
   // Instances created beyond this many per MIG stay CREATING with
   // lastAttempt.errors naming `code` (a stockout; "QUOTA_EXCEEDED" for a quota).
   void SetCapacity(int running_per_mig, std::string code = "ZONE_RESOURCE_POOL_EXHAUSTED");
+  // The same for one MIG only (a spot pool stocked out while on-demand is not).
+  void SetMigCapacity(const std::string& name, int running,
+                      std::string code = "ZONE_RESOURCE_POOL_EXHAUSTED");
   void FailNextOperation(std::string code);  // the next mutation's operation ends with it
   void SetPendingPolls(int polls);           // operations stay RUNNING for this many GETs
   void SetHung(bool hung);                   // compute calls never answer
@@ -76,6 +79,8 @@ class FakeGcp {
     int target_size = 0;
     bool spot = false;
     std::vector<ManagedInstance> instances;
+    int capacity = -1;  // -1: the fake-wide capacity
+    std::string stockout_code{};
   };
   struct Operation {
     std::string zone;
