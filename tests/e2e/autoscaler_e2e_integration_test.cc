@@ -468,6 +468,11 @@ TEST_F(AutoscalerEndToEndTest, ScalesUpBindsConsolidatesDrainsOnANoticeAndHonour
   EXPECT_GE(Count(aws_->actions(), "TerminateInstanceInAutoScalingGroup"), 4);
   // Nothing was signed wrongly or refused along the way.
   EXPECT_TRUE(aws_->errors().empty()) << aws_->errors()[0];
+  // The credentials the manager signed with never reach a log.
+  const std::string logs = Logs();
+  EXPECT_EQ(logs.find(testing::FakeAwsOptions{}.secret_access_key), std::string::npos);
+  EXPECT_EQ(logs.find(Base64Encode(testing::FakeAwsOptions{}.secret_access_key)),
+            std::string::npos);
   std::cout << "--- pool after scaleDownSpot ---\n" << status.dump(2) << "\n";
 }
 
