@@ -13,7 +13,9 @@
 #      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
 #   7. `gpu-autoscaler status`, `cost` and the placement simulator;
-#   8. the autoscaler's node pool, and one GPU defragmentation move.
+#   8. a simulated GPU node pool: scale-up, one spot interruption (the node
+#      agent against the AWS fake's metadata service), consolidation; and one
+#      GPU defragmentation move.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
 # Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
@@ -29,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -315,7 +317,7 @@ step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds"
 
-step "14. The autoscaler: a simulated GPU node pool grows for pending pods, then shrinks"
+step "14. The autoscaler: a simulated GPU node pool grows, survives a spot interruption, shrinks"
 apply - <<'YAML' | sed 's/^/  /'
 apiVersion: v1
 kind: Namespace
@@ -337,11 +339,11 @@ spec:
   tiers: {spot: {weight: 1, maxNodes: 4}, onDemand: {weight: 1}}
   scaleDown: {policy: WhenEmpty, consolidateAfter: 5s}
 YAML
-for i in 0 1 2; do
+render_pod() {  # render_pod I: a one-GPU pod for the pool
   apply - <<YAML | sed 's/^/  /'
 apiVersion: v1
 kind: Pod
-metadata: {name: render-$i, namespace: batch}
+metadata: {name: render-$1, namespace: batch}
 spec:
   schedulerName: gpu-autoscaler
   nodeSelector: {gpuautoscaler.io/node-pool: demo-a10}
@@ -350,7 +352,8 @@ spec:
       image: render:1
       resources: {limits: {nvidia.com/gpu: "1"}}
 YAML
-done
+}
+for i in 0 1 2; do render_pod $i; done
 pool_status() {
   get /apis/gpuautoscaler.io/v1alpha1/gpunodepools/demo-a10 | python3 -c '
 import json, sys
@@ -371,6 +374,75 @@ print(sum(1 for p in pods if p["spec"].get("nodeName")))'
 all_bound() { test "$(bound)" = 3; }
 wait_for 60 all_bound
 echo "  3 pods pending -> the pool scaled up and the scheduler bound them:"
+pool_status
+
+# One spot interruption. The AWS fake the tests use, as a program, serves the
+# instance metadata; the node agent on render-0's node polls it, and AWS's
+# two-minute notice arrives: the agent taints, cordons and drains the node.
+# Simulated nodes have no kubelet: the demo finishes the evicted pods. The
+# drained node, empty, is consolidated; then the demo, standing in for the pods'
+# Job, creates them again: they come back pending and the pool replaces the
+# capacity. (A controller that counted the cordoned node as room would wait
+# for it instead, so the demo recreates the pods only once it is gone.)
+spot_node=$(get /api/v1/namespaces/batch/pods/render-0 | python3 -c '
+import json, sys; print(json.load(sys.stdin)["spec"]["nodeName"])')
+"$build/gpa-fake-aws" --notice-file "$work/spot-notice.json" >"$work/fake-aws.log" 2>&1 &
+pids+=($!)
+wait_for 30 grep -q '^imds_endpoint=' "$work/fake-aws.log"
+imds=$(sed -n 's/^imds_endpoint=//p' "$work/fake-aws.log")
+spot_probe=$(free_port)
+echo '{"gpus": [{"name": "NVIDIA A10", "memoryMiB": 23028}, {"name": "NVIDIA A10", "memoryMiB": 23028}]}' \
+  >"$work/nvml-a10.json"
+GPA_FAKE_NVML_SCENARIO="$work/nvml-a10.json" "$build/gpu-autoscaler-node-agent" --node-name "$spot_node" \
+  --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
+  --interruption-source aws --metadata-endpoint "$imds" --interruption-poll-interval 200ms \
+  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --health-probe-bind-address "127.0.0.1:$spot_probe" >"$work/spot-agent.log" 2>&1 &
+pids+=($!)
+wait_for 30 curl -fs "127.0.0.1:$spot_probe/readyz"
+evicted_pods() {  # the pool's pods on $spot_node that are terminating, one name a line
+  get /api/v1/namespaces/batch/pods | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    if p["spec"].get("nodeName") == sys.argv[1] and p["metadata"].get("deletionTimestamp"):
+        print(p["metadata"]["name"])' "$spot_node"
+}
+on_spot_node() {
+  get /api/v1/namespaces/batch/pods | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["items"] if p["spec"].get("nodeName") == sys.argv[1]))' "$spot_node"
+}
+before=$(on_spot_node)
+python3 -c 'import datetime, json
+t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2)
+print(json.dumps({"action": "terminate", "time": t.strftime("%Y-%m-%dT%H:%M:%SZ")}))' \
+  >"$work/spot-notice.json"
+echo "  AWS posts a spot interruption notice for $spot_node (IMDS spot/instance-action)"
+all_evicted() { test "$(evicted_pods | wc -l)" = "$before"; }
+wait_for 60 all_evicted
+get /api/v1/nodes/"$spot_node" | python3 -c '
+import json, sys
+n = json.load(sys.stdin)
+print("  node %s: unschedulable=%s, taints=%s" % (n["metadata"]["name"], n["spec"].get("unschedulable", False),
+      ", ".join("%s=%s:%s" % (t["key"], t.get("value", ""), t["effect"]) for t in n["spec"].get("taints", []))))'
+drained_event() {
+  get /api/v1/namespaces/default/events | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["items"]:
+    if e.get("reason") == "InterruptionDrained": print("  event InterruptionDrained: " + e["message"])'
+}
+wait_for 30 sh -c "curl -fsS '$server/api/v1/namespaces/default/events' | grep -q InterruptionDrained"
+drained_event
+evicted=$(evicted_pods)
+for pod in $evicted; do
+  curl -fsS -X DELETE "$server/api/v1/namespaces/batch/pods/$pod?gracePeriodSeconds=0" >/dev/null
+done
+spot_node_gone() { ! curl -fsS "$server/api/v1/nodes/$spot_node" >/dev/null 2>&1; }
+wait_for 60 spot_node_gone
+echo "  the drained node $spot_node was consolidated; the evicted pods are created again:"
+for pod in $evicted; do render_pod "${pod#render-}"; done
+wait_for 90 all_bound
+echo "  they came back pending and were bound; the pool replaced the capacity:"
 pool_status
 for i in 0 1 2; do
   curl -fsS -X DELETE "$server/api/v1/namespaces/batch/pods/render-$i?gracePeriodSeconds=0" >/dev/null

@@ -363,6 +363,27 @@ Lifecycle GcpMigProvider::TemplateLifecycle(const std::string& template_url) {
   return l;
 }
 
+namespace {
+
+// The MIG tried to create the instance and failed (a stockout, a quota); it
+// keeps retrying, but no VM stands behind the name.
+bool CreationFailed(const GcpManagedInstance& m) {
+  return m.current_action.starts_with("CREATING") && !m.last_attempt_errors.empty();
+}
+
+// The error that best explains a failed creation: a capacity or quota one
+// when present, else the first.
+const CloudError& CreationError(const GcpManagedInstance& m) {
+  for (const CloudError& e : m.last_attempt_errors) {
+    if (e.kind == ProviderErrorKind::kInsufficientCapacity ||
+        e.kind == ProviderErrorKind::kQuotaExceeded)
+      return e;
+  }
+  return m.last_attempt_errors.front();
+}
+
+}  // namespace
+
 Result<NodeGroup> GcpMigProvider::Describe(const std::string& group) {
   GPU_ASSIGN_OR_RETURN(GcpMigRef ref, ParseGcpMigName(group, options_));
   GPU_ASSIGN_OR_RETURN(GcpMigInfo info, GetMig(ref));
@@ -375,6 +396,7 @@ Result<NodeGroup> GcpMigProvider::Describe(const std::string& group) {
   out.min = options_.min_size;
   out.max = options_.max_size;
   for (const GcpManagedInstance& m : managed) {
+    if (CreationFailed(m)) continue;  // LaunchFailure reports it
     Instance inst;
     inst.id = m.name;
     inst.zone = m.zone.empty() ? ref.zone : m.zone;
@@ -439,6 +461,20 @@ Status GcpMigProvider::SetDesiredSize(const std::string& group, int desired) {
                                                           std::to_string(options_.max_size) + "]");
   }
   GPU_ASSIGN_OR_RETURN(GcpMigInfo before, GetMig(ref));
+  if (desired < before.target_size) {
+    // A resize down lets the MIG pick its victims; the instances it failed
+    // to create go first, by name, as Cluster Autoscaler deletes them.
+    GPU_ASSIGN_OR_RETURN(std::vector<GcpManagedInstance> managed, ListInstances(ref));
+    std::vector<std::string> failed;
+    for (const GcpManagedInstance& m : managed) {
+      if (CreationFailed(m) && static_cast<int>(failed.size()) < before.target_size - desired)
+        failed.push_back(m.name);
+    }
+    if (!failed.empty()) {
+      GPU_RETURN_IF_ERROR(TerminateInstances(group, failed, /*decrement_desired=*/true));
+      if (before.target_size - static_cast<int>(failed.size()) == desired) return Status::Ok();
+    }
+  }
   GPU_RETURN_IF_ERROR(Resize(ref, desired));
   if (desired <= before.target_size) return Status::Ok();
   // The resize is only scheduled; creation errors the MIG has already seen
@@ -488,6 +524,20 @@ Status GcpMigProvider::TerminateInstances(const std::string& group,
   GPU_RETURN_IF_ERROR(WaitForOperation(ref, resp.body, what));
   // deleteInstances lowers targetSize; resizing back makes the MIG replace them.
   if (restore_to >= 0) return Resize(ref, restore_to);
+  return Status::Ok();
+}
+
+Status GcpMigProvider::LaunchFailure(const std::string& group) {
+  GPU_ASSIGN_OR_RETURN(GcpMigRef ref, ParseGcpMigName(group, options_));
+  GPU_ASSIGN_OR_RETURN(std::vector<GcpManagedInstance> managed, ListInstances(ref));
+  for (const GcpManagedInstance& m : managed) {
+    if (!CreationFailed(m)) continue;
+    const CloudError& e = CreationError(m);
+    const ProviderErrorKind kind =
+        e.kind == ProviderErrorKind::kNone ? ProviderErrorKind::kUnavailable : e.kind;
+    return ProviderError(kind, "gcp-mig " + ref.Path() + ": creating " + m.name + " failed: " +
+                                   e.code + (e.message.empty() ? "" : ": " + e.message));
+  }
   return Status::Ok();
 }
 

@@ -12,8 +12,11 @@
 //
 // A resize's Operation being DONE means the resize was scheduled; instance
 // creation errors (ZONE_RESOURCE_POOL_EXHAUSTED, QUOTA_EXCEEDED) show up in
-// listManagedInstances' lastAttempt. SetDesiredSize checks them once after a
-// scale-up and Describe reports them in Instance::state ("CREATING:<code>").
+// listManagedInstances as instances left CREATING with lastAttempt.errors.
+// SetDesiredSize checks them once after a scale-up; LaunchFailure reports
+// them later (the controller then shrinks the group and falls back);
+// Describe leaves such instances out (no VM stands behind them, so desired >
+// instances), and shrinking deletes them by name before resizing.
 // deleteInstances always lowers targetSize; without decrement_desired the
 // provider resizes back to the previous target afterwards.
 //
@@ -109,6 +112,7 @@ class GcpMigProvider final : public NodeGroupProvider {
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& instance_ids,
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;
+  Status LaunchFailure(const std::string& group) override;
 
  private:
   Result<kube::HttpResponse> Call(std::string method, std::string url, std::string body,

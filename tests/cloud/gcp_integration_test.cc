@@ -144,9 +144,12 @@ TEST_F(GcpIntegrationTest, StockoutAndQuotaErrorsHaveTheirKinds) {
   Status s = mig_->SetDesiredSize("gpu-a100", 4);
   EXPECT_EQ(ClassifyProviderError(s), ProviderErrorKind::kInsufficientCapacity) << s.ToString();
   EXPECT_NE(s.message().find("ZONE_RESOURCE_POOL_EXHAUSTED"), std::string::npos);
+  // The two the MIG could not create are no instances (no VM stands behind them).
   auto group = mig_->Describe("gpu-a100");
   ASSERT_TRUE(group.ok());
-  EXPECT_EQ(group->instances.at(3).state, "CREATING:ZONE_RESOURCE_POOL_EXHAUSTED");
+  EXPECT_EQ(group->desired, 4);
+  ASSERT_EQ(group->instances.size(), 2u);
+  EXPECT_EQ(group->instances[1].state, "RUNNING");
 
   fake_->FailNextOperation("QUOTA_EXCEEDED");
   Status quota = mig_->SetDesiredSize("gpu-a100", 1);
@@ -154,6 +157,43 @@ TEST_F(GcpIntegrationTest, StockoutAndQuotaErrorsHaveTheirKinds) {
 
   EXPECT_EQ(ClassifyProviderError(mig_->Describe("no-such-mig").error()),
             ProviderErrorKind::kNotFound);
+}
+
+// A stockout the MIG finds after the resize is accepted: the instances stay
+// CREATING with lastAttempt.errors. LaunchFailure names it; shrinking back
+// deletes exactly those instances, by name, and the group is healthy again.
+TEST_F(GcpIntegrationTest, ALateStockoutIsALaunchFailureAndShrinkingDeletesTheFailedInstances) {
+  fake_->AddMig(kProject, kZone, "gpu-a100", 1, true);
+  EXPECT_TRUE(mig_->LaunchFailure("gpu-a100").ok());
+  fake_->SetCapacity(1);
+  (void)mig_->SetDesiredSize("gpu-a100", 3);  // also reported here, when already seen
+  Status failed = mig_->LaunchFailure("gpu-a100");
+  EXPECT_EQ(ClassifyProviderError(failed), ProviderErrorKind::kInsufficientCapacity)
+      << failed.ToString();
+  EXPECT_NE(failed.message().find("ZONE_RESOURCE_POOL_EXHAUSTED"), std::string::npos)
+      << failed.message();
+  EXPECT_NE(failed.message().find("does not have enough resources available"), std::string::npos);
+  const std::vector<std::string> names = fake_->instance_names("gpu-a100");
+  ASSERT_EQ(names.size(), 3u);
+  EXPECT_NE(failed.message().find("creating " + names[1] + " failed"), std::string::npos)
+      << failed.message();
+
+  ASSERT_TRUE(mig_->SetDesiredSize("gpu-a100", 1).ok());
+  std::string deleted;
+  for (const std::string& r : fake_->requests())
+    if (r.find("/deleteInstances") != std::string::npos) deleted = r;
+  EXPECT_NE(deleted, "");
+  EXPECT_EQ(fake_->instance_names("gpu-a100"), std::vector<std::string>{names[0]});
+  EXPECT_EQ(fake_->target_size("gpu-a100"), 1);
+  EXPECT_TRUE(mig_->LaunchFailure("gpu-a100").ok());
+
+  // A quota is a launch failure of its own kind.
+  fake_->SetCapacity(1, "QUOTA_EXCEEDED");
+  (void)mig_->SetDesiredSize("gpu-a100", 2);
+  Status quota = mig_->LaunchFailure("gpu-a100");
+  EXPECT_EQ(ClassifyProviderError(quota), ProviderErrorKind::kQuotaExceeded) << quota.ToString();
+  EXPECT_NE(quota.message().find("Quota 'NVIDIA_A100_GPUS' exceeded"), std::string::npos)
+      << quota.message();
 }
 
 TEST_F(GcpIntegrationTest, HungServerIsUnavailableAfterTheRequestTimeout) {

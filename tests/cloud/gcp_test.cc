@@ -11,6 +11,7 @@
 #include "cloud/gcp_interruption.h"
 #include "cloud/gcp_mig.h"
 #include "common/base64.h"
+#include "support/fake_transport.h"
 
 namespace gpu_autoscaler::cloud {
 namespace {
@@ -101,6 +102,69 @@ TEST(GcpParseTest, MigAndManagedInstances) {
   EXPECT_TRUE(ParseGcpManagedInstances("{}")->instances.empty());
   EXPECT_FALSE(ParseGcpManagedInstances(R"({"managedInstances":[{"id":"1"}]})").ok());
   EXPECT_FALSE(ParseGcpManagedInstances(R"({"managedInstances":{}})").ok());
+}
+
+class StaticToken final : public AccessTokenSource {
+ public:
+  Result<std::string> Token() override { return std::string("ya29.unit"); }
+};
+
+// LaunchFailure on a scripted listManagedInstances: only an instance left
+// CREATING with lastAttempt errors counts; a capacity or quota code is chosen
+// over an unknown one; an unknown code alone is Unavailable.
+TEST(GcpLaunchFailureTest, ReadsInstancesLeftCreatingWithErrors) {
+  auto transport = std::make_shared<testing::FakeTransport>();
+  FakeClock clock;
+  GcpMigProvider mig({.compute_endpoint = "https://compute.test/compute/v1",
+                      .project = "p",
+                      .zone = "us-central1-a"},
+                     transport, std::make_shared<StaticToken>(), clock);
+  const std::string base = "https://compute.test/compute/v1/projects/p/zones/us-central1-a";
+  auto list = [&](const std::string& instances) {
+    transport->Respond(200, R"({"managedInstances": [)" + instances + "]}");
+  };
+  auto instance = [&](const std::string& name, const std::string& action,
+                      const std::string& codes) {
+    std::string errors;
+    for (size_t at = 0; at < codes.size();) {
+      size_t end = codes.find(',', at);
+      if (end == std::string::npos) end = codes.size();
+      errors += std::string(errors.empty() ? "" : ",") + R"({"code": ")" +
+                codes.substr(at, end - at) + R"(", "message": "m"})";
+      at = end + 1;
+    }
+    return R"({"instance": ")" + base + "/instances/" + name + R"(", "currentAction": ")" + action +
+           "\"" +
+           (errors.empty() ? "" : R"(, "lastAttempt": {"errors": {"errors": [)" + errors + "]}}") +
+           "}";
+  };
+
+  list(instance("a", "NONE", "") + "," + instance("b", "CREATING", "") + "," +
+       instance("c", "DELETING", "ZONE_RESOURCE_POOL_EXHAUSTED"));
+  EXPECT_TRUE(mig.LaunchFailure("gpu").ok());
+  ASSERT_EQ(transport->requests().size(), 1u);
+  EXPECT_EQ(transport->requests()[0].method, "POST");
+  EXPECT_EQ(transport->requests()[0].url.rfind(
+                base + "/instanceGroupManagers/gpu/listManagedInstances?maxResults=500", 0),
+            0u)
+      << transport->requests()[0].url;
+
+  list(instance("a", "NONE", "") + "," +
+       instance("d", "CREATING_WITHOUT_RETRIES", "CONDITION_NOT_MET,QUOTA_EXCEEDED"));
+  Status quota = mig.LaunchFailure("gpu");
+  EXPECT_EQ(ClassifyProviderError(quota), ProviderErrorKind::kQuotaExceeded) << quota.ToString();
+  EXPECT_NE(quota.message().find(
+                "gcp-mig projects/p/zones/us-central1-a/instanceGroupManagers/gpu: creating d "
+                "failed: QUOTA_EXCEEDED: m"),
+            std::string::npos)
+      << quota.message();
+
+  list(instance("e", "CREATING", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS"));
+  EXPECT_EQ(ClassifyProviderError(mig.LaunchFailure("gpu")),
+            ProviderErrorKind::kInsufficientCapacity);
+
+  list(instance("f", "CREATING", "SOMETHING_NEW"));
+  EXPECT_EQ(ClassifyProviderError(mig.LaunchFailure("gpu")), ProviderErrorKind::kUnavailable);
 }
 
 TEST(GcpParseTest, TemplateLifecycle) {

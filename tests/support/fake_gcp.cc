@@ -119,7 +119,9 @@ void FakeGcp::ResizeLocked(Mig& mig, int size) {
     char suffix[8];
     std::snprintf(suffix, sizeof(suffix), "%04d", next_id_++);
     ManagedInstance inst{"gpu-" + std::string(suffix), false};
-    inst.stocked_out = static_cast<int>(mig.instances.size()) >= capacity_;
+    const int capacity = mig.capacity >= 0 ? mig.capacity : capacity_;
+    inst.stocked_out = static_cast<int>(mig.instances.size()) >= capacity;
+    if (inst.stocked_out) inst.error_code = mig.capacity >= 0 ? mig.stockout_code : stockout_code_;
     mig.instances.push_back(inst);
   }
   mig.target_size = size;
@@ -145,9 +147,16 @@ void FakeGcp::ThrottleNext(int calls) {
   std::lock_guard<std::mutex> lock(mu_);
   throttle_ = calls;
 }
-void FakeGcp::SetCapacity(int running) {
+void FakeGcp::SetCapacity(int running, std::string code) {
   std::lock_guard<std::mutex> lock(mu_);
   capacity_ = running;
+  stockout_code_ = std::move(code);
+}
+void FakeGcp::SetMigCapacity(const std::string& name, int running, std::string code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Mig& mig = migs_[name];
+  mig.capacity = running;
+  mig.stockout_code = std::move(code);
 }
 void FakeGcp::FailNextOperation(std::string code) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -400,8 +409,13 @@ void FakeGcp::HandleCompute(const net::ServerRequest& req, net::ResponseWriter& 
         m["lastAttempt"] = {
             {"errors",
              {{"errors",
-               {{{"code", "ZONE_RESOURCE_POOL_EXHAUSTED"},
-                 {"message", "The zone '" + zone + "' does not have enough resources"}}}}}}};
+               {{{"code", inst.error_code},
+                 {"message", inst.error_code == "QUOTA_EXCEEDED"
+                                 ? "Quota 'NVIDIA_A100_GPUS' exceeded.  Limit: 0.0 in region " +
+                                       zone.substr(0, zone.rfind('-')) + "."
+                                 : "The zone 'projects/" + mig.project + "/zones/" + zone +
+                                       "' does not have enough resources available to fulfill the "
+                                       "request.  Try a different zone, or try again later."}}}}}}};
       } else {
         m["currentAction"] = "NONE";
         m["instanceStatus"] = "RUNNING";

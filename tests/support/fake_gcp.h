@@ -50,8 +50,13 @@ class FakeGcp {
   std::vector<std::string> instance_names(const std::string& name) const;
 
   // Faults.
-  void ThrottleNext(int calls);              // 403 rateLimitExceeded on the next compute calls
-  void SetCapacity(int running_per_mig);     // instances beyond it stay CREATING, stocked out
+  void ThrottleNext(int calls);  // 403 rateLimitExceeded on the next compute calls
+  // Instances created beyond this many per MIG stay CREATING with
+  // lastAttempt.errors naming `code` (a stockout; "QUOTA_EXCEEDED" for a quota).
+  void SetCapacity(int running_per_mig, std::string code = "ZONE_RESOURCE_POOL_EXHAUSTED");
+  // The same for one MIG only (a spot pool stocked out while on-demand is not).
+  void SetMigCapacity(const std::string& name, int running,
+                      std::string code = "ZONE_RESOURCE_POOL_EXHAUSTED");
   void FailNextOperation(std::string code);  // the next mutation's operation ends with it
   void SetPendingPolls(int polls);           // operations stay RUNNING for this many GETs
   void SetHung(bool hung);                   // compute calls never answer
@@ -67,12 +72,15 @@ class FakeGcp {
   struct ManagedInstance {
     std::string name;
     bool stocked_out = false;
+    std::string error_code{};  // why, when stocked out
   };
   struct Mig {
     std::string project, zone;
     int target_size = 0;
     bool spot = false;
     std::vector<ManagedInstance> instances;
+    int capacity = -1;  // -1: the fake-wide capacity
+    std::string stockout_code{};
   };
   struct Operation {
     std::string zone;
@@ -100,6 +108,7 @@ class FakeGcp {
   std::vector<std::string> requests_;
   int throttle_ = 0;
   int capacity_ = 1 << 20;
+  std::string stockout_code_ = "ZONE_RESOURCE_POOL_EXHAUSTED";
   std::string fail_next_;
   int pending_polls_ = 1;
   int token_lifetime_ = 3599;
