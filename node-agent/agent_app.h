@@ -36,6 +36,12 @@ struct AgentFlags {
   std::string interruption_source;
   std::string metadata_endpoint;
   std::chrono::milliseconds interruption_poll_interval{5000};
+  // Pod attribution (pod_attributor.h): the kubelet's PodResources socket
+  // ("" disables it), how often and how long to ask, and where /proc is.
+  std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
+  std::chrono::milliseconds pod_resources_interval{10'000};
+  std::chrono::milliseconds pod_resources_timeout{2000};
+  std::string proc_root = "/proc";
   reconcile::LoggingOptions logging;
   bool help = false;
 };

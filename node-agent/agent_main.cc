@@ -50,6 +50,13 @@ Flags:
   --metadata-endpoint=URL            the metadata service (default: the cloud's own,
                                      http://169.254.169.254 or metadata.google.internal)
   --interruption-poll-interval=DUR   how often the notice is polled (default 5s)
+  --pod-resources-socket=PATH        the kubelet's PodResources socket, for the pod,
+                                     namespace and container labels; "" disables it
+                                     (default /var/lib/kubelet/pod-resources/kubelet.sock)
+  --pod-resources-interval=DURATION  how often the kubelet is asked (default 10s)
+  --pod-resources-timeout=DURATION   deadline of each PodResources call (default 2s)
+  --proc-root=PATH                   where the host's /proc is (GPU processes' cgroups
+                                     name their pods) (default /proc)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -69,7 +76,9 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           {"--node-name", "--kubeconfig", "--context", "--nvml-library", "--poll-interval",
            "--report-interval", "--nvml-timeout", "--metrics-bind-address",
            "--health-probe-bind-address", "--sysfs-root", "--log-format", "--log-level",
-           "--interruption-source", "--metadata-endpoint", "--interruption-poll-interval"},
+           "--interruption-source", "--metadata-endpoint", "--interruption-poll-interval",
+           "--pod-resources-socket", "--pod-resources-interval", "--pod-resources-timeout",
+           "--proc-root"},
           {}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
@@ -112,6 +121,14 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->metadata_endpoint = value;
     } else if (name == "--interruption-poll-interval") {
       GPU_RETURN_IF_ERROR(duration(&flags->interruption_poll_interval));
+    } else if (name == "--pod-resources-socket") {
+      flags->pod_resources_socket = value;
+    } else if (name == "--pod-resources-interval") {
+      GPU_RETURN_IF_ERROR(duration(&flags->pod_resources_interval));
+    } else if (name == "--pod-resources-timeout") {
+      GPU_RETURN_IF_ERROR(duration(&flags->pod_resources_timeout));
+    } else if (name == "--proc-root") {
+      flags->proc_root = value;
     } else if (name == "--log-format") {
       flags->logging.format = value;
     } else if (name == "--log-level") {
