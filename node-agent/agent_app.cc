@@ -14,10 +14,10 @@
 #include "kube/event_recorder.h"
 #include "kube/rest_client.h"
 #include "node-agent/interruption.h"
+#include "node-agent/local_pods.h"
 #include "node-agent/metrics.h"
 #include "node-agent/nvml/nvml_session.h"
 #include "node-agent/pod_attributor.h"
-#include "node-agent/pod_uid_resolver.h"
 #include "node-agent/reporter.h"
 #include "reconcile/manager.h"
 #include "reconcile/program.h"
@@ -158,11 +158,17 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   // Pod attribution: the kubelet's device assignments, refreshed on their own
   // thread (a hung kubelet must not hold up NVML polls or scrapes), and each
   // GPU process's cgroup, read at scrape time.
-  PodUidResolver pod_uids(**client, {.node_name = flags.node_name});
+  // A process's pod UID is resolved through the informer cache of this node's pods.
+  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
+  local_pods.Start();
   PodAttributor attributor({.socket_path = flags.pod_resources_socket,
                             .call_timeout = flags.pod_resources_timeout,
                             .proc_root = flags.proc_root},
-                           [&pod_uids](std::string_view uid) { return pod_uids.Resolve(uid); });
+                           [&local_pods](std::string_view uid) -> std::optional<ResolvedPod> {
+                             auto pod = local_pods.UidToPod(uid);
+                             if (!pod) return std::nullopt;
+                             return ResolvedPod{.namespace_name = pod->ns, .name = pod->name};
+                           });
   if (flags.pod_resources_socket.empty()) {
     Log(LogLevel::kInfo, "pod attribution through PodResources disabled; using process cgroups",
         {{"proc_root", flags.proc_root}});
