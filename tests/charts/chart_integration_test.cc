@@ -612,7 +612,7 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
       {"ClusterRole gpa-gpu-autoscaler-node-agent",
        S{"|nodes|get", "|nodes|patch", "gpuautoscaler.io|noderesourcereports|create",
          "gpuautoscaler.io|noderesourcereports|patch",
-         "gpuautoscaler.io|noderesourcereports/status|patch", "|pods|list", "|pods|watch"}},
+         "gpuautoscaler.io|noderesourcereports/status|patch"}},
   };
   EXPECT_EQ(grants, want);
 
