@@ -13,11 +13,14 @@
 #include "kube/config.h"
 #include "kube/event_recorder.h"
 #include "kube/rest_client.h"
+#include "node-agent/agent_config_watch.h"
 #include "node-agent/interruption.h"
 #include "node-agent/local_pods.h"
 #include "node-agent/metrics.h"
 #include "node-agent/nvml/nvml_session.h"
 #include "node-agent/pod_attributor.h"
+#include "node-agent/pressure_evictor.h"
+#include "node-agent/qos_controller.h"
 #include "node-agent/reporter.h"
 #include "reconcile/manager.h"
 #include "reconcile/program.h"
@@ -82,6 +85,38 @@ Result<std::unique_ptr<cloud::InterruptionSource>> NewInterruptionSource(
                                                             RealClock::Instance()));
   }
   return InvalidArgumentError("unknown interruption source \"" + cloud_name + "\"");
+}
+
+Result<QosControllerOptions> MakeQosOptions(const AgentFlags& flags) {
+  QosControllerOptions o{.node_name = flags.node_name,
+                         .sysfs_root = flags.sysfs_root,
+                         .reserved_memory_bytes = flags.reserved_memory_bytes,
+                         .reclaim_reserve_millicpu = flags.reclaim_reserve_millicpu,
+                         .reclaim_reserve_memory_bytes = flags.reclaim_reserve_memory_bytes,
+                         .resync = flags.qos_resync_interval};
+  GPU_ASSIGN_OR_RETURN(o.reserved_cpus, ParseCpuList(flags.reserved_cpus));
+  GPU_ASSIGN_OR_RETURN(o.driver, ParseCgroupDriver(flags.cgroup_driver));
+  if (flags.cgroup_version == "none") return o;
+  CgroupVersion version = CgroupVersion::kV2;
+  if (flags.cgroup_version == "v1") {
+    version = CgroupVersion::kV1;
+  } else if (flags.cgroup_version == "auto") {
+    auto detected = DetectCgroupVersion(flags.cgroup_root);
+    if (!detected.ok()) {
+      Log(LogLevel::kWarn,
+          "no cgroup file system found; QoS pools are planned and reported "
+          "but not written",
+          {{"error", detected.error().message()}});
+      return o;
+    }
+    version = *detected;
+  }
+  o.cgroup = CgroupWriterOptions{.root = flags.cgroup_root, .driver = o.driver, .version = version};
+  Log(LogLevel::kInfo, "writing QoS pools to pod cgroups",
+      {{"root", flags.cgroup_root},
+       {"version", std::string(CgroupVersionName(version))},
+       {"driver", flags.cgroup_driver}});
+  return o;
 }
 
 int RunAgent(const AgentFlags& flags, std::stop_source stop) {
@@ -155,12 +190,13 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
         return Status::Ok();
       }));
 
+  // The pods on this node (shared by pod attribution, the QoS pools and PSI
+  // eviction; the QoS pools' runnable starts its informer).
+  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
   // Pod attribution: the kubelet's device assignments, refreshed on their own
   // thread (a hung kubelet must not hold up NVML polls or scrapes), and each
-  // GPU process's cgroup, read at scrape time.
-  // A process's pod UID is resolved through the informer cache of this node's pods.
-  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
-  local_pods.Start();
+  // GPU process's cgroup, read at scrape time; a cgroup's pod UID is resolved
+  // through local_pods.
   PodAttributor attributor({.socket_path = flags.pod_resources_socket,
                             .call_timeout = flags.pod_resources_timeout,
                             .proc_root = flags.proc_root},
@@ -246,6 +282,61 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
                                           return Status::Ok();
                                         }));
   }
+  // The QoS pools, kept from local_pods.
+  auto qos_options = MakeQosOptions(flags);
+  if (!qos_options.ok()) {
+    Log(LogLevel::kError, "QoS flags", {{"error", qos_options.error().ToString()}});
+    return 2;
+  }
+  QosMetrics qos_metrics(*registry);
+  QosController qos(**client, local_pods, &recorder, &qos_metrics, std::move(qos_options).value());
+  manager.Add(reconcile::MakeRunnable(
+      "qos-pools", /*needs_leader_election=*/false, [&](std::stop_token token) {
+        local_pods.Start();
+        while (!local_pods.WaitForSync(token, std::chrono::seconds(30))) {
+          if (token.stop_requested()) return Status::Ok();
+          Log(LogLevel::kWarn, "waiting for the pods on this node", {{"node", flags.node_name}});
+        }
+        qos.Run(token);
+        local_pods.Stop();
+        return Status::Ok();
+      }));
+  // PSI eviction over the same pods, configured from the agent's ConfigMap.
+  auto config_watch =
+      AgentConfigWatch::Create(client->get(), &recorder, *registry, flags.config_map);
+  if (!config_watch.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", config_watch.error().ToString()}});
+    return 2;
+  }
+  // PSI and usage files are cgroup v2's; a v1 node's are in its unified hierarchy (PSI
+  // only: no usage there, so no pod is picked).
+  const std::string v2_root =
+      DetectCgroupVersion(flags.cgroup_root).value_or(CgroupVersion::kV1) == CgroupVersion::kV2
+          ? flags.cgroup_root
+          : flags.cgroup_root + "/unified";
+  const CgroupDriver driver =
+      ParseCgroupDriver(flags.cgroup_driver).value_or(CgroupDriver::kCgroupfs);
+  PressureEvictor evictor(
+      **client, &recorder, *registry,
+      {.proc_root = flags.proc_root,
+       .pods =
+           [&] {
+             return EvictablePodsOf(*local_pods.Snapshot(), [&](const LocalPod& p) {
+               return v2_root + "/" + PodCgroupPath(driver, p.qos_class, p.uid);
+             });
+           }},
+      (*config_watch)->current().pressure_eviction);
+  (*config_watch)->OnChange([&](const AgentConfig& c) { evictor.SetConfig(c.pressure_eviction); });
+  manager.Add(reconcile::MakeRunnable(
+      "pressure-eviction", /*needs_leader_election=*/false, [&](std::stop_token token) {
+        (*config_watch)->Start();
+        local_pods.Start();  // idempotent; the QoS pools start it too
+        while (!local_pods.WaitForSync(token, std::chrono::seconds(30))) {
+          if (token.stop_requested()) return Status::Ok();
+        }
+        evictor.Run(token);
+        return Status::Ok();
+      }));
   manager.AddReadyzCheck("report", [&] {
     return reported ? Status::Ok() : UnavailableError("NodeResourceReport not written yet");
   });

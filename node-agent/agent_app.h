@@ -36,12 +36,30 @@ struct AgentFlags {
   std::string interruption_source;
   std::string metadata_endpoint;
   std::chrono::milliseconds interruption_poll_interval{5000};
+  // QoS pools (node-agent/qos_controller.h): where the cgroup file system is,
+  // the kubelet's cgroup driver, which version to write ("auto", "v1", "v2",
+  // "none": plan and report only), what is reserved for system_cores and kept
+  // back from the reclaimable amount, and how often pools are rechecked.
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string cgroup_driver = "cgroupfs";
+  std::string cgroup_version = "auto";
+  std::string reserved_cpus;
+  int64_t reserved_memory_bytes = 0;
+  int64_t reclaim_reserve_millicpu = 0;
+  int64_t reclaim_reserve_memory_bytes = 0;
+  std::chrono::milliseconds qos_resync_interval{10'000};
+  // PSI eviction and the agent's configuration (node-agent/agent_config.h):
+  // where procfs is (its pressure/ files; pod attribution reads
+  // <proc_root>/<pid>/cgroup), and the ConfigMap watched for
+  // the settings ("NAMESPACE/NAME"; "": the defaults).
+  std::string proc_root = "/proc";
+  std::string config_map;
   // Pod attribution (pod_attributor.h): the kubelet's PodResources socket
-  // ("" disables it), how often and how long to ask, and where /proc is.
+  // ("" disables it) and how often and how long to ask; processes' cgroups
+  // are read under proc_root (above).
   std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
   std::chrono::milliseconds pod_resources_interval{10'000};
   std::chrono::milliseconds pod_resources_timeout{2000};
-  std::string proc_root = "/proc";
   reconcile::LoggingOptions logging;
   bool help = false;
 };

@@ -1,18 +1,17 @@
 #include "node-agent/interruption.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
-#include "kube/error.h"
 #include "kube/event_recorder.h"
 #include "kube/meta_time.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
+#include "node-agent/pod_eviction.h"
 #include "reconcile/logging.h"
 
 namespace gpu_autoscaler::node_agent {
@@ -24,21 +23,6 @@ using reconcile::LogLevel;
 
 bool Goes(cloud::InterruptionNotice::Kind kind) {
   return kind != cloud::InterruptionNotice::Kind::kRebalanceRecommendation;
-}
-
-// Sleeps on the injected clock; false when `stop` fired first.
-bool SleepFor(Clock& clock, Clock::Duration d, std::stop_token stop) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::stop_callback wake(stop, [&] {
-    std::lock_guard<std::mutex> l(mu);
-    cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  const auto deadline = clock.Now() + d;
-  while (!stop.stop_requested() && clock.Now() < deadline)
-    clock.WaitUntil(lock, cv, deadline);
-  return !stop.stop_requested();
 }
 
 }  // namespace
@@ -209,31 +193,22 @@ Result<DrainReport> InterruptionHandler::Drain(const cloud::InterruptionNotice& 
     auto worker = [&] {
       for (size_t i = next++; i < wave.size(); i = next++) {
         const DrainCandidate& pod = pods[wave[i]];
-        while (true) {
-          auto evicted = client_.Evict(pod.ns, pod.name);
-          std::lock_guard<std::mutex> l(mu);
-          if (evicted.ok() || evicted.error().code() == 404) {
+        const EvictionOutcome out =
+            EvictPod(client_, pod.ns, pod.name, clock, deadline, options_.pdb_retry, stop);
+        std::lock_guard<std::mutex> l(mu);
+        switch (out.result) {
+          case EvictionResult::kEvicted:
+          case EvictionResult::kGone:
             ++report.evicted;
             break;
-          }
-          if (!kube::IsTooManyRequests(evicted.error())) {
+          case EvictionResult::kBlockedByPdb:
+            ++report.blocked_pdb;
+            break;
+          case EvictionResult::kFailed:
             ++report.failed;
-            const std::string who = pod.ns + "/" + pod.name;
-            const std::string why = evicted.error().ToString();
-            Log(LogLevel::kWarn, "eviction failed", {{"pod", who}, {"error", why}});
+            Log(LogLevel::kWarn, "eviction failed",
+                {{"pod", pod.ns + "/" + pod.name}, {"error", out.error}});
             break;
-          }
-          if (clock.Now() + options_.pdb_retry >= deadline || stop.stop_requested()) {
-            ++report.blocked_pdb;
-            break;
-          }
-          mu.unlock();
-          const bool go_on = SleepFor(clock, options_.pdb_retry, stop);
-          mu.lock();
-          if (!go_on) {
-            ++report.blocked_pdb;
-            break;
-          }
         }
       }
     };

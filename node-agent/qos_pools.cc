@@ -7,6 +7,10 @@
 
 namespace gpu_autoscaler::node_agent {
 
+namespace {
+constexpr int kMaxCpuId = 8192;
+}  // namespace
+
 Result<std::vector<int>> ParseCpuList(std::string_view list) {
   std::set<int> cpus;
   while (!list.empty() && (list.back() == '\n' || list.back() == ' '))
@@ -30,10 +34,11 @@ Result<std::vector<int>> ParseCpuList(std::string_view list) {
     if (dash == std::string_view::npos) {
       if (!parse(item, &lo)) return bad();
       hi = lo;
-    } else if (!parse(item.substr(0, dash), &lo) || !parse(item.substr(dash + 1), &hi) || hi < lo ||
-               hi - lo > 65536) {
+    } else if (!parse(item.substr(0, dash), &lo) || !parse(item.substr(dash + 1), &hi) || hi < lo) {
       return bad();
     }
+    // Linux allows at most 8192 CPUs (NR_CPUS); anything beyond is not a cpulist.
+    if (hi >= kMaxCpuId) return bad();
     for (int c = lo; c <= hi; ++c)
       cpus.insert(c);
     if (comma == std::string_view::npos) break;

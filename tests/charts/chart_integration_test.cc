@@ -146,6 +146,10 @@ std::vector<Scenario> Scenarios() {
        {"--set", "networkPolicy.enabled=false", "--set", "rbac.create=false", "--set",
         "manager.leaderElection.enabled=false", "--set", "scheduler.leaderElection.enabled=false",
         "--set", "nodeAgent.hostPID=false"}},
+      {"node_agent_config",
+       {"--set", "nodeAgent.config.pressureEviction.memory.threshold=30", "--set-string",
+        "nodeAgent.config.pressureEviction.memory.window=90s", "--set",
+        "nodeAgent.cgroupDriver=cgroupfs"}},
       {"manager_postgres_prometheus_config",
        {"--set", "manager.costDatabase.postgresSecret.name=cost-db", "--set",
         "manager.prometheusURL=http://prometheus.monitoring:9090", "--set",
@@ -461,9 +465,14 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
         EXPECT_TRUE(issued) << where << " mounts Secret " << secret << ", which nothing creates";
       }
       if (volume.contains("hostPath")) {
-        // Only the node agent reads sysfs, read-only (docs/node-agent.md).
+        // Only the node agent reads host paths, read-only (docs/node-agent.md): sysfs
+        // (NUMA), procfs (PSI), the cgroup tree (pods' usage and PSI) and the kubelet's
+        // pod-resources socket.
         EXPECT_EQ(kind, "DaemonSet") << where;
-        EXPECT_EQ(volume["hostPath"].value("path", ""), "/sys") << where;
+        const std::set<std::string> allowed = {"/sys", "/proc", "/sys/fs/cgroup",
+                                               "/var/lib/kubelet/pod-resources"};
+        EXPECT_EQ(allowed.count(volume["hostPath"].value("path", "")), 1u)
+            << where << " mounts " << volume["hostPath"].dump();
       }
     }
     for (const json& c : Containers(obj)) {
@@ -475,10 +484,12 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
       EXPECT_EQ(sc["capabilities"]["drop"], json::array({"ALL"})) << where;
       EXPECT_FALSE(sc["capabilities"].contains("add")) << where;
       EXPECT_EQ(sc["seccompProfile"].value("type", ""), "RuntimeDefault") << where;
-      for (const json& m : c.value("volumeMounts", json::array()))
-        if (m.value("mountPath", "") == "/host/sys") {
-          EXPECT_TRUE(m.value("readOnly", false));
+      for (const json& m : c.value("volumeMounts", json::array())) {
+        const std::string path = m.value("mountPath", "");
+        if (path.starts_with("/host/") || path == "/var/lib/kubelet/pod-resources") {
+          EXPECT_TRUE(m.value("readOnly", false)) << where << " " << path;
         }
+      }
 
       const std::string command = c["command"][0].get<std::string>();
       const std::string program = command.substr(command.rfind('/') + 1);
@@ -610,9 +621,14 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
        S{"coordination.k8s.io|leases|get", "coordination.k8s.io|leases|create",
          "coordination.k8s.io|leases|update"}},
       {"ClusterRole gpa-gpu-autoscaler-node-agent",
-       S{"|nodes|get", "|nodes|patch", "gpuautoscaler.io|noderesourcereports|create",
+       S{"|nodes|get", "|nodes|patch", "|nodes/status|patch",
+         "gpuautoscaler.io|noderesourcereports|create",
          "gpuautoscaler.io|noderesourcereports|patch",
-         "gpuautoscaler.io|noderesourcereports/status|patch"}},
+         "gpuautoscaler.io|noderesourcereports/status|patch", "|pods|list", "|pods|watch",
+         "|pods/eviction|create", "|events|create", "|events|patch"}},
+      {"Role gpa-gpu-autoscaler-node-agent",
+       S{"|configmaps|list|gpa-gpu-autoscaler-node-agent-config",
+         "|configmaps|watch|gpa-gpu-autoscaler-node-agent-config"}},
   };
   EXPECT_EQ(grants, want);
 
@@ -647,6 +663,8 @@ TEST(ChartValuesTest, SchemaRejectsBadValuesWithTheirPath) {
       {{"--set", "webhook.failurePolicy.mutatePods=fail"},
        "webhook.failurePolicy.mutatePods: must be one of the following"},
       {{"--set", "webhook.port=70000"}, "webhook.port: must be less than or equal to 65535"},
+      {{"--set", "nodeAgent.cgroupDriver=docker"},
+       "nodeAgent.cgroupDriver: must be one of the following"},
       {{"--set", "manager.prometheusURL=prometheus:9090"},
        "manager.prometheusURL: Does not match pattern"},
   };

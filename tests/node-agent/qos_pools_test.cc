@@ -63,6 +63,8 @@ TEST(CpuList, ParseAndFormat) {
   EXPECT_FALSE(ParseCpuList("a").ok());
   EXPECT_FALSE(ParseCpuList("1,,2").ok());
   EXPECT_FALSE(ParseCpuList("-1").ok());
+  EXPECT_FALSE(ParseCpuList("0-8192").ok());  // beyond Linux's NR_CPUS
+  EXPECT_EQ(ParseCpuList("8191").value(), std::vector<int>{8191});
   EXPECT_EQ(FormatCpuList({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
   EXPECT_EQ(FormatCpuList({}), "");
   EXPECT_EQ(FormatCpuList({5}), "5");
