@@ -2,23 +2,30 @@
 # The node agent's cost (docs/benchmarks.md, "Node agent"): runs
 # gpu-autoscaler-node-agent against the embedded API server with the fake
 # NVML playing a node of 8 GPUs (two NVLink islands of 4, two GPUs in MIG with
-# 7 and 3 instances, 40 processes), polling NVML every second, scrapes
-# /metrics every 15 s like Prometheus, and reports the agent's CPU (utime +
-# stime from /proc/PID/stat over the window, % of one core) and RSS (peak
-# VmHWM and the last VmRSS from /proc/PID/status).
+# 7 and 3 instances, 40 processes; utilisation replayed from the GenTD26
+# duty-cycle excerpt in tests/data/genai), 110 pods bound to the node, the
+# fake kubelet PodResources server answering for all 110 (40 hold GPUs: six
+# GPUs time-sliced 5 ways, each MIG device exclusive) and a fake /proc with
+# the GPU processes' cgroups. It polls NVML every second, asks PodResources
+# every 10 s, scrapes /metrics every 15 s like Prometheus, and reports the
+# agent's CPU (utime + stime from /proc/PID/stat over the window, % of one
+# core) and RSS (peak VmHWM and the last VmRSS from /proc/PID/status).
 #
-# Usage: hack/bench-node-agent.sh [--window SECONDS] [--build-dir DIR]
-#   defaults: a 60 s window after a 5 s warm-up.
+# Usage: hack/bench-node-agent.sh [--window SECONDS] [--build-dir DIR] [--no-pod-resources]
+#   defaults: a 60 s window after a 5 s warm-up; --no-pod-resources runs the agent
+#   with --pod-resources-socket="" (cgroups only) to show what the kubelet client costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build/default
 window=60
+socket_flag=yes
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --window) window="$2"; shift ;;
     --build-dir) build="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-pod-resources) socket_flag=no ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,36 +36,88 @@ source hack/lib.sh
 start_apiserver "$build"
 write_kubeconfig
 
-python3 - "$work/scenario.json" <<'PY'
-import json, sys
-gpus = []
-pid = 1000
+curl -fsS -XPOST -H 'Content-Type: application/json' "$server/api/v1/nodes" \
+  -d '{"apiVersion":"v1","kind":"Node","metadata":{"name":"bench-gpu-node"}}' >/dev/null
+curl -fsS -XPOST -H 'Content-Type: application/json' "$server/api/v1/namespaces" \
+  -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
+
+# 110 pods on the node; 40 of them run one GPU process each. Writes the fake
+# NVML scenario, the PodResources answer and the processes' cgroups.
+python3 - "$server" "$work" tests/data/genai/pod_gpu_duty_cycle_excerpt.csv <<'PY'
+import csv, json, os, sys, urllib.request
+server, work, excerpt = sys.argv[1:4]
+series = {}
+for row in csv.DictReader(open(excerpt)):
+    series.setdefault(row["container_ip"], []).append(round(float(row["value"])))
+traces = list(series.values())
+
+def create_pod(i):
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"p-{i}", "namespace": "bench"},
+            "spec": {"nodeName": "bench-gpu-node",
+                     "containers": [{"name": "main", "image": "x"}]}}
+    req = urllib.request.Request(f"{server}/api/v1/namespaces/bench/pods",
+                                 data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["metadata"]["uid"]
+
+uids = [create_pod(i) for i in range(110)]
+gpus, holders, allocatable = [], {}, []
+pid, pod = 1000, 0
 for i in range(8):
-    g = {"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "usedMiB": 20000 + i, "util": 40 + i,
+    uuid = "GPU-00000000-0000-4000-8000-%012d" % i
+    g = {"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "usedMiB": 20000 + i,
+         "utilSeries": traces[i % len(traces)],
          "nvlinkPeers": [j for j in range(8) if j // 4 == i // 4 and j != i], "processes": []}
     if i in (6, 7):
         n = 7 if i == 6 else 3
         g["mig"] = {"enabled": True, "devices": [
-            {"profile": "1g.10gb" if n == 7 else "2g.20gb", "gi": 9 + k,
-             "memoryMiB": 9984 if n == 7 else 19968, "usedMiB": 100 * k} for k in range(n)]}
+            {"uuid": "MIG-%d-%d" % (i, k), "profile": "1g.10gb" if n == 7 else "2g.20gb",
+             "gi": 9 + k, "memoryMiB": 9984 if n == 7 else 19968, "usedMiB": 100 * k}
+            for k in range(n)]}
+        allocatable += [d["uuid"] for d in g["mig"]["devices"]]
+    else:
+        allocatable += ["%s::%d" % (uuid, r) for r in range(10)]
     for k in range(5):
         p = {"pid": pid, "usedMiB": 1000 + k, "smUtil": 5 + k, "memUtil": 1}
         if "mig" in g:
             p["gi"] = 9 + k % len(g["mig"]["devices"])
+            device = "MIG-%d-%d" % (i, k % len(g["mig"]["devices"]))
+        else:
+            device = "%s::%d" % (uuid, k)
+        holders[pod] = device
+        cg = os.path.join(work, "proc", str(pid))
+        os.makedirs(cg)
+        with open(os.path.join(cg, "cgroup"), "w") as f:
+            f.write("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%s"
+                    ".slice/cri-containerd-%064x.scope\n" % (uids[pod].replace("-", "_"), pid))
         g["processes"].append(p)
         pid += 1
+        pod += 1
     gpus.append(g)
-json.dump({"gpus": gpus}, open(sys.argv[1], "w"))
+json.dump({"gpus": gpus}, open(os.path.join(work, "scenario.json"), "w"))
+pods = []
+for i in range(110):
+    c = {"name": "main", "devices": []}
+    if i in holders:
+        c["devices"].append({"resource": "nvidia.com/gpu", "ids": [holders[i]]})
+    pods.append({"namespace": "bench", "name": f"p-{i}", "containers": [c]})
+json.dump({"pods": pods, "allocatable": [{"resource": "nvidia.com/gpu", "ids": allocatable}]},
+          open(os.path.join(work, "pod-resources.json"), "w"))
 PY
+"$build/gpa-fake-pod-resources" --socket="$work/kubelet.sock" --pods="$work/pod-resources.json" \
+  >"$work/kubelet.log" 2>&1 &
+pids+=($!)
+wait_for 10 test -S "$work/kubelet.sock"
 
-curl -fsS -XPOST -H 'Content-Type: application/json' "$server/api/v1/nodes" \
-  -d '{"apiVersion":"v1","kind":"Node","metadata":{"name":"bench-gpu-node"}}' >/dev/null
 probe=$(free_port)
 metrics=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/scenario.json" "$build/gpu-autoscaler-node-agent" \
   --node-name bench-gpu-node --kubeconfig "$work/kubeconfig" \
   --nvml-library "$PWD/$build/libgpa-fake-nvml.so" --poll-interval 1s --report-interval 10s \
   --health-probe-bind-address "127.0.0.1:$probe" --metrics-bind-address "127.0.0.1:$metrics" \
+  --pod-resources-socket "$([[ $socket_flag == yes ]] && echo "$work/kubelet.sock")" \
+  --proc-root "$work/proc" \
   --log-level warn >"$work/agent.log" 2>&1 &
 agent=$!
 pids+=($agent)
@@ -70,7 +129,9 @@ t0=$(date +%s.%N)
 scrapes=0
 series=0
 for ((i = 0; i < window; i += 15)); do
-  series=$(curl -fsS "127.0.0.1:$metrics/metrics" | grep -c '^DCGM_FI_DEV\|^gpu_autoscaler_node_gpu')
+  body=$(curl -fsS "127.0.0.1:$metrics/metrics")
+  series=$(grep -c '^DCGM_FI_DEV\|^gpu_autoscaler_node_gpu\|^gpu_autoscaler_node_pod_gpu' <<<"$body")
+  labelled=$(grep -c '^gpu_autoscaler_node_gpu_process_sm_utilization{.*pod="p-' <<<"$body" || true)
   scrapes=$((scrapes + 1))
   sleep $((window - i < 15 ? window - i : 15))
 done
@@ -80,13 +141,15 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$agent/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$agent/status")
 polls=$(curl -fsS "127.0.0.1:$metrics/metrics" |
   awk '/^gpu_autoscaler_node_nvml_poll_duration_seconds_(count|sum)/ {print $2}' | paste -sd' ')
-python3 - "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$scrapes" "$series" $polls <<'PY'
+python3 - "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$scrapes" "$series" \
+  "$labelled" $polls <<'PY'
 import sys
-u0, s0, u1, s1, t0, t1, ticks, rss, hwm, scrapes, series, pcount, psum = sys.argv[1:14]
+u0, s0, u1, s1, t0, t1, ticks, rss, hwm, scrapes, series, labelled, pcount, psum = sys.argv[1:15]
 secs = float(t1) - float(t0)
 cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(ticks) / secs * 100
-print("node agent: 8 GPUs (2 in MIG, 10 MIG devices), 40 processes, NVML polled every 1 s, "
-      f"{scrapes} scrapes of {series} GPU series")
+print("node agent: 8 GPUs (2 in MIG, 10 MIG devices), 40 processes, 110 pods in PodResources, "
+      f"NVML polled every 1 s, {scrapes} scrapes of {series} GPU and pod series "
+      f"({labelled}/40 processes with pod labels)")
 print(f"  CPU:          {cpu:.2f}% of one core over {secs:.0f} s "
       f"({cpu * 10:.1f}m; HAMi device plugin 150-600m: {150 / max(cpu * 10, 0.01):.0f}x-"
       f"{600 / max(cpu * 10, 0.01):.0f}x less)")

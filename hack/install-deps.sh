@@ -25,6 +25,9 @@ PACKAGES=(
   # prometheus on a free loopback port (a system service the package may start is not used);
   # zlib reads gzipped usage traces (src/common/gzip_file.h: gpu-autoscaler recommend, bench)
   prometheus zlib1g-dev
+  # the node agent's pod attribution: the kubelet's PodResources API is gRPC over a unix
+  # socket (protoc and grpc_cpp_plugin generate its client at build time)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server

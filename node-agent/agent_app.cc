@@ -18,6 +18,7 @@
 #include "node-agent/local_pods.h"
 #include "node-agent/metrics.h"
 #include "node-agent/nvml/nvml_session.h"
+#include "node-agent/pod_attributor.h"
 #include "node-agent/pressure_evictor.h"
 #include "node-agent/qos_controller.h"
 #include "node-agent/reporter.h"
@@ -189,6 +190,49 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
         return Status::Ok();
       }));
 
+  // The pods on this node (shared by pod attribution, the QoS pools and PSI
+  // eviction; the QoS pools' runnable starts its informer).
+  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
+  // Pod attribution: the kubelet's device assignments, refreshed on their own
+  // thread (a hung kubelet must not hold up NVML polls or scrapes), and each
+  // GPU process's cgroup, read at scrape time; a cgroup's pod UID is resolved
+  // through local_pods.
+  PodAttributor attributor({.socket_path = flags.pod_resources_socket,
+                            .call_timeout = flags.pod_resources_timeout,
+                            .proc_root = flags.proc_root},
+                           [&local_pods](std::string_view uid) -> std::optional<ResolvedPod> {
+                             auto pod = local_pods.UidToPod(uid);
+                             if (!pod) return std::nullopt;
+                             return ResolvedPod{.namespace_name = pod->ns, .name = pod->name};
+                           });
+  if (flags.pod_resources_socket.empty()) {
+    Log(LogLevel::kInfo, "pod attribution through PodResources disabled; using process cgroups",
+        {{"proc_root", flags.proc_root}});
+  } else {
+    manager.Add(reconcile::MakeRunnable(
+        "pod-resources", /*needs_leader_election=*/false, [&](std::stop_token token) {
+          std::string logged = "unset";
+          while (!token.stop_requested()) {
+            Status s = attributor.Refresh();
+            if (s.message() != logged) {
+              if (s.ok()) {
+                Log(LogLevel::kInfo, "PodResources answering",
+                    {{"socket", flags.pod_resources_socket},
+                     {"pods", std::to_string(attributor.status().pods)}});
+              } else {
+                Log(LogLevel::kWarn, "PodResources unavailable; GPU series lose pod labels",
+                    {{"state", std::string(PodResourcesStateName(attributor.status().state))},
+                     {"error", s.message()}});
+              }
+              logged = s.message();
+            }
+            if (!SleepUntil(token, std::chrono::steady_clock::now() + flags.pod_resources_interval))
+              break;
+          }
+          return Status::Ok();
+        }));
+  }
+
   Reporter reporter(**client, {.node_name = flags.node_name,
                                .nvml_library = flags.nvml_library,
                                .sysfs_root = flags.sysfs_root});
@@ -238,9 +282,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
                                           return Status::Ok();
                                         }));
   }
-  // The pods on this node (shared by the QoS pools and anything else that
-  // needs them), and the QoS pools kept from them.
-  LocalPodCache local_pods(client->get(), {.node_name = flags.node_name});
+  // The QoS pools, kept from local_pods.
   auto qos_options = MakeQosOptions(flags);
   if (!qos_options.ok()) {
     Log(LogLevel::kError, "QoS flags", {{"error", qos_options.error().ToString()}});
@@ -304,7 +346,13 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
     auto snap = box.Get();
     // While NVML is not up, the GPU series go away rather than repeat stale values.
     const nvml::NvmlState state = nvml->state();
-    metrics.Render(state == nvml::NvmlState::kUp ? snap.get() : nullptr, state);
+    const PodResourcesStatus pod_resources = attributor.status();
+    if (state != nvml::NvmlState::kUp || snap == nullptr) {
+      metrics.Render(nullptr, state, nullptr, &pod_resources);
+      return;
+    }
+    const Attribution attribution = attributor.Attribute(*snap);
+    metrics.Render(snap.get(), state, &attribution, &pod_resources);
   });
 
   Status served = manager.Serve();

@@ -49,10 +49,17 @@ struct AgentFlags {
   int64_t reclaim_reserve_memory_bytes = 0;
   std::chrono::milliseconds qos_resync_interval{10'000};
   // PSI eviction and the agent's configuration (node-agent/agent_config.h):
-  // where procfs is (its pressure/ files), and the ConfigMap watched for
+  // where procfs is (its pressure/ files; pod attribution reads
+  // <proc_root>/<pid>/cgroup), and the ConfigMap watched for
   // the settings ("NAMESPACE/NAME"; "": the defaults).
   std::string proc_root = "/proc";
   std::string config_map;
+  // Pod attribution (pod_attributor.h): the kubelet's PodResources socket
+  // ("" disables it) and how often and how long to ask; processes' cgroups
+  // are read under proc_root (above).
+  std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
+  std::chrono::milliseconds pod_resources_interval{10'000};
+  std::chrono::milliseconds pod_resources_timeout{2000};
   reconcile::LoggingOptions logging;
   bool help = false;
 };

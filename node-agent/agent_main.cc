@@ -80,7 +80,13 @@ Flags:
                                      change applies without a restart and a bad one is
                                      refused with an Event (default: none, the defaults)
   --proc-root=PATH                   where procfs is mounted; PSI is read from
-                                     PATH/pressure/{cpu,memory,io} (default /proc)
+                                     PATH/pressure/{cpu,memory,io}, GPU processes'
+                                     pods from PATH/<pid>/cgroup (default /proc)
+  --pod-resources-socket=PATH        the kubelet's PodResources socket, for the pod,
+                                     namespace and container labels; "" disables it
+                                     (default /var/lib/kubelet/pod-resources/kubelet.sock)
+  --pod-resources-interval=DURATION  how often the kubelet is asked (default 10s)
+  --pod-resources-timeout=DURATION   deadline of each PodResources call (default 2s)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -119,7 +125,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                              "--reclaim-reserve-memory",
                                              "--qos-resync-interval",
                                              "--config-map",
-                                             "--proc-root"},
+                                             "--proc-root",
+                                             "--pod-resources-socket",
+                                             "--pod-resources-interval",
+                                             "--pod-resources-timeout"},
                                             {}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
@@ -200,6 +209,12 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       GPU_RETURN_IF_ERROR(duration(&flags->qos_resync_interval));
     } else if (name == "--config-map") {
       flags->config_map = value;
+    } else if (name == "--pod-resources-socket") {
+      flags->pod_resources_socket = value;
+    } else if (name == "--pod-resources-interval") {
+      GPU_RETURN_IF_ERROR(duration(&flags->pod_resources_interval));
+    } else if (name == "--pod-resources-timeout") {
+      GPU_RETURN_IF_ERROR(duration(&flags->pod_resources_timeout));
     } else if (name == "--proc-root") {
       flags->proc_root = value;
     } else if (name == "--log-format") {

@@ -17,10 +17,25 @@
 //   gpu_autoscaler_node_nvml_poll_duration_seconds                         histogram
 //   gpu_autoscaler_node_nvml_poll_timeouts_total, gpu_autoscaler_node_nvml_call_errors_total
 //   gpu_autoscaler_node_report_syncs_total{result}
-// Series of GPUs, MIG devices and processes that are gone are removed.
+// With pod attribution (attribution.h), process series gain pod, namespace
+// and container (dcgm-exporter's label names), and GPU and MIG series gain
+// them when one container holds that device, as dcgm-exporter does with
+// --kubernetes. The agent's per-pod and PodResources series:
+//   gpu_autoscaler_node_pod_gpu_sm_utilization{namespace,pod,Hostname}      % (sum over processes)
+//   gpu_autoscaler_node_pod_gpu_memory_used_bytes{namespace,pod,Hostname}
+//   gpu_autoscaler_node_pod_gpu_processes{namespace,pod,Hostname}
+//   gpu_autoscaler_node_gpu_device_holders{gpu,UUID,Hostname}   containers holding a GPU/MIG device
+//   gpu_autoscaler_node_gpu_processes_unattributed
+//   gpu_autoscaler_node_pod_resources_up, gpu_autoscaler_node_pod_resources_state{state}
+//   gpu_autoscaler_node_pod_resources_devices{resource,kind="allocatable"|"assigned"}
+// Series of GPUs, MIG devices, processes and pods that are gone are removed.
 //
 //   AgentMetrics metrics(registry, "gpu-node-1");
-//   manager.AddMetricsHook([&] { metrics.Render(last_snapshot.get(), nvml->state()); });
+//   manager.AddMetricsHook([&] {
+//     Attribution a = attributor.Attribute(*snap);
+//     PodResourcesStatus st = attributor.status();
+//     metrics.Render(snap.get(), nvml->state(), &a, &st);
+//   });
 //
 // Thread-safety: all methods may be called from any thread.
 #pragma once
@@ -38,14 +53,20 @@ class Registry;
 
 namespace gpu_autoscaler::node_agent {
 
+struct Attribution;
+struct PodResourcesStatus;
+
 class AgentMetrics {
  public:
   AgentMetrics(prometheus::Registry& registry, std::string hostname);
   ~AgentMetrics();
 
   // Replaces the GPU series with those of `snapshot` (none when null) and
-  // sets the NVML state gauges.
-  void Render(const nvml::GpuSnapshot* snapshot, nvml::NvmlState state);
+  // sets the NVML state gauges. `attribution` (of this snapshot) adds the pod
+  // labels and per-pod series; `pod_resources` the PodResources gauges.
+  void Render(const nvml::GpuSnapshot* snapshot, nvml::NvmlState state,
+              const Attribution* attribution = nullptr,
+              const PodResourcesStatus* pod_resources = nullptr);
   void ObservePoll(double seconds, bool timed_out, size_t call_errors);
   void ReportWrite(bool ok);
 

@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "node-agent/attribution.h"
 #include "node-agent/metrics.h"
 
 namespace gpu_autoscaler::node_agent {
@@ -92,6 +93,56 @@ TEST(AgentMetrics, VanishedSeriesGoAndNvmlDownClearsGpus) {
   EXPECT_FALSE(Has(text, "GPU-a"));
   EXPECT_TRUE(Has(text, "gpu_autoscaler_node_nvml_up 0"));
   EXPECT_TRUE(Has(text, "gpu_autoscaler_node_nvml_state{state=\"Hung\"} 1"));
+}
+
+// A MIG device one container holds gets dcgm-exporter's pod labels; the pod's
+// series go when its processes do.
+TEST(AgentMetrics, PodLabelsOnAnOwnedMigDeviceAndPerPodSeries) {
+  prometheus::Registry registry;
+  AgentMetrics metrics(registry, "node-1");
+  auto snap = Snapshot();
+  snap.gpus[1].processes = {
+      {.pid = 77, .used_memory_bytes = 4096, .sm_util = 12, .gpu_instance_id = 9}};
+  Attribution a;
+  a.device_owner["MIG-x"] = {"ml", "mig-pod", "main"};
+  a.device_holders["MIG-x"] = 1;
+  a.processes = {{.gpu_index = 0, .pid = 42},  // unattributed
+                 {.gpu_index = 1,
+                  .pid = 77,
+                  .device_uuid = "MIG-x",
+                  .owner = {"ml", "mig-pod", "main"},
+                  .by = AttributedBy::kExclusiveDevice}};
+  a.pods[{"ml", "mig-pod"}] = {.sm_util_percent = 12, .memory_bytes = 4096, .processes = 1};
+  a.unattributed = 1;
+  metrics.Render(&snap, nvml::NvmlState::kUp, &a);
+  std::string text = Text(registry);
+  EXPECT_TRUE(Has(text,
+                  "DCGM_FI_DEV_FB_USED{GPU_I_ID=\"9\",GPU_I_PROFILE=\"1g.10gb\","
+                  "Hostname=\"node-1\",UUID=\"GPU-b\",container=\"main\",device=\"nvidia1\","
+                  "gpu=\"1\",modelName=\"NVIDIA A100-SXM4-80GB\",namespace=\"ml\","
+                  "pod=\"mig-pod\"} 512"))
+      << text;
+  EXPECT_TRUE(Has(text,
+                  "gpu_autoscaler_node_gpu_process_sm_utilization{GPU_I_ID=\"9\","
+                  "Hostname=\"node-1\",UUID=\"GPU-b\",container=\"main\",gpu=\"1\","
+                  "namespace=\"ml\",pid=\"77\",pod=\"mig-pod\"} 12"))
+      << text;
+  EXPECT_TRUE(Has(text,
+                  "gpu_autoscaler_node_gpu_device_holders{GPU_I_ID=\"9\",Hostname=\"node-1\","
+                  "UUID=\"MIG-x\",gpu=\"1\"} 1"));
+  EXPECT_TRUE(Has(text,
+                  "gpu_autoscaler_node_gpu_process_sm_utilization{Hostname=\"node-1\","
+                  "UUID=\"GPU-a\",gpu=\"0\",pid=\"42\"} 30"));
+  EXPECT_TRUE(Has(text,
+                  "gpu_autoscaler_node_pod_gpu_processes{Hostname=\"node-1\","
+                  "namespace=\"ml\",pod=\"mig-pod\"} 1"));
+  EXPECT_TRUE(Has(text, "gpu_autoscaler_node_gpu_processes_unattributed 1"));
+  snap.gpus[1].processes.clear();
+  Attribution none;
+  none.processes = {{.gpu_index = 0, .pid = 42}};
+  metrics.Render(&snap, nvml::NvmlState::kUp, &none);
+  text = Text(registry);
+  EXPECT_FALSE(Has(text, "mig-pod")) << text;
 }
 
 TEST(AgentMetrics, PollsAndSyncs) {

@@ -14,6 +14,7 @@
 #include "node-agent/nvml/nvml_reader.h"
 #include "node-agent/nvml/nvml_session.h"
 #include "support/child_process.h"
+#include "support/fake_nvml/scenario.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::node_agent::nvml {
@@ -119,6 +120,43 @@ TEST_F(NvmlSessionTest, ReadsGpusMigNvlinkAndProcesses) {
   EXPECT_EQ(g2.processes[0].gpu_instance_id, 9u);
   EXPECT_TRUE(g2.errors.empty());
   EXPECT_TRUE(snap->gpus[3].nvlink_remote_bus_ids.empty());
+}
+
+// The fake replays series one sample per poll (the GenTD26 traces drive it
+// in the attribution test and the benchmark). Its poll counter is global to
+// the process, so the check is that consecutive polls step through the series.
+TEST_F(NvmlSessionTest, SeriesAdvanceOneSamplePerPoll) {
+  Scenario(R"({"gpus": [{"memoryMiB": 1000, "utilSeries": [10, 20, 30],
+                          "usedMiBSeries": [100, 200, 300],
+                          "processes": [{"pid": 7, "smUtilSeries": [1, 2, 3],
+                                         "usedMiBSeries": [5, 6, 7]}]}]})");
+  auto session = NvmlSession::Open({.library_path = FakeLibrary()});
+  ASSERT_EQ(session->state(), NvmlState::kUp) << session->last_error().ToString();
+  std::vector<unsigned> util;
+  for (int i = 0; i < 4; ++i) {
+    auto snap = session->Poll();
+    ASSERT_TRUE(snap.ok()) << snap.error().ToString();
+    const GpuSample& g = snap->gpus[0];
+    ASSERT_TRUE(g.util_gpu.has_value());
+    util.push_back(*g.util_gpu);
+    // The GPU's memory and the process's figures come from the same sample.
+    EXPECT_EQ(g.memory_used_bytes, uint64_t{*g.util_gpu} * 10 << 20);
+    ASSERT_EQ(g.processes.size(), 1u);
+    EXPECT_EQ(g.processes[0].sm_util, *g.util_gpu / 10);
+    EXPECT_EQ(g.processes[0].used_memory_bytes, uint64_t{*g.util_gpu / 10 + 4} << 20);
+  }
+  for (int i = 1; i < 4; ++i)
+    EXPECT_EQ(util[i], util[i - 1] % 30 + 10) << "poll " << i;
+}
+
+TEST_F(NvmlSessionTest, ABadSeriesNamesItsPath) {
+  Scenario(R"({"gpus": [{"utilSeries": [10, 101]}]})");
+  auto session = NvmlSession::Open({.library_path = FakeLibrary()});
+  EXPECT_EQ(session->state(), NvmlState::kInitFailed);
+  auto parsed = fake_nvml::ParseScenario(R"({"gpus": [{"utilSeries": [10, 101]}]})");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message().find("gpus[0].utilSeries[1]"), std::string::npos)
+      << parsed.error().message();
 }
 
 TEST_F(NvmlSessionTest, MissingLibraryIsAStateNotAFailure) {

@@ -25,6 +25,7 @@
 
 namespace {
 
+using gpu_autoscaler::fake_nvml::AtTick;
 using gpu_autoscaler::fake_nvml::FakeGpu;
 using gpu_autoscaler::fake_nvml::Scenario;
 
@@ -45,6 +46,7 @@ struct State {
   std::map<std::pair<int, int>, std::unique_ptr<Handle>> handles;
   std::vector<int> fault_calls;
   std::vector<int> fault_fired;
+  uint64_t tick = 0;  // polls so far (nvmlDeviceGetCount_v2 calls): the series' index
 };
 
 State& S() {
@@ -207,6 +209,7 @@ __attribute__((visibility("default"))) nvmlReturn_t nvmlDeviceGetCount_v2(unsign
   FAKE_PROLOGUE("nvmlDeviceGetCount_v2", -1);
   if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   ReloadIfChanged(s);
+  ++s.tick;
   *count = static_cast<unsigned>(s.scenario.gpus.size());
   return NVML_SUCCESS;
 }
@@ -247,7 +250,7 @@ __attribute__((visibility("default"))) nvmlReturn_t nvmlDeviceGetMemoryInfo(nvml
   FAKE_DEVICE("nvmlDeviceGetMemoryInfo", dev);
   if (mem == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   uint64_t total = g->memory_mib;
-  uint64_t used = g->used_mib;
+  uint64_t used = AtTick(g->used_mib_series, g->used_mib, s.tick);
   if (h->mig >= 0) {
     total = g->mig_devices[h->mig].memory_mib;
     used = g->mig_devices[h->mig].used_mib;
@@ -263,7 +266,7 @@ __attribute__((visibility("default"))) nvmlReturn_t nvmlDeviceGetUtilizationRate
   FAKE_DEVICE("nvmlDeviceGetUtilizationRates", dev);
   if (util == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   if (h->mig >= 0 || g->mig_enabled) return NVML_ERROR_NOT_SUPPORTED;  // as on real MIG GPUs
-  util->gpu = g->util;
+  util->gpu = AtTick(g->util_series, g->util, s.tick);
   util->memory = g->mem_util;
   return NVML_SUCCESS;
 }
@@ -355,7 +358,7 @@ __attribute__((visibility("default"))) nvmlReturn_t nvmlDeviceGetComputeRunningP
   }
   for (size_t i = 0; i < procs.size(); ++i) {
     infos[i].pid = procs[i].pid;
-    infos[i].usedGpuMemory = procs[i].used_mib * kMiB;
+    infos[i].usedGpuMemory = AtTick(procs[i].used_mib_series, procs[i].used_mib, s.tick) * kMiB;
     infos[i].gpuInstanceId = procs[i].gpu_instance_id.value_or(0xFFFFFFFFu);
     infos[i].computeInstanceId = procs[i].gpu_instance_id ? 0 : 0xFFFFFFFFu;
   }
@@ -382,7 +385,7 @@ __attribute__((visibility("default"))) nvmlReturn_t nvmlDeviceGetProcessUtilizat
     samples[i] = nvmlProcessUtilizationSample_t{};
     samples[i].pid = procs[i].pid;
     samples[i].timeStamp = now;
-    samples[i].smUtil = procs[i].sm_util;
+    samples[i].smUtil = AtTick(procs[i].sm_util_series, procs[i].sm_util, s.tick);
     samples[i].memUtil = procs[i].mem_util;
   }
   *count = static_cast<unsigned>(procs.size());

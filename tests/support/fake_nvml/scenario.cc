@@ -11,6 +11,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr size_t kMaxSeries = 100'000;
+
 class Parser {
  public:
   Status error() const { return error_; }
@@ -76,6 +78,22 @@ class Parser {
     }
     *out = obj[key].get<bool>();
   }
+  // A list of integers 0..max replayed one per poll ("utilSeries": [0, 35, 80]).
+  template <typename T>
+  void Series(const json& obj, const char* key, const std::string& path, std::vector<T>* out,
+              uint64_t max) {
+    const json* list = Array(obj, key, path, kMaxSeries);
+    if (list == nullptr) return;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const json& v = (*list)[i];
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
+        Fail(path + "." + key + "[" + std::to_string(i) + "]",
+             "want an integer from 0 to " + std::to_string(max));
+        return;
+      }
+      out->push_back(static_cast<T>(v.get<uint64_t>()));
+    }
+  }
   const json* Array(const json& obj, const char* key, const std::string& path, size_t max) {
     if (!obj.contains(key)) return nullptr;
     const json& v = obj[key];
@@ -115,7 +133,7 @@ int ErrorCode(Parser& p, const json& v, const std::string& path) {
 void ParseGpu(Parser& p, const json& g, const std::string& path, size_t index, FakeGpu* gpu) {
   if (!p.Object(g, path,
                 {"uuid", "name", "pciBusId", "memoryMiB", "usedMiB", "util", "memUtil", "mig",
-                 "nvlinkPeers", "nvswitches", "processes"})) {
+                 "nvlinkPeers", "nvswitches", "processes", "utilSeries", "usedMiBSeries"})) {
     return;
   }
   char buf[96];
@@ -130,6 +148,8 @@ void ParseGpu(Parser& p, const json& g, const std::string& path, size_t index, F
   p.Uint(g, "usedMiB", path, &gpu->used_mib, gpu->memory_mib);
   p.Uint(g, "util", path, &gpu->util, 100);
   p.Uint(g, "memUtil", path, &gpu->mem_util, 100);
+  p.Series(g, "utilSeries", path, &gpu->util_series, 100);
+  p.Series(g, "usedMiBSeries", path, &gpu->used_mib_series, gpu->memory_mib);
   if (g.contains("mig")) {
     const json& m = g["mig"];
     const std::string mpath = path + ".mig";
@@ -184,13 +204,17 @@ void ParseGpu(Parser& p, const json& g, const std::string& path, size_t index, F
     for (size_t i = 0; i < procs->size() && !p.failed(); ++i) {
       const json& d = (*procs)[i];
       const std::string ppath = path + ".processes[" + std::to_string(i) + "]";
-      if (!p.Object(d, ppath, {"pid", "usedMiB", "smUtil", "memUtil", "gi"})) break;
+      if (!p.Object(d, ppath,
+                    {"pid", "usedMiB", "smUtil", "memUtil", "gi", "smUtilSeries", "usedMiBSeries"}))
+        break;
       FakeProcess proc;
       if (!d.contains("pid")) p.Fail(ppath + ".pid", "required");
       p.Uint(d, "pid", ppath, &proc.pid, 0x7FFFFFFF);
       p.Uint(d, "usedMiB", ppath, &proc.used_mib, gpu->memory_mib);
       p.Uint(d, "smUtil", ppath, &proc.sm_util, 100);
       p.Uint(d, "memUtil", ppath, &proc.mem_util, 100);
+      p.Series(d, "smUtilSeries", ppath, &proc.sm_util_series, 100);
+      p.Series(d, "usedMiBSeries", ppath, &proc.used_mib_series, gpu->memory_mib);
       if (d.contains("gi")) {
         unsigned gi = 0;
         p.Uint(d, "gi", ppath, &gi, 0xFFFF);

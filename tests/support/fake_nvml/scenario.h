@@ -14,6 +14,12 @@
 //    "faults": [{"function": "nvmlDeviceGetUtilizationRates", "gpu": 0,
 //                "error": "NVML_ERROR_GPU_IS_LOST", "afterCalls": 3}]}
 //
+// Utilisation and memory can replay a series instead of a constant, one
+// sample per poll (the fake counts nvmlDeviceGetCount_v2 calls, which the
+// agent makes once per poll, and wraps around): "utilSeries" and
+// "usedMiBSeries" on a GPU, "smUtilSeries" and "usedMiBSeries" on a process
+// (tests fill them from the GenTD26 duty-cycle and GPU-memory traces).
+//
 // Defaults: uuid "GPU-00000000-0000-4000-8000-0000000000NN", name
 // "NVIDIA A100-SXM4-80GB", pciBusId "00000000:NN:00.0" (NN = 0x10 + index),
 // memoryMiB 81920, everything else 0/empty. A fault fires on calls after
@@ -49,6 +55,8 @@ struct FakeProcess {
   unsigned sm_util = 0;
   unsigned mem_util = 0;
   std::optional<unsigned> gpu_instance_id{};
+  std::vector<unsigned> sm_util_series{};  // replaces sm_util, one sample per poll
+  std::vector<uint64_t> used_mib_series{};
 };
 
 struct FakeGpu {
@@ -59,6 +67,8 @@ struct FakeGpu {
   uint64_t used_mib = 0;
   unsigned util = 0;
   unsigned mem_util = 0;
+  std::vector<unsigned> util_series{};  // replaces util, one sample per poll
+  std::vector<uint64_t> used_mib_series{};
   bool mig_enabled = false;
   unsigned max_mig_devices = 7;
   std::vector<FakeMigDevice> mig_devices{};
@@ -81,6 +91,14 @@ struct Scenario {
   std::vector<FakeGpu> gpus{};
   std::vector<FakeFault> faults{};
 };
+
+// The value for poll `tick` (1 for the first): the series' sample when it
+// has any, else the constant.
+template <typename T>
+T AtTick(const std::vector<T>& series, T constant, uint64_t tick) {
+  if (series.empty()) return constant;
+  return series[(tick == 0 ? 0 : tick - 1) % series.size()];
+}
 
 Result<Scenario> ParseScenario(std::string_view json);
 
