@@ -204,11 +204,14 @@ Result<PoolPlan> DecidePool(const PoolSnapshot& snapshot, PoolMemory* memory,
   for (const PendingPod& p : s.pending)
     pending_keys.push_back(p.key);
   memory->batcher.Observe(pending_keys, now);
-  // Planned at the end of a batch, and again each resync while pods still
-  // wait (a limit may have lifted, an offering come back).
+  // Planned at the end of a batch, and again each resync while pods a plan
+  // already saw still wait (a limit may have lifted, an offering come back);
+  // a new pod waits for its batch even after a quiet spell, so a burst is
+  // planned as one.
   if (!to_place.empty() &&
       (memory->batcher.Due(now) || !plan.interruptions.empty() || !plan.shortages.empty() ||
-       (memory->last_plan && now - *memory->last_plan >= options.resync))) {
+       (!memory->batcher.DueAt() && memory->last_plan &&
+        now - *memory->last_plan >= options.resync))) {
     memory->last_plan = now;
     GPU_ASSIGN_OR_RETURN(PoolScaleUpPlan up, DecideScaleUp(s, *memory));
     plan.scale_up_planned = true;

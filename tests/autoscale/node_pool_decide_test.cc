@@ -258,6 +258,34 @@ TEST(DecidePoolTest, AnInterruptionIsAnsweredOnceAndMarksItsOffering) {
   EXPECT_TRUE(memory.interrupted.empty());
 }
 
+// The resync replans pods a plan already saw; the first pod of a burst
+// after a quiet spell still waits for its batching window (Karpenter's).
+TEST(DecidePoolTest, ABurstAfterAQuietSpellIsBatched) {
+  const NodePoolSpec pool = T4Pool();
+  PoolSnapshot s = Base(&pool);
+  AddPending(&s, 1, 1000);
+  PoolMemory memory;
+  memory.last_plan = kT0 - std::chrono::minutes(5);
+  s.now = kT0;
+  auto first = DecidePool(s, &memory);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->scale_up_planned);
+  EXPECT_EQ(first->wake, kT0 + seconds(1));
+  AddPending(&s, 3, 1000);  // the burst goes on: ml/p1..p3
+  s.now = kT0 + std::chrono::milliseconds(500);
+  ASSERT_FALSE(DecidePool(s, &memory)->scale_up_planned);
+  s.now = kT0 + std::chrono::milliseconds(1500);
+  auto batch = DecidePool(s, &memory);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(Describe(s, *batch), "t4-spot+4");
+  // Still waiting 15 s later (the nodes were never asked for): planned again.
+  s.groups[0].desired = 0;
+  s.now = kT0 + seconds(17);
+  auto again = DecidePool(s, &memory);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->scale_up_planned);
+}
+
 TEST(DecidePoolTest, ReplanAfterACapacityErrorCountsWhatSucceeded) {
   const NodePoolSpec pool = T4Pool();
   PoolSnapshot s = Base(&pool);
