@@ -213,7 +213,7 @@ class Replayer {
   }
 
   void Handle(const Event& e, int64_t now) {
-    if (e.kind != EventKind::kTick || s_ == ScalingStrategy::kPredictive) changed_ = true;
+    if (e.kind != EventKind::kTick) changed_ = true;
     switch (e.kind) {
       case EventKind::kReconcile:
         break;
@@ -300,7 +300,10 @@ class Replayer {
     bucket_peak_milli_ = demand_milli_;
     if (s_ == ScalingStrategy::kPredictive) {
       const double target = forecaster_.PeakOver(horizon_steps_) + o_.headroom_gpus;
-      target_nodes_ = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
+      const int nodes = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
+      // Through the controller a step only matters when it moves the floor.
+      if (nodes != target_nodes_) changed_ = true;
+      target_nodes_ = nodes;
       scale_down_due_ = true;
     }
     if (o_.record_series) {
