@@ -223,6 +223,89 @@ reconcile::RequestMapper GpuNodePoolReconciler::AllPools() const {
   };
 }
 
+// The pool's Nodes (matched to the groups' instances by spec.providerID), the
+// pods on them, the pending GPU pods it serves, and the Budgets asking its
+// pods' namespaces for a spot scale-down.
+void GpuNodePoolReconciler::ObserveNodesAndPods(
+    const std::string& pool_name, const ParsedNodePool& parsed,
+    const cloud::NodeGroupProvider& provider,
+    const std::map<std::string, int>& group_of_provider_id, autoscale::PoolSnapshot* snap) const {
+  for (const auto& node : nodes_.List()) {
+    auto it = group_of_provider_id.find(std::string(node->provider_id()));
+    if (it == group_of_provider_id.end()) continue;
+    auto id = provider.InstanceIdFromProviderId(node->provider_id());
+    if (!id.ok()) continue;
+    autoscale::NodeObservation n{.name = std::string(node->name()),
+                                 .group = it->second,
+                                 .instance_id = *id,
+                                 .ready = node->ready() == kube::ConditionStatus::kTrue};
+    for (const kube::Taint& taint : node->taints()) {
+      n.disrupting = n.disrupting || taint.key.view() == api::kDisruptionTaint;
+      n.interrupted = n.interrupted || taint.key.view() == api::kInterruptionTaintKey;
+    }
+    n.do_not_disrupt = node->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
+    if (auto notice = node->annotation(api::kInterruptionNoticeAnnotation)) {
+      n.interrupted = true;
+      n.interruption_notice = std::string(*notice);
+    }
+    snap->nodes.push_back(std::move(n));
+  }
+  std::set<std::string> pool_node_names;
+  for (const autoscale::NodeObservation& n : snap->nodes)
+    pool_node_names.insert(n.name);
+
+  std::vector<std::pair<std::string, ParsedNodePool>> all_pools;
+  for (const auto& p : pools_.List()) {
+    if (std::string(p->name()) == pool_name) {
+      all_pools.emplace_back(pool_name, parsed);
+      continue;
+    }
+    auto other = p->Parse();
+    if (!other.ok()) continue;
+    ParsedNodePool op = ParseNodePool(*other, options_.secret_namespace);
+    if (op.problems.empty()) all_pools.emplace_back(std::string(p->name()), std::move(op));
+  }
+  std::sort(all_pools.begin(), all_pools.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<std::string, const ParsedNodePool*>> pool_refs;
+  for (const auto& [name, p] : all_pools)
+    pool_refs.emplace_back(name, &p);
+
+  std::set<std::string> namespaces;
+  for (const auto& pod : pods_.List()) {
+    if (Terminal(*pod)) continue;
+    const std::string node(pod->node_name());
+    if (!node.empty()) {
+      if (pool_node_names.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
+      namespaces.insert(std::string(pod->ns()));
+      autoscale::PodObservation p{.key = Key(*pod), .node = node, .demand = PoolDemandOf(*pod)};
+      p.do_not_disrupt = pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
+      p.terminating = pod->terminating();
+      if (auto pin = pod->annotation(api::kGpuIndicesAnnotation)) {
+        if (auto gpus = scheduler::ParseGpuIndices(*pin); gpus.ok()) p.gpus = std::move(*gpus);
+      }
+      snap->pods.push_back(std::move(p));
+      continue;
+    }
+    if (!WaitsForCapacity(*pod)) continue;
+    auto planner_pod = PoolDemandOf(*pod);
+    if (!planner_pod || PoolForPod(*pod, pool_refs) != pool_name) continue;
+    snap->pending.push_back({Key(*pod), std::move(*planner_pod)});
+    namespaces.insert(std::string(pod->ns()));
+  }
+
+  // Budgets asking scaleDownSpot in this pool's scope.
+  std::vector<json> budget_objects;
+  if (budgets_ != nullptr) {
+    for (const auto& b : budgets_->List()) {
+      auto parsed_budget = b->Parse();
+      if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
+    }
+  }
+  snap->spot_scale_down_budgets = BudgetsAskingSpotScaleDown(
+      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()));
+}
+
 reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Request& request,
                                                             std::stop_token) {
   auto cached = pools_.Get("", request.name);
@@ -394,81 +477,8 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   }
   set_condition(kProviderError, false, "None", "the provider answers");
 
-  for (const auto& node : nodes_.List()) {
-    auto it = group_of_provider_id.find(std::string(node->provider_id()));
-    if (it == group_of_provider_id.end()) continue;
-    auto id = provider.InstanceIdFromProviderId(node->provider_id());
-    if (!id.ok()) continue;
-    autoscale::NodeObservation n{.name = std::string(node->name()),
-                                 .group = it->second,
-                                 .instance_id = *id,
-                                 .ready = node->ready() == kube::ConditionStatus::kTrue};
-    for (const kube::Taint& taint : node->taints()) {
-      n.disrupting = n.disrupting || taint.key.view() == api::kDisruptionTaint;
-      n.interrupted = n.interrupted || taint.key.view() == api::kInterruptionTaintKey;
-    }
-    n.do_not_disrupt = node->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
-    if (auto notice = node->annotation(api::kInterruptionNoticeAnnotation)) {
-      n.interrupted = true;
-      n.interruption_notice = std::string(*notice);
-    }
-    snap.nodes.push_back(std::move(n));
-  }
-  std::set<std::string> pool_node_names;
-  for (const autoscale::NodeObservation& n : snap.nodes)
-    pool_node_names.insert(n.name);
-
-  std::vector<std::pair<std::string, ParsedNodePool>> all_pools;
-  for (const auto& p : pools_.List()) {
-    if (std::string(p->name()) == request.name) {
-      all_pools.emplace_back(request.name, parsed);
-      continue;
-    }
-    auto other = p->Parse();
-    if (!other.ok()) continue;
-    ParsedNodePool op = ParseNodePool(*other, options_.secret_namespace);
-    if (op.problems.empty()) all_pools.emplace_back(std::string(p->name()), std::move(op));
-  }
-  std::sort(all_pools.begin(), all_pools.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<std::string, const ParsedNodePool*>> pool_refs;
-  for (const auto& [name, p] : all_pools)
-    pool_refs.emplace_back(name, &p);
-
-  std::set<std::string> namespaces;
-  for (const auto& pod : pods_.List()) {
-    if (Terminal(*pod)) continue;
-    const std::string node(pod->node_name());
-    if (!node.empty()) {
-      if (pool_node_names.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
-      namespaces.insert(std::string(pod->ns()));
-      autoscale::PodObservation p{.key = Key(*pod), .node = node, .demand = PoolDemandOf(*pod)};
-      p.do_not_disrupt = pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
-      p.terminating = pod->terminating();
-      if (auto pin = pod->annotation(api::kGpuIndicesAnnotation)) {
-        if (auto gpus = scheduler::ParseGpuIndices(*pin); gpus.ok()) p.gpus = std::move(*gpus);
-      }
-      snap.pods.push_back(std::move(p));
-      continue;
-    }
-    if (!WaitsForCapacity(*pod)) continue;
-    auto planner_pod = PoolDemandOf(*pod);
-    if (!planner_pod || PoolForPod(*pod, pool_refs) != request.name) continue;
-    snap.pending.push_back({Key(*pod), std::move(*planner_pod)});
-    namespaces.insert(std::string(pod->ns()));
-  }
+  ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
   metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
-
-  // Budgets asking scaleDownSpot in this pool's scope.
-  std::vector<json> budget_objects;
-  if (budgets_ != nullptr) {
-    for (const auto& b : budgets_->List()) {
-      auto parsed_budget = b->Parse();
-      if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
-    }
-  }
-  snap.spot_scale_down_budgets = BudgetsAskingSpotScaleDown(
-      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()));
 
   // 4. Decide.
   const autoscale::DecideOptions decide_options{.resync = options_.resync,

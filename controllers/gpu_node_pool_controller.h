@@ -146,6 +146,10 @@ class GpuNodePoolReconciler final : public reconcile::Reconciler {
   struct PoolState;
   struct Metrics;
   PoolState& State(const std::string& pool);
+  void ObserveNodesAndPods(const std::string& pool_name, const ParsedNodePool& parsed,
+                           const cloud::NodeGroupProvider& provider,
+                           const std::map<std::string, int>& group_of_provider_id,
+                           autoscale::PoolSnapshot* snap) const;
 
   const kube::Store<kube::GenericObject>& pools_;
   const kube::Store<kube::NodeView>& nodes_;
