@@ -53,6 +53,9 @@ constexpr const char* kUsage =
     "  --predictive-scale-down-delay S   the same for predictive, whose forecast\n"
     "                           target keeps the nodes it expects to need (default 0)\n"
     "  --max-nodes N            pool limit (default: none)\n"
+    "  --through-controller     decide with the GPUNodePool controller's own decision\n"
+    "                           (batching window, placement-engine scale-up plan,\n"
+    "                           consolidateAfter) instead of the replay's first-fit model\n"
     "  --price P                price per GPU-hour (default 2.0)\n"
     "Predictive scaling:\n"
     "  --step S                 forecast step; must divide a day (default 60)\n"
@@ -174,9 +177,10 @@ Result<WorkloadRun> RunWorkload(const as::ReplayWorkload& w, const Flags& f) {
 
 void PrintTable(const std::vector<WorkloadRun>& runs, const Flags& f) {
   std::printf(
-      "pool: %d GPUs/node, provisioning delay %llds, scale-down delay %llds, %.2f per GPU-hour\n",
+      "pool: %d GPUs/node, provisioning delay %llds, scale-down delay %llds, %.2f per GPU-hour%s\n",
       f.replay.gpus_per_node, static_cast<long long>(f.replay.provisioning_delay),
-      static_cast<long long>(f.replay.scale_down_delay), f.replay.price_per_gpu_hour);
+      static_cast<long long>(f.replay.scale_down_delay), f.replay.price_per_gpu_hour,
+      f.replay.through_controller ? "; decided by the GPUNodePool controller's DecidePool" : "");
   for (const WorkloadRun& run : runs) {
     const as::ReplayTraining& t = run.training;
     std::printf("\n%s: %zu GPU pods; trained on [0, %.1f h) (%lld steps of %llds), report after\n",
@@ -217,7 +221,8 @@ void PrintTable(const std::vector<WorkloadRun>& runs, const Flags& f) {
 
 nlohmann::json ToJson(const std::vector<WorkloadRun>& runs, const Flags& f) {
   nlohmann::json out;
-  out["pool"] = {{"gpus_per_node", f.replay.gpus_per_node},
+  out["pool"] = {{"through_controller", f.replay.through_controller},
+                 {"gpus_per_node", f.replay.gpus_per_node},
                  {"provisioning_delay_s", f.replay.provisioning_delay},
                  {"scale_down_delay_s", f.replay.scale_down_delay},
                  {"max_nodes", f.replay.max_nodes},
@@ -305,6 +310,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--progress" || a == "--no-progress") {
       f.progress = a == "--progress";
+      continue;
+    }
+    if (a == "--through-controller") {
+      f.replay.through_controller = true;
       continue;
     }
     if (i + 1 >= argc) return UsageError("unknown flag or missing value: " + std::string(a));

@@ -1,7 +1,8 @@
 // One autoscaling trace replay of the openb default pod list (7,063 GPU pods
 // over 149 days, 8-GPU nodes, 90 s provisioning delay, 60 s steps) per
 // strategy, and the forecaster tuning on its training half: the work behind
-// one row of `autoscale_replay` (docs/predictive-scaling.md). Target: fast
+// one row of `autoscale_replay` (docs/predictive-scaling.md), with the
+// replay's model and through the controller's DecidePool. Target: fast
 // enough for an interactive command (well under a second per replay).
 //
 //   build/default/bench/autoscale_replay_bench
@@ -44,7 +45,7 @@ void BM_TrainPredictive(benchmark::State& state) {
 }
 BENCHMARK(BM_TrainPredictive)->Unit(benchmark::kMillisecond);
 
-void BM_ReplayOpenb(benchmark::State& state, ScalingStrategy strategy) {
+void BM_ReplayOpenb(benchmark::State& state, ScalingStrategy strategy, bool through_controller) {
   const ReplayWorkload& w = OpenbWorkload();
   Result<ReplayTraining> t = TrainPredictive(w, Options(), 0.5, 0.9);
   if (!t.ok()) {
@@ -55,6 +56,7 @@ void BM_ReplayOpenb(benchmark::State& state, ScalingStrategy strategy) {
   o.report_from = t->split_time;
   o.forecast = t->tuned.options;
   o.headroom_gpus = t->tuned.headroom;
+  o.through_controller = through_controller;
   int64_t pods = 0;
   for (auto _ : state) {
     Result<ReplayResult> r = ReplayTrace(w, strategy, o);
@@ -68,11 +70,20 @@ void BM_ReplayOpenb(benchmark::State& state, ScalingStrategy strategy) {
   state.counters["pods_per_s"] =
       benchmark::Counter(static_cast<double>(pods), benchmark::Counter::kIsRate);
 }
-BENCHMARK_CAPTURE(BM_ReplayOpenb, reactive, ScalingStrategy::kReactive)
+BENCHMARK_CAPTURE(BM_ReplayOpenb, reactive, ScalingStrategy::kReactive, false)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ReplayOpenb, predictive, ScalingStrategy::kPredictive)
+BENCHMARK_CAPTURE(BM_ReplayOpenb, predictive, ScalingStrategy::kPredictive, false)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ReplayOpenb, oracle, ScalingStrategy::kOracle)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ReplayOpenb, oracle, ScalingStrategy::kOracle, false)
+    ->Unit(benchmark::kMillisecond);
+// The same replays decided by the GPUNodePool controller's DecidePool
+// (autoscale_replay --through-controller): the price of the real decision.
+BENCHMARK_CAPTURE(BM_ReplayOpenb, reactive_controller, ScalingStrategy::kReactive, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ReplayOpenb, predictive_controller, ScalingStrategy::kPredictive, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ReplayOpenb, oracle_controller, ScalingStrategy::kOracle, true)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpu_autoscaler::autoscale

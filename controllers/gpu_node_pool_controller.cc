@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 #include <prometheus/counter.h>
@@ -60,6 +61,15 @@ std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod) {
   if (auto model = kube::FindLabel(pod.node_selector(), api::kGpuProductLabel))
     d.spec.gpu_models = {std::string(*model)};
   return d.spec;
+}
+
+bool WaitsForCapacity(const kube::PodView& pod) {
+  if (pod.terminating() || pod.phase() != kube::PodPhase::kPending) return false;
+  for (const kube::Condition& c : pod.conditions()) {
+    if (c.type.view() != "PodScheduled") continue;
+    return c.status == kube::ConditionStatus::kFalse && c.reason.view() != "SchedulingGated";
+  }
+  return false;
 }
 
 namespace {
@@ -154,25 +164,25 @@ struct GpuNodePoolReconciler::Metrics {
         desired(prometheus::BuildGauge()
                     .Name("gpu_autoscaler_node_pool_desired_nodes")
                     .Help("Nodes a GPUNodePool asked its provider for, by tier")
-                    .Register(registry)) {}
+                    .Register(registry)),
+        interruptions(prometheus::BuildCounter()
+                          .Name("gpu_autoscaler_node_pool_interruption_replacements_total")
+                          .Help("Interruption notices a GPUNodePool answered by ordering "
+                                "replacement capacity, by pool and the interrupted node's tier")
+                          .Register(registry)) {}
   prometheus::Family<prometheus::Counter>& actions;
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& nodes;
   prometheus::Family<prometheus::Gauge>& desired;
+  prometheus::Family<prometheus::Counter>& interruptions;
 };
 
 struct GpuNodePoolReconciler::PoolState {
-  std::unique_ptr<autoscale::PendingBatcher> batcher;
-  autoscale::UnavailableOfferings unavailable;
+  PoolState(Clock::Duration batch_idle, Clock::Duration batch_max)
+      : memory(batch_idle, batch_max) {}
+  autoscale::PoolMemory memory;  // what the decision carries between passes
   std::shared_ptr<cloud::NodeGroupProvider> provider;
-  PoolProviderSpec provider_spec;
   std::string provider_pool_shape;  // the spec the provider was built from (simulated groups)
-  struct Change {
-    std::string pods;  // sorted pod keys
-    Clock::TimePoint at;
-  };
-  std::map<std::string, Change> changes;      // node -> when its pods last changed
-  std::optional<Clock::TimePoint> last_plan;  // the last scale-up plan
   // Actions taken whose status write failed (a conflict with a stale cached
   // object): carried into the next write, so a Terminate is never forgotten.
   std::vector<nlohmann::json> unwritten_actions;
@@ -199,9 +209,7 @@ GpuNodePoolReconciler::PoolState& GpuNodePoolReconciler::State(const std::string
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = states_[pool];
   if (!slot) {
-    slot = std::make_unique<PoolState>();
-    slot->batcher =
-        std::make_unique<autoscale::PendingBatcher>(options_.batch_idle, options_.batch_max);
+    slot = std::make_unique<PoolState>(options_.batch_idle, options_.batch_max);
   }
   return *slot;
 }
@@ -213,6 +221,89 @@ reconcile::RequestMapper GpuNodePoolReconciler::AllPools() const {
       out.push_back({"", key});
     return out;
   };
+}
+
+// The pool's Nodes (matched to the groups' instances by spec.providerID), the
+// pods on them, the pending GPU pods it serves, and the Budgets asking its
+// pods' namespaces for a spot scale-down.
+void GpuNodePoolReconciler::ObserveNodesAndPods(
+    const std::string& pool_name, const ParsedNodePool& parsed,
+    const cloud::NodeGroupProvider& provider,
+    const std::map<std::string, int>& group_of_provider_id, autoscale::PoolSnapshot* snap) const {
+  for (const auto& node : nodes_.List()) {
+    auto it = group_of_provider_id.find(std::string(node->provider_id()));
+    if (it == group_of_provider_id.end()) continue;
+    auto id = provider.InstanceIdFromProviderId(node->provider_id());
+    if (!id.ok()) continue;
+    autoscale::NodeObservation n{.name = std::string(node->name()),
+                                 .group = it->second,
+                                 .instance_id = *id,
+                                 .ready = node->ready() == kube::ConditionStatus::kTrue};
+    for (const kube::Taint& taint : node->taints()) {
+      n.disrupting = n.disrupting || taint.key.view() == api::kDisruptionTaint;
+      n.interrupted = n.interrupted || taint.key.view() == api::kInterruptionTaintKey;
+    }
+    n.do_not_disrupt = node->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
+    if (auto notice = node->annotation(api::kInterruptionNoticeAnnotation)) {
+      n.interrupted = true;
+      n.interruption_notice = std::string(*notice);
+    }
+    snap->nodes.push_back(std::move(n));
+  }
+  std::set<std::string> pool_node_names;
+  for (const autoscale::NodeObservation& n : snap->nodes)
+    pool_node_names.insert(n.name);
+
+  std::vector<std::pair<std::string, ParsedNodePool>> all_pools;
+  for (const auto& p : pools_.List()) {
+    if (std::string(p->name()) == pool_name) {
+      all_pools.emplace_back(pool_name, parsed);
+      continue;
+    }
+    auto other = p->Parse();
+    if (!other.ok()) continue;
+    ParsedNodePool op = ParseNodePool(*other, options_.secret_namespace);
+    if (op.problems.empty()) all_pools.emplace_back(std::string(p->name()), std::move(op));
+  }
+  std::sort(all_pools.begin(), all_pools.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<std::string, const ParsedNodePool*>> pool_refs;
+  for (const auto& [name, p] : all_pools)
+    pool_refs.emplace_back(name, &p);
+
+  std::set<std::string> namespaces;
+  for (const auto& pod : pods_.List()) {
+    if (Terminal(*pod)) continue;
+    const std::string node(pod->node_name());
+    if (!node.empty()) {
+      if (pool_node_names.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
+      namespaces.insert(std::string(pod->ns()));
+      autoscale::PodObservation p{.key = Key(*pod), .node = node, .demand = PoolDemandOf(*pod)};
+      p.do_not_disrupt = pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
+      p.terminating = pod->terminating();
+      if (auto pin = pod->annotation(api::kGpuIndicesAnnotation)) {
+        if (auto gpus = scheduler::ParseGpuIndices(*pin); gpus.ok()) p.gpus = std::move(*gpus);
+      }
+      snap->pods.push_back(std::move(p));
+      continue;
+    }
+    if (!WaitsForCapacity(*pod)) continue;
+    auto planner_pod = PoolDemandOf(*pod);
+    if (!planner_pod || PoolForPod(*pod, pool_refs) != pool_name) continue;
+    snap->pending.push_back({Key(*pod), std::move(*planner_pod)});
+    namespaces.insert(std::string(pod->ns()));
+  }
+
+  // Budgets asking scaleDownSpot in this pool's scope.
+  std::vector<json> budget_objects;
+  if (budgets_ != nullptr) {
+    for (const auto& b : budgets_->List()) {
+      auto parsed_budget = b->Parse();
+      if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
+    }
+  }
+  snap->spot_scale_down_budgets = BudgetsAskingSpotScaleDown(
+      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()));
 }
 
 reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Request& request,
@@ -347,15 +438,9 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   }
   cloud::NodeGroupProvider& provider = *st.provider;
 
-  // 3. The groups, and which Node is which instance.
-  struct Offering {
-    int instance_type;
-    CapacityTier tier;
-    std::string group;
-    cloud::NodeGroup described;
-  };
-  std::vector<Offering> offerings;
-  std::map<std::string, int> offering_of_provider_id;
+  // 3. Observe: the groups, which Node is which instance, the pods.
+  autoscale::PoolSnapshot snap{.pool = &spec, .now = now, .now_unix = now_unix};
+  std::map<std::string, int> group_of_provider_id;
   for (size_t i = 0; i < spec.instance_types.size(); ++i) {
     for (int t = 0; t < autoscale::kTierCount; ++t) {
       const auto tier = static_cast<CapacityTier>(t);
@@ -369,6 +454,14 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         set_condition(kReady, false, "ProviderError", "the provider's groups cannot be read");
         return finish(reconcile::RequeueAfter{options_.resync});
       }
+      autoscale::GroupObservation g{.instance_type = static_cast<int>(i),
+                                    .tier = tier,
+                                    .group = group,
+                                    .desired = described->desired};
+      for (const cloud::Instance& inst : described->instances) {
+        g.instance_ids.push_back(inst.id);
+        group_of_provider_id[inst.provider_id] = static_cast<int>(snap.groups.size());
+      }
       // Asked for more than it has: did the cloud fail to find the capacity
       // after taking the new size (AWS reports it in scaling activities)?
       if (described->desired > static_cast<int>(described->instances.size())) {
@@ -376,337 +469,158 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         const auto kind = cloud::ClassifyProviderError(failed);
         if (kind == cloud::ProviderErrorKind::kInsufficientCapacity ||
             kind == cloud::ProviderErrorKind::kQuotaExceeded) {
-          const std::string& it_name = spec.instance_types[i].name;
-          st.unavailable.Mark(it_name, tier, now);
-          // Stop asking the cloud for what it does not have; the plan below
-          // falls back to the next offering.
-          const int have = static_cast<int>(described->instances.size());
-          const Status shrunk = provider.SetDesiredSize(group, have);
-          if (shrunk.ok()) described->desired = have;
-          record("CapacityError", tier, 1,
-                 it_name + " " + std::string(autoscale::TierKey(tier)) +
-                     " unavailable for 3m: " + failed.message(),
-                 /*warning=*/true);
+          g.launch_shortage = failed.message();
         }
       }
-      offerings.push_back({static_cast<int>(i), tier, group, std::move(*described)});
-      for (const cloud::Instance& inst : offerings.back().described.instances)
-        offering_of_provider_id[inst.provider_id] = static_cast<int>(offerings.size()) - 1;
+      snap.groups.push_back(std::move(g));
     }
   }
   set_condition(kProviderError, false, "None", "the provider answers");
 
-  std::vector<autoscale::PoolNode> pool_nodes;
-  std::map<std::string, std::pair<int, std::string>> node_instance;  // node -> (offering, id)
-  std::set<std::string> registered_ids;
-  for (const auto& node : nodes_.List()) {
-    auto it = offering_of_provider_id.find(std::string(node->provider_id()));
-    if (it == offering_of_provider_id.end()) continue;
-    const Offering& o = offerings[it->second];
-    auto id = provider.InstanceIdFromProviderId(node->provider_id());
-    if (!id.ok()) continue;
-    registered_ids.insert(std::string(node->provider_id()));
-    autoscale::PoolNode n;
-    n.name = std::string(node->name());
-    n.instance_type = o.instance_type;
-    n.tier = o.tier;
-    n.ready = node->ready() == kube::ConditionStatus::kTrue;
-    for (const kube::Taint& taint : node->taints())
-      n.disrupting = n.disrupting || taint.key.view() == api::kDisruptionTaint;
-    node_instance[n.name] = {it->second, *id};
-    pool_nodes.push_back(std::move(n));
-  }
-  int launching = 0;
-  for (const Offering& o : offerings) {
-    for (const cloud::Instance& inst : o.described.instances) {
-      if (registered_ids.count(inst.provider_id) > 0) continue;
-      autoscale::PoolNode n;
-      n.name = "launching/" + inst.id;
-      n.instance_type = o.instance_type;
-      n.tier = o.tier;
-      n.launching = true;
-      pool_nodes.push_back(std::move(n));
-      ++launching;
-    }
-    // Asked for but not even an instance yet (a cloud still deciding).
-    for (int k = static_cast<int>(o.described.instances.size()); k < o.described.desired; ++k) {
-      autoscale::PoolNode n;
-      n.name = "requested/" + o.group + "/" + std::to_string(k);
-      n.instance_type = o.instance_type;
-      n.tier = o.tier;
-      n.launching = true;
-      pool_nodes.push_back(std::move(n));
-      ++launching;
-    }
-  }
+  ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
+  metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
 
-  // 4. Pods: those on the pool's nodes, and the pending ones this pool serves.
-  std::vector<std::pair<std::string, ParsedNodePool>> all_pools;
-  for (const auto& p : pools_.List()) {
-    if (std::string(p->name()) == request.name) {
-      all_pools.emplace_back(request.name, parsed);
-      continue;
-    }
-    auto other = p->Parse();
-    if (!other.ok()) continue;
-    ParsedNodePool op = ParseNodePool(*other, options_.secret_namespace);
-    if (op.problems.empty()) all_pools.emplace_back(std::string(p->name()), std::move(op));
-  }
-  std::sort(all_pools.begin(), all_pools.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<std::string, const ParsedNodePool*>> pool_refs;
-  for (const auto& [name, p] : all_pools)
-    pool_refs.emplace_back(name, &p);
-
-  std::vector<autoscale::PoolPod> bound;
-  std::map<std::string, std::vector<std::shared_ptr<const kube::PodView>>> pods_on;
-  std::vector<autoscale::PodSpec> pending;
-  std::vector<std::string> pending_keys;
-  std::set<std::string> namespaces;
-  for (const auto& pod : pods_.List()) {
-    if (Terminal(*pod)) continue;
-    const std::string node(pod->node_name());
-    if (!node.empty()) {
-      if (node_instance.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
-      pods_on[node].push_back(pod);
-      namespaces.insert(std::string(pod->ns()));
-      auto planner_pod = PoolDemandOf(*pod);
-      if (!planner_pod) continue;
-      autoscale::PoolPod p;
-      p.spec = std::move(*planner_pod);
-      p.node = node;
-      p.do_not_disrupt = pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;
-      if (auto pin = pod->annotation(api::kGpuIndicesAnnotation)) {
-        if (auto gpus = scheduler::ParseGpuIndices(*pin); gpus.ok()) p.gpus = std::move(*gpus);
-      }
-      bound.push_back(std::move(p));
-      continue;
-    }
-    if (pod->terminating() || pod->phase() != kube::PodPhase::kPending ||
-        pod->condition("PodScheduled") != kube::ConditionStatus::kFalse) {
-      continue;
-    }
-    auto planner_pod = PoolDemandOf(*pod);
-    if (!planner_pod || PoolForPod(*pod, pool_refs) != request.name) continue;
-    pending.push_back(std::move(*planner_pod));
-    pending_keys.push_back(Key(*pod));
-    namespaces.insert(std::string(pod->ns()));
-  }
-  metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(pending.size()));
-
-  // When each node's pods last changed: consolidateAfter counts from there.
-  std::map<std::string, size_t> index_of;  // registered nodes by name
-  for (size_t i = 0; i < pool_nodes.size(); ++i) {
-    autoscale::PoolNode& n = pool_nodes[i];
-    if (n.launching) continue;
-    index_of[n.name] = i;
-    std::vector<std::string> keys;
-    for (const auto& pod : pods_on[n.name])
-      keys.push_back(Key(*pod));
-    std::sort(keys.begin(), keys.end());
-    const std::string fingerprint = Join(keys, ",");
-    auto [it, fresh] = st.changes.try_emplace(n.name, PoolState::Change{fingerprint, now});
-    if (!fresh && it->second.pods != fingerprint) it->second = {fingerprint, now};
-    n.last_pod_change = it->second.at;
-  }
-  std::erase_if(st.changes, [&](const auto& kv) { return index_of.count(kv.first) == 0; });
-
-  // Budgets asking scaleDownSpot in this pool's scope.
-  std::vector<json> budget_objects;
-  if (budgets_ != nullptr) {
-    for (const auto& b : budgets_->List()) {
-      auto parsed_budget = b->Parse();
-      if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
-    }
-  }
-  const std::vector<std::string> spot_budgets = BudgetsAskingSpotScaleDown(
-      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()));
-  const bool spot_scale_down = !spot_budgets.empty();
-
-  // 5. Scale-up, after the batching window.
-  std::optional<Clock::TimePoint> wake;
-  auto wake_at = [&](Clock::TimePoint t) {
-    if (!wake || t < *wake) wake = t;
+  // 4. Decide.
+  const autoscale::DecideOptions decide_options{.resync = options_.resync,
+                                                .active = options_.active};
+  auto decided = autoscale::DecidePool(snap, &st.memory, decide_options);
+  if (!decided.ok()) return reconcile::TransientError{"planning: " + decided.error().ToString()};
+  const autoscale::PoolPlan& plan = *decided;
+  auto type_name = [&](int group) -> const std::string& {
+    return spec.instance_types[snap.groups[group].instance_type].name;
   };
-  std::map<int, int> desired_now;  // offering -> desired after this pass
-  for (size_t o = 0; o < offerings.size(); ++o)
-    desired_now[static_cast<int>(o)] = offerings[o].described.desired;
-  autoscale::ScaleUpLimit limit = autoscale::ScaleUpLimit::kNone;
-  bool scaled_up = false;
-  st.batcher->Observe(pending_keys, now);
-  // Planned at the end of a batch, and again each resync while pods still
-  // wait (a limit may have lifted, an offering come back).
-  if (!pending.empty() &&
-      (st.batcher->Due(now) || (st.last_plan && now - *st.last_plan >= options_.resync))) {
-    st.last_plan = now;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      auto plan = autoscale::PlanPoolScaleUp({.pool = &spec,
-                                              .nodes = pool_nodes,
-                                              .pods = bound,
-                                              .pending = pending,
-                                              .unavailable = &st.unavailable,
-                                              .spot_scale_down = spot_scale_down,
-                                              .now = now});
-      if (!plan.ok()) return reconcile::TransientError{"planning: " + plan.error().ToString()};
-      limit = plan->limit;
-      bool capacity_error = false;
-      for (const autoscale::TierIncrease& inc : plan->increases) {
-        int o = -1;
-        for (size_t k = 0; k < offerings.size(); ++k)
-          if (offerings[k].instance_type == inc.instance_type && offerings[k].tier == inc.tier)
-            o = static_cast<int>(k);
-        if (o < 0) continue;
-        const std::string& it_name = spec.instance_types[inc.instance_type].name;
-        Status s = provider.SetDesiredSize(offerings[o].group, desired_now[o] + inc.count);
-        if (s.ok()) {
-          desired_now[o] += inc.count;
-          scaled_up = true;
-          record("ScaleUp", inc.tier, inc.count,
-                 "+" + std::to_string(inc.count) + " " + it_name + " in group " +
-                     offerings[o].group + " for " + std::to_string(pending.size()) +
-                     " pending GPU pods");
-          for (int k = 0; k < inc.count; ++k) {
-            autoscale::PoolNode n;
-            n.name = "asked/" + offerings[o].group + "/" + std::to_string(k);
-            n.instance_type = inc.instance_type;
-            n.tier = inc.tier;
-            n.launching = true;
-            pool_nodes.push_back(std::move(n));
-          }
-          continue;
-        }
-        const cloud::ProviderErrorKind kind = cloud::ClassifyProviderError(s);
-        if (kind == cloud::ProviderErrorKind::kInsufficientCapacity) {
-          st.unavailable.Mark(it_name, inc.tier, now);
-          capacity_error = true;
-          record("CapacityError", inc.tier, inc.count,
-                 it_name + " " + std::string(autoscale::TierKey(inc.tier)) +
-                     " unavailable for 3m: " + s.message(),
-                 /*warning=*/true);
-        } else {
-          set_condition(kProviderError, true, std::string(cloud::ProviderErrorKindName(kind)),
-                        "resizing group " + offerings[o].group + ": " + s.message());
-        }
-      }
-      if (!capacity_error) break;  // else plan again without the unavailable offering
-    }
-    st.batcher->Flush();
-  } else if (auto due = st.batcher->DueAt()) {
-    wake_at(*due);
+  auto offering_text = [&](int group) {
+    return type_name(group) + " " + std::string(autoscale::TierKey(snap.groups[group].tier));
+  };
+
+  // 5. Apply. Shortages found after a resize: stop asking for what the cloud
+  // does not have.
+  for (const autoscale::GroupShortage& s : plan.shortages) {
+    const Status shrunk = provider.SetDesiredSize(snap.groups[s.group].group, s.shrink_to);
+    if (shrunk.ok()) snap.groups[s.group].desired = s.shrink_to;
+    record("CapacityError", snap.groups[s.group].tier, 1,
+           offering_text(s.group) + " unavailable for 3m: " + s.message, /*warning=*/true);
+  }
+  for (const autoscale::InterruptionReplacement& r : plan.interruptions) {
+    metrics_->interruptions
+        .Add({{"pool", request.name}, {"tier", std::string(autoscale::TierKey(r.tier))}})
+        .Increment();
+    char gpus[32];
+    std::snprintf(gpus, sizeof(gpus), "%.2f", r.gpus);
+    record("Interruption", r.tier, 1,
+           "node " + r.node + " (" + offering_text(r.group) + ") will be reclaimed" +
+               (r.notice.empty() ? "" : " (" + r.notice + ")") + ": " + offering_text(r.group) +
+               " unavailable for 3m; replacing capacity for " + std::to_string(r.pods) +
+               " GPU pods (" + gpus + " GPUs)",
+           /*warning=*/true);
   }
 
-  // 6. Scale-down: continue drains, then start new ones (not while pods wait).
-  int draining = 0;
-  for (autoscale::PoolNode& n : pool_nodes) {
-    if (n.launching || !n.disrupting) continue;
-    ++draining;
-    bool waiting = false;
-    for (const auto& pod : pods_on[n.name]) {
-      if (pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue) {
-        waiting = true;  // never evicted; the node waits for it
+  // Scale-up: a capacity error marks the offering unavailable and the plan
+  // is redone at once, so spot falls back to on-demand.
+  bool scaled_up = false;
+  const int waiting_pods = plan.pending + plan.replacing;
+  std::vector<autoscale::GroupIncrease> increases = plan.increases;
+  for (int attempt = 0; plan.scale_up_planned && attempt < 3; ++attempt) {
+    bool capacity_error = false;
+    for (const autoscale::GroupIncrease& inc : increases) {
+      autoscale::GroupObservation& g = snap.groups[inc.group];
+      Status s = provider.SetDesiredSize(g.group, g.desired + inc.count);
+      if (s.ok()) {
+        g.desired += inc.count;
+        scaled_up = true;
+        record("ScaleUp", g.tier, inc.count,
+               "+" + std::to_string(inc.count) + " " + type_name(inc.group) + " in group " +
+                   g.group + " for " + std::to_string(waiting_pods) + " pending GPU pods");
         continue;
       }
-      waiting = true;
-      if (pod->terminating()) continue;
-      auto evicted = client_.Evict(pod->ns(), pod->name());
-      if (evicted.ok()) {
-        record("Evict", n.tier, 1, "evicted " + Key(*pod) + " from " + n.name);
-      } else if (kube::IsNotFound(evicted.error())) {
-        reconcile::Log(
-            reconcile::LogLevel::kInfo, "pod to evict is gone",
-            {{"pool", request.name}, {"pod", Key(*pod)}, {"error", evicted.error().ToString()}});
+      const cloud::ProviderErrorKind kind = cloud::ClassifyProviderError(s);
+      if (kind == cloud::ProviderErrorKind::kInsufficientCapacity) {
+        st.memory.unavailable.Mark(type_name(inc.group), g.tier, now);
+        capacity_error = true;
+        record("CapacityError", g.tier, inc.count,
+               offering_text(inc.group) + " unavailable for 3m: " + s.message(),
+               /*warning=*/true);
       } else {
-        // 429: a PodDisruptionBudget says not now; retried on the next pass.
-        record("EvictBlocked", n.tier, 1,
-               "evicting " + Key(*pod) + ": " + evicted.error().ToString(), true);
+        set_condition(kProviderError, true, std::string(cloud::ProviderErrorKindName(kind)),
+                      "resizing group " + g.group + ": " + s.message());
       }
     }
-    if (waiting) continue;
-    const auto& [o, id] = node_instance[n.name];
-    Status s = provider.TerminateInstances(offerings[o].group, {id}, /*decrement_desired=*/true);
+    if (!capacity_error || attempt == 2) break;
+    auto again = autoscale::DecideScaleUp(snap, st.memory);  // without the unavailable offering
+    if (!again.ok()) return reconcile::TransientError{"planning: " + again.error().ToString()};
+    increases = autoscale::IncreasesOnGroups(snap, *again);
+  }
+  autoscale::ScaleUpLimit limit = plan.limit;
+
+  // Drains, then the new cordons.
+  for (const autoscale::PodEviction& e : plan.evictions) {
+    const size_t slash = e.key.find('/');
+    auto evicted = client_.Evict(e.key.substr(0, slash), e.key.substr(slash + 1));
+    if (evicted.ok()) {
+      record("Evict", e.tier, 1, "evicted " + e.key + " from " + e.node);
+    } else if (kube::IsNotFound(evicted.error())) {
+      reconcile::Log(
+          reconcile::LogLevel::kInfo, "pod to evict is gone",
+          {{"pool", request.name}, {"pod", e.key}, {"error", evicted.error().ToString()}});
+    } else {
+      // 429: a PodDisruptionBudget says not now; retried on the next pass.
+      record("EvictBlocked", e.tier, 1, "evicting " + e.key + ": " + evicted.error().ToString(),
+             true);
+    }
+  }
+  for (const autoscale::InstanceTermination& t : plan.terminations) {
+    autoscale::GroupObservation& g = snap.groups[t.group];
+    Status s = provider.TerminateInstances(g.group, {t.instance_id}, /*decrement_desired=*/true);
     if (s.ok()) {
-      desired_now[o] = std::max(0, desired_now[o] - 1);
-      record("Terminate", n.tier, 1,
-             "terminated " + n.name + " (" + id + ") in group " + offerings[o].group);
+      g.desired = std::max(0, g.desired - 1);
+      std::erase_if(g.instance_ids, [&](const std::string& id) { return id == t.instance_id; });
+      record("Terminate", t.tier, 1,
+             "terminated " + t.node + " (" + t.instance_id + ") in group " + g.group +
+                 (t.interrupted ? " after its interruption notice" : ""));
     } else {
       set_condition(kProviderError, true,
                     std::string(cloud::ProviderErrorKindName(cloud::ClassifyProviderError(s))),
-                    "terminating " + id + ": " + s.message());
+                    "terminating " + t.instance_id + ": " + s.message());
     }
   }
-  if (pending.empty() || spot_scale_down) {
-    auto plan = autoscale::PlanPoolScaleDown({.pool = &spec,
-                                              .nodes = pool_nodes,
-                                              .pods = bound,
-                                              .spot_scale_down = spot_scale_down,
-                                              .now = now,
-                                              .now_unix = now_unix});
-    if (!plan.ok()) return reconcile::TransientError{"planning: " + plan.error().ToString()};
-    for (const autoscale::NodeDisruption& d : plan->disrupt) {
-      autoscale::PoolNode* n = &pool_nodes[index_of[d.node]];
-      auto node = client_.Get({kube::resources::kNodes, "", d.node});
-      if (!node.ok()) continue;
-      json& nspec = (*node)["spec"];
-      nspec["unschedulable"] = true;
-      if (!nspec.contains("taints") || !nspec["taints"].is_array()) nspec["taints"] = json::array();
-      nspec["taints"].push_back({{"key", std::string(api::kDisruptionTaint)},
-                                 {"value", std::string(autoscale::DisruptionReasonName(d.reason))},
-                                 {"effect", "NoSchedule"}});
-      auto cordoned = client_.Replace({kube::resources::kNodes, "", d.node}, *node);
-      if (!cordoned.ok()) continue;  // a conflict: the next pass decides again
-      n->disrupting = true;
-      ++draining;
-      std::string why = std::string(autoscale::DisruptionReasonName(d.reason));
-      if (d.reason == autoscale::DisruptionReason::kSpotScaleDown)
-        why += " (" + Join(spot_budgets, ", ") + ")";
-      record("Cordon", n->tier, 1, "cordoned " + d.node + ": " + why);
-    }
-    // Wake when the next node settles past consolidateAfter.
-    if (spec.consolidate_after) {
-      for (const autoscale::PoolNode& n : pool_nodes) {
-        if (n.launching || n.disrupting) continue;
-        const Clock::TimePoint settles = n.last_pod_change + *spec.consolidate_after;
-        if (settles > now) wake_at(settles);
-      }
-    }
+  int draining = plan.draining;
+  for (const autoscale::NodeCordon& c : plan.cordons) {
+    auto node = client_.Get({kube::resources::kNodes, "", c.node});
+    if (!node.ok()) continue;
+    json& nspec = (*node)["spec"];
+    nspec["unschedulable"] = true;
+    if (!nspec.contains("taints") || !nspec["taints"].is_array()) nspec["taints"] = json::array();
+    nspec["taints"].push_back({{"key", std::string(api::kDisruptionTaint)},
+                               {"value", std::string(autoscale::DisruptionReasonName(c.reason))},
+                               {"effect", "NoSchedule"}});
+    auto cordoned = client_.Replace({kube::resources::kNodes, "", c.node}, *node);
+    if (!cordoned.ok()) continue;  // a conflict: the next pass decides again
+    ++draining;
+    record("Cordon", c.tier, 1, "cordoned " + c.node + ": " + c.why);
   }
 
-  // 7. Status.
-  std::array<int, autoscale::kTierCount> tier_nodes{}, tier_desired{};
-  std::array<std::vector<std::string>, autoscale::kTierCount> tier_groups{};
-  double hourly = 0;
-  int registered = 0;
-  for (const autoscale::PoolNode& n : pool_nodes) {
-    if (n.launching) continue;
-    ++registered;
-    ++tier_nodes[TierIndex(n.tier)];
-    hourly += spec.instance_types[n.instance_type].price[TierIndex(n.tier)].value_or(0);
-  }
-  int desired_total = 0;
-  for (size_t o = 0; o < offerings.size(); ++o) {
-    tier_desired[TierIndex(offerings[o].tier)] += desired_now[static_cast<int>(o)];
-    tier_groups[TierIndex(offerings[o].tier)].push_back(offerings[o].group);
-    desired_total += desired_now[static_cast<int>(o)];
-  }
+  // 6. Status.
+  // A terminated node stays registered until its Node goes: count it as before.
+  const autoscale::PoolTotals totals = autoscale::TotalsOf(snap);
   json tiers = json::object();
   for (int t = 0; t < autoscale::kTierCount; ++t) {
     if (!spec.tiers[t].enabled) continue;
     const auto tier = static_cast<CapacityTier>(t);
-    tiers[std::string(autoscale::TierKey(tier))] = {{"nodes", tier_nodes[t]},
-                                                    {"desired", tier_desired[t]},
-                                                    {"group", Join(tier_groups[t], ",")}};
+    tiers[std::string(autoscale::TierKey(tier))] = {{"nodes", totals.nodes[t]},
+                                                    {"desired", totals.desired[t]},
+                                                    {"group", Join(totals.groups[t], ",")}};
     metrics_->nodes.Add({{"pool", request.name}, {"tier", std::string(autoscale::TierKey(tier))}})
-        .Set(tier_nodes[t]);
+        .Set(totals.nodes[t]);
     metrics_->desired.Add({{"pool", request.name}, {"tier", std::string(autoscale::TierKey(tier))}})
-        .Set(tier_desired[t]);
+        .Set(totals.desired[t]);
   }
-  status["nodes"] = registered;
-  status["desired"] = desired_total;
+  status["nodes"] = totals.registered;
+  status["desired"] = totals.desired_total;
   status["tiers"] = tiers;
-  status["pendingGPUPods"] = static_cast<int64_t>(pending.size());
-  status["hourlyCost"] = std::round(hourly * 1e4) / 1e4;
+  status["pendingGPUPods"] = static_cast<int64_t>(plan.pending);
+  status["hourlyCost"] = std::round(totals.hourly * 1e4) / 1e4;
   json unavailable = json::array();
-  for (const auto& [key, until] : st.unavailable.Live(now)) {
+  for (const auto& [key, until] : st.memory.unavailable.Live(now)) {
     unavailable.push_back(
         {{"instanceType", key.first},
          {"tier", std::string(autoscale::TierKey(key.second))},
@@ -716,24 +630,21 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   status["unavailableOfferings"] = unavailable;
 
   for (const PoolCondition& c : DecideScaleConditions({.scaled_up = scaled_up,
-                                .launching = launching,
-                                .registered = registered,
-                                .desired = desired_total,
+                                .launching = plan.launching,
+                                .registered = totals.registered,
+                                .desired = totals.desired_total,
                                 .max_nodes = spec.max_nodes,
-                                .pending = static_cast<int>(pending.size()),
+                                .pending = plan.pending,
                                 .limit = limit})) {
     set_condition(c.type, c.status, c.reason, c.message);
   }
   if (!kube::IsConditionTrue(status["conditions"], kProviderError)) {
-    set_condition(
-        kReady, true, "Reconciled",
-        std::to_string(registered) + " nodes, " + std::to_string(desired_total) + " desired");
+    set_condition(kReady, true, "Reconciled",
+                  std::to_string(totals.registered) + " nodes, " +
+                      std::to_string(totals.desired_total) + " desired");
   }
-
-  if (launching > 0 || draining > 0 || scaled_up) wake_at(now + options_.active);
-  Clock::Duration after = options_.resync;
-  if (wake) after = std::clamp<Clock::Duration>(*wake - now, std::chrono::milliseconds(50), after);
-  return finish(reconcile::RequeueAfter{after});
+  return finish(reconcile::RequeueAfter{
+      autoscale::RequeueAfter(plan, scaled_up, draining, now, decide_options)});
 }
 
 }  // namespace gpu_autoscaler::controllers

@@ -3,8 +3,9 @@
 // The GPUNodePool controller (crds/gpunodepool.yaml, docs/autoscaling.md).
 // For each pool it reads, from the manager's shared informers, the pool, the
 // Nodes, the Pods and the Budgets; describes the pool's groups through its
-// cloud::NodeGroupProvider (built by node_pool_providers.h); runs the pure
-// planner (src/autoscale/node_pool.h); and applies:
+// cloud::NodeGroupProvider (built by node_pool_providers.h) into a
+// PoolSnapshot; runs the pure decision (autoscale::DecidePool,
+// src/autoscale/node_pool_decide.h); and applies its plan:
 //   scale-up    SetDesiredSize per (instance type, tier) group, after the
 //               batching window; a capacity error marks the offering
 //               unavailable for 3 minutes and the plan is redone at once, so
@@ -13,6 +14,10 @@
 //               taint), evict through the Eviction API (PDBs enforced by the
 //               API server; do-not-disrupt pods are never evicted), then
 //               TerminateInstances(decrement=true) once the node is drained;
+//   interruption a node the node agent marked (gpu-autoscaler.io/interruption
+//               taint or notice annotation): Event "Interruption", the
+//               replacement ordered at once (see node_pool_decide.h), the
+//               counter gpu_autoscaler_node_pool_interruption_replacements_total;
 //   status      nodes and desired per tier, conditions Ready, ScalingUp,
 //               AtLimit, ProviderError, recentActions, observedGeneration;
 //               Events on actions and condition changes; Prometheus metrics.
@@ -38,7 +43,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "autoscale/node_pool.h"
+#include "autoscale/node_pool_decide.h"
 #include "cloud/node_group.h"
 #include "common/clock.h"
 #include "controllers/gpu_node_pool_spec.h"
@@ -98,6 +103,11 @@ std::string PoolForPod(const kube::PodView& pod,
 // nodeSelector names. nullopt: no GPU, or not placeable as written.
 std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod);
 
+// Whether an unbound pod asks for capacity: Pending, not terminating,
+// PodScheduled=False (the scheduler found no room), and not held by its
+// scheduling gates (reason SchedulingGated: no scheduler has looked yet).
+bool WaitsForCapacity(const kube::PodView& pod);
+
 struct PoolCondition {
   std::string type{};
   bool status = false;
@@ -136,6 +146,10 @@ class GpuNodePoolReconciler final : public reconcile::Reconciler {
   struct PoolState;
   struct Metrics;
   PoolState& State(const std::string& pool);
+  void ObserveNodesAndPods(const std::string& pool_name, const ParsedNodePool& parsed,
+                           const cloud::NodeGroupProvider& provider,
+                           const std::map<std::string, int>& group_of_provider_id,
+                           autoscale::PoolSnapshot* snap) const;
 
   const kube::Store<kube::GenericObject>& pools_;
   const kube::Store<kube::NodeView>& nodes_;

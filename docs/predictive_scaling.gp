@@ -1,5 +1,6 @@
 # Regenerates predictive_scaling.png from the replay's per-step series (run from docs/):
-#   ../build/default/bench/autoscale_replay --no-progress --series-dir . --series-hours 48
+#   ../build/default/bench/autoscale_replay --no-progress --through-controller \
+#       --series-dir . --series-hours 48
 #   gnuplot predictive_scaling.gp
 # Demand (peak GPUs of running and pending pods per minute, no waiting) against the GPUs
 # each strategy has provisioned (ready plus in flight: what is billed), from the start of

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <queue>
+#include <set>
+
+#include "autoscale/node_pool_decide.h"
 
 namespace gpu_autoscaler::autoscale {
 
@@ -25,7 +28,15 @@ constexpr int kMilli = 1000;
 
 // At one instant: the step boundary first (its bucket ends before the
 // instant's changes), then departures free capacity for the arrivals.
-enum class EventKind : uint8_t { kTick, kDeparture, kNodeReady, kArrival, kForesee, kScaleDown };
+enum class EventKind : uint8_t {
+  kTick,
+  kDeparture,
+  kNodeReady,
+  kArrival,
+  kForesee,
+  kScaleDown,
+  kReconcile
+};
 
 struct Event {
   int64_t time;
@@ -79,9 +90,42 @@ bool PickGpus(const std::vector<int>& free, int num_gpu, int milli, std::vector<
 class Replayer {
  public:
   Replayer(const ReplayWorkload& w, ScalingStrategy s, const ReplayOptions& o)
-      : w_(w), s_(s), o_(o), forecaster_(o.forecast), pods_(w.pods.size()) {
+      : w_(w),
+        s_(s),
+        o_(o),
+        forecaster_(o.forecast),
+        pods_(w.pods.size()),
+        memory_(std::chrono::seconds(o.batch_idle), std::chrono::seconds(o.batch_max)) {
     horizon_steps_ = PredictiveHorizonSteps(o);
+    if (o.through_controller) spec_ = ControllerPool(o, s);
   }
+
+  // The pool the controller sees: one on-demand offering of the replay's
+  // node; CPU and memory are not modelled, so they never bind.
+  static NodePoolSpec ControllerPool(const ReplayOptions& o, ScalingStrategy s) {
+    NodePoolSpec spec;
+    spec.name = "replay";
+    PoolInstanceType it{.name = "replay-node",
+                        .gpu_model = "replay-gpu",
+                        .gpu_count = o.gpus_per_node,
+                        .cpu_milli = int64_t{1} << 40,
+                        .memory_mib = int64_t{1} << 40,
+                        .max_pods = 1 << 20};
+    it.price[TierIndex(CapacityTier::kOnDemand)] = o.price_per_gpu_hour * o.gpus_per_node;
+    spec.instance_types.push_back(it);
+    spec.tiers[TierIndex(CapacityTier::kOnDemand)].enabled = true;
+    spec.min_nodes = o.min_nodes;
+    spec.max_nodes = o.max_nodes >= 0 ? o.max_nodes : 1 << 20;
+    spec.policy = ConsolidationPolicy::kWhenEmpty;
+    const int64_t delay = s == ScalingStrategy::kOracle       ? 0
+                          : s == ScalingStrategy::kPredictive ? o.predictive_scale_down_delay
+                                                              : o.scale_down_delay;
+    spec.consolidate_after = std::chrono::seconds(delay);
+    spec.budgets = {DisruptionBudget{.nodes = 100, .percent = true}};
+    return spec;
+  }
+
+  Status error() const { return error_; }
 
   ReplayResult Run() {
     for (size_t i = 0; i < w_.pods.size(); ++i) {
@@ -93,7 +137,9 @@ class Replayer {
       Push(p.arrival, EventKind::kArrival, static_cast<int>(i));
       if (!p.runs_for_duration) Push(p.departure, EventKind::kDeparture, static_cast<int>(i));
       if (s_ == ScalingStrategy::kOracle) {
-        Push(p.arrival - o_.provisioning_delay, EventKind::kForesee, static_cast<int>(i));
+        // Through the controller it also sees past the batching window.
+        Push(p.arrival - o_.provisioning_delay - (o_.through_controller ? o_.batch_idle : 0),
+             EventKind::kForesee, static_cast<int>(i));
       }
       ++live_pods_;
     }
@@ -111,10 +157,16 @@ class Replayer {
         Handle(e, now);
       }
       Bind(now);
-      // After binding: a node a pending pod just took is not empty any more.
-      if (scale_down_due_) ScaleDown(now);
-      scale_down_due_ = false;
-      Decide(now);
+      if (o_.through_controller) {
+        if (changed_) ControllerPass(now);
+        changed_ = false;
+        if (!error_.ok()) break;
+      } else {
+        // After binding: a node a pending pod just took is not empty any more.
+        if (scale_down_due_) ScaleDown(now);
+        scale_down_due_ = false;
+        Decide(now);
+      }
       if (o_.progress && (++processed & 4095) == 0 && total > 0) {
         o_.progress(1.0 - static_cast<double>(live_pods_) / total);
       }
@@ -161,7 +213,10 @@ class Replayer {
   }
 
   void Handle(const Event& e, int64_t now) {
+    if (e.kind != EventKind::kTick) changed_ = true;
     switch (e.kind) {
+      case EventKind::kReconcile:
+        break;
       case EventKind::kTick:
         Tick(now);
         break;
@@ -208,6 +263,7 @@ class Replayer {
       return;
     }
     if (st.phase == PodPhase::kRunning) {
+      running_.erase(i);
       Node& n = nodes_[st.node];
       for (int g : st.gpus)
         n.free[g] += w_.pods[i].gpu_milli;
@@ -228,7 +284,8 @@ class Replayer {
 
   void ScheduleScaleDown(int node, int64_t now) {
     // The oracle decides in Decide() at once; the others wait their delay.
-    if (s_ == ScalingStrategy::kOracle) return;
+    // Through the controller, consolidateAfter does it.
+    if (s_ == ScalingStrategy::kOracle || o_.through_controller) return;
     Push(now + (s_ == ScalingStrategy::kPredictive ? o_.predictive_scale_down_delay
                                                    : o_.scale_down_delay),
          EventKind::kScaleDown, node);
@@ -243,7 +300,10 @@ class Replayer {
     bucket_peak_milli_ = demand_milli_;
     if (s_ == ScalingStrategy::kPredictive) {
       const double target = forecaster_.PeakOver(horizon_steps_) + o_.headroom_gpus;
-      target_nodes_ = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
+      const int nodes = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
+      // Through the controller a step only matters when it moves the floor.
+      if (nodes != target_nodes_) changed_ = true;
+      target_nodes_ = nodes;
       scale_down_due_ = true;
     }
     if (o_.record_series) {
@@ -293,6 +353,7 @@ class Replayer {
         st.node = id;
         st.bound_at = now;
         st.phase = PodPhase::kRunning;
+        running_.insert(i);
         if (p.runs_for_duration) Push(now + (p.departure - p.arrival), EventKind::kDeparture, i);
         bound = true;
       }
@@ -378,6 +439,77 @@ class Replayer {
     }
   }
 
+  PodSpec SpecOf(int i) const {
+    const ReplayPod& p = w_.pods[i];
+    PodSpec spec;
+    spec.name = std::to_string(i);
+    spec.num_gpu = p.num_gpu;
+    spec.gpu_milli = p.gpu_milli;
+    return spec;
+  }
+
+  // One pass of the GPUNodePool controller's decision over the replay's
+  // cloud: its increases are requested, the nodes it would cordon (empty
+  // ones: WhenEmpty) removed, and it is called again when it asks to be.
+  void ControllerPass(int64_t now) {
+    const auto at = [](int64_t t) { return Clock::TimePoint(std::chrono::seconds(t)); };
+    PoolSnapshot snap{.pool = &spec_, .now = at(now), .now_unix = now};
+    snap.groups.push_back({.instance_type = 0,
+                           .tier = CapacityTier::kOnDemand,
+                           .group = "replay",
+                           .desired = LiveNodes()});
+    for (int id : live_) {
+      snap.groups[0].instance_ids.push_back(std::to_string(id));
+      if (nodes_[id].ready) {
+        snap.nodes.push_back(
+            {.name = std::to_string(id), .group = 0, .instance_id = std::to_string(id)});
+      }
+    }
+    for (int i : running_) {
+      snap.pods.push_back({.key = std::to_string(i),
+                           .node = std::to_string(pods_[i].node),
+                           .demand = SpecOf(i),
+                           .gpus = pods_[i].gpus});
+    }
+    for (int i : pending_)
+      snap.pending.push_back({std::to_string(i), SpecOf(i)});
+    if (s_ == ScalingStrategy::kOracle) {
+      std::erase_if(foreseen_, [&](int i) { return pods_[i].phase != PodPhase::kForeseen; });
+      for (int i : foreseen_)
+        snap.pending.push_back({std::to_string(i), SpecOf(i)});
+    }
+    if (s_ == ScalingStrategy::kPredictive) snap.floor_nodes = target_nodes_;
+    auto plan = DecidePool(snap, &memory_, {});
+    if (!plan.ok()) {
+      error_ = plan.error();
+      return;
+    }
+    for (const GroupIncrease& inc : plan->increases) {
+      for (int k = 0; k < inc.count; ++k)
+        if (!RequestNode(now)) break;
+    }
+    for (const NodeCordon& c : plan->cordons) {
+      const int id = std::stoi(c.node);
+      if (nodes_[id].removed_at < 0 && nodes_[id].pods == 0) RemoveNode(id, now);
+    }
+    // Every change is an event here, so no resync is needed, and no launch
+    // fails: only the decision's own wake (the batching window, a node
+    // settling past consolidateAfter), and a resync while pods wait on a limit.
+    if (plan->wake) {
+      SchedulePass(now,
+                   now + std::chrono::ceil<std::chrono::seconds>(*plan->wake - at(now)).count());
+    } else if (!snap.pending.empty()) {
+      SchedulePass(now, now + 15);
+    }
+  }
+
+  void SchedulePass(int64_t now, int64_t t) {
+    t = std::max(t, now + 1);
+    if (next_pass_ > now && next_pass_ <= t) return;  // one already comes sooner
+    next_pass_ = t;
+    Push(t, EventKind::kReconcile, -1);
+  }
+
   ReplayResult Report() const {
     ReplayResult r;
     r.strategy = s_;
@@ -459,6 +591,13 @@ class Replayer {
   int64_t last_departure_ = 0;
   int64_t end_time_ = 0;
   std::vector<ReplayPoint> series_;
+  // Through the controller.
+  NodePoolSpec spec_;
+  PoolMemory memory_;
+  std::set<int> running_;
+  bool changed_ = true;
+  int64_t next_pass_ = std::numeric_limits<int64_t>::min();
+  Status error_;
 };
 
 }  // namespace
@@ -470,6 +609,13 @@ Result<ReplayResult> ReplayTrace(const ReplayWorkload& workload, ScalingStrategy
     return InvalidArgumentError("provisioning and scale-down delays must not be negative");
   }
   if (options.step < 1) return InvalidArgumentError("step must be at least 1 second");
+  if (options.through_controller &&
+      (options.gpus_per_node > kMaxGpusPerNode || options.batch_idle < 0 ||
+       options.batch_max < options.batch_idle)) {
+    return InvalidArgumentError(
+        "through the controller: want gpus_per_node <= " + std::to_string(kMaxGpusPerNode) +
+        " and 0 <= batch_idle <= batch_max");
+  }
   if (options.min_nodes < 0 || (options.max_nodes >= 0 && options.max_nodes < options.min_nodes)) {
     return InvalidArgumentError("want 0 <= min_nodes <= max_nodes");
   }
@@ -481,7 +627,9 @@ Result<ReplayResult> ReplayTrace(const ReplayWorkload& workload, ScalingStrategy
     }
   }
   Replayer replayer(workload, strategy, options);
-  return replayer.Run();
+  ReplayResult result = replayer.Run();
+  if (!replayer.error().ok()) return replayer.error().WithContext("the controller's decision");
+  return result;
 }
 
 int PredictiveHorizonSteps(const ReplayOptions& options) {

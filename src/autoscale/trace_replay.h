@@ -31,7 +31,8 @@
 //   std::printf("%.1f GPU-hours, p99 pending %.0f s\n", r.gpu_hours, r.pending_p99);
 //
 // The replay ends when the last pod leaves: node time after that is not billed.
-// Time is the workload's (seconds); nothing reads a clock.
+// Time is the workload's (seconds); nothing reads a clock. With
+// `through_controller` the strategies decide with the controller's DecidePool.
 // Thread-safety: pure; concurrent replays of one workload are fine.
 #pragma once
 
@@ -81,6 +82,16 @@ struct ReplayOptions {
   // Predictive: an empty node above the forecast target goes after this long
   // (the forecast, not a fixed cool-down, guards against the next arrivals).
   int64_t predictive_scale_down_delay = 0;
+  // true: each strategy decides through the GPUNodePool controller's own
+  // decision (DecidePool, node_pool_decide.h) instead of the replay's
+  // first-fit model: the batching window (idle `batch_idle`, at most
+  // `batch_max` seconds), the placement engine's scale-up plan, and
+  // consolidation of nodes empty for consolidateAfter (the scale-down delay);
+  // predictive sets the pool's floor to the forecast target, the oracle adds
+  // the foreseen pods to the pending ones.
+  bool through_controller = false;
+  int64_t batch_idle = 1;
+  int64_t batch_max = 10;
   bool record_series = true;
   // Called now and then with the fraction of events done (0..1).
   std::function<void(double)> progress{};

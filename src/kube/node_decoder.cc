@@ -15,7 +15,7 @@ class NodeViewBuilder {
     GPA_SJ_RETURN_IF_ERROR(ForEachField(obj, [&](std::string_view key, od::value& v) {
       if (key == "metadata") {
         ctx->where = "metadata";
-        return GetMeta(v, &meta_, /*keep_annotations=*/false, ctx);
+        return GetMeta(v, &meta_, /*keep_annotations=*/true, ctx);
       }
       if (key == "spec") return DecodeSpec(v, node, ctx);
       if (key == "status") return DecodeStatus(v, node, ctx);
@@ -28,6 +28,7 @@ class NodeViewBuilder {
     node->creation_timestamp_ = meta_.creation_timestamp;
     node->deletion_timestamp_ = meta_.deletion_timestamp;
     node->labels_ = PackedArray<Label>(&meta_.labels);
+    node->annotations_ = PackedArray<Annotation>(&meta_.annotations);
     for (const Condition& c : node->conditions_) {
       if (c.type.view() == "Ready") node->ready_ = c.status;
     }
@@ -35,6 +36,8 @@ class NodeViewBuilder {
     fields_.push_back(&node->uid_);
     fields_.push_back(&node->resource_version_);
     fields_.push_back(&node->provider_id_);
+    for (Annotation& a : node->annotations_)
+      fields_.push_back(&a.value);
     for (NodeAddress& a : node->addresses_)
       fields_.push_back(&a.address);
     node->strings_.Adopt(fields_);

@@ -23,6 +23,13 @@ std::string_view TaintEffectName(TaintEffect e) {
   return "";
 }
 
+std::optional<std::string_view> NodeView::annotation(std::string_view key) const {
+  for (const Annotation& a : annotations_) {
+    if (a.key.view() == key) return a.value;
+  }
+  return std::nullopt;
+}
+
 std::string_view NodeView::gpu_product() const {
   return label(node_labels::kGpuProduct).value_or("");
 }

@@ -1,7 +1,8 @@
 // File: src/kube/node_view.h
 //
 // A trimmed, typed view of a v1 Node: identity, labels (GPU model, instance
-// type, zone, capacity type), taints, unschedulable, conditions (Ready),
+// type, zone, capacity type), annotations (without kubectl's
+// last-applied-configuration), taints, unschedulable, conditions (Ready),
 // capacity and allocatable per resource parsed to integers, and addresses.
 //
 //   GPU_ASSIGN_OR_RETURN(NodeView node, DecodeNode(json));   // object_codec.h
@@ -65,6 +66,8 @@ class NodeView {
   std::optional<std::string_view> label(std::string_view key) const {
     return FindLabel(labels(), key);
   }
+  std::span<const Annotation> annotations() const { return annotations_.span(); }
+  std::optional<std::string_view> annotation(std::string_view key) const;
   std::string_view gpu_product() const;    // "" when unlabelled
   std::string_view instance_type() const;  // GA label, then beta
   std::string_view zone() const;           // GA label, then beta
@@ -96,6 +99,7 @@ class NodeView {
   bool unschedulable_ = false;
   ConditionStatus ready_ = ConditionStatus::kUnknown;
   PackedArray<Label> labels_;
+  PackedArray<Annotation> annotations_;
   PackedArray<Taint> taints_;
   PackedArray<Condition> conditions_;
   PackedArray<ResourceQuantity> capacity_;

@@ -114,6 +114,9 @@ error_code GetConditions(od::value& v, std::vector<Condition>* out) {
       } else if (key == "status") {
         GPA_SJ_RETURN_IF_ERROR(GetString(f, &text));
         c.status = ParseConditionStatus(text);
+      } else if (key == "reason") {
+        GPA_SJ_RETURN_IF_ERROR(GetString(f, &text));
+        c.reason = InternedString::Make(text);
       }
       return simdjson::SUCCESS;
     }));

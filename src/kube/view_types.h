@@ -124,6 +124,7 @@ std::string_view ConditionStatusName(ConditionStatus s);
 struct Condition {
   InternedString type;  // "Ready", "PodScheduled", ...
   ConditionStatus status = ConditionStatus::kUnknown;
+  InternedString reason;  // "Unschedulable", "SchedulingGated", ...
 };
 
 // A resource amount parsed from a quantity: millicores for cpu, bytes for

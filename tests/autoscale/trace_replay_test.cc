@@ -21,6 +21,38 @@ ReplayWorkload OnePod() {
   return {.name = "one", .pods = {{.arrival = 100, .departure = 3700}}};
 }
 
+// Through the controller's DecidePool: the batching window (idle 1 s) comes
+// before the scale-up, so the pod waits 1 + 90 s; the oracle foresees the
+// window too.
+TEST(TraceReplayTest, ThroughTheControllerPaysTheBatchingWindow) {
+  ReplayOptions o{.through_controller = true, .record_series = false};
+  ReplayResult r = MustReplay(OnePod(), ScalingStrategy::kReactive, o);
+  EXPECT_EQ(r.pending_max, 91);
+  // Requested at 101, ready at 191, the pod runs 191..3791.
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 3690.0 * 8 / 3600);
+  EXPECT_EQ(r.end_time, 3791);
+  EXPECT_EQ(r.nodes_requested, 1);
+  ReplayResult oracle = MustReplay(OnePod(), ScalingStrategy::kOracle, o);
+  EXPECT_EQ(oracle.pending_max, 0);
+  // Foreseen at 9, requested at 10, ready at 100: billed 10..3700.
+  EXPECT_DOUBLE_EQ(oracle.gpu_hours, 3690.0 * 8 / 3600);
+  EXPECT_EQ(oracle.nodes_requested, 1);
+  // Two pods 30 s apart, each a whole node: the empty first node goes
+  // consolidateAfter (600 s) after its pod left, not at once.
+  ReplayWorkload two{.name = "two",
+                     .pods = {{.arrival = 0, .departure = 100, .num_gpu = 8},
+                              {.arrival = 30, .departure = 2000, .num_gpu = 8}}};
+  ReplayResult r2 = MustReplay(two, ScalingStrategy::kReactive, o);
+  // Pod 0: requested 1, ready 91, runs 91..191; node 0 removed at 791.
+  // Pod 1: requested 31, ready 121, runs 121..2091.
+  EXPECT_EQ(r2.nodes_requested, 2);
+  EXPECT_DOUBLE_EQ(r2.gpu_hours, ((791 - 1) + (2091 - 31)) * 8.0 / 3600);
+  // The placement engine's nodes have at most 16 GPUs.
+  EXPECT_FALSE(ReplayTrace(two, ScalingStrategy::kReactive,
+                           {.gpus_per_node = 32, .through_controller = true})
+                   .ok());
+}
+
 TEST(TraceReplayTest, ReactivePendsForTheProvisioningDelay) {
   ReplayResult r = MustReplay(OnePod(), ScalingStrategy::kReactive, {.price_per_gpu_hour = 2});
   EXPECT_EQ(r.pods, 1);

@@ -142,6 +142,24 @@ TEST(PoolDemandTest, MigAndWholeAndModelSelection) {
                    .has_value());
 }
 
+TEST(WaitsForCapacityTest, UnschedulableYesGatedNo) {
+  auto with_status = [](json status) {
+    json pod = PodJson("p", {{"nvidia.com/gpu", "1"}});
+    pod["status"] = std::move(status);
+    return DecodeOrDie(pod);
+  };
+  auto scheduled = [](std::string status, std::string reason) {
+    return json{
+        {"phase", "Pending"},
+        {"conditions", {{{"type", "PodScheduled"}, {"status", status}, {"reason", reason}}}}};
+  };
+  EXPECT_TRUE(WaitsForCapacity(with_status(scheduled("False", "Unschedulable"))));
+  EXPECT_FALSE(WaitsForCapacity(with_status(scheduled("False", "SchedulingGated"))));
+  EXPECT_FALSE(WaitsForCapacity(with_status(scheduled("True", ""))));
+  EXPECT_FALSE(WaitsForCapacity(with_status({{"phase", "Pending"}})));  // not tried yet
+  EXPECT_FALSE(WaitsForCapacity(with_status({{"phase", "Running"}})));
+}
+
 TEST(PoolForPodTest, NodeSelectorNamesThePoolOrItsModel) {
   ParsedNodePool a100 = ParseNodePool(kPool);
   json t4 = kPool;

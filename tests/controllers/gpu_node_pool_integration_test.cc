@@ -423,5 +423,69 @@ TEST_F(GpuNodePoolIntegrationTest, SpotCapacityErrorFallsBackAndBudgetDrainsSpot
   std::cout << "--- status after scaleDownSpot ---\n" << status.dump(2) << "\n";
 }
 
+// A spot node gets an interruption notice (what the node agent writes: the
+// interruption taint, a cordon and the notice annotation). Before its pod is
+// evicted the controller orders its replacement on on-demand (spot is marked
+// unavailable), records the Interruption; once the pod is gone the
+// interrupted instance is terminated and the spot group shrinks.
+TEST_F(GpuNodePoolIntegrationTest, AnInterruptionOrdersReplacementCapacityAtOnce) {
+  json pool = json::parse(R"({
+    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+    "metadata": {"name": "notice"},
+    "spec": {
+      "provider": {"type": "simulated", "provisioningDelay": "1s",
+                   "groups": {"spot": "nt-spot", "onDemand": "nt-od"}},
+      "instanceTypes": [{"name": "sim.a10x1", "gpuModel": "A10G", "gpuCount": 1,
+                         "cpu": "4", "memory": "16Gi", "price": {"spot": 0.38, "onDemand": 1.01}}],
+      "maxNodes": 4,
+      "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "Never"}
+    }})");
+  ASSERT_TRUE(client_->Create({kPools, "", "notice"}, pool).ok());
+  CreatePendingPod("serve-0", /*whole_gpu=*/true);
+  ASSERT_TRUE(WaitFor([&] { return PoolNodes("notice").size() == 1; })) << manager_.Log();
+  const std::string spot_node = PoolNodes("notice")[0];
+  Bind("serve-0", spot_node);
+  ASSERT_TRUE(WaitFor([&] {
+    const json st = Pool("notice").value("status", json::object());
+    return st.value("pendingGPUPods", -1) == 0 && st["tiers"]["spot"].value("nodes", 0) == 1;
+  })) << Pool("notice").dump(2);
+
+  auto node = client_->Get({kube::resources::kNodes, "", spot_node});
+  ASSERT_TRUE(node.ok());
+  (*node)["metadata"]["annotations"]["gpu-autoscaler.io/interruption-notice"] =
+      "SpotInterruption 2026-12-05T03:00:00Z";
+  (*node)["spec"]["unschedulable"] = true;
+  (*node)["spec"]["taints"] = {{{"key", "gpu-autoscaler.io/interruption"},
+                                {"value", "SpotInterruption"},
+                                {"effect", "NoSchedule"}}};
+  ASSERT_TRUE(client_->Replace({kube::resources::kNodes, "", spot_node}, *node).ok());
+
+  // The pod is still on the node: its replacement is on order already.
+  json status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("notice").value("status", json::object());
+    return status.value("tiers", json::object())
+               .value("onDemand", json::object())
+               .value("desired", 0) == 1;
+  })) << status.dump(2)
+      << manager_.Log();
+  EXPECT_TRUE(Actions(status).count("Interruption:spot")) << status.dump(2);
+  EXPECT_TRUE(Actions(status).count("ScaleUp:onDemand")) << status.dump(2);
+  ASSERT_EQ(status["unavailableOfferings"].size(), 1u) << status.dump(2);
+  EXPECT_EQ(status["unavailableOfferings"][0]["tier"], "spot");
+  EXPECT_EQ(status["tiers"]["spot"]["desired"], 1) << status.dump(2);  // not terminated yet
+
+  // The node agent evicts the pod; the empty interrupted node goes.
+  ASSERT_TRUE(
+      client_->Delete({kube::resources::kPods, ns_, "serve-0"}, {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("notice").value("status", json::object());
+    return status["tiers"]["spot"].value("desired", -1) == 0;
+  })) << status.dump(2)
+      << manager_.Log();
+  EXPECT_TRUE(Actions(status).count("Terminate:spot")) << status.dump(2);
+  std::cout << "--- status after the interruption ---\n" << status.dump(2) << "\n";
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler

@@ -349,6 +349,33 @@ TEST(NodeViewTest, DecodesCapacityTaintsAndLabels) {
   EXPECT_EQ(list->items[1].ready(), ConditionStatus::kUnknown);
 }
 
+// The autoscaler reads a Node's do-not-disrupt and interruption-notice
+// annotations, and a pod's PodScheduled reason (SchedulingGated is not a
+// request for capacity).
+TEST(NodeViewTest, KeepsAnnotationsAndConditionReasons) {
+  std::string node_json = R"({"metadata":{"name":"n","annotations":{
+      "gpu-autoscaler.io/do-not-disrupt":"true",
+      "gpu-autoscaler.io/interruption-notice":"SpotInterruption 2026-12-05T03:00:00Z",
+      "kubectl.kubernetes.io/last-applied-configuration":"{}"}},
+      "status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady"}]}})";
+  auto node = DecodeNode(node_json);
+  ASSERT_TRUE(node.ok()) << node.error().ToString();
+  node_json.assign(node_json.size(), 'x');  // the view owns its strings
+  EXPECT_EQ(node->annotation("gpu-autoscaler.io/do-not-disrupt"), "true");
+  EXPECT_EQ(node->annotation("gpu-autoscaler.io/interruption-notice"),
+            "SpotInterruption 2026-12-05T03:00:00Z");
+  EXPECT_FALSE(node->annotation("kubectl.kubernetes.io/last-applied-configuration"));
+  EXPECT_EQ(node->annotations().size(), 2u);
+  ASSERT_EQ(node->conditions().size(), 1u);
+  EXPECT_EQ(node->conditions()[0].reason, "KubeletReady");
+
+  auto pod = DecodePod(R"({"metadata":{"name":"p","namespace":"ml"},"status":{"phase":"Pending",
+      "conditions":[{"type":"PodScheduled","status":"False","reason":"SchedulingGated"}]}})");
+  ASSERT_TRUE(pod.ok()) << pod.error().ToString();
+  ASSERT_EQ(pod->conditions().size(), 1u);
+  EXPECT_EQ(pod->conditions()[0].reason, "SchedulingGated");
+}
+
 TEST(GenericObjectTest, KeepsMetadataAndRawJson) {
   const std::string json =
       R"({"apiVersion":"gpu.example.com/v1","kind":"GpuPool","metadata":{"name":"pool-a",)"
