@@ -698,8 +698,8 @@ TEST(ChartValuesTest, DocumentedDefaultsRender) {
   ASSERT_NE(writer, nullptr);
   const json& pod = (*writer)["spec"]["template"]["spec"];
   const json& container = pod["containers"][0];
-  for (const char* arg : {"--cgroup-root=/host/cgroup", "--cgroup-driver=systemd",
-                          "--reserved-cpus=0-1"}) {
+  for (const char* arg :
+       {"--cgroup-root=/host/cgroup", "--cgroup-driver=systemd", "--reserved-cpus=0-1"}) {
     EXPECT_NE(std::find(container["args"].begin(), container["args"].end(), arg),
               container["args"].end())
         << arg;
