@@ -6,7 +6,9 @@
 # duty-cycle excerpt in tests/data/genai), 110 pods bound to the node, the
 # fake kubelet PodResources server answering for all 110 (40 hold GPUs: six
 # GPUs time-sliced 5 ways, each MIG device exclusive) and a fake /proc with
-# the GPU processes' cgroups. It polls NVML every second, asks PodResources
+# the GPU processes' cgroups. The pods are of every Katalyst QoS level; the
+# agent keeps their pools in a fake cgroup v2 tree over a fake sysfs of two
+# 32-CPU NUMA nodes. It polls NVML every second, asks PodResources
 # every 10 s, scrapes /metrics every 15 s like Prometheus, and reports the
 # agent's CPU (utime + stime from /proc/PID/stat over the window, % of one
 # core) and RSS (peak VmHWM and the last VmRSS from /proc/PID/status).
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --window) window="$2"; shift ;;
     --build-dir) build="$2"; shift ;;
     --no-pod-resources) socket_flag=no ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -41,8 +43,11 @@ curl -fsS -XPOST -H 'Content-Type: application/json' "$server/api/v1/nodes" \
 curl -fsS -XPOST -H 'Content-Type: application/json' "$server/api/v1/namespaces" \
   -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
 
-# 110 pods on the node; 40 of them run one GPU process each. Writes the fake
-# NVML scenario, the PodResources answer and the processes' cgroups.
+# 110 pods on the node; 40 of them run one GPU process each. One in ten is
+# dedicated_cores, one in ten reclaimed_cores, one in twenty system_cores, the
+# rest shared_cores. Writes the fake NVML scenario, the PodResources answer,
+# the processes' cgroups, a fake sysfs (two 32-CPU NUMA nodes) and the pods'
+# cgroup v2 directories as a systemd-driver kubelet makes them.
 python3 - "$server" "$work" tests/data/genai/pod_gpu_duty_cycle_excerpt.csv <<'PY'
 import csv, json, os, sys, urllib.request
 server, work, excerpt = sys.argv[1:4]
@@ -51,15 +56,45 @@ for row in csv.DictReader(open(excerpt)):
     series.setdefault(row["container_ip"], []).append(round(float(row["value"])))
 traces = list(series.values())
 
+for node in range(2):
+    d = f"{work}/sys/devices/system/node/node{node}"
+    os.makedirs(d, exist_ok=True)
+    open(f"{d}/cpulist", "w").write(f"{node * 32}-{node * 32 + 31}\n")
+    open(f"{d}/meminfo", "w").write(f"Node {node} MemTotal: 268435456 kB\n")
+cgroot = f"{work}/cgroup"
+os.makedirs(cgroot, exist_ok=True)
+open(f"{cgroot}/cgroup.controllers", "w").write("cpuset cpu io memory pids\n")
+
 def create_pod(i):
+    level, res, tier = "shared_cores", {"requests": {"cpu": "250m", "memory": "512Mi"}}, "burstable"
+    if i % 10 == 0:
+        level, tier = "dedicated_cores", ""
+        res = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    elif i % 10 == 5:
+        level, tier = "reclaimed_cores", "besteffort"
+        r = {"resource.katalyst.kubewharf.io/reclaimed_millicpu": "1k",
+             "resource.katalyst.kubewharf.io/reclaimed_memory": "1Gi"}
+        res = {"requests": r, "limits": r}
+    elif i % 20 == 3:
+        level = "system_cores"
     body = {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"p-{i}", "namespace": "bench"},
+            "metadata": {"name": f"p-{i}", "namespace": "bench",
+                         "annotations": {"katalyst.kubewharf.io/qos_level": level}},
             "spec": {"nodeName": "bench-gpu-node",
-                     "containers": [{"name": "main", "image": "x"}]}}
+                     "containers": [{"name": "main", "image": "x", "resources": res}]}}
     req = urllib.request.Request(f"{server}/api/v1/namespaces/bench/pods",
                                  data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req))["metadata"]["uid"]
+    uid = json.load(urllib.request.urlopen(req))["metadata"]["uid"]
+    u = uid.replace("-", "_")
+    d = f"{cgroot}/kubepods.slice"
+    d += (f"/kubepods-{tier}.slice/kubepods-{tier}-pod{u}.slice" if tier
+          else f"/kubepods-pod{u}.slice")
+    os.makedirs(d, exist_ok=True)
+    for f, v in {"cpuset.cpus": "", "cpuset.mems": "", "cpu.max": "max 100000",
+                 "cpu.weight": "100", "memory.high": "max", "memory.min": "0"}.items():
+        open(f"{d}/{f}", "w").write(v + "\n")
+    return uid
 
 uids = [create_pod(i) for i in range(110)]
 gpus, holders, allocatable = [], {}, []
@@ -118,6 +153,8 @@ GPA_FAKE_NVML_SCENARIO="$work/scenario.json" "$build/gpu-autoscaler-node-agent" 
   --health-probe-bind-address "127.0.0.1:$probe" --metrics-bind-address "127.0.0.1:$metrics" \
   --pod-resources-socket "$([[ $socket_flag == yes ]] && echo "$work/kubelet.sock")" \
   --proc-root "$work/proc" \
+  --sysfs-root "$work/sys" --cgroup-root "$work/cgroup" --cgroup-driver systemd \
+  --cgroup-version v2 --reserved-cpus 0-1 --reclaim-reserve-cpu 2 --reclaim-reserve-memory 4Gi \
   --log-level warn >"$work/agent.log" 2>&1 &
 agent=$!
 pids+=($agent)
@@ -147,7 +184,8 @@ import sys
 u0, s0, u1, s1, t0, t1, ticks, rss, hwm, scrapes, series, labelled, pcount, psum = sys.argv[1:15]
 secs = float(t1) - float(t0)
 cpu = (int(u1) + int(s1) - int(u0) - int(s0)) / int(ticks) / secs * 100
-print("node agent: 8 GPUs (2 in MIG, 10 MIG devices), 40 processes, 110 pods in PodResources, "
+print("node agent: 8 GPUs (2 in MIG, 10 MIG devices), 40 processes, 110 pods of every QoS "
+      "level in PodResources with their pools in cgroups, "
       f"NVML polled every 1 s, {scrapes} scrapes of {series} GPU and pod series "
       f"({labelled}/40 processes with pod labels)")
 print(f"  CPU:          {cpu:.2f}% of one core over {secs:.0f} s "

@@ -111,7 +111,10 @@ Result<QosControllerOptions> MakeQosOptions(const AgentFlags& flags) {
     }
     version = *detected;
   }
-  o.cgroup = CgroupWriterOptions{.root = flags.cgroup_root, .driver = o.driver, .version = version};
+  o.cgroup = CgroupWriterOptions{.root = flags.cgroup_root,
+                                 .driver = o.driver,
+                                 .version = version,
+                                 .parent = flags.pod_cgroup_parent};
   Log(LogLevel::kInfo, "writing QoS pools to pod cgroups",
       {{"root", flags.cgroup_root},
        {"version", std::string(CgroupVersionName(version))},

@@ -43,6 +43,7 @@ struct AgentFlags {
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string cgroup_driver = "cgroupfs";
   std::string cgroup_version = "auto";
+  std::string pod_cgroup_parent;  // the kubelet's own --cgroup-root, when not "/"
   std::string reserved_cpus;
   int64_t reserved_memory_bytes = 0;
   int64_t reclaim_reserve_millicpu = 0;

@@ -66,6 +66,8 @@ Flags:
   --cgroup-version=auto|v1|v2|none   which cgroup files to write; auto detects, none
                                      plans and reports the QoS pools without writing
                                      (default auto)
+  --pod-cgroup-parent=PATH           the kubelet's --cgroup-root when it is not "/": the
+                                     cgroup kubepods sits under (default none)
   --reserved-cpus=CPULIST            CPUs for system_cores pods, kept out of every
                                      other pool, e.g. "0-1" (default none)
   --reserved-memory=QUANTITY         memory kept for the system, not reclaimable
@@ -119,6 +121,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                              "--cgroup-root",
                                              "--cgroup-driver",
                                              "--cgroup-version",
+                                             "--pod-cgroup-parent",
                                              "--reserved-cpus",
                                              "--reserved-memory",
                                              "--reclaim-reserve-cpu",
@@ -185,6 +188,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                     "\"");
       }
       flags->cgroup_version = value;
+    } else if (name == "--pod-cgroup-parent") {
+      flags->pod_cgroup_parent = value;
     } else if (name == "--reserved-cpus") {
       if (!node_agent::ParseCpuList(value).ok()) {
         return InvalidArgumentError("--reserved-cpus: want a cpulist such as 0-1,4, got \"" +

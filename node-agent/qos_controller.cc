@@ -278,6 +278,12 @@ void QosController::ReportProblems(const PoolPlan& plan) {
 }
 
 Status QosController::ApplyStatus(const PoolPlan& plan) {
+  const Clock::TimePoint now = options_.clock->Now();
+  if (now - last_reapply_ >= options_.reapply) {
+    last_reapply_ = now;
+    last_node_.clear();
+    last_status_.clear();
+  }
   // The Node first: it does not need the report to exist.
   Status node_result = Status::Ok();
   if (plan.error.empty()) {

@@ -83,6 +83,9 @@ struct QosControllerOptions {
   std::optional<CgroupWriterOptions> cgroup{};
   CgroupDriver driver = CgroupDriver::kCgroupfs;  // reported even when writes are off
   std::chrono::milliseconds resync{10'000};
+  // Everything is applied again this often, though unchanged: someone may have
+  // removed it (a kubelet re-registering its Node resets extended resources).
+  std::chrono::seconds reapply{600};
   Clock* clock = &RealClock::Instance();
 };
 
@@ -133,6 +136,7 @@ class QosController {
   std::string last_status_;
   std::string last_node_;
   std::string last_error_;
+  Clock::TimePoint last_reapply_{};
   uint64_t counted_writes_ = 0;
   uint64_t counted_errors_ = 0;
   uint64_t counted_vanished_ = 0;

@@ -708,6 +708,31 @@ TEST(ChartValuesTest, DocumentedDefaultsRender) {
   ASSERT_NE(agent, nullptr);
   EXPECT_EQ((*agent)["spec"]["template"]["spec"]["nodeSelector"],
             json::parse(R"({"nvidia.com/gpu.present":"true"})"));
+  // By default the QoS pools are planned and reported, not written to cgroups;
+  // nodeAgent.qos.writeCgroups mounts the host's cgroup tree read-write and runs as root.
+  const json& agent_args = (*agent)["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_NE(std::find(agent_args.begin(), agent_args.end(), "--cgroup-version=none"),
+            agent_args.end());
+  Rendering qos = Render("gpa-system", {"--set", "nodeAgent.qos.writeCgroups=true", "--set",
+                                        "nodeAgent.qos.reservedCpus=0-1"});
+  ASSERT_EQ(qos.exit_code, 0) << qos.error;
+  const json* writer = Find(qos.objects, "DaemonSet", "gpa-gpu-autoscaler-node-agent");
+  ASSERT_NE(writer, nullptr);
+  const json& pod = (*writer)["spec"]["template"]["spec"];
+  const json& container = pod["containers"][0];
+  for (const char* arg :
+       {"--cgroup-root=/host/cgroup", "--cgroup-driver=systemd", "--reserved-cpus=0-1"}) {
+    EXPECT_NE(std::find(container["args"].begin(), container["args"].end(), arg),
+              container["args"].end())
+        << arg;
+  }
+  EXPECT_EQ(pod["volumes"][1], json::parse(R"({"name":"cgroup",
+              "hostPath":{"path":"/sys/fs/cgroup","type":"Directory"}})"));
+  EXPECT_EQ(container["volumeMounts"][1], json::parse(R"({"name":"cgroup",
+              "mountPath":"/host/cgroup"})"));
+  EXPECT_EQ(container["securityContext"]["runAsUser"], 0);
+  EXPECT_EQ(container["securityContext"]["allowPrivilegeEscalation"], false);
+  EXPECT_EQ(container["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
   // No monitoring objects without the Prometheus Operator's API.
   for (const json& obj : r.objects)
     EXPECT_NE(obj.value("apiVersion", ""), "monitoring.coreos.com/v1");

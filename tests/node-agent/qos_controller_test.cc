@@ -8,7 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kube/object_codec.h"
+#include "kube/rest_client.h"
 #include "support/child_process.h"
+#include "support/fake_transport.h"
 
 namespace gpu_autoscaler::node_agent {
 namespace {
@@ -57,6 +60,70 @@ TEST(QosDocuments, SingleNodeTopologyFallback) {
   std::ofstream(dir / "devices/system/cpu/online") << "x\n";
   EXPECT_EQ(ReadSingleNodeTopology(dir.string(), "/nonexistent").error().message(),
             (dir / "devices/system/cpu/online").string() + ": malformed cpulist \"x\"");
+  fs::remove_all(dir);
+}
+
+// The apply layer against a scripted API: the Node is applied before the
+// report exists; a missing report is retried; nothing is applied again
+// until something changes or `reapply` passes.
+TEST(QosController, AppliesOnlyChangesAndRetriesAMissingReport) {
+  namespace fs = std::filesystem;
+  const fs::path dir = testing::MakeTempDir("gpa-qosctl");
+  fs::create_directories(dir / "sys/devices/system/node/node0");
+  std::ofstream(dir / "sys/devices/system/node/node0/cpulist") << "0-3\n";
+  std::ofstream(dir / "sys/devices/system/node/node0/meminfo") << "Node 0 MemTotal: 1048576 kB\n";
+  auto transport = std::make_unique<testing::FakeTransport>();
+  testing::FakeTransport* fake = transport.get();
+  kube::ClientConfig cfg;
+  cfg.server = "https://h";
+  cfg.qps = 0;
+  FakeClock clock;
+  auto client = kube::RestClient::WithTransport(cfg, std::move(transport), {.clock = &clock});
+  bool report_exists = false;
+  std::vector<std::string> applied;
+  fake->SetHandler([&](const kube::HttpRequest& req) {
+    const std::string path =
+        req.url.substr(req.url.find('/', 8), req.url.find('?') - req.url.find('/', 8));
+    applied.push_back(req.method + " " + path);
+    if (path.find("noderesourcereports") != std::string::npos && !report_exists) {
+      return testing::FakeTransport::Reply{
+          .status = 404,
+          .body =
+              R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404})"};
+    }
+    return testing::FakeTransport::Reply{.body = req.body};
+  });
+  LocalPodCache pods(nullptr, {.node_name = "n1"});
+  auto pod = kube::DecodePod(R"({"metadata":{"namespace":"a","name":"web","uid":"u1",
+      "resourceVersion":"1"},"spec":{"nodeName":"n1","containers":[{"name":"c",
+      "resources":{"requests":{"cpu":"1","memory":"1Ki"}}}]},"status":{"phase":"Running"}})");
+  ASSERT_TRUE(pod.ok());
+  pods.Upsert(*pod);
+  QosController qos(*client, pods, nullptr, nullptr,
+                    {.node_name = "n1", .sysfs_root = (dir / "sys").string(), .clock = &clock});
+  // 4 CPUs, 1000m shared: 3000m and 1 GiB - 1 KiB reclaimable.
+  Status first = qos.Sync();
+  EXPECT_EQ(first.message(), "the NodeResourceReport is not written yet");
+  EXPECT_EQ(applied, (std::vector<std::string>{
+                         "PATCH /api/v1/nodes/n1/status",
+                         "PATCH /apis/gpuautoscaler.io/v1alpha1/noderesourcereports/n1/status"}));
+  EXPECT_EQ(qos.last_plan().reclaimable_millicpu, 3000);
+  EXPECT_EQ(qos.last_plan().reclaimable_memory_bytes, (1LL << 30) - 1024);
+  report_exists = true;
+  applied.clear();
+  EXPECT_TRUE(qos.Sync().ok());  // only the report: the Node has not changed
+  EXPECT_EQ(applied, (std::vector<std::string>{
+                         "PATCH /apis/gpuautoscaler.io/v1alpha1/noderesourcereports/n1/status"}));
+  applied.clear();
+  EXPECT_TRUE(qos.Sync().ok());
+  EXPECT_TRUE(applied.empty());
+  pods.Remove("u1");
+  EXPECT_TRUE(qos.Sync().ok());
+  EXPECT_EQ(applied.size(), 2u);  // 4000m now: both change
+  applied.clear();
+  clock.Step(std::chrono::minutes(11));
+  EXPECT_TRUE(qos.Sync().ok());
+  EXPECT_EQ(applied.size(), 2u);  // applied again though unchanged
   fs::remove_all(dir);
 }
 

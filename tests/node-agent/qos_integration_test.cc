@@ -5,9 +5,11 @@
 // test checks the NodeResourceReport's status.qos, the Node's reclaimed
 // resources, the cgroup files, the Event for an unknown qos_level, and that
 // deleting the dedicated_cores pod recomputes the pools and rewrites only
-// the files whose value changed.
+// the files whose value changed. Where this machine lets a test create
+// cgroup v1 groups, the agent also runs against the real v1 hierarchies.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -321,6 +323,154 @@ TEST_F(QosAgentTest, AVanishedCgroupIsLoggedAndTheAgentKeepsServing) {
   std::ofstream(web / "cpuset.mems") << "\n";
   ASSERT_TRUE(WaitFor([&] { return Read(web / "cpuset.cpus") == "2-15"; })) << agent_.Log();
   EXPECT_GE(Metric("gpu_autoscaler_node_cgroup_writes_total{result=\"vanished\"}"), 1);
+}
+
+// The same agent on this machine's real CPUs (sysfs /sys) and the real cgroup
+// v1 cpuset, cpu and memory hierarchies, when a test may create groups there:
+// the groups go under gpa-it-<pid> (--pod-cgroup-parent) and are removed.
+class RealV1QosAgentTest : public QosAgentTest {
+ protected:
+  void SetUp() override {
+    QosAgentTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    parent_ = "gpa-it-" + std::to_string(::getpid());
+    for (const char* c : {"cpuset", "cpu", "memory"}) {
+      const fs::path base = fs::path("/sys/fs/cgroup") / c;
+      std::error_code ec;
+      if (!fs::exists(base / "cgroup.procs") || !fs::create_directory(base / parent_, ec) || ec) {
+        GTEST_SKIP() << "cannot create a cgroup v1 group under " << base << " ("
+                     << (ec ? ec.message() : "no v1 hierarchy")
+                     << "); the fake v2 tree test covers the agent";
+      }
+      created_.push_back(base / parent_);
+    }
+    // A cpuset group needs CPUs and memory nodes before its children can have any.
+    std::ofstream(fs::path("/sys/fs/cgroup/cpuset") / parent_ / "cpuset.mems")
+        << Read("/sys/fs/cgroup/cpuset/cpuset.mems");
+    std::ofstream(fs::path("/sys/fs/cgroup/cpuset") / parent_ / "cpuset.cpus")
+        << Read("/sys/fs/cgroup/cpuset/cpuset.cpus");
+    auto cpus = ParseCpuListForTest(Read("/sys/fs/cgroup/cpuset/cpuset.cpus"));
+    if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs in the root cpuset";
+    RecordProperty("cgroup_fs", "real v1 (/sys/fs/cgroup/{cpuset,cpu,memory}), real sysfs");
+    std::cerr << "qos integration: using the real cgroup v1 hierarchies under /sys/fs/cgroup/"
+              << parent_ << "\n";
+  }
+  void TearDown() override {
+    if (agent_.running()) agent_.Kill(SIGTERM);
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+      std::vector<fs::path> dirs;
+      std::error_code ec;
+      for (auto& e : fs::recursive_directory_iterator(*it, ec))
+        if (e.is_directory()) dirs.push_back(e.path());
+      std::sort(dirs.begin(), dirs.end(),
+                [](const fs::path& a, const fs::path& b) { return a.string() > b.string(); });
+      for (const auto& d : dirs)
+        ::rmdir(d.c_str());
+      ::rmdir(it->c_str());
+    }
+    QosAgentTest::TearDown();
+  }
+  static std::vector<int> ParseCpuListForTest(const std::string& s) {
+    std::vector<int> out;
+    std::stringstream ss(s);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      size_t dash = part.find('-');
+      int lo = std::stoi(part.substr(0, dash));
+      int hi = dash == std::string::npos ? lo : std::stoi(part.substr(dash + 1));
+      for (int c = lo; c <= hi; ++c)
+        out.push_back(c);
+    }
+    return out;
+  }
+  // The pod's groups, as the kubelet (cgroupfs driver) makes them, with a
+  // container child in cpuset.
+  std::map<std::string, fs::path> CreateRealPod(const json& pod, const std::string& tier) {
+    auto created = client_->Create({kube::resources::kPods, ns_, "", ""}, pod);
+    EXPECT_TRUE(created.ok()) << created.error().ToString();
+    const std::string uid = (*created)["metadata"]["uid"];
+    const std::string rel = "kubepods/" + (tier.empty() ? "" : tier + "/") + "pod" + uid;
+    std::map<std::string, fs::path> dirs;
+    for (const char* c : {"cpuset", "cpu", "memory"}) {
+      fs::path at = fs::path("/sys/fs/cgroup") / c / parent_;
+      const std::string cpus = Read(fs::path("/sys/fs/cgroup/cpuset/cpuset.cpus"));
+      const std::string mems = Read(fs::path("/sys/fs/cgroup/cpuset/cpuset.mems"));
+      for (const auto& part : fs::path(std::string(c) == "cpuset" ? rel + "/ctr" : rel)) {
+        at /= part;
+        std::error_code ec;
+        fs::create_directory(at, ec);
+        if (std::string(c) == "cpuset") {
+          std::ofstream(at / "cpuset.mems") << mems;
+          std::ofstream(at / "cpuset.cpus") << cpus;
+        }
+      }
+      dirs[c] = fs::path("/sys/fs/cgroup") / c / parent_ / rel;
+    }
+    return dirs;
+  }
+
+  std::string parent_;
+  std::vector<fs::path> created_;
+};
+
+TEST_F(RealV1QosAgentTest, WritesTheKernelsCgroupFiles) {
+  auto ded = CreateRealPod(Pod(ns_, "ded", "dedicated_cores",
+                               {{"requests", {{"cpu", "1"}, {"memory", "64Mi"}}},
+                                {"limits", {{"cpu", "1"}, {"memory", "64Mi"}}}}),
+                           "");
+  auto web = CreateRealPod(Pod(ns_, "web", "shared_cores", {{"requests", {{"cpu", "100m"}}}}),
+                           "burstable");
+  auto batch = CreateRealPod(
+      Pod(ns_, "batch", "reclaimed_cores",
+          {{"requests",
+            {{std::string(kReclaimedMilliCpu), "500"}, {std::string(kReclaimedMemory), "64Mi"}}},
+           {"limits",
+            {{std::string(kReclaimedMilliCpu), "500"}, {std::string(kReclaimedMemory), "64Mi"}}}}),
+      "besteffort");
+  const std::string scenario = dir_ + "/scenario.json";
+  std::ofstream(scenario) << R"({"gpus": []})";
+  setenv("GPA_FAKE_NVML_SCENARIO", scenario.c_str(), 1);
+  ASSERT_TRUE(agent_.Spawn(
+      {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + std::string(kNode),
+       "--kubeconfig=" + kubeconfig_,
+       "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--report-interval=200ms",
+       "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
+       "--sysfs-root=/sys", "--cgroup-root=/sys/fs/cgroup", "--cgroup-version=auto",
+       "--cgroup-driver=cgroupfs", "--pod-cgroup-parent=" + parent_, "--qos-resync-interval=200ms"},
+      dir_ + "/agent.log"));
+  const std::vector<int> cpus = ParseCpuListForTest(Read("/sys/fs/cgroup/cpuset/cpuset.cpus"));
+  // ded takes the lowest CPU; share (and reclaim, its top CPU) keep the rest.
+  const std::string first = std::to_string(cpus.front());
+  std::string rest;
+  for (size_t i = 1; i < cpus.size(); ++i)
+    rest += (rest.empty() ? "" : ",") + std::to_string(cpus[i]);
+  ASSERT_TRUE(WaitFor([&] {
+    return Read(ded["cpuset"] / "cpuset.cpus") == first &&
+           Read(batch["memory"] / "memory.soft_limit_in_bytes") == std::to_string(64 << 20);
+  })) << agent_.Log();
+  EXPECT_EQ(Read(ded["cpuset"] / "ctr/cpuset.cpus"), first);
+  EXPECT_EQ(Read(batch["cpu"] / "cpu.shares"), "2");
+  EXPECT_EQ(Read(batch["cpu"] / "cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(Read(batch["cpu"] / "cpu.cfs_period_us"), "100000");
+  EXPECT_EQ(Read(batch["cpuset"] / "cpuset.cpus"), std::to_string(cpus.back()));
+  if (cpus.size() == 2) {
+    EXPECT_EQ(Read(web["cpuset"] / "cpuset.cpus"), rest);
+    EXPECT_EQ(Read(web["cpuset"] / "ctr/cpuset.cpus"), rest);
+  }
+  EXPECT_NE(agent_.Log().find("version=v1"), std::string::npos) << agent_.Log();
+  // (CPUs - 1 dedicated) * 1000 - 100m shared.
+  ASSERT_TRUE(WaitFor([&] {
+    return NodeAllocatable(std::string(kReclaimedMilliCpu)) ==
+           static_cast<int64_t>(cpus.size() - 1) * 1000 - 100;
+  }));
+  // The dedicated pod goes: its CPU returns to the shared pool (the v1
+  // parent widens before its container child).
+  ASSERT_TRUE(
+      client_->Delete({kube::resources::kPods, ns_, "ded", ""}, {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    return Read(web["cpuset"] / "ctr/cpuset.cpus") == Read("/sys/fs/cgroup/cpuset/cpuset.cpus");
+  })) << agent_.Log();
+  EXPECT_EQ(Metric("gpu_autoscaler_node_cgroup_writes_total{result=\"error\"}"), 0) << agent_.Log();
 }
 
 }  // namespace
