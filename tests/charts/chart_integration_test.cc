@@ -645,6 +645,23 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   EXPECT_EQ(role->at("rules").back(), json::parse(R"({"apiGroups":["admissionregistration.k8s.io"],
               "resources":["mutatingwebhookconfigurations","validatingwebhookconfigurations"],
               "resourceNames":["gpa-gpu-autoscaler-webhook"],"verbs":["get","patch"]})"));
+  // manager.clusterAPI adds exactly what src/cloud/cluster_api.cc calls.
+  Rendering capi = Render("gpa-system", {"--set", "manager.clusterAPI=true"});
+  ASSERT_EQ(capi.exit_code, 0) << capi.error;
+  const json* manager = Find(capi.objects, "ClusterRole", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(manager, nullptr);
+  std::set<std::string> capi_grants;
+  for (const json& rule : manager->at("rules")) {
+    if (rule.at("apiGroups")[0] != "cluster.x-k8s.io") continue;
+    for (const json& resource : rule.at("resources"))
+      for (const json& verb : rule.at("verbs"))
+        capi_grants.insert(resource.get<std::string>() + "|" + verb.get<std::string>());
+  }
+  EXPECT_EQ(capi_grants,
+            (std::set<std::string>{"machinedeployments|get", "machinesets|get",
+                                   "machinedeployments/scale|get", "machinedeployments/scale|patch",
+                                   "machinesets/scale|get", "machinesets/scale|patch",
+                                   "machines|list", "machines|patch", "machines|delete"}));
   // The extender does not write pod status; without leader election there is no Lease.
   Rendering ext = Render("gpa-system", {"--set", "scheduler.mode=extender"});
   ASSERT_EQ(ext.exit_code, 0) << ext.error;
