@@ -41,6 +41,9 @@ done
 if [[ $servers == 1 ]]; then
   for script in hack/bench-*.sh; do
     echo "== $script"
-    "$script" --build-dir "$build"
+    case "$script" in
+      *bench-http-server.sh) "$script" 5 16 "$build" ;;  # positional arguments
+      *) "$script" --build-dir "$build" ;;
+    esac
   done
 fi
