@@ -24,4 +24,8 @@ inline const kube::GroupVersionResource kGpuNodePools{"gpuautoscaler.io", "v1alp
 inline const kube::GroupVersionResource kNodeResourceReports{
     "gpuautoscaler.io", "v1alpha1", "noderesourcereports", /*namespaced=*/false};
 
+// Profiled workloads and their recommendations (crds/serviceprofile.yaml).
+inline const kube::GroupVersionResource kServiceProfiles{"gpuautoscaler.io", "v1alpha1",
+                                                         "serviceprofiles", /*namespaced=*/true};
+
 }  // namespace gpu_autoscaler::api
