@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/flag_duration.h"
+#include "cost/duration.h"
 #include "gpu/mig.h"
 
 namespace gpu_autoscaler::profiling {
@@ -127,11 +128,14 @@ Result<ServiceProfileSpec> ParseServiceProfileSpec(const json& spec) {
 
   if (std::string half_life = str(spec, "halfLife"); !half_life.empty()) {
     std::chrono::milliseconds d{};
-    if (!ParseFlagDuration(half_life, &d) || d < std::chrono::seconds(1)) {
+    if (ParseFlagDuration(half_life, &d) && d >= std::chrono::seconds(1)) {
+      out.half_life_seconds = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    } else if (auto seconds = cost::ParseDurationSeconds(half_life); seconds.ok()) {
+      out.half_life_seconds = *seconds;  // "24h", "1h30m"
+    } else {
       return Field("spec.halfLife",
                    "Invalid value: \"" + half_life + "\": want a duration of at least 1s");
     }
-    out.half_life_seconds = std::chrono::duration_cast<std::chrono::seconds>(d).count();
   }
 
   if (auto shares = spec.find("allowedShares"); shares != spec.end() && !shares->is_null()) {

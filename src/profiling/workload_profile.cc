@@ -33,6 +33,9 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
     *out = it->get<std::remove_pointer_t<decltype(out)>>();
     return Status::Ok();
   };
+  if (j.contains("samples") && !j["samples"].is_number_unsigned()) {
+    return Bad(where + ".samples is not a count");
+  }
   GPU_RETURN_IF_ERROR(number("reference", &c.reference));
   GPU_RETURN_IF_ERROR(number("samples", &c.samples));
   GPU_RETURN_IF_ERROR(number("first", &c.first));
