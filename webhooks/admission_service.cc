@@ -154,13 +154,12 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
       }
       problems = ValidateQos(pod);
       if (!problems.empty()) {
-        return Denied(
-            uid, 422,
-            JoinProblems("pod does not fit its QoS level (" + std::string(kAnnotationQosLevel) +
-                             "=" + (QosLevelOf(pod).empty() ? std::string("?") : QosLevelOf(pod)) +
-                             ")",
-                         problems),
-            AdmissionDenialReason::kInvalidObject);
+        auto level = pod.annotations.find(std::string(kAnnotationQosLevel));
+        const std::string head =
+            "pod does not fit its QoS level (" + std::string(kAnnotationQosLevel) + "=" +
+            (level == pod.annotations.end() ? std::string("shared_cores") : level->second) + ")";
+        return Denied(uid, 422, JoinProblems(head, problems),
+                      AdmissionDenialReason::kInvalidObject);
       }
       // Budgets only gate pods that are about to start: running pods (UPDATE)
       // are left alone. Dry-run requests are denied the same way; a denial has

@@ -322,10 +322,13 @@ TEST_F(ServiceProfileTest, RecommendationReachesNewPodsAndSurvivesRestart) {
           {{"katalyst.kubewharf.io/qos_level", "dedicated_cores"},
            {"katalyst.kubewharf.io/cpu_enhancement", R"({"cpuset_pool":"batch"})"}}));
   ASSERT_FALSE(denied.ok());
-  EXPECT_NE(denied.error().message().find(
-                "cpuset_pool is only allowed with katalyst.kubewharf.io/qos_level=shared_cores, "
-                "not dedicated_cores"),
-            std::string::npos)
+  // Quoted in docs/profiling.md.
+  EXPECT_EQ(denied.error().message(),
+            "admission webhook \"pods.validate.gpuautoscaler.io\" denied the request: pod does "
+            "not fit its QoS level (katalyst.kubewharf.io/qos_level=dedicated_cores): "
+            "metadata.annotations[katalyst.kubewharf.io/cpu_enhancement].cpuset_pool: Forbidden: "
+            "cpuset_pool is only allowed with katalyst.kubewharf.io/qos_level=shared_cores, not "
+            "dedicated_cores")
       << denied.error().ToString();
   // ... and a dedicated_cores pod is made Guaranteed with whole CPUs.
   json dedicated = Create(
