@@ -441,7 +441,7 @@ for r in s["recommendations"]:
     cpu, mem = r["cpu"], r["memory"]
     print("  container %s: cpu target %s (lower %s, upper %s), memory target %s (%.0f MiB)" % (
         r["containerName"], cpu["target"], cpu["lowerBound"],
-        cpu.get("upperBound", "none until there is history"), mem["target"],
+        cpu.get("upperBound", "none yet: too little history"), mem["target"],
         int(mem["target"]) / 2**20))'
 echo "  a new pod of the Deployment, created asking for cpu 2 / memory 4Gi (limits 4 / 8Gi):"
 chat_pod chat-c | apply - >/dev/null
