@@ -93,7 +93,7 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
   ManagerConfig cfg;
   if (!root.IsDefined() || root.IsNull()) return cfg;  // empty file: defaults
   GPU_RETURN_IF_ERROR(
-      p.Known(root, "", {"apiVersion", "kind", "cost", "budgets", "sharingPolicies"}));
+      p.Known(root, "", {"apiVersion", "kind", "cost", "budgets", "sharingPolicies", "profiles"}));
   if (auto kind = root["kind"]; kind.IsDefined() && kind.as<std::string>() != "ManagerConfig")
     return p.Error("kind", "must be ManagerConfig");
   if (const YAML::Node c = root["cost"]; c.IsDefined()) {
@@ -154,6 +154,28 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
     GPU_RETURN_IF_ERROR(
         p.Duration(s["resync"], "sharingPolicies.resync", &cfg.sharing_policies.resync));
   }
+  if (const YAML::Node s = root["profiles"]; s.IsDefined()) {
+    GPU_RETURN_IF_ERROR(p.Known(s, "profiles",
+                                {"interval", "checkpointInterval", "updaterInterval", "minReplicas",
+                                 "evictionTolerance", "prometheusURL"}));
+    GPU_RETURN_IF_ERROR(p.Duration(s["interval"], "profiles.interval", &cfg.profiles.interval));
+    GPU_RETURN_IF_ERROR(p.Duration(s["checkpointInterval"], "profiles.checkpointInterval",
+                                   &cfg.profiles.checkpoint_interval));
+    GPU_RETURN_IF_ERROR(p.Duration(s["updaterInterval"], "profiles.updaterInterval",
+                                   &cfg.profiles.updater_interval));
+    GPU_RETURN_IF_ERROR(
+        p.Count(s["minReplicas"], "profiles.minReplicas", 1, 1000, &cfg.profiles.min_replicas));
+    if (const YAML::Node t = s["evictionTolerance"]; t.IsDefined()) {
+      const std::string text = t.IsScalar() ? t.as<std::string>() : "";
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || v < 0 || v > 1)
+        return p.Error("profiles.evictionTolerance", "expected a fraction from 0 to 1, e.g. 0.5");
+      cfg.profiles.eviction_tolerance = v;
+    }
+    GPU_RETURN_IF_ERROR(
+        p.String(s["prometheusURL"], "profiles.prometheusURL", &cfg.profiles.prometheus_url));
+  }
   return cfg;
 }
 
@@ -194,6 +216,13 @@ std::vector<std::string> RestartOnlyChanges(const ManagerConfig& a, const Manage
     out.push_back("budgets.pagerDutyEventsURL");
   if (a.sharing_policies.resync != b.sharing_policies.resync)
     out.push_back("sharingPolicies.resync");
+  if (a.profiles.interval != b.profiles.interval ||
+      a.profiles.checkpoint_interval != b.profiles.checkpoint_interval ||
+      a.profiles.updater_interval != b.profiles.updater_interval ||
+      a.profiles.min_replicas != b.profiles.min_replicas ||
+      a.profiles.eviction_tolerance != b.profiles.eviction_tolerance ||
+      a.profiles.prometheus_url != b.profiles.prometheus_url)
+    out.push_back("profiles");
   return out;
 }
 

@@ -27,6 +27,13 @@
 //     pagerDutyEventsURL: https://events.pagerduty.com/v2/enqueue
 //   sharingPolicies:
 //     resync: 30s
+//   profiles:                   # ServiceProfile recommendations (docs/profiling.md)
+//     interval: 1m              # usage poll and recommendation refresh
+//     checkpointInterval: 1m    # histogram checkpoints (ConfigMaps)
+//     updaterInterval: 1m       # Auto mode: eviction passes (VPA's --updater-interval)
+//     minReplicas: 2            # VPA's --min-replicas
+//     evictionTolerance: 0.5    # VPA's --eviction-tolerance
+//     prometheusURL: ""         # "" = cost.prometheusURL / --prometheus-url
 //
 // Unknown fields are errors naming their path ("cost.intervall: unknown
 // field"), like kubectl's strict field validation: a typo must not silently
@@ -72,6 +79,14 @@ struct ManagerConfig {
   struct SharingPolicies {
     std::chrono::milliseconds resync{30'000};
   } sharing_policies;
+  struct Profiles {
+    std::chrono::milliseconds interval{60'000};
+    std::chrono::milliseconds checkpoint_interval{60'000};
+    std::chrono::milliseconds updater_interval{60'000};
+    int64_t min_replicas = 2;         // VPA updater --min-replicas
+    double eviction_tolerance = 0.5;  // VPA updater --eviction-tolerance
+    std::string prometheus_url = "";
+  } profiles;
 };
 
 // Parses and validates. Errors name `source` and the field path.

@@ -24,6 +24,7 @@
 #include "controllers/node_gpu_inventory.h"
 #include "controllers/reschedule_controller.h"
 #include "controllers/secret_data.h"
+#include "controllers/service_profile_controller.h"
 #include "controllers/sharing_policy_controller.h"
 #include "cost/notify.h"
 #include "cost/pricing.h"
@@ -32,6 +33,7 @@
 #include "kube/config.h"
 #include "kube/error.h"
 #include "kube/event_recorder.h"
+#include "kube/indexer.h"
 #include "kube/object_codec.h"
 #include "kube/rest_client.h"
 #include "kube/shared_informer.h"
@@ -316,6 +318,37 @@ void SetupBudget(Wiring& w) {
   c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)));
 }
 
+void SetupServiceProfiles(Wiring& w) {
+  auto pods = w.Pods();
+  auto nodes = w.Nodes();
+  (void)pods->store().AddIndex(kube::kNamespaceIndex, kube::NamespaceIndexFunc<kube::PodView>());
+  auto profiles = w.Generic(kServiceProfiles);
+  const auto& cfg = w.config.profiles;
+  std::string url = cfg.prometheus_url;
+  if (url.empty()) url = w.flags.prometheus_url;
+  if (url.empty()) url = w.config.cost.prometheus_url;
+  std::shared_ptr<ProfileUsageSource> usage;
+  if (!url.empty()) {
+    usage = std::make_shared<PrometheusProfileUsageSource>(
+        cost::PrometheusDcgmOptions{.url = url, .selector = w.config.cost.prometheus_selector},
+        RealClock::Instance(),
+        // Every profile reconciled within one interval shares a poll.
+        std::chrono::duration_cast<Clock::Duration>(cfg.interval) / 2);
+  }
+  auto* r = w.Keep(std::make_shared<ServiceProfileReconciler>(
+      profiles->store(), pods->store(), nodes->store(), w.client, usage, RealClock::Instance(),
+      &w.recorder,
+      ServiceProfileOptions{
+          .interval = std::chrono::duration_cast<Clock::Duration>(cfg.interval),
+          .checkpoint_interval =
+              std::chrono::duration_cast<Clock::Duration>(cfg.checkpoint_interval),
+          .updater_interval = std::chrono::duration_cast<Clock::Duration>(cfg.updater_interval),
+          .limits = {.min_replicas = cfg.min_replicas,
+                     .eviction_tolerance = cfg.eviction_tolerance}}));
+  auto* c = w.AddController("service-profile", *r);
+  c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(profiles)));
+}
+
 void SetupNodePools(Wiring& w) {
   auto nodes = w.Nodes();
   auto pods = w.Pods();
@@ -362,6 +395,7 @@ constexpr ControllerEntry kControllers[] = {
     {"budget", SetupBudget},
     {"gpunodepool", SetupNodePools},
     {"rescheduler", SetupRescheduler},
+    {"service-profile", SetupServiceProfiles},
 };
 
 // Polls the --config file; a changed one is reloaded through `keeper`.

@@ -16,6 +16,8 @@
 #   8. a simulated GPU node pool: scale-up, one spot interruption (the node
 #      agent against the AWS fake's metadata service), consolidation; and one
 #      GPU defragmentation move.
+#   9. a ServiceProfile learning a Deployment's usage (from a stand-in for
+#      Prometheus) and its recommendation applied to a new pod at admission.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
 # Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -82,6 +84,11 @@ wait_for 30 sh -c "curl -fsS '$server/apis/admissionregistration.k8s.io/v1/valid
 echo "webhook serving on https://127.0.0.1:$webhook_port; its CA is in the configurations' caBundle"
 
 step "3. The manager: every controller, cost metering each second"
+# Container usage for the ServiceProfile of step 15 (a stand-in for Prometheus).
+python3 hack/fake-prometheus.py --port-file "$work/prometheus.port" \
+  --usage team-nlp/chat-a/server=0.3,629145600 --usage team-nlp/chat-b/server=0.25,600000000 &
+pids+=($!)
+wait_for 10 test -s "$work/prometheus.port"
 cat >"$work/config.yaml" <<CONFIG
 apiVersion: gpuautoscaler.io/v1alpha1
 kind: ManagerConfig
@@ -90,6 +97,9 @@ budgets:
   clusterName: demo
 sharingPolicies:
   resync: 5s
+profiles:
+  interval: 2s
+  prometheusURL: http://127.0.0.1:$(cat "$work/prometheus.port")
 CONFIG
 metrics_port=$(free_port)
 probe_port=$(free_port)
@@ -535,6 +545,63 @@ import json, sys
 for e in json.load(sys.stdin)["items"]:
     if e["reason"] in ("ReschedulePlanned", "Rescheduled", "RescheduleBlocked"):
         print("  Event %-17s pod/%-8s %s" % (e["reason"], e["involvedObject"]["name"], e["message"]))'
+step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
+chat_pod() {  # chat_pod NAME: a pod of the chat Deployment asking for 2 CPUs and 4Gi
+  cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: team-nlp, labels: {app: chat, team: nlp}}
+spec:
+  containers:
+    - name: server
+      image: registry.example/chat:1
+      resources: {requests: {cpu: "2", memory: 4Gi}, limits: {cpu: "4", memory: 8Gi}}
+YAML
+}
+{ chat_pod chat-a; echo ---; chat_pod chat-b; } | apply - | sed 's/^/  /'
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: chat, namespace: team-nlp}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: chat}}
+  template:
+    metadata: {labels: {app: chat, team: nlp}}
+    spec: {containers: [{name: server, image: registry.example/chat:1}]}
+---
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: ServiceProfile
+metadata: {name: chat, namespace: team-nlp}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: chat}
+  updateMode: Initial
+YAML
+profile_ready() {
+  get /apis/gpuautoscaler.io/v1alpha1/namespaces/team-nlp/serviceprofiles/chat |
+    grep -q '"recommendations"'
+}
+wait_for 60 profile_ready
+get /apis/gpuautoscaler.io/v1alpha1/namespaces/team-nlp/serviceprofiles/chat | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["status"]
+c = [c for c in s["conditions"] if c["type"] == "RecommendationProvided"][0]
+print("  RecommendationProvided=%s: %s" % (c["status"], c["message"]))
+for r in s["recommendations"]:
+    cpu, mem = r["cpu"], r["memory"]
+    print("  container %s: cpu target %s (lower %s, upper %s), memory target %s (%.0f MiB)" % (
+        r["containerName"], cpu["target"], cpu["lowerBound"],
+        cpu.get("upperBound", "none yet: too little history"), mem["target"],
+        int(mem["target"]) / 2**20))'
+echo "  a new pod of the Deployment, created asking for cpu 2 / memory 4Gi (limits 4 / 8Gi):"
+chat_pod chat-c | apply - >/dev/null
+get /api/v1/namespaces/team-nlp/pods/chat-c | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+r = p["spec"]["containers"][0]["resources"]
+a = p["metadata"]["annotations"]
+print("  admitted with requests %s, limits %s" % (json.dumps(r["requests"]), json.dumps(r["limits"])))
+print("  gpuautoscaler.io/original-resources: %s" % a["gpuautoscaler.io/original-resources"])'
 
 if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig

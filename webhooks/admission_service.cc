@@ -9,7 +9,10 @@
 #include "api/annotations.h"
 #include "api/crd_fields.h"
 #include "cost/budget.h"
+#include "webhooks/json_patch_builder.h"
 #include "webhooks/mutate.h"
+#include "webhooks/pod_resources.h"
+#include "webhooks/qos_admission.h"
 #include "webhooks/review.h"
 #include "webhooks/validate.h"
 
@@ -41,7 +44,9 @@ bool Contains(const std::vector<std::string>& list, std::string_view s) {
 }  // namespace
 
 AdmissionService::AdmissionService(AdmissionConfig config)
-    : config_(std::move(config)), policies_(std::make_shared<const PolicySet>()) {}
+    : config_(std::move(config)),
+      policies_(std::make_shared<const PolicySet>()),
+      profiles_(std::make_shared<const ProfileSet>()) {}
 
 AdmissionService::~AdmissionService() = default;
 
@@ -51,6 +56,10 @@ std::shared_ptr<const PolicySet> AdmissionService::Snapshot() const {
 
 void AdmissionService::SetPolicies(std::vector<GpuSharingPolicy> policies) {
   policies_.store(std::make_shared<const PolicySet>(std::move(policies)));
+}
+
+void AdmissionService::SetProfiles(std::vector<ProfileRule> rules) {
+  profiles_.store(std::make_shared<const ProfileSet>(std::move(rules)));
 }
 
 Result<GpuSharingPolicy> AdmissionService::ParsePolicy(std::string_view json) {
@@ -143,6 +152,15 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
         return Denied(uid, 422, JoinProblems("pod annotations are invalid", problems),
                       AdmissionDenialReason::kInvalidObject);
       }
+      problems = ValidateQos(pod);
+      if (!problems.empty()) {
+        auto level = pod.annotations.find(std::string(kAnnotationQosLevel));
+        const std::string head =
+            "pod does not fit its QoS level (" + std::string(kAnnotationQosLevel) + "=" +
+            (level == pod.annotations.end() ? std::string("shared_cores") : level->second) + ")";
+        return Denied(uid, 422, JoinProblems(head, problems),
+                      AdmissionDenialReason::kInvalidObject);
+      }
       // Budgets only gate pods that are about to start: running pods (UPDATE)
       // are left alone. Dry-run requests are denied the same way; a denial has
       // no side effects.
@@ -160,15 +178,24 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
     std::map<std::string, std::string> ns_labels = NamespaceLabels(pod.ns);
     MutationOptions opts;
     opts.namespace_labels = &ns_labels;
+    // A profile's recommendation, then QoS consistency, in one resource
+    // patch; the GPU sharing rewrite sees the pod as that patch leaves it.
+    PodResourceEdits edits = PodResourceEdits::From(pod);
+    auto profiles = profiles_.load();
+    if (const ProfileRule* rule = profiles->Match(pod)) ApplyProfile(pod, *rule, &edits);
+    NormalizeQosResources(pod, &edits);
+    PodInfo after;
+    const std::string resource_patch = ResourcePatch(pod, edits, &after);
     auto snapshot = Snapshot();
-    PodMutation m = MutatePod(pod, *snapshot, opts);
+    PodMutation m = MutatePod(after, *snapshot, opts);
     if (m.denied) return Denied(uid, 403, m.message, AdmissionDenialReason::kSharingPolicy);
-    if (m.patch.empty()) return Allowed(uid, m.warnings);
+    const std::string patch = ConcatJsonPatches(resource_patch, m.patch);
+    if (patch.empty()) return Allowed(uid, m.warnings);
     // Dry-run requests get the same patch but must have no side effects.
-    if (!review.dry_run && config_.on_pod_matched && m.policy != nullptr) {
+    if (!review.dry_run && config_.on_pod_matched && m.policy != nullptr && !m.patch.empty()) {
       config_.on_pod_matched(m.policy->name);
     }
-    return {200, EncodeAllowed(uid, m.patch, m.warnings), AdmissionVerdict::kPatched};
+    return {200, EncodeAllowed(uid, patch, m.warnings), AdmissionVerdict::kPatched};
   } catch (const std::exception& e) {
     return {500, std::string("internal error: ") + e.what(), AdmissionVerdict::kBadRequest};
   }

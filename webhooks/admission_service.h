@@ -1,9 +1,11 @@
 // File: webhooks/admission_service.h
 //
 // The admission logic behind the webhook server: decodes one AdmissionReview
-// body for an endpoint, applies the GPUSharingPolicy rules (pod rewrite,
-// pod validation, policy validation), Budget enforcement on new GPU pods
-// (/validate-pods) and Budget validation, and encodes the answer.
+// body for an endpoint, applies ServiceProfile recommendations and Katalyst
+// QoS consistency (webhooks/profile_admission.h, qos_admission.h) and then
+// the GPUSharingPolicy rules (pod rewrite, pod validation, policy
+// validation), Budget enforcement on new GPU pods (/validate-pods) and
+// Budget validation, and encodes the answer.
 //
 //   AdmissionService service(AdmissionConfig{});
 //   service.SetPolicies(std::move(policies));   // e.g. from a GPUSharingPolicy informer
@@ -26,6 +28,7 @@
 #include "webhooks/admission.h"
 #include "webhooks/budget_admission.h"
 #include "webhooks/policy.h"
+#include "webhooks/profile_admission.h"
 
 namespace gpu_autoscaler::webhooks {
 
@@ -54,6 +57,8 @@ class AdmissionService {
 
   // Replaces the policies that mutation and overlap validation use.
   void SetPolicies(std::vector<GpuSharingPolicy> policies);
+  // Replaces the ServiceProfiles whose recommendations new pods get.
+  void SetProfiles(std::vector<ProfileRule> rules);
 
   // A GPUSharingPolicy from its custom resource JSON (as an informer has it).
   static Result<GpuSharingPolicy> ParsePolicy(std::string_view json);
@@ -65,6 +70,7 @@ class AdmissionService {
 
   AdmissionConfig config_;
   std::atomic<std::shared_ptr<const PolicySet>> policies_;
+  std::atomic<std::shared_ptr<const ProfileSet>> profiles_;
 };
 
 }  // namespace gpu_autoscaler::webhooks

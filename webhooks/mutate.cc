@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "kube/quantity.h"
+#include "webhooks/json_patch_builder.h"
 
 namespace gpu_autoscaler::webhooks {
 namespace {
@@ -13,35 +14,7 @@ namespace {
 constexpr int64_t kGiB = int64_t{1} << 30;
 constexpr int64_t kMiB = int64_t{1} << 20;
 
-// Accumulates RFC 6902 operations as JSON text.
-class PatchBuilder {
- public:
-  void Add(std::string_view path, std::string_view raw_value) {
-    Begin("add", path);
-    out_ += R"(,"value":)";
-    out_ += raw_value;
-    out_.push_back('}');
-  }
-  void Remove(std::string_view path) {
-    Begin("remove", path);
-    out_.push_back('}');
-  }
-  std::string Finish() && {
-    if (out_.empty()) return {};
-    out_.push_back(']');
-    return std::move(out_);
-  }
-
- private:
-  void Begin(std::string_view op, std::string_view path) {
-    out_.push_back(out_.empty() ? '[' : ',');
-    out_ += R"({"op":")";
-    out_ += op;
-    out_ += R"(","path":)";
-    AppendJsonString(out_, path);
-  }
-  std::string out_;
-};
+using PatchBuilder = JsonPatchBuilder;
 
 std::string JsonString(std::string_view s) {
   std::string out;

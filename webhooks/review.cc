@@ -16,7 +16,9 @@ using simdjson::dom::element;
 using simdjson::dom::object;
 
 constexpr std::string_view kOurAnnotationPrefix = "gpuautoscaler.io/";
+constexpr std::string_view kKatalystAnnotationPrefix = "katalyst.kubewharf.io/";
 constexpr std::string_view kNvidiaResourcePrefix = "nvidia.com/";
+constexpr std::string_view kKatalystResourcePrefix = "resource.katalyst.kubewharf.io/";
 
 simdjson::dom::parser& ThreadParser() {
   thread_local simdjson::dom::parser parser;
@@ -45,21 +47,29 @@ std::string QuantityText(element e) {
 }
 
 void ReadStringMap(element e, std::map<std::string, std::string>& out,
-                   std::string_view key_prefix = {}) {
+                   std::string_view key_prefix = {}, std::string_view other_prefix = {}) {
   object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) return;
   for (auto field : obj) {
-    if (!field.key.starts_with(key_prefix)) continue;
+    if (!field.key.starts_with(key_prefix) &&
+        (other_prefix.empty() || !field.key.starts_with(other_prefix))) {
+      continue;
+    }
     out.emplace(std::string(field.key), std::string(StringOr(field.value)));
   }
 }
 
-void ReadResourceList(element e, std::vector<std::pair<std::string, std::string>>& out) {
+void ReadResourceList(element e, std::vector<std::pair<std::string, std::string>>& out,
+                      std::vector<std::pair<std::string, std::string>>& core) {
   object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) return;
   for (auto field : obj) {
-    if (!field.key.starts_with(kNvidiaResourcePrefix)) continue;
-    out.emplace_back(std::string(field.key), QuantityText(field.value));
+    if (field.key.starts_with(kNvidiaResourcePrefix)) {
+      out.emplace_back(std::string(field.key), QuantityText(field.value));
+    } else if (field.key == "cpu" || field.key == "memory" ||
+               field.key.starts_with(kKatalystResourcePrefix)) {
+      core.emplace_back(std::string(field.key), QuantityText(field.value));
+    }
   }
 }
 
@@ -100,10 +110,10 @@ void ReadContainers(element e, std::vector<ContainerInfo>& out, bool& ok) {
           for (auto r : object(field.value)) {
             if (r.key == "limits" && IsA(r.value, kObject, ok)) {
               info.has_limits = true;
-              ReadResourceList(r.value, info.limits);
+              ReadResourceList(r.value, info.limits, info.core_limits);
             } else if (r.key == "requests" && IsA(r.value, kObject, ok)) {
               info.has_requests = true;
-              ReadResourceList(r.value, info.requests);
+              ReadResourceList(r.value, info.requests, info.core_requests);
             }
           }
         } else if (field.key == "env") {
@@ -184,7 +194,7 @@ Result<PodInfo> ReadPod(element e) {
           ReadStringMap(m.value, pod.labels);
         } else if (m.key == "annotations" && IsA(m.value, kObject, ok)) {
           pod.has_annotations = true;
-          ReadStringMap(m.value, pod.annotations, kOurAnnotationPrefix);
+          ReadStringMap(m.value, pod.annotations, kOurAnnotationPrefix, kKatalystAnnotationPrefix);
         }
       }
     } else if (field.key == "spec") {

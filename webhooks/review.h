@@ -37,6 +37,10 @@ struct ContainerInfo {
   // Only `nvidia.com/*` resources, in document order: {name, quantity}.
   std::vector<std::pair<std::string, std::string>> limits{};
   std::vector<std::pair<std::string, std::string>> requests{};
+  // `cpu`, `memory` and Katalyst's `resource.katalyst.kubewharf.io/*`, in
+  // document order (what profile and QoS admission rewrite).
+  std::vector<std::pair<std::string, std::string>> core_limits{};
+  std::vector<std::pair<std::string, std::string>> core_requests{};
   bool has_env = false;
   std::vector<std::string> env_names{};
 };
@@ -60,7 +64,8 @@ struct PodInfo {
   bool has_labels = false;
   std::map<std::string, std::string> labels{};
   bool has_annotations = false;
-  // Only annotations under "gpuautoscaler.io/" (the ones admission reads).
+  // Only annotations under "gpuautoscaler.io/" and "katalyst.kubewharf.io/"
+  // (the ones admission reads).
   std::map<std::string, std::string> annotations{};
   std::string node_selector_gpu_product{};  // spec.nodeSelector["nvidia.com/gpu.product"]
   std::vector<ContainerInfo> containers{};

@@ -9,9 +9,6 @@
 namespace gpu_autoscaler::webhooks {
 namespace {
 
-constexpr std::array<std::string_view, 4> kQosLevels = {"dedicated_cores", "shared_cores",
-                                                        "reclaimed_cores", "system_cores"};
-
 std::string Field(std::string_view annotation) {
   return "metadata.annotations[" + std::string(annotation) + "]";
 }
@@ -25,32 +22,6 @@ std::string Quoted(std::string_view s) {
 const std::string* Find(const std::map<std::string, std::string>& m, std::string_view key) {
   auto it = m.find(std::string(key));
   return it == m.end() ? nullptr : &it->second;
-}
-
-// Reads `key` from an enhancement annotation holding a JSON object of strings
-// (Katalyst writes booleans as "true"), or from its short-form annotation.
-std::string EnhancementValue(const std::map<std::string, std::string>& ann,
-                             std::string_view json_annotation, std::string_view key,
-                             std::string_view short_annotation, std::vector<std::string>& problems,
-                             std::string& field) {
-  if (const std::string* v = Find(ann, short_annotation)) {
-    field = Field(short_annotation);
-    return *v;
-  }
-  const std::string* text = Find(ann, json_annotation);
-  if (text == nullptr) return {};
-  field = Field(json_annotation) + "." + std::string(key);
-  nlohmann::json obj = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (obj.is_discarded() || !obj.is_object()) {
-    problems.push_back(Field(json_annotation) + ": Invalid value: " + Quoted(*text) +
-                       ": must be a JSON object such as {\"" + std::string(key) + "\": \"...\"}");
-    return {};
-  }
-  auto it = obj.find(key);
-  if (it == obj.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_boolean()) return it->get<bool>() ? "true" : "false";
-  return it->dump();
 }
 
 }  // namespace
@@ -110,35 +81,6 @@ std::vector<std::string> ValidatePodAnnotations(const PodInfo& pod) {
     }
   }
 
-  std::string qos = "shared_cores";  // Katalyst's default QoS level
-  if (const std::string* v = Find(ann, kAnnotationQosLevel)) {
-    if (std::find(kQosLevels.begin(), kQosLevels.end(), *v) == kQosLevels.end()) {
-      problems.push_back(Field(kAnnotationQosLevel) + ": Unsupported value: " + Quoted(*v) +
-                         ": supported values: \"dedicated_cores\", \"shared_cores\", "
-                         "\"reclaimed_cores\", \"system_cores\"");
-      qos.clear();
-    } else {
-      qos = *v;
-    }
-  }
-  std::string field;
-  const std::string numa = EnhancementValue(ann, kAnnotationMemoryEnhancement, "numa_binding",
-                                            kAnnotationNumaBinding, problems, field);
-  if (!numa.empty()) {
-    if (numa != "true" && numa != "false") {
-      problems.push_back(field + ": Unsupported value: " + Quoted(numa) +
-                         ": supported values: \"true\", \"false\"");
-    } else if (numa == "true" && !qos.empty() && qos != "dedicated_cores") {
-      problems.push_back(field + ": Forbidden: numa_binding is only allowed with " +
-                         std::string(kAnnotationQosLevel) + "=dedicated_cores, not " + qos);
-    }
-  }
-  const std::string pool = EnhancementValue(ann, kAnnotationCpuEnhancement, "cpuset_pool",
-                                            kAnnotationCpusetPool, problems, field);
-  if (!pool.empty() && !qos.empty() && qos != "shared_cores") {
-    problems.push_back(field + ": Forbidden: cpuset_pool is only allowed with " +
-                       std::string(kAnnotationQosLevel) + "=shared_cores, not " + qos);
-  }
   return problems;
 }
 

@@ -77,9 +77,9 @@ Serving:
 Kubernetes:
   --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
                                without either the webhook runs on --policy-file only).
-                               Needs list/watch on gpusharingpolicies, budgets
-                               (gpuautoscaler.io) and namespaces; /readyz waits for all
-                               three caches
+                               Needs list/watch on gpusharingpolicies, budgets,
+                               serviceprofiles (gpuautoscaler.io) and namespaces;
+                               /readyz waits for all four caches
   --webhook-config-name NAME   Mutating/ValidatingWebhookConfiguration to patch
                                (default gpu-autoscaler-webhook)
   --service-name NAME          the webhook's Service (default gpu-autoscaler-webhook)
@@ -314,7 +314,8 @@ int main(int argc, char** argv) {
   // Informers, created below when there is a cluster; the admission service
   // only reads them through these callbacks.
   std::unique_ptr<kube::InformerFactory> factory;
-  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies, namespaces, budgets;
+  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies, namespaces, budgets,
+      profiles;
 
   AdmissionConfig admission_config;
   admission_config.excluded_namespaces = flags.excluded_namespaces;
@@ -411,9 +412,29 @@ int main(int argc, char** argv) {
         {.on_add = [rebuild_budgets](const auto&) { rebuild_budgets(); },
          .on_update = [rebuild_budgets](const auto&, const auto&) { rebuild_budgets(); },
          .on_delete = [rebuild_budgets](const auto&, bool) { rebuild_budgets(); }});
+    // ServiceProfiles: the recommendations new pods get (Initial and Auto).
+    profiles = factory->Informer(api::kServiceProfiles, kube::GenericObjectCodec());
+    auto logged_profiles = std::make_shared<std::set<std::string>>();
+    auto rebuild_profiles = [&service, &profiles, logger, logged_profiles] {
+      std::vector<std::string> jsons;
+      for (const auto& obj : profiles->store().List())
+        jsons.push_back(obj->json());
+      ProfileRuleLoad load = LoadProfileRules(jsons);
+      std::set<std::string> current(load.errors.begin(), load.errors.end());
+      for (const std::string& error : current) {
+        if (!logged_profiles->contains(error)) logger->warn("ignoring {}", error);
+      }
+      *logged_profiles = std::move(current);
+      service.SetProfiles(std::move(load.rules));
+    };
+    profiles->AddEventHandler(
+        {.on_add = [rebuild_profiles](const auto&) { rebuild_profiles(); },
+         .on_update = [rebuild_profiles](const auto&, const auto&) { rebuild_profiles(); },
+         .on_delete = [rebuild_profiles](const auto&, bool) { rebuild_profiles(); }});
     factory->Start();
-    flags.server.ready = [&policies, &namespaces, &budgets] {
-      return policies->HasSynced() && namespaces->HasSynced() && budgets->HasSynced();
+    flags.server.ready = [&policies, &namespaces, &budgets, &profiles] {
+      return policies->HasSynced() && namespaces->HasSynced() && budgets->HasSynced() &&
+             profiles->HasSynced();
     };
   }
 

@@ -38,6 +38,14 @@ inline constexpr std::string_view kReplicasAnnotation = "gpuautoscaler.io/replic
 inline constexpr std::string_view kMpsThreadPercentageAnnotation =
     "gpuautoscaler.io/mps-thread-percentage";
 
+// Profiles (docs/profiling.md). Written by admission on a pod whose
+// requests it set from a ServiceProfile's recommendation: the profile's name,
+// and the container requests and limits the pod was created with, as JSON
+// {"<container>":{"requests":{"cpu":"2"},"limits":{"cpu":"4"}}}.
+inline constexpr std::string_view kServiceProfileAnnotation = "gpuautoscaler.io/service-profile";
+inline constexpr std::string_view kOriginalResourcesAnnotation =
+    "gpuautoscaler.io/original-resources";
+
 // Scheduling (docs/scheduler.md). Written by gpu-autoscaler-scheduler in the
 // Binding, so the pod gets it together with spec.nodeName; the node agent
 // exposes exactly these GPUs to the pod. On a pending pod the annotation asks

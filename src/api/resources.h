@@ -27,4 +27,8 @@ inline const kube::GroupVersionResource kNodeResourceReports{
 inline const kube::GroupVersionResource kReschedulePolicies{
     "gpuautoscaler.io", "v1alpha1", "reschedulepolicies", /*namespaced=*/false};
 
+// Profiled workloads and their recommendations (crds/serviceprofile.yaml).
+inline const kube::GroupVersionResource kServiceProfiles{"gpuautoscaler.io", "v1alpha1",
+                                                         "serviceprofiles", /*namespaced=*/true};
+
 }  // namespace gpu_autoscaler::api

@@ -118,7 +118,7 @@ std::string_view PodLabel(const PromSample& s, std::string_view name) {
   return exported.empty() ? Label(s, name) : exported;
 }
 
-using PodKey = std::pair<std::string, std::string>;  // namespace, pod
+using PodKey = std::tuple<std::string, std::string, std::string>;  // namespace, pod, container
 
 struct Consumer {
   PodKey pod;
@@ -134,9 +134,7 @@ struct PodAccum {
   std::map<std::string, std::pair<double, double>> mem;
 };
 
-}  // namespace
-
-std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> samples) {
+std::vector<PodGpuUsage> Attribute(std::span<const PromSample> samples, bool by_container) {
   DeviceMap util_devices;
   DeviceMap mem_devices;
   for (const PromSample& s : samples) {
@@ -168,7 +166,9 @@ std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> sample
     double value = s.value * scale;
     if (metric == kDcgmGpuUtilMetric) value = std::min(value, 1.0);
     (*devices)[std::move(device)][std::move(consumer)] =
-        Consumer{{std::string(ns), std::string(pod)}, value};
+        Consumer{{std::string(ns), std::string(pod),
+                  by_container ? std::string(PodLabel(s, "container")) : std::string()},
+                 value};
   }
 
   std::map<PodKey, PodAccum> pods;
@@ -190,8 +190,9 @@ std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> sample
   out.reserve(pods.size());
   for (const auto& [key, acc] : pods) {
     PodGpuUsage u;
-    u.ns = key.first;
-    u.pod = key.second;
+    u.ns = std::get<0>(key);
+    u.pod = std::get<1>(key);
+    u.container = std::get<2>(key);
     if (!acc.util.empty()) {
       double sum = 0;
       for (const auto& [device, v] : acc.util) {
@@ -208,7 +209,17 @@ std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> sample
     }
     out.push_back(std::move(u));
   }
-  return out;  // std::map order: sorted by (namespace, pod)
+  return out;  // std::map order: sorted by (namespace, pod, container)
+}
+
+}  // namespace
+
+std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> samples) {
+  return Attribute(samples, /*by_container=*/false);
+}
+
+std::vector<PodGpuUsage> AttributeDcgmSamplesByContainer(std::span<const PromSample> samples) {
+  return Attribute(samples, /*by_container=*/true);
 }
 
 // ---------------------------------------------------------------------------
@@ -264,26 +275,34 @@ std::string PrometheusDcgmSource::Query() const {
 }
 
 Result<std::vector<PodGpuUsage>> PrometheusDcgmSource::Fetch() {
-  const std::string endpoint = options_.url + "/api/v1/query";
+  auto samples = QueryPrometheusVector(options_, Query());
+  if (!samples.ok()) return samples.error();
+  return AttributeDcgmSamples(*samples);
+}
+
+Result<std::vector<PromSample>> QueryPrometheusVector(const PrometheusDcgmOptions& options_in,
+                                                      std::string_view query) {
+  PrometheusDcgmOptions options = options_in;
+  options.url = TrimSlash(std::move(options.url));
+  const std::string endpoint = options.url + "/api/v1/query";
   const std::string where = "prometheus query " + endpoint;
   CurlGlobalInit();
   CurlPtr curl(curl_easy_init());
   if (!curl) return InternalError(where + ": curl_easy_init failed");
   CURL* c = curl.get();
-  const std::string query = Query();
-  char* escaped = curl_easy_escape(c, query.c_str(), static_cast<int>(query.size()));
+  char* escaped = curl_easy_escape(c, query.data(), static_cast<int>(query.size()));
   if (escaped == nullptr) return InternalError(where + ": cannot escape the query");
   const std::string url = endpoint + "?query=" + escaped;
   curl_free(escaped);
 
   BodySink sink;
-  sink.limit = options_.max_body_bytes;
+  sink.limit = options.max_body_bytes;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
+                   static_cast<long>(options.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip when offered
   curl_easy_setopt(c, CURLOPT_USERAGENT, "gpu-autoscaler-cost");
@@ -292,11 +311,11 @@ Result<std::vector<PodGpuUsage>> PrometheusDcgmSource::Fetch() {
   const CURLcode rc = curl_easy_perform(c);
   if (sink.overflow) {
     return ResourceExhaustedError(where + ": response larger than " +
-                                  std::to_string(options_.max_body_bytes) + " bytes");
+                                  std::to_string(options.max_body_bytes) + " bytes");
   }
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return DeadlineExceededError(where + ": no answer within " +
-                                 std::to_string(options_.timeout.count()) + " ms");
+                                 std::to_string(options.timeout.count()) + " ms");
   }
   if (rc != CURLE_OK) return UnavailableError(where + ": " + curl_easy_strerror(rc));
   long code = 0;
@@ -315,7 +334,7 @@ Result<std::vector<PodGpuUsage>> PrometheusDcgmSource::Fetch() {
   if (code != 200) {
     return UnavailableError(where + ": HTTP " + std::to_string(code));
   }
-  return AttributeDcgmSamples(*samples);
+  return samples;
 }
 
 }  // namespace gpu_autoscaler::cost

@@ -65,6 +65,7 @@ inline constexpr std::string_view kDcgmFbUsedMetric = "DCGM_FI_DEV_FB_USED";    
 struct PodGpuUsage {
   std::string ns{};
   std::string pod{};
+  std::string container{};       // AttributeDcgmSamplesByContainer only; "" per pod
   double gpu_utilization = -1;   // 0..1, this pod's divided share, mean over its GPUs; -1 = none
   double gpu_memory_bytes = -1;  // this pod's divided share, summed over its GPUs; -1 = none
   double gpus = 0;               // GPUs' worth seen (sum of 1/sharers); 0 with no utilisation
@@ -100,6 +101,9 @@ Result<std::vector<PromSample>> DecodePrometheusVector(std::string_view body);
 // mix both metrics (told apart by __name__); other metrics, series without a
 // pod, and non-finite or negative values are ignored.
 std::vector<PodGpuUsage> AttributeDcgmSamples(std::span<const PromSample> samples);
+// The same division, per (namespace, pod, container): what the profiling
+// controller feeds its per-container histograms. Sorted by that triple.
+std::vector<PodGpuUsage> AttributeDcgmSamplesByContainer(std::span<const PromSample> samples);
 
 struct PrometheusDcgmOptions {
   std::string url{};                         // Prometheus base URL, e.g. "http://prometheus:9090"
@@ -108,6 +112,12 @@ struct PrometheusDcgmOptions {
   std::chrono::milliseconds connect_timeout{2'000};  // TCP (and TLS) connect
   size_t max_body_bytes = 64u << 20;                 // larger answers are an error
 };
+
+// One instant query (`GET /api/v1/query?query=...`) against options.url,
+// decoded; the errors are Fetch's (below). Options other than the URL,
+// timeouts and size limit are not used.
+Result<std::vector<PromSample>> QueryPrometheusVector(const PrometheusDcgmOptions& options,
+                                                      std::string_view promql);
 
 // Queries `{__name__=~"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_FB_USED"<,selector>}`
 // (one instant query, so both metrics come from the same evaluation time).

@@ -93,6 +93,25 @@ void Histogram::UpdateMinMax() {
   max_bucket_ = hi;
 }
 
+std::vector<std::pair<int, double>> Histogram::NonEmptyBuckets() const {
+  std::vector<std::pair<int, double>> out;
+  for (int b = 0; b < buckets_.num_buckets(); ++b) {
+    const double w = weights_[static_cast<size_t>(b)];
+    if (w > 0) out.emplace_back(b, w);
+  }
+  return out;
+}
+
+void Histogram::LoadBuckets(std::span<const std::pair<int, double>> buckets) {
+  Clear();
+  for (const auto& [b, w] : buckets) {
+    if (b < 0 || b >= buckets_.num_buckets() || !(w > 0) || !std::isfinite(w)) continue;
+    weights_[static_cast<size_t>(b)] += w;
+    total_weight_ += w;
+  }
+  UpdateMinMax();
+}
+
 bool Histogram::IsEmpty() const {
   return weights_[static_cast<size_t>(min_bucket_)] < kHistogramEpsilon;
 }
@@ -129,6 +148,12 @@ double DecayingHistogram::DecayFactor(int64_t timestamp) {
     reference_ = rounded;
   }
   return std::exp2(static_cast<double>(timestamp - reference_) / static_cast<double>(half_life_));
+}
+
+void DecayingHistogram::Restore(int64_t reference_timestamp,
+                                std::span<const std::pair<int, double>> buckets) {
+  reference_ = std::clamp(reference_timestamp, -kMaxTimestamp, kMaxTimestamp);
+  histogram_.LoadBuckets(buckets);
 }
 
 void DecayingHistogram::AddSample(double value, double weight, int64_t timestamp) {

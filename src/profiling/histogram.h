@@ -28,6 +28,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <utility>
 #include <vector>
 
 namespace gpu_autoscaler::profiling {
@@ -88,6 +90,11 @@ class Histogram {
   double Percentile(double p) const;
   const ExponentialBuckets& buckets() const { return buckets_; }
   double BucketWeight(int bucket) const { return weights_[static_cast<size_t>(bucket)]; }
+  // The buckets holding weight, ascending, as (bucket, weight): a checkpoint.
+  std::vector<std::pair<int, double>> NonEmptyBuckets() const;
+  // Replaces every weight with `buckets` (as NonEmptyBuckets gave them);
+  // entries out of range or not > 0 (NaN included) are skipped.
+  void LoadBuckets(std::span<const std::pair<int, double>> buckets);
 
  private:
   void UpdateMinMax();
@@ -111,6 +118,9 @@ class DecayingHistogram {
   double Percentile(double p) const { return histogram_.Percentile(p); }
   int64_t reference_timestamp() const { return reference_; }
   const Histogram& histogram() const { return histogram_; }
+  // Restores a checkpoint: the reference time and the (already decayed)
+  // bucket weights that reference_timestamp() and histogram() gave.
+  void Restore(int64_t reference_timestamp, std::span<const std::pair<int, double>> buckets);
 
  private:
   double DecayFactor(int64_t timestamp);

@@ -117,6 +117,36 @@ void ContainerUsage::Add(Resource r, int64_t timestamp, double value, double wei
   s.histogram.AddSample(value, 1.0, s.window_end);
 }
 
+std::array<ResourceCheckpoint, kResourceCount> ContainerUsage::Save() const {
+  std::array<ResourceCheckpoint, kResourceCount> out;
+  for (size_t i = 0; i < states_.size(); ++i) {
+    const State& s = states_[i];
+    out[i] = {.reference = s.histogram.reference_timestamp(),
+              .buckets = s.histogram.histogram().NonEmptyBuckets(),
+              .samples = s.samples,
+              .first = s.first,
+              .last = s.last,
+              .max_value = s.max_value,
+              .window_end = s.window_end,
+              .window_peak = s.window_peak};
+  }
+  return out;
+}
+
+void ContainerUsage::Restore(const std::array<ResourceCheckpoint, kResourceCount>& checkpoint) {
+  for (size_t i = 0; i < states_.size(); ++i) {
+    State& s = states_[i];
+    const ResourceCheckpoint& c = checkpoint[i];
+    s.histogram.Restore(c.reference, c.buckets);
+    s.samples = c.samples;
+    s.first = c.first;
+    s.last = c.last;
+    s.max_value = c.max_value;
+    s.window_end = c.window_end;
+    s.window_peak = c.window_peak;
+  }
+}
+
 double ContainerUsage::Confidence(Resource r) const {
   const State& s = state(r);
   if (s.samples == 0) return 0;

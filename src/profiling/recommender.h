@@ -91,10 +91,27 @@ RecommenderConfig VpaConfig();
 // GPU utilisation p95 gives the compute share.
 RecommenderConfig OurConfig();
 
+// What a checkpoint keeps of one resource's history (ContainerUsage::Save).
+struct ResourceCheckpoint {
+  int64_t reference = 0;                          // the histogram's reference time
+  std::vector<std::pair<int, double>> buckets{};  // non-empty buckets
+  uint64_t samples = 0;
+  int64_t first = 0;
+  int64_t last = 0;
+  double max_value = 0;
+  int64_t window_end = 0;  // daily peaks: the open interval and its peak
+  double window_peak = 0;
+};
+
 // The usage history of one container.
 class ContainerUsage {
  public:
   explicit ContainerUsage(const RecommenderConfig& config);
+
+  // A checkpoint of every resource (by Resource), and back. Restore expects
+  // the same RecommenderConfig buckets the checkpoint was saved with.
+  std::array<ResourceCheckpoint, kResourceCount> Save() const;
+  void Restore(const std::array<ResourceCheckpoint, kResourceCount>& checkpoint);
 
   // `weight` as VPA's CPU samples (the request, at least 0.1); 1 otherwise.
   // Samples older than the last one of the same daily-peak resource are dropped.

@@ -225,14 +225,14 @@ TEST(AdmissionWebhooksIntegration, GpuAutoscalerWebhookRewritesAndDeniesPods) {
 
   // The validating webhook sees the final object and denies bad annotations.
   auto denied = Api(*api, "POST", "/api/v1/namespaces/ml/pods",
-                    GpuPod("trainer-1", {{"gpuautoscaler.io/qos-level", "platinum"}}));
+                    GpuPod("trainer-1", {{"katalyst.kubewharf.io/qos_level", "platinum"}}));
   EXPECT_GE(denied.status, 400);
   EXPECT_EQ(denied.body.value("kind", ""), "Status");
   EXPECT_EQ(Message(denied).rfind(
                 "admission webhook \"pods.validate.gpuautoscaler.io\" denied the request: ", 0),
             0u)
       << Message(denied);
-  EXPECT_NE(Message(denied).find("qos-level"), std::string::npos) << Message(denied);
+  EXPECT_NE(Message(denied).find("qos_level"), std::string::npos) << Message(denied);
   RecordProperty("denial", Message(denied));  // quoted in docs/apiserver.md
   EXPECT_EQ(Api(*api, "GET", "/api/v1/namespaces/ml/pods/trainer-1").status, 404);
 }

@@ -97,5 +97,39 @@ TEST(ManagerConfigTest, RestartOnlyChangesAreNamed) {
   EXPECT_TRUE(RestartOnlyChanges(*a, *a).empty());
 }
 
+TEST(ManagerConfigTest, ReadsProfiles) {
+  auto defaults = ParseManagerConfig("", "config.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->profiles.interval, std::chrono::minutes(1));
+  EXPECT_EQ(defaults->profiles.min_replicas, 2);                 // VPA's --min-replicas
+  EXPECT_DOUBLE_EQ(defaults->profiles.eviction_tolerance, 0.5);  // VPA's --eviction-tolerance
+  auto cfg = ParseManagerConfig(R"(
+profiles:
+  interval: 30s
+  checkpointInterval: 5m
+  updaterInterval: 2m
+  minReplicas: 3
+  evictionTolerance: 0.25
+  prometheusURL: http://prometheus:9090
+)",
+                                "config.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->profiles.interval, std::chrono::seconds(30));
+  EXPECT_EQ(cfg->profiles.checkpoint_interval, std::chrono::minutes(5));
+  EXPECT_EQ(cfg->profiles.updater_interval, std::chrono::minutes(2));
+  EXPECT_EQ(cfg->profiles.min_replicas, 3);
+  EXPECT_DOUBLE_EQ(cfg->profiles.eviction_tolerance, 0.25);
+  EXPECT_EQ(cfg->profiles.prometheus_url, "http://prometheus:9090");
+  EXPECT_EQ(RestartOnlyChanges(*defaults, *cfg), std::vector<std::string>{"profiles"});
+
+  auto bad = ParseManagerConfig("profiles:\n  evictionTolerance: 2\n", "config.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message(),
+            "config.yaml: profiles.evictionTolerance: expected a fraction from 0 to 1, e.g. 0.5");
+  auto typo = ParseManagerConfig("profiles:\n  intervall: 1s\n", "config.yaml");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message().find("profiles.intervall: unknown field"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::controllers

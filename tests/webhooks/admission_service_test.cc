@@ -179,13 +179,15 @@ TEST_F(AdmissionServiceTest, ValidatePodsChecksAnnotations) {
   json review = GoldenReview(2);
   AdmissionOutcome ok = service_.Review(AdmissionEndpoint::kValidatePods, review.dump());
   EXPECT_EQ(ok.verdict, AdmissionVerdict::kAllowed);
-  review["request"]["object"]["metadata"]["annotations"]["gpuautoscaler.io/qos-level"] = "gold";
+  review["request"]["object"]["metadata"]["annotations"]["katalyst.kubewharf.io/qos_level"] =
+      "gold";
   AdmissionOutcome bad = service_.Review(AdmissionEndpoint::kValidatePods, review.dump());
   EXPECT_EQ(bad.verdict, AdmissionVerdict::kDenied);
   json resp = json::parse(bad.body);
   EXPECT_EQ(resp["response"]["status"]["code"], 422);
   EXPECT_NE(resp["response"]["status"]["message"].get<std::string>().find(
-                "metadata.annotations[gpuautoscaler.io/qos-level]: Unsupported value: \"gold\""),
+                "metadata.annotations[katalyst.kubewharf.io/qos_level]: Unsupported value: "
+                "\"gold\""),
             std::string::npos);
 }
 

@@ -55,55 +55,15 @@ INSTANTIATE_TEST_SUITE_P(
                           "metadata.annotations[gpuautoscaler.io/mig-profile]: Unsupported value: "
                           "\"2g.5gb\": not a MIG profile of any supported GPU (A100-SXM4-40GB: "
                           "1g.5gb"},
-        PodAnnotationCase{"QosLevels", {{"gpuautoscaler.io/qos-level", "reclaimed_cores"}}, ""},
         PodAnnotationCase{
-            "BadQos",
-            {{"gpuautoscaler.io/qos-level", "best_effort"}},
-            "metadata.annotations[gpuautoscaler.io/qos-level]: Unsupported value: "
-            "\"best_effort\": supported values: \"dedicated_cores\", \"shared_cores\", "
-            "\"reclaimed_cores\", \"system_cores\""},
-        PodAnnotationCase{"NumaWithDedicated",
-                          {{"gpuautoscaler.io/qos-level", "dedicated_cores"},
-                           {"gpuautoscaler.io/memory-enhancement", R"({"numa_binding":"true"})"}},
-                          ""},
-        PodAnnotationCase{"NumaWithShared",
-                          {{"gpuautoscaler.io/qos-level", "shared_cores"},
-                           {"gpuautoscaler.io/memory-enhancement", R"({"numa_binding":"true"})"}},
-                          "metadata.annotations[gpuautoscaler.io/memory-enhancement].numa_binding: "
-                          "Forbidden: numa_binding is only allowed with "
-                          "gpuautoscaler.io/qos-level=dedicated_cores, not shared_cores"},
-        PodAnnotationCase{"NumaShortFormDefaultQos",
-                          {{"gpuautoscaler.io/numa_binding", "true"}},
-                          "metadata.annotations[gpuautoscaler.io/numa_binding]: Forbidden"},
-        PodAnnotationCase{"NumaFalseIsHarmless",
-                          {{"gpuautoscaler.io/qos-level", "reclaimed_cores"},
-                           {"gpuautoscaler.io/memory-enhancement", R"({"numa_binding":false})"}},
-                          ""},
-        PodAnnotationCase{"NumaBadValue",
-                          {{"gpuautoscaler.io/numa_binding", "yes"}},
-                          "Unsupported value: \"yes\": supported values: \"true\", \"false\""},
-        PodAnnotationCase{"PoolWithShared",
-                          {{"gpuautoscaler.io/qos-level", "shared_cores"},
-                           {"gpuautoscaler.io/cpu-enhancement", R"({"cpuset_pool":"batch"})"}},
-                          ""},
-        PodAnnotationCase{"PoolDefaultQos", {{"gpuautoscaler.io/cpuset_pool", "batch"}}, ""},
-        PodAnnotationCase{"PoolWithDedicated",
-                          {{"gpuautoscaler.io/qos-level", "dedicated_cores"},
-                           {"gpuautoscaler.io/cpu-enhancement", R"({"cpuset_pool":"batch"})"}},
-                          "metadata.annotations[gpuautoscaler.io/cpu-enhancement].cpuset_pool: "
-                          "Forbidden: cpuset_pool is only allowed with "
-                          "gpuautoscaler.io/qos-level=shared_cores, not dedicated_cores"},
-        PodAnnotationCase{"EnhancementNotJson",
-                          {{"gpuautoscaler.io/cpu-enhancement", "cpuset_pool=batch"}},
-                          "metadata.annotations[gpuautoscaler.io/cpu-enhancement]: Invalid value: "
-                          "\"cpuset_pool=batch\": must be a JSON object"}),
+            "OtherAnnotationsIgnored", {{"katalyst.kubewharf.io/qos_level", "gold"}}, ""}),
     [](const ::testing::TestParamInfo<PodAnnotationCase>& info) { return info.param.name; });
 
 TEST(PodAnnotationTest, ReportsEveryProblem) {
   PodInfo pod;
   pod.annotations = {{"gpuautoscaler.io/gpu-memory", "x"},
                      {"gpuautoscaler.io/gpu-compute", "0"},
-                     {"gpuautoscaler.io/qos-level", "?"}};
+                     {"gpuautoscaler.io/sharing", "?"}};
   EXPECT_EQ(ValidatePodAnnotations(pod).size(), 3u);
 }
 
