@@ -18,7 +18,7 @@
 // records an Event on each pod.
 //
 //   EvictionPlan plan = DecideProfileEvictions(input);
-//   for (const PlannedEviction& e : plan.evictions) client.Evict(ns, e.pod) ...
+//   for (const DriftEviction& e : plan.evictions) client.Evict(ns, e.pod) ...
 //
 // Thread-safety: pure.
 #pragma once
@@ -63,13 +63,13 @@ struct UpdaterInput {
   UpdaterLimits limits{};
 };
 
-struct PlannedEviction {
+struct DriftEviction {
   std::string pod{};
   std::string message{};  // "container server: cpu request 2000m outside [120m, 460m]"
 };
 
 struct EvictionPlan {
-  std::vector<PlannedEviction> evictions{};
+  std::vector<DriftEviction> evictions{};
   std::string held_back{};  // why drifted pods were left alone; "" when none were
 };
 

@@ -480,7 +480,7 @@ reconcile::ReconcileResult ServiceProfileReconciler::Reconcile(const reconcile::
       u.pods.push_back(std::move(p));
     }
     EvictionPlan evictions = DecideProfileEvictions(u);
-    for (const PlannedEviction& e : evictions.evictions) {
+    for (const DriftEviction& e : evictions.evictions) {
       auto evicted = client_.Evict(request.ns, e.pod);
       kube::EventObject pod_ref{
           .api_version = "v1", .kind = "Pod", .ns = request.ns, .name = e.pod};
