@@ -45,14 +45,17 @@ std::vector<EvictablePod> EvictablePodsOf(
   out.reserve(snapshot.pods.size());
   for (const LocalPod& p : snapshot.pods) {
     if (!p.Active()) continue;
-    out.push_back({.ns = p.ns,
-                   .name = p.name,
-                   .uid = p.uid,
-                   .tier = EvictionTierOf(p.qos_level),
-                   .memory_request_bytes = p.requests.memory_bytes,
-                   .cpu_request_millis = p.requests.cpu_millis,
-                   .cgroup_dir = cgroup_dir ? cgroup_dir(p) : std::string(),
-                   .terminating = p.terminating});
+    // A reclaimed_cores pod requests Katalyst's reclaimed_* resources instead
+    // of cpu and memory: those are its requests (the Event names them).
+    out.push_back(
+        {.ns = p.ns,
+         .name = p.name,
+         .uid = p.uid,
+         .tier = EvictionTierOf(p.qos_level),
+         .memory_request_bytes = p.requests.memory_bytes + p.requests.reclaimed_memory_bytes,
+         .cpu_request_millis = p.requests.cpu_millis + p.requests.reclaimed_millicpu,
+         .cgroup_dir = cgroup_dir ? cgroup_dir(p) : std::string(),
+         .terminating = p.terminating});
   }
   return out;
 }

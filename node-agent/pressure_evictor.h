@@ -55,8 +55,8 @@ struct EvictablePod {
   std::string name{};
   std::string uid{};
   EvictionTier tier = EvictionTier::kProtected;
-  int64_t memory_request_bytes = 0;
-  int64_t cpu_request_millis = 0;
+  int64_t memory_request_bytes = 0;  // memory + reclaimed_memory
+  int64_t cpu_request_millis = 0;    // cpu + reclaimed_millicpu
   std::string cgroup_dir{};  // its cgroup v2 group; "" when unknown (no usage: never picked)
   bool terminating = false;
 };

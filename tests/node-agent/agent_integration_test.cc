@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "agent_process_support.h"
 #include "api/resources.h"
 #include "kube/conditions.h"
 #include "kube/resource.h"
@@ -52,13 +53,7 @@ class AgentProcessTest : public ::testing::Test {
     auto created = client_->Create({kube::resources::kNodes, "", "", ""}, node);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
     // A two-node NUMA machine.
-    namespace fs = std::filesystem;
-    for (int n = 0; n < 2; ++n) {
-      fs::path d = fs::path(dir_) / "sys/devices/system/node" / ("node" + std::to_string(n));
-      fs::create_directories(d);
-      std::ofstream(d / "cpulist") << (n == 0 ? "0-7\n" : "8-15\n");
-      std::ofstream(d / "meminfo") << "Node " << n << " MemTotal: 1048576 kB\n";
-    }
+    testing::WriteNumaSysfs(dir_ + "/sys", {"0-7", "8-15"}, 1048576);
   }
   void TearDown() override {
     if (agent_.running()) agent_.Kill(SIGTERM);
@@ -86,10 +81,7 @@ class AgentProcessTest : public ::testing::Test {
   }
 
   std::string Get(const std::string& port_key, const std::string& path) {
-    return testing::RunCommand(
-               {"/usr/bin/curl", "-s",
-                "http://127.0.0.1:" + std::to_string(agent_.PortFromLog(port_key)) + path})
-        .out;
+    return testing::AgentGet(agent_, port_key, path);
   }
   std::string Metrics() { return Get("metrics_port", "/metrics"); }
   json Report() {

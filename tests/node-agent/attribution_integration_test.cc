@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cost/usage_trace.h"
+#include "agent_process_support.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
@@ -37,20 +37,6 @@ constexpr const char* kGpu0 = "GPU-00000000-0000-4000-8000-000000000000";
 constexpr const char* kGpu1 = "GPU-00000000-0000-4000-8000-000000000001";
 // The GenTD26 pod whose duty cycle and GPU memory GPU 0 replays.
 constexpr const char* kTracePod = "23b8eba99c14e73d454503a55ae96989";
-
-// One pod's series from a GenTD26 usage file (tests/data/genai/recommend_slice).
-std::vector<double> TraceSeries(const std::string& file, double max_value) {
-  std::ifstream in(testing::SourcePath("tests/data/genai/recommend_slice/" + file));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto trace = cost::ParseUsageTraceCsv(text.str(), file, 0, max_value);
-  EXPECT_TRUE(trace.ok()) << trace.error().ToString();
-  std::vector<double> out;
-  if (!trace.ok()) return out;
-  for (const auto& s : trace->samples)
-    if (trace->pods[s.pod] == kTracePod) out.push_back(s.value);
-  return out;
-}
 
 class AttributionProcessTest : public ::testing::Test {
  protected:
@@ -92,9 +78,9 @@ class AttributionProcessTest : public ::testing::Test {
 
     // GPU 0 replays the GenTD26 pod's duty cycle and GPU memory, one sample per poll.
     json util = json::array(), mem = json::array();
-    for (double v : TraceSeries("gpu_util.csv", 100))
+    for (double v : testing::GenTdSeries("gpu_util.csv", kTracePod, 100))
       util.push_back(std::lround(v));
-    for (double v : TraceSeries("gpu_memory.csv", 1e15))
+    for (double v : testing::GenTdSeries("gpu_memory.csv", kTracePod, 1e15))
       mem.push_back(std::llround(v / (1 << 20)));
     ASSERT_EQ(util.size(), 43u);
     trace_peak_ = 0;
@@ -180,10 +166,7 @@ class AttributionProcessTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }
   std::string Get(const std::string& port_key, const std::string& path) {
-    return testing::RunCommand(
-               {"/usr/bin/curl", "-s",
-                "http://127.0.0.1:" + std::to_string(agent_.PortFromLog(port_key)) + path})
-        .out;
+    return testing::AgentGet(agent_, port_key, path);
   }
   std::string Metrics() { return Get("metrics_port", "/metrics"); }
   bool MetricsHave(const std::string& line, std::string* last) {

@@ -276,6 +276,8 @@ TEST(EvictablePodsTest, QosLevelsMapToTiers) {
   a.phase = kube::PodPhase::kRunning;
   a.requests.memory_bytes = 5;
   a.requests.cpu_millis = 250;
+  a.requests.reclaimed_memory_bytes = 1 << 20;
+  a.requests.reclaimed_millicpu = 2000;
   LocalPod done = a;
   done.name = "done";
   done.phase = kube::PodPhase::kSucceeded;
@@ -283,8 +285,8 @@ TEST(EvictablePodsTest, QosLevelsMapToTiers) {
   auto pods = EvictablePodsOf(snap, [](const LocalPod& p) { return "/cg/" + p.uid; });
   ASSERT_EQ(pods.size(), 1u);
   EXPECT_EQ(pods[0].tier, EvictionTier::kReclaimed);
-  EXPECT_EQ(pods[0].memory_request_bytes, 5);
-  EXPECT_EQ(pods[0].cpu_request_millis, 250);
+  EXPECT_EQ(pods[0].memory_request_bytes, 5 + (1 << 20));  // memory + reclaimed_memory
+  EXPECT_EQ(pods[0].cpu_request_millis, 2250);
   EXPECT_EQ(pods[0].cgroup_dir, "/cg/u-a");
 }
 

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent_process_support.h"
 #include "kube/object_codec.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
@@ -76,17 +77,9 @@ class PsiEvictionProcessTest : public ::testing::Test {
   }
 
   void Write(const std::string& rel, const std::string& text) {
-    std::filesystem::create_directories(std::filesystem::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
+    testing::WriteFile(dir_ + "/" + rel, text);
   }
-  void SetMemoryPressure(double avg10) {
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "some avg10=%.2f avg60=0.00 avg300=0.00 total=100\n"
-                  "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-                  avg10);
-    Write("proc/pressure/memory", line);
-  }
+  void SetMemoryPressure(double avg10) { Write("proc/pressure/memory", testing::PsiText(avg10)); }
 
   // A pod of `qos_level` whose cgroup (where the kubelet would put it) uses
   // `memory` bytes.
@@ -147,13 +140,7 @@ class PsiEvictionProcessTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }
 
-  std::string Metrics() {
-    return testing::RunCommand(
-               {"/usr/bin/curl", "-s",
-                "http://127.0.0.1:" + std::to_string(agent_.PortFromLog("metrics_port")) +
-                    "/metrics"})
-        .out;
-  }
+  std::string Metrics() { return testing::AgentGet(agent_, "metrics_port", "/metrics"); }
   bool MetricsHave(const std::string& series) {
     return Metrics().find(series) != std::string::npos;
   }
@@ -166,14 +153,7 @@ class PsiEvictionProcessTest : public ::testing::Test {
     return out;
   }
   std::vector<std::string> Events(const std::string& kind, const std::string& name) {
-    std::vector<std::string> out;
-    auto list = client_->List({kube::resources::kEvents, ns_});
-    if (!list.ok()) return out;
-    for (const json& e : (*list)["items"])
-      if (e["involvedObject"].value("kind", "") == kind &&
-          e["involvedObject"].value("name", "") == name)
-        out.push_back(e.value("reason", "") + ": " + e.value("message", ""));
-    return out;
+    return testing::EventsAbout(*client_, ns_, kind, name);
   }
 
   std::unique_ptr<testing::TestApiServer> server_;

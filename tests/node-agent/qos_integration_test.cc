@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent_process_support.h"
 #include "api/resources.h"
 #include "kube/quantity.h"
 #include "kube/resource.h"
@@ -37,13 +38,7 @@ constexpr const char* kNode = "qos-node";
 constexpr int64_t kGi = 1LL << 30;
 
 std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && s.back() == '\n')
-    s.pop_back();
-  return s;
+  return testing::ReadTrimmed(p);
 }
 
 json Pod(const std::string& ns, const std::string& name, const std::string& level, json resources,
@@ -76,12 +71,7 @@ class QosAgentTest : public ::testing::Test {
                                   {"metadata", {{"name", kNode}}},
                                   {"status", {{"capacity", {{"cpu", "16"}}}}}})
                     .ok());
-    for (int n = 0; n < 2; ++n) {
-      fs::path d = fs::path(dir_) / "sys/devices/system/node" / ("node" + std::to_string(n));
-      fs::create_directories(d);
-      std::ofstream(d / "cpulist") << (n == 0 ? "0-7\n" : "8-15\n");
-      std::ofstream(d / "meminfo") << "Node " << n << " MemTotal: 16777216 kB\n";
-    }
+    testing::WriteNumaSysfs(dir_ + "/sys", {"0-7", "8-15"}, 16777216);
     cgroot_ = fs::path(dir_) / "cgroup";
     fs::create_directories(cgroot_);
     std::ofstream(cgroot_ / "cgroup.controllers") << "cpuset cpu io memory pids\n";
@@ -148,11 +138,7 @@ class QosAgentTest : public ::testing::Test {
     return kube::ParseQuantity(alloc[resource].get<std::string>()).value_or(-2);
   }
   double Metric(const std::string& series) {
-    std::string text =
-        testing::RunCommand(
-            {"/usr/bin/curl", "-s",
-             "http://127.0.0.1:" + std::to_string(agent_.PortFromLog("metrics_port")) + "/metrics"})
-            .out;
+    std::string text = testing::AgentGet(agent_, "metrics_port", "/metrics");
     size_t at = text.find("\n" + series + " ");
     if (at == std::string::npos) return -1;
     return std::stod(text.substr(at + series.size() + 2));
