@@ -755,10 +755,15 @@ TEST(ChartValuesTest, DocumentedDefaultsRender) {
               container["args"].end())
         << arg;
   }
-  EXPECT_EQ(pod["volumes"][1], json::parse(R"({"name":"cgroup",
+  // The same cgroup volume (sysfs, procfs, cgroup tree, pod-resources), mounted read-write.
+  EXPECT_EQ(pod["volumes"][2], json::parse(R"({"name":"cgroup",
               "hostPath":{"path":"/sys/fs/cgroup","type":"Directory"}})"));
-  EXPECT_EQ(container["volumeMounts"][1], json::parse(R"({"name":"cgroup",
+  EXPECT_EQ(container["volumeMounts"][2], json::parse(R"({"name":"cgroup",
               "mountPath":"/host/cgroup"})"));
+  const json& default_mounts =
+      (*agent)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+  EXPECT_EQ(default_mounts[2], json::parse(R"({"name":"cgroup","mountPath":"/host/cgroup",
+              "readOnly":true})"));
   EXPECT_EQ(container["securityContext"]["runAsUser"], 0);
   EXPECT_EQ(container["securityContext"]["allowPrivilegeEscalation"], false);
   EXPECT_EQ(container["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
