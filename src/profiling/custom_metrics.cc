@@ -15,6 +15,9 @@ namespace gpu_autoscaler::profiling {
 namespace {
 
 using nlohmann::json;
+// Bodies are dumped with error_handler_t::replace: paths and selectors come
+// from the network, may hold bytes that are not UTF-8, and reach messages
+// (nlohmann's default throws on them).
 
 constexpr std::array<std::string_view, 2> kMetricNames = {kGpuUtilizationMetric,
                                                           kGpuMemoryUsedBytesMetric};
@@ -124,7 +127,7 @@ Result<std::string> BuildCustomMetricsAnswer(const CustomMetricsRequest& request
                 {"name", std::string(kCustomMetricsGroup)},
                 {"versions", json::array({version})},
                 {"preferredVersion", version}}
-        .dump();
+        .dump(-1, ' ', false, json::error_handler_t::replace);
   }
   if (request.kind == Kind::kResourceList) {
     json resources = json::array();
@@ -139,7 +142,7 @@ Result<std::string> BuildCustomMetricsAnswer(const CustomMetricsRequest& request
                 {"apiVersion", "v1"},
                 {"groupVersion", GroupVersion()},
                 {"resources", std::move(resources)}}
-        .dump();
+        .dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
   GPU_ASSIGN_OR_RETURN(kube::LabelSelector selector,
@@ -190,7 +193,7 @@ Result<std::string> BuildCustomMetricsAnswer(const CustomMetricsRequest& request
               {"apiVersion", GroupVersion()},
               {"metadata", json::object()},
               {"items", std::move(items)}}
-      .dump();
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 CustomMetricsError CustomMetricsStatus(const Status& error) {
@@ -214,7 +217,7 @@ CustomMetricsError CustomMetricsStatus(const Status& error) {
                      {"message", error.message()},
                      {"reason", reason},
                      {"code", code}}
-                    .dump()};
+                    .dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 std::string FormatDecimalQuantityMilli(int64_t milli) {

@@ -71,6 +71,17 @@ TEST(ParseCustomMetricsRequest, OtherPathsAreNotFoundAndBadSelectorsBadRequest) 
   EXPECT_EQ(json::parse(status.body)["reason"], "BadRequest");
 }
 
+// Bytes that are not UTF-8 reach the Status message; the body stays valid JSON
+// (found by the fuzz target: nlohmann's dump threw, which would end the manager).
+TEST(ParseCustomMetricsRequest, BytesThatAreNotUtf8GiveAValidStatus) {
+  const std::string path = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/\xf1]/pods/*/x\xff";
+  auto r = ParseCustomMetricsRequest({.path = path});
+  ASSERT_FALSE(r.ok());
+  const CustomMetricsError status = CustomMetricsStatus(r.error());
+  EXPECT_EQ(status.http_status, 404);
+  EXPECT_TRUE(json::accept(status.body)) << status.body;
+}
+
 TEST(FormatDecimalQuantityMilli, CanonicalDecimalSi) {
   EXPECT_EQ(FormatDecimalQuantityMilli(0), "0");
   EXPECT_EQ(FormatDecimalQuantityMilli(42500), "42500m");
