@@ -53,6 +53,13 @@ Flags:
                                      from this Prometheus: usage cost and idle GPUs
                                      (default: the config's cost.prometheusURL; none:
                                      allocation cost only)
+  --custom-metrics-bind-address=ADDR serve custom.metrics.k8s.io/v1beta2 (per-pod
+                                     gpu_utilization and gpu_memory_used_bytes for
+                                     the HPA, from --prometheus-url) over HTTPS here,
+                                     for an APIService; empty or "0" disables
+                                     (default: disabled)
+  --custom-metrics-cert-dir=DIR      tls.crt and tls.key for it, reloaded when they
+                                     change (default: a generated self-signed pair)
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -68,7 +75,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           {"--kubeconfig", "--context", "--metrics-bind-address", "--health-probe-bind-address",
            "--leader-election-namespace", "--leader-election-id", "--log-format", "--log-level",
            "--workers", "--controllers", "--config", "--config-configmap", "--cost-db",
-           "--cost-db-secret", "--prometheus-url", "--metrics-cert-dir"},
+           "--cost-db-secret", "--prometheus-url", "--metrics-cert-dir",
+           "--custom-metrics-bind-address", "--custom-metrics-cert-dir"},
           {"--leader-elect", "--metrics-secure"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
@@ -107,6 +115,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->cost_db = value;
     } else if (name == "--prometheus-url") {
       flags->prometheus_url = value;
+    } else if (name == "--custom-metrics-bind-address") {
+      flags->custom_metrics_bind_address = value;
+    } else if (name == "--custom-metrics-cert-dir") {
+      flags->custom_metrics_cert_dir = value;
     } else if (name == "--cost-db-secret") {
       flags->cost_db_secret = value;
     } else if (name == "--workers") {

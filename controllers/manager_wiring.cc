@@ -19,6 +19,7 @@
 #include "controllers/budget_controller.h"
 #include "controllers/controller_selection.h"
 #include "controllers/cost_metering.h"
+#include "controllers/custom_metrics_server.h"
 #include "controllers/gpu_node_pool_controller.h"
 #include "controllers/manager_config.h"
 #include "controllers/node_gpu_inventory.h"
@@ -544,6 +545,27 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
            .config_keeper = &keeper};
   for (const ControllerEntry& e : kControllers) {
     if (selected->count(e.name) > 0) e.setup(w);
+  }
+  // The HPA's GPU metrics: every replica serves them (reads only), from the
+  // shared pod informer and the meter's utilisation source.
+  std::unique_ptr<CustomMetricsServer> custom_metrics;
+  std::string cm_host;
+  int cm_port = -1;
+  if (reconcile::ParseBindAddress(flags.custom_metrics_bind_address, &cm_host, &cm_port).ok() &&
+      cm_port >= 0) {
+    auto started =
+        CustomMetricsServer::Start({.bind_address = flags.custom_metrics_bind_address,
+                                    .cert_dir = flags.custom_metrics_cert_dir},
+                                   w.Pods()->store(), w.Utilization(), RealClock::Instance());
+    if (!started.ok()) {
+      Log(LogLevel::kError, "starting the custom metrics server",
+          {{"error", started.error().ToString()}});
+      return 1;
+    }
+    custom_metrics = std::move(*started);
+    Log(LogLevel::kInfo, "serving custom.metrics.k8s.io/v1beta2",
+        {{"custom_metrics_port", std::to_string(custom_metrics->port())},
+         {"source", w.Utilization() ? std::string(w.Utilization()->name()) : "none"}});
   }
 
   if (!flags.config_file.empty()) manager.Add(ConfigFileWatcher(flags.config_file, keeper));

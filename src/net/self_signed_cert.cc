@@ -9,6 +9,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace gpu_autoscaler::net {
@@ -162,6 +166,22 @@ Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRe
   GPU_ASSIGN_OR_RETURN(out.serving_cert_pem, CertPem(leaf.get()));
   GPU_ASSIGN_OR_RETURN(out.serving_key_pem, KeyPem(key.get()));
   return out;
+}
+
+Result<TemporaryServingPair> WriteTemporaryServingPair(const SelfSignedRequest& request,
+                                                       const std::string& prefix) {
+  GPU_ASSIGN_OR_RETURN(SelfSignedCertificates certs, GenerateSelfSignedCertificates(request));
+  std::string dir = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (::mkdtemp(dir.data()) == nullptr) {
+    return InternalError("cannot create a directory for the " + prefix + " certificate");
+  }
+  TemporaryServingPair pair{.dir = dir,
+                            .cert_file = dir + "/tls.crt",
+                            .key_file = dir + "/tls.key",
+                            .ca_cert_pem = std::move(certs.ca_cert_pem)};
+  std::ofstream(pair.cert_file) << certs.serving_cert_pem;
+  std::ofstream(pair.key_file) << certs.serving_key_pem;
+  return pair;
 }
 
 }  // namespace gpu_autoscaler::net

@@ -41,4 +41,17 @@ std::vector<std::string> ServiceDnsNames(const std::string& service, const std::
 
 Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& request);
 
+// A generated pair written as tls.crt/tls.key into a fresh private directory
+// under the temp directory ("<prefix>-XXXXXX"), for servers that generate
+// their certificate when given none (controller-runtime's habit). The caller
+// removes `dir` when done.
+struct TemporaryServingPair {
+  std::string dir;
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_cert_pem;
+};
+Result<TemporaryServingPair> WriteTemporaryServingPair(const SelfSignedRequest& request,
+                                                       const std::string& prefix);
+
 }  // namespace gpu_autoscaler::net

@@ -209,19 +209,12 @@ Status Manager::PrepareSecureMetrics(std::string* cert_file, std::string* key_fi
   request.dns_names.push_back("localhost");
   request.ip_addresses = {"127.0.0.1"};
   request.ca_common_name = "gpu-autoscaler-metrics-ca";
-  GPU_ASSIGN_OR_RETURN(net::SelfSignedCertificates certs,
-                       net::GenerateSelfSignedCertificates(request));
-  std::string dir_template =
-      (std::filesystem::temp_directory_path() / "gpu-autoscaler-metrics-XXXXXX").string();
-  if (::mkdtemp(dir_template.data()) == nullptr) {
-    return InternalError("cannot create a directory for the metrics certificate");
-  }
-  impl_->generated_cert_dir = dir_template;
-  *cert_file = dir_template + "/tls.crt";
-  *key_file = dir_template + "/tls.key";
-  std::ofstream(*cert_file) << certs.serving_cert_pem;
-  std::ofstream(*key_file) << certs.serving_key_pem;
-  impl_->generated_ca_pem = std::move(certs.ca_cert_pem);
+  GPU_ASSIGN_OR_RETURN(net::TemporaryServingPair pair,
+                       net::WriteTemporaryServingPair(request, "gpu-autoscaler-metrics"));
+  impl_->generated_cert_dir = pair.dir;
+  *cert_file = pair.cert_file;
+  *key_file = pair.key_file;
+  impl_->generated_ca_pem = std::move(pair.ca_cert_pem);
   return Status::Ok();
 }
 

@@ -92,6 +92,8 @@ const std::map<std::string, kube::GroupVersionResource>& Kinds() {
       {"rbac.authorization.k8s.io/v1/RoleBinding",
        {"rbac.authorization.k8s.io", "v1", "rolebindings", true}},
       {"networking.k8s.io/v1/NetworkPolicy", {"networking.k8s.io", "v1", "networkpolicies", true}},
+      {"apiregistration.k8s.io/v1/APIService",
+       {"apiregistration.k8s.io", "v1", "apiservices", false}},
       {"cert-manager.io/v1/Issuer", {"cert-manager.io", "v1", "issuers", true}},
       {"cert-manager.io/v1/Certificate", {"cert-manager.io", "v1", "certificates", true}},
       {"monitoring.coreos.com/v1/ServiceMonitor",
@@ -139,6 +141,7 @@ std::vector<Scenario> Scenarios() {
       {"scheduler_extender_http",
        {"--set", "scheduler.mode=extender", "--set", "scheduler.extender.tls=false"}},
       {"monitoring_forced_on", {"--set", "monitoring.serviceMonitor=true"}},
+      {"custom_metrics_for_hpa", {"--set", "customMetrics.enabled=true"}},
       {"monitoring_off_despite_operator", {mon, "--set", "monitoring.serviceMonitor=false"}},
       {"node_agent_and_scheduler_off",
        {"--set", "nodeAgent.enabled=false", "--set", "scheduler.enabled=false"}},
@@ -209,9 +212,10 @@ class ChartTest : public ::testing::TestWithParam<Scenario> {
 // Kinds the embedded API server does not serve; they are checked by CheckUnservedKind
 // instead. When the server learns one, this test fails so the list is kept honest.
 const std::set<std::string> kUnservedKinds = {
-    "networking.k8s.io/v1/NetworkPolicy",  "cert-manager.io/v1/Issuer",
-    "cert-manager.io/v1/Certificate",      "monitoring.coreos.com/v1/ServiceMonitor",
-    "monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule",
+    "networking.k8s.io/v1/NetworkPolicy",   "cert-manager.io/v1/Issuer",
+    "cert-manager.io/v1/Certificate",       "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PodMonitor",  "monitoring.coreos.com/v1/PrometheusRule",
+    "apiregistration.k8s.io/v1/APIService",
 };
 // Served (stored, for SubjectAccessReviews) but not validated by the embedded
 // server: dry-run and also checked field by field.
@@ -269,6 +273,18 @@ void CheckUnservedKind(const json& obj, const std::string& where) {
         EXPECT_TRUE(rule["from"].is_array()) << where;
       }
     }
+  } else if (kind == "APIService") {
+    // kube-aggregator's registration: the name is "<version>.<group>" and the service
+    // is a port on a Service the chart renders.
+    const json& spec = obj["spec"];
+    EXPECT_EQ(obj["metadata"].value("name", ""),
+              spec.value("version", "") + "." + spec.value("group", ""))
+        << where;
+    EXPECT_TRUE(spec["groupPriorityMinimum"].is_number_integer()) << where;
+    EXPECT_TRUE(spec["versionPriority"].is_number_integer()) << where;
+    EXPECT_FALSE(spec["service"].value("name", "").empty()) << where;
+    EXPECT_FALSE(spec["service"].value("namespace", "").empty()) << where;
+    EXPECT_TRUE(spec["service"]["port"].is_number_integer()) << where;
   } else if (kind == "Issuer") {
     EXPECT_TRUE(obj["spec"]["selfSigned"].is_object()) << where;
   } else if (kind == "Certificate") {
@@ -974,6 +990,45 @@ TEST(ChartDashboardsTest, ConfigMapsForTheSidecarWithValidQueries) {
   ASSERT_EQ(off.exit_code, 0) << off.error;
   for (const json& obj : off.objects)
     EXPECT_EQ(obj["metadata"].value("name", "").find("-dashboard-"), std::string::npos);
+}
+
+// customMetrics.enabled registers the manager's custom.metrics.k8s.io port with the
+// aggregator; off (the default) renders none of it.
+TEST(ChartCustomMetricsTest, OffByDefaultAndOnRegistersTheManagerPort) {
+  Rendering off = Render("gpa-system", {});
+  ASSERT_EQ(off.exit_code, 0) << off.error;
+  EXPECT_EQ(Find(off.objects, "APIService", "v1beta2.custom.metrics.k8s.io"), nullptr);
+  EXPECT_EQ(Find(off.objects, "Service", "gpa-gpu-autoscaler-custom-metrics"), nullptr);
+
+  Rendering on = Render(
+      "gpa-system", {"--set", "customMetrics.enabled=true", "--set", "customMetrics.port=7443"});
+  ASSERT_EQ(on.exit_code, 0) << on.error;
+  const json* api = Find(on.objects, "APIService", "v1beta2.custom.metrics.k8s.io");
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ((*api)["spec"]["group"], "custom.metrics.k8s.io");
+  EXPECT_EQ((*api)["spec"]["version"], "v1beta2");
+  EXPECT_EQ((*api)["spec"]["groupPriorityMinimum"], 100);
+  EXPECT_EQ((*api)["spec"]["versionPriority"], 100);
+  EXPECT_EQ((*api)["spec"]["service"], json({{"name", "gpa-gpu-autoscaler-custom-metrics"},
+                                             {"namespace", "gpa-system"},
+                                             {"port", 443}}));
+  const json* service = Find(on.objects, "Service", "gpa-gpu-autoscaler-custom-metrics");
+  ASSERT_NE(service, nullptr);
+  EXPECT_EQ((*service)["spec"]["ports"][0]["port"], 443);
+  EXPECT_EQ((*service)["spec"]["ports"][0]["targetPort"], "custom-metrics");
+  const json* manager = Find(on.objects, "Deployment", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(manager, nullptr);
+  const json container = Containers(*manager)[0];
+  const std::vector<std::string> args = container["args"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(args.begin(), args.end(), "--custom-metrics-bind-address=:7443"), args.end());
+  bool port_named = false;
+  for (const json& p : container["ports"])
+    port_named = port_named || (p["name"] == "custom-metrics" && p["containerPort"] == 7443);
+  EXPECT_TRUE(port_named) << container.dump(2);
+  // The aggregator (in kube-apiserver) may reach the port through the NetworkPolicy.
+  const json* policy = Find(on.objects, "NetworkPolicy", "gpa-gpu-autoscaler-manager");
+  ASSERT_NE(policy, nullptr);
+  EXPECT_NE(policy->dump().find("\"port\":7443"), std::string::npos) << policy->dump(2);
 }
 
 }  // namespace
