@@ -39,7 +39,8 @@ Flags:
   --workers=N                        reconcile workers per controller (default 2)
   --controllers=LIST                 controllers to run: * for all, NAME to add one,
                                      -NAME to drop one (default "*"); known:
-                                     node-gpu-inventory, sharing-policy, cost, budget
+                                     node-gpu-inventory, sharing-policy, cost, budget,
+                                     gpunodepool, rescheduler, service-profile
   --config=FILE                      ManagerConfig YAML (docs/operator.md); reloaded
                                      when it changes, a bad version is rejected
   --config-configmap=NS/NAME         also take the configuration from this ConfigMap's
