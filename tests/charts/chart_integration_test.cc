@@ -142,6 +142,8 @@ std::vector<Scenario> Scenarios() {
        {"--set", "scheduler.mode=extender", "--set", "scheduler.extender.tls=false"}},
       {"monitoring_forced_on", {"--set", "monitoring.serviceMonitor=true"}},
       {"custom_metrics_for_hpa", {"--set", "customMetrics.enabled=true"}},
+      {"spot_interruption_and_cluster_api",
+       {"--set", "nodeAgent.interruption.source=aws", "--set", "manager.clusterAPI=true"}},
       {"monitoring_off_despite_operator", {mon, "--set", "monitoring.serviceMonitor=false"}},
       {"node_agent_and_scheduler_off",
        {"--set", "nodeAgent.enabled=false", "--set", "scheduler.enabled=false"}},
