@@ -449,7 +449,7 @@ for pod in $evicted; do
 done
 spot_node_gone() { ! curl -fsS "$server/api/v1/nodes/$spot_node" >/dev/null 2>&1; }
 wait_for 60 spot_node_gone
-echo "  the drained node $spot_node was consolidated; the evicted pods are created again:"
+echo "  the drained node $spot_node was terminated; the evicted pods are created again:"
 for pod in $evicted; do render_pod "${pod#render-}"; done
 wait_for 90 all_bound
 echo "  they came back pending and were bound; the pool replaced the capacity:"
