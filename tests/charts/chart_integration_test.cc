@@ -142,6 +142,7 @@ std::vector<Scenario> Scenarios() {
        {"--set", "scheduler.mode=extender", "--set", "scheduler.extender.tls=false"}},
       {"monitoring_forced_on", {"--set", "monitoring.serviceMonitor=true"}},
       {"custom_metrics_for_hpa", {"--set", "customMetrics.enabled=true"}},
+      {"node_agent_non_root", {"--set", "nodeAgent.runAsRoot=false"}},
       {"spot_interruption_and_cluster_api",
        {"--set", "nodeAgent.interruption.source=aws", "--set", "manager.clusterAPI=true"}},
       {"monitoring_off_despite_operator", {mon, "--set", "monitoring.serviceMonitor=false"}},
@@ -497,7 +498,14 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
       const json& sc = c["securityContext"];
       EXPECT_EQ(sc.value("allowPrivilegeEscalation", true), false) << where;
       EXPECT_EQ(sc.value("readOnlyRootFilesystem", false), true) << where;
-      EXPECT_EQ(sc.value("runAsNonRoot", false), true) << where;
+      if (kind == "DaemonSet" && sc.value("runAsUser", -1) == 0) {
+        // The node agent, as user 0 for the kubelet's pod-resources socket
+        // (nodeAgent.runAsRoot, on by default): the only container that may.
+        EXPECT_EQ(obj["metadata"].value("name", ""), "gpa-gpu-autoscaler-node-agent") << where;
+        EXPECT_EQ(sc.value("runAsNonRoot", true), false) << where;
+      } else {
+        EXPECT_EQ(sc.value("runAsNonRoot", false), true) << where;
+      }
       EXPECT_FALSE(sc.value("privileged", false)) << where;
       EXPECT_EQ(sc["capabilities"]["drop"], json::array({"ALL"})) << where;
       EXPECT_FALSE(sc["capabilities"].contains("add")) << where;
