@@ -501,7 +501,8 @@ TEST_P(ChartTest, ContainersSetOnlyRealFlagsAndRunRestricted) {
       if (kind == "DaemonSet" && sc.value("runAsUser", -1) == 0) {
         // The node agent, as user 0 for the kubelet's pod-resources socket
         // (nodeAgent.runAsRoot, on by default): the only container that may.
-        EXPECT_EQ(obj["metadata"].value("name", ""), "gpa-gpu-autoscaler-node-agent") << where;
+        EXPECT_EQ(obj["metadata"]["labels"].value("app.kubernetes.io/component", ""), "node-agent")
+            << where;
         EXPECT_EQ(sc.value("runAsNonRoot", true), false) << where;
       } else {
         EXPECT_EQ(sc.value("runAsNonRoot", false), true) << where;
