@@ -7,37 +7,17 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/flag_duration.h"
+#include "common/strict_yaml.h"
 #include "cost/duration.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
 
-class Parser {
+// The strict reader, with the manager's durations: the flag syntax, or the
+// cost module's (which adds hours).
+class Parser : public StrictYamlReader {
  public:
-  explicit Parser(std::string_view source) : source_(source) {}
-
-  Status Error(const std::string& path, const std::string& what) const {
-    return InvalidArgumentError(std::string(source_) + ": " + path + ": " + what);
-  }
-
-  // Every key of `node` must be in `known`.
-  Status Known(const YAML::Node& node, const std::string& path,
-               std::initializer_list<std::string_view> known) const {
-    if (!node.IsMap()) return Error(path.empty() ? "(document)" : path, "expected a mapping");
-    for (const auto& kv : node) {
-      const std::string key = kv.first.as<std::string>();
-      bool ok = false;
-      for (std::string_view k : known)
-        ok = ok || key == k;
-      if (!ok) {
-        std::string list;
-        for (std::string_view k : known)
-          list += (list.empty() ? "" : ", ") + std::string(k);
-        return Error(path.empty() ? key : path + "." + key, "unknown field (known: " + list + ")");
-      }
-    }
-    return Status::Ok();
-  }
+  using StrictYamlReader::StrictYamlReader;
 
   Status Duration(const YAML::Node& node, const std::string& path,
                   std::chrono::milliseconds* out) const {
@@ -51,42 +31,6 @@ class Parser {
     *out = std::chrono::seconds(*seconds);
     return Status::Ok();
   }
-
-  Status String(const YAML::Node& node, const std::string& path, std::string* out) const {
-    if (!node.IsDefined()) return Status::Ok();
-    if (!node.IsScalar()) return Error(path, "expected a string");
-    *out = node.as<std::string>();
-    return Status::Ok();
-  }
-
-  Status Bool(const YAML::Node& node, const std::string& path, bool* out) const {
-    if (!node.IsDefined()) return Status::Ok();
-    const std::string text = node.IsScalar() ? node.as<std::string>() : "";
-    if (text == "true") {
-      *out = true;
-    } else if (text == "false") {
-      *out = false;
-    } else {
-      return Error(path, "expected true or false");
-    }
-    return Status::Ok();
-  }
-
-  Status Count(const YAML::Node& node, const std::string& path, int64_t min, int64_t max,
-               int64_t* out) const {
-    if (!node.IsDefined()) return Status::Ok();
-    const std::string text = node.IsScalar() ? node.as<std::string>() : "";
-    char* end = nullptr;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || v < min || v > max)
-      return Error(path, "expected a whole number from " + std::to_string(min) + " to " +
-                             std::to_string(max));
-    *out = v;
-    return Status::Ok();
-  }
-
- private:
-  std::string_view source_;
 };
 
 Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {

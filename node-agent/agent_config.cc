@@ -8,36 +8,15 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/flag_duration.h"
+#include "common/strict_yaml.h"
 
 namespace gpu_autoscaler::node_agent {
 namespace {
 
-class Reader {
+// The strict reader, with the agent's durations and percentages.
+class Reader : public StrictYamlReader {
  public:
-  explicit Reader(std::string_view source) : source_(source) {}
-
-  Status Error(const std::string& path, const std::string& what) const {
-    return InvalidArgumentError(std::string(source_) + ": " + path + ": " + what);
-  }
-
-  // Every key of `node` must be in `known`.
-  Status Known(const YAML::Node& node, const std::string& path,
-               std::initializer_list<std::string_view> known) const {
-    if (!node.IsMap()) return Error(path.empty() ? "(document)" : path, "expected a mapping");
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      bool ok = false;
-      for (std::string_view k : known)
-        ok = ok || key == k;
-      if (!ok) {
-        std::string list;
-        for (std::string_view k : known)
-          list += (list.empty() ? "" : ", ") + std::string(k);
-        return Error(path.empty() ? key : path + "." + key, "unknown field (known: " + list + ")");
-      }
-    }
-    return Status::Ok();
-  }
+  using StrictYamlReader::StrictYamlReader;
 
   Status Duration(const YAML::Node& node, const std::string& path,
                   std::chrono::milliseconds* out) const {
@@ -46,14 +25,6 @@ class Reader {
     if (!text.empty() && text[0] == '-') return Error(path, "must not be negative");
     if (!ParseFlagDuration(text, out))
       return Error(path, "\"" + text + "\" is not a positive duration such as 500ms, 10s or 5m");
-    return Status::Ok();
-  }
-
-  Status Bool(const YAML::Node& node, const std::string& path, bool* out) const {
-    if (!node.IsDefined()) return Status::Ok();
-    const std::string text = node.IsScalar() ? node.Scalar() : "";
-    if (text != "true" && text != "false") return Error(path, "expected true or false");
-    *out = text == "true";
     return Status::Ok();
   }
 
@@ -67,20 +38,6 @@ class Reader {
     *out = v;
     return Status::Ok();
   }
-
-  Status Count(const YAML::Node& node, const std::string& path, int64_t max, int64_t* out) const {
-    if (!node.IsDefined()) return Status::Ok();
-    const std::string text = node.IsScalar() ? node.Scalar() : "";
-    char* end = nullptr;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || v < 0 || v > max)
-      return Error(path, "expected a whole number from 0 to " + std::to_string(max));
-    *out = v;
-    return Status::Ok();
-  }
-
- private:
-  std::string_view source_;
 };
 
 Status ParseTrigger(const YAML::Node& node, const std::string& path, const Reader& r,
@@ -148,7 +105,7 @@ Result<AgentConfig> Parse(const YAML::Node& root, const Reader& r) {
     if (c.interval < std::chrono::milliseconds(100))
       return r.Error("pressureEviction.interval", "must be at least 100ms");
     GPU_RETURN_IF_ERROR(
-        r.Count(pe["maxEvictions"], "pressureEviction.maxEvictions", 1000, &c.max_evictions));
+        r.Count(pe["maxEvictions"], "pressureEviction.maxEvictions", 0, 1000, &c.max_evictions));
     GPU_RETURN_IF_ERROR(
         r.Duration(pe["rateWindow"], "pressureEviction.rateWindow", &c.rate_window));
     GPU_RETURN_IF_ERROR(r.Duration(pe["coolDown"], "pressureEviction.coolDown", &c.cool_down));
