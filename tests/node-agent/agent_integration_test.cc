@@ -143,7 +143,12 @@ TEST_F(AgentProcessTest, ReportsInventoryLabelsTheNodeAndServesMetrics) {
   EXPECT_EQ(st["nvml"]["state"], "Up");
   EXPECT_EQ(Condition(report, "reason"), "Available");
   ASSERT_TRUE(WaitFor([&] { return NodeLabel() == "0-1_2-3"; })) << NodeLabel();
-  // Unchanged inventory: no new write.
+  // The QoS loop writes status.qos on its own schedule; once both writers
+  // have reported, an unchanged node makes no new write.
+  ASSERT_TRUE(WaitFor([&] {
+    report = Report();
+    return report.contains("status") && report["status"].contains("qos");
+  })) << report.dump();
   const std::string rv = report["metadata"].value("resourceVersion", "");
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   EXPECT_EQ(Report()["metadata"].value("resourceVersion", ""), rv);
