@@ -146,6 +146,7 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
   } else {
     meta->erase("generation");
   }
+  if (!info.custom) PrepareForValidation(info.group, info.kind, obj);
   auto valid = ValidateCreate(TargetOf(info, ""), obj, schema.get());
   if (!valid.ok()) return valid.error();
   name = MetaString(obj, "name");

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apiserver/defaults_batch.h"
 #include "kube/quantity.h"
 
 namespace gpu_autoscaler::apiserver {
@@ -246,6 +247,7 @@ void DecodeDefaultsWorkload(std::string_view kind, json& obj) {
       }
     }
   }
+  if (kind == "Job") defaults_internal::DecodeDefaultsJob(obj);
   json* tmpl = Child(*spec, "template");
   if (tmpl == nullptr) return;
   if (json* meta = Child(*tmpl, "metadata")) Default(*meta, "creationTimestamp", nullptr);
@@ -496,6 +498,13 @@ void PrepareForCreate(std::string_view group, std::string_view kind, json& obj) 
     } else if (IsWorkload(group, kind)) {
       Default(obj, "status", json::object());
     }
+  } catch (const json::exception&) {
+  }
+}
+
+void PrepareForValidation(std::string_view group, std::string_view kind, json& obj) {
+  try {
+    if (Is(group, kind, "batch", "Job")) defaults_internal::GenerateJobSelector(obj);
   } catch (const json::exception&) {
   }
 }

@@ -12,6 +12,7 @@
 //   3. PrepareForCreate       - the registry strategy on create: the initial
 //                               status (Pod phase/qosClass, PDB counters, CRD
 //                               storedVersions, Namespace finalizers...).
+//   (PrepareForValidation     - after uid and name are set: a Job's selector.)
 //
 //   nlohmann::json pod = ...;          // decoded POST body
 //   ApplyDecodeDefaults("", "Pod", pod);
@@ -34,6 +35,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 namespace gpu_autoscaler::apiserver {
+
+// What the registry strategy does inside Validate on create, once the server
+// has set metadata.uid and name: a Job's generated selector and template
+// labels (controller-uid, job-name). Other kinds are left untouched.
+void PrepareForValidation(std::string_view group, std::string_view kind, nlohmann::json& obj);
 
 // Everything a create does: stages 1, 2 and 3. `group` is "" for the core
 // group; `kind` e.g. "Pod", "Namespace", "PodDisruptionBudget".

@@ -1,7 +1,7 @@
 // File: src/apiserver/resources.h
 //
 // The resource types the embedded API server serves: the built-in ones
-// (core/v1, apps/v1, coordination.k8s.io/v1, policy, apiextensions.k8s.io/v1,
+// (core/v1, apps/v1, batch/v1 Jobs, coordination.k8s.io/v1, policy, apiextensions.k8s.io/v1,
 // admissionregistration.k8s.io/v1) and custom resources registered from
 // CustomResourceDefinitions. Also renders the discovery documents
 // (/api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>) the way kube-apiserver does.

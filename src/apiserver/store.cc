@@ -29,6 +29,10 @@ json StoredObject::Parse() const {
 
 std::string FieldValue(const json& obj, std::string_view path) {
   if (path == "source") return FieldValue(obj, "source.component");
+  if (path == "status.successful") {  // JobToSelectableFields: status.succeeded, 0 when unset
+    std::string succeeded = FieldValue(obj, "status.succeeded");
+    return succeeded.empty() ? "0" : succeeded;
+  }
   const json* cur = &obj;
   while (!path.empty()) {
     auto dot = path.find('.');

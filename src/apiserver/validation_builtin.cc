@@ -242,6 +242,10 @@ void ValidateEvent(const json& obj, Errors& errs) {
 
 void ValidateBuiltinUpdate(const ValidationTarget& t, const json& old_obj, const json& obj,
                            Errors& errs) {
+  if (t.group == "batch" && t.kind == "Job" && t.subresource.empty()) {
+    ValidateJobUpdate(old_obj, obj, errs);
+    return;
+  }
   if (!(t.group.empty() && t.kind == "Node")) return;
   const json& old_spec = Get(old_obj, "spec");
   const json& spec = Get(obj, "spec");
@@ -274,6 +278,8 @@ void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs) {
     ValidateNode(obj, errs);
   } else if (t.group.empty() && t.kind == "Event") {
     ValidateEvent(obj, errs);
+  } else if (t.group == "batch" && t.kind == "Job") {
+    ValidateJob(obj, errs);
   } else if (t.group == "apps" && (t.kind == "Deployment" || t.kind == "ReplicaSet" ||
                                    t.kind == "StatefulSet" || t.kind == "DaemonSet")) {
     ValidatePodSpec(Get(Get(Get(obj, "spec"), "template"), "spec"), "spec.template.spec", true,

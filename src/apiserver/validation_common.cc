@@ -65,7 +65,7 @@ std::string ErrorBody(const FieldError& e) {
   std::string s = TypeText(e.type);
   if (e.type != ErrorType::kRequired && e.type != ErrorType::kForbidden &&
       e.type != ErrorType::kTooLong) {
-    s += ": " + GoValue(e.value);
+    s += ": " + (e.value_text.empty() ? GoValue(e.value) : e.value_text);
   }
   if (!e.detail.empty()) s += ": " + e.detail;
   return s;

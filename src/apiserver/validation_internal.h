@@ -3,9 +3,9 @@
 // What the validation translation units share: field errors rendered as
 // kube-apiserver renders them (k8s.io/apimachinery field.Error), name rules,
 // and each kind family's entry point. validation_common.cc (errors, names,
-// ObjectMeta), validation_pod.cc, validation_builtin.cc (the other built-in
-// kinds) and validation.cc (custom resources' structural schemas and the
-// public functions). Not part of the interface: include validation.h.
+// ObjectMeta), validation_pod.cc, validation_batch.cc (Jobs),
+// validation_builtin.cc (the other built-in kinds) and validation.cc (custom resources' structural
+// schemas and the public functions). Not part of the interface: include validation.h.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -58,6 +58,9 @@ struct FieldError {
   json value;  // the bad value; unused for Required/Forbidden/TooLong
   std::string detail;
   int rank = 0;  // custom-resource schema errors: order of the validator that found it
+  // Go's rendering of a typed value GoValue cannot reproduce (a map[string]string,
+  // a *LabelSelector); used instead of `value` when set.
+  std::string value_text{};
 };
 
 const char* Reason(ErrorType t);
@@ -139,6 +142,9 @@ std::vector<std::string> LabelValueErrors(std::string_view value);
 const json& Get(const json& obj, const char* key);
 std::string GetString(const json& obj, const char* key);
 
+// Label (labels = true) or annotation maps: keys, values, total size.
+void ValidateStringMap(const json& map, const std::string& path, bool labels, Errors& errs);
+
 // Kind families.
 void ValidateObjectMeta(const ValidationTarget& t, const json& obj, Errors& errs);
 void ValidateObjectMetaUpdate(const json& old_obj, const json& obj, Errors& errs);
@@ -149,6 +155,10 @@ void ValidatePodSpec(const json& spec, const std::string& path, bool require_ima
 void ValidatePodUpdate(const json& old_obj, const json& obj, Errors& errs);
 // Built-in kinds other than Pod (ConfigMap, Secret, PodDisruptionBudget, CRD...).
 void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs);
+// batch/v1 Job (validation_batch.cc): ValidateJob, and on update the
+// immutable completions, selector and template.
+void ValidateJob(const json& obj, Errors& errs);
+void ValidateJobUpdate(const json& old_obj, const json& obj, Errors& errs);
 // Update-only rules of built-in kinds other than Pod (Node's providerID and
 // podCIDRs may only be set once).
 void ValidateBuiltinUpdate(const ValidationTarget& t, const json& old_obj, const json& obj,
