@@ -23,6 +23,7 @@
 #include "controllers/gpu_node_pool_controller.h"
 #include "controllers/manager_config.h"
 #include "controllers/node_gpu_inventory.h"
+#include "controllers/profile_pod_events.h"
 #include "controllers/reschedule_controller.h"
 #include "controllers/secret_data.h"
 #include "controllers/service_profile_controller.h"
@@ -324,6 +325,7 @@ void SetupServiceProfiles(Wiring& w) {
   auto nodes = w.Nodes();
   (void)pods->store().AddIndex(kube::kNamespaceIndex, kube::NamespaceIndexFunc<kube::PodView>());
   auto profiles = w.Generic(kServiceProfiles);
+  (void)profiles->store().AddIndex(kProfilesByTargetIndex, ProfileTargetIndexFunc());
   const auto& cfg = w.config.profiles;
   std::string url = cfg.prometheus_url;
   if (url.empty()) url = w.flags.prometheus_url;
@@ -348,6 +350,9 @@ void SetupServiceProfiles(Wiring& w) {
                      .eviction_tolerance = cfg.eviction_tolerance}}));
   auto* c = w.AddController("service-profile", *r);
   c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(profiles)));
+  // A pod's add, delete or relevant change reaches the profile whose target owns it.
+  c->Watches(*w.Keep(std::make_shared<ProfilePodSource>(pods)),
+             ProfilesOwningPod(profiles->store()));
 }
 
 void SetupNodePools(Wiring& w) {

@@ -107,6 +107,11 @@ ServiceProfilePlan DecideServiceProfileStatus(const ServiceProfileInput& in) {
     }
   }
 
+  if (in.target_found) {
+    status["pods"] = in.matched_pods;
+  } else {
+    status.erase("pods");
+  }
   if (reason == "RecommendationProvided") {
     if (status.value("recommendations", json()) != recommendations) {
       status["lastRecommendationTime"] = kube::FormatTime(WallAt(in.now));

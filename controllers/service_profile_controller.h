@@ -10,7 +10,8 @@
 //   3. feeds their containers' usage (ProfileUsageSource: Prometheus) into a
 //      profiling::WorkloadProfile (decaying histograms per container name);
 //   4. writes status: recommendations per container, targetSelector (what the
-//      admission webhook matches new pods with), observedGeneration,
+//      admission webhook matches new pods with), pods (how many matched),
+//      observedGeneration,
 //      lastRecommendationTime and the conditions
 //        RecommendationProvided  False with TargetNotFound, InvalidSpec or
 //                                MetricsMissing: no recommendation is written
@@ -32,6 +33,11 @@
 // It is written at most every checkpointInterval, and only when new samples
 // arrived.
 //
+// Besides the profile's own events and the periodic refresh, a pod's add,
+// delete or relevant change enqueues the profile whose target owns the pod
+// (controllers/profile_pod_events.h), so status.pods and the sample set
+// follow pods promptly.
+//
 // Decide/apply: DecideServiceProfileStatus is pure; Reconcile reads caches,
 // Prometheus and the API, and writes.
 //
@@ -39,6 +45,7 @@
 //                              *client, usage_source, clock, &recorder, options);
 //   Controller c({.name = "service-profile"}, r);
 //   c.For(profile_source);
+//   c.Watches(pod_source, ProfilesOwningPod(profiles->store()));
 //
 // Thread-safety: Reconcile may run on several workers (never twice for one
 // profile); the per-profile state map is guarded by a mutex.

@@ -58,7 +58,8 @@ TEST_F(ServiceProfileCrdTest, CrdIsRegisteredWithPrinterColumns) {
   std::vector<std::string> columns;
   for (const json& c : version["additionalPrinterColumns"])
     columns.push_back(c["name"]);
-  EXPECT_EQ(columns, (std::vector<std::string>{"Target", "Workload", "Mode", "Ready", "Age"}));
+  EXPECT_EQ(columns,
+            (std::vector<std::string>{"Target", "Workload", "Mode", "Pods", "Ready", "Age"}));
   EXPECT_TRUE(version["subresources"].contains("status"));
 }
 
