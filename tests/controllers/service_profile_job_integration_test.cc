@@ -3,8 +3,9 @@
 // fixture of service_profile_integration_test.cc): a Job's profile resolves
 // the Job's generated selector, gets a recommendation, and a new pod of the
 // Job is admitted with it; a profile of a missing Job says so; and with a
-// one-hour refresh, a pod created or deleted under the Job shows in
-// status.pods at once, which only the pod watch can explain.
+// one-hour refresh, a pod created or deleted under the Job (or under a
+// Deployment's ReplicaSet) shows in status.pods at once, which only the pod
+// watch can explain.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -142,6 +143,31 @@ TEST_F(ServiceProfileJobTest, PodEventsReachTheProfileBeforeTheRefresh) {
   ASSERT_TRUE(deleted.ok()) << deleted.error().ToString();
   ASSERT_TRUE(WaitFor([&] { return PodsInStatus("train") == 1; }))
       << Get(kProfiles, ns_, "train").dump(2) << manager_.Log();
+}
+
+// Pod -> ReplicaSet -> Deployment: the ReplicaSet need not be cached (or
+// even exist here); its name less the pod-template hash names the Deployment.
+TEST_F(ServiceProfileJobTest, DeploymentPodReachesTheProfileThroughItsReplicaSet) {
+  WriteConfig("1h");
+  CreateDeployment("web", 2);
+  auto replica_set_pod = [&](const std::string& name) {
+    json pod = testing::Pod(name, ns_, "none", kOriginalResources);
+    pod["metadata"]["labels"]["pod-template-hash"] = "5c7f9b6d8";
+    pod["metadata"]["ownerReferences"] = json::array({{{"apiVersion", "apps/v1"},
+                                                       {"kind", "ReplicaSet"},
+                                                       {"name", "web-5c7f9b6d8"},
+                                                       {"uid", "rs-uid"},
+                                                       {"controller", true}}});
+    return pod;
+  };
+  Create(kube::resources::kPods, ns_, replica_set_pod("web-5c7f9b6d8-aaaaa"));
+  CreateProfile("web", "web", "Off");
+  StartManager();
+  ASSERT_TRUE(WaitFor([&] { return PodsInStatus("web") == 1; }))
+      << Get(kProfiles, ns_, "web").dump(2) << manager_.Log();
+  Create(kube::resources::kPods, ns_, replica_set_pod("web-5c7f9b6d8-bbbbb"));
+  ASSERT_TRUE(WaitFor([&] { return PodsInStatus("web") == 2; }))
+      << Get(kProfiles, ns_, "web").dump(2) << manager_.Log();
 }
 
 }  // namespace
