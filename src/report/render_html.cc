@@ -40,6 +40,7 @@ section { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; paddi
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 10px; text-align: left; }
+td:first-child { white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .note { color: #4b5563; font-size: 13px; }
 .denied { color: #b91c1c; font-family: monospace; font-size: 12px; }

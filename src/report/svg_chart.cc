@@ -8,7 +8,7 @@ namespace gpu_autoscaler::report {
 namespace {
 
 constexpr double kWidth = 640, kHeight = 300;
-constexpr double kLeft = 64, kRight = 16, kTop = 40, kBottom = 56;
+constexpr double kLeft = 64, kRight = 40, kTop = 40, kBottom = 56;
 constexpr const char* kPalette[] = {"#2563eb", "#f97316", "#16a34a", "#9333ea",
                                     "#dc2626", "#0891b2", "#ca8a04", "#4b5563"};
 
