@@ -610,12 +610,10 @@ print("  admitted with requests %s, limits %s" % (json.dumps(r["requests"]), jso
 print("  gpuautoscaler.io/original-resources: %s" % a["gpuautoscaler.io/original-resources"])'
 
 step "17. The report: what the autoscaler did and saved ($report)"
+# One reading of the cluster and the cost history: the text here, the page in $report.
 "$cli" report --kubeconfig "$work/kubeconfig" --db "$work/cost.db" --since 1h --cluster demo \
   --alerts "$work/alerts.jsonl" --placement "$work/placement.csv" --denied "$work/denied.txt" \
-  -o html --out "$report"
-"$cli" report --kubeconfig "$work/kubeconfig" --db "$work/cost.db" --since 1h --cluster demo \
-  --alerts "$work/alerts.jsonl" --placement "$work/placement.csv" --denied "$work/denied.txt" |
-  sed 's/^/  /'
+  --html-out "$report" | sed 's/^/  /'
 echo "  HTML report with charts: $(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
 
 if ((keep)); then

@@ -37,7 +37,7 @@ constexpr char kUsage[] =
     "Usage: gpu-autoscaler report [--kubeconfig FILE] [--context NAME] [--db DB]\n"
     "                             [--since TIME] [--until TIME] [--alerts FILE]\n"
     "                             [--placement FILE] [--denied FILE] [--cluster NAME]\n"
-    "                             [-o text|html] [--out FILE]\n"
+    "                             [-o text|html] [--out FILE] [--html-out FILE]\n"
     "\n"
     "One report on the cluster: GPUs freed by sharing; cost by team against what it\n"
     "would have been without sharing (attribution: it lowers what pods are charged,\n"
@@ -61,6 +61,8 @@ constexpr char kUsage[] =
     "  --cluster NAME      name shown in the title\n"
     "  -o, --output FMT    text (default) or html\n"
     "  --out FILE          write there instead of standard output\n"
+    "  --html-out FILE     also write the HTML page there, from the same figures (the demo\n"
+    "                      prints the text and keeps the page)\n"
     "  --now TIME          evaluate as of this RFC 3339 time (default: the clock)\n"
     "  -h, --help          show this help\n";
 
@@ -236,8 +238,10 @@ std::string RenderText(const rp::Report& r) {
   for (const auto& [channel, n] : b.alerts_by_channel)
     out += ", " + std::to_string(n) + " on " + channel;
   out += "\n";
-  for (const rp::AlertRow& a : b.alerts)
-    out += "  " + a.channel + "  " + a.summary + "\n";
+  for (const rp::AlertRow& a : b.alerts) {
+    const size_t pad = a.channel.size() < 8 ? 8 - a.channel.size() : 1;
+    out += "  " + a.channel + std::string(pad, ' ') + a.summary + "\n";
+  }
   for (const std::string& d : b.denied)
     out += "denied at admission: " + d + "\n";
 
@@ -285,7 +289,8 @@ std::string RenderText(const rp::Report& r) {
 
 int RunReport(int argc, char** argv) {
   FlagParser flags({"--kubeconfig", "--context", "--db", "--since", "--until", "--alerts",
-                    "--placement", "--denied", "--cluster", "--output", "--out", "--now"});
+                    "--placement", "--denied", "--cluster", "--output", "--out", "--html-out",
+                    "--now"});
   flags.Alias("-o", "--output");
   if (!flags.Parse(argc, argv)) return UsageError(kCommand, flags.error());
   if (flags.help()) {
@@ -347,6 +352,12 @@ int RunReport(int argc, char** argv) {
   }
 
   const rp::Report report = rp::BuildReport(in);
+  if (flags.Has("--html-out")) {
+    std::ofstream page(flags.Get("--html-out"), std::ios::binary | std::ios::trunc);
+    page << rp::RenderHtml(report);
+    page.close();
+    if (!page) return Fail(kCommand, "cannot write " + flags.Get("--html-out"));
+  }
   const std::string text = output == "html" ? rp::RenderHtml(report) : RenderText(report);
   if (!flags.Has("--out")) {
     std::fputs(text.c_str(), stdout);

@@ -199,6 +199,7 @@ TEST_F(ReportCliTest, ReportsSharingCostBudgetsEventsAndPlacement) {
                                            "--denied",     denied};
 
   std::vector<std::string> text_args = common;
+  text_args.insert(text_args.end(), {"--html-out", dir_ + "/same.html"});
   auto text = testing::RunCommand(text_args);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   // 4 slices of one GPU + 2 whole GPUs held, 4 + 2 whole GPUs without sharing.
@@ -222,6 +223,11 @@ TEST_F(ReportCliTest, ReportsSharingCostBudgetsEventsAndPlacement) {
   ASSERT_EQ(html_run.exit_code, 0) << html_run.err;
   std::ifstream in(dir_ + "/report.html");
   const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // --html-out wrote the same page next to the text (same --now: same figures).
+  std::ifstream same_in(dir_ + "/same.html");
+  const std::string same((std::istreambuf_iterator<char>(same_in)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_EQ(same, html);
   for (const char* id : {"sharing-gpus", "team-cost", "cost-over-time", "budget-percent",
                          "pool-nodes", "placement"}) {
     EXPECT_NE(html.find("data-chart=\"" + std::string(id) + "\""), std::string::npos) << id;
