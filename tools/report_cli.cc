@@ -4,8 +4,10 @@
 // statuses, Events), the cost history and optional files the demo writes (the
 // alert receiver's log, the placement simulator's curve, admission denials).
 // Figures: report/report.h; HTML: report/render.h; text: here.
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>

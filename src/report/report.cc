@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
-#include <tuple>
 
 namespace gpu_autoscaler::report {
 namespace {

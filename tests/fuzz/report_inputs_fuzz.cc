@@ -1,9 +1,9 @@
 // Fuzzes the report's readers of outside input (report/inputs.h): the alert
 // receiver's log, the simulator's arrived curve and API list bodies. Any
 // bytes give inputs or an InvalidArgument error, never a crash; whatever
-// parses goes through BuildReport and the HTML renderer, whose page must not
-// carry a raw '<' from the input (the bytes hold none of "<svg", so any "<x"
-// where x starts an input tag would be a missed escape).
+// parses goes through BuildReport and the HTML renderer. The renderer never
+// writes <script> or <img> itself, so either in the page is input that was
+// not escaped (the corpus's markup.jsonl carries both).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

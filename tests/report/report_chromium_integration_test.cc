@@ -129,7 +129,7 @@ class ReportChromiumTest : public ::testing::Test {
  protected:
   void SetUp() override {
     chromium_ = "/usr/bin/chromium";
-    if (::access(chromium_.c_str(), X_OK) != 0)
+    if (::access(chromium_.c_str(), X_OK) != 0 || ::access("/usr/bin/timeout", X_OK) != 0)
       GTEST_SKIP() << "chromium is not installed (Debian package chromium; hack/install-deps.sh)";
     dir_ = testing::MakeTempDir("gpa-report-chromium");
     page_ = dir_ + "/report.html";
@@ -140,7 +140,10 @@ class ReportChromiumTest : public ::testing::Test {
   }
   // Headless Chromium with its own profile directory, offline.
   testing::CommandResult Chromium(std::vector<std::string> args) {
-    std::vector<std::string> command = {chromium_,
+    // Bounded: a Chromium that hangs fails the test (exit 124) instead of stalling it.
+    std::vector<std::string> command = {"/usr/bin/timeout",
+                                        "120",
+                                        chromium_,
                                         "--headless",
                                         "--no-sandbox",
                                         "--disable-gpu",
