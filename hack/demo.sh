@@ -23,9 +23,11 @@
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
 # Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--report FILE] [--keep-running]
-#   --report FILE    where the final HTML report goes (default demo-report.html)
+#   --report FILE    where the final HTML report goes (default demo-report.html in the
+#                    current directory)
 #   --keep-running   leave the processes up and print a kubeconfig to try the CLI
 set -euo pipefail
+invoked_from=$PWD  # --report is relative to where the demo was started
 cd "$(dirname "$0")/.."
 
 build=build/default
@@ -38,11 +40,13 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+
+[[ $report == /* ]] || report="$invoked_from/$report"
 
 source hack/lib.sh
 
@@ -614,7 +618,7 @@ step "17. The report: what the autoscaler did and saved ($report)"
 "$cli" report --kubeconfig "$work/kubeconfig" --db "$work/cost.db" --since 1h --cluster demo \
   --alerts "$work/alerts.jsonl" --placement "$work/placement.csv" --denied "$work/denied.txt" \
   --html-out "$report" | sed 's/^/  /'
-echo "  HTML report with charts: $(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
+echo "  HTML report with charts: $report"
 
 if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig
