@@ -17,27 +17,36 @@
 #      agent against the AWS fake's metadata service), consolidation; and one
 #      GPU defragmentation move.
 #   9. a ServiceProfile learning a Deployment's usage (from a stand-in for
-#      Prometheus) and its recommendation applied to a new pod at admission.
+#      Prometheus) and its recommendation applied to a new pod at admission;
+#  10. the final report (`gpu-autoscaler report`): an HTML page with charts
+#      (--report, default demo-report.html) and its text version.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
-# Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--keep-running]
+# Usage: hack/demo.sh [--build-dir DIR] [--seeds A-B] [--report FILE] [--keep-running]
+#   --report FILE    where the final HTML report goes (default demo-report.html in the
+#                    current directory)
 #   --keep-running   leave the processes up and print a kubeconfig to try the CLI
 set -euo pipefail
+invoked_from=$PWD  # --report is relative to where the demo was started
 cd "$(dirname "$0")/.."
 
 build=build/default
 seeds=42-43
 keep=0
+report=demo-report.html
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build-dir) build="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --report) report="$2"; shift ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+
+[[ $report == /* ]] || report="$invoked_from/$report"
 
 source hack/lib.sh
 
@@ -304,6 +313,7 @@ YAML
 )
 set -e
 echo "  $denied"
+echo "$denied" >"$work/denied.txt"  # for the final report
 echo "  (a pod without GPUs, or one annotated gpuautoscaler.io/budget-exempt: \"true\", is still admitted)"
 
 step "10. GPUSharingPolicy status, as the manager writes it"
@@ -325,7 +335,7 @@ curl -fsS "127.0.0.1:$metrics_port/metrics" |
 step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
-  --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds"
+  --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds" --arrived-curve "$work/placement.csv"
 
 step "14. The autoscaler: a simulated GPU node pool grows, survives a spot interruption, shrinks"
 apply - <<'YAML' | sed 's/^/  /'
@@ -602,6 +612,13 @@ r = p["spec"]["containers"][0]["resources"]
 a = p["metadata"]["annotations"]
 print("  admitted with requests %s, limits %s" % (json.dumps(r["requests"]), json.dumps(r["limits"])))
 print("  gpuautoscaler.io/original-resources: %s" % a["gpuautoscaler.io/original-resources"])'
+
+step "17. The report: what the autoscaler did and saved ($report)"
+# One reading of the cluster and the cost history: the text here, the page in $report.
+"$cli" report --kubeconfig "$work/kubeconfig" --db "$work/cost.db" --since 1h --cluster demo \
+  --alerts "$work/alerts.jsonl" --placement "$work/placement.csv" --denied "$work/denied.txt" \
+  --html-out "$report" | sed 's/^/  /'
+echo "  HTML report with charts: $report"
 
 if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig

@@ -31,6 +31,8 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server
+  # tests/report: the HTML report opened in headless Chromium (screenshot, rendered DOM)
+  chromium
   # hack/helm-template.sh: a `helm template` equivalent built offline in GOPATH mode
   # (Debian has no helm): helm's template functions and a YAML library
   golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev

@@ -41,6 +41,7 @@ constexpr char kUsage[] =
     "  budget     budget status: spend, forecast and thresholds per Budget\n"
     "  roi        savings from GPU sharing and spot, and idle capacity cost\n"
     "  recommend  right-size pods (GPU memory, memory, GPU share) from usage traces\n"
+    "  report     one report: sharing, cost by team, Budgets, scaling, placement (text, HTML)\n"
     "  simulate   replay a GPU trace against placement policies\n"
     "\n"
     "Run 'gpu-autoscaler <command> --help' for a command's options.\n";
@@ -301,6 +302,7 @@ int main(int argc, char** argv) {
   if (command == "roi") return gpu_autoscaler::cli::RunRoi(argc - 2, argv + 2);
   if (command == "status") return gpu_autoscaler::cli::RunStatus(argc - 2, argv + 2);
   if (command == "recommend") return gpu_autoscaler::cli::RunRecommend(argc - 2, argv + 2);
+  if (command == "report") return gpu_autoscaler::cli::RunReport(argc - 2, argv + 2);
   std::fprintf(stderr, "gpu-autoscaler: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return kExitUsage;
 }

@@ -29,6 +29,7 @@ int RunBudget(int argc, char** argv);
 int RunRoi(int argc, char** argv);
 int RunStatus(int argc, char** argv);     // status_cli.cc
 int RunRecommend(int argc, char** argv);  // recommend_cli.cc: the profiling evaluation
+int RunReport(int argc, char** argv);     // report_cli.cc: the cluster report (text, HTML)
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;

@@ -26,6 +26,7 @@
 #include "kube/error.h"
 #include "kube/object_codec.h"
 #include "kube/rest_client.h"
+#include "tools/cluster_list.h"
 #include "tools/cost_cli.h"
 
 namespace gpu_autoscaler::cli {
@@ -55,25 +56,6 @@ constexpr char kUsage[] =
     "  --prometheus-url URL  read GPU utilisation (NVIDIA dcgm-exporter series) from this\n"
     "                      Prometheus for the UTIL column, as the manager does\n"
     "  -h, --help          show this help\n";
-
-template <typename T, typename Decode>
-Result<std::vector<std::shared_ptr<const T>>> ListViews(kube::RestClient& client,
-                                                        const kube::GroupVersionResource& gvr,
-                                                        Decode decode) {
-  std::vector<std::shared_ptr<const T>> out;
-  kube::ListOptions opts{.limit = 5000};
-  while (true) {
-    auto page = client.ListPage(kube::ObjectRef{gvr, "", "", ""}, opts);
-    if (!page.ok()) return page.error().ToStatus().WithContext("listing " + gvr.resource);
-    auto decoded = decode(*page);
-    if (!decoded.ok()) return decoded.error().ToStatus().WithContext("decoding " + gvr.resource);
-    for (T& item : decoded->items)
-      out.push_back(std::make_shared<const T>(std::move(item)));
-    if (decoded->meta.continue_token.empty()) break;
-    opts.continue_token = decoded->meta.continue_token;
-  }
-  return out;
-}
 
 struct Group {
   std::string model, tier;
