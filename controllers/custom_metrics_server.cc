@@ -4,7 +4,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cost/utilization.h"
 #include "kube/indexer.h"
@@ -40,12 +44,103 @@ void Reply(net::ResponseWriter& w, const Status& error) {
   w.Respond(e.http_status, "application/json", e.body);
 }
 
+void ReplyStatus(net::ResponseWriter& w, int code, std::string_view reason, std::string message,
+                 const nlohmann::json& details = nullptr) {
+  nlohmann::json status = {{"kind", "Status"},
+                           {"apiVersion", "v1"},
+                           {"metadata", nlohmann::json::object()},
+                           {"status", "Failure"},
+                           {"message", std::move(message)},
+                           {"reason", reason},
+                           {"code", code}};
+  if (!details.is_null()) status["details"] = details;
+  w.Respond(code, "application/json",
+            status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    const size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    if (!part.empty()) out.push_back(part);
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
 }  // namespace
+
+reconcile::AccessAttributes CustomMetricsAccessAttributes(std::string_view path) {
+  const std::vector<std::string_view> parts = Segments(path);
+  // /apis/GROUP/VERSION/...: the resource part starts at index 3.
+  if (parts.size() <= 3 || parts[0] != "apis" || parts[1] != profiling::kCustomMetricsGroup) {
+    return {.verb = "get", .path = std::string(path)};
+  }
+  reconcile::AccessAttributes a{.group = std::string(parts[1]), .version = std::string(parts[2])};
+  size_t i = 3;
+  if (parts[i] == "namespaces" && parts.size() > i + 2) {
+    a.ns = std::string(parts[i + 1]);
+    i += 2;
+  }
+  a.resource = std::string(parts[i]);
+  if (parts.size() > i + 1) a.name = std::string(parts[i + 1]);
+  if (parts.size() > i + 2) a.subresource = std::string(parts[i + 2]);
+  a.verb = a.name.empty() ? "list" : "get";
+  return a;
+}
+
+namespace {
+Result<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError(flag + ": cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return InvalidArgumentError(flag + ": " + path + " holds no PEM certificate");
+  }
+  return text.str();
+}
+}  // namespace
+
+Result<reconcile::DelegatedAuthConfig> ResolveCustomMetricsAuthentication(
+    const CustomMetricsAuthFlags& flags, kube::RestClient& client) {
+  reconcile::DelegatedAuthConfig config;
+  if (flags.requestheader_client_ca_file.empty()) {
+    GPU_ASSIGN_OR_RETURN(config, reconcile::FetchAuthenticationConfig(client));
+  } else {
+    GPU_ASSIGN_OR_RETURN(
+        config.request_header.client_ca_pem,
+        ReadPemFile("--requestheader-client-ca-file", flags.requestheader_client_ca_file));
+  }
+  if (flags.requestheader_allowed_names_set) {
+    config.request_header.allowed_names.clear();
+    std::stringstream names(flags.requestheader_allowed_names);
+    for (std::string name; std::getline(names, name, ',');) {
+      if (!name.empty()) config.request_header.allowed_names.push_back(name);
+    }
+  }
+  if (!flags.client_ca_file.empty()) {
+    GPU_ASSIGN_OR_RETURN(config.client_ca_pem,
+                         ReadPemFile("--client-ca-file", flags.client_ca_file));
+  }
+  return config;
+}
 
 Result<std::unique_ptr<CustomMetricsServer>> CustomMetricsServer::Start(
     const CustomMetricsServerOptions& options, const kube::Store<kube::PodView>& pods,
     cost::UtilizationSource* source, Clock& clock) {
+  if (options.client == nullptr) {
+    return InvalidArgumentError(
+        "custom metrics: no API client for TokenReview and "
+        "SubjectAccessReview");
+  }
   std::unique_ptr<CustomMetricsServer> self(new CustomMetricsServer());
+  self->authorizer_ =
+      std::make_unique<reconcile::RequestAuthorizer>(*options.client, options.authorizer);
+  GPU_ASSIGN_OR_RETURN(self->authenticator_, reconcile::AggregatedApiAuthenticator::Create(
+                                                 options.authentication, *self->authorizer_));
   std::string host;
   int port = -1;
   GPU_RETURN_IF_ERROR(reconcile::ParseBindAddress(options.bind_address, &host, &port)
@@ -55,7 +150,8 @@ Result<std::unique_ptr<CustomMetricsServer>> CustomMetricsServer::Start(
   o.bind_address = host;
   o.port = port;
   o.read_timeout = std::chrono::seconds(10);
-  o.max_body_bytes = 64 * 1024;  // reads only
+  o.max_body_bytes = 64 * 1024;         // reads only
+  o.request_client_certificate = true;  // the front proxy's and x509 users'
   if (!options.cert_dir.empty()) {
     o.tls_cert_file = options.cert_dir + "/tls.crt";
     o.tls_key_file = options.cert_dir + "/tls.key";
@@ -75,7 +171,29 @@ Result<std::unique_ptr<CustomMetricsServer>> CustomMetricsServer::Start(
     o.tls_cert_file = pair.cert_file;
     o.tls_key_file = pair.key_file;
   }
-  auto handler = [&pods, source, &clock](const net::ServerRequest& req, net::ResponseWriter& w) {
+  auto handler = [&pods, source, &clock, authn = self->authenticator_.get(),
+                  authz = self->authorizer_.get()](const net::ServerRequest& req,
+                                                   net::ResponseWriter& w) {
+    const reconcile::Authentication who = authn->Authenticate(req);
+    if (who.http_status != 200) return ReplyStatus(w, 401, "Unauthorized", "Unauthorized");
+    reconcile::AccessAttributes attributes = CustomMetricsAccessAttributes(req.path);
+    const std::string_view verb = reconcile::VerbForMethod(req.method);
+    if (verb != "get") attributes.verb = std::string(verb.empty() ? "unknown" : verb);
+    const reconcile::AuthDecision allowed = authz->Authorize(who.user, attributes);
+    if (allowed.http_status == 403) {
+      if (attributes.resource.empty()) {
+        return ReplyStatus(w, 403, "Forbidden", allowed.reason);
+      }
+      // kube-apiserver's wording: `pods.custom.metrics.k8s.io "web-0" is forbidden: ...`.
+      return ReplyStatus(
+          w, 403, "Forbidden",
+          attributes.resource + "." + attributes.group + " \"" + attributes.name +
+              "\" is forbidden: " + allowed.reason,
+          {{"name", attributes.name}, {"group", attributes.group}, {"kind", attributes.resource}});
+    }
+    if (allowed.http_status != 200) {
+      return ReplyStatus(w, 500, "InternalError", allowed.reason);
+    }
     if (req.method != "GET") {
       w.Respond(405, "application/json",
                 profiling::CustomMetricsStatus(InvalidArgumentError("only GET is served")).body);

@@ -61,6 +61,17 @@ Flags:
                                      (default: disabled)
   --custom-metrics-cert-dir=DIR      tls.crt and tls.key for it, reloaded when they
                                      change (default: a generated self-signed pair)
+  --requestheader-client-ca-file=FILE  for custom metrics: the CA of the front proxy's
+                                     (kube-aggregator's) client certificate, whose
+                                     X-Remote-User/X-Remote-Group headers are trusted
+                                     (default: from ConfigMap kube-system/extension-
+                                     apiserver-authentication, which must then exist)
+  --requestheader-allowed-names=LIST   for custom metrics: common names the front proxy's
+                                     certificate may have, comma-separated (default: the
+                                     ConfigMap's; empty: any the CA signed)
+  --client-ca-file=FILE              for custom metrics: the CA of x509 client
+                                     certificates (user CN, groups O) (default: the
+                                     ConfigMap's); other callers use bearer tokens
   --log-format=text|json             log format (default text)
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
@@ -69,16 +80,30 @@ Flags:
 using Flags = controllers::ManagerFlags;
 
 Status ParseFlags(int argc, char** argv, Flags* flags) {
-  GPU_ASSIGN_OR_RETURN(
-      std::vector<reconcile::ProgramFlag> scanned,
-      reconcile::ScanFlags(
-          argc, argv,
-          {"--kubeconfig", "--context", "--metrics-bind-address", "--health-probe-bind-address",
-           "--leader-election-namespace", "--leader-election-id", "--log-format", "--log-level",
-           "--workers", "--controllers", "--config", "--config-configmap", "--cost-db",
-           "--cost-db-secret", "--prometheus-url", "--metrics-cert-dir",
-           "--custom-metrics-bind-address", "--custom-metrics-cert-dir"},
-          {"--leader-elect", "--metrics-secure"}));
+  GPU_ASSIGN_OR_RETURN(std::vector<reconcile::ProgramFlag> scanned,
+                       reconcile::ScanFlags(argc, argv,
+                                            {"--kubeconfig",
+                                             "--context",
+                                             "--metrics-bind-address",
+                                             "--health-probe-bind-address",
+                                             "--leader-election-namespace",
+                                             "--leader-election-id",
+                                             "--log-format",
+                                             "--log-level",
+                                             "--workers",
+                                             "--controllers",
+                                             "--config",
+                                             "--config-configmap",
+                                             "--cost-db",
+                                             "--cost-db-secret",
+                                             "--prometheus-url",
+                                             "--metrics-cert-dir",
+                                             "--custom-metrics-bind-address",
+                                             "--custom-metrics-cert-dir",
+                                             "--requestheader-client-ca-file",
+                                             "--requestheader-allowed-names",
+                                             "--client-ca-file"},
+                                            {"--leader-elect", "--metrics-secure"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -120,6 +145,13 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->custom_metrics_bind_address = value;
     } else if (name == "--custom-metrics-cert-dir") {
       flags->custom_metrics_cert_dir = value;
+    } else if (name == "--requestheader-client-ca-file") {
+      flags->requestheader_client_ca_file = value;
+    } else if (name == "--requestheader-allowed-names") {
+      flags->requestheader_allowed_names = value;
+      flags->requestheader_allowed_names_set = true;
+    } else if (name == "--client-ca-file") {
+      flags->client_ca_file = value;
     } else if (name == "--cost-db-secret") {
       flags->cost_db_secret = value;
     } else if (name == "--workers") {

@@ -558,9 +558,22 @@ int RunManager(const ManagerFlags& flags, std::stop_source stop) {
   int cm_port = -1;
   if (reconcile::ParseBindAddress(flags.custom_metrics_bind_address, &cm_host, &cm_port).ok() &&
       cm_port >= 0) {
+    auto authentication = ResolveCustomMetricsAuthentication(
+        {.requestheader_client_ca_file = flags.requestheader_client_ca_file,
+         .requestheader_allowed_names = flags.requestheader_allowed_names,
+         .requestheader_allowed_names_set = flags.requestheader_allowed_names_set,
+         .client_ca_file = flags.client_ca_file},
+        **client);
+    if (!authentication.ok()) {
+      Log(LogLevel::kError, "custom metrics: who may call it",
+          {{"error", authentication.error().ToString()}});
+      return 1;
+    }
     auto started =
         CustomMetricsServer::Start({.bind_address = flags.custom_metrics_bind_address,
-                                    .cert_dir = flags.custom_metrics_cert_dir},
+                                    .cert_dir = flags.custom_metrics_cert_dir,
+                                    .authentication = std::move(*authentication),
+                                    .client = client->get()},
                                    w.Pods()->store(), w.Utilization(), RealClock::Instance());
     if (!started.ok()) {
       Log(LogLevel::kError, "starting the custom metrics server",

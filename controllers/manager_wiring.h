@@ -43,6 +43,11 @@ struct ManagerFlags {
   // custom.metrics.k8s.io for the HPA (HTTPS); empty or "0" disables.
   std::string custom_metrics_bind_address;
   std::string custom_metrics_cert_dir;  // tls.crt/tls.key; empty: generated
+  // Its callers' authentication; empty: ConfigMap extension-apiserver-authentication.
+  std::string requestheader_client_ca_file;
+  std::string requestheader_allowed_names;  // comma-separated
+  bool requestheader_allowed_names_set = false;
+  std::string client_ca_file;
   reconcile::LoggingOptions logging;
   bool help = false;  // --help: print usage and exit
 };

@@ -86,6 +86,29 @@ beast::error_code RunToCompletion(asio::io_context& ioc, Initiate&& initiate) {
   return result;
 }
 
+// The client's certificate chain, DER, leaf first ({} when none was sent).
+std::vector<std::string> PeerChainDer(SSL* ssl) {
+  std::vector<std::string> out;
+  auto add = [&out](X509* cert) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(cert, &der);
+    if (n > 0) out.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+    OPENSSL_free(der);
+  };
+  X509* leaf = SSL_get1_peer_certificate(ssl);
+  if (leaf == nullptr) return out;
+  add(leaf);
+  // On the server side the chain does not hold the leaf.
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* cert = sk_X509_value(chain, i);
+      if (X509_cmp(cert, leaf) != 0) add(cert);
+    }
+  }
+  X509_free(leaf);
+  return out;
+}
+
 // One connection's socket, shared with Stop()/CloseAllConnections().
 struct ConnectionSlot {
   std::atomic<bool> cancelled{false};
@@ -308,7 +331,11 @@ class HttpServerImpl final : public HttpServer {
           auto ec2 = RunToCompletion(ioc, [&](auto handler) {
             stream.async_handshake(asio::ssl::stream_base::server, std::move(handler));
           });
-          if (!ec2) Serve(stream, ioc, *slot, remote);
+          std::vector<std::string> peer_chain;
+          if (!ec2 && opts_.request_client_certificate) {
+            peer_chain = PeerChainDer(stream.native_handle());
+          }
+          if (!ec2) Serve(stream, ioc, *slot, remote, peer_chain);
           if (!ec2 && !slot->cancelled.load()) {
             beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
             RunToCompletion(ioc, [&](auto handler) { stream.async_shutdown(std::move(handler)); });
@@ -316,7 +343,7 @@ class HttpServerImpl final : public HttpServer {
           Close(beast::get_lowest_layer(stream).socket(), *slot);
         } else {
           beast::tcp_stream stream(std::move(sock));
-          Serve(stream, ioc, *slot, remote);
+          Serve(stream, ioc, *slot, remote, {});
           beast::error_code ignored;
           stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
           Close(stream.socket(), *slot);
@@ -350,8 +377,8 @@ class HttpServerImpl final : public HttpServer {
   }
 
   template <typename Stream>
-  void Serve(Stream& stream, asio::io_context& ioc, ConnectionSlot& slot,
-             const std::string& remote) {
+  void Serve(Stream& stream, asio::io_context& ioc, ConnectionSlot& slot, const std::string& remote,
+             const std::vector<std::string>& peer_chain) {
     beast::flat_buffer buffer;
     while (!slot.cancelled.load()) {
       http::request_parser<http::string_body> parser;
@@ -383,6 +410,7 @@ class HttpServerImpl final : public HttpServer {
       }
       req.body = std::move(msg.body());
       req.remote_address = remote;
+      req.peer_certificates_der = peer_chain;
       StreamWriter<Stream> writer(stream, ioc, slot, opts_.read_timeout, msg.version(),
                                   msg.keep_alive());
       handler_(req, writer);
@@ -399,6 +427,12 @@ class HttpServerImpl final : public HttpServer {
                          asio::ssl::context::no_tlsv1_1,
                      ec);
     if (Status s = ApplyServerTlsPolicy(ctx->native_handle()); !s.ok()) return s;
+    if (opts_.request_client_certificate) {
+      // Request, do not require, and accept any chain: the handler verifies
+      // it against the CA it trusts for the purpose.
+      SSL_CTX_set_verify(ctx->native_handle(), SSL_VERIFY_PEER,
+                         [](int, X509_STORE_CTX*) { return 1; });
+    }
     ctx->use_certificate_chain_file(opts_.tls_cert_file, ec);
     if (ec) {
       return InvalidArgumentError("cannot load TLS certificate " + opts_.tls_cert_file + ": " +

@@ -39,6 +39,10 @@ struct ServerRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_address;
+  // The client's certificate chain as the TLS handshake received it (DER,
+  // leaf first), when the server requests one; not verified here: the
+  // handler decides which CA it trusts (front-proxy vs client certificates).
+  std::vector<std::string> peer_certificates_der;
 
   std::string_view Header(std::string_view name) const;  // case-insensitive, "" if absent
   // Decoded value of the first `name=` query parameter; "" if absent.
@@ -72,6 +76,9 @@ struct HttpServerOptions {
   // once a second; a pair that fails to load leaves the old one serving).
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Asks TLS clients for a certificate (optional, any issuer accepted: see
+  // ServerRequest::peer_certificates_der), as Go's tls.RequestClientCert.
+  bool request_client_certificate = false;
   size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
   // The 413 answer's content type and body, given the limit (e.g. a Kubernetes
   // Status for the API server). Unset: "request body too large" as text/plain.

@@ -163,8 +163,43 @@ Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRe
 
   SelfSignedCertificates out;
   GPU_ASSIGN_OR_RETURN(out.ca_cert_pem, CertPem(ca.get()));
+  GPU_ASSIGN_OR_RETURN(out.ca_key_pem, KeyPem(ca_key.get()));
   GPU_ASSIGN_OR_RETURN(out.serving_cert_pem, CertPem(leaf.get()));
   GPU_ASSIGN_OR_RETURN(out.serving_key_pem, KeyPem(key.get()));
+  return out;
+}
+
+Result<ClientCertificate> IssueClientCertificate(const std::string& ca_cert_pem,
+                                                 const std::string& ca_key_pem,
+                                                 const std::string& common_name,
+                                                 const std::vector<std::string>& organizations) {
+  if (common_name.empty()) return InvalidArgumentError("client certificate: empty common name");
+  BIO* cert_bio = BIO_new_mem_buf(ca_cert_pem.data(), static_cast<int>(ca_cert_pem.size()));
+  UniqueX509 ca(PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr));
+  BIO_free(cert_bio);
+  BIO* key_bio = BIO_new_mem_buf(ca_key_pem.data(), static_cast<int>(ca_key_pem.size()));
+  UniquePkey ca_key(PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr));
+  BIO_free(key_bio);
+  if (!ca || !ca_key) return OpenSslError("client certificate: read the CA");
+  GPU_ASSIGN_OR_RETURN(UniquePkey key, NewEcKey());
+  GPU_ASSIGN_OR_RETURN(UniqueX509 leaf, NewCertificate(key.get(), common_name, {}));
+  X509_NAME* name = X509_get_subject_name(leaf.get());
+  for (const std::string& o : organizations) {
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
+  }
+  X509_set_issuer_name(leaf.get(), X509_get_subject_name(ca.get()));
+  GPU_RETURN_IF_ERROR(
+      AddExtension(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE"));
+  GPU_RETURN_IF_ERROR(
+      AddExtension(leaf.get(), ca.get(), NID_key_usage, "critical,digitalSignature"));
+  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca.get(), NID_ext_key_usage, "clientAuth"));
+  if (X509_sign(leaf.get(), ca_key.get(), EVP_sha256()) == 0) {
+    return OpenSslError("sign client certificate");
+  }
+  ClientCertificate out;
+  GPU_ASSIGN_OR_RETURN(out.cert_pem, CertPem(leaf.get()));
+  GPU_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
   return out;
 }
 

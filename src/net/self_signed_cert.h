@@ -32,6 +32,7 @@ struct SelfSignedRequest {
 
 struct SelfSignedCertificates {
   std::string ca_cert_pem;
+  std::string ca_key_pem;  // to issue more certificates (IssueClientCertificate)
   std::string serving_cert_pem;
   std::string serving_key_pem;
 };
@@ -40,6 +41,18 @@ struct SelfSignedCertificates {
 std::vector<std::string> ServiceDnsNames(const std::string& service, const std::string& ns);
 
 Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& request);
+
+// A client certificate (extendedKeyUsage clientAuth; subject CN
+// `common_name`, O `organizations`, which x509 client authentication reads
+// as the user and groups) signed by a CA from GenerateSelfSignedCertificates:
+// a front-proxy or kubelet-style client in tests and tools.
+struct ClientCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+Result<ClientCertificate> IssueClientCertificate(
+    const std::string& ca_cert_pem, const std::string& ca_key_pem, const std::string& common_name,
+    const std::vector<std::string>& organizations = {});
 
 // A generated pair written as tls.crt/tls.key into a fresh private directory
 // under the temp directory ("<prefix>-XXXXXX"), for servers that generate

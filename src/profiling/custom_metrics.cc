@@ -205,6 +205,12 @@ CustomMetricsError CustomMetricsStatus(const Status& error) {
   } else if (error.code() == StatusCode::kInvalidArgument) {
     code = 400;
     reason = "BadRequest";
+  } else if (error.code() == StatusCode::kUnauthenticated) {
+    code = 401;
+    reason = "Unauthorized";
+  } else if (error.code() == StatusCode::kPermissionDenied) {
+    code = 403;
+    reason = "Forbidden";
   } else if (error.code() == StatusCode::kUnavailable ||
              error.code() == StatusCode::kDeadlineExceeded) {
     code = 503;

@@ -91,7 +91,8 @@ Result<std::string> BuildCustomMetricsAnswer(const CustomMetricsRequest& request
                                              int64_t now_unix_seconds);
 
 // A metav1.Status body for an error: NotFound → 404 "NotFound",
-// InvalidArgument → 400 "BadRequest", Unavailable/DeadlineExceeded (the
+// InvalidArgument → 400 "BadRequest", Unauthenticated → 401 "Unauthorized",
+// PermissionDenied → 403 "Forbidden", Unavailable/DeadlineExceeded (the
 // utilisation source) → 503 "ServiceUnavailable", others → 500 "InternalError".
 struct CustomMetricsError {
   int http_status = 500;

@@ -15,6 +15,13 @@
 //   AuthDecision d = auth.Check(req.Header("Authorization"), "GET", "/metrics");
 //   if (d.http_status != 200) return w.Respond(d.http_status, "text/plain", d.reason);
 //
+// The two steps are also public, for servers that authenticate otherwise
+// (the custom-metrics API's front-proxy client certificates,
+// reconcile/aggregated_api_auth.h) or authorise resource requests:
+//   Authentication a = auth.AuthenticateBearer(header);           // TokenReview
+//   AuthDecision d = auth.Authorize(a.user, AccessAttributes{...});  // SubjectAccessReview
+// Decisions are cached by the SubjectAccessReview spec's SHA-256.
+//
 // Failure modes: no or malformed header, or a token the API server does not
 // authenticate → 401; authenticated but not allowed → 403; the API server
 // unreachable for the review → 401 (authentication) or 500 (authorisation),
@@ -45,6 +52,29 @@ struct AuthDecision {
   std::string reason;     // for the response body and the log; never holds the token
 };
 
+// Who made a request, as TokenReview's status.user or front-proxy headers say.
+struct RequestUser {
+  std::string name{}, uid{};
+  std::vector<std::string> groups{};
+  std::map<std::string, std::vector<std::string>> extra{};
+};
+
+struct Authentication {
+  int http_status = 401;  // 200 authenticated, 401 not
+  RequestUser user{};
+  std::string reason{};  // when not authenticated
+};
+
+// What a SubjectAccessReview asks: a resource request (`resource` set) or a
+// non-resource one (`path`).
+struct AccessAttributes {
+  std::string verb{};  // get, list, ...
+  // Resource requests.
+  std::string group{}, version{}, resource{}, subresource{}, name{}, ns{};
+  // Non-resource requests.
+  std::string path{};
+};
+
 struct RequestAuthorizerOptions {
   Clock* clock = &RealClock::Instance();
   Clock::Duration authentication_ttl = std::chrono::minutes(2);
@@ -62,18 +92,20 @@ class RequestAuthorizer {
   // `client` must outlive the authorizer.
   RequestAuthorizer(kube::RestClient& client, RequestAuthorizerOptions options);
 
+  // Bearer token, then the non-resource URL `path` with the method's verb.
   AuthDecision Check(std::string_view authorization_header, std::string_view method,
                      std::string_view path);
 
+  // The bearer token in an Authorization header, by TokenReview (cached).
+  Authentication AuthenticateBearer(std::string_view authorization_header);
+  // A SubjectAccessReview for `user` and `attributes` (cached: allowed 5 min,
+  // denied 30 s). 200, 403 or 500 (the review failed; not cached).
+  AuthDecision Authorize(const RequestUser& user, const AccessAttributes& attributes);
+
  private:
-  struct User {
-    std::string name, uid;
-    std::vector<std::string> groups;
-    std::string extra_json;  // status.user.extra, passed through to the SubjectAccessReview
-  };
   struct CachedUser {
     bool authenticated = false;
-    User user;
+    RequestUser user;
     Clock::TimePoint expires;
   };
   struct CachedDecision {
@@ -86,7 +118,7 @@ class RequestAuthorizer {
   RequestAuthorizerOptions options_;
   std::mutex mu_;
   std::map<std::string, CachedUser> users_;          // by token digest
-  std::map<std::string, CachedDecision> decisions_;  // by token digest + verb + path
+  std::map<std::string, CachedDecision> decisions_;  // by the review spec's digest
 };
 
 }  // namespace gpu_autoscaler::reconcile

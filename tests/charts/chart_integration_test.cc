@@ -19,10 +19,17 @@
 #include <string>
 #include <vector>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "apiserver/yaml_json.h"
+#include "common/base64.h"
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
@@ -142,6 +149,7 @@ std::vector<Scenario> Scenarios() {
        {"--set", "scheduler.mode=extender", "--set", "scheduler.extender.tls=false"}},
       {"monitoring_forced_on", {"--set", "monitoring.serviceMonitor=true"}},
       {"custom_metrics_for_hpa", {"--set", "customMetrics.enabled=true"}},
+      {"custom_metrics_cert_manager", {cm, "--set", "customMetrics.enabled=true"}},
       {"node_agent_non_root", {"--set", "nodeAgent.runAsRoot=false"}},
       {"spot_interruption_and_cluster_api",
        {"--set", "nodeAgent.interruption.source=aws", "--set", "manager.clusterAPI=true"}},
@@ -410,8 +418,14 @@ TEST_P(ChartTest, RendersAndEveryObjectIsAccepted) {
     ASSERT_TRUE(Kinds().count(key)) << where << ": a kind this test does not know";
     ASSERT_FALSE(name.empty()) << where;
     const kube::GroupVersionResource& gvr = Kinds().at(key);
+    // The one object outside the release namespace: an aggregated API server's
+    // permission to read kube-system/extension-apiserver-authentication.
+    const bool auth_reader =
+        key == "rbac.authorization.k8s.io/v1/RoleBinding" &&
+        obj["roleRef"].value("name", "") == "extension-apiserver-authentication-reader";
+    const std::string object_ns = auth_reader ? "kube-system" : *ns_;
     if (gvr.namespaced) {
-      EXPECT_EQ(obj["metadata"].value("namespace", ""), *ns_) << where;
+      EXPECT_EQ(obj["metadata"].value("namespace", ""), object_ns) << where;
     } else {
       EXPECT_FALSE(obj["metadata"].contains("namespace")) << where;
     }
@@ -423,7 +437,7 @@ TEST_P(ChartTest, RendersAndEveryObjectIsAccepted) {
     }
     ASSERT_TRUE(Served(gvr)) << where << ": the embedded API server does not serve it";
     if (kServedUnvalidatedKinds.count(key)) CheckUnservedKind(obj, where);
-    auto created = client_->Create(kube::ObjectRef{gvr, gvr.namespaced ? *ns_ : ""}, obj,
+    auto created = client_->Create(kube::ObjectRef{gvr, gvr.namespaced ? object_ns : ""}, obj,
                                    kube::WriteOptions{.dry_run = true});
     EXPECT_TRUE(created.ok()) << where << ": " << created.error().ToString();
     ++applied;
@@ -576,6 +590,130 @@ TEST_P(ChartTest, WebhooksLeaveSystemAndOwnNamespacesOut) {
   }
   if (hooks > 0) {
     EXPECT_EQ(hooks, 5);  // one mutating, four validating
+  }
+}
+
+// What a chart-generated TLS Secret holds: the certificate's DNS subjectAltNames and
+// whether it chains to the Secret's own ca.crt (as a server certificate).
+struct SecretCertificate {
+  std::string error;  // empty when the Secret's three keys decode and parse
+  std::set<std::string> dns_names;
+  bool verifies_with_ca = false;
+  std::string ca_crt_base64;
+};
+
+SecretCertificate InspectTlsSecret(const json& secret) {
+  SecretCertificate out;
+  const json& data = secret["data"];
+  for (const char* key : {"tls.crt", "tls.key", "ca.crt"}) {
+    if (!data.contains(key)) {
+      out.error = std::string("no ") + key;
+      return out;
+    }
+  }
+  out.ca_crt_base64 = data["ca.crt"].get<std::string>();
+  auto cert_pem = Base64Decode(data["tls.crt"].get<std::string>());
+  auto ca_pem = Base64Decode(out.ca_crt_base64);
+  if (!cert_pem || !ca_pem) {
+    out.error = "not base64";
+    return out;
+  }
+  auto read = [](const std::string& pem) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    return cert;
+  };
+  X509* cert = read(*cert_pem);
+  X509* ca = read(*ca_pem);
+  if (cert == nullptr || ca == nullptr) {
+    X509_free(cert);
+    X509_free(ca);
+    out.error = "PEM does not parse";
+    return out;
+  }
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
+    if (name->type != GEN_DNS) continue;
+    const ASN1_IA5STRING* dns = name->d.dNSName;
+    out.dns_names.emplace(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                          static_cast<size_t>(ASN1_STRING_length(dns)));
+  }
+  GENERAL_NAMES_free(sans);
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_add_cert(store, ca);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, cert, nullptr);
+  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+  out.verifies_with_ca = X509_verify_cert(ctx) == 1;
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  X509_free(cert);
+  X509_free(ca);
+  return out;
+}
+
+// "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local": what kube-apiserver dials.
+std::set<std::string> ServiceDnsNames(const std::string& svc, const std::string& ns) {
+  return {svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"};
+}
+
+// Wherever the chart issues a certificate itself, the registration that trusts it
+// carries that Secret's CA and the certificate names the Service the caller dials.
+TEST_P(ChartTest, GeneratedCertificatesMatchTheirCaBundleAndService) {
+  Rendering r = Render(*ns_, GetParam().flags);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  int checked = 0;
+  for (const json& obj : r.objects) {
+    if (obj.value("kind", "") != "Secret" || obj.value("type", "") != "kubernetes.io/tls") continue;
+    const std::string name = obj["metadata"].value("name", "");
+    ASSERT_TRUE(name.size() > 4 && name.substr(name.size() - 4) == "-tls") << name;
+    const std::string svc = name.substr(0, name.size() - 4);
+    ASSERT_NE(Find(r.objects, "Service", svc), nullptr) << name << ": no Service " << svc;
+    const SecretCertificate cert = InspectTlsSecret(obj);
+    ASSERT_EQ(cert.error, "") << name;
+    EXPECT_TRUE(cert.verifies_with_ca) << name << ": tls.crt does not chain to ca.crt";
+    for (const std::string& dns : ServiceDnsNames(svc, *ns_))
+      EXPECT_EQ(cert.dns_names.count(dns), 1u) << name << " lacks " << dns;
+    if (svc == std::string(kRelease) + "-gpu-autoscaler-webhook") {
+      for (const char* kind : {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}) {
+        const json* config = Find(r.objects, kind, svc);
+        ASSERT_NE(config, nullptr) << kind;
+        for (const json& hook : (*config)["webhooks"])
+          EXPECT_EQ(hook["clientConfig"].value("caBundle", ""), cert.ca_crt_base64)
+              << kind << " " << hook.value("name", "");
+      }
+    }
+    if (svc == std::string(kRelease) + "-gpu-autoscaler-custom-metrics") {
+      const json* api = Find(r.objects, "APIService", "v1beta2.custom.metrics.k8s.io");
+      ASSERT_NE(api, nullptr);
+      EXPECT_EQ((*api)["spec"].value("caBundle", ""), cert.ca_crt_base64);
+      EXPECT_EQ((*api)["spec"].value("insecureSkipTLSVerify", true), false);
+    }
+    ++checked;
+  }
+  // cert-manager issues instead: its Certificates name the same Services, and its
+  // cainjector fills each registration's caBundle from the annotated Certificate.
+  for (const json& obj : r.objects) {
+    if (obj.value("kind", "") != "Certificate") continue;
+    const std::string svc = obj["metadata"].value("name", "");
+    EXPECT_EQ(obj["spec"].value("secretName", ""), svc + "-tls");
+    EXPECT_EQ(obj["spec"]["dnsNames"].get<std::set<std::string>>(), ServiceDnsNames(svc, *ns_));
+    ++checked;
+  }
+  const json* api = Find(r.objects, "APIService", "v1beta2.custom.metrics.k8s.io");
+  if (api != nullptr) {
+    EXPECT_EQ((*api)["spec"].value("insecureSkipTLSVerify", true), false);
+    const bool injected =
+        (*api)["metadata"].contains("annotations") &&
+        (*api)["metadata"]["annotations"].value("cert-manager.io/inject-ca-from", "") ==
+            *ns_ + "/" + kRelease + "-gpu-autoscaler-custom-metrics";
+    EXPECT_TRUE(injected || !(*api)["spec"].value("caBundle", "").empty()) << api->dump(2);
+  }
+  if (GetParam().name == "defaults" || GetParam().name.starts_with("custom_metrics")) {
+    EXPECT_GT(checked, 0);
   }
 }
 
@@ -1040,6 +1178,28 @@ TEST(ChartCustomMetricsTest, OffByDefaultAndOnRegistersTheManagerPort) {
   const json* policy = Find(on.objects, "NetworkPolicy", "gpa-gpu-autoscaler-manager");
   ASSERT_NE(policy, nullptr);
   EXPECT_NE(policy->dump().find("\"port\":7443"), std::string::npos) << policy->dump(2);
+  // It serves the chart's certificate (the APIService verifies it: see
+  // GeneratedCertificatesMatchTheirCaBundleAndService), mounted from its Secret.
+  EXPECT_NE(std::find(args.begin(), args.end(), "--custom-metrics-cert-dir=/tls/custom-metrics"),
+            args.end());
+  EXPECT_NE(manager->dump().find(R"({"secretName":"gpa-gpu-autoscaler-custom-metrics-tls"})"),
+            std::string::npos);
+  // An aggregated API server's two bindings: delegated authn/authz, and reading the
+  // front proxy's CA from kube-system; neither without customMetrics.
+  const json* delegator =
+      Find(on.objects, "ClusterRoleBinding", "gpa-gpu-autoscaler-manager-auth-delegator");
+  ASSERT_NE(delegator, nullptr);
+  EXPECT_EQ((*delegator)["roleRef"]["name"], "system:auth-delegator");
+  EXPECT_EQ((*delegator)["subjects"][0]["namespace"], "gpa-system");
+  const json* reader = Find(on.objects, "RoleBinding", "gpa-gpu-autoscaler-manager-auth-reader");
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ((*reader)["metadata"]["namespace"], "kube-system");
+  EXPECT_EQ((*reader)["roleRef"], json({{"apiGroup", "rbac.authorization.k8s.io"},
+                                        {"kind", "Role"},
+                                        {"name", "extension-apiserver-authentication-reader"}}));
+  EXPECT_EQ(Find(off.objects, "RoleBinding", "gpa-gpu-autoscaler-manager-auth-reader"), nullptr);
+  EXPECT_EQ(Find(off.objects, "ClusterRoleBinding", "gpa-gpu-autoscaler-manager-auth-delegator"),
+            nullptr);
 }
 
 }  // namespace

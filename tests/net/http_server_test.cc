@@ -441,6 +441,81 @@ TEST(HttpServerTest, ServesTls) {
   server->Stop();
 }
 
+// A TLS GET of `path` (no server verification), presenting `client_cert`/`client_key`
+// when given; the whole response.
+std::string TlsGet(int port, const std::string& path, const std::string& client_cert = "",
+                   const std::string& client_key = "") {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!client_cert.empty()) {
+    EXPECT_EQ(SSL_CTX_use_certificate_file(ctx, client_cert.c_str(), SSL_FILETYPE_PEM), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx, client_key.c_str(), SSL_FILETYPE_PEM), 1);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      const std::string request =
+          "GET " + path + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+      char buf[4096];
+      int n;
+      while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+        response.append(buf, static_cast<size_t>(n));
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return response;
+}
+
+std::string FileDer(const std::string& pem_path) {
+  FILE* f = std::fopen(pem_path.c_str(), "r");
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert, &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  X509_free(cert);
+  return out;
+}
+
+// request_client_certificate asks for a certificate without requiring one, accepts any
+// issuer, and hands the chain (DER, leaf first) to the handler, which decides whom it
+// trusts; off (the default), a client's certificate is never asked for.
+TEST(HttpServerTest, HandsTheClientCertificateToTheHandlerWhenAsked) {
+  TlsFiles server_files, client_files;
+  const std::string client_der = FileDer(client_files.cert);
+  for (const bool request_client_certificate : {true, false}) {
+    HttpServerOptions opts = server_files.Options();
+    opts.request_client_certificate = request_client_certificate;
+    auto server = StartOrDie(
+        [&](const ServerRequest& r, ResponseWriter& w) {
+          std::string body = std::to_string(r.peer_certificates_der.size());
+          if (!r.peer_certificates_der.empty() && r.peer_certificates_der[0] == client_der) {
+            body += " client";
+          }
+          w.Respond(200, "text/plain", body);
+        },
+        opts);
+    ASSERT_NE(server, nullptr);
+    const std::string with = TlsGet(server->port(), "/", client_files.cert, client_files.key);
+    const std::string without = TlsGet(server->port(), "/");
+    EXPECT_NE(with.find(request_client_certificate ? "\r\n\r\n1 client" : "\r\n\r\n0"),
+              std::string::npos)
+        << with;
+    EXPECT_NE(without.find("\r\n\r\n0"), std::string::npos) << without;
+    server->Stop();
+  }
+}
+
 // The TLS policy (net/tls_policy.h): TLS 1.2 at least, and for TLS 1.2 only
 // forward-secret AEAD suites.
 TEST(HttpServerTest, TlsRefusesOldVersionsAndWeakSuites) {

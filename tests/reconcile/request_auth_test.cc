@@ -156,5 +156,43 @@ TEST(VerbForMethodTest, FollowsTheApiServersRequestInfo) {
   EXPECT_EQ(VerbForMethod("TRACE"), "");
 }
 
+// The two steps alone, as the custom-metrics API uses them: a resource request's
+// attributes reach the SubjectAccessReview, and the decision is cached by them.
+TEST_F(RequestAuthorizerTest, AuthorizesResourceAttributesAndCachesTheDecision) {
+  const RequestUser bob{.name = "bob", .groups = {"g"}};
+  const AccessAttributes read{.verb = "get",
+                              .group = "custom.metrics.k8s.io",
+                              .version = "v1beta2",
+                              .resource = "pods",
+                              .subresource = "gpu_utilization",
+                              .name = "web-0",
+                              .ns = "ns1"};
+  const AuthDecision d = auth_->Authorize(bob, read);
+  EXPECT_EQ(d.http_status, 403);
+  EXPECT_EQ(d.reason,
+            "User \"bob\" cannot get resource \"pods/gpu_utilization\" in API group "
+            "\"custom.metrics.k8s.io\" in the namespace \"ns1\": no RBAC policy matched");
+  EXPECT_EQ(server_.last_access_review["spec"]["resourceAttributes"],
+            json({{"verb", "get"},
+                  {"group", "custom.metrics.k8s.io"},
+                  {"version", "v1beta2"},
+                  {"resource", "pods"},
+                  {"subresource", "gpu_utilization"},
+                  {"name", "web-0"},
+                  {"namespace", "ns1"}}));
+  EXPECT_EQ(server_.last_access_review["spec"]["groups"], json({"g"}));
+  EXPECT_EQ(auth_->Authorize(bob, read).http_status, 403);
+  EXPECT_EQ(server_.access_reviews, 1);
+  // Another pod is another question.
+  AccessAttributes other = read;
+  other.name = "web-1";
+  EXPECT_EQ(auth_->Authorize(bob, other).http_status, 403);
+  EXPECT_EQ(server_.access_reviews, 2);
+  // The denial expires after 30 s.
+  clock_.Step(std::chrono::seconds(31));
+  EXPECT_EQ(auth_->Authorize(bob, read).http_status, 403);
+  EXPECT_EQ(server_.access_reviews, 3);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::reconcile
