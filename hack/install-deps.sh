@@ -28,6 +28,9 @@ PACKAGES=(
   # the node agent's pod attribution: the kubelet's PodResources API is gRPC over a unix
   # socket (protoc and grpc_cpp_plugin generate its client at build time)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # the LP upper bound on placement quality in the placement reports (bench/placement_bound.cc,
+  # docs/placement.md; docs/design.md "Placement bound"): GLPK, tooling only
+  libglpk-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client wrk curl openssl procps
   golang-go nghttp2-server

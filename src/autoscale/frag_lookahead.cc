@@ -1,6 +1,6 @@
 // FragLookahead: our placement policy. It keeps FGD's shape (maximise the drop
 // in expected fragmentation over the target workload, integer sigmoid score,
-// ties by rank) and changes what "fragmentation" means in two ways:
+// ties by rank) and changes what "fragmentation" means in four ways:
 //
 //  1. Look-ahead for sharing shapes. FGD asks "does one more pod of shape m
 //     fit?". We also ask "how much of the idle GPU would pods of shape m use
@@ -10,7 +10,14 @@
 //  2. Model scarcity. GPU demand that only some models can serve (gpu_spec)
 //     makes those models' capacity worth more. Placing a pod on a model pays
 //     its GPU demand times that model's excess constrained-demand pressure.
+//  3. Unfillable remainders. Per GPU, the free milli that no sum of typical
+//     sharing requests can fill counts as fragment (a table built once).
+//  4. CPU fragmentation. For typical CPU-only shapes, free CPU mod their
+//     request counts, in milli-GPU at the cluster's ratio, weighted by how
+//     tight the workload's CPU is (off where CPU is plentiful or
+//     oversubscribed).
 //
+// The weights are FragLookaheadParams (policy_internal.h).
 // See docs/placement.md for the measurements and why each part helps.
 #include <algorithm>
 #include <cmath>
@@ -21,11 +28,6 @@
 
 namespace gpu_autoscaler::autoscale::internal {
 namespace {
-
-// Weight of the packing look-ahead against FGD's one-pod test, for sharing shapes.
-constexpr double kLookaheadWeight = 0.5;
-// Milli-GPU of penalty per milli-GPU placed, per unit of model scarcity.
-constexpr double kScarcityWeight = 1.0;
 
 // Idle GPU milli that copies of `shape` could not use if the node were filled with them.
 int64_t PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
@@ -38,13 +40,39 @@ int64_t PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64
   return idle - std::min(cpu_copies, gpu_copies) * shape.gpu_milli;
 }
 
+// fill[f]: the most of f free milli that a sum of typical sharing requests
+// (any counts) can use; whole-GPU shapes fill 1000.
+std::vector<int16_t> FillableMilli(const TargetWorkload& workload) {
+  std::vector<bool> reachable(kMilliPerGpu + 1, false);
+  reachable[0] = true;
+  for (const TypicalPod& shape : workload.shapes()) {
+    if (shape.num_gpu == 0 || shape.gpu_milli <= 0) continue;
+    for (int f = shape.gpu_milli; f <= kMilliPerGpu; ++f)
+      if (reachable[f - shape.gpu_milli]) reachable[f] = true;
+  }
+  std::vector<int16_t> fill(kMilliPerGpu + 1, 0);
+  for (int f = 1; f <= kMilliPerGpu; ++f)
+    fill[f] = reachable[f] ? static_cast<int16_t>(f) : fill[f - 1];
+  return fill;
+}
+
 double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
-                              const TargetWorkload& workload) {
+                              const TargetWorkload& workload, const FragLookaheadParams& params,
+                              const std::vector<int16_t>& fill, double cpu_weight) {
   int64_t idle = 0;
   for (int i = 0; i < gpu_count; ++i)
     idle += free_milli[i];
   double total = 0;
+  if (params.unfillable_weight != 0) {
+    int64_t unfillable = 0;
+    for (int i = 0; i < gpu_count; ++i)
+      unfillable += free_milli[i] - fill[free_milli[i]];
+    total += params.unfillable_weight * static_cast<double>(unfillable);
+  }
   for (const TypicalPod& shape : workload.shapes()) {
+    if (shape.num_gpu == 0 && cpu_weight != 0 && shape.cpu_milli > 0) {
+      total += cpu_weight * shape.probability * static_cast<double>(free_cpu % shape.cpu_milli);
+    }
     const int64_t single = ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
     const bool sharing = shape.num_gpu == 1 && shape.gpu_milli < kMilliPerGpu;
     if (!sharing || single == idle) {  // idle: the shape cannot use this node at all
@@ -52,32 +80,35 @@ double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t 
       continue;
     }
     const int64_t packed = PackedShapeFragmentation(free_milli, gpu_count, free_cpu, shape, idle);
-    total += shape.probability * ((1 - kLookaheadWeight) * static_cast<double>(single) +
-                                  kLookaheadWeight * static_cast<double>(packed));
+    total += shape.probability * ((1 - params.lookahead_weight) * static_cast<double>(single) +
+                                  params.lookahead_weight * static_cast<double>(packed));
   }
   return total;
 }
 
 class FragLookaheadPolicy final : public Policy {
  public:
-  explicit FragLookaheadPolicy(const TargetWorkload* workload) : workload_(workload) {}
+  FragLookaheadPolicy(const TargetWorkload* workload, FragLookaheadParams params)
+      : workload_(workload), params_(params), fill_(FillableMilli(*workload)) {}
   std::string_view name() const override { return "FragLookahead"; }
   GpuSelection gpu_selection() const override { return GpuSelection::kFromScore; }
 
   NodeScore Score(const ClusterState& cluster, int index, const PodRequest& pod) override {
-    if (scarcity_.empty()) ComputeScarcity(cluster);
+    if (scarcity_.empty()) ComputeClusterTerms(cluster);
     const NodeState& node = cluster.node(index);
-    const double penalty =
-        node.model >= 0
-            ? kScarcityWeight * static_cast<double>(pod.total_gpu_milli()) * scarcity_[node.model]
-            : 0.0;
-    const double before = LookaheadFragmentation(node.free_milli.data(), node.gpu_count,
-                                                 node.free_cpu, node.model, *workload_);
+    const double penalty = node.model >= 0 ? params_.scarcity_weight *
+                                                 static_cast<double>(pod.total_gpu_milli()) *
+                                                 scarcity_[node.model]
+                                           : 0.0;
+    const double before =
+        LookaheadFragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model,
+                               *workload_, params_, fill_, cpu_weight_);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
     auto score_after = [&]() {
       const double frag =
-          LookaheadFragmentation(after.data(), node.gpu_count, cpu_after, node.model, *workload_);
+          LookaheadFragmentation(after.data(), node.gpu_count, cpu_after, node.model, *workload_,
+                                 params_, fill_, cpu_weight_);
       return SigmoidScore(before - frag - penalty);
     };
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
@@ -105,17 +136,37 @@ class FragLookaheadPolicy final : public Policy {
  private:
   // scarcity_[j]: how much more constrained demand, per unit of capacity that
   // can serve it, model j carries than the least pressed model (milli-GPU
-  // units / 1000). Zero everywhere when no shape constrains models.
-  void ComputeScarcity(const ClusterState& cluster) {
+  // units / 1000). Zero everywhere when no shape constrains models. And
+  // cpu_weight_, the CPU term's milli-GPU per free milli-CPU.
+  void ComputeClusterTerms(const ClusterState& cluster) {
     const int models = static_cast<int>(cluster.models().size());
     std::vector<double> capacity(models, 0);
-    double all = 0;
+    double all = 0, cpu = 0;
     for (int i = 0; i < cluster.node_count(); ++i) {
       const NodeState& n = cluster.node(i);
+      cpu += static_cast<double>(cluster.spec(i).cpu_milli);
       if (n.model < 0) continue;
       capacity[n.model] += n.gpu_count * static_cast<double>(kMilliPerGpu);
       all += n.gpu_count * static_cast<double>(kMilliPerGpu);
     }
+    // The CPU term in milli-GPU at the cluster's exchange rate, scaled by
+    // how CPU-bound the target workload is when asked to.
+    double pod_cpu = 0, pod_gpu = 0;
+    for (const TypicalPod& m : workload_->shapes()) {
+      pod_cpu += m.probability * static_cast<double>(m.cpu_milli);
+      pod_gpu += m.probability * m.num_gpu * m.gpu_milli;
+    }
+    const double gpu_per_cpu = cpu > 0 ? all / cpu : 0;
+    double cpu_pressure = 1;
+    const double ref = params_.cpu_pressure_reference;
+    if (ref > 0 && ref < 1 && pod_gpu > 0) {
+      // From ρ = 1 on, the workload's CPU exceeds the cluster's: CPU-only
+      // pods are then refused for capacity, not fragmentation, and the term
+      // would only move CPU from them to GPU pods (measured on tuning seeds).
+      const double rho = (pod_cpu / pod_gpu) * gpu_per_cpu;
+      cpu_pressure = rho >= 1 ? 0 : std::max(0.0, rho - ref) / (1 - ref);
+    }
+    cpu_weight_ = params_.cpu_fragment_weight * gpu_per_cpu * cpu_pressure;
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;
@@ -135,13 +186,18 @@ class FragLookaheadPolicy final : public Policy {
   }
 
   const TargetWorkload* workload_;
+  FragLookaheadParams params_;
+  std::vector<int16_t> fill_;
   std::vector<double> scarcity_;
+  // Milli-GPU charged per milli-CPU that typical CPU-only pods cannot use.
+  double cpu_weight_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload) {
-  return std::make_unique<FragLookaheadPolicy>(workload);
+std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload,
+                                          FragLookaheadParams params) {
+  return std::make_unique<FragLookaheadPolicy>(workload, params);
 }
 
 }  // namespace gpu_autoscaler::autoscale::internal

@@ -12,6 +12,25 @@
 
 namespace gpu_autoscaler::autoscale::internal {
 
-std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload);
+// FragLookahead's weights (frag_lookahead.cc). The defaults are the policy
+// MakePolicy("FragLookahead") builds; tuning tools try others.
+struct FragLookaheadParams {
+  // Weight of the filled-node view against FGD's one-pod test, sharing shapes.
+  double lookahead_weight = 0.5;
+  // Milli-GPU of penalty per milli-GPU placed, per unit of model scarcity.
+  double scarcity_weight = 1.0;
+  // Weight of the idle milli that no sum of typical sharing requests can fill.
+  double unfillable_weight = 1.0;
+  // Weight of the free CPU that typical CPU-only pods cannot use (free CPU
+  // modulo their request), converted to milli-GPU at the cluster's ratio.
+  double cpu_fragment_weight = 0.5;
+  // When > 0, cpu_fragment_weight is scaled by max(0, ρ − ref) / (1 − ref),
+  // ρ being the target workload's CPU per GPU milli over the cluster's, and
+  // by 0 from ρ = 1 on: the CPU term acts where CPU is tight but sufficient.
+  double cpu_pressure_reference = 0.8;
+};
+
+std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload,
+                                          FragLookaheadParams params = {});
 
 }  // namespace gpu_autoscaler::autoscale::internal

@@ -95,9 +95,14 @@ Workload GenerateWorkload(const PreparedTrace& trace, uint64_t seed,
 Result<RunResult> Simulate(const PreparedTrace& trace, std::string_view policy_name, uint64_t seed,
                            const SimulationOptions& options) {
   GPU_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, MakePolicy(policy_name, &trace.workload));
+  return Simulate(trace, *policy, seed, options);
+}
+
+Result<RunResult> Simulate(const PreparedTrace& trace, Policy& policy, uint64_t seed,
+                           const SimulationOptions& options) {
   const Workload workload = GenerateWorkload(trace, seed, options);
   ClusterState cluster = trace.empty_cluster;
-  Scheduler scheduler(cluster, *policy, workload.node_ranks, seed ^ 0x5eed5eed5eed5eedULL);
+  Scheduler scheduler(cluster, policy, workload.node_ranks, seed ^ 0x5eed5eed5eed5eedULL);
 
   const TargetWorkload& target = trace.workload;
   std::vector<double> node_frag(cluster.node_count());
@@ -108,7 +113,7 @@ Result<RunResult> Simulate(const PreparedTrace& trace, std::string_view policy_n
   }
 
   RunResult result;
-  result.policy = std::string(policy->name());
+  result.policy = std::string(policy.name());
   result.seed = seed;
   const double capacity = static_cast<double>(cluster.total_gpu_milli());
   std::array<Bucket, kArrivedColumns> buckets{};

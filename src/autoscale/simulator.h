@@ -23,6 +23,7 @@
 
 #include "autoscale/cluster.h"
 #include "autoscale/fragmentation.h"
+#include "autoscale/policy.h"
 #include "common/status.h"
 
 namespace gpu_autoscaler::autoscale {
@@ -72,6 +73,10 @@ struct RunResult {
 };
 
 Result<RunResult> Simulate(const PreparedTrace& trace, std::string_view policy, uint64_t seed,
+                           const SimulationOptions& options = {});
+// The same with a policy object (fresh for each run: policies may cache per
+// cluster), for tuning tools that build policies with their own parameters.
+Result<RunResult> Simulate(const PreparedTrace& trace, Policy& policy, uint64_t seed,
                            const SimulationOptions& options = {});
 
 }  // namespace gpu_autoscaler::autoscale

@@ -40,6 +40,7 @@ TEST(FragLookaheadTest, KeepsRemaindersUsableWhereFgdSeesNoDifference) {
   // (free 1000 → 800). One 400 pod still fits either way, so FGD scores both
   // 50 and takes the lowest index. Filled with 400s, [600, 1000] strands
   // 200 + 200 while [800, 800] strands nothing, so the look-ahead takes GPU 1.
+  // The unfillable term agrees: no sum of 400s fills 200 of a free 800 or 1000.
   ClusterState cluster;
   ASSERT_TRUE(cluster.AddNode(GpuNode("a", 2, "T4")).ok());
   ASSERT_TRUE(cluster.Place(cluster.Resolve(Pod(1000, 1, 200)), {0, {0}}).ok());  // [800, 1000]
@@ -52,8 +53,9 @@ TEST(FragLookaheadTest, KeepsRemaindersUsableWhereFgdSeesNoDifference) {
   ASSERT_TRUE(ours.ok());
   const NodeScore s = (*ours)->Score(cluster, 0, pod);
   EXPECT_EQ(s.gpu, 1);
-  // Before: ½·0 + ½·200; after: 0. Δ = 100 → ⌊100·σ(0.1)⌋ = 52.
-  EXPECT_EQ(s.score, 52);
+  // Before: ½·0 + ½·200 look-ahead, plus 200 unfillable (1000 − 800); after:
+  // 0. Δ = 300 → ⌊100·σ(0.3)⌋ = 57.
+  EXPECT_EQ(s.score, 57);
 }
 
 TEST(FragLookaheadTest, CountsCpuThatRunsOutBeforeTheGpus) {
@@ -73,6 +75,32 @@ TEST(FragLookaheadTest, CountsCpuThatRunsOutBeforeTheGpus) {
   EXPECT_LT((*ours)->Score(cluster, 0, cpu_pod).score, (*ours)->Score(cluster, 1, cpu_pod).score);
   Scheduler scheduler(cluster, **ours, {}, 1);
   EXPECT_EQ(scheduler.Select(cpu_pod)->node, 1);
+}
+
+TEST(FragLookaheadTest, KeepsCpuInWholeMultiplesOfTypicalCpuOnlyPods) {
+  // Target: CPU-only pods of 32 cores. Node a has 40 cores, b 64; both have
+  // idle GPUs, which CPU-only shapes count as fragment on both sides, so FGD
+  // scores an 8-core CPU-only pod 50 on both and rank picks b. Ours charges
+  // the CPU that 32-core pods cannot use (free CPU mod 32000) at the cluster's
+  // 16000 milli-GPU / 104000 milli-CPU, weight ½ (a workload without GPU
+  // demand counts as fully CPU-bound): on a 8000 → 0, Δ = +615.4 →
+  // ⌊100·σ(0.6154)⌋ = 64; on b 0 → 24000, Δ = −1846 → 13.
+  ClusterState cluster;
+  ASSERT_TRUE(cluster.AddNode(GpuNode("a", 8, "G2", 40000)).ok());
+  ASSERT_TRUE(cluster.AddNode(GpuNode("b", 8, "G2", 64000)).ok());
+  const TargetWorkload w = TargetWorkload::FromShapes({Shape(32000, 0, 0, 1)});
+  auto ours = MakePolicy("FragLookahead", &w);
+  auto fgd = MakePolicy("FGD", &w);
+  ASSERT_TRUE(ours.ok() && fgd.ok());
+  const PodRequest cpu_pod = cluster.Resolve(Pod(8000, 0, 0));
+  EXPECT_EQ((*fgd)->Score(cluster, 0, cpu_pod).score, 50);
+  EXPECT_EQ((*fgd)->Score(cluster, 1, cpu_pod).score, 50);
+  EXPECT_EQ((*ours)->Score(cluster, 0, cpu_pod).score, 64);
+  EXPECT_EQ((*ours)->Score(cluster, 1, cpu_pod).score, 13);
+  Scheduler fgd_scheduler(cluster, **fgd, {1, 0}, 1);
+  EXPECT_EQ(fgd_scheduler.Select(cpu_pod)->node, 1);
+  Scheduler our_scheduler(cluster, **ours, {1, 0}, 1);
+  EXPECT_EQ(our_scheduler.Select(cpu_pod)->node, 0);
 }
 
 TEST(FragLookaheadTest, KeepsScarceModelsForPodsThatNeedThem) {

@@ -1,0 +1,42 @@
+// File: bench/placement_bound.h
+//
+// An upper bound on the GPU allocation that any placement policy, online or
+// offline, can reach on one arrival sequence of the simulator (simulator.h).
+// For each arrived column k it solves a linear relaxation of "place the most
+// GPU milli out of the pods that have arrived so far": nodes are grouped into
+// types (CPU, memory, GPU count, model), pods into shapes, and x[s][t] is how
+// many pods of shape s go to nodes of type t, subject to each type's total
+// CPU, memory and GPU milli, one GPU per pod asking more than half a GPU
+// (whole-GPU pods count k), the model constraints, and no more pods of a
+// shape than have arrived. Every real placement is a feasible point, so the
+// LP optimum bounds every policy. Solved with GLPK; tooling only, never on
+// the scheduler's path.
+//
+//   GPU_ASSIGN_OR_RETURN(BoundCurve curve, AllocationBound(trace, /*seed=*/42));
+//   double at100 = curve.alloc_pct[100];
+//
+// Thread-safety: reentrant (one GLPK problem per call); GLPK's terminal
+// output is switched off process-wide.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "autoscale/simulator.h"
+#include "common/status.h"
+
+namespace gpu_autoscaler::autoscale::bench {
+
+struct BoundCurve {
+  // Column k: the LP bound (% of capacity) at the last event whose arrived
+  // demand rounds to k%, which bounds the mean allocation over column k's
+  // events since allocation never falls. NaN where no event rounds to k.
+  std::array<double, kArrivedColumns> alloc_pct{};
+  int node_types = 0;
+  int pod_shapes = 0;
+};
+
+Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
+                                   const SimulationOptions& options = {});
+
+}  // namespace gpu_autoscaler::autoscale::bench

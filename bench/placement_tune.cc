@@ -1,0 +1,147 @@
+// Grid search over FragLookahead's weights (policy_internal.h) on openb pod
+// lists and a seed range that must not be the evaluation seeds 42..51: for
+// each setting, the mean GPU allocation at arrived 100% and 130% against FGD
+// and the CPU-only pods refused per run. Single-threaded.
+//
+//   build/default/bench/placement_tune --traces default,cpu050 --seeds 1-10
+//       --lookahead 0.25,0.5,0.75 --scarcity 1 --unfillable 0,0.5,1   (one line)
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autoscale/policy_internal.h"
+#include "autoscale/simulator.h"
+#include "autoscale/trace.h"
+
+namespace {
+
+std::vector<std::string> Split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<double> Numbers(const std::string& text) {
+  std::vector<double> out;
+  for (const std::string& s : Split(text))
+    out.push_back(std::atof(s.c_str()));
+  return out;
+}
+
+void Usage() {
+  std::printf(
+      "placement_tune: grid search over FragLookahead's weights against FGD.\n\n"
+      "  --traces LIST      pod-list variants (default: default)\n"
+      "  --data DIR         folder with the node list and pod lists (default bench/data/openb)\n"
+      "  --seeds A-B        tuning seeds; 42..51 are refused (the evaluation seeds)\n"
+      "  --lookahead LIST   lookahead_weight values (default 0.5)\n"
+      "  --scarcity LIST    scarcity_weight values (default 1)\n"
+      "  --unfillable LIST  unfillable_weight values (default 0)\n"
+      "  --cpu-fragment LIST  cpu_fragment_weight values (default 0)\n"
+      "  --cpu-pressure-ref X  cpu_pressure_reference (default 0: unscaled)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace gpu_autoscaler::autoscale;
+  std::vector<std::string> traces = {"default"};
+  std::string data = std::string(GPA_SOURCE_DIR) + "/bench/data/openb";
+  unsigned long first = 1, last = 10;
+  std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0};
+  double pressure_ref = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value (see --help)\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      Usage();
+      return 0;
+    } else if (arg == "--traces") {
+      traces = Split(value());
+    } else if (arg == "--data") {
+      data = value();
+    } else if (arg == "--seeds") {
+      if (std::sscanf(value().c_str(), "%lu-%lu", &first, &last) != 2) {
+        std::fprintf(stderr, "--seeds takes A-B\n");
+        return 2;
+      }
+    } else if (arg == "--lookahead") {
+      lookahead = Numbers(value());
+    } else if (arg == "--scarcity") {
+      scarcity = Numbers(value());
+    } else if (arg == "--cpu-pressure-ref") {
+      pressure_ref = std::atof(value().c_str());
+    } else if (arg == "--cpu-fragment") {
+      cpufrag = Numbers(value());
+    } else if (arg == "--unfillable") {
+      unfillable = Numbers(value());
+    } else {
+      std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (last < first || (first <= 51 && last >= 42)) {
+    std::fprintf(stderr, "--seeds must be a range A-B outside 42..51 (the evaluation seeds)\n");
+    return 2;
+  }
+  std::printf(
+      "| trace | lookahead | scarcity | unfillable | cpu fragment | @100 | FGD @100 | @130 | "
+      "FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const std::string& name : traces) {
+    auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
+    auto pods = LoadPodCsv(data + "/openb_pod_list_" + name + ".csv");
+    if (!nodes.ok() || !pods.ok()) {
+      std::fprintf(stderr, "%s\n", (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
+      return 1;
+    }
+    auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+    if (!trace.ok()) {
+      std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
+      return 1;
+    }
+    const double seeds = static_cast<double>(last - first + 1);
+    double fgd100 = 0, fgd130 = 0, fgd_cpu = 0;
+    for (unsigned long seed = first; seed <= last; ++seed) {
+      auto run = Simulate(*trace, "FGD", seed);
+      if (!run.ok()) return 1;
+      fgd100 += run->alloc_pct[100] / seeds;
+      fgd130 += run->alloc_pct[130] / seeds;
+      fgd_cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
+    }
+    for (double l : lookahead) {
+      for (double s : scarcity) {
+        for (double u : unfillable) {
+          for (double c : cpufrag) {
+            double a100 = 0, a130 = 0, cpu = 0;
+            for (unsigned long seed = first; seed <= last; ++seed) {
+              auto policy =
+                  internal::MakeFragLookahead(&trace->workload, {l, s, u, c, pressure_ref});
+              auto run = Simulate(*trace, *policy, seed);
+              if (!run.ok()) return 1;
+              a100 += run->alloc_pct[100] / seeds;
+              a130 += run->alloc_pct[130] / seeds;
+              cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
+            }
+            std::printf(
+                "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
+                name.c_str(), l, s, u, c, a100, fgd100, a130, fgd130, cpu, fgd_cpu);
+            std::fflush(stdout);
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
