@@ -425,7 +425,9 @@ TEST_F(AgentAllProcessTest, OneAgentReportsIsolatesServesMetricsAndEvictsUnderPr
   EXPECT_NE(m.find("gpu_autoscaler_node_config_reloads_total{result=\"applied\"} 1"),
             std::string::npos)
       << m;
-  EXPECT_EQ(m.find("gpu_autoscaler_node_pressure_evictions_total"), std::string::npos);
+  EXPECT_NE(m.find("gpu_autoscaler_node_pressure_evictions_total{resource=\"memory\","
+                   "result=\"evicted\"} 0"),
+            std::string::npos);
   // GPU 0 replays the GenTD26 pod's duty cycle: its peak comes round.
   ASSERT_TRUE(WaitFor(
       [&] {
