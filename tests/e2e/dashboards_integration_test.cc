@@ -37,7 +37,6 @@
 #include "api/resources.h"
 #include "apiserver/yaml_json.h"
 #include "common/base64.h"
-#include "kube/conditions.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "net/http_server.h"
