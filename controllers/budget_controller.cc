@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "controllers/secret_data.h"
@@ -257,9 +260,56 @@ struct BudgetReconciler::Metrics {
         evaluations(prometheus::BuildCounter()
                         .Name("gpu_autoscaler_budget_evaluations_total")
                         .Help("Budget evaluations by result")
-                        .Register(registry)) {}
+                        .Register(registry)),
+        spent(prometheus::BuildGauge()
+                  .Name("gpu_autoscaler_budget_spent")
+                  .Help("Spend of a Budget in its current period, in its currency")
+                  .Register(registry)),
+        amount(prometheus::BuildGauge()
+                   .Name("gpu_autoscaler_budget_amount")
+                   .Help("A Budget's amount per period (its limit), in its currency")
+                   .Register(registry)),
+        forecast(prometheus::BuildGauge()
+                     .Name("gpu_autoscaler_budget_forecast")
+                     .Help("Spend a Budget is forecast to reach by the end of its period "
+                           "(Holt-Winters), in its currency")
+                     .Register(registry)) {}
+
+  // The Budget's spend, amount and forecast; its series go with the Budget.
+  void Publish(const std::string& ns, const std::string& name, const std::string& currency,
+               const cost::BudgetEvaluation& e) {
+    const std::map<std::string, std::string> labels = {
+        {"namespace", ns}, {"budget", name}, {"currency", currency}};
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string key = ns + "/" + name;
+    auto it = published.find(key);
+    if (it != published.end() && it->second != labels) Forget(key);
+    published[key] = labels;
+    spent.Add(labels).Set(e.forecast.spent);
+    amount.Add(labels).Set(e.amount);
+    forecast.Add(labels).Set(e.forecast.holt_winters);
+  }
+  void Remove(const std::string& ns, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
+    Forget(ns + "/" + name);
+  }
+
   prometheus::Family<prometheus::Counter>& notifications;
   prometheus::Family<prometheus::Counter>& evaluations;
+  prometheus::Family<prometheus::Gauge>& spent;
+  prometheus::Family<prometheus::Gauge>& amount;
+  prometheus::Family<prometheus::Gauge>& forecast;
+
+ private:
+  void Forget(const std::string& key) {  // mu held
+    auto it = published.find(key);
+    if (it == published.end()) return;
+    for (auto* family : {&spent, &amount, &forecast})
+      family->Remove(&family->Add(it->second));
+    published.erase(it);
+  }
+  std::mutex mu;
+  std::map<std::string, std::map<std::string, std::string>> published;  // ns/name -> labels
 };
 
 BudgetReconciler::BudgetReconciler(const kube::Store<kube::GenericObject>& budgets,
@@ -362,7 +412,10 @@ Status BudgetReconciler::Deliver(const std::string& ns, const cost::Budget& budg
 reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request& request,
                                                        std::stop_token) {
   auto cached = budgets_.Get(request.ns, request.name);
-  if (cached == nullptr) return reconcile::Done{};
+  if (cached == nullptr) {
+    metrics_->Remove(request.ns, request.name);
+    return reconcile::Done{};
+  }
   auto object = cached->Parse();
   if (!object.ok()) return reconcile::TerminalError{object.error().ToString()};
   const int64_t now =
@@ -383,8 +436,10 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
       return reconcile::TransientError{spend.error().ToString()};
     }
     input.evaluation = cost::EvaluateBudget(*budget, **spend, now);
+    metrics_->Publish(request.ns, request.name, budget->spec.currency, input.evaluation);
     input.budget = std::move(*budget);
   } else {
+    metrics_->Remove(request.ns, request.name);
     input.invalid_reason = budget.error().message();
   }
 

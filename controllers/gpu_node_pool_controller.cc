@@ -169,12 +169,18 @@ struct GpuNodePoolReconciler::Metrics {
                           .Name("gpu_autoscaler_node_pool_interruption_replacements_total")
                           .Help("Interruption notices a GPUNodePool answered by ordering "
                                 "replacement capacity, by pool and the interrupted node's tier")
-                          .Register(registry)) {}
+                          .Register(registry)),
+        provider_errors(prometheus::BuildCounter()
+                            .Name("gpu_autoscaler_node_pool_provider_errors_total")
+                            .Help("GPUNodePool passes that met a provider error, by pool and "
+                                  "reason (the ProviderError condition's reason)")
+                            .Register(registry)) {}
   prometheus::Family<prometheus::Counter>& actions;
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& nodes;
   prometheus::Family<prometheus::Gauge>& desired;
   prometheus::Family<prometheus::Counter>& interruptions;
+  prometheus::Family<prometheus::Counter>& provider_errors;
 };
 
 struct GpuNodePoolReconciler::PoolState {
@@ -338,6 +344,8 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     actions.insert(actions.begin(), *it);
   auto set_condition = [&](std::string_view type, bool value, std::string reason,
                            std::string message) {
+    if (type == kProviderError && value)
+      metrics_->provider_errors.Add({{"pool", request.name}, {"reason", reason}}).Increment();
     (void)kube::SetCondition(&status["conditions"],
                              {.type = std::string(type),
                               .status = value ? "True" : "False",
@@ -613,6 +621,9 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         .Set(totals.nodes[t]);
     metrics_->desired.Add({{"pool", request.name}, {"tier", std::string(autoscale::TierKey(tier))}})
         .Set(totals.desired[t]);
+    // Exported at 0 before the first notice, so rate() and alerts see the first one.
+    metrics_->interruptions.Add(
+        {{"pool", request.name}, {"tier", std::string(autoscale::TierKey(tier))}});
   }
   status["nodes"] = totals.registered;
   status["desired"] = totals.desired_total;

@@ -226,7 +226,7 @@ void SetupSharingPolicy(Wiring& w) {
   auto policies = w.Generic(api::kGpuSharingPolicies);
   auto* r = w.Keep(std::make_shared<SharingPolicyReconciler>(
       policies->store(), pods->store(), w.client, RealClock::Instance(), &w.recorder,
-      std::chrono::duration_cast<Clock::Duration>(w.config.sharing_policies.resync)));
+      std::chrono::duration_cast<Clock::Duration>(w.config.sharing_policies.resync), &w.registry));
   auto* c = w.AddController("sharing-policy", *r);
   auto* policy_source =
       w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(policies));

@@ -98,13 +98,39 @@ SharingPolicyReconciler::SharingPolicyReconciler(const kube::Store<kube::Generic
                                                  const kube::Store<kube::PodView>& pods,
                                                  kube::RestClient& client, Clock& clock,
                                                  kube::EventRecorder* recorder,
-                                                 Clock::Duration resync)
+                                                 Clock::Duration resync,
+                                                 prometheus::Registry* registry)
     : policies_(policies),
       pods_(pods),
       client_(client),
       clock_(clock),
       recorder_(recorder),
-      resync_(resync) {}
+      resync_(resync) {
+  if (registry != nullptr) {
+    pods_gauge_ = &prometheus::BuildGauge()
+                       .Name("gpu_autoscaler_sharing_policy_pods")
+                       .Help(
+                           "Live pods admitted under a GPUSharingPolicy, by policy and its "
+                           "strategy (exclusive, timeSlicing, mps, mig)")
+                       .Register(*registry);
+  }
+}
+
+SharingPolicyReconciler::~SharingPolicyReconciler() = default;
+
+void SharingPolicyReconciler::PublishMatchedPods(const std::string& policy,
+                                                 const std::string& strategy, int64_t pods) {
+  if (pods_gauge_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(gauge_mu_);
+  auto it = published_strategy_.find(policy);
+  if (it != published_strategy_.end() && it->second != strategy) {
+    pods_gauge_->Remove(&pods_gauge_->Add({{"policy", policy}, {"strategy", it->second}}));
+    published_strategy_.erase(it);
+  }
+  if (strategy.empty()) return;  // the policy is gone or unusable
+  published_strategy_[policy] = strategy;
+  pods_gauge_->Add({{"policy", policy}, {"strategy", strategy}}).Set(static_cast<double>(pods));
+}
 
 reconcile::RequestMapper SharingPolicyReconciler::PodMapper() const {
   return [this](const reconcile::ChangedObject& changed) {
@@ -133,7 +159,10 @@ reconcile::RequestMapper SharingPolicyReconciler::PolicyMapper() const {
 reconcile::ReconcileResult SharingPolicyReconciler::Reconcile(const reconcile::Request& request,
                                                               std::stop_token) {
   auto cached = policies_.Get("", request.name);
-  if (cached == nullptr) return reconcile::Done{};
+  if (cached == nullptr) {
+    PublishMatchedPods(request.name, "", 0);
+    return reconcile::Done{};
+  }
   auto object = cached->Parse();
   if (!object.ok()) return reconcile::TerminalError{object.error().ToString()};
 
@@ -155,6 +184,9 @@ reconcile::ReconcileResult SharingPolicyReconciler::Reconcile(const reconcile::R
     if (p.ok()) in.others.push_back(std::move(*p));
   }
   in.matched_pods = static_cast<int64_t>(pods_.ByIndex(kPodsByPolicyIndex, request.name).size());
+  PublishMatchedPods(request.name,
+                     in.policy ? std::string(webhooks::StrategyName(in.policy->strategy)) : "",
+                     in.matched_pods);
 
   SharingPolicyPlan plan = DecideSharingPolicyStatus(in);
   if (plan.status != in.status) {

@@ -8,7 +8,8 @@
 //   anyone meant),
 //   status.matchedPods: live pods the webhook admitted under this policy,
 //   counted from the `gpuautoscaler.io/policy` annotation it writes,
-// and records Events when Accepted or Conflicting change.
+// and records Events when Accepted or Conflicting change. With a registry it
+// also exports gpu_autoscaler_sharing_policy_pods{policy, strategy} (matched pods).
 //
 //   SharingPolicyReconciler r(policies->store(), pods->store(), *client, clock, &recorder);
 //   Controller c({.name = "sharing-policy"}, r);
@@ -22,9 +23,14 @@
 // policy). The pod store needs the index from PolicyIndexFunc before it starts.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
@@ -80,7 +86,9 @@ class SharingPolicyReconciler final : public reconcile::Reconciler {
   SharingPolicyReconciler(const kube::Store<kube::GenericObject>& policies,
                           const kube::Store<kube::PodView>& pods, kube::RestClient& client,
                           Clock& clock, kube::EventRecorder* recorder,
-                          Clock::Duration resync = std::chrono::seconds(30));
+                          Clock::Duration resync = std::chrono::seconds(30),
+                          prometheus::Registry* registry = nullptr);
+  ~SharingPolicyReconciler() override;
 
   reconcile::ReconcileResult Reconcile(const reconcile::Request& request,
                                        std::stop_token stop) override;
@@ -92,12 +100,19 @@ class SharingPolicyReconciler final : public reconcile::Reconciler {
   reconcile::RequestMapper PolicyMapper() const;
 
  private:
+  // Sets the policy's series; an empty strategy removes it.
+  void PublishMatchedPods(const std::string& policy, const std::string& strategy, int64_t pods);
+
   const kube::Store<kube::GenericObject>& policies_;
   const kube::Store<kube::PodView>& pods_;
   kube::RestClient& client_;
   Clock& clock_;
   kube::EventRecorder* recorder_;
   Clock::Duration resync_;
+  // gpu_autoscaler_sharing_policy_pods{policy, strategy}; null without a registry.
+  prometheus::Family<prometheus::Gauge>* pods_gauge_ = nullptr;
+  std::mutex gauge_mu_;
+  std::map<std::string, std::string> published_strategy_;  // policy -> strategy label
 };
 
 }  // namespace gpu_autoscaler::controllers

@@ -88,7 +88,16 @@ PressureEvictor::PressureEvictor(kube::RestClient& client, kube::EventRecorder* 
               .Help("PSI evictions by resource and result (evicted, gone, blocked_pdb, failed)")
               .Register(registry)}),
       pending_(config),
-      planner_(std::move(config)) {}
+      planner_(std::move(config)) {
+  // Every resource and result exported at 0, so the first eviction shows in rate().
+  for (PressureResource r : kPressureResources) {
+    for (EvictionResult e : {EvictionResult::kEvicted, EvictionResult::kGone,
+                             EvictionResult::kBlockedByPdb, EvictionResult::kFailed}) {
+      metrics_->evictions.Add({{"resource", std::string(PressureResourceName(r))},
+                               {"result", std::string(EvictionResultName(e))}});
+    }
+  }
+}
 
 PressureEvictor::~PressureEvictor() = default;
 

@@ -380,12 +380,18 @@ CommandResult CheckSchemas(const std::string& yaml) {
 void ExpectExportedMetrics(const std::string& expr, const std::string& where) {
   static const std::string* sources = [] {
     auto* text = new std::string;
-    for (const char* f : {"webhooks/server.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
-                          "controllers/cost_metering.cc", "controllers/budget_controller.cc"})
+    for (const char* f :
+         {"webhooks/server.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
+          "node-agent/pressure_evictor.cc", "node-agent/qos_controller.cc",
+          "controllers/cost_metering.cc", "controllers/budget_controller.cc",
+          "controllers/node_gpu_inventory.cc", "controllers/sharing_policy_controller.cc",
+          "controllers/gpu_node_pool_controller.cc", "scheduler/metrics.cc",
+          "src/reconcile/controller.cc", "src/kube/workqueue.cc"})
       *text += testing::ReadFileOrDie(SourcePath(f));
     return text;
   }();
-  static const std::regex metric(R"((gpu_autoscaler_[a-z_]+|DCGM_FI_[A-Z_]+))");
+  static const std::regex metric(
+      R"((gpu_autoscaler_[a-z_]+|DCGM_FI_[A-Z_]+|controller_runtime_[a-z_]+|workqueue_[a-z_]+))");
   for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
        it != std::sregex_iterator(); ++it) {
     std::string name = it->str();
@@ -1016,7 +1022,7 @@ TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
                              dir + "/prometheus_rules_test.yaml");
   CommandResult check = RunCommand({kPromtool, "check", "rules", dir + "/rules.yaml"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("SUCCESS: 15 rules found"), std::string::npos) << check.out;
   CommandResult test =
       RunCommand({kPromtool, "test", "rules", dir + "/prometheus_rules_test.yaml"});
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
@@ -1117,12 +1123,15 @@ TEST(ChartDashboardsTest, ConfigMapsForTheSidecarWithValidQueries) {
         ExpectExportedMetrics(expr, where);
         for (size_t at = expr.find("$job"); at != std::string::npos; at = expr.find("$job"))
           expr.replace(at, 4, ".*");
+        for (size_t at = expr.find("$__rate_interval"); at != std::string::npos;
+             at = expr.find("$__rate_interval"))
+          expr.replace(at, 16, "5m");
         rules += "      - record: dashboard_query_" + std::to_string(++queries) +
                  "\n        expr: " + json(expr).dump() + "\n";
       }
     }
   }
-  EXPECT_EQ(dashboards, 2);  // webhook, node agent
+  EXPECT_EQ(dashboards, 5);  // cluster, cost, autoscaler, webhook, node agent
   const std::string dir = testing::MakeTempDir("gpa-chart-dashboards");
   {
     std::ofstream out(dir + "/queries.yaml");

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <map>
+
 #include "cloud/simulated_provider.h"
 #include "controllers/gpu_node_pool_controller.h"
 #include "kube/object_codec.h"
@@ -152,6 +154,51 @@ TEST_F(GpuNodePoolReconcileTest, SchedulingGatedPodsAreNotPending) {
   EXPECT_EQ(Pass(), seconds(15));
   EXPECT_EQ(Desired("late-spot") + Desired("late-od"), 0);
   EXPECT_EQ(json::parse(api_->last_request().body)["status"]["pendingGPUPods"], 0);
+}
+
+// The value of `name`{labels} in `registry` (-1 when there is no such series).
+double MetricValue(prometheus::Registry& registry, const std::string& name,
+                   const std::map<std::string, std::string>& labels) {
+  for (const prometheus::MetricFamily& f : registry.Collect()) {
+    if (f.name != name) continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      std::map<std::string, std::string> got;
+      for (const auto& l : m.label)
+        got[l.name] = l.value;
+      if (got == labels)
+        return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// Each pass that meets a provider error counts once under the condition's
+// reason; the interruption counter is exported at 0 for every enabled tier.
+TEST_F(GpuNodePoolReconcileTest, ProviderErrorsAndInterruptionsAreExported) {
+  EXPECT_EQ(Pass(), seconds(15));
+  EXPECT_EQ(MetricValue(registry_, "gpu_autoscaler_node_pool_interruption_replacements_total",
+                        {{"pool", "late"}, {"tier", "spot"}}),
+            0);
+  EXPECT_EQ(MetricValue(registry_, "gpu_autoscaler_node_pool_provider_errors_total",
+                        {{"pool", "late"}, {"reason", "ProviderUnavailable"}}),
+            -1);
+
+  prometheus::Registry registry;
+  GpuNodePoolOptions options;
+  options.build_provider =
+      [](const ParsedNodePool&,
+         const ProviderContext&) -> Result<std::shared_ptr<cloud::NodeGroupProvider>> {
+    return Status(StatusCode::kUnavailable, "no route to the cloud");
+  };
+  GpuNodePoolReconciler failing(pools_, nodes_, pods_, nullptr, *client_, clock_, nullptr, registry,
+                                options);
+  for (int pass = 1; pass <= 2; ++pass) {
+    auto result = failing.Reconcile({"", "late"}, {});
+    EXPECT_NE(std::get_if<reconcile::RequeueAfter>(&result), nullptr);
+    EXPECT_EQ(MetricValue(registry, "gpu_autoscaler_node_pool_provider_errors_total",
+                          {{"pool", "late"}, {"reason", "ProviderUnavailable"}}),
+              pass);
+  }
 }
 
 }  // namespace

@@ -470,6 +470,14 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
             std::string::npos);
   EXPECT_NE(scraped->body.find("gpu_autoscaler_cost_per_hour{"), std::string::npos);
   EXPECT_NE(scraped->body.find("namespace=\"" + ns_ + "\""), std::string::npos);
+  // Each Budget's amount and spend: gpu-monthly has spent at least its amount.
+  const std::string labels = "{budget=\"gpu-monthly\",currency=\"USD\",namespace=\"" + ns_ + "\"} ";
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_budget_amount" + labels + "0.01\n"),
+            std::string::npos)
+      << scraped->body;
+  const size_t spent_at = scraped->body.find("gpu_autoscaler_budget_spent" + labels);
+  ASSERT_NE(spent_at, std::string::npos) << scraped->body;
+  EXPECT_GE(std::stod(scraped->body.substr(spent_at + 27 + labels.size())), 0.01);
 
   // The Secrets' values never reach the log, Events, Budget status or metrics.
   std::string emitted = manager_.Log() + events->dump() + scraped->body;

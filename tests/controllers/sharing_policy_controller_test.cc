@@ -1,8 +1,14 @@
 #include "controllers/sharing_policy_controller.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <map>
 
 #include "kube/conditions.h"
+#include "kube/object_codec.h"
+#include "kube/rest_client.h"
+#include "support/fake_transport.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -79,6 +85,62 @@ TEST(SharingPolicyDecisionTest, UnusableSpecIsNotAccepted) {
   EXPECT_EQ(accepted->message, in.invalid_reason);
   ASSERT_EQ(plan.events.size(), 1u);
   EXPECT_EQ(plan.events[0].reason, "InvalidSpec");
+}
+
+// With a registry, the reconciler exports the policy's matched pods under its
+// strategy, and drops the series when the policy goes.
+TEST(SharingPolicyReconcilerTest, ExportsMatchedPodsByStrategy) {
+  auto transport = std::make_unique<testing::FakeTransport>();
+  transport->SetHandler([](const kube::HttpRequest& req) {
+    return testing::FakeTransport::Reply{.status = 200, .body = req.body};
+  });
+  kube::ClientConfig cfg;
+  cfg.server = "https://api.test";
+  auto client = kube::RestClient::WithTransport(cfg, std::move(transport), {});
+  kube::Store<kube::GenericObject> policies;
+  kube::Store<kube::PodView> pods;
+  ASSERT_TRUE(pods.AddIndex(kPodsByPolicyIndex, PolicyIndexFunc()).ok());
+  FakeClock clock;
+  prometheus::Registry registry;
+  SharingPolicyReconciler r(policies, pods, *client, clock, nullptr, std::chrono::seconds(30),
+                            &registry);
+  const json policy = {
+      {"apiVersion", "gpuautoscaler.io/v1alpha1"},
+      {"kind", "GPUSharingPolicy"},
+      {"metadata", {{"name", "notebooks"}, {"generation", 1}}},
+      {"spec",
+       {{"podSelector", {{"matchLabels", {{"workload", "notebook"}}}}},
+        {"strategy", {{"type", "timeSlicing"}, {"timeSlicing", {{"replicas", 4}}}}}}}};
+  policies.Upsert(std::make_shared<const kube::GenericObject>(
+      std::move(*kube::DecodeGenericObject(policy.dump()))));
+  for (const char* name : {"nb-0", "nb-1"}) {
+    const json pod = {{"metadata",
+                       {{"name", name},
+                        {"namespace", "ml"},
+                        {"annotations", {{std::string(api::kPolicyAnnotation), "notebooks"}}}}},
+                      {"status", {{"phase", "Running"}}}};
+    pods.Upsert(std::make_shared<const kube::PodView>(std::move(*kube::DecodePod(pod.dump()))));
+  }
+  auto exported = [&]() -> std::map<std::string, double> {
+    std::map<std::string, double> out;
+    for (const prometheus::MetricFamily& f : registry.Collect()) {
+      if (f.name != "gpu_autoscaler_sharing_policy_pods") continue;
+      for (const prometheus::ClientMetric& m : f.metric) {
+        std::string key;
+        for (const auto& l : m.label)
+          key += l.name + "=" + l.value + ",";
+        out[key] = m.gauge.value;
+      }
+    }
+    return out;
+  };
+  (void)r.Reconcile({"", "notebooks"}, {});
+  EXPECT_EQ(exported(),
+            (std::map<std::string, double>{{"policy=notebooks,strategy=timeSlicing,", 2}}));
+  policies.Delete("notebooks");
+  auto gone = r.Reconcile({"", "notebooks"}, {});
+  EXPECT_NE(std::get_if<reconcile::Done>(&gone), nullptr);
+  EXPECT_TRUE(exported().empty());
 }
 
 }  // namespace

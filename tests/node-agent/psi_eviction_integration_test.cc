@@ -186,7 +186,8 @@ TEST_F(PsiEvictionProcessTest, SpikeBadConfigGoodChangeAndOneEviction) {
   SetMemoryPressure(5);
   ASSERT_TRUE(WaitFor(
       [&] { return MetricsHave("gpu_autoscaler_node_pressure_high{resource=\"memory\"} 0"); }));
-  EXPECT_FALSE(MetricsHave("gpu_autoscaler_node_pressure_evictions_total"));
+  EXPECT_TRUE(MetricsHave(
+      "gpu_autoscaler_node_pressure_evictions_total{resource=\"memory\",result=\"evicted\"} 0"));
   EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch", "dedicated", "system", "web"}));
 
   // 2. A bad version: refused with an Event; the last good one (threshold 25) stays.

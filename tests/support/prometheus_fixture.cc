@@ -70,18 +70,23 @@ std::string TestPrometheus::FindBinary() {
 
 Result<std::unique_ptr<TestPrometheus>> TestPrometheus::Start(
     const std::string& binary, const std::vector<std::string>& targets) {
+  return Start(binary,
+               std::vector<ScrapeJob>{{.name = "dcgm", .targets = targets, .honor_labels = true}});
+}
+
+Result<std::unique_ptr<TestPrometheus>> TestPrometheus::Start(const std::string& binary,
+                                                              const std::vector<ScrapeJob>& jobs) {
   std::unique_ptr<TestPrometheus> p(new TestPrometheus());
   Status started = UnavailableError("no attempt");
   // Another process may take the free port before prometheus binds it.
   for (int attempt = 0; attempt < 3 && !started.ok(); ++attempt) {
-    started = p->StartOnce(binary, targets);
+    started = p->StartOnce(binary, jobs);
   }
   if (!started.ok()) return started;
   return p;
 }
 
-Status TestPrometheus::StartOnce(const std::string& binary,
-                                 const std::vector<std::string>& targets) {
+Status TestPrometheus::StartOnce(const std::string& binary, const std::vector<ScrapeJob>& jobs) {
   Stop();
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern =
@@ -94,11 +99,21 @@ Status TestPrometheus::StartOnce(const std::string& binary,
   {
     std::ofstream out(config);
     out << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-        << "scrape_configs:\n  - job_name: dcgm\n    honor_labels: true\n"
-        << "    static_configs:\n      - targets: [";
-    for (size_t i = 0; i < targets.size(); ++i)
-      out << (i ? ", " : "") << "'" << targets[i] << "'";
-    out << "]\n";
+        << "scrape_configs:\n";
+    for (const ScrapeJob& job : jobs) {
+      out << "  - job_name: '" << job.name << "'\n    scheme: " << job.scheme << "\n"
+          << "    honor_labels: " << (job.honor_labels ? "true" : "false") << "\n";
+      if (job.insecure_skip_verify) out << "    tls_config:\n      insecure_skip_verify: true\n";
+      out << "    static_configs:\n      - targets: [";
+      for (size_t i = 0; i < job.targets.size(); ++i)
+        out << (i ? ", " : "") << "'" << job.targets[i] << "'";
+      out << "]\n";
+      if (!job.labels.empty()) {
+        out << "        labels:\n";
+        for (const auto& [k, v] : job.labels)
+          out << "          " << k << ": '" << v << "'\n";
+      }
+    }
     if (!out) return UnavailableError("cannot write " + config);
   }
 

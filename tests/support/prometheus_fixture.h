@@ -15,12 +15,18 @@
 //   auto prom = TestPrometheus::Start(binary, {"127.0.0.1:9400"});
 //   ASSERT_TRUE(prom.ok()) << prom.error().ToString();
 //   std::string url = (*prom)->url();   // http://127.0.0.1:<port>
+//   // Several jobs, as a cluster's ServiceMonitors name them:
+//   auto jobs = TestPrometheus::Start(binary, {{.name = "gpa-webhook", .targets =
+//   {"127.0.0.1:8443"},
+//                                                .scheme = "https", .insecure_skip_verify =
+//                                                true}});
 //
 // Thread-safety: not thread-safe; one test owns one server.
 #pragma once
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +34,16 @@
 #include "common/status.h"
 
 namespace gpu_autoscaler::testing {
+
+// One scrape job of the generated configuration.
+struct ScrapeJob {
+  std::string name;
+  std::vector<std::string> targets;             // host:port, scraped at /metrics every second
+  std::map<std::string, std::string> labels{};  // added to every series (e.g. node)
+  std::string scheme = "http";
+  bool insecure_skip_verify = false;  // for a self-signed https target
+  bool honor_labels = false;
+};
 
 class TestPrometheus {
  public:
@@ -37,6 +53,9 @@ class TestPrometheus {
   // `targets` are host:port pairs scraped at /metrics every second.
   static Result<std::unique_ptr<TestPrometheus>> Start(const std::string& binary,
                                                        const std::vector<std::string>& targets);
+  // The same with named jobs.
+  static Result<std::unique_ptr<TestPrometheus>> Start(const std::string& binary,
+                                                       const std::vector<ScrapeJob>& jobs);
   ~TestPrometheus();
   TestPrometheus(const TestPrometheus&) = delete;
   TestPrometheus& operator=(const TestPrometheus&) = delete;
@@ -50,7 +69,7 @@ class TestPrometheus {
 
  private:
   TestPrometheus() = default;
-  Status StartOnce(const std::string& binary, const std::vector<std::string>& targets);
+  Status StartOnce(const std::string& binary, const std::vector<ScrapeJob>& jobs);
 
   std::string dir_;
   int port_ = 0;
