@@ -241,10 +241,18 @@ void CheckUnservedKind(const json& obj, const std::string& where) {
     ASSERT_TRUE(obj["rules"].is_array()) << where;
     for (const json& rule : obj["rules"]) {
       for (const auto& [k, v] : rule.items())
-        EXPECT_TRUE(k == "apiGroups" || k == "resources" || k == "verbs" || k == "resourceNames")
+        EXPECT_TRUE(k == "apiGroups" || k == "resources" || k == "verbs" || k == "resourceNames" ||
+                    k == "nonResourceURLs")
             << where << ": unknown field rules[]." << k;
-      EXPECT_TRUE(IsStringArray(rule["apiGroups"])) << where;
-      EXPECT_TRUE(IsStringArray(rule["resources"])) << where;
+      if (rule.contains("nonResourceURLs")) {
+        // A non-resource rule names URLs only, and only in a ClusterRole.
+        EXPECT_TRUE(IsStringArray(rule["nonResourceURLs"])) << where;
+        EXPECT_EQ(kind, "ClusterRole") << where;
+        EXPECT_FALSE(rule.contains("apiGroups") || rule.contains("resources")) << where;
+      } else {
+        EXPECT_TRUE(IsStringArray(rule["apiGroups"])) << where;
+        EXPECT_TRUE(IsStringArray(rule["resources"])) << where;
+      }
       ASSERT_TRUE(IsStringArray(rule["verbs"])) << where;
       for (const json& verb : rule["verbs"])
         EXPECT_TRUE(kVerbs.count(verb.get<std::string>())) << where << ": verb " << verb;
@@ -660,7 +668,9 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
          "|namespaces|list", "|namespaces|watch"}},
       {"ClusterRole gpa-gpu-autoscaler-scheduler",
        S{"|pods|get", "|pods|list", "|pods|watch", "|nodes|list", "|nodes|watch",
-         "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch"}},
+         "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch",
+         "authentication.k8s.io|tokenreviews|create",
+         "authorization.k8s.io|subjectaccessreviews|create"}},
       {"Role gpa-gpu-autoscaler-scheduler",
        S{"coordination.k8s.io|leases|get", "coordination.k8s.io|leases|create",
          "coordination.k8s.io|leases|update"}},
@@ -669,7 +679,9 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
          "gpuautoscaler.io|noderesourcereports|create",
          "gpuautoscaler.io|noderesourcereports|patch",
          "gpuautoscaler.io|noderesourcereports/status|patch", "|pods|list", "|pods|watch",
-         "|pods/eviction|create", "|events|create", "|events|patch"}},
+         "|pods/eviction|create", "|events|create", "|events|patch",
+         "authentication.k8s.io|tokenreviews|create",
+         "authorization.k8s.io|subjectaccessreviews|create"}},
       {"Role gpa-gpu-autoscaler-node-agent",
        S{"|configmaps|list|gpa-gpu-autoscaler-node-agent-config",
          "|configmaps|watch|gpa-gpu-autoscaler-node-agent-config"}},
@@ -708,6 +720,45 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   const json* sched = Find(ext.objects, "ClusterRole", "gpa-gpu-autoscaler-scheduler");
   ASSERT_NE(sched, nullptr);
   EXPECT_EQ(sched->dump().find("pods/status"), std::string::npos);
+}
+
+// Every program's /metrics is HTTPS with TokenReview/SubjectAccessReview
+// (--metrics-secure defaults to true): each monitor scrapes with a bearer
+// token, and the PodMonitor's token is a ServiceAccount's allowed only /metrics.
+TEST(ChartMonitoringTest, EveryMonitorScrapesOverHttpsWithABearerToken) {
+  Rendering r = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  for (const std::string c : {"manager", "scheduler"}) {
+    const json* monitor = Find(r.objects, "ServiceMonitor", "gpa-gpu-autoscaler-" + c);
+    ASSERT_NE(monitor, nullptr) << c;
+    const json& e = (*monitor)["spec"]["endpoints"][0];
+    EXPECT_EQ(e.value("scheme", ""), "https") << c;
+    EXPECT_EQ(e.value("bearerTokenFile", ""), "/var/run/secrets/kubernetes.io/serviceaccount/token")
+        << c;
+    const json* deploy = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-" + c);
+    ASSERT_NE(deploy, nullptr) << c;
+    EXPECT_EQ(Containers(*deploy)[0]["args"].dump().find("--metrics-secure=false"),
+              std::string::npos)
+        << c;
+  }
+  const json* pod_monitor = Find(r.objects, "PodMonitor", "gpa-gpu-autoscaler-node-agent");
+  ASSERT_NE(pod_monitor, nullptr);
+  const json& e = (*pod_monitor)["spec"]["podMetricsEndpoints"][0];
+  EXPECT_EQ(e.value("scheme", ""), "https");
+  const std::string secret_name = e["bearerTokenSecret"].value("name", "");
+  EXPECT_EQ(e["bearerTokenSecret"].value("key", ""), "token");
+  const json* secret = Find(r.objects, "Secret", secret_name);
+  ASSERT_NE(secret, nullptr) << secret_name;
+  EXPECT_EQ(secret->value("type", ""), "kubernetes.io/service-account-token");
+  const std::string account =
+      (*secret)["metadata"]["annotations"].value("kubernetes.io/service-account.name", "");
+  EXPECT_NE(Find(r.objects, "ServiceAccount", account), nullptr) << account;
+  const json* role = Find(r.objects, "ClusterRole", "gpa-gpu-autoscaler-metrics-scraper");
+  ASSERT_NE(role, nullptr);
+  EXPECT_EQ((*role)["rules"], json::parse(R"([{"nonResourceURLs":["/metrics"],"verbs":["get"]}])"));
+  const json* binding = Find(r.objects, "ClusterRoleBinding", "gpa-gpu-autoscaler-metrics-scraper");
+  ASSERT_NE(binding, nullptr);
+  EXPECT_EQ((*binding)["subjects"][0].value("name", ""), account);
 }
 
 TEST(ChartValuesTest, SchemaRejectsBadValuesWithTheirPath) {
