@@ -330,6 +330,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   PressureEvictor evictor(
       **client, &recorder, *registry,
       {.proc_root = flags.proc_root,
+       .node_name = flags.node_name,
        .pods =
            [&] {
              return EvictablePodsOf(*local_pods.Snapshot(), [&](const LocalPod& p) {
