@@ -78,6 +78,7 @@ const std::map<std::string, kube::GroupVersionResource>& Kinds() {
       {"apps/v1/Deployment", {"apps", "v1", "deployments", true}},
       {"apps/v1/DaemonSet", {"apps", "v1", "daemonsets", true}},
       {"policy/v1/PodDisruptionBudget", {"policy", "v1", "poddisruptionbudgets", true}},
+      {"policy/v1beta1/PodDisruptionBudget", {"policy", "v1beta1", "poddisruptionbudgets", true}},
       {"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
        {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", false}},
       {"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration",
@@ -182,7 +183,10 @@ class ChartTest : public ::testing::TestWithParam<Scenario> {
   static void SetUpTestSuite() {
     // No CRDs at start: the chart's CRDs are then dry-run created like the rest.
     empty_dir_ = new std::string(testing::MakeTempDir("gpa-chart-crds"));
-    server_ = testing::TestApiServer::Start({.extra_args = {"--crd-dir", *empty_dir_}}).release();
+    // 1.21: policy/v1 PodDisruptionBudgets, which the default capabilities select.
+    server_ = testing::TestApiServer::Start(
+                  {.extra_args = {"--crd-dir", *empty_dir_, "--emulated-version=1.21"}})
+                  .release();
     ASSERT_NE(server_, nullptr) << "api server did not start";
     auto client = kube::RestClient::Create(server_->config());
     ASSERT_TRUE(client.ok()) << client.error().ToString();
@@ -881,6 +885,60 @@ spec:
                            "`None`"),
             std::string::npos)
       << check.out;
+}
+
+// The webhook's PodDisruptionBudget takes the version the cluster serves, as
+// helm install reads it from discovery: policy/v1 where
+// "policy/v1/PodDisruptionBudget" is available (1.21+, and helm template's
+// defaults), policy/v1beta1 on 1.20, whose API server refuses policy/v1.
+TEST(ChartPdbTest, ThePdbTakesTheVersionTheClusterServes) {
+  const std::string empty_dir = testing::MakeTempDir("gpa-chart-crds");
+  auto server = testing::TestApiServer::Start({.extra_args = {"--crd-dir", empty_dir}});
+  ASSERT_NE(server, nullptr);
+  if (server->is_real_cluster()) GTEST_SKIP() << "needs the embedded server at 1.20";
+  auto client = kube::RestClient::Create(server->config());
+  ASSERT_TRUE(client.ok());
+  const std::string ns = server->CreateTestNamespace("gpa-system");
+  auto pdb_of = [](const Rendering& r) {
+    const json* pdb = nullptr;
+    for (const json& obj : r.objects)
+      if (obj.value("kind", "") == "PodDisruptionBudget") pdb = &obj;
+    return pdb;
+  };
+  auto dry_run = [&](const json& pdb) {
+    return (*client)->Create(kube::ObjectRef{Kinds().at(KindKey(pdb)), ns}, pdb,
+                             kube::WriteOptions{.dry_run = true});
+  };
+
+  Rendering current = Render(ns, {});
+  ASSERT_EQ(current.exit_code, 0) << current.error;
+  const json* v1 = pdb_of(current);
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(v1->value("apiVersion", ""), "policy/v1");
+  auto refused = dry_run(*v1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), 404) << refused.error().ToString();
+
+  // What a 1.20 cluster's discovery lists (the groups the chart uses).
+  std::vector<std::string> v120 = {"--no-default-api-versions"};
+  for (const char* gv :
+       {"v1", "apps/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1", "networking.k8s.io/v1",
+        "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1", "coordination.k8s.io/v1",
+        "policy/v1beta1/PodDisruptionBudget"}) {
+    v120.push_back("--api-versions");
+    v120.push_back(gv);
+  }
+  Rendering old = Render(ns, v120);
+  ASSERT_EQ(old.exit_code, 0) << old.error;
+  const json* beta = pdb_of(old);
+  ASSERT_NE(beta, nullptr);
+  EXPECT_EQ(beta->value("apiVersion", ""), "policy/v1beta1");
+  auto accepted = dry_run(*beta);
+  EXPECT_TRUE(accepted.ok()) << accepted.error().ToString();
+  // Only the version differs.
+  json same = *beta;
+  same["apiVersion"] = "policy/v1";
+  EXPECT_EQ(same, *v1);
 }
 
 // The dry run is a real check: a rendering the server must refuse is refused (a
