@@ -125,7 +125,8 @@ Status PressureEvictor::LoadHistory(Clock::TimePoint now, int64_t now_unix) {
     if (age < 0 || age >= window) continue;
     const std::string uid = r["uid"].get<std::string>();
     planner_.Remember(uid, now - std::chrono::seconds(age));
-    records_.push_back({uid, r.value("pod", std::string()), r["at"].get<int64_t>()});
+    records_.push_back({uid, r.value("pod", std::string()), r.value("resource", std::string()),
+                        r["at"].get<int64_t>()});
   }
   if (!records_.empty()) {
     Log(LogLevel::kInfo, "PSI evictions of an earlier run count against the limits",
@@ -140,10 +141,11 @@ Status PressureEvictor::RecordEviction(const PlannedEviction& e, int64_t now_uni
   std::vector<Record> kept;
   for (const Record& r : records_)
     if (now_unix - r.at < window) kept.push_back(r);
-  kept.push_back({e.uid, e.ns + "/" + e.name, now_unix});
+  kept.push_back(
+      {e.uid, e.ns + "/" + e.name, std::string(PressureResourceName(e.resource)), now_unix});
   json entries = json::array();
   for (const Record& r : kept)
-    entries.push_back({{"uid", r.uid}, {"pod", r.pod}, {"at", r.at}});
+    entries.push_back({{"uid", r.uid}, {"pod", r.pod}, {"resource", r.resource}, {"at", r.at}});
   const json patch = {
       {"metadata",
        {{"annotations", {{std::string(api::kPressureEvictionsAnnotation), entries.dump()}}}}}};
@@ -152,6 +154,35 @@ Status PressureEvictor::RecordEviction(const PlannedEviction& e, int64_t now_uni
   if (!patched.ok()) return patched.error().ToStatus();
   records_ = std::move(kept);
   return Status::Ok();
+}
+
+void PressureEvictor::CompleteRecordedEvictions(const std::vector<EvictablePod>& pods,
+                                                std::stop_token stop) {
+  for (const Record& r : records_) {
+    auto pod = std::find_if(pods.begin(), pods.end(), [&](const EvictablePod& p) {
+      return p.uid == r.uid && !p.terminating;
+    });
+    if (pod == pods.end()) continue;  // evicted (terminating or gone) or replaced
+    const EvictionOutcome out = EvictPod(client_, pod->ns, pod->name, *options_.clock,
+                                         options_.clock->Now(), Clock::Duration::zero(), stop);
+    const bool ok = out.result == EvictionResult::kEvicted || out.result == EvictionResult::kGone;
+    if (!r.resource.empty()) {
+      metrics_->evictions
+          .Add({{"resource", r.resource}, {"result", std::string(EvictionResultName(out.result))}})
+          .Increment();
+    }
+    const std::string message =
+        "completing a " + r.resource + " pressure eviction recorded before the agent restarted";
+    Log(ok ? LogLevel::kInfo : LogLevel::kError, message,
+        {{"pod", r.pod},
+         {"result", std::string(EvictionResultName(out.result))},
+         {"error", out.error}});
+    if (recorder_ && out.result != EvictionResult::kGone) {
+      recorder_->Record({"v1", "Pod", pod->ns, pod->name, pod->uid}, kube::EventType::kWarning,
+                        ok ? "PressureEviction" : "PressureEvictionFailed",
+                        ok ? message : message + " (eviction refused: " + out.error + ")");
+    }
+  }
 }
 
 void PressureEvictor::SetConfig(const PressureEvictionConfig& config) {
@@ -223,6 +254,7 @@ EvictionPlan PressureEvictor::Tick(std::stop_token stop) {
       return EvictionPlan{};
     }
     history_loaded_ = true;
+    CompleteRecordedEvictions(pods, stop);
   }
   EvictionPlan plan = planner_.Plan(now, pressure, candidates);
   for (PressureResource r : kPressureResources) {

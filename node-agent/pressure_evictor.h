@@ -12,8 +12,8 @@
 // Crash safety (docs/reliability.md): the eviction is recorded on the Node
 // before the Eviction call; an agent killed after it counts that eviction
 // against its limits when it restarts, so no pod is evicted beyond them. An
-// eviction recorded but never called (killed in between) still counts: the
-// next one waits for the limits, as after a real one.
+// eviction recorded but not called (killed in between) is completed by the
+// restarted agent when the pod still runs, and counts once.
 // Metrics:
 //   gpu_autoscaler_node_pressure_percent{resource}   the figure each trigger reads
 //   gpu_autoscaler_node_pressure_high{resource}      1 while above (hysteresis)
@@ -123,12 +123,16 @@ class PressureEvictor {
   bool history_loaded_ = false;
   struct Record {
     std::string uid, pod;  // pod: "ns/name"
+    std::string resource;  // "memory", "cpu", "io"
     int64_t at = 0;        // unix seconds
   };
   std::vector<Record> records_;
 
   Status LoadHistory(Clock::TimePoint now, int64_t now_unix);
   Status RecordEviction(const PlannedEviction& e, int64_t now_unix);
+  // Calls the Eviction API for recorded pods still running: an earlier run
+  // recorded them and died before (or while) calling it.
+  void CompleteRecordedEvictions(const std::vector<EvictablePod>& pods, std::stop_token stop);
 };
 
 }  // namespace gpu_autoscaler::node_agent

@@ -277,5 +277,43 @@ TEST_F(PsiEvictionProcessTest, KilledAfterAnEvictionTheRestartedAgentKeepsTheRat
   EXPECT_TRUE(Events("Pod", "batch-small").empty());
 }
 
+// Crash point: killed after recording an eviction on the Node and before the
+// Eviction call. The restarted agent completes it, once, and evicts nothing
+// more within maxEvictions.
+TEST_F(PsiEvictionProcessTest, KilledBeforeTheEvictionCallTheRestartedAgentCompletesItOnce) {
+  AddPod("batch", "reclaimed_cores", json::object(), 2 * kGiB);
+  AddPod("batch-small", "reclaimed_cores", json::object(), 1 * kGiB);
+  AddPod("web", "shared_cores", {{"requests", {{"memory", "1Gi"}}}}, 3 * kGiB);
+  PutConfig(ConfigYaml("{threshold: 25, disarmBelow: 10, window: 1s}"));
+  SetMemoryPressure(50);
+  setenv("GPA_FAILPOINTS", "node_agent.pressure_eviction.before_evict=kill", 1);
+  StartAgent(/*wait_for_port=*/false);
+  unsetenv("GPA_FAILPOINTS");
+  if (HasFatalFailure()) return;
+  std::optional<int> died;
+  ASSERT_TRUE(WaitFor([&] { return (died = agent_.TryWait()).has_value(); })) << agent_.Log();
+  ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << agent_.Log();
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch", "batch-small", "web"}));
+  auto node = client_->Get({kube::resources::kNodes, "", kNode});
+  ASSERT_TRUE(node.ok());
+  EXPECT_NE((*node)["metadata"]["annotations"]
+                .value("gpuautoscaler.io/pressure-evictions", "")
+                .find("\"pod\":\"" + ns_ + "/batch\""),
+            std::string::npos);
+
+  StartAgent();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitFor([&] {
+    return PodsLeft() == std::set<std::string>{"batch-small", "web"} &&
+           agent_.Log().find("pressure is high but nothing is evicted") != std::string::npos;
+  })) << agent_.Log();
+  EXPECT_NE(agent_.Log().find("completing a memory pressure eviction recorded before the agent "
+                              "restarted"),
+            std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return !Events("Pod", "batch").empty(); }));
+  EXPECT_EQ(Events("Pod", "batch").size(), 1u);
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch-small", "web"}));
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::node_agent
