@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "common/failpoint.h"
 #include "controllers/secret_data.h"
 #include "cost/alerts.h"
 #include "kube/conditions.h"
@@ -476,10 +477,18 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
   if (!input.budget) return reconcile::Done{};  // no crash loop: wait for a spec change
 
   if (!plan.deliveries.empty()) {
+    // Crash points (docs/reliability.md): the crossing is recorded as pending
+    // but nothing is sent yet; one channel sent but not yet recorded.
+    if (Status fp = failpoint::Evaluate("budget.alert.after_record"); !fp.ok()) {
+      return reconcile::TransientError{fp.ToString()};
+    }
     std::vector<Status> results;
     results.reserve(plan.deliveries.size());
     for (const AlertDelivery& d : plan.deliveries) {
       Status s = Deliver(request.ns, *input.budget, d);
+      if (Status fp = failpoint::Evaluate("budget.alert.after_send"); !fp.ok()) {
+        return reconcile::TransientError{fp.ToString()};
+      }
       metrics_->notifications
           .Add({{"channel", std::string(cost::ChannelTypeName(
                                 input.budget->spec.channels[d.channel_index].type))},

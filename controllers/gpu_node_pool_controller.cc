@@ -13,6 +13,7 @@
 #include "api/annotations.h"
 #include "api/nvidia.h"
 #include "api/resources.h"
+#include "common/failpoint.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -533,6 +534,9 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     for (const autoscale::GroupIncrease& inc : increases) {
       autoscale::GroupObservation& g = snap.groups[inc.group];
       Status s = provider.SetDesiredSize(g.group, g.desired + inc.count);
+      // Crash point (docs/reliability.md): the cloud took the new size, the
+      // status does not say so yet; a restart must read it back, not resize again.
+      if (s.ok()) s = failpoint::Evaluate("gpunodepool.scale_up.after_resize");
       if (s.ok()) {
         g.desired += inc.count;
         scaled_up = true;

@@ -445,19 +445,7 @@ std::vector<std::string> KnownControllers() {
 }
 
 Status CheckMetricsExposure(const ManagerFlags& flags) {
-  if (flags.metrics_secure) return Status::Ok();
-  std::string host;
-  int port = -1;
-  GPU_RETURN_IF_ERROR(reconcile::ParseBindAddress(flags.metrics_bind_address, &host, &port)
-                          .WithContext("--metrics-bind-address"));
-  if (port < 0) return Status::Ok();  // disabled
-  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
-    return InvalidArgumentError(
-        "--metrics-secure=false serves /metrics without authentication, so only on a loopback "
-        "address (e.g. --metrics-bind-address=127.0.0.1:8080); \"" +
-        flags.metrics_bind_address + "\" is not one");
-  }
-  return Status::Ok();
+  return reconcile::CheckPlainMetricsOnLoopback(flags.metrics_secure, flags.metrics_bind_address);
 }
 
 int RunManager(const ManagerFlags& flags, std::stop_source stop) {

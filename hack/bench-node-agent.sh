@@ -150,7 +150,7 @@ metrics=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/scenario.json" "$build/gpu-autoscaler-node-agent" \
   --node-name bench-gpu-node --kubeconfig "$work/kubeconfig" \
   --nvml-library "$PWD/$build/libgpa-fake-nvml.so" --poll-interval 1s --report-interval 10s \
-  --health-probe-bind-address "127.0.0.1:$probe" --metrics-bind-address "127.0.0.1:$metrics" \
+  --health-probe-bind-address "127.0.0.1:$probe" --metrics-bind-address "127.0.0.1:$metrics" --metrics-secure=false \
   --pod-resources-socket "$([[ $socket_flag == yes ]] && echo "$work/kubelet.sock")" \
   --proc-root "$work/proc" \
   --sysfs-root "$work/sys" --cgroup-root "$work/cgroup" --cgroup-driver systemd \

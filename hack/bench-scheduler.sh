@@ -165,7 +165,7 @@ scheduler_round() {
   t0=$(now)
   "$build/gpu-autoscaler-scheduler" --mode=standalone --kubeconfig="$work/kubeconfig" \
     --policy="$policy" --bind-workers="$workers" --kube-api-qps=100000 --kube-api-burst=100000 \
-    --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
+    --metrics-bind-address=127.0.0.1:0 --metrics-secure=false --health-probe-bind-address=127.0.0.1:0 \
     >"$work/scheduler.log" 2>&1 &
   scheduler=$!
   pids+=("$scheduler")

@@ -124,7 +124,7 @@ grep -m1 'starting manager' "$work/manager.log" | sed 's/^/  /'
 step "4. The scheduler: places pods with schedulerName gpu-autoscaler"
 scheduler_probe=$(free_port)
 "$build/gpu-autoscaler-scheduler" --kubeconfig "$work/kubeconfig" --mode=standalone \
-  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$scheduler_probe" >"$work/scheduler.log" 2>&1 &
 pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$scheduler_probe/readyz"
@@ -181,7 +181,7 @@ PY
 agent_probe=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/nvml.json" "$build/gpu-autoscaler-node-agent" --node-name h100-od-1 \
   --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
-  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$agent_probe" >"$work/agent.log" 2>&1 &
 pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$agent_probe/readyz"
@@ -416,7 +416,7 @@ echo '{"gpus": [{"name": "NVIDIA A10", "memoryMiB": 23028}, {"name": "NVIDIA A10
 GPA_FAKE_NVML_SCENARIO="$work/nvml-a10.json" "$build/gpu-autoscaler-node-agent" --node-name "$spot_node" \
   --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
   --interruption-source aws --metadata-endpoint "$imds" --interruption-poll-interval 200ms \
-  --metrics-bind-address "127.0.0.1:$(free_port)" \
+  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$spot_probe" >"$work/spot-agent.log" 2>&1 &
 pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$spot_probe/readyz"

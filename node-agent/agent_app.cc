@@ -127,6 +127,12 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
     Log(LogLevel::kError, "bad flag", {{"error", "--node-name (or $NODE_NAME) is required"}});
     return 2;
   }
+  if (Status s =
+          reconcile::CheckPlainMetricsOnLoopback(flags.metrics_secure, flags.metrics_bind_address);
+      !s.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", s.ToString()}});
+    return 2;
+  }
   auto registry = std::make_shared<prometheus::Registry>();
   auto client = reconcile::ConnectToCluster(flags.kubeconfig, flags.context,
                                             "gpu-autoscaler-node-agent", registry.get());
@@ -136,6 +142,8 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   }
   reconcile::Manager manager({.metrics_bind_address = flags.metrics_bind_address,
                               .health_probe_bind_address = flags.health_probe_bind_address,
+                              .metrics_secure = flags.metrics_secure,
+                              .metrics_cert_dir = flags.metrics_cert_dir,
                               .leader_election = false,
                               .client = client->get(),
                               .registry = registry});
@@ -322,6 +330,7 @@ int RunAgent(const AgentFlags& flags, std::stop_source stop) {
   PressureEvictor evictor(
       **client, &recorder, *registry,
       {.proc_root = flags.proc_root,
+       .node_name = flags.node_name,
        .pods =
            [&] {
              return EvictablePodsOf(*local_pods.Snapshot(), [&](const LocalPod& p) {

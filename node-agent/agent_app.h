@@ -28,6 +28,8 @@ struct AgentFlags {
   std::chrono::milliseconds report_interval{10'000};
   std::chrono::milliseconds nvml_timeout{5000};
   std::string metrics_bind_address = ":9400";
+  bool metrics_secure = true;    // HTTPS + TokenReview/SubjectAccessReview
+  std::string metrics_cert_dir;  // tls.crt/tls.key; empty: generated
   std::string health_probe_bind_address = ":8081";
   std::string sysfs_root = "/sys";
   // Spot interruption (node-agent/interruption.h): which cloud's notice to

@@ -49,6 +49,13 @@ Flags:
                                      unavailable (hung) (default 5s)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
                                      (default ":9400", dcgm-exporter's port)
+  --metrics-secure[=true|false]      serve /metrics over HTTPS, each scrape authorised
+                                     by a TokenReview and a SubjectAccessReview
+                                     (nonResourceURLs /metrics, verb get); false
+                                     serves plain HTTP, on a loopback address only
+                                     (default true)
+  --metrics-cert-dir=DIR             tls.crt and tls.key for /metrics, reloaded when
+                                     they change (default: a generated self-signed pair)
   --health-probe-bind-address=ADDR   /healthz and /readyz (default ":8081")
   --sysfs-root=PATH                  where sysfs is mounted (default /sys)
   --interruption-source=CLOUD        poll the cloud's interruption notice and drain the
@@ -131,8 +138,9 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                              "--proc-root",
                                              "--pod-resources-socket",
                                              "--pod-resources-interval",
-                                             "--pod-resources-timeout"},
-                                            {}));
+                                             "--pod-resources-timeout",
+                                             "--metrics-cert-dir"},
+                                            {"--metrics-secure"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -160,6 +168,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       GPU_RETURN_IF_ERROR(duration(&flags->nvml_timeout));
     } else if (name == "--metrics-bind-address") {
       flags->metrics_bind_address = value;
+    } else if (name == "--metrics-secure") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->metrics_secure));
+    } else if (name == "--metrics-cert-dir") {
+      flags->metrics_cert_dir = value;
     } else if (name == "--health-probe-bind-address") {
       flags->health_probe_bind_address = value;
     } else if (name == "--sysfs-root") {

@@ -205,4 +205,10 @@ EvictionPlan PressureEvictionPlanner::Plan(Clock::TimePoint now, const NodePress
   return plan;
 }
 
+void PressureEvictionPlanner::Remember(const std::string& uid, Clock::TimePoint when) {
+  recent_.insert(std::upper_bound(recent_.begin(), recent_.end(), when), when);
+  auto [it, inserted] = picked_.emplace(uid, when);
+  if (!inserted) it->second = std::max(it->second, when);
+}
+
 }  // namespace gpu_autoscaler::node_agent

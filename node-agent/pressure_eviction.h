@@ -106,6 +106,10 @@ class PressureEvictionPlanner {
 
   bool high(PressureResource r) const { return state_[static_cast<size_t>(r)].high; }
 
+  // An eviction made before this planner existed (an earlier process of the
+  // agent): it counts against maxEvictions, coolDown and the pod's re-pick.
+  void Remember(const std::string& uid, Clock::TimePoint when);
+
  private:
   struct State {
     bool high = false;

@@ -4,15 +4,23 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
+#include "api/annotations.h"
+#include "common/failpoint.h"
 #include "kube/event_recorder.h"
+#include "kube/resource.h"
+#include "kube/rest_client.h"
 #include "node-agent/pod_eviction.h"
 #include "reconcile/logging.h"
 
 namespace gpu_autoscaler::node_agent {
 namespace {
 
+using nlohmann::json;
 using reconcile::Log;
 using reconcile::LogLevel;
 
@@ -101,6 +109,91 @@ PressureEvictor::PressureEvictor(kube::RestClient& client, kube::EventRecorder* 
 
 PressureEvictor::~PressureEvictor() = default;
 
+Status PressureEvictor::LoadHistory(Clock::TimePoint now, int64_t now_unix) {
+  auto node = client_.Get({kube::resources::kNodes, "", options_.node_name});
+  if (!node.ok()) return node.error().ToStatus();
+  records_.clear();
+  const json annotations = (*node)["metadata"].value("annotations", json::object());
+  const std::string text =
+      annotations.value(std::string(api::kPressureEvictionsAnnotation), std::string());
+  if (text.empty()) return Status::Ok();
+  const json entries = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!entries.is_array()) {
+    Log(LogLevel::kWarn, "ignoring a malformed record of earlier PSI evictions on the Node",
+        {{"annotation", std::string(api::kPressureEvictionsAnnotation)}});
+    return Status::Ok();
+  }
+  const int64_t window =
+      std::chrono::duration_cast<std::chrono::seconds>(planner_.config().rate_window).count();
+  for (const json& r : entries) {
+    if (!r.is_object() || !r.contains("uid") || !r["uid"].is_string() || !r.contains("at") ||
+        !r["at"].is_number_integer()) {
+      continue;
+    }
+    const int64_t age = now_unix - r["at"].get<int64_t>();
+    if (age < 0 || age >= window) continue;
+    const std::string uid = r["uid"].get<std::string>();
+    planner_.Remember(uid, now - std::chrono::seconds(age));
+    records_.push_back({uid, r.value("pod", std::string()), r.value("resource", std::string()),
+                        r["at"].get<int64_t>()});
+  }
+  if (!records_.empty()) {
+    Log(LogLevel::kInfo, "PSI evictions of an earlier run count against the limits",
+        {{"evictions", std::to_string(records_.size())}});
+  }
+  return Status::Ok();
+}
+
+Status PressureEvictor::RecordEviction(const PlannedEviction& e, int64_t now_unix) {
+  const int64_t window =
+      std::chrono::duration_cast<std::chrono::seconds>(planner_.config().rate_window).count();
+  std::vector<Record> kept;
+  for (const Record& r : records_)
+    if (now_unix - r.at < window) kept.push_back(r);
+  kept.push_back(
+      {e.uid, e.ns + "/" + e.name, std::string(PressureResourceName(e.resource)), now_unix});
+  json entries = json::array();
+  for (const Record& r : kept)
+    entries.push_back({{"uid", r.uid}, {"pod", r.pod}, {"resource", r.resource}, {"at", r.at}});
+  const json patch = {
+      {"metadata",
+       {{"annotations", {{std::string(api::kPressureEvictionsAnnotation), entries.dump()}}}}}};
+  auto patched = client_.Patch({kube::resources::kNodes, "", options_.node_name},
+                               kube::PatchType::kMerge, patch.dump());
+  if (!patched.ok()) return patched.error().ToStatus();
+  records_ = std::move(kept);
+  return Status::Ok();
+}
+
+void PressureEvictor::CompleteRecordedEvictions(const std::vector<EvictablePod>& pods,
+                                                std::stop_token stop) {
+  for (const Record& r : records_) {
+    auto pod = std::find_if(pods.begin(), pods.end(), [&](const EvictablePod& p) {
+      return p.uid == r.uid && !p.terminating;
+    });
+    if (pod == pods.end()) continue;  // evicted (terminating or gone) or replaced
+    const EvictionOutcome out = EvictPod(client_, pod->ns, pod->name, *options_.clock,
+                                         options_.clock->Now(), Clock::Duration::zero(), stop);
+    const bool ok = out.result == EvictionResult::kEvicted || out.result == EvictionResult::kGone;
+    if (!r.resource.empty()) {
+      metrics_->evictions
+          .Add({{"resource", r.resource}, {"result", std::string(EvictionResultName(out.result))}})
+          .Increment();
+    }
+    const std::string message =
+        "completing a " + r.resource + " pressure eviction recorded before the agent restarted";
+    Log(ok ? LogLevel::kInfo : LogLevel::kError, message,
+        {{"pod", r.pod},
+         {"result", std::string(EvictionResultName(out.result))},
+         {"error", out.error}});
+    if (recorder_ && out.result != EvictionResult::kGone) {
+      recorder_->Record({"v1", "Pod", pod->ns, pod->name, pod->uid}, kube::EventType::kWarning,
+                        ok ? "PressureEviction" : "PressureEvictionFailed",
+                        ok ? message : message + " (eviction refused: " + out.error + ")");
+    }
+  }
+}
+
 void PressureEvictor::SetConfig(const PressureEvictionConfig& config) {
   std::lock_guard<std::mutex> lock(config_mu_);
   pending_ = config;
@@ -160,6 +253,18 @@ EvictionPlan PressureEvictor::Tick(std::stop_token stop) {
   const Clock::Duration keep = 3 * config.interval;
   usage_rates_.Prune(now - keep);
 
+  const int64_t now_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(clock.WallNow().time_since_epoch()).count();
+  if (!options_.node_name.empty() && !history_loaded_) {
+    // No eviction before the earlier ones are known: they count against the limits.
+    if (Status s = LoadHistory(now, now_unix); !s.ok()) {
+      Log(LogLevel::kWarn, "reading earlier PSI evictions from the Node; retrying next round",
+          {{"error", s.ToString()}});
+      return EvictionPlan{};
+    }
+    history_loaded_ = true;
+    CompleteRecordedEvictions(pods, stop);
+  }
   EvictionPlan plan = planner_.Plan(now, pressure, candidates);
   for (PressureResource r : kPressureResources) {
     const std::map<std::string, std::string> labels = {
@@ -193,8 +298,22 @@ EvictionPlan PressureEvictor::Tick(std::stop_token stop) {
         }
       }
     }
+    if (!options_.node_name.empty()) {
+      if (Status s = RecordEviction(e, now_unix); !s.ok()) {
+        // Counted by the planner, not called: retried once the limits allow.
+        Log(LogLevel::kError, "recording a PSI eviction on the Node failed; not evicting",
+            {{"pod", e.ns + "/" + e.name}, {"error", s.ToString()}});
+        continue;
+      }
+    }
+    // Crash points (docs/reliability.md): recorded, not yet called; called,
+    // its Event and metric not yet written.
+    if (Status fp = failpoint::Evaluate("node_agent.pressure_eviction.before_evict"); !fp.ok()) {
+      continue;
+    }
     const EvictionOutcome out = EvictPod(client_, e.ns, e.name, *options_.clock, clock.Now(),
                                          Clock::Duration::zero(), stop);
+    (void)failpoint::Evaluate("node_agent.pressure_eviction.after_evict");
     metrics_->evictions
         .Add({{"resource", std::string(PressureResourceName(e.resource))},
               {"result", std::string(EvictionResultName(out.result))}})

@@ -9,6 +9,11 @@
 //   60s; reclaimed_cores pod using 2.0 GiB of memory (request 0 B); the pod
 //   itself stalled 12.0% (memory some avg10)"
 // and PressureEvictionFailed when the API refused.
+// Crash safety (docs/reliability.md): the eviction is recorded on the Node
+// before the Eviction call; an agent killed after it counts that eviction
+// against its limits when it restarts, so no pod is evicted beyond them. An
+// eviction recorded but not called (killed in between) is completed by the
+// restarted agent when the pod still runs, and counts once.
 // Metrics:
 //   gpu_autoscaler_node_pressure_percent{resource}   the figure each trigger reads
 //   gpu_autoscaler_node_pressure_high{resource}      1 while above (hysteresis)
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "node-agent/cgroup_usage.h"
 #include "node-agent/local_pods.h"
 #include "node-agent/pressure_eviction.h"
@@ -73,6 +79,10 @@ std::vector<EvictablePod> EvictablePodsOf(
 
 struct PressureEvictorOptions {
   std::string proc_root = "/proc";
+  // This node. When set, each eviction is first recorded on the Node
+  // (api::kPressureEvictionsAnnotation) and the record is read back before
+  // the first round, so a restarted agent keeps maxEvictions and coolDown.
+  std::string node_name{};
   std::function<std::vector<EvictablePod>()> pods = nullptr;
   Clock* clock = &RealClock::Instance();
 };
@@ -109,6 +119,20 @@ class PressureEvictor {
   UsageRates usage_rates_;
   std::string logged_read_error_;
   std::string logged_held_;
+  // The Node's record of evictions within the rate window (options_.node_name).
+  bool history_loaded_ = false;
+  struct Record {
+    std::string uid, pod;  // pod: "ns/name"
+    std::string resource;  // "memory", "cpu", "io"
+    int64_t at = 0;        // unix seconds
+  };
+  std::vector<Record> records_;
+
+  Status LoadHistory(Clock::TimePoint now, int64_t now_unix);
+  Status RecordEviction(const PlannedEviction& e, int64_t now_unix);
+  // Calls the Eviction API for recorded pods still running: an earlier run
+  // recorded them and died before (or while) calling it.
+  void CompleteRecordedEvictions(const std::vector<EvictablePod>& pods, std::stop_token stop);
 };
 
 }  // namespace gpu_autoscaler::node_agent

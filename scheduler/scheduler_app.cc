@@ -79,6 +79,12 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
     Log(LogLevel::kError, "bad flag", {{"error", "--policy: " + cache.error().message()}});
     return 2;
   }
+  if (Status s =
+          reconcile::CheckPlainMetricsOnLoopback(flags.metrics_secure, flags.metrics_bind_address);
+      !s.ok()) {
+    Log(LogLevel::kError, "bad flag", {{"error", s.ToString()}});
+    return 2;
+  }
   auto registry = std::make_shared<prometheus::Registry>();
   auto client =
       reconcile::ConnectToCluster(flags.kubeconfig, flags.context, "gpu-autoscaler-scheduler",
@@ -93,6 +99,8 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   reconcile::Manager manager({
       .metrics_bind_address = flags.metrics_bind_address,
       .health_probe_bind_address = flags.health_probe_bind_address,
+      .metrics_secure = flags.metrics_secure,
+      .metrics_cert_dir = flags.metrics_cert_dir,
       .leader_election = flags.leader_elect && standalone,
       .leader_election_namespace = flags.leader_election_namespace,
       .leader_election_id = flags.leader_election_id,

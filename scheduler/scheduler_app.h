@@ -25,6 +25,8 @@ struct SchedulerFlags {
   std::string tls_cert_file;             // HTTPS for the extender when both are set
   std::string tls_key_file;
   std::string metrics_bind_address = ":8080";
+  bool metrics_secure = true;    // HTTPS + TokenReview/SubjectAccessReview
+  std::string metrics_cert_dir;  // tls.crt/tls.key; empty: generated
   std::string health_probe_bind_address = ":8081";
   std::string policy = "FragLookahead";
   std::string scheduler_name = "gpu-autoscaler";

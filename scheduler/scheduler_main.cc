@@ -41,6 +41,13 @@ Flags:
   --kube-api-burst=N                 API client burst (default 400)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
                                      (default ":8080")
+  --metrics-secure[=true|false]      serve /metrics over HTTPS, each scrape authorised
+                                     by a TokenReview and a SubjectAccessReview
+                                     (nonResourceURLs /metrics, verb get); false
+                                     serves plain HTTP, on a loopback address only
+                                     (default true)
+  --metrics-cert-dir=DIR             tls.crt and tls.key for /metrics, reloaded when
+                                     they change (default: a generated self-signed pair)
   --health-probe-bind-address=ADDR   /healthz and /readyz (default ":8081")
   --leader-elect[=true|false]        standalone: schedule only while holding the
                                      Lease (default false)
@@ -61,8 +68,9 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
           {"--mode", "--kubeconfig", "--context", "--bind-address", "--port", "--tls-cert-file",
            "--tls-key-file", "--policy", "--scheduler-name", "--bind-workers", "--kube-api-qps",
            "--kube-api-burst", "--log-format", "--log-level", "--metrics-bind-address",
-           "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id"},
-          {"--leader-elect"}));
+           "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id",
+           "--metrics-cert-dir"},
+          {"--leader-elect", "--metrics-secure"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -103,6 +111,10 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->logging.level = value;
     } else if (name == "--metrics-bind-address") {
       flags->metrics_bind_address = value;
+    } else if (name == "--metrics-secure") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->metrics_secure));
+    } else if (name == "--metrics-cert-dir") {
+      flags->metrics_cert_dir = value;
     } else if (name == "--health-probe-bind-address") {
       flags->health_probe_bind_address = value;
     } else if (name == "--leader-election-namespace") {

@@ -47,6 +47,9 @@ Flags:
   --set-string K=V[,K=V]     same, V always a string (repeatable)
   -a, --api-versions G/V     a group/version (or G/V/Kind) .Capabilities.APIVersions has (repeatable)
   --kube-version V           .Capabilities.KubeVersion (default v1.29.0)
+  --no-default-api-versions  .Capabilities.APIVersions is only what --api-versions lists,
+                             as a cluster's discovery gives it to helm install (default:
+                             helm template's built-in set of a current server)
   --include-crds             emit the chart's crds/*.yaml first
   --skip-schema-validation   do not check the values against values.schema.json
   -h, --help                 this text
@@ -65,6 +68,7 @@ func main() {
 	fs.Var(&apiVersions, "api-versions", "")
 	fs.Var(&apiVersions, "a", "")
 	kubeVersion := fs.String("kube-version", "v1.29.0", "")
+	noDefaultAPIVersions := fs.Bool("no-default-api-versions", false, "")
 	includeCrds := fs.Bool("include-crds", false, "")
 	skipSchema := fs.Bool("skip-schema-validation", false, "")
 	help := fs.Bool("help", false, "")
@@ -94,6 +98,7 @@ func main() {
 		release: positional[0], chartDir: positional[1], namespace: *namespace,
 		valueFiles: valueFiles, sets: sets, setStrings: setStrings, apiVersions: apiVersions,
 		kubeVersion: *kubeVersion, includeCrds: *includeCrds, validateSchema: !*skipSchema,
+		noDefaultAPIVersions: *noDefaultAPIVersions,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
@@ -108,6 +113,7 @@ type renderOptions struct {
 	apiVersions                  []string
 	kubeVersion                  string
 	includeCrds, validateSchema  bool
+	noDefaultAPIVersions         bool
 }
 
 // Capabilities mirrors helm's chartutil.Capabilities.
@@ -150,12 +156,14 @@ func (f Files) Glob(pattern string) Files {
 	return out
 }
 
-// The API groups every Kubernetes 1.25+ server has, as helm's defaults list them.
+// The API groups every Kubernetes 1.25+ server has, as helm's defaults list them
+// (helm lists each kind as group/version/Kind too; the chart asks for this one).
 var defaultAPIVersions = []string{
 	"v1", "apps/v1", "batch/v1", "policy/v1", "rbac.authorization.k8s.io/v1",
 	"networking.k8s.io/v1", "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1",
 	"coordination.k8s.io/v1", "scheduling.k8s.io/v1", "storage.k8s.io/v1",
 	"autoscaling/v1", "autoscaling/v2", "discovery.k8s.io/v1", "events.k8s.io/v1",
+	"policy/v1/PodDisruptionBudget",
 }
 
 func render(o renderOptions) (string, error) {
@@ -202,6 +210,11 @@ func render(o renderOptions) (string, error) {
 		return "", err
 	}
 	major, minor := splitKubeVersion(o.kubeVersion)
+	apiVersions := VersionSet{}
+	if !o.noDefaultAPIVersions {
+		apiVersions = append(apiVersions, defaultAPIVersions...)
+	}
+	apiVersions = append(apiVersions, o.apiVersions...)
 	top := map[string]interface{}{
 		"Values": values,
 		"Chart":  chartObject(chartMeta),
@@ -211,7 +224,7 @@ func render(o renderOptions) (string, error) {
 		},
 		"Capabilities": Capabilities{
 			KubeVersion: KubeVersion{Version: o.kubeVersion, Major: major, Minor: minor},
-			APIVersions: append(append(VersionSet{}, defaultAPIVersions...), o.apiVersions...),
+			APIVersions: apiVersions,
 			HelmVersion: map[string]string{"version": "v3.14.0"},
 		},
 		"Files": files,

@@ -86,6 +86,12 @@ inline constexpr std::string_view kInterruptionTaintKey = "gpu-autoscaler.io/int
 inline constexpr std::string_view kInterruptionNoticeAnnotation =
     "gpu-autoscaler.io/interruption-notice";
 
+// PSI evictions of the node agent, written on its Node before each Eviction
+// call (JSON: [{"uid": "...", "pod": "ns/name", "at": <unix seconds>}], those
+// within the rate window), so a restarted agent keeps the rate limit.
+inline constexpr std::string_view kPressureEvictionsAnnotation =
+    "gpuautoscaler.io/pressure-evictions";
+
 // Set by kube-apiserver on every namespace (Kubernetes >= 1.21); cannot be
 // forged by a label edit.
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";

@@ -163,10 +163,13 @@ void ApiServer::Impl::Handle(const net::ServerRequest& req, net::ResponseWriter&
 
     const std::string& path = req.path;
     if (path == "/version" || path == "/version/") {
+      // v1.20.2's build; an emulated later minor names only its version.
+      const bool v120 = opts.emulated_minor == 20;
+      const std::string minor = std::to_string(opts.emulated_minor);
       json v = {{"major", "1"},
-                {"minor", "20"},
-                {"gitVersion", "v1.20.2"},
-                {"gitCommit", "faecb196815e248d3ecfb03c680a4507229c2a56"},
+                {"minor", minor},
+                {"gitVersion", v120 ? "v1.20.2" : "v1." + minor + ".0"},
+                {"gitCommit", v120 ? "faecb196815e248d3ecfb03c680a4507229c2a56" : ""},
                 {"gitTreeState", "archive"},
                 {"buildDate", "2026-11-22T08:09:00Z"},
                 {"goVersion", "go1.19.8"},
@@ -321,6 +324,11 @@ ApiServer::~ApiServer() {
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& opts) {
+  if (opts.emulated_minor < kMinEmulatedMinor || opts.emulated_minor > kMaxEmulatedMinor) {
+    return InvalidArgumentError("emulated version 1." + std::to_string(opts.emulated_minor) +
+                                ": want 1." + std::to_string(kMinEmulatedMinor) + " to 1." +
+                                std::to_string(kMaxEmulatedMinor));
+  }
   auto impl = std::make_unique<Impl>(opts);
   Status status;
   try {

@@ -1,6 +1,7 @@
 // File: src/apiserver/api_server.h
 //
-// An embeddable, kube-apiserver-compatible server (v1.20 semantics): discovery,
+// An embeddable, kube-apiserver-compatible server (v1.20 semantics, except the
+// policy group, which follows ApiServerOptions::emulated_minor): discovery,
 // CRUD/list/watch for built-in and custom resources, status/scale/eviction/
 // binding subresources, patches (JSON, merge, strategic, server-side apply),
 // finalizers, bearer-token auth, optional TLS, and opt-in fault injection.
@@ -57,7 +58,16 @@ struct ApiServerOptions {
   std::chrono::milliseconds bookmark_interval{0};
   bool enable_fault_injection = false;
   Clock* clock = nullptr;  // null: RealClock
+  // The Kubernetes minor version whose policy API the server serves
+  // (kMinEmulatedMinor..kMaxEmulatedMinor); the rest stays v1.20's:
+  //   20  PodDisruptionBudget in policy/v1beta1 only, Eviction policy/v1beta1;
+  //   21  PodDisruptionBudget also in policy/v1 (preferred);
+  //   22  Eviction also in policy/v1, which pods/eviction's discovery names.
+  int emulated_minor = 20;
 };
+
+inline constexpr int kMinEmulatedMinor = 20;
+inline constexpr int kMaxEmulatedMinor = 22;
 
 class ApiServer {
  public:

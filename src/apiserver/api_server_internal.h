@@ -141,6 +141,7 @@ struct ApiServer::Impl {
   explicit Impl(const ApiServerOptions& o)
       : opts(o),
         clock(o.clock ? *o.clock : RealClock::Instance()),
+        registry(o.emulated_minor),
         store(o.watch_history),
         admission(store, [this](std::string_view g, std::string_view v,
                                 std::string_view r) { return registry.Find(g, v, r) != nullptr; }),

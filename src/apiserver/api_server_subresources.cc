@@ -37,10 +37,10 @@ const char* kSuccessCreated =
     R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201})";
 
 // kube-apiserver v1.20 registers Eviction in policy/v1beta1 only (policy/v1
-// from 1.22), and its pods/eviction discovery entry says so. Another
-// apiVersion fails to decode, before the pod is looked up, with the 400 that
-// the handler's transformDecodeError makes of the scheme's error.
-std::optional<Error> CheckEvictionVersion(const json& body) {
+// from 1.22, `emulated_minor`), and its pods/eviction discovery entry says so.
+// Another apiVersion fails to decode, before the pod is looked up, with the
+// 400 that the handler's transformDecodeError makes of the scheme's error.
+std::optional<Error> CheckEvictionVersion(const json& body, int emulated_minor) {
   const auto kind_it = body.find("kind");
   const auto version_it = body.find("apiVersion");
   std::string kind =
@@ -48,7 +48,8 @@ std::optional<Error> CheckEvictionVersion(const json& body) {
   std::string api_version =
       version_it != body.end() && version_it->is_string() ? version_it->get<std::string>() : "";
   if (kind.empty()) kind = "Eviction";  // defaulted from the endpoint, as apiVersion is
-  if (kind != "Eviction" || api_version.empty() || api_version == "policy/v1beta1") {
+  if (kind != "Eviction" || api_version.empty() || api_version == "policy/v1beta1" ||
+      (api_version == "policy/v1" && emulated_minor >= 22)) {
     return std::nullopt;
   }
   size_t slash = api_version.find('/');
@@ -66,7 +67,7 @@ void ApiServer::Impl::Evict(Call& c) {
   if (body.is_discarded() || !body.is_object()) {
     return RespondError(c.w, UnrecognizedBody("Eviction", c.req.body, "invalid JSON"));
   }
-  if (auto bad = CheckEvictionVersion(body)) return RespondError(c.w, *bad);
+  if (auto bad = CheckEvictionVersion(body, opts.emulated_minor)) return RespondError(c.w, *bad);
   ObjectPtr pod = store.Get(c.info->StorageKey(), c.Key());
   if (!pod) return RespondError(c.w, NotFoundErr("", "pods", c.name));
   json pod_obj = pod->Parse();

@@ -40,6 +40,9 @@ Flags:
                               e.g. 1s, 1m (kube-apiserver 1.27+ sends one a minute).
                               Default 0: v1.20's timing only, the first 2 s before the
                               watch's deadline, then one a second
+  --emulated-version 1.N      the policy API of Kubernetes 1.N, N in 20..22 (default
+                              1.20): 1.21 adds policy/v1 PodDisruptionBudgets, 1.22
+                              policy/v1 Evictions; everything else stays v1.20's
   --enable-fault-injection    serve the /__faults admin API (latency, errors, dropped
                               watches, compaction, restarts)
   --log-format text|json      log format on stderr (default text)
@@ -85,7 +88,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--bind-address" || arg == "--port" || arg == "--crd-dir" ||
                arg == "--token" || arg == "--token-auth-file" || arg == "--tls-cert-file" ||
                arg == "--tls-key-file" || arg == "--watch-history" ||
-               arg == "--bookmark-interval" || arg == "--log-format") {
+               arg == "--bookmark-interval" || arg == "--log-format" ||
+               arg == "--emulated-version") {
       std::string v;
       if (!next(&v)) return Fail(arg + " needs a value");
       if (arg == "--bind-address") {
@@ -110,6 +114,15 @@ int main(int argc, char** argv) {
         long n = std::strtol(v.c_str(), &end, 10);
         if (*end != '\0' || n <= 0) return Fail("bad --watch-history " + v);
         opts.watch_history = static_cast<size_t>(n);
+      } else if (arg == "--emulated-version") {
+        char* end = nullptr;
+        const long minor = v.rfind("1.", 0) == 0 ? std::strtol(v.c_str() + 2, &end, 10) : -1;
+        if (end == nullptr || end == v.c_str() + 2 || *end != '\0' ||
+            minor < gpu_autoscaler::apiserver::kMinEmulatedMinor ||
+            minor > gpu_autoscaler::apiserver::kMaxEmulatedMinor) {
+          return Fail("bad --emulated-version " + v + " (want 1.20, 1.21 or 1.22)");
+        }
+        opts.emulated_minor = static_cast<int>(minor);
       } else if (arg == "--bookmark-interval") {
         if (!gpu_autoscaler::ParseFlagDuration(v, &opts.bookmark_interval)) {
           return Fail("bad --bookmark-interval " + v);

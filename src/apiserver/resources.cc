@@ -208,7 +208,8 @@ std::vector<BuiltIn> BuiltIns() {
        false,
        false,
        {"status.successful"}},
-      // policy: v1 (preferred, as in Kubernetes 1.21+) and v1beta1 share storage.
+      // policy: v1 (preferred; Kubernetes 1.21+ only, see the constructor) and
+      // v1beta1 share storage.
       {"policy",
        "v1",
        "poddisruptionbudgets",
@@ -302,7 +303,7 @@ json StringArray(const std::vector<std::string>& values) {
   return out;
 }
 
-json SubresourceEntry(const ResourceInfo& info, const std::string& sub) {
+json SubresourceEntry(const ResourceInfo& info, const std::string& sub, int emulated_minor) {
   json e = {
       {"name", info.resource + "/" + sub}, {"singularName", ""}, {"namespaced", info.namespaced}};
   if (sub == "status") {
@@ -315,7 +316,7 @@ json SubresourceEntry(const ResourceInfo& info, const std::string& sub) {
     e["verbs"] = {"get", "patch", "update"};
   } else if (sub == "eviction") {
     e["group"] = "policy";
-    e["version"] = "v1beta1";
+    e["version"] = emulated_minor >= 22 ? "v1" : "v1beta1";  // policy/v1 Eviction: 1.22
     e["kind"] = "Eviction";
     e["verbs"] = {"create"};
   } else if (sub == "binding") {
@@ -366,9 +367,14 @@ std::string StorageVersionHash(std::string_view group, std::string_view version,
   return std::string(reinterpret_cast<char*>(encoded), static_cast<size_t>(n));
 }
 
-ResourceRegistry::ResourceRegistry() {
+ResourceRegistry::ResourceRegistry(int emulated_minor) : emulated_minor_(emulated_minor) {
   std::unique_lock lock(mu_);
   for (const BuiltIn& b : BuiltIns()) {
+    // policy/v1 PodDisruptionBudget arrived in Kubernetes 1.21.
+    if (std::string_view(b.group) == "policy" && std::string_view(b.version) == "v1" &&
+        emulated_minor_ < 21) {
+      continue;
+    }
     auto info = std::make_shared<ResourceInfo>();
     info->group = b.group;
     info->version = b.version;
@@ -582,7 +588,7 @@ std::optional<std::string> ResourceRegistry::ResourceListJson(std::string_view g
     std::vector<std::string> subs = info.subresources;
     std::sort(subs.begin(), subs.end());
     for (const auto& sub : subs)
-      resources.push_back(SubresourceEntry(info, sub));
+      resources.push_back(SubresourceEntry(info, sub, emulated_minor_));
   }
   if (resources.empty()) return std::nullopt;
   json out = {{"kind", "APIResourceList"},

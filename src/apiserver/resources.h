@@ -6,7 +6,7 @@
 // CustomResourceDefinitions. Also renders the discovery documents
 // (/api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>) the way kube-apiserver does.
 //
-//   ResourceRegistry registry;                       // built-ins registered
+//   ResourceRegistry registry;                       // built-ins of v1.20 registered
 //   auto pods = registry.Find("", "v1", "pods");      // shared_ptr or null
 //   registry.RegisterCrd(crd_json);                   // its versions become servable
 //   std::string body = registry.ResourceListJson("", "v1");
@@ -68,7 +68,9 @@ std::string StorageVersionHash(std::string_view group, std::string_view version,
 
 class ResourceRegistry {
  public:
-  ResourceRegistry();
+  // The built-ins Kubernetes 1.<emulated_minor> serves (ApiServerOptions).
+  explicit ResourceRegistry(int emulated_minor = 20);
+  int emulated_minor() const { return emulated_minor_; }
 
   std::shared_ptr<const ResourceInfo> Find(std::string_view group, std::string_view version,
                                            std::string_view resource) const;
@@ -95,6 +97,7 @@ class ResourceRegistry {
   };
   void AddLocked(std::shared_ptr<const ResourceInfo> info);
 
+  const int emulated_minor_;
   mutable std::shared_mutex mu_;
   // "group/version/resource" -> info
   std::map<std::string, std::shared_ptr<const ResourceInfo>> by_gvr_;

@@ -94,6 +94,22 @@ Status ParseBindAddress(std::string_view address, std::string* host, int* port) 
   return Status::Ok();
 }
 
+Status CheckPlainMetricsOnLoopback(bool metrics_secure, std::string_view metrics_bind_address) {
+  if (metrics_secure) return Status::Ok();
+  std::string host;
+  int port = -1;
+  GPU_RETURN_IF_ERROR(
+      ParseBindAddress(metrics_bind_address, &host, &port).WithContext("--metrics-bind-address"));
+  if (port < 0) return Status::Ok();  // disabled
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    return InvalidArgumentError(
+        "--metrics-secure=false serves /metrics without authentication, so only on a loopback "
+        "address (e.g. --metrics-bind-address=127.0.0.1:8080); \"" +
+        std::string(metrics_bind_address) + "\" is not one");
+  }
+  return Status::Ok();
+}
+
 struct Manager::Impl {
   ~Impl() {
     if (!generated_cert_dir.empty()) std::filesystem::remove_all(generated_cert_dir);

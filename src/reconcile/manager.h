@@ -64,6 +64,11 @@ std::unique_ptr<Runnable> MakeRunnable(std::string name, bool needs_leader_elect
 // means disabled (port -1).
 Status ParseBindAddress(std::string_view address, std::string* host, int* port);
 
+// Plain-HTTP metrics (--metrics-secure=false) serve /metrics to anyone who
+// reaches the port, so only on a loopback address (127.0.0.1, ::1, localhost);
+// a disabled address ("0") passes. Shared by every program's flag check.
+Status CheckPlainMetricsOnLoopback(bool metrics_secure, std::string_view metrics_bind_address);
+
 struct ManagerOptions {
   std::string metrics_bind_address = ":8080";  // "0" disables
   std::string health_probe_bind_address = ":8081";

@@ -372,6 +372,51 @@ TEST_F(ApiServerTest, NamespacesMustExistAndSelectorsAreValidated) {
   EXPECT_EQ(Do(base_, "GET", "/apis/apps/v1").status, 200);
 }
 
+// Emulated 1.21 and 1.22: policy/v1 PodDisruptionBudgets from 1.21 (preferred
+// in discovery), policy/v1 Evictions from 1.22 (pods/eviction names it); 1.20
+// serves neither, and /version says which.
+TEST(ApiServerVersionTest, PolicyVersionsFollowTheEmulatedMinor) {
+  const std::string pdb =
+      R"({"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},)"
+      R"("spec":{"minAvailable":1,"selector":{"matchLabels":{"app":"web"}}}})";
+  const std::string pod =
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"victim"},)"
+      R"("spec":{"containers":[{"name":"main","image":"registry.example/app"}]}})";
+  const std::string v1_eviction =
+      R"({"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"victim"}})";
+  for (int minor : {20, 21, 22}) {
+    SCOPED_TRACE("1." + std::to_string(minor));
+    ApiServerOptions opts;
+    opts.emulated_minor = minor;
+    auto server = ApiServer::Start(opts);
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    const std::string base = (*server)->url();
+    EXPECT_EQ(Do(base, "GET", "/version").Json()["minor"], std::to_string(minor));
+    Response group = Do(base, "GET", "/apis/policy");
+    ASSERT_EQ(group.status, 200);
+    EXPECT_EQ(group.Json()["preferredVersion"]["version"], minor >= 21 ? "v1" : "v1beta1");
+    Response created =
+        Do(base, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb);
+    EXPECT_EQ(created.status, minor >= 21 ? 201 : 404) << created.body;
+    // The v1beta1 endpoint serves the same objects at every version.
+    EXPECT_EQ(
+        Do(base, "GET", "/apis/policy/v1beta1/namespaces/default/poddisruptionbudgets").status,
+        200);
+    json core = Do(base, "GET", "/api/v1").Json();
+    std::string eviction_version;
+    for (const json& r : core["resources"])
+      if (r["name"] == "pods/eviction") eviction_version = r.value("version", "");
+    EXPECT_EQ(eviction_version, minor >= 22 ? "v1" : "v1beta1");
+    ASSERT_EQ(Do(base, "POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+    Response evicted =
+        Do(base, "POST", "/api/v1/namespaces/default/pods/victim/eviction", v1_eviction);
+    EXPECT_EQ(evicted.status, minor >= 22 ? 201 : 400) << evicted.body;
+  }
+  ApiServerOptions too_new;
+  too_new.emulated_minor = 23;
+  EXPECT_FALSE(ApiServer::Start(too_new).ok());
+}
+
 // The server claims v1.20.2, and v1.20 takes Eviction in policy/v1beta1 only
 // (policy/v1 from 1.22): a policy/v1 body fails to decode, with the 400 that
 // kube-apiserver v1.20 returns, before the pod is even looked up.

@@ -36,8 +36,14 @@ TEST(ResourceRegistryTest, FindsBuiltInsWithTheirSemantics) {
   EXPECT_TRUE(pods->HasSubresource("eviction"));
   EXPECT_TRUE(pods->HasSubresource("status"));
   EXPECT_EQ(pods->StorageKey(), "/pods");
-  auto pdb_v1 = registry.Find("policy", "v1", "poddisruptionbudgets");
-  auto pdb_beta = registry.Find("policy", "v1beta1", "poddisruptionbudgets");
+  // v1.20: PodDisruptionBudgets in policy/v1beta1 only.
+  EXPECT_EQ(registry.Find("policy", "v1", "poddisruptionbudgets"), nullptr);
+  ASSERT_NE(registry.Find("policy", "v1beta1", "poddisruptionbudgets"), nullptr);
+  EXPECT_FALSE(registry.HasGroupVersion("policy", "v1"));
+  // 1.21 adds policy/v1 (preferred), sharing storage with v1beta1.
+  ResourceRegistry v121(21);
+  auto pdb_v1 = v121.Find("policy", "v1", "poddisruptionbudgets");
+  auto pdb_beta = v121.Find("policy", "v1beta1", "poddisruptionbudgets");
   ASSERT_NE(pdb_v1, nullptr);
   ASSERT_NE(pdb_beta, nullptr);
   EXPECT_EQ(pdb_v1->StorageKey(), pdb_beta->StorageKey());

@@ -85,6 +85,7 @@ const std::map<std::string, kube::GroupVersionResource>& Kinds() {
       {"apps/v1/Deployment", {"apps", "v1", "deployments", true}},
       {"apps/v1/DaemonSet", {"apps", "v1", "daemonsets", true}},
       {"policy/v1/PodDisruptionBudget", {"policy", "v1", "poddisruptionbudgets", true}},
+      {"policy/v1beta1/PodDisruptionBudget", {"policy", "v1beta1", "poddisruptionbudgets", true}},
       {"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
        {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", false}},
       {"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration",
@@ -190,7 +191,10 @@ class ChartTest : public ::testing::TestWithParam<Scenario> {
   static void SetUpTestSuite() {
     // No CRDs at start: the chart's CRDs are then dry-run created like the rest.
     empty_dir_ = new std::string(testing::MakeTempDir("gpa-chart-crds"));
-    server_ = testing::TestApiServer::Start({.extra_args = {"--crd-dir", *empty_dir_}}).release();
+    // 1.21: policy/v1 PodDisruptionBudgets, which the default capabilities select.
+    server_ = testing::TestApiServer::Start(
+                  {.extra_args = {"--crd-dir", *empty_dir_, "--emulated-version=1.21"}})
+                  .release();
     ASSERT_NE(server_, nullptr) << "api server did not start";
     auto client = kube::RestClient::Create(server_->config());
     ASSERT_TRUE(client.ok()) << client.error().ToString();
@@ -249,10 +253,18 @@ void CheckUnservedKind(const json& obj, const std::string& where) {
     ASSERT_TRUE(obj["rules"].is_array()) << where;
     for (const json& rule : obj["rules"]) {
       for (const auto& [k, v] : rule.items())
-        EXPECT_TRUE(k == "apiGroups" || k == "resources" || k == "verbs" || k == "resourceNames")
+        EXPECT_TRUE(k == "apiGroups" || k == "resources" || k == "verbs" || k == "resourceNames" ||
+                    k == "nonResourceURLs")
             << where << ": unknown field rules[]." << k;
-      EXPECT_TRUE(IsStringArray(rule["apiGroups"])) << where;
-      EXPECT_TRUE(IsStringArray(rule["resources"])) << where;
+      if (rule.contains("nonResourceURLs")) {
+        // A non-resource rule names URLs only, and only in a ClusterRole.
+        EXPECT_TRUE(IsStringArray(rule["nonResourceURLs"])) << where;
+        EXPECT_EQ(kind, "ClusterRole") << where;
+        EXPECT_FALSE(rule.contains("apiGroups") || rule.contains("resources")) << where;
+      } else {
+        EXPECT_TRUE(IsStringArray(rule["apiGroups"])) << where;
+        EXPECT_TRUE(IsStringArray(rule["resources"])) << where;
+      }
       ASSERT_TRUE(IsStringArray(rule["verbs"])) << where;
       for (const json& verb : rule["verbs"])
         EXPECT_TRUE(kVerbs.count(verb.get<std::string>())) << where << ": verb " << verb;
@@ -804,7 +816,9 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
          "|namespaces|list", "|namespaces|watch"}},
       {"ClusterRole gpa-gpu-autoscaler-scheduler",
        S{"|pods|get", "|pods|list", "|pods|watch", "|nodes|list", "|nodes|watch",
-         "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch"}},
+         "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch",
+         "authentication.k8s.io|tokenreviews|create",
+         "authorization.k8s.io|subjectaccessreviews|create"}},
       {"Role gpa-gpu-autoscaler-scheduler",
        S{"coordination.k8s.io|leases|get", "coordination.k8s.io|leases|create",
          "coordination.k8s.io|leases|update"}},
@@ -813,7 +827,9 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
          "gpuautoscaler.io|noderesourcereports|create",
          "gpuautoscaler.io|noderesourcereports|patch",
          "gpuautoscaler.io|noderesourcereports/status|patch", "|pods|list", "|pods|watch",
-         "|pods/eviction|create", "|events|create", "|events|patch"}},
+         "|pods/eviction|create", "|events|create", "|events|patch",
+         "authentication.k8s.io|tokenreviews|create",
+         "authorization.k8s.io|subjectaccessreviews|create"}},
       {"Role gpa-gpu-autoscaler-node-agent",
        S{"|configmaps|list|gpa-gpu-autoscaler-node-agent-config",
          "|configmaps|watch|gpa-gpu-autoscaler-node-agent-config"}},
@@ -852,6 +868,45 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   const json* sched = Find(ext.objects, "ClusterRole", "gpa-gpu-autoscaler-scheduler");
   ASSERT_NE(sched, nullptr);
   EXPECT_EQ(sched->dump().find("pods/status"), std::string::npos);
+}
+
+// Every program's /metrics is HTTPS with TokenReview/SubjectAccessReview
+// (--metrics-secure defaults to true): each monitor scrapes with a bearer
+// token, and the PodMonitor's token is a ServiceAccount's allowed only /metrics.
+TEST(ChartMonitoringTest, EveryMonitorScrapesOverHttpsWithABearerToken) {
+  Rendering r = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  for (const std::string c : {"manager", "scheduler"}) {
+    const json* monitor = Find(r.objects, "ServiceMonitor", "gpa-gpu-autoscaler-" + c);
+    ASSERT_NE(monitor, nullptr) << c;
+    const json& e = (*monitor)["spec"]["endpoints"][0];
+    EXPECT_EQ(e.value("scheme", ""), "https") << c;
+    EXPECT_EQ(e.value("bearerTokenFile", ""), "/var/run/secrets/kubernetes.io/serviceaccount/token")
+        << c;
+    const json* deploy = Find(r.objects, "Deployment", "gpa-gpu-autoscaler-" + c);
+    ASSERT_NE(deploy, nullptr) << c;
+    EXPECT_EQ(Containers(*deploy)[0]["args"].dump().find("--metrics-secure=false"),
+              std::string::npos)
+        << c;
+  }
+  const json* pod_monitor = Find(r.objects, "PodMonitor", "gpa-gpu-autoscaler-node-agent");
+  ASSERT_NE(pod_monitor, nullptr);
+  const json& e = (*pod_monitor)["spec"]["podMetricsEndpoints"][0];
+  EXPECT_EQ(e.value("scheme", ""), "https");
+  const std::string secret_name = e["bearerTokenSecret"].value("name", "");
+  EXPECT_EQ(e["bearerTokenSecret"].value("key", ""), "token");
+  const json* secret = Find(r.objects, "Secret", secret_name);
+  ASSERT_NE(secret, nullptr) << secret_name;
+  EXPECT_EQ(secret->value("type", ""), "kubernetes.io/service-account-token");
+  const std::string account =
+      (*secret)["metadata"]["annotations"].value("kubernetes.io/service-account.name", "");
+  EXPECT_NE(Find(r.objects, "ServiceAccount", account), nullptr) << account;
+  const json* role = Find(r.objects, "ClusterRole", "gpa-gpu-autoscaler-metrics-scraper");
+  ASSERT_NE(role, nullptr);
+  EXPECT_EQ((*role)["rules"], json::parse(R"([{"nonResourceURLs":["/metrics"],"verbs":["get"]}])"));
+  const json* binding = Find(r.objects, "ClusterRoleBinding", "gpa-gpu-autoscaler-metrics-scraper");
+  ASSERT_NE(binding, nullptr);
+  EXPECT_EQ((*binding)["subjects"][0].value("name", ""), account);
 }
 
 TEST(ChartValuesTest, SchemaRejectsBadValuesWithTheirPath) {
@@ -974,6 +1029,60 @@ spec:
                            "`None`"),
             std::string::npos)
       << check.out;
+}
+
+// The webhook's PodDisruptionBudget takes the version the cluster serves, as
+// helm install reads it from discovery: policy/v1 where
+// "policy/v1/PodDisruptionBudget" is available (1.21+, and helm template's
+// defaults), policy/v1beta1 on 1.20, whose API server refuses policy/v1.
+TEST(ChartPdbTest, ThePdbTakesTheVersionTheClusterServes) {
+  const std::string empty_dir = testing::MakeTempDir("gpa-chart-crds");
+  auto server = testing::TestApiServer::Start({.extra_args = {"--crd-dir", empty_dir}});
+  ASSERT_NE(server, nullptr);
+  if (server->is_real_cluster()) GTEST_SKIP() << "needs the embedded server at 1.20";
+  auto client = kube::RestClient::Create(server->config());
+  ASSERT_TRUE(client.ok());
+  const std::string ns = server->CreateTestNamespace("gpa-system");
+  auto pdb_of = [](const Rendering& r) {
+    const json* pdb = nullptr;
+    for (const json& obj : r.objects)
+      if (obj.value("kind", "") == "PodDisruptionBudget") pdb = &obj;
+    return pdb;
+  };
+  auto dry_run = [&](const json& pdb) {
+    return (*client)->Create(kube::ObjectRef{Kinds().at(KindKey(pdb)), ns}, pdb,
+                             kube::WriteOptions{.dry_run = true});
+  };
+
+  Rendering current = Render(ns, {});
+  ASSERT_EQ(current.exit_code, 0) << current.error;
+  const json* v1 = pdb_of(current);
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(v1->value("apiVersion", ""), "policy/v1");
+  auto refused = dry_run(*v1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), 404) << refused.error().ToString();
+
+  // What a 1.20 cluster's discovery lists (the groups the chart uses).
+  std::vector<std::string> v120 = {"--no-default-api-versions"};
+  for (const char* gv :
+       {"v1", "apps/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1", "networking.k8s.io/v1",
+        "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1", "coordination.k8s.io/v1",
+        "policy/v1beta1/PodDisruptionBudget"}) {
+    v120.push_back("--api-versions");
+    v120.push_back(gv);
+  }
+  Rendering old = Render(ns, v120);
+  ASSERT_EQ(old.exit_code, 0) << old.error;
+  const json* beta = pdb_of(old);
+  ASSERT_NE(beta, nullptr);
+  EXPECT_EQ(beta->value("apiVersion", ""), "policy/v1beta1");
+  auto accepted = dry_run(*beta);
+  EXPECT_TRUE(accepted.ok()) << accepted.error().ToString();
+  // Only the version differs.
+  json same = *beta;
+  same["apiVersion"] = "policy/v1";
+  EXPECT_EQ(same, *v1);
 }
 
 // The dry run is a real check: a rendering the server must refuse is refused (a

@@ -36,7 +36,8 @@ const kube::GroupVersionResource kPolicies{"gpuautoscaler.io", "v1alpha1", "resc
 class RescheduleIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = testing::TestApiServer::Start();
+    // policy/v1 PodDisruptionBudgets, as every supported cluster serves them (1.21+).
+    server_ = testing::TestApiServer::Start({.extra_args = {"--emulated-version=1.21"}});
     ASSERT_TRUE(server_) << "api server did not start";
     if (server_->is_real_cluster()) GTEST_SKIP() << "creates Nodes and evicts pods";
     auto client = kube::RestClient::Create(server_->config());

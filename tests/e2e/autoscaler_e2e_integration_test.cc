@@ -93,8 +93,8 @@ class AutoscalerEndToEndTest : public ::testing::Test {
 
     ASSERT_TRUE(scheduler_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-scheduler"), "--kubeconfig=" + kubeconfig_,
-         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-         "--bind-address=127.0.0.1", "--port=0"},
+         "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+         "--health-probe-bind-address=127.0.0.1:0", "--bind-address=127.0.0.1", "--port=0"},
         dir_ + "/scheduler.log"));
     ASSERT_TRUE(manager_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
@@ -258,9 +258,10 @@ class AutoscalerEndToEndTest : public ::testing::Test {
         {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + node,
          "--kubeconfig=" + kubeconfig_,
          "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--report-interval=1s",
-         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-         "--sysfs-root=" + dir_ + "/sys", "--interruption-source=aws",
-         "--metadata-endpoint=" + aws_->imds_endpoint(), "--interruption-poll-interval=100ms"},
+         "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+         "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=" + dir_ + "/sys",
+         "--interruption-source=aws", "--metadata-endpoint=" + aws_->imds_endpoint(),
+         "--interruption-poll-interval=100ms"},
         dir_ + "/agent.log"));
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }

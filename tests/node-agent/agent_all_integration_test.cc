@@ -159,6 +159,7 @@ class AgentAllProcessTest : public ::testing::Test {
                               "--poll-interval=200ms",
                               "--report-interval=200ms",
                               "--metrics-bind-address=127.0.0.1:0",
+                              "--metrics-secure=false",
                               "--health-probe-bind-address=127.0.0.1:0",
                               "--sysfs-root=" + dir_ + "/sys",
                               "--proc-root=" + dir_ + "/proc",

@@ -73,6 +73,7 @@ class AgentProcessTest : public ::testing::Test {
                                      "--report-interval=200ms",
                                      "--nvml-timeout=500ms",
                                      "--metrics-bind-address=127.0.0.1:0",
+                                     "--metrics-secure=false",
                                      "--health-probe-bind-address=127.0.0.1:0",
                                      "--sysfs-root=" + dir_ + "/sys"};
     args.insert(args.end(), extra.begin(), extra.end());

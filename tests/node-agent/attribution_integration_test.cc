@@ -158,7 +158,7 @@ class AttributionProcessTest : public ::testing::Test {
         {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + std::string(kNode),
          "--kubeconfig=" + kubeconfig_,
          "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--poll-interval=200ms",
-         "--report-interval=1s", "--metrics-bind-address=127.0.0.1:0",
+         "--report-interval=1s", "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
          "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=" + dir_ + "/sys",
          "--proc-root=" + dir_ + "/proc", "--pod-resources-socket=" + socket(),
          "--pod-resources-interval=200ms", "--pod-resources-timeout=300ms"},

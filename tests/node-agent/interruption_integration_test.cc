@@ -55,7 +55,8 @@ class ScriptedSource : public cloud::InterruptionSource {
 class InterruptionIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = testing::TestApiServer::Start();
+    // policy/v1 PodDisruptionBudgets, as every supported cluster serves them (1.21+).
+    server_ = testing::TestApiServer::Start({.extra_args = {"--emulated-version=1.21"}});
     ASSERT_TRUE(server_) << "api server did not start";
     if (!server_->supports_faults()) GTEST_SKIP() << "needs the embedded API server";
     auto client = kube::RestClient::Create(server_->config());

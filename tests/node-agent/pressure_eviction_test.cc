@@ -168,6 +168,30 @@ TEST(PressureEvictionTest, RateLimitAndCoolDown) {
   EXPECT_EQ(evict(660), std::vector<std::string>{"rc-2"});
 }
 
+// Evictions of an earlier process (read back from the Node) count as the
+// planner's own: against coolDown, maxEvictions and the pod's re-pick.
+TEST(PressureEvictionTest, RememberedEvictionsCountAgainstTheLimits) {
+  PressureEvictionConfig c = MemoryOnly();
+  c.max_evictions = 2;
+  c.rate_window = seconds(600);
+  c.cool_down = seconds(60);
+  PressureEvictionPlanner planner(c);
+  planner.Remember("uid-rc-0", At(30));
+  planner.Remember("uid-rc-1", At(-500));  // older first: kept in order
+  std::vector<EvictionCandidate> pods = {Pod("rc-0", EvictionTier::kReclaimed, 4 * kGiB),
+                                         Pod("rc-2", EvictionTier::kReclaimed, 1 * kGiB)};
+  planner.Plan(At(0), Memory(50), pods);
+  EvictionPlan p = planner.Plan(At(60), Memory(50), pods);
+  ASSERT_EQ(p.held.size(), 1u);
+  EXPECT_EQ(p.held[0].second, "cool-down");  // the one at 30 s
+  p = planner.Plan(At(95), Memory(50), pods);
+  ASSERT_EQ(p.held.size(), 1u);
+  EXPECT_EQ(p.held[0].second, "rate limit");  // two within 600 s
+  // At 100 s the one at -500 s leaves the window; rc-0 was picked at 30 s, so
+  // the smaller rc-2 goes.
+  EXPECT_EQ(Names(planner.Plan(At(100), Memory(50), pods)), std::vector<std::string>{"rc-2"});
+}
+
 TEST(PressureEvictionTest, ZeroMaxEvictionsOnlyObserves) {
   PressureEvictionConfig c = MemoryOnly();
   c.max_evictions = 0;

@@ -13,9 +13,14 @@
 // never on time, except that a spike must stay shorter than the 30 s window.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+#include <sys/wait.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -124,19 +129,21 @@ class PsiEvictionProcessTest : public ::testing::Test {
     }
   }
 
-  void StartAgent() {
+  void StartAgent(bool wait_for_port = true) {
     std::vector<std::string> args = {testing::BinaryPath("gpu-autoscaler-node-agent"),
                                      "--node-name=" + std::string(kNode),
                                      "--kubeconfig=" + kubeconfig_,
                                      "--nvml-library=" + dir_ + "/no-nvml/libnvidia-ml.so.1",
                                      "--report-interval=1s",
                                      "--metrics-bind-address=127.0.0.1:0",
+                                     "--metrics-secure=false",
                                      "--health-probe-bind-address=127.0.0.1:0",
                                      "--proc-root=" + dir_ + "/proc",
                                      "--cgroup-root=" + dir_ + "/cgroup",
                                      "--cgroup-version=none",
                                      "--config-map=" + ns_ + "/agent-config"};
     ASSERT_TRUE(agent_.Spawn(args, dir_ + "/agent.log"));
+    if (!wait_for_port) return;
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }
 
@@ -235,6 +242,78 @@ TEST_F(PsiEvictionProcessTest, SpikeBadConfigGoodChangeAndOneEviction) {
             std::string::npos)
       << metrics;
   EXPECT_TRUE(agent_.running());
+}
+
+// Crash point (docs/reliability.md): an agent killed right after an eviction
+// (GPA_FAILPOINTS, before its Event) counts it against maxEvictions (1 per
+// 10m) once restarted: with the pressure still high, the next pod stays.
+TEST_F(PsiEvictionProcessTest, KilledAfterAnEvictionTheRestartedAgentKeepsTheRateLimit) {
+  AddPod("batch", "reclaimed_cores", json::object(), 2 * kGiB);
+  AddPod("batch-small", "reclaimed_cores", json::object(), 1 * kGiB);
+  AddPod("web", "shared_cores", {{"requests", {{"memory", "1Gi"}}}}, 3 * kGiB);
+  PutConfig(ConfigYaml("{threshold: 25, disarmBelow: 10, window: 1s}"));
+  SetMemoryPressure(50);
+  setenv("GPA_FAILPOINTS", "node_agent.pressure_eviction.after_evict=kill", 1);
+  StartAgent(/*wait_for_port=*/false);
+  unsetenv("GPA_FAILPOINTS");
+  if (HasFatalFailure()) return;
+  std::optional<int> died;
+  ASSERT_TRUE(WaitFor([&] { return (died = agent_.TryWait()).has_value(); })) << agent_.Log();
+  ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << agent_.Log();
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch-small", "web"}));
+  auto node = client_->Get({kube::resources::kNodes, "", kNode});
+  ASSERT_TRUE(node.ok());
+  const std::string record =
+      (*node)["metadata"]["annotations"].value("gpuautoscaler.io/pressure-evictions", "");
+  EXPECT_NE(record.find("\"pod\":\"" + ns_ + "/batch\""), std::string::npos) << record;
+
+  StartAgent();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitFor([&] {
+    return agent_.Log().find("pressure is high but nothing is evicted") != std::string::npos;
+  })) << agent_.Log();
+  EXPECT_NE(agent_.Log().find("PSI evictions of an earlier run count against the limits"),
+            std::string::npos);
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch-small", "web"}));
+  EXPECT_TRUE(Events("Pod", "batch-small").empty());
+}
+
+// Crash point: killed after recording an eviction on the Node and before the
+// Eviction call. The restarted agent completes it, once, and evicts nothing
+// more within maxEvictions.
+TEST_F(PsiEvictionProcessTest, KilledBeforeTheEvictionCallTheRestartedAgentCompletesItOnce) {
+  AddPod("batch", "reclaimed_cores", json::object(), 2 * kGiB);
+  AddPod("batch-small", "reclaimed_cores", json::object(), 1 * kGiB);
+  AddPod("web", "shared_cores", {{"requests", {{"memory", "1Gi"}}}}, 3 * kGiB);
+  PutConfig(ConfigYaml("{threshold: 25, disarmBelow: 10, window: 1s}"));
+  SetMemoryPressure(50);
+  setenv("GPA_FAILPOINTS", "node_agent.pressure_eviction.before_evict=kill", 1);
+  StartAgent(/*wait_for_port=*/false);
+  unsetenv("GPA_FAILPOINTS");
+  if (HasFatalFailure()) return;
+  std::optional<int> died;
+  ASSERT_TRUE(WaitFor([&] { return (died = agent_.TryWait()).has_value(); })) << agent_.Log();
+  ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << agent_.Log();
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch", "batch-small", "web"}));
+  auto node = client_->Get({kube::resources::kNodes, "", kNode});
+  ASSERT_TRUE(node.ok());
+  EXPECT_NE((*node)["metadata"]["annotations"]
+                .value("gpuautoscaler.io/pressure-evictions", "")
+                .find("\"pod\":\"" + ns_ + "/batch\""),
+            std::string::npos);
+
+  StartAgent();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitFor([&] {
+    return PodsLeft() == std::set<std::string>{"batch-small", "web"} &&
+           agent_.Log().find("pressure is high but nothing is evicted") != std::string::npos;
+  })) << agent_.Log();
+  EXPECT_NE(agent_.Log().find("completing a memory pressure eviction recorded before the agent "
+                              "restarted"),
+            std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return !Events("Pod", "batch").empty(); }));
+  EXPECT_EQ(Events("Pod", "batch").size(), 1u);
+  EXPECT_EQ(PodsLeft(), (std::set<std::string>{"batch-small", "web"}));
 }
 
 }  // namespace

@@ -116,11 +116,11 @@ class QosAgentTest : public ::testing::Test {
         {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + std::string(kNode),
          "--kubeconfig=" + kubeconfig_,
          "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--report-interval=200ms",
-         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-         "--sysfs-root=" + dir_ + "/sys", "--cgroup-root=" + cgroot_.string(),
-         "--cgroup-driver=systemd", "--reserved-cpus=0-1", "--reserved-memory=2Gi",
-         "--reclaim-reserve-cpu=1", "--reclaim-reserve-memory=1Gi", "--qos-resync-interval=200ms",
-         "--log-level=debug"},
+         "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+         "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=" + dir_ + "/sys",
+         "--cgroup-root=" + cgroot_.string(), "--cgroup-driver=systemd", "--reserved-cpus=0-1",
+         "--reserved-memory=2Gi", "--reclaim-reserve-cpu=1", "--reclaim-reserve-memory=1Gi",
+         "--qos-resync-interval=200ms", "--log-level=debug"},
         dir_ + "/agent.log"));
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();
   }
@@ -420,9 +420,10 @@ TEST_F(RealV1QosAgentTest, WritesTheKernelsCgroupFiles) {
       {testing::BinaryPath("gpu-autoscaler-node-agent"), "--node-name=" + std::string(kNode),
        "--kubeconfig=" + kubeconfig_,
        "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--report-interval=200ms",
-       "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
-       "--sysfs-root=/sys", "--cgroup-root=/sys/fs/cgroup", "--cgroup-version=auto",
-       "--cgroup-driver=cgroupfs", "--pod-cgroup-parent=" + parent_, "--qos-resync-interval=200ms"},
+       "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
+       "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=/sys",
+       "--cgroup-root=/sys/fs/cgroup", "--cgroup-version=auto", "--cgroup-driver=cgroupfs",
+       "--pod-cgroup-parent=" + parent_, "--qos-resync-interval=200ms"},
       dir_ + "/agent.log"));
   const std::vector<int> cpus = ParseCpuListForTest(Read("/sys/fs/cgroup/cpuset/cpuset.cpus"));
   // ded takes the lowest CPU; share (and reclaim, its top CPU) keep the rest.

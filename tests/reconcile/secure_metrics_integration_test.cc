@@ -18,6 +18,7 @@
 #include "net/self_signed_cert.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
+#include "support/secure_metrics.h"
 #include "support/test_paths.h"
 
 namespace gpu_autoscaler::reconcile {
@@ -26,21 +27,12 @@ namespace {
 using nlohmann::json;
 using testing::WaitFor;
 
-const kube::GroupVersionResource kClusterRoles{"rbac.authorization.k8s.io", "v1", "clusterroles",
-                                               false};
-const kube::GroupVersionResource kClusterRoleBindings{"rbac.authorization.k8s.io", "v1",
-                                                      "clusterrolebindings", false};
-
 class SecureMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("gpa-secure-metrics");
     ASSERT_FALSE(dir_.empty());
-    std::ofstream(dir_ + "/tokens.csv")
-        << "# token,user,uid,groups\n"
-        << "prometheus-token,system:serviceaccount:monitoring:prometheus,uid-p,"
-           "\"system:serviceaccounts,system:serviceaccounts:monitoring\"\n"
-        << "bob-token,bob,uid-b\n";
+    testing::WriteMetricsTokenFile(dir_ + "/tokens.csv");
     server_ = testing::TestApiServer::Start(
         {.extra_args = {"--token-auth-file=" + dir_ + "/tokens.csv"}});
     ASSERT_TRUE(server_) << "api server did not start";
@@ -50,22 +42,7 @@ class SecureMetricsTest : public ::testing::Test {
     client_ = std::move(*client);
     kubeconfig_ = testing::WriteKubeconfig(server_->config(), dir_);
     // What a chart grants Prometheus: get on the non-resource URL /metrics.
-    json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                 {"kind", "ClusterRole"},
-                 {"metadata", {{"name", "gpu-autoscaler-metrics-reader"}}},
-                 {"rules", {{{"nonResourceURLs", {"/metrics"}}, {"verbs", {"get"}}}}}};
-    ASSERT_TRUE(client_->Create({kClusterRoles}, role).ok());
-    json binding = {
-        {"apiVersion", "rbac.authorization.k8s.io/v1"},
-        {"kind", "ClusterRoleBinding"},
-        {"metadata", {{"name", "prometheus-metrics"}}},
-        {"roleRef",
-         {{"apiGroup", "rbac.authorization.k8s.io"},
-          {"kind", "ClusterRole"},
-          {"name", "gpu-autoscaler-metrics-reader"}}},
-        {"subjects",
-         {{{"kind", "ServiceAccount"}, {"name", "prometheus"}, {"namespace", "monitoring"}}}}};
-    ASSERT_TRUE(client_->Create({kClusterRoleBindings}, binding).ok());
+    ASSERT_TRUE(testing::GrantMetricsReader(*client_).ok());
   }
 
   void TearDown() override {
@@ -92,18 +69,7 @@ class SecureMetricsTest : public ::testing::Test {
   // GET https://127.0.0.1:<metrics>/<path>, trusting `ca_pem` (none: no verification).
   kube::HttpResponse Scrape(const std::string& ca_pem, const std::string& token,
                             const std::string& path = "/metrics") {
-    kube::ClientConfig cfg;
-    cfg.server = "https://127.0.0.1:" + std::to_string(metrics_port_);
-    cfg.ca_pem = ca_pem;
-    cfg.insecure_skip_tls_verify = ca_pem.empty();
-    auto transport = kube::NewCurlTransport(cfg);
-    EXPECT_TRUE(transport.ok()) << transport.error().ToString();
-    if (!transport.ok()) return {};
-    kube::HttpRequest req{"GET", cfg.server + path, {}, "", std::chrono::seconds(10)};
-    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
-    auto reply = (*transport)->Do(req);
-    EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().ToString());
-    return reply.ok() ? *reply : kube::HttpResponse{};
+    return testing::ScrapeMetrics("https", metrics_port_, ca_pem, token, path);
   }
 
   std::unique_ptr<testing::TestApiServer> server_;

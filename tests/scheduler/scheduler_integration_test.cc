@@ -49,6 +49,7 @@ class SchedulerProcessTest : public ::testing::Test {
     std::vector<std::string> args = {testing::BinaryPath("gpu-autoscaler-scheduler"),
                                      "--kubeconfig=" + kubeconfig_,
                                      "--metrics-bind-address=127.0.0.1:0",
+                                     "--metrics-secure=false",
                                      "--health-probe-bind-address=127.0.0.1:0",
                                      "--bind-address=127.0.0.1",
                                      "--port=0"};
