@@ -13,6 +13,7 @@
 #include "api/annotations.h"
 #include "api/nvidia.h"
 #include "api/resources.h"
+#include "controllers/gpu_node_pool_predictive.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -33,6 +34,7 @@ constexpr std::string_view kReady = "Ready";
 constexpr std::string_view kScalingUp = "ScalingUp";
 constexpr std::string_view kAtLimit = "AtLimit";
 constexpr std::string_view kProviderError = "ProviderError";
+constexpr std::string_view kPredicting = "Predicting";
 constexpr std::string_view kScaleDownSpotRequested = "ScaleDownSpotRequested";
 
 bool IsDaemonSetPod(const kube::PodView& pod) {
@@ -186,6 +188,7 @@ struct GpuNodePoolReconciler::PoolState {
   // Actions taken whose status write failed (a conflict with a stale cached
   // object): carried into the next write, so a Terminate is never forgotten.
   std::vector<nlohmann::json> unwritten_actions;
+  PoolPredictor predictor;  // spec.predictive: the demand history and the floor
 };
 
 GpuNodePoolReconciler::GpuNodePoolReconciler(
@@ -480,6 +483,25 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
   metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
 
+  // Predictive scaling: record the demand, keep the forecast's floor.
+  const PredictivePass predicted =
+      st.predictor.Pass(client_,
+                        {.ns = options_.secret_namespace,
+                         .pool = request.name,
+                         .uid = object->value("metadata", json::object()).value("uid", "")},
+                        parsed.predictive, spec, generation, PoolDemandGpus(snap), now_unix, wall);
+  snap.floor_nodes = predicted.floor_nodes;
+  set_condition(kPredicting, predicted.predicting, predicted.reason, predicted.message);
+  if (predicted.status.is_null()) {
+    status.erase("predictive");
+  } else {
+    status["predictive"] = predicted.status;
+  }
+  if (predicted.warning && recorder_ != nullptr) {
+    recorder_->Record(event_object, kube::EventType::kWarning, "DemandHistoryReset",
+                      *predicted.warning);
+  }
+
   // 4. Decide.
   const autoscale::DecideOptions decide_options{.resync = options_.resync,
                                                 .active = options_.active};
@@ -520,7 +542,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   bool scaled_up = false;
   const int waiting_pods = plan.pending + plan.replacing;
   std::vector<autoscale::GroupIncrease> increases = plan.increases;
-  for (int attempt = 0; plan.scale_up_planned && attempt < 3; ++attempt) {
+  for (int attempt = 0; !increases.empty() && attempt < 3; ++attempt) {
     bool capacity_error = false;
     for (const autoscale::GroupIncrease& inc : increases) {
       autoscale::GroupObservation& g = snap.groups[inc.group];
@@ -530,7 +552,11 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         scaled_up = true;
         record("ScaleUp", g.tier, inc.count,
                "+" + std::to_string(inc.count) + " " + type_name(inc.group) + " in group " +
-                   g.group + " for " + std::to_string(waiting_pods) + " pending GPU pods");
+                   g.group + " for " + std::to_string(waiting_pods) + " pending GPU pods" +
+                   (attempt == 0 && plan.floor_added > 0
+                        ? " and the forecast (" + std::to_string(plan.floor_added) +
+                              " nodes ahead of demand)"
+                        : ""));
         continue;
       }
       const cloud::ProviderErrorKind kind = cloud::ClassifyProviderError(s);
@@ -551,6 +577,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     increases = autoscale::IncreasesOnGroups(snap, *again);
   }
   autoscale::ScaleUpLimit limit = plan.limit;
+  if (scaled_up && plan.floor_added > 0 && recorder_ != nullptr) {
+    recorder_->Record(event_object, kube::EventType::kNormal, "PreProvision",
+                      "+" + std::to_string(plan.floor_added) +
+                          " nodes ahead of demand, to the predictive floor of " +
+                          std::to_string(snap.floor_nodes) + " nodes: " + predicted.message);
+  }
 
   // Drains, then the new cordons.
   for (const autoscale::PodEviction& e : plan.evictions) {
