@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto decoded = DecodeDemandHistory(text);
   if (!decoded.ok()) return 0;
   auto again = DecodeDemandHistory(EncodeDemandHistory(*decoded));
-  if (!again.ok() || again->gpus.size() != decoded->gpus.size() ||
-      again->start != decoded->start || again->step_seconds != decoded->step_seconds) {
+  if (!again.ok() || again->gpus.size() != decoded->gpus.size() || again->start != decoded->start ||
+      again->step_seconds != decoded->step_seconds) {
     std::abort();
   }
   for (size_t i = 0; i < decoded->gpus.size(); ++i) {
