@@ -171,12 +171,24 @@ struct GpuNodePoolReconciler::Metrics {
                           .Name("gpu_autoscaler_node_pool_interruption_replacements_total")
                           .Help("Interruption notices a GPUNodePool answered by ordering "
                                 "replacement capacity, by pool and the interrupted node's tier")
-                          .Register(registry)) {}
+                          .Register(registry)),
+        forecast(prometheus::BuildGauge()
+                     .Name("gpu_autoscaler_node_pool_forecast_gpus")
+                     .Help("Peak GPU demand a GPUNodePool's forecast expects over its horizon "
+                           "(spec.predictive; absent while it does not predict)")
+                     .Register(registry)),
+        floor(prometheus::BuildGauge()
+                  .Name("gpu_autoscaler_node_pool_predictive_floor_nodes")
+                  .Help("Nodes a GPUNodePool keeps ready or launching for its forecast "
+                        "(0 while it does not predict)")
+                  .Register(registry)) {}
   prometheus::Family<prometheus::Counter>& actions;
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& nodes;
   prometheus::Family<prometheus::Gauge>& desired;
   prometheus::Family<prometheus::Counter>& interruptions;
+  prometheus::Family<prometheus::Gauge>& forecast;
+  prometheus::Family<prometheus::Gauge>& floor;
 };
 
 struct GpuNodePoolReconciler::PoolState {
@@ -491,6 +503,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
                          .uid = object->value("metadata", json::object()).value("uid", "")},
                         parsed.predictive, spec, generation, PoolDemandGpus(snap), now_unix, wall);
   snap.floor_nodes = predicted.floor_nodes;
+  metrics_->floor.Add({{"pool", request.name}}).Set(predicted.floor_nodes);
+  if (predicted.predicting) {
+    metrics_->forecast.Add({{"pool", request.name}}).Set(predicted.floor.forecast_gpus);
+  } else if (metrics_->forecast.Has({{"pool", request.name}})) {
+    metrics_->forecast.Remove(&metrics_->forecast.Add({{"pool", request.name}}));
+  }
   set_condition(kPredicting, predicted.predicting, predicted.reason, predicted.message);
   if (predicted.status.is_null()) {
     status.erase("predictive");

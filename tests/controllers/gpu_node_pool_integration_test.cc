@@ -580,6 +580,21 @@ TEST_F(GpuNodePoolIntegrationTest, PreProvisionsAheadOfTheSeasonalRiseWithinLimi
     return pre_provisioned;
   }));
 
+  // The forecast and the floor as Prometheus gauges.
+  auto metrics = kube::RestClient::Create(
+      {.server = "http://127.0.0.1:" + std::to_string(manager_.PortFromLog("metrics_port"))});
+  ASSERT_TRUE(metrics.ok());
+  auto scraped = (*metrics)->Request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(
+      scraped->body.find("gpu_autoscaler_node_pool_predictive_floor_nodes{pool=\"pred-max\"} 3"),
+      std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_node_pool_forecast_gpus{pool=\"pred-max\"} 6"),
+            std::string::npos);
+  EXPECT_EQ(scraped->body.find("gpu_autoscaler_node_pool_forecast_gpus{pool=\"pred-off\"}"),
+            std::string::npos);
+
   // Disabled: ready, reported, never grown.
   auto off_condition = PoolCondition("pred-off", "Predicting");
   ASSERT_TRUE(off_condition);
