@@ -52,16 +52,21 @@ class GpuNodePoolReconcileTest : public ::testing::Test {
                       .gpu_model = "A10G",
                       .lifecycle = cloud::Lifecycle::kSpot});
     cloud_->AddGroup({.name = "late-od", .instance_type = "sim.a10x1", .gpu_model = "A10G"});
+    reconciler_ = NewReconciler();
+    pools_.Upsert(std::make_shared<const kube::GenericObject>(
+        std::move(*kube::DecodeGenericObject(kLatePool.dump()))));
+  }
+
+  // A reconciler as a (new) manager builds it, over the test's simulated cloud.
+  std::unique_ptr<GpuNodePoolReconciler> NewReconciler() {
     GpuNodePoolOptions options;
     options.build_provider =
         [this](const ParsedNodePool&,
                const ProviderContext&) -> Result<std::shared_ptr<cloud::NodeGroupProvider>> {
       return std::shared_ptr<cloud::NodeGroupProvider>(cloud_);
     };
-    reconciler_ = std::make_unique<GpuNodePoolReconciler>(pools_, nodes_, pods_, nullptr, *client_,
-                                                          clock_, nullptr, registry_, options);
-    pools_.Upsert(std::make_shared<const kube::GenericObject>(
-        std::move(*kube::DecodeGenericObject(kLatePool.dump()))));
+    return std::make_unique<GpuNodePoolReconciler>(pools_, nodes_, pods_, nullptr, *client_, clock_,
+                                                   nullptr, registry_, options);
   }
 
   void AddPendingPod(const std::string& name) {
@@ -306,6 +311,31 @@ TEST_F(GpuNodePoolPredictiveTest, AnInvalidBlockIsAConditionAndThePoolStillWorks
             std::string::npos)
       << Predicting()->message;
   EXPECT_EQ(kube::FindCondition(Status()["conditions"], "Ready")->status, "True");
+}
+
+// The history outlives the manager: a new one (a restart, another leader)
+// reads the checkpoint the first wrote.
+TEST_F(GpuNodePoolPredictiveTest, ANewManagerReadsTheHistoryBack) {
+  UsePool(SeasonalNaive());
+  AddPendingPod("train-0");  // 1 GPU of demand
+  Pass();
+  clock_.Step(seconds(300));
+  Pass();  // the step ended: written
+  ASSERT_EQ(writes_, 1);
+  EXPECT_EQ(Status()["predictive"]["historyPoints"], 1);
+
+  reconciler_.reset();
+  reconciler_ = NewReconciler();
+  clock_.Step(seconds(10));
+  Pass();
+  EXPECT_EQ(Status()["predictive"]["historyPoints"], 1);
+  EXPECT_EQ(writes_, 1);  // nothing new until this step ends
+  clock_.Step(seconds(300));
+  Pass();
+  auto saved = autoscale::DecodeDemandHistory(
+      configmaps_["gpunodepool-late-demand"]["data"]["history.json"].get<std::string>());
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->gpus, (std::vector<double>{1, 1}));
 }
 
 // A checkpoint that does not decode: reported, and replaced by a new history.
