@@ -14,6 +14,7 @@
 #include "api/nvidia.h"
 #include "api/resources.h"
 #include "common/failpoint.h"
+#include "controllers/gpu_node_pool_predictive.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -34,6 +35,7 @@ constexpr std::string_view kReady = "Ready";
 constexpr std::string_view kScalingUp = "ScalingUp";
 constexpr std::string_view kAtLimit = "AtLimit";
 constexpr std::string_view kProviderError = "ProviderError";
+constexpr std::string_view kPredicting = "Predicting";
 constexpr std::string_view kScaleDownSpotRequested = "ScaleDownSpotRequested";
 
 bool IsDaemonSetPod(const kube::PodView& pod) {
@@ -175,13 +177,25 @@ struct GpuNodePoolReconciler::Metrics {
                             .Name("gpu_autoscaler_node_pool_provider_errors_total")
                             .Help("GPUNodePool passes that met a provider error, by pool and "
                                   "reason (the ProviderError condition's reason)")
-                            .Register(registry)) {}
+                            .Register(registry)),
+        forecast(prometheus::BuildGauge()
+                     .Name("gpu_autoscaler_node_pool_forecast_gpus")
+                     .Help("Peak GPU demand a GPUNodePool's forecast expects over its horizon "
+                           "(spec.predictive; absent while it does not predict)")
+                     .Register(registry)),
+        floor(prometheus::BuildGauge()
+                  .Name("gpu_autoscaler_node_pool_predictive_floor_nodes")
+                  .Help("Nodes a GPUNodePool keeps ready or launching for its forecast "
+                        "(0 while it does not predict)")
+                  .Register(registry)) {}
   prometheus::Family<prometheus::Counter>& actions;
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& nodes;
   prometheus::Family<prometheus::Gauge>& desired;
   prometheus::Family<prometheus::Counter>& interruptions;
   prometheus::Family<prometheus::Counter>& provider_errors;
+  prometheus::Family<prometheus::Gauge>& forecast;
+  prometheus::Family<prometheus::Gauge>& floor;
 };
 
 struct GpuNodePoolReconciler::PoolState {
@@ -193,6 +207,7 @@ struct GpuNodePoolReconciler::PoolState {
   // Actions taken whose status write failed (a conflict with a stale cached
   // object): carried into the next write, so a Terminate is never forgotten.
   std::vector<nlohmann::json> unwritten_actions;
+  PoolPredictor predictor;  // spec.predictive: the demand history and the floor
 };
 
 GpuNodePoolReconciler::GpuNodePoolReconciler(
@@ -489,6 +504,31 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
   metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
 
+  // Predictive scaling: record the demand, keep the forecast's floor.
+  const PredictivePass predicted =
+      st.predictor.Pass(client_,
+                        {.ns = options_.secret_namespace,
+                         .pool = request.name,
+                         .uid = object->value("metadata", json::object()).value("uid", "")},
+                        parsed.predictive, spec, generation, PoolDemandGpus(snap), now_unix, wall);
+  snap.floor_nodes = predicted.floor_nodes;
+  metrics_->floor.Add({{"pool", request.name}}).Set(predicted.floor_nodes);
+  if (predicted.predicting) {
+    metrics_->forecast.Add({{"pool", request.name}}).Set(predicted.floor.forecast_gpus);
+  } else if (metrics_->forecast.Has({{"pool", request.name}})) {
+    metrics_->forecast.Remove(&metrics_->forecast.Add({{"pool", request.name}}));
+  }
+  set_condition(kPredicting, predicted.predicting, predicted.reason, predicted.message);
+  if (predicted.status.is_null()) {
+    status.erase("predictive");
+  } else {
+    status["predictive"] = predicted.status;
+  }
+  if (predicted.warning && recorder_ != nullptr) {
+    recorder_->Record(event_object, kube::EventType::kWarning, "DemandHistoryReset",
+                      *predicted.warning);
+  }
+
   // 4. Decide.
   const autoscale::DecideOptions decide_options{.resync = options_.resync,
                                                 .active = options_.active};
@@ -529,7 +569,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   bool scaled_up = false;
   const int waiting_pods = plan.pending + plan.replacing;
   std::vector<autoscale::GroupIncrease> increases = plan.increases;
-  for (int attempt = 0; plan.scale_up_planned && attempt < 3; ++attempt) {
+  for (int attempt = 0; !increases.empty() && attempt < 3; ++attempt) {
     bool capacity_error = false;
     for (const autoscale::GroupIncrease& inc : increases) {
       autoscale::GroupObservation& g = snap.groups[inc.group];
@@ -542,7 +582,11 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
         scaled_up = true;
         record("ScaleUp", g.tier, inc.count,
                "+" + std::to_string(inc.count) + " " + type_name(inc.group) + " in group " +
-                   g.group + " for " + std::to_string(waiting_pods) + " pending GPU pods");
+                   g.group + " for " + std::to_string(waiting_pods) + " pending GPU pods" +
+                   (attempt == 0 && plan.floor_added > 0
+                        ? " and the forecast (" + std::to_string(plan.floor_added) +
+                              " nodes ahead of demand)"
+                        : ""));
         continue;
       }
       const cloud::ProviderErrorKind kind = cloud::ClassifyProviderError(s);
@@ -563,6 +607,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     increases = autoscale::IncreasesOnGroups(snap, *again);
   }
   autoscale::ScaleUpLimit limit = plan.limit;
+  if (scaled_up && plan.floor_added > 0 && recorder_ != nullptr) {
+    recorder_->Record(event_object, kube::EventType::kNormal, "PreProvision",
+                      "+" + std::to_string(plan.floor_added) +
+                          " nodes ahead of demand, to the predictive floor of " +
+                          std::to_string(snap.floor_nodes) + " nodes: " + predicted.message);
+  }
 
   // Drains, then the new cordons.
   for (const autoscale::PodEviction& e : plan.evictions) {

@@ -18,8 +18,14 @@
 //               taint or notice annotation): Event "Interruption", the
 //               replacement ordered at once (see node_pool_decide.h), the
 //               counter gpu_autoscaler_node_pool_interruption_replacements_total;
+//   predictive  spec.predictive (gpu_node_pool_predictive.h): the pool's demand
+//               history in a checkpoint ConfigMap, the forecast's floor of
+//               nodes (PoolSnapshot::floor_nodes), status.predictive, the
+//               Predicting condition, Event PreProvision when the floor grows
+//               the pool;
 //   status      nodes and desired per tier, conditions Ready, ScalingUp,
-//               AtLimit, ProviderError, recentActions, observedGeneration;
+//               AtLimit, ProviderError, Predicting, recentActions,
+//               observedGeneration;
 //               Events on actions and condition changes; Prometheus metrics.
 // A pool whose spec is unusable (minNodes > maxNodes, an unknown provider, a
 // missing credentials Secret) gets Ready=False with the reason; the other

@@ -1,6 +1,8 @@
 #include "controllers/gpu_node_pool_spec.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -59,6 +61,87 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   if (!seconds.ok()) return false;
   *out = std::chrono::seconds(*seconds);
   return true;
+}
+
+// spec.predictive; defaults: step 5m, seasonality 24h, horizon the
+// provisioning delay, headroom 0, method Auto, minHistory one season.
+PredictiveSpec ParsePredictive(const json& block, std::chrono::milliseconds provisioning_delay) {
+  PredictiveSpec out;
+  auto& problems = out.problems;
+  const json* enabled = Field(block, "enabled");
+  out.enabled = enabled != nullptr && enabled->is_boolean() && enabled->get<bool>();
+  autoscale::PredictiveOptions& o = out.options;
+  auto seconds = [&](const char* key, int64_t fallback) -> int64_t {
+    const std::string text = Str(block, key);
+    if (text.empty()) return fallback;
+    std::chrono::milliseconds ms{};
+    if (!ParseDuration(text, &ms)) {
+      problems.push_back("spec.predictive." + std::string(key) + " \"" + text +
+                         "\" is not a duration");
+      return fallback;
+    }
+    return ms.count() / 1000;
+  };
+  o.step_seconds = seconds("step", 300);
+  o.season_seconds = seconds("seasonality", 86400);
+  const int64_t delay = std::max<int64_t>(provisioning_delay.count() / 1000, 0);
+  o.horizon_seconds = seconds("horizon", delay);
+  o.min_history_seconds = seconds("minHistory", o.season_seconds);
+  if (o.step_seconds < 10 || o.step_seconds > 3600) {
+    problems.push_back("spec.predictive.step must be between 10s and 1h");
+    o.step_seconds = 300;
+  }
+  if (o.season_seconds % o.step_seconds != 0 || o.season_seconds < 2 * o.step_seconds ||
+      o.season_seconds > autoscale::kHistoryRetentionSeconds) {
+    problems.push_back(
+        "spec.predictive.seasonality must be a multiple of step, at least two steps and at "
+        "most 168h");
+  } else if (static_cast<size_t>(o.season_seconds / o.step_seconds) * 2 >
+             autoscale::kMaxHistoryPoints) {
+    problems.push_back("spec.predictive.seasonality is more than " +
+                       std::to_string(autoscale::kMaxHistoryPoints / 2) + " steps");
+  }
+  if (o.horizon_seconds > o.season_seconds)
+    problems.push_back("spec.predictive.horizon is longer than the seasonality");
+  const int64_t kept =
+      static_cast<int64_t>(autoscale::MaxHistoryPoints(o.step_seconds, o.season_seconds)) *
+      o.step_seconds;
+  if (o.min_history_seconds > kept) {
+    problems.push_back("spec.predictive.minHistory is longer than the " +
+                       std::to_string(kept / 3600) + "h of history kept");
+  }
+  if (const std::string method = Str(block, "method"); !method.empty()) out.method = method;
+  const HoltWintersOptions hw{.alpha = 0.5, .beta = 0.0, .gamma = 0.3};
+  if (out.method == "HoltWinters") {
+    o.method = autoscale::DemandForecastOptions{.method = autoscale::ForecastMethod::kHoltWinters,
+                                                .holt_winters = hw};
+  } else if (out.method == "SeasonalNaive") {
+    o.method = autoscale::DemandForecastOptions{.method = autoscale::ForecastMethod::kSeasonalNaive,
+                                                .holt_winters = hw};
+  } else if (out.method == "RecentPeak") {
+    o.method = autoscale::DemandForecastOptions{
+        .method = autoscale::ForecastMethod::kRecentPeak, .holt_winters = hw, .window = 5};
+  } else if (out.method != "Auto") {
+    problems.push_back("spec.predictive.method \"" + out.method +
+                       "\" is not Auto, HoltWinters, SeasonalNaive or RecentPeak");
+  }
+  // headroom: "2" (GPUs) or "20%" (of the forecast).
+  if (const std::string text = Str(block, "headroom"); !text.empty()) {
+    const bool percent = text.back() == '%';
+    const std::string number = percent ? text.substr(0, text.size() - 1) : text;
+    double v = -1;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
+    if (number.empty() || ec != std::errc() || end != number.data() + number.size() ||
+        !std::isfinite(v) || v < 0 || v > (percent ? 1000.0 : 1e6)) {
+      problems.push_back("spec.predictive.headroom \"" + text +
+                         "\" is not a number of GPUs or a percentage");
+    } else if (percent) {
+      o.headroom_fraction = v / 100;
+    } else {
+      o.headroom_gpus = v;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -234,6 +317,8 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
   for (std::string& p : autoscale::ValidateNodePool(out.spec))
     problems.push_back(std::move(p));
+  if (const json* block = Field(spec, "predictive"); block != nullptr && block->is_object())
+    out.predictive = ParsePredictive(*block, out.provider.provisioning_delay);
   return out;
 }
 

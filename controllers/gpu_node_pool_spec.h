@@ -3,8 +3,8 @@
 // Reads a GPUNodePool object (crds/gpunodepool.yaml) into the planner's
 // NodePoolSpec plus the provider's part: its type, the group of each
 // (instance type, tier) offering, location fields and the credentials
-// Secret. Problems are collected, not thrown: the controller writes them
-// to the pool's Ready condition and goes on with the other pools.
+// Secret; and spec.predictive with its defaults. Problems are collected, not thrown: the controller
+// writes them to the pool's Ready condition and goes on with the other pools.
 //
 //   ParsedNodePool pool = ParseNodePool(object_json);
 //   if (!pool.problems.empty()) ... Ready=False, reason InvalidSpec ...
@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autoscale/node_pool.h"
+#include "autoscale/predictive_floor.h"
 
 namespace gpu_autoscaler::controllers {
 
@@ -44,9 +45,19 @@ struct PoolProviderSpec {
   bool operator==(const PoolProviderSpec&) const = default;
 };
 
+// spec.predictive. Its problems do not stop the pool: it scales reactively
+// and reports Predicting=False, reason InvalidSpec.
+struct PredictiveSpec {
+  bool enabled = false;
+  std::string method = "Auto";  // as written: Auto, HoltWinters, SeasonalNaive, RecentPeak
+  autoscale::PredictiveOptions options{};
+  std::vector<std::string> problems{};
+};
+
 struct ParsedNodePool {
   autoscale::NodePoolSpec spec{};
   PoolProviderSpec provider{};
+  PredictiveSpec predictive{};
   std::vector<std::string> problems{};  // each a sentence naming the field
 };
 

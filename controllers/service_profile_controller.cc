@@ -4,6 +4,7 @@
 #include <set>
 
 #include "api/nvidia.h"
+#include "controllers/checkpoint_configmap.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
 #include "kube/event_recorder.h"
@@ -270,11 +271,10 @@ ServiceProfileReconciler::Entry& ServiceProfileReconciler::LoadEntry(
   // First sight (or a new half-life): the checkpoint, when it fits.
   entry->half_life = half_life;
   entry->profile = std::make_unique<profiling::WorkloadProfile>(config);
-  auto cm = client_.Get({kube::resources::kConfigMaps, ns, CheckpointConfigMapName(name)});
-  if (cm.ok()) {
-    const json data = cm->value("data", json::object());
-    const std::string text = data.value(std::string(kCheckpointKey), "");
-    const json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto text =
+      ReadCheckpoint(client_, ns, CheckpointConfigMapName(name), std::string(kCheckpointKey));
+  if (text.ok() && text->has_value()) {
+    const json parsed = json::parse(**text, nullptr, /*allow_exceptions=*/false);
     auto restored = profiling::WorkloadProfile::FromCheckpoint(parsed, config);
     if (restored.ok()) {
       *entry->profile = std::move(*restored);
@@ -292,32 +292,16 @@ ServiceProfileReconciler::Entry& ServiceProfileReconciler::LoadEntry(
 
 Status ServiceProfileReconciler::WriteCheckpoint(const std::string& ns, const std::string& name,
                                                  const json& owner, const json& checkpoint) {
-  const std::string cm_name = CheckpointConfigMapName(name);
-  json meta = owner.value("metadata", json::object());
-  json cm = {{"apiVersion", "v1"},
-             {"kind", "ConfigMap"},
-             {"metadata",
-              {{"name", cm_name},
-               {"namespace", ns},
-               {"labels", {{"app.kubernetes.io/managed-by", "gpu-autoscaler"}}},
-               {"ownerReferences", json::array({{{"apiVersion", "gpuautoscaler.io/v1alpha1"},
-                                                 {"kind", "ServiceProfile"},
-                                                 {"name", name},
-                                                 {"uid", meta.value("uid", "")}}})}}},
-             {"data", {{std::string(kCheckpointKey), checkpoint.dump()}}}};
-  kube::ObjectRef ref{kube::resources::kConfigMaps, ns, cm_name};
-  auto existing = client_.Get(ref);
-  if (existing.ok()) {
-    cm["metadata"]["resourceVersion"] =
-        existing->value("metadata", json::object()).value("resourceVersion", "");
-    auto replaced = client_.Replace(ref, cm);
-    if (!replaced.ok()) return replaced.error().ToStatus();
-    return Status::Ok();
-  }
-  if (!kube::IsNotFound(existing.error())) return existing.error().ToStatus();
-  auto created = client_.Create({kube::resources::kConfigMaps, ns, ""}, cm);
-  if (!created.ok()) return created.error().ToStatus();
-  return Status::Ok();
+  const json meta = owner.value("metadata", json::object());
+  return controllers::WriteCheckpoint(client_,
+                                      {.ns = ns,
+                                       .name = CheckpointConfigMapName(name),
+                                       .key = std::string(kCheckpointKey),
+                                       .owner = {.api_version = "gpuautoscaler.io/v1alpha1",
+                                                 .kind = "ServiceProfile",
+                                                 .name = name,
+                                                 .uid = meta.value("uid", "")}},
+                                      checkpoint.dump());
 }
 
 std::string ServiceProfileReconciler::GpuModelOf(

@@ -1,6 +1,7 @@
 #include "autoscale/node_pool_decide.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace gpu_autoscaler::autoscale {
 namespace {
@@ -222,21 +223,32 @@ Result<PoolPlan> DecidePool(const PoolSnapshot& snapshot, PoolMemory* memory,
     wake_at(*due);
   }
 
-  // The floor: the cheapest offering that is on grows to it, within maxNodes.
+  // The floor: the cheapest offering that is on grows to it, within maxNodes,
+  // its tier's maxNodes and the cost ceiling (the scale-up's limits).
   if (s.floor_nodes > 0) {
     int have = 0;
+    std::array<int, kTierCount> tier_have{};
+    double hourly = 0;
+    auto count = [&](int instance_type, CapacityTier tier, int n) {
+      have += n;
+      tier_have[TierIndex(tier)] += n;
+      hourly += n * spec.instance_types[instance_type].price[TierIndex(tier)].value_or(0);
+    };
     for (const PoolNode& n : nodes)
-      have += n.disrupting ? 0 : 1;
+      if (!n.disrupting) count(n.instance_type, n.tier, 1);
     for (const GroupIncrease& inc : plan.increases)
-      have += inc.count;
-    const int want = std::min(s.floor_nodes, spec.max_nodes) - have;
+      count(s.groups[inc.group].instance_type, s.groups[inc.group].tier, inc.count);
+    int want = std::min(s.floor_nodes, spec.max_nodes) - have;
     int best = -1;
     double best_price = 0;
     for (size_t g = 0; g < s.groups.size(); ++g) {
       const GroupObservation& group = s.groups[g];
       const PoolInstanceType& it = spec.instance_types[group.instance_type];
       const auto price = it.price[TierIndex(group.tier)];
-      if (!spec.tiers[TierIndex(group.tier)].enabled || !price ||
+      const PoolTier& tier = spec.tiers[TierIndex(group.tier)];
+      if (!tier.enabled || !price ||
+          (tier.max_nodes != kUnlimitedNodes &&
+           tier_have[TierIndex(group.tier)] >= tier.max_nodes) ||
           memory->unavailable.Unavailable(it.name, group.tier, now) ||
           (spot_scale_down && group.tier == CapacityTier::kSpot)) {
         continue;
@@ -244,6 +256,16 @@ Result<PoolPlan> DecidePool(const PoolSnapshot& snapshot, PoolMemory* memory,
       if (best < 0 || *price < best_price) best = static_cast<int>(g), best_price = *price;
     }
     if (want > 0 && best >= 0) {
+      const PoolTier& tier = spec.tiers[TierIndex(s.groups[best].tier)];
+      if (tier.max_nodes != kUnlimitedNodes)
+        want = std::min(want, tier.max_nodes - tier_have[TierIndex(s.groups[best].tier)]);
+      if (spec.cost_per_hour_ceiling && best_price > 0) {
+        want = std::min(want, static_cast<int>(std::floor(
+                                  (*spec.cost_per_hour_ceiling - hourly) / best_price + 1e-9)));
+      }
+    }
+    if (want > 0 && best >= 0) {
+      plan.floor_added = want;
       auto same = std::find_if(plan.increases.begin(), plan.increases.end(),
                                [&](const GroupIncrease& inc) { return inc.group == best; });
       if (same != plan.increases.end()) {

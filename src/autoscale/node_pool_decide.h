@@ -86,8 +86,9 @@ struct PoolSnapshot {
   std::vector<PendingPod> pending{};     // unschedulable GPU pods this pool serves
   std::vector<std::string> spot_scale_down_budgets{};  // ns/name of Budgets asking it
   // Nodes to keep ready or launching whatever the pods ask (a forecast's
-  // pre-provisioning, as the trace replay's predictive strategy sets it): the
-  // cheapest available offering grows to it, and consolidation stops at it.
+  // pre-provisioning, predictive_floor.h): the cheapest available offering
+  // grows to it within maxNodes, its tier's maxNodes and the cost ceiling,
+  // and consolidation stops at it.
   int floor_nodes = 0;
   Clock::TimePoint now{};
   int64_t now_unix = 0;  // the budgets' cron schedules (UTC)
@@ -155,6 +156,7 @@ struct PoolPlan {
   std::vector<InterruptionReplacement> interruptions{};  // notices answered this pass
   bool scale_up_planned = false;                         // the pass planned a scale-up
   std::vector<GroupIncrease> increases{};
+  int floor_added = 0;  // of the increases, nodes the floor (floor_nodes) added
   ScaleUpLimit limit = ScaleUpLimit::kNone;
   std::vector<PodEviction> evictions{};
   std::vector<InstanceTermination> terminations{};

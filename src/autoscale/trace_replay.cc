@@ -7,6 +7,7 @@
 #include <set>
 
 #include "autoscale/node_pool_decide.h"
+#include "autoscale/predictive_floor.h"
 
 namespace gpu_autoscaler::autoscale {
 
@@ -299,8 +300,13 @@ class Replayer {
     ++ticks_;
     bucket_peak_milli_ = demand_milli_;
     if (s_ == ScalingStrategy::kPredictive) {
-      const double target = forecaster_.PeakOver(horizon_steps_) + o_.headroom_gpus;
-      const int nodes = static_cast<int>(std::ceil(target / o_.gpus_per_node - 1e-9));
+      const double peak = forecaster_.PeakOver(horizon_steps_);
+      // Through the controller, the floor as the controller computes it
+      // (predictive_floor.h: headroom, the cheapest offering, the limits).
+      const int nodes =
+          o_.through_controller
+              ? FloorForForecast(peak, 0, {.headroom_gpus = o_.headroom_gpus}, spec_).floor_nodes
+              : static_cast<int>(std::ceil((peak + o_.headroom_gpus) / o_.gpus_per_node - 1e-9));
       // Through the controller a step only matters when it moves the floor.
       if (nodes != target_nodes_) changed_ = true;
       target_nodes_ = nodes;

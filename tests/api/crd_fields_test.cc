@@ -69,5 +69,22 @@ TEST(CrdFieldsTest, PolicyFieldsAndBadInput) {
   EXPECT_TRUE(UnknownFields("- a list", "Budget")->empty());  // the parsers say what is wrong
 }
 
+// spec.predictive is declared field by field: a misspelt method is refused,
+// not silently pruned back to Auto.
+TEST(CrdFieldsTest, GpuNodePoolPredictiveFields) {
+  EXPECT_TRUE(CheckKnownFields(R"({"spec":{"predictive":{"enabled":true,"step":"5m",
+      "seasonality":"24h","horizon":"90s","headroom":"20%","method":"Auto",
+      "minHistory":"24h"}},"status":{"predictive":{"method":"m","horizonSteps":1,
+      "forecastGPUs":1,"headroomGPUs":0,"floorNodes":1,"limitedBy":"MaxNodes",
+      "historyPoints":2,"lastUpdated":"2026-12-05T05:31:19Z"}}})",
+                               "GPUNodePool")
+                  .ok());
+  EXPECT_EQ(CheckKnownFields(R"({"spec":{"predictive":{"enabled":true,"metod":"SeasonalNaive"}}})",
+                             "GPUNodePool")
+                .message(),
+            "unknown field \"spec.predictive.metod\" (the GPUNodePool schema does not declare "
+            "it)");
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::api

@@ -331,3 +331,44 @@ TEST(DecidePoolTest, RejectsInconsistentInput) {
 
 }  // namespace
 }  // namespace gpu_autoscaler::autoscale
+
+namespace gpu_autoscaler::autoscale {
+namespace {
+
+// The floor stays within the scale-up's limits: the cost ceiling (0.70/h with
+// one 0.20 spot node leaves room for floor(0.50 / 0.20) = 2 more) and the
+// tier's maxNodes (spot 2 with one spot node: 1 more).
+TEST(DecidePoolTest, FloorStaysWithinCostCeilingAndTierMax) {
+  NodePoolSpec pool = T4Pool();
+  pool.cost_per_hour_ceiling = 0.70;
+  PoolSnapshot s = Base(&pool);
+  AddNode(&s, "n1", 0);
+  s.floor_nodes = 6;
+  s.now = kT0;
+  PoolMemory memory;
+  auto plan = DecidePool(s, &memory);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Describe(s, *plan), "t4-spot+2");
+  EXPECT_EQ(plan->floor_added, 2);
+
+  NodePoolSpec capped = T4Pool();
+  capped.tiers[kSpot].max_nodes = 2;
+  PoolSnapshot c = Base(&capped);
+  AddNode(&c, "n1", 0);
+  c.floor_nodes = 4;
+  c.now = kT0;
+  PoolMemory memory2;
+  plan = DecidePool(c, &memory2);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Describe(c, *plan), "t4-spot+1");
+  // Next pass the spot tier is full (n1 and the one asked for): on-demand
+  // takes the other 2.
+  c.groups[0].desired += 1;
+  plan = DecidePool(c, &memory2);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Describe(c, *plan), "t4-od+2");
+  EXPECT_EQ(plan->floor_added, 2);
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::autoscale

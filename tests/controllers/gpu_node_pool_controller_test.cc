@@ -100,6 +100,54 @@ TEST(ParseNodePoolTest, NamesEachProblem) {
   EXPECT_EQ(p.problems, want);
 }
 
+TEST(ParseNodePoolTest, PredictiveDefaultsAndProblems) {
+  ParsedNodePool none = ParseNodePool(kPool);
+  EXPECT_FALSE(none.predictive.enabled);
+  EXPECT_TRUE(none.predictive.problems.empty());
+
+  json pool = kPool;
+  pool["spec"]["predictive"] = {{"enabled", true}};
+  ParsedNodePool p = ParseNodePool(pool);
+  ASSERT_TRUE(p.predictive.problems.empty()) << p.predictive.problems[0];
+  EXPECT_TRUE(p.predictive.enabled);
+  EXPECT_EQ(p.predictive.method, "Auto");
+  EXPECT_FALSE(p.predictive.options.method.has_value());
+  EXPECT_EQ(p.predictive.options.step_seconds, 300);
+  EXPECT_EQ(p.predictive.options.season_seconds, 86400);
+  EXPECT_EQ(p.predictive.options.horizon_seconds, 90);  // the provisioning delay
+  EXPECT_EQ(p.predictive.options.min_history_seconds, 86400);
+  EXPECT_EQ(p.predictive.options.headroom_gpus, 0);
+
+  pool["spec"]["predictive"] = {{"enabled", true},     {"step", "1m"},
+                                {"seasonality", "7d"}, {"horizon", "3m"},
+                                {"headroom", "20%"},   {"method", "SeasonalNaive"},
+                                {"minHistory", "2d"}};
+  p = ParseNodePool(pool);
+  ASSERT_TRUE(p.predictive.problems.empty()) << p.predictive.problems[0];
+  EXPECT_EQ(p.predictive.options.season_seconds, 7 * 86400);
+  EXPECT_EQ(p.predictive.options.horizon_seconds, 180);
+  EXPECT_DOUBLE_EQ(p.predictive.options.headroom_fraction, 0.2);
+  ASSERT_TRUE(p.predictive.options.method.has_value());
+  EXPECT_EQ(p.predictive.options.method->method, autoscale::ForecastMethod::kSeasonalNaive);
+  pool["spec"]["predictive"]["headroom"] = "1.5";
+  EXPECT_DOUBLE_EQ(ParseNodePool(pool).predictive.options.headroom_gpus, 1.5);
+
+  pool["spec"]["predictive"] = {{"enabled", true},    {"step", "5s"},       {"seasonality", "1h1m"},
+                                {"horizon", "2h"},    {"headroom", "lots"}, {"method", "Magic"},
+                                {"minHistory", "30d"}};
+  p = ParseNodePool(pool);
+  EXPECT_TRUE(p.problems.empty()) << p.problems[0];  // the pool itself is fine
+  const std::vector<std::string> want = {
+      "spec.predictive.step must be between 10s and 1h",
+      "spec.predictive.seasonality must be a multiple of step, at least two steps and at most "
+      "168h",
+      "spec.predictive.horizon is longer than the seasonality",
+      "spec.predictive.minHistory is longer than the 168h of history kept",
+      "spec.predictive.method \"Magic\" is not Auto, HoltWinters, SeasonalNaive or RecentPeak",
+      "spec.predictive.headroom \"lots\" is not a number of GPUs or a percentage"};
+  EXPECT_EQ(p.predictive.problems, want);
+}
+
 // The required case, from Pod objects as the webhook leaves them.
 TEST(PoolDemandTest, TimeSlicedQuarterPodsNeedTwoGpus) {
   json pool = kPool;

@@ -5,8 +5,11 @@
 // nodes), the simulated nodes register, the test binds the pods, deletes
 // them, and the empty nodes are consolidated after consolidateAfter. A pool
 // with minNodes > maxNodes gets Ready=False while the good one keeps working.
+// Predictive pools, their demand history seeded in checkpoint ConfigMaps,
+// grow ahead of a seasonal rise within maxNodes and the cost ceiling.
 #include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -485,6 +488,129 @@ TEST_F(GpuNodePoolIntegrationTest, AnInterruptionOrdersReplacementCapacityAtOnce
       << manager_.Log();
   EXPECT_TRUE(Actions(status).count("Terminate:spot")) << status.dump(2);
   std::cout << "--- status after the interruption ---\n" << status.dump(2) << "\n";
+}
+
+// Predictive scaling through the real processes. Each pool's demand history
+// is seeded in its checkpoint ConfigMap (gpunodepool-<pool>-demand in the
+// manager's namespace) before the pool exists: two 20-minute seasons of 5 m
+// steps, 0, 6, 6, 0 GPUs, ending at the current step. No pod is pending, but
+// a season ago demand rose to 6 GPUs in the next step: the pools grow ahead
+// of it, up to maxNodes (3) or what the cost ceiling pays for (0.40/h at
+// 0.16 a spot node: 2). Disabled, nothing happens; a corrupt checkpoint is a
+// condition and the history starts over.
+TEST_F(GpuNodePoolIntegrationTest, PreProvisionsAheadOfTheSeasonalRiseWithinLimits) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t end = now - now % 300;
+  std::string gpus;
+  for (int i = 0; i < 8; ++i)
+    gpus += std::string(i == 0 ? "" : ",") + (i % 4 == 1 || i % 4 == 2 ? "6" : "0");
+  const std::string history =
+      json{{"version", 1}, {"stepSeconds", 300}, {"start", end - 8 * 300}, {"gpus", gpus}}.dump();
+  auto seed = [&](const std::string& pool, const std::string& text) {
+    json cm = {
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata", {{"name", "gpunodepool-" + pool + "-demand"}, {"namespace", "default"}}},
+        {"data", {{"history.json", text}}}};
+    auto created = client_->Create({kube::resources::kConfigMaps, "default", ""}, cm);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  };
+  auto pool = [&](const std::string& name, const json& predictive, const json& edit) {
+    json p = json::parse(R"({
+      "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+      "spec": {
+        "provider": {"type": "simulated", "provisioningDelay": "1s"},
+        "instanceTypes": [{"name": "sim.t4x1", "gpuModel": "Tesla-T4", "gpuCount": 1,
+                           "cpu": "8", "memory": "32Gi", "price": {"spot": 0.16, "onDemand": 0.53}}],
+        "maxNodes": 10,
+        "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "1s"}
+      }})");
+    p["metadata"]["name"] = name;
+    p["spec"]["provider"]["groups"] = {{"spot", name + "-spot"}, {"onDemand", name + "-od"}};
+    p["spec"]["predictive"] = predictive;
+    p["spec"].merge_patch(edit);
+    auto created = client_->Create({kPools, "", name}, p);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  };
+  const json predictive = {{"enabled", true}, {"step", "5m"},        {"seasonality", "20m"},
+                           {"horizon", "5m"}, {"minHistory", "40m"}, {"method", "SeasonalNaive"}};
+  json off = predictive;
+  off["enabled"] = false;
+  for (const char* name : {"pred-max", "pred-cost", "pred-off"})
+    seed(name, history);
+  seed("pred-corrupt", R"({"version":1,"stepSeconds":300,"start":0,"gpus":"1,2,zebra"})");
+  pool("pred-corrupt", predictive, json::object());
+  pool("pred-off", off, json::object());
+  pool("pred-max", predictive, {{"maxNodes", 3}});
+  pool("pred-cost", predictive, {{"costPerHourCeiling", 0.4}});
+
+  ASSERT_TRUE(WaitFor([&] { return PoolNodes("pred-max").size() == 3; })) << manager_.Log();
+  ASSERT_TRUE(WaitFor([&] { return PoolNodes("pred-cost").size() == 2; })) << manager_.Log();
+  json status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Pool("pred-max").value("status", json::object());
+    return status.value("nodes", 0) == 3 &&
+           status.value("predictive", json::object()).value("floorNodes", 0) == 3;
+  })) << status.dump(2);
+  EXPECT_EQ(status["desired"], 3);
+  EXPECT_EQ(status["pendingGPUPods"], 0);
+  EXPECT_EQ(status["predictive"]["method"], "seasonal-naive(season=4)");
+  EXPECT_EQ(status["predictive"]["forecastGPUs"], 6.0);
+  EXPECT_EQ(status["predictive"]["limitedBy"], "MaxNodes");
+  EXPECT_GE(status["predictive"]["historyPoints"].get<int>(), 8);
+  EXPECT_EQ(PoolCondition("pred-max", "Predicting")->status, "True");
+  EXPECT_EQ(status["recentActions"].back()["action"], "ScaleUp");
+  std::cout << "--- status of a pool scaled ahead of demand ---\n" << status.dump(2) << "\n";
+
+  // The floor holds: the empty nodes are not consolidated (consolidateAfter 1s).
+  const json cost = Pool("pred-cost")["status"];
+  EXPECT_EQ(cost["predictive"]["floorNodes"], 2);
+  EXPECT_EQ(cost["predictive"]["limitedBy"], "CostCeiling");
+  EXPECT_LE(cost["hourlyCost"].get<double>(), 0.4);
+
+  // An Event says why the pool grew.
+  bool pre_provisioned = false;
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = client_->List({kube::resources::kEvents, "default"});
+    if (!events.ok()) return false;
+    for (const json& e : (*events)["items"])
+      pre_provisioned = pre_provisioned || e.value("reason", "") == "PreProvision";
+    return pre_provisioned;
+  }));
+
+  // The forecast and the floor as Prometheus gauges.
+  auto metrics = kube::RestClient::Create(
+      {.server = "http://127.0.0.1:" + std::to_string(manager_.PortFromLog("metrics_port"))});
+  ASSERT_TRUE(metrics.ok());
+  auto scraped = (*metrics)->Request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(
+      scraped->body.find("gpu_autoscaler_node_pool_predictive_floor_nodes{pool=\"pred-max\"} 3"),
+      std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_node_pool_forecast_gpus{pool=\"pred-max\"} 6"),
+            std::string::npos);
+  EXPECT_EQ(scraped->body.find("gpu_autoscaler_node_pool_forecast_gpus{pool=\"pred-off\"}"),
+            std::string::npos);
+
+  // Disabled: ready, reported, never grown.
+  auto off_condition = PoolCondition("pred-off", "Predicting");
+  ASSERT_TRUE(off_condition);
+  EXPECT_EQ(off_condition->reason, "Disabled");
+  EXPECT_TRUE(PoolNodes("pred-off").empty());
+  EXPECT_EQ(Pool("pred-off")["status"]["desired"], 0);
+
+  // The corrupt checkpoint: a condition, no growth, and the manager lives on.
+  auto corrupt = PoolCondition("pred-corrupt", "Predicting");
+  ASSERT_TRUE(corrupt);
+  EXPECT_EQ(corrupt->status, "False");
+  EXPECT_EQ(corrupt->reason, "HistoryReset");
+  EXPECT_NE(corrupt->message.find("point 2 \"zebra\""), std::string::npos) << corrupt->message;
+  EXPECT_TRUE(PoolNodes("pred-corrupt").empty());
+  EXPECT_NE(manager_.Log().find("discarding demand history checkpoint"), std::string::npos);
+  EXPECT_EQ(PoolCondition("pred-corrupt", "Ready")->status, "True");
 }
 
 }  // namespace

@@ -2,13 +2,18 @@
 // an injected clock, the simulated cloud as the provider and a scripted API
 // server that takes the status writes. Each Reconcile is one pass; the
 // requeue it returns is what the controller would wait.
+#include <map>
+#include <mutex>
+
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
 #include <map>
 
+#include "autoscale/demand_history.h"
 #include "cloud/simulated_provider.h"
 #include "controllers/gpu_node_pool_controller.h"
+#include "kube/conditions.h"
 #include "kube/object_codec.h"
 #include "kube/rest_client.h"
 #include "support/fake_transport.h"
@@ -49,16 +54,21 @@ class GpuNodePoolReconcileTest : public ::testing::Test {
                       .gpu_model = "A10G",
                       .lifecycle = cloud::Lifecycle::kSpot});
     cloud_->AddGroup({.name = "late-od", .instance_type = "sim.a10x1", .gpu_model = "A10G"});
+    reconciler_ = NewReconciler();
+    pools_.Upsert(std::make_shared<const kube::GenericObject>(
+        std::move(*kube::DecodeGenericObject(kLatePool.dump()))));
+  }
+
+  // A reconciler as a (new) manager builds it, over the test's simulated cloud.
+  std::unique_ptr<GpuNodePoolReconciler> NewReconciler() {
     GpuNodePoolOptions options;
     options.build_provider =
         [this](const ParsedNodePool&,
                const ProviderContext&) -> Result<std::shared_ptr<cloud::NodeGroupProvider>> {
       return std::shared_ptr<cloud::NodeGroupProvider>(cloud_);
     };
-    reconciler_ = std::make_unique<GpuNodePoolReconciler>(pools_, nodes_, pods_, nullptr, *client_,
-                                                          clock_, nullptr, registry_, options);
-    pools_.Upsert(std::make_shared<const kube::GenericObject>(
-        std::move(*kube::DecodeGenericObject(kLatePool.dump()))));
+    return std::make_unique<GpuNodePoolReconciler>(pools_, nodes_, pods_, nullptr, *client_, clock_,
+                                                   nullptr, registry_, options);
   }
 
   void AddPendingPod(const std::string& name) {
@@ -199,6 +209,204 @@ TEST_F(GpuNodePoolReconcileTest, ProviderErrorsAndInterruptionsAreExported) {
                           {{"pool", "late"}, {"reason", "ProviderUnavailable"}}),
               pass);
   }
+}
+
+// Predictive scaling in the reconciler: the API server keeps ConfigMaps (the
+// demand history checkpoint); the clock's wall time starts at 1800000000, a
+// multiple of the 5 m step.
+class GpuNodePoolPredictiveTest : public GpuNodePoolReconcileTest {
+ protected:
+  static constexpr int64_t kNow = 1'800'000'000;
+  static constexpr char kConfigMaps[] = "/api/v1/namespaces/default/configmaps";
+
+  void SetUp() override {
+    GpuNodePoolReconcileTest::SetUp();
+    api_->SetHandler([this](const kube::HttpRequest& req) {
+      const size_t at = req.url.find(kConfigMaps);
+      if (at == std::string::npos)
+        return testing::FakeTransport::Reply{.status = 200, .body = req.body};
+      std::lock_guard<std::mutex> lock(mu_);
+      const std::string rest = req.url.substr(at + std::string(kConfigMaps).size());
+      if (req.method == "GET") {
+        auto it = configmaps_.find(rest.empty() ? "" : rest.substr(1));
+        if (it == configmaps_.end()) {
+          return testing::FakeTransport::Reply{
+              .status = 404,
+              .body = R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+                      R"("reason":"NotFound","code":404})"};
+        }
+        return testing::FakeTransport::Reply{.status = 200, .body = it->second.dump()};
+      }
+      json cm = json::parse(req.body);
+      cm["metadata"]["resourceVersion"] = std::to_string(++writes_);
+      configmaps_[cm["metadata"]["name"].get<std::string>()] = cm;
+      return testing::FakeTransport::Reply{.status = 200, .body = cm.dump()};
+    });
+  }
+
+  // kLatePool with spec.predictive (and `edit` applied to the spec).
+  void UsePool(const json& predictive, const json& edit = json::object()) {
+    json pool = kLatePool;
+    pool["metadata"]["uid"] = "uid-late";
+    pool["spec"]["predictive"] = predictive;
+    pool["spec"].merge_patch(edit);
+    pools_.Upsert(std::make_shared<const kube::GenericObject>(
+        std::move(*kube::DecodeGenericObject(pool.dump()))));
+  }
+  // A checkpoint ConfigMap holding `text`.
+  void Seed(const std::string& text) {
+    configmaps_["gpunodepool-late-demand"] = {
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata", {{"name", "gpunodepool-late-demand"}, {"namespace", "default"}}},
+        {"data", {{"history.json", text}}}};
+  }
+  // Two seasons of four 5 m steps ending now: 0, 3, 1, 0 GPUs.
+  static std::string TwoSeasons() {
+    return autoscale::EncodeDemandHistory(
+        {.step_seconds = 300, .start = kNow - 8 * 300, .gpus = {0, 3, 1, 0, 0, 3, 1, 0}});
+  }
+  static json SeasonalNaive() {
+    return {{"enabled", true}, {"step", "5m"},        {"seasonality", "20m"},
+            {"horizon", "5m"}, {"minHistory", "40m"}, {"method", "SeasonalNaive"}};
+  }
+  json Status() { return json::parse(api_->last_request().body)["status"]; }
+  std::optional<kube::ObjectCondition> Predicting() {
+    return kube::FindCondition(Status()["conditions"], "Predicting");
+  }
+
+  std::mutex mu_;
+  std::map<std::string, json> configmaps_;
+  int writes_ = 0;
+};
+
+// No pod waits, but a season ago demand rose to 3 GPUs in the next step:
+// the pool grows to 3 one-GPU spot nodes at once.
+TEST_F(GpuNodePoolPredictiveTest, ScalesUpAheadOfTheSeasonalRise) {
+  Seed(TwoSeasons());
+  UsePool(SeasonalNaive());
+  Pass();
+  EXPECT_EQ(Desired("late-spot"), 3) << Status().dump(2);
+  EXPECT_EQ(Desired("late-od"), 0);
+  const json status = Status();
+  EXPECT_EQ(status["predictive"]["method"], "seasonal-naive(season=4)");
+  EXPECT_EQ(status["predictive"]["forecastGPUs"], 3.0);
+  EXPECT_EQ(status["predictive"]["floorNodes"], 3);
+  EXPECT_EQ(status["predictive"]["historyPoints"], 8);
+  EXPECT_EQ(status["predictive"]["horizonSteps"], 2);
+  ASSERT_TRUE(Predicting());
+  EXPECT_EQ(Predicting()->status, "True");
+  EXPECT_EQ(Predicting()->reason, "Forecasting");
+  EXPECT_TRUE(Actions().count("ScaleUp:spot"));
+  EXPECT_EQ(writes_, 0);  // nothing new to checkpoint yet
+
+  // A step later the step just ended (0 GPUs observed) joins the checkpoint, once.
+  clock_.Step(seconds(300));
+  Pass();
+  clock_.Step(seconds(10));
+  Pass();
+  EXPECT_EQ(writes_, 1);
+  auto saved = autoscale::DecodeDemandHistory(
+      configmaps_["gpunodepool-late-demand"]["data"]["history.json"].get<std::string>());
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->gpus.size(), 9u);
+  EXPECT_EQ(saved->gpus.back(), 0);
+  EXPECT_EQ(configmaps_["gpunodepool-late-demand"]["metadata"]["ownerReferences"][0]["uid"],
+            "uid-late");
+}
+
+TEST_F(GpuNodePoolPredictiveTest, TheFloorStopsAtMaxNodesAndTheCostCeiling) {
+  Seed(TwoSeasons());
+  UsePool(SeasonalNaive(), {{"costPerHourCeiling", 0.8}});  // floor(0.8 / 0.38) = 2 spot nodes
+  Pass();
+  EXPECT_EQ(Desired("late-spot"), 2);
+  EXPECT_EQ(Status()["predictive"]["floorNodes"], 2);
+  EXPECT_EQ(Status()["predictive"]["limitedBy"], "CostCeiling");
+  clock_.Step(seconds(5));
+  Pass();
+  EXPECT_EQ(Desired("late-spot") + Desired("late-od"), 2);
+}
+
+TEST_F(GpuNodePoolPredictiveTest, DisabledDoesNothing) {
+  Seed(TwoSeasons());
+  json off = SeasonalNaive();
+  off["enabled"] = false;
+  UsePool(off);
+  Pass();
+  EXPECT_EQ(Desired("late-spot") + Desired("late-od"), 0);
+  EXPECT_FALSE(Status().contains("predictive"));
+  ASSERT_TRUE(Predicting());
+  EXPECT_EQ(Predicting()->status, "False");
+  EXPECT_EQ(Predicting()->reason, "Disabled");
+  clock_.Step(seconds(600));
+  Pass();
+  EXPECT_EQ(writes_, 0);
+}
+
+TEST_F(GpuNodePoolPredictiveTest, AnInvalidBlockIsAConditionAndThePoolStillWorks) {
+  json bad = SeasonalNaive();
+  bad["seasonality"] = "7m";  // not a multiple of 5m
+  UsePool(bad);
+  AddPendingPod("train-0");
+  Pass();
+  clock_.Step(seconds(1));
+  Pass();
+  EXPECT_EQ(Desired("late-spot"), 1);  // reactive scale-up as before
+  ASSERT_TRUE(Predicting());
+  EXPECT_EQ(Predicting()->reason, "InvalidSpec");
+  EXPECT_NE(Predicting()->message.find("spec.predictive.seasonality must be a multiple of step"),
+            std::string::npos)
+      << Predicting()->message;
+  EXPECT_EQ(kube::FindCondition(Status()["conditions"], "Ready")->status, "True");
+}
+
+// The history outlives the manager: a new one (a restart, another leader)
+// reads the checkpoint the first wrote.
+TEST_F(GpuNodePoolPredictiveTest, ANewManagerReadsTheHistoryBack) {
+  UsePool(SeasonalNaive());
+  AddPendingPod("train-0");  // 1 GPU of demand
+  Pass();
+  clock_.Step(seconds(300));
+  Pass();  // the step ended: written
+  ASSERT_EQ(writes_, 1);
+  EXPECT_EQ(Status()["predictive"]["historyPoints"], 1);
+
+  reconciler_.reset();
+  reconciler_ = NewReconciler();
+  clock_.Step(seconds(10));
+  Pass();
+  EXPECT_EQ(Status()["predictive"]["historyPoints"], 1);
+  EXPECT_EQ(writes_, 1);  // nothing new until this step ends
+  clock_.Step(seconds(300));
+  Pass();
+  auto saved = autoscale::DecodeDemandHistory(
+      configmaps_["gpunodepool-late-demand"]["data"]["history.json"].get<std::string>());
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->gpus, (std::vector<double>{1, 1}));
+}
+
+// A checkpoint that does not decode: reported, and replaced by a new history.
+TEST_F(GpuNodePoolPredictiveTest, ACorruptCheckpointRestartsTheHistory) {
+  Seed(R"({"version":1,"stepSeconds":300,"start":0,"gpus":"1,2,zebra"})");
+  UsePool(SeasonalNaive());
+  AddPendingPod("train-0");  // 1 GPU of demand
+  Pass();
+  EXPECT_EQ(Desired("late-spot"), 0);
+  ASSERT_TRUE(Predicting());
+  EXPECT_EQ(Predicting()->status, "False");
+  EXPECT_EQ(Predicting()->reason, "HistoryReset");
+  EXPECT_NE(Predicting()->message.find("ConfigMap default/gpunodepool-late-demand was unreadable "
+                                       "and starts over: demand history: point 2 \"zebra\""),
+            std::string::npos)
+      << Predicting()->message;
+  clock_.Step(seconds(300));
+  Pass();
+  auto saved = autoscale::DecodeDemandHistory(
+      configmaps_["gpunodepool-late-demand"]["data"]["history.json"].get<std::string>());
+  ASSERT_TRUE(saved.ok()) << saved.error().ToString();
+  EXPECT_EQ(saved->start, kNow);
+  EXPECT_EQ(saved->gpus, (std::vector<double>{1}));
+  EXPECT_EQ(Predicting()->reason, "HistoryReset");  // until there is enough history again
 }
 
 }  // namespace
