@@ -172,11 +172,26 @@ done
 # The node agent on h100-od-1, reading NVML: here the fake NVML library the
 # tests use, playing 8 H100s in two NVSwitch planes. It writes the node's
 # NodeResourceReport and its NVLink-islands label, which the scheduler reads.
-python3 - "$work/nvml.json" <<'PY'
-import json, sys
-gpus = [{"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "usedMiB": 0, "util": 0,
-         "nvswitches": ["00000000:%s:00.0" % ("A1" if i < 4 else "B1")]} for i in range(8)]
-json.dump({"gpus": gpus}, open(sys.argv[1], "w"))
+# Each GPU's utilisation and memory replay, one sample per poll, real inference
+# pods of the Alibaba GenTD26 traces (excerpts in tests/data/genai).
+python3 - "$work/nvml.json" tests/data/genai/pod_gpu_duty_cycle_excerpt.csv \
+  tests/data/genai/recommend_slice/gpu_memory.csv <<'PY'
+import csv, json, sys
+out, util_csv, mem_csv = sys.argv[1:4]
+def series(path, scale):
+    by_pod = {}
+    for row in csv.DictReader(open(path)):
+        by_pod.setdefault(row["container_ip"], []).append(round(float(row["value"]) * scale))
+    return list(by_pod.values())
+util, mem = series(util_csv, 1), series(mem_csv, 1 / 2**20)
+gpus = []
+for i in range(8):
+    u, m = util[i % len(util)], mem[i % len(mem)]
+    shift = (i // len(util)) * len(u) // 2  # GPUs on the same pod's series are out of phase
+    gpus.append({"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559,
+                 "utilSeries": u[shift:] + u[:shift], "usedMiBSeries": [min(v, 81559) for v in m],
+                 "nvswitches": ["00000000:%s:00.0" % ("A1" if i < 4 else "B1")]})
+json.dump({"gpus": gpus}, open(out, "w"))
 PY
 agent_probe=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/nvml.json" "$build/gpu-autoscaler-node-agent" --node-name h100-od-1 \
