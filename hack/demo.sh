@@ -12,7 +12,9 @@
 #   6. GPU nodes (fake, as in KWOK), the node agent on one of them (on the
 #      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
-#   7. `gpu-autoscaler status`, `cost` and the placement simulator;
+#   7. `gpu-autoscaler status`, `cost` and the placement simulator; then part of
+#      the openb trace replayed live on a fleet of fake Nodes (`gpu-autoscaler
+#      replay`): arrivals, departures and a progress view;
 #   8. a simulated GPU node pool: scale-up, one spot interruption (the node
 #      agent against the AWS fake's metadata service), consolidation; and one
 #      GPU defragmentation move.
@@ -351,6 +353,16 @@ step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds" --arrived-curve "$work/placement.csv"
+
+step "13b. The openb trace replayed live on a simulated fleet (gpu-autoscaler replay)"
+# 21 openb nodes become fake Nodes (KWOK-style: Ready, a heartbeat Lease each);
+# four trace hours of pods arrive and depart at 320x, placed by the scheduler
+# above, marked Running, billed to three teams; the progress line redraws on a
+# terminal. It runs before step 14's node pool exists, so that pending trace
+# pods do not scale the pool.
+"$cli" replay --kubeconfig "$work/kubeconfig" --nodes bench/data/openb/openb_node_list_gpu_node.csv \
+  --pods bench/data/openb/openb_pod_list_default.csv --node-limit 21 --shared-fraction 0.25 \
+  --start 12815361 --window 4h --speed 320 | sed 's/^/  /'
 
 step "14. The autoscaler: a simulated GPU node pool grows, survives a spot interruption, shrinks"
 apply - <<'YAML' | sed 's/^/  /'
