@@ -12,12 +12,13 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -189,7 +190,7 @@ std::string Lowercase(std::string s) {
   return s;
 }
 
-std::string Clock(double t) {  // trace seconds as "d3 04:05:06"
+std::string TraceClockText(double t) {  // trace seconds as "d3 04:05:06"
   const int64_t s = static_cast<int64_t>(std::floor(t));
   char buf[48];
   std::snprintf(buf, sizeof buf, "d%lld %02lld:%02lld:%02lld", static_cast<long long>(s / 86400),
@@ -205,10 +206,11 @@ struct Sample {
 
 class Replayer {
  public:
-  Replayer(kube::RestClient& client, const as::LiveReplayPlan& plan,
+  Replayer(Clock& clock, kube::RestClient& client, const as::LiveReplayPlan& plan,
            std::vector<as::FakeNodeShape> nodes, std::vector<std::string> teams, std::string prefix,
            std::string run)
-      : client_(client),
+      : clock_(clock),
+        client_(client),
         plan_(plan),
         nodes_(std::move(nodes)),
         teams_(std::move(teams)),
@@ -230,7 +232,7 @@ class Replayer {
       GPU_RETURN_IF_ERROR(EnsureNamespace(ns, ""));
     for (const std::string& team : teams_)
       GPU_RETURN_IF_ERROR(EnsureNamespace(prefix_ + team, team));
-    const std::string now = kube::FormatTime(RealClock::Instance().WallNow());
+    const std::string now = kube::FormatTime(clock_.WallNow());
     for (const as::FakeNodeShape& n : nodes_) {
       if (g_interrupts) return Status::Ok();
       kube::ObjectRef ref{kube::resources::kNodes, "", n.name, ""};
@@ -255,10 +257,10 @@ class Replayer {
   Status Run(double speed, double lease_interval, double poll_interval, bool tty) {
     const as::ReplayClock clock(plan_.start, speed);
     as::ReplayCursor cursor(plan_);
-    const auto t0 = std::chrono::steady_clock::now();
-    auto elapsed = [&] {
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    };
+    const Clock::TimePoint t0 = clock_.Now();
+    auto elapsed = [&] { return std::chrono::duration<double>(clock_.Now() - t0).count(); };
+    std::mutex nap_mu;
+    std::condition_variable nap_cv;  // nothing notifies it: a nap ends at its deadline
     double next_lease = lease_interval;
     double next_poll = 0;
     double next_line = 0;
@@ -290,7 +292,10 @@ class Replayer {
       double wake = std::min(next_poll, next_lease);
       wake = std::min(wake, clock.WallOffset(cursor.next_time()));
       const double nap = std::clamp(wake - elapsed(), 0.0, 0.2);
-      std::this_thread::sleep_for(std::chrono::duration<double>(nap));
+      std::unique_lock<std::mutex> lock(nap_mu);
+      clock_.WaitUntil(lock, nap_cv,
+                       clock_.Now() + std::chrono::duration_cast<Clock::Duration>(
+                                          std::chrono::duration<double>(nap)));
     }
     if (tty) std::fprintf(stderr, "\r\033[K");
     std::fprintf(
@@ -368,7 +373,7 @@ class Replayer {
                   {"spec",
                    {{"holderIdentity", node},
                     {"leaseDurationSeconds", 40},
-                    {"renewTime", kube::FormatMicroTime(RealClock::Instance().WallNow())}}}};
+                    {"renewTime", kube::FormatMicroTime(clock_.WallNow())}}}};
     auto r = client_.Create({kube::resources::kLeases, kLeaseNamespace, node, ""}, lease);
     if (r.ok()) return Status::Ok();
     if (!kube::IsAlreadyExists(r.error()))
@@ -378,8 +383,7 @@ class Replayer {
   }
 
   void RenewLease(const std::string& node) {
-    const json patch = {
-        {"spec", {{"renewTime", kube::FormatMicroTime(RealClock::Instance().WallNow())}}}};
+    const json patch = {{"spec", {{"renewTime", kube::FormatMicroTime(clock_.WallNow())}}}};
     if (client_
             .Patch({kube::resources::kLeases, kLeaseNamespace, node, ""}, kube::PatchType::kMerge,
                    patch.dump())
@@ -442,7 +446,7 @@ class Replayer {
     opts.label_selector = std::string(kReplayLabel) + "=" + run_;
     auto list = client_.List({kube::resources::kPods, "", "", ""}, opts);
     if (!list.ok()) return UnavailableError("listing pods: " + list.error().ToString());
-    const std::string now = kube::FormatTime(RealClock::Instance().WallNow());
+    const std::string now = kube::FormatTime(clock_.WallNow());
     for (const json& pod : list->value("items", json::array())) {
       const json& meta = pod["metadata"];
       auto it = index_.find(meta.value("namespace", "") + "/" + meta.value("name", ""));
@@ -472,12 +476,13 @@ class Replayer {
     std::snprintf(buf, sizeof buf,
                   "trace %s  arrived %d  bound %d  pending %d  departed %d  GPUs %.1f/%d "
                   "[%s%s] %3.0f%%",
-                  Clock(t).c_str(), c.arrived, c.bound, c.pending, c.departed, c.gpus_allocated,
-                  total_gpus_, std::string(filled, '#').c_str(),
+                  TraceClockText(t).c_str(), c.arrived, c.bound, c.pending, c.departed,
+                  c.gpus_allocated, total_gpus_, std::string(filled, '#').c_str(),
                   std::string(kWidth - filled, '.').c_str(), frac * 100);
     return buf;
   }
 
+  Clock& clock_;
   kube::RestClient& client_;
   const as::LiveReplayPlan& plan_;
   std::vector<as::FakeNodeShape> nodes_;
@@ -526,7 +531,8 @@ std::string SummaryText(const json& s) {
       const double g = curve[i]["gpus"].get<double>();
       const int bar = static_cast<int>(std::lround(std::min(1.0, g / gpus) * 40));
       std::snprintf(line, sizeof line, "  %s  %7.2f  %s\n",
-                    Clock(curve[i]["t"].get<double>()).c_str(), g, std::string(bar, '#').c_str());
+                    TraceClockText(curve[i]["t"].get<double>()).c_str(), g,
+                    std::string(bar, '#').c_str());
       out += line;
     }
   }
@@ -641,7 +647,7 @@ int RunReplay(int argc, char** argv) {
 
   // A short run id keeps this replay's objects apart from another's.
   const std::string run = std::to_string(getpid());
-  Replayer replayer(**client, *plan, std::move(shapes), teams,
+  Replayer replayer(RealClock::Instance(), **client, *plan, std::move(shapes), teams,
                     flags.Get("--namespace-prefix", "replay-"), run);
   struct sigaction sa {};
   sa.sa_handler = [](int) {
