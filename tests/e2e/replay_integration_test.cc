@@ -4,14 +4,17 @@
 // 16-GPU pod never is, departures delete them all, and the fake Nodes keep
 // heartbeat Leases.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kube/error.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
@@ -134,6 +137,40 @@ TEST_F(ReplayTest, PlacesArrivalsDeletesDeparturesAndRenewsLeases) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.err.find("node openb-node-0227 already exists"), std::string::npos) << again.err;
   EXPECT_TRUE((*client)->Get({kube::resources::kNodes, "", "openb-node-0227", ""}).ok());
+}
+
+TEST_F(ReplayTest, InterruptDeletesOnlyWhatItMade) {
+  StartScheduler();
+  auto client = kube::RestClient::Create(server_->config());
+  ASSERT_TRUE(client.ok());
+  // Somebody else's node, which the replay must leave alone.
+  const json other = {
+      {"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "someone-elses-node"}}}};
+  ASSERT_TRUE((*client)->Create({kube::resources::kNodes, "", "", ""}, other).ok());
+
+  testing::ChildProcess replay;
+  ASSERT_TRUE(replay.Spawn(Replay({"--speed", "2"}), dir_ + "/replay.log"));
+  // Mid-replay: the first pod has arrived (a 320-s trace at 2x lasts minutes).
+  ASSERT_TRUE(WaitFor([&] { return replay.Log().find("arrived 1") != std::string::npos; }))
+      << replay.Log();
+  replay.Signal(SIGINT);
+  std::optional<int> status;
+  ASSERT_TRUE(WaitFor([&] { return (status = replay.TryWait()).has_value(); })) << replay.Log();
+  ASSERT_TRUE(WIFEXITED(*status)) << replay.Log();
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << replay.Log();
+  EXPECT_NE(replay.Log().find("(interrupted)"), std::string::npos) << replay.Log();
+
+  EXPECT_TRUE((*client)->Get({kube::resources::kNodes, "", "someone-elses-node", ""}).ok());
+  for (const char* node : {"openb-node-0227", "openb-node-0300", "openb-node-0301"}) {
+    auto gone = (*client)->Get({kube::resources::kNodes, "", node, ""});
+    EXPECT_TRUE(!gone.ok() && kube::IsNotFound(gone.error())) << node;
+    auto lease = (*client)->Get({kube::resources::kLeases, "kube-node-lease", node, ""});
+    EXPECT_TRUE(!lease.ok() && kube::IsNotFound(lease.error())) << node;
+  }
+  auto pods = (*client)->List({kube::resources::kPods, "", "", ""},
+                              {.label_selector = "project=openb-replay"});
+  ASSERT_TRUE(pods.ok());
+  EXPECT_EQ((*pods)["items"].size(), 0u);
 }
 
 TEST_F(ReplayTest, ClearErrors) {
