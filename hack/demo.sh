@@ -42,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
