@@ -12,7 +12,9 @@
 #   6. GPU nodes (fake, as in KWOK), the node agent on one of them (on the
 #      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
-#   7. `gpu-autoscaler status`, `cost` and the placement simulator;
+#   7. `gpu-autoscaler status`, `cost` and the placement simulator; then part of
+#      the openb trace replayed live on a fleet of fake Nodes (`gpu-autoscaler
+#      replay`): arrivals, departures and a progress view;
 #   8. a simulated GPU node pool: scale-up, one spot interruption (the node
 #      agent against the AWS fake's metadata service), consolidation; and one
 #      GPU defragmentation move.
@@ -40,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -172,11 +174,26 @@ done
 # The node agent on h100-od-1, reading NVML: here the fake NVML library the
 # tests use, playing 8 H100s in two NVSwitch planes. It writes the node's
 # NodeResourceReport and its NVLink-islands label, which the scheduler reads.
-python3 - "$work/nvml.json" <<'PY'
-import json, sys
-gpus = [{"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "usedMiB": 0, "util": 0,
-         "nvswitches": ["00000000:%s:00.0" % ("A1" if i < 4 else "B1")]} for i in range(8)]
-json.dump({"gpus": gpus}, open(sys.argv[1], "w"))
+# Each GPU's utilisation and memory replay, one sample per poll, real inference
+# pods of the Alibaba GenTD26 traces (excerpts in tests/data/genai).
+python3 - "$work/nvml.json" tests/data/genai/pod_gpu_duty_cycle_excerpt.csv \
+  tests/data/genai/recommend_slice/gpu_memory.csv <<'PY'
+import csv, json, sys
+out, util_csv, mem_csv = sys.argv[1:4]
+def series(path, scale):
+    by_pod = {}
+    for row in csv.DictReader(open(path)):
+        by_pod.setdefault(row["container_ip"], []).append(round(float(row["value"]) * scale))
+    return list(by_pod.values())
+util, mem = series(util_csv, 1), series(mem_csv, 1 / 2**20)
+gpus = []
+for i in range(8):
+    u, m = util[i % len(util)], mem[i % len(mem)]
+    shift = (i // len(util)) * len(u) // 2  # GPUs on the same pod's series are out of phase
+    gpus.append({"name": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559,
+                 "utilSeries": u[shift:] + u[:shift], "usedMiBSeries": [min(v, 81559) for v in m],
+                 "nvswitches": ["00000000:%s:00.0" % ("A1" if i < 4 else "B1")]})
+json.dump({"gpus": gpus}, open(out, "w"))
 PY
 agent_probe=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/nvml.json" "$build/gpu-autoscaler-node-agent" --node-name h100-od-1 \
@@ -336,6 +353,16 @@ step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds" --arrived-curve "$work/placement.csv"
+
+step "13b. The openb trace replayed live on a simulated fleet (gpu-autoscaler replay)"
+# 21 openb nodes become fake Nodes (KWOK-style: Ready, a heartbeat Lease each);
+# four trace hours of pods arrive and depart at 320x, placed by the scheduler
+# above, marked Running, billed to three teams; the progress line redraws on a
+# terminal. It runs before step 14's node pool exists, so that pending trace
+# pods do not scale the pool.
+"$cli" replay --kubeconfig "$work/kubeconfig" --nodes bench/data/openb/openb_node_list_gpu_node.csv \
+  --pods bench/data/openb/openb_pod_list_default.csv --node-limit 21 --shared-fraction 0.25 \
+  --start 12815361 --window 4h --speed 320 | sed 's/^/  /'
 
 step "14. The autoscaler: a simulated GPU node pool grows, survives a spot interruption, shrinks"
 apply - <<'YAML' | sed 's/^/  /'

@@ -5,6 +5,8 @@
 //   gpu-autoscaler cost --by namespace --since 7d --db cost.db
 //
 //   gpu-autoscaler status -o wide
+//
+//   gpu-autoscaler replay --nodes nodes.csv --pods pods.csv --window 4h --speed 300
 #include <unistd.h>
 
 #include <chrono>
@@ -43,6 +45,7 @@ constexpr char kUsage[] =
     "  recommend  right-size pods (GPU memory, memory, GPU share) from usage traces\n"
     "  report     one report: sharing, cost by team, Budgets, scaling, placement (text, HTML)\n"
     "  simulate   replay a GPU trace against placement policies\n"
+    "  replay     a simulated GPU fleet (KWOK-style) replaying an openb trace on a cluster\n"
     "\n"
     "Run 'gpu-autoscaler <command> --help' for a command's options.\n";
 
@@ -303,6 +306,7 @@ int main(int argc, char** argv) {
   if (command == "status") return gpu_autoscaler::cli::RunStatus(argc - 2, argv + 2);
   if (command == "recommend") return gpu_autoscaler::cli::RunRecommend(argc - 2, argv + 2);
   if (command == "report") return gpu_autoscaler::cli::RunReport(argc - 2, argv + 2);
+  if (command == "replay") return gpu_autoscaler::cli::RunReplay(argc - 2, argv + 2);
   std::fprintf(stderr, "gpu-autoscaler: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return kExitUsage;
 }

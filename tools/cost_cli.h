@@ -30,6 +30,7 @@ int RunRoi(int argc, char** argv);
 int RunStatus(int argc, char** argv);     // status_cli.cc
 int RunRecommend(int argc, char** argv);  // recommend_cli.cc: the profiling evaluation
 int RunReport(int argc, char** argv);     // report_cli.cc: the cluster report (text, HTML)
+int RunReplay(int argc, char** argv);     // replay_cli.cc: a fake fleet replaying an openb trace
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
