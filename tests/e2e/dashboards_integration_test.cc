@@ -206,7 +206,7 @@ class DashboardsEndToEndTest : public ::testing::Test {
     ASSERT_TRUE(scheduler_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-scheduler"), "--kubeconfig=" + kubeconfig_,
          "--mode=standalone", "--metrics-bind-address=127.0.0.1:" + std::to_string(scheduler_port_),
-         "--health-probe-bind-address=127.0.0.1:0"},
+         "--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:0"},
         dir_ + "/scheduler.log"));
     ASSERT_TRUE(WaitFor([&] { return scheduler_.PortFromLog("metrics_port") > 0; }))
         << scheduler_.Log();
@@ -241,10 +241,10 @@ class DashboardsEndToEndTest : public ::testing::Test {
          "--kubeconfig=" + kubeconfig_,
          "--nvml-library=" + testing::BinaryPath("libgpa-fake-nvml.so"), "--poll-interval=200ms",
          "--report-interval=1s", "--metrics-bind-address=127.0.0.1:" + std::to_string(agent_port_),
-         "--health-probe-bind-address=127.0.0.1:0", "--sysfs-root=" + dir_ + "/sys",
-         "--proc-root=" + dir_ + "/proc", "--cgroup-root=" + dir_ + "/cgroup",
-         "--cgroup-driver=systemd", "--cgroup-version=v2", "--reserved-cpus=0-1",
-         "--reserved-memory=2Gi", "--qos-resync-interval=200ms",
+         "--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:0",
+         "--sysfs-root=" + dir_ + "/sys", "--proc-root=" + dir_ + "/proc",
+         "--cgroup-root=" + dir_ + "/cgroup", "--cgroup-driver=systemd", "--cgroup-version=v2",
+         "--reserved-cpus=0-1", "--reserved-memory=2Gi", "--qos-resync-interval=200ms",
          "--config-map=gpu-autoscaler-system/agent-config"},
         dir_ + "/agent.log"));
     ASSERT_TRUE(WaitFor([&] { return agent_.PortFromLog("metrics_port") > 0; })) << agent_.Log();

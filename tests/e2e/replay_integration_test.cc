@@ -44,7 +44,7 @@ class ReplayTest : public ::testing::Test {
   void StartScheduler() {
     ASSERT_TRUE(scheduler_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-scheduler"), "--kubeconfig=" + kubeconfig_,
-         "--mode=standalone", "--metrics-bind-address=127.0.0.1:0",
+         "--mode=standalone", "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false",
          "--health-probe-bind-address=127.0.0.1:0"},
         dir_ + "/scheduler.log"));
     int health = -1;
