@@ -25,6 +25,7 @@
 #include "report/render.h"
 #include "report/report.h"
 #include "tools/cluster_list.h"
+#include "tools/cluster_meter.h"
 #include "tools/cost_cli.h"
 
 namespace gpu_autoscaler::cli {
@@ -90,21 +91,10 @@ Result<json> ListJson(kube::RestClient& client, const kube::GroupVersionResource
 }
 
 Status ReadCluster(kube::RestClient& client, int64_t now, rp::ReportInputs* in) {
-  GPU_ASSIGN_OR_RETURN(auto nodes, ListViews<kube::NodeView>(
-                                       client, kube::resources::kNodes,
-                                       [](std::string_view b) { return kube::DecodeNodeList(b); }));
-  GPU_ASSIGN_OR_RETURN(
-      auto pods, ListViews<kube::PodView>(client, kube::resources::kPods, [](std::string_view b) {
-        return kube::DecodePodList(b);
-      }));
   // The cost meter's view of this second: each pod's GPU share and sharing mode.
-  auto pricing = cost::CatalogPricingSource::Builtin();
-  if (!pricing.ok()) return pricing.error();
-  controllers::MeterInventory inventory = controllers::BuildMeterInventory(nodes, pods, now);
-  cost::Meter meter(**pricing);
-  (void)meter.SetInventory(inventory.nodes, inventory.pods);
-  cost::TickResult tick;
-  meter.Tick(now, tick);
+  GPU_ASSIGN_OR_RETURN(ClusterSecond second, MeterClusterAt(client, now));
+  const controllers::MeterInventory& inventory = second.inventory;
+  const cost::TickResult& tick = second.tick;
   const std::string team_label = cost::AttributionLabels{}.team;
   for (const cost::PodSecondCost& c : tick.pods) {
     const cost::MeteredPod& p = inventory.pods[c.pod_index];

@@ -27,6 +27,7 @@
 #include "kube/object_codec.h"
 #include "kube/rest_client.h"
 #include "tools/cluster_list.h"
+#include "tools/cluster_meter.h"
 #include "tools/cost_cli.h"
 
 namespace gpu_autoscaler::cli {
@@ -90,20 +91,10 @@ struct Report {
 Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSource* utilization) {
   Report r;
   r.now = now;
-  GPU_ASSIGN_OR_RETURN(auto nodes, ListViews<kube::NodeView>(
-                                       client, kube::resources::kNodes,
-                                       [](std::string_view b) { return kube::DecodeNodeList(b); }));
-  GPU_ASSIGN_OR_RETURN(
-      auto pods, ListViews<kube::PodView>(client, kube::resources::kPods, [](std::string_view b) {
-        return kube::DecodePodList(b);
-      }));
-  auto pricing = cost::CatalogPricingSource::Builtin();
-  if (!pricing.ok()) return pricing.error();
-  controllers::MeterInventory inv = controllers::BuildMeterInventory(nodes, pods, now);
-  cost::Meter meter(**pricing);
-  cost::InventoryReport report = meter.SetInventory(inv.nodes, inv.pods);
-  cost::TickResult tick;
-  meter.Tick(now, tick);
+  GPU_ASSIGN_OR_RETURN(ClusterSecond second, MeterClusterAt(client, now));
+  const controllers::MeterInventory& inv = second.inventory;
+  const cost::InventoryReport& report = second.report;
+  const cost::TickResult& tick = second.tick;
 
   std::map<std::string, size_t> group_of_node;  // node name -> group index
   std::map<std::pair<std::string, std::string>, size_t> groups;
