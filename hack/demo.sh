@@ -20,7 +20,10 @@
 #      GPU defragmentation move.
 #   9. a ServiceProfile learning a Deployment's usage (from a stand-in for
 #      Prometheus) and its recommendation applied to a new pod at admission;
-#  10. the final report (`gpu-autoscaler report`): an HTML page with charts
+#  10. with Prometheus installed (/usr/bin/prometheus), a real one scrapes every
+#      program's metrics under the chart's job names, and some of the Grafana
+#      dashboards' panel queries are run on it (step 16b);
+#  11. the final report (`gpu-autoscaler report`): an HTML page with charts
 #      (--report, default demo-report.html) and its text version.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
@@ -28,6 +31,7 @@
 #   --report FILE    where the final HTML report goes (default demo-report.html in the
 #                    current directory)
 #   --keep-running   leave the processes up and print a kubeconfig to try the CLI
+#                    (and the Prometheus URL)
 set -euo pipefail
 invoked_from=$PWD  # --report is relative to where the demo was started
 cd "$(dirname "$0")/.."
@@ -42,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
