@@ -20,7 +20,10 @@
 #      GPU defragmentation move.
 #   9. a ServiceProfile learning a Deployment's usage (from a stand-in for
 #      Prometheus) and its recommendation applied to a new pod at admission;
-#  10. the final report (`gpu-autoscaler report`): an HTML page with charts
+#  10. with Prometheus installed (/usr/bin/prometheus), a real one scrapes every
+#      program's metrics under the chart's job names, and some of the Grafana
+#      dashboards' panel queries are run on it (step 16b);
+#  11. the final report (`gpu-autoscaler report`): an HTML page with charts
 #      (--report, default demo-report.html) and its text version.
 # Everything binds to 127.0.0.1 and is stopped on exit.
 #
@@ -28,6 +31,7 @@
 #   --report FILE    where the final HTML report goes (default demo-report.html in the
 #                    current directory)
 #   --keep-running   leave the processes up and print a kubeconfig to try the CLI
+#                    (and the Prometheus URL)
 set -euo pipefail
 invoked_from=$PWD  # --report is relative to where the demo was started
 cd "$(dirname "$0")/.."
@@ -42,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -53,12 +57,56 @@ done
 source hack/lib.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# A real Prometheus, when installed (not a system service): its own config and
+# data under $work, on a free loopback port, scraping every program's metrics
+# each second under the job names the chart's ServiceMonitors and PodMonitor
+# give (release "gpa"), so the dashboards' queries work as in a cluster. The
+# programs' metrics ports are chosen here; node agents join through a file
+# (prom_add_agent). Sets $prometheus ("" when not installed).
+webhook_port=$(free_port) metrics_port=$(free_port) scheduler_metrics=$(free_port) agent_metrics=$(free_port)
+prometheus=""
+start_prometheus() {
+  [[ -x /usr/bin/prometheus ]] || return 0
+  local port; port=$(free_port)
+  cat >"$work/prometheus.yml" <<PROM
+global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - {job_name: gpa-gpu-autoscaler-manager-metrics, static_configs: [{targets: ['127.0.0.1:$metrics_port']}]}
+  - {job_name: gpa-gpu-autoscaler-scheduler, static_configs: [{targets: ['127.0.0.1:$scheduler_metrics']}]}
+  - {job_name: gpa-gpu-autoscaler-webhook, scheme: https, tls_config: {insecure_skip_verify: true},
+     static_configs: [{targets: ['127.0.0.1:$webhook_port']}]}
+  - {job_name: gpa-system/gpa-gpu-autoscaler-node-agent,
+     file_sd_configs: [{files: ['$work/prometheus-agents.json'], refresh_interval: 1s}]}
+PROM
+  echo '[]' >"$work/prometheus-agents.json"
+  /usr/bin/prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
+    --web.listen-address="127.0.0.1:$port" --log.level=warn >"$work/prometheus.log" 2>&1 &
+  pids+=($!)
+  wait_for 30 curl -fs "127.0.0.1:$port/-/ready"
+  prometheus="http://127.0.0.1:$port"
+}
+prom_add_agent() {  # prom_add_agent PORT NODE: one more node agent target
+  [[ -n $prometheus ]] || return 0
+  python3 - "$work/prometheus-agents.json" "$1" "$2" <<'PY'
+import json, sys
+path, port, node = sys.argv[1:4]
+groups = json.load(open(path)) + [{"targets": ["127.0.0.1:" + port], "labels": {"node": node}}]
+json.dump(groups, open(path + ".tmp", "w")); __import__("os").replace(path + ".tmp", path)
+PY
+}
 cli="$build/gpu-autoscaler"
 
 step "1. The embedded API server"
 start_apiserver "$build"
 echo "API server: $server  (CRDs: $(ls crds/*.yaml | xargs -n1 basename | tr '\n' ' '))"
 write_kubeconfig
+start_prometheus
+if [[ -n $prometheus ]]; then
+  echo "Prometheus: $prometheus  (scraping the programs' metrics every second)"
+else
+  echo "Prometheus: not installed, step 16b is skipped (apt-get install prometheus, or hack/install-deps.sh)"
+fi
 apply() { hack/kube-apply.py --server "$server" "$@"; }
 get() { curl -fsS "$server$1"; }
 
@@ -77,7 +125,6 @@ metadata: {name: team-nlp, labels: {team: nlp, gpuautoscaler.io/gpu-sharing: ena
 YAML
 
 step "2. The admission webhook, registered through its own manifests"
-webhook_port=$(free_port)
 apply config/webhook/webhook-configurations.yaml | sed 's/^/  /'
 apply - <<YAML | sed 's/^/  /'
 apiVersion: v1
@@ -112,7 +159,6 @@ profiles:
   interval: 2s
   prometheusURL: http://127.0.0.1:$(cat "$work/prometheus.port")
 CONFIG
-metrics_port=$(free_port)
 probe_port=$(free_port)
 "$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
   --leader-elect --leader-election-namespace gpu-autoscaler-system \
@@ -126,7 +172,7 @@ grep -m1 'starting manager' "$work/manager.log" | sed 's/^/  /'
 step "4. The scheduler: places pods with schedulerName gpu-autoscaler"
 scheduler_probe=$(free_port)
 "$build/gpu-autoscaler-scheduler" --kubeconfig "$work/kubeconfig" --mode=standalone \
-  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
+  --metrics-bind-address "127.0.0.1:$scheduler_metrics" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$scheduler_probe" >"$work/scheduler.log" 2>&1 &
 pids+=($!)
 wait_for 30 curl -fs "127.0.0.1:$scheduler_probe/readyz"
@@ -198,9 +244,10 @@ PY
 agent_probe=$(free_port)
 GPA_FAKE_NVML_SCENARIO="$work/nvml.json" "$build/gpu-autoscaler-node-agent" --node-name h100-od-1 \
   --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
-  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
+  --metrics-bind-address "127.0.0.1:$agent_metrics" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$agent_probe" >"$work/agent.log" 2>&1 &
 pids+=($!)
+prom_add_agent "$agent_metrics" h100-od-1
 wait_for 30 curl -fs "127.0.0.1:$agent_probe/readyz"
 wait_for 30 sh -c "curl -fsS '$server/api/v1/nodes/h100-od-1' | grep -q 'nvlink-islands'"
 get /apis/gpuautoscaler.io/v1alpha1/noderesourcereports/h100-od-1 | python3 -c '
@@ -437,15 +484,16 @@ import json, sys; print(json.load(sys.stdin)["spec"]["nodeName"])')
 pids+=($!)
 wait_for 30 grep -q '^imds_endpoint=' "$work/fake-aws.log"
 imds=$(sed -n 's/^imds_endpoint=//p' "$work/fake-aws.log")
-spot_probe=$(free_port)
+spot_probe=$(free_port) spot_metrics=$(free_port)
 echo '{"gpus": [{"name": "NVIDIA A10", "memoryMiB": 23028}, {"name": "NVIDIA A10", "memoryMiB": 23028}]}' \
   >"$work/nvml-a10.json"
 GPA_FAKE_NVML_SCENARIO="$work/nvml-a10.json" "$build/gpu-autoscaler-node-agent" --node-name "$spot_node" \
   --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
   --interruption-source aws --metadata-endpoint "$imds" --interruption-poll-interval 200ms \
-  --metrics-bind-address "127.0.0.1:$(free_port)" --metrics-secure=false \
+  --metrics-bind-address "127.0.0.1:$spot_metrics" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$spot_probe" >"$work/spot-agent.log" 2>&1 &
 pids+=($!)
+prom_add_agent "$spot_metrics" "$spot_node"
 wait_for 30 curl -fs "127.0.0.1:$spot_probe/readyz"
 evicted_pods() {  # the pool's pods on $spot_node that are terminating, one name a line
   get /api/v1/namespaces/batch/pods | python3 -c '
@@ -640,6 +688,17 @@ a = p["metadata"]["annotations"]
 print("  admitted with requests %s, limits %s" % (json.dumps(r["requests"]), json.dumps(r["limits"])))
 print("  gpuautoscaler.io/original-resources: %s" % a["gpuautoscaler.io/original-resources"])'
 
+step "16b. The Grafana dashboards' panel queries, on the real Prometheus"
+if [[ -n $prometheus ]]; then
+  # Counters read as counts since the demo began (rate becomes increase).
+  hack/dashboard-queries.py --prometheus "$prometheus" --window "$((SECONDS + 5))s" --counts \
+    "cost/Cost per hour by team" "cost/Budget used" "cluster/GPU allocation" \
+    "webhook/Reviews by endpoint and verdict" "autoscaler/Scale actions" \
+    "node-agent/NVML state" | sed 's/^/  /'
+else
+  echo "  skipped: Prometheus is not installed (apt-get install prometheus, or hack/install-deps.sh)"
+fi
+
 step "17. The report: what the autoscaler did and saved ($report)"
 # One reading of the cluster and the cost history: the text here, the page in $report.
 "$cli" report --kubeconfig "$work/kubeconfig" --db "$work/cost.db" --since 1h --cluster demo \
@@ -651,6 +710,7 @@ if ((keep)); then
   cp "$work/kubeconfig" ./demo.kubeconfig
   step "Still running (Ctrl-C stops everything)"
   echo "  kubeconfig: $(pwd)/demo.kubeconfig   API server: $server"
+  [[ -n $prometheus ]] && echo "  Prometheus: $prometheus  (the dashboards' queries: $prometheus/graph)"
   echo "  try: $cli status --kubeconfig demo.kubeconfig"
   echo "       $cli cost --by team --since 1h --db $work/cost.db"
   echo "       kubectl --kubeconfig demo.kubeconfig get gpusharingpolicies,budgets -A"
