@@ -9,9 +9,11 @@ For each BOARD/PANEL (BOARD is a file name in charts/gpu-autoscaler/dashboards
 without .json, PANEL a panel title), every target's expression is expanded as
 Grafana would with "All" selected: $job becomes the alternation of the jobs
 its variable query (label_values(up{job=~R}, job)) finds, and $__rate_interval
-becomes --window. With --counts, rate(...) becomes increase(...), so counters
-read as counts over the window rather than per second. Each expression run and
-its series are printed. Exits 1 when a panel is unknown or Prometheus fails.
+becomes --window. With --totals, rate(COUNTER[...]) and increase(COUNTER[...])
+become COUNTER, so counters read as their totals since each program started
+(exact, where increase() would extrapolate and miss a series' first event). Each expression run and its series
+are printed (--nonzero: only series whose value is not 0). Exits 1 when a panel
+is unknown or Prometheus fails.
 """
 import argparse
 import json
@@ -49,7 +51,9 @@ def main():
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prometheus", required=True, help="base URL, e.g. http://127.0.0.1:9090")
     parser.add_argument("--window", default="5m", help="what $__rate_interval becomes")
-    parser.add_argument("--counts", action="store_true", help="rate(...) becomes increase(...)")
+    parser.add_argument("--totals", action="store_true",
+                        help="rate/increase(COUNTER[...]) become COUNTER: totals since start")
+    parser.add_argument("--nonzero", action="store_true", help="print only non-zero series")
     parser.add_argument("panels", nargs="+", metavar="BOARD/PANEL")
     args = parser.parse_args()
 
@@ -69,10 +73,12 @@ def main():
         for target in panels[0].get("targets", []):
             expr = (target["expr"].replace("$__rate_interval", args.window)
                     .replace("${datasource}", "").replace("$job", jobs))
-            if args.counts:
-                expr = re.sub(r"\brate\(", "increase(", expr)
+            if args.totals:
+                expr = re.sub(r"\b(?:rate|increase)\(([^\[\]()]+)\[[^\]]*\]\)", r"\1", expr)
             print("  " + re.sub(r'\{job=~"[^"]*"', "{job=~\"$job\"", expr))
             series = query(args.prometheus, expr)
+            if args.nonzero:
+                series = [s for s in series if float(s[1]) != 0]
             if not series:
                 print("    (no series)")
             for labels, value in sorted(series, key=lambda s: sorted(s[0].items())):

@@ -690,8 +690,8 @@ print("  gpuautoscaler.io/original-resources: %s" % a["gpuautoscaler.io/original
 
 step "16b. The Grafana dashboards' panel queries, on the real Prometheus"
 if [[ -n $prometheus ]]; then
-  # Counters read as counts since the demo began (rate becomes increase).
-  hack/dashboard-queries.py --prometheus "$prometheus" --window "$((SECONDS + 5))s" --counts \
+  # Counters read as totals since the programs started; series at 0 are left out.
+  hack/dashboard-queries.py --prometheus "$prometheus" --window 1m --totals --nonzero \
     "cost/Cost per hour by team" "cost/Budget used" "cluster/GPU allocation" \
     "webhook/Reviews by endpoint and verdict" "autoscaler/Scale actions" \
     "node-agent/NVML state" | sed 's/^/  /'
