@@ -3,7 +3,8 @@
 // /validate-budgets over HTTPS (HTTP/2 and HTTP/1.1), keeps its
 // GPUSharingPolicy, Namespace-label and Budget snapshots current with
 // informers, and in --self-signed mode issues its own certificate and patches
-// the webhook configurations' caBundle. Prints "listening on ADDRESS:PORT"
+// the webhook configurations' caBundle (with --self-signed-secret all replicas
+// share one CA through a Secret). Prints "listening on ADDRESS:PORT"
 // to stdout once it serves: the socket actually bound, so "0.0.0.0:8443" by
 // default (every IPv4 interface) and "[::1]:8443" for an IPv6 address.
 #include <signal.h>
