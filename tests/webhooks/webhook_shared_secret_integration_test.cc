@@ -238,6 +238,36 @@ TEST(WebhookSharedSecret, ANearExpirySecretIsRenewedOnceAndEveryReplicaServesThe
       << a.Log() << b.Log() << c.Log();
 }
 
+TEST(WebhookSharedSecret, ANewCaIsAddedToTheCaBundleNextToTheOldOne) {
+  Cluster cluster;
+  ASSERT_TRUE(cluster.Start());
+  // CA and leaf with one of their 21 days left.
+  net::SelfSignedRequest request;
+  request.dns_names = net::ServiceDnsNames("gpu-autoscaler-webhook", kNamespace);
+  request.ip_addresses = {"127.0.0.1"};
+  request.not_before = std::chrono::system_clock::now() - std::chrono::hours(24 * 20);
+  request.validity = std::chrono::hours(24 * 21);
+  auto old = net::GenerateSelfSignedCertificates(request);
+  ASSERT_TRUE(old.ok());
+  cluster.PutSecret({{"ca.crt", old->ca_cert_pem},
+                     {"ca.key", old->ca_key_pem},
+                     {"tls.crt", old->serving_cert_pem},
+                     {"tls.key", old->serving_key_pem}});
+  ChildProcess a;
+  int port = cluster.StartReplica(a, "a.log");
+  ASSERT_GT(port, 0) << a.Log();
+  EXPECT_NE(a.Log().find("with new certificates (the CA expires at"), std::string::npos) << a.Log();
+  // ca.crt: the new CA (which signs what is served), then the old one.
+  const std::string bundle = cluster.SecretData("ca.crt");
+  ASSERT_GT(bundle.size(), old->ca_cert_pem.size());
+  EXPECT_EQ(bundle.substr(bundle.size() - old->ca_cert_pem.size()), old->ca_cert_pem);
+  const std::string new_ca = bundle.substr(0, bundle.size() - old->ca_cert_pem.size());
+  auto r = wt::Https("https://127.0.0.1:" + std::to_string(port) + "/healthz", "GET", "", new_ca);
+  EXPECT_EQ(r.status, 200) << r.error;
+  // kube-apiserver gets both, so a replica still serving the old leaf is trusted too.
+  EXPECT_TRUE(PollUntil([&] { return cluster.CaBundleIs(bundle); }));
+}
+
 TEST(WebhookSharedSecret, GarbageInTheSecretIsReplacedWithALogLine) {
   Cluster cluster;
   ASSERT_TRUE(cluster.Start());
