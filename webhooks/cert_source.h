@@ -82,6 +82,26 @@ class StaticCertificateSource final : public CertificateSource {
   const std::shared_ptr<const CertifiedKey> pair_;
 };
 
+// A pair replaced at run time (the --self-signed-secret mode sets what the
+// shared Secret holds).
+class MemoryCertificateSource final : public CertificateSource {
+ public:
+  explicit MemoryCertificateSource(std::shared_ptr<const CertifiedKey> pair)
+      : pair_(std::move(pair)) {}
+  std::shared_ptr<const CertifiedKey> Current() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pair_;
+  }
+  void Set(std::shared_ptr<const CertifiedKey> pair) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pair_ = std::move(pair);
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const CertifiedKey> pair_;  // guarded by mu_
+};
+
 class FileCertificateSource final : public CertificateSource {
  public:
   // Loads the pair once; an error when the files are missing or do not match.

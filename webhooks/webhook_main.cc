@@ -3,7 +3,8 @@
 // /validate-budgets over HTTPS (HTTP/2 and HTTP/1.1), keeps its
 // GPUSharingPolicy, Namespace-label and Budget snapshots current with
 // informers, and in --self-signed mode issues its own certificate and patches
-// the webhook configurations' caBundle. Prints "listening on ADDRESS:PORT"
+// the webhook configurations' caBundle (with --self-signed-secret all replicas
+// share one CA through a Secret). Prints "listening on ADDRESS:PORT"
 // to stdout once it serves: the socket actually bound, so "0.0.0.0:8443" by
 // default (every IPv4 interface) and "[::1]:8443" for an IPv6 address.
 #include <signal.h>
@@ -44,6 +45,7 @@
 #include "webhooks/cert_bundle_patcher.h"
 #include "webhooks/cert_source.h"
 #include "webhooks/server.h"
+#include "webhooks/shared_cert_secret.h"
 
 namespace {
 
@@ -69,6 +71,14 @@ Serving:
                                DNS names and patch the webhook configurations' caBundle
   --self-signed-ip IP          also certify this IP address (repeatable; e.g. 127.0.0.1)
   --write-ca-file FILE         with --self-signed: also write the CA certificate here
+  --self-signed-secret NS/NAME with --self-signed: share the CA and serving certificate
+                               with the other replicas through this kubernetes.io/tls
+                               Secret (ca.crt, ca.key, tls.crt, tls.key): created when
+                               absent, renewed near expiry, replaced when unusable.
+                               Needs get/create/update on that Secret
+  --self-signed-rotate-before DUR  renew when less than this is left, e.g. 43200m for
+                               30 days (default: a third of the certificate's lifetime)
+  --self-signed-poll-interval DUR  how often to re-read the Secret (default 30s)
   --request-timeout DUR        a request must arrive completely within this (default 10s)
   --header-timeout DUR         TLS handshake and request headers deadline (default 10s)
   --idle-timeout DUR           close idle keep-alive connections after (default 90s)
@@ -127,6 +137,9 @@ struct Flags {
   bool self_signed = false;
   std::vector<std::string> self_signed_ips;
   std::string write_ca_file;
+  std::string secret_namespace, secret_name;  // --self-signed-secret
+  std::chrono::milliseconds rotate_before{0};
+  std::chrono::milliseconds secret_poll_interval{30000};
   std::string kubeconfig;
   std::string webhook_config_name = "gpu-autoscaler-webhook";
   std::string service_name = "gpu-autoscaler-webhook";
@@ -182,6 +195,14 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
       flags->self_signed_ips.push_back(value);
     } else if (arg == "--write-ca-file") {
       flags->write_ca_file = value;
+    } else if (arg == "--self-signed-secret") {
+      auto slash = value.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == value.size() ||
+          value.find('/', slash + 1) != std::string::npos) {
+        return Fail("bad --self-signed-secret " + value + " (want NAMESPACE/NAME)");
+      }
+      flags->secret_namespace = value.substr(0, slash);
+      flags->secret_name = value.substr(slash + 1);
     } else if (arg == "--kubeconfig") {
       flags->kubeconfig = value;
     } else if (arg == "--webhook-config-name") {
@@ -198,6 +219,10 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--log-format") {
       if (value != "text" && value != "json") return Fail("bad --log-format " + value);
       flags->log_format = value;
+    } else if (arg == "--self-signed-rotate-before" || arg == "--self-signed-poll-interval") {
+      if (!ParseFlagDuration(value, &d) || d.count() <= 0) return Fail("bad " + arg + " " + value);
+      if (arg == "--self-signed-rotate-before") flags->rotate_before = d;
+      if (arg == "--self-signed-poll-interval") flags->secret_poll_interval = d;
     } else if (arg == "--cert-check-interval" || arg == "--request-timeout" ||
                arg == "--header-timeout" || arg == "--idle-timeout") {
       if (!ParseFlagDuration(value, &d)) return Fail("bad " + arg + " " + value);
@@ -217,6 +242,9 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
   }
   if (!flags->write_ca_file.empty() && !flags->self_signed) {
     return Fail("--write-ca-file needs --self-signed");
+  }
+  if (!flags->secret_name.empty() && !flags->self_signed) {
+    return Fail("--self-signed-secret needs --self-signed");
   }
   if (!flags->excluded_namespaces_set) {
     flags->excluded_namespaces = {"kube-system", flags->service_namespace};
@@ -273,6 +301,18 @@ std::map<std::string, std::string> CachedNamespaceLabels(
   for (const kube::Label& l : obj->labels())
     out.emplace(l.key.view(), l.value.view());
   return out;
+}
+
+// One Sync() of the shared Secret, logging any write (and why).
+Result<SecretCertificates> SyncSharedSecret(SharedCertSecret& secret, const Flags& flags,
+                                            const std::shared_ptr<spdlog::logger>& logger) {
+  auto synced = secret.Sync();
+  if (!synced.ok()) return synced.error();
+  if (synced->wrote) {
+    logger->info("wrote Secret {}/{} with new certificates ({})", flags.secret_namespace,
+                 flags.secret_name, synced->reason);
+  }
+  return std::move(synced->certs);
 }
 
 }  // namespace
@@ -343,7 +383,43 @@ int main(int argc, char** argv) {
   // Certificates.
   std::shared_ptr<CertificateSource> certs;
   std::string ca_pem;
-  if (flags.self_signed) {
+  std::shared_ptr<MemoryCertificateSource> shared_certs;  // --self-signed-secret
+  std::unique_ptr<SharedCertSecret> shared_secret;
+  std::string served_cert_pem;
+  if (flags.self_signed && !flags.secret_name.empty()) {
+    if (!client) return Fail("--self-signed-secret needs a cluster (--kubeconfig)");
+    CertPolicy policy{
+        .dns_names = net::ServiceDnsNames(flags.service_name, flags.service_namespace),
+        .ip_addresses = flags.self_signed_ips,
+        .rotate_before = std::chrono::duration_cast<std::chrono::seconds>(flags.rotate_before)};
+    shared_secret =
+        std::make_unique<SharedCertSecret>(client.get(), flags.secret_namespace, flags.secret_name,
+                                           std::move(policy), RealClock::Instance());
+    // Nothing to serve before the Secret is settled: retry a while, then
+    // exit so the kubelet restarts the pod with a back-off.
+    auto backoff = 1s;
+    for (int attempt = 1;; ++attempt) {
+      auto synced = SyncSharedSecret(*shared_secret, flags, logger);
+      if (synced.ok()) {
+        auto pair = ParseCertifiedKey(synced->cert_pem, synced->key_pem);
+        if (!pair.ok()) return Fail(pair.error().ToString());
+        shared_certs = std::make_shared<MemoryCertificateSource>(std::move(pair).value());
+        served_cert_pem = synced->cert_pem;
+        ca_pem = synced->ca_bundle_pem;
+        break;
+      }
+      logger->warn("{}", synced.error().ToString());
+      if (attempt >= 8) return Fail("gave up settling the shared certificate Secret");
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min<std::chrono::seconds>(backoff * 2, 30s);
+    }
+    certs = shared_certs;
+    if (!flags.write_ca_file.empty()) {
+      std::ofstream out(flags.write_ca_file);
+      out << ca_pem;
+      if (!out) return Fail("cannot write " + flags.write_ca_file);
+    }
+  } else if (flags.self_signed) {
     net::SelfSignedRequest request;
     request.dns_names = net::ServiceDnsNames(flags.service_name, flags.service_namespace);
     request.ip_addresses = flags.self_signed_ips;
@@ -460,16 +536,41 @@ int main(int argc, char** argv) {
   std::jthread patch_thread;
   if (flags.self_signed && client) {
     patch_thread = std::jthread([&](std::stop_token stop) {
-      CaBundlePatcher patcher(client.get(), flags.webhook_config_name, ca_pem);
+      auto patcher =
+          std::make_unique<CaBundlePatcher>(client.get(), flags.webhook_config_name, ca_pem);
+      std::string bundle_pem = ca_pem;
       auto backoff = 1s;
       while (!stop.stop_requested()) {
-        Status synced = patcher.Sync();
-        std::chrono::seconds wait = 60s;
+        // --self-signed-secret: serve whatever the Secret holds now.
+        if (shared_secret) {
+          auto synced = SyncSharedSecret(*shared_secret, flags, logger);
+          if (!synced.ok()) {
+            logger->warn("{}", synced.error().ToString());
+          } else if (synced->cert_pem != served_cert_pem) {
+            auto pair = ParseCertifiedKey(synced->cert_pem, synced->key_pem);
+            if (pair.ok()) {
+              logger->info("serving certificate {} from Secret {}/{}", (*pair)->serial_hex(),
+                           flags.secret_namespace, flags.secret_name);
+              shared_certs->Set(std::move(pair).value());
+              served_cert_pem = synced->cert_pem;
+            } else {
+              logger->warn("Secret {}/{}: {}", flags.secret_namespace, flags.secret_name,
+                           pair.error().ToString());
+            }
+          }
+          if (synced.ok() && synced->ca_bundle_pem != bundle_pem) {
+            bundle_pem = synced->ca_bundle_pem;
+            patcher = std::make_unique<CaBundlePatcher>(client.get(), flags.webhook_config_name,
+                                                        bundle_pem);
+          }
+        }
+        Status synced = patcher->Sync();
+        std::chrono::milliseconds wait = shared_secret ? flags.secret_poll_interval : 60s;
         if (synced.ok()) {
           backoff = 1s;
         } else {
           logger->warn("caBundle: {}; retrying in {}s", synced.ToString(), backoff.count());
-          wait = backoff;
+          wait = std::min<std::chrono::milliseconds>(wait, backoff);
           backoff = std::min<std::chrono::seconds>(backoff * 2, 30s);
         }
         std::unique_lock<std::mutex> lock(patch_mu);

@@ -110,14 +110,7 @@ Result<std::string> KeyPem(EVP_PKEY* key) {
   return pem;
 }
 
-}  // namespace
-
-std::vector<std::string> ServiceDnsNames(const std::string& service, const std::string& ns) {
-  return {service, service + "." + ns, service + "." + ns + ".svc",
-          service + "." + ns + ".svc.cluster.local"};
-}
-
-Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& req) {
+Status CheckRequest(const SelfSignedRequest& req) {
   if (req.dns_names.empty() && req.ip_addresses.empty()) {
     return InvalidArgumentError("self-signed certificate: no DNS name or IP address to certify");
   }
@@ -131,7 +124,45 @@ Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRe
       return InvalidArgumentError("self-signed certificate: invalid IP address \"" + ip + "\"");
     }
   }
+  return Status::Ok();
+}
 
+// The serving certificate for `req`, signed by `ca`.
+Result<ServingPair> IssueServing(X509* ca, EVP_PKEY* ca_key, const SelfSignedRequest& req) {
+  GPU_ASSIGN_OR_RETURN(UniquePkey key, NewEcKey());
+  std::string common_name = req.dns_names.empty() ? req.ip_addresses[0] : req.dns_names[0];
+  GPU_ASSIGN_OR_RETURN(UniqueX509 leaf, NewCertificate(key.get(), common_name, req));
+  X509_set_issuer_name(leaf.get(), X509_get_subject_name(ca));
+  std::string sans;
+  for (const auto& name : req.dns_names)
+    sans += (sans.empty() ? "DNS:" : ",DNS:") + name;
+  for (const auto& ip : req.ip_addresses)
+    sans += (sans.empty() ? "IP:" : ",IP:") + ip;
+  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca, NID_basic_constraints, "critical,CA:FALSE"));
+  GPU_RETURN_IF_ERROR(
+      AddExtension(leaf.get(), ca, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
+  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca, NID_ext_key_usage, "serverAuth"));
+  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca, NID_subject_alt_name, sans));
+  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca, NID_authority_key_identifier, "keyid"));
+  if (X509_sign(leaf.get(), ca_key, EVP_sha256()) == 0) {
+    return OpenSslError("sign serving certificate");
+  }
+
+  ServingPair out;
+  GPU_ASSIGN_OR_RETURN(out.cert_pem, CertPem(leaf.get()));
+  GPU_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ServiceDnsNames(const std::string& service, const std::string& ns) {
+  return {service, service + "." + ns, service + "." + ns + ".svc",
+          service + "." + ns + ".svc.cluster.local"};
+}
+
+Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& req) {
+  GPU_RETURN_IF_ERROR(CheckRequest(req));
   GPU_ASSIGN_OR_RETURN(UniquePkey ca_key, NewEcKey());
   GPU_ASSIGN_OR_RETURN(UniqueX509 ca, NewCertificate(ca_key.get(), req.ca_common_name, req));
   X509_set_issuer_name(ca.get(), X509_get_subject_name(ca.get()));
@@ -141,34 +172,14 @@ Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRe
   GPU_RETURN_IF_ERROR(AddExtension(ca.get(), ca.get(), NID_subject_key_identifier, "hash"));
   if (X509_sign(ca.get(), ca_key.get(), EVP_sha256()) == 0) return OpenSslError("sign CA");
 
-  GPU_ASSIGN_OR_RETURN(UniquePkey key, NewEcKey());
-  std::string common_name = req.dns_names.empty() ? req.ip_addresses[0] : req.dns_names[0];
-  GPU_ASSIGN_OR_RETURN(UniqueX509 leaf, NewCertificate(key.get(), common_name, req));
-  X509_set_issuer_name(leaf.get(), X509_get_subject_name(ca.get()));
-  std::string sans;
-  for (const auto& name : req.dns_names)
-    sans += (sans.empty() ? "DNS:" : ",DNS:") + name;
-  for (const auto& ip : req.ip_addresses)
-    sans += (sans.empty() ? "IP:" : ",IP:") + ip;
-  GPU_RETURN_IF_ERROR(
-      AddExtension(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE"));
-  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca.get(), NID_key_usage,
-                                   "critical,digitalSignature,keyEncipherment"));
-  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca.get(), NID_ext_key_usage, "serverAuth"));
-  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca.get(), NID_subject_alt_name, sans));
-  GPU_RETURN_IF_ERROR(AddExtension(leaf.get(), ca.get(), NID_authority_key_identifier, "keyid"));
-  if (X509_sign(leaf.get(), ca_key.get(), EVP_sha256()) == 0) {
-    return OpenSslError("sign serving certificate");
-  }
-
   SelfSignedCertificates out;
   GPU_ASSIGN_OR_RETURN(out.ca_cert_pem, CertPem(ca.get()));
   GPU_ASSIGN_OR_RETURN(out.ca_key_pem, KeyPem(ca_key.get()));
-  GPU_ASSIGN_OR_RETURN(out.serving_cert_pem, CertPem(leaf.get()));
-  GPU_ASSIGN_OR_RETURN(out.serving_key_pem, KeyPem(key.get()));
+  GPU_ASSIGN_OR_RETURN(ServingPair serving, IssueServing(ca.get(), ca_key.get(), req));
+  out.serving_cert_pem = std::move(serving.cert_pem);
+  out.serving_key_pem = std::move(serving.key_pem);
   return out;
 }
-
 Result<ClientCertificate> IssueClientCertificate(const std::string& ca_cert_pem,
                                                  const std::string& ca_key_pem,
                                                  const std::string& common_name,
@@ -201,6 +212,20 @@ Result<ClientCertificate> IssueClientCertificate(const std::string& ca_cert_pem,
   GPU_ASSIGN_OR_RETURN(out.cert_pem, CertPem(leaf.get()));
   GPU_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
   return out;
+}
+
+Result<ServingPair> IssueServingCertificate(const std::string& ca_cert_pem,
+                                            const std::string& ca_key_pem,
+                                            const SelfSignedRequest& request) {
+  GPU_RETURN_IF_ERROR(CheckRequest(request));
+  BIO* cert_bio = BIO_new_mem_buf(ca_cert_pem.data(), static_cast<int>(ca_cert_pem.size()));
+  UniqueX509 ca(PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr));
+  BIO_free(cert_bio);
+  BIO* key_bio = BIO_new_mem_buf(ca_key_pem.data(), static_cast<int>(ca_key_pem.size()));
+  UniquePkey ca_key(PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr));
+  BIO_free(key_bio);
+  if (!ca || !ca_key) return OpenSslError("serving certificate: read the CA");
+  return IssueServing(ca.get(), ca_key.get(), request);
 }
 
 Result<TemporaryServingPair> WriteTemporaryServingPair(const SelfSignedRequest& request,

@@ -42,6 +42,16 @@ std::vector<std::string> ServiceDnsNames(const std::string& service, const std::
 
 Result<SelfSignedCertificates> GenerateSelfSignedCertificates(const SelfSignedRequest& request);
 
+// A new serving certificate and key for `request` signed by an existing CA
+// (renewing the leaf while the CA, hence the caBundle, stays the same).
+struct ServingPair {
+  std::string cert_pem;
+  std::string key_pem;
+};
+Result<ServingPair> IssueServingCertificate(const std::string& ca_cert_pem,
+                                            const std::string& ca_key_pem,
+                                            const SelfSignedRequest& request);
+
 // A client certificate (extendedKeyUsage clientAuth; subject CN
 // `common_name`, O `organizations`, which x509 client authentication reads
 // as the user and groups) signed by a CA from GenerateSelfSignedCertificates:

@@ -602,7 +602,14 @@ TEST_P(ChartTest, WebhooksLeaveSystemAndOwnNamespacesOut) {
         EXPECT_EQ(Containers(*deploy)[0]["args"].dump().find("--self-signed") != std::string::npos,
                   true)
             << where << " has no caBundle source";
-        EXPECT_EQ((*deploy)["spec"].value("replicas", 0), 1) << "one CA per replica";
+        // The replicas share one CA through --self-signed-secret, so all of them run.
+        const std::string args = Containers(*deploy)[0]["args"].dump();
+        EXPECT_NE(args.find("--self-signed-secret=" + *ns_ + "/" + svc.value("name", "") +
+                            "-self-signed-tls"),
+                  std::string::npos)
+            << where << ": " << args;
+        EXPECT_EQ((*deploy)["spec"].value("replicas", 0), 2) << where;
+        EXPECT_NE(Find(r.objects, "PodDisruptionBudget", svc.value("name", "")), nullptr) << where;
       }
     }
   }
@@ -844,6 +851,24 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   EXPECT_EQ(role->at("rules").back(), json::parse(R"({"apiGroups":["admissionregistration.k8s.io"],
               "resources":["mutatingwebhookconfigurations","validatingwebhookconfigurations"],
               "resourceNames":["gpa-gpu-autoscaler-webhook"],"verbs":["get","patch"]})"));
+  // ... and the shared Secret's Role: get/update by name, create by namespace (RBAC
+  // cannot restrict create by name), bound to the webhook's ServiceAccount.
+  const json* secret_role = Find(self.objects, "Role", "gpa-gpu-autoscaler-webhook-tls");
+  ASSERT_NE(secret_role, nullptr);
+  EXPECT_EQ(secret_role->at("metadata").value("namespace", ""), "gpa-system");
+  EXPECT_EQ(secret_role->at("rules"), json::parse(R"([
+      {"apiGroups":[""],"resources":["secrets"],
+       "resourceNames":["gpa-gpu-autoscaler-webhook-self-signed-tls"],"verbs":["get","update"]},
+      {"apiGroups":[""],"resources":["secrets"],"verbs":["create"]}])"));
+  const json* secret_binding = Find(self.objects, "RoleBinding", "gpa-gpu-autoscaler-webhook-tls");
+  ASSERT_NE(secret_binding, nullptr);
+  EXPECT_EQ(secret_binding->at("roleRef").value("name", ""), "gpa-gpu-autoscaler-webhook-tls");
+  const json* webhook_deploy = Find(self.objects, "Deployment", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(webhook_deploy, nullptr);
+  EXPECT_EQ(secret_binding->at("subjects")[0].value("name", ""),
+            (*webhook_deploy)["spec"]["template"]["spec"].value("serviceAccountName", "?"));
+  // The other modes have no such Role.
+  EXPECT_EQ(Find(r.objects, "Role", "gpa-gpu-autoscaler-webhook-tls"), nullptr);
   // manager.clusterAPI adds exactly what src/cloud/cluster_api.cc calls.
   Rendering capi = Render("gpa-system", {"--set", "manager.clusterAPI=true"});
   ASSERT_EQ(capi.exit_code, 0) << capi.error;
