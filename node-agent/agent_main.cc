@@ -100,7 +100,7 @@ Flags:
   --log-level=debug|info|warn|error  log level (default info)
   --help                             show this help
 
-Durations are a whole number with unit ms, s or m ("500ms", "1s", "1m").
+Durations are a whole number with unit ms, s, m or h ("500ms", "1s", "1m", "1h").
 )";
 
 using Flags = node_agent::AgentFlags;

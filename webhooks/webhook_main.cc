@@ -76,7 +76,7 @@ Serving:
                                Secret (ca.crt, ca.key, tls.crt, tls.key): created when
                                absent, renewed near expiry, replaced when unusable.
                                Needs get/create/update on that Secret
-  --self-signed-rotate-before DUR  renew when less than this is left, e.g. 43200m for
+  --self-signed-rotate-before DUR  renew when less than this is left, e.g. 720h for
                                30 days (default: a third of the certificate's lifetime)
   --self-signed-poll-interval DUR  how often to re-read the Secret (default 30s)
   --request-timeout DUR        a request must arrive completely within this (default 10s)

@@ -9,7 +9,7 @@ bool ParseFlagDuration(std::string_view text, std::chrono::milliseconds* out) {
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
     ++digits;
-  if (digits == 0 || digits > 9) return false;  // 9 digits cannot overflow in minutes
+  if (digits == 0 || digits > 9) return false;  // 9 digits cannot overflow in hours
   const long long value = std::atoll(std::string(text.substr(0, digits)).c_str());
   const std::string_view unit = text.substr(digits);
   if (unit == "ms") {
@@ -18,6 +18,8 @@ bool ParseFlagDuration(std::string_view text, std::chrono::milliseconds* out) {
     *out = std::chrono::seconds(value);
   } else if (unit == "m") {
     *out = std::chrono::minutes(value);
+  } else if (unit == "h") {
+    *out = std::chrono::hours(value);
   } else {
     return false;
   }

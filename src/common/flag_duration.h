@@ -1,7 +1,7 @@
 // File: src/common/flag_duration.h
 //
 // Parses the duration flags of the project's programs: a positive whole number
-// with unit ms, s (the default) or m, e.g. "500ms", "10s", "1m".
+// with unit ms, s (the default), m or h, e.g. "500ms", "10s", "1m", "720h".
 //
 //   std::chrono::milliseconds timeout;
 //   if (!ParseFlagDuration(value, &timeout)) return Usage("bad --request-timeout");

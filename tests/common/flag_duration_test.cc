@@ -17,6 +17,10 @@ TEST(ParseFlagDurationTest, AcceptsUnits) {
   EXPECT_EQ(d, milliseconds(7'000));
   ASSERT_TRUE(ParseFlagDuration("2m", &d));
   EXPECT_EQ(d, milliseconds(120'000));
+  ASSERT_TRUE(ParseFlagDuration("720h", &d));
+  EXPECT_EQ(d, milliseconds(720ll * 3'600'000));
+  ASSERT_TRUE(ParseFlagDuration("999999999h", &d));  // the largest: no overflow
+  EXPECT_EQ(d, milliseconds(999'999'999ll * 3'600'000));
 }
 
 TEST(ParseFlagDurationTest, RejectsZeroJunkAndOverlongNumbers) {
@@ -24,7 +28,8 @@ TEST(ParseFlagDurationTest, RejectsZeroJunkAndOverlongNumbers) {
   EXPECT_FALSE(ParseFlagDuration("0s", &d));
   EXPECT_FALSE(ParseFlagDuration("", &d));
   EXPECT_FALSE(ParseFlagDuration("s", &d));
-  EXPECT_FALSE(ParseFlagDuration("5h", &d));
+  EXPECT_FALSE(ParseFlagDuration("5d", &d));
+  EXPECT_FALSE(ParseFlagDuration("5H", &d));
   EXPECT_FALSE(ParseFlagDuration("-5s", &d));
   EXPECT_FALSE(ParseFlagDuration("1234567890m", &d));
 }
