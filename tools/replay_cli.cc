@@ -149,7 +149,7 @@ json ReadyStatusPatch(const std::string& now) {
                {"lastTransitionTime", now}}}}}}};
 }
 
-json PodObject(const as::ReplayPod& p, const std::string& name, const std::string& ns,
+json PodObject(const as::LiveReplayPod& p, const std::string& name, const std::string& ns,
                const std::string& team, const std::string& run) {
   const as::FakePodRequest gpu = as::FakePodRequestOf(p.pod.spec);
   json requests = {{"cpu", MilliCpu(std::max<int64_t>(p.pod.spec.cpu_milli, 1))},

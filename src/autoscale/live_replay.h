@@ -35,7 +35,7 @@ struct ReplaySelection {
 
 // A selected pod: `arrive` is max(creation_time, start) (pods alive at the
 // start arrive at once), `depart` is min(deletion_time, end).
-struct ReplayPod {
+struct LiveReplayPod {
   TimedPod pod;
   int64_t arrive = 0;
   int64_t depart = 0;
@@ -52,7 +52,7 @@ struct ReplayEvent {
 struct LiveReplayPlan {
   int64_t start = 0;
   int64_t end = 0;                  // the last event's time
-  std::vector<ReplayPod> pods;      // in arrival order
+  std::vector<LiveReplayPod> pods;  // in arrival order
   std::vector<ReplayEvent> events;  // by time, departures before arrivals, then pod
 };
 
