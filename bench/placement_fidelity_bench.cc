@@ -38,20 +38,6 @@ constexpr Published kPublished[] = {
     {"GpuPacking", 91.78, 92.00}, {"BestFit", 92.86, 93.08},    {"FGD", 95.23, 95.39},
 };
 
-// FGD's published means on the other variants (the artifact's expected
-// results, experiments/analysis/expected_results/analysis_allo_discrete.csv of
-// hkust-adsl/kubernetes-scheduler-simulator); gpushare20 is not in the paper.
-struct PublishedVariant {
-  const char* variant;
-  double at100;
-  double at130;
-};
-constexpr PublishedVariant kPublishedFgd[] = {
-    {"default", 95.23, 95.39},    {"cpu050", 95.00, 95.21},      {"gpushare40", 93.96, 94.15},
-    {"gpushare80", 89.08, 89.31}, {"gpushare100", 86.64, 86.90}, {"multigpu20", 95.53, 95.65},
-    {"gpuspec33", 87.84, 94.55},
-};
-
 bool failed = false;
 
 void BM_Fidelity(benchmark::State& state, Published published) {
@@ -115,8 +101,8 @@ void BM_OursVsFgd(benchmark::State& state, const std::string& variant) {
     const double ours_cpu = ours.failed_by_class[static_cast<int>(PodClass::kCpuOnly)].mean;
     state.counters["cpu_refused_fgd"] = fgd_cpu;
     state.counters["cpu_refused_ours"] = ours_cpu;
-    for (const PublishedVariant& p : kPublishedFgd) {
-      if (variant != p.variant) continue;
+    for (const PublishedFgd& p : kPublishedFgd) {
+      if (variant != p.trace) continue;
       state.counters["fgd_pub100"] = p.at100;
       state.counters["fgd_pub130"] = p.at130;
       if (std::abs(fgd.alloc_pct[100].mean - p.at100) > 0.5 ||

@@ -18,25 +18,11 @@
 
 #include "autoscale/experiment.h"
 #include "autoscale/trace.h"
+#include "placement_bench_util.h"
 #include "placement_bound.h"
 
 namespace gpu_autoscaler::autoscale::bench {
 namespace {
-
-// FGD's mean GPU allocation (%) over seeds 42..51 at arrived 100% and 130%,
-// from the ATC'23 artifact's expected results (experiments/analysis/
-// expected_results/analysis_allo_discrete.csv of hkust-adsl/
-// kubernetes-scheduler-simulator). NaN: the paper has no such trace.
-struct PublishedFgd {
-  const char* trace;
-  double at100;
-  double at130;
-};
-constexpr PublishedFgd kPublishedFgd[] = {
-    {"default", 95.23, 95.39},    {"cpu050", 95.00, 95.21},      {"gpushare40", 93.96, 94.15},
-    {"gpushare80", 89.08, 89.31}, {"gpushare100", 86.64, 86.90}, {"multigpu20", 95.53, 95.65},
-    {"gpuspec33", 87.84, 94.55},
-};
 
 double Published(const std::string& trace, bool at130) {
   for (const PublishedFgd& p : kPublishedFgd) {
