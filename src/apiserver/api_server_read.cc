@@ -296,7 +296,10 @@ void ApiServer::Impl::Watch(Call& c) {
       }
       if (!line.empty() && !c.w.Write(line)) return;
     }
-    if (bookmarks && clock.Now() >= next_bookmark) {
+    // A watch woken past its deadline ends without another bookmark (under load
+    // the wake-up can be late enough to pass both the deadline and the next tick).
+    now = clock.Now();
+    if (bookmarks && now < end && now >= next_bookmark) {
       json bookmark = {{"kind", info.kind},
                        {"apiVersion", info.ApiVersion()},
                        {"metadata", {{"resourceVersion", std::to_string(cursor)}}}};
