@@ -76,7 +76,7 @@ cp bench/webhook_review.json "$tmp/review.json"
 echo "building the Go peer from $peer ($(go version | awk '{print $3}'))"
 (cd "$peer" && GOCACHE=${GOCACHE:-$tmp/gocache} GOFLAGS=-mod=mod go build -o "$tmp/go-webhook" .)
 
-"$ours" --bind-address 127.0.0.1 --port 0 --threads "$threads" \
+"$ours" --bind-address 127.0.0.1 --port 0 --threads "$threads" --metrics-bind-address 0 \
   --tls-cert-file "$tmp/tls.crt" --tls-key-file "$tmp/tls.key" \
   --policy-file bench/webhook_timeslicing_policy.json >"$tmp/ours.out" 2>"$tmp/ours.err" &
 pids+=($!)

@@ -64,7 +64,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # give (release "gpa"), so the dashboards' queries work as in a cluster. The
 # programs' metrics ports are chosen here; node agents join through a file
 # (prom_add_agent). Sets $prometheus ("" when not installed).
-webhook_port=$(free_port) metrics_port=$(free_port) scheduler_metrics=$(free_port) agent_metrics=$(free_port)
+webhook_port=$(free_port) webhook_metrics=$(free_port) metrics_port=$(free_port) scheduler_metrics=$(free_port) agent_metrics=$(free_port)
 prometheus=""
 start_prometheus() {
   [[ -x /usr/bin/prometheus ]] || return 0
@@ -74,8 +74,7 @@ global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 scrape_configs:
   - {job_name: gpa-gpu-autoscaler-manager-metrics, static_configs: [{targets: ['127.0.0.1:$metrics_port']}]}
   - {job_name: gpa-gpu-autoscaler-scheduler, static_configs: [{targets: ['127.0.0.1:$scheduler_metrics']}]}
-  - {job_name: gpa-gpu-autoscaler-webhook, scheme: https, tls_config: {insecure_skip_verify: true},
-     static_configs: [{targets: ['127.0.0.1:$webhook_port']}]}
+  - {job_name: gpa-gpu-autoscaler-webhook, static_configs: [{targets: ['127.0.0.1:$webhook_metrics']}]}
   - {job_name: gpa-system/gpa-gpu-autoscaler-node-agent,
      file_sd_configs: [{files: ['$work/prometheus-agents.json'], refresh_interval: 1s}]}
 PROM
@@ -135,6 +134,7 @@ subsets:
     ports: [{name: https, port: $webhook_port}]
 YAML
 "$build/gpu-autoscaler-webhook" --bind-address 127.0.0.1 --port "$webhook_port" \
+  --metrics-bind-address "127.0.0.1:$webhook_metrics" --metrics-secure=false \
   --kubeconfig "$work/kubeconfig" --self-signed >"$work/webhook.out" 2>"$work/webhook.log" &
 pids+=($!)
 wait_for 30 grep -q 'listening on' "$work/webhook.out"

@@ -25,7 +25,6 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -208,16 +207,12 @@ class ServerCore {
       if (!options_.ready || options_.ready()) return TextReply(200, "ok");
       return TextReply(503, "not ready: GPUSharingPolicy cache not synced");
     }
-    if (path == "/metrics") {
-      prometheus::TextSerializer serializer;
-      return Reply{200, "text/plain; version=0.0.4",
-                   serializer.Serialize(options_.metrics->Collect())};
-    }
+    // No /metrics here: it has its own port (--metrics-bind-address), where
+    // each scrape is authorised; the admission port serves the API server.
     Reject(Rejection::kNotFound);
     return TextReply(404, "no handler for " + std::string(path) +
                               "; endpoints: /mutate-pods /validate-pods "
-                              "/validate-gpusharingpolicies /validate-budgets /healthz /readyz "
-                              "/metrics");
+                              "/validate-gpusharingpolicies /validate-budgets /healthz /readyz");
   }
 
   Reply Reject(Rejection why, int status, std::string reason) {

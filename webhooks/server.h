@@ -6,10 +6,12 @@
 //
 //   POST /mutate-pods, /validate-pods, /validate-gpusharingpolicies,
 //        /validate-budgets -> ReviewFunc
-//   GET  /healthz, /readyz, /metrics (Prometheus text)
+//   GET  /healthz, /readyz
 //
 // and knows nothing about pods: the review function gets the raw body and
-// returns the status and body to send (webhooks/admission.h).
+// returns the status and body to send (webhooks/admission.h). Its metrics go
+// to a registry the program serves elsewhere (webhook_main.cc: an
+// authorised /metrics on its own port), never on the admission port.
 //
 //   AdmissionServerOptions opts;
 //   opts.bind_address = "127.0.0.1";
@@ -73,7 +75,7 @@ struct AdmissionServerOptions {
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds idle_timeout{90'000};
   // Registry for the server's metrics; the server makes its own when null.
-  // /metrics serves this registry (so other components may register too).
+  // The program serves it (with other components' metrics) on its own port.
   std::shared_ptr<prometheus::Registry> metrics;
   // /readyz answers 200 when this returns true (unset: always ready).
   std::function<bool()> ready;

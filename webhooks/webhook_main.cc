@@ -7,6 +7,12 @@
 // share one CA through a Secret). Prints "listening on ADDRESS:PORT"
 // to stdout once it serves: the socket actually bound, so "0.0.0.0:8443" by
 // default (every IPv4 interface) and "[::1]:8443" for an IPv6 address.
+//
+// /metrics is not on the admission port: like the other programs (and
+// controller-runtime, whose webhook server serves admission only) it has its
+// own --metrics-bind-address, served by reconcile::Manager's metrics endpoint
+// (HTTPS, each scrape reviewed by TokenReview and SubjectAccessReview). The
+// webhook runs no controllers, so it calls Manager::Serve and never Run.
 #include <signal.h>
 
 #include <chrono>
@@ -40,6 +46,9 @@
 #include "kube/rest_client.h"
 #include "kube/shared_informer.h"
 #include "net/self_signed_cert.h"
+#include "reconcile/logging.h"
+#include "reconcile/manager.h"
+#include "reconcile/program.h"
 #include "webhooks/admission_service.h"
 #include "webhooks/budget_admission.h"
 #include "webhooks/cert_bundle_patcher.h"
@@ -83,6 +92,19 @@ Serving:
   --header-timeout DUR         TLS handshake and request headers deadline (default 10s)
   --idle-timeout DUR           close idle keep-alive connections after (default 90s)
   --max-connections N          connections beyond this are closed at accept (default 4096)
+                               The admission port also answers /healthz and /readyz
+                               (unauthenticated, ok/failed only); /metrics has its own port.
+
+Metrics:
+  --metrics-bind-address ADDR  where /metrics is served, host:port or :port; "0" disables
+                               (default ":8080")
+  --metrics-secure[=true|false]  serve /metrics over HTTPS, each scrape authorised by a
+                               TokenReview and a SubjectAccessReview (nonResourceURLs
+                               /metrics, verb get; needs a cluster and create on
+                               tokenreviews and subjectaccessreviews); false serves plain
+                               HTTP, on a loopback address only (default true)
+  --metrics-cert-dir DIR       tls.crt and tls.key for /metrics, reloaded when they
+                               change (default: a generated self-signed pair)
 
 Kubernetes:
   --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
@@ -148,6 +170,9 @@ struct Flags {
   bool excluded_namespaces_set = false;
   std::string policy_file;
   std::string log_format = "text";
+  std::string metrics_bind_address = ":8080";
+  bool metrics_secure = true;
+  std::string metrics_cert_dir;
 };
 
 // Parses argv into `flags`; returns an exit code, or -1 to carry on.
@@ -168,6 +193,11 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
     }
     if (arg == "--self-signed") {
       flags->self_signed = true;
+      continue;
+    }
+    if (arg == "--metrics-secure") {  // a bare boolean, or =true/=false
+      Status parsed = reconcile::ParseBoolFlag({arg, value, has_inline}, &flags->metrics_secure);
+      if (!parsed.ok()) return Fail(parsed.message());
       continue;
     }
     if (!has_inline) {
@@ -216,6 +246,10 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
       flags->excluded_namespaces_set = true;
     } else if (arg == "--policy-file") {
       flags->policy_file = value;
+    } else if (arg == "--metrics-bind-address") {
+      flags->metrics_bind_address = value;
+    } else if (arg == "--metrics-cert-dir") {
+      flags->metrics_cert_dir = value;
     } else if (arg == "--log-format") {
       if (value != "text" && value != "json") return Fail("bad --log-format " + value);
       flags->log_format = value;
@@ -248,6 +282,11 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
   }
   if (!flags->excluded_namespaces_set) {
     flags->excluded_namespaces = {"kube-system", flags->service_namespace};
+  }
+  if (Status s = reconcile::CheckPlainMetricsOnLoopback(flags->metrics_secure,
+                                                        flags->metrics_bind_address);
+      !s.ok()) {
+    return Fail(s.message());
   }
   return -1;
 }
@@ -322,6 +361,10 @@ int main(int argc, char** argv) {
   if (int rc = ParseFlags(argc, argv, &flags); rc >= 0) return rc;
 
   auto logger = spdlog::stderr_logger_mt("webhook");
+  // The metrics endpoint logs through reconcile::Log (stderr, same format).
+  if (Status s = reconcile::ConfigureLogging({.format = flags.log_format}); !s.ok()) {
+    return Fail(s.message());
+  }
   if (flags.log_format == "json") {
     logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%v"})",
                         spdlog::pattern_time_type::utc);
@@ -378,6 +421,19 @@ int main(int argc, char** argv) {
     client = std::move(created).value();
   } else {
     logger->warn("no kubeconfig and not in a cluster: serving --policy-file policies only");
+  }
+  std::string metrics_host;
+  int metrics_port = -1;
+  if (Status s =
+          reconcile::ParseBindAddress(flags.metrics_bind_address, &metrics_host, &metrics_port);
+      !s.ok()) {
+    return Fail("--metrics-bind-address: " + s.message());
+  }
+  if (flags.metrics_secure && metrics_port >= 0 && !client) {
+    return Fail(
+        "--metrics-secure needs a cluster (--kubeconfig) for TokenReview and "
+        "SubjectAccessReview; without one use --metrics-bind-address=0, or "
+        "--metrics-secure=false on a loopback address");
   }
 
   // Certificates.
@@ -525,9 +581,24 @@ int main(int argc, char** argv) {
   // The socket actually bound (not a guess at a reachable address): "0.0.0.0"
   // means every IPv4 interface.
   const std::string listen_address = (*server)->listen_address();
+
+  // /metrics on its own port, served and authorised as the other programs'.
+  reconcile::Manager metrics_endpoint({.metrics_bind_address = flags.metrics_bind_address,
+                                       .health_probe_bind_address = "0",
+                                       .metrics_secure = flags.metrics_secure,
+                                       .metrics_cert_dir = flags.metrics_cert_dir,
+                                       .client = client.get(),
+                                       .registry = metrics});
+  if (Status s = metrics_endpoint.Serve(); !s.ok()) {
+    logger->error("cannot serve /metrics: {}", s.ToString());
+    (*server)->Stop();
+    if (factory) factory->Stop();
+    return 1;
+  }
   std::printf("listening on %s\n", listen_address.c_str());
   std::fflush(stdout);
-  logger->info("serving HTTPS on {}", listen_address);
+  logger->info("serving HTTPS on {} (admission_port={} metrics_port={})", listen_address,
+               (*server)->port(), metrics_endpoint.metrics_port());
 
   // --self-signed: keep the caBundle current (at start, after failures, and
   // periodically in case an upgrade reset it).

@@ -820,7 +820,8 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
        S{"gpuautoscaler.io|gpusharingpolicies|list", "gpuautoscaler.io|gpusharingpolicies|watch",
          "gpuautoscaler.io|budgets|list", "gpuautoscaler.io|budgets|watch",
          "gpuautoscaler.io|serviceprofiles|list", "gpuautoscaler.io|serviceprofiles|watch",
-         "|namespaces|list", "|namespaces|watch"}},
+         "|namespaces|list", "|namespaces|watch", "authentication.k8s.io|tokenreviews|create",
+         "authorization.k8s.io|subjectaccessreviews|create"}},
       {"ClusterRole gpa-gpu-autoscaler-scheduler",
        S{"|pods|get", "|pods|list", "|pods|watch", "|nodes|list", "|nodes|watch",
          "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch",
@@ -901,7 +902,7 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
 TEST(ChartMonitoringTest, EveryMonitorScrapesOverHttpsWithABearerToken) {
   Rendering r = Render("gpa-system", {"--api-versions=monitoring.coreos.com/v1"});
   ASSERT_EQ(r.exit_code, 0) << r.error;
-  for (const std::string c : {"manager", "scheduler"}) {
+  for (const std::string c : {"manager", "scheduler", "webhook"}) {
     const json* monitor = Find(r.objects, "ServiceMonitor", "gpa-gpu-autoscaler-" + c);
     ASSERT_NE(monitor, nullptr) << c;
     const json& e = (*monitor)["spec"]["endpoints"][0];
@@ -914,6 +915,24 @@ TEST(ChartMonitoringTest, EveryMonitorScrapesOverHttpsWithABearerToken) {
               std::string::npos)
         << c;
   }
+  // The webhook's /metrics is not on its admission port: the monitor's port is
+  // the Service's "metrics", the container port --metrics-bind-address binds.
+  const json* webhook_service = Find(r.objects, "Service", "gpa-gpu-autoscaler-webhook");
+  ASSERT_NE(webhook_service, nullptr);
+  EXPECT_EQ(Find(r.objects, "ServiceMonitor", "gpa-gpu-autoscaler-webhook")
+                ->at("spec")["endpoints"][0]
+                .value("port", ""),
+            "metrics");
+  EXPECT_EQ(
+      webhook_service->at("spec")["ports"][1],
+      json::parse(R"({"name":"metrics","port":8080,"targetPort":"metrics","protocol":"TCP"})"));
+  const json webhook_container =
+      Containers(*Find(r.objects, "Deployment", "gpa-gpu-autoscaler-webhook"))[0];
+  EXPECT_EQ(webhook_container["ports"][1],
+            json::parse(R"({"name":"metrics","containerPort":8080,"protocol":"TCP"})"));
+  EXPECT_NE(webhook_container["args"].dump().find(R"("--metrics-bind-address=:8080")"),
+            std::string::npos)
+      << webhook_container["args"].dump();
   const json* pod_monitor = Find(r.objects, "PodMonitor", "gpa-gpu-autoscaler-node-agent");
   ASSERT_NE(pod_monitor, nullptr);
   const json& e = (*pod_monitor)["spec"]["podMetricsEndpoints"][0];

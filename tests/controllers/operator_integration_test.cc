@@ -146,10 +146,11 @@ class OperatorTest : public ::testing::Test {
                   {"apiGroups", {""}},
                   {"apiVersions", {"v1"}},
                   {"resources", {"pods"}}}}}}}}});
-    ASSERT_TRUE(webhook_.Spawn({testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address",
-                                "127.0.0.1", "--port", std::to_string(port), "--kubeconfig",
-                                kubeconfig_, "--self-signed", "--self-signed-ip", "127.0.0.1"},
-                               dir_ + "/webhook.log"));
+    ASSERT_TRUE(webhook_.Spawn(
+        {testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address", "127.0.0.1", "--port",
+         std::to_string(port), "--kubeconfig", kubeconfig_, "--self-signed", "--self-signed-ip",
+         "127.0.0.1", "--metrics-bind-address", "0"},
+        dir_ + "/webhook.log"));
     ASSERT_TRUE(WaitFor([&] {
       const json config =
           Get({"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", false}, "",

@@ -190,10 +190,11 @@ class ServiceProfileTest : public ::testing::Test {
             {"kind", "ValidatingWebhookConfiguration"},
             {"metadata", {{"name", "gpu-autoscaler-webhook"}}},
             {"webhooks", {hook("pods.validate.gpuautoscaler.io", "/validate-pods")}}});
-    ASSERT_TRUE(webhook_.Spawn({testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address",
-                                "127.0.0.1", "--port", std::to_string(port), "--kubeconfig",
-                                kubeconfig_, "--self-signed", "--self-signed-ip", "127.0.0.1"},
-                               dir_ + "/webhook.log"));
+    ASSERT_TRUE(webhook_.Spawn(
+        {testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address", "127.0.0.1", "--port",
+         std::to_string(port), "--kubeconfig", kubeconfig_, "--self-signed", "--self-signed-ip",
+         "127.0.0.1", "--metrics-bind-address", "0"},
+        dir_ + "/webhook.log"));
     ASSERT_TRUE(WaitFor([&] {
       for (const auto& gvr : {kMutating, kValidating}) {
         const json config = Get(gvr, "", "gpu-autoscaler-webhook");

@@ -3,7 +3,8 @@
 //   gpu-autoscaler-apiserver   the embedded API server;
 //   gpu-autoscaler-webhook     registered through config/webhook (Service and
 //                              Endpoints to 127.0.0.1, --self-signed), so pods
-//                              created through the API are reviewed;
+//                              created through the API are reviewed; its
+//                              /metrics on their own port, --metrics-secure=false;
 //   gpu-autoscaler-manager     every controller, cost metering into SQLite,
 //                              --metrics-secure=false;
 //   gpu-autoscaler-scheduler   standalone, binding the team pods;
@@ -169,7 +170,9 @@ class DashboardsEndToEndTest : public ::testing::Test {
             {"ports", {{{"name", "https"}, {"port", webhook_port_}}}}}}}});
     ASSERT_TRUE(webhook_.Spawn(
         {testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address", "127.0.0.1", "--port",
-         std::to_string(webhook_port_), "--kubeconfig", kubeconfig_, "--self-signed"},
+         std::to_string(webhook_port_), "--kubeconfig", kubeconfig_, "--self-signed",
+         "--metrics-bind-address=127.0.0.1:" + std::to_string(webhook_metrics_port_),
+         "--metrics-secure=false"},
         dir_ + "/webhook.log"));
     // Serving, and the caBundle patched in, before any pod goes through it.
     ASSERT_TRUE(WaitFor([&] {
@@ -354,7 +357,8 @@ class DashboardsEndToEndTest : public ::testing::Test {
   std::unique_ptr<net::HttpServer> receiver_;
   std::unique_ptr<testing::TestPrometheus> prometheus_;
   std::string dir_, kubeconfig_;
-  int webhook_port_ = 0, manager_port_ = 0, scheduler_port_ = 0, agent_port_ = 0;
+  int webhook_port_ = 0, webhook_metrics_port_ = 0, manager_port_ = 0, scheduler_port_ = 0,
+      agent_port_ = 0;
   ChildProcess webhook_, manager_, scheduler_, agent_;
 };
 
@@ -379,7 +383,8 @@ TEST_F(DashboardsEndToEndTest, EveryPanelQueryHasData) {
 
   // Prometheus scrapes the four programs every second, on ports chosen now
   // (a target not up yet is retried at the next scrape).
-  for (int* port : {&webhook_port_, &manager_port_, &scheduler_port_, &agent_port_}) {
+  for (int* port :
+       {&webhook_port_, &webhook_metrics_port_, &manager_port_, &scheduler_port_, &agent_port_}) {
     auto free = testing::FreeLoopbackPort();
     ASSERT_TRUE(free.ok()) << free.error().ToString();
     *port = *free;
@@ -390,10 +395,7 @@ TEST_F(DashboardsEndToEndTest, EveryPanelQueryHasData) {
       std::vector<testing::ScrapeJob>{
           {.name = kManagerJob, .targets = {target(manager_port_)}},
           {.name = kSchedulerJob, .targets = {target(scheduler_port_)}},
-          {.name = kWebhookJob,
-           .targets = {target(webhook_port_)},
-           .scheme = "https",
-           .insecure_skip_verify = true},
+          {.name = kWebhookJob, .targets = {target(webhook_metrics_port_)}},
           {.name = kAgentJob, .targets = {target(agent_port_)}, .labels = {{"node", kAgentNode}}}});
   ASSERT_TRUE(prometheus.ok()) << prometheus.error().ToString();
   prometheus_ = std::move(*prometheus);

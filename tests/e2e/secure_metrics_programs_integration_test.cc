@@ -1,8 +1,10 @@
-// The scheduler's and the node agent's /metrics as real processes, served as
-// the manager serves its own (tests/reconcile/secure_metrics_integration_test.cc):
-// HTTPS by default, each scrape authenticated by a TokenReview and authorised
-// by a SubjectAccessReview on the embedded API server; --metrics-secure=false
-// serves plain HTTP on loopback and is refused off it.
+// The scheduler's, the node agent's and the admission webhook's /metrics as
+// real processes, served as the manager serves its own
+// (tests/reconcile/secure_metrics_integration_test.cc): HTTPS by default, each
+// scrape authenticated by a TokenReview and authorised by a
+// SubjectAccessReview on the embedded API server; --metrics-secure=false
+// serves plain HTTP on loopback and is refused off it. The webhook's metrics
+// have their own port; its admission port still answers reviews.
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <optional>
 
 #include "kube/rest_client.h"
+#include "kube/transport.h"
 #include "support/api_server_fixture.h"
 #include "support/child_process.h"
 #include "support/secure_metrics.h"
@@ -53,6 +56,16 @@ class SecureProgramMetricsTest : public ::testing::TestWithParam<std::string> {
     std::vector<std::string> args;
     if (GetParam() == "scheduler") {
       args = {testing::BinaryPath("gpu-autoscaler-scheduler"), "--kubeconfig=" + kubeconfig_};
+    } else if (GetParam() == "webhook") {
+      // Its probes stay on the admission port (no --health-probe-bind-address).
+      args = {testing::BinaryPath("gpu-autoscaler-webhook"),
+              "--kubeconfig=" + kubeconfig_,
+              "--bind-address=127.0.0.1",
+              "--port=0",
+              "--self-signed",
+              "--self-signed-ip=127.0.0.1"};
+      args.insert(args.end(), metrics_flags.begin(), metrics_flags.end());
+      return args;
     } else {
       args = {testing::BinaryPath("gpu-autoscaler-node-agent"),
               "--node-name=gpu-node-1",
@@ -89,6 +102,11 @@ TEST_P(SecureProgramMetricsTest, SecureByDefaultOnlyAnAuthorisedTokenScrapes) {
   })) << allowed.status
       << " " << allowed.body << program_.Log();
   EXPECT_NE(allowed.body.find("# TYPE"), std::string::npos);
+  if (GetParam() == "webhook") {
+    EXPECT_NE(allowed.body.find("# TYPE gpu_autoscaler_webhook_reviews_total"), std::string::npos)
+        << allowed.body;
+    EXPECT_NE(allowed.body.find("# TYPE gpu_autoscaler_webhook_budgets"), std::string::npos);
+  }
 
   kube::HttpResponse anonymous = testing::ScrapeMetrics("https", metrics_port_, "", "");
   EXPECT_EQ(anonymous.status, 401) << anonymous.body;
@@ -100,6 +118,45 @@ TEST_P(SecureProgramMetricsTest, SecureByDefaultOnlyAnAuthorisedTokenScrapes) {
   const std::string log = program_.Log();
   EXPECT_EQ(log.find(testing::kPrometheusToken), std::string::npos);
   EXPECT_NE(log.find("scheme=https"), std::string::npos) << log;
+}
+
+// The webhook's admission port: reviews from the API server as before (they
+// carry no scrape token), /metrics no longer there.
+TEST_P(SecureProgramMetricsTest, WebhookAdmissionPortStillReviewsAndServesNoMetrics) {
+  if (GetParam() != "webhook") GTEST_SKIP() << "the webhook's admission port";
+  Spawn({"--metrics-bind-address=127.0.0.1:0"});
+  if (HasFatalFailure()) return;
+  int admission_port = -1;
+  ASSERT_TRUE(WaitFor([&] {
+    return (admission_port = program_.PortFromLog("admission_port")) > 0;
+  })) << program_.Log();
+  kube::ClientConfig cfg;
+  cfg.server = "https://127.0.0.1:" + std::to_string(admission_port);
+  cfg.insecure_skip_tls_verify = true;
+  auto transport = kube::NewCurlTransport(cfg);
+  ASSERT_TRUE(transport.ok()) << transport.error().ToString();
+  const std::string review = R"({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+      "request": {"uid": "review-1", "operation": "CREATE",
+                  "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                  "resource": {"group": "", "version": "v1", "resource": "pods"},
+                  "namespace": "team-a", "name": "plain",
+                  "object": {"apiVersion": "v1", "kind": "Pod",
+                             "metadata": {"name": "plain", "namespace": "team-a"},
+                             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})";
+  auto reply = (*transport)
+                   ->Do({"POST",
+                         cfg.server + "/mutate-pods?timeout=5s",
+                         {{"Content-Type", "application/json"}},
+                         review,
+                         std::chrono::seconds(10)});
+  ASSERT_TRUE(reply.ok()) << reply.error().ToString();
+  EXPECT_EQ(reply->status, 200) << reply->body;
+  EXPECT_NE(reply->body.find(R"("uid":"review-1")"), std::string::npos) << reply->body;
+  EXPECT_NE(reply->body.find(R"("allowed":true)"), std::string::npos) << reply->body;
+  kube::HttpResponse metrics =
+      testing::ScrapeMetrics("https", admission_port, "", testing::kPrometheusToken);
+  EXPECT_EQ(metrics.status, 404) << metrics.body;
+  EXPECT_EQ(metrics.body.find("# TYPE"), std::string::npos);
 }
 
 TEST_P(SecureProgramMetricsTest, PlainHttpServesOnLoopbackWithoutAToken) {
@@ -125,10 +182,11 @@ TEST_P(SecureProgramMetricsTest, PlainHttpOffLoopbackIsRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, SecureProgramMetricsTest,
-                         ::testing::Values("scheduler", "node-agent"),
+                         ::testing::Values("scheduler", "node-agent", "webhook"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param == "scheduler" ? std::string("Scheduler")
-                                                            : std::string("NodeAgent");
+                           if (info.param == "scheduler") return std::string("Scheduler");
+                           if (info.param == "webhook") return std::string("Webhook");
+                           return std::string("NodeAgent");
                          });
 
 }  // namespace

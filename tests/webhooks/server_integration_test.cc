@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -184,6 +186,7 @@ class AdmissionServerTest : public ::testing::Test {
   }
 
   void StartServer(AdmissionServerOptions opts = LoopbackOptions()) {
+    if (!opts.metrics) opts.metrics = metrics_;
     auto server = AdmissionServer::Start(
         std::move(opts), certs_,
         [this](AdmissionEndpoint e, std::string_view body) { return service_.Review(e, body); });
@@ -198,6 +201,11 @@ class AdmissionServerTest : public ::testing::Test {
   }
   wt::HttpsResult Get(const std::string& path, long version = CURL_HTTP_VERSION_2TLS) {
     return wt::Https(url_ + path, "GET", "", files_.ca_pem, {.http_version = version});
+  }
+  // The server's registry as Prometheus text: the program serves it on its
+  // own metrics port, not on the admission port.
+  std::string Metrics() const {
+    return prometheus::TextSerializer().Serialize(metrics_->Collect());
   }
 
   // A good review still gets a good answer.
@@ -215,6 +223,7 @@ class AdmissionServerTest : public ::testing::Test {
   FakeClock clock_;
   std::shared_ptr<FileCertificateSource> certs_;
   AdmissionService service_{AdmissionConfig{}};
+  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<AdmissionServer> server_;
   std::string url_;
 };
@@ -472,13 +481,13 @@ TEST_F(AdmissionServerTest, Http2ConnectionCapsTheRequestBodiesItBuffersAcrossSt
   ASSERT_TRUE(client.PumpUntil([&] { return client.complete(first); }));
   EXPECT_EQ(client.response(first).status, 400) << client.response(first).body;
 
-  auto metrics = Get("/metrics");
+  const std::string metrics = Metrics();
   EXPECT_EQ(
       wt::MetricValue(
-          metrics.body,
+          metrics,
           R"(gpu_autoscaler_webhook_rejected_requests_total{reason="connection_buffer_full"})"),
       1)
-      << metrics.body;
+      << metrics;
 }
 
 TEST_F(AdmissionServerTest, MetricsCountVerdictsAndLatencyPerEndpoint) {
@@ -489,18 +498,29 @@ TEST_F(AdmissionServerTest, MetricsCountVerdictsAndLatencyPerEndpoint) {
       R"(gpu_autoscaler_webhook_reviews_total{endpoint="mutate-pods",verdict="bad_request"})";
   const std::string latency_count =
       R"(gpu_autoscaler_webhook_review_duration_seconds_count{endpoint="mutate-pods"})";
-  auto before = Get("/metrics");
-  ASSERT_EQ(before.status, 200);
-  EXPECT_EQ(wt::MetricValue(before.body, patched), 0) << before.body;
+  const std::string before = Metrics();
+  EXPECT_EQ(wt::MetricValue(before, patched), 0) << before;
 
   ASSERT_EQ(Post("/mutate-pods", wt::GoldenReview(2)).status, 200);
   ASSERT_EQ(Post("/mutate-pods", wt::GoldenReview(2)).status, 200);
   ASSERT_EQ(Post("/mutate-pods", "{").status, 400);
 
-  auto after = Get("/metrics", CURL_HTTP_VERSION_1_1);
-  EXPECT_EQ(wt::MetricValue(after.body, patched), 2) << after.body;
-  EXPECT_EQ(wt::MetricValue(after.body, bad), 1);
-  EXPECT_EQ(wt::MetricValue(after.body, latency_count), 3);
+  const std::string after = Metrics();
+  EXPECT_EQ(wt::MetricValue(after, patched), 2) << after;
+  EXPECT_EQ(wt::MetricValue(after, bad), 1);
+  EXPECT_EQ(wt::MetricValue(after, latency_count), 3);
+}
+
+// The admission port serves admission and probes only: /metrics is on the
+// program's own port, where each scrape is authorised.
+TEST_F(AdmissionServerTest, AdmissionPortDoesNotServeMetrics) {
+  StartServer();
+  for (long version : {CURL_HTTP_VERSION_2TLS, CURL_HTTP_VERSION_1_1}) {
+    auto r = Get("/metrics", version);
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_EQ(r.body.find("# TYPE"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Get("/healthz").status, 200);
 }
 
 }  // namespace

@@ -64,6 +64,20 @@ TEST(WebhookBinary, HelpAndBadFlags) {
   out.clear();
   EXPECT_EQ(RunToCompletion({"--port", "0"}, &out), 2) << "no certificate source";
   EXPECT_NE(out.find("--self-signed"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunToCompletion({"--self-signed", "--metrics-secure=maybe"}, &out), 2);
+  EXPECT_NE(out.find("--metrics-secure: want true or false"), std::string::npos) << out;
+}
+
+// Secure /metrics (the default) reviews each scrape with the API server, so
+// without a cluster the program says what to do instead of serving it open.
+TEST(WebhookBinary, SecureMetricsWithoutAClusterAreRefused) {
+  auto run = gpu_autoscaler::testing::RunCommand(
+      {"/usr/bin/env", "-u", "KUBECONFIG", "-u", "KUBERNETES_SERVICE_HOST",
+       gpu_autoscaler::testing::BinaryPath("gpu-autoscaler-webhook"), "--bind-address", "127.0.0.1",
+       "--port", "0", "--self-signed", "--metrics-bind-address", "127.0.0.1:0"});
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("--metrics-secure needs a cluster"), std::string::npos) << run.err;
 }
 
 TEST(WebhookBinary, AppliesGpuSharingPoliciesFromTheCluster) {
@@ -207,7 +221,9 @@ TEST(WebhookBinary, PrintsTheAddressItReallyListensOn) {
       "--tls-cert-file",
       files.cert_file,
       "--tls-key-file",
-      files.key_file};
+      files.key_file,
+      "--metrics-bind-address",
+      "0"};
 
   // Default bind address: every IPv4 interface, so loopback answers too.
   gpu_autoscaler::testing::ChildProcess all;

@@ -23,6 +23,8 @@
 #include "cost/budget.h"
 #include "kube/rest_client.h"
 #include "support/api_server_fixture.h"
+#include "support/loopback_port.h"
+#include "support/secure_metrics.h"
 #include "support/test_paths.h"
 #include "webhooks/webhook_integration_client.h"
 #include "webhooks/webhook_process.h"
@@ -120,9 +122,16 @@ class WebhookBudgetIntegration : public ::testing::Test {
 
   void StartWebhook() {
     files_ = wt::WriteServingCertificate(dir_, "tls.crt", "tls.key");
-    webhook_ = wt::WebhookProcess::Start({"--kubeconfig", wt::WriteKubeconfig(dir_, api_->config()),
-                                          "--tls-cert-file", files_.cert_file, "--tls-key-file",
-                                          files_.key_file});
+    // /metrics on its own loopback port, plain HTTP (the authorised HTTPS
+    // scrape is tests/e2e/secure_metrics_programs_integration_test.cc).
+    auto port = gpu_autoscaler::testing::FreeLoopbackPort();
+    ASSERT_TRUE(port.ok()) << port.error().ToString();
+    metrics_port_ = *port;
+    webhook_ = wt::WebhookProcess::Start(
+        {"--kubeconfig", wt::WriteKubeconfig(dir_, api_->config()), "--tls-cert-file",
+         files_.cert_file, "--tls-key-file", files_.key_file,
+         "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
+         "--metrics-secure=false"});
     ASSERT_TRUE(webhook_);
     ASSERT_TRUE(wt::PollUntil([&] {
       return wt::Https(webhook_->url() + "/readyz", "GET", "", files_.ca_pem).status == 200;
@@ -160,7 +169,7 @@ class WebhookBudgetIntegration : public ::testing::Test {
   }
 
   double Metric(const std::string& series) {
-    auto r = wt::Https(webhook_->url() + "/metrics", "GET", "", files_.ca_pem);
+    kube::HttpResponse r = gpu_autoscaler::testing::ScrapeMetrics("http", metrics_port_, "", "");
     return wt::MetricValue(r.body, series);
   }
 
@@ -183,6 +192,7 @@ class WebhookBudgetIntegration : public ::testing::Test {
   std::unique_ptr<kube::RestClient> client_;
   wt::TempDir dir_;
   wt::ServingFiles files_;
+  int metrics_port_ = -1;
   std::unique_ptr<wt::WebhookProcess> webhook_;
 };
 

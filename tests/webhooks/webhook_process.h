@@ -3,7 +3,10 @@
 // The real gpu-autoscaler-webhook program as a child process of an
 // integration test, bound to 127.0.0.1 on a free port, plus the kubeconfig it
 // needs to reach the test API server and a bounded poll for informers to
-// catch up.
+// catch up. /metrics is off unless the test's flags turn it on (later flags
+// win), so runs without a cluster need no secure-metrics setup:
+//   WebhookProcess::Start({..., "--metrics-bind-address=127.0.0.1:9999",
+//                          "--metrics-secure=false"});
 //
 //   auto webhook = WebhookProcess::Start({"--kubeconfig", WriteKubeconfig(dir, api->config()),
 //                                         "--tls-cert-file", crt, "--tls-key-file", key});
@@ -46,7 +49,12 @@ class WebhookProcess {
   static std::unique_ptr<WebhookProcess> Start(std::vector<std::string> flags) {
     auto process = std::unique_ptr<WebhookProcess>(new WebhookProcess());
     std::vector<std::string> args = {gpu_autoscaler::testing::BinaryPath("gpu-autoscaler-webhook"),
-                                     "--bind-address", "127.0.0.1", "--port", "0"};
+                                     "--bind-address",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--metrics-bind-address",
+                                     "0"};
     args.insert(args.end(), flags.begin(), flags.end());
     if (!process->Launch(args)) return nullptr;
     return process;

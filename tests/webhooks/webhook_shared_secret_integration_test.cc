@@ -96,7 +96,9 @@ struct Cluster {
                                      "--kubeconfig",
                                      kubeconfig,
                                      "--webhook-config-name",
-                                     "gpa-test-webhook"};
+                                     "gpa-test-webhook",
+                                     "--metrics-bind-address",
+                                     "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     if (!process.Spawn(args, dir.File(log))) return 0;
     const std::string marker = "listening on 127.0.0.1:";
