@@ -54,7 +54,7 @@ Options:
   --node-lease-duration-seconds N    the Leases' leaseDurationSeconds (default 40)
   --lease-interval D                 Lease renewal period (default 10s, as the kubelet)
   --node-status-interval D           Ready heartbeat period (default 1m)
-  --pod-cidr CIDR                    pod IPs, lowest free first (default 10.0.0.0/16)
+  --pod-cidr CIDR                    pod IPs, lowest free first (default 10.244.0.0/16)
   --node-ip IP                       InternalIP for a node without one (default 10.0.0.1)
   --default-usage USAGE              usage of a container without an annotation
                                      (default cpu=0.1,memory=128Mi)

@@ -203,9 +203,13 @@ FleetPlan DecideFleet(const FleetSnapshot& snapshot, const FleetOptions& options
   for (const auto& [name, lease] : leases)
     if (lease->ours && !managed.count(name)) plan.delete_leases.push_back(name);
 
-  // Pod IPs: the lowest free address of the CIDR, skipping every IP in use.
+  // Pod IPs: the lowest free address of the CIDR, skipping every IP in use
+  // (pods', and nodes' should the CIDR hold them).
   const std::optional<Cidr> cidr = ParseCidr(options.pod_cidr);
   std::set<uint32_t> used;
+  if (std::optional<uint32_t> ip = ParseIpv4(options.node_ip)) used.insert(*ip);
+  for (const NodeState& n : snapshot.nodes)
+    if (std::optional<uint32_t> ip = ParseIpv4(n.internal_ip)) used.insert(*ip);
   for (const PodState& p : snapshot.pods)
     if (std::optional<uint32_t> ip = ParseIpv4(p.pod_ip)) used.insert(*ip);
   uint64_t next_ip = cidr ? cidr->first : 1;

@@ -102,7 +102,7 @@ TEST(FleetPlanTest, BoundPodsStartWithTheLowestFreeIpAndTerminatingOnesAreDelete
        .uid = "u2",
        .node = "gpu-1",
        .phase = "Running",
-       .pod_ip = "10.0.0.1",
+       .pod_ip = "10.244.0.1",
        .containers = {{"main", "x"}}},
       {.ns = "a",
        .name = "new",
@@ -115,7 +115,7 @@ TEST(FleetPlanTest, BoundPodsStartWithTheLowestFreeIpAndTerminatingOnesAreDelete
        .uid = "u4",
        .node = "gpu-1",
        .phase = "Running",
-       .pod_ip = "10.0.0.3",
+       .pod_ip = "10.244.0.3",
        .terminating = true},
       {.ns = "a", .name = "done", .uid = "u5", .node = "gpu-1", .phase = "Succeeded"},
       {.ns = "a", .name = "unbound", .uid = "u6", .phase = "Pending"},
@@ -124,16 +124,16 @@ TEST(FleetPlanTest, BoundPodsStartWithTheLowestFreeIpAndTerminatingOnesAreDelete
   };
   const FleetPlan plan = DecideFleet(s, {});
   ASSERT_EQ(plan.start_pods.size(), 2u);
-  // a/new first (namespace order): 10.0.0.1 and .3 are taken -> .2; then b/web -> .4.
+  // a/new first (namespace order): 10.244.0.1 and .3 are taken -> .2; then b/web -> .4.
   EXPECT_EQ(plan.start_pods[0].pod.name, "new");
-  EXPECT_EQ(plan.start_pods[0].pod_ip, "10.0.0.2");
+  EXPECT_EQ(plan.start_pods[0].pod_ip, "10.244.0.2");
   EXPECT_EQ(plan.start_pods[1].pod.name, "web");
-  EXPECT_EQ(plan.start_pods[1].pod_ip, "10.0.0.4");
+  EXPECT_EQ(plan.start_pods[1].pod_ip, "10.244.0.4");
   const json& st = plan.start_pods[1].patch["status"];
   EXPECT_EQ(st["phase"], "Running");
   EXPECT_EQ(st["hostIP"], "10.1.0.7");
-  EXPECT_EQ(st["podIP"], "10.0.0.4");
-  EXPECT_EQ(st["podIPs"], json::parse(R"([{"ip": "10.0.0.4"}])"));
+  EXPECT_EQ(st["podIP"], "10.244.0.4");
+  EXPECT_EQ(st["podIPs"], json::parse(R"([{"ip": "10.244.0.4"}])"));
   EXPECT_EQ(st["startTime"], "2027-01-15T08:00:00Z");
   ASSERT_EQ(st["conditions"].size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
@@ -155,14 +155,18 @@ TEST(FleetPlanTest, BoundPodsStartWithTheLowestFreeIpAndTerminatingOnesAreDelete
 TEST(FleetPlanTest, AFullCidrLeavesPodsWaiting) {
   FleetSnapshot s{.now = kNow, .nodes = {FreshNode("n")}};
   s.leases = {{.name = "n", .renew_time = kNow, .ours = true}};
-  // A /30 has two usable addresses: .1 and .2.
-  s.pods = {{.ns = "a", .name = "p1", .node = "n"},
-            {.ns = "a", .name = "p2", .node = "n"},
-            {.ns = "a", .name = "p3", .node = "n"}};
-  const FleetPlan plan = DecideFleet(s, {.pod_cidr = "192.168.7.0/30"});
-  ASSERT_EQ(plan.start_pods.size(), 2u);
-  EXPECT_EQ(plan.start_pods[0].pod_ip, "192.168.7.1");
-  EXPECT_EQ(plan.start_pods[1].pod_ip, "192.168.7.2");
+  // A /29 has six usable addresses, .1 to .6; the node IPs .1 (the default
+  // for nodes without one) and .5 (the node's) are not for pods.
+  s.nodes[0].internal_ip = "192.168.7.5";
+  for (const char* name : {"p1", "p2", "p3", "p4", "p5"})
+    s.pods.push_back({.ns = "a", .name = name, .node = "n"});
+  const FleetPlan plan = DecideFleet(s, {.node_ip = "192.168.7.1", .pod_cidr = "192.168.7.0/29"});
+  ASSERT_EQ(plan.start_pods.size(), 4u);
+  EXPECT_EQ(plan.start_pods[0].pod_ip, "192.168.7.2");
+  EXPECT_EQ(plan.start_pods[1].pod_ip, "192.168.7.3");
+  EXPECT_EQ(plan.start_pods[2].pod_ip, "192.168.7.4");
+  EXPECT_EQ(plan.start_pods[3].pod_ip, "192.168.7.6");
+  EXPECT_EQ(plan.start_pods[3].pod.name, "p4");
   EXPECT_EQ(plan.pods_without_ip, 1);
 }
 
