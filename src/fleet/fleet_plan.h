@@ -48,7 +48,7 @@ struct FleetOptions {
   int lease_duration_seconds = 40;
   Clock::Duration lease_renew_interval = std::chrono::seconds(10);
   Clock::Duration node_status_interval = std::chrono::minutes(1);
-  std::string node_ip = "10.0.0.1";      // InternalIP of a node that has none
+  std::string node_ip = "10.0.0.1";        // InternalIP of a node that has none
   std::string pod_cidr = "10.244.0.0/16";  // pod IPs, lowest free first (not node IPs)
 };
 
