@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -47,7 +48,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   snapshot.leases.push_back(LeaseStateFromJson(doc));
   PodState pod = PodStateFromJson(doc);
   snapshot.pods.push_back(pod);
-  pod.node = "n";
+  // The same pod bound to the managed node (a std::string: GCC 12's -Wrestrict
+  // misfires on assigning a short literal here).
+  static const std::string kManagedNode = "n";
+  pod.node = kManagedNode;
   pod.uid += "-copy";
   snapshot.pods.push_back(pod);
   const FleetPlan plan = DecideFleet(snapshot, {});
