@@ -9,7 +9,8 @@
 #   4. the scheduler (standalone mode), which places every team pod with the
 #      placement engine and writes the chosen GPUs on it;
 #   5. a local alert receiver standing in for Slack and a webhook endpoint;
-#   6. GPU nodes (fake, as in KWOK), the node agent on one of them (on the
+#   6. GPU nodes (fake, as in KWOK, their kubelets played by `gpu-autoscaler
+#      fleet`: heartbeat Leases, pods Running), the node agent on one of them (on the
 #      fake NVML library the tests use), and team pods: costs accrue by team, a
 #      Budget crosses 50/80/100%, alerts arrive, and a new GPU pod is denied;
 #   7. `gpu-autoscaler status`, `cost` and the placement simulator; then part of
@@ -18,8 +19,9 @@
 #   8. a simulated GPU node pool: scale-up, one spot interruption (the node
 #      agent against the AWS fake's metadata service), consolidation; and one
 #      GPU defragmentation move.
-#   9. a ServiceProfile learning a Deployment's usage (from a stand-in for
-#      Prometheus) and its recommendation applied to a new pod at admission;
+#   9. a ServiceProfile learning a Deployment's usage (cAdvisor's series from
+#      the simulated fleet, through Prometheus; a stand-in for Prometheus when
+#      it is not installed) and its recommendation applied to a new pod;
 #  10. with Prometheus installed (/usr/bin/prometheus), a real one scrapes every
 #      program's metrics under the chart's job names, and some of the Grafana
 #      dashboards' panel queries are run on it (step 16b);
@@ -46,7 +48,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds="$2"; shift ;;
     --keep-running) keep=1 ;;
     --report) report="$2"; shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +67,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # programs' metrics ports are chosen here; node agents join through a file
 # (prom_add_agent). Sets $prometheus ("" when not installed).
 webhook_port=$(free_port) webhook_metrics=$(free_port) metrics_port=$(free_port) scheduler_metrics=$(free_port) agent_metrics=$(free_port)
+fleet_metrics=$(free_port)
 prometheus=""
 start_prometheus() {
   [[ -x /usr/bin/prometheus ]] || return 0
@@ -74,6 +77,8 @@ global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 scrape_configs:
   - {job_name: gpa-gpu-autoscaler-manager-metrics, static_configs: [{targets: ['127.0.0.1:$metrics_port']}]}
   - {job_name: gpa-gpu-autoscaler-scheduler, static_configs: [{targets: ['127.0.0.1:$scheduler_metrics']}]}
+  # cAdvisor's container series, here from the simulated fleet (step 6).
+  - {job_name: kubelet-cadvisor, static_configs: [{targets: ['127.0.0.1:$fleet_metrics']}]}
   - {job_name: gpa-gpu-autoscaler-webhook, static_configs: [{targets: ['127.0.0.1:$webhook_metrics']}]}
   - {job_name: gpa-system/gpa-gpu-autoscaler-node-agent,
      file_sd_configs: [{files: ['$work/prometheus-agents.json'], refresh_interval: 1s}]}
@@ -142,11 +147,18 @@ wait_for 30 sh -c "curl -fsS '$server/apis/admissionregistration.k8s.io/v1/valid
 echo "webhook serving on https://127.0.0.1:$webhook_port; its CA is in the configurations' caBundle"
 
 step "3. The manager: every controller, cost metering each second"
-# Container usage for the ServiceProfile of step 15 (a stand-in for Prometheus).
-python3 hack/fake-prometheus.py --port-file "$work/prometheus.port" \
-  --usage team-nlp/chat-a/server=0.3,629145600 --usage team-nlp/chat-b/server=0.25,600000000 &
-pids+=($!)
-wait_for 10 test -s "$work/prometheus.port"
+# Container usage for the ServiceProfile of step 16: the real Prometheus, which
+# scrapes it from the simulated fleet (step 6); without one, a stand-in that
+# answers the profile's queries with the same figures.
+if [[ -n $prometheus ]]; then
+  profiles_prometheus=$prometheus
+else
+  python3 hack/fake-prometheus.py --port-file "$work/prometheus.port" \
+    --usage team-nlp/chat-a/server=0.3,629145600 --usage team-nlp/chat-b/server=0.25,600000000 &
+  pids+=($!)
+  wait_for 10 test -s "$work/prometheus.port"
+  profiles_prometheus="http://127.0.0.1:$(cat "$work/prometheus.port")"
+fi
 cat >"$work/config.yaml" <<CONFIG
 apiVersion: gpuautoscaler.io/v1alpha1
 kind: ManagerConfig
@@ -157,7 +169,7 @@ sharingPolicies:
   resync: 5s
 profiles:
   interval: 2s
-  prometheusURL: http://127.0.0.1:$(cat "$work/prometheus.port")
+  prometheusURL: $profiles_prometheus
 CONFIG
 probe_port=$(free_port)
 "$build/gpu-autoscaler-manager" --kubeconfig "$work/kubeconfig" --controllers='*' \
@@ -186,6 +198,15 @@ receiver="http://127.0.0.1:$(cat "$work/receiver.port")"
 echo "receiver: $receiver"
 
 step "6. A simulated GPU fleet, a sharing policy, Budgets and team workloads"
+# The fleet plays the kubelet of every node annotated kwok.x-k8s.io/node=fake,
+# as KWOK does: a heartbeat Lease each, Ready heartbeats, bound pods Running,
+# cAdvisor's container metrics for Prometheus. The trace replay (13b) and the
+# node pool (14) play their own nodes' kubelets, so their nodes are left out.
+"$cli" fleet --kubeconfig "$work/kubeconfig" --metrics-bind-address "127.0.0.1:$fleet_metrics" \
+  --node-selector '!gpuautoscaler.io/node-pool,!gpuautoscaler.io/replay' >"$work/fleet.log" 2>&1 &
+pids+=($!)
+wait_for 30 curl -fs "127.0.0.1:$fleet_metrics/healthz"
+echo "  gpu-autoscaler fleet: kubelets for fake nodes, cAdvisor metrics on 127.0.0.1:$fleet_metrics"
 # Nodes as KWOK makes them: API objects only. Instance types and GPU models
 # match the pricing catalogue (p4d.24xlarge: 8 x A100-SXM4-40GB).
 # a100-spot-1 shares its GPUs four ways by time-slicing (the NVIDIA device
@@ -210,6 +231,7 @@ apiVersion: v1
 kind: Node
 metadata:
   name: $name
+  annotations: {kwok.x-k8s.io/node: fake}
   labels: {node.kubernetes.io/instance-type: $type, nvidia.com/gpu.product: $model, karpenter.sh/capacity-type: $tier$extra}
 status:
   capacity: {cpu: "$cpu", memory: 1152Gi, $gpus}
@@ -217,6 +239,26 @@ status:
   conditions: [{type: Ready, status: "True"}]
 YAML
 done
+# Two pods of a chat Deployment for the ServiceProfile of step 16, on
+# a100-od-1: the fleet reports the usage their annotation gives and Prometheus
+# scrapes it. They start now because the profile's query, a rate over 5m,
+# under-reads a series younger than five minutes.
+chat_pod() {  # chat_pod NAME [USAGE]: a pod of the chat Deployment asking for 2 CPUs and 4Gi
+  cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: team-nlp, labels: {app: chat, team: nlp},
+  annotations: {gpuautoscaler.io/fleet-usage: "${2:-}"}}
+spec:
+  nodeName: a100-od-1
+  containers:
+    - name: server
+      image: registry.example/chat:1
+      resources: {requests: {cpu: "2", memory: 4Gi}, limits: {cpu: "4", memory: 8Gi}}
+YAML
+}
+{ chat_pod chat-a server:cpu=0.3,memory=600Mi; echo ---; chat_pod chat-b server:cpu=0.25,memory=600000000; } |
+  apply - | sed 's/^/  /'
 # The node agent on h100-od-1, reading NVML: here the fake NVML library the
 # tests use, playing 8 H100s in two NVSwitch planes. It writes the node's
 # NodeResourceReport and its NVLink-islands label, which the scheduler reads.
@@ -295,8 +337,7 @@ spec:
 YAML
 
 # Pods go through the API, so the webhook rewrites them on the way in; the
-# scheduler binds them. With no kubelet, each bound pod is marked Running, as
-# KWOK does.
+# scheduler binds them and the fleet runs them.
 run_pod() {  # run_pod NAMESPACE NAME GPUS TEAM WORKLOAD
   apply - <<YAML >/dev/null
 apiVersion: v1
@@ -311,9 +352,7 @@ spec:
         requests: {cpu: "8", memory: 64Gi, nvidia.com/gpu: "$3"}
         limits: {nvidia.com/gpu: "$3"}
 YAML
-  wait_for 30 sh -c "curl -fsS '$server/api/v1/namespaces/$1/pods/$2' | grep -q '\"nodeName\"'"
-  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
-    "$server/api/v1/namespaces/$1/pods/$2/status" -d '{"status":{"phase":"Running"}}' >/dev/null
+  wait_for 30 sh -c "curl -fsS '$server/api/v1/namespaces/$1/pods/$2' | grep -q '\"phase\": *\"Running\"'"
   get "/api/v1/namespaces/$1/pods/$2" | python3 -c '
 import json, sys
 p = json.load(sys.stdin); a = p["metadata"].get("annotations", {})
@@ -631,19 +670,7 @@ for e in json.load(sys.stdin)["items"]:
     if e["reason"] in ("ReschedulePlanned", "Rescheduled", "RescheduleBlocked"):
         print("  Event %-17s pod/%-8s %s" % (e["reason"], e["involvedObject"]["name"], e["message"]))'
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
-chat_pod() {  # chat_pod NAME: a pod of the chat Deployment asking for 2 CPUs and 4Gi
-  cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: $1, namespace: team-nlp, labels: {app: chat, team: nlp}}
-spec:
-  containers:
-    - name: server
-      image: registry.example/chat:1
-      resources: {requests: {cpu: "2", memory: 4Gi}, limits: {cpu: "4", memory: 8Gi}}
-YAML
-}
-{ chat_pod chat-a; echo ---; chat_pod chat-b; } | apply - | sed 's/^/  /'
+# chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'
 apiVersion: apps/v1
 kind: Deployment

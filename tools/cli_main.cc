@@ -7,6 +7,8 @@
 //   gpu-autoscaler status -o wide
 //
 //   gpu-autoscaler replay --nodes nodes.csv --pods pods.csv --window 4h --speed 300
+//
+//   gpu-autoscaler fleet --kubeconfig kc --metrics-bind-address 127.0.0.1:10247
 #include <unistd.h>
 
 #include <chrono>
@@ -46,6 +48,8 @@ constexpr char kUsage[] =
     "  report     one report: sharing, cost by team, Budgets, scaling, placement (text, HTML)\n"
     "  simulate   replay a GPU trace against placement policies\n"
     "  replay     a simulated GPU fleet (KWOK-style) replaying an openb trace on a cluster\n"
+    "  fleet      play the kubelet for fake nodes (KWOK-style): Leases, Running pods, cAdvisor "
+    "metrics\n"
     "\n"
     "Run 'gpu-autoscaler <command> --help' for a command's options.\n";
 
@@ -307,6 +311,7 @@ int main(int argc, char** argv) {
   if (command == "recommend") return gpu_autoscaler::cli::RunRecommend(argc - 2, argv + 2);
   if (command == "report") return gpu_autoscaler::cli::RunReport(argc - 2, argv + 2);
   if (command == "replay") return gpu_autoscaler::cli::RunReplay(argc - 2, argv + 2);
+  if (command == "fleet") return gpu_autoscaler::cli::RunFleet(argc - 2, argv + 2);
   std::fprintf(stderr, "gpu-autoscaler: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return kExitUsage;
 }

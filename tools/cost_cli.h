@@ -31,6 +31,7 @@ int RunStatus(int argc, char** argv);     // status_cli.cc
 int RunRecommend(int argc, char** argv);  // recommend_cli.cc: the profiling evaluation
 int RunReport(int argc, char** argv);     // report_cli.cc: the cluster report (text, HTML)
 int RunReplay(int argc, char** argv);     // replay_cli.cc: a fake fleet replaying an openb trace
+int RunFleet(int argc, char** argv);      // fleet_cli.cc: KWOK-style kubelets, cAdvisor metrics
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;

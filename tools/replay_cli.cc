@@ -29,6 +29,7 @@
 #include "autoscale/trace.h"
 #include "common/clock.h"
 #include "cost/duration.h"
+#include "fleet/fleet_plan.h"
 #include "kube/config.h"
 #include "kube/error.h"
 #include "kube/meta_time.h"
@@ -44,7 +45,7 @@ using nlohmann::json;
 
 constexpr char kCommand[] = "replay";
 constexpr char kReplayLabel[] = "gpuautoscaler.io/replay";
-constexpr char kLeaseNamespace[] = "kube-node-lease";
+constexpr const char* kLeaseNamespace = fleet::kLeaseNamespace;
 
 constexpr char kUsage[] =
     "Usage: gpu-autoscaler replay --nodes FILE --pods FILE [--kubeconfig FILE]\n"
@@ -367,13 +368,9 @@ class Replayer {
   }
 
   Status CreateLease(const std::string& node) {
-    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
-                  {"kind", "Lease"},
-                  {"metadata", {{"name", node}, {"namespace", kLeaseNamespace}}},
-                  {"spec",
-                   {{"holderIdentity", node},
-                    {"leaseDurationSeconds", 40},
-                    {"renewTime", kube::FormatMicroTime(clock_.WallNow())}}}};
+    // The fleet's Lease, labelled as the replay's so that a running
+    // `gpu-autoscaler fleet` never deletes it.
+    const json lease = fleet::LeaseObject(node, "", clock_.WallNow(), 40, "gpu-autoscaler-replay");
     auto r = client_.Create({kube::resources::kLeases, kLeaseNamespace, node, ""}, lease);
     if (r.ok()) return Status::Ok();
     if (!kube::IsAlreadyExists(r.error()))
@@ -383,7 +380,7 @@ class Replayer {
   }
 
   void RenewLease(const std::string& node) {
-    const json patch = {{"spec", {{"renewTime", kube::FormatMicroTime(clock_.WallNow())}}}};
+    const json patch = fleet::LeaseRenewPatch(clock_.WallNow());
     if (client_
             .Patch({kube::resources::kLeases, kLeaseNamespace, node, ""}, kube::PatchType::kMerge,
                    patch.dump())

@@ -92,6 +92,16 @@ inline constexpr std::string_view kInterruptionNoticeAnnotation =
 inline constexpr std::string_view kPressureEvictionsAnnotation =
     "gpuautoscaler.io/pressure-evictions";
 
+// The simulated fleet (`gpu-autoscaler fleet`, docs/scheduler.md). Pod
+// annotation: the usage the fleet's cAdvisor-style /metrics reports for the
+// pod's containers, "cpu=0.3,memory=600Mi" for every container or
+// "server:cpu=0.3;sidecar:memory=64Mi" per container (src/fleet/usage_annotation.h).
+inline constexpr std::string_view kFleetUsageAnnotation = "gpuautoscaler.io/fleet-usage";
+// KWOK's marker of a fake node (kwok.x-k8s.io/node: fake): the fleet plays
+// the kubelet for such nodes.
+inline constexpr std::string_view kKwokNodeAnnotation = "kwok.x-k8s.io/node";
+inline constexpr std::string_view kKwokNodeAnnotationValue = "fake";
+
 // Set by kube-apiserver on every namespace (Kubernetes >= 1.21); cannot be
 // forged by a label edit.
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
