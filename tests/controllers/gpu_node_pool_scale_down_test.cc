@@ -110,11 +110,15 @@ TEST(InstanceShuttingDownTest, EachProvidersStatesOnTheWayOut) {
   for (const char* state :
        {"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "DELETING",
         "ABANDONING", "DELETING:ZONE_RESOURCE_POOL_EXHAUSTED", "Deleting", "Deleted"}) {
-    EXPECT_TRUE(InstanceShuttingDown({.id = "x", .state = state})) << state;
+    cloud::Instance instance;
+    instance.state = state;
+    EXPECT_TRUE(InstanceShuttingDown(instance)) << state;
   }
   for (const char* state : {"", "InService", "Pending", "RUNNING", "CREATING", "Succeeded",
                             "Running", "Provisioned", "Creating"}) {
-    EXPECT_FALSE(InstanceShuttingDown({.id = "x", .state = state})) << state;
+    cloud::Instance instance;
+    instance.state = state;
+    EXPECT_FALSE(InstanceShuttingDown(instance)) << state;
   }
 }
 
