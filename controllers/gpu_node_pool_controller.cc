@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <set>
 
 #include <prometheus/counter.h>
@@ -208,6 +209,9 @@ struct GpuNodePoolReconciler::PoolState {
   // Actions taken whose status write failed (a conflict with a stale cached
   // object): carried into the next write, so a Terminate is never forgotten.
   std::vector<nlohmann::json> unwritten_actions;
+  // Ids of Terminate entries this process wrote: the informers may still show
+  // the Node and the pool from before the write for a pass.
+  std::deque<std::string> recorded_terminations;
   PoolPredictor predictor;  // spec.predictive: the demand history and the floor
 };
 
@@ -421,6 +425,10 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
       st.unwritten_actions = std::move(taken);
       return reconcile::TransientError{"writing status: " + written.error().ToString()};
     }
+    for (const TerminationIntent& t : terminated) {
+      st.recorded_terminations.push_back(t.id);
+      if (st.recorded_terminations.size() > 64) st.recorded_terminations.pop_front();
+    }
     // Crash point: the status holds the Terminate records, the Nodes still
     // carry their intents; a restart deletes them without a second record.
     Status recorded = terminated.empty()
@@ -533,11 +541,14 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     const bool known = g != snap.groups.end();
     const bool listed = known && std::find(g->instance_ids.begin(), g->instance_ids.end(),
                                            intent.instance_id) != g->instance_ids.end();
-    const TerminationSteps steps =
-        DecideTermination(intent, {.group_known = known,
-                                   .instance_listed = listed,
-                                   .group_desired = known ? g->desired : 0,
-                                   .recorded = ActionRecorded(actions, intent.id)});
+    const TerminationSteps steps = DecideTermination(
+        intent,
+        {.group_known = known,
+         .instance_listed = listed,
+         .group_desired = known ? g->desired : 0,
+         .recorded = ActionRecorded(actions, intent.id) ||
+                     std::find(st.recorded_terminations.begin(), st.recorded_terminations.end(),
+                               intent.id) != st.recorded_terminations.end()});
     if (!known) {
       reconcile::Log(reconcile::LogLevel::kWarn, "termination intent for a group the pool lacks",
                      {{"pool", request.name}, {"node", intent.node}, {"group", intent.group}});

@@ -15,8 +15,6 @@
 //    Idempotency-Key (at-least-once; the receiver dedupes by key) and the
 //    others once.
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -43,6 +41,7 @@ namespace {
 
 using nlohmann::json;
 using testing::ChildProcess;
+using testing::RunUntilFailpointKills;
 using testing::WaitFor;
 using namespace std::chrono_literals;
 
@@ -131,14 +130,7 @@ class ManagerCrashTest : public ::testing::Test {
 
   // Runs the manager with `failpoints` until the failpoint kills it.
   void RunUntilKilled(const std::string& failpoints) {
-    setenv("GPA_FAILPOINTS", failpoints.c_str(), 1);
-    const bool spawned = manager_.Spawn(Args(), dir_ + "/manager.log");
-    unsetenv("GPA_FAILPOINTS");
-    ASSERT_TRUE(spawned);
-    std::optional<int> died;
-    ASSERT_TRUE(WaitFor([&] { return (died = manager_.TryWait()).has_value(); }, 60s))
-        << manager_.Log();
-    ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << manager_.Log();
+    ASSERT_EQ(RunUntilFailpointKills(manager_, Args(), dir_ + "/manager.log", failpoints), "");
   }
   // Restarts it without failpoints (its own log: the killed run's says
   // metrics_port too); sets metrics_port_.
