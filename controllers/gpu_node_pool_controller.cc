@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <set>
 
 #include <prometheus/counter.h>
@@ -15,6 +16,7 @@
 #include "api/resources.h"
 #include "common/failpoint.h"
 #include "controllers/gpu_node_pool_predictive.h"
+#include "controllers/gpu_node_pool_scale_down.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -207,6 +209,9 @@ struct GpuNodePoolReconciler::PoolState {
   // Actions taken whose status write failed (a conflict with a stale cached
   // object): carried into the next write, so a Terminate is never forgotten.
   std::vector<nlohmann::json> unwritten_actions;
+  // Ids of Terminate entries this process wrote: the informers may still show
+  // the Node and the pool from before the write for a pass.
+  std::deque<std::string> recorded_terminations;
   PoolPredictor predictor;  // spec.predictive: the demand history and the floor
 };
 
@@ -255,6 +260,8 @@ void GpuNodePoolReconciler::ObserveNodesAndPods(
   for (const auto& node : nodes_.List()) {
     auto it = group_of_provider_id.find(std::string(node->provider_id()));
     if (it == group_of_provider_id.end()) continue;
+    // Being terminated (an intent, gpu_node_pool_scale_down.h): no longer the pool's.
+    if (node->annotation(kTerminationIntentAnnotation)) continue;
     auto id = provider.InstanceIdFromProviderId(node->provider_id());
     if (!id.ok()) continue;
     autoscale::NodeObservation n{.name = std::string(node->name()),
@@ -371,12 +378,13 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
                              wall);
   };
   auto record = [&](std::string action, CapacityTier tier, int count, std::string message,
-                    bool warning = false) {
+                    bool warning = false, std::string id = "") {
     json entry = {{"time", kube::FormatTime(wall)},
                   {"action", action},
                   {"tier", std::string(autoscale::TierKey(tier))},
                   {"count", count},
                   {"message", message}};
+    if (!id.empty()) entry["id"] = std::move(id);
     actions.insert(actions.begin(), entry);
     taken.insert(taken.begin(), std::move(entry));
     metrics_->actions
@@ -390,12 +398,23 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
                         message);
     }
   };
+  // Terminations whose Node goes once the status holds their record.
+  std::vector<TerminationIntent> terminated;
+  auto delete_terminated_nodes = [&]() -> Status {
+    for (const TerminationIntent& t : terminated)
+      GPU_RETURN_IF_ERROR(DeleteTerminatedNode(client_, t));
+    return Status::Ok();
+  };
   // Writes the status when it changed, with Events for condition changes.
   auto finish = [&](reconcile::ReconcileResult result) -> reconcile::ReconcileResult {
     while (static_cast<int>(actions.size()) > options_.recent_actions)
       actions.erase(actions.end() - 1);
     status["recentActions"] = actions;
-    if (status == old_status) return result;
+    if (status == old_status) {
+      if (Status s = delete_terminated_nodes(); !s.ok())
+        return reconcile::TransientError{"deleting terminated nodes: " + s.ToString()};
+      return result;
+    }
     const json before = old_status.value("conditions", json::array());
     json body = *object;
     body["status"] = status;
@@ -406,6 +425,18 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
       st.unwritten_actions = std::move(taken);
       return reconcile::TransientError{"writing status: " + written.error().ToString()};
     }
+    for (const TerminationIntent& t : terminated) {
+      st.recorded_terminations.push_back(t.id);
+      if (st.recorded_terminations.size() > 64) st.recorded_terminations.pop_front();
+    }
+    // Crash point: the status holds the Terminate records, the Nodes still
+    // carry their intents; a restart deletes them without a second record.
+    Status recorded = terminated.empty()
+                          ? Status::Ok()
+                          : failpoint::Evaluate("gpunodepool.scale_down.after_record");
+    if (recorded.ok()) recorded = delete_terminated_nodes();
+    if (!recorded.ok())
+      return reconcile::TransientError{"deleting terminated nodes: " + recorded.ToString()};
     if (recorder_ != nullptr) {
       for (std::string_view type : {kReady, kProviderError, kAtLimit}) {
         auto was = kube::FindCondition(before, type);
@@ -483,6 +514,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
                                     .group = group,
                                     .desired = described->desired};
       for (const cloud::Instance& inst : described->instances) {
+        if (InstanceShuttingDown(inst)) continue;  // terminated: not capacity any more
         g.instance_ids.push_back(inst.id);
         group_of_provider_id[inst.provider_id] = static_cast<int>(snap.groups.size());
       }
@@ -500,6 +532,52 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     }
   }
   set_condition(kProviderError, false, "None", "the provider answers");
+
+  // Terminations (gpu_node_pool_scale_down.h): steps 2 and 3 of an intent,
+  // for the ones a killed run left behind and for this pass's new ones.
+  auto carry_out = [&](const TerminationIntent& intent) {
+    auto g = std::find_if(snap.groups.begin(), snap.groups.end(),
+                          [&](const auto& o) { return o.group == intent.group; });
+    const bool known = g != snap.groups.end();
+    const bool listed = known && std::find(g->instance_ids.begin(), g->instance_ids.end(),
+                                           intent.instance_id) != g->instance_ids.end();
+    const TerminationSteps steps = DecideTermination(
+        intent,
+        {.group_known = known,
+         .instance_listed = listed,
+         .group_desired = known ? g->desired : 0,
+         .recorded = ActionRecorded(actions, intent.id) ||
+                     std::find(st.recorded_terminations.begin(), st.recorded_terminations.end(),
+                               intent.id) != st.recorded_terminations.end()});
+    if (!known) {
+      reconcile::Log(reconcile::LogLevel::kWarn, "termination intent for a group the pool lacks",
+                     {{"pool", request.name}, {"node", intent.node}, {"group", intent.group}});
+      return;
+    }
+    // Going either way: not the pool's capacity in this pass's plan.
+    std::erase_if(g->instance_ids, [&](const std::string& id) { return id == intent.instance_id; });
+    if (steps.call_provider) {
+      Status s = provider.TerminateInstances(g->group, {intent.instance_id},
+                                             /*decrement_desired=*/true);
+      // Gone meanwhile (not a member any more): nothing left to terminate.
+      if (!s.ok() && cloud::ClassifyProviderError(s) == cloud::ProviderErrorKind::kNotFound)
+        s = Status::Ok();
+      // Crash point: the instance is going, nothing records it yet.
+      if (s.ok()) s = failpoint::Evaluate("gpunodepool.scale_down.after_terminate");
+      if (!s.ok()) {
+        set_condition(kProviderError, true,
+                      std::string(cloud::ProviderErrorKindName(cloud::ClassifyProviderError(s))),
+                      "terminating " + intent.instance_id + ": " + s.message());
+        return;  // the intent stays; the next pass tries again
+      }
+      g->desired = std::max(0, g->desired - 1);
+    }
+    if (steps.record)
+      record("Terminate", intent.tier, 1, TerminationMessage(intent), false, intent.id);
+    if (steps.delete_node) terminated.push_back(intent);
+  };
+  for (const TerminationIntent& intent : FindTerminationIntents(nodes_, request.name))
+    carry_out(intent);
 
   ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
   metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
@@ -631,19 +709,23 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
     }
   }
   for (const autoscale::InstanceTermination& t : plan.terminations) {
-    autoscale::GroupObservation& g = snap.groups[t.group];
-    Status s = provider.TerminateInstances(g.group, {t.instance_id}, /*decrement_desired=*/true);
-    if (s.ok()) {
-      g.desired = std::max(0, g.desired - 1);
-      std::erase_if(g.instance_ids, [&](const std::string& id) { return id == t.instance_id; });
-      record("Terminate", t.tier, 1,
-             "terminated " + t.node + " (" + t.instance_id + ") in group " + g.group +
-                 (t.interrupted ? " after its interruption notice" : ""));
-    } else {
-      set_condition(kProviderError, true,
-                    std::string(cloud::ProviderErrorKindName(cloud::ClassifyProviderError(s))),
-                    "terminating " + t.instance_id + ": " + s.message());
+    TerminationIntent intent{.pool = request.name,
+                             .group = snap.groups[t.group].group,
+                             .instance_id = t.instance_id,
+                             .node = t.node,
+                             .tier = t.tier,
+                             .interrupted = t.interrupted,
+                             .desired_before = snap.groups[t.group].desired};
+    // Step 1, durable before anything irreversible; a conflict: decided again next pass.
+    Status written = WriteTerminationIntent(client_, &intent);
+    // Crash point: the intent is on the Node, the instance still runs.
+    if (written.ok()) written = failpoint::Evaluate("gpunodepool.scale_down.after_intent");
+    if (!written.ok()) {
+      reconcile::Log(reconcile::LogLevel::kInfo, "termination intent not written",
+                     {{"pool", request.name}, {"node", t.node}, {"error", written.ToString()}});
+      continue;
     }
+    carry_out(intent);
   }
   int draining = plan.draining;
   for (const autoscale::NodeCordon& c : plan.cordons) {

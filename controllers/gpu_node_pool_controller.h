@@ -12,8 +12,11 @@
 //               spot falls back to on-demand;
 //   scale-down  cordon (spec.unschedulable plus the gpu-autoscaler.io/disruption
 //               taint), evict through the Eviction API (PDBs enforced by the
-//               API server; do-not-disrupt pods are never evicted), then
-//               TerminateInstances(decrement=true) once the node is drained;
+//               API server; do-not-disrupt pods are never evicted), then,
+//               once the node is drained, the crash-safe termination of
+//               gpu_node_pool_scale_down.h: an intent on the Node,
+//               TerminateInstances(decrement=true), one Terminate record,
+//               the Node deleted; a restart resumes the intents it finds;
 //   interruption a node the node agent marked (gpu-autoscaler.io/interruption
 //               taint or notice annotation): Event "Interruption", the
 //               replacement ordered at once (see node_pool_decide.h), the

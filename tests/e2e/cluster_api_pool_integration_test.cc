@@ -8,7 +8,9 @@
 // cluster.x-k8s.io/delete-machine first) and registers a Node per Machine,
 // with the Machine's providerID. Pending pods scale the MachineDeployment up
 // through its scale subresource; once they finish, the empty nodes' Machines
-// are marked and the replicas lowered.
+// are marked and the replicas lowered. A manager killed right after lowering
+// them, before the MachineDeployment controller deleted the marked Machine,
+// does not lower them again after its restart.
 #include <signal.h>
 
 #include <filesystem>
@@ -73,13 +75,40 @@ class ClusterApiPoolTest : public ::testing::Test {
     auto created = client_->Create({kMachineDeployments, ns_, kDeployment}, md);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
 
-    ASSERT_TRUE(manager_.Spawn(
-        {testing::BinaryPath("gpu-autoscaler-manager"), "--kubeconfig=" + kubeconfig_,
-         "--controllers=gpunodepool", "--metrics-bind-address=127.0.0.1:0",
-         "--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:0"},
-        dir_ + "/manager.log"));
+    ASSERT_TRUE(manager_.Spawn(ManagerArgs(), dir_ + "/manager.log"));
     ASSERT_TRUE(WaitFor([&] { return manager_.PortFromLog("metrics_port") > 0; }))
         << manager_.Log();
+  }
+  std::vector<std::string> ManagerArgs() const {
+    return {testing::BinaryPath("gpu-autoscaler-manager"),
+            "--kubeconfig=" + kubeconfig_,
+            "--controllers=gpunodepool",
+            "--metrics-bind-address=127.0.0.1:0",
+            "--metrics-secure=false",
+            "--health-probe-bind-address=127.0.0.1:0"};
+  }
+  // The pool "l4" over the MachineDeployment.
+  void CreatePool(const std::string& consolidate_after) {
+    json pool = json::parse(R"({
+      "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+      "metadata": {"name": "l4"},
+      "spec": {
+        "provider": {"type": "cluster-api"},
+        "instanceTypes": [{"name": "g2-standard-8", "gpuModel": "NVIDIA-L4", "gpuCount": 1,
+                           "cpu": "8", "memory": "32Gi", "price": {"onDemand": 0.85}}],
+        "maxNodes": 3,
+        "disruption": {"budgets": [{"nodes": "100%"}]}
+      }})");
+    pool["spec"]["scaleDown"] = {{"policy", "WhenEmpty"}, {"consolidateAfter", consolidate_after}};
+    pool["spec"]["provider"]["groups"] = {
+        {"onDemand", "MachineDeployment/" + ns_ + "/" + kDeployment}};
+    ASSERT_TRUE(client_->Create({kPools, "", "l4"}, pool).ok());
+  }
+  int Terminates() {
+    int n = 0;
+    for (const json& a : PoolStatus().value("recentActions", json::array()))
+      n += a.value("action", "") == "Terminate" ? 1 : 0;
+    return n;
   }
   void TearDown() override {
     if (manager_.running()) manager_.Kill(SIGTERM);
@@ -212,20 +241,8 @@ class ClusterApiPoolTest : public ::testing::Test {
 };
 
 TEST_F(ClusterApiPoolTest, PendingPodsScaleTheMachineDeploymentAndEmptyMachinesGo) {
-  json pool = json::parse(R"({
-    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
-    "metadata": {"name": "l4"},
-    "spec": {
-      "provider": {"type": "cluster-api"},
-      "instanceTypes": [{"name": "g2-standard-8", "gpuModel": "NVIDIA-L4", "gpuCount": 1,
-                         "cpu": "8", "memory": "32Gi", "price": {"onDemand": 0.85}}],
-      "maxNodes": 3,
-      "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "2s"},
-      "disruption": {"budgets": [{"nodes": "100%"}]}
-    }})");
-  pool["spec"]["provider"]["groups"] = {
-      {"onDemand", "MachineDeployment/" + ns_ + "/" + kDeployment}};
-  ASSERT_TRUE(client_->Create({kPools, "", "l4"}, pool).ok());
+  CreatePool("2s");
+  if (HasFatalFailure()) return;
   ASSERT_TRUE(WaitFor([&] {
     auto c = kube::FindCondition(PoolStatus().value("conditions", json::array()), "Ready");
     return c && c->status == "True";
@@ -266,14 +283,57 @@ TEST_F(ClusterApiPoolTest, PendingPodsScaleTheMachineDeploymentAndEmptyMachinesG
     status = PoolStatus();
     return status.value("nodes", -1) == 0 && status.value("desired", -1) == 0;
   })) << status.dump(2);
-  int terminated = 0;
-  for (const json& a : status["recentActions"])
-    terminated += a.value("action", "") == "Terminate" ? 1 : 0;
-  EXPECT_EQ(terminated, 2) << status.dump(2);
+  EXPECT_EQ(Terminates(), 2) << status.dump(2);
   auto machines = client_->List({kMachines, ns_});
   ASSERT_TRUE(machines.ok());
   EXPECT_TRUE((*machines)["items"].empty());
   std::cout << "--- cluster-api pool after consolidation ---\n" << status.dump(2) << "\n";
+}
+
+// Crash point gpunodepool.scale_down.after_terminate (docs/reliability.md):
+// the manager marked the empty node's Machine and lowered the replicas 2 -> 1,
+// then died; the MachineDeployment controller has not deleted the Machine yet
+// (the test stops playing it), so the instance is still listed. Restarted,
+// the manager finds its intent on the Node, sees the replicas already below
+// the intent's 2 and does not lower them again; it records one Terminate and
+// deletes the Node.
+TEST_F(ClusterApiPoolTest, KilledAfterLoweringTheReplicasTheRestartDoesNotLowerThemAgain) {
+  manager_.Kill(SIGKILL);  // SetUp's; this test runs its own
+  const json patch = {{"spec", {{"replicas", 2}}}};
+  ASSERT_TRUE(client_
+                  ->Patch(kube::ObjectRef{kMachineDeployments, ns_, kDeployment}.WithSub("scale"),
+                          kube::PatchType::kMerge, patch.dump())
+                  .ok());
+  ReconcileMachines();
+  ASSERT_EQ(nodes_.size(), 2u);
+  const std::string empty = *nodes_.begin(), busy = *nodes_.rbegin();
+  CreatePendingPod("server");
+  Bind("server", busy);
+  CreatePool("0s");
+  if (HasFatalFailure()) return;
+
+  ASSERT_EQ(testing::RunUntilFailpointKills(manager_, ManagerArgs(), dir_ + "/manager.log",
+                                            "gpunodepool.scale_down.after_terminate=kill"),
+            "");
+  EXPECT_EQ(Replicas(), 1);
+  auto marked = client_->Get({kMachines, ns_, empty});
+  ASSERT_TRUE(marked.ok());
+  EXPECT_TRUE((*marked)["metadata"].value("annotations", json::object()).contains(kDeleteMachine))
+      << marked->dump(2);
+  EXPECT_EQ(Terminates(), 0);
+
+  ASSERT_TRUE(manager_.Spawn(ManagerArgs(), dir_ + "/manager-restarted.log"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const bool node_gone = !client_->Get({kube::resources::kNodes, "", empty}).ok();
+        return node_gone && Terminates() == 1 && PoolStatus().value("nodes", -1) == 1;
+      },
+      60s))
+      << PoolStatus().dump(2) << manager_.Log();
+  EXPECT_EQ(Replicas(), 1) << manager_.Log();
+  EXPECT_TRUE(client_->Get({kube::resources::kNodes, "", busy}).ok());
+  EXPECT_TRUE(client_->Get({kMachines, ns_, busy}).ok());
+  EXPECT_EQ(Terminates(), 1) << PoolStatus().dump(2);
 }
 
 }  // namespace

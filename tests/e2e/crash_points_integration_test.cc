@@ -3,7 +3,11 @@
 // without it, and the end state is read from the API server and the fakes.
 //  - GPUNodePool, against the loopback GCP fake: killed after the cloud took
 //    a new size and before the pool's status records it, the restarted
-//    manager reads the size back and does not resize again.
+//    manager reads the size back and does not resize again. Scaling an
+//    empty node down, killed after its termination intent, after the
+//    instance's deletion and after the status records it: the restarted
+//    manager deletes the instance exactly once, lowers the MIG's size
+//    exactly once, deletes the Node and holds exactly one Terminate entry.
 //  - Budget alerts, to a loopback webhook receiver: killed after the crossing
 //    is recorded (pending) and before any send, every channel gets the alert
 //    once after the restart; killed after one channel's send and before its
@@ -11,8 +15,6 @@
 //    Idempotency-Key (at-least-once; the receiver dedupes by key) and the
 //    others once.
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -39,6 +41,7 @@ namespace {
 
 using nlohmann::json;
 using testing::ChildProcess;
+using testing::RunUntilFailpointKills;
 using testing::WaitFor;
 using namespace std::chrono_literals;
 
@@ -102,21 +105,63 @@ class AlertReceiver {
   std::unique_ptr<net::HttpServer> server_;
 };
 
-// The manager's cost metering and Budgets over one running GPU pod; a Budget
-// so small that the first metered second crosses its 100% threshold, with
-// two webhook channels (/a, /b).
-class BudgetCrashTest : public ::testing::Test {
+// The embedded API server, a test namespace, a directory with the manager's
+// kubeconfig, and the manager: run with GPA_FAILPOINTS until the failpoint
+// kills it, then restarted without.
+class ManagerCrashTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // Skips on a real cluster (the tests use this machine's loopback fakes).
+  void StartApiServer(const std::string& name) {
     server_ = testing::TestApiServer::Start();
     ASSERT_TRUE(server_) << "api server did not start";
-    if (server_->is_real_cluster()) GTEST_SKIP() << "calls a webhook on this machine's loopback";
+    if (server_->is_real_cluster()) GTEST_SKIP() << "uses fakes on this machine's loopback";
     auto made = kube::RestClient::Create(server_->config());
     ASSERT_TRUE(made.ok());
     client_ = std::move(*made);
-    ns_ = server_->CreateTestNamespace("budget-crash");
-    dir_ = testing::MakeTempDir("gpa-crash-budget");
+    ns_ = server_->CreateTestNamespace(name);
+    dir_ = testing::MakeTempDir("gpa-crash-" + name);
     kubeconfig_ = testing::WriteKubeconfig(server_->config(), dir_);
+  }
+  void TearDown() override {
+    manager_.Kill(SIGKILL);
+    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
+  }
+  virtual std::vector<std::string> Args() const = 0;
+
+  // Runs the manager with `failpoints` until the failpoint kills it.
+  void RunUntilKilled(const std::string& failpoints) {
+    ASSERT_EQ(RunUntilFailpointKills(manager_, Args(), dir_ + "/manager.log", failpoints), "");
+  }
+  // Restarts it without failpoints (its own log: the killed run's says
+  // metrics_port too); sets metrics_port_.
+  void Restart() {
+    ASSERT_TRUE(manager_.Spawn(Args(), dir_ + "/manager-restarted.log"));
+    ASSERT_TRUE(WaitFor([&] { return (metrics_port_ = manager_.PortFromLog("metrics_port")) > 0; }))
+        << manager_.Log();
+  }
+  // Waits for `n` more reconciles by `controller` of the restarted manager.
+  void WaitForReconciles(const std::string& controller, int n) {
+    const double seen = Reconciles(metrics_port_, controller);
+    ASSERT_GE(seen, 0);
+    ASSERT_TRUE(WaitFor([&] { return Reconciles(metrics_port_, controller) >= seen + n; }, 60s))
+        << manager_.Log();
+  }
+
+  std::unique_ptr<testing::TestApiServer> server_;
+  std::unique_ptr<kube::RestClient> client_;
+  std::string ns_, dir_, kubeconfig_;
+  ChildProcess manager_;
+  int metrics_port_ = -1;
+};
+
+// The manager's cost metering and Budgets over one running GPU pod; a Budget
+// so small that the first metered second crosses its 100% threshold, with
+// two webhook channels (/a, /b).
+class BudgetCrashTest : public ManagerCrashTest {
+ protected:
+  void SetUp() override {
+    StartApiServer("budget-crash");
+    if (HasFatalFailure() || IsSkipped()) return;
     std::ofstream(dir_ + "/config.yaml")
         << "apiVersion: gpuautoscaler.io/v1alpha1\nkind: ManagerConfig\n"
            "budgets:\n  evaluationPeriod: 1s\n";
@@ -182,12 +227,8 @@ class BudgetCrashTest : public ::testing::Test {
              {{"type", "webhook"}, {"secretRef", {{"name", "alerts"}, {"key", "b"}}}}}}}}});
     ASSERT_TRUE(budget.ok()) << budget.error().ToString();
   }
-  void TearDown() override {
-    manager_.Kill(SIGKILL);
-    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
-  }
 
-  std::vector<std::string> Args() const {
+  std::vector<std::string> Args() const override {
     return {testing::BinaryPath("gpu-autoscaler-manager"),
             "--kubeconfig=" + kubeconfig_,
             "--controllers=cost,budget",
@@ -197,17 +238,6 @@ class BudgetCrashTest : public ::testing::Test {
             "--config=" + dir_ + "/config.yaml",
             "--cost-db=" + dir_ + "/cost.db"};
   }
-  // Runs the manager with `failpoints` until the failpoint kills it.
-  void RunUntilKilled(const std::string& failpoints) {
-    setenv("GPA_FAILPOINTS", failpoints.c_str(), 1);
-    const bool spawned = manager_.Spawn(Args(), dir_ + "/manager.log");
-    unsetenv("GPA_FAILPOINTS");
-    ASSERT_TRUE(spawned);
-    std::optional<int> died;
-    ASSERT_TRUE(WaitFor([&] { return (died = manager_.TryWait()).has_value(); }, 60s))
-        << manager_.Log();
-    ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << manager_.Log();
-  }
   json LastAlerts() {
     auto got = client_->Get({kBudgets, ns_, "tiny"});
     return got.ok() ? (*got).value("status", json::object()).value("lastAlert", json::array())
@@ -216,11 +246,8 @@ class BudgetCrashTest : public ::testing::Test {
   // Restarts the manager, waits until no channel is pending, then for three
   // more evaluations of the Budget.
   void RestartAndSettle() {
-    // Its own log: the killed run's says metrics_port too.
-    ASSERT_TRUE(manager_.Spawn(Args(), dir_ + "/manager-restarted.log"));
-    int port = -1;
-    ASSERT_TRUE(WaitFor([&] { return (port = manager_.PortFromLog("metrics_port")) > 0; }))
-        << manager_.Log();
+    Restart();
+    if (HasFatalFailure()) return;
     json alerts;
     ASSERT_TRUE(WaitFor(
         [&] {
@@ -230,16 +257,12 @@ class BudgetCrashTest : public ::testing::Test {
         60s))
         << alerts.dump(2) << manager_.Log();
     const std::string evaluations = "gpu_autoscaler_budget_evaluations_total{";
-    const double seen = CounterSum(port, evaluations);
-    ASSERT_TRUE(WaitFor([&] { return CounterSum(port, evaluations) >= seen + 3; }, 60s))
+    const double seen = CounterSum(metrics_port_, evaluations);
+    ASSERT_TRUE(WaitFor([&] { return CounterSum(metrics_port_, evaluations) >= seen + 3; }, 60s))
         << manager_.Log();
   }
 
   AlertReceiver receiver_;
-  std::unique_ptr<testing::TestApiServer> server_;
-  std::unique_ptr<kube::RestClient> client_;
-  std::string ns_, dir_, kubeconfig_;
-  ChildProcess manager_;
 };
 
 TEST_F(BudgetCrashTest, KilledAfterRecordingTheCrossingEveryChannelGetsItOnce) {
@@ -277,52 +300,58 @@ TEST_F(BudgetCrashTest, KilledAfterOneSendItIsResentWithTheSameKeyAndTheOtherOnc
   EXPECT_EQ(receiver_.KeysOn("/b"), (std::vector<std::string>{key}));
 }
 
-int Resizes(const testing::FakeGcp& gcp) {
-  int n = 0;
-  for (const std::string& r : gcp.requests())
-    if (r.rfind("POST ", 0) == 0 && r.find("/resize") != std::string::npos) ++n;
-  return n;
-}
+// The manager's GPUNodePool controller over one on-demand MIG of the
+// loopback GCP fake ("gpu-od" in ml-prod/us-central1-a), its credentials in
+// a Secret.
+class PoolCrashTest : public ManagerCrashTest {
+ protected:
+  void SetUp() override {
+    gcp_ = testing::FakeGcp::Start();
+    ASSERT_TRUE(gcp_);
+    StartApiServer("pool-crash");
+    if (HasFatalFailure() || IsSkipped()) return;
+    json secret = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "gcp-credentials"}, {"namespace", ns_}}},
+                   {"data",
+                    {{"key.json", Base64Encode(testing::ReadFileOrDie(gcp_->key_file()))},
+                     {"endpoint", Base64Encode(gcp_->compute_endpoint())},
+                     {"ca.crt", Base64Encode(gcp_->ca_pem())}}}};
+    ASSERT_TRUE(client_->Create({kube::resources::kSecrets, ns_, "gcp-credentials"}, secret).ok());
+  }
+  std::vector<std::string> Args() const override {
+    return {testing::BinaryPath("gpu-autoscaler-manager"),
+            "--kubeconfig=" + kubeconfig_,
+            "--controllers=gpunodepool",
+            "--metrics-bind-address=127.0.0.1:0",
+            "--metrics-secure=false",
+            "--health-probe-bind-address=127.0.0.1:0"};
+  }
 
-TEST(CrashPointTest, AManagerKilledAfterAResizeDoesNotResizeAgainAfterRestart) {
-  auto gcp = testing::FakeGcp::Start();
-  ASSERT_TRUE(gcp);
-  gcp->AddMig("ml-prod", "us-central1-a", "gpu-od", 0, /*spot=*/false);
-  auto server = testing::TestApiServer::Start();
-  ASSERT_TRUE(server) << "api server did not start";
-  if (server->is_real_cluster()) GTEST_SKIP() << "uses cluster-scoped pools";
-  auto made = kube::RestClient::Create(server->config());
-  ASSERT_TRUE(made.ok());
-  std::unique_ptr<kube::RestClient> client = std::move(*made);
-  const std::string ns = server->CreateTestNamespace("crash");
-  const std::string dir = testing::MakeTempDir("gpa-crash-pool");
-  const std::string kubeconfig = testing::WriteKubeconfig(server->config(), dir);
-  json secret = {{"apiVersion", "v1"},
-                 {"kind", "Secret"},
-                 {"metadata", {{"name", "gcp-credentials"}, {"namespace", ns}}},
-                 {"data",
-                  {{"key.json", Base64Encode(testing::ReadFileOrDie(gcp->key_file()))},
-                   {"endpoint", Base64Encode(gcp->compute_endpoint())},
-                   {"ca.crt", Base64Encode(gcp->ca_pem())}}}};
-  ASSERT_TRUE(client->Create({kube::resources::kSecrets, ns, "gcp-credentials"}, secret).ok());
-  json pool = json::parse(R"({
-    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
-    "metadata": {"name": "l4-crash"},
-    "spec": {
-      "provider": {"type": "gcp-mig", "project": "ml-prod", "zone": "us-central1-a",
-                   "groups": {"onDemand": "gpu-od"}},
-      "instanceTypes": [{"name": "g2-standard-8", "gpuModel": "NVIDIA-L4", "gpuCount": 1,
-                         "cpu": "8", "memory": "32Gi", "price": {"onDemand": 0.85}}],
-      "maxNodes": 4,
-      "scaleDown": {"policy": "WhenEmpty", "consolidateAfter": "Never"}
-    }})");
-  pool["spec"]["provider"]["credentialsSecretRef"] = {{"namespace", ns},
-                                                      {"name", "gcp-credentials"}};
-  ASSERT_TRUE(client->Create({kPools, "", "l4-crash"}, pool).ok());
-  for (const std::string name : {"infer-0", "infer-1"}) {
+  // The pool "l4-crash" over the MIG (sized `mig_size` first), with `scale_down`.
+  void CreatePool(int mig_size, const json& scale_down) {
+    gcp_->AddMig("ml-prod", "us-central1-a", "gpu-od", mig_size, /*spot=*/false);
+    json pool = json::parse(R"({
+      "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
+      "metadata": {"name": "l4-crash"},
+      "spec": {
+        "provider": {"type": "gcp-mig", "project": "ml-prod", "zone": "us-central1-a",
+                     "groups": {"onDemand": "gpu-od"}},
+        "instanceTypes": [{"name": "g2-standard-8", "gpuModel": "NVIDIA-L4", "gpuCount": 1,
+                           "cpu": "8", "memory": "32Gi", "price": {"onDemand": 0.85}}],
+        "maxNodes": 4,
+        "disruption": {"budgets": [{"nodes": "100%"}]}
+      }})");
+    pool["spec"]["scaleDown"] = scale_down;
+    pool["spec"]["provider"]["credentialsSecretRef"] = {{"namespace", ns_},
+                                                        {"name", "gcp-credentials"}};
+    ASSERT_TRUE(client_->Create({kPools, "", "l4-crash"}, pool).ok());
+  }
+  // A one-GPU pod; bound to `node` and Running, or Pending and Unschedulable.
+  void CreatePod(const std::string& name, const std::string& node = "") {
     json pod = {{"apiVersion", "v1"},
                 {"kind", "Pod"},
-                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"metadata", {{"name", name}, {"namespace", ns_}}},
                 {"spec",
                  {{"containers",
                    {{{"name", "main"},
@@ -330,69 +359,202 @@ TEST(CrashPointTest, AManagerKilledAfterAResizeDoesNotResizeAgainAfterRestart) {
                      {"resources",
                       {{"requests", {{"nvidia.com/gpu", "1"}}},
                        {"limits", {{"nvidia.com/gpu", "1"}}}}}}}}}}};
-    auto created = client->Create({kube::resources::kPods, ns, name}, pod);
+    if (!node.empty()) pod["spec"]["nodeName"] = node;
+    auto created = client_->Create({kube::resources::kPods, ns_, name}, pod);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
-    (*created)["status"] = {{"phase", "Pending"},
-                            {"conditions",
-                             {{{"type", "PodScheduled"},
-                               {"status", "False"},
-                               {"reason", "Unschedulable"},
-                               {"message", "0/0 nodes are available"}}}}};
-    ASSERT_TRUE(
-        client
-            ->Replace(kube::ObjectRef{kube::resources::kPods, ns, name}.WithSub("status"), *created)
-            .ok());
+    (*created)["status"] = node.empty() ? json{{"phase", "Pending"},
+                                               {"conditions",
+                                                {{{"type", "PodScheduled"},
+                                                  {"status", "False"},
+                                                  {"reason", "Unschedulable"},
+                                                  {"message", "0/0 nodes are available"}}}}}
+                                        : json{{"phase", "Running"}};
+    ASSERT_TRUE(client_
+                    ->Replace(kube::ObjectRef{kube::resources::kPods, ns_, name}.WithSub("status"),
+                              *created)
+                    .ok());
   }
-  const std::vector<std::string> args = {testing::BinaryPath("gpu-autoscaler-manager"),
-                                         "--kubeconfig=" + kubeconfig,
-                                         "--controllers=gpunodepool",
-                                         "--metrics-bind-address=127.0.0.1:0",
-                                         "--metrics-secure=false",
-                                         "--health-probe-bind-address=127.0.0.1:0"};
+  // A Ready Node for the MIG's instance `instance`; its uid.
+  std::string CreateNode(const std::string& name, const std::string& instance) {
+    auto node =
+        client_->Create({kube::resources::kNodes},
+                        {{"apiVersion", "v1"},
+                         {"kind", "Node"},
+                         {"metadata",
+                          {{"name", name},
+                           {"labels",
+                            {{"node.kubernetes.io/instance-type", "g2-standard-8"},
+                             {"nvidia.com/gpu.product", "NVIDIA-L4"}}}}},
+                         {"spec", {{"providerID", "gce://ml-prod/us-central1-a/" + instance}}}});
+    EXPECT_TRUE(node.ok()) << node.error().ToString();
+    if (!node.ok()) return "";
+    (*node)["status"] = {
+        {"allocatable", {{"cpu", "8"}, {"memory", "32Gi"}, {"nvidia.com/gpu", "1"}}},
+        {"capacity", {{"cpu", "8"}, {"memory", "32Gi"}, {"nvidia.com/gpu", "1"}}},
+        {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+    EXPECT_TRUE(
+        client_
+            ->Replace(kube::ObjectRef{kube::resources::kNodes, "", name}.WithSub("status"), *node)
+            .ok());
+    return (*node)["metadata"].value("uid", "");
+  }
+
+  json PoolStatus() {
+    auto got = client_->Get({kPools, "", "l4-crash"});
+    return got.ok() ? (*got).value("status", json::object()) : json::object();
+  }
+  // The recentActions entries whose action is `action`.
+  std::vector<json> Actions(const std::string& action) {
+    std::vector<json> out;
+    for (const json& a : PoolStatus().value("recentActions", json::array()))
+      if (a.value("action", "") == action) out.push_back(a);
+    return out;
+  }
+  // The fake's POSTs to instanceGroupManagers/<mig>/<call>.
+  int Calls(const std::string& call) const {
+    int n = 0;
+    for (const std::string& r : gcp_->requests())
+      if (r.rfind("POST ", 0) == 0 && r.find("/" + call) != std::string::npos) ++n;
+    return n;
+  }
+  std::optional<json> Node(const std::string& name) {
+    auto got = client_->Get({kube::resources::kNodes, "", name});
+    if (got.ok()) return *got;
+    return std::nullopt;
+  }
+
+  std::unique_ptr<testing::FakeGcp> gcp_;
+};
+
+TEST_F(PoolCrashTest, AManagerKilledAfterAResizeDoesNotResizeAgainAfterRestart) {
+  CreatePool(0, {{"policy", "WhenEmpty"}, {"consolidateAfter", "Never"}});
+  if (HasFatalFailure()) return;
+  for (const std::string name : {"infer-0", "infer-1"}) {
+    CreatePod(name);
+    if (HasFatalFailure()) return;
+  }
 
   // 1. Killed right after the cloud took the new size.
-  ChildProcess manager;
-  setenv("GPA_FAILPOINTS", "gpunodepool.scale_up.after_resize=kill", 1);
-  const bool spawned = manager.Spawn(args, dir + "/manager.log");
-  unsetenv("GPA_FAILPOINTS");
-  ASSERT_TRUE(spawned);
-  std::optional<int> died;
-  ASSERT_TRUE(WaitFor([&] { return (died = manager.TryWait()).has_value(); }, 60s))
-      << manager.Log();
-  ASSERT_TRUE(WIFSIGNALED(*died) && WTERMSIG(*died) == SIGKILL) << *died << manager.Log();
-  EXPECT_EQ(gcp->target_size("gpu-od"), 2);
-  EXPECT_EQ(Resizes(*gcp), 1);
-  auto before = client->Get({kPools, "", "l4-crash"});
-  ASSERT_TRUE(before.ok());
+  RunUntilKilled("gpunodepool.scale_up.after_resize=kill");
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(gcp_->target_size("gpu-od"), 2);
+  EXPECT_EQ(Calls("resize"), 1);
   // The status never recorded the resize.
-  EXPECT_EQ((*before).value("status", json::object()).value("desired", 0), 0) << (*before).dump(2);
+  EXPECT_EQ(PoolStatus().value("desired", 0), 0) << PoolStatus().dump(2);
 
-  // 2. Restarted without the failpoint (its own log: the killed run's says
-  // metrics_port too): it reads desired 2 back from the MIG.
-  ASSERT_TRUE(manager.Spawn(args, dir + "/manager-restarted.log"));
-  int metrics_port = -1;
-  ASSERT_TRUE(WaitFor([&] { return (metrics_port = manager.PortFromLog("metrics_port")) > 0; }))
-      << manager.Log();
+  // 2. Restarted without the failpoint: it reads desired 2 back from the MIG.
+  Restart();
+  if (HasFatalFailure()) return;
   json status;
   ASSERT_TRUE(WaitFor(
       [&] {
-        auto got = client->Get({kPools, "", "l4-crash"});
-        status = got.ok() ? (*got).value("status", json::object()) : json::object();
+        status = PoolStatus();
         return status.value("desired", 0) == 2;
       },
       60s))
-      << status.dump(2) << manager.Log();
+      << status.dump(2) << manager_.Log();
   // Several more passes over the still-pending pods (the fake's instances
   // never register as Nodes): none resizes again.
-  const double seen = Reconciles(metrics_port, "gpunodepool");
-  ASSERT_GE(seen, 1);
-  ASSERT_TRUE(WaitFor([&] { return Reconciles(metrics_port, "gpunodepool") >= seen + 3; }, 60s))
-      << manager.Log();
-  EXPECT_EQ(Resizes(*gcp), 1) << manager.Log();
-  EXPECT_EQ(gcp->target_size("gpu-od"), 2);
-  manager.Kill(SIGTERM);
-  if (!HasFailure()) std::filesystem::remove_all(dir);
+  WaitForReconciles("gpunodepool", 3);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(Calls("resize"), 1) << manager_.Log();
+  EXPECT_EQ(gcp_->target_size("gpu-od"), 2);
 }
+
+// Two instances with Nodes; the one without pods is consolidated (WhenEmpty,
+// at once), the other keeps its running pod. Killed at `failpoint` inside
+// the termination, then restarted: the end state is checked.
+class ScaleDownCrashTest : public PoolCrashTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    PoolCrashTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    CreatePool(2, {{"policy", "WhenEmpty"}, {"consolidateAfter", "0s"}});
+    if (HasFatalFailure()) return;
+    const std::vector<std::string> instances = gcp_->instance_names("gpu-od");
+    ASSERT_EQ(instances.size(), 2u);
+    empty_instance_ = instances[0];
+    empty_uid_ = CreateNode("l4-empty", empty_instance_);
+    ASSERT_FALSE(empty_uid_.empty());
+    ASSERT_FALSE(CreateNode("l4-busy", instances[1]).empty());
+    CreatePod("server", "l4-busy");
+  }
+  // Three more passes, each started by an edit of the busy Node (an idle
+  // pool is otherwise looked at every 15 s).
+  void NudgeThreeReconciles() {
+    for (int i = 0; i < 3; ++i) {
+      const double seen = Reconciles(metrics_port_, "gpunodepool");
+      ASSERT_GE(seen, 0);
+      const json patch = {{"metadata", {{"annotations", {{"test/nudge", std::to_string(i)}}}}}};
+      ASSERT_TRUE(client_
+                      ->Patch({kube::resources::kNodes, "", "l4-busy"}, kube::PatchType::kMerge,
+                              patch.dump())
+                      .ok());
+      ASSERT_TRUE(WaitFor([&] { return Reconciles(metrics_port_, "gpunodepool") > seen; }, 60s))
+          << manager_.Log();
+    }
+  }
+  std::string empty_instance_, empty_uid_;
+};
+
+TEST_P(ScaleDownCrashTest, TheEmptyNodeGoesOnceWithOneRecord) {
+  const std::string failpoint = GetParam();
+  RunUntilKilled(failpoint + "=kill");
+  if (HasFatalFailure()) return;
+
+  // What the killed run left: the intent on the Node in every case.
+  const bool terminated = failpoint != "gpunodepool.scale_down.after_intent";
+  const bool recorded = failpoint == "gpunodepool.scale_down.after_record";
+  EXPECT_EQ(Calls("deleteInstances"), terminated ? 1 : 0);
+  EXPECT_EQ(gcp_->target_size("gpu-od"), terminated ? 1 : 2);
+  std::optional<json> node = Node("l4-empty");
+  ASSERT_TRUE(node.has_value());
+  const json annotations = (*node)["metadata"].value("annotations", json::object());
+  const std::string key = "gpu-autoscaler.io/termination";
+  EXPECT_TRUE(annotations.contains(key)) << node->dump(2);
+  const json intent = json::parse(annotations.value(key, "{}"));
+  EXPECT_EQ(intent.value("id", ""), empty_uid_);
+  EXPECT_EQ(intent.value("instance", ""), empty_instance_);
+  EXPECT_EQ(intent.value("group", ""), "gpu-od");
+  EXPECT_EQ(intent.value("desiredBefore", -1), 2);
+  EXPECT_EQ(Actions("Terminate").size(), recorded ? 1u : 0u) << PoolStatus().dump(2);
+
+  // Restarted: it finishes the termination, and only that.
+  Restart();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitFor([&] { return !Node("l4-empty") && Actions("Terminate").size() == 1; }, 60s))
+      << PoolStatus().dump(2) << manager_.Log();
+  NudgeThreeReconciles();
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(Calls("deleteInstances"), 1) << manager_.Log();
+  EXPECT_EQ(Calls("resize"), 0);
+  EXPECT_EQ(gcp_->target_size("gpu-od"), 1);
+  const std::vector<std::string> left = gcp_->instance_names("gpu-od");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_NE(left[0], empty_instance_);
+  EXPECT_FALSE(Node("l4-empty").has_value());
+  EXPECT_TRUE(Node("l4-busy").has_value());
+  const std::vector<json> terminates = Actions("Terminate");
+  ASSERT_EQ(terminates.size(), 1u) << PoolStatus().dump(2);
+  EXPECT_EQ(terminates[0].value("id", ""), empty_uid_);
+  EXPECT_NE(terminates[0].value("message", "").find(empty_instance_), std::string::npos)
+      << terminates[0].dump();
+  const json status = PoolStatus();
+  EXPECT_EQ(status.value("desired", -1), 1) << status.dump(2);
+  EXPECT_EQ(status.value("nodes", -1), 1) << status.dump(2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KilledInsideTheTermination, ScaleDownCrashTest,
+    ::testing::Values("gpunodepool.scale_down.after_intent",
+                      "gpunodepool.scale_down.after_terminate",
+                      "gpunodepool.scale_down.after_record"),
+    [](const ::testing::TestParamInfo<const char*>& info) {
+      std::string name =
+          std::string(info.param).substr(std::string("gpunodepool.scale_down.").size());
+      std::erase(name, '_');
+      return name;
+    });
 
 }  // namespace
 }  // namespace gpu_autoscaler

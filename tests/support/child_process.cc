@@ -142,6 +142,21 @@ std::string WriteKubeconfig(const kube::ClientConfig& cfg, const std::string& di
   return path;
 }
 
+std::string RunUntilFailpointKills(ChildProcess& process, const std::vector<std::string>& args,
+                                   const std::string& log_path, const std::string& failpoints,
+                                   std::chrono::milliseconds limit) {
+  setenv("GPA_FAILPOINTS", failpoints.c_str(), 1);
+  const bool spawned = process.Spawn(args, log_path);
+  unsetenv("GPA_FAILPOINTS");
+  if (!spawned) return "could not spawn " + args.front();
+  std::optional<int> died;
+  if (!WaitFor([&] { return (died = process.TryWait()).has_value(); }, limit))
+    return "still running (" + failpoints + " never fired):\n" + process.Log();
+  if (!WIFSIGNALED(*died) || WTERMSIG(*died) != SIGKILL)
+    return "ended with wait status " + std::to_string(*died) + ", not SIGKILL:\n" + process.Log();
+  return "";
+}
+
 std::string MakeTempDir(const std::string& prefix) {
   std::string pattern = "/tmp/" + prefix + "-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return "";

@@ -67,6 +67,15 @@ CommandResult RunCommand(const std::vector<std::string>& args);
 bool WaitFor(const std::function<bool()>& done,
              std::chrono::milliseconds limit = std::chrono::seconds(30));
 
+// Spawns `args` with GPA_FAILPOINTS=`failpoints` (src/common/failpoint.h) in
+// its environment and waits up to `limit` for a failpoint to SIGKILL it: ""
+// when one did, else what happened instead (with the log).
+//   ASSERT_EQ(RunUntilFailpointKills(manager, args, dir + "/manager.log",
+//                                    "gpunodepool.scale_down.after_intent=kill"), "");
+std::string RunUntilFailpointKills(ChildProcess& process, const std::vector<std::string>& args,
+                                   const std::string& log_path, const std::string& failpoints,
+                                   std::chrono::milliseconds limit = std::chrono::seconds(60));
+
 // Writes a kubeconfig for `config` (server, token, CA) into `dir`; returns its path.
 std::string WriteKubeconfig(const kube::ClientConfig& config, const std::string& dir);
 
