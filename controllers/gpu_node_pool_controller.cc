@@ -109,22 +109,6 @@ std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<json>& bud
   return out;
 }
 
-std::string PoolForPod(const kube::PodView& pod,
-                       const std::vector<std::pair<std::string, const ParsedNodePool*>>& pools) {
-  if (auto named = kube::FindLabel(pod.node_selector(), api::kNodePoolLabel)) {
-    for (const auto& [name, pool] : pools)
-      if (name == *named) return name;
-    return "";
-  }
-  auto model = kube::FindLabel(pod.node_selector(), api::kGpuProductLabel);
-  for (const auto& [name, pool] : pools) {
-    if (!model) return name;
-    for (const autoscale::PoolInstanceType& it : pool->spec.instance_types)
-      if (it.gpu_model == *model) return name;
-  }
-  return "";
-}
-
 std::vector<PoolCondition> DecideScaleConditions(const ScaleConditionInput& in) {
   std::vector<PoolCondition> out;
   const int in_flight = std::max(in.desired - in.registered, 0);
@@ -189,7 +173,13 @@ struct GpuNodePoolReconciler::Metrics {
                   .Name("gpu_autoscaler_node_pool_predictive_floor_nodes")
                   .Help("Nodes a GPUNodePool keeps ready or launching for its forecast "
                         "(0 while it does not predict)")
-                  .Register(registry)) {}
+                  .Register(registry)),
+        unservable(prometheus::BuildGauge()
+                       .Name("gpu_autoscaler_node_pool_unservable_pending_gpu_pods")
+                       .Help("Unschedulable GPU pods that no GPUNodePool can serve (no "
+                             "instance type holds their GPU request and model)")
+                       .Register(registry)
+                       .Add({})) {}
   prometheus::Family<prometheus::Counter>& actions;
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& nodes;
@@ -198,6 +188,7 @@ struct GpuNodePoolReconciler::Metrics {
   prometheus::Family<prometheus::Counter>& provider_errors;
   prometheus::Family<prometheus::Gauge>& forecast;
   prometheus::Family<prometheus::Gauge>& floor;
+  prometheus::Gauge& unservable;
 };
 
 struct GpuNodePoolReconciler::PoolState {
@@ -241,6 +232,30 @@ GpuNodePoolReconciler::PoolState& GpuNodePoolReconciler::State(const std::string
   return *slot;
 }
 
+void GpuNodePoolReconciler::ReportUnservable(const std::map<std::string, std::string>& pods) {
+  std::vector<std::pair<std::string, std::string>> news;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, reason] : pods) {
+      auto it = reported_unservable_.find(key);
+      if (it == reported_unservable_.end() || it->second != reason) news.emplace_back(key, reason);
+    }
+    // Every pool's pass sees the same pods: the set is replaced, not merged,
+    // so a pod that became servable (or went away) is told again next time.
+    reported_unservable_ = pods;
+    metrics_->unservable.Set(static_cast<double>(pods.size()));
+  }
+  if (recorder_ == nullptr) return;
+  for (const auto& [key, reason] : news) {
+    const size_t slash = key.find('/');
+    recorder_->Record({.api_version = "v1",
+                       .kind = "Pod",
+                       .ns = key.substr(0, slash),
+                       .name = key.substr(slash + 1)},
+                      kube::EventType::kWarning, "NoNodePool", reason);
+  }
+}
+
 reconcile::RequestMapper GpuNodePoolReconciler::AllPools() const {
   return [this](const reconcile::ChangedObject&) {
     std::vector<reconcile::Request> out;
@@ -256,7 +271,8 @@ reconcile::RequestMapper GpuNodePoolReconciler::AllPools() const {
 void GpuNodePoolReconciler::ObserveNodesAndPods(
     const std::string& pool_name, const ParsedNodePool& parsed,
     const cloud::NodeGroupProvider& provider,
-    const std::map<std::string, int>& group_of_provider_id, autoscale::PoolSnapshot* snap) const {
+    const std::map<std::string, int>& group_of_provider_id, autoscale::PoolSnapshot* snap,
+    std::map<std::string, std::string>* unservable) const {
   for (const auto& node : nodes_.List()) {
     auto it = group_of_provider_id.find(std::string(node->provider_id()));
     if (it == group_of_provider_id.end()) continue;
@@ -318,7 +334,17 @@ void GpuNodePoolReconciler::ObserveNodesAndPods(
     }
     if (!WaitsForCapacity(*pod)) continue;
     auto planner_pod = PoolDemandOf(*pod);
-    if (!planner_pod || PoolForPod(*pod, pool_refs) != pool_name) continue;
+    if (!planner_pod) continue;
+    const PoolChoice choice = ChoosePoolForPod(*pod, pool_refs);
+    if (choice.pool.empty() && unservable != nullptr) unservable->emplace(Key(*pod), choice.reason);
+    if (choice.pool != pool_name) continue;
+    // Only the instance types that can serve the pod may be launched for it.
+    if (planner_pod->gpu_models.empty()) {
+      std::set<std::string> models;
+      for (int i : ServingInstanceTypes(*pod, pool_name, parsed))
+        models.insert(parsed.spec.instance_types[i].gpu_model);
+      planner_pod->gpu_models.assign(models.begin(), models.end());
+    }
     snap->pending.push_back({Key(*pod), std::move(*planner_pod)});
     namespaces.insert(std::string(pod->ns()));
   }
@@ -579,7 +605,9 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   for (const TerminationIntent& intent : FindTerminationIntents(nodes_, request.name))
     carry_out(intent);
 
-  ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap);
+  std::map<std::string, std::string> unservable;
+  ObserveNodesAndPods(request.name, parsed, provider, group_of_provider_id, &snap, &unservable);
+  ReportUnservable(unservable);
   metrics_->pending.Add({{"pool", request.name}}).Set(static_cast<double>(snap.pending.size()));
 
   // Predictive scaling: record the demand, keep the forecast's floor.

@@ -21,6 +21,10 @@
 //               taint or notice annotation): Event "Interruption", the
 //               replacement ordered at once (see node_pool_decide.h), the
 //               counter gpu_autoscaler_node_pool_interruption_replacements_total;
+//   selection   a pending GPU pod counts for the pool node_pool_selection.h
+//               picks (one that can serve it, by weight then name); a pod no
+//               pool serves gets a Warning Event NoNodePool and counts in
+//               gpu_autoscaler_node_pool_unservable_pending_gpu_pods;
 //   predictive  spec.predictive (gpu_node_pool_predictive.h): the pool's demand
 //               history in a checkpoint ConfigMap, the forecast's floor of
 //               nodes (PoolSnapshot::floor_nodes), status.predictive, the
@@ -57,6 +61,7 @@
 #include "common/clock.h"
 #include "controllers/gpu_node_pool_spec.h"
 #include "controllers/node_pool_providers.h"
+#include "controllers/node_pool_selection.h"
 #include "kube/generic_object.h"
 #include "kube/node_view.h"
 #include "kube/pod_view.h"
@@ -98,13 +103,6 @@ struct GpuNodePoolOptions {
 // the whole cluster.
 std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<nlohmann::json>& budgets,
                                                     const std::vector<std::string>& namespaces);
-
-// The pool a pending pod goes to: the one its nodeSelector names
-// (gpuautoscaler.io/node-pool), else the first pool (by name) with an
-// instance type of the GPU model the pod's nodeSelector asks for
-// (nvidia.com/gpu.product), else the first pool. "" when none.
-std::string PoolForPod(const kube::PodView& pod,
-                       const std::vector<std::pair<std::string, const ParsedNodePool*>>& pools);
 
 // The planner's view of a pod's GPU demand, sharing-aware: a time-sliced or
 // MPS replica is its share of a GPU (scheduler::GpuDemandOf), a MIG instance
@@ -158,7 +156,10 @@ class GpuNodePoolReconciler final : public reconcile::Reconciler {
   void ObserveNodesAndPods(const std::string& pool_name, const ParsedNodePool& parsed,
                            const cloud::NodeGroupProvider& provider,
                            const std::map<std::string, int>& group_of_provider_id,
-                           autoscale::PoolSnapshot* snap) const;
+                           autoscale::PoolSnapshot* snap,
+                           std::map<std::string, std::string>* unservable) const;
+  // Event NoNodePool once per pod (and reason) and the unservable gauge.
+  void ReportUnservable(const std::map<std::string, std::string>& pods);
 
   const kube::Store<kube::GenericObject>& pools_;
   const kube::Store<kube::NodeView>& nodes_;
@@ -171,6 +172,7 @@ class GpuNodePoolReconciler final : public reconcile::Reconciler {
   std::unique_ptr<Metrics> metrics_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<PoolState>> states_;
+  std::map<std::string, std::string> reported_unservable_;  // pod key -> reason
 };
 
 }  // namespace gpu_autoscaler::controllers

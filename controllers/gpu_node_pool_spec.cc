@@ -237,6 +237,9 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
 
   out.spec.min_nodes = Int(spec, "minNodes", 0);
+  out.weight = Int(spec, "weight", 0);
+  if (Field(spec, "weight") != nullptr && (out.weight < 1 || out.weight > 100))
+    problems.push_back("spec.weight must be between 1 and 100");
   out.spec.max_nodes = Int(spec, "maxNodes", 10);
   const json tiers = Obj(spec, "tiers");
   for (CapacityTier tier : kTiers) {

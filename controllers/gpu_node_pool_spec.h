@@ -58,6 +58,9 @@ struct ParsedNodePool {
   autoscale::NodePoolSpec spec{};
   PoolProviderSpec provider{};
   PredictiveSpec predictive{};
+  // spec.weight, Karpenter's NodePool weight: among pools that can serve a
+  // pending pod the highest wins (node_pool_selection.h). 0 when unset.
+  int weight = 0;
   std::vector<std::string> problems{};  // each a sentence naming the field
 };
 

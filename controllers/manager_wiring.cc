@@ -214,10 +214,15 @@ struct Wiring {
 
 void SetupNodeInventory(Wiring& w) {
   auto nodes = w.Nodes();
-  auto* r =
-      w.Keep(std::make_shared<NodeGpuInventoryReconciler>(nodes->store(), w.registry, &w.recorder));
+  auto pods = w.Pods();
+  auto* r = w.Keep(std::make_shared<NodeGpuInventoryReconciler>(nodes->store(), w.registry,
+                                                                &w.recorder, &pods->store()));
   auto* c = w.AddController("node-gpu-inventory", *r);
-  c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::NodeView>>(nodes)));
+  auto* node_source = w.Keep(std::make_shared<reconcile::InformerSource<kube::NodeView>>(nodes));
+  c->For(*node_source);
+  c->Watches(*node_source, NodeGpuInventoryReconciler::AllocationMapper());
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::PodView>>(pods)),
+             NodeGpuInventoryReconciler::AllocationMapper());
 }
 
 void SetupSharingPolicy(Wiring& w) {

@@ -66,7 +66,8 @@ InventoryPlan DecideInventory(const std::map<std::string, NodeGpuSummary>& nodes
 
 NodeGpuInventoryReconciler::NodeGpuInventoryReconciler(const kube::Store<kube::NodeView>& nodes,
                                                        prometheus::Registry& registry,
-                                                       kube::EventRecorder* recorder)
+                                                       kube::EventRecorder* recorder,
+                                                       const kube::Store<kube::PodView>* pods)
     : nodes_(nodes),
       recorder_(recorder),
       nodes_gauge_(prometheus::BuildGauge()
@@ -77,10 +78,68 @@ NodeGpuInventoryReconciler::NodeGpuInventoryReconciler(const kube::Store<kube::N
                       .Name("gpu_autoscaler_node_gpus")
                       .Help("GPUs on nodes per model; state is capacity, allocatable or "
                             "ready_allocatable (on Ready, schedulable nodes)")
-                      .Register(registry)) {}
+                      .Register(registry)),
+      pods_(pods),
+      allocatable_gauge_(prometheus::BuildGauge()
+                             .Name("gpu_autoscaler_node_allocatable_gpus")
+                             .Help("GPU devices a node offers pods, by node, GPU model and "
+                                   "resource (nvidia.com/gpu, nvidia.com/gpu.shared replicas, "
+                                   "nvidia.com/mig-<profile> instances)")
+                             .Register(registry)),
+      allocated_gauge_(prometheus::BuildGauge()
+                           .Name("gpu_autoscaler_node_allocated_gpus")
+                           .Help("GPU devices requested by the pods bound to a node that are not "
+                                 "Succeeded or Failed, by node, GPU model and resource")
+                           .Register(registry)) {}
+
+reconcile::RequestMapper NodeGpuInventoryReconciler::AllocationMapper() {
+  return [](const reconcile::ChangedObject&) {
+    return std::vector<reconcile::Request>{{"", std::string(kAllocationRequest)}};
+  };
+}
+
+void NodeGpuInventoryReconciler::ReconcileAllocation() {
+  const auto table = DecideGpuAllocation(nodes_.List(), pods_->List());
+  std::lock_guard<std::mutex> l(mu_);
+  // Series of nodes or resources that went away are removed, not left stale.
+  for (auto it = allocation_.begin(); it != allocation_.end();) {
+    auto now = table.find(it->first);
+    if (now != table.end() && now->second.model == it->second.value.model) {
+      ++it;
+      continue;
+    }
+    allocatable_gauge_.Remove(it->second.allocatable);
+    allocated_gauge_.Remove(it->second.allocated);
+    it = allocation_.erase(it);
+  }
+  for (const auto& [key, value] : table) {
+    AllocationSeries& s = allocation_[key];
+    if (s.allocatable == nullptr) {
+      const std::map<std::string, std::string> labels = {
+          {"node", key.node}, {"model", value.model}, {"resource", key.resource}};
+      s.allocatable = &allocatable_gauge_.Add(labels);
+      s.allocated = &allocated_gauge_.Add(labels);
+    }
+    s.value = value;
+    s.allocatable->Set(static_cast<double>(value.allocatable));
+    s.allocated->Set(static_cast<double>(value.allocated));
+  }
+}
+
+std::map<NodeResourceKey, NodeResourceAllocation> NodeGpuInventoryReconciler::Allocation() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<NodeResourceKey, NodeResourceAllocation> out;
+  for (const auto& [key, s] : allocation_)
+    out.emplace(key, s.value);
+  return out;
+}
 
 reconcile::ReconcileResult NodeGpuInventoryReconciler::Reconcile(const reconcile::Request& request,
                                                                  std::stop_token) {
+  if (request.name == kAllocationRequest) {
+    if (pods_ != nullptr) ReconcileAllocation();
+    return reconcile::Done{};
+  }
   std::optional<NodeGpuSummary> after;
   if (auto node = nodes_.Get(request.name)) after = SummarizeNode(*node);
 

@@ -5,7 +5,12 @@
 //   gpu_autoscaler_gpu_nodes{model}
 //   gpu_autoscaler_node_gpus{model,state="capacity"|"allocatable"|"ready_allocatable"}
 // and records Events on nodes whose GPUs appear, drop or come back, or whose
-// Ready condition goes away.
+// Ready condition goes away. Given the Pod cache too, it also exports the exact
+// allocation per node and GPU resource (node_gpu_allocation.h):
+//   gpu_autoscaler_node_allocatable_gpus{node,model,resource}
+//   gpu_autoscaler_node_allocated_gpus{node,model,resource}
+// recomputed on the request named kAllocationRequest, which AllocationMapper
+// sends for every Pod and Node change (the queue folds a burst into one pass).
 //
 // The logic is a pure decision (`DecideInventory`) over node summaries; the
 // reconciler only reads the informer cache, applies gauges and records events.
@@ -13,6 +18,8 @@
 //   NodeGpuInventoryReconciler r(nodes_informer->store(), registry, &recorder);
 //   Controller c({.name = "node-gpu-inventory"}, r);
 //   c.For(node_source);
+//   c.Watches(node_source, r.AllocationMapper());   // with a Pod store only
+//   c.Watches(pod_source, r.AllocationMapper());
 //
 // Thread-safety: the reconciler serializes its state behind a mutex, so any
 // number of controller workers may call it.
@@ -25,8 +32,11 @@
 #include <string>
 #include <vector>
 
+#include "controllers/node_gpu_allocation.h"
 #include "kube/node_view.h"
+#include "kube/pod_view.h"
 #include "kube/store.h"
+#include "reconcile/controller.h"
 #include "reconcile/reconciler.h"
 
 namespace prometheus {
@@ -42,6 +52,8 @@ class EventRecorder;
 namespace gpu_autoscaler::controllers {
 
 inline constexpr std::string_view kGpuResource = "nvidia.com/gpu";
+// The request that recomputes the allocation gauges ('~' is never in a Node name).
+inline constexpr std::string_view kAllocationRequest = "~allocation";
 
 struct NodeGpuSummary {
   std::string name{};
@@ -85,26 +97,43 @@ InventoryPlan DecideInventory(const std::map<std::string, NodeGpuSummary>& nodes
 
 class NodeGpuInventoryReconciler final : public reconcile::Reconciler {
  public:
-  // `nodes`, `registry` and `recorder` (optional) must outlive the reconciler.
+  // `nodes`, `registry`, `recorder` (optional) and `pods` (optional: no
+  // allocation gauges without it) must outlive the reconciler.
   NodeGpuInventoryReconciler(const kube::Store<kube::NodeView>& nodes,
-                             prometheus::Registry& registry, kube::EventRecorder* recorder);
+                             prometheus::Registry& registry, kube::EventRecorder* recorder,
+                             const kube::Store<kube::PodView>* pods = nullptr);
+
+  // Maps any change to kAllocationRequest.
+  static reconcile::RequestMapper AllocationMapper();
 
   reconcile::ReconcileResult Reconcile(const reconcile::Request& request,
                                        std::stop_token stop) override;
 
   std::map<std::string, ModelInventory> Inventory() const;
+  std::map<NodeResourceKey, NodeResourceAllocation> Allocation() const;
 
  private:
   void ApplyGauges(const std::map<std::string, ModelInventory>& models);
+  void ReconcileAllocation();
+
+  struct AllocationSeries {
+    NodeResourceAllocation value{};
+    prometheus::Gauge* allocatable = nullptr;
+    prometheus::Gauge* allocated = nullptr;
+  };
 
   const kube::Store<kube::NodeView>& nodes_;
   kube::EventRecorder* recorder_;
   prometheus::Family<prometheus::Gauge>& nodes_gauge_;
   prometheus::Family<prometheus::Gauge>& gpus_gauge_;
+  const kube::Store<kube::PodView>* pods_;
+  prometheus::Family<prometheus::Gauge>& allocatable_gauge_;
+  prometheus::Family<prometheus::Gauge>& allocated_gauge_;
 
   mutable std::mutex mu_;
   std::map<std::string, NodeGpuSummary> known_;
   std::map<std::string, ModelInventory> inventory_;
+  std::map<NodeResourceKey, AllocationSeries> allocation_;
 };
 
 }  // namespace gpu_autoscaler::controllers

@@ -21,6 +21,7 @@
 #include "kube/config.h"
 #include "kube/error.h"
 #include "kube/rest_client.h"
+#include "report/event_reader.h"
 #include "report/inputs.h"
 #include "report/render.h"
 #include "report/report.h"
@@ -35,6 +36,8 @@ using nlohmann::json;
 namespace rp = report;
 
 constexpr std::string_view kCommand = "report";
+// Events per list request (kubectl's default chunk size).
+constexpr int64_t kEventPageSize = 500;
 
 constexpr char kUsage[] =
     "Usage: gpu-autoscaler report [--kubeconfig FILE] [--context NAME] [--db DB]\n"
@@ -122,8 +125,6 @@ Status ReadCluster(kube::RestClient& client, int64_t now, rp::ReportInputs* in) 
        [&](const json& l) { return into(&in->sharing_policies)(rp::ParseSharingPolicies(l)); }},
       {&api::kBudgets, [&](const json& l) { return into(&in->budgets)(rp::ParseBudgets(l)); }},
       {&api::kGpuNodePools, [&](const json& l) { return into(&in->pools)(rp::ParseNodePools(l)); }},
-      {&kube::resources::kEvents,
-       [&](const json& l) { return into(&in->events)(rp::ParseEvents(l)); }},
       {&api::kReschedulePolicies,
        [&](const json& l) { return into(&in->reschedules)(rp::ParseReschedulePolicies(l)); }},
       {&api::kServiceProfiles,
@@ -133,6 +134,8 @@ Status ReadCluster(kube::RestClient& client, int64_t now, rp::ReportInputs* in) 
     GPU_ASSIGN_OR_RETURN(json list, ListJson(client, *r.gvr, &in->notes));
     GPU_RETURN_IF_ERROR(r.parse(list).WithContext(r.gvr->resource));
   }
+  // Only the Events the report shows, selected by the API server, in pages.
+  GPU_ASSIGN_OR_RETURN(in->events, rp::ReadShownEvents(client, kEventPageSize));
   return Status();
 }
 

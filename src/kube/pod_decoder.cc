@@ -90,6 +90,10 @@ class PodViewBuilder {
         ctx->where = "spec.initContainers";
         GPA_SJ_RETURN_IF_ERROR(DecodeContainers(v, ctx));
         pod->init_containers_ = PackedArray<ContainerResources>(&containers_);
+      } else if (key == "overhead") {
+        ctx->where = "spec.overhead";
+        GPA_SJ_RETURN_IF_ERROR(GetResourceList(v, &quantities_, ctx));
+        pod->overhead_ = PackedArray<ResourceQuantity>(&quantities_);
       }
       return simdjson::SUCCESS;
     });

@@ -69,7 +69,8 @@ int64_t Effective(const PackedArray<ContainerResources>& containers,
 
 int64_t PodView::Request(std::string_view resource) const {
   return Effective(containers_, init_containers_, resource,
-                   [](const ContainerResources& c) { return c.requests.span(); });
+                   [](const ContainerResources& c) { return c.requests.span(); }) +
+         FindQuantity(overhead_.span(), resource);
 }
 
 int64_t PodView::Limit(std::string_view resource) const {
@@ -82,7 +83,8 @@ size_t PodView::OwnedBytes() const {
                  annotations_.size() * sizeof(Annotation) +
                  owners_.size() * sizeof(OwnerReference) + node_selector_.size() * sizeof(Label) +
                  tolerations_.size() * sizeof(Toleration) + conditions_.size() * sizeof(Condition) +
-                 node_affinity_.size() * sizeof(NodeSelectorRequirement);
+                 node_affinity_.size() * sizeof(NodeSelectorRequirement) +
+                 overhead_.size() * sizeof(ResourceQuantity);
   for (const auto* list : {&containers_, &init_containers_}) {
     bytes += list->size() * sizeof(ContainerResources);
     for (const ContainerResources& c : *list) {

@@ -88,6 +88,8 @@ class PodView {
   int required_node_affinity_terms() const { return node_affinity_terms_; }
   std::span<const ContainerResources> containers() const { return containers_.span(); }
   std::span<const ContainerResources> init_containers() const { return init_containers_.span(); }
+  // spec.overhead (set from the pod's RuntimeClass at admission).
+  std::span<const ResourceQuantity> overhead() const { return overhead_.span(); }
 
   // status
   PodPhase phase() const { return phase_; }
@@ -95,7 +97,8 @@ class PodView {
   ConditionStatus condition(std::string_view type) const;
 
   // The pod's effective request for a resource, as the scheduler computes it:
-  // max(sum over containers, max over init containers). 0 when not requested.
+  // max(sum over containers, max over init containers) + spec.overhead. 0
+  // when not requested.
   int64_t Request(std::string_view resource) const;
   // Sum of container limits (init containers use the same max rule).
   int64_t Limit(std::string_view resource) const;
@@ -127,6 +130,7 @@ class PodView {
   int node_affinity_terms_ = 0;
   PackedArray<ContainerResources> containers_;
   PackedArray<ContainerResources> init_containers_;
+  PackedArray<ResourceQuantity> overhead_;
   PackedArray<Condition> conditions_;
   StringArena strings_;
 };

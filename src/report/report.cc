@@ -1,6 +1,7 @@
 #include "report/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -111,9 +112,12 @@ BudgetSection BuildBudgets(const ReportInputs& in) {
   return b;
 }
 
+constexpr std::array<std::string_view, 4> kInterruptionReasons = {
+    "Interruption", "InterruptionDrained", "InterruptionNotice", "RebalanceRecommendation"};
+
 bool IsInterruptionReason(std::string_view reason) {
-  return reason == "Interruption" || reason == "InterruptionDrained" ||
-         reason == "InterruptionNotice" || reason == "RebalanceRecommendation";
+  return std::find(kInterruptionReasons.begin(), kInterruptionReasons.end(), reason) !=
+         kInterruptionReasons.end();
 }
 
 // "+2 sim.a10x2 in group ..." -> 2; 1 when the message does not start with +N.
@@ -223,6 +227,13 @@ PlacementSection BuildPlacement(const ReportInputs& in) {
 }
 
 }  // namespace
+
+std::vector<std::string> ShownEventFieldSelectors() {
+  std::vector<std::string> out = {"involvedObject.kind=GPUNodePool"};
+  for (std::string_view reason : kInterruptionReasons)
+    out.push_back("involvedObject.kind=Node,reason=" + std::string(reason));
+  return out;
+}
 
 std::string_view PoolEventKindName(PoolEventKind kind) {
   switch (kind) {

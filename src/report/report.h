@@ -236,6 +236,10 @@ struct Report {
 
 Report BuildReport(const ReportInputs& in);
 
+// The core/v1 Event field selectors that fetch exactly the Events the pool
+// section shows: every GPUNodePool Event, and Node Events with an
+// interruption reason (one selector per reason: field selectors only AND).
+std::vector<std::string> ShownEventFieldSelectors();
 std::string_view PoolEventKindName(PoolEventKind kind);  // "scale-up", "scale-down", ...
 
 }  // namespace gpu_autoscaler::report

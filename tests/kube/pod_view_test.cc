@@ -121,6 +121,22 @@ TEST(PodViewTest, DecodesEverythingAControllerReads) {
   EXPECT_EQ(pod.Limit("nvidia.com/gpu"), 4);
 }
 
+TEST(PodViewTest, RequestAddsTheRuntimeClassOverhead) {
+  // Containers 500m + 250m; init 1 CPU: max(750m, 1000m) = 1000m, plus 120m
+  // overhead. The GPU is not in the overhead; memory only there.
+  auto pod = DecodePod(R"({"metadata": {"name": "kata", "namespace": "ml"},
+    "spec": {"overhead": {"cpu": "120m", "memory": "160Mi"},
+             "containers": [{"name": "a", "resources": {"requests": {"cpu": "500m", "nvidia.com/gpu": "1"}}},
+                            {"name": "b", "resources": {"requests": {"cpu": "250m"}}}],
+             "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "1"}}}]}})");
+  ASSERT_TRUE(pod.ok()) << pod.error().ToString();
+  EXPECT_EQ(pod->Request("cpu"), 1120);
+  EXPECT_EQ(pod->Request("memory"), 160LL << 20);
+  EXPECT_EQ(pod->Request("nvidia.com/gpu"), 1);
+  ASSERT_EQ(pod->overhead().size(), 2u);
+  EXPECT_FALSE(DecodePod(R"({"spec": {"overhead": {"cpu": "lots"}}})").ok());
+}
+
 TEST(PodViewTest, StringsOutliveTheInputAndSurviveMoves) {
   std::string json = kGpuPod;
   auto decoded = DecodePod(json);
