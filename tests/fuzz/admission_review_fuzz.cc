@@ -2,10 +2,11 @@
 // patch builder. Every endpoint sees the input with a fixed set of policies
 // (one per strategy) and an exhausted blockNewGPUPods ClusterBudget over every
 // namespace (so /validate-pods runs the budget check; /validate-budgets
-// parses the object as a Budget or ClusterBudget). Properties: no crash; a 400 carries a reason; a 200 is
-// an AdmissionReview that echoes the request uid; a patch is a JSON array
-// that the API server's RFC 6902 implementation applies to request.object,
-// and the patched pod, reviewed again, gets no further patch.
+// parses the object as a Budget or ClusterBudget). Properties: no crash; a
+// 400 carries a reason; a 200 is an AdmissionReview that echoes the request
+// uid; a patch is a JSON array that the API server's RFC 6902 implementation
+// applies to request.object, and the patched pod, reviewed again, gets no
+// further patch.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
