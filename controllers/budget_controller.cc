@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "api/annotations.h"
 #include "common/failpoint.h"
 #include "controllers/secret_data.h"
 #include "cost/alerts.h"
@@ -387,6 +388,8 @@ cost::NamespaceLabelIndex BudgetReconciler::NamespaceLabels() const {
     cost::LabelMap& labels = index[std::string(ns->name())];
     for (const kube::Label& l : ns->labels())
       labels.emplace(std::string(l.key.view()), std::string(l.value.view()));
+    // As the webhook sees it, whether or not the API server set it.
+    labels.emplace(std::string(api::kNamespaceNameLabel), std::string(ns->name()));
   }
   return index;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/annotations.h"
 #include "api/crd_fields.h"
 #include "api/resources.h"
 #include "common/clock.h"
@@ -143,9 +144,11 @@ Result<ListedBudgets> BudgetsFromCluster(const std::string& kubeconfig, const st
     if (!list.ok()) return list.error().ToStatus().WithContext("listing namespaces");
     for (const nlohmann::json& item : list->value("items", nlohmann::json::array())) {
       const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
-      cost::LabelMap& labels = out.namespaces[meta.value("name", std::string())];
+      const std::string name = meta.value("name", std::string());
+      cost::LabelMap& labels = out.namespaces[name];
       for (const auto& [k, v] : meta.value("labels", nlohmann::json::object()).items())
         if (v.is_string()) labels[k] = v.get<std::string>();
+      labels.emplace(std::string(api::kNamespaceNameLabel), name);
     }
   }
   return out;
