@@ -623,11 +623,12 @@ TEST_F(OperatorTest, AClusterBudgetSpendsAcrossLabelledNamespacesAlertsOnceAndBl
     EXPECT_TRUE(outside.ok()) << outside.error().ToString();
   }
 
-  // Stop the selected namespaces' pods: their cost stops growing, and the
+  // The selected namespaces' pods finish: their cost stops growing, and the
   // ClusterBudget's spend settles on exactly what both cost (the outsider
   // keeps running, so counting it would never settle).
   for (const std::string& ns : selected)
-    ASSERT_TRUE(client_->Delete({kube::resources::kPods, ns, "trainer", ""}).ok());
+    SetStatus(kube::resources::kPods, ns, Get(kube::resources::kPods, ns, "trainer"),
+              {{"phase", "Succeeded"}});
   double a = 0, c = 0, spend = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
