@@ -146,8 +146,11 @@ Result<ListedBudgets> BudgetsFromCluster(const std::string& kubeconfig, const st
       const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
       const std::string name = meta.value("name", std::string());
       cost::LabelMap& labels = out.namespaces[name];
-      for (const auto& [k, v] : meta.value("labels", nlohmann::json::object()).items())
-        if (v.is_string()) labels[k] = v.get<std::string>();
+      const nlohmann::json ns_labels = meta.value("labels", nlohmann::json::object());
+      if (ns_labels.is_object()) {
+        for (auto it = ns_labels.begin(); it != ns_labels.end(); ++it)
+          if (it->is_string()) labels[it.key()] = it->get<std::string>();
+      }
       labels.emplace(std::string(api::kNamespaceNameLabel), name);
     }
   }

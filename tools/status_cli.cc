@@ -193,129 +193,148 @@ Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSou
       risk.key = b.value("kind", "") == "ClusterBudget"
                      ? "ClusterBudget/" + b["metadata"].value("name", "")
                      : b["metadata"].value("namespace", "") + "/" + b["metadata"].value("name", "");
-      std::sort(r.budgets.begin(), r.budgets.end(),
-                [](const BudgetRisk& a, const BudgetRisk& b) { return a.percent > b.percent; });
-    }
-    return r;
-  }
-
-  std::string SharedText(const Group& g) {
-    std::string out;
-    for (const char* mode : {"mig", "mps", "timeSlicing"}) {
-      auto it = g.shared_pods.find(mode);
-      if (it == g.shared_pods.end()) continue;
-      if (!out.empty()) out += " ";
-      out += std::string(mode) + ":" + std::to_string(it->second) + "/" +
-             FormatNumber(g.shared_gpus.at(mode), 2);
-    }
-    return out.empty() ? "-" : out;
-  }
-
-  // Mean utilisation of the allocated GPUs that have a figure, as "37%"; "-" when none.
-  std::string UtilText(const Group& g) {
-    return g.util_gpus > 0 ? FormatNumber(g.util_weighted / g.util_gpus * 100, 0) + "%" : "-";
-  }
-
-  std::string RenderText(const Report& r, bool wide) {
-    std::string out = "GPU nodes at " + FormatTime(r.now) + "\n";
-    Table groups({"MODEL", "TIER", "NODES", "GPUS", "ALLOCATED", "SHARED (pods/GPUs)", "IDLE",
-                  "IDLE $/H", "UTIL"},
-                 {false, false, true, true, true, false, true, true, false});
-    double gpus = 0, allocated = 0, idle = 0, idle_hourly = 0;
-    int nodes = 0;
-    for (const Group& g : r.groups) {
-      groups.AddRow({g.model, g.tier, std::to_string(g.nodes), FormatNumber(g.gpus, 0),
-                     FormatNumber(g.allocated, 2), SharedText(g), FormatNumber(g.idle, 2),
-                     g.unpriced ? "unpriced" : FormatMoney(g.idle_hourly), UtilText(g)});
-      gpus += g.gpus;
-      allocated += g.allocated;
-      idle += g.idle;
-      idle_hourly += g.idle_hourly;
-      nodes += g.nodes;
-    }
-    if (r.groups.size() > 1) {
-      groups.AddSeparator();
-      groups.AddRow({"total", "", std::to_string(nodes), FormatNumber(gpus, 0),
-                     FormatNumber(allocated, 2), "", FormatNumber(idle, 2),
-                     FormatMoney(idle_hourly), "-"});
-    }
-    out += r.groups.empty() ? "  no GPU nodes\n" : groups.Render();
-    out += r.utilization_note.empty() ? "UTIL: mean GPU utilisation of the allocated GPUs "
-                                        "(dcgm-exporter through Prometheus)\n"
-                                      : "UTIL: " + r.utilization_note + "\n";
-    if (wide && !r.idle_nodes.empty()) {
-      out += "\nIdle GPUs by node\n";
-      Table idle_table({"NODE", "MODEL", "TIER", "IDLE GPUS", "IDLE $/H"},
-                       {false, false, false, true, true});
-      for (const IdleNode& n : r.idle_nodes) {
-        idle_table.AddRow({n.node, n.model, n.tier, FormatNumber(n.idle, 2),
-                           n.hourly < 0 ? "unpriced" : FormatMoney(n.hourly)});
+      risk.spend = status.value("currentSpend", 0.0);
+      risk.amount = spec.value("amount", 0.0);
+      risk.percent = status.value("percent", 0.0);
+      risk.currency = status.value("currency", spec.value("currency", std::string("USD")));
+      risk.enforcement = spec.value("enforcement", std::string("alert"));
+      const json forecast = status.value("forecast", json::object());
+      risk.forecast = std::max(forecast.value("holtWinters", 0.0), forecast.value("linear", 0.0));
+      if (kube::IsConditionTrue(conditions, "Exceeded")) {
+        risk.why = "exceeded";
+      } else if (risk.percent >= 80) {
+        risk.why = "over 80%";
+      } else if (kube::IsConditionTrue(conditions, "ForecastExceeded")) {
+        risk.why = "forecast over";
+      } else if (kube::IsConditionTrue(conditions, "Invalid")) {
+        risk.why = "invalid spec";
       }
-      out += idle_table.Render();
+      if (!risk.why.empty()) r.budgets.push_back(std::move(risk));
     }
-    out += "\nBudgets at risk";
-    if (!r.budgets_note.empty()) {
-      out += ": " + r.budgets_note + "\n";
-    } else if (r.budgets.empty()) {
-      out += ": none of " + std::to_string(r.budgets_total) + "\n";
-    } else {
-      out += " (" + std::to_string(r.budgets.size()) + " of " + std::to_string(r.budgets_total) +
-             ")\n";
-      Table budgets({"BUDGET", "SPENT", "AMOUNT", "PERCENT", "FORECAST", "WHY", "ENFORCEMENT"},
-                    {false, true, true, true, true, false, false});
-      for (const BudgetRisk& b : r.budgets) {
-        budgets.AddRow({b.key, FormatMoney(b.spend) + " " + b.currency, FormatMoney(b.amount),
-                        FormatNumber(b.percent, 1) + "%", FormatMoney(b.forecast), b.why,
-                        b.enforcement});
-      }
-      out += budgets.Render();
-    }
-    return out;
+    std::sort(r.budgets.begin(), r.budgets.end(),
+              [](const BudgetRisk& a, const BudgetRisk& b) { return a.percent > b.percent; });
   }
+  return r;
+}
 
-  json RenderJson(const Report& r) {
-    json out = {{"time", FormatTime(r.now)},
-                {"groups", json::array()},
-                {"idleNodes", json::array()},
-                {"budgetsAtRisk", json::array()},
-                {"budgetsTotal", r.budgets_total}};
-    for (const Group& g : r.groups) {
-      json shared = json::object();
-      for (const auto& [mode, pods] : g.shared_pods)
-        shared[mode] = {{"pods", pods}, {"gpus", g.shared_gpus.at(mode)}};
-      out["groups"].push_back(
-          {{"gpuModel", g.model},
-           {"tier", g.tier},
-           {"nodes", g.nodes},
-           {"gpus", g.gpus},
-           {"allocatedGpus", g.allocated},
-           {"shared", shared},
-           {"idleGpus", g.idle},
-           {"idleCostPerHour", g.unpriced ? json(nullptr) : json(g.idle_hourly)},
-           {"utilization", g.util_gpus > 0 ? json(g.util_weighted / g.util_gpus) : json(nullptr)}});
-    }
-    for (const IdleNode& n : r.idle_nodes)
-      out["idleNodes"].push_back(
-          {{"node", n.node},
-           {"gpuModel", n.model},
-           {"tier", n.tier},
-           {"idleGpus", n.idle},
-           {"idleCostPerHour", n.hourly < 0 ? json(nullptr) : json(n.hourly)}});
-    for (const BudgetRisk& b : r.budgets)
-      out["budgetsAtRisk"].push_back({{"budget", b.key},
-                                      {"spend", b.spend},
-                                      {"amount", b.amount},
-                                      {"currency", b.currency},
-                                      {"percent", b.percent},
-                                      {"forecast", b.forecast},
-                                      {"reason", b.why},
-                                      {"enforcement", b.enforcement}});
-    if (!r.budgets_note.empty()) out["budgetsNote"] = r.budgets_note;
-    if (!r.utilization_note.empty()) out["utilizationNote"] = r.utilization_note;
-    return out;
+std::string SharedText(const Group& g) {
+  std::string out;
+  for (const char* mode : {"mig", "mps", "timeSlicing"}) {
+    auto it = g.shared_pods.find(mode);
+    if (it == g.shared_pods.end()) continue;
+    if (!out.empty()) out += " ";
+    out += std::string(mode) + ":" + std::to_string(it->second) + "/" +
+           FormatNumber(g.shared_gpus.at(mode), 2);
   }
+  return out.empty() ? "-" : out;
+}
 
-  volatile sig_atomic_t g_interrupted = 0;
+// Mean utilisation of the allocated GPUs that have a figure, as "37%"; "-" when none.
+std::string UtilText(const Group& g) {
+  return g.util_gpus > 0 ? FormatNumber(g.util_weighted / g.util_gpus * 100, 0) + "%" : "-";
+}
+
+std::string RenderText(const Report& r, bool wide) {
+  std::string out = "GPU nodes at " + FormatTime(r.now) + "\n";
+  Table groups({"MODEL", "TIER", "NODES", "GPUS", "ALLOCATED", "SHARED (pods/GPUs)", "IDLE",
+                "IDLE $/H", "UTIL"},
+               {false, false, true, true, true, false, true, true, false});
+  double gpus = 0, allocated = 0, idle = 0, idle_hourly = 0;
+  int nodes = 0;
+  for (const Group& g : r.groups) {
+    groups.AddRow({g.model, g.tier, std::to_string(g.nodes), FormatNumber(g.gpus, 0),
+                   FormatNumber(g.allocated, 2), SharedText(g), FormatNumber(g.idle, 2),
+                   g.unpriced ? "unpriced" : FormatMoney(g.idle_hourly), UtilText(g)});
+    gpus += g.gpus;
+    allocated += g.allocated;
+    idle += g.idle;
+    idle_hourly += g.idle_hourly;
+    nodes += g.nodes;
+  }
+  if (r.groups.size() > 1) {
+    groups.AddSeparator();
+    groups.AddRow({"total", "", std::to_string(nodes), FormatNumber(gpus, 0),
+                   FormatNumber(allocated, 2), "", FormatNumber(idle, 2), FormatMoney(idle_hourly),
+                   "-"});
+  }
+  out += r.groups.empty() ? "  no GPU nodes\n" : groups.Render();
+  out +=
+      r.utilization_note.empty()
+          ? "UTIL: mean GPU utilisation of the allocated GPUs (dcgm-exporter through Prometheus)\n"
+          : "UTIL: " + r.utilization_note + "\n";
+  if (wide && !r.idle_nodes.empty()) {
+    out += "\nIdle GPUs by node\n";
+    Table idle_table({"NODE", "MODEL", "TIER", "IDLE GPUS", "IDLE $/H"},
+                     {false, false, false, true, true});
+    for (const IdleNode& n : r.idle_nodes) {
+      idle_table.AddRow({n.node, n.model, n.tier, FormatNumber(n.idle, 2),
+                         n.hourly < 0 ? "unpriced" : FormatMoney(n.hourly)});
+    }
+    out += idle_table.Render();
+  }
+  out += "\nBudgets at risk";
+  if (!r.budgets_note.empty()) {
+    out += ": " + r.budgets_note + "\n";
+  } else if (r.budgets.empty()) {
+    out += ": none of " + std::to_string(r.budgets_total) + "\n";
+  } else {
+    out +=
+        " (" + std::to_string(r.budgets.size()) + " of " + std::to_string(r.budgets_total) + ")\n";
+    Table budgets({"BUDGET", "SPENT", "AMOUNT", "PERCENT", "FORECAST", "WHY", "ENFORCEMENT"},
+                  {false, true, true, true, true, false, false});
+    for (const BudgetRisk& b : r.budgets) {
+      budgets.AddRow({b.key, FormatMoney(b.spend) + " " + b.currency, FormatMoney(b.amount),
+                      FormatNumber(b.percent, 1) + "%", FormatMoney(b.forecast), b.why,
+                      b.enforcement});
+    }
+    out += budgets.Render();
+  }
+  return out;
+}
+
+json RenderJson(const Report& r) {
+  json out = {{"time", FormatTime(r.now)},
+              {"groups", json::array()},
+              {"idleNodes", json::array()},
+              {"budgetsAtRisk", json::array()},
+              {"budgetsTotal", r.budgets_total}};
+  for (const Group& g : r.groups) {
+    json shared = json::object();
+    for (const auto& [mode, pods] : g.shared_pods)
+      shared[mode] = {{"pods", pods}, {"gpus", g.shared_gpus.at(mode)}};
+    out["groups"].push_back(
+        {{"gpuModel", g.model},
+         {"tier", g.tier},
+         {"nodes", g.nodes},
+         {"gpus", g.gpus},
+         {"allocatedGpus", g.allocated},
+         {"shared", shared},
+         {"idleGpus", g.idle},
+         {"idleCostPerHour", g.unpriced ? json(nullptr) : json(g.idle_hourly)},
+         {"utilization", g.util_gpus > 0 ? json(g.util_weighted / g.util_gpus) : json(nullptr)}});
+  }
+  for (const IdleNode& n : r.idle_nodes)
+    out["idleNodes"].push_back(
+        {{"node", n.node},
+         {"gpuModel", n.model},
+         {"tier", n.tier},
+         {"idleGpus", n.idle},
+         {"idleCostPerHour", n.hourly < 0 ? json(nullptr) : json(n.hourly)}});
+  for (const BudgetRisk& b : r.budgets)
+    out["budgetsAtRisk"].push_back({{"budget", b.key},
+                                    {"spend", b.spend},
+                                    {"amount", b.amount},
+                                    {"currency", b.currency},
+                                    {"percent", b.percent},
+                                    {"forecast", b.forecast},
+                                    {"reason", b.why},
+                                    {"enforcement", b.enforcement}});
+  if (!r.budgets_note.empty()) out["budgetsNote"] = r.budgets_note;
+  if (!r.utilization_note.empty()) out["utilizationNote"] = r.utilization_note;
+  return out;
+}
+
+volatile sig_atomic_t g_interrupted = 0;
 
 }  // namespace
 
