@@ -94,7 +94,7 @@ TEST(BudgetDecisionTest, AClusterBudgetAlertsOncePerThresholdWithItsOwnKeys) {
   ASSERT_EQ(plan.deliveries.size(), 4u);
   EXPECT_EQ(plan.deliveries[0].notification.budget_kind, cost::BudgetKind::kClusterBudget);
   EXPECT_EQ(cost::NotificationSummary(plan.deliveries[0].notification),
-            "ClusterBudget org-gpus reached 50% (85.00 of 100.00 USD)");
+            "ClusterBudget org-gpus reached 50% (85.00 USD of 100.00 USD)");
   json status = plan.status;
   RecordDeliveries(&status, plan.deliveries, std::vector<Status>(4, Status::Ok()), 3, kNow);
   BudgetDecisionInput again = in;
