@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "api/annotations.h"
 #include "common/failpoint.h"
 #include "controllers/secret_data.h"
 #include "cost/alerts.h"
@@ -277,12 +278,14 @@ struct BudgetReconciler::Metrics {
                      .Register(registry)) {}
 
   // The Budget's spend, amount and forecast; its series go with the Budget.
-  void Publish(const std::string& ns, const std::string& name, const std::string& currency,
-               const cost::BudgetEvaluation& e) {
+  // `kind` (Budget, ClusterBudget) keeps a ClusterBudget apart from a Budget
+  // of the same name; a ClusterBudget's namespace label is empty.
+  void Publish(std::string_view kind, const std::string& ns, const std::string& name,
+               const std::string& currency, const cost::BudgetEvaluation& e) {
     const std::map<std::string, std::string> labels = {
-        {"namespace", ns}, {"budget", name}, {"currency", currency}};
+        {"kind", std::string(kind)}, {"namespace", ns}, {"budget", name}, {"currency", currency}};
     std::lock_guard<std::mutex> lock(mu);
-    const std::string key = ns + "/" + name;
+    const std::string key = Key(kind, ns, name);
     auto it = published.find(key);
     if (it != published.end() && it->second != labels) Forget(key);
     published[key] = labels;
@@ -290,9 +293,9 @@ struct BudgetReconciler::Metrics {
     amount.Add(labels).Set(e.amount);
     forecast.Add(labels).Set(e.forecast.holt_winters);
   }
-  void Remove(const std::string& ns, const std::string& name) {
+  void Remove(std::string_view kind, const std::string& ns, const std::string& name) {
     std::lock_guard<std::mutex> lock(mu);
-    Forget(ns + "/" + name);
+    Forget(Key(kind, ns, name));
   }
 
   prometheus::Family<prometheus::Counter>& notifications;
@@ -302,6 +305,9 @@ struct BudgetReconciler::Metrics {
   prometheus::Family<prometheus::Gauge>& forecast;
 
  private:
+  static std::string Key(std::string_view kind, const std::string& ns, const std::string& name) {
+    return std::string(kind) + "/" + ns + "/" + name;
+  }
   void Forget(const std::string& key) {  // mu held
     auto it = published.find(key);
     if (it == published.end()) return;
@@ -310,7 +316,7 @@ struct BudgetReconciler::Metrics {
     published.erase(it);
   }
   std::mutex mu;
-  std::map<std::string, std::map<std::string, std::string>> published;  // ns/name -> labels
+  std::map<std::string, std::map<std::string, std::string>> published;  // kind/ns/name -> labels
 };
 
 BudgetReconciler::BudgetReconciler(const kube::Store<kube::GenericObject>& budgets,
@@ -375,10 +381,23 @@ Result<std::shared_ptr<const cost::ScopedSpend>> BudgetReconciler::Spend(int64_t
   return spend_;
 }
 
-Status BudgetReconciler::Deliver(const std::string& ns, const cost::Budget& budget,
+cost::NamespaceLabelIndex BudgetReconciler::NamespaceLabels() const {
+  cost::NamespaceLabelIndex index;
+  if (options_.namespaces == nullptr) return index;
+  for (const auto& ns : options_.namespaces->List()) {
+    cost::LabelMap& labels = index[std::string(ns->name())];
+    for (const kube::Label& l : ns->labels())
+      labels.emplace(std::string(l.key.view()), std::string(l.value.view()));
+    // As the webhook sees it, whether or not the API server set it.
+    labels.emplace(std::string(api::kNamespaceNameLabel), std::string(ns->name()));
+  }
+  return index;
+}
+
+Status BudgetReconciler::Deliver(const std::string& secret_ns, const cost::Budget& budget,
                                  const AlertDelivery& d) {
   const cost::NotificationChannel& ch = budget.spec.channels[d.channel_index];
-  GPU_ASSIGN_OR_RETURN(SecretData secret, SecretData::Read(client_, ns, ch.secret_ref.name));
+  GPU_ASSIGN_OR_RETURN(SecretData secret, SecretData::Read(client_, secret_ns, ch.secret_ref.name));
   GPU_ASSIGN_OR_RETURN(std::string value, secret.Value(ch.secret_ref.key));
   cost::BudgetNotification n = d.notification;
   n.cluster = options_.cluster_name;
@@ -412,9 +431,15 @@ Status BudgetReconciler::Deliver(const std::string& ns, const cost::Budget& budg
 
 reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request& request,
                                                        std::stop_token) {
-  auto cached = budgets_.Get(request.ns, request.name);
+  // Budgets are namespaced, ClusterBudgets are not: the namespace tells them apart.
+  const bool cluster = request.ns.empty();
+  const cost::BudgetKind kind =
+      cluster ? cost::BudgetKind::kClusterBudget : cost::BudgetKind::kBudget;
+  const std::string_view kind_name = cost::BudgetKindName(kind);
+  const kube::Store<kube::GenericObject>* store = cluster ? options_.cluster_budgets : &budgets_;
+  auto cached = store != nullptr ? store->Get(request.ns, request.name) : nullptr;
   if (cached == nullptr) {
-    metrics_->Remove(request.ns, request.name);
+    metrics_->Remove(kind_name, request.ns, request.name);
     return reconcile::Done{};
   }
   auto object = cached->Parse();
@@ -426,8 +451,11 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
   input.generation = cached->generation();
   input.status = object->value("status", json::object());
   input.now = now;
-  const std::string source = "Budget " + request.Key();
+  const std::string source = std::string(kind_name) + " " + request.Key();
   auto budget = cost::ParseBudget(cached->json(), source, options_.labels);
+  if (budget.ok() && budget->kind != kind) {
+    budget = InvalidArgumentError(source + ": kind: want " + std::string(kind_name));
+  }
   if (budget.ok()) {
     budget->ns = request.ns;
     budget->name = request.name;
@@ -436,17 +464,23 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
       metrics_->evaluations.Add({{"result", "store_error"}}).Increment();
       return reconcile::TransientError{spend.error().ToString()};
     }
-    input.evaluation = cost::EvaluateBudget(*budget, **spend, now);
-    metrics_->Publish(request.ns, request.name, budget->spec.currency, input.evaluation);
+    if (budget->spec.scope.namespace_selector) {
+      const cost::NamespaceLabelIndex namespaces = NamespaceLabels();
+      input.evaluation = cost::EvaluateBudget(*budget, **spend, now, &namespaces);
+    } else {
+      input.evaluation = cost::EvaluateBudget(*budget, **spend, now);
+    }
+    metrics_->Publish(kind_name, request.ns, request.name, budget->spec.currency, input.evaluation);
     input.budget = std::move(*budget);
   } else {
-    metrics_->Remove(request.ns, request.name);
+    metrics_->Remove(kind_name, request.ns, request.name);
     input.invalid_reason = budget.error().message();
   }
 
   BudgetPlan plan = DecideBudget(input);
   const kube::ObjectRef status_ref =
-      kube::ObjectRef{api::kBudgets, request.ns, request.name}.WithSub("status");
+      kube::ObjectRef{cluster ? api::kClusterBudgets : api::kBudgets, request.ns, request.name}
+          .WithSub("status");
   json written = *object;
   auto write_status = [&](const json& status) -> Result<json, kube::Error> {
     json body = written;
@@ -485,7 +519,7 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
     std::vector<Status> results;
     results.reserve(plan.deliveries.size());
     for (const AlertDelivery& d : plan.deliveries) {
-      Status s = Deliver(request.ns, *input.budget, d);
+      Status s = Deliver(cluster ? options_.operator_namespace : request.ns, *input.budget, d);
       if (Status fp = failpoint::Evaluate("budget.alert.after_send"); !fp.ok()) {
         return reconcile::TransientError{fp.ToString()};
       }

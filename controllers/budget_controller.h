@@ -1,7 +1,9 @@
 // File: controllers/budget_controller.h
 //
-// The Budget controller: evaluates every Budget (budgets.gpuautoscaler.io) on
-// a period against the cost history, writes its status with optimistic
+// The Budget controller: evaluates every Budget (budgets.gpuautoscaler.io)
+// and ClusterBudget (clusterbudgets.gpuautoscaler.io, same spec and status;
+// one reconciler body, the kind told by the request: a ClusterBudget's has no
+// namespace) on a period against the cost history, writes its status with optimistic
 // concurrency (spend, forecast, percent, conditions Exceeded /
 // ForecastExceeded / NotificationFailed / Invalid / ScaleDownSpotRequested,
 // lastAlert per threshold, observedGeneration), and sends threshold alerts to
@@ -109,7 +111,13 @@ struct BudgetControllerOptions {
   // Between full reads only the last two hours are re-read (closed hours do
   // not change); a full read picks up samples that arrived late.
   std::chrono::milliseconds spend_full_refresh{600'000};
-  // Secrets of Budgets are read from the Budget's namespace.
+  // Secrets of Budgets are read from the Budget's namespace, those of
+  // ClusterBudgets from this one.
+  std::string operator_namespace = "gpu-autoscaler-system";
+  // ClusterBudgets (null: none are evaluated) and Namespaces (their labels,
+  // for namespaceSelector; null: a namespaceSelector selects nothing).
+  const kube::Store<kube::GenericObject>* cluster_budgets = nullptr;
+  const kube::Store<kube::GenericObject>* namespaces = nullptr;
   std::string cluster_name = "";
   std::string pagerduty_events_url = "https://events.pagerduty.com/v2/enqueue";
   cost::AttributionLabels labels{};
@@ -132,7 +140,8 @@ class BudgetReconciler final : public reconcile::Reconciler {
   struct Metrics;
   // Spend since at least `needed_since`, re-read when older than spend_refresh.
   Result<std::shared_ptr<const cost::ScopedSpend>> Spend(int64_t now, int64_t needed_since);
-  Status Deliver(const std::string& ns, const cost::Budget& budget, const AlertDelivery& d);
+  Status Deliver(const std::string& secret_ns, const cost::Budget& budget, const AlertDelivery& d);
+  cost::NamespaceLabelIndex NamespaceLabels() const;
 
   const kube::Store<kube::GenericObject>& budgets_;
   kube::RestClient& client_;

@@ -95,7 +95,10 @@ std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<json>& bud
     const json conditions = b.value("status", json::object()).value("conditions", json::array());
     if (!kube::IsConditionTrue(conditions, kScaleDownSpotRequested)) continue;
     const json scope = b.value("spec", json::object()).value("scope", json::object());
-    const json listed = scope.value("namespaces", json::array());
+    json listed = scope.value("namespaces", json::array());
+    // A Budget covers its own namespace only (cost::ParseBudget), never the cluster.
+    const std::string own_ns = b.value("metadata", json::object()).value("namespace", "");
+    if (!own_ns.empty()) listed = json::array({own_ns});
     bool covers = !listed.is_array() || listed.empty();
     for (size_t i = 0; !covers && i < listed.size(); ++i) {
       covers = listed[i].is_string() && std::find(namespaces.begin(), namespaces.end(),

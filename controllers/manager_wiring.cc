@@ -312,17 +312,27 @@ void SetupCost(Wiring& w) {
 
 void SetupBudget(Wiring& w) {
   auto budgets = w.Generic(api::kBudgets);
+  auto cluster_budgets = w.Generic(api::kClusterBudgets);
+  auto namespaces = w.Generic(kube::resources::kNamespaces);  // for namespaceSelector
   auto* r = w.Keep(std::make_shared<BudgetReconciler>(
       budgets->store(), w.client, w.open_store, w.notifier, RealClock::Instance(), &w.recorder,
       w.registry,
       BudgetControllerOptions{.evaluation_period = w.config.budgets.evaluation_period,
                               .spend_refresh = std::min<std::chrono::milliseconds>(
                                   std::chrono::seconds(5), w.config.budgets.evaluation_period),
+                              // ClusterBudgets' notification Secrets: the operator's own namespace.
+                              .operator_namespace = w.flags.namespace_name.empty()
+                                                        ? w.flags.leader_election_namespace
+                                                        : w.flags.namespace_name,
+                              .cluster_budgets = &cluster_budgets->store(),
+                              .namespaces = &namespaces->store(),
                               .cluster_name = w.config.budgets.cluster_name,
                               .pagerduty_events_url = w.config.budgets.pagerduty_events_url,
                               .labels = w.config.cost.attribution_labels}));
   auto* c = w.AddController("budget", *r);
   c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)));
+  c->For(
+      *w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(cluster_budgets)));
 }
 
 void SetupServiceProfiles(Wiring& w) {

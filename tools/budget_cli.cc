@@ -1,7 +1,7 @@
-// gpu-autoscaler budget status: each Budget's spend in its current period,
-// end-of-period forecasts, the thresholds reached and the enforcement in
-// effect, from Budget objects (read from the cluster, or from a YAML file)
-// and the cost history.
+// gpu-autoscaler budget status: each Budget's and ClusterBudget's spend in
+// its current period, end-of-period forecasts, the thresholds reached and the
+// enforcement in effect, from Budget and ClusterBudget objects (read from the
+// cluster, or from a YAML file) and the cost history.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/annotations.h"
 #include "api/crd_fields.h"
 #include "api/resources.h"
 #include "common/clock.h"
@@ -21,6 +22,8 @@
 #include "cost/forecast.h"
 #include "cost/store_factory.h"
 #include "kube/config.h"
+#include "kube/error.h"
+#include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "tools/cost_cli.h"
 
@@ -33,19 +36,22 @@ constexpr char kBudgetUsage[] =
     "Usage: gpu-autoscaler budget status --db DB [--budgets FILE | --kubeconfig FILE]\n"
     "                                    [--context NAME] [-n NAMESPACE] [-o table|json]\n"
     "\n"
-    "For every Budget (gpuautoscaler.io/v1alpha1): spend in the current period, the\n"
-    "linear and Holt-Winters end-of-period forecasts, the thresholds reached and\n"
-    "whether its enforcement is in effect. Budgets are listed from the cluster, like\n"
-    "kubectl: --kubeconfig, else in-cluster, else $KUBECONFIG, else ~/.kube/config;\n"
-    "--budgets reads them from a file instead.\n"
+    "For every Budget and ClusterBudget (gpuautoscaler.io/v1alpha1): spend in the\n"
+    "current period, the linear and Holt-Winters end-of-period forecasts, the\n"
+    "thresholds reached and whether its enforcement is in effect. They are listed\n"
+    "from the cluster, like kubectl: --kubeconfig, else in-cluster, else $KUBECONFIG,\n"
+    "else ~/.kube/config (with the Namespaces' labels, for namespaceSelectors);\n"
+    "--budgets reads them from a file instead (a namespaceSelector then selects\n"
+    "nothing). ClusterBudgets show as ClusterBudget/NAME.\n"
     "\n"
     "Options:\n"
     "  --db DB               SQLite file or postgres:// URL of the cost history\n"
-    "  --budgets FILE        Budget objects from a file (YAML documents separated by ---, or "
-    "JSON)\n"
+    "  --budgets FILE        Budget and ClusterBudget objects from a file (YAML documents\n"
+    "                        separated by ---, or JSON)\n"
     "  --kubeconfig FILE     cluster to list Budgets from\n"
     "  --context NAME        kubeconfig context (default: current-context)\n"
-    "  -n, --namespace NS    only Budgets in this namespace (default: all namespaces)\n"
+    "  -n, --namespace NS    only Budgets in this namespace, no ClusterBudgets (default:\n"
+    "                        all namespaces and ClusterBudgets)\n"
     "  -o, --output FORMAT   table (default) or json\n"
     "  --now TIME            evaluate as of this RFC 3339 time (default: the clock)\n"
     "  -h, --help            show this help\n";
@@ -84,19 +90,25 @@ Result<std::vector<cost::Budget>> BudgetsFromFile(const std::string& path) {
   text << in.rdbuf();
   std::vector<cost::Budget> budgets;
   for (const std::string& doc : SplitDocuments(text.str())) {
-    GPU_RETURN_IF_ERROR(api::CheckKnownFields(doc, "Budget").WithContext(path));
     GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(doc, path));
+    GPU_RETURN_IF_ERROR(
+        api::CheckKnownFields(doc, cost::BudgetKindName(budget.kind)).WithContext(path));
     budgets.push_back(std::move(budget));
   }
   if (budgets.empty()) return NotFoundError(path + ": no Budget objects");
   return budgets;
 }
 
-// Budgets listed from the cluster (all namespaces unless `ns` is set). A
-// Budget that does not parse is an error naming it, not a silent omission.
-Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconfig,
-                                                     const std::string& context,
-                                                     const std::string& ns) {
+struct ListedBudgets {
+  std::vector<cost::Budget> budgets;
+  cost::NamespaceLabelIndex namespaces;  // for namespaceSelectors
+};
+
+// Budgets listed from the cluster (all namespaces unless `ns` is set), then
+// ClusterBudgets (unless `ns` is set; none when their CRD is not installed).
+// One that does not parse is an error naming it, not a silent omission.
+Result<ListedBudgets> BudgetsFromCluster(const std::string& kubeconfig, const std::string& context,
+                                         const std::string& ns) {
   auto config = kubeconfig.empty() ? kube::LoadDefaultConfig(context)
                                    : kube::LoadKubeconfigFiles({kubeconfig}, context);
   if (!config.ok()) {
@@ -105,27 +117,52 @@ Result<std::vector<cost::Budget>> BudgetsFromCluster(const std::string& kubeconf
   config->user_agent = "gpu-autoscaler-cli";
   auto client = kube::RestClient::Create(*config);
   if (!client.ok()) return client.error().ToStatus().WithContext("kube client");
-  auto list = (*client)->List(kube::ObjectRef{api::kBudgets, ns});
-  if (!list.ok()) {
-    return list.error().ToStatus().WithContext("listing budgets.gpuautoscaler.io on " +
-                                               config->server);
+  ListedBudgets out;
+  bool any_namespace_selector = false;
+  for (const kube::GroupVersionResource* gvr : {&api::kBudgets, &api::kClusterBudgets}) {
+    const bool cluster = gvr == &api::kClusterBudgets;
+    if (cluster && !ns.empty()) break;
+    auto list = (*client)->List(kube::ObjectRef{*gvr, cluster ? "" : ns});
+    if (!list.ok()) {
+      if (cluster && kube::IsNotFound(list.error())) break;
+      return list.error().ToStatus().WithContext("listing " + gvr->resource +
+                                                 ".gpuautoscaler.io on " + config->server);
+    }
+    for (nlohmann::json item : list->value("items", nlohmann::json::array())) {
+      const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
+      const std::string source = cluster ? "ClusterBudget " + meta.value("name", std::string())
+                                         : "Budget " + meta.value("namespace", std::string()) +
+                                               "/" + meta.value("name", std::string());
+      item["kind"] = cluster ? "ClusterBudget" : "Budget";  // lists may leave it out
+      GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(item.dump(), source));
+      any_namespace_selector |= budget.spec.scope.namespace_selector.has_value();
+      out.budgets.push_back(std::move(budget));
+    }
   }
-  std::vector<cost::Budget> budgets;
-  for (const nlohmann::json& item : list->value("items", nlohmann::json::array())) {
-    const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
-    const std::string source = "Budget " + meta.value("namespace", std::string()) + "/" +
-                               meta.value("name", std::string());
-    GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(item.dump(), source));
-    budgets.push_back(std::move(budget));
+  if (any_namespace_selector) {
+    auto list = (*client)->List(kube::ObjectRef{kube::resources::kNamespaces, ""});
+    if (!list.ok()) return list.error().ToStatus().WithContext("listing namespaces");
+    for (const nlohmann::json& item : list->value("items", nlohmann::json::array())) {
+      const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
+      const std::string name = meta.value("name", std::string());
+      cost::LabelMap& labels = out.namespaces[name];
+      const nlohmann::json ns_labels = meta.value("labels", nlohmann::json::object());
+      if (ns_labels.is_object()) {
+        for (auto it = ns_labels.begin(); it != ns_labels.end(); ++it)
+          if (it->is_string()) labels[it.key()] = it->get<std::string>();
+      }
+      labels.emplace(std::string(api::kNamespaceNameLabel), name);
+    }
   }
-  return budgets;
+  return out;
 }
 
-Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now) {
+Result<BudgetStatus> Evaluate(const cost::Budget& budget, cost::CostStore& store, int64_t now,
+                              const cost::NamespaceLabelIndex& namespaces) {
   BudgetStatus status{budget, budget.spec.PeriodAt(now), {}, {}};
   GPU_ASSIGN_OR_RETURN(cost::ScopedSpend spend,
                        cost::QueryScopedSpend(store, status.period.start, now));
-  status.forecast = cost::EvaluateBudget(budget, spend, now).forecast;
+  status.forecast = cost::EvaluateBudget(budget, spend, now, &namespaces).forecast;
   // The alert state machine, as the controller would run it now.
   FakeClock clock{Clock::WallTime(std::chrono::seconds(now))};
   cost::BudgetAlerts alerts(budget.spec, clock);
@@ -170,12 +207,18 @@ int RunBudget(int argc, char** argv) {
   Result<int64_t> now = ResolveNow(flags.Get("--now"));
   if (!now.ok()) return UsageError(kCommand, now.error().message());
 
-  Result<std::vector<cost::Budget>> listed =
-      path.empty() ? BudgetsFromCluster(flags.Get("--kubeconfig"), flags.Get("--context"),
-                                        flags.Get("--namespace"))
-                   : BudgetsFromFile(path);
-  if (!listed.ok()) return Fail(kCommand, listed.error().message());
-  std::vector<cost::Budget> budgets = std::move(*listed);
+  ListedBudgets listed;
+  if (path.empty()) {
+    auto from_cluster = BudgetsFromCluster(flags.Get("--kubeconfig"), flags.Get("--context"),
+                                           flags.Get("--namespace"));
+    if (!from_cluster.ok()) return Fail(kCommand, from_cluster.error().message());
+    listed = std::move(*from_cluster);
+  } else {
+    auto from_file = BudgetsFromFile(path);
+    if (!from_file.ok()) return Fail(kCommand, from_file.error().message());
+    listed.budgets = std::move(*from_file);
+  }
+  std::vector<cost::Budget>& budgets = listed.budgets;
   if (const std::string ns = flags.Get("--namespace"); !ns.empty()) {
     std::erase_if(budgets, [&](const cost::Budget& b) { return b.ns != ns; });
   }
@@ -188,7 +231,7 @@ int RunBudget(int argc, char** argv) {
   if (!store.ok()) return Fail(kCommand, store.error().message());
   std::vector<BudgetStatus> statuses;
   for (const cost::Budget& budget : budgets) {
-    Result<BudgetStatus> status = Evaluate(budget, **store, *now);
+    Result<BudgetStatus> status = Evaluate(budget, **store, *now, listed.namespaces);
     if (!status.ok()) return Fail(kCommand, budget.name + ": " + status.error().message());
     statuses.push_back(std::move(*status));
   }
@@ -198,7 +241,8 @@ int RunBudget(int argc, char** argv) {
     for (const BudgetStatus& s : statuses) {
       const cost::BudgetSpec& spec = s.budget.spec;
       doc.push_back(
-          {{"name", s.budget.name},
+          {{"kind", std::string(cost::BudgetKindName(s.budget.kind))},
+           {"name", s.budget.name},
            {"namespace", s.budget.ns},
            {"period", {{"start", FormatTime(s.period.start)}, {"end", FormatTime(s.period.end)}}},
            {"currency", spec.currency},
@@ -225,7 +269,11 @@ int RunBudget(int argc, char** argv) {
     if (s.forecast.spent >= spec.amount && spec.enforcement != cost::Enforcement::kAlert) {
       enforcement += " (active)";
     }
-    table.AddRow({(s.budget.ns.empty() ? "" : s.budget.ns + "/") + s.budget.name,
+    const bool cluster = s.budget.kind == cost::BudgetKind::kClusterBudget;
+    table.AddRow({(cluster               ? "ClusterBudget/"
+                   : s.budget.ns.empty() ? ""
+                                         : s.budget.ns + "/") +
+                      s.budget.name,
                   std::string(cost::BudgetPeriodName(spec.period)), FormatMoney(s.forecast.spent),
                   FormatMoney(spec.amount) + " " + spec.currency,
                   Percent(spec.amount > 0 ? 100 * s.forecast.spent / spec.amount : 0),

@@ -161,19 +161,38 @@ Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSou
   std::sort(r.idle_nodes.begin(), r.idle_nodes.end(),
             [](const IdleNode& a, const IdleNode& b) { return a.hourly > b.hourly; });
 
+  // Budgets, then ClusterBudgets (named "ClusterBudget/NAME": no namespace
+  // can be spelt that way). ClusterBudgets are optional: an older install
+  // without their CRD still reports its Budgets.
+  std::vector<json> items;
   auto budgets = client.List(kube::ObjectRef{api::kBudgets, "", "", ""});
+  if (budgets.ok()) {
+    for (const json& b : budgets->value("items", json::array()))
+      items.push_back(b);
+    auto cluster = client.List(kube::ObjectRef{api::kClusterBudgets, "", "", ""});
+    if (cluster.ok()) {
+      for (json b : cluster->value("items", json::array())) {
+        b["kind"] = "ClusterBudget";
+        items.push_back(std::move(b));
+      }
+    } else if (!kube::IsNotFound(cluster.error())) {
+      budgets = cluster.error();
+    }
+  }
   if (!budgets.ok()) {
     r.budgets_note = kube::IsNotFound(budgets.error())
                          ? "the Budget CRD is not installed"
                          : "cannot list Budgets: " + budgets.error().ToString();
   } else {
-    for (const json& b : budgets->value("items", json::array())) {
+    for (const json& b : items) {
       ++r.budgets_total;
       const json status = b.value("status", json::object());
       const json conditions = status.value("conditions", json::array());
       const json spec = b.value("spec", json::object());
       BudgetRisk risk;
-      risk.key = b["metadata"].value("namespace", "") + "/" + b["metadata"].value("name", "");
+      risk.key = b.value("kind", "") == "ClusterBudget"
+                     ? "ClusterBudget/" + b["metadata"].value("name", "")
+                     : b["metadata"].value("namespace", "") + "/" + b["metadata"].value("name", "");
       risk.spend = status.value("currentSpend", 0.0);
       risk.amount = spec.value("amount", 0.0);
       risk.percent = status.value("percent", 0.0);

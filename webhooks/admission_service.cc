@@ -115,24 +115,41 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
     }
 
     if (budget_endpoint) {
-      if (review.kind != "Budget" || review.group != "gpuautoscaler.io" ||
+      // Budgets and ClusterBudgets share a spec and a validation.
+      if ((review.kind != "Budget" && review.kind != "ClusterBudget") ||
+          review.group != "gpuautoscaler.io" ||
           (review.operation != "CREATE" && review.operation != "UPDATE")) {
         return Allowed(uid);
       }
       // A CREATE with generateName has no name yet; cost::ParseBudget wants one.
+      // A CREATE's body may also leave the namespace out; the review names it,
+      // and a Budget's scope is checked against it.
       std::string object = review.object_json;
       std::string name = review.name;
       nlohmann::json doc = nlohmann::json::parse(object, nullptr, /*allow_exceptions=*/false);
-      if (doc.is_object() && doc["metadata"].is_object() && !doc["metadata"].contains("name")) {
-        name = doc["metadata"].value("generateName", std::string()) + "*";
-        doc["metadata"]["name"] = name;
-        object = doc.dump();
+      if (doc.is_object() && doc["metadata"].is_object()) {
+        bool changed = false;
+        if (!doc["metadata"].contains("name")) {
+          name = doc["metadata"].value("generateName", std::string()) + "*";
+          doc["metadata"]["name"] = name;
+          changed = true;
+        }
+        if (!doc.contains("kind")) {
+          doc["kind"] = review.kind;
+          changed = true;
+        }
+        if (review.kind == "Budget" && !review.ns.empty() &&
+            !doc["metadata"].contains("namespace")) {
+          doc["metadata"]["namespace"] = review.ns;
+          changed = true;
+        }
+        if (changed) object = doc.dump();
       }
-      std::string source =
-          "Budget \"" + (review.ns.empty() ? name : review.ns + "/" + name) + "\" is invalid";
+      std::string source = review.kind + " \"" +
+                           (review.ns.empty() ? name : review.ns + "/" + name) + "\" is invalid";
       cost::AttributionLabels keys =
           config_.budgets ? config_.budgets->keys() : cost::AttributionLabels{};
-      if (Status strict = api::CheckKnownFields(object, "Budget"); !strict.ok()) {
+      if (Status strict = api::CheckKnownFields(object, review.kind); !strict.ok()) {
         return Denied(uid, 422, source + ": " + strict.message(),
                       AdmissionDenialReason::kInvalidObject);
       }

@@ -106,6 +106,9 @@ BudgetLoad LoadBudgets(std::span<const std::string> jsons, const cost::Attributi
     // Name the object in errors even when its spec is what fails.
     std::string source = "Budget";
     nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && doc.value("kind", std::string()) == "ClusterBudget") {
+      source = "ClusterBudget";
+    }
     if (doc.is_object() && doc.contains("metadata") && doc["metadata"].is_object()) {
       const auto& meta = doc["metadata"];
       std::string ns = meta.value("namespace", std::string());
@@ -137,12 +140,8 @@ double GpuCount(const PodInfo& pod) {
   return sum;
 }
 
-BudgetGate::BudgetGate(Clock* clock, cost::AttributionLabels keys,
-                       std::string cluster_budget_namespace)
-    : clock_(clock),
-      keys_(keys),
-      cluster_budget_namespace_(std::move(cluster_budget_namespace)),
-      enforcer_(std::move(keys)) {}
+BudgetGate::BudgetGate(Clock* clock, cost::AttributionLabels keys)
+    : clock_(clock), keys_(keys), enforcer_(std::move(keys)) {}
 
 void BudgetGate::SetBudgets(std::vector<BudgetObject> budgets) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -169,14 +168,9 @@ void BudgetGate::Rebuild(int64_t now) const {
     }
     from = std::max(from, s.period_start);
     until = std::min(until, s.period_end);
+    // A Budget's scope is already pinned to its own namespace (cost::ParseBudget);
+    // only a ClusterBudget reaches pods in other namespaces.
     cost::BudgetSnapshot snap{b.budget, s.current_spend, {s.period_start, s.period_end}};
-    if (b.budget.ns != cluster_budget_namespace_) {
-      // Enforcement stays inside the Budget's own namespace.
-      std::vector<std::string>& scoped = snap.budget.spec.scope.namespaces;
-      if (!scoped.empty() && std::find(scoped.begin(), scoped.end(), b.budget.ns) == scoped.end())
-        continue;
-      scoped = {b.budget.ns};
-    }
     if (snap.exhausted()) exhausted.push_back(std::move(snap));
   }
   any_exhausted_.store(!exhausted.empty());
@@ -205,7 +199,10 @@ std::optional<std::string> BudgetGate::Check(
   if (exempt != pod.annotations.end() && exempt->second == api::kTrue) return std::nullopt;
   auto ns_exempt = namespace_labels.find(std::string(api::kBudgetExemptNamespaceLabel));
   if (ns_exempt != namespace_labels.end() && ns_exempt->second == api::kTrue) return std::nullopt;
-  cost::PodAdmissionInfo info{.ns = pod.ns, .labels = pod.labels, .gpus = GpuCount(pod)};
+  cost::PodAdmissionInfo info{.ns = pod.ns,
+                              .labels = pod.labels,
+                              .gpus = GpuCount(pod),
+                              .namespace_labels = namespace_labels};
   cost::AdmissionDecision d = enforcer_.MayStart(info);
   if (d.allowed) return std::nullopt;
   return "GPU pod denied: " + d.reason + " (enforcement blockNewGPUPods)";

@@ -1,15 +1,16 @@
 // File: webhooks/budget_admission.h
 //
 // Budget enforcement at pod admission: a new GPU pod in the scope of a Budget
-// whose spec.enforcement is blockNewGPUPods and whose spend, as the manager's
-// budget controller last wrote it in the Budget's status, has reached
+// or ClusterBudget whose spec.enforcement is blockNewGPUPods and whose spend,
+// as the manager's budget controller last wrote it in the status, has reached
 // spec.amount in the current period is denied.
 //
-//   BudgetLoad load = LoadBudgets(json_texts);   // e.g. a Budget informer's store
+//   BudgetLoad load = LoadBudgets(json_texts);   // Budget and ClusterBudget informers' stores
 //   auto gate = std::make_shared<BudgetGate>();
 //   gate->SetBudgets(std::move(load.budgets));
 //   std::optional<std::string> why = gate->Check(pod, namespace_labels);
 //   // why: "GPU pod denied: budget ml/gpu-monthly is exhausted (1012.40 of 1000.00 USD ...)"
+//   //   or  "GPU pod denied: ClusterBudget org-gpu is exhausted (...)"
 //
 // The status contract (written by the controller, read here):
 //   status.currentSpend        number, spend in scope during [periodStart, periodEnd)
@@ -62,7 +63,7 @@ struct BudgetObject {
   std::optional<BudgetStatus> status{};  // absent until the controller wrote one
 };
 
-// Parses a Budget custom resource (JSON as the API server sends it). The spec
+// Parses a Budget or ClusterBudget (JSON as the API server sends it). The spec
 // goes through cost::ParseBudget, so errors name the field
 // ("<source>: spec.thresholds[1]: ..."). A status that is missing, or lacks
 // currentSpend/periodStart/periodEnd, leaves `status` empty; a status with a
@@ -87,19 +88,18 @@ double GpuCount(const PodInfo& pod);
 
 class BudgetGate {
  public:
-  // Budgets in `cluster_budget_namespace` (the operator's own namespace) may
-  // block pods in any namespace their scope covers; a Budget anywhere else
-  // blocks only pods in its own namespace, as a ResourceQuota does, so that
-  // whoever may create a Budget in one namespace cannot stop GPU pods in
-  // others. (Its spend still counts its whole scope.)
-  explicit BudgetGate(Clock* clock = &RealClock::Instance(), cost::AttributionLabels keys = {},
-                      std::string cluster_budget_namespace = "gpu-autoscaler-system");
+  // A Budget blocks only pods in its own namespace, as a ResourceQuota does
+  // (cost::ParseBudget pins its scope there), so that whoever may create a
+  // Budget in one namespace cannot stop GPU pods in others; a ClusterBudget
+  // blocks pods in every namespace its scope covers.
+  explicit BudgetGate(Clock* clock = &RealClock::Instance(), cost::AttributionLabels keys = {});
 
-  // Replaces the budgets (e.g. on every Budget informer event).
+  // Replaces the budgets (e.g. on every Budget or ClusterBudget informer event).
   void SetBudgets(std::vector<BudgetObject> budgets);
 
   // Why `pod` may not start, or nullopt when it may. `namespace_labels` are the
-  // labels of the pod's namespace (for the exemption label).
+  // labels of the pod's namespace (for the exemption label and ClusterBudget
+  // namespace selectors).
   std::optional<std::string> Check(
       const PodInfo& pod, const std::map<std::string, std::string>& namespace_labels) const;
 
@@ -117,7 +117,6 @@ class BudgetGate {
 
   Clock* clock_;
   cost::AttributionLabels keys_;
-  std::string cluster_budget_namespace_;
   mutable std::mutex mu_;
   std::vector<BudgetObject> budgets_;  // guarded by mu_
   mutable cost::BudgetEnforcer enforcer_;

@@ -66,7 +66,8 @@ constexpr char kUsage[] = R"(Usage: gpu-autoscaler-webhook [flags]
 
 The GPU-sharing admission webhook: rewrites GPU pods according to
 GPUSharingPolicy objects, validates policies, Budgets, sharing and QoS
-annotations, and denies new GPU pods under an exhausted blockNewGPUPods Budget.
+annotations, and denies new GPU pods under an exhausted blockNewGPUPods Budget
+or ClusterBudget.
 
 Serving:
   --bind-address ADDR          address to listen on (default 0.0.0.0)
@@ -110,7 +111,8 @@ Kubernetes:
   --kubeconfig FILE            kubeconfig to use (default: in-cluster, then $KUBECONFIG;
                                without either the webhook runs on --policy-file only).
                                Needs list/watch on gpusharingpolicies, budgets,
-                               serviceprofiles (gpuautoscaler.io) and namespaces;
+                               clusterbudgets, serviceprofiles (gpuautoscaler.io)
+                               and namespaces;
                                /readyz waits for all four caches
   --webhook-config-name NAME   Mutating/ValidatingWebhookConfiguration to patch
                                (default gpu-autoscaler-webhook)
@@ -392,13 +394,13 @@ int main(int argc, char** argv) {
   prometheus::Gauge& valid_budgets = budget_gauges.Add({{"state", "valid"}});
   prometheus::Gauge& invalid_budgets = budget_gauges.Add({{"state", "invalid"}});
 
-  auto budget_gate = std::make_shared<BudgetGate>(&RealClock::Instance(), cost::AttributionLabels{},
-                                                  flags.service_namespace);
+  auto budget_gate =
+      std::make_shared<BudgetGate>(&RealClock::Instance(), cost::AttributionLabels{});
   // Informers, created below when there is a cluster; the admission service
   // only reads them through these callbacks.
   std::unique_ptr<kube::InformerFactory> factory;
   std::shared_ptr<kube::SharedInformer<kube::GenericObject>> policies, namespaces, budgets,
-      profiles;
+      cluster_budgets, profiles;
 
   AdmissionConfig admission_config;
   admission_config.excluded_namespaces = flags.excluded_namespaces;
@@ -522,14 +524,18 @@ int main(int argc, char** argv) {
                                .on_delete = [rebuild](const auto&, bool) { rebuild(); }});
     namespaces = factory->Informer(kube::resources::kNamespaces, kube::GenericObjectCodec());
     budgets = factory->Informer(api::kBudgets, kube::GenericObjectCodec());
-    // Runs on the informer's dispatch thread only. Each problem is logged
-    // once, not at every status update of some other Budget.
+    cluster_budgets = factory->Informer(api::kClusterBudgets, kube::GenericObjectCodec());
+    // Runs on the two informers' dispatch threads, one at a time. Each problem
+    // is logged once, not at every status update of some other Budget.
     auto logged = std::make_shared<std::set<std::string>>();
-    auto rebuild_budgets = [&budget_gate, &budgets, &valid_budgets, &invalid_budgets, logger,
-                            logged] {
+    auto rebuild_mu = std::make_shared<std::mutex>();
+    auto rebuild_budgets = [&budget_gate, &budgets, &cluster_budgets, &valid_budgets,
+                            &invalid_budgets, logger, logged, rebuild_mu] {
+      std::lock_guard<std::mutex> lock(*rebuild_mu);
       std::vector<std::string> jsons;
-      for (const auto& obj : budgets->store().List())
-        jsons.push_back(obj->json());
+      for (const auto* informer : {&budgets, &cluster_budgets})
+        for (const auto& obj : (*informer)->store().List())
+          jsons.push_back(obj->json());
       BudgetLoad load = LoadBudgets(jsons, budget_gate->keys());
       std::set<std::string> current(load.errors.begin(), load.errors.end());
       for (const std::string& error : current) {
@@ -540,10 +546,11 @@ int main(int argc, char** argv) {
       invalid_budgets.Set(static_cast<double>(load.errors.size()));
       budget_gate->SetBudgets(std::move(load.budgets));
     };
-    budgets->AddEventHandler(
-        {.on_add = [rebuild_budgets](const auto&) { rebuild_budgets(); },
-         .on_update = [rebuild_budgets](const auto&, const auto&) { rebuild_budgets(); },
-         .on_delete = [rebuild_budgets](const auto&, bool) { rebuild_budgets(); }});
+    for (const auto* informer : {&budgets, &cluster_budgets})
+      (*informer)->AddEventHandler(
+          {.on_add = [rebuild_budgets](const auto&) { rebuild_budgets(); },
+           .on_update = [rebuild_budgets](const auto&, const auto&) { rebuild_budgets(); },
+           .on_delete = [rebuild_budgets](const auto&, bool) { rebuild_budgets(); }});
     // ServiceProfiles: the recommendations new pods get (Initial and Auto).
     profiles = factory->Informer(api::kServiceProfiles, kube::GenericObjectCodec());
     auto logged_profiles = std::make_shared<std::set<std::string>>();
@@ -564,9 +571,9 @@ int main(int argc, char** argv) {
          .on_update = [rebuild_profiles](const auto&, const auto&) { rebuild_profiles(); },
          .on_delete = [rebuild_profiles](const auto&, bool) { rebuild_profiles(); }});
     factory->Start();
-    flags.server.ready = [&policies, &namespaces, &budgets, &profiles] {
+    flags.server.ready = [&policies, &namespaces, &budgets, &cluster_budgets, &profiles] {
       return policies->HasSynced() && namespaces->HasSynced() && budgets->HasSynced() &&
-             profiles->HasSynced();
+             cluster_budgets->HasSynced() && profiles->HasSynced();
     };
   }
 

@@ -25,7 +25,8 @@
 
 namespace gpu_autoscaler::api {
 
-// The kinds with a compiled-in schema: "Budget", "GPUSharingPolicy", "GPUNodePool".
+// The kinds with a compiled-in schema: "Budget", "ClusterBudget", "GPUSharingPolicy",
+// "GPUNodePool", ...
 std::vector<std::string> KindsWithSchema();
 
 // Paths ("spec.notifications[0].secretRef.nmae") of the fields of `object`

@@ -15,6 +15,9 @@ namespace gpu_autoscaler::api {
 
 inline const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets",
                                                  /*namespaced=*/true};
+// The cluster-scoped Budget (crds/clusterbudget.yaml): same spec and status.
+inline const kube::GroupVersionResource kClusterBudgets{"gpuautoscaler.io", "v1alpha1",
+                                                        "clusterbudgets", /*namespaced=*/false};
 inline const kube::GroupVersionResource kGpuSharingPolicies{
     "gpuautoscaler.io", "v1alpha1", "gpusharingpolicies", /*namespaced=*/false};
 // GPU node pools the autoscaler grows and shrinks (crds/gpunodepool.yaml).

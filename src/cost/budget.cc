@@ -36,6 +36,14 @@ std::string_view EnforcementName(Enforcement e) {
   return "alert";
 }
 
+std::string_view BudgetKindName(BudgetKind k) {
+  return k == BudgetKind::kClusterBudget ? "ClusterBudget" : "Budget";
+}
+
+std::string Budget::DisplayName() const {
+  return std::string(BudgetKindName(kind)) + " " + (ns.empty() ? name : ns + "/" + name);
+}
+
 std::string_view ChannelTypeName(ChannelType t) {
   switch (t) {
     case ChannelType::kSlack:
@@ -62,6 +70,16 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 
 int64_t ToUnix(std::chrono::sys_days d) {
   return static_cast<int64_t>(d.time_since_epoch().count()) * kDay;
+}
+
+Status CheckRequirementValues(const LabelRequirement& r, const std::string& path) {
+  bool needs_values = r.op == LabelRequirement::Op::kIn || r.op == LabelRequirement::Op::kNotIn;
+  if (needs_values == r.values.empty()) {
+    return InvalidArgumentError(
+        path + ".values: " +
+        (needs_values ? "required for In and NotIn" : "must be empty for Exists and DoesNotExist"));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -123,22 +141,25 @@ Status BudgetSpec::Validate(const AttributionLabels& keys) const {
     const LabelRequirement& r = scope.match_expressions[i];
     std::string path = "spec.scope.selector.matchExpressions[" + std::to_string(i) + "]";
     GPU_RETURN_IF_ERROR(check_key(r.key, path + ".key"));
-    bool needs_values = r.op == LabelRequirement::Op::kIn || r.op == LabelRequirement::Op::kNotIn;
-    if (needs_values == r.values.empty()) {
-      return InvalidArgumentError(path + ".values: " +
-                                  (needs_values ? "required for In and NotIn"
-                                                : "must be empty for Exists and DoesNotExist"));
+    GPU_RETURN_IF_ERROR(CheckRequirementValues(r, path));
+  }
+  if (scope.namespace_selector) {
+    for (size_t i = 0; i < scope.namespace_selector->match_expressions.size(); ++i) {
+      const LabelRequirement& r = scope.namespace_selector->match_expressions[i];
+      GPU_RETURN_IF_ERROR(CheckRequirementValues(
+          r, "spec.scope.namespaceSelector.matchExpressions[" + std::to_string(i) + "]"));
     }
   }
   return Status::Ok();
 }
 
-bool BudgetScope::Matches(std::string_view ns,
-                          const std::function<const std::string*(std::string_view)>& label) const {
-  if (!namespaces.empty() &&
-      std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
-    return false;
-  }
+namespace {
+
+using LabelLookup = std::function<const std::string*(std::string_view)>;
+
+bool MatchesRequirements(const LabelMap& match_labels,
+                         const std::vector<LabelRequirement>& match_expressions,
+                         const LabelLookup& label) {
   for (const auto& [key, value] : match_labels) {
     const std::string* v = label(key);
     if (!v || *v != value) return false;
@@ -164,36 +185,69 @@ bool BudgetScope::Matches(std::string_view ns,
   return true;
 }
 
-bool BudgetScope::Matches(std::string_view ns,
-                          const std::map<std::string, std::string>& labels) const {
-  return Matches(ns, [&](std::string_view key) -> const std::string* {
+LabelLookup LookupIn(const LabelMap& labels) {
+  return [&labels](std::string_view key) -> const std::string* {
     auto it = labels.find(std::string(key));
     return it == labels.end() ? nullptr : &it->second;
-  });
+  };
 }
 
-bool BudgetScope::Matches(const CostSample& s, const AttributionLabels& keys) const {
+}  // namespace
+
+bool NamespaceSelector::Matches(const LabelMap& namespace_labels) const {
+  return MatchesRequirements(match_labels, match_expressions, LookupIn(namespace_labels));
+}
+
+bool BudgetScope::Matches(std::string_view ns, const LabelLookup& label,
+                          const LabelMap* namespace_labels) const {
+  if (!namespaces.empty() &&
+      std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
+    return false;
+  }
+  if (namespace_selector &&
+      (namespace_labels == nullptr || !namespace_selector->Matches(*namespace_labels))) {
+    return false;
+  }
+  return MatchesRequirements(match_labels, match_expressions, label);
+}
+
+bool BudgetScope::Matches(std::string_view ns, const LabelMap& labels,
+                          const LabelMap* namespace_labels) const {
+  return Matches(ns, LookupIn(labels), namespace_labels);
+}
+
+bool BudgetScope::Matches(const CostSample& s, const AttributionLabels& keys,
+                          const NamespaceLabelIndex* namespace_index) const {
   if (cluster_wide()) return true;
   if (s.idle) return false;  // idle capacity belongs to no scope but the cluster
-  return Matches(s.ns, [&](std::string_view key) -> const std::string* {
-    const std::string* v = nullptr;
-    if (key == keys.team) {
-      v = &s.team;
-    } else if (key == keys.project) {
-      v = &s.project;
-    } else if (key == keys.experiment) {
-      v = &s.experiment;
-    }
-    return v && !v->empty() ? v : nullptr;
-  });
+  const LabelMap* ns_labels = nullptr;
+  if (namespace_index != nullptr) {
+    auto it = namespace_index->find(s.ns);
+    if (it != namespace_index->end()) ns_labels = &it->second;
+  }
+  return Matches(
+      s.ns,
+      [&](std::string_view key) -> const std::string* {
+        const std::string* v = nullptr;
+        if (key == keys.team) {
+          v = &s.team;
+        } else if (key == keys.project) {
+          v = &s.project;
+        } else if (key == keys.experiment) {
+          v = &s.experiment;
+        }
+        return v && !v->empty() ? v : nullptr;
+      },
+      ns_labels);
 }
 
 double SpendInPeriod(std::span<const CostSample> samples, const BudgetSpec& spec,
-                     PeriodWindow period, const AttributionLabels& keys) {
+                     PeriodWindow period, const AttributionLabels& keys,
+                     const NamespaceLabelIndex* namespaces) {
   double sum = 0;
   for (const CostSample& s : samples) {
     if (s.second < period.start || s.second >= period.end) continue;
-    if (!spec.scope.Matches(s, keys)) continue;
+    if (!spec.scope.Matches(s, keys, namespaces)) continue;
     sum += s.gpu_cost + s.cpu_cost + s.memory_cost + s.idle_cost;
   }
   return sum;
@@ -309,13 +363,21 @@ class BudgetParser {
     }
     if (auto v = root["kind"]; v.IsDefined()) {
       GPU_ASSIGN_OR_RETURN(std::string kind, Str(v, "kind"));
-      if (kind != "Budget") return Error("kind", "want Budget, got \"" + kind + "\"");
+      if (kind == BudgetKindName(BudgetKind::kClusterBudget)) {
+        b.kind = BudgetKind::kClusterBudget;
+      } else if (kind != BudgetKindName(BudgetKind::kBudget)) {
+        return Error("kind", "want Budget or ClusterBudget, got \"" + kind + "\"");
+      }
     }
+    const bool cluster = b.kind == BudgetKind::kClusterBudget;
     auto meta = root["metadata"];
     if (!meta.IsMap() || !meta["name"].IsDefined()) return Error("metadata.name", "missing");
     GPU_ASSIGN_OR_RETURN(b.name, Str(meta["name"], "metadata.name"));
     if (auto v = meta["namespace"]; v.IsDefined()) {
       GPU_ASSIGN_OR_RETURN(b.ns, Str(v, "metadata.namespace"));
+      if (cluster && !b.ns.empty()) {
+        return Error("metadata.namespace", "a ClusterBudget is cluster-scoped and has none");
+      }
     }
     auto spec = root["spec"];
     if (!spec.IsMap()) return Error("spec", "missing");
@@ -325,10 +387,23 @@ class BudgetParser {
       if (auto ns = scope["namespaces"]; ns.IsDefined()) {
         GPU_ASSIGN_OR_RETURN(s.scope.namespaces, StrList(ns, "spec.scope.namespaces"));
       }
+      if (auto sel = scope["namespaceSelector"]; sel.IsDefined()) {
+        if (!cluster) {
+          return Error("spec.scope.namespaceSelector",
+                       "a Budget covers only its own namespace; select namespaces with a "
+                       "ClusterBudget");
+        }
+        NamespaceSelector ns_sel;
+        GPU_RETURN_IF_ERROR(ParseSelector(sel, "spec.scope.namespaceSelector", ns_sel.match_labels,
+                                          ns_sel.match_expressions));
+        s.scope.namespace_selector = std::move(ns_sel);
+      }
       if (auto sel = scope["selector"]; sel.IsDefined()) {
-        GPU_RETURN_IF_ERROR(ParseSelector(sel, s.scope));
+        GPU_RETURN_IF_ERROR(ParseSelector(sel, "spec.scope.selector", s.scope.match_labels,
+                                          s.scope.match_expressions));
       }
     }
+    if (!cluster) GPU_RETURN_IF_ERROR(ConfineToOwnNamespace(b));
     if (!spec["amount"].IsDefined()) return Error("spec.amount", "missing");
     GPU_ASSIGN_OR_RETURN(s.amount, Num(spec["amount"], "spec.amount"));
     if (auto v = spec["currency"]; v.IsDefined()) {
@@ -396,15 +471,33 @@ class BudgetParser {
   }
 
  private:
-  Status ParseSelector(const YAML::Node& sel, BudgetScope& scope) const {
-    const std::string path = "spec.scope.selector";
+  // A namespaced Budget's scope is its own namespace: whoever may create a
+  // Budget in one namespace must not read the spend of, or block pods in,
+  // another one.
+  Status ConfineToOwnNamespace(Budget& b) const {
+    std::vector<std::string>& listed = b.spec.scope.namespaces;
+    for (size_t i = 0; i < listed.size(); ++i) {
+      const bool other = b.ns.empty() ? listed[i] != listed[0] : listed[i] != b.ns;
+      if (other) {
+        return Error("spec.scope.namespaces[" + std::to_string(i) + "]",
+                     "a Budget covers only its own namespace" +
+                         (b.ns.empty() ? std::string() : " \"" + b.ns + "\"") + ", not \"" +
+                         listed[i] + "\"; use a ClusterBudget");
+      }
+    }
+    if (!b.ns.empty()) listed = {b.ns};
+    return Status::Ok();
+  }
+
+  Status ParseSelector(const YAML::Node& sel, const std::string& path, LabelMap& match_labels,
+                       std::vector<LabelRequirement>& match_expressions) const {
     if (!sel.IsMap()) return Error(path, "expected a mapping");
     if (auto ml = sel["matchLabels"]; ml.IsDefined()) {
       if (!ml.IsMap()) return Error(path + ".matchLabels", "expected a mapping");
       for (const auto& kv : ml) {
         std::string key = kv.first.as<std::string>();
         GPU_ASSIGN_OR_RETURN(std::string value, Str(kv.second, path + ".matchLabels." + key));
-        scope.match_labels[key] = value;
+        match_labels[key] = value;
       }
     }
     if (auto me = sel["matchExpressions"]; me.IsDefined()) {
@@ -432,7 +525,7 @@ class BudgetParser {
         if (auto v = me[i]["values"]; v.IsDefined()) {
           GPU_ASSIGN_OR_RETURN(r.values, StrList(v, p + ".values"));
         }
-        scope.match_expressions.push_back(std::move(r));
+        match_expressions.push_back(std::move(r));
       }
     }
     return Status::Ok();
@@ -503,7 +596,10 @@ BudgetEnforcer::BudgetEnforcer(AttributionLabels keys)
 
 void BudgetEnforcer::SetBudgets(std::vector<BudgetSnapshot> budgets) {
   std::sort(budgets.begin(), budgets.end(), [](const BudgetSnapshot& a, const BudgetSnapshot& b) {
-    return std::tie(a.budget.ns, a.budget.name) < std::tie(b.budget.ns, b.budget.name);
+    // ClusterBudgets first: they are what an administrator set.
+    const int ka = a.budget.kind == BudgetKind::kClusterBudget ? 0 : 1;
+    const int kb = b.budget.kind == BudgetKind::kClusterBudget ? 0 : 1;
+    return std::tie(ka, a.budget.ns, a.budget.name) < std::tie(kb, b.budget.ns, b.budget.name);
   });
   auto next = std::make_shared<const std::vector<BudgetSnapshot>>(std::move(budgets));
   std::lock_guard<std::mutex> lock(mu_);
@@ -520,12 +616,15 @@ AdmissionDecision BudgetEnforcer::MayStart(const PodAdmissionInfo& pod) const {
   for (const BudgetSnapshot& b : *budgets) {
     const BudgetSpec& spec = b.budget.spec;
     if (spec.enforcement != Enforcement::kBlockNewGpuPods || !b.exhausted()) continue;
-    if (!spec.scope.Matches(pod.ns, pod.labels)) continue;
+    if (!spec.scope.Matches(pod.ns, pod.labels, &pod.namespace_labels)) continue;
     char money[96];
     std::snprintf(money, sizeof(money), "%.2f of %.2f %s", b.spend, spec.amount,
                   spec.currency.c_str());
-    std::string name = b.budget.ns.empty() ? b.budget.name : b.budget.ns + "/" + b.budget.name;
-    return {false, "budget " + name + " is exhausted (" + money + " spent in the " +
+    const std::string name =
+        b.budget.kind == BudgetKind::kClusterBudget
+            ? "ClusterBudget " + b.budget.name
+            : "budget " + (b.budget.ns.empty() ? b.budget.name : b.budget.ns + "/" + b.budget.name);
+    return {false, name + " is exhausted (" + money + " spent in the " +
                        std::string(BudgetPeriodName(spec.period)) + " period from " +
                        FormatRfc3339(b.period.start) + "); new GPU pods are blocked until " +
                        FormatRfc3339(b.period.end)};
@@ -542,7 +641,7 @@ std::vector<std::string> BudgetEnforcer::SpotScaleDownRequests() const {
   std::vector<std::string> out;
   for (const BudgetSnapshot& b : *budgets) {
     if (b.budget.spec.enforcement == Enforcement::kScaleDownSpot && b.exhausted()) {
-      out.push_back(b.budget.ns + "/" + b.budget.name);
+      out.push_back(b.budget.ns.empty() ? b.budget.name : b.budget.ns + "/" + b.budget.name);
     }
   }
   return out;

@@ -1,8 +1,9 @@
 // File: src/cost/budget.h
 //
-// Budgets (CRD budgets.gpuautoscaler.io/v1alpha1, crds/budget.yaml): what a
-// scope may spend per period, and the admission decision the webhook asks for
-// ("may this GPU pod start?").
+// Budgets (CRD budgets.gpuautoscaler.io/v1alpha1, crds/budget.yaml) and
+// ClusterBudgets (clusterbudgets.gpuautoscaler.io, crds/clusterbudget.yaml,
+// the same spec): what a scope may spend per period, and the admission
+// decision the webhook asks for ("may this GPU pod start?").
 //
 //   auto budget = ParseBudget(yaml_or_json, "budget.yaml");      // a Budget object
 //   PeriodWindow p = budget->spec.PeriodAt(unix_now);           // e.g. this month, UTC
@@ -12,10 +13,15 @@
 //   enforcer.SetBudgets({{*budget, spent, p}});
 //   AdmissionDecision d = enforcer.MayStart({.ns = "ml", .labels = {...}, .gpus = 1});
 //
-// Scope: the budget covers samples whose namespace is listed (if any are) and
-// whose attribution labels match the selector (if one is given); both empty =
-// the whole cluster, idle capacity included. Selector keys are pod label keys,
-// limited to the attribution labels (team, project, experiment-id by default).
+// Scope: the budget covers samples whose namespace is listed (if any are),
+// whose namespace's labels match the namespace selector (ClusterBudget only;
+// if one is given) and whose attribution labels match the selector (if one is
+// given); all empty = the whole cluster, idle capacity included. Selector keys
+// are pod label keys, limited to the attribution labels (team, project,
+// experiment-id by default). A namespaced Budget covers its own namespace
+// only: ParseBudget refuses other namespaces and pins scope.namespaces to it,
+// so whoever may create a Budget in one namespace can neither read the spend
+// of others nor block their pods.
 //
 // Thread-safety: BudgetSpec and friends are values. BudgetEnforcer's methods
 // are all safe to call concurrently (SetBudgets swaps an immutable snapshot).
@@ -60,19 +66,37 @@ struct LabelRequirement {
   std::vector<std::string> values{};
 };
 
+using LabelMap = std::map<std::string, std::string>;
+// Labels of each Namespace by name, for namespace selectors.
+using NamespaceLabelIndex = std::map<std::string, LabelMap, std::less<>>;
+
+// A metav1.LabelSelector over Namespace labels. Empty matches every namespace.
+struct NamespaceSelector {
+  LabelMap match_labels{};
+  std::vector<LabelRequirement> match_expressions{};
+  bool Matches(const LabelMap& namespace_labels) const;
+};
+
 struct BudgetScope {
-  std::vector<std::string> namespaces{};  // empty: any namespace
-  std::map<std::string, std::string> match_labels{};
+  std::vector<std::string> namespaces{};                  // empty: any namespace
+  std::optional<NamespaceSelector> namespace_selector{};  // ClusterBudget only
+  LabelMap match_labels{};
   std::vector<LabelRequirement> match_expressions{};
 
   bool cluster_wide() const {
-    return namespaces.empty() && match_labels.empty() && match_expressions.empty();
+    return namespaces.empty() && !namespace_selector && match_labels.empty() &&
+           match_expressions.empty();
   }
   // `label` returns the value of a pod label, or nullptr if unset.
+  // `namespace_labels` are the labels of `ns`; with a namespace selector, a
+  // namespace whose labels are unknown (nullptr) is not in scope.
   bool Matches(std::string_view ns,
-               const std::function<const std::string*(std::string_view)>& label) const;
-  bool Matches(std::string_view ns, const std::map<std::string, std::string>& labels) const;
-  bool Matches(const CostSample& sample, const AttributionLabels& keys) const;
+               const std::function<const std::string*(std::string_view)>& label,
+               const LabelMap* namespace_labels = nullptr) const;
+  bool Matches(std::string_view ns, const LabelMap& labels,
+               const LabelMap* namespace_labels = nullptr) const;
+  bool Matches(const CostSample& sample, const AttributionLabels& keys,
+               const NamespaceLabelIndex* namespaces = nullptr) const;
 };
 
 struct SecretKeyRef {
@@ -104,26 +128,39 @@ struct BudgetSpec {
   Status Validate(const AttributionLabels& keys = {}) const;
 };
 
+enum class BudgetKind { kBudget, kClusterBudget };
+std::string_view BudgetKindName(BudgetKind k);  // "Budget", "ClusterBudget"
+
 struct Budget {
+  BudgetKind kind = BudgetKind::kBudget;
   std::string name{};
-  std::string ns{};
+  std::string ns{};  // empty for a ClusterBudget
   BudgetSpec spec{};
+  // "Budget ml/gpu-monthly" or "ClusterBudget org-gpu", for messages.
+  std::string DisplayName() const;
 };
 
-// Parses a Budget object (YAML or JSON, apiVersion gpuautoscaler.io/v1alpha1).
-// Errors name `source_name` and the field: "b.yaml: spec.period: must be one of ...".
-// Selector keys are checked against `keys`.
+// Parses a Budget or ClusterBudget object (YAML or JSON, apiVersion
+// gpuautoscaler.io/v1alpha1; no kind means Budget). Errors name
+// `source_name` and the field: "b.yaml: spec.period: must be one of ...".
+// Selector keys are checked against `keys`. A Budget may not have a
+// namespaceSelector, and its scope.namespaces may name only its own
+// namespace; when metadata.namespace is set, scope.namespaces becomes
+// exactly [that namespace]. A ClusterBudget has no metadata.namespace.
 Result<Budget> ParseBudget(std::string_view text, std::string_view source_name,
                            const AttributionLabels& keys = {});
 
 // Cost of the samples in scope whose second lies in `period`.
 double SpendInPeriod(std::span<const CostSample> samples, const BudgetSpec& spec,
-                     PeriodWindow period, const AttributionLabels& keys = {});
+                     PeriodWindow period, const AttributionLabels& keys = {},
+                     const NamespaceLabelIndex* namespaces = nullptr);
 
 struct PodAdmissionInfo {
   std::string ns{};
   std::map<std::string, std::string> labels{};
   double gpus = 0;  // GPUs (or MIG devices) requested; 0 = not a GPU pod
+  // Labels of the pod's namespace (for ClusterBudget namespace selectors).
+  LabelMap namespace_labels{};
 };
 
 struct AdmissionDecision {
@@ -146,11 +183,11 @@ class BudgetEnforcer {
   void SetBudgets(std::vector<BudgetSnapshot> budgets);
   // Denies a GPU pod when a blockNewGPUPods budget covering it is exhausted.
   // Pods without GPUs are always allowed. When several exhausted budgets
-  // cover the pod, the reason names the first by namespace/name, so the
-  // message does not depend on the order the budgets were listed in.
+  // cover the pod, the reason names the first by kind (ClusterBudgets first),
+  // namespace and name, so the message does not depend on list order.
   AdmissionDecision MayStart(const PodAdmissionInfo& pod) const;
-  // "ns/name" of exhausted scaleDownSpot budgets: the autoscaler should drain
-  // their spot GPU nodes.
+  // "ns/name" (a ClusterBudget: "name") of exhausted scaleDownSpot budgets:
+  // the autoscaler should drain their spot GPU nodes.
   std::vector<std::string> SpotScaleDownRequests() const;
 
  private:

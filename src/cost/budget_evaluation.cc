@@ -77,7 +77,8 @@ int64_t EarliestPeriodStart(std::span<const Budget> budgets, int64_t now) {
   return earliest;
 }
 
-BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, int64_t now) {
+BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, int64_t now,
+                                const NamespaceLabelIndex* namespaces) {
   BudgetEvaluation out;
   out.period = budget.spec.PeriodAt(now);
   out.amount = budget.spec.amount;
@@ -85,7 +86,13 @@ BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, 
   std::vector<double> hourly(
       static_cast<size_t>(std::max<int64_t>(0, now - out.period.start + 3599) / 3600), 0.0);
   for (const SpendGroup& g : spend.groups) {
-    const bool in_scope = g.idle ? cluster_wide : budget.spec.scope.Matches(g.ns, g.labels);
+    const LabelMap* ns_labels = nullptr;
+    if (namespaces != nullptr && !g.idle) {
+      auto it = namespaces->find(g.ns);
+      if (it != namespaces->end()) ns_labels = &it->second;
+    }
+    const bool in_scope =
+        g.idle ? cluster_wide : budget.spec.scope.Matches(g.ns, g.labels, ns_labels);
     if (!in_scope) continue;
     auto it =
         std::lower_bound(g.hourly.begin(), g.hourly.end(), std::make_pair(out.period.start, -1.0));

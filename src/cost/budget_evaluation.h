@@ -73,6 +73,9 @@ struct BudgetEvaluation {
 };
 
 // Spend in `budget`'s current period from `spend` (which must cover it).
-BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, int64_t now);
+// `namespaces`: the labels of each Namespace, for a ClusterBudget's
+// namespaceSelector (a namespace missing from it is not selected).
+BudgetEvaluation EvaluateBudget(const Budget& budget, const ScopedSpend& spend, int64_t now,
+                                const NamespaceLabelIndex* namespaces = nullptr);
 
 }  // namespace gpu_autoscaler::cost

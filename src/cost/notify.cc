@@ -42,6 +42,7 @@ double Cents(double v) {
 BudgetNotification MakeNotification(const Budget& budget, const AlertEvent& event,
                                     double forecast) {
   BudgetNotification n;
+  n.budget_kind = budget.kind;
   n.budget_name = budget.name;
   n.budget_namespace = budget.ns;
   n.action = event.action;
@@ -56,7 +57,7 @@ BudgetNotification MakeNotification(const Budget& budget, const AlertEvent& even
 }
 
 std::string NotificationSummary(const BudgetNotification& n) {
-  std::string s = "Budget " + BudgetRef(n);
+  std::string s = std::string(BudgetKindName(n.budget_kind)) + " " + BudgetRef(n);
   if (n.action == AlertAction::kFire) {
     s += " reached " + Percent(n.threshold_percent) + " (" + Money(n.spend, n.currency) + " of " +
          Money(n.amount, n.currency) + ")";
@@ -101,8 +102,11 @@ std::string SlackPayload(const BudgetNotification& n) {
 std::string PagerDutyDedupKey(const BudgetNotification& n) {
   char threshold[32];
   std::snprintf(threshold, sizeof(threshold), "%g", n.threshold_percent);
-  return "gpu-autoscaler/budget/" + n.budget_namespace + "/" + n.budget_name + "/" + threshold +
-         "/" + std::to_string(n.period.start);
+  const std::string scope = n.budget_kind == BudgetKind::kClusterBudget
+                                ? "clusterbudget"
+                                : "budget/" + n.budget_namespace;
+  return "gpu-autoscaler/" + scope + "/" + n.budget_name + "/" + threshold + "/" +
+         std::to_string(n.period.start);
 }
 
 std::string PagerDutyPayload(const BudgetNotification& n, std::string_view routing_key) {
@@ -143,7 +147,10 @@ std::string WebhookPayload(const BudgetNotification& n) {
       {"apiVersion", "gpuautoscaler.io/v1alpha1"},
       {"kind", "BudgetAlert"},
       {"action", std::string(AlertActionName(n.action))},
-      {"budget", {{"name", n.budget_name}, {"namespace", n.budget_namespace}}},
+      {"budget",
+       {{"kind", std::string(BudgetKindName(n.budget_kind))},
+        {"name", n.budget_name},
+        {"namespace", n.budget_namespace}}},
       {"thresholdPercent", n.threshold_percent},
       {"spend", Cents(n.spend)},
       {"amount", Cents(n.amount)},
@@ -210,8 +217,11 @@ std::string EmailMessage(const BudgetNotification& n, const EmailOptions& o) {
   }
   char threshold[32];
   std::snprintf(threshold, sizeof(threshold), "%g", n.threshold_percent);
-  std::string message_id = "<budget." + n.budget_namespace + "." + n.budget_name + "." + threshold +
-                           "." + std::to_string(n.period.start) + "." +
+  const std::string scope = n.budget_kind == BudgetKind::kClusterBudget
+                                ? "clusterbudget"
+                                : "budget." + n.budget_namespace;
+  std::string message_id = "<" + scope + "." + n.budget_name + "." + threshold + "." +
+                           std::to_string(n.period.start) + "." +
                            std::string(AlertActionName(n.action)) + "@" + o.message_id_domain + ">";
   std::string m;
   m += "Date: " + Rfc5322Date(n.at) + "\r\n";

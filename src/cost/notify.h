@@ -14,7 +14,8 @@
 //
 // The generic webhook carries `X-GPU-Autoscaler-Signature: sha256=<hex>`, the
 // HMAC-SHA256 of the exact body under the shared secret. PagerDuty trigger
-// and resolve share the dedup key "<ns>/<budget>/<threshold>/<period start>".
+// and resolve share the dedup key "<ns>/<budget>/<threshold>/<period start>"
+// (a ClusterBudget's: "clusterbudget/<name>/<threshold>/<period start>").
 //
 // Thread-safety: builders are pure; a Notifier may be used from many threads
 // (each send uses its own curl handle).
@@ -32,6 +33,7 @@
 namespace gpu_autoscaler::cost {
 
 struct BudgetNotification {
+  BudgetKind budget_kind = BudgetKind::kBudget;
   std::string budget_name{};
   std::string budget_namespace{};
   AlertAction action = AlertAction::kFire;

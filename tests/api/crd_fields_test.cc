@@ -14,7 +14,8 @@ TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
   for (const auto& e : std::filesystem::directory_iterator(testing::SourcePath("docs/examples"))) {
     const std::string text = testing::ReadFileOrDie(e.path().string());
     std::string kind = "GPUSharingPolicy";
-    for (const char* k : {"Budget", "GPUNodePool", "ServiceProfile", "ReschedulePolicy"}) {
+    for (const char* k :
+         {"Budget", "ClusterBudget", "GPUNodePool", "ServiceProfile", "ReschedulePolicy"}) {
       if (text.find(std::string("kind: ") + k + "\n") != std::string::npos) kind = k;
     }
     auto unknown = UnknownFields(text, kind);
@@ -23,8 +24,15 @@ TEST(CrdFieldsTest, EveryExampleUsesOnlyDeclaredFields) {
     ++checked;
   }
   EXPECT_GE(checked, 5);
+  // A ClusterBudget's scope may select namespaces by label; a Budget's may not.
+  const char* selector = R"(kind: ClusterBudget
+spec: {amount: 1, scope: {namespaceSelector: {matchLabels: {org: x}}}})";
+  EXPECT_TRUE(CheckKnownFields(selector, "ClusterBudget").ok());
+  auto budget = UnknownFields(selector, "Budget");
+  ASSERT_TRUE(budget.ok());
+  EXPECT_EQ(*budget, (std::vector<std::string>{"spec.scope.namespaceSelector"}));
   EXPECT_EQ(KindsWithSchema(),
-            (std::vector<std::string>{"Budget", "GPUNodePool", "GPUSharingPolicy",
+            (std::vector<std::string>{"Budget", "ClusterBudget", "GPUNodePool", "GPUSharingPolicy",
                                       "ReschedulePolicy", "ServiceProfile"}));
 }
 

@@ -80,6 +80,29 @@ TEST(BudgetDecisionTest, FirstCrossingRecordsTheAlertAsPendingOnEveryChannel) {
   EXPECT_EQ(plan.events[0].message, "threshold 50% reached: spent 60.00 of 100.00 USD");
 }
 
+// One decision body for both kinds: a ClusterBudget's alerts carry its own
+// idempotency keys (no namespace), and survive a restart the same way.
+TEST(BudgetDecisionTest, AClusterBudgetAlertsOncePerThresholdWithItsOwnKeys) {
+  BudgetDecisionInput in = Input(85);
+  in.budget->kind = cost::BudgetKind::kClusterBudget;
+  in.budget->ns = "";
+  in.budget->name = "org-gpus";
+  BudgetPlan plan = DecideBudget(in);
+  ASSERT_EQ(plan.status["lastAlert"].size(), 2u);
+  EXPECT_EQ(plan.status["lastAlert"][0]["key"],
+            "gpu-autoscaler/clusterbudget/org-gpus/50/" + std::to_string(1'796'083'200));
+  ASSERT_EQ(plan.deliveries.size(), 4u);
+  EXPECT_EQ(plan.deliveries[0].notification.budget_kind, cost::BudgetKind::kClusterBudget);
+  EXPECT_EQ(cost::NotificationSummary(plan.deliveries[0].notification),
+            "ClusterBudget org-gpus reached 50% (85.00 USD of 100.00 USD)");
+  json status = plan.status;
+  RecordDeliveries(&status, plan.deliveries, std::vector<Status>(4, Status::Ok()), 3, kNow);
+  BudgetDecisionInput again = in;
+  again.status = status;
+  again.now = kNow + 60;
+  EXPECT_TRUE(DecideBudget(again).deliveries.empty());
+}
+
 TEST(BudgetDecisionTest, ADeliveredAlertIsNeverSentAgainInThePeriod) {
   BudgetPlan first = DecideBudget(Input(60));
   json status = first.status;

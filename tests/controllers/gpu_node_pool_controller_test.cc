@@ -234,18 +234,21 @@ TEST(PoolForPodTest, NodeSelectorNamesThePoolOrItsModel) {
 }
 
 TEST(BudgetsAskingSpotScaleDownTest, ConditionAndScope) {
-  auto budget = [](std::string name, json namespaces, std::string requested) {
-    return json{{"metadata", {{"name", name}, {"namespace", "finance"}}},
+  auto budget = [](std::string ns, std::string name, json namespaces, std::string requested) {
+    return json{{"metadata", {{"name", name}, {"namespace", ns}}},
                 {"spec", {{"scope", {{"namespaces", namespaces}}}}},
                 {"status",
                  {{"conditions", {{{"type", "ScaleDownSpotRequested"}, {"status", requested}}}}}}};
   };
+  // A Budget covers its own namespace only: one in "finance" never shrinks
+  // ml's spot capacity, whatever its scope says.
   const std::vector<json> budgets = {
-      budget("cluster", json::array(), "True"), budget("ml-only", {"ml"}, "True"),
-      budget("web-only", {"web"}, "True"), budget("calm", json::array(), "False")};
+      budget("ml", "own", json::array(), "True"), budget("ml", "listed", {"ml"}, "True"),
+      budget("finance", "empty-scope", json::array(), "True"),
+      budget("finance", "lists-ml", {"ml"}, "True"), budget("ml", "calm", json::array(), "False")};
   EXPECT_EQ(BudgetsAskingSpotScaleDown(budgets, {"ml"}),
-            (std::vector<std::string>{"finance/cluster", "finance/ml-only"}));
-  EXPECT_EQ(BudgetsAskingSpotScaleDown({budgets[2], budgets[3]}, {"ml"}),
+            (std::vector<std::string>{"ml/listed", "ml/own"}));
+  EXPECT_EQ(BudgetsAskingSpotScaleDown({budgets[2], budgets[3], budgets[4]}, {"ml"}),
             std::vector<std::string>{});
 }
 

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -34,6 +35,8 @@ using testing::ChildProcess;
 using testing::WaitFor;
 
 const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+const kube::GroupVersionResource kClusterBudgets{"gpuautoscaler.io", "v1alpha1", "clusterbudgets",
+                                                 false};
 const kube::GroupVersionResource kPolicies{"gpuautoscaler.io", "v1alpha1", "gpusharingpolicies",
                                            false};
 
@@ -160,6 +163,67 @@ class OperatorTest : public ::testing::Test {
     })) << webhook_.Log();
   }
 
+  // A Ready p4d node with 8 GPUs.
+  void AddGpuNode(const std::string& name) {
+    json node = Create(kube::resources::kNodes, "",
+                       {{"apiVersion", "v1"},
+                        {"kind", "Node"},
+                        {"metadata",
+                         {{"name", name},
+                          {"labels",
+                           {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
+                            {"nvidia.com/gpu.product", "A100-SXM4-40GB"}}}}}});
+    SetStatus(kube::resources::kNodes, "", node,
+              {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
+               {"capacity", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
+               {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}});
+  }
+  // A pod running on `node` with one GPU, 4 CPUs and 16Gi.
+  void AddRunningGpuPod(const std::string& ns, const std::string& name, const std::string& node,
+                        const json& labels, const json& annotations = json::object()) {
+    json pod =
+        Create(kube::resources::kPods, ns,
+               {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"labels", labels}, {"annotations", annotations}}},
+                {"spec",
+                 {{"nodeName", node},
+                  {"containers",
+                   {{{"name", "main"},
+                     {"image", "cuda"},
+                     {"resources",
+                      {{"requests", {{"cpu", "4"}, {"memory", "16Gi"}, {"nvidia.com/gpu", "1"}}},
+                       {"limits", {{"nvidia.com/gpu", "1"}}}}}}}}}}});
+    SetStatus(kube::resources::kPods, ns, pod, {{"phase", "Running"}});
+  }
+  // A new pod the test's webhook configuration sends to the webhook.
+  json NewPod(const std::string& name, const json& annotations, bool gpu) {
+    json requests = gpu ? json{{"nvidia.com/gpu", "1"}} : json{{"cpu", "1"}};
+    return json{
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata",
+         {{"name", name}, {"labels", {{"operator-test", ns_}}}, {"annotations", annotations}}},
+        {"spec",
+         {{"containers",
+           {{{"name", "main"}, {"image", "cuda"}, {"resources", {{"limits", requests}}}}}}}}};
+  }
+  // The webhook's denial of a new GPU pod in `ns`, once it denies (403); "" if it never does.
+  std::string WaitForDenial(const std::string& ns, const std::string& name) {
+    std::string denial;
+    const bool denied = WaitFor([&] {
+      auto created =
+          client_->Create({kube::resources::kPods, ns, "", ""}, NewPod(name, json::object(), true));
+      if (created.ok()) {
+        (void)client_->Delete({kube::resources::kPods, ns, name, ""});
+        return false;
+      }
+      denial = created.error().ToString();
+      return created.error().code() == 403;
+    });
+    return denied ? denial : "";
+  }
+
   json Create(const kube::GroupVersionResource& gvr, const std::string& ns, const json& obj) {
     auto created = client_->Create({gvr, ns, "", ""}, obj);
     EXPECT_TRUE(created.ok()) << created.error().ToString();
@@ -188,6 +252,22 @@ class OperatorTest : public ::testing::Test {
   struct Seconds {
     int64_t count = 0, first = 0, last = 0;
   };
+  // Everything a namespace's pods cost, as stored.
+  double StoredCost(const std::string& ns) {
+    auto store = cost::OpenCostStore(dir_ + "/cost.db");
+    if (!store.ok()) return -1;
+    cost::CostQuery q{.window = {0, 4'000'000'000},
+                      .resolution = cost::Resolution::kSecond,
+                      .group_by = {cost::Dimension::kNamespace},
+                      .filters = {{cost::Dimension::kNamespace, ns}},
+                      .bucket = cost::Resolution::kSecond};
+    auto report = (*store)->Query(q);
+    if (!report.ok()) return -1;
+    double sum = 0;
+    for (const auto& row : report->rows)
+      if (!row.idle) sum += row.totals.total_cost();
+    return sum;
+  }
   Seconds StoredSeconds(const std::string& pod) {
     auto store = cost::OpenCostStore(dir_ + "/cost.db");
     if (!store.ok()) return {};
@@ -242,35 +322,9 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   // The cluster: a p4d node, a GPU pod on it admitted under a policy, two
   // policies that overlap at one priority, and three Budgets.
   const std::string node_name = "gpu-node-" + ns_;
-  json node = Create(kube::resources::kNodes, "",
-                     {{"apiVersion", "v1"},
-                      {"kind", "Node"},
-                      {"metadata",
-                       {{"name", node_name},
-                        {"labels",
-                         {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
-                          {"nvidia.com/gpu.product", "A100-SXM4-40GB"}}}}}});
-  SetStatus(kube::resources::kNodes, "", node,
-            {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
-             {"capacity", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}},
-             {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}});
-  json pod =
-      Create(kube::resources::kPods, ns_,
-             {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata",
-               {{"name", "trainer"},
-                {"labels", {{"team", "vision"}, {"workload", "notebook"}}},
-                {"annotations", {{"gpuautoscaler.io/policy", "notebooks-" + ns_}}}}},
-              {"spec",
-               {{"nodeName", node_name},
-                {"containers",
-                 {{{"name", "main"},
-                   {"image", "cuda"},
-                   {"resources",
-                    {{"requests", {{"cpu", "4"}, {"memory", "16Gi"}, {"nvidia.com/gpu", "1"}}},
-                     {"limits", {{"nvidia.com/gpu", "1"}}}}}}}}}}});
-  SetStatus(kube::resources::kPods, ns_, pod, {{"phase", "Running"}});
+  AddGpuNode(node_name);
+  AddRunningGpuPod(ns_, "trainer", node_name, {{"team", "vision"}, {"workload", "notebook"}},
+                   {{"gpuautoscaler.io/policy", "notebooks-" + ns_}});
   for (const std::string& name : {"notebooks-" + ns_, "notebooks-b-" + ns_}) {
     Create(kPolicies, "",
            {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
@@ -385,30 +439,10 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   // The exhausted Budget now denies new GPU pods in its namespace at
   // admission: the API server calls the webhook, which reads the status the
   // manager wrote.
-  auto gpu_pod = [&](const std::string& name, json annotations, bool gpu) {
-    json requests = gpu ? json{{"nvidia.com/gpu", "1"}} : json{{"cpu", "1"}};
-    return json{
-        {"apiVersion", "v1"},
-        {"kind", "Pod"},
-        {"metadata",
-         {{"name", name}, {"labels", {{"operator-test", ns_}}}, {"annotations", annotations}}},
-        {"spec",
-         {{"containers",
-           {{{"name", "main"}, {"image", "cuda"}, {"resources", {{"limits", requests}}}}}}}}};
-  };
   std::string denial;
   if (with_webhook) {
-    ASSERT_TRUE(WaitFor([&] {
-      auto created = client_->Create({kube::resources::kPods, ns_, "", ""},
-                                     gpu_pod("late-trainer", json::object(), true));
-      if (created.ok()) {
-        (void)client_->Delete({kube::resources::kPods, ns_, "late-trainer", ""});
-        return false;
-      }
-      denial = created.error().ToString();
-      return created.error().code() == 403;
-    })) << denial
-        << webhook_.Log();
+    denial = WaitForDenial(ns_, "late-trainer");
+    ASSERT_FALSE(denial.empty()) << webhook_.Log();
     // The three Budgets cover the same pods with the same amount; the denial
     // names the first exhausted one by name (cost::BudgetEnforcer).
     bool named = false;
@@ -422,11 +456,11 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
         << denial;
     EXPECT_TRUE(client_
                     ->Create({kube::resources::kPods, ns_, "", ""},
-                             gpu_pod("exempt", {{"gpuautoscaler.io/budget-exempt", "true"}}, true))
+                             NewPod("exempt", {{"gpuautoscaler.io/budget-exempt", "true"}}, true))
                     .ok());
     EXPECT_TRUE(client_
                     ->Create({kube::resources::kPods, ns_, "", ""},
-                             gpu_pod("cpu-only", json::object(), false))
+                             NewPod("cpu-only", json::object(), false))
                     .ok());
   }
 
@@ -472,7 +506,8 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_NE(scraped->body.find("gpu_autoscaler_cost_per_hour{"), std::string::npos);
   EXPECT_NE(scraped->body.find("namespace=\"" + ns_ + "\""), std::string::npos);
   // Each Budget's amount and spend: gpu-monthly has spent at least its amount.
-  const std::string labels = "{budget=\"gpu-monthly\",currency=\"USD\",namespace=\"" + ns_ + "\"} ";
+  const std::string labels =
+      "{budget=\"gpu-monthly\",currency=\"USD\",kind=\"Budget\",namespace=\"" + ns_ + "\"} ";
   EXPECT_NE(scraped->body.find("gpu_autoscaler_budget_amount" + labels + "0.01\n"),
             std::string::npos)
       << scraped->body;
@@ -510,6 +545,126 @@ TEST_F(OperatorTest, MetersCostsEnforcesBudgetsAndReportsPolicies) {
   EXPECT_EQ(receiver_.On("/hook").size(), 2u);
   EXPECT_EQ(receiver_.On("/pagerduty").size(), 2u);
   EXPECT_EQ(Mails().size(), 2u);
+}
+
+// A ClusterBudget over two namespaces picked by a label: its spend is what
+// the pods of both cost (not the unselected namespace's, not idle capacity),
+// each threshold is announced once to a loopback receiver with the
+// ClusterBudget's own idempotency keys (its Secret in the operator's
+// namespace), and once exhausted a new GPU pod in either namespace is
+// denied, naming it, while one in an unselected namespace is admitted.
+TEST_F(OperatorTest, AClusterBudgetSpendsAcrossLabelledNamespacesAlertsOnceAndBlocksThem) {
+  const std::string node_name = "cb-node-" + ns_;
+  AddGpuNode(node_name);
+  const std::vector<std::string> selected = {server_->CreateTestNamespace("cb-a"),
+                                             server_->CreateTestNamespace("cb-b")};
+  for (const std::string& ns : selected) {
+    json object = Get(kube::resources::kNamespaces, "", ns);
+    object["metadata"]["labels"]["cost-center"] = ns_;
+    ASSERT_TRUE(client_->Replace({kube::resources::kNamespaces, "", ns, ""}, object).ok());
+    AddRunningGpuPod(ns, "trainer", node_name, {{"team", "vision"}});
+  }
+  AddRunningGpuPod(ns_, "outsider", node_name, {{"team", "vision"}});  // not selected
+  // The manager's operator namespace is its --leader-election-namespace: ns_.
+  Create(kube::resources::kSecrets, ns_,
+         {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "cluster-alerts"}}},
+          {"data",
+           {{"webhook-url", Base64Encode(receiver_.url("/cluster-hook"))},
+            {"hmac-key", Base64Encode("s3cret")}}}});
+  const std::string name = "research-" + ns_;
+  Create(kClusterBudgets, "",
+         {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+          {"kind", "ClusterBudget"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"scope", {{"namespaceSelector", {{"matchLabels", {{"cost-center", ns_}}}}}}},
+            {"amount", 0.01},
+            {"period", "monthly"},
+            {"thresholds", {50, 100}},
+            {"notifications",
+             {{{"type", "webhook"},
+               {"secretRef", {{"name", "cluster-alerts"}, {"key", "webhook-url"}}}}}},
+            {"enforcement", "blockNewGPUPods"}}}});
+  const bool with_webhook = !server_->is_real_cluster();
+  if (with_webhook) StartWebhook();
+  if (HasFatalFailure()) return;
+  StartManager();
+
+  json b;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        b = Get(kClusterBudgets, "", name);
+        return Condition(b, "Exceeded").rfind("True", 0) == 0 &&
+               receiver_.On("/cluster-hook").size() == 2;
+      },
+      std::chrono::seconds(60)))
+      << b.dump(2) << manager_.Log();
+  EXPECT_EQ(b["status"]["observedGeneration"], b["metadata"]["generation"]);
+  ASSERT_EQ(b["status"]["lastAlert"].size(), 2u);
+  const auto hooks = receiver_.On("/cluster-hook");
+  EXPECT_NE(hooks[0].idempotency_key, hooks[1].idempotency_key);
+  EXPECT_EQ(hooks[0].idempotency_key.rfind("gpu-autoscaler/clusterbudget/" + name + "/50/", 0), 0u)
+      << hooks[0].idempotency_key;
+  EXPECT_EQ(json::parse(hooks[1].body)["budget"]["kind"], "ClusterBudget");
+  EXPECT_EQ(hooks[1].signature.substr(0, 7), "sha256=");
+
+  if (with_webhook) {
+    for (const std::string& ns : selected) {
+      const std::string denial = WaitForDenial(ns, "late-trainer");
+      ASSERT_FALSE(denial.empty()) << ns << webhook_.Log();
+      EXPECT_NE(denial.find("ClusterBudget " + name + " is exhausted ("), std::string::npos)
+          << denial;
+      EXPECT_NE(denial.find(" of 0.01 USD spent in the monthly period"), std::string::npos)
+          << denial;
+    }
+    auto outside = client_->Create({kube::resources::kPods, ns_, "", ""},
+                                   NewPod("free", json::object(), true));
+    EXPECT_TRUE(outside.ok()) << outside.error().ToString();
+  }
+
+  // The selected namespaces' pods finish: their cost stops growing, and the
+  // ClusterBudget's spend settles on exactly what both cost (the outsider
+  // keeps running, so counting it would never settle).
+  for (const std::string& ns : selected)
+    SetStatus(kube::resources::kPods, ns, Get(kube::resources::kPods, ns, "trainer"),
+              {{"phase", "Succeeded"}});
+  double a = 0, c = 0, spend = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        a = StoredCost(selected[0]);
+        c = StoredCost(selected[1]);
+        b = Get(kClusterBudgets, "", name);
+        spend = b["status"].value("currentSpend", 0.0);
+        return a > 0 && c > 0 && std::abs(spend - (a + c)) < 2e-6;
+      },
+      std::chrono::seconds(60)))
+      << "spend " << spend << ", stored " << a << " + " << c << "\n"
+      << manager_.Log();
+  EXPECT_GT(StoredCost(ns_), 0) << "the outsider is metered, just not in scope";
+
+  // Events on the ClusterBudget (cluster-scoped: in "default"), and metrics with kind.
+  auto events = client_->List({kube::resources::kEvents, "default", "", ""});
+  ASSERT_TRUE(events.ok());
+  int reached = 0;
+  for (const json& e : events->at("items"))
+    if (e["involvedObject"].value("kind", "") == "ClusterBudget" &&
+        e["involvedObject"].value("name", "") == name && e["reason"] == "BudgetThresholdReached")
+      ++reached;
+  EXPECT_EQ(reached, 2);
+  auto metrics = kube::RestClient::Create(
+      {.server = "http://127.0.0.1:" + std::to_string(manager_.PortFromLog("metrics_port"))});
+  ASSERT_TRUE(metrics.ok());
+  auto scraped = (*metrics)->Request("GET", "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_NE(scraped->body.find("gpu_autoscaler_budget_amount{budget=\"" + name +
+                               "\",currency=\"USD\",kind=\"ClusterBudget\",namespace=\"\"} 0.01\n"),
+            std::string::npos)
+      << scraped->body;
+  // Still one alert per threshold after the settling evaluations.
+  EXPECT_EQ(receiver_.On("/cluster-hook").size(), 2u);
+  (void)client_->Delete({kClusterBudgets, "", name, ""});
 }
 
 // Runs one SQL statement as the server's superuser; "" or the error.

@@ -22,7 +22,7 @@ metadata:
   namespace: ml
 spec:
   scope:
-    namespaces: [ml, ml-dev]
+    namespaces: [ml]
     selector:
       matchLabels: {team: vision}
       matchExpressions:
@@ -43,7 +43,8 @@ TEST(Budget, ParsesEveryField) {
   EXPECT_EQ(b->name, "vision-monthly");
   EXPECT_EQ(b->ns, "ml");
   const BudgetSpec& s = b->spec;
-  EXPECT_EQ(s.scope.namespaces, (std::vector<std::string>{"ml", "ml-dev"}));
+  EXPECT_EQ(b->kind, BudgetKind::kBudget);
+  EXPECT_EQ(s.scope.namespaces, (std::vector<std::string>{"ml"}));
   EXPECT_EQ(s.scope.match_labels.at("team"), "vision");
   ASSERT_EQ(s.scope.match_expressions.size(), 1u);
   EXPECT_EQ(s.scope.match_expressions[0].op, LabelRequirement::Op::kNotIn);
@@ -165,7 +166,7 @@ TEST(Budget, SpendInPeriodFollowsTheScope) {
   const PeriodWindow may{1714521600, 1717200000};
   std::vector<CostSample> samples = {
       Sample("ml", "vision", "detector", 1715778000, 10),      // in
-      Sample("ml-dev", "vision", "", 1715778000, 5),           // in (no project: NotIn holds)
+      Sample("ml", "vision", "", 1715778000, 5),               // in (no project: NotIn holds)
       Sample("ml", "vision", "sandbox", 1715778000, 100),      // excluded project
       Sample("ml", "speech", "detector", 1715778000, 1000),    // other team
       Sample("web", "vision", "detector", 1715778000, 10000),  // other namespace
@@ -233,6 +234,154 @@ TEST(BudgetEnforcer, BlocksNewGpuPodsOnlyWhenExhaustedAndInScope) {
                        {.budget = spot, .spend = 5000, .period = may}});
   EXPECT_TRUE(enforcer.MayStart(vision_gpu).allowed);
   EXPECT_EQ(enforcer.SpotScaleDownRequests(), (std::vector<std::string>{"ml/spot-saver"}));
+}
+
+// ---- Namespaced Budgets stay in their namespace; ClusterBudgets select namespaces ----
+
+TEST(Budget, ANamespacedBudgetCoversOnlyItsOwnNamespace) {
+  // Listing another namespace is refused, naming the entry.
+  auto other = ParseBudget(
+      "kind: Budget\nmetadata: {name: b, namespace: ml}\n"
+      "spec: {amount: 10, scope: {namespaces: [ml, web]}}",
+      "b.yaml");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().message(),
+            "b.yaml: spec.scope.namespaces[1]: a Budget covers only its own namespace \"ml\", "
+            "not \"web\"; use a ClusterBudget");
+  // So is a namespaceSelector.
+  auto selector = ParseBudget(
+      "kind: Budget\nmetadata: {name: b, namespace: ml}\n"
+      "spec: {amount: 10, scope: {namespaceSelector: {matchLabels: {org: a}}}}",
+      "b.yaml");
+  ASSERT_FALSE(selector.ok());
+  EXPECT_THAT(selector.error().message(),
+              HasSubstr("b.yaml: spec.scope.namespaceSelector: a Budget covers only its own"));
+  // An empty scope is its namespace, not the cluster: no idle capacity, no
+  // other namespace's pods.
+  auto empty = ParseBudget("metadata: {name: b, namespace: ml}\nspec: {amount: 10}", "b.yaml");
+  ASSERT_TRUE(empty.ok()) << empty.error().ToString();
+  EXPECT_EQ(empty->spec.scope.namespaces, (std::vector<std::string>{"ml"}));
+  EXPECT_FALSE(empty->spec.scope.cluster_wide());
+  CostSample idle;
+  idle.idle = true;
+  idle.second = 1715778000;
+  idle.gpu_cost = 3;
+  const std::vector<CostSample> samples = {Sample("ml", "", "", 1715778000, 2),
+                                           Sample("web", "", "", 1715778000, 40), idle};
+  EXPECT_DOUBLE_EQ(SpendInPeriod(samples, empty->spec, {1714521600, 1717200000}), 2);
+  // Without a namespace (a file), one namespace may still be named.
+  auto file =
+      ParseBudget("metadata: {name: b}\nspec: {amount: 10, scope: {namespaces: [ml]}}", "b.yaml");
+  ASSERT_TRUE(file.ok()) << file.error().ToString();
+  EXPECT_EQ(file->spec.scope.namespaces, (std::vector<std::string>{"ml"}));
+}
+
+constexpr char kClusterBudgetYaml[] = R"(
+apiVersion: gpuautoscaler.io/v1alpha1
+kind: ClusterBudget
+metadata:
+  name: org-research
+spec:
+  scope:
+    namespaceSelector:
+      matchLabels: {org: research}
+      matchExpressions:
+        - {key: stage, operator: NotIn, values: [sandbox]}
+  amount: 100
+  enforcement: blockNewGPUPods
+)";
+
+TEST(ClusterBudget, ParsesANamespaceSelector) {
+  auto b = ParseBudget(kClusterBudgetYaml, "cb.yaml");
+  ASSERT_TRUE(b.ok()) << b.error().ToString();
+  EXPECT_EQ(b->kind, BudgetKind::kClusterBudget);
+  EXPECT_EQ(b->ns, "");
+  EXPECT_EQ(b->DisplayName(), "ClusterBudget org-research");
+  ASSERT_TRUE(b->spec.scope.namespace_selector.has_value());
+  EXPECT_EQ(b->spec.scope.namespace_selector->match_labels.at("org"), "research");
+  ASSERT_EQ(b->spec.scope.namespace_selector->match_expressions.size(), 1u);
+  EXPECT_FALSE(b->spec.scope.cluster_wide());
+
+  auto namespaced = ParseBudget(
+      "kind: ClusterBudget\nmetadata: {name: c, namespace: ml}\nspec: {amount: 1}", "cb.yaml");
+  ASSERT_FALSE(namespaced.ok());
+  EXPECT_THAT(namespaced.error().message(), HasSubstr("cb.yaml: metadata.namespace:"));
+  auto no_values = ParseBudget(
+      "kind: ClusterBudget\nmetadata: {name: c}\nspec: {amount: 1, scope: {namespaceSelector: "
+      "{matchExpressions: [{key: org, operator: In}]}}}",
+      "cb.yaml");
+  ASSERT_FALSE(no_values.ok());
+  EXPECT_THAT(no_values.error().message(),
+              HasSubstr("cb.yaml: spec.scope.namespaceSelector.matchExpressions[0].values: "
+                        "required for In and NotIn"));
+  auto other_kind =
+      ParseBudget("kind: ResourceQuota\nmetadata: {name: c}\nspec: {amount: 1}", "cb.yaml");
+  ASSERT_FALSE(other_kind.ok());
+  EXPECT_THAT(other_kind.error().message(), HasSubstr("want Budget or ClusterBudget"));
+}
+
+TEST(ClusterBudget, NamespaceSelectorPicksNamespacesByTheirLabels) {
+  auto b = ParseBudget(kClusterBudgetYaml, "cb.yaml");
+  ASSERT_TRUE(b.ok());
+  const NamespaceLabelIndex namespaces = {
+      {"vision", {{"org", "research"}}},
+      {"speech", {{"org", "research"}, {"stage", "prod"}}},
+      {"play", {{"org", "research"}, {"stage", "sandbox"}}},  // NotIn sandbox
+      {"web", {{"org", "product"}}},
+  };
+  CostSample idle;
+  idle.idle = true;
+  idle.second = 1715778000;
+  idle.gpu_cost = 3;
+  const std::vector<CostSample> samples = {
+      Sample("vision", "", "", 1715778000, 1),    Sample("speech", "", "", 1715778000, 10),
+      Sample("play", "", "", 1715778000, 100),    Sample("web", "", "", 1715778000, 1000),
+      Sample("unknown", "", "", 1715778000, 1e4), idle,
+  };
+  const PeriodWindow may{1714521600, 1717200000};
+  EXPECT_DOUBLE_EQ(SpendInPeriod(samples, b->spec, may, {}, &namespaces), 11);
+  // Without the Namespaces' labels nothing is selected.
+  EXPECT_DOUBLE_EQ(SpendInPeriod(samples, b->spec, may), 0);
+  // An empty selector ({}) selects every namespace, still not idle capacity.
+  BudgetSpec every = b->spec;
+  every.scope.namespace_selector = NamespaceSelector{};
+  EXPECT_DOUBLE_EQ(SpendInPeriod(samples, every, may, {}, &namespaces), 1111);
+  // A name list and a selector must both hold.
+  BudgetSpec both = b->spec;
+  both.scope.namespaces = {"speech", "web"};
+  EXPECT_DOUBLE_EQ(SpendInPeriod(samples, both, may, {}, &namespaces), 10);
+}
+
+TEST(BudgetEnforcer, AClusterBudgetBlocksEverySelectedNamespaceAndIsNamedFirst) {
+  auto cluster = ParseBudget(kClusterBudgetYaml, "cb.yaml");
+  auto local = ParseBudget(kBudgetYaml, "budget.yaml");
+  ASSERT_TRUE(cluster.ok() && local.ok());
+  const PeriodWindow may{1714521600, 1717200000};
+  BudgetEnforcer enforcer;
+  enforcer.SetBudgets({{.budget = *local, .spend = 5000, .period = may},
+                       {.budget = *cluster, .spend = 100, .period = may}});
+  // In a selected namespace (and under the Budget too): the ClusterBudget is named.
+  AdmissionDecision ml = enforcer.MayStart({.ns = "ml",
+                                            .labels = {{"team", "vision"}},
+                                            .gpus = 1,
+                                            .namespace_labels = {{"org", "research"}}});
+  EXPECT_FALSE(ml.allowed);
+  EXPECT_EQ(ml.reason,
+            "ClusterBudget org-research is exhausted (100.00 of 100.00 USD spent in the monthly "
+            "period from 2024-05-01T00:00:00Z); new GPU pods are blocked until "
+            "2024-06-01T00:00:00Z");
+  AdmissionDecision other =
+      enforcer.MayStart({.ns = "nlp", .gpus = 2, .namespace_labels = {{"org", "research"}}});
+  EXPECT_FALSE(other.allowed);
+  EXPECT_THAT(other.reason, HasSubstr("ClusterBudget org-research"));
+  // Unselected namespaces: allowed (the Budget covers only "ml").
+  EXPECT_TRUE(enforcer.MayStart({.ns = "web", .gpus = 1, .namespace_labels = {{"org", "product"}}})
+                  .allowed);
+  EXPECT_TRUE(enforcer
+                  .MayStart({.ns = "play",
+                             .gpus = 1,
+                             .namespace_labels = {{"org", "research"}, {"stage", "sandbox"}}})
+                  .allowed);
 }
 
 // ---- Forecasts ----

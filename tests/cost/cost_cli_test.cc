@@ -292,7 +292,7 @@ spec:
   enforcement: blockNewGPUPods
 ---
 apiVersion: gpuautoscaler.io/v1alpha1
-kind: Budget
+kind: ClusterBudget
 metadata: {name: cluster}
 spec:
   amount: 5
@@ -309,7 +309,10 @@ spec:
   EXPECT_NEAR(doc[0]["forecast"]["linear"].get<double>(), 2.2 * 12, 1e-6);
   EXPECT_EQ(doc[0]["thresholdsReached"], nlohmann::json::array({50.0}));
   EXPECT_FALSE(doc[0]["enforcing"].get<bool>());
-  // Cluster-wide: everything, idle capacity included, over its $5.
+  EXPECT_EQ(doc[0]["kind"], "Budget");
+  // A ClusterBudget with no scope: everything, idle capacity included, over its $5.
+  EXPECT_EQ(doc[1]["kind"], "ClusterBudget");
+  EXPECT_EQ(doc[1]["namespace"], "");
   EXPECT_NEAR(doc[1]["spent"].get<double>(), 2.2 + 2.2096 + 1.6, 1e-6);
   EXPECT_EQ(doc[1]["thresholdsReached"], nlohmann::json::array({50.0, 80.0, 100.0}));
   EXPECT_TRUE(doc[1]["enforcing"].get<bool>());
@@ -319,6 +322,7 @@ spec:
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("ml/ml-daily"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("scaleDownSpot (active)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("ClusterBudget/cluster"), std::string::npos) << table.out;
 }
 
 // `budget status` without --budgets lists the Budgets from the cluster (here
@@ -330,21 +334,30 @@ TEST_F(CostCliTest, BudgetStatusListsBudgetsFromTheCluster) {
   auto client = kube::RestClient::Create(server->config());
   ASSERT_TRUE(client.ok()) << client.error().ToString();
   const kube::GroupVersionResource budgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
-  auto created = (*client)->Create(
-      {kube::resources::kNamespaces},
-      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "ml"}}}});
+  const kube::GroupVersionResource cluster_budgets{"gpuautoscaler.io", "v1alpha1", "clusterbudgets",
+                                                   false};
+  auto created =
+      (*client)->Create({kube::resources::kNamespaces},
+                        {{"apiVersion", "v1"},
+                         {"kind", "Namespace"},
+                         {"metadata", {{"name", "ml"}, {"labels", {{"org", "research"}}}}}});
   ASSERT_TRUE(created.ok()) << created.error().ToString();
+  auto r = (*client)->Create({budgets, "ml"}, nlohmann::json::parse(R"(
+      {"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
+       "metadata":{"name":"ml-daily","namespace":"ml"},
+       "spec":{"scope":{"namespaces":["ml"]},"amount":4,"currency":"USD",
+               "period":"daily","thresholds":[50,80,100],"enforcement":"blockNewGPUPods"}})"));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
   for (const char* budget : {
-           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
-               "metadata":{"name":"ml-daily","namespace":"ml"},
-               "spec":{"scope":{"namespaces":["ml"]},"amount":4,"currency":"USD",
-                       "period":"daily","thresholds":[50,80,100],
-                       "enforcement":"blockNewGPUPods"}})",
-           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
-               "metadata":{"name":"everything","namespace":"ml"},
+           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"ClusterBudget",
+               "metadata":{"name":"everything"},
                "spec":{"amount":5,"currency":"USD","period":"daily",
-                       "enforcement":"scaleDownSpot"}})"}) {
-    auto r = (*client)->Create({budgets, "ml"}, nlohmann::json::parse(budget));
+                       "enforcement":"scaleDownSpot"}})",
+           R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"ClusterBudget",
+               "metadata":{"name":"research"},
+               "spec":{"scope":{"namespaceSelector":{"matchLabels":{"org":"research"}}},
+                       "amount":100,"currency":"USD","period":"daily"}})"}) {
+    r = (*client)->Create({cluster_budgets, ""}, nlohmann::json::parse(budget));
     ASSERT_TRUE(r.ok()) << r.error().ToString();
   }
   const std::string kubeconfig = (dir_ / "kubeconfig").string();
@@ -361,7 +374,7 @@ TEST_F(CostCliTest, BudgetStatusListsBudgetsFromTheCluster) {
       {"budget", "status", "--kubeconfig", kubeconfig, "--db", db_, "--now", now, "-o", "json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   nlohmann::json doc = nlohmann::json::parse(run.out);
-  ASSERT_EQ(doc.size(), 2u) << run.out;
+  ASSERT_EQ(doc.size(), 3u) << run.out;
   std::map<std::string, nlohmann::json> by_name;
   for (const nlohmann::json& b : doc)
     by_name[b["name"].get<std::string>()] = b;
@@ -369,10 +382,14 @@ TEST_F(CostCliTest, BudgetStatusListsBudgetsFromTheCluster) {
   EXPECT_EQ(by_name["ml-daily"]["namespace"], "ml");
   EXPECT_NEAR(by_name["ml-daily"]["spent"].get<double>(), 2.2, 1e-6);
   EXPECT_EQ(by_name["ml-daily"]["thresholdsReached"], nlohmann::json::array({50.0}));
-  // No scope: cluster-wide, idle capacity included, over its $5.
+  // A ClusterBudget with no scope: cluster-wide, idle capacity included, over its $5.
   ASSERT_EQ(by_name.count("everything"), 1u) << run.out;
+  EXPECT_EQ(by_name["everything"]["kind"], "ClusterBudget");
   EXPECT_NEAR(by_name["everything"]["spent"].get<double>(), 2.2 + 2.2096 + 1.6, 1e-6);
   EXPECT_TRUE(by_name["everything"]["enforcing"].get<bool>());
+  // One selecting namespaces by label: "ml" is labelled org=research.
+  ASSERT_EQ(by_name.count("research"), 1u) << run.out;
+  EXPECT_NEAR(by_name["research"]["spent"].get<double>(), 2.2, 1e-6);
 
   CliRun other = Exec(
       {"budget", "status", "--kubeconfig", kubeconfig, "--db", db_, "--now", now, "-n", "web"});

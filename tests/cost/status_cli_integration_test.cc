@@ -104,6 +104,21 @@ TEST_F(StatusCliTest, ShowsGpusByModelAndTierWithSharingIdleCostAndBudgetsAtRisk
               *created)
           .ok());
 
+  // A ClusterBudget at 85%: at risk too, named as no namespace can be.
+  const kube::GroupVersionResource cluster_budgets{"gpuautoscaler.io", "v1alpha1", "clusterbudgets",
+                                                   false};
+  json cluster = budget;
+  cluster["kind"] = "ClusterBudget";
+  cluster["metadata"]["name"] = "org-" + ns_;
+  created = client_->Create({cluster_budgets, "", "", ""}, cluster);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  (*created)["status"] = {{"currentSpend", 8.5}, {"percent", 85.0}, {"currency", "USD"}};
+  ASSERT_TRUE(
+      client_
+          ->Replace(kube::ObjectRef{cluster_budgets, "", "org-" + ns_, ""}.WithSub("status"),
+                    *created)
+          .ok());
+
   const std::string cli = testing::BinaryPath("gpu-autoscaler");
   auto run = testing::RunCommand({cli, "status", "--kubeconfig", kubeconfig_, "-o", "json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -122,9 +137,12 @@ TEST_F(StatusCliTest, ShowsGpusByModelAndTierWithSharingIdleCostAndBudgetsAtRisk
   EXPECT_DOUBLE_EQ(spot["idleGpus"].get<double>(), 7.0);
   // Spot is cheaper: idle spot capacity costs less per GPU than on-demand.
   EXPECT_LT(spot["idleCostPerHour"].get<double>() / 7, od["idleCostPerHour"].get<double>() / 6);
-  ASSERT_EQ(report["budgetsAtRisk"].size(), 1u);
+  ASSERT_EQ(report["budgetsAtRisk"].size(), 2u) << report.dump(2);
   EXPECT_EQ(report["budgetsAtRisk"][0]["budget"], ns_ + "/over");
   EXPECT_EQ(report["budgetsAtRisk"][0]["reason"], "exceeded");
+  EXPECT_EQ(report["budgetsAtRisk"][1]["budget"], "ClusterBudget/org-" + ns_);
+  EXPECT_EQ(report["budgetsAtRisk"][1]["reason"], "over 80%");
+  EXPECT_EQ(report["budgetsTotal"], 2);
 
   run = testing::RunCommand({cli, "status", "--kubeconfig", kubeconfig_, "-o", "wide"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -132,6 +150,7 @@ TEST_F(StatusCliTest, ShowsGpusByModelAndTierWithSharingIdleCostAndBudgetsAtRisk
   EXPECT_NE(run.out.find("timeSlicing:4/1.00"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("Idle GPUs by node"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find(ns_ + "/over"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ClusterBudget/org-" + ns_), std::string::npos) << run.out;
 }
 
 // UTIL from dcgm-exporter series through the Prometheus query API (a loopback

@@ -1,11 +1,12 @@
 // Fuzzes AdmissionService::Review: the AdmissionReview decoder and the JSON
 // patch builder. Every endpoint sees the input with a fixed set of policies
-// (one per strategy) and an exhausted blockNewGPUPods Budget over every
+// (one per strategy) and an exhausted blockNewGPUPods ClusterBudget over every
 // namespace (so /validate-pods runs the budget check; /validate-budgets
-// parses the object as a Budget). Properties: no crash; a 400 carries a reason; a 200 is
-// an AdmissionReview that echoes the request uid; a patch is a JSON array
-// that the API server's RFC 6902 implementation applies to request.object,
-// and the patched pod, reviewed again, gets no further patch.
+// parses the object as a Budget or ClusterBudget). Properties: no crash; a
+// 400 carries a reason; a 200 is an AdmissionReview that echoes the request
+// uid; a patch is a JSON array that the API server's RFC 6902 implementation
+// applies to request.object, and the patched pod, reviewed again, gets no
+// further patch.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +38,11 @@ const AdmissionService& Service() {
     const std::vector<std::string> budgets = {
         R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"Budget",
             "metadata":{"name":"all","namespace":"ops","generation":1},
+            "spec":{"amount":1,"enforcement":"blockNewGPUPods"},
+            "status":{"currentSpend":2,"periodStart":"2000-01-01T00:00:00Z",
+                      "periodEnd":"2200-01-01T00:00:00Z","observedGeneration":1}})",
+        R"({"apiVersion":"gpuautoscaler.io/v1alpha1","kind":"ClusterBudget",
+            "metadata":{"name":"everywhere","generation":1},
             "spec":{"amount":1,"enforcement":"blockNewGPUPods"},
             "status":{"currentSpend":2,"periodStart":"2000-01-01T00:00:00Z",
                       "periodEnd":"2200-01-01T00:00:00Z","observedGeneration":1}})"};

@@ -41,6 +41,15 @@ json BudgetCr(const std::string& ns, const std::string& name, double amount, dou
             {"observedGeneration", 1}}}};
 }
 
+// A ClusterBudget over the namespaces labelled org=research.
+json ClusterBudgetCr(const std::string& name, double amount, double spend) {
+  json cr = BudgetCr("", name, amount, spend);
+  cr["kind"] = "ClusterBudget";
+  cr["metadata"].erase("namespace");
+  cr["spec"]["scope"] = {{"namespaceSelector", {{"matchLabels", {{"org", "research"}}}}}};
+  return cr;
+}
+
 json Pod(const std::string& ns, int gpus, const json& annotations = json::object()) {
   json container = {{"name", "main"}, {"image", "trainer:1"}};
   if (gpus > 0) {
@@ -204,7 +213,7 @@ TEST_F(BudgetAdmissionTest, PeriodEndLiftsTheBlockWithoutANewEvent) {
 }
 
 TEST_F(BudgetAdmissionTest, ScopeSelectorUsesPodLabels) {
-  json b = BudgetCr("gpu-autoscaler-system", "team-nlp", 100, 200);
+  json b = ClusterBudgetCr("team-nlp", 100, 200);
   b["spec"]["scope"] = {{"selector", {{"matchLabels", {{"team", "nlp"}}}}}};
   SetBudgets({b});
   EXPECT_EQ(Validate(Review(Pod("anywhere", 1))).verdict, AdmissionVerdict::kDenied);
@@ -332,22 +341,118 @@ namespace gpu_autoscaler::webhooks {
 namespace {
 
 // Whoever may create a Budget in one namespace must not be able to stop GPU
-// pods in another: only Budgets in the operator's namespace block elsewhere.
-TEST_F(BudgetAdmissionTest, ABudgetBlocksOnlyItsOwnNamespaceUnlessInTheOperatorNamespace) {
+// pods in another, wherever that namespace is: only a ClusterBudget blocks
+// across namespaces.
+TEST_F(BudgetAdmissionTest, ABudgetBlocksOnlyItsOwnNamespace) {
   json greedy = BudgetCr("team-a", "everything", 1, 5);
-  greedy["spec"].erase("scope");  // cluster-wide scope
-  json other_ns = BudgetCr("team-a", "other-ns", 1, 5);
-  other_ns["spec"]["scope"]["namespaces"] = {"ml"};
-  SetBudgets({greedy, other_ns});
+  greedy["spec"].erase("scope");  // its own namespace, not the cluster
+  json in_operator_ns = BudgetCr("platform", "cluster", 1, 5);
+  in_operator_ns["spec"].erase("scope");
+  SetBudgets({greedy, in_operator_ns});
   EXPECT_EQ(Validate(Review(Pod("ml", 1))).verdict, AdmissionVerdict::kAllowed);
   EXPECT_EQ(Validate(Review(Pod("team-a", 1))).verdict, AdmissionVerdict::kDenied);
+  EXPECT_EQ(Validate(Review(Pod("platform", 1))).verdict, AdmissionVerdict::kDenied);
 
-  json cluster = BudgetCr("gpu-autoscaler-system", "cluster", 1, 5);
-  cluster["spec"].erase("scope");
-  SetBudgets({cluster});
-  AdmissionOutcome out = Validate(Review(Pod("ml", 1)));
-  EXPECT_EQ(out.verdict, AdmissionVerdict::kDenied);
-  EXPECT_NE(Message(out).find("gpu-autoscaler-system/cluster"), std::string::npos);
+  // One that names another namespace is not loaded at all, and says why.
+  json other_ns = BudgetCr("team-a", "other-ns", 1, 5);
+  other_ns["spec"]["scope"]["namespaces"] = {"ml"};
+  const std::vector<std::string> texts = {other_ns.dump()};
+  BudgetLoad load = LoadBudgets(texts);
+  EXPECT_TRUE(load.budgets.empty());
+  ASSERT_EQ(load.errors.size(), 1u);
+  EXPECT_NE(load.errors[0].find("Budget team-a/other-ns: spec.scope.namespaces[0]: a Budget "
+                                "covers only its own namespace \"team-a\", not \"ml\""),
+            std::string::npos)
+      << load.errors[0];
+}
+
+TEST_F(BudgetAdmissionTest, AClusterBudgetBlocksTheNamespacesItsSelectorPicks) {
+  ns_labels_["vision"] = {{"org", "research"}};
+  ns_labels_["speech"] = {{"org", "research"}};
+  ns_labels_["web"] = {{"org", "product"}};
+  ns_labels_["exempt"] = {{"org", "research"}, {"gpuautoscaler.io/budget-exempt", "true"}};
+  SetBudgets({ClusterBudgetCr("research-gpus", 500, 512.5)});
+  for (const char* ns : {"vision", "speech"}) {
+    for (bool dry_run : {false, true}) {
+      SCOPED_TRACE(std::string(ns) + (dry_run ? " dry-run" : ""));
+      AdmissionOutcome out = Validate(Review(Pod(ns, 1), "CREATE", dry_run));
+      ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied) << out.body;
+      EXPECT_EQ(out.denial_reason, AdmissionDenialReason::kBudget);
+      EXPECT_EQ(Message(out),
+                "GPU pod denied: ClusterBudget research-gpus is exhausted (512.50 of 500.00 USD "
+                "spent in the monthly period from 2027-01-01T00:00:00Z); new GPU pods are "
+                "blocked until 2027-02-01T00:00:00Z (enforcement blockNewGPUPods)");
+    }
+  }
+  // Not selected, unknown, exempt, not a GPU pod, or already running: admitted.
+  EXPECT_EQ(Validate(Review(Pod("web", 1))).verdict, AdmissionVerdict::kAllowed);
+  EXPECT_EQ(Validate(Review(Pod("nowhere", 1))).verdict, AdmissionVerdict::kAllowed);
+  EXPECT_EQ(Validate(Review(Pod("exempt", 1))).verdict, AdmissionVerdict::kAllowed);
+  EXPECT_EQ(
+      Validate(Review(Pod("vision", 1, {{"gpuautoscaler.io/budget-exempt", "true"}}))).verdict,
+      AdmissionVerdict::kAllowed);
+  EXPECT_EQ(Validate(Review(Pod("vision", 0))).verdict, AdmissionVerdict::kAllowed);
+  EXPECT_EQ(Validate(Review(Pod("vision", 1), "UPDATE")).verdict, AdmissionVerdict::kAllowed);
+  // The Namespace's own name label selects too (kubernetes.io/metadata.name).
+  json by_name = ClusterBudgetCr("web-gpus", 1, 2);
+  by_name["spec"]["scope"] = {
+      {"namespaceSelector", {{"matchLabels", {{"kubernetes.io/metadata.name", "web"}}}}}};
+  SetBudgets({by_name});
+  EXPECT_EQ(Validate(Review(Pod("web", 1))).verdict, AdmissionVerdict::kDenied);
+  EXPECT_EQ(Validate(Review(Pod("vision", 1))).verdict, AdmissionVerdict::kAllowed);
+}
+
+TEST(ValidateBudgets, ClusterBudgetsAreValidatedWithTheirOwnSchema) {
+  AdmissionService service(AdmissionConfig{});
+  auto review = [&](const json& cr, const std::string& kind) {
+    json r = Review(cr, "CREATE", false, kind, "gpuautoscaler.io");
+    return service.Review(AdmissionEndpoint::kValidateBudgets, r.dump());
+  };
+  json good = ClusterBudgetCr("research-gpus", 1000, 0);
+  good.erase("status");
+  EXPECT_EQ(review(good, "ClusterBudget").verdict, AdmissionVerdict::kAllowed);
+
+  json typo = good;
+  typo["spec"]["scope"]["namespaceSelector"]["matchLabel"] = {{"org", "x"}};
+  AdmissionOutcome out = review(typo, "ClusterBudget");
+  ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_NE(json::parse(out.body)["response"]["status"]
+                .value("message", "")
+                .find("ClusterBudget \"research-gpus\" is invalid: unknown field "
+                      "\"spec.scope.namespaceSelector.matchLabel\" (the ClusterBudget schema"),
+            std::string::npos)
+      << out.body;
+
+  json no_values = good;
+  no_values["spec"]["scope"]["namespaceSelector"] = {
+      {"matchExpressions", {{{"key", "org"}, {"operator", "NotIn"}}}}};
+  out = review(no_values, "ClusterBudget");
+  ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_NE(out.body.find("spec.scope.namespaceSelector.matchExpressions[0].values: required"),
+            std::string::npos)
+      << out.body;
+
+  // A Budget may neither select namespaces nor name another one; the review's
+  // namespace counts when the body leaves it out.
+  json budget = BudgetCr("team-a", "b", 10, 0);
+  budget.erase("status");
+  budget["spec"]["scope"] = {{"namespaceSelector", {{"matchLabels", {{"org", "research"}}}}}};
+  out = review(budget, "Budget");
+  ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_NE(json::parse(out.body)["response"]["status"]
+                .value("message", "")
+                .find("unknown field \"spec.scope.namespaceSelector\""),
+            std::string::npos)
+      << out.body;
+  budget["spec"]["scope"] = {{"namespaces", {"ml"}}};
+  json r = Review(budget, "CREATE", false, "Budget", "gpuautoscaler.io");
+  r["request"]["object"]["metadata"].erase("namespace");
+  out = service.Review(AdmissionEndpoint::kValidateBudgets, r.dump());
+  ASSERT_EQ(out.verdict, AdmissionVerdict::kDenied);
+  EXPECT_NE(out.body.find("spec.scope.namespaces[0]: a Budget covers only its own namespace "
+                          "\\\"team-a\\\""),
+            std::string::npos)
+      << out.body;
 }
 
 }  // namespace

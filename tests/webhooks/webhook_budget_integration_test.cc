@@ -40,6 +40,8 @@ using gpu_autoscaler::testing::TestApiServer;
 const kube::GroupVersionResource kPolicies{"gpuautoscaler.io", "v1alpha1", "gpusharingpolicies",
                                            false};
 const kube::GroupVersionResource kBudgets{"gpuautoscaler.io", "v1alpha1", "budgets", true};
+const kube::GroupVersionResource kClusterBudgets{"gpuautoscaler.io", "v1alpha1", "clusterbudgets",
+                                                 false};
 
 json YamlToJson(const YAML::Node& node) {
   switch (node.Type()) {
@@ -183,7 +185,9 @@ class WebhookBudgetIntegration : public ::testing::Test {
                     {"periodStart", cost::FormatRfc3339(now - 3600)},
                     {"periodEnd", cost::FormatRfc3339(now + 24 * 3600)},
                     {"observedGeneration", generation}}}};
-    auto r = client_->Patch({kBudgets, ns, name, "status"}, kube::PatchType::kMerge, patch.dump());
+    // No namespace: a ClusterBudget.
+    auto r = client_->Patch({ns.empty() ? kClusterBudgets : kBudgets, ns, name, "status"},
+                            kube::PatchType::kMerge, patch.dump());
     if (!r.ok()) return InvalidArgumentError(r.error().ToString());
     return Status::Ok();
   }
@@ -254,7 +258,7 @@ TEST_F(WebhookBudgetIntegration, NamespaceLabelsPoliciesAndBudgetsFromTheCluster
                  {"kind", "Budget"},
                  {"metadata", {{"name", "gpu-monthly"}, {"namespace", "ml"}}},
                  {"spec",
-                  {{"scope", {{"namespaces", {"ml", "ml-ops"}}}},
+                  {{"scope", {{"namespaces", {"ml"}}}},
                    {"amount", 1000},
                    {"currency", "USD"},
                    {"period", "monthly"},
@@ -276,9 +280,30 @@ TEST_F(WebhookBudgetIntegration, NamespaceLabelsPoliciesAndBudgetsFromTheCluster
   EXPECT_GE(Metric(R"(gpu_autoscaler_webhook_denials_total{reason="budget"})"), 1);
   // Exempt pods and exempt namespaces.
   EXPECT_EQ(Denial(InferencePod("ml", {{"gpuautoscaler.io/budget-exempt", "true"}})), "");
-  EXPECT_EQ(Denial(InferencePod("ml-ops")), "") << "ml-ops is labelled budget-exempt";
-  // Out of scope.
+  // Out of scope: a Budget covers its own namespace only.
   EXPECT_EQ(Denial(InferencePod("serving-a")), "");
+
+  // A ClusterBudget over the whole cluster, from its own informer: it blocks
+  // every namespace but the exempt one.
+  json cluster = {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+                  {"kind", "ClusterBudget"},
+                  {"metadata", {{"name", "org-wide"}}},
+                  {"spec", {{"amount", 10}, {"enforcement", "blockNewGPUPods"}}}};
+  created = client_->Create({kClusterBudgets, "", ""}, cluster);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  ASSERT_TRUE(
+      SetBudgetStatus("", "org-wide", 12.5, (*created)["metadata"].value("generation", int64_t{1}))
+          .ok());
+  EXPECT_TRUE(wt::PollUntil([&] {
+    denial = Denial(InferencePod("serving-a"));
+    return !denial.empty();
+  })) << "the exhausted ClusterBudget never blocked a GPU pod";
+  EXPECT_NE(denial.find("ClusterBudget org-wide is exhausted (12.50 of 10.00 USD"),
+            std::string::npos)
+      << denial;
+  EXPECT_EQ(Denial(InferencePod("ml-ops")), "") << "ml-ops is labelled budget-exempt";
+  ASSERT_TRUE(client_->Delete({kClusterBudgets, "", "org-wide"}).ok());
+  EXPECT_TRUE(wt::PollUntil([&] { return Denial(InferencePod("serving-a")).empty(); }));
 
   // The controller writes a spend below the amount: allowed again.
   ASSERT_TRUE(SetBudgetStatus("ml", "gpu-monthly", 999.99, generation).ok());

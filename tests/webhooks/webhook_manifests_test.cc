@@ -149,8 +149,8 @@ TEST(WebhookManifests, EveryWebhookFollowsTheFailurePolicyAndScopingRules) {
         EXPECT_EQ(failure, "Fail");
         EXPECT_EQ(hook["rules"][0]["operations"], nlohmann::json::array({"CREATE", "UPDATE"}));
         EXPECT_EQ(hook["rules"][0]["resources"],
-                  nlohmann::json::array(
-                      {path == "/validate-budgets" ? "budgets" : "gpusharingpolicies"}));
+                  path == "/validate-budgets" ? nlohmann::json::array({"budgets", "clusterbudgets"})
+                                              : nlohmann::json::array({"gpusharingpolicies"}));
       }
     }
   }
