@@ -527,6 +527,12 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
 
   int64_t stored = 0;
   Metrics& m = *metrics_;
+  // Kept current chunk by chunk: a meter that falls behind (a big cluster on a
+  // busy machine) stays in this loop, and the gauge is how anyone sees it.
+  auto publish_backlog = [&] {
+    m.backlog.Set(static_cast<double>(std::max<int64_t>(0, last_complete - *cursor_ + 1)));
+  };
+  publish_backlog();
   while (*cursor_ <= last_complete) {
     const bool changed = inventory_changed_.exchange(false, std::memory_order_acq_rel);
     if (changed || meter_ == nullptr || *cursor_ >= inventory_.valid_until ||
@@ -554,7 +560,7 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
     auto appended = store_->Append(samples_);
     if (!appended.ok()) {
       m.store_errors.Increment();
-      m.backlog.Set(static_cast<double>(last_complete - *cursor_ + 1));
+      publish_backlog();
       store_.reset();  // reconnect next time; the cursor stays
       return appended.error().WithContext("storing cost samples");
     }
@@ -566,8 +572,8 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
     m.metered_seconds.Increment(static_cast<double>(chunk_end - *cursor_ + 1));
     stored += chunk_end - *cursor_ + 1;
     cursor_ = chunk_end + 1;
+    publish_backlog();
   }
-  m.backlog.Set(0);
   if (stored > 0) {
     PublishMetrics(tick_);
     ObserveWaste(tick_);

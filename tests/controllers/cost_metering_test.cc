@@ -199,6 +199,62 @@ TEST_F(CostMeteringLoopTest, StoresEachCompleteSecondOnce) {
   EXPECT_EQ(Newest(), kStart + 19);
 }
 
+// Passes every call to a real store and reads the backlog gauge at each Append.
+class BacklogObservingStore : public cost::CostStore {
+ public:
+  BacklogObservingStore(std::unique_ptr<cost::CostStore> inner, prometheus::Registry& registry,
+                        std::vector<double>& seen)
+      : inner_(std::move(inner)), registry_(registry), seen_(seen) {}
+  Result<cost::AppendStats> Append(std::span<const cost::CostSample> samples) override {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name == "gpu_autoscaler_cost_backlog_seconds")
+        seen_.push_back(family.metric.at(0).gauge.value);
+    }
+    return inner_->Append(samples);
+  }
+  Result<cost::CostReport> Query(const cost::CostQuery& q) override { return inner_->Query(q); }
+  Result<cost::RetentionStats> ApplyRetention(const cost::RetentionPolicy& p,
+                                              int64_t now) override {
+    return inner_->ApplyRetention(p, now);
+  }
+  Result<int> SchemaVersion() override { return inner_->SchemaVersion(); }
+  Result<std::optional<int64_t>> NewestSecond() override { return inner_->NewestSecond(); }
+  std::string_view backend() const override { return inner_->backend(); }
+
+ private:
+  std::unique_ptr<cost::CostStore> inner_;
+  prometheus::Registry& registry_;
+  std::vector<double>& seen_;
+};
+
+TEST_F(CostMeteringLoopTest, TheBacklogGaugeFollowsACatchUpChunkByChunk) {
+  std::vector<double> seen;
+  auto pricing = cost::CatalogPricingSource::Builtin();
+  ASSERT_TRUE(pricing.ok());
+  CostMeteringLoop loop(
+      nodes_, pods_,
+      [&]() -> Result<std::unique_ptr<cost::CostStore>> {
+        auto inner = cost::OpenCostStore(db_);
+        if (!inner.ok()) return inner.error();
+        return std::unique_ptr<cost::CostStore>(
+            std::make_unique<BacklogObservingStore>(std::move(*inner), registry_, seen));
+      },
+      std::shared_ptr<const cost::PricingSource>(std::move(*pricing)), registry_, clock_,
+      CostMeteringOptions{.chunk_seconds = 7});
+  ASSERT_TRUE(loop.RunOnce().ok());  // kStart - 1
+  seen.clear();
+  SetNow(kStart + 20);  // kStart .. kStart+19 to store: chunks of 7, 7 and 6 seconds
+  ASSERT_TRUE(loop.RunOnce().ok());
+  // Before each chunk is stored, the seconds not yet stored, including it
+  // (the gauge used to read 0 throughout a catch-up).
+  EXPECT_EQ(seen, (std::vector<double>{20, 13, 6}));
+  for (const auto& family : registry_.Collect()) {
+    if (family.name == "gpu_autoscaler_cost_backlog_seconds") {
+      EXPECT_EQ(family.metric.at(0).gauge.value, 0);
+    }
+  }
+}
+
 TEST_F(CostMeteringLoopTest, AStoreOutageLosesNoSecond) {
   auto loop = Loop();
   ASSERT_TRUE(loop->RunOnce().ok());
