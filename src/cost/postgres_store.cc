@@ -177,9 +177,7 @@ WITH ins AS (
   JOIN series s ON s.ns = st.ns AND s.team = st.team AND s.project = st.project AND
     s.experiment = st.experiment AND s.node = st.node AND s.gpu_model = st.gpu_model AND
     s.tier = st.tier AND s.idle = st.idle
-  WHERE st.second >= $1 AND NOT EXISTS (
-    SELECT 1 FROM cost_runs c WHERE c.pod_id = p.id AND c.start <= st.second AND
-      coalesce(c.end_second, $2) > st.second)
+  WHERE st.second >= $1
   ON CONFLICT (pod_id, start) DO NOTHING
   RETURNING start AS second, series_id, gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
             idle_cost, gpu_utilization),
@@ -495,8 +493,17 @@ struct PostgresCostStore::Impl {
     }
     GPU_RETURN_IF_ERROR(Copy(samples));
     GPU_RETURN_IF_ERROR(ExecScript(kInternSql));
-    GPU_ASSIGN_OR_RETURN(PgResult r, Exec(insert_sql, {std::to_string(horizons.second),
-                                                       std::to_string(WatermarkOrZero())}));
+    // Seconds a longer run of the pod covers are duplicates. Checked before
+    // the insert: scanning the index while the same statement fills it would
+    // walk every row it inserted so far (invisible to it) for each row.
+    Result<PgResult> covered = Exec(R"sql(
+DELETE FROM cost_stage st USING pods p WHERE p.uid = st.pod_uid AND EXISTS (
+  SELECT 1 FROM (SELECT c.end_second FROM cost_runs c WHERE c.pod_id = p.id AND
+    c.start <= st.second ORDER BY c.start DESC LIMIT 1) last
+  WHERE coalesce(last.end_second, $1) > st.second))sql",
+                                    {std::to_string(WatermarkOrZero())});
+    if (!covered.ok()) return covered.error();
+    GPU_ASSIGN_OR_RETURN(PgResult r, Exec(insert_sql, {std::to_string(horizons.second)}));
     stats.inserted = r.Int(0, 0);
     stats.duplicates = candidates - stats.inserted;
     return Status::Ok();
