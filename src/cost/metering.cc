@@ -293,7 +293,8 @@ InventoryReport Meter::SetInventory(std::span<const MeteredNode> nodes,
   st.alloc_mem.assign(st.nodes.size(), 0);
   st.alloc_cost.assign(st.nodes.size(), 0);
   state_ = std::move(next);
-  runs_dirty_ = true;
+  inventory_changed_ = true;
+  changed_pods_.clear();
   return report;
 }
 
@@ -303,7 +304,8 @@ void Meter::SetUtilization(uint32_t pod_index, double utilization) {
   int32_t m = st.metered_index[pod_index];
   if (m < 0) return;
   const double value = utilization < 0 ? -1 : std::min(utilization, 1.0);
-  if (st.utilization[m] != value) runs_dirty_ = true;
+  if (st.utilization[m] != value && !inventory_changed_)
+    changed_pods_.push_back(static_cast<uint32_t>(m));
   st.utilization[m] = value;
 }
 
@@ -455,19 +457,37 @@ void Meter::ResetRuns() {
 }
 
 void Meter::DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle) {
-  if (!runs_dirty_ && !runs_reset_) return;  // the same rows as last time
   const State& st = *state_;
+  if (!runs_reset_ && !inventory_changed_ && reported_at_.size() == st.pods.size()) {
+    // Only utilisations changed: only those pods' rows can differ.
+    for (uint32_t m : changed_pods_) {
+      if (m >= tick.pods.size()) continue;
+      const PodSecondCost& c = tick.pods[m];
+      Reported& r = *reported_at_[m];
+      const std::array<double, 7> values = {c.gpu_share,      c.gpu_cost,   c.cpu_cost,
+                                            c.memory_cost,    c.usage_cost, c.idle_share_cost,
+                                            st.utilization[m]};
+      if (r.values == values) continue;
+      r.values = values;
+      out.started.push_back(PodRow(c, tick.second));
+    }
+    changed_pods_.clear();
+    return;
+  }
   if (runs_reset_) {
     reported_.clear();
     out.complete = true;
   }
-  runs_dirty_ = runs_reset_ = false;
+  runs_reset_ = inventory_changed_ = false;
+  changed_pods_.clear();
+  reported_at_.assign(st.pods.size(), nullptr);
   const uint64_t generation = ++diff_generation_;
   // Records the row's values; true when they differ from the last reported.
-  auto changed = [&](const std::string& key, const std::array<double, 7>& values,
-                     uint64_t identity) {
+  auto changed = [&](const std::string& key, const std::array<double, 7>& values, uint64_t identity,
+                     Reported** at) {
     auto [it, inserted] = reported_.try_emplace(key);
     Reported& r = it->second;
+    if (at != nullptr) *at = &r;  // stable: map nodes do not move
     r.seen = generation;
     if (!inserted && r.values == values && r.identity == identity) return false;
     r.values = values;
@@ -492,7 +512,9 @@ void Meter::DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle)
     const std::array<double, 7> values = {c.gpu_share,      c.gpu_cost,   c.cpu_cost,
                                           c.memory_cost,    c.usage_cost, c.idle_share_cost,
                                           st.utilization[m]};
-    if (changed(id.uid, values, identity)) out.started.push_back(PodRow(c, tick.second));
+    if (changed(id.uid, values, identity, &reported_at_[static_cast<size_t>(m)])) {
+      out.started.push_back(PodRow(c, tick.second));
+    }
   }
   if (include_idle) {
     std::string key;
@@ -505,7 +527,7 @@ void Meter::DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle)
           Mix(Mix(0xCBF29CE484222325ull, node.gpu_model), CapacityTierName(node.tier));
       const std::array<double, 7> values = {
           c.idle_gpus, c.idle_gpu_cost, c.idle_cpu_cost, c.idle_memory_cost, 0, 0, -1};
-      if (changed(key, values, identity)) out.started.push_back(IdleRow(c, tick.second));
+      if (changed(key, values, identity, nullptr)) out.started.push_back(IdleRow(c, tick.second));
     }
   }
   for (auto it = reported_.begin(); it != reported_.end();) {

@@ -9,6 +9,10 @@
 //   TickResult tick;
 //   meter.Tick(now_unix_seconds, tick);            // cheap: no allocation once warm
 //   meter.AppendSamples(tick, samples);            // CostSample rows for storage
+//   RunChanges changes;
+//   meter.DiffRuns(tick, changes);                 // or only the rows that changed
+//   store.AppendRuns({.from = now, .through = now + 1, .complete = changes.complete,
+//                     .started = changes.started, .ended = changes.ended});
 //
 // Allocation cost of a pod for one second:
 //   gpu_share x node GPU price per GPU-second + cpu request x node price per
@@ -193,8 +197,9 @@ class Meter {
   // Run bookkeeping: appends to `out` the pods and idle nodes whose row
   // (values or attribution) differs from the one last reported, and the ones
   // gone. Costs nothing when neither the inventory nor any utilisation
-  // changed since the last call; otherwise one comparison per pod, and rows
-  // are built only for the changed ones. `tick` is this meter's latest Tick.
+  // changed since the last call, one comparison per pod whose utilisation
+  // changed, and one lookup per pod after SetInventory; rows are built only
+  // for the changed ones. `tick` is this meter's latest Tick.
   void DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle = true);
   // Forget what was reported (a store write failed, or a restart): the next
   // DiffRuns lists everything, complete.
@@ -218,7 +223,9 @@ class Meter {
   std::unique_ptr<State> state_;
   // What DiffRuns last reported, by pod uid / "idle/<node>".
   std::unordered_map<std::string, Reported> reported_;
-  bool runs_dirty_ = true;
+  std::vector<Reported*> reported_at_;  // by metered pod, since the last full pass
+  std::vector<uint32_t> changed_pods_;  // metered pods whose utilisation changed since
+  bool inventory_changed_ = true;
   bool runs_reset_ = true;
   uint64_t diff_generation_ = 0;
 };
