@@ -7,6 +7,9 @@
 //   BM_MeterSetInventory   pricing every node and precomputing every pod's
 //                          rates: paid when the inventory changes, not per tick.
 //   BM_MeterAppendSamples  turning one tick into storage rows (CostSample).
+//   BM_MeterDiffRuns/M     the rows that changed since the last tick, for
+//                          the run store: M=0 nothing changed (the steady
+//                          state), 1 one utilisation changed, 2 a new inventory.
 //   BM_MeterAppendSamplesOverTicks/1000/240
 //                          1,000 pods (34 nodes) appended tick after tick
 //                          into one fresh vector, as the manager fills one
@@ -158,10 +161,47 @@ void BM_MeterAppendSamplesOverTicks(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// DiffRuns after one tick: `mode` 0 = nothing changed since the last call
+// (the steady state), 1 = one pod's utilisation changed (every pod is
+// compared, one row built), 2 = a new inventory (every pod looked up by uid).
+void BM_MeterDiffRuns(benchmark::State& state) {
+  const Cluster& c = TheCluster();
+  Meter meter(*c.pricing);
+  meter.SetInventory(c.nodes, c.pods);
+  TickResult tick;
+  meter.Tick(0, tick);
+  RunChanges changes;
+  meter.DiffRuns(tick, changes);  // the first call lists everything
+  double utilization = 0.5;
+  size_t rows = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (state.range(0) == 1) {
+      utilization = utilization == 0.5 ? 0.25 : 0.5;
+      meter.SetUtilization(0, utilization);
+    }
+    if (state.range(0) == 2) meter.SetInventory(c.nodes, c.pods);
+    meter.Tick(1'700'000'000, tick);
+    changes.Clear();
+    state.ResumeTiming();
+    meter.DiffRuns(tick, changes);
+    rows = changes.started.size();
+  }
+  state.counters["rows"] = static_cast<double>(rows);
+}
+
 BENCHMARK(BM_MeterTick)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterTickShareIdle)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterSetInventory)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterAppendSamples)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
+// Fixed iterations: each one also runs an untimed 150,000-pod tick.
+BENCHMARK(BM_MeterDiffRuns)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime();
 BENCHMARK(BM_MeterAppendSamplesOverTicks)
     ->Args({1'000, 240})
     ->Unit(benchmark::kMillisecond)

@@ -2,6 +2,8 @@
 //
 //   BM_SqliteIngest/P            one metering tick of P pods per batch (one
 //                                transaction), into a WAL file; samples/s
+//   BM_SqliteRuns/P/C            the same P pods as runs (AppendRuns): one
+//                                batch per second in which C pods change
 //   BM_SqliteQuery30Days/...     cost by namespace over 30 days at 1-minute
 //                                precision, 1,000 namespaces (the CLI's query)
 //   BM_SqliteMinuteSeries30Days  the same window bucketed per minute: reads
@@ -20,6 +22,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -119,6 +122,66 @@ BENCHMARK(BM_SqliteIngest)
 BENCHMARK(BM_SqliteIngest)
     ->Arg(150'000)
     ->Iterations(90)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Runs (CostStore::AppendRuns), as the manager writes them: the first batch
+// opens a run for every pod; then one batch per second in which `churn` pods
+// change price (each closes a run and opens one) and the rest go on. Compare
+// with BM_SqliteIngest/150000 (one row per pod per second) in the same run.
+void BM_SqliteRuns(benchmark::State& state) {
+  const auto path = TempPath("runs.db");
+  RemoveDb(path);
+  {
+    Result<std::unique_ptr<SqliteCostStore>> store = SqliteCostStore::Open(path.string());
+    if (!store.ok()) {
+      state.SkipWithError(store.error().ToString().c_str());
+      return;
+    }
+    std::vector<CostSample> pods = MakePods(static_cast<int>(state.range(0)));
+    const size_t churn = static_cast<size_t>(state.range(1));
+    int64_t second = kStart;
+    if (!(*store)
+             ->AppendRuns(
+                 {.from = second, .through = second + 1, .complete = true, .started = pods})
+             .ok()) {
+      state.SkipWithError("warm-up batch failed");
+    }
+    ++second;
+    std::vector<CostSample> changed;
+    size_t next = 0;
+    int64_t rows = 0;
+    for (auto _ : state) {
+      state.PauseTiming();
+      changed.clear();
+      for (size_t i = 0; i < churn; ++i) {
+        CostSample& s = pods[next++ % pods.size()];
+        s.gpu_cost *= 1.01;  // a price change: a new run
+        changed.push_back(s);
+      }
+      state.ResumeTiming();
+      Result<AppendStats> stats =
+          (*store)->AppendRuns({.from = second, .through = second + 1, .started = changed});
+      if (!stats.ok()) {
+        state.SkipWithError(stats.error().ToString().c_str());
+        break;
+      }
+      rows += stats->runs_opened + stats->runs_closed;
+      ++second;
+    }
+    state.counters["pod-seconds/s"] = benchmark::Counter(
+        static_cast<double>(state.iterations() * state.range(0)), benchmark::Counter::kIsRate);
+    state.counters["row writes/batch"] =
+        static_cast<double>(rows) / static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  }
+  RemoveDb(path);
+}
+// 180 batches: three minutes close, so the per-series rollups are included.
+BENCHMARK(BM_SqliteRuns)
+    ->Args({150'000, 0})
+    ->Args({150'000, 100})
+    ->Args({150'000, 1'000})
+    ->Iterations(180)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

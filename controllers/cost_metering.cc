@@ -539,31 +539,36 @@ Result<int64_t> CostMeteringLoop::RunOnce() {
         *cursor_ < inventory_second_) {
       GPU_RETURN_IF_ERROR(RebuildInventory(*cursor_));
     }
-    const size_t rows_per_second = inventory_.pods.size() + inventory_.nodes.size() + 1;
-    const int64_t seconds_by_rows =
-        std::max<int64_t>(1, static_cast<int64_t>(options_.max_rows_per_batch / rows_per_second));
-    const int64_t chunk_end =
-        std::min({last_complete, *cursor_ + std::min(options_.chunk_seconds, seconds_by_rows) - 1,
-                  inventory_.valid_until - 1});
-    samples_.clear();
+    // One store transaction per chunk: the runs that changed at its first
+    // second (the inventory and utilisation are constant within it), then
+    // the watermark moves to its end.
+    const int64_t chunk_end = std::min(
+        {last_complete, *cursor_ + options_.chunk_seconds - 1, inventory_.valid_until - 1});
+    const int64_t seconds = chunk_end - *cursor_ + 1;
+    meter_->Tick(*cursor_, tick_);
+    run_changes_.Clear();
+    meter_->DiffRuns(tick_, run_changes_);
     chunk_totals_.assign(m.series.size(), 0.0);
     chunk_last_.assign(m.series.size(), 0.0);
-    for (int64_t second = *cursor_; second <= chunk_end; ++second) {
-      meter_->Tick(second, tick_);
-      meter_->AppendSamples(tick_, samples_);
-      for (const cost::PodSecondCost& c : tick_.pods) {
-        const uint32_t id = m.pod_series[c.pod_index];
-        chunk_totals_[id] += c.total();
-        if (second == chunk_end) chunk_last_[id] += c.total();
-      }
+    for (const cost::PodSecondCost& c : tick_.pods) {
+      const uint32_t id = m.pod_series[c.pod_index];
+      chunk_totals_[id] += c.total() * static_cast<double>(seconds);
+      chunk_last_[id] += c.total();
     }
-    auto appended = store_->Append(samples_);
+    const cost::RunBatch batch{.from = *cursor_,
+                               .through = chunk_end + 1,
+                               .complete = run_changes_.complete,
+                               .started = run_changes_.started,
+                               .ended = run_changes_.ended};
+    auto appended = store_->AppendRuns(batch);
     if (!appended.ok()) {
       m.store_errors.Increment();
       publish_backlog();
-      store_.reset();  // reconnect next time; the cursor stays
-      return appended.error().WithContext("storing cost samples");
+      store_.reset();       // reconnect next time; the cursor stays
+      meter_->ResetRuns();  // the store may hold less than was reported
+      return appended.error().WithContext("storing cost runs");
     }
+    tick_.second = chunk_end;  // the same rates: the chunk's last second
     // Only stored seconds count in the metrics, so a retried chunk is not doubled.
     for (size_t id = 0; id < chunk_totals_.size(); ++id) {
       m.series[id].total += chunk_totals_[id];

@@ -2,8 +2,10 @@
 //
 // The cost controller: every tick (1 s by default) it prices the cluster's
 // scheduled pods and nodes (from the informer caches) with the cost engine's
-// Meter and appends one CostSample per pod and idle node per second to the
-// cost store (SQLite or PostgreSQL). It also exports cost rate and totals as
+// Meter and writes the cost runs that changed (a pod's constant per-second
+// cost from one second on) to the cost store (SQLite or PostgreSQL); the
+// store extends open runs to its watermark, so a steady cluster writes almost
+// nothing per second. It also exports cost rate and totals as
 // Prometheus metrics, with bounded label cardinality.
 //
 //   CostMeteringLoop loop(nodes->store(), pods->store(), open_store, pricing,
@@ -13,12 +15,13 @@
 //
 // No second lost, none counted twice. The loop's only state is a cursor: the
 // next second to meter. On start (a restart or a new leader) it resumes from
-// the store's newest stored second + 1, bounded by `max_backfill`, and meters
-// the gap with the current inventory (a pod is charged only from its creation
-// second). A store outage leaves the cursor where it was, so the missed
-// seconds are metered when the store answers again. The store's Append is
-// idempotent per (pod, second), so re-metering a second that was stored just
-// before a crash changes nothing. Pods deleted while no manager ran are not in
+// the store's newest stored second + 1 (its watermark), bounded by
+// `max_backfill`, and meters the gap with the current inventory (a pod is
+// charged only from its creation second). A store outage leaves the cursor
+// where it was, so the missed seconds are metered when the store answers
+// again; the meter then re-reports every run (complete), and the store keeps
+// the runs that did not change. AppendRuns never meters a stored second
+// again, so replaying after a crash changes nothing. Pods deleted while no manager ran are not in
 // the cache and are not charged for that gap (docs/cost.md).
 //
 // Decide/apply split: BuildMeterInventory is the pure decision (what is
@@ -89,11 +92,9 @@ struct CostMeteringOptions {
   // How far back a restarted loop fills a gap (older seconds are lost, and
   // said so in the log and a metric).
   int64_t max_backfill_seconds = 3600;
-  // Seconds appended per store transaction while catching up, at most; and
-  // rows per transaction, at most (so a large cluster catching up after a
-  // restart writes one second at a time instead of holding minutes of rows).
+  // Seconds per store transaction while catching up, at most. A transaction
+  // writes only the runs that changed, at most one row per pod and idle node.
   int64_t chunk_seconds = 60;
-  size_t max_rows_per_batch = 200'000;
   cost::MeterOptions meter{};
   // Series kept per metric family; the rest add up under the value "other".
   size_t metrics_top_n = 100;
@@ -158,7 +159,7 @@ class CostMeteringLoop {
   int64_t inventory_second_ = INT64_MIN;
   std::unique_ptr<cost::CostStore> store_;
   std::optional<int64_t> cursor_;
-  std::vector<cost::CostSample> samples_;
+  cost::RunChanges run_changes_;
   cost::TickResult tick_;
   std::vector<double> chunk_totals_;  // by metrics series, for one store transaction
   std::vector<double> chunk_last_;

@@ -293,6 +293,8 @@ InventoryReport Meter::SetInventory(std::span<const MeteredNode> nodes,
   st.alloc_mem.assign(st.nodes.size(), 0);
   st.alloc_cost.assign(st.nodes.size(), 0);
   state_ = std::move(next);
+  inventory_changed_ = true;
+  changed_pods_.clear();
   return report;
 }
 
@@ -301,7 +303,10 @@ void Meter::SetUtilization(uint32_t pod_index, double utilization) {
   if (pod_index >= st.metered_index.size()) return;
   int32_t m = st.metered_index[pod_index];
   if (m < 0) return;
-  st.utilization[m] = utilization < 0 ? -1 : std::min(utilization, 1.0);
+  const double value = utilization < 0 ? -1 : std::min(utilization, 1.0);
+  if (st.utilization[m] != value && !inventory_changed_)
+    changed_pods_.push_back(static_cast<uint32_t>(m));
+  st.utilization[m] = value;
 }
 
 void Meter::Tick(int64_t second, TickResult& out) const {
@@ -374,6 +379,48 @@ void Meter::Tick(int64_t second, TickResult& out) const {
   out.idle_cost = idle;
 }
 
+CostSample Meter::PodRow(const PodSecondCost& c, int64_t second) const {
+  const State& st = *state_;
+  const int32_t m = st.metered_index[c.pod_index];
+  const State::PodIdentity& id = st.identities[m];
+  const State::Node& node = st.nodes[st.pods[m].node];
+  CostSample s;
+  s.pod_uid = id.uid;
+  s.pod_name = id.name;
+  s.ns = id.ns;
+  s.team = id.team;
+  s.project = id.project;
+  s.experiment = id.experiment;
+  s.node = node.name;
+  s.gpu_model = c.gpu_share > 0 ? node.gpu_model : std::string();
+  s.tier = node.tier;
+  s.second = second;
+  s.gpu_share = c.gpu_share;
+  s.gpu_cost = c.gpu_cost;
+  s.cpu_cost = c.cpu_cost;
+  s.memory_cost = c.memory_cost;
+  s.usage_cost = c.usage_cost;
+  s.gpu_utilization = st.utilization[m];
+  s.idle_cost = c.idle_share_cost;
+  return s;
+}
+
+CostSample Meter::IdleRow(const NodeSecondCost& c, int64_t second) const {
+  const State::Node& node = state_->nodes[c.node_index];
+  CostSample s;
+  s.pod_uid = "idle/" + node.name;
+  s.node = node.name;
+  s.gpu_model = node.gpu_model;
+  s.tier = node.tier;
+  s.second = second;
+  s.gpu_share = c.idle_gpus;
+  s.gpu_cost = c.idle_gpu_cost;
+  s.cpu_cost = c.idle_cpu_cost;
+  s.memory_cost = c.idle_memory_cost;
+  s.idle = true;
+  return s;
+}
+
 void Meter::AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
                           bool include_idle) const {
   const State& st = *state_;
@@ -384,47 +431,112 @@ void Meter::AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
   if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
   for (const PodSecondCost& c : tick.pods) {
     if (c.pod_index >= st.metered_index.size()) continue;
-    int32_t m = st.metered_index[c.pod_index];
-    if (m < 0) continue;
-    const State::PodIdentity& id = st.identities[m];
-    const State::Node& node = st.nodes[st.pods[m].node];
-    CostSample s;
-    s.pod_uid = id.uid;
-    s.pod_name = id.name;
-    s.ns = id.ns;
-    s.team = id.team;
-    s.project = id.project;
-    s.experiment = id.experiment;
-    s.node = node.name;
-    s.gpu_model = c.gpu_share > 0 ? node.gpu_model : std::string();
-    s.tier = node.tier;
-    s.second = tick.second;
-    s.gpu_share = c.gpu_share;
-    s.gpu_cost = c.gpu_cost;
-    s.cpu_cost = c.cpu_cost;
-    s.memory_cost = c.memory_cost;
-    s.usage_cost = c.usage_cost;
-    s.gpu_utilization = st.utilization[m];
-    s.idle_cost = c.idle_share_cost;
-    out.push_back(std::move(s));
+    if (st.metered_index[c.pod_index] < 0) continue;
+    out.push_back(PodRow(c, tick.second));
   }
   if (!include_idle) return;
   for (const NodeSecondCost& c : tick.nodes) {
     if (c.node_index >= st.nodes.size()) continue;
     if (c.idle_cost() <= 0 && c.idle_gpus <= 0) continue;
-    const State::Node& node = st.nodes[c.node_index];
-    CostSample s;
-    s.pod_uid = "idle/" + node.name;
-    s.node = node.name;
-    s.gpu_model = node.gpu_model;
-    s.tier = node.tier;
-    s.second = tick.second;
-    s.gpu_share = c.idle_gpus;
-    s.gpu_cost = c.idle_gpu_cost;
-    s.cpu_cost = c.idle_cpu_cost;
-    s.memory_cost = c.idle_memory_cost;
-    s.idle = true;
-    out.push_back(std::move(s));
+    out.push_back(IdleRow(c, tick.second));
+  }
+}
+
+namespace {
+
+uint64_t Mix(uint64_t h, std::string_view text) {
+  for (unsigned char c : text)
+    h = (h ^ c) * 0x100000001B3ull;  // FNV-1a
+  return (h ^ 0xFF) * 0x100000001B3ull;
+}
+
+}  // namespace
+
+void Meter::ResetRuns() {
+  runs_reset_ = true;
+}
+
+void Meter::DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle) {
+  const State& st = *state_;
+  if (!runs_reset_ && !inventory_changed_ && reported_at_.size() == st.pods.size()) {
+    // Only utilisations changed: only those pods' rows can differ.
+    for (uint32_t m : changed_pods_) {
+      if (m >= tick.pods.size()) continue;
+      const PodSecondCost& c = tick.pods[m];
+      Reported& r = *reported_at_[m];
+      const std::array<double, 7> values = {c.gpu_share,      c.gpu_cost,   c.cpu_cost,
+                                            c.memory_cost,    c.usage_cost, c.idle_share_cost,
+                                            st.utilization[m]};
+      if (r.values == values) continue;
+      r.values = values;
+      out.started.push_back(PodRow(c, tick.second));
+    }
+    changed_pods_.clear();
+    return;
+  }
+  if (runs_reset_) {
+    reported_.clear();
+    out.complete = true;
+  }
+  runs_reset_ = inventory_changed_ = false;
+  changed_pods_.clear();
+  reported_at_.assign(st.pods.size(), nullptr);
+  const uint64_t generation = ++diff_generation_;
+  // Records the row's values; true when they differ from the last reported.
+  auto changed = [&](const std::string& key, const std::array<double, 7>& values, uint64_t identity,
+                     Reported** at) {
+    auto [it, inserted] = reported_.try_emplace(key);
+    Reported& r = it->second;
+    if (at != nullptr) *at = &r;  // stable: map nodes do not move
+    r.seen = generation;
+    if (!inserted && r.values == values && r.identity == identity) return false;
+    r.values = values;
+    r.identity = identity;
+    return true;
+  };
+  for (const PodSecondCost& c : tick.pods) {
+    if (c.pod_index >= st.metered_index.size()) continue;
+    const int32_t m = st.metered_index[c.pod_index];
+    if (m < 0) continue;
+    const State::PodIdentity& id = st.identities[m];
+    const State::Node& node = st.nodes[st.pods[m].node];
+    const std::string_view model =
+        c.gpu_share > 0 ? std::string_view(node.gpu_model) : std::string_view();
+    uint64_t identity = 0xCBF29CE484222325ull;
+    for (std::string_view part :
+         {std::string_view(id.name), std::string_view(id.ns), std::string_view(id.team),
+          std::string_view(id.project), std::string_view(id.experiment),
+          std::string_view(node.name), model})
+      identity = Mix(identity, part);
+    identity = Mix(identity, CapacityTierName(node.tier));
+    const std::array<double, 7> values = {c.gpu_share,      c.gpu_cost,   c.cpu_cost,
+                                          c.memory_cost,    c.usage_cost, c.idle_share_cost,
+                                          st.utilization[m]};
+    if (changed(id.uid, values, identity, &reported_at_[static_cast<size_t>(m)])) {
+      out.started.push_back(PodRow(c, tick.second));
+    }
+  }
+  if (include_idle) {
+    std::string key;
+    for (const NodeSecondCost& c : tick.nodes) {
+      if (c.node_index >= st.nodes.size()) continue;
+      if (c.idle_cost() <= 0 && c.idle_gpus <= 0) continue;
+      const State::Node& node = st.nodes[c.node_index];
+      key = "idle/" + node.name;
+      const uint64_t identity =
+          Mix(Mix(0xCBF29CE484222325ull, node.gpu_model), CapacityTierName(node.tier));
+      const std::array<double, 7> values = {
+          c.idle_gpus, c.idle_gpu_cost, c.idle_cpu_cost, c.idle_memory_cost, 0, 0, -1};
+      if (changed(key, values, identity, nullptr)) out.started.push_back(IdleRow(c, tick.second));
+    }
+  }
+  for (auto it = reported_.begin(); it != reported_.end();) {
+    if (it->second.seen == generation) {
+      ++it;
+      continue;
+    }
+    out.ended.push_back(it->first);
+    it = reported_.erase(it);
   }
 }
 

@@ -9,6 +9,10 @@
 //   TickResult tick;
 //   meter.Tick(now_unix_seconds, tick);            // cheap: no allocation once warm
 //   meter.AppendSamples(tick, samples);            // CostSample rows for storage
+//   RunChanges changes;
+//   meter.DiffRuns(tick, changes);                 // or only the rows that changed
+//   store.AppendRuns({.from = now, .through = now + 1, .complete = changes.complete,
+//                     .started = changes.started, .ended = changes.ended});
 //
 // Allocation cost of a pod for one second:
 //   gpu_share x node GPU price per GPU-second + cpu request x node price per
@@ -23,6 +27,7 @@
 // SetUtilization and Tick. TickResult is a plain value.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,6 +35,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "api/annotations.h"
@@ -143,6 +149,20 @@ struct NodeSecondCost {
   double idle_cost() const { return idle_gpu_cost + idle_cpu_cost + idle_memory_cost; }
 };
 
+// The runs that changed at one tick (CostStore::AppendRuns).
+struct RunChanges {
+  // `started` lists every run (the first call, or after ResetRuns).
+  bool complete = false;
+  std::vector<CostSample> started{};  // new values from the tick's second on
+  std::vector<std::string> ended{};   // pod uids / "idle/<node>" that stopped
+  bool empty() const { return !complete && started.empty() && ended.empty(); }
+  void Clear() {
+    complete = false;
+    started.clear();
+    ended.clear();
+  }
+};
+
 struct TickResult {
   int64_t second = 0;
   std::vector<PodSecondCost> pods{};    // priced, scheduled pods only
@@ -174,14 +194,40 @@ class Meter {
   void AppendSamples(const TickResult& tick, std::vector<CostSample>& out,
                      bool include_idle = true) const;
 
+  // Run bookkeeping: appends to `out` the pods and idle nodes whose row
+  // (values or attribution) differs from the one last reported, and the ones
+  // gone. Costs nothing when neither the inventory nor any utilisation
+  // changed since the last call, one comparison per pod whose utilisation
+  // changed, and one lookup per pod after SetInventory; rows are built only
+  // for the changed ones. `tick` is this meter's latest Tick.
+  void DiffRuns(const TickResult& tick, RunChanges& out, bool include_idle = true);
+  // Forget what was reported (a store write failed, or a restart): the next
+  // DiffRuns lists everything, complete.
+  void ResetRuns();
+
   size_t pod_count() const;
   size_t node_count() const;
 
  private:
   struct State;
+  struct Reported {
+    std::array<double, 7> values{};
+    uint64_t identity = 0;  // hash of the row's attribution
+    uint64_t seen = 0;      // DiffRuns generation
+  };
+  CostSample PodRow(const PodSecondCost& c, int64_t second) const;
+  CostSample IdleRow(const NodeSecondCost& c, int64_t second) const;
+
   const PricingSource& pricing_;
   MeterOptions options_{};
   std::unique_ptr<State> state_;
+  // What DiffRuns last reported, by pod uid / "idle/<node>".
+  std::unordered_map<std::string, Reported> reported_;
+  std::vector<Reported*> reported_at_;  // by metered pod, since the last full pass
+  std::vector<uint32_t> changed_pods_;  // metered pods whose utilisation changed since
+  bool inventory_changed_ = true;
+  bool runs_reset_ = true;
+  uint64_t diff_generation_ = 0;
 };
 
 }  // namespace gpu_autoscaler::cost

@@ -12,12 +12,14 @@
 #include <vector>
 
 #include "common/failpoint.h"
+#include "cost/run_ledger.h"
 #include "cost/store_internal.h"
 
 namespace gpu_autoscaler::cost {
 namespace {
 
 using internal::Horizons;
+using internal::OpenRun;
 using internal::SeriesKey;
 
 constexpr char kRollupColumns[] =
@@ -82,11 +84,27 @@ FROM cost_1m GROUP BY 1, 2;
 )sql",
     // v3: SQLite packed its raw rows; this schema is unchanged.
     "SELECT 1",
+    // v4: raw data as runs (docs/cost.md "Storage"): one row per pod per run
+    // of seconds at constant values; open runs (end_second NULL) extend to
+    // meta 'metered_through'. Each stored second becomes a one-second run.
+    R"sql(
+CREATE TABLE cost_runs(
+  pod_id BIGINT NOT NULL, start BIGINT NOT NULL, end_second BIGINT, series_id BIGINT NOT NULL,
+  gpu_share DOUBLE PRECISION NOT NULL, gpu_cost DOUBLE PRECISION NOT NULL,
+  cpu_cost DOUBLE PRECISION NOT NULL, memory_cost DOUBLE PRECISION NOT NULL,
+  usage_cost DOUBLE PRECISION NOT NULL, idle_cost DOUBLE PRECISION NOT NULL,
+  gpu_utilization DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY(pod_id, start));
+INSERT INTO cost_runs SELECT pod_id, second, second + 1, series_id, gpu_share, gpu_cost, cpu_cost,
+  memory_cost, usage_cost, idle_cost, gpu_utilization FROM cost_raw;
+DROP TABLE cost_raw;
+CREATE INDEX cost_runs_end ON cost_runs(end_second);
+)sql",
 };
 
 // Tables that become hypertables under TimescaleDB, with their chunk widths.
 constexpr std::pair<const char*, int64_t> kHypertables[] = {
-    {"cost_raw", 86400}, {"cost_1m", 7 * 86400}, {"cost_1h", 30 * 86400}};
+    {"cost_runs", 86400}, {"cost_1m", 7 * 86400}, {"cost_1h", 30 * 86400}};
 
 constexpr char kStageTable[] = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS cost_stage(
@@ -150,18 +168,18 @@ std::string RollupInsert(const char* cte, const char* table, int width) {
 std::string InsertAndRollupSql() {
   return std::string(R"sql(
 WITH ins AS (
-  INSERT INTO cost_raw(second, pod_id, series_id, gpu_share, gpu_cost, cpu_cost, memory_cost,
-                       usage_cost, idle_cost, gpu_utilization)
-  SELECT st.second, p.id, s.id, st.gpu_share, st.gpu_cost, st.cpu_cost, st.memory_cost,
-         st.usage_cost, st.idle_cost, st.gpu_utilization
+  INSERT INTO cost_runs(start, end_second, pod_id, series_id, gpu_share, gpu_cost, cpu_cost,
+                        memory_cost, usage_cost, idle_cost, gpu_utilization)
+  SELECT st.second, st.second + 1, p.id, s.id, st.gpu_share, st.gpu_cost, st.cpu_cost,
+         st.memory_cost, st.usage_cost, st.idle_cost, st.gpu_utilization
   FROM cost_stage st
   JOIN pods p ON p.uid = st.pod_uid
   JOIN series s ON s.ns = st.ns AND s.team = st.team AND s.project = st.project AND
     s.experiment = st.experiment AND s.node = st.node AND s.gpu_model = st.gpu_model AND
     s.tier = st.tier AND s.idle = st.idle
   WHERE st.second >= $1
-  ON CONFLICT (second, pod_id) DO NOTHING
-  RETURNING second, series_id, gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
+  ON CONFLICT (pod_id, start) DO NOTHING
+  RETURNING start AS second, series_id, gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
             idle_cost, gpu_utilization),
 v AS (
   SELECT i.second, i.series_id,
@@ -254,6 +272,11 @@ struct PostgresCostStore::Impl {
   std::string insert_sql = InsertAndRollupSql();
   std::vector<std::optional<SeriesKey>> series;
   Horizons horizons;
+  // Where open runs end (meta 'metered_through'); INT64_MIN: none written.
+  int64_t metered_through = INT64_MIN;
+  internal::RunLedger ledger;
+
+  int64_t WatermarkOrZero() const { return metered_through == INT64_MIN ? 0 : metered_through; }
 
   ~Impl() {
     if (conn != nullptr) PQfinish(conn);
@@ -348,7 +371,7 @@ struct PostgresCostStore::Impl {
     }
     if (timescaledb && version == kLatestCostSchemaVersion) {
       for (const auto& [table, chunk] : kHypertables) {
-        const std::string time_column = std::string_view(table) == "cost_raw" ? "second" : "bucket";
+        const std::string time_column = std::string_view(table) == "cost_runs" ? "start" : "bucket";
         Result<PgResult> r = Exec(
             "SELECT create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::bigint, "
             "if_not_exists => TRUE, migrate_data => TRUE)",
@@ -389,15 +412,17 @@ struct PostgresCostStore::Impl {
   }
 
   Status LoadHorizons() {
-    GPU_ASSIGN_OR_RETURN(PgResult r,
-                         Exec("SELECT key, value FROM meta WHERE key LIKE 'horizon_%'"));
+    GPU_ASSIGN_OR_RETURN(PgResult r, Exec("SELECT key, value FROM meta WHERE key LIKE "
+                                          "'horizon_%' OR key = 'metered_through'"));
     horizons = {};
+    metered_through = INT64_MIN;
     for (int i = 0; i < r.rows(); ++i) {
       const std::string key = r.Text(i, 0);
       const int64_t value = r.Int(i, 1);
       if (key == "horizon_second") horizons.second = value;
       if (key == "horizon_minute") horizons.minute = value;
       if (key == "horizon_hour") horizons.hour = value;
+      if (key == "metered_through") metered_through = value;
     }
     return Status::Ok();
   }
@@ -468,6 +493,16 @@ struct PostgresCostStore::Impl {
     }
     GPU_RETURN_IF_ERROR(Copy(samples));
     GPU_RETURN_IF_ERROR(ExecScript(kInternSql));
+    // Seconds a longer run of the pod covers are duplicates. Checked before
+    // the insert: scanning the index while the same statement fills it would
+    // walk every row it inserted so far (invisible to it) for each row.
+    Result<PgResult> covered = Exec(R"sql(
+DELETE FROM cost_stage st USING pods p WHERE p.uid = st.pod_uid AND EXISTS (
+  SELECT 1 FROM (SELECT c.end_second FROM cost_runs c WHERE c.pod_id = p.id AND
+    c.start <= st.second ORDER BY c.start DESC LIMIT 1) last
+  WHERE coalesce(last.end_second, $1) > st.second))sql",
+                                    {std::to_string(WatermarkOrZero())});
+    if (!covered.ok()) return covered.error();
     GPU_ASSIGN_OR_RETURN(PgResult r, Exec(insert_sql, {std::to_string(horizons.second)}));
     stats.inserted = r.Int(0, 0);
     stats.duplicates = candidates - stats.inserted;
@@ -501,25 +536,162 @@ struct PostgresCostStore::Impl {
   Status ScanRaw(const internal::Segment& segment, internal::ReportBuilder& builder) {
     GPU_ASSIGN_OR_RETURN(
         PgResult r,
-        Exec("SELECT second, series_id, pod_id, gpu_share, gpu_cost, cpu_cost, memory_cost, "
-             "usage_cost, idle_cost, gpu_utilization FROM cost_raw "
-             "WHERE second >= $1 AND second < $2",
-             {std::to_string(segment.from), std::to_string(segment.to)}));
+        Exec("SELECT start, coalesce(end_second, $3), series_id, pod_id, gpu_share, gpu_cost, "
+             "cpu_cost, memory_cost, usage_cost, idle_cost, gpu_utilization FROM cost_runs "
+             "WHERE start < $2 AND coalesce(end_second, $3) > $1 AND "
+             "(end_second IS NULL OR end_second > $1)",
+             {std::to_string(segment.from), std::to_string(segment.to),
+              std::to_string(WatermarkOrZero())}));
     CostSample sample;
     for (int i = 0; i < r.rows(); ++i) {
-      const int64_t series_id = r.Int(i, 1);
+      const int64_t series_id = r.Int(i, 2);
       const SeriesKey* key = FindSeries(series_id);
       sample.idle = key != nullptr && key->idle;
-      sample.gpu_share = r.Double(i, 3);
-      sample.gpu_cost = r.Double(i, 4);
-      sample.cpu_cost = r.Double(i, 5);
-      sample.memory_cost = r.Double(i, 6);
-      sample.usage_cost = r.Double(i, 7);
-      sample.idle_cost = r.Double(i, 8);
-      sample.gpu_utilization = r.Double(i, 9);
-      builder.Add(r.Int(i, 0), series_id, r.Int(i, 2), CostTotals::FromSample(sample));
+      sample.gpu_share = r.Double(i, 4);
+      sample.gpu_cost = r.Double(i, 5);
+      sample.cpu_cost = r.Double(i, 6);
+      sample.memory_cost = r.Double(i, 7);
+      sample.usage_cost = r.Double(i, 8);
+      sample.idle_cost = r.Double(i, 9);
+      sample.gpu_utilization = r.Double(i, 10);
+      builder.AddRun(std::max(r.Int(i, 0), segment.from), std::min(r.Int(i, 1), segment.to),
+                     series_id, r.Int(i, 3), CostTotals::FromSample(sample));
     }
     return Status::Ok();
+  }
+
+  // Reads the open runs back into the ledger.
+  Status LoadLedger() {
+    ledger.Clear();
+    GPU_ASSIGN_OR_RETURN(
+        PgResult r,
+        Exec("SELECT r.pod_id, p.uid, r.start, r.series_id, s.idle, r.gpu_share, r.gpu_cost, "
+             "r.cpu_cost, r.memory_cost, r.usage_cost, r.idle_cost, r.gpu_utilization "
+             "FROM cost_runs r JOIN pods p ON p.id = r.pod_id JOIN series s ON s.id = "
+             "r.series_id WHERE r.end_second IS NULL"));
+    for (int i = 0; i < r.rows(); ++i) {
+      OpenRun run{r.Int(i, 0), r.Int(i, 2), r.Int(i, 3), {}, r.at(i, 4)[0] == 't'};
+      for (int v = 0; v < 7; ++v)
+        run.values[static_cast<size_t>(v)] = r.Double(i, 5 + v);
+      ledger.Load(r.Text(i, 1), run);
+    }
+    ledger.MarkLoaded();
+    return Status::Ok();
+  }
+
+  Status AppendRunsInTransaction(const RunBatch& batch, AppendStats& stats) {
+    GPU_RETURN_IF_ERROR(LoadHorizons());
+    if (!ledger.loaded()) GPU_RETURN_IF_ERROR(LoadLedger());
+    // Intern the started runs' pods and series in one go, through the stage.
+    std::unordered_map<std::string, std::pair<int64_t, int64_t>> ids;
+    if (!batch.started.empty()) {
+      GPU_RETURN_IF_ERROR(Copy(batch.started));
+      GPU_RETURN_IF_ERROR(ExecScript(kInternSql));
+      GPU_ASSIGN_OR_RETURN(
+          PgResult r,
+          Exec("SELECT st.pod_uid, p.id, s.id FROM cost_stage st JOIN pods p ON p.uid = "
+               "st.pod_uid JOIN series s ON s.ns = st.ns AND s.team = st.team AND s.project = "
+               "st.project AND s.experiment = st.experiment AND s.node = st.node AND "
+               "s.gpu_model = st.gpu_model AND s.tier = st.tier AND s.idle = st.idle"));
+      for (int i = 0; i < r.rows(); ++i)
+        ids[r.Text(i, 0)] = {r.Int(i, 1), r.Int(i, 2)};
+      GPU_RETURN_IF_ERROR(ExecScript("TRUNCATE cost_stage"));
+    }
+    GPU_ASSIGN_OR_RETURN(PgResult newest, Exec("SELECT max(end_second) FROM cost_runs"));
+    const int64_t newest_end = PQgetisnull(newest.get(), 0, 0) ? INT64_MIN : newest.Int(0, 0);
+    std::unordered_map<internal::BucketSeries, CostTotals, internal::BucketSeriesHash> minutes;
+    internal::RunSink sink;
+    sink.open = [&](const OpenRun& run) -> Status {
+      std::vector<std::string> params = {std::to_string(run.pod_id), std::to_string(run.start),
+                                         std::to_string(run.series_id)};
+      std::string sql =
+          "INSERT INTO cost_runs(pod_id, start, end_second, series_id, gpu_share, gpu_cost, "
+          "cpu_cost, memory_cost, usage_cost, idle_cost, gpu_utilization) VALUES($1, $2, NULL, "
+          "$3";
+      for (size_t v = 0; v < run.values.size(); ++v) {
+        char buf[32];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), run.values[v]);
+        sql += ", " + std::string(buf, ec == std::errc() ? end : buf);
+      }
+      sql +=
+          ") ON CONFLICT (pod_id, start) DO UPDATE SET end_second = NULL, series_id = "
+          "EXCLUDED.series_id, gpu_share = EXCLUDED.gpu_share, gpu_cost = EXCLUDED.gpu_cost, "
+          "cpu_cost = EXCLUDED.cpu_cost, memory_cost = EXCLUDED.memory_cost, usage_cost = "
+          "EXCLUDED.usage_cost, idle_cost = EXCLUDED.idle_cost, gpu_utilization = "
+          "EXCLUDED.gpu_utilization";
+      Result<PgResult> r = Exec(sql, {params[0], params[1], params[2]});
+      return r.ok() ? Status::Ok() : r.error();
+    };
+    sink.close = [&](int64_t pod_id, int64_t start, int64_t end) -> Status {
+      Result<PgResult> r =
+          Exec("UPDATE cost_runs SET end_second = $3 WHERE pod_id = $1 AND start = $2",
+               {std::to_string(pod_id), std::to_string(start), std::to_string(end)});
+      return r.ok() ? Status::Ok() : r.error();
+    };
+    sink.roll = [&](int64_t minute, int64_t series_id, const CostTotals& t) {
+      minutes[{minute, series_id}].Add(t);
+    };
+    auto intern = [&](const CostSample& s) -> Result<std::pair<int64_t, int64_t>> {
+      auto it = ids.find(s.pod_uid);
+      if (it == ids.end()) return InternalError("postgres " + where + ": pod not interned");
+      return it->second;
+    };
+    GPU_ASSIGN_OR_RETURN(
+        stats, ledger.Apply(batch, metered_through, newest_end, horizons.second, intern, sink));
+    if (batch.through <= std::max(metered_through, newest_end) ||
+        batch.through <= horizons.second) {
+      return Status::Ok();
+    }
+    // Rolled up at once (this store has no open minutes): one upsert per
+    // table of every (minute, series) the batch touched.
+    std::unordered_map<internal::BucketSeries, CostTotals, internal::BucketSeriesHash> hours;
+    for (const auto& [key, t] : minutes)
+      hours[{key.bucket - key.bucket % 3600, key.series_id}].Add(t);
+    GPU_RETURN_IF_ERROR(UpsertRollups("cost_1m", minutes));
+    GPU_RETURN_IF_ERROR(UpsertRollups("cost_1h", hours));
+    metered_through = batch.through;
+    return SetMeta("metered_through", batch.through);
+  }
+
+  Status UpsertRollups(const char* table,
+                       const std::unordered_map<internal::BucketSeries, CostTotals,
+                                                internal::BucketSeriesHash>& rows) {
+    if (rows.empty()) return Status::Ok();
+    std::string sql =
+        std::string("INSERT INTO ") + table + "(bucket, series_id, " + kRollupColumns + ") VALUES ";
+    bool first = true;
+    for (const auto& [key, t] : rows) {
+      sql += first ? "(" : ",(";
+      first = false;
+      AppendCopyNumber(sql, key.bucket, ',');
+      AppendCopyNumber(sql, key.series_id, ',');
+      AppendCopyNumber(sql, t.samples, ',');
+      const double values[] = {t.gpu_seconds,        t.idle_gpu_seconds,   t.gpu_cost,
+                               t.cpu_cost,           t.memory_cost,        t.usage_cost,
+                               t.idle_cost,          t.exclusive_gpu_cost, t.utilized_gpu_seconds,
+                               t.metered_gpu_seconds};
+      for (size_t v = 0; v < 10; ++v)
+        AppendCopyNumber(sql, values[v], v + 1 == 10 ? ')' : ',');
+    }
+    sql += " ON CONFLICT (bucket, series_id) DO UPDATE SET ";
+    const char* columns[] = {"samples",
+                             "gpu_seconds",
+                             "idle_gpu_seconds",
+                             "gpu_cost",
+                             "cpu_cost",
+                             "memory_cost",
+                             "usage_cost",
+                             "idle_cost",
+                             "exclusive_gpu_cost",
+                             "utilized_gpu_seconds",
+                             "metered_gpu_seconds"};
+    first = true;
+    for (const char* c : columns) {
+      sql += first ? "" : ", ";
+      sql += std::string(c) + " = " + table + "." + c + " + EXCLUDED." + c;
+      first = false;
+    }
+    return ExecScript(sql);
   }
 
   std::string PodName(int64_t pod_id) {
@@ -609,6 +781,21 @@ Result<AppendStats> PostgresCostStore::Append(std::span<const CostSample> sample
   return stats;
 }
 
+Result<AppendStats> PostgresCostStore::AppendRuns(const RunBatch& batch) {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  AppendStats stats;
+  GPU_RETURN_IF_ERROR(impl_->ExecScript("BEGIN"));
+  Status status = impl_->AppendRunsInTransaction(batch, stats);
+  if (status.ok()) status = failpoint::Evaluate("cost_store.append.before_commit");
+  if (status.ok()) status = impl_->ExecScript("COMMIT");
+  if (!status.ok()) {
+    impl_->Rollback();
+    impl_->ledger.Clear();
+    return status;
+  }
+  return stats;
+}
+
 Result<CostReport> PostgresCostStore::Query(const CostQuery& query) {
   GPU_RETURN_IF_ERROR(impl_->RequireLatest());
   GPU_RETURN_IF_ERROR(impl_->ExecScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
@@ -632,7 +819,7 @@ Result<RetentionStats> PostgresCostStore::ApplyRetention(const RetentionPolicy& 
       const char* meta;
     };
     const Step steps[] = {
-        {"DELETE FROM cost_raw WHERE second < $1", next.second, &stats.raw_deleted,
+        {"DELETE FROM cost_runs WHERE end_second <= $1", next.second, &stats.raw_deleted,
          "horizon_second"},
         {"DELETE FROM cost_1m WHERE bucket < $1", next.minute, &stats.minute_deleted,
          "horizon_minute"},
@@ -660,9 +847,12 @@ Result<int> PostgresCostStore::SchemaVersion() {
 }
 
 Result<std::optional<int64_t>> PostgresCostStore::NewestSecond() {
-  GPU_ASSIGN_OR_RETURN(PgResult r, impl_->Exec("SELECT max(second) FROM cost_raw"));
-  if (r.rows() == 0 || PQgetisnull(r.get(), 0, 0)) return std::optional<int64_t>();
-  return std::optional<int64_t>(r.Int(0, 0));
+  GPU_RETURN_IF_ERROR(impl_->LoadHorizons());
+  GPU_ASSIGN_OR_RETURN(PgResult r, impl_->Exec("SELECT max(end_second) FROM cost_runs"));
+  int64_t end = impl_->metered_through;
+  if (r.rows() > 0 && !PQgetisnull(r.get(), 0, 0)) end = std::max(end, r.Int(0, 0));
+  if (end == INT64_MIN) return std::optional<int64_t>();
+  return std::optional<int64_t>(end - 1);
 }
 
 std::string_view PostgresCostStore::backend() const {

@@ -44,6 +44,7 @@ class PostgresCostStore final : public CostStore {
   ~PostgresCostStore() override;
 
   Result<AppendStats> Append(std::span<const CostSample> samples) override;
+  Result<AppendStats> AppendRuns(const RunBatch& batch) override;
   Result<CostReport> Query(const CostQuery& query) override;
   Result<RetentionStats> ApplyRetention(const RetentionPolicy& policy, int64_t now) override;
   Result<int> SchemaVersion() override;

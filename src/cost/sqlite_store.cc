@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/failpoint.h"
+#include "cost/run_ledger.h"
 #include "cost/store_internal.h"
 
 namespace gpu_autoscaler::cost {
@@ -22,6 +23,8 @@ namespace {
 
 using internal::FloorTo;
 using internal::Horizons;
+using internal::OpenRun;
+using internal::RunValues;
 using internal::SeriesKey;
 
 // Schema history. Entry i upgrades version i to i + 1; never edit a shipped
@@ -96,6 +99,18 @@ INSERT INTO cost_raw_v3 SELECT second, pod_id, series_id, gpa_pack_raw_values(gp
 DROP TABLE cost_raw;
 ALTER TABLE cost_raw_v3 RENAME TO cost_raw;
 )sql",
+    // v4: raw data as runs (docs/cost.md "Storage"): one row per pod per run
+    // of seconds at constant values; open runs (end_second NULL) extend to
+    // meta 'metered_through'. Each stored second becomes a one-second run.
+    R"sql(
+CREATE TABLE cost_runs(
+  pod_id INTEGER NOT NULL, start INTEGER NOT NULL, end_second INTEGER,
+  series_id INTEGER NOT NULL, v BLOB NOT NULL,
+  PRIMARY KEY(pod_id, start)) WITHOUT ROWID;
+INSERT INTO cost_runs SELECT pod_id, second, second + 1, series_id, v FROM cost_raw;
+DROP TABLE cost_raw;
+CREATE INDEX cost_runs_end ON cost_runs(end_second);
+)sql",
 };
 
 // cost_raw.v: gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
@@ -116,6 +131,13 @@ void PackDoubles(const double (&values)[kRawValues], PackedRawValues& out) {
 PackedRawValues PackRawValues(const CostSample& s) {
   const double values[kRawValues] = {s.gpu_share,  s.gpu_cost,  s.cpu_cost,       s.memory_cost,
                                      s.usage_cost, s.idle_cost, s.gpu_utilization};
+  PackedRawValues out;
+  PackDoubles(values, out);
+  return out;
+}
+
+PackedRawValues PackRunValues(const RunValues& v) {
+  const double values[kRawValues] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
   PackedRawValues out;
   PackDoubles(values, out);
   return out;
@@ -300,6 +322,9 @@ struct SqliteCostStore::Impl {
   int version = 0;
 
   Statement insert_raw;
+  Statement select_cover;
+  Statement upsert_run;
+  Statement close_run;
   Statement upsert_minute;
   Statement upsert_hour;
   Statement insert_pod;
@@ -322,6 +347,9 @@ struct SqliteCostStore::Impl {
   std::unordered_map<std::string, int64_t> series_ids;
   std::vector<std::optional<SeriesKey>> series;  // by id
   Horizons horizons;
+  // Where open runs end (meta 'metered_through'); INT64_MIN: none written.
+  int64_t metered_through = INT64_MIN;
+  internal::RunLedger ledger;
   // Rollups of seconds >= horizons.rolled_until live here until their minute
   // closes; they are rebuilt from the raw table before the first Append.
   PendingRollups pending;
@@ -341,7 +369,7 @@ struct SqliteCostStore::Impl {
     int64_t series_id;
     PackedRawValues values;
   };
-  static constexpr size_t kMaxRowsPerInsert = 128;  // 512 parameters, under every build's limit
+  static constexpr size_t kMaxRowsPerInsert = 128;  // 640 parameters, under every build's limit
   std::vector<RawRow> fresh;
   std::array<Statement, 8> insert_fresh;  // [k]: 2^k rows
   Statement select_newest_second;
@@ -349,6 +377,9 @@ struct SqliteCostStore::Impl {
   ~Impl() {
     // Statements must be finalized before the connection closes.
     insert_raw = {};
+    select_cover = {};
+    upsert_run = {};
+    close_run = {};
     for (Statement& stmt : insert_fresh)
       stmt = {};
     select_newest_second = {};
@@ -454,11 +485,23 @@ struct SqliteCostStore::Impl {
   }
 
   Status PrepareStatements() {
+    GPU_ASSIGN_OR_RETURN(insert_raw,
+                         Prepare("INSERT INTO cost_runs(pod_id, start, end_second, series_id, v) "
+                                 "VALUES(?2, ?1, ?1 + 1, ?3, ?4)"));
+    // The pod's last run starting at or before a second: it covers the second
+    // when it ends after it (an open one: before the watermark).
+    GPU_ASSIGN_OR_RETURN(select_cover,
+                         Prepare("SELECT coalesce(end_second, ?3) FROM cost_runs "
+                                 "WHERE pod_id = ?1 AND start <= ?2 ORDER BY start DESC LIMIT 1"));
+    GPU_ASSIGN_OR_RETURN(upsert_run,
+                         Prepare("INSERT INTO cost_runs(pod_id, start, end_second, series_id, v) "
+                                 "VALUES(?1, ?2, NULL, ?3, ?4) ON CONFLICT(pod_id, start) DO "
+                                 "UPDATE SET end_second = NULL, series_id = excluded.series_id, "
+                                 "v = excluded.v"));
     GPU_ASSIGN_OR_RETURN(
-        insert_raw,
-        Prepare("INSERT INTO cost_raw(second, pod_id, series_id, v) VALUES(?1, ?2, ?3, ?4) "
-                "ON CONFLICT(second, pod_id) DO NOTHING"));
-    GPU_ASSIGN_OR_RETURN(select_newest_second, Prepare("SELECT max(second) FROM cost_raw"));
+        close_run,
+        Prepare("UPDATE cost_runs SET end_second = ?3 WHERE pod_id = ?1 AND start = ?2"));
+    GPU_ASSIGN_OR_RETURN(select_newest_second, Prepare("SELECT max(end_second) FROM cost_runs"));
     GPU_ASSIGN_OR_RETURN(upsert_minute, Prepare(UpsertRollupSql("cost_1m")));
     GPU_ASSIGN_OR_RETURN(upsert_hour, Prepare(UpsertRollupSql("cost_1h")));
     GPU_ASSIGN_OR_RETURN(insert_pod, Prepare("INSERT INTO pods(uid, ns, name) VALUES(?1, ?2, ?3) "
@@ -526,30 +569,79 @@ struct SqliteCostStore::Impl {
       GPU_ASSIGN_OR_RETURN(std::string v, MetaValue(keys[i]));
       *fields[i] = v.empty() ? 0 : std::atoll(v.c_str());
     }
+    GPU_ASSIGN_OR_RETURN(std::string through, MetaValue("metered_through"));
+    metered_through = through.empty() ? INT64_MIN : std::atoll(through.c_str());
     return Status::Ok();
   }
 
-  // Rebuilds the open minutes from the raw seconds not yet rolled up.
-  Status LoadPending() {
-    pending.Clear();
-    GPU_ASSIGN_OR_RETURN(Statement stmt,
-                         Prepare("SELECT second, series_id, v FROM cost_raw WHERE second >= ?1"));
+  // Calls fn(pod_id, start, end, series_id, values) for every run that
+  // overlaps [from, to) (open runs end at the watermark), unclipped.
+  template <typename Fn>
+  Status ScanRuns(int64_t from, int64_t to, Fn fn) {
+    GPU_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT pod_id, start, ?3, series_id, v FROM cost_runs "
+                "WHERE end_second IS NULL AND start < ?2 AND ?3 > ?1 "
+                "UNION ALL SELECT pod_id, start, end_second, series_id, v FROM cost_runs "
+                "WHERE end_second > ?1 AND start < ?2"));
     sqlite3_stmt* st = stmt.get();
-    sqlite3_bind_int64(st, 1, horizons.rolled_until);
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    sqlite3_bind_int64(st, 3, metered_through == INT64_MIN ? 0 : metered_through);
     CostSample sample;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      const int64_t series_id = sqlite3_column_int64(st, 1);
+      const int64_t series_id = sqlite3_column_int64(st, 3);
       const SeriesKey* key = FindSeries(series_id);
       sample.idle = key != nullptr && key->idle;
-      if (!UnpackRawValues(sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), sample)) {
-        return CorruptRawRow(sqlite3_column_bytes(st, 2));
+      if (!UnpackRawValues(sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4), sample)) {
+        return CorruptRawRow(sqlite3_column_bytes(st, 4));
       }
-      pending.Add(FloorTo(sqlite3_column_int64(st, 0), 60), series_id,
-                  CostTotals::FromSample(sample));
+      fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+         series_id, sample);
     }
-    if (rc != SQLITE_DONE) return Error("load open minutes");
+    if (rc != SQLITE_DONE) return Error("scan cost_runs");
+    return Status::Ok();
+  }
+
+  // Rebuilds the open minutes from the runs' seconds not yet rolled up.
+  Status LoadPending() {
+    pending.Clear();
+    GPU_RETURN_IF_ERROR(ScanRuns(
+        horizons.rolled_until, INT64_MAX,
+        [&](int64_t, int64_t start, int64_t end, int64_t series_id, const CostSample& sample) {
+          const CostTotals t = CostTotals::FromSample(sample);
+          internal::ForEachMinute(std::max(start, horizons.rolled_until), end,
+                                  [&](int64_t minute, int64_t n) {
+                                    pending.Add(minute, series_id, internal::Scaled(t, n));
+                                  });
+        }));
     pending_loaded = true;
+    return Status::Ok();
+  }
+
+  // Reads the open runs back into the ledger.
+  Status LoadLedger() {
+    ledger.Clear();
+    GPU_ASSIGN_OR_RETURN(Statement stmt,
+                         Prepare("SELECT r.pod_id, p.uid, r.start, r.series_id, r.v FROM "
+                                 "cost_runs r JOIN pods p ON p.id = r.pod_id "
+                                 "WHERE r.end_second IS NULL"));
+    sqlite3_stmt* st = stmt.get();
+    CostSample sample;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      if (!UnpackRawValues(sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4), sample)) {
+        return CorruptRawRow(sqlite3_column_bytes(st, 4));
+      }
+      const int64_t series_id = sqlite3_column_int64(st, 3);
+      const SeriesKey* key = FindSeries(series_id);
+      OpenRun run{sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2), series_id,
+                  internal::ValuesOf(sample), key != nullptr && key->idle};
+      ledger.Load(ColumnText(st, 1), run);
+    }
+    if (rc != SQLITE_DONE) return Error("load open runs");
+    ledger.MarkLoaded();
     return Status::Ok();
   }
 
@@ -658,11 +750,20 @@ struct SqliteCostStore::Impl {
     return &it->second;
   }
 
-  Result<int64_t> NewestStoredSecond() {
+  // One past the newest second a closed run covers (INT64_MIN: none).
+  Result<int64_t> NewestClosedEnd() {
     sqlite3_stmt* stmt = select_newest_second.get();
     ResetOnExit reset(stmt);
     if (sqlite3_step(stmt) != SQLITE_ROW) return Error("select newest second");
     return sqlite3_column_type(stmt, 0) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, 0);
+  }
+
+  // The newest second stored at all (closed runs, or open ones up to the
+  // watermark); INT64_MIN when nothing is.
+  Result<int64_t> NewestStoredSecond() {
+    GPU_ASSIGN_OR_RETURN(const int64_t end, NewestClosedEnd());
+    const int64_t newest_end = std::max(end, metered_through);
+    return newest_end == INT64_MIN ? INT64_MIN : newest_end - 1;
   }
 
   Result<sqlite3_stmt*> FreshInsert(int log2_rows) {
@@ -672,9 +773,10 @@ struct SqliteCostStore::Impl {
       // the error rolls the whole batch back rather than dropping the row.
       // OR FAIL keeps the rows before it, so SQLite needs no statement
       // journal; the transaction is rolled back anyway.
-      std::string sql = "INSERT OR FAIL INTO cost_raw(second, pod_id, series_id, v) VALUES ";
+      std::string sql =
+          "INSERT OR FAIL INTO cost_runs(pod_id, start, end_second, series_id, v) VALUES ";
       for (int i = 0; i < (1 << log2_rows); ++i)
-        sql += i == 0 ? "(?,?,?,?)" : ",(?,?,?,?)";
+        sql += i == 0 ? "(?,?,?,?,?)" : ",(?,?,?,?,?)";
       GPU_ASSIGN_OR_RETURN(stmt, Prepare(sql));
     }
     return stmt.get();
@@ -693,8 +795,9 @@ struct SqliteCostStore::Impl {
       int param = 1;
       for (size_t r = done; r < done + rows; ++r) {
         const RawRow& row = fresh[r];
-        sqlite3_bind_int64(stmt, param++, row.second);
         sqlite3_bind_int64(stmt, param++, row.pod_id);
+        sqlite3_bind_int64(stmt, param++, row.second);
+        sqlite3_bind_int64(stmt, param++, row.second + 1);
         sqlite3_bind_int64(stmt, param++, row.series_id);
         // Static: `fresh` is not touched until the statement has run.
         sqlite3_bind_blob(stmt, param++, row.values.data(), static_cast<int>(row.values.size()),
@@ -709,15 +812,93 @@ struct SqliteCostStore::Impl {
     return Status::Ok();
   }
 
+  // Whether a run of the pod already covers `second`.
+  Result<bool> Covered(int64_t pod_id, int64_t second) {
+    sqlite3_stmt* stmt = select_cover.get();
+    ResetOnExit reset(stmt);
+    sqlite3_bind_int64(stmt, 1, pod_id);
+    sqlite3_bind_int64(stmt, 2, second);
+    sqlite3_bind_int64(stmt, 3, metered_through == INT64_MIN ? 0 : metered_through);
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return Error("select covering run");
+    return sqlite3_column_int64(stmt, 0) > second;
+  }
+
   // A newly stored sample's share of the rollups.
   void AddToRollups(const CostSample& s, int64_t series_id) {
-    const CostTotals t = CostTotals::FromSample(s);
-    if (s.second >= horizons.rolled_until) {
-      pending.Add(FloorTo(s.second, 60), series_id, t);
+    AddToRollups(FloorTo(s.second, 60), series_id, CostTotals::FromSample(s));
+  }
+  // Seconds of `minute` newly stored.
+  void AddToRollups(int64_t minute, int64_t series_id, const CostTotals& t) {
+    if (minute + 60 > horizons.rolled_until) {
+      pending.Add(minute, series_id, t);
     } else {  // a late second of a closed minute: straight into the rollups
-      late_minutes[{FloorTo(s.second, 60), series_id}].Add(t);
-      late_hours[{FloorTo(s.second, 3600), series_id}].Add(t);
+      late_minutes[{minute, series_id}].Add(t);
+      late_hours[{FloorTo(minute, 3600), series_id}].Add(t);
     }
+  }
+
+  // Writes the late rollups, and every pending minute before `newest`'s.
+  Status CloseMinutes(int64_t newest) {
+    for (const auto& [key, t] : late_minutes)
+      GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), key.bucket, key.series_id, t));
+    for (const auto& [key, t] : late_hours)
+      GPU_RETURN_IF_ERROR(Upsert(upsert_hour.get(), key.bucket, key.series_id, t));
+    if (newest == INT64_MIN) return Status::Ok();
+    const int64_t rolled_until = std::max(horizons.rolled_until, FloorTo(newest, 60));
+    if (rolled_until == horizons.rolled_until) return Status::Ok();
+    GPU_RETURN_IF_ERROR(pending.TakeBefore(
+        rolled_until, [&](int64_t minute, int64_t series_id, const CostTotals& t) -> Status {
+          GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), minute, series_id, t));
+          return Upsert(upsert_hour.get(), FloorTo(minute, 3600), series_id, t);
+        }));
+    return SetMeta("rolled_until", rolled_until);
+  }
+
+  Status AppendRunsInTransaction(const RunBatch& batch, AppendStats& stats) {
+    GPU_RETURN_IF_ERROR(LoadHorizons());
+    if (!pending_loaded) GPU_RETURN_IF_ERROR(LoadPending());
+    if (!ledger.loaded()) GPU_RETURN_IF_ERROR(LoadLedger());
+    late_minutes.clear();
+    late_hours.clear();
+    GPU_ASSIGN_OR_RETURN(const int64_t newest_end, NewestClosedEnd());
+    internal::RunSink sink;
+    sink.open = [&](const OpenRun& run) -> Status {
+      sqlite3_stmt* st = upsert_run.get();
+      ResetOnExit reset(st);
+      sqlite3_bind_int64(st, 1, run.pod_id);
+      sqlite3_bind_int64(st, 2, run.start);
+      sqlite3_bind_int64(st, 3, run.series_id);
+      const PackedRawValues values = PackRunValues(run.values);
+      sqlite3_bind_blob(st, 4, values.data(), static_cast<int>(values.size()), SQLITE_STATIC);
+      return StepDone(st, "open run");
+    };
+    sink.close = [&](int64_t pod_id, int64_t start, int64_t end) -> Status {
+      sqlite3_stmt* st = close_run.get();
+      ResetOnExit reset(st);
+      sqlite3_bind_int64(st, 1, pod_id);
+      sqlite3_bind_int64(st, 2, start);
+      sqlite3_bind_int64(st, 3, end);
+      return StepDone(st, "close run");
+    };
+    sink.roll = [&](int64_t minute, int64_t series_id, const CostTotals& t) {
+      AddToRollups(minute, series_id, t);
+    };
+    auto intern = [&](const CostSample& s) -> Result<std::pair<int64_t, int64_t>> {
+      GPU_ASSIGN_OR_RETURN(PodEntry entry, Intern(s));
+      return std::make_pair(entry.pod_id, entry.series_id);
+    };
+    GPU_ASSIGN_OR_RETURN(
+        stats, ledger.Apply(batch, metered_through, newest_end, horizons.second, intern, sink));
+    // A replay, or all past retention: the ledger changed nothing.
+    if (batch.through <= std::max(metered_through, newest_end) ||
+        batch.through <= horizons.second) {
+      return Status::Ok();
+    }
+    metered_through = batch.through;
+    GPU_RETURN_IF_ERROR(SetMeta("metered_through", batch.through));
+    return CloseMinutes(batch.through - 1);
   }
 
   Status AppendInTransaction(std::span<const CostSample> samples, AppendStats& stats) {
@@ -754,6 +935,11 @@ struct SqliteCostStore::Impl {
         continue;
       }
       GPU_RETURN_IF_ERROR(FlushFresh());
+      GPU_ASSIGN_OR_RETURN(const bool covered, Covered(ids.pod_id, s.second));
+      if (covered) {
+        ++stats.duplicates;
+        continue;
+      }
       sqlite3_bind_int64(ins, 1, s.second);
       sqlite3_bind_int64(ins, 2, ids.pod_id);
       sqlite3_bind_int64(ins, 3, ids.series_id);
@@ -762,32 +948,17 @@ struct SqliteCostStore::Impl {
       const int rc = sqlite3_step(ins);
       sqlite3_reset(ins);
       if (rc != SQLITE_DONE) return Error("insert sample");
-      if (sqlite3_changes(db) == 0) {
-        ++stats.duplicates;
-        continue;
-      }
       ++stats.inserted;
       AddToRollups(s, ids.series_id);
     }
     GPU_RETURN_IF_ERROR(FlushFresh());
-    for (const auto& [key, t] : late_minutes)
-      GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), key.bucket, key.series_id, t));
-    for (const auto& [key, t] : late_hours)
-      GPU_RETURN_IF_ERROR(Upsert(upsert_hour.get(), key.bucket, key.series_id, t));
     // Every minute before the newest sample's is closed: write it out.
-    if (newest == INT64_MIN) return Status::Ok();
-    const int64_t rolled_until = std::max(horizons.rolled_until, FloorTo(newest, 60));
-    if (rolled_until == horizons.rolled_until) return Status::Ok();
-    GPU_RETURN_IF_ERROR(pending.TakeBefore(
-        rolled_until, [&](int64_t minute, int64_t series_id, const CostTotals& t) -> Status {
-          GPU_RETURN_IF_ERROR(Upsert(upsert_minute.get(), minute, series_id, t));
-          return Upsert(upsert_hour.get(), FloorTo(minute, 3600), series_id, t);
-        }));
-    return SetMeta("rolled_until", rolled_until);
+    return CloseMinutes(newest);
   }
 
   // Forget ids a rolled-back transaction may have created.
   void DropCaches() {
+    ledger.Clear();
     pending.Clear();
     pending_loaded = false;
     batch_memo.clear();
@@ -831,26 +1002,12 @@ struct SqliteCostStore::Impl {
   }
 
   Status ScanRaw(const internal::Segment& segment, internal::ReportBuilder& builder) {
-    GPU_ASSIGN_OR_RETURN(Statement stmt,
-                         Prepare("SELECT second, series_id, pod_id, v FROM cost_raw "
-                                 "WHERE second >= ?1 AND second < ?2"));
-    sqlite3_stmt* s = stmt.get();
-    sqlite3_bind_int64(s, 1, segment.from);
-    sqlite3_bind_int64(s, 2, segment.to);
-    CostSample sample;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      const int64_t series_id = sqlite3_column_int64(s, 1);
-      const SeriesKey* key = FindSeries(series_id);
-      sample.idle = key != nullptr && key->idle;
-      if (!UnpackRawValues(sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), sample)) {
-        return CorruptRawRow(sqlite3_column_bytes(s, 3));
-      }
-      builder.Add(sqlite3_column_int64(s, 0), series_id, sqlite3_column_int64(s, 2),
-                  CostTotals::FromSample(sample));
-    }
-    if (rc != SQLITE_DONE) return Error("scan cost_raw");
-    return Status::Ok();
+    return ScanRuns(segment.from, segment.to,
+                    [&](int64_t pod_id, int64_t start, int64_t end, int64_t series_id,
+                        const CostSample& sample) {
+                      builder.AddRun(std::max(start, segment.from), std::min(end, segment.to),
+                                     series_id, pod_id, CostTotals::FromSample(sample));
+                    });
   }
 
   std::string PodName(int64_t pod_id) {
@@ -959,6 +1116,22 @@ Result<AppendStats> SqliteCostStore::Append(std::span<const CostSample> samples)
   return stats;
 }
 
+Result<AppendStats> SqliteCostStore::AppendRuns(const RunBatch& batch) {
+  GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  AppendStats stats;
+  GPU_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
+  Status status = impl_->AppendRunsInTransaction(batch, stats);
+  if (status.ok()) status = failpoint::Evaluate("cost_store.append.before_commit");
+  if (status.ok()) status = impl_->Exec("COMMIT");
+  if (!status.ok()) {
+    (void)impl_->Exec("ROLLBACK");
+    impl_->DropCaches();
+    (void)impl_->LoadHorizons();
+    return status;
+  }
+  return stats;
+}
+
 Result<CostReport> SqliteCostStore::Query(const CostQuery& query) {
   GPU_RETURN_IF_ERROR(impl_->RequireLatest());
   // One read transaction: every segment sees the same snapshot.
@@ -982,7 +1155,7 @@ Result<RetentionStats> SqliteCostStore::ApplyRetention(const RetentionPolicy& po
       const char* meta;
     };
     const Step steps[] = {
-        {"DELETE FROM cost_raw WHERE second < ?1", next.second, &stats.raw_deleted,
+        {"DELETE FROM cost_runs WHERE end_second <= ?1", next.second, &stats.raw_deleted,
          "horizon_second"},
         {"DELETE FROM cost_1m WHERE bucket < ?1", next.minute, &stats.minute_deleted,
          "horizon_minute"},
@@ -1014,6 +1187,7 @@ Result<int> SqliteCostStore::SchemaVersion() {
 
 Result<std::optional<int64_t>> SqliteCostStore::NewestSecond() {
   GPU_RETURN_IF_ERROR(impl_->RequireLatest());
+  GPU_RETURN_IF_ERROR(impl_->LoadHorizons());  // another writer may have moved the watermark
   GPU_ASSIGN_OR_RETURN(int64_t newest, impl_->NewestStoredSecond());
   if (newest == INT64_MIN) return std::optional<int64_t>();
   return std::optional<int64_t>(newest);

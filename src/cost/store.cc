@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cost/pricing.h"
+#include "cost/run_ledger.h"
 #include "cost/store.h"
 #include "cost/store_internal.h"
 
@@ -388,6 +389,20 @@ void ReportBuilder::Add(int64_t time, int64_t series_id, int64_t pod_id, const C
     key.pod_id = it->second;
   }
   rows_[key].Add(totals);
+}
+
+void ReportBuilder::AddRun(int64_t lo, int64_t hi, int64_t series_id, int64_t pod_id,
+                           const CostTotals& per_second) {
+  if (lo >= hi) return;
+  if (bucket_width_ == 0) {
+    Add(lo, series_id, pod_id, Scaled(per_second, hi - lo));
+    return;
+  }
+  while (lo < hi) {
+    const int64_t next = std::min(hi, FloorTo(lo, bucket_width_) + bucket_width_);
+    Add(lo, series_id, pod_id, Scaled(per_second, next - lo));
+    lo = next;
+  }
 }
 
 CostReport ReportBuilder::Finish() {

@@ -6,6 +6,10 @@
 // `--db` value.
 //
 // Semantics shared by every backend:
+//  - Raw data is runs: (pod, start second, end second or open, per-second
+//    values). `AppendRuns` writes only the runs that change; open runs extend
+//    to a store-wide watermark. `Append` stores per-second samples as
+//    one-second runs (imports, tests).
 //  - `Append` writes one batch in one transaction. It is idempotent per
 //    (pod_uid, second): a sample already stored is skipped, and only newly
 //    stored samples are added to the 1-minute and 1-hour rollups, in the same
@@ -43,7 +47,7 @@
 namespace gpu_autoscaler::cost {
 
 // The newest schema this binary writes. Opening an older database migrates it.
-inline constexpr int kLatestCostSchemaVersion = 3;
+inline constexpr int kLatestCostSchemaVersion = 4;
 
 enum class Resolution { kSecond, kMinute, kHour };
 
@@ -124,9 +128,30 @@ struct CostReport {
 };
 
 struct AppendStats {
-  int64_t inserted = 0;    // newly stored samples
+  int64_t inserted = 0;    // newly stored (pod, second)s
   int64_t duplicates = 0;  // (pod_uid, second) already stored: skipped
   int64_t too_old = 0;     // older than the raw retention horizon: skipped
+  // AppendRuns only: rows written (a run opened or closed) and runs that went
+  // on unchanged (a restart's re-announced pods).
+  int64_t runs_opened = 0;
+  int64_t runs_closed = 0;
+  int64_t runs_continued = 0;
+};
+
+// What the meter changed at one second, for AppendRuns. A run is one pod's
+// (or idle node's) constant per-second cost from its start second until it
+// ends; a run still open extends to the store's "metered through" watermark.
+struct RunBatch {
+  int64_t from = 0;     // the second the changes take effect
+  int64_t through = 0;  // afterwards every open run is metered up to here (exclusive)
+  // `started` lists every run open at `from` (a restart's resync): runs the
+  // store holds open for other pods end at `from`.
+  bool complete = false;
+  // Runs starting at `from` (CostSample::second is ignored): each closes the
+  // pod's open run, unless that run has exactly these values, when it goes on.
+  std::span<const CostSample> started{};
+  // Pods (or "idle/<node>") whose open run ends at `from`.
+  std::span<const std::string> ended{};
 };
 
 // How long each resolution is kept; 0 keeps it forever.
@@ -150,6 +175,15 @@ class CostStore {
   // non-negative costs); a bad sample rejects the batch with InvalidArgument.
   virtual Result<AppendStats> Append(std::span<const CostSample> samples) = 0;
 
+  // Writes the runs that changed at `batch.from` and moves the watermark to
+  // `batch.through`, rolling up every whole minute before it, in one
+  // transaction (docs/cost.md "Storage"). Writes follow the churn, not the
+  // pod count. Idempotent: seconds before the newest stored one are never
+  // metered again (a replayed batch changes nothing), and a gap between the
+  // watermark and `from` ends every open run at the watermark. Use either
+  // Append or AppendRuns for a pod, not both.
+  virtual Result<AppendStats> AppendRuns(const RunBatch& batch) = 0;
+
   virtual Result<CostReport> Query(const CostQuery& query) = 0;
 
   // Deletes data older than `now` minus each resolution's retention. Horizons
@@ -158,10 +192,10 @@ class CostStore {
 
   virtual Result<int> SchemaVersion() = 0;
 
-  // The newest second any raw sample was stored for, or nullopt when the
-  // raw table is empty. The metering loop resumes from here after a restart
-  // or a leader change, so no second is lost (and Append's idempotency makes
-  // re-metering the newest one harmless).
+  // The newest second any raw sample or run covers (the watermark - 1 when
+  // runs are open), or nullopt when nothing is stored. The metering loop resumes from here after a
+  // restart or a leader change, so no second is lost (and Append's idempotency makes re-metering
+  // the newest one harmless).
   virtual Result<std::optional<int64_t>> NewestSecond() = 0;
 
   // "sqlite" or "postgres" (or "postgres+timescaledb").

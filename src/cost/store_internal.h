@@ -102,6 +102,9 @@ class ReportBuilder {
 
   // `pod_id` matters only when the query groups or filters by pod.
   void Add(int64_t time, int64_t series_id, int64_t pod_id, const CostTotals& totals);
+  // A run's seconds [lo, hi) at `per_second` each, split at bucket edges.
+  void AddRun(int64_t lo, int64_t hi, int64_t series_id, int64_t pod_id,
+              const CostTotals& per_second);
 
   // Pod names are needed when the query groups or filters by pod.
   bool needs_pods() const { return by_pod_ || pod_filter_ != nullptr; }

@@ -244,7 +244,8 @@ TEST_F(CostCliTest, ReportsNeverWriteOrMigrateTheHistory) {
   }
   run = Exec({"cost", "--by", "namespace", "--db", old_db});
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find("schema version 2 is older than this program reads (3)"),
+  EXPECT_NE(run.err.find("schema version 2 is older than this program reads (" +
+                         std::to_string(kLatestCostSchemaVersion) + ")"),
             std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("upgrade it by running gpu-autoscaler-manager"), std::string::npos)

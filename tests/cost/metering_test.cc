@@ -241,6 +241,63 @@ TEST_F(MeteringTest, PriceFollowsTheTier) {
   EXPECT_EQ(samples[2].tier, CapacityTier::kReserved);
 }
 
+// The run store gets only what changed: everything (complete) first, then
+// nothing while nothing changes, the one pod whose utilisation changed, a new
+// pod and its node's idle row, and the uid of a pod that went away.
+TEST_F(MeteringTest, DiffRunsReportsOnlyWhatChanged) {
+  Meter meter(*pricing_);
+  std::vector<MeteredNode> nodes = {BigNode("n1"), BigNode("n2")};
+  std::vector<MeteredPod> pods = {Pod("a", "n1", 1), Pod("b", "n1", 2), Pod("c", "n2", 1)};
+  meter.SetInventory(nodes, pods);
+  TickResult tick;
+  RunChanges changes;
+  meter.Tick(100, tick);
+  meter.DiffRuns(tick, changes);
+  EXPECT_TRUE(changes.complete);
+  ASSERT_EQ(changes.started.size(), 5u);  // three pods, two idle rows
+  EXPECT_EQ(changes.started[0].pod_uid, "uid-a");
+  EXPECT_EQ(changes.started[0].second, 100);
+  EXPECT_EQ(changes.started[3].pod_uid, "idle/n1");
+  EXPECT_TRUE(changes.ended.empty());
+
+  changes.Clear();
+  meter.Tick(101, tick);
+  meter.DiffRuns(tick, changes);
+  EXPECT_TRUE(changes.empty());
+
+  meter.SetUtilization(1, 0.5);  // b
+  meter.SetUtilization(0, -1);   // a: unchanged (no metric before either)
+  meter.Tick(102, tick);
+  meter.DiffRuns(tick, changes);
+  EXPECT_FALSE(changes.complete);
+  ASSERT_EQ(changes.started.size(), 1u);
+  EXPECT_EQ(changes.started[0].pod_uid, "uid-b");
+  EXPECT_EQ(changes.started[0].gpu_utilization, 0.5);
+  EXPECT_NEAR(changes.started[0].usage_cost, changes.started[0].gpu_cost / 2, 1e-18);
+
+  // c leaves n2 (its idle row changes), d arrives on n1 (n1's idle row
+  // changes); a and b keep their rows (b its utilisation, now by uid).
+  changes.Clear();
+  pods = {Pod("d", "n1", 1), Pod("a", "n1", 1), Pod("b", "n1", 2)};
+  meter.SetInventory(nodes, pods);
+  meter.SetUtilization(2, 0.5);
+  meter.Tick(103, tick);
+  meter.DiffRuns(tick, changes);
+  std::vector<std::string> started;
+  for (const CostSample& s : changes.started)
+    started.push_back(s.pod_uid);
+  EXPECT_EQ(started, (std::vector<std::string>{"uid-d", "idle/n1", "idle/n2"}));
+  EXPECT_EQ(changes.ended, std::vector<std::string>{"uid-c"});
+
+  // After a failed write everything is reported again.
+  changes.Clear();
+  meter.ResetRuns();
+  meter.Tick(104, tick);
+  meter.DiffRuns(tick, changes);
+  EXPECT_TRUE(changes.complete);
+  EXPECT_EQ(changes.started.size(), 5u);
+}
+
 TEST(TierFromNodeLabels, WellKnownLabels) {
   struct Case {
     std::map<std::string, std::string> labels;
