@@ -13,6 +13,7 @@
 
 #include "api/annotations.h"
 #include "common/failpoint.h"
+#include "controllers/namespace_labels.h"
 #include "controllers/secret_data.h"
 #include "cost/alerts.h"
 #include "kube/conditions.h"
@@ -382,16 +383,8 @@ Result<std::shared_ptr<const cost::ScopedSpend>> BudgetReconciler::Spend(int64_t
 }
 
 cost::NamespaceLabelIndex BudgetReconciler::NamespaceLabels() const {
-  cost::NamespaceLabelIndex index;
-  if (options_.namespaces == nullptr) return index;
-  for (const auto& ns : options_.namespaces->List()) {
-    cost::LabelMap& labels = index[std::string(ns->name())];
-    for (const kube::Label& l : ns->labels())
-      labels.emplace(std::string(l.key.view()), std::string(l.value.view()));
-    // As the webhook sees it, whether or not the API server set it.
-    labels.emplace(std::string(api::kNamespaceNameLabel), std::string(ns->name()));
-  }
-  return index;
+  if (options_.namespaces == nullptr) return {};
+  return NamespaceLabelsOf(*options_.namespaces);
 }
 
 Status BudgetReconciler::Deliver(const std::string& secret_ns, const cost::Budget& budget,

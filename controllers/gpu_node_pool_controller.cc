@@ -17,6 +17,7 @@
 #include "common/failpoint.h"
 #include "controllers/gpu_node_pool_predictive.h"
 #include "controllers/gpu_node_pool_scale_down.h"
+#include "controllers/namespace_labels.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -88,25 +89,40 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep = "
 
 }  // namespace
 
-std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<json>& budgets,
-                                                    const std::vector<std::string>& namespaces) {
+std::vector<std::string> BudgetsAskingSpotScaleDown(
+    const std::vector<json>& budgets, const std::vector<std::string>& namespaces,
+    const cost::NamespaceLabelIndex& namespace_labels) {
   std::vector<std::string> out;
   for (const json& b : budgets) {
     const json conditions = b.value("status", json::object()).value("conditions", json::array());
     if (!kube::IsConditionTrue(conditions, kScaleDownSpotRequested)) continue;
-    const json scope = b.value("spec", json::object()).value("scope", json::object());
-    json listed = scope.value("namespaces", json::array());
-    // A Budget covers its own namespace only (cost::ParseBudget), never the cluster.
-    const std::string own_ns = b.value("metadata", json::object()).value("namespace", "");
-    if (!own_ns.empty()) listed = json::array({own_ns});
-    bool covers = !listed.is_array() || listed.empty();
-    for (size_t i = 0; !covers && i < listed.size(); ++i) {
-      covers = listed[i].is_string() && std::find(namespaces.begin(), namespaces.end(),
-                                                  listed[i].get<std::string>()) != namespaces.end();
-    }
-    if (!covers) continue;
     const json meta = b.value("metadata", json::object());
-    out.push_back(meta.value("namespace", "") + "/" + meta.value("name", ""));
+    const std::string own_ns = meta.value("namespace", "");
+    const std::string name = meta.value("name", "");
+    bool covers = false;
+    if (!own_ns.empty()) {
+      // A Budget covers its own namespace only (cost::ParseBudget), never the cluster.
+      covers = std::find(namespaces.begin(), namespaces.end(), own_ns) != namespaces.end();
+      if (covers) out.push_back(own_ns + "/" + name);
+      continue;
+    }
+    // A ClusterBudget: its listed namespaces and namespace selector.
+    Result<cost::Budget> parsed = cost::ParseBudget(b.dump(), "ClusterBudget " + name);
+    if (!parsed.ok()) continue;  // the budget controller reports it Invalid
+    const cost::BudgetScope& scope = parsed->spec.scope;
+    for (const std::string& ns : namespaces) {
+      if (!scope.namespaces.empty() &&
+          std::find(scope.namespaces.begin(), scope.namespaces.end(), ns) == scope.namespaces.end())
+        continue;
+      if (scope.namespace_selector) {
+        auto labels = namespace_labels.find(ns);
+        if (labels == namespace_labels.end() || !scope.namespace_selector->Matches(labels->second))
+          continue;
+      }
+      covers = true;
+      break;
+    }
+    if (covers) out.push_back(name);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -360,8 +376,17 @@ void GpuNodePoolReconciler::ObserveNodesAndPods(
       if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
     }
   }
+  cost::NamespaceLabelIndex namespace_labels;
+  if (options_.cluster_budgets != nullptr) {
+    for (const auto& b : options_.cluster_budgets->List()) {
+      auto parsed_budget = b->Parse();
+      if (parsed_budget.ok()) budget_objects.push_back(std::move(*parsed_budget));
+    }
+    if (options_.namespaces != nullptr) namespace_labels = NamespaceLabelsOf(*options_.namespaces);
+  }
   snap->spot_scale_down_budgets = BudgetsAskingSpotScaleDown(
-      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()));
+      budget_objects, std::vector<std::string>(namespaces.begin(), namespaces.end()),
+      namespace_labels);
 }
 
 reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Request& request,

@@ -62,6 +62,7 @@
 #include "controllers/gpu_node_pool_spec.h"
 #include "controllers/node_pool_providers.h"
 #include "controllers/node_pool_selection.h"
+#include "cost/budget.h"
 #include "kube/generic_object.h"
 #include "kube/node_view.h"
 #include "kube/pod_view.h"
@@ -96,13 +97,21 @@ struct GpuNodePoolOptions {
   std::string secret_namespace = "default";  // for credentialsSecretRef without a namespace
   int recent_actions = 10;
   ProviderBuilder build_provider = BuildNodeGroupProvider;
+  // ClusterBudgets asking scaleDownSpot, and Namespaces for their selectors
+  // (nullptr: ClusterBudgets are not read).
+  const kube::Store<kube::GenericObject>* cluster_budgets = nullptr;
+  const kube::Store<kube::GenericObject>* namespaces = nullptr;
 };
 
-// The Budgets (ns/name) with ScaleDownSpotRequested=True whose scope covers
-// any of `namespaces` (the pool's pods'); a Budget without namespaces covers
-// the whole cluster.
-std::vector<std::string> BudgetsAskingSpotScaleDown(const std::vector<nlohmann::json>& budgets,
-                                                    const std::vector<std::string>& namespaces);
+// The Budgets ("ns/name") and ClusterBudgets ("name", as
+// cost::BudgetEnforcer names them) with ScaleDownSpotRequested=True whose
+// scope covers any of `namespaces` (the pool's pods'). A Budget covers its
+// own namespace only; a ClusterBudget the namespaces it lists (none: all)
+// whose labels in `namespace_labels` match its namespaceSelector (a namespace
+// with unknown labels does not).
+std::vector<std::string> BudgetsAskingSpotScaleDown(
+    const std::vector<nlohmann::json>& budgets, const std::vector<std::string>& namespaces,
+    const cost::NamespaceLabelIndex& namespace_labels = {});
 
 // The planner's view of a pod's GPU demand, sharing-aware: a time-sliced or
 // MPS replica is its share of a GPU (scheduler::GpuDemandOf), a MIG instance

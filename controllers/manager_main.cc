@@ -36,6 +36,10 @@ Flags:
                                      leader Lease (default false)
   --leader-election-namespace=NS     namespace of the Lease (default "default")
   --leader-election-id=NAME          name of the Lease (default "gpu-autoscaler-manager")
+  --namespace=NS                     the manager's own namespace: GPUNodePools'
+                                     credential Secrets without a namespace and
+                                     ClusterBudgets' notification Secrets (default:
+                                     the leader-election namespace)
   --workers=N                        reconcile workers per controller (default 2)
   --controllers=LIST                 controllers to run: * for all, NAME to add one,
                                      -NAME to drop one (default "*"); known:
@@ -88,6 +92,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
                                              "--health-probe-bind-address",
                                              "--leader-election-namespace",
                                              "--leader-election-id",
+                                             "--namespace",
                                              "--log-format",
                                              "--log-level",
                                              "--workers",
@@ -127,6 +132,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->leader_election_namespace = value;
     } else if (name == "--leader-election-id") {
       flags->leader_election_id = value;
+    } else if (name == "--namespace") {
+      flags->namespace_name = value;
     } else if (name == "--log-format") {
       flags->logging.format = value;
     } else if (name == "--log-level") {

@@ -145,6 +145,11 @@ class ConfigKeeper {
 };
 
 // Everything the controllers share, and what keeps their parts alive.
+// The manager's own namespace (--namespace, else the leader-election one).
+std::string OperatorNamespace(const ManagerFlags& flags) {
+  return flags.namespace_name.empty() ? flags.leader_election_namespace : flags.namespace_name;
+}
+
 struct Wiring {
   const ManagerFlags& flags;
   ManagerConfig config;
@@ -321,9 +326,7 @@ void SetupBudget(Wiring& w) {
                               .spend_refresh = std::min<std::chrono::milliseconds>(
                                   std::chrono::seconds(5), w.config.budgets.evaluation_period),
                               // ClusterBudgets' notification Secrets: the operator's own namespace.
-                              .operator_namespace = w.flags.namespace_name.empty()
-                                                        ? w.flags.leader_election_namespace
-                                                        : w.flags.namespace_name,
+                              .operator_namespace = OperatorNamespace(w.flags),
                               .cluster_budgets = &cluster_budgets->store(),
                               .namespaces = &namespaces->store(),
                               .cluster_name = w.config.budgets.cluster_name,
@@ -375,11 +378,14 @@ void SetupNodePools(Wiring& w) {
   auto pods = w.Pods();
   auto pools = w.Generic(api::kGpuNodePools);
   auto budgets = w.Generic(api::kBudgets);
+  auto cluster_budgets = w.Generic(api::kClusterBudgets);
+  auto namespaces = w.Generic(kube::resources::kNamespaces);
   auto* r = w.Keep(std::make_shared<GpuNodePoolReconciler>(
       pools->store(), nodes->store(), pods->store(), &budgets->store(), w.client,
       RealClock::Instance(), &w.recorder, w.registry,
-      GpuNodePoolOptions{.secret_namespace =
-                             w.flags.namespace_name.empty() ? "default" : w.flags.namespace_name}));
+      GpuNodePoolOptions{.secret_namespace = OperatorNamespace(w.flags),
+                         .cluster_budgets = &cluster_budgets->store(),
+                         .namespaces = &namespaces->store()}));
   auto* c = w.AddController("gpunodepool", *r);
   auto* pool_source =
       w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(pools));

@@ -39,7 +39,7 @@ struct ManagerFlags {
   std::string cost_db;           // --cost-db PATH|URL (overrides cost.database)
   std::string cost_db_secret;    // --cost-db-secret NS/NAME/KEY
   std::string prometheus_url;    // --prometheus-url (dcgm-exporter series)
-  std::string namespace_name;    // the manager's own namespace
+  std::string namespace_name;    // --namespace; empty: the leader-election namespace
   // custom.metrics.k8s.io for the HPA (HTTPS); empty or "0" disables.
   std::string custom_metrics_bind_address;
   std::string custom_metrics_cert_dir;  // tls.crt/tls.key; empty: generated

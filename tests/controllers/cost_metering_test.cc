@@ -206,11 +206,12 @@ class BacklogObservingStore : public cost::CostStore {
                         std::vector<double>& seen)
       : inner_(std::move(inner)), registry_(registry), seen_(seen) {}
   Result<cost::AppendStats> Append(std::span<const cost::CostSample> samples) override {
-    for (const auto& family : registry_.Collect()) {
-      if (family.name == "gpu_autoscaler_cost_backlog_seconds")
-        seen_.push_back(family.metric.at(0).gauge.value);
-    }
+    Observe();
     return inner_->Append(samples);
+  }
+  Result<cost::AppendStats> AppendRuns(const cost::RunBatch& batch) override {
+    Observe();
+    return inner_->AppendRuns(batch);
   }
   Result<cost::CostReport> Query(const cost::CostQuery& q) override { return inner_->Query(q); }
   Result<cost::RetentionStats> ApplyRetention(const cost::RetentionPolicy& p,
@@ -222,6 +223,13 @@ class BacklogObservingStore : public cost::CostStore {
   std::string_view backend() const override { return inner_->backend(); }
 
  private:
+  void Observe() {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name == "gpu_autoscaler_cost_backlog_seconds")
+        seen_.push_back(family.metric.at(0).gauge.value);
+    }
+  }
+
   std::unique_ptr<cost::CostStore> inner_;
   prometheus::Registry& registry_;
   std::vector<double>& seen_;

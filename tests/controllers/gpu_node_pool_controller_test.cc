@@ -252,6 +252,35 @@ TEST(BudgetsAskingSpotScaleDownTest, ConditionAndScope) {
             std::vector<std::string>{});
 }
 
+TEST(BudgetsAskingSpotScaleDownTest, ClusterBudgetsByListAndNamespaceSelector) {
+  auto cluster_budget = [](std::string name, json scope, std::string requested) {
+    return json{{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+                {"kind", "ClusterBudget"},
+                {"metadata", {{"name", name}}},
+                {"spec",
+                 {{"scope", scope},
+                  {"amount", 100},
+                  {"period", "monthly"},
+                  {"enforcement", "scaleDownSpot"}}},
+                {"status",
+                 {{"conditions", {{{"type", "ScaleDownSpotRequested"}, {"status", requested}}}}}}};
+  };
+  const std::vector<json> budgets = {
+      cluster_budget("everything", json::object(), "True"),
+      cluster_budget("lists-ml", {{"namespaces", {"ml"}}}, "True"),
+      cluster_budget("lists-web", {{"namespaces", {"web"}}}, "True"),
+      cluster_budget("research", {{"namespaceSelector", {{"matchLabels", {{"org", "research"}}}}}},
+                     "True"),
+      cluster_budget("calm", json::object(), "False")};
+  const cost::NamespaceLabelIndex labels = {{"ml", {{"org", "research"}}}, {"web", {}}};
+  EXPECT_EQ(BudgetsAskingSpotScaleDown(budgets, {"ml"}, labels),
+            (std::vector<std::string>{"everything", "lists-ml", "research"}));
+  EXPECT_EQ(BudgetsAskingSpotScaleDown(budgets, {"web"}, labels),
+            (std::vector<std::string>{"everything", "lists-web"}));
+  // A namespace whose labels are unknown is not selected.
+  EXPECT_EQ(BudgetsAskingSpotScaleDown({budgets[3]}, {"ml"}), std::vector<std::string>{});
+}
+
 TEST(DecideScaleConditionsTest, Table) {
   struct Row {
     ScaleConditionInput in;
