@@ -91,7 +91,7 @@ class FleetTest : public ::testing::Test {
 
   json Get(const kube::GroupVersionResource& gvr, const std::string& ns, const std::string& name) {
     auto r = client_->Get({gvr, ns, name, ""});
-    return r.ok() ? *r : json();
+    return r.ok() ? *r : json::object();  // empty: not there (yet)
   }
 
   std::string Metrics() {
@@ -127,8 +127,9 @@ TEST_F(FleetTest, LeasesRunningPodsAndCadvisorMetrics) {
   // The heartbeat Lease, held by the node, renewed.
   std::string first_renewal;
   ASSERT_TRUE(WaitFor([&] {
-    first_renewal =
-        Get(kube::resources::kLeases, "kube-node-lease", kNode)["spec"].value("renewTime", "");
+    first_renewal = Get(kube::resources::kLeases, "kube-node-lease", kNode)
+                        .value("spec", json::object())
+                        .value("renewTime", "");
     return !first_renewal.empty();
   })) << fleet_.Log();
   const json lease = Get(kube::resources::kLeases, "kube-node-lease", kNode);
@@ -136,14 +137,15 @@ TEST_F(FleetTest, LeasesRunningPodsAndCadvisorMetrics) {
   EXPECT_EQ(lease["spec"]["leaseDurationSeconds"], 40);
   EXPECT_EQ(lease["metadata"]["ownerReferences"][0]["kind"], "Node");
   ASSERT_TRUE(WaitFor([&] {
-    const std::string now =
-        Get(kube::resources::kLeases, "kube-node-lease", kNode)["spec"].value("renewTime", "");
+    const std::string now = Get(kube::resources::kLeases, "kube-node-lease", kNode)
+                                .value("spec", json::object())
+                                .value("renewTime", "");
     return !now.empty() && now > first_renewal;  // RFC 3339 in UTC sorts as time
   })) << fleet_.Log();
   // The node: Ready with a heartbeat, and an InternalIP.
   ASSERT_TRUE(WaitFor([&] {
     const json node = Get(kube::resources::kNodes, "", kNode);
-    for (const json& c : node["status"].value("conditions", json::array()))
+    for (const json& c : node.value("status", json::object()).value("conditions", json::array()))
       if (c["type"] == "Ready") return c["status"] == "True" && c.contains("lastHeartbeatTime");
     return false;
   })) << fleet_.Log();
@@ -152,7 +154,9 @@ TEST_F(FleetTest, LeasesRunningPodsAndCadvisorMetrics) {
 
   // The pod: Running, Ready, an IP, its container running.
   ASSERT_TRUE(WaitFor([&] {
-    return Get(kube::resources::kPods, ns_, "chat-a")["status"].value("phase", "") == "Running";
+    return Get(kube::resources::kPods, ns_, "chat-a")
+               .value("status", json::object())
+               .value("phase", "") == "Running";
   })) << fleet_.Log();
   const json status = Get(kube::resources::kPods, ns_, "chat-a")["status"];
   EXPECT_EQ(status["podIP"], "10.244.0.1");
@@ -189,7 +193,7 @@ TEST_F(FleetTest, LeasesRunningPodsAndCadvisorMetrics) {
   // The pod on a node the fleet does not manage is left as it was.
   EXPECT_FALSE(Get(kube::resources::kPods, ns_, "elsewhere")["status"].contains("phase") &&
                Get(kube::resources::kPods, ns_, "elsewhere")["status"]["phase"] == "Running");
-  EXPECT_TRUE(Get(kube::resources::kLeases, "kube-node-lease", "real-1").is_null());
+  EXPECT_TRUE(Get(kube::resources::kLeases, "kube-node-lease", "real-1").empty());
 
   // A graceful delete (the server marks a running pod terminating) completes at once.
   ASSERT_TRUE(client_->Delete({kube::resources::kPods, ns_, "chat-a", ""}).ok());
