@@ -7,27 +7,17 @@
 #include "api/nvidia.h"
 #include "autoscale/cluster.h"
 #include "gpu/mig.h"
+#include "kube/selector_values.h"
 #include "scheduler/gpu_demand.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
 
-bool ContainsValue(std::string_view joined, std::string_view value) {
-  size_t start = 0;
-  while (start <= joined.size()) {
-    size_t end = joined.find('\n', start);
-    if (end == std::string_view::npos) end = joined.size();
-    if (joined.substr(start, end - start) == value) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 // The label operators of a node selector requirement over a known value.
 bool Matches(const kube::NodeSelectorRequirement& r, std::string_view value) {
   const std::string_view op = r.op.view();
-  if (op == "In") return ContainsValue(r.values.view(), value);
-  if (op == "NotIn") return !ContainsValue(r.values.view(), value);
+  if (op == "In") return kube::SelectorValuesContain(r.values.view(), value);
+  if (op == "NotIn") return !kube::SelectorValuesContain(r.values.view(), value);
   if (op == "Exists") return true;
   return false;  // DoesNotExist, Gt/Lt on a name or model, unknown operators
 }

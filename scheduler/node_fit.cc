@@ -2,19 +2,10 @@
 
 #include <charconv>
 
+#include "kube/selector_values.h"
+
 namespace gpu_autoscaler::scheduler {
 namespace {
-
-bool ContainsValue(std::string_view joined, std::string_view value) {
-  size_t start = 0;
-  while (start <= joined.size()) {
-    size_t end = joined.find('\n', start);
-    if (end == std::string_view::npos) end = joined.size();
-    if (joined.substr(start, end - start) == value) return true;
-    start = end + 1;
-  }
-  return false;
-}
 
 bool ParseInt64(std::string_view text, int64_t* out) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
@@ -31,8 +22,8 @@ bool Matches(const kube::NodeSelectorRequirement& r, const kube::NodeView& node)
   } else {
     value = node.label(r.key.view());
   }
-  if (op == "In") return value && ContainsValue(values, *value);
-  if (op == "NotIn") return !value || !ContainsValue(values, *value);
+  if (op == "In") return value && kube::SelectorValuesContain(values, *value);
+  if (op == "NotIn") return !value || !kube::SelectorValuesContain(values, *value);
   if (op == "Exists") return value.has_value();
   if (op == "DoesNotExist") return !value.has_value();
   if (op == "Gt" || op == "Lt") {
