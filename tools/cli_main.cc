@@ -44,6 +44,7 @@ constexpr char kUsage[] =
     "  cost       report cost by namespace, team, project, node, model or tier\n"
     "  budget     budget status: spend, forecast and thresholds per Budget\n"
     "  roi        savings from GPU sharing and spot, and idle capacity cost\n"
+    "  waste      pods whose GPUs sat idle, with the idle GPU-hours and their cost\n"
     "  recommend  right-size pods (GPU memory, memory, GPU share) from usage traces\n"
     "  report     one report: sharing, cost by team, Budgets, scaling, placement (text, HTML)\n"
     "  simulate   replay a GPU trace against placement policies\n"
@@ -312,6 +313,7 @@ int main(int argc, char** argv) {
   if (command == "report") return gpu_autoscaler::cli::RunReport(argc - 2, argv + 2);
   if (command == "replay") return gpu_autoscaler::cli::RunReplay(argc - 2, argv + 2);
   if (command == "fleet") return gpu_autoscaler::cli::RunFleet(argc - 2, argv + 2);
+  if (command == "waste") return gpu_autoscaler::cli::RunWaste(argc - 2, argv + 2);
   std::fprintf(stderr, "gpu-autoscaler: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return kExitUsage;
 }

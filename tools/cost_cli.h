@@ -32,6 +32,7 @@ int RunRecommend(int argc, char** argv);  // recommend_cli.cc: the profiling eva
 int RunReport(int argc, char** argv);     // report_cli.cc: the cluster report (text, HTML)
 int RunReplay(int argc, char** argv);     // replay_cli.cc: a fake fleet replaying an openb trace
 int RunFleet(int argc, char** argv);      // fleet_cli.cc: KWOK-style kubelets, cAdvisor metrics
+int RunWaste(int argc, char** argv);      // waste_cli.cc: idle GPUs and their cost, per pod
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;

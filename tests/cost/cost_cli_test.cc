@@ -462,5 +462,65 @@ TEST_F(CostCliTest, RoiSavings) {
       << table.out;
 }
 
+TEST_F(CostCliTest, WasteListsPodsWhoseGpusSatIdleWithTheirCost) {
+  // A notebook holding a whole L4 at $1/h and using 2 % of it for the two hours.
+  {
+    auto store = SqliteCostStore::Open(db_);
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    CostSample notebook;
+    notebook.pod_uid = "uid-notebook-0";
+    notebook.pod_name = "notebook-0";
+    notebook.ns = "ml";
+    notebook.node = "gpu-b";
+    notebook.gpu_model = "L4";
+    notebook.gpu_share = 1;
+    notebook.gpu_cost = 1.0 / 3600;
+    notebook.gpu_utilization = 0.02;
+    std::vector<CostSample> batch;
+    for (int64_t t = kT0; t < kT0 + kHours * 3600; ++t) {
+      notebook.second = t;
+      batch.push_back(notebook);
+    }
+    ASSERT_TRUE((*store)->Append(batch).ok());
+  }
+  std::vector<std::string> args = {"waste", "-o", "json"};
+  for (const std::string& a : Window())
+    args.push_back(a);
+  CliRun run = Exec(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json doc = nlohmann::json::parse(run.out);
+  // ml/train-0 uses half of its half GPU; web/web-0 has no utilisation figure.
+  ASSERT_EQ(doc["pods"].size(), 1u) << doc.dump(2);
+  EXPECT_EQ(doc["pods"][0]["pod"], "ml/notebook-0");
+  EXPECT_NEAR(doc["pods"][0]["idle_gpu_hours"].get<double>(), 2.0, 1e-6);
+  EXPECT_NEAR(doc["pods"][0]["idle_cost"].get<double>(), 2.0, 1e-6);
+  EXPECT_EQ(doc["pods"][0]["idle_now"], true);
+  EXPECT_EQ(doc["pods"][0]["idle_since"], FormatRfc3339(kT0));
+  EXPECT_EQ(doc["total"]["pods"], 3);
+  EXPECT_NEAR(doc["total"]["measured_gpu_hours"].get<double>(), 2.0 + 1.0, 1e-6);
+
+  // --all lists the busy and the unmeasured pods too; a 1 % threshold calls nothing idle.
+  args.push_back("--all");
+  EXPECT_EQ(nlohmann::json::parse(Exec(args).out)["pods"].size(), 3u);
+  args.pop_back();
+  args.insert(args.end(), {"--threshold", "1%"});
+  EXPECT_EQ(nlohmann::json::parse(Exec(args).out)["pods"].size(), 0u);
+
+  std::vector<std::string> table_args = {"waste"};
+  for (const std::string& a : Window())
+    table_args.push_back(a);
+  CliRun table = Exec(table_args);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("ml/notebook-0"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("1 of 3 GPU pods idle for 2.00 GPU-hours, costing 2.00"),
+            std::string::npos)
+      << table.out;
+
+  CliRun bad = Exec({"waste", "--window", "soon", "--db", db_});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad --window"), std::string::npos) << bad.err;
+  EXPECT_EQ(Exec({"waste", "--help"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::cost
