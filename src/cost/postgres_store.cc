@@ -19,12 +19,9 @@ namespace gpu_autoscaler::cost {
 namespace {
 
 using internal::Horizons;
+using internal::kRollupColumns;
 using internal::OpenRun;
 using internal::SeriesKey;
-
-constexpr char kRollupColumns[] =
-    "samples, gpu_seconds, idle_gpu_seconds, gpu_cost, cpu_cost, memory_cost, usage_cost, "
-    "idle_cost, exclusive_gpu_cost, utilized_gpu_seconds, metered_gpu_seconds";
 
 // Schema history; entry i upgrades version i to i + 1 (see sqlite_store.cc).
 constexpr std::array<const char*, kLatestCostSchemaVersion> kMigrations = {
@@ -136,28 +133,6 @@ ORDER BY st.pod_uid
 ON CONFLICT DO NOTHING;
 )sql";
 
-// "col = table.col + EXCLUDED.col, ..." for every summed rollup column: an
-// upsert adds to the bucket rather than replacing it.
-void AppendRollupAccumulation(std::string& sql, std::string_view table) {
-  static constexpr const char* kSummed[] = {"samples",
-                                            "gpu_seconds",
-                                            "idle_gpu_seconds",
-                                            "gpu_cost",
-                                            "cpu_cost",
-                                            "memory_cost",
-                                            "usage_cost",
-                                            "idle_cost",
-                                            "exclusive_gpu_cost",
-                                            "utilized_gpu_seconds",
-                                            "metered_gpu_seconds"};
-  bool first = true;
-  for (const char* c : kSummed) {
-    sql += first ? "" : ", ";
-    sql += std::string(c) + " = " + std::string(table) + "." + c + " + EXCLUDED." + c;
-    first = false;
-  }
-}
-
 std::string RollupInsert(const char* cte, const char* table, int width) {
   const std::string w = std::to_string(width);
   std::string sql = std::string(cte) + " AS (INSERT INTO " + table + "(bucket, series_id, " +
@@ -167,7 +142,7 @@ std::string RollupInsert(const char* cte, const char* table, int width) {
                     "sum(idle_cost), sum(exclusive_gpu_cost), sum(utilized_gpu_seconds), "
                     "sum(metered_gpu_seconds) FROM v GROUP BY 1, 2 "
                     "ON CONFLICT (bucket, series_id) DO UPDATE SET ";
-  AppendRollupAccumulation(sql, table);
+  sql += internal::RollupAccumulation(std::string(table) + ".", "EXCLUDED");
   return sql + " RETURNING 1)";
 }
 
@@ -680,7 +655,7 @@ DELETE FROM cost_stage st USING pods p WHERE p.uid = st.pod_uid AND EXISTS (
         AppendCopyNumber(sql, values[v], v + 1 == 10 ? ')' : ',');
     }
     sql += " ON CONFLICT (bucket, series_id) DO UPDATE SET ";
-    AppendRollupAccumulation(sql, table);
+    sql += internal::RollupAccumulation(std::string(table) + ".", "EXCLUDED");
     return ExecScript(sql);
   }
 

@@ -23,6 +23,7 @@ namespace {
 
 using internal::FloorTo;
 using internal::Horizons;
+using internal::kRollupColumns;
 using internal::OpenRun;
 using internal::RunValues;
 using internal::SeriesKey;
@@ -168,32 +169,11 @@ void PackRawValuesSql(sqlite3_context* context, int argc, sqlite3_value** argv) 
   sqlite3_result_blob(context, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
 }
 
-constexpr char kRollupColumns[] =
-    "samples, gpu_seconds, idle_gpu_seconds, gpu_cost, cpu_cost, memory_cost, usage_cost, "
-    "idle_cost, exclusive_gpu_cost, utilized_gpu_seconds, metered_gpu_seconds";
-
 std::string UpsertRollupSql(const char* table) {
   std::string sql = std::string("INSERT INTO ") + table + "(bucket, series_id, " + kRollupColumns +
                     ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                     "ON CONFLICT(bucket, series_id) DO UPDATE SET ";
-  const char* columns[] = {"samples",
-                           "gpu_seconds",
-                           "idle_gpu_seconds",
-                           "gpu_cost",
-                           "cpu_cost",
-                           "memory_cost",
-                           "usage_cost",
-                           "idle_cost",
-                           "exclusive_gpu_cost",
-                           "utilized_gpu_seconds",
-                           "metered_gpu_seconds"};
-  bool first = true;
-  for (const char* c : columns) {
-    sql += first ? "" : ", ";
-    sql += std::string(c) + " = " + c + " + excluded." + c;
-    first = false;
-  }
-  return sql;
+  return sql + internal::RollupAccumulation("", "excluded");
 }
 
 // A prepared statement, finalized on destruction.

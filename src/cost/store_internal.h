@@ -17,6 +17,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -63,6 +64,27 @@ struct Horizons {
   int64_t rolled_until = INT64_MAX;
   int64_t Of(Resolution r) const;
 };
+
+// The rollup tables' summed columns (cost_1m, cost_1h), in table order.
+inline constexpr char kRollupColumns[] =
+    "samples, gpu_seconds, idle_gpu_seconds, gpu_cost, cpu_cost, memory_cost, usage_cost, "
+    "idle_cost, exclusive_gpu_cost, utilized_gpu_seconds, metered_gpu_seconds";
+
+// "col = <current>col + <excluded>.col, ..." over kRollupColumns: an upsert's
+// SET list that adds to the bucket rather than replacing it. `current` is ""
+// or "table." (PostgreSQL needs the table to disambiguate).
+inline std::string RollupAccumulation(const std::string& current, const std::string& excluded) {
+  std::string sql;
+  std::string_view columns = kRollupColumns;
+  while (!columns.empty()) {
+    const size_t comma = columns.find(", ");
+    const std::string c(columns.substr(0, comma));
+    if (!sql.empty()) sql += ", ";
+    sql += c + " = " + current + c + " + " + excluded + "." + c;
+    columns = comma == std::string_view::npos ? "" : columns.substr(comma + 2);
+  }
+  return sql;
+}
 
 inline int64_t FloorTo(int64_t t, int64_t unit) {
   return t - (((t % unit) + unit) % unit);
