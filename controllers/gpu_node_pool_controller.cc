@@ -15,6 +15,7 @@
 #include "api/nvidia.h"
 #include "api/resources.h"
 #include "common/failpoint.h"
+#include "controllers/gpu_node_pool_memory.h"
 #include "controllers/gpu_node_pool_predictive.h"
 #include "controllers/gpu_node_pool_scale_down.h"
 #include "controllers/namespace_labels.h"
@@ -214,6 +215,7 @@ struct GpuNodePoolReconciler::PoolState {
   PoolState(Clock::Duration batch_idle, Clock::Duration batch_max)
       : memory(batch_idle, batch_max) {}
   autoscale::PoolMemory memory;  // what the decision carries between passes
+  bool restored = false;         // memory seeded from the pool's status (after a restart)
   std::shared_ptr<cloud::NodeGroupProvider> provider;
   std::string provider_pool_shape;  // the spec the provider was built from (simulated groups)
   // Actions taken whose status write failed (a conflict with a stale cached
@@ -412,6 +414,10 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   const json old_status = object->value("status", json::object());
   json status = old_status.is_object() ? old_status : json::object();
   status["observedGeneration"] = generation;
+  if (!st.restored) {
+    RestorePoolMemory(old_status, now, wall, &st.memory);
+    st.restored = true;
+  }
   json actions = status.value("recentActions", json::array());
   if (!actions.is_array()) actions = json::array();
   // Actions of earlier reconciles that never reached the status, newest first.
@@ -669,6 +675,12 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   auto decided = autoscale::DecidePool(snap, &st.memory, decide_options);
   if (!decided.ok()) return reconcile::TransientError{"planning: " + decided.error().ToString()};
   const autoscale::PoolPlan& plan = *decided;
+  // With the Interruption entries below, in whichever status write comes first.
+  if (st.memory.interrupted.empty()) {
+    status.erase("answeredInterruptions");
+  } else {
+    status["answeredInterruptions"] = AnsweredInterruptionsJson(st.memory);
+  }
   auto type_name = [&](int group) -> const std::string& {
     return spec.instance_types[snap.groups[group].instance_type].name;
   };
@@ -822,15 +834,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Reconcile(const reconcile::Req
   status["tiers"] = tiers;
   status["pendingGPUPods"] = static_cast<int64_t>(plan.pending);
   status["hourlyCost"] = std::round(totals.hourly * 1e4) / 1e4;
-  json unavailable = json::array();
-  for (const auto& [key, until] : st.memory.unavailable.Live(now)) {
-    unavailable.push_back(
-        {{"instanceType", key.first},
-         {"tier", std::string(autoscale::TierKey(key.second))},
-         {"until", kube::FormatTime(wall + std::chrono::duration_cast<Clock::WallTime::duration>(
-                                               until - now))}});
-  }
-  status["unavailableOfferings"] = unavailable;
+  status["unavailableOfferings"] = UnavailableOfferingsJson(st.memory, now, wall);
 
   for (const PoolCondition& c : DecideScaleConditions({.scaled_up = scaled_up,
                                 .launching = plan.launching,

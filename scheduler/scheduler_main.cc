@@ -30,7 +30,8 @@ Flags:
   --bind-address=ADDR                extender server address (default 0.0.0.0)
   --port=N                           extender server port; 0 picks one (default 8888)
   --tls-cert-file=FILE               serve the extender over HTTPS with this PEM
-  --tls-key-file=FILE                certificate and key (enableHTTPS: true)
+  --tls-key-file=FILE                certificate and key (enableHTTPS: true); both are
+                                     watched and a rotated pair serves new connections
   --policy=NAME                      placement policy: FragLookahead (default), FGD,
                                      BestFit, WorstFit, FirstFit, DotProduct,
                                      GpuClustering, GpuPacking, Random

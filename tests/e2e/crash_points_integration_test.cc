@@ -8,6 +8,7 @@
 //    instance's deletion and after the status records it: the restarted
 //    manager deletes the instance exactly once, lowers the MIG's size
 //    exactly once, deletes the Node and holds exactly one Terminate entry.
+//    An interruption notice answered before a kill is not answered again.
 //  - Budget alerts, to a loopback webhook receiver: killed after the crossing
 //    is recorded (pending) and before any send, every channel gets the alert
 //    once after the restart; killed after one channel's send and before its
@@ -328,8 +329,10 @@ class PoolCrashTest : public ManagerCrashTest {
             "--health-probe-bind-address=127.0.0.1:0"};
   }
 
-  // The pool "l4-crash" over the MIG (sized `mig_size` first), with `scale_down`.
-  void CreatePool(int mig_size, const json& scale_down) {
+  // The pool "l4-crash" over the MIG (sized `mig_size` first), with
+  // `scale_down`, and `groups` (other MIGs added by the test).
+  void CreatePool(int mig_size, const json& scale_down,
+                  const json& groups = {{"onDemand", "gpu-od"}}) {
     gcp_->AddMig("ml-prod", "us-central1-a", "gpu-od", mig_size, /*spot=*/false);
     json pool = json::parse(R"({
       "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUNodePool",
@@ -338,11 +341,12 @@ class PoolCrashTest : public ManagerCrashTest {
         "provider": {"type": "gcp-mig", "project": "ml-prod", "zone": "us-central1-a",
                      "groups": {"onDemand": "gpu-od"}},
         "instanceTypes": [{"name": "g2-standard-8", "gpuModel": "NVIDIA-L4", "gpuCount": 1,
-                           "cpu": "8", "memory": "32Gi", "price": {"onDemand": 0.85}}],
+                           "cpu": "8", "memory": "32Gi", "price": {"spot": 0.3, "onDemand": 0.85}}],
         "maxNodes": 4,
         "disruption": {"budgets": [{"nodes": "100%"}]}
       }})");
     pool["spec"]["scaleDown"] = scale_down;
+    pool["spec"]["provider"]["groups"] = groups;
     pool["spec"]["provider"]["credentialsSecretRef"] = {{"namespace", ns_},
                                                         {"name", "gcp-credentials"}};
     ASSERT_TRUE(client_->Create({kPools, "", "l4-crash"}, pool).ok());
@@ -423,6 +427,21 @@ class PoolCrashTest : public ManagerCrashTest {
     return std::nullopt;
   }
 
+  // Three more passes, each started by an edit of Node `node` (an idle pool
+  // is otherwise looked at every 15 s).
+  void NudgeThreeReconciles(const std::string& node) {
+    for (int i = 0; i < 3; ++i) {
+      const double seen = Reconciles(metrics_port_, "gpunodepool");
+      ASSERT_GE(seen, 0);
+      const json patch = {{"metadata", {{"annotations", {{"test/nudge", std::to_string(i)}}}}}};
+      ASSERT_TRUE(
+          client_->Patch({kube::resources::kNodes, "", node}, kube::PatchType::kMerge, patch.dump())
+              .ok());
+      ASSERT_TRUE(WaitFor([&] { return Reconciles(metrics_port_, "gpunodepool") > seen; }, 60s))
+          << manager_.Log();
+    }
+  }
+
   std::unique_ptr<testing::FakeGcp> gcp_;
 };
 
@@ -461,6 +480,82 @@ TEST_F(PoolCrashTest, AManagerKilledAfterAResizeDoesNotResizeAgainAfterRestart) 
   EXPECT_EQ(gcp_->target_size("gpu-od"), 2);
 }
 
+// An interruption notice is answered once: killed (SIGKILL) after the status
+// recorded the Interruption and the replacement's resize, the restarted
+// manager finds the notice answered in status.answeredInterruptions and
+// neither records it, counts it nor resizes again.
+TEST_F(PoolCrashTest, AnInterruptionAnsweredBeforeACrashIsNotAnsweredAgain) {
+  // Two busy spot instances with Nodes; the replacement goes to on-demand (a
+  // notice marks its own offering unavailable).
+  gcp_->AddMig("ml-prod", "us-central1-a", "gpu-spot", 2, /*spot=*/true);
+  CreatePool(0, {{"policy", "WhenEmpty"}, {"consolidateAfter", "Never"}},
+             {{"spot", "gpu-spot"}, {"onDemand", "gpu-od"}});
+  if (HasFatalFailure()) return;
+  const std::vector<std::string> instances = gcp_->instance_names("gpu-spot");
+  ASSERT_EQ(instances.size(), 2u);
+  ASSERT_FALSE(CreateNode("l4-noticed", instances[0]).empty());
+  ASSERT_FALSE(CreateNode("l4-other", instances[1]).empty());
+  CreatePod("server", "l4-noticed");
+  CreatePod("busy", "l4-other");  // no room for the replacement there
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(manager_.Spawn(Args(), dir_ + "/manager.log"));
+  ASSERT_TRUE(WaitFor([&] { return (metrics_port_ = manager_.PortFromLog("metrics_port")) > 0; }))
+      << manager_.Log();
+
+  // What the node agent writes on a notice: the annotation, the taint, a cordon.
+  const json notice = {
+      {"metadata",
+       {{"annotations",
+         {{"gpu-autoscaler.io/interruption-notice", "Preemption 2026-12-05T03:00:00Z"}}}}},
+      {"spec",
+       {{"unschedulable", true},
+        {"taints",
+         {{{"key", "gpu-autoscaler.io/interruption"},
+           {"value", "Preemption"},
+           {"effect", "NoSchedule"}}}}}}};
+  ASSERT_TRUE(client_
+                  ->Patch({kube::resources::kNodes, "", "l4-noticed"}, kube::PatchType::kMerge,
+                          notice.dump())
+                  .ok());
+  json status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = PoolStatus();
+        return Actions("Interruption").size() == 1 && gcp_->target_size("gpu-od") == 1;
+      },
+      60s))
+      << status.dump(2) << manager_.Log();
+  EXPECT_EQ(status["answeredInterruptions"], json({"l4-noticed"})) << status.dump(2);
+  EXPECT_EQ(CounterSum(metrics_port_, "gpu_autoscaler_node_pool_interruption_replacements_total"),
+            1);
+  EXPECT_EQ(Calls("resize"), 1);
+
+  manager_.Kill(SIGKILL);
+  Restart();
+  if (HasFatalFailure()) return;
+  NudgeThreeReconciles("l4-other");
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(Actions("Interruption").size(), 1u) << PoolStatus().dump(2);
+  EXPECT_EQ(CounterSum(metrics_port_, "gpu_autoscaler_node_pool_interruption_replacements_total"),
+            0)
+      << "the restarted manager answered the notice again";
+  EXPECT_EQ(Calls("resize"), 1) << manager_.Log();
+  EXPECT_EQ(gcp_->target_size("gpu-od"), 1);
+  EXPECT_EQ(PoolStatus()["answeredInterruptions"], json({"l4-noticed"}));
+
+  // Its pod evicted, the interrupted node is terminated and leaves the list.
+  ASSERT_TRUE(
+      client_->Delete({kube::resources::kPods, ns_, "server"}, {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = PoolStatus();
+        return !status.contains("answeredInterruptions") && Actions("Terminate").size() == 1;
+      },
+      60s))
+      << status.dump(2) << manager_.Log();
+  EXPECT_FALSE(Node("l4-noticed").has_value());
+}
+
 // Two instances with Nodes; the one without pods is consolidated (WhenEmpty,
 // at once), the other keeps its running pod. Killed at `failpoint` inside
 // the termination, then restarted: the end state is checked.
@@ -478,21 +573,6 @@ class ScaleDownCrashTest : public PoolCrashTest, public ::testing::WithParamInte
     ASSERT_FALSE(empty_uid_.empty());
     ASSERT_FALSE(CreateNode("l4-busy", instances[1]).empty());
     CreatePod("server", "l4-busy");
-  }
-  // Three more passes, each started by an edit of the busy Node (an idle
-  // pool is otherwise looked at every 15 s).
-  void NudgeThreeReconciles() {
-    for (int i = 0; i < 3; ++i) {
-      const double seen = Reconciles(metrics_port_, "gpunodepool");
-      ASSERT_GE(seen, 0);
-      const json patch = {{"metadata", {{"annotations", {{"test/nudge", std::to_string(i)}}}}}};
-      ASSERT_TRUE(client_
-                      ->Patch({kube::resources::kNodes, "", "l4-busy"}, kube::PatchType::kMerge,
-                              patch.dump())
-                      .ok());
-      ASSERT_TRUE(WaitFor([&] { return Reconciles(metrics_port_, "gpunodepool") > seen; }, 60s))
-          << manager_.Log();
-    }
   }
   std::string empty_instance_, empty_uid_;
 };
@@ -524,7 +604,7 @@ TEST_P(ScaleDownCrashTest, TheEmptyNodeGoesOnceWithOneRecord) {
   if (HasFatalFailure()) return;
   ASSERT_TRUE(WaitFor([&] { return !Node("l4-empty") && Actions("Terminate").size() == 1; }, 60s))
       << PoolStatus().dump(2) << manager_.Log();
-  NudgeThreeReconciles();
+  NudgeThreeReconciles("l4-busy");
   if (HasFatalFailure()) return;
   EXPECT_EQ(Calls("deleteInstances"), 1) << manager_.Log();
   EXPECT_EQ(Calls("resize"), 0);

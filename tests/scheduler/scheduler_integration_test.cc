@@ -1,7 +1,8 @@
 // gpu-autoscaler-scheduler as a real process against the embedded API server
 // (a separate process too): standalone binding with GPU annotations, reasons
 // on unschedulable pods, a 409 on bind, a node that disappears, gangs, and
-// the extender over HTTP answering kube-scheduler's recorded requests.
+// the extender over HTTP answering kube-scheduler's recorded requests, and
+// over HTTPS with a certificate that rotates without a restart.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -14,6 +15,7 @@
 #include "kube/conditions.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
+#include "net/self_signed_cert.h"
 #include "scheduler/gpu_demand.h"
 #include "scheduler/scheduler_test_util.h"
 #include "support/api_server_fixture.h"
@@ -391,6 +393,75 @@ TEST_F(SchedulerProcessTest, ExtenderAnswersKubeSchedulerRequestsAndBinds) {
   EXPECT_EQ(again_status, 200);
   EXPECT_NE(json::parse(again)["Error"].get<std::string>().find("already"), std::string::npos)
       << again;
+}
+
+// A serving pair for 127.0.0.1 from a fresh CA; returns the CA's PEM file.
+std::string WriteExtenderCertificate(const std::string& dir, const std::string& name,
+                                     const std::string& cert_file, const std::string& key_file) {
+  net::SelfSignedRequest req;
+  req.dns_names = {"localhost"};
+  req.ip_addresses = {"127.0.0.1"};
+  req.ca_common_name = "extender-ca-" + name;
+  auto certs = net::GenerateSelfSignedCertificates(req);
+  EXPECT_TRUE(certs.ok()) << certs.error().ToString();
+  if (!certs.ok()) return "";
+  const std::string ca = dir + "/" + name + "-ca.crt";
+  std::ofstream(ca) << certs->ca_cert_pem;
+  // Written beside and renamed into place, as a Secret's projected volume swaps files.
+  std::ofstream(key_file + ".new") << certs->serving_key_pem;
+  std::ofstream(cert_file + ".new") << certs->serving_cert_pem;
+  std::filesystem::rename(key_file + ".new", key_file);
+  std::filesystem::rename(cert_file + ".new", cert_file);
+  return ca;
+}
+
+// kube-scheduler's `enableHTTPS: true`: the extender serves TLS from
+// --tls-cert-file/--tls-key-file and picks up a rotated pair (cert-manager
+// renewing the Secret) for new connections without a restart.
+TEST_F(SchedulerProcessTest, ExtenderOverHttpsReloadsARotatedCertificate) {
+  AddNode({.name = "gpu-node-a", .cpu = 32, .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  const std::string cert = dir_ + "/tls.crt";
+  const std::string key = dir_ + "/tls.key";
+  const std::string first_ca = WriteExtenderCertificate(dir_, "first", cert, key);
+  ASSERT_FALSE(first_ca.empty());
+  StartScheduler({"--mode=extender", "--tls-cert-file=" + cert, "--tls-key-file=" + key});
+  const std::string body_file = dir_ + "/filter.json";
+  json request = GoldenBody("01-filter-cache.json");
+  request["NodeNames"] = {"gpu-node-a"};
+  std::ofstream(body_file) << request.dump();
+  const std::string url =
+      "https://127.0.0.1:" + std::to_string(scheduler_.PortFromLog("extender_port")) + "/filter";
+  // curl's exit code: 0 on a verified 2xx, 60 when the peer's certificate is not
+  // signed by the given CA.
+  auto filter_with_ca = [&](const std::string& ca) {
+    return testing::RunCommand({"/usr/bin/curl", "-sf", "--cacert", ca, "-XPOST", "-H",
+                                "Content-Type: application/json", "--data-binary", "@" + body_file,
+                                url});
+  };
+  testing::CommandResult first = filter_with_ca(first_ca);
+  ASSERT_EQ(first.exit_code, 0) << first.err << scheduler_.Log();
+  EXPECT_EQ(json::parse(first.out)["NodeNames"], json({"gpu-node-a"}));
+  // Plain HTTP on the TLS port is not answered as an extender.
+  EXPECT_NE(
+      testing::RunCommand({"/usr/bin/curl", "-sf", "-XPOST", "--data-binary", "@" + body_file,
+                           "http://127.0.0.1:" +
+                               std::to_string(scheduler_.PortFromLog("extender_port")) + "/filter"})
+          .exit_code,
+      0);
+  // TLS below 1.2 is refused.
+  EXPECT_NE(
+      testing::RunCommand({"/usr/bin/curl", "-sf", "--cacert", first_ca, "--tlsv1.0", "--tls-max",
+                           "1.1", "-XPOST", "--data-binary", "@" + body_file, url})
+          .exit_code,
+      0);
+
+  const std::string second_ca = WriteExtenderCertificate(dir_, "second", cert, key);
+  ASSERT_FALSE(second_ca.empty());
+  ASSERT_TRUE(WaitFor([&] { return filter_with_ca(second_ca).exit_code == 0; }))
+      << "the extender still serves the first certificate\n"
+      << scheduler_.Log();
+  EXPECT_EQ(filter_with_ca(first_ca).exit_code, 60);
+  EXPECT_TRUE(scheduler_.running()) << "a rotation must not restart the scheduler";
 }
 
 TEST(SchedulerProgramTest, HelpAndBadFlags) {
