@@ -36,7 +36,9 @@ EvictionPlan DecideProfileEvictions(const UpdaterInput& in) {
     if (!pod.running) continue;
     ++running;
     Drifted d{pod.name, 0, ""};
-    for (const auto& [container, bounds] : in.bounds) {
+    for (const auto& [container_name, bounds] : in.bounds) {
+      // clang before 16 cannot capture a structured binding.
+      const std::string& container = container_name;
       auto check = [&](const std::optional<RequestBounds>& b,
                        const std::map<std::string, int64_t>& requests, const char* what,
                        std::string (*fmt)(double)) {
