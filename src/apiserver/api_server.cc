@@ -86,7 +86,26 @@ Status ApiServer::Impl::Init() {
     tokens[opts.token] = {"admin", "admin", {"system:masters", "system:authenticated"}};
   }
   if (!opts.crd_dir.empty()) GPU_RETURN_IF_ERROR(LoadCrdDir(opts.crd_dir));
-  return StartHttp();
+  if (opts.event_ttl.count() > 0) {
+    store.SetTimeToLive(registry.Find("", "v1", "events")->StorageKey(), opts.event_ttl, clock);
+  }
+  GPU_RETURN_IF_ERROR(StartHttp());
+  // Started last: a failed Init destroys the Impl without Shutdown().
+  if (opts.event_ttl.count() > 0) expiry_thread = std::thread([this] { RunExpiry(); });
+  return Status::Ok();
+}
+
+void ApiServer::Impl::RunExpiry() {
+  std::unique_lock<std::mutex> lock(expiry_mu);
+  while (!stopping.load()) {
+    lock.unlock();
+    store.ExpireDue();
+    Clock::TimePoint wake = clock.Now() + kExpiryCheckInterval;
+    if (auto next = store.NextExpiry(); next && *next < wake) wake = *next;
+    lock.lock();
+    if (stopping.load()) break;
+    clock.WaitUntil(lock, expiry_cv, wake);
+  }
 }
 
 Status ApiServer::Impl::LoadCrdDir(const std::string& dir) {
@@ -124,6 +143,11 @@ Status ApiServer::Impl::LoadCrdDir(const std::string& dir) {
 void ApiServer::Impl::Shutdown() {
   if (stopping.exchange(true)) return;
   store.NotifyAll();
+  {
+    std::lock_guard<std::mutex> lock(expiry_mu);  // RunExpiry checks `stopping` under it
+    expiry_cv.notify_all();
+  }
+  if (expiry_thread.joinable()) expiry_thread.join();
   std::thread restarting;
   {
     std::lock_guard<std::mutex> lock(http_mu);

@@ -27,6 +27,9 @@
 //                           objects with an empty watch history
 //   /__faults/clear         {}                     removes latency and errors
 //
+// Events expire `event_ttl` after their last write (default 1h, as
+// kube-apiserver); a background thread checks at least once a second.
+//
 // Thread-safety: Start/Stop/port/url are thread-safe.
 #pragma once
 
@@ -56,6 +59,9 @@ struct ApiServerOptions {
   // also one every interval, as kube-apiserver 1.27+ does every minute and
   // tests that want them sooner.
   std::chrono::milliseconds bookmark_interval{0};
+  // kube-apiserver's --event-ttl: an Event (core/v1) is deleted this long
+  // after its last write, with a DELETED watch event. 0 keeps Events forever.
+  std::chrono::milliseconds event_ttl = std::chrono::hours(1);
   bool enable_fault_injection = false;
   Clock* clock = nullptr;  // null: RealClock
   // The Kubernetes minor version whose policy API the server serves

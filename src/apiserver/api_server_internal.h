@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -56,6 +57,9 @@ inline constexpr auto kWatchPollInterval = std::chrono::milliseconds(200);
 inline constexpr double kMinRequestTimeoutSeconds = 1800;
 inline constexpr auto kBookmarkBeforeDeadline = std::chrono::seconds(2);
 inline constexpr auto kBookmarkTick = std::chrono::seconds(1);
+// The longest an expired Event waits for the expiry thread when no write
+// comes first (etcd's lessor also revokes expired leases on a timer).
+inline constexpr auto kExpiryCheckInterval = std::chrono::seconds(1);
 
 // Warnings admission webhooks returned for the request this thread serves;
 // every response carries them as Warning headers.
@@ -169,7 +173,13 @@ struct ApiServer::Impl {
   std::chrono::milliseconds latency{0};
   std::vector<InjectedFault> faults;
 
+  // Deletes Events past --event-ttl (Store::ExpireDue) until Shutdown.
+  std::thread expiry_thread;
+  std::mutex expiry_mu;
+  std::condition_variable expiry_cv;
+
   Status Init();
+  void RunExpiry();
   Status StartHttp();
   void Shutdown();
   void Handle(const net::ServerRequest& req, net::ResponseWriter& w);

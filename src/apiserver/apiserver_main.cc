@@ -40,6 +40,10 @@ Flags:
                               e.g. 1s, 1m (kube-apiserver 1.27+ sends one a minute).
                               Default 0: v1.20's timing only, the first 2 s before the
                               watch's deadline, then one a second
+  --event-ttl DUR             delete an Event (core/v1) this long after its last write
+                              (create, update or patch), as kube-apiserver's --event-ttl;
+                              watchers see DELETED. E.g. 30m, 1h; 0 keeps Events
+                              forever (default 1h)
   --emulated-version 1.N      the policy API of Kubernetes 1.N, N in 20..22 (default
                               1.20): 1.21 adds policy/v1 PodDisruptionBudgets, 1.22
                               policy/v1 Evictions; everything else stays v1.20's
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--bind-address" || arg == "--port" || arg == "--crd-dir" ||
                arg == "--token" || arg == "--token-auth-file" || arg == "--tls-cert-file" ||
                arg == "--tls-key-file" || arg == "--watch-history" ||
-               arg == "--bookmark-interval" || arg == "--log-format" ||
+               arg == "--bookmark-interval" || arg == "--event-ttl" || arg == "--log-format" ||
                arg == "--emulated-version") {
       std::string v;
       if (!next(&v)) return Fail(arg + " needs a value");
@@ -123,6 +127,12 @@ int main(int argc, char** argv) {
           return Fail("bad --emulated-version " + v + " (want 1.20, 1.21 or 1.22)");
         }
         opts.emulated_minor = static_cast<int>(minor);
+      } else if (arg == "--event-ttl") {
+        if (v == "0" || v == "0s") {
+          opts.event_ttl = std::chrono::milliseconds(0);
+        } else if (!gpu_autoscaler::ParseFlagDuration(v, &opts.event_ttl)) {
+          return Fail("bad --event-ttl " + v);
+        }
       } else if (arg == "--bookmark-interval") {
         if (!gpu_autoscaler::ParseFlagDuration(v, &opts.bookmark_interval)) {
           return Fail("bad --bookmark-interval " + v);

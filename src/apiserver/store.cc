@@ -64,7 +64,10 @@ std::string WithTypeMeta(std::string_view body, std::string_view api_version,
   return out;
 }
 
-ObjectPtr MakeStoredObject(json obj, const std::vector<std::string>& selectable_fields) {
+namespace {
+
+std::shared_ptr<StoredObject> BuildStoredObject(json obj,
+                                                const std::vector<std::string>& selectable_fields) {
   auto stored = std::make_shared<StoredObject>();
   if (obj.is_object()) {
     obj.erase("apiVersion");
@@ -90,6 +93,12 @@ ObjectPtr MakeStoredObject(json obj, const std::vector<std::string>& selectable_
   for (const auto& f : selectable_fields)
     stored->fields.push_back(FieldValue(obj, f));
   return stored;
+}
+
+}  // namespace
+
+ObjectPtr MakeStoredObject(json obj, const std::vector<std::string>& selectable_fields) {
+  return BuildStoredObject(std::move(obj), selectable_fields);
 }
 
 std::string_view EventTypeName(EventType t) {
@@ -129,6 +138,57 @@ ObjectPtr Store::Get(const std::string& storage_key, const std::string& key) con
   return it == r->second.end() ? nullptr : it->second;
 }
 
+void Store::SetTimeToLive(const std::string& storage_key, Clock::Duration ttl, Clock& clock) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ttl_clock_ = &clock;
+  if (ttl > Clock::Duration::zero()) {
+    ttl_[storage_key] = ttl;
+  } else {
+    ttl_.erase(storage_key);
+  }
+}
+
+void Store::ScheduleExpiryLocked(const std::string& storage_key, StoredObject& obj) {
+  auto ttl = ttl_.find(storage_key);
+  if (ttl == ttl_.end()) return;
+  obj.expires_at = ttl_clock_->Now() + ttl->second;
+  expiry_queue_.emplace(obj.expires_at, storage_key, obj.key);
+}
+
+void Store::UnscheduleExpiryLocked(const std::string& storage_key, const StoredObject& obj) {
+  if (expiry_queue_.empty() || obj.expires_at == Clock::TimePoint{}) return;
+  expiry_queue_.erase(std::make_tuple(obj.expires_at, storage_key, obj.key));
+}
+
+size_t Store::ExpireDue() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ExpireDueLocked();
+}
+
+size_t Store::ExpireDueLocked() {
+  if (expiry_queue_.empty()) return 0;
+  const Clock::TimePoint now = ttl_clock_->Now();
+  size_t expired = 0;
+  while (!expiry_queue_.empty() && std::get<0>(*expiry_queue_.begin()) <= now) {
+    auto due = expiry_queue_.extract(expiry_queue_.begin());
+    const auto& [at, storage_key, key] = due.value();
+    auto r = objects_.find(storage_key);
+    if (r == objects_.end()) continue;
+    auto it = r->second.find(key);
+    // Every queued entry names a live object with that expiry; checked anyway.
+    if (it == r->second.end() || it->second->expires_at != at) continue;
+    DeleteLocked(storage_key, r->second, it);
+    ++expired;
+  }
+  return expired;
+}
+
+std::optional<Clock::TimePoint> Store::NextExpiry() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (expiry_queue_.empty()) return std::nullopt;
+  return std::get<0>(*expiry_queue_.begin());
+}
+
 void Store::AppendEventLocked(StoreEvent event) {
   log_.push_back(std::move(event));
   while (log_.size() > max_history_) {
@@ -141,18 +201,20 @@ void Store::AppendEventLocked(StoreEvent event) {
 kube::Result<Store::WriteResult> Store::Create(const std::string& storage_key, json obj,
                                                const std::vector<std::string>& selectable_fields) {
   std::lock_guard<std::mutex> lock(mu_);
+  ExpireDueLocked();
   std::string ns = StringAt(obj, "metadata", "namespace");
   std::string name = StringAt(obj, "metadata", "name");
   std::string key = ns.empty() ? name : ns + "/" + name;
   auto& objects = objects_[storage_key];
-  if (objects.count(key) != 0) {
+  if (objects.find(key) != objects.end()) {
     return ApiError(409, "AlreadyExists", "already exists");
   }
   uint64_t rv = rv_ + 1;
   obj["metadata"]["resourceVersion"] = std::to_string(rv);
-  ObjectPtr stored = MakeStoredObject(std::move(obj), selectable_fields);
+  std::shared_ptr<StoredObject> stored = BuildStoredObject(std::move(obj), selectable_fields);
+  ScheduleExpiryLocked(storage_key, *stored);
   rv_ = rv;
-  objects.emplace(key, stored);
+  objects.insert(std::make_pair(key, ObjectPtr(stored)));
   ++object_count_;
   AppendEventLocked({rv, EventType::kAdded, storage_key, stored, nullptr});
   return WriteResult{stored, nullptr};
@@ -163,6 +225,7 @@ kube::Result<Store::WriteResult> Store::Update(const std::string& storage_key,
                                                json obj,
                                                const std::vector<std::string>& selectable_fields) {
   std::lock_guard<std::mutex> lock(mu_);
+  ExpireDueLocked();
   auto& objects = objects_[storage_key];
   auto it = objects.find(key);
   if (it == objects.end()) return ApiError(404, "NotFound", "not found");
@@ -171,9 +234,12 @@ kube::Result<Store::WriteResult> Store::Update(const std::string& storage_key,
   }
   uint64_t rv = rv_ + 1;
   obj["metadata"]["resourceVersion"] = std::to_string(rv);
-  ObjectPtr stored = MakeStoredObject(std::move(obj), selectable_fields);
-  rv_ = rv;
+  std::shared_ptr<StoredObject> stored = BuildStoredObject(std::move(obj), selectable_fields);
   ObjectPtr prev = it->second;
+  // Every write attaches a fresh lease: the time to live restarts.
+  UnscheduleExpiryLocked(storage_key, *prev);
+  ScheduleExpiryLocked(storage_key, *stored);
+  rv_ = rv;
   it->second = stored;
   AppendEventLocked({rv, EventType::kModified, storage_key, stored, prev});
   return WriteResult{stored, prev};
@@ -182,14 +248,21 @@ kube::Result<Store::WriteResult> Store::Update(const std::string& storage_key,
 kube::Result<Store::WriteResult> Store::Delete(const std::string& storage_key,
                                                const std::string& key, uint64_t expected_rv) {
   std::lock_guard<std::mutex> lock(mu_);
+  ExpireDueLocked();
   auto& objects = objects_[storage_key];
   auto it = objects.find(key);
   if (it == objects.end()) return ApiError(404, "NotFound", "not found");
   if (expected_rv != 0 && it->second->resource_version != expected_rv) {
     return ApiError(409, "Conflict", "the object has been modified");
   }
+  return DeleteLocked(storage_key, objects, it);
+}
+
+Store::WriteResult Store::DeleteLocked(const std::string& storage_key, ObjectTree& objects,
+                                       ObjectTree::iterator it) {
   uint64_t rv = rv_ + 1;
   ObjectPtr prev = it->second;
+  UnscheduleExpiryLocked(storage_key, *prev);
   // The DELETED event carries the last state stamped with the delete's RV.
   auto last = std::make_shared<StoredObject>(*prev);
   json tree = prev->Parse();
@@ -203,6 +276,35 @@ kube::Result<Store::WriteResult> Store::Delete(const std::string& storage_key,
   return WriteResult{last, prev};
 }
 
+namespace {
+
+// The least string greater than every string that starts with `prefix`
+// ("" when there is none: the scope is unbounded).
+std::string PrefixEnd(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    unsigned char last = static_cast<unsigned char>(end.back());
+    if (last != 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+// Objects of `live` with key in (after, end) ("" end: unbounded), in O(log n).
+int64_t CountAfter(const ObjectTree& live, const std::string& after, const std::string& end) {
+  // Keys greater than `after` are those not less than after + '\0'.
+  std::string successor = after;
+  successor.push_back('\0');
+  size_t upto = end.empty() ? live.size() : live.order_of_key(end);
+  size_t before = live.order_of_key(successor);
+  return upto > before ? static_cast<int64_t>(upto - before) : 0;
+}
+
+}  // namespace
+
 kube::Result<ListResult> Store::List(const ListRequest& req) const {
   ListResult result;
   std::lock_guard<std::mutex> lock(mu_);
@@ -214,9 +316,9 @@ kube::Result<ListResult> Store::List(const ListRequest& req) const {
     return ApiError(504, "Timeout", "Too large resource version");
   }
   result.resource_version = at;
-  static const std::map<std::string, ObjectPtr> kEmpty;
+  static const ObjectTree kEmpty;
   auto r = objects_.find(req.storage_key);
-  const auto& live = r == objects_.end() ? kEmpty : r->second;
+  const ObjectTree& live = r == objects_.end() ? kEmpty : r->second;
 
   // The state at `at` = live state with every later change undone: the first
   // later event of each key holds the key's state at `at` in `prev`.
@@ -229,6 +331,7 @@ kube::Result<ListResult> Store::List(const ListRequest& req) const {
       if (e->storage_key != req.storage_key) continue;
       const std::string& key = e->object->key;
       if (key.compare(0, req.prefix.size(), req.prefix) != 0) continue;
+      if (!req.start_after.empty() && key <= req.start_after) continue;  // earlier pages'
       overlay.emplace(key, e->prev);  // emplace keeps the earliest
     }
   }
@@ -240,7 +343,7 @@ kube::Result<ListResult> Store::List(const ListRequest& req) const {
   auto lit = req.start_after.empty() ? live.lower_bound(start) : live.upper_bound(start);
   auto oit = req.start_after.empty() ? overlay.lower_bound(start) : overlay.upper_bound(start);
   bool page_full = false;
-  while (true) {
+  while (!page_full) {
     bool live_ok = lit != live.end() && in_range(lit->first);
     bool overlay_ok = oit != overlay.end() && in_range(oit->first);
     if (!live_ok && !overlay_ok) break;
@@ -254,11 +357,6 @@ kube::Result<ListResult> Store::List(const ListRequest& req) const {
       ++lit;
     }
     if (!*candidate) continue;  // absent at `at`
-    if (page_full) {
-      result.more = true;
-      ++result.remaining;
-      continue;
-    }
     if (req.filter && !req.filter(**candidate)) continue;
     result.items.push_back(*candidate);
     result.last_key = (*candidate)->key;
@@ -266,10 +364,20 @@ kube::Result<ListResult> Store::List(const ListRequest& req) const {
       page_full = true;
     }
   }
-  if (req.filter && result.more) {
-    // With a filter the count of what follows is unknown (the real server omits it).
-    result.remaining = 0;
+  if (!page_full) return result;
+
+  // What follows the page at `at`, without the filter: the live objects after
+  // it (a rank query), corrected by the keys changed since `at` (the overlay).
+  int64_t remaining = CountAfter(live, result.last_key, PrefixEnd(req.prefix));
+  for (auto it = overlay.upper_bound(result.last_key); it != overlay.end() && in_range(it->first);
+       ++it) {
+    const bool existed_at = it->second != nullptr;
+    const bool exists_now = live.find(it->first) != live.end();
+    remaining += static_cast<int64_t>(existed_at) - static_cast<int64_t>(exists_now);
   }
+  result.more = remaining > 0;
+  // With a filter the count of what follows is unknown (the real server omits it).
+  result.remaining = req.filter ? 0 : remaining;
   return result;
 }
 

@@ -4,15 +4,21 @@
 // its serialized JSON plus the metadata that lists and selectors need, one
 // global monotonic resourceVersion, and a bounded event log that serves
 // watches, consistent paginated lists (continue tokens) and lists at an exact
-// older resourceVersion, like etcd plus the watch cache.
+// older resourceVersion, like etcd plus the watch cache. Objects of a resource
+// given a time to live (Events: kube-apiserver's --event-ttl, an etcd lease
+// attached on every write) leave the store that long after their last write.
 //
 //   Store store(/*history=*/10000);
-//   auto created = store.Create("/pods", "ns/web-1", std::move(obj));
+//   store.SetTimeToLive("/events", std::chrono::hours(1), clock);
+//   auto created = store.Create("/pods", std::move(obj), selectable_fields);
 //   ListResult page = *store.List({.storage_key = "/pods", .prefix = "ns/", .limit = 500});
-//   auto events = store.EventsAfter(rv, &cursor, deadline, clock);   // for watches
+//   store.WaitForEvents(rv, 512, deadline, clock, should_stop, &events);  // for watches
+//   store.ExpireDue();  // periodically: deletes what outlived its time to live
 //
 // Keys are "namespace/name" (or "name" for cluster-scoped resources), so
-// iteration order equals etcd's key order.
+// iteration order equals etcd's key order. Each resource's objects sit in an
+// order-statistics tree, so a page's remainingItemCount costs O(log n), not a
+// walk over the rest of the list.
 //
 // Thread-safety: every method is thread-safe. Objects are immutable and
 // shared (ObjectPtr); no lock is held while callers write to sockets.
@@ -29,6 +35,12 @@
 #include <string_view>
 #include <vector>
 
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include <ext/pb_ds/assoc_container.hpp>
+#include <ext/pb_ds/tree_policy.hpp>
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
@@ -47,6 +59,9 @@ struct StoredObject {
   std::map<std::string, std::string> labels;
   // Values of the resource's selectable fields, in ResourceInfo order.
   std::vector<std::string> fields;
+  // When the store deletes it (the etcd lease's expiry), for resources with a
+  // time to live; the epoch otherwise.
+  Clock::TimePoint expires_at{};
 
   // Parses json into a tree (without apiVersion/kind).
   nlohmann::json Parse() const;
@@ -90,6 +105,12 @@ struct ListResult {
   std::string last_key;           // key of the last item returned
   int64_t remaining = 0;          // objects after this page (counted without filter)
 };
+
+// A resource's objects by key, with O(log n) rank (order_of_key): libstdc++'s
+// policy-based red-black tree, a std::map plus subtree sizes.
+using ObjectTree =
+    __gnu_pbds::tree<std::string, ObjectPtr, std::less<std::string>, __gnu_pbds::rb_tree_tag,
+                     __gnu_pbds::tree_order_statistics_node_update>;
 
 class Store {
  public:
@@ -139,8 +160,28 @@ class Store {
   void Compact();
   size_t object_count() const;
 
+  // Objects of `storage_key` written from now on are deleted `ttl` after
+  // their last write (create or update), by `clock`: what kube-apiserver's
+  // --event-ttl does for Events. The deletion is an ordinary one (a DELETED
+  // event at a new resourceVersion) that ignores finalizers, as an etcd lease
+  // expiry does. A non-positive `ttl` turns it off for objects written later.
+  // Every resource shares one clock: the last one passed.
+  void SetTimeToLive(const std::string& storage_key, Clock::Duration ttl, Clock& clock);
+  // Deletes every object whose time to live has passed; returns how many.
+  // Writes do this first too; call it periodically so that expiry does not
+  // wait for the next write. O(log n) per expired object, O(1) otherwise.
+  size_t ExpireDue();
+  // The earliest pending expiry (nullopt: nothing will expire).
+  std::optional<Clock::TimePoint> NextExpiry() const;
+
  private:
   void AppendEventLocked(StoreEvent event);
+  size_t ExpireDueLocked();
+  // Sets the object's expiry when its resource has a time to live and queues it.
+  void ScheduleExpiryLocked(const std::string& storage_key, StoredObject& obj);
+  void UnscheduleExpiryLocked(const std::string& storage_key, const StoredObject& obj);
+  WriteResult DeleteLocked(const std::string& storage_key, ObjectTree& objects,
+                           ObjectTree::iterator it);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -148,8 +189,14 @@ class Store {
   uint64_t compacted_rv_ = 0;
   size_t max_history_;
   std::deque<StoreEvent> log_;
-  std::map<std::string, std::map<std::string, ObjectPtr>, std::less<>> objects_;
+  std::map<std::string, ObjectTree, std::less<>> objects_;
   size_t object_count_ = 0;
+  // Time to live per storage key, and the pending expiries in due order: one
+  // (expires_at, storage key, key) per live object of such a resource,
+  // replaced on each rewrite and removed on delete.
+  Clock* ttl_clock_ = nullptr;
+  std::map<std::string, Clock::Duration, std::less<>> ttl_;
+  std::set<std::tuple<Clock::TimePoint, std::string, std::string>> expiry_queue_;
 };
 
 }  // namespace gpu_autoscaler::apiserver
