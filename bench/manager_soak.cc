@@ -211,9 +211,14 @@ class Soak {
 };
 
 Status Soak::StartApiServer() {
+  // kube-apiserver's default --event-ttl (1h) at the soak's pace: one
+  // simulated hour of wall-clock time.
+  const auto event_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
+      o_.duration / std::max(1, o_.steps) * 60);
   if (!apiserver_.Spawn(
           {o_.bin_dir + "/gpu-autoscaler-apiserver", "--bind-address", "127.0.0.1", "--port", "0",
-           "--crd-dir", o_.source_dir + "/crds", "--watch-history", "10000"},
+           "--crd-dir", o_.source_dir + "/crds", "--watch-history", "10000",
+           "--event-ttl=" + std::to_string(std::max<int64_t>(1, event_ttl.count() / 1000)) + "s"},
           o_.work_dir + "/apiserver.log")) {
     return InternalError("cannot start " + o_.bin_dir + "/gpu-autoscaler-apiserver");
   }

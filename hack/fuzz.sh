@@ -11,7 +11,8 @@
 #                    corpus in tests/fuzz/campaign/TARGET.tar.gz (minimised);
 #                    crashes are copied into the seed corpus; one line per
 #                    target is appended to build/fuzz/campaign.tsv
-#   --jobs N         campaign targets run N at a time (default 1)
+#   --jobs N         campaign targets run N at a time (default 1); creating
+#                    build/fuzz/campaign.stop ends the running ones early
 #   TARGET           limit to these targets (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --time) mode=fuzz; seconds="$2"; shift ;;
     --cpu-minutes) mode=campaign; cpu_minutes="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("$1") ;;
   esac
@@ -58,13 +59,14 @@ campaign() {
   [[ -f "$kept" ]] && tar -xzf "$kept" -C "$work/grown"
   local before
   before=$(find "$work/grown" -type f | wc -l)
-  "$bin" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 \
+  "$bin" -print_final_stats=1 -timeout=60 -rss_limit_mb=4096 \
     -artifact_prefix="$work/artifacts/" "$work/grown" "tests/fuzz/corpus/$t" \
     >"$work/fuzz.log" 2>&1 &
   local pid=$! used=0
   while kill -0 "$pid" 2>/dev/null; do
     used=$(cpu_seconds "$pid")
-    if (( used >= budget )); then kill -INT "$pid"; break; fi
+    # build/fuzz/campaign.stop ends every running campaign early (recorded as such).
+    if (( used >= budget )) || [[ -e build/fuzz/campaign.stop ]]; then kill -INT "$pid"; break; fi
     sleep 5
   done
   local status=0
@@ -103,7 +105,9 @@ if [[ "$mode" == campaign ]]; then
     printf 'date\ttarget\tcpu_s\texecs\tcov\tft\tcorpus_before\tcorpus_after\tcrashes\texit\n' \
       >build/fuzz/campaign.tsv
   running=0
+  rm -f build/fuzz/campaign.stop
   for t in "${targets[@]}"; do
+    [[ -e build/fuzz/campaign.stop ]] && break
     campaign "$t" &
     running=$((running + 1))
     if (( running >= jobs )); then
