@@ -10,12 +10,30 @@
 #                    target its whole budget), resuming from and keeping its
 #                    corpus in tests/fuzz/campaign/TARGET.tar.gz (minimised);
 #                    crashes are copied into the seed corpus; one line per
-#                    target is appended to build/fuzz/campaign.tsv
+#                    target and run is appended to tests/fuzz/campaign/campaign.tsv,
+#                    so a campaign can be spread over several runs
 #   --jobs N         campaign targets run N at a time (default 1); creating
 #                    build/fuzz/campaign.stop ends the running ones early
+#   --summary        print each target's campaign so far from campaign.tsv: CPU
+#                    minutes and executions summed over its runs, the latest
+#                    coverage and corpus size, crashes found (builds nothing)
 #   TARGET           limit to these targets (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == --summary ]]; then
+  awk -F'\t' 'NR > 1 {
+      cpu[$2] += $3; execs[$2] += $4; runs[$2]++; cov[$2] = $5; ft[$2] = $6
+      corpus[$2] = $8; crashes[$2] += $9
+    }
+    END {
+      printf "%-32s %8s %5s %14s %6s %7s %7s %8s\n", "target", "cpu_min", "runs", "executions",
+        "cov", "ft", "corpus", "crashes"
+      for (t in cpu) printf "%-32s %8.1f %5d %14d %6d %7d %7d %8d\n", t, cpu[t] / 60, runs[t],
+        execs[t], cov[t], ft[t], corpus[t], crashes[t] | "sort"
+    }' tests/fuzz/campaign/campaign.tsv
+  exit 0
+fi
 
 mode=regression
 seconds=60
@@ -28,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --time) mode=fuzz; seconds="$2"; shift ;;
     --cpu-minutes) mode=campaign; cpu_minutes="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("$1") ;;
   esac
@@ -92,7 +110,7 @@ campaign() {
   local after
   after=$(find "$work/minimised" -type f | wc -l)
   printf '%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n' "$(date -u +%F)" "$t" "$used" "${execs:-0}" \
-    "${cov:-0}" "${ft:-0}" "$before" "$after" "$crashes" "$status" >>build/fuzz/campaign.tsv
+    "${cov:-0}" "${ft:-0}" "$before" "$after" "$crashes" "$status" >>tests/fuzz/campaign/campaign.tsv
   echo "fuzz: $t: $((used / 60)) CPU-min, ${execs:-0} runs, cov ${cov:-0}, ft ${ft:-0}," \
     "corpus $before -> $after, $crashes crash(es)"
   [[ $crashes -eq 0 ]]
@@ -101,9 +119,10 @@ campaign() {
 passed=0
 failed=0
 if [[ "$mode" == campaign ]]; then
-  [[ -f build/fuzz/campaign.tsv ]] ||
+  mkdir -p tests/fuzz/campaign build/fuzz
+  [[ -f tests/fuzz/campaign/campaign.tsv ]] ||
     printf 'date\ttarget\tcpu_s\texecs\tcov\tft\tcorpus_before\tcorpus_after\tcrashes\texit\n' \
-      >build/fuzz/campaign.tsv
+      >tests/fuzz/campaign/campaign.tsv
   running=0
   rm -f build/fuzz/campaign.stop
   for t in "${targets[@]}"; do

@@ -33,7 +33,6 @@
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -362,15 +361,12 @@ int main(int argc, char** argv) {
   Flags flags;
   if (int rc = ParseFlags(argc, argv, &flags); rc >= 0) return rc;
 
-  auto logger = spdlog::stderr_logger_mt("webhook");
-  // The metrics endpoint logs through reconcile::Log (stderr, same format).
+  // One format for every line the program writes (the other programs' too):
+  // text, or JSON with "ts", "level" and "msg".
   if (Status s = reconcile::ConfigureLogging({.format = flags.log_format}); !s.ok()) {
     return Fail(s.message());
   }
-  if (flags.log_format == "json") {
-    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%v"})",
-                        spdlog::pattern_time_type::utc);
-  }
+  auto logger = spdlog::default_logger();
 
   sigset_t signals = BlockShutdownSignals();
   signal(SIGPIPE, SIG_IGN);
