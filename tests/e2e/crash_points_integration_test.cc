@@ -407,13 +407,14 @@ class PoolCrashTest : public ManagerCrashTest {
     auto got = client_->Get({kPools, "", "l4-crash"});
     return got.ok() ? (*got).value("status", json::object()) : json::object();
   }
-  // The recentActions entries whose action is `action`.
-  std::vector<json> Actions(const std::string& action) {
+  // The recentActions entries whose action is `action`, in `status` or a fresh read.
+  static std::vector<json> ActionsIn(const json& status, const std::string& action) {
     std::vector<json> out;
-    for (const json& a : PoolStatus().value("recentActions", json::array()))
+    for (const json& a : status.value("recentActions", json::array()))
       if (a.value("action", "") == action) out.push_back(a);
     return out;
   }
+  std::vector<json> Actions(const std::string& action) { return ActionsIn(PoolStatus(), action); }
   // The fake's POSTs to instanceGroupManagers/<mig>/<call>.
   int Calls(const std::string& call) const {
     int n = 0;
@@ -521,7 +522,7 @@ TEST_F(PoolCrashTest, AnInterruptionAnsweredBeforeACrashIsNotAnsweredAgain) {
   ASSERT_TRUE(WaitFor(
       [&] {
         status = PoolStatus();
-        return Actions("Interruption").size() == 1 && gcp_->target_size("gpu-od") == 1;
+        return ActionsIn(status, "Interruption").size() == 1 && gcp_->target_size("gpu-od") == 1;
       },
       60s))
       << status.dump(2) << manager_.Log();
@@ -549,7 +550,8 @@ TEST_F(PoolCrashTest, AnInterruptionAnsweredBeforeACrashIsNotAnsweredAgain) {
   ASSERT_TRUE(WaitFor(
       [&] {
         status = PoolStatus();
-        return !status.contains("answeredInterruptions") && Actions("Terminate").size() == 1;
+        return !status.contains("answeredInterruptions") &&
+               ActionsIn(status, "Terminate").size() == 1;
       },
       60s))
       << status.dump(2) << manager_.Log();
