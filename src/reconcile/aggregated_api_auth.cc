@@ -105,7 +105,9 @@ UniqueX509 FromDer(const std::string& der) {
 
 Result<DelegatedAuthConfig> ParseAuthenticationConfigMap(std::string_view configmap_json) {
   const json cm = json::parse(configmap_json, nullptr, false);
-  if (!cm.is_object() || cm.value("kind", "") != "ConfigMap") {
+  // Pem() reads a string member or nothing; json::value() would throw on a
+  // "kind" that is not a string (found by aggregated_api_auth_fuzz).
+  if (!cm.is_object() || Pem(cm, "kind") != "ConfigMap") {
     return InvalidArgumentError("extension-apiserver-authentication: not a ConfigMap");
   }
   auto data_it = cm.find("data");

@@ -75,6 +75,8 @@ TEST(AuthenticationConfigMapTest, MissingKeysKeepDefaultsAndBadOnesAreRefused) {
 
   for (const char* bad :
        {"", "[]", R"({"kind":"Secret"})",
+        // Found by aggregated_api_auth_fuzz: a "kind" that is not a string threw.
+        R"({"kind":{"client-ca-file":"x"},"data":{}})", R"({"kind":7})",
         R"({"kind":"ConfigMap","data":{"requestheader-allowed-names":"front-proxy-client"}})",
         R"({"kind":"ConfigMap","data":{"requestheader-group-headers":"[1]"}})",
         R"({"kind":"ConfigMap","data":{"requestheader-username-headers":7}})"}) {
