@@ -54,6 +54,9 @@ std::vector<std::string> ValidateNodePool(const NodePoolSpec& pool) {
   for (const PoolInstanceType& it : pool.instance_types) {
     if (it.name.empty()) problems.push_back("an instance type has no name");
     if (!names.insert(it.name).second) problems.push_back("instance type " + it.name + " twice");
+    // Required by the CRD too; without it no pod's GPU can be matched (found
+    // by gpu_node_pool_spec_fuzz: the planner then failed on a valid pool).
+    if (it.gpu_model.empty()) problems.push_back("instance type " + it.name + " has no gpuModel");
     if (it.gpu_count < 1 || it.gpu_count > kMaxGpusPerNode) {
       problems.push_back("instance type " + it.name + ": gpuCount must be 1.." +
                          std::to_string(kMaxGpusPerNode));

@@ -213,6 +213,9 @@ class Parser {
     ++pos_;  // '<'
     GPU_ASSIGN_OR_RETURN(std::string qname, Name());
     el.name = LocalName(qname);
+    // "prefix:" has no local part: not a QName (Namespaces in XML 1.0, found
+    // by aws_xml_fuzz), and an element without a name would match nothing.
+    if (el.name.empty()) return Fail("element <" + qname + "> has no local name");
     bool self_closing = false;
     GPU_RETURN_IF_ERROR(Attributes(&self_closing));
     if (self_closing) return Status::Ok();

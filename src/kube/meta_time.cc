@@ -75,6 +75,15 @@ Result<Clock::WallTime> ParseRfc3339(std::string_view text) {
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t secs = timegm(&tm);
+  // The wall clock counts nanoseconds in 64 bits: 1677 to 2262. Beyond that
+  // the conversion overflows (found by aws_xml_fuzz: an STS Expiration in 8652).
+  constexpr int64_t kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::WallTime::duration::max()).count() -
+      1;
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+    return Error::Decode("RFC 3339 time \"" + std::string(text) +
+                         "\" is outside the years 1678 to 2261");
+  }
   return Clock::WallTime(std::chrono::duration_cast<Clock::WallTime::duration>(
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }

@@ -218,6 +218,14 @@ TEST(NodePoolValidationTest, NamesEachProblem) {
   EXPECT_EQ(ValidateNodePool(bad_budget),
             std::vector<std::string>{"a disruption budget needs schedule and duration together"});
   EXPECT_TRUE(ValidateNodePool(T4Pool()).empty());
+
+  // Found by gpu_node_pool_spec_fuzz: a misspelt gpuModel passed validation
+  // and the planner then failed on the "valid" pool.
+  NodePoolSpec no_model = T4Pool();
+  no_model.instance_types[0].gpu_model.clear();
+  EXPECT_EQ(ValidateNodePool(no_model),
+            std::vector<std::string>{"instance type " + no_model.instance_types[0].name +
+                                     " has no gpuModel"});
 }
 
 TEST(DisruptionBudgetTest, ParsesKarpenterNodes) {

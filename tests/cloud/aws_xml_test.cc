@@ -50,6 +50,9 @@ TEST(AwsXmlTest, RejectsMalformedDocumentsWithAnOffset) {
            Case{"<a><![CDATA[x</a>", "unterminated CDATA"},
            Case{"<a><!-- x</a>", "unterminated comment"},
            Case{"text", "expected a root element"},
+           // Found by aws_xml_fuzz: a prefix without a local part.
+           Case{"<LimEdtEi:/>", "element <LimEdtEi:> has no local name"},
+           Case{"<a><x:></x:></a>", "element <x:> has no local name"},
        }) {
     auto r = ParseXml(c.doc);
     ASSERT_FALSE(r.ok()) << c.doc;

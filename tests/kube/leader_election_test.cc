@@ -156,6 +156,16 @@ TEST(MicroTimeTest, FormatsAndParses) {
   EXPECT_FALSE(ParseRfc3339("2027-13-15T08:00:00Z").ok());
   EXPECT_FALSE(ParseRfc3339("2027-01-15T08:00:00.Z").ok());
   EXPECT_FALSE(ParseRfc3339("garbage").ok());
+  // Found by aws_xml_fuzz: years the nanosecond wall clock cannot hold are
+  // refused, not overflowed (UBSan: signed integer overflow).
+  auto far = ParseRfc3339("8652-01-15T09:00:00Z");
+  ASSERT_FALSE(far.ok());
+  EXPECT_NE(far.error().message().find("outside the years 1678 to 2261"), std::string::npos)
+      << far.error().message();
+  EXPECT_FALSE(ParseRfc3339("2262-12-31T23:59:59Z").ok());
+  EXPECT_FALSE(ParseRfc3339("-999-01-01T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59Z").ok());
+  EXPECT_TRUE(ParseRfc3339("1970-01-01T00:00:00Z").ok());
 }
 
 // Waits in real time (no clock steps) for work on callback threads.
