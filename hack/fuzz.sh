@@ -77,7 +77,9 @@ campaign() {
   [[ -f "$kept" ]] && tar -xzf "$kept" -C "$work/grown"
   local before
   before=$(find "$work/grown" -type f | wc -l)
-  "$bin" -print_final_stats=1 -timeout=60 -rss_limit_mb=4096 \
+  # UBSan findings (overflows, bad casts) stop the run as crashes do, with an input.
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$bin" -print_final_stats=1 -timeout=60 -rss_limit_mb=4096 \
     -artifact_prefix="$work/artifacts/" "$work/grown" "tests/fuzz/corpus/$t" \
     >"$work/fuzz.log" 2>&1 &
   local pid=$! used=0

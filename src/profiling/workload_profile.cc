@@ -23,6 +23,14 @@ Status Bad(const std::string& what) {
   return InvalidArgumentError("profile checkpoint: " + what);
 }
 
+// An integer member, or `fallback` when it is missing or not an integer:
+// json::value() would convert an out-of-range float with undefined behaviour
+// (found by service_profile_fuzz: "halfLifeSeconds": 8.6e25).
+int64_t IntegerOr(const json& j, const char* key, int64_t fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
 Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where) {
   if (!j.is_object()) return Bad(where + " is not an object");
   ResourceCheckpoint c;
@@ -59,12 +67,11 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
 
 Result<WorkloadProfile> Decode(const json& j, RecommenderConfig config) {
   if (!j.is_object()) return Bad("not a JSON object");
-  if (j.value("version", 0) != kProfileCheckpointVersion) {
-    return FailedPreconditionError("profile checkpoint: version " +
-                                   std::to_string(j.value("version", 0)) + ", want " +
-                                   std::to_string(kProfileCheckpointVersion));
+  if (const int64_t version = IntegerOr(j, "version", 0); version != kProfileCheckpointVersion) {
+    return FailedPreconditionError("profile checkpoint: version " + std::to_string(version) +
+                                   ", want " + std::to_string(kProfileCheckpointVersion));
   }
-  if (j.value("halfLifeSeconds", int64_t{0}) != config.half_life_seconds) {
+  if (IntegerOr(j, "halfLifeSeconds", 0) != config.half_life_seconds) {
     return FailedPreconditionError("profile checkpoint: saved with another half-life");
   }
   const json layouts = j.value("buckets", json::object());

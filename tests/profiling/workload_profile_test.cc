@@ -80,6 +80,15 @@ TEST(WorkloadProfile, CheckpointFromAnotherLayoutIsRefused) {
   old["version"] = 0;
   EXPECT_EQ(WorkloadProfile::FromCheckpoint(old, config).error().code(),
             StatusCode::kFailedPrecondition);
+  // Found by service_profile_fuzz: floats out of the integers' range are
+  // refused, not converted (undefined behaviour under UBSan).
+  for (const char* key : {"version", "halfLifeSeconds"}) {
+    json huge = saved;
+    huge[key] = 8.64078e+25;
+    EXPECT_EQ(WorkloadProfile::FromCheckpoint(huge, config).error().code(),
+              StatusCode::kFailedPrecondition)
+        << key;
+  }
 
   json layout = saved;
   layout["buckets"]["cpu"][1] = 1.1;
