@@ -218,7 +218,7 @@ Status Soak::StartApiServer() {
   if (!apiserver_.Spawn(
           {o_.bin_dir + "/gpu-autoscaler-apiserver", "--bind-address", "127.0.0.1", "--port", "0",
            "--crd-dir", o_.source_dir + "/crds", "--watch-history", "10000",
-           "--event-ttl=" + std::to_string(std::max<int64_t>(1, event_ttl.count() / 1000)) + "s"},
+           "--event-ttl=" + std::to_string(std::max<int64_t>(1, event_ttl.count())) + "ms"},
           o_.work_dir + "/apiserver.log")) {
     return InternalError("cannot start " + o_.bin_dir + "/gpu-autoscaler-apiserver");
   }

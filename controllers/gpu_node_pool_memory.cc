@@ -20,14 +20,19 @@ void RestorePoolMemory(const json& status, Clock::TimePoint now, Clock::WallTime
   if (offerings == status.end() || !offerings->is_array()) return;
   for (const json& o : *offerings) {
     if (!o.is_object()) continue;
-    const json& type = o.contains("instanceType") ? o["instanceType"] : json();
-    const json& tier_key = o.contains("tier") ? o["tier"] : json();
-    const json& until_text = o.contains("until") ? o["until"] : json();
-    if (!type.is_string() || !tier_key.is_string() || !until_text.is_string()) continue;
-    const auto tier = autoscale::TierFromKey(tier_key.get<std::string>());
-    auto until = kube::ParseRfc3339(until_text.get<std::string>());
+    // A string member, or null when missing or of another type.
+    auto text = [&o](const char* key) -> const std::string* {
+      auto it = o.find(key);
+      return it != o.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+    };
+    const std::string* type = text("instanceType");
+    const std::string* tier_key = text("tier");
+    const std::string* until_text = text("until");
+    if (type == nullptr || tier_key == nullptr || until_text == nullptr) continue;
+    const auto tier = autoscale::TierFromKey(*tier_key);
+    auto until = kube::ParseRfc3339(*until_text);
     if (!tier || !until.ok() || *until <= wall) continue;
-    memory->unavailable.Mark(type.get<std::string>(), *tier, now,
+    memory->unavailable.Mark(*type, *tier, now,
                              std::chrono::duration_cast<Clock::Duration>(*until - wall));
   }
 }
