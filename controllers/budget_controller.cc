@@ -13,6 +13,7 @@
 
 #include "api/annotations.h"
 #include "common/failpoint.h"
+#include "common/json_read.h"
 #include "controllers/namespace_labels.h"
 #include "controllers/secret_data.h"
 #include "cost/alerts.h"
@@ -140,12 +141,13 @@ BudgetPlan DecideBudget(const BudgetDecisionInput& in) {
   if (!alerts_json.is_array()) alerts_json = json::array();
   std::vector<cost::ThresholdState> restored;
   for (const json& a : alerts_json) {
-    if (!a.is_object() || !a.contains("threshold") || !a["threshold"].is_number()) continue;
-    restored.push_back({.threshold_percent = a["threshold"].get<double>(),
-                        .firing = a.value("state", std::string()) == "firing",
+    const json* threshold = json_read::Find(a, "threshold");
+    if (threshold == nullptr || !threshold->is_number()) continue;
+    restored.push_back({.threshold_percent = json_read::Number(a, "threshold"),
+                        .firing = json_read::String(a, "state") == "firing",
                         .period_start = ParseTimeOr(a.value("periodStart", json()), 0),
                         .fired_at = ParseTimeOr(a.value("firedAt", json()), 0),
-                        .spend_at_fire = a.value("spend", 0.0)});
+                        .spend_at_fire = json_read::Number(a, "spend", 0.0)});
   }
   FakeClock at_now(WallAt(in.now));
   cost::BudgetAlerts alerts(spec, at_now);
@@ -157,7 +159,7 @@ BudgetPlan DecideBudget(const BudgetDecisionInput& in) {
   for (const cost::AlertEvent& event : alerts.Observe(spent)) {
     json* entry = nullptr;
     for (json& a : alerts_json) {
-      if (a.is_object() && a.value("threshold", -1.0) == event.threshold_percent) entry = &a;
+      if (json_read::Number(a, "threshold", -1.0) == event.threshold_percent) entry = &a;
     }
     if (entry == nullptr) {
       alerts_json.push_back(json::object());
@@ -185,7 +187,7 @@ BudgetPlan DecideBudget(const BudgetDecisionInput& in) {
     }
   }
   std::sort(alerts_json.begin(), alerts_json.end(), [](const json& a, const json& b) {
-    return a.value("threshold", 0.0) < b.value("threshold", 0.0);
+    return json_read::Number(a, "threshold", 0.0) < json_read::Number(b, "threshold", 0.0);
   });
   status["lastAlert"] = alerts_json;
 
@@ -194,13 +196,13 @@ BudgetPlan DecideBudget(const BudgetDecisionInput& in) {
   for (size_t i = 0; i < alerts_json.size(); ++i) {
     const json& a = alerts_json[i];
     if (!a.contains("pending") || !a["pending"].is_array()) continue;
-    const bool firing = a.value("state", std::string()) == "firing";
+    const bool firing = json_read::String(a, "state") == "firing";
     const int64_t period_start = ParseTimeOr(a.value("periodStart", json()), e.period.start);
     cost::AlertEvent event{
         .action = firing ? cost::AlertAction::kFire : cost::AlertAction::kResolve,
-        .threshold_percent = a.value("threshold", 0.0),
+        .threshold_percent = json_read::Number(a, "threshold", 0.0),
         .period = spec.PeriodAt(period_start),
-        .spend = a.value("spend", 0.0),
+        .spend = json_read::Number(a, "spend", 0.0),
         .amount = spec.amount,
         .at = firing ? ParseTimeOr(a.value("firedAt", json()), in.now)
                      : ParseTimeOr(a.value("resolvedAt", json()), in.now)};
@@ -214,8 +216,8 @@ BudgetPlan DecideBudget(const BudgetDecisionInput& in) {
       d.channel = id;
       d.channel_index = static_cast<size_t>(it - all_channels.begin());
       d.notification = cost::MakeNotification(budget, event, forecast);
-      d.idempotency_key = a.value("key", cost::PagerDutyDedupKey(d.notification)) + "/" +
-                          std::string(cost::AlertActionName(event.action));
+      d.idempotency_key = json_read::String(a, "key", cost::PagerDutyDedupKey(d.notification)) +
+                          "/" + std::string(cost::AlertActionName(event.action));
       plan.deliveries.push_back(std::move(d));
     }
   }

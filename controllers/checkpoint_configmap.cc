@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/resources.h"
+#include "common/json_read.h"
 #include "kube/error.h"
 #include "kube/rest_client.h"
 
@@ -41,7 +42,7 @@ Status WriteCheckpoint(kube::RestClient& client, const CheckpointRef& ref,
   auto existing = client.Get(object);
   if (existing.ok()) {
     cm["metadata"]["resourceVersion"] =
-        existing->value("metadata", json::object()).value("resourceVersion", "");
+        json_read::String(json_read::Object(*existing, "metadata"), "resourceVersion");
     auto replaced = client.Replace(object, cm);
     if (!replaced.ok()) return replaced.error().ToStatus();
     return Status::Ok();

@@ -161,6 +161,7 @@ class GpuNodePoolReconciler final : public reconcile::Reconciler {
  private:
   struct PoolState;
   struct Metrics;
+  class Pass;  // one reconcile of one pool (gpu_node_pool_internal.h)
   PoolState& State(const std::string& pool);
   void ObserveNodesAndPods(const std::string& pool_name, const ParsedNodePool& parsed,
                            const cloud::NodeGroupProvider& provider,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/json_read.h"
 #include "kube/error.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
@@ -101,7 +102,7 @@ std::vector<TerminationIntent> FindTerminationIntents(const kube::Store<kube::No
 bool ActionRecorded(const json& actions, std::string_view id) {
   if (!actions.is_array() || id.empty()) return false;
   return std::any_of(actions.begin(), actions.end(),
-                     [&](const json& a) { return a.is_object() && a.value("id", "") == id; });
+                     [&](const json& a) { return json_read::String(a, "id") == id; });
 }
 
 Status WriteTerminationIntent(kube::RestClient& client, TerminationIntent* intent) {
@@ -109,7 +110,7 @@ Status WriteTerminationIntent(kube::RestClient& client, TerminationIntent* inten
   auto node = client.Get(ref);
   if (!node.ok()) return node.error().ToStatus();
   json& meta = (*node)["metadata"];
-  intent->id = meta.value("uid", "");
+  intent->id = json_read::String(meta, "uid");
   if (intent->id.empty()) intent->id = intent->node + "/" + intent->instance_id;
   if (!meta.contains("annotations") || !meta["annotations"].is_object())
     meta["annotations"] = json::object();

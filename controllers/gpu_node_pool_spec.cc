@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "common/json_read.h"
 #include "cost/duration.h"
 #include "kube/quantity.h"
 
@@ -20,33 +21,17 @@ using nlohmann::json;
 constexpr CapacityTier kTiers[] = {CapacityTier::kReserved, CapacityTier::kSpot,
                                    CapacityTier::kOnDemand};
 
-// Typed reads that never throw: a field of the wrong type reads as absent
-// (the API server's schema validation catches it before us in a cluster).
-const json* Field(const json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-std::string Str(const json& o, const char* key) {
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
-}
-json Obj(const json& o, const char* key) {
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_object() ? *f : json::object();
-}
-json Arr(const json& o, const char* key) {
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_array() ? *f : json::array();
-}
+// Typed reads that never throw (common/json_read.h): a field of the wrong
+// type reads as absent (the API server's schema validation catches it before
+// us in a cluster).
 int Int(const json& o, const char* key, int fallback) {
-  const json* f = Field(o, key);
+  const json* f = json_read::Find(o, key);
   if (f == nullptr || !f->is_number_integer()) return fallback;
   const int64_t v = f->get<int64_t>();
   return static_cast<int>(std::clamp<int64_t>(v, -1'000'000, 1'000'000));
 }
 std::optional<double> Num(const json& o, const char* key) {
-  const json* f = Field(o, key);
+  const json* f = json_read::Find(o, key);
   if (f == nullptr || !f->is_number()) return std::nullopt;
   return f->get<double>();
 }
@@ -68,11 +53,11 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
 PredictiveSpec ParsePredictive(const json& block, std::chrono::milliseconds provisioning_delay) {
   PredictiveSpec out;
   auto& problems = out.problems;
-  const json* enabled = Field(block, "enabled");
+  const json* enabled = json_read::Find(block, "enabled");
   out.enabled = enabled != nullptr && enabled->is_boolean() && enabled->get<bool>();
   autoscale::PredictiveOptions& o = out.options;
   auto seconds = [&](const char* key, int64_t fallback) -> int64_t {
-    const std::string text = Str(block, key);
+    const std::string text = json_read::String(block, key);
     if (text.empty()) return fallback;
     std::chrono::milliseconds ms{};
     if (!ParseDuration(text, &ms)) {
@@ -110,7 +95,8 @@ PredictiveSpec ParsePredictive(const json& block, std::chrono::milliseconds prov
     problems.push_back("spec.predictive.minHistory is longer than the " +
                        std::to_string(kept / 3600) + "h of history kept");
   }
-  if (const std::string method = Str(block, "method"); !method.empty()) out.method = method;
+  if (const std::string method = json_read::String(block, "method"); !method.empty())
+    out.method = method;
   const HoltWintersOptions hw{.alpha = 0.5, .beta = 0.0, .gamma = 0.3};
   if (out.method == "HoltWinters") {
     o.method = autoscale::DemandForecastOptions{.method = autoscale::ForecastMethod::kHoltWinters,
@@ -126,7 +112,7 @@ PredictiveSpec ParsePredictive(const json& block, std::chrono::milliseconds prov
                        "\" is not Auto, HoltWinters, SeasonalNaive or RecentPeak");
   }
   // headroom: "2" (GPUs) or "20%" (of the forecast).
-  if (const std::string text = Str(block, "headroom"); !text.empty()) {
+  if (const std::string text = json_read::String(block, "headroom"); !text.empty()) {
     const bool percent = text.back() == '%';
     const std::string number = percent ? text.substr(0, text.size() - 1) : text;
     double v = -1;
@@ -149,16 +135,16 @@ PredictiveSpec ParsePredictive(const json& block, std::chrono::milliseconds prov
 ParsedNodePool ParseNodePool(const json& object, const std::string& default_secret_namespace) {
   ParsedNodePool out;
   auto& problems = out.problems;
-  out.spec.name = Str(Obj(object, "metadata"), "name");
-  const json* spec_field = Field(object, "spec");
+  out.spec.name = json_read::String(json_read::Object(object, "metadata"), "name");
+  const json* spec_field = json_read::Find(object, "spec");
   if (spec_field == nullptr || !spec_field->is_object()) {
     problems.push_back("spec is not an object");
     return out;
   }
   const json& spec = *spec_field;
 
-  const json provider = Obj(spec, "provider");
-  out.provider.type = Str(provider, "type");
+  const json provider = json_read::Object(spec, "provider");
+  out.provider.type = json_read::String(provider, "type");
   if (out.provider.type.empty()) {
     problems.push_back("spec.provider.type is required");
   } else if (std::find(kProviderTypes.begin(), kProviderTypes.end(), out.provider.type) ==
@@ -166,43 +152,43 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     problems.push_back("spec.provider.type \"" + out.provider.type +
                        "\" is not one of aws-asg, gcp-mig, azure-vmss, cluster-api, simulated");
   }
-  out.provider.region = Str(provider, "region");
-  out.provider.zone = Str(provider, "zone");
-  out.provider.project = Str(provider, "project");
-  out.provider.subscription_id = Str(provider, "subscriptionID");
-  out.provider.resource_group = Str(provider, "resourceGroup");
-  if (std::string delay = Str(provider, "provisioningDelay"); !delay.empty()) {
+  out.provider.region = json_read::String(provider, "region");
+  out.provider.zone = json_read::String(provider, "zone");
+  out.provider.project = json_read::String(provider, "project");
+  out.provider.subscription_id = json_read::String(provider, "subscriptionID");
+  out.provider.resource_group = json_read::String(provider, "resourceGroup");
+  if (std::string delay = json_read::String(provider, "provisioningDelay"); !delay.empty()) {
     if (!ParseDuration(delay, &out.provider.provisioning_delay))
       problems.push_back("spec.provider.provisioningDelay \"" + delay + "\" is not a duration");
   }
-  if (const json* ref_field = Field(provider, "credentialsSecretRef");
+  if (const json* ref_field = json_read::Find(provider, "credentialsSecretRef");
       ref_field && ref_field->is_object()) {
     const json& ref = *ref_field;
-    out.provider.secret_name = Str(ref, "name");
-    out.provider.secret_namespace = Str(ref, "namespace");
+    out.provider.secret_name = json_read::String(ref, "name");
+    out.provider.secret_namespace = json_read::String(ref, "namespace");
     if (out.provider.secret_namespace.empty())
       out.provider.secret_namespace = default_secret_namespace;
     if (out.provider.secret_name.empty())
       problems.push_back("spec.provider.credentialsSecretRef.name is required");
   }
-  for (const json& g : Arr(Obj(provider, "simulated"), "capacityErrors"))
+  for (const json& g : json_read::Array(json_read::Object(provider, "simulated"), "capacityErrors"))
     if (g.is_string()) out.provider.simulated_capacity_errors.push_back(g.get<std::string>());
-  for (const json& g : Arr(Obj(provider, "simulated"), "launchFailures"))
+  for (const json& g : json_read::Array(json_read::Object(provider, "simulated"), "launchFailures"))
     if (g.is_string()) out.provider.simulated_launch_failures.push_back(g.get<std::string>());
-  const json pool_groups = Obj(provider, "groups");
+  const json pool_groups = json_read::Object(provider, "groups");
 
-  const json types = Arr(spec, "instanceTypes");
+  const json types = json_read::Array(spec, "instanceTypes");
   if (types.empty()) problems.push_back("spec.instanceTypes is empty");
   for (size_t i = 0; i < types.size(); ++i) {
     const json& t = types[i];
     const std::string at = "spec.instanceTypes[" + std::to_string(i) + "]";
     autoscale::PoolInstanceType it;
-    it.name = Str(t, "name");
-    it.gpu_model = Str(t, "gpuModel");
+    it.name = json_read::String(t, "name");
+    it.gpu_model = json_read::String(t, "gpuModel");
     it.gpu_count = Int(t, "gpuCount", 0);
     it.max_pods = Int(t, "maxPods", 110);
     for (const char* field : {"cpu", "memory"}) {
-      const std::string text = Str(t, field);
+      const std::string text = json_read::String(t, field);
       if (text.empty()) continue;
       const bool cpu = std::string_view(field) == "cpu";
       auto q = cpu ? kube::ParseQuantityMilli(text) : kube::ParseQuantity(text);
@@ -216,7 +202,7 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
         it.memory_mib = *q / (1024 * 1024);
       }
     }
-    const json price = Obj(t, "price");
+    const json price = json_read::Object(t, "price");
     for (CapacityTier tier : kTiers) {
       const std::string key(autoscale::TierKey(tier));
       it.price[TierIndex(tier)] = Num(price, key.c_str());
@@ -226,11 +212,12 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
     }
     // Groups: the instance type's own, else the pool's.
     std::array<std::string, autoscale::kTierCount> groups{};
-    const json own = Obj(t, "groups");
+    const json own = json_read::Object(t, "groups");
     for (CapacityTier tier : kTiers) {
       const std::string key(autoscale::TierKey(tier));
-      groups[TierIndex(tier)] = Str(own, key.c_str());
-      if (groups[TierIndex(tier)].empty()) groups[TierIndex(tier)] = Str(pool_groups, key.c_str());
+      groups[TierIndex(tier)] = json_read::String(own, key.c_str());
+      if (groups[TierIndex(tier)].empty())
+        groups[TierIndex(tier)] = json_read::String(pool_groups, key.c_str());
     }
     out.spec.instance_types.push_back(std::move(it));
     out.provider.groups.push_back(std::move(groups));
@@ -238,10 +225,10 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
 
   out.spec.min_nodes = Int(spec, "minNodes", 0);
   out.weight = Int(spec, "weight", 0);
-  if (Field(spec, "weight") != nullptr && (out.weight < 1 || out.weight > 100))
+  if (json_read::Find(spec, "weight") != nullptr && (out.weight < 1 || out.weight > 100))
     problems.push_back("spec.weight must be between 1 and 100");
   out.spec.max_nodes = Int(spec, "maxNodes", 10);
-  const json tiers = Obj(spec, "tiers");
+  const json tiers = json_read::Object(spec, "tiers");
   for (CapacityTier tier : kTiers) {
     const int t = TierIndex(tier);
     const std::string key(autoscale::TierKey(tier));
@@ -250,7 +237,7 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
       any_group = any_group || !g[t].empty();
     autoscale::PoolTier& pt = out.spec.tiers[t];
     pt.enabled = any_group;
-    const json cfg = Obj(tiers, key.c_str());
+    const json cfg = json_read::Object(tiers, key.c_str());
     pt.weight = Num(cfg, "weight").value_or(1.0);
     pt.max_nodes = Int(cfg, "maxNodes", autoscale::kUnlimitedNodes);
     if (pt.max_nodes < autoscale::kUnlimitedNodes)
@@ -273,15 +260,15 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
   out.spec.cost_per_hour_ceiling = Num(spec, "costPerHourCeiling");
 
-  const json down = Obj(spec, "scaleDown");
-  const std::string policy = Str(down, "policy");
+  const json down = json_read::Object(spec, "scaleDown");
+  const std::string policy = json_read::String(down, "policy");
   if (policy == "WhenEmpty") {
     out.spec.policy = autoscale::ConsolidationPolicy::kWhenEmpty;
   } else if (!policy.empty() && policy != "WhenUnderutilized") {
     problems.push_back("spec.scaleDown.policy \"" + policy +
                        "\" is not WhenEmpty or WhenUnderutilized");
   }
-  if (const std::string after = Str(down, "consolidateAfter"); after == "Never") {
+  if (const std::string after = json_read::String(down, "consolidateAfter"); after == "Never") {
     out.spec.consolidate_after.reset();
   } else if (!after.empty()) {
     std::chrono::milliseconds ms{};
@@ -294,20 +281,20 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
   out.spec.utilization_threshold = Num(down, "utilizationThreshold").value_or(0.5);
 
-  const json disruption = Obj(spec, "disruption");
-  if (const json* budgets_field = Field(disruption, "budgets");
+  const json disruption = json_read::Object(spec, "disruption");
+  if (const json* budgets_field = json_read::Find(disruption, "budgets");
       budgets_field != nullptr && budgets_field->is_array()) {
     const json& budgets = *budgets_field;
     out.spec.budgets.clear();
     for (size_t i = 0; i < budgets.size(); ++i) {
       const std::string at = "spec.disruption.budgets[" + std::to_string(i) + "]";
-      auto b = autoscale::ParseBudgetNodes(Str(budgets[i], "nodes"));
+      auto b = autoscale::ParseBudgetNodes(json_read::String(budgets[i], "nodes"));
       if (!b.ok()) {
         problems.push_back(at + ": " + b.error().message());
         continue;
       }
-      b->schedule = Str(budgets[i], "schedule");
-      if (const std::string d = Str(budgets[i], "duration"); !d.empty()) {
+      b->schedule = json_read::String(budgets[i], "schedule");
+      if (const std::string d = json_read::String(budgets[i], "duration"); !d.empty()) {
         std::chrono::milliseconds ms{};
         if (!ParseDuration(d, &ms) || ms.count() == 0) {
           problems.push_back(at + ".duration \"" + d + "\" is not a duration");
@@ -320,7 +307,8 @@ ParsedNodePool ParseNodePool(const json& object, const std::string& default_secr
   }
   for (std::string& p : autoscale::ValidateNodePool(out.spec))
     problems.push_back(std::move(p));
-  if (const json* block = Field(spec, "predictive"); block != nullptr && block->is_object())
+  if (const json* block = json_read::Find(spec, "predictive");
+      block != nullptr && block->is_object())
     out.predictive = ParsePredictive(*block, out.provider.provisioning_delay);
   return out;
 }

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "api/nvidia.h"
+#include "common/json_read.h"
 #include "controllers/checkpoint_configmap.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -237,17 +238,16 @@ Result<ServiceProfileReconciler::Target> ServiceProfileReconciler::ResolveTarget
     // Any other kind: its scale subresource names the selector.
     auto scale = client_.GetScale({*gvr, ns, ref.name});
     if (scale.ok()) {
-      t.selector = scale->value("status", json::object()).value("selector", "");
-      t.replicas = scale->value("spec", json::object()).value("replicas", int64_t{0});
+      t.selector = json_read::String(json_read::Object(*scale, "status"), "selector");
+      t.replicas = json_read::Integer(json_read::Object(*scale, "spec"), "replicas");
     }
     if (t.selector.empty()) {
       return FailedPreconditionError(ref.kind + " " + ns + "/" + ref.name +
                                      " has no spec.selector and no scale subresource selector");
     }
   }
-  const json containers = spec.value("template", json::object())
-                              .value("spec", json::object())
-                              .value("containers", json::array());
+  const json& containers = json_read::Array(
+      json_read::Object(json_read::Object(spec, "template"), "spec"), "containers");
   if (containers.is_array()) {
     for (const json& c : containers)
       if (c.is_object() && c.contains("name") && c["name"].is_string())
@@ -292,7 +292,7 @@ ServiceProfileReconciler::Entry& ServiceProfileReconciler::LoadEntry(
 
 Status ServiceProfileReconciler::WriteCheckpoint(const std::string& ns, const std::string& name,
                                                  const json& owner, const json& checkpoint) {
-  const json meta = owner.value("metadata", json::object());
+  const json& meta = json_read::Object(owner, "metadata");
   return controllers::WriteCheckpoint(client_,
                                       {.ns = ns,
                                        .name = CheckpointConfigMapName(name),
@@ -300,7 +300,7 @@ Status ServiceProfileReconciler::WriteCheckpoint(const std::string& ns, const st
                                        .owner = {.api_version = "gpuautoscaler.io/v1alpha1",
                                                  .kind = "ServiceProfile",
                                                  .name = name,
-                                                 .uid = meta.value("uid", "")}},
+                                                 .uid = json_read::String(meta, "uid")}},
                                       checkpoint.dump());
 }
 

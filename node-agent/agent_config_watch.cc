@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
 #include "kube/event_recorder.h"
 #include "kube/object_codec.h"
 #include "kube/reflector.h"
@@ -101,12 +102,12 @@ void AgentConfigWatch::Publish(const AgentConfig& config) {
 }
 
 Status AgentConfigWatch::Apply(const json& config_map) {
-  const json data = config_map.is_object() ? config_map.value("data", json::object()) : json();
   const std::string key(kAgentConfigKey);
   Result<AgentConfig> parsed =
       InvalidArgumentError("ConfigMap " + config_map_ + " has no data key " + key);
-  if (data.is_object() && data.contains(key) && data[key].is_string()) {
-    parsed = ParseAgentConfig(data[key].get<std::string>(), "ConfigMap " + config_map_);
+  if (const json* text = json_read::Find(json_read::Object(config_map, "data"), key);
+      text != nullptr && text->is_string()) {
+    parsed = ParseAgentConfig(text->get<std::string>(), "ConfigMap " + config_map_);
   }
   if (!parsed.ok()) {
     Log(LogLevel::kError, "rejected a new configuration; the last good one stays",

@@ -1,12 +1,14 @@
 #include "node-agent/interruption.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "api/annotations.h"
+#include "common/json_read.h"
 #include "kube/event_recorder.h"
 #include "kube/meta_time.h"
 #include "kube/resource.h"
@@ -29,33 +31,28 @@ bool Goes(cloud::InterruptionNotice::Kind kind) {
 
 DrainCandidate DrainCandidateOf(const json& pod) {
   DrainCandidate c;
-  auto object_at = [&](const char* key) {
-    json v = pod.is_object() ? pod.value(key, json::object()) : json::object();
-    return v.is_object() ? v : json::object();
-  };
-  const json meta = object_at("metadata");
-  const json spec = object_at("spec");
-  c.ns = meta.value("namespace", "");
-  c.name = meta.value("name", "");
-  if (auto p = spec.find("priority"); p != spec.end() && p->is_number_integer()) {
-    c.priority = p->get<int32_t>();
-  }
-  const std::string priority_class = spec.value("priorityClassName", "");
+  const json& meta = json_read::Object(pod, "metadata");
+  const json& spec = json_read::Object(pod, "spec");
+  c.ns = json_read::String(meta, "namespace");
+  c.name = json_read::String(meta, "name");
+  c.priority = static_cast<int32_t>(
+      std::clamp<int64_t>(json_read::Integer(spec, "priority", c.priority), INT32_MIN, INT32_MAX));
+  const std::string priority_class = json_read::String(spec, "priorityClassName");
   c.critical =
       priority_class == "system-cluster-critical" || priority_class == "system-node-critical";
-  for (const json& owner : meta.value("ownerReferences", json::array())) {
-    if (owner.value("kind", "") == "DaemonSet" && owner.value("controller", false)) {
+  for (const json& owner : json_read::Array(meta, "ownerReferences")) {
+    if (json_read::String(owner, "kind") == "DaemonSet" && json_read::Bool(owner, "controller")) {
       c.daemonset = true;
     }
   }
-  const json annotations = meta.value("annotations", json::object());
-  const std::string phase = object_at("status").value("phase", "");
+  const json& annotations = json_read::Object(meta, "annotations");
+  const std::string phase = json_read::String(json_read::Object(pod, "status"), "phase");
   c.skip = annotations.contains("kubernetes.io/config.mirror") || phase == "Succeeded" ||
            phase == "Failed";
-  for (const json& t : spec.value("tolerations", json::array())) {
-    const std::string key = t.value("key", "");
-    const std::string op = t.value("operator", "Equal");
-    const std::string effect = t.value("effect", "");
+  for (const json& t : json_read::Array(spec, "tolerations")) {
+    const std::string key = json_read::String(t, "key");
+    const std::string op = json_read::String(t, "operator", "Equal");
+    const std::string effect = json_read::String(t, "effect");
     if ((key == api::kInterruptionTaintKey || (key.empty() && op == "Exists")) &&
         (effect.empty() || effect == "NoSchedule")) {
       c.skip = true;
@@ -133,11 +130,9 @@ Status InterruptionHandler::MarkNode(const cloud::InterruptionNotice& notice) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto node = client_.Get(ref);
     if (!node.ok()) return node.error().ToStatus().WithContext("read node " + options_.node_name);
-    const json spec = node->value("spec", json::object());
-    json taints = spec.is_object() ? spec.value("taints", json::array()) : json::array();
-    if (!taints.is_array()) taints = json::array();
+    json taints = json_read::Array(json_read::Object(*node, "spec"), "taints");
     const bool tainted = std::any_of(taints.begin(), taints.end(), [](const json& t) {
-      return t.value("key", "") == api::kInterruptionTaintKey;
+      return json_read::String(t, "key") == api::kInterruptionTaintKey;
     });
     if (!tainted) {
       taints.push_back({{"key", api::kInterruptionTaintKey},
@@ -145,13 +140,13 @@ Status InterruptionHandler::MarkNode(const cloud::InterruptionNotice& notice) {
                         {"effect", "NoSchedule"},
                         {"timeAdded", kube::FormatMicroTime(options_.clock->WallNow())}});
     }
-    json patch = {
-        {"metadata",
-         {{"resourceVersion", node->value("metadata", json::object()).value("resourceVersion", "")},
-          {"annotations",
-           {{api::kInterruptionNoticeAnnotation,
-             not_after.empty() ? kind : kind + " " + not_after}}}}},
-        {"spec", {{"unschedulable", true}, {"taints", taints}}}};
+    json patch = {{"metadata",
+                   {{"resourceVersion",
+                     json_read::String(json_read::Object(*node, "metadata"), "resourceVersion")},
+                    {"annotations",
+                     {{api::kInterruptionNoticeAnnotation,
+                       not_after.empty() ? kind : kind + " " + not_after}}}}},
+                  {"spec", {{"unschedulable", true}, {"taints", taints}}}};
     auto patched = client_.Patch(ref, kube::PatchType::kMerge, patch.dump());
     if (patched.ok()) return Status::Ok();
     if (patched.error().code() != 409) {

@@ -11,6 +11,7 @@
 
 #include "api/annotations.h"
 #include "common/failpoint.h"
+#include "common/json_read.h"
 #include "kube/event_recorder.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
@@ -113,9 +114,9 @@ Status PressureEvictor::LoadHistory(Clock::TimePoint now, int64_t now_unix) {
   auto node = client_.Get({kube::resources::kNodes, "", options_.node_name});
   if (!node.ok()) return node.error().ToStatus();
   records_.clear();
-  const json annotations = (*node)["metadata"].value("annotations", json::object());
   const std::string text =
-      annotations.value(std::string(api::kPressureEvictionsAnnotation), std::string());
+      json_read::String(json_read::Object(json_read::Object(*node, "metadata"), "annotations"),
+                        api::kPressureEvictionsAnnotation);
   if (text.empty()) return Status::Ok();
   const json entries = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!entries.is_array()) {
@@ -126,16 +127,13 @@ Status PressureEvictor::LoadHistory(Clock::TimePoint now, int64_t now_unix) {
   const int64_t window =
       std::chrono::duration_cast<std::chrono::seconds>(planner_.config().rate_window).count();
   for (const json& r : entries) {
-    if (!r.is_object() || !r.contains("uid") || !r["uid"].is_string() || !r.contains("at") ||
-        !r["at"].is_number_integer()) {
-      continue;
-    }
-    const int64_t age = now_unix - r["at"].get<int64_t>();
-    if (age < 0 || age >= window) continue;
-    const std::string uid = r["uid"].get<std::string>();
+    const std::string uid = json_read::String(r, "uid");
+    const int64_t at = json_read::Integer(r, "at", INT64_MIN);
+    // Compared before subtracting, so a far-off `at` cannot overflow.
+    if (uid.empty() || at > now_unix || at <= now_unix - window) continue;
+    const int64_t age = now_unix - at;
     planner_.Remember(uid, now - std::chrono::seconds(age));
-    records_.push_back({uid, r.value("pod", std::string()), r.value("resource", std::string()),
-                        r["at"].get<int64_t>()});
+    records_.push_back({uid, json_read::String(r, "pod"), json_read::String(r, "resource"), at});
   }
   if (!records_.empty()) {
     Log(LogLevel::kInfo, "PSI evictions of an earlier run count against the limits",

@@ -4,6 +4,7 @@
 
 #include "api/annotations.h"
 #include "api/resources.h"
+#include "common/json_read.h"
 #include "kube/meta_time.h"
 #include "kube/rest_client.h"
 #include "node-agent/report.h"
@@ -81,7 +82,7 @@ Status Reporter::Apply(const std::string& what, const std::string& body, std::st
     return UnavailableError("applying the " + what + ": " + reply.error().ToString());
   }
   if (generation != nullptr) {
-    *generation = (*reply)["metadata"].value("generation", int64_t{0});
+    *generation = json_read::Integer(json_read::Object(*reply, "metadata"), "generation");
   }
   *last = body;
   ++writes_;
@@ -93,13 +94,11 @@ Status Reporter::Sync(const SyncInput& in) {
   if (!node.ok()) {
     return UnavailableError("reading Node " + options_.node_name + ": " + node.error().ToString());
   }
-  const nlohmann::json& meta = (*node)["metadata"];
-  const std::string uid = meta.value("uid", "");
+  const nlohmann::json& meta = json_read::Object(*node, "metadata");
+  const std::string uid = json_read::String(meta, "uid");
   std::map<std::string, std::string> labels;
-  if (meta.contains("labels") && meta["labels"].is_object()) {
-    for (const auto& [k, v] : meta["labels"].items()) {
-      if (v.is_string()) labels[k] = v.get<std::string>();
-    }
+  for (const auto& [k, v] : json_read::Object(meta, "labels").items()) {
+    if (v.is_string()) labels[k] = v.get<std::string>();
   }
   auto numa = ReadNumaTopology(options_.sysfs_root);
   if (!numa.ok()) {

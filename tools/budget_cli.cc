@@ -16,6 +16,7 @@
 #include "api/crd_fields.h"
 #include "api/resources.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "cost/alerts.h"
 #include "cost/budget.h"
 #include "cost/budget_evaluation.h"
@@ -128,11 +129,11 @@ Result<ListedBudgets> BudgetsFromCluster(const std::string& kubeconfig, const st
       return list.error().ToStatus().WithContext("listing " + gvr->resource +
                                                  ".gpuautoscaler.io on " + config->server);
     }
-    for (nlohmann::json item : list->value("items", nlohmann::json::array())) {
-      const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
-      const std::string source = cluster ? "ClusterBudget " + meta.value("name", std::string())
-                                         : "Budget " + meta.value("namespace", std::string()) +
-                                               "/" + meta.value("name", std::string());
+    for (nlohmann::json item : json_read::Array(*list, "items")) {
+      const nlohmann::json& meta = json_read::Object(item, "metadata");
+      const std::string source = cluster ? "ClusterBudget " + json_read::String(meta, "name")
+                                         : "Budget " + json_read::String(meta, "namespace") + "/" +
+                                               json_read::String(meta, "name");
       item["kind"] = cluster ? "ClusterBudget" : "Budget";  // lists may leave it out
       GPU_ASSIGN_OR_RETURN(cost::Budget budget, cost::ParseBudget(item.dump(), source));
       any_namespace_selector |= budget.spec.scope.namespace_selector.has_value();
@@ -142,15 +143,13 @@ Result<ListedBudgets> BudgetsFromCluster(const std::string& kubeconfig, const st
   if (any_namespace_selector) {
     auto list = (*client)->List(kube::ObjectRef{kube::resources::kNamespaces, ""});
     if (!list.ok()) return list.error().ToStatus().WithContext("listing namespaces");
-    for (const nlohmann::json& item : list->value("items", nlohmann::json::array())) {
-      const nlohmann::json& meta = item.value("metadata", nlohmann::json::object());
-      const std::string name = meta.value("name", std::string());
+    for (const nlohmann::json& item : json_read::Array(*list, "items")) {
+      const nlohmann::json& meta = json_read::Object(item, "metadata");
+      const std::string name = json_read::String(meta, "name");
       cost::LabelMap& labels = out.namespaces[name];
-      const nlohmann::json ns_labels = meta.value("labels", nlohmann::json::object());
-      if (ns_labels.is_object()) {
-        for (auto it = ns_labels.begin(); it != ns_labels.end(); ++it)
-          if (it->is_string()) labels[it.key()] = it->get<std::string>();
-      }
+      const nlohmann::json& ns_labels = json_read::Object(meta, "labels");
+      for (auto it = ns_labels.begin(); it != ns_labels.end(); ++it)
+        if (it->is_string()) labels[it.key()] = it->get<std::string>();
       labels.emplace(std::string(api::kNamespaceNameLabel), name);
     }
   }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/resources.h"
+#include "common/json_read.h"
 #include "controllers/cost_metering.h"
 #include "cost/budget.h"
 #include "cost/duration.h"
@@ -186,20 +187,23 @@ Result<Report> Build(kube::RestClient& client, int64_t now, cost::UtilizationSou
   } else {
     for (const json& b : items) {
       ++r.budgets_total;
-      const json status = b.value("status", json::object());
-      const json conditions = status.value("conditions", json::array());
-      const json spec = b.value("spec", json::object());
+      const json& status = json_read::Object(b, "status");
+      const json& conditions = json_read::Array(status, "conditions");
+      const json& spec = json_read::Object(b, "spec");
+      const json& meta = json_read::Object(b, "metadata");
       BudgetRisk risk;
-      risk.key = b.value("kind", "") == "ClusterBudget"
-                     ? "ClusterBudget/" + b["metadata"].value("name", "")
-                     : b["metadata"].value("namespace", "") + "/" + b["metadata"].value("name", "");
-      risk.spend = status.value("currentSpend", 0.0);
-      risk.amount = spec.value("amount", 0.0);
-      risk.percent = status.value("percent", 0.0);
-      risk.currency = status.value("currency", spec.value("currency", std::string("USD")));
-      risk.enforcement = spec.value("enforcement", std::string("alert"));
-      const json forecast = status.value("forecast", json::object());
-      risk.forecast = std::max(forecast.value("holtWinters", 0.0), forecast.value("linear", 0.0));
+      risk.key = json_read::String(b, "kind") == "ClusterBudget"
+                     ? "ClusterBudget/" + json_read::String(meta, "name")
+                     : json_read::String(meta, "namespace") + "/" + json_read::String(meta, "name");
+      risk.spend = json_read::Number(status, "currentSpend");
+      risk.amount = json_read::Number(spec, "amount");
+      risk.percent = json_read::Number(status, "percent");
+      risk.currency =
+          json_read::String(status, "currency", json_read::String(spec, "currency", "USD"));
+      risk.enforcement = json_read::String(spec, "enforcement", "alert");
+      const json& forecast = json_read::Object(status, "forecast");
+      risk.forecast = std::max(json_read::Number(forecast, "holtWinters"),
+                               json_read::Number(forecast, "linear"));
       if (kube::IsConditionTrue(conditions, "Exceeded")) {
         risk.why = "exceeded";
       } else if (risk.percent >= 80) {

@@ -8,6 +8,7 @@
 
 #include "api/annotations.h"
 #include "api/crd_fields.h"
+#include "common/json_read.h"
 #include "cost/budget.h"
 #include "webhooks/json_patch_builder.h"
 #include "webhooks/mutate.h"
@@ -130,7 +131,7 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
       if (doc.is_object() && doc["metadata"].is_object()) {
         bool changed = false;
         if (!doc["metadata"].contains("name")) {
-          name = doc["metadata"].value("generateName", std::string()) + "*";
+          name = json_read::String(doc["metadata"], "generateName") + "*";
           doc["metadata"]["name"] = name;
           changed = true;
         }

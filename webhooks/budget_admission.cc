@@ -12,6 +12,7 @@
 
 #include "api/annotations.h"
 #include "api/nvidia.h"
+#include "common/json_read.h"
 
 namespace gpu_autoscaler::webhooks {
 namespace {
@@ -106,13 +107,11 @@ BudgetLoad LoadBudgets(std::span<const std::string> jsons, const cost::Attributi
     // Name the object in errors even when its spec is what fails.
     std::string source = "Budget";
     nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_object() && doc.value("kind", std::string()) == "ClusterBudget") {
-      source = "ClusterBudget";
-    }
-    if (doc.is_object() && doc.contains("metadata") && doc["metadata"].is_object()) {
-      const auto& meta = doc["metadata"];
-      std::string ns = meta.value("namespace", std::string());
-      std::string name = meta.value("name", std::string());
+    if (json_read::String(doc, "kind") == "ClusterBudget") source = "ClusterBudget";
+    if (const nlohmann::json* meta = json_read::Find(doc, "metadata");
+        meta != nullptr && meta->is_object()) {
+      const std::string ns = json_read::String(*meta, "namespace");
+      const std::string name = json_read::String(*meta, "name");
       source += " " + (ns.empty() ? name : ns + "/" + name);
     }
     auto parsed = ParseBudgetObject(json, source, keys);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
 #include "kube/rest_client.h"
 
 namespace gpu_autoscaler::webhooks {
@@ -54,9 +55,10 @@ Status CaBundlePatcher::SyncOne(bool mutating) {
         return FailedPreconditionError(what + " has no webhooks to patch");
       }
       nlohmann::json patch = nlohmann::json::array();
-      patch.push_back({{"op", "test"},
-                       {"path", "/metadata/resourceVersion"},
-                       {"value", obj.at("metadata").value("resourceVersion", "")}});
+      patch.push_back(
+          {{"op", "test"},
+           {"path", "/metadata/resourceVersion"},
+           {"value", json_read::String(json_read::Object(obj, "metadata"), "resourceVersion")}});
       for (size_t i = 0; i < webhooks->size(); ++i) {
         const nlohmann::json& hook = (*webhooks)[i];
         auto client_config = hook.find("clientConfig");

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
 #include "kube/quantity.h"
 
 namespace gpu_autoscaler::webhooks {
@@ -283,11 +284,9 @@ Result<GpuSharingPolicy> ParseGpuSharingPolicy(std::string_view text) {
     if (auto kind = obj.find("kind"); kind != obj.end() && *kind != "GPUSharingPolicy") {
       return InvalidArgumentError("kind: expected GPUSharingPolicy, got " + kind->dump());
     }
-    const json& meta = obj.value("metadata", json::object());
-    if (meta.is_object()) {
-      p.name = meta.value("name", "");
-      p.generation = meta.value("generation", int64_t{0});
-    }
+    const json& meta = json_read::Object(obj, "metadata");
+    p.name = json_read::String(meta, "name");
+    p.generation = json_read::Integer(meta, "generation");
     if (p.name.empty()) p.problems.push_back("metadata.name: Required value");
     auto spec_it = obj.find("spec");
     if (spec_it == obj.end() || !spec_it->is_object()) {

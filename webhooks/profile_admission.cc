@@ -8,6 +8,7 @@
 
 #include "api/annotations.h"
 #include "api/nvidia.h"
+#include "common/json_read.h"
 #include "kube/quantity.h"
 #include "webhooks/mutate.h"
 
@@ -15,12 +16,6 @@ namespace gpu_autoscaler::webhooks {
 namespace {
 
 using nlohmann::json;
-
-std::string Str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // "2g.20gb" -> "20GB": what ChooseMigProfile reads back as the slice's memory.
 std::string MigMemory(const std::string& profile) {
@@ -66,45 +61,48 @@ bool AsksForWholeGpu(const ContainerInfo& c) {
 Result<std::optional<ProfileRule>> ParseProfileRule(std::string_view text) {
   const json obj = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!obj.is_object()) return InvalidArgumentError("ServiceProfile: not a JSON object");
-  const json meta = obj.value("metadata", json::object());
+  const json& meta = json_read::Object(obj, "metadata");
   ProfileRule rule;
-  rule.ns = Str(meta, "namespace");
-  rule.name = Str(meta, "name");
+  rule.ns = json_read::String(meta, "namespace");
+  rule.name = json_read::String(meta, "name");
   const std::string where = "ServiceProfile " + rule.ns + "/" + rule.name;
-  rule.mode = Str(obj.value("spec", json::object()), "updateMode");
+  rule.mode = json_read::String(json_read::Object(obj, "spec"), "updateMode");
   if (rule.mode != "Initial" && rule.mode != "Auto") return std::optional<ProfileRule>();
-  const json status = obj.value("status", json::object());
-  const std::string selector = Str(status, "targetSelector");
+  const json& status = json_read::Object(obj, "status");
+  const std::string selector = json_read::String(status, "targetSelector");
   if (selector.empty()) return std::optional<ProfileRule>();
   auto parsed = kube::LabelSelector::Parse(selector);
   if (!parsed.ok()) {
     return InvalidArgumentError(where + ": status.targetSelector: " + parsed.error().message());
   }
   rule.selector = std::move(*parsed);
-  const json recs = status.value("recommendations", json::array());
-  if (!recs.is_array()) return InvalidArgumentError(where + ": status.recommendations: not a list");
+  const json* recs_member = json_read::Find(status, "recommendations");
+  if (recs_member != nullptr && !recs_member->is_array())
+    return InvalidArgumentError(where + ": status.recommendations: not a list");
+  const json& recs = json_read::Array(status, "recommendations");
   for (size_t i = 0; i < recs.size(); ++i) {
     const json& r = recs[i];
-    const std::string name = Str(r, "containerName");
+    const std::string name = json_read::String(r, "containerName");
     if (name.empty()) continue;
     ProfileContainerTarget t;
-    t.cpu = Str(r.value("cpu", json::object()), "target");
-    t.memory = Str(r.value("memory", json::object()), "target");
+    t.cpu = json_read::String(json_read::Object(r, "cpu"), "target");
+    t.memory = json_read::String(json_read::Object(r, "memory"), "target");
     for (const std::string* q : {&t.cpu, &t.memory}) {
       if (!q->empty() && !kube::ParseQuantity(*q).ok()) {
         return InvalidArgumentError(where + ": status.recommendations[" + std::to_string(i) +
                                     "]: target \"" + *q + "\" is not a quantity");
       }
     }
-    const json gpu = r.value("gpu", json::object());
-    t.gpu_share = Str(gpu, "share");
+    const json& gpu = json_read::Object(r, "gpu");
+    t.gpu_share = json_read::String(gpu, "share");
     if (t.gpu_share == "mig") {
-      t.gpu_memory = MigMemory(Str(gpu, "migProfile"));
+      t.gpu_memory = MigMemory(json_read::String(gpu, "migProfile"));
     } else if (t.gpu_share == "mps" || t.gpu_share == "timeSlicing") {
-      t.gpu_memory = MiB(Str(gpu, "gpuMemoryLimit"));
-      if (t.gpu_share == "mps" && gpu.is_object() && gpu.contains("mpsThreadPercent") &&
-          gpu["mpsThreadPercent"].is_number_integer()) {
-        t.gpu_compute_percent = std::clamp(gpu["mpsThreadPercent"].get<int>(), 1, 100);
+      t.gpu_memory = MiB(json_read::String(gpu, "gpuMemoryLimit"));
+      if (const json* percent = json_read::Find(gpu, "mpsThreadPercent");
+          t.gpu_share == "mps" && percent != nullptr && percent->is_number_integer()) {
+        t.gpu_compute_percent = static_cast<int>(
+            std::clamp<int64_t>(json_read::Integer(gpu, "mpsThreadPercent"), 1, 100));
       }
     }
     rule.containers[name] = std::move(t);

@@ -7,12 +7,16 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <ctime>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "common/json_read.h"
+#include "kube/meta_time.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
 #include "net/self_signed_cert.h"
@@ -50,10 +54,14 @@ UniquePkey ReadKey(const std::string& pem) {
   return key;
 }
 
+// X.509 times run to 9999 (RFC 5280's 99991231235959Z means "no expiry");
+// clamped to the range the clock and differences of it hold (meta_time.h).
 SystemTime ToTime(const ASN1_TIME* t) {
   std::tm tm{};
   ASN1_TIME_to_tm(t, &tm);
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  const int64_t secs =
+      std::clamp<int64_t>(timegm(&tm), kube::kFirstSafeUnixSecond, kube::kEndSafeUnixSecond - 1);
+  return std::chrono::system_clock::from_time_t(static_cast<std::time_t>(secs));
 }
 
 std::string FormatTime(SystemTime t) {
@@ -242,9 +250,9 @@ Result<SharedCertSecret::Outcome> SharedCertSecret::Sync() {
           {"tls.crt", Base64Encode(next.cert_pem)},
           {"tls.key", Base64Encode(next.key_pem)}}}};
     if (exists) {
-      const nlohmann::json& metadata = (*got)["metadata"];
-      secret["metadata"]["resourceVersion"] = metadata.value("resourceVersion", "");
-      if (metadata.contains("labels")) secret["metadata"]["labels"].update(metadata["labels"]);
+      const nlohmann::json& metadata = json_read::Object(*got, "metadata");
+      secret["metadata"]["resourceVersion"] = json_read::String(metadata, "resourceVersion");
+      secret["metadata"]["labels"].update(json_read::Object(metadata, "labels"));
       auto written = client_->Replace(ref, secret);
       if (written.ok()) return Outcome{std::move(next), true, decision.reason};
       if (!kube::IsConflict(written.error())) {

@@ -2,25 +2,12 @@
 
 #include <algorithm>
 
+#include "common/json_read.h"
+
 namespace gpu_autoscaler::apiserver {
 namespace {
 
 using nlohmann::json;
-
-std::vector<std::string> Strings(const json& obj, std::string_view key) {
-  std::vector<std::string> out;
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_array()) return out;
-  for (const json& v : *it) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::string Str(const json& obj, std::string_view key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool Has(const std::vector<std::string>& values, std::string_view v) {
   return std::find(values.begin(), values.end(), v) != values.end();
@@ -38,11 +25,12 @@ struct Request {
 };
 
 bool SubjectMatches(const json& subject, const Request& r, const std::string& binding_ns) {
-  const std::string kind = Str(subject, "kind"), name = Str(subject, "name");
+  const std::string kind = json_read::String(subject, "kind"),
+                    name = json_read::String(subject, "name");
   if (kind == "User") return name == r.user;
   if (kind == "Group") return Has(r.groups, name);
   if (kind == "ServiceAccount") {
-    std::string ns = Str(subject, "namespace");
+    std::string ns = json_read::String(subject, "namespace");
     if (ns.empty()) ns = binding_ns;
     return r.user == "system:serviceaccount:" + ns + ":" + name;
   }
@@ -50,10 +38,10 @@ bool SubjectMatches(const json& subject, const Request& r, const std::string& bi
 }
 
 bool RuleAllows(const json& rule, const Request& r) {
-  const std::vector<std::string> verbs = Strings(rule, "verbs");
+  const std::vector<std::string> verbs = json_read::Strings(rule, "verbs");
   if (!HasOrStar(verbs, r.verb)) return false;
   if (!r.resource) {
-    for (const std::string& url : Strings(rule, "nonResourceURLs")) {
+    for (const std::string& url : json_read::Strings(rule, "nonResourceURLs")) {
       if (url == "*" || url == r.path) return true;
       if (url.size() > 1 && url.back() == '*' &&
           r.path.compare(0, url.size() - 1, url, 0, url.size() - 1) == 0) {
@@ -62,14 +50,14 @@ bool RuleAllows(const json& rule, const Request& r) {
     }
     return false;
   }
-  if (!HasOrStar(Strings(rule, "apiGroups"), r.group)) return false;
-  const std::vector<std::string> resources = Strings(rule, "resources");
+  if (!HasOrStar(json_read::Strings(rule, "apiGroups"), r.group)) return false;
+  const std::vector<std::string> resources = json_read::Strings(rule, "resources");
   const std::string combined = r.subresource.empty() ? r.kind : r.kind + "/" + r.subresource;
   const bool resource_ok = Has(resources, "*") || Has(resources, combined) ||
                            (!r.subresource.empty() && Has(resources, "*/" + r.subresource)) ||
                            (r.subresource.empty() && Has(resources, r.kind));
   if (!resource_ok) return false;
-  const std::vector<std::string> names = Strings(rule, "resourceNames");
+  const std::vector<std::string> names = json_read::Strings(rule, "resourceNames");
   return names.empty() || Has(names, r.name);
 }
 
@@ -77,7 +65,9 @@ const json* FindRole(const std::vector<json>& roles, const std::string& name,
                      const std::string& ns) {
   for (const json& role : roles) {
     const json& meta = role.value("metadata", json::object());
-    if (Str(meta, "name") == name && (ns.empty() || Str(meta, "namespace") == ns)) return &role;
+    if (json_read::String(meta, "name") == name &&
+        (ns.empty() || json_read::String(meta, "namespace") == ns))
+      return &role;
   }
   return nullptr;
 }
@@ -86,7 +76,7 @@ const json* FindRole(const std::vector<json>& roles, const std::string& name,
 std::string AllowedBy(const json& binding, const std::string& binding_kind, const Request& r,
                       const RbacObjects& rbac) {
   const json& meta = binding.value("metadata", json::object());
-  const std::string binding_ns = Str(meta, "namespace");
+  const std::string binding_ns = json_read::String(meta, "namespace");
   const json subjects = binding.value("subjects", json::array());
   const json* matched = nullptr;
   for (const json& subject : subjects) {
@@ -97,7 +87,8 @@ std::string AllowedBy(const json& binding, const std::string& binding_kind, cons
   }
   if (!matched) return "";
   const json& ref = binding.value("roleRef", json::object());
-  const std::string role_kind = Str(ref, "kind"), role_name = Str(ref, "name");
+  const std::string role_kind = json_read::String(ref, "kind"),
+                    role_name = json_read::String(ref, "name");
   const json* role = role_kind == "ClusterRole" ? FindRole(rbac.cluster_roles, role_name, "")
                      : role_kind == "Role"      ? FindRole(rbac.roles, role_name, binding_ns)
                                                 : nullptr;
@@ -105,11 +96,11 @@ std::string AllowedBy(const json& binding, const std::string& binding_kind, cons
   const json rules = role->value("rules", json::array());
   for (const json& rule : rules) {
     if (rule.is_object() && RuleAllows(rule, r)) {
-      std::string binding_name = Str(meta, "name");
+      std::string binding_name = json_read::String(meta, "name");
       if (!binding_ns.empty()) binding_name += "/" + binding_ns;
       return "RBAC: allowed by " + binding_kind + " \"" + binding_name + "\" of " + role_kind +
-             " \"" + role_name + "\" to " + Str(*matched, "kind") + " \"" + Str(*matched, "name") +
-             "\"";
+             " \"" + role_name + "\" to " + json_read::String(*matched, "kind") + " \"" +
+             json_read::String(*matched, "name") + "\"";
     }
   }
   return "";
@@ -164,9 +155,9 @@ Result<TokenTable> ParseTokenAuthFile(std::string_view text) {
 }
 
 Result<json> ReviewToken(const json& review, const TokenTable& tokens) {
-  if (!review.is_object() || Str(review, "kind") != "TokenReview" ||
+  if (!review.is_object() || json_read::String(review, "kind") != "TokenReview" ||
       !review.value("spec", json::object()).is_object() ||
-      Str(review.value("spec", json::object()), "token").empty()) {
+      json_read::String(review.value("spec", json::object()), "token").empty()) {
     return InvalidArgumentError("TokenReview: spec.token: Required value");
   }
   json out = review;
@@ -174,7 +165,7 @@ Result<json> ReviewToken(const json& review, const TokenTable& tokens) {
   out["metadata"] = json::object();
   // The token is not echoed back.
   out["spec"] = json::object();
-  auto it = tokens.find(Str(review["spec"], "token"));
+  auto it = tokens.find(json_read::String(review["spec"], "token"));
   if (it == tokens.end()) {
     out["status"] = {{"authenticated", false}, {"user", json::object()}};
     return out;
@@ -189,14 +180,14 @@ Result<json> ReviewToken(const json& review, const TokenTable& tokens) {
 }
 
 Result<json> ReviewAccess(const json& review, const RbacObjects& rbac) {
-  if (!review.is_object() || Str(review, "kind") != "SubjectAccessReview") {
+  if (!review.is_object() || json_read::String(review, "kind") != "SubjectAccessReview") {
     return InvalidArgumentError("SubjectAccessReview: not a SubjectAccessReview");
   }
   const json spec = review.value("spec", json::object());
   if (!spec.is_object()) return InvalidArgumentError("SubjectAccessReview: spec: Invalid value");
   Request r;
-  r.user = Str(spec, "user");
-  r.groups = Strings(spec, "groups");
+  r.user = json_read::String(spec, "user");
+  r.groups = json_read::Strings(spec, "groups");
   const json resource = spec.value("resourceAttributes", json());
   const json non_resource = spec.value("nonResourceAttributes", json());
   if (resource.is_object() == non_resource.is_object()) {
@@ -211,15 +202,15 @@ Result<json> ReviewAccess(const json& review, const RbacObjects& rbac) {
   }
   if (resource.is_object()) {
     r.resource = true;
-    r.ns = Str(resource, "namespace");
-    r.verb = Str(resource, "verb");
-    r.group = Str(resource, "group");
-    r.kind = Str(resource, "resource");
-    r.subresource = Str(resource, "subresource");
-    r.name = Str(resource, "name");
+    r.ns = json_read::String(resource, "namespace");
+    r.verb = json_read::String(resource, "verb");
+    r.group = json_read::String(resource, "group");
+    r.kind = json_read::String(resource, "resource");
+    r.subresource = json_read::String(resource, "subresource");
+    r.name = json_read::String(resource, "name");
   } else {
-    r.path = Str(non_resource, "path");
-    r.verb = Str(non_resource, "verb");
+    r.path = json_read::String(non_resource, "path");
+    r.verb = json_read::String(non_resource, "verb");
   }
   json out = review;
   out["apiVersion"] = "authorization.k8s.io/v1";
@@ -234,7 +225,7 @@ Result<json> ReviewAccess(const json& review, const RbacObjects& rbac) {
   }
   if (reason.empty() && r.resource && !r.ns.empty()) {
     for (const json& b : rbac.role_bindings) {
-      if (Str(b.value("metadata", json::object()), "namespace") != r.ns) continue;
+      if (json_read::String(b.value("metadata", json::object()), "namespace") != r.ns) continue;
       if (!(reason = AllowedBy(b, "RoleBinding", r, rbac)).empty()) break;
     }
   }

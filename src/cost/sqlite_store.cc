@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "common/failpoint.h"
+#include "cost/pending_rollups.h"
 #include "cost/run_ledger.h"
+#include "cost/sqlite_format.h"
+#include "cost/sqlite_statement.h"
 #include "cost/store_internal.h"
 
 namespace gpu_autoscaler::cost {
@@ -27,147 +30,20 @@ using internal::kRollupColumns;
 using internal::OpenRun;
 using internal::RunValues;
 using internal::SeriesKey;
-
-// Schema history. Entry i upgrades version i to i + 1; never edit a shipped
-// entry, append a new one (and bump kLatestCostSchemaVersion).
-constexpr std::array<const char*, kLatestCostSchemaVersion> kMigrations = {
-    // v1: raw seconds and 1-minute rollups.
-    R"sql(
-CREATE TABLE pods(
-  id INTEGER PRIMARY KEY,
-  uid TEXT NOT NULL UNIQUE,
-  ns TEXT NOT NULL,
-  name TEXT NOT NULL);
-CREATE TABLE series(
-  id INTEGER PRIMARY KEY,
-  ns TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, experiment TEXT NOT NULL,
-  node TEXT NOT NULL, gpu_model TEXT NOT NULL, tier INTEGER NOT NULL, idle INTEGER NOT NULL,
-  UNIQUE(ns, team, project, experiment, node, gpu_model, tier, idle));
-CREATE TABLE cost_raw(
-  second INTEGER NOT NULL, pod_id INTEGER NOT NULL, series_id INTEGER NOT NULL,
-  gpu_share REAL NOT NULL, gpu_cost REAL NOT NULL, cpu_cost REAL NOT NULL,
-  memory_cost REAL NOT NULL, usage_cost REAL NOT NULL, idle_cost REAL NOT NULL,
-  gpu_utilization REAL NOT NULL,
-  PRIMARY KEY(second, pod_id)) WITHOUT ROWID;
-CREATE TABLE cost_1m(
-  bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, samples INTEGER NOT NULL,
-  gpu_seconds REAL NOT NULL, idle_gpu_seconds REAL NOT NULL, gpu_cost REAL NOT NULL,
-  cpu_cost REAL NOT NULL, memory_cost REAL NOT NULL, usage_cost REAL NOT NULL,
-  idle_cost REAL NOT NULL,
-  PRIMARY KEY(bucket, series_id)) WITHOUT ROWID;
-)sql",
-    // v2: sharing and utilisation sums (recomputed from the raw seconds still
-    // kept; older minutes claim no sharing savings), and 1-hour rollups.
-    R"sql(
-ALTER TABLE cost_1m ADD COLUMN exclusive_gpu_cost REAL NOT NULL DEFAULT 0;
-ALTER TABLE cost_1m ADD COLUMN utilized_gpu_seconds REAL NOT NULL DEFAULT 0;
-ALTER TABLE cost_1m ADD COLUMN metered_gpu_seconds REAL NOT NULL DEFAULT 0;
-UPDATE cost_1m SET exclusive_gpu_cost = gpu_cost;
-UPDATE cost_1m SET exclusive_gpu_cost = r.x, utilized_gpu_seconds = r.u, metered_gpu_seconds = r.m
-FROM (
-  SELECT c.second - c.second % 60 AS b, c.series_id AS s,
-    sum(CASE WHEN s.idle THEN 0 WHEN c.gpu_share > 0 THEN c.gpu_cost * max(1,
-      CAST(c.gpu_share - 1e-9 AS INTEGER) + (c.gpu_share - 1e-9 > CAST(c.gpu_share - 1e-9 AS INTEGER)))
-      / c.gpu_share ELSE c.gpu_cost END) AS x,
-    sum(CASE WHEN s.idle OR c.gpu_utilization < 0 THEN 0 ELSE c.gpu_share * c.gpu_utilization END) AS u,
-    sum(CASE WHEN s.idle OR c.gpu_utilization < 0 THEN 0 ELSE c.gpu_share END) AS m
-  FROM cost_raw c JOIN series s ON s.id = c.series_id GROUP BY 1, 2) AS r
-WHERE cost_1m.bucket = r.b AND cost_1m.series_id = r.s;
-CREATE TABLE cost_1h(
-  bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, samples INTEGER NOT NULL,
-  gpu_seconds REAL NOT NULL, idle_gpu_seconds REAL NOT NULL, gpu_cost REAL NOT NULL,
-  cpu_cost REAL NOT NULL, memory_cost REAL NOT NULL, usage_cost REAL NOT NULL,
-  idle_cost REAL NOT NULL, exclusive_gpu_cost REAL NOT NULL, utilized_gpu_seconds REAL NOT NULL,
-  metered_gpu_seconds REAL NOT NULL,
-  PRIMARY KEY(bucket, series_id)) WITHOUT ROWID;
-INSERT INTO cost_1h SELECT bucket - bucket % 3600, series_id, sum(samples), sum(gpu_seconds),
-  sum(idle_gpu_seconds), sum(gpu_cost), sum(cpu_cost), sum(memory_cost), sum(usage_cost),
-  sum(idle_cost), sum(exclusive_gpu_cost), sum(utilized_gpu_seconds), sum(metered_gpu_seconds)
-FROM cost_1m GROUP BY 1, 2;
-INSERT INTO meta(key, value) SELECT 'rolled_until', CAST(max(
-  coalesce((SELECT max(second) + 1 FROM cost_raw), 0),
-  coalesce((SELECT max(bucket) + 60 FROM cost_1m), 0)) AS TEXT);
-)sql",
-    // v3: a raw row's seven values packed into one blob (see PackRawValues):
-    // a third of the insert work of seven REAL columns.
-    R"sql(
-CREATE TABLE cost_raw_v3(
-  second INTEGER NOT NULL, pod_id INTEGER NOT NULL, series_id INTEGER NOT NULL,
-  v BLOB NOT NULL,
-  PRIMARY KEY(second, pod_id)) WITHOUT ROWID;
-INSERT INTO cost_raw_v3 SELECT second, pod_id, series_id, gpa_pack_raw_values(gpu_share, gpu_cost,
-  cpu_cost, memory_cost, usage_cost, idle_cost, gpu_utilization) FROM cost_raw;
-DROP TABLE cost_raw;
-ALTER TABLE cost_raw_v3 RENAME TO cost_raw;
-)sql",
-    // v4: raw data as runs (docs/cost.md "Storage"): one row per pod per run
-    // of seconds at constant values; open runs (end_second NULL) extend to
-    // meta 'metered_through'. Each stored second becomes a one-second run.
-    R"sql(
-CREATE TABLE cost_runs(
-  pod_id INTEGER NOT NULL, start INTEGER NOT NULL, end_second INTEGER,
-  series_id INTEGER NOT NULL, v BLOB NOT NULL,
-  PRIMARY KEY(pod_id, start)) WITHOUT ROWID;
-INSERT INTO cost_runs SELECT pod_id, second, second + 1, series_id, v FROM cost_raw;
-DROP TABLE cost_raw;
-CREATE INDEX cost_runs_end ON cost_runs(end_second);
-)sql",
-};
-
-// cost_raw.v: gpu_share, gpu_cost, cpu_cost, memory_cost, usage_cost,
-// idle_cost and gpu_utilization as little-endian IEEE-754 doubles. One blob
-// binds and encodes far faster than seven REAL columns; only this file reads
-// the raw table.
-constexpr int kRawValues = 7;
-using PackedRawValues = std::array<unsigned char, 8 * kRawValues>;
-
-void PackDoubles(const double (&values)[kRawValues], PackedRawValues& out) {
-  for (int i = 0; i < kRawValues; ++i) {
-    const uint64_t bits = std::bit_cast<uint64_t>(values[i]);
-    for (int b = 0; b < 8; ++b)
-      out[static_cast<size_t>(8 * i + b)] = static_cast<unsigned char>(bits >> (8 * b));
-  }
-}
-
-PackedRawValues PackRawValues(const CostSample& s) {
-  const double values[kRawValues] = {s.gpu_share,  s.gpu_cost,  s.cpu_cost,       s.memory_cost,
-                                     s.usage_cost, s.idle_cost, s.gpu_utilization};
-  PackedRawValues out;
-  PackDoubles(values, out);
-  return out;
-}
-
-PackedRawValues PackRunValues(const RunValues& v) {
-  const double values[kRawValues] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
-  PackedRawValues out;
-  PackDoubles(values, out);
-  return out;
-}
-
-// False when `blob` is not a packed row.
-bool UnpackRawValues(const void* blob, int size, CostSample& s) {
-  if (blob == nullptr || size != static_cast<int>(sizeof(PackedRawValues))) return false;
-  const auto* bytes = static_cast<const unsigned char*>(blob);
-  double* fields[kRawValues] = {&s.gpu_share,  &s.gpu_cost,  &s.cpu_cost,       &s.memory_cost,
-                                &s.usage_cost, &s.idle_cost, &s.gpu_utilization};
-  for (int i = 0; i < kRawValues; ++i) {
-    uint64_t bits = 0;
-    for (int b = 0; b < 8; ++b)
-      bits |= static_cast<uint64_t>(bytes[8 * i + b]) << (8 * b);
-    *fields[i] = std::bit_cast<double>(bits);
-  }
-  return true;
-}
-
-// SQL gpa_pack_raw_values(seven reals): the v3 migration's packer.
-void PackRawValuesSql(sqlite3_context* context, int argc, sqlite3_value** argv) {
-  double values[kRawValues];
-  for (int i = 0; i < kRawValues; ++i)
-    values[i] = i < argc ? sqlite3_value_double(argv[i]) : 0;
-  PackedRawValues out;
-  PackDoubles(values, out);
-  sqlite3_result_blob(context, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
-}
+using sqlite::BindText;
+using sqlite::BucketKey;
+using sqlite::BucketKeyHash;
+using sqlite::ColumnText;
+using sqlite::kMigrations;
+using sqlite::kRawValues;
+using sqlite::PackedRawValues;
+using sqlite::PackRawValues;
+using sqlite::PackRawValuesSql;
+using sqlite::PackRunValues;
+using sqlite::PendingRollups;
+using sqlite::ResetOnExit;
+using sqlite::Statement;
+using sqlite::UnpackRawValues;
 
 std::string UpsertRollupSql(const char* table) {
   std::string sql = std::string("INSERT INTO ") + table + "(bucket, series_id, " + kRollupColumns +
@@ -175,124 +51,6 @@ std::string UpsertRollupSql(const char* table) {
                     "ON CONFLICT(bucket, series_id) DO UPDATE SET ";
   return sql + internal::RollupAccumulation("", "excluded");
 }
-
-// A prepared statement, finalized on destruction.
-class Statement {
- public:
-  Statement() = default;
-  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  Statement(Statement&& o) noexcept : stmt_(std::exchange(o.stmt_, nullptr)) {}
-  Statement& operator=(Statement&& o) noexcept {
-    if (this != &o) {
-      sqlite3_finalize(stmt_);
-      stmt_ = std::exchange(o.stmt_, nullptr);
-    }
-    return *this;
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  sqlite3_stmt* get() const { return stmt_; }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// Resets a statement when a scope ends, so an early return leaves no
-// statement holding a read lock.
-class ResetOnExit {
- public:
-  explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  ~ResetOnExit() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  ResetOnExit(const ResetOnExit&) = delete;
-  ResetOnExit& operator=(const ResetOnExit&) = delete;
-
- private:
-  sqlite3_stmt* stmt_;
-};
-
-void BindText(sqlite3_stmt* stmt, int index, const std::string& text) {
-  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-}
-
-std::string ColumnText(sqlite3_stmt* stmt, int column) {
-  const unsigned char* text = sqlite3_column_text(stmt, column);
-  return text == nullptr ? std::string()
-                         : std::string(reinterpret_cast<const char*>(text),
-                                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
-}
-
-struct BucketKey {
-  int64_t bucket;
-  int64_t series_id;
-  friend bool operator==(const BucketKey&, const BucketKey&) = default;
-};
-struct BucketKeyHash {
-  size_t operator()(const BucketKey& k) const {
-    return static_cast<size_t>(static_cast<uint64_t>(k.bucket) * 0x9E3779B97F4A7C15ull ^
-                               static_cast<uint64_t>(k.series_id) * 0xC2B2AE3D27D4EB4Full);
-  }
-};
-
-// New seconds of minutes that are still open, per (minute, series). Each
-// open minute keeps a dense slot per series id, so adding a sample is an
-// index, not a hash; a metering tick has one or two open minutes.
-class PendingRollups {
- public:
-  void Add(int64_t minute, int64_t series_id, const CostTotals& t) {
-    if (minute != last_minute_ || last_ == nullptr) {
-      auto [it, inserted] = minutes_.try_emplace(minute);
-      if (inserted && !spare_.empty()) {
-        it->second = std::move(spare_.back());
-        spare_.pop_back();
-      }
-      last_minute_ = minute;
-      last_ = &it->second;
-    }
-    const size_t index = static_cast<size_t>(series_id);
-    if (index >= last_->by_series.size()) last_->by_series.resize(index + 1);
-    CostTotals& slot = last_->by_series[index];
-    if (slot.samples == 0) last_->touched.push_back(series_id);
-    slot.Add(t);
-  }
-
-  // Calls fn(minute, series_id, totals) for every minute before `before`,
-  // then forgets those minutes.
-  template <typename Fn>
-  Status TakeBefore(int64_t before, Fn fn) {
-    while (!minutes_.empty() && minutes_.begin()->first < before) {
-      auto node = minutes_.extract(minutes_.begin());
-      Minute& m = node.mapped();
-      Status status;
-      for (int64_t id : m.touched) {
-        CostTotals& slot = m.by_series[static_cast<size_t>(id)];
-        if (status.ok()) status = fn(node.key(), id, slot);
-        slot = CostTotals();
-      }
-      m.touched.clear();
-      spare_.push_back(std::move(m));
-      last_ = nullptr;
-      GPU_RETURN_IF_ERROR(status);
-    }
-    return Status::Ok();
-  }
-
-  void Clear() {
-    minutes_.clear();
-    last_ = nullptr;
-  }
-
- private:
-  struct Minute {
-    std::vector<CostTotals> by_series;
-    std::vector<int64_t> touched;
-  };
-  std::map<int64_t, Minute> minutes_;
-  std::vector<Minute> spare_;  // cleared slot vectors, reused
-  int64_t last_minute_ = INT64_MIN;
-  Minute* last_ = nullptr;
-};
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "api/annotations.h"
+#include "common/json_read.h"
 #include "kube/meta_time.h"
 #include "kube/quantity.h"
 
@@ -10,18 +11,6 @@ namespace gpu_autoscaler::fleet {
 namespace {
 
 using nlohmann::json;
-
-const json& Field(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string Str(const json& obj, const char* key) {
-  const json& v = Field(obj, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 std::map<std::string, std::string> StringMap(const json& obj) {
   std::map<std::string, std::string> out;
@@ -32,7 +21,7 @@ std::map<std::string, std::string> StringMap(const json& obj) {
 }
 
 std::optional<Clock::WallTime> Time(const json& obj, const char* key) {
-  const std::string text = Str(obj, key);
+  const std::string text = json_read::String(obj, key);
   if (text.empty()) return std::nullopt;
   auto t = kube::ParseRfc3339(text);
   if (!t.ok()) return std::nullopt;
@@ -43,12 +32,14 @@ std::vector<ContainerSpec> Containers(const json& list) {
   std::vector<ContainerSpec> out;
   if (!list.is_array()) return out;
   for (const json& c : list) {
-    if (Str(c, "name").empty()) continue;
-    const json& resources = Field(c, "resources");
-    std::string memory = Str(Field(resources, "limits"), "memory");
-    if (memory.empty()) memory = Str(Field(resources, "requests"), "memory");
+    if (json_read::String(c, "name").empty()) continue;
+    const json& resources = json_read::Member(c, "resources");
+    std::string memory = json_read::String(json_read::Member(resources, "limits"), "memory");
+    if (memory.empty())
+      memory = json_read::String(json_read::Member(resources, "requests"), "memory");
     auto bytes = kube::ParseQuantity(memory);
-    out.push_back({Str(c, "name"), Str(c, "image"), bytes.ok() && *bytes > 0 ? *bytes : 0});
+    out.push_back({json_read::String(c, "name"), json_read::String(c, "image"),
+                   bytes.ok() && *bytes > 0 ? *bytes : 0});
   }
   return out;
 }
@@ -72,59 +63,59 @@ Result<NodeSelection> NodeSelection::Parse(const std::string& annotation_selecto
 }
 
 bool NodeSelection::Matches(const json& node) const {
-  const json& meta = Field(node, "metadata");
-  return annotations_.Matches(StringMap(Field(meta, "annotations"))) &&
-         labels_.Matches(StringMap(Field(meta, "labels")));
+  const json& meta = json_read::Member(node, "metadata");
+  return annotations_.Matches(StringMap(json_read::Member(meta, "annotations"))) &&
+         labels_.Matches(StringMap(json_read::Member(meta, "labels")));
 }
 
 NodeState NodeStateFromJson(const json& node, const NodeSelection& selection) {
   NodeState n;
-  const json& meta = Field(node, "metadata");
-  n.name = Str(meta, "name");
-  n.uid = Str(meta, "uid");
+  const json& meta = json_read::Member(node, "metadata");
+  n.name = json_read::String(meta, "name");
+  n.uid = json_read::String(meta, "uid");
   n.managed = !n.name.empty() && selection.Matches(node);
-  const json& status = Field(node, "status");
-  if (const json& conditions = Field(status, "conditions"); conditions.is_array()) {
+  const json& status = json_read::Member(node, "status");
+  if (const json& conditions = json_read::Member(status, "conditions"); conditions.is_array()) {
     n.conditions = conditions;
     for (const json& c : conditions) {
-      if (Str(c, "type") != "Ready") continue;
-      n.ready = Str(c, "status") == "True";
+      if (json_read::String(c, "type") != "Ready") continue;
+      n.ready = json_read::String(c, "status") == "True";
       n.last_heartbeat = Time(c, "lastHeartbeatTime");
     }
   }
-  if (const json& addresses = Field(status, "addresses"); addresses.is_array()) {
+  if (const json& addresses = json_read::Member(status, "addresses"); addresses.is_array()) {
     for (const json& a : addresses)
-      if (Str(a, "type") == "InternalIP" && n.internal_ip.empty())
-        n.internal_ip = Str(a, "address");
+      if (json_read::String(a, "type") == "InternalIP" && n.internal_ip.empty())
+        n.internal_ip = json_read::String(a, "address");
   }
   return n;
 }
 
 LeaseState LeaseStateFromJson(const json& lease) {
   LeaseState l;
-  const json& meta = Field(lease, "metadata");
-  l.name = Str(meta, "name");
-  l.renew_time = Time(Field(lease, "spec"), "renewTime");
-  l.ours = Str(Field(meta, "labels"), kManagedByLabel) == kManagedByValue;
+  const json& meta = json_read::Member(lease, "metadata");
+  l.name = json_read::String(meta, "name");
+  l.renew_time = Time(json_read::Member(lease, "spec"), "renewTime");
+  l.ours = json_read::String(json_read::Member(meta, "labels"), kManagedByLabel) == kManagedByValue;
   return l;
 }
 
 PodState PodStateFromJson(const json& pod) {
   PodState p;
-  const json& meta = Field(pod, "metadata");
-  p.ns = Str(meta, "namespace");
-  p.name = Str(meta, "name");
-  p.uid = Str(meta, "uid");
-  p.terminating = !Field(meta, "deletionTimestamp").is_null();
-  p.usage_annotation =
-      Str(Field(meta, "annotations"), std::string(api::kFleetUsageAnnotation).c_str());
-  const json& spec = Field(pod, "spec");
-  p.node = Str(spec, "nodeName");
-  p.containers = Containers(Field(spec, "containers"));
-  p.init_containers = Containers(Field(spec, "initContainers"));
-  const json& status = Field(pod, "status");
-  p.phase = Str(status, "phase");
-  p.pod_ip = Str(status, "podIP");
+  const json& meta = json_read::Member(pod, "metadata");
+  p.ns = json_read::String(meta, "namespace");
+  p.name = json_read::String(meta, "name");
+  p.uid = json_read::String(meta, "uid");
+  p.terminating = !json_read::Member(meta, "deletionTimestamp").is_null();
+  p.usage_annotation = json_read::String(json_read::Member(meta, "annotations"),
+                                         std::string(api::kFleetUsageAnnotation).c_str());
+  const json& spec = json_read::Member(pod, "spec");
+  p.node = json_read::String(spec, "nodeName");
+  p.containers = Containers(json_read::Member(spec, "containers"));
+  p.init_containers = Containers(json_read::Member(spec, "initContainers"));
+  const json& status = json_read::Member(pod, "status");
+  p.phase = json_read::String(status, "phase");
+  p.pod_ip = json_read::String(status, "podIP");
   p.start_time = Time(status, "startTime");
   return p;
 }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
 #include "kube/meta_time.h"
 #include "kube/rest_client.h"
 
@@ -52,12 +53,12 @@ class RestEventSink final : public EventSink {
 EventObject EventObject::Of(const json& obj) {
   EventObject out;
   if (!obj.is_object()) return out;
-  out.api_version = obj.value("apiVersion", "");
-  out.kind = obj.value("kind", "");
+  out.api_version = json_read::String(obj, "apiVersion");
+  out.kind = json_read::String(obj, "kind");
   auto meta = obj.find("metadata");
   if (meta != obj.end() && meta->is_object()) {
-    out.ns = meta->value("namespace", "");
-    out.name = meta->value("name", "");
+    out.ns = json_read::String(*meta, "namespace");
+    out.name = json_read::String(*meta, "name");
     out.uid = meta->value("uid", "");
   }
   return out;

@@ -1,12 +1,14 @@
 #include "kube/leader_election.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <random>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
 #include "kube/meta_time.h"
 #include "kube/rest_client.h"
 
@@ -66,18 +68,19 @@ Result<ObservedLease> LeaseFromJson(const json& lease) {
   try {
     ObservedLease out;
     const json& meta = lease.at("metadata");
-    out.resource_version = meta.value("resourceVersion", "");
-    const json spec = lease.value("spec", json::object());
+    out.resource_version = json_read::String(meta, "resourceVersion");
+    const json& spec = json_read::Object(lease, "spec");
     LeaderElectionRecord& r = out.record;
     if (auto it = spec.find("holderIdentity"); it != spec.end() && it->is_string()) {
       r.holder_identity = it->get<std::string>();
     }
-    if (auto it = spec.find("leaseDurationSeconds"); it != spec.end() && it->is_number()) {
-      r.lease_duration_seconds = it->get<int>();
-    }
-    if (auto it = spec.find("leaseTransitions"); it != spec.end() && it->is_number()) {
-      r.lease_transitions = it->get<int>();
-    }
+    // int32 in the API; clamped, as a float out of int's range does not convert.
+    auto int32 = [&](const char* key, int fallback) {
+      return static_cast<int>(
+          std::clamp<int64_t>(json_read::Integer(spec, key, fallback), INT32_MIN, INT32_MAX));
+    };
+    r.lease_duration_seconds = int32("leaseDurationSeconds", r.lease_duration_seconds);
+    r.lease_transitions = int32("leaseTransitions", r.lease_transitions);
     for (auto [field, slot] :
          {std::pair{"acquireTime", &r.acquire_time}, std::pair{"renewTime", &r.renew_time}}) {
       auto it = spec.find(field);

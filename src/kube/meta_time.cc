@@ -75,14 +75,12 @@ Result<Clock::WallTime> ParseRfc3339(std::string_view text) {
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t secs = timegm(&tm);
-  // The wall clock counts nanoseconds in 64 bits: 1677 to 2262. Beyond that
-  // the conversion overflows (found by aws_xml_fuzz: an STS Expiration in 8652).
-  constexpr int64_t kMaxSeconds =
-      std::chrono::duration_cast<std::chrono::seconds>(Clock::WallTime::duration::max()).count() -
-      1;
-  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+  // Outside the safe range (meta_time.h) a time overflows the nanosecond
+  // clock (aws_xml_fuzz: an STS Expiration in 8652) or its difference from
+  // now does (fleet_usage_fuzz: now minus a Lease renewed in 1678).
+  if (secs < kFirstSafeUnixSecond || secs >= kEndSafeUnixSecond) {
     return Error::Decode("RFC 3339 time \"" + std::string(text) +
-                         "\" is outside the years 1678 to 2261");
+                         "\" is outside the years 1900 to 2189");
   }
   return Clock::WallTime(std::chrono::duration_cast<Clock::WallTime::duration>(
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));

@@ -2,21 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_read.h"
+
 namespace gpu_autoscaler::kube {
 
 using json = nlohmann::json;
 
 namespace {
-
-std::string Str(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-bool Flag(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_boolean() && it->get<bool>();
-}
 
 std::string_view Group(std::string_view api_version) {
   const auto slash = api_version.find('/');
@@ -30,8 +22,9 @@ bool SameOwner(const OwnerRef& a, const OwnerRef& b) {
 
 std::optional<OwnerRef> ParseRef(const json& r) {
   if (!r.is_object()) return std::nullopt;
-  OwnerRef ref{Str(r, "apiVersion"), Str(r, "kind"),        Str(r, "name"),
-               Str(r, "uid"),        Flag(r, "controller"), Flag(r, "blockOwnerDeletion")};
+  OwnerRef ref{json_read::String(r, "apiVersion"), json_read::String(r, "kind"),
+               json_read::String(r, "name"),       json_read::String(r, "uid"),
+               json_read::Bool(r, "controller"),   json_read::Bool(r, "blockOwnerDeletion")};
   if (ref.kind.empty() || ref.name.empty()) return std::nullopt;
   return ref;
 }
@@ -59,12 +52,14 @@ Status Upsert(json* obj, const OwnerRef& ref) {
 
 gpu_autoscaler::Result<OwnerRef> ControllerReferenceFor(const json& owner) {
   if (!owner.is_object()) return InvalidArgumentError("owner is not a JSON object");
-  const json meta = owner.value("metadata", json::object());
-  if (!meta.is_object()) return InvalidArgumentError("owner metadata is not an object");
-  OwnerRef ref{Str(owner, "apiVersion"),
-               Str(owner, "kind"),
-               Str(meta, "name"),
-               Str(meta, "uid"),
+  const json* meta_member = json_read::Find(owner, "metadata");
+  if (meta_member != nullptr && !meta_member->is_object())
+    return InvalidArgumentError("owner metadata is not an object");
+  const json& meta = json_read::Object(owner, "metadata");
+  OwnerRef ref{json_read::String(owner, "apiVersion"),
+               json_read::String(owner, "kind"),
+               json_read::String(meta, "name"),
+               json_read::String(meta, "uid"),
                true,
                true};
   if (ref.api_version.empty() || ref.kind.empty()) {
@@ -128,7 +123,7 @@ std::optional<OwnerRef> GetControllerOf(const json& obj) {
 bool IsOwnedBy(const json& obj, const json& owner) {
   const std::string uid =
       owner.is_object() && owner.contains("metadata") && owner["metadata"].is_object()
-          ? Str(owner["metadata"], "uid")
+          ? json_read::String(owner["metadata"], "uid")
           : std::string();
   if (uid.empty()) return false;
   for (const OwnerRef& ref : GetOwnerReferences(obj)) {

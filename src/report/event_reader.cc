@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/json_read.h"
 #include "kube/error.h"
 #include "report/inputs.h"
 
@@ -35,8 +36,7 @@ Result<std::vector<EventInput>> ReadShownEvents(kube::RestClient& client, int64_
       GPU_ASSIGN_OR_RETURN(std::vector<EventInput> events, ParseEvents(page));
       for (EventInput& e : events)
         out.push_back(std::move(e));
-      const nlohmann::json meta = page.value("metadata", nlohmann::json::object());
-      const std::string next = meta.is_object() ? meta.value("continue", "") : "";
+      const std::string next = json_read::String(json_read::Object(page, "metadata"), "continue");
       if (next.empty()) break;
       opts.continue_token = next;
     }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/json_read.h"
 #include "kube/meta_time.h"
 
 namespace gpu_autoscaler::report {
@@ -11,39 +12,11 @@ namespace {
 
 using nlohmann::json;
 
-// Typed reads that treat a wrong type as absent: the report shows what it can.
-std::string Str(const json& o, std::string_view key) {
-  if (!o.is_object()) return "";
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-double Num(const json& o, std::string_view key, double fallback = 0) {
-  if (!o.is_object()) return fallback;
-  auto it = o.find(key);
-  if (it == o.end() || !it->is_number()) return fallback;
-  const double v = it->get<double>();
-  return std::isfinite(v) ? v : fallback;
-}
+// Typed reads treat a wrong type as absent (common/json_read.h): the report
+// shows what it can. An integer beyond ±1e9 reads as 0.
 int Int(const json& o, std::string_view key) {
-  const double v = Num(o, key);
+  const double v = json_read::Number(o, key);
   return v > 1e9 || v < -1e9 ? 0 : static_cast<int>(v);
-}
-bool Bool(const json& o, std::string_view key, bool fallback) {
-  if (!o.is_object()) return fallback;
-  auto it = o.find(key);
-  return it != o.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-const json& Field(const json& o, std::string_view key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-// Elements of an array field (none when absent or not an array).
-const json& Items(const json& o, std::string_view key) {
-  static const json kEmpty = json::array();
-  const json& f = Field(o, key);
-  return f.is_array() ? f : kEmpty;
 }
 
 int64_t UnixTime(const std::string& text) {
@@ -54,7 +27,7 @@ int64_t UnixTime(const std::string& text) {
 }
 
 Result<const json*> ListItems(const json& list, std::string_view what) {
-  const json& items = Field(list, "items");
+  const json& items = json_read::Member(list, "items");
   if (!items.is_array())
     return InvalidArgumentError(std::string(what) + ": want a list with an items array");
   return &items;
@@ -62,8 +35,8 @@ Result<const json*> ListItems(const json& list, std::string_view what) {
 
 std::vector<std::string> TrueConditions(const json& status) {
   std::vector<std::string> out;
-  for (const json& c : Items(status, "conditions"))
-    if (Str(c, "status") == "True") out.push_back(Str(c, "type"));
+  for (const json& c : json_read::Array(status, "conditions"))
+    if (json_read::String(c, "status") == "True") out.push_back(json_read::String(c, "type"));
   return out;
 }
 
@@ -114,19 +87,23 @@ Result<std::vector<AlertInput>> ParseAlertLog(std::string_view jsonl) {
     json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!record.is_object()) return InvalidArgumentError(where + ": not a JSON object");
     AlertInput a;
-    a.channel = Str(record, "path");
-    a.signed_request = !Str(record, "signature").empty();
-    const std::string body_text = Str(record, "body");
+    a.channel = json_read::String(record, "path");
+    a.signed_request = !json_read::String(record, "signature").empty();
+    const std::string body_text = json_read::String(record, "body");
     json body = json::parse(body_text, nullptr, /*allow_exceptions=*/false);
     if (body.is_object()) {
-      a.summary = Str(body, "summary");
-      if (a.summary.empty()) a.summary = Str(Field(body, "payload"), "summary");  // PagerDuty
-      if (a.summary.empty()) a.summary = Str(body, "text");                       // Slack
-      a.threshold = Num(body, "thresholdPercent", -1);
+      a.summary = json_read::String(body, "summary");
+      if (a.summary.empty())
+        a.summary = json_read::String(json_read::Member(body, "payload"), "summary");  // PagerDuty
+      if (a.summary.empty()) a.summary = json_read::String(body, "text");              // Slack
+      a.threshold = json_read::Number(body, "thresholdPercent", -1);
       if (a.threshold < 0)
-        a.threshold = Num(Field(Field(body, "payload"), "custom_details"), "threshold_percent", -1);
-      a.time = Str(body, "time");
-      if (a.time.empty()) a.time = Str(Field(body, "payload"), "timestamp");
+        a.threshold = json_read::Number(
+            json_read::Member(json_read::Member(body, "payload"), "custom_details"),
+            "threshold_percent", -1);
+      a.time = json_read::String(body, "time");
+      if (a.time.empty())
+        a.time = json_read::String(json_read::Member(body, "payload"), "timestamp");
     }
     if (a.summary.empty()) a.summary = body_text.substr(0, 200);
     alerts.push_back(std::move(a));
@@ -177,24 +154,26 @@ Result<std::vector<BudgetInput>> ParseBudgets(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "budgets"));
   std::vector<BudgetInput> out;
   for (const json& b : *items) {
-    const json& meta = Field(b, "metadata");
-    const json& spec = Field(b, "spec");
-    const json& status = Field(b, "status");
-    BudgetInput in{.ns = Str(meta, "namespace"), .name = Str(meta, "name")};
-    in.amount = Num(spec, "amount");
-    in.currency = Str(status, "currency");
-    if (in.currency.empty()) in.currency = Str(spec, "currency");
+    const json& meta = json_read::Member(b, "metadata");
+    const json& spec = json_read::Member(b, "spec");
+    const json& status = json_read::Member(b, "status");
+    BudgetInput in{.ns = json_read::String(meta, "namespace"),
+                   .name = json_read::String(meta, "name")};
+    in.amount = json_read::Number(spec, "amount");
+    in.currency = json_read::String(status, "currency");
+    if (in.currency.empty()) in.currency = json_read::String(spec, "currency");
     if (in.currency.empty()) in.currency = "USD";
-    in.enforcement = Str(spec, "enforcement");
+    in.enforcement = json_read::String(spec, "enforcement");
     if (in.enforcement.empty()) in.enforcement = "alert";
-    in.spend = Num(status, "currentSpend");
-    in.percent = Num(status, "percent");
-    const json& forecast = Field(status, "forecast");
-    in.forecast = std::max(Num(forecast, "holtWinters", -1), Num(forecast, "linear", -1));
+    in.spend = json_read::Number(status, "currentSpend");
+    in.percent = json_read::Number(status, "percent");
+    const json& forecast = json_read::Member(status, "forecast");
+    in.forecast = std::max(json_read::Number(forecast, "holtWinters", -1),
+                           json_read::Number(forecast, "linear", -1));
     in.true_conditions = TrueConditions(status);
-    for (const json& a : Items(status, "lastAlert"))
-      if (Str(a, "state") != "resolved" && Num(a, "threshold", -1) >= 0)
-        in.fired_thresholds.push_back(Num(a, "threshold"));
+    for (const json& a : json_read::Array(status, "lastAlert"))
+      if (json_read::String(a, "state") != "resolved" && json_read::Number(a, "threshold", -1) >= 0)
+        in.fired_thresholds.push_back(json_read::Number(a, "threshold"));
     out.push_back(std::move(in));
   }
   return out;
@@ -204,11 +183,11 @@ Result<std::vector<NodePoolInput>> ParseNodePools(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "gpunodepools"));
   std::vector<NodePoolInput> out;
   for (const json& p : *items) {
-    const json& status = Field(p, "status");
-    out.push_back({.name = Str(Field(p, "metadata"), "name"),
+    const json& status = json_read::Member(p, "status");
+    out.push_back({.name = json_read::String(json_read::Member(p, "metadata"), "name"),
                    .nodes = Int(status, "nodes"),
                    .desired = Int(status, "desired"),
-                   .hourly_cost = Num(status, "hourlyCost")});
+                   .hourly_cost = json_read::Number(status, "hourlyCost")});
   }
   return out;
 }
@@ -217,17 +196,18 @@ Result<std::vector<EventInput>> ParseEvents(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "events"));
   std::vector<EventInput> out;
   for (const json& e : *items) {
-    const json& object = Field(e, "involvedObject");
-    EventInput in{.kind = Str(object, "kind"),
-                  .ns = Str(object, "namespace"),
-                  .name = Str(object, "name"),
-                  .reason = Str(e, "reason"),
-                  .message = Str(e, "message"),
-                  .type = Str(e, "type")};
-    in.last = UnixTime(Str(e, "lastTimestamp"));
-    if (in.last == 0) in.last = UnixTime(Str(e, "eventTime"));
-    if (in.last == 0) in.last = UnixTime(Str(Field(e, "metadata"), "creationTimestamp"));
-    in.first = UnixTime(Str(e, "firstTimestamp"));
+    const json& object = json_read::Member(e, "involvedObject");
+    EventInput in{.kind = json_read::String(object, "kind"),
+                  .ns = json_read::String(object, "namespace"),
+                  .name = json_read::String(object, "name"),
+                  .reason = json_read::String(e, "reason"),
+                  .message = json_read::String(e, "message"),
+                  .type = json_read::String(e, "type")};
+    in.last = UnixTime(json_read::String(e, "lastTimestamp"));
+    if (in.last == 0) in.last = UnixTime(json_read::String(e, "eventTime"));
+    if (in.last == 0)
+      in.last = UnixTime(json_read::String(json_read::Member(e, "metadata"), "creationTimestamp"));
+    in.first = UnixTime(json_read::String(e, "firstTimestamp"));
     if (in.first == 0 || in.first > in.last) in.first = in.last;
     in.count = std::max(1, Int(e, "count"));
     out.push_back(std::move(in));
@@ -239,8 +219,8 @@ Result<std::vector<SharingPolicyInput>> ParseSharingPolicies(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "gpusharingpolicies"));
   std::vector<SharingPolicyInput> out;
   for (const json& p : *items)
-    out.push_back({.name = Str(Field(p, "metadata"), "name"),
-                   .matched_pods = Int(Field(p, "status"), "matchedPods")});
+    out.push_back({.name = json_read::String(json_read::Member(p, "metadata"), "name"),
+                   .matched_pods = Int(json_read::Member(p, "status"), "matchedPods")});
   return out;
 }
 
@@ -248,17 +228,21 @@ Result<std::vector<RescheduleInput>> ParseReschedulePolicies(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "reschedulepolicies"));
   std::vector<RescheduleInput> out;
   for (const json& p : *items) {
-    const json& status = Field(p, "status");
-    const json& run = Field(status, "lastRun");
-    RescheduleInput in{.name = Str(Field(p, "metadata"), "name"),
-                       .dry_run = Bool(run, "dryRun", Bool(Field(p, "spec"), "dryRun", true)),
-                       .planned = Int(run, "planned"),
-                       .executed = Int(run, "executed"),
-                       .blocked = Int(run, "blocked"),
-                       .fragmentation = Num(run, "fragmentationRatio", -1)};
-    for (const json& m : Items(status, "plannedMoves")) {
-      in.moves.push_back(Str(m, "result") + " " + Str(m, "namespace") + "/" + Str(m, "pod") + " " +
-                         Str(m, "fromNode") + " -> " + Str(m, "toNode") + ": " + Str(m, "reason"));
+    const json& status = json_read::Member(p, "status");
+    const json& run = json_read::Member(status, "lastRun");
+    RescheduleInput in{
+        .name = json_read::String(json_read::Member(p, "metadata"), "name"),
+        .dry_run = json_read::Bool(run, "dryRun",
+                                   json_read::Bool(json_read::Member(p, "spec"), "dryRun", true)),
+        .planned = Int(run, "planned"),
+        .executed = Int(run, "executed"),
+        .blocked = Int(run, "blocked"),
+        .fragmentation = json_read::Number(run, "fragmentationRatio", -1)};
+    for (const json& m : json_read::Array(status, "plannedMoves")) {
+      in.moves.push_back(json_read::String(m, "result") + " " + json_read::String(m, "namespace") +
+                         "/" + json_read::String(m, "pod") + " " +
+                         json_read::String(m, "fromNode") + " -> " +
+                         json_read::String(m, "toNode") + ": " + json_read::String(m, "reason"));
     }
     out.push_back(std::move(in));
   }
@@ -269,27 +253,29 @@ Result<std::vector<ProfileInput>> ParseServiceProfiles(const json& list) {
   GPU_ASSIGN_OR_RETURN(const json* items, ListItems(list, "serviceprofiles"));
   std::vector<ProfileInput> out;
   for (const json& p : *items) {
-    const json& meta = Field(p, "metadata");
-    const json& target = Field(Field(p, "spec"), "targetRef");
-    const json& status = Field(p, "status");
-    ProfileInput in{.ns = Str(meta, "namespace"),
-                    .name = Str(meta, "name"),
-                    .target = Str(target, "kind") + "/" + Str(target, "name")};
-    for (const json& c : Items(status, "conditions")) {
-      if (Str(c, "type") != "RecommendationProvided") continue;
-      in.provided = Str(c, "status") == "True";
-      in.message = Str(c, "message");
+    const json& meta = json_read::Member(p, "metadata");
+    const json& target = json_read::Member(json_read::Member(p, "spec"), "targetRef");
+    const json& status = json_read::Member(p, "status");
+    ProfileInput in{
+        .ns = json_read::String(meta, "namespace"),
+        .name = json_read::String(meta, "name"),
+        .target = json_read::String(target, "kind") + "/" + json_read::String(target, "name")};
+    for (const json& c : json_read::Array(status, "conditions")) {
+      if (json_read::String(c, "type") != "RecommendationProvided") continue;
+      in.provided = json_read::String(c, "status") == "True";
+      in.message = json_read::String(c, "message");
     }
-    for (const json& r : Items(status, "recommendations")) {
-      const json& cpu = Field(r, "cpu");
-      const json& memory = Field(r, "memory");
-      in.containers.push_back({.container = Str(r, "containerName"),
-                               .cpu_target = Str(cpu, "target"),
-                               .cpu_lower = Str(cpu, "lowerBound"),
-                               .cpu_upper = Str(cpu, "upperBound"),
-                               .memory_target = Str(memory, "target"),
-                               .memory_upper = Str(memory, "upperBound"),
-                               .gpu_share = Str(Field(r, "gpu"), "share")});
+    for (const json& r : json_read::Array(status, "recommendations")) {
+      const json& cpu = json_read::Member(r, "cpu");
+      const json& memory = json_read::Member(r, "memory");
+      in.containers.push_back(
+          {.container = json_read::String(r, "containerName"),
+           .cpu_target = json_read::String(cpu, "target"),
+           .cpu_lower = json_read::String(cpu, "lowerBound"),
+           .cpu_upper = json_read::String(cpu, "upperBound"),
+           .memory_target = json_read::String(memory, "target"),
+           .memory_upper = json_read::String(memory, "upperBound"),
+           .gpu_share = json_read::String(json_read::Member(r, "gpu"), "share")});
     }
     out.push_back(std::move(in));
   }

@@ -160,12 +160,23 @@ TEST(MicroTimeTest, FormatsAndParses) {
   // refused, not overflowed (UBSan: signed integer overflow).
   auto far = ParseRfc3339("8652-01-15T09:00:00Z");
   ASSERT_FALSE(far.ok());
-  EXPECT_NE(far.error().message().find("outside the years 1678 to 2261"), std::string::npos)
+  EXPECT_NE(far.error().message().find("outside the years 1900 to 2189"), std::string::npos)
       << far.error().message();
   EXPECT_FALSE(ParseRfc3339("2262-12-31T23:59:59Z").ok());
   EXPECT_FALSE(ParseRfc3339("-999-01-01T00:00:00Z").ok());
-  EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59Z").ok());
+  EXPECT_FALSE(ParseRfc3339("0001-01-01T00:00:00Z").ok());  // Go's zero time
+  EXPECT_TRUE(ParseRfc3339("2189-12-31T23:59:59Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2190-01-01T00:00:00Z").ok());
   EXPECT_TRUE(ParseRfc3339("1970-01-01T00:00:00Z").ok());
+  // Found by fleet_usage_fuzz: a time the clock holds but 349 years before
+  // now, whose difference from now did not fit (UBSan). Any two accepted
+  // times are now under 292 years apart, so the extremes subtract safely.
+  EXPECT_FALSE(ParseRfc3339("1678-06-01T00:00:00Z").ok());
+  auto first = ParseRfc3339("1900-01-01T00:00:00Z");
+  auto last = ParseRfc3339("2189-12-31T23:59:59.999999999Z");
+  ASSERT_TRUE(first.ok() && last.ok());
+  EXPECT_GT((*last - *first).count(), 0);
+  EXPECT_LT((*first - *last).count(), 0);
 }
 
 // Waits in real time (no clock steps) for work on callback threads.

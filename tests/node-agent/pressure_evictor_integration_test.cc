@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/annotations.h"
 #include "kube/event_recorder.h"
 #include "kube/object_codec.h"
 #include "kube/resource.h"
@@ -170,6 +171,48 @@ TEST_F(PressureEvictorTest, SustainedMemoryPressureEvictsTheReclaimedPodOnceWith
             std::string::npos);
   EXPECT_NE(metrics.find("gpu_autoscaler_node_pressure_high{resource=\"memory\"} 1"),
             std::string::npos);
+}
+
+// The Node's record of earlier evictions is outside input (anyone who may
+// edit the Node may edit it). Entries of the wrong shape are skipped without
+// stopping the agent: a far-past `at` once overflowed the age subtraction and
+// a `pod` that is not a string threw out of Tick. The well-formed recent entry
+// still counts against the rate limit.
+TEST_F(PressureEvictorTest, MalformedEvictionRecordsOnTheNodeAreSkippedAndTheGoodOneCounts) {
+  const int64_t now_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.WallNow().time_since_epoch()).count();
+  const json records = json::array(
+      {{{"uid", "recent"}, {"pod", ns_ + "/gone"}, {"resource", "memory"}, {"at", now_unix - 30}},
+       {{"uid", "far-past"}, {"at", INT64_MIN}},
+       {{"uid", "future"}, {"at", now_unix + 3600}},
+       {{"uid", "float-at"}, {"at", 1e300}},
+       {{"uid", 7}, {"at", now_unix - 10}},
+       {{"uid", "pod-object"}, {"pod", {{"name", "x"}}}, {"resource", 3}, {"at", now_unix - 20}},
+       "not an object"});
+  json node = {
+      {"apiVersion", "v1"},
+      {"kind", "Node"},
+      {"metadata",
+       {{"name", kNode},
+        {"annotations", {{std::string(api::kPressureEvictionsAnnotation), records.dump()}}}}}};
+  ASSERT_TRUE(client_->Create({kube::resources::kNodes, ""}, node).ok());
+  std::vector<EvictablePod> pods = {AddPod("batch", EvictionTier::kReclaimed, 2 * kGiB)};
+  PressureEvictor evictor(*client_, recorder_.get(), registry_,
+                          {.proc_root = dir_ + "/proc",
+                           .node_name = kNode,
+                           .pods = [&] { return pods; },
+                           .clock = &clock_},
+                          MemoryOnly());
+  SetNodeMemoryPressure(41.2);
+  for (int i = 0; i < 3; ++i) {  // arms, then sustained for 60 s
+    EXPECT_TRUE(evictor.Tick().evictions.empty()) << i;
+    clock_.Step(30s);
+  }
+  // Without the recent record the pod would go now (see the first test).
+  EXPECT_EQ(PodsLeft(), std::set<std::string>{"batch"});
+  clock_.Step(5min);  // the recent record leaves the 5-minute rate window
+  EXPECT_EQ(evictor.Tick().evictions.size(), 1u);
+  EXPECT_TRUE(PodsLeft().empty());
 }
 
 TEST_F(PressureEvictorTest, ABudgetThatRefusesIsReportedOnThePod) {

@@ -74,6 +74,35 @@ TEST(ParseProfileRule, BadStatusIsAnErrorNamingTheProfile) {
   EXPECT_FALSE(ParseProfileRule("[1]").ok());
 }
 
+// Members of the wrong type read as absent, and an mpsThreadPercent beyond
+// int is clamped (it was narrowed: 2^32 + 50 became 50).
+TEST(ParseProfileRule, MembersOfTheWrongTypeReadAsAbsent) {
+  json recs = kServerRec;
+  recs.push_back("not an object");
+  recs.push_back({{"containerName", "side"}, {"cpu", "250m"}, {"memory", {{"target", 5}}}});
+  recs.push_back(
+      {{"containerName", "gpu"}, {"gpu", {{"share", "mps"}, {"mpsThreadPercent", 4294967346LL}}}});
+  json profile = Profile("Auto", recs);
+  profile["metadata"]["name"] = 7;
+  auto rule = ParseProfileRule(profile.dump());
+  ASSERT_TRUE(rule.ok()) << rule.error().message();
+  ASSERT_TRUE(rule->has_value());
+  EXPECT_EQ((*rule)->name, "");
+  EXPECT_EQ((*rule)->containers.at("server").cpu, "250m");
+  EXPECT_EQ((*rule)->containers.at("side").cpu, "");
+  EXPECT_EQ((*rule)->containers.at("side").memory, "");
+  EXPECT_EQ((*rule)->containers.at("gpu").gpu_compute_percent, 100);
+
+  json not_a_list = Profile("Auto", {{"containerName", "server"}});
+  auto refused = ParseProfileRule(not_a_list.dump());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("status.recommendations: not a list"),
+            std::string::npos);
+  json wrong_parents = Profile("Auto", kServerRec);
+  wrong_parents["spec"] = "Auto";
+  EXPECT_FALSE(ParseProfileRule(wrong_parents.dump())->has_value());  // no updateMode
+}
+
 TEST(ProfileSet, MatchesBySelectorInTheNamespace) {
   ProfileSet set({Rule(Profile("Initial", kServerRec))});
   PodInfo pod = WebPod({}, {});

@@ -2,6 +2,11 @@
 // Secret's certificates at a given time, and what gets written.
 #include "webhooks/shared_cert_secret.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -135,6 +140,44 @@ TEST(DecideSecretCertificates, RenewsALeafFromAnotherCaOrForOtherNames) {
   new_ip.ip_addresses = {"10.0.0.7"};
   EXPECT_EQ(DecideSecretCertificates(certs, kT0, new_ip).reason,
             "tls.crt does not certify 10.0.0.7");
+}
+
+// `cert_pem` with its notAfter set to `not_after` (ASN.1 text), re-signed by `key_pem`.
+std::string WithNotAfter(const std::string& cert_pem, const std::string& key_pem,
+                         const char* not_after) {
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  std::string out;
+  if (cert != nullptr && key != nullptr &&
+      ASN1_TIME_set_string_X509(X509_getm_notAfter(cert), not_after) == 1 &&
+      X509_sign(cert, key, EVP_sha256()) > 0) {
+    BIO* mem = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(mem, cert);
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(mem, &data);
+    out.assign(data, static_cast<size_t>(size));
+    BIO_free(mem);
+  }
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+// RFC 5280's "no expiry" (99991231235959Z) is past what the nanosecond clock
+// holds; it read as a time before 1970 (an overflow, UBSan), so a CA and leaf
+// that never expire were regenerated as "expired" on every start.
+TEST(DecideSecretCertificates, CertificatesThatNeverExpireAreUsed) {
+  SecretCertificates certs = Certs(kT0, 30 * kDay);
+  certs.ca_bundle_pem = WithNotAfter(certs.ca_bundle_pem, certs.ca_key_pem, "99991231235959Z");
+  certs.cert_pem = WithNotAfter(certs.cert_pem, certs.ca_key_pem, "99991231235959Z");
+  ASSERT_FALSE(certs.ca_bundle_pem.empty());
+  ASSERT_FALSE(certs.cert_pem.empty());
+  SecretDecision d = DecideSecretCertificates(certs, kT0 + 400 * kDay, Policy());
+  EXPECT_EQ(d.action, SecretAction::kUse) << d.reason;
 }
 
 TEST(BuildSecretCertificates, LeafRenewalKeepsTheCa) {
