@@ -397,7 +397,17 @@ Result<std::unique_ptr<CatalogPricingSource>> CatalogPricingSource::FromYaml(
 }
 
 Result<std::unique_ptr<CatalogPricingSource>> CatalogPricingSource::Builtin() {
-  return FromYaml(BuiltinCatalogYaml(), "pricing.yaml (built in)");
+  // Parsed once (yaml-cpp takes ~10 ms for it) and copied per caller, since
+  // overrides change the copy they are applied to.
+  static const Result<std::unique_ptr<CatalogPricingSource>> parsed =
+      FromYaml(BuiltinCatalogYaml(), "pricing.yaml (built in)");
+  if (!parsed.ok()) return parsed.error();
+  return (*parsed)->Clone();
+}
+
+std::unique_ptr<CatalogPricingSource> CatalogPricingSource::Clone() const {
+  return std::unique_ptr<CatalogPricingSource>(
+      new CatalogPricingSource(std::make_unique<Catalog>(*catalog_)));
 }
 
 Status CatalogPricingSource::ApplyOverride(std::string_view yaml, std::string_view file_name) {

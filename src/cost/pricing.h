@@ -17,7 +17,8 @@
 // An unknown instance type falls back to the per-GPU-model rate when the
 // query names a known GPU model and count; otherwise the result is `Unpriced`.
 //
-// Thread-safety: Price() is const and may be called from many threads.
+// Thread-safety: Price() is const and may be called from many threads; so
+// may Builtin() and Clone().
 // ApplyOverride*() mutate and must not race with Price(): configure a source
 // before sharing it (a ConfigMap reload builds a new source and swaps it in).
 #pragma once
@@ -90,7 +91,10 @@ class CatalogPricingSource final : public PricingSource {
   // `file_name` only labels error messages ("pricing.yaml: families[2].instances[0].hourly: ...").
   static Result<std::unique_ptr<CatalogPricingSource>> FromYaml(std::string_view yaml,
                                                                 std::string_view file_name);
+  // The catalogue compiled in: parsed on the first call, a copy each call.
   static Result<std::unique_ptr<CatalogPricingSource>> Builtin();
+  // An independent copy (ApplyOverride on it leaves this one as it is).
+  std::unique_ptr<CatalogPricingSource> Clone() const;
 
   // Merges a user catalogue on top: instance types, GPU-model fallback rates
   // and family discounts it names replace ours; the rest are kept. Same schema

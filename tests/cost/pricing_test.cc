@@ -324,6 +324,27 @@ TEST(BuiltinCatalog, CoversTheRequiredFamiliesWithSourcedPrices) {
   EXPECT_GT((*src)->GpuModelRate("Tesla-T4"), 0);
 }
 
+// Builtin() parses once and hands out copies: an override on one copy (a
+// user's pricing file) must not reach the next caller's, nor a Clone's.
+TEST(BuiltinCatalog, EachCallAndEachCloneIsIndependent) {
+  auto first = CatalogPricingSource::Builtin();
+  ASSERT_TRUE(first.ok());
+  auto clone = (*first)->Clone();
+  const double before = (*first)->GpuModelRate("T4");
+  ASSERT_GT(before, 0);
+  ASSERT_TRUE((*first)
+                  ->ApplyOverride("gpu_models:\n  - {model: T4, fallback_hourly: 9.5, source: x, "
+                                  "date: \"2026-01-01\"}\n",
+                                  "user.yaml")
+                  .ok());
+  EXPECT_DOUBLE_EQ((*first)->GpuModelRate("T4"), 9.5);
+  EXPECT_DOUBLE_EQ(clone->GpuModelRate("T4"), before);
+  auto second = CatalogPricingSource::Builtin();
+  ASSERT_TRUE(second.ok());
+  EXPECT_DOUBLE_EQ((*second)->GpuModelRate("T4"), before);
+  EXPECT_EQ((*second)->instance_count(), (*first)->instance_count());
+}
+
 TEST(BuiltinCatalog, EmbeddedTextMatchesTheRepositoryFile) {
   std::ifstream in(std::string(GPA_SOURCE_DIR) + "/src/cost/catalog/pricing.yaml");
   ASSERT_TRUE(in);
