@@ -424,6 +424,22 @@ Status BudgetReconciler::Deliver(const std::string& secret_ns, const cost::Budge
   return InternalError("unknown channel type");
 }
 
+reconcile::RequestMapper ClusterBudgetsSelectingNamespaces(
+    const kube::Store<kube::GenericObject>* cluster_budgets) {
+  return [cluster_budgets](const reconcile::ChangedObject&) {
+    std::vector<reconcile::Request> out;
+    if (cluster_budgets == nullptr) return out;
+    for (const auto& object : cluster_budgets->List()) {
+      auto parsed = object->Parse();
+      if (!parsed.ok()) continue;
+      const json& scope = json_read::Object(json_read::Object(*parsed, "spec"), "scope");
+      if (json_read::Find(scope, "namespaceSelector") == nullptr) continue;
+      out.push_back({"", std::string(object->name())});
+    }
+    return out;
+  };
+}
+
 reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request& request,
                                                        std::stop_token) {
   // Budgets are namespaced, ClusterBudgets are not: the namespace tells them apart.

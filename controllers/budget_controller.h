@@ -53,6 +53,7 @@
 #include "kube/generic_object.h"
 #include "kube/resource.h"
 #include "kube/store.h"
+#include "reconcile/controller.h"
 #include "reconcile/reconciler.h"
 
 namespace prometheus {
@@ -122,6 +123,13 @@ struct BudgetControllerOptions {
   std::string pagerduty_events_url = "https://events.pagerduty.com/v2/enqueue";
   cost::AttributionLabels labels{};
 };
+
+// For the controller's Namespace watch: any add, change or delete -> every
+// ClusterBudget in `cluster_budgets` with a namespaceSelector, since the
+// namespaces' labels decide its scope (without it a relabelled namespace
+// waited for the next evaluation_period). `cluster_budgets` may be null.
+reconcile::RequestMapper ClusterBudgetsSelectingNamespaces(
+    const kube::Store<kube::GenericObject>* cluster_budgets);
 
 class BudgetReconciler final : public reconcile::Reconciler {
  public:

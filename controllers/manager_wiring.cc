@@ -336,6 +336,8 @@ void SetupBudget(Wiring& w) {
   c->For(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(budgets)));
   c->For(
       *w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(cluster_budgets)));
+  c->Watches(*w.Keep(std::make_shared<reconcile::InformerSource<kube::GenericObject>>(namespaces)),
+             ClusterBudgetsSelectingNamespaces(&cluster_budgets->store()));
 }
 
 void SetupServiceProfiles(Wiring& w) {

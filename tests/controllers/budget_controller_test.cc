@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kube/conditions.h"
+#include "kube/object_codec.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -180,6 +183,37 @@ TEST(BudgetDecisionTest, InvalidSpecIsAConditionAndOneEvent) {
   EXPECT_TRUE(plan.deliveries.empty());
   in.status = plan.status;
   EXPECT_TRUE(DecideBudget(in).events.empty());  // no event storm while it stays invalid
+}
+
+std::shared_ptr<const kube::GenericObject> ClusterBudget(const std::string& name, json scope) {
+  json obj = {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+              {"kind", "ClusterBudget"},
+              {"metadata", {{"name", name}, {"resourceVersion", "1"}}},
+              {"spec", {{"scope", std::move(scope)}, {"amount", 10}, {"period", "monthly"}}}};
+  auto decoded = kube::DecodeGenericObject(obj.dump());
+  EXPECT_TRUE(decoded.ok());
+  return std::make_shared<const kube::GenericObject>(std::move(*decoded));
+}
+
+// A namespace relabelled into (or out of) a ClusterBudget's namespaceSelector
+// reaches that ClusterBudget at once; the manager maps its Namespace watch
+// through this. ClusterBudgets that list namespaces do not depend on labels.
+TEST(ClusterBudgetsSelectingNamespacesTest, ANamespaceChangeReachesTheSelectingClusterBudgets) {
+  kube::Store<kube::GenericObject> cluster_budgets;
+  cluster_budgets.Upsert(
+      ClusterBudget("research", {{"namespaceSelector", {{"matchLabels", {{"cc", "r"}}}}}}));
+  cluster_budgets.Upsert(ClusterBudget("listed", {{"namespaces", {"a", "b"}}}));
+  cluster_budgets.Upsert(ClusterBudget("everything", json::object()));
+  cluster_budgets.Upsert(ClusterBudget("expr", {{"namespaceSelector", json::object()}}));
+  const reconcile::RequestMapper map = ClusterBudgetsSelectingNamespaces(&cluster_budgets);
+  std::vector<std::string> names;
+  for (const reconcile::Request& r : map({.ns = "", .name = "team-a"})) {
+    EXPECT_EQ(r.ns, "");
+    names.push_back(r.name);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"expr", "research"}));
+  EXPECT_TRUE(ClusterBudgetsSelectingNamespaces(nullptr)({.name = "team-a"}).empty());
 }
 
 }  // namespace
