@@ -35,8 +35,7 @@ DrainCandidate DrainCandidateOf(const json& pod) {
   const json& spec = json_read::Object(pod, "spec");
   c.ns = json_read::String(meta, "namespace");
   c.name = json_read::String(meta, "name");
-  c.priority = static_cast<int32_t>(
-      std::clamp<int64_t>(json_read::Integer(spec, "priority", c.priority), INT32_MIN, INT32_MAX));
+  c.priority = json_read::Int32(spec, "priority", c.priority);
   const std::string priority_class = json_read::String(spec, "priorityClassName");
   c.critical =
       priority_class == "system-cluster-critical" || priority_class == "system-node-critical";

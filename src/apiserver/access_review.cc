@@ -64,7 +64,7 @@ bool RuleAllows(const json& rule, const Request& r) {
 const json* FindRole(const std::vector<json>& roles, const std::string& name,
                      const std::string& ns) {
   for (const json& role : roles) {
-    const json& meta = role.value("metadata", json::object());
+    const json& meta = json_read::Member(role, "metadata");
     if (json_read::String(meta, "name") == name &&
         (ns.empty() || json_read::String(meta, "namespace") == ns))
       return &role;
@@ -75,9 +75,9 @@ const json* FindRole(const std::vector<json>& roles, const std::string& name,
 // "allowed by ClusterRoleBinding "b" of ClusterRole "r" to User "u"", or "".
 std::string AllowedBy(const json& binding, const std::string& binding_kind, const Request& r,
                       const RbacObjects& rbac) {
-  const json& meta = binding.value("metadata", json::object());
+  const json& meta = json_read::Member(binding, "metadata");
   const std::string binding_ns = json_read::String(meta, "namespace");
-  const json subjects = binding.value("subjects", json::array());
+  const json& subjects = json_read::Member(binding, "subjects");
   const json* matched = nullptr;
   for (const json& subject : subjects) {
     if (subject.is_object() && SubjectMatches(subject, r, binding_ns)) {
@@ -86,14 +86,14 @@ std::string AllowedBy(const json& binding, const std::string& binding_kind, cons
     }
   }
   if (!matched) return "";
-  const json& ref = binding.value("roleRef", json::object());
+  const json& ref = json_read::Member(binding, "roleRef");
   const std::string role_kind = json_read::String(ref, "kind"),
                     role_name = json_read::String(ref, "name");
   const json* role = role_kind == "ClusterRole" ? FindRole(rbac.cluster_roles, role_name, "")
                      : role_kind == "Role"      ? FindRole(rbac.roles, role_name, binding_ns)
                                                 : nullptr;
   if (!role) return "";
-  const json rules = role->value("rules", json::array());
+  const json& rules = json_read::Member(*role, "rules");
   for (const json& rule : rules) {
     if (rule.is_object() && RuleAllows(rule, r)) {
       std::string binding_name = json_read::String(meta, "name");
@@ -156,8 +156,8 @@ Result<TokenTable> ParseTokenAuthFile(std::string_view text) {
 
 Result<json> ReviewToken(const json& review, const TokenTable& tokens) {
   if (!review.is_object() || json_read::String(review, "kind") != "TokenReview" ||
-      !review.value("spec", json::object()).is_object() ||
-      json_read::String(review.value("spec", json::object()), "token").empty()) {
+      !json_read::Member(review, "spec").is_object() ||
+      json_read::String(json_read::Member(review, "spec"), "token").empty()) {
     return InvalidArgumentError("TokenReview: spec.token: Required value");
   }
   json out = review;
@@ -225,7 +225,7 @@ Result<json> ReviewAccess(const json& review, const RbacObjects& rbac) {
   }
   if (reason.empty() && r.resource && !r.ns.empty()) {
     for (const json& b : rbac.role_bindings) {
-      if (json_read::String(b.value("metadata", json::object()), "namespace") != r.ns) continue;
+      if (json_read::String(json_read::Member(b, "metadata"), "namespace") != r.ns) continue;
       if (!(reason = AllowedBy(b, "RoleBinding", r, rbac)).empty()) break;
     }
   }

@@ -1,5 +1,6 @@
 #include "common/json_read.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -60,6 +61,11 @@ int64_t Integer(const json& obj, std::string_view key, int64_t fallback) {
       return static_cast<int64_t>(v);
   }
   return fallback;
+}
+
+int32_t Int32(const json& obj, std::string_view key, int32_t fallback) {
+  return static_cast<int32_t>(
+      std::clamp<int64_t>(Integer(obj, key, fallback), INT32_MIN, INT32_MAX));
 }
 
 bool Bool(const json& obj, std::string_view key, bool fallback) {

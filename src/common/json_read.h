@@ -50,6 +50,9 @@ double Number(const nlohmann::json& obj, std::string_view key, double fallback =
 // otherwise `fallback`.
 int64_t Integer(const nlohmann::json& obj, std::string_view key, int64_t fallback = 0);
 
+// Integer(), clamped to int32's range: what the API's int32 fields hold.
+int32_t Int32(const nlohmann::json& obj, std::string_view key, int32_t fallback = 0);
+
 // The member when it is a boolean; otherwise `fallback`.
 bool Bool(const nlohmann::json& obj, std::string_view key, bool fallback = false);
 

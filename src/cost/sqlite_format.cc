@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <tuple>
 
 namespace gpu_autoscaler::cost::sqlite {
 
@@ -89,31 +90,19 @@ CREATE INDEX cost_runs_end ON cost_runs(end_second);
 )sql",
 };
 
-namespace {
-
-void PackDoubles(const double (&values)[kRawValues], PackedRawValues& out) {
+PackedRawValues PackRunValues(const internal::RunValues& values) {
+  static_assert(std::tuple_size_v<internal::RunValues> == kRawValues);
+  PackedRawValues out;
   for (int i = 0; i < kRawValues; ++i) {
-    const uint64_t bits = std::bit_cast<uint64_t>(values[i]);
+    const uint64_t bits = std::bit_cast<uint64_t>(values[static_cast<size_t>(i)]);
     for (int b = 0; b < 8; ++b)
       out[static_cast<size_t>(8 * i + b)] = static_cast<unsigned char>(bits >> (8 * b));
   }
+  return out;
 }
-
-}  // namespace
 
 PackedRawValues PackRawValues(const CostSample& s) {
-  const double values[kRawValues] = {s.gpu_share,  s.gpu_cost,  s.cpu_cost,       s.memory_cost,
-                                     s.usage_cost, s.idle_cost, s.gpu_utilization};
-  PackedRawValues out;
-  PackDoubles(values, out);
-  return out;
-}
-
-PackedRawValues PackRunValues(const internal::RunValues& v) {
-  const double values[kRawValues] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
-  PackedRawValues out;
-  PackDoubles(values, out);
-  return out;
+  return PackRunValues(internal::ValuesOf(s));
 }
 
 bool UnpackRawValues(const void* blob, int size, CostSample& s) {
@@ -131,11 +120,10 @@ bool UnpackRawValues(const void* blob, int size, CostSample& s) {
 }
 
 void PackRawValuesSql(sqlite3_context* context, int argc, sqlite3_value** argv) {
-  double values[kRawValues];
+  internal::RunValues values{};
   for (int i = 0; i < kRawValues; ++i)
-    values[i] = i < argc ? sqlite3_value_double(argv[i]) : 0;
-  PackedRawValues out;
-  PackDoubles(values, out);
+    values[static_cast<size_t>(i)] = i < argc ? sqlite3_value_double(argv[i]) : 0;
+  const PackedRawValues out = PackRunValues(values);
   sqlite3_result_blob(context, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
 }
 

@@ -75,12 +75,9 @@ Result<ObservedLease> LeaseFromJson(const json& lease) {
       r.holder_identity = it->get<std::string>();
     }
     // int32 in the API; clamped, as a float out of int's range does not convert.
-    auto int32 = [&](const char* key, int fallback) {
-      return static_cast<int>(
-          std::clamp<int64_t>(json_read::Integer(spec, key, fallback), INT32_MIN, INT32_MAX));
-    };
-    r.lease_duration_seconds = int32("leaseDurationSeconds", r.lease_duration_seconds);
-    r.lease_transitions = int32("leaseTransitions", r.lease_transitions);
+    r.lease_duration_seconds =
+        json_read::Int32(spec, "leaseDurationSeconds", r.lease_duration_seconds);
+    r.lease_transitions = json_read::Int32(spec, "leaseTransitions", r.lease_transitions);
     for (auto [field, slot] :
          {std::pair{"acquireTime", &r.acquire_time}, std::pair{"renewTime", &r.renew_time}}) {
       auto it = spec.find(field);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <exception>
 
+#include "common/json_read.h"
+
 namespace gpu_autoscaler::profiling {
 namespace {
 
@@ -21,14 +23,6 @@ json Layout(const ExponentialBuckets& b) {
 
 Status Bad(const std::string& what) {
   return InvalidArgumentError("profile checkpoint: " + what);
-}
-
-// An integer member, or `fallback` when it is missing or not an integer:
-// json::value() would convert an out-of-range float with undefined behaviour
-// (found by service_profile_fuzz: "halfLifeSeconds": 8.6e25).
-int64_t IntegerOr(const json& j, const char* key, int64_t fallback) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
 
 Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where) {
@@ -67,11 +61,12 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
 
 Result<WorkloadProfile> Decode(const json& j, RecommenderConfig config) {
   if (!j.is_object()) return Bad("not a JSON object");
-  if (const int64_t version = IntegerOr(j, "version", 0); version != kProfileCheckpointVersion) {
+  if (const int64_t version = json_read::Integer(j, "version");
+      version != kProfileCheckpointVersion) {
     return FailedPreconditionError("profile checkpoint: version " + std::to_string(version) +
                                    ", want " + std::to_string(kProfileCheckpointVersion));
   }
-  if (IntegerOr(j, "halfLifeSeconds", 0) != config.half_life_seconds) {
+  if (json_read::Integer(j, "halfLifeSeconds") != config.half_life_seconds) {
     return FailedPreconditionError("profile checkpoint: saved with another half-life");
   }
   const json layouts = j.value("buckets", json::object());

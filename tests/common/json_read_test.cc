@@ -30,6 +30,10 @@ TEST(JsonReadTest, AMemberOfAnotherTypeReadsAsAbsent) {
   EXPECT_EQ(json_read::Integer(obj, "huge", -1), -1);  // beyond 2^53: UB as a cast
   EXPECT_EQ(json_read::Integer(obj, "u", -1), -1);     // beyond int64
   EXPECT_EQ(json_read::Integer(obj, "s", -1), -1);
+  EXPECT_EQ(json_read::Int32(obj, "i"), 7);
+  EXPECT_EQ(json_read::Int32(obj, "u", -1), -1);
+  EXPECT_EQ(json_read::Int32(json{{"big", 4294967346LL}}, "big"), INT32_MAX);
+  EXPECT_EQ(json_read::Int32(json{{"small", -4294967346LL}}, "small"), INT32_MIN);
 
   EXPECT_EQ(json_read::Number(obj, "f"), 2.5);
   EXPECT_EQ(json_read::Number(obj, "i"), 7);
