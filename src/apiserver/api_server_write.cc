@@ -1,6 +1,8 @@
 // Create, update, patch and delete, with admission and defaulting.
 #include "apiserver/api_server_internal.h"
 
+#include "apiserver/builtin_decode.h"
+
 namespace gpu_autoscaler::apiserver {
 
 // ---------------------------------------------------------------------------
@@ -20,7 +22,24 @@ std::optional<Error> CheckTypeMeta(json& obj, const ResourceInfo& info, const st
                          kind + ": no kind \"" + got_kind + "\" is registered for version \"" +
                          got_version + "\"");
   }
+  if (info.custom) return std::nullopt;
+  if (auto why = BuiltinDecodeError(info.group, kind, obj)) {
+    return BadRequestErr(kind + " in version \"" + info.version + "\" cannot be handled as a " +
+                         kind + ": " + *why);
+  }
   return std::nullopt;
+}
+
+// A JSON, merge or strategic patch whose result the kind's Go type cannot
+// hold: kube-apiserver's patcher answers 422 on the field "patch".
+std::optional<Error> CheckPatchedDecodes(const json& patched, const ResourceInfo& info) {
+  if (info.custom) return std::nullopt;
+  auto why = BuiltinDecodeError(info.group, info.kind, patched);
+  if (!why) return std::nullopt;
+  const std::string body = "Invalid value: " + json(patched.dump()).dump() + ": " + *why;
+  Error e = ApiErr(422, "Invalid", "\"\" is invalid: patch: " + body);
+  e.mutable_details().causes.push_back({"FieldValueInvalid", body, "patch"});
+  return e;
 }
 
 ValidationTarget TargetOf(const ResourceInfo& info, const std::string& sub) {
@@ -416,6 +435,14 @@ void ApiServer::Impl::Patch(Call& c) {
     Error e = ApiErr(415, "UnsupportedMediaType", "415: Unsupported Media Type");
     e.mutable_details().present = true;
     return RespondError(c.w, e);
+  }
+  if (media != "application/apply-patch+yaml") {
+    mutate = [&, patch_only = std::move(mutate)](const json* current) -> kube::Result<json> {
+      auto patched = patch_only(current);
+      if (!patched.ok()) return patched;
+      if (auto e = CheckPatchedDecodes(*patched, info)) return *e;
+      return patched;
+    };
   }
   auto reply = UpdateObject(info, c.ns, c.name, c.sub, mutate, allow_create, c.DryRun(), manager);
   if (!reply.ok()) return RespondError(c.w, reply.error());

@@ -515,5 +515,58 @@ TEST_F(ApiServerTest, OversizedBodyIsA413Status) {
   EXPECT_EQ(status["message"], "Request entity too large: limit is 3145728");
 }
 
+// Fields whose JSON type the kind's Go type cannot hold never reach
+// validation: kube-apiserver cannot decode the body (400), or the result of a
+// patch (422 on "patch"). Nothing is stored in either case.
+TEST_F(ApiServerTest, BuiltinFieldsOfTheWrongTypeAreRefusedAsTheDecoderDoes) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+  Response fractional =
+      Do(base_, "POST", leases,
+         R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"},)"
+         R"("spec":{"holderIdentity":"a","leaseDurationSeconds":1.5}})");
+  ASSERT_EQ(fractional.status, 400) << fractional.body;
+  EXPECT_EQ(fractional.Json()["reason"], "BadRequest");
+  EXPECT_EQ(fractional.Json()["message"],
+            "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal number "
+            "1.5 into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32");
+  Response too_big =
+      Do(base_, "POST", leases,
+         R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"},)"
+         R"("spec":{"leaseDurationSeconds":4294967311}})");
+  EXPECT_EQ(too_big.status, 400) << too_big.body;
+  EXPECT_EQ(Do(base_, "GET", leases + "/l").status, 404);
+
+  Response nested = Do(base_, "POST", "/api/v1/namespaces/default/configmaps",
+                       R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},)"
+                       R"("data":{"k":{"nested":1}}})");
+  ASSERT_EQ(nested.status, 400) << nested.body;
+  EXPECT_EQ(nested.Json()["message"],
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot "
+            "unmarshal object into Go struct field ConfigMap.data of type string");
+  Response label = Do(base_, "POST", "/api/v1/namespaces/default/configmaps",
+                      R"({"apiVersion":"v1","kind":"ConfigMap",)"
+                      R"("metadata":{"name":"c","labels":{"team":7}}})");
+  EXPECT_EQ(label.status, 400) << label.body;
+
+  ASSERT_EQ(Create("ok").status, 201);
+  Response patched = Do(base_, "PATCH", "/api/v1/namespaces/default/configmaps/ok",
+                        R"({"immutable":"yes"})", "application/merge-patch+json");
+  ASSERT_EQ(patched.status, 422) << patched.body;
+  EXPECT_EQ(patched.Json()["reason"], "Invalid");
+  EXPECT_EQ(patched.Json()["details"]["causes"][0]["field"], "patch");
+  EXPECT_NE(patched.Json()["message"].get<std::string>().find(
+                "json: cannot unmarshal string into Go struct field ConfigMap.immutable of "
+                "type bool"),
+            std::string::npos)
+      << patched.body;
+  EXPECT_FALSE(
+      Do(base_, "GET", "/api/v1/namespaces/default/configmaps/ok").Json().contains("immutable"));
+  // The same field with its own type is fine.
+  EXPECT_EQ(Do(base_, "PATCH", "/api/v1/namespaces/default/configmaps/ok", R"({"immutable":false})",
+               "application/merge-patch+json")
+                .status,
+            200);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::apiserver

@@ -3,14 +3,16 @@
 // Input: the first line is the JSON document, the rest is the patch body. The
 // same patch is applied as a JSON patch, a merge patch and a strategic merge
 // patch (for a built-in kind and for an unknown one); each result then goes
-// through managedFields bookkeeping. Every call must return a value or an
-// error: no crash, no exception.
+// through managedFields bookkeeping and the built-in kinds' decode check, as
+// the server does. Every call must return a value or an error: no crash, no
+// exception.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "apiserver/builtin_decode.h"
 #include "apiserver/patch.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -27,6 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ApplyContext ctx{"2026-01-01T00:00:00Z", "v1", ""};
   auto track = [&](const gpu_autoscaler::kube::Result<nlohmann::json>& result) {
     if (!result.ok()) return;
+    for (const char* kind : {"Pod", "ConfigMap", "Node", "Event"})
+      (void)gpu_autoscaler::apiserver::BuiltinDecodeError("", kind, *result);
+    (void)gpu_autoscaler::apiserver::BuiltinDecodeError("policy", "PodDisruptionBudget", *result);
     nlohmann::json updated = *result;
     gpu_autoscaler::apiserver::UpdateManagedFields(&doc, updated, "fuzz", ctx);
     nlohmann::json created = *result;
