@@ -667,6 +667,62 @@ TEST_F(OperatorTest, AClusterBudgetSpendsAcrossLabelledNamespacesAlertsOnceAndBl
   (void)client_->Delete({kClusterBudgets, "", name, ""});
 }
 
+// A namespace relabelled into a ClusterBudget's namespaceSelector counts at
+// once, and relabelled out stops counting at once: the manager watches
+// Namespaces. The evaluation period here is an hour, so nothing but that
+// watch can bring the change into the status within the test's minute.
+TEST_F(OperatorTest, AClusterBudgetFollowsNamespaceLabelsWithoutWaitingForItsPeriod) {
+  std::ofstream(config_) << "apiVersion: gpuautoscaler.io/v1alpha1\nkind: ManagerConfig\n"
+                            "budgets:\n  evaluationPeriod: 1h\n";
+  const std::string node_name = "relabel-node-" + ns_;
+  AddGpuNode(node_name);
+  const std::string late = server_->CreateTestNamespace("cb-late");
+  AddRunningGpuPod(late, "trainer", node_name, {{"team", "vision"}});
+  const std::string name = "relabel-" + ns_;
+  Create(kClusterBudgets, "",
+         {{"apiVersion", "gpuautoscaler.io/v1alpha1"},
+          {"kind", "ClusterBudget"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"scope", {{"namespaceSelector", {{"matchLabels", {{"cost-center", ns_}}}}}}},
+            {"amount", 1000},
+            {"period", "monthly"}}}});
+  StartManager();
+  if (HasFatalFailure()) return;
+
+  auto spend = [&] {
+    const json b = Get(kClusterBudgets, "", name);
+    if (!b.is_object() || !b.contains("status")) return -1.0;
+    if (b["status"].value("observedGeneration", 0) != b["metadata"].value("generation", 0))
+      return -1.0;
+    return b["status"].value("currentSpend", 0.0);
+  };
+  // Evaluated once at start, with nothing in scope, while the pod is metered.
+  ASSERT_TRUE(
+      WaitFor([&] { return spend() == 0.0 && StoredCost(late) > 0; }, std::chrono::seconds(60)))
+      << Get(kClusterBudgets, "", name).dump(2) << manager_.Log();
+  // The budget controller reuses a spend read for 5 s across budgets; past
+  // that, the next evaluation reads the store again and sees the pod's cost.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+
+  auto relabel = [&](const json& labels) {
+    json object = Get(kube::resources::kNamespaces, "", late);
+    object["metadata"]["labels"] = labels;
+    auto r = client_->Replace({kube::resources::kNamespaces, "", late, ""}, object);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+  };
+  relabel({{"cost-center", ns_}});
+  ASSERT_TRUE(WaitFor([&] { return spend() > 0; }, std::chrono::seconds(30)))
+      << "the relabelled namespace did not count before the next period\n"
+      << Get(kClusterBudgets, "", name).dump(2) << manager_.Log();
+
+  relabel({{"cost-center", "elsewhere"}});
+  EXPECT_TRUE(WaitFor([&] { return spend() == 0.0; }, std::chrono::seconds(30)))
+      << "the namespace relabelled out still counts\n"
+      << Get(kClusterBudgets, "", name).dump(2) << manager_.Log();
+  (void)client_->Delete({kClusterBudgets, "", name, ""});
+}
+
 // Runs one SQL statement as the server's superuser; "" or the error.
 std::string AdminSql(int port, const std::string& sql) {
   const std::string conninfo =
