@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 
+#include "autoscale/consolidation.h"
 #include "autoscale/cron.h"
 #include "autoscale/node_pool.h"
 #include "autoscale/node_pool_internal.h"

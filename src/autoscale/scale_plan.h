@@ -9,8 +9,8 @@
 //    then an improvement pass empties or downsizes opened nodes. Every pod that
 //    cannot be placed gets a reason. The plan carries a proven lower bound on
 //    the cost of placing the same pods (see LowerBound in scale_plan.cc).
-//  * PlanConsolidation: which nodes can be removed because all their pods fit
-//    on the nodes that remain, ordered by money saved, with the moves.
+//
+// Removing nodes whose pods fit elsewhere is consolidation.h.
 //
 //   Offering a100{.instance_type = "p4d", .gpu_model = "A100", .gpu_count = 8,
 //                 .cpu_milli = 96000, .memory_mib = 1 << 20, .max_nodes = 10};
@@ -26,7 +26,6 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -115,42 +114,5 @@ struct ScaleUpPlan {
 Result<ScaleUpPlan> PlanScaleUp(const ClusterState& existing, const std::vector<PodSpec>& pending,
                                 const std::vector<Offering>& offerings,
                                 const ScaleUpOptions& options);
-
-// ---- Consolidation ----
-
-struct PricedNode {
-  NodeSpec spec;
-  double price_per_hour = 0;
-};
-
-struct BoundPod {
-  PodSpec spec;
-  std::string node;       // a PricedNode name
-  std::vector<int> gpus;  // GPU indices it holds (one for a MIG pod)
-};
-
-struct PodMove {
-  int pod = -1;  // index into the bound pods
-  std::string to_node;
-  std::vector<int> gpus;
-};
-
-struct NodeRemoval {
-  std::string node;
-  double saved_per_hour = 0;
-  std::vector<PodMove> moves;
-};
-
-struct ConsolidationPlan {
-  std::vector<NodeRemoval> removals;  // by saved_per_hour, highest first
-  double saved_per_hour = 0;
-};
-
-// Nodes whose pods all fit on the nodes that stay. A node is removable only if
-// `may_evict` allows every pod on it; nodes that receive moved pods stay.
-// Fails when a pod names an unknown node or its GPUs are not free.
-Result<ConsolidationPlan> PlanConsolidation(const std::vector<PricedNode>& nodes,
-                                            const std::vector<BoundPod>& pods,
-                                            const std::function<bool(const PodSpec&)>& may_evict);
 
 }  // namespace gpu_autoscaler::autoscale
