@@ -193,6 +193,10 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
 
     // kMutatePods
     if (review.operation != "CREATE") return Allowed(uid);
+    // A hand-made review whose fields the patch would write under have the
+    // wrong type or duplicate keys: the patch could land on another reading
+    // of the pod than the one decided on (PodInfo::shape_ok). Leave it alone.
+    if (!pod.shape_ok) return Allowed(uid);
     std::map<std::string, std::string> ns_labels = NamespaceLabels(pod.ns);
     MutationOptions opts;
     opts.namespace_labels = &ns_labels;

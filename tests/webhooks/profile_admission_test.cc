@@ -240,5 +240,30 @@ TEST(AdmissionService, MutatePodsAppliesProfileThenQos) {
       << patch.dump(1);
 }
 
+// Found by admission_review_fuzz: a pod object with two "spec" members. This
+// decoder reads the first, kube-apiserver's JSON patch applies to the last, so
+// a QoS resource patch computed for one would be applied to the other (and
+// the pod, reviewed again, patched again). A real API server never sends
+// duplicate keys; such a review is admitted without a patch.
+TEST(AdmissionService, MutatePodsLeavesAPodWithDuplicateKeysAlone) {
+  AdmissionService service(AdmissionConfig{});
+  const std::string review =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2",)"
+      R"("kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"ml","operation":"CREATE",)"
+      R"("object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":)"
+      R"({"katalyst.kubewharf.io/qos_level":"dedicated_cores"}},)"
+      R"("spec":{"containers":[{"name":"main","resources":{"limits":{"cpu":"1","memory":"1Gi"},)"
+      R"("requests":{"cpu":"500m","memory":"1Gi"}}}]},"spec":{"priority":1}}}})";
+  AdmissionOutcome out = service.Review(AdmissionEndpoint::kMutatePods, review);
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_EQ(out.verdict, AdmissionVerdict::kAllowed) << out.body;
+  // Without the duplicate, the same pod gets its requests raised to its limits.
+  const std::string single =
+      std::string(review).replace(review.find(R"(,"spec":{"priority":1})"),
+                                  std::string(R"(,"spec":{"priority":1})").size(), "");
+  EXPECT_EQ(service.Review(AdmissionEndpoint::kMutatePods, single).verdict,
+            AdmissionVerdict::kPatched);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::webhooks
