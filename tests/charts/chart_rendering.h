@@ -160,7 +160,7 @@ inline void ExpectExportedMetrics(const std::string& expr, const std::string& wh
   static const std::string* sources = [] {
     auto* text = new std::string;
     for (const char* f :
-         {"webhooks/server.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
+         {"webhooks/server_core.cc", "webhooks/webhook_main.cc", "node-agent/metrics.cc",
           "node-agent/pressure_evictor.cc", "node-agent/qos_controller.cc",
           "controllers/cost_metering.cc", "controllers/budget_controller.cc",
           "controllers/node_gpu_inventory.cc", "controllers/sharing_policy_controller.cc",
