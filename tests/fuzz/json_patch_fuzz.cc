@@ -5,9 +5,10 @@
 // patch (for a built-in kind and for an unknown one); each result then goes
 // through managedFields bookkeeping and the built-in kinds' decode check, as
 // the server does. Every call must return a value or an error: no crash, no
-// exception.
+// exception; and a merge patch applied twice gives what it gave once.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -38,7 +39,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     gpu_autoscaler::apiserver::UpdateManagedFields(nullptr, created, "", ctx);
   };
   track(gpu_autoscaler::apiserver::ApplyJsonPatch(doc, patch));
-  track(gpu_autoscaler::apiserver::ApplyMergePatch(doc, patch));
+  const auto merged = gpu_autoscaler::apiserver::ApplyMergePatch(doc, patch);
+  track(merged);
+  // RFC 7386 merge patches are idempotent: the same patch again changes nothing.
+  if (merged.ok()) {
+    const auto again = gpu_autoscaler::apiserver::ApplyMergePatch(*merged, patch);
+    if (!again.ok() || *again != *merged) std::abort();
+  }
   track(gpu_autoscaler::apiserver::ApplyStrategicMergePatch(doc, patch, "Pod"));
   track(gpu_autoscaler::apiserver::ApplyStrategicMergePatch(doc, patch, "Widget"));
   return 0;
