@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <exception>
+#include <limits>
+#include <type_traits>
 
 #include "common/json_read.h"
 
@@ -29,10 +31,23 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
   if (!j.is_object()) return Bad(where + " is not an object");
   ResourceCheckpoint c;
   auto number = [&](const char* key, auto* out) -> Status {
+    using T = std::remove_pointer_t<decltype(out)>;
     auto it = j.find(key);
     if (it == j.end()) return Status::Ok();
-    if (!it->is_number()) return Bad(where + "." + key + " is not a number");
-    *out = it->get<std::remove_pointer_t<decltype(out)>>();
+    if constexpr (std::is_integral_v<T>) {
+      // Integers only from integer members in range: converting 7.8e63 to an
+      // int64 is undefined behaviour (found by service_profile_fuzz).
+      const bool fits = std::is_signed_v<T>
+                            ? it->is_number_integer() &&
+                                  !(it->is_number_unsigned() &&
+                                    it->template get<uint64_t>() >
+                                        static_cast<uint64_t>(std::numeric_limits<T>::max()))
+                            : it->is_number_unsigned();
+      if (!fits) return Bad(where + "." + key + " is not an integer");
+    } else if (!it->is_number()) {
+      return Bad(where + "." + key + " is not a number");
+    }
+    *out = it->template get<T>();
     return Status::Ok();
   };
   if (j.contains("samples") && !j["samples"].is_number_unsigned()) {
@@ -50,6 +65,7 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
     if (!buckets->is_array()) return Bad(where + ".buckets is not an array");
     for (const json& pair : *buckets) {
       if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_integer() ||
+          pair[0].get<int64_t>() < 0 || pair[0].get<int64_t>() > std::numeric_limits<int>::max() ||
           !pair[1].is_number()) {
         return Bad(where + ".buckets: want [[bucket, weight], ...]");
       }

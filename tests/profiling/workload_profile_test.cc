@@ -109,6 +109,14 @@ TEST(WorkloadProfile, MalformedCheckpointIsAnError) {
            [](json& j) { j["containers"]["c"] = 3; },
            [](json& j) { j["lastSeen"]["a/c/cpu"] = "yesterday"; },
            [](json& j) { j["containers"]["c"]["cpu"]["samples"] = -1; },
+           // Found by service_profile_fuzz (third round): a float where an
+           // int64 time belongs was converted (undefined behaviour).
+           [](json& j) { j["containers"]["c"]["cpu"]["first"] = 7.77778e+63; },
+           [](json& j) { j["containers"]["c"]["cpu"]["last"] = 1.5; },
+           [](json& j) { j["containers"]["c"]["cpu"]["windowEnd"] = 18446744073709551615u; },
+           [](json& j) {
+             j["containers"]["c"]["cpu"]["buckets"] = json::parse("[[4294967296, 1]]");
+           },
        }) {
     json bad = good;
     edit(bad);
