@@ -43,16 +43,16 @@ Result<ResourceCheckpoint> ReadResource(const json& j, const std::string& where)
                                     it->template get<uint64_t>() >
                                         static_cast<uint64_t>(std::numeric_limits<T>::max()))
                             : it->is_number_unsigned();
-      if (!fits) return Bad(where + "." + key + " is not an integer");
+      if (!fits) {
+        return Bad(where + "." + key +
+                   (std::is_signed_v<T> ? " is not an integer" : " is not a count"));
+      }
     } else if (!it->is_number()) {
       return Bad(where + "." + key + " is not a number");
     }
     *out = it->template get<T>();
     return Status::Ok();
   };
-  if (j.contains("samples") && !j["samples"].is_number_unsigned()) {
-    return Bad(where + ".samples is not a count");
-  }
   GPU_RETURN_IF_ERROR(number("reference", &c.reference));
   GPU_RETURN_IF_ERROR(number("samples", &c.samples));
   GPU_RETURN_IF_ERROR(number("first", &c.first));

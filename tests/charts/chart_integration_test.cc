@@ -42,12 +42,8 @@
 namespace gpu_autoscaler {
 namespace {
 
-using nlohmann::json;
-using testing::BinaryPath;
-using testing::CommandResult;
-using testing::RunCommand;
-using testing::SourcePath;
-using namespace chart_testing;  // NOLINT: the chart tests' shared vocabulary
+// Rendering, json, BinaryPath, RunCommand...: the chart tests' shared vocabulary.
+using namespace chart_testing;  // NOLINT
 
 // A documented option set: the flags given to the renderer.
 struct Scenario {

@@ -25,12 +25,8 @@
 namespace gpu_autoscaler {
 namespace {
 
-using nlohmann::json;
-using testing::BinaryPath;
-using testing::CommandResult;
-using testing::RunCommand;
-using testing::SourcePath;
-using namespace chart_testing;  // NOLINT: the chart tests' shared vocabulary
+// Rendering, json, BinaryPath, RunCommand...: the chart tests' shared vocabulary.
+using namespace chart_testing;  // NOLINT
 
 // RBAC equals what the programs call (docs/install.md has the same table with the code
 // that makes each call): no rule more, none less.
