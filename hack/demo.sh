@@ -466,8 +466,11 @@ spec:
     provisioningDelay: 2s
     groups: {spot: a10-spot, onDemand: a10-ondemand}
   instanceTypes:
-    - {name: sim.a10x2, gpuModel: NVIDIA-A10, gpuCount: 2, cpu: "16", memory: 64Gi,
-       price: {spot: 0.60, onDemand: 1.80}}
+    # Priced as the cost meter prices it: the catalogue has no sim.a10x2, so
+    # 2 x A10G at the model's fallback rate plus vCPUs and memory at the split
+    # weights (2.79 USD/h), 60% off on spot (1.12).
+    - {name: sim.a10x2, gpuModel: NVIDIA-A10G, gpuCount: 2, cpu: "16", memory: 64Gi,
+       price: {spot: 1.12, onDemand: 2.79}}
   maxNodes: 4
   tiers: {spot: {weight: 1, maxNodes: 4}, onDemand: {weight: 1}}
   scaleDown: {policy: WhenEmpty, consolidateAfter: 5s}
@@ -524,7 +527,7 @@ pids+=($!)
 wait_for 30 grep -q '^imds_endpoint=' "$work/fake-aws.log"
 imds=$(sed -n 's/^imds_endpoint=//p' "$work/fake-aws.log")
 spot_probe=$(free_port) spot_metrics=$(free_port)
-echo '{"gpus": [{"name": "NVIDIA A10", "memoryMiB": 23028}, {"name": "NVIDIA A10", "memoryMiB": 23028}]}' \
+echo '{"gpus": [{"name": "NVIDIA A10G", "memoryMiB": 23028}, {"name": "NVIDIA A10G", "memoryMiB": 23028}]}' \
   >"$work/nvml-a10.json"
 GPA_FAKE_NVML_SCENARIO="$work/nvml-a10.json" "$build/gpu-autoscaler-node-agent" --node-name "$spot_node" \
   --kubeconfig "$work/kubeconfig" --nvml-library "$build/libgpa-fake-nvml.so" --report-interval 1s \
