@@ -22,6 +22,7 @@
 #include "kube/event_recorder.h"
 #include "kube/rest_client.h"
 #include "reconcile/logging.h"
+#include "reconcile/write_result.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -505,7 +506,7 @@ reconcile::ReconcileResult BudgetReconciler::Reconcile(const reconcile::Request&
     auto result = write_status(plan.status);
     if (!result.ok()) {
       metrics_->evaluations.Add({{"result", "conflict_or_error"}}).Increment();
-      return reconcile::TransientError{"writing status: " + result.error().ToString()};
+      return reconcile::WriteFailed("writing status", result.error());
     }
     written = std::move(*result);
   }

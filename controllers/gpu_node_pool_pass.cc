@@ -19,6 +19,7 @@
 #include "kube/meta_time.h"
 #include "kube/rest_client.h"
 #include "reconcile/logging.h"
+#include "reconcile/write_result.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -124,7 +125,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Pass::Finish(reconcile::Reconc
   if (!written.ok()) {
     if (kube::IsNotFound(written.error())) return reconcile::Done{};
     st_.unwritten_actions = std::move(taken_);
-    return reconcile::TransientError{"writing status: " + written.error().ToString()};
+    return reconcile::WriteFailed("writing status", written.error());
   }
   for (const TerminationIntent& t : terminated_) {
     st_.recorded_terminations.push_back(t.id);

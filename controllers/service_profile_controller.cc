@@ -15,6 +15,7 @@
 #include "kube/rest_client.h"
 #include "kube/selector.h"
 #include "reconcile/logging.h"
+#include "reconcile/write_result.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -420,9 +421,7 @@ reconcile::ReconcileResult ServiceProfileReconciler::Reconcile(const reconcile::
     body["status"] = plan.status;
     auto written = client_.Replace(
         kube::ObjectRef{kServiceProfiles, request.ns, request.name}.WithSub("status"), body);
-    if (!written.ok()) {
-      return reconcile::TransientError{"writing status: " + written.error().ToString()};
-    }
+    if (!written.ok()) return reconcile::WriteFailed("writing status", written.error());
     written_object = *written;
     if (recorder_ != nullptr) {
       for (const auto& ev : plan.events) {

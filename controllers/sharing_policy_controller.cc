@@ -5,6 +5,7 @@
 #include "kube/conditions.h"
 #include "kube/event_recorder.h"
 #include "kube/rest_client.h"
+#include "reconcile/write_result.h"
 
 namespace gpu_autoscaler::controllers {
 namespace {
@@ -194,9 +195,7 @@ reconcile::ReconcileResult SharingPolicyReconciler::Reconcile(const reconcile::R
     body["status"] = plan.status;
     auto written = client_.Replace(
         kube::ObjectRef{api::kGpuSharingPolicies, "", request.name}.WithSub("status"), body);
-    if (!written.ok()) {
-      return reconcile::TransientError{"writing status: " + written.error().ToString()};
-    }
+    if (!written.ok()) return reconcile::WriteFailed("writing status", written.error());
     if (recorder_ != nullptr) {
       for (const auto& ev : plan.events) {
         recorder_->Record(kube::EventObject::Of(*written),

@@ -31,6 +31,7 @@ std::string_view ResultLabel(const ReconcileResult& result) {
         if constexpr (std::is_same_v<T, Done>) return "success";
         if constexpr (std::is_same_v<T, RequeueAfter>) return "requeue_after";
         if constexpr (std::is_same_v<T, TransientError>) return "error";
+        if constexpr (std::is_same_v<T, Requeue>) return "requeue";
         return "terminal_error";
       },
       result);
@@ -47,7 +48,7 @@ void ApplyResultToQueue(kube::WorkQueue& queue, const std::string& key,
           // A deliberate requeue is not a failure: reset the backoff.
           queue.Forget(key);
           queue.AddAfter(key, r.after);
-        } else if constexpr (std::is_same_v<T, TransientError>) {
+        } else if constexpr (std::is_same_v<T, TransientError> || std::is_same_v<T, Requeue>) {
           queue.AddRateLimited(key);
         } else {
           // Retrying cannot help; the next change to the object enqueues it again.
@@ -64,7 +65,9 @@ struct Controller::Metrics {
                       .Name("controller_runtime_reconcile_total")
                       .Help("Total number of reconciliations per controller and result")
                       .Register(r);
-    for (const char* result : {"success", "requeue_after", "error", "terminal_error"}) {
+    // In the order of the ReconcileResult alternatives (by_result is indexed by it).
+    static_assert(std::variant_size_v<ReconcileResult> == 5);
+    for (const char* result : {"success", "requeue_after", "error", "terminal_error", "requeue"}) {
       by_result.push_back(&total.Add({{"controller", name}, {"result", result}}));
     }
     errors = &prometheus::BuildCounter()
@@ -172,6 +175,9 @@ void Controller::ReconcileOne(const std::string& key, std::stop_token stop) {
     if (metrics_) metrics_->errors->Increment();
     Log(LogLevel::kError, "reconcile failed terminally, not retrying",
         {{"controller", name_}, {"key", key}, {"error", term->message}});
+  } else if (const auto* requeue = std::get_if<Requeue>(&result)) {
+    Log(LogLevel::kDebug, "reconcile requeued",
+        {{"controller", name_}, {"key", key}, {"reason", requeue->reason}});
   } else {
     Log(LogLevel::kDebug, "reconciled",
         {{"controller", name_}, {"key", key}, {"result", ResultLabel(result)}});

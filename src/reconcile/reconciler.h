@@ -15,7 +15,9 @@
 //
 // Results: Done (forget the item), RequeueAfter (run again after d),
 // TransientError (retry with rate-limited backoff), TerminalError (log and
-// do not retry until the object changes again).
+// do not retry until the object changes again), Requeue (retry with the same
+// backoff, but not a failure: the write lost an optimistic-concurrency race,
+// typically a 409 because the cache had not yet seen our own last write).
 //
 // Thread-safety: a Controller calls Reconcile from several worker threads at
 // once, never twice concurrently for the same Request.
@@ -50,10 +52,15 @@ struct TransientError {
 struct TerminalError {
   std::string message{};
 };
-using ReconcileResult = std::variant<Done, RequeueAfter, TransientError, TerminalError>;
+// controller-runtime's Result{Requeue: true}: rate-limited like an error,
+// logged at debug and counted as result="requeue", not as an error.
+struct Requeue {
+  std::string reason{};
+};
+using ReconcileResult = std::variant<Done, RequeueAfter, TransientError, TerminalError, Requeue>;
 
 // The metric label of a result: "success", "requeue_after", "error",
-// "terminal_error".
+// "terminal_error", "requeue".
 std::string_view ResultLabel(const ReconcileResult& result);
 
 class Reconciler {

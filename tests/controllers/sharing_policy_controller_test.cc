@@ -143,5 +143,47 @@ TEST(SharingPolicyReconcilerTest, ExportsMatchedPodsByStrategy) {
   EXPECT_TRUE(exported().empty());
 }
 
+// A status write that loses the optimistic-concurrency race (409) is retried
+// as a Requeue, which is not counted as an error; any other failure is one.
+TEST(SharingPolicyReconcilerTest, AStatusWriteConflictIsARequeueOtherFailuresAreErrors) {
+  auto transport = std::make_unique<testing::FakeTransport>();
+  int code = 409;
+  transport->SetHandler([&code](const kube::HttpRequest&) {
+    const json status = {{"kind", "Status"},
+                         {"apiVersion", "v1"},
+                         {"status", "Failure"},
+                         {"message", "the object has been modified"},
+                         {"reason", code == 409 ? "Conflict" : "Invalid"},
+                         {"code", code}};
+    return testing::FakeTransport::Reply{.status = code, .body = status.dump()};
+  });
+  kube::ClientConfig cfg;
+  cfg.server = "https://api.test";
+  auto client = kube::RestClient::WithTransport(cfg, std::move(transport), {});
+  kube::Store<kube::GenericObject> policies;
+  kube::Store<kube::PodView> pods;
+  ASSERT_TRUE(pods.AddIndex(kPodsByPolicyIndex, PolicyIndexFunc()).ok());
+  FakeClock clock;
+  SharingPolicyReconciler r(policies, pods, *client, clock, nullptr, std::chrono::seconds(30),
+                            nullptr);
+  const json policy = {
+      {"apiVersion", "gpuautoscaler.io/v1alpha1"},
+      {"kind", "GPUSharingPolicy"},
+      {"metadata", {{"name", "notebooks"}, {"generation", 1}, {"resourceVersion", "7"}}},
+      {"spec",
+       {{"podSelector", {{"matchLabels", {{"workload", "notebook"}}}}},
+        {"strategy", {{"type", "timeSlicing"}, {"timeSlicing", {{"replicas", 4}}}}}}}};
+  policies.Upsert(std::make_shared<const kube::GenericObject>(
+      std::move(*kube::DecodeGenericObject(policy.dump()))));
+  auto conflicted = r.Reconcile({"", "notebooks"}, {});
+  const auto* requeue = std::get_if<reconcile::Requeue>(&conflicted);
+  ASSERT_NE(requeue, nullptr) << reconcile::ResultLabel(conflicted);
+  EXPECT_NE(requeue->reason.find("writing status"), std::string::npos) << requeue->reason;
+  code = 422;
+  auto failed = r.Reconcile({"", "notebooks"}, {});
+  EXPECT_NE(std::get_if<reconcile::TransientError>(&failed), nullptr)
+      << reconcile::ResultLabel(failed);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::controllers

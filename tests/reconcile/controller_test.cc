@@ -81,6 +81,7 @@ TEST(ResultLabelTest, NamesEveryResult) {
   EXPECT_EQ(ResultLabel(RequeueAfter{1s}), "requeue_after");
   EXPECT_EQ(ResultLabel(TransientError{"x"}), "error");
   EXPECT_EQ(ResultLabel(TerminalError{"x"}), "terminal_error");
+  EXPECT_EQ(ResultLabel(Requeue{"x"}), "requeue");
 }
 
 // The controller's only queue policy, one row per result kind.
@@ -98,6 +99,7 @@ TEST(ApplyResultToQueueTest, MapsEachResult) {
       {"requeue after forgets and delays", RequeueAfter{30s}, 0, 1, 0, 30s},
       {"transient backs off", TransientError{"boom"}, 0, 1, 3, 4s},
       {"terminal forgets, no retry", TerminalError{"bad spec"}, 0, 0, 0, 0s},
+      {"requeue backs off like an error", Requeue{"409"}, 0, 1, 3, 4s},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -209,6 +211,35 @@ TEST(ControllerTest, TransientErrorsAndExceptionsRetryWithBackoff) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find(R"(controller_runtime_reconcile_errors_total{controller="test"} 2)"),
+            std::string::npos)
+      << m;
+}
+
+// A lost optimistic-concurrency race is retried with the rate limiter, as
+// controller-runtime's Result{Requeue: true}, and is not counted as an error.
+TEST(ControllerTest, RequeueRetriesWithBackoffWithoutCountingAnError) {
+  Harness h(1);
+  FakeSource pools;
+  h.controller->For(pools);
+  h.reconciler.Script("ns/a", {[]() -> ReconcileResult { return Requeue{"status write: 409"}; },
+                               []() -> ReconcileResult { return Done{}; }});
+  h.Start();
+  pools.Emit({"ns", "a", {}});
+  ASSERT_TRUE(WaitFor([&] { return h.reconciler.Calls("ns/a") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return h.controller->queue().NumWaiting() == 1; }));
+  h.clock.Step(999ms);
+  EXPECT_EQ(h.reconciler.Calls("ns/a"), 1);
+  h.clock.Step(1ms);
+  ASSERT_TRUE(WaitFor([&] { return h.reconciler.Calls("ns/a") == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return h.controller->queue().NumRequeues("ns/a") == 0; }));
+  const std::string m = h.Metrics();
+  EXPECT_NE(m.find(R"(controller_runtime_reconcile_total{controller="test",result="requeue"} 1)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(controller_runtime_reconcile_total{controller="test",result="error"} 0)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(controller_runtime_reconcile_errors_total{controller="test"} 0)"),
             std::string::npos)
       << m;
 }
