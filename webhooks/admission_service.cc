@@ -165,6 +165,14 @@ AdmissionOutcome AdmissionService::Review(AdmissionEndpoint endpoint, std::strin
 
     if (endpoint == AdmissionEndpoint::kValidatePods) {
       if (review.operation != "CREATE" && review.operation != "UPDATE") return Allowed(uid);
+      // What we would check may not be what the API server stores (another
+      // parser may take the other duplicate). Only hand-made reviews get here.
+      if (!pod.shape_ok) {
+        return Denied(uid, 422,
+                      "pod is ambiguous: it has duplicate keys, or a field of the wrong JSON "
+                      "type, where admission reads it",
+                      AdmissionDenialReason::kInvalidObject);
+      }
       std::vector<std::string> problems = ValidatePodAnnotations(pod);
       if (!problems.empty()) {
         return Denied(uid, 422, JoinProblems("pod annotations are invalid", problems),

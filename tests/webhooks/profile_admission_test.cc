@@ -265,5 +265,29 @@ TEST(AdmissionService, MutatePodsLeavesAPodWithDuplicateKeysAlone) {
             AdmissionVerdict::kPatched);
 }
 
+// The validating side refuses such a pod: the annotations or the budget it
+// would check could be the other reading of the object.
+TEST(AdmissionService, ValidatePodsRefusesAPodWithDuplicateKeys) {
+  AdmissionService service(AdmissionConfig{});
+  const std::string review =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u3",)"
+      R"("kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"ml","operation":"CREATE",)"
+      R"("object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":)"
+      R"({"katalyst.kubewharf.io/qos_level":"shared_cores"}},)"
+      R"("spec":{"containers":[{"name":"main","resources":{"limits":{"cpu":"1"}}}]},)"
+      R"("metadata":{"name":"p","annotations":{"katalyst.kubewharf.io/qos_level":"no_such"}}}}})";
+  AdmissionOutcome out = service.Review(AdmissionEndpoint::kValidatePods, review);
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_EQ(out.verdict, AdmissionVerdict::kDenied) << out.body;
+  EXPECT_NE(out.body.find("pod is ambiguous: it has duplicate keys"), std::string::npos)
+      << out.body;
+  const std::string duplicate =
+      R"(,"metadata":{"name":"p","annotations":{"katalyst.kubewharf.io/qos_level":"no_such"}})";
+  const std::string single =
+      std::string(review).replace(review.find(duplicate), duplicate.size(), "");
+  EXPECT_EQ(service.Review(AdmissionEndpoint::kValidatePods, single).verdict,
+            AdmissionVerdict::kAllowed);
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::webhooks
