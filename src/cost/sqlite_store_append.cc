@@ -25,6 +25,18 @@ using sqlite::PackRawValues;
 using sqlite::PackRunValues;
 using sqlite::ResetOnExit;
 
+// The series columns ?1..?8, as insert_series and select_series take them.
+void BindSeriesKey(sqlite3_stmt* stmt, const internal::SeriesKey& key) {
+  BindText(stmt, 1, key.ns);
+  BindText(stmt, 2, key.team);
+  BindText(stmt, 3, key.project);
+  BindText(stmt, 4, key.experiment);
+  BindText(stmt, 5, key.node);
+  BindText(stmt, 6, key.gpu_model);
+  sqlite3_bind_int(stmt, 7, static_cast<int>(key.tier));
+  sqlite3_bind_int(stmt, 8, key.idle ? 1 : 0);
+}
+
 }  // namespace
 
 Result<int64_t> SqliteCostStore::Impl::InternSeries(const CostSample& s) {
@@ -34,14 +46,7 @@ Result<int64_t> SqliteCostStore::Impl::InternSeries(const CostSample& s) {
   sqlite3_stmt* ins = insert_series.get();
   {
     ResetOnExit reset(ins);
-    BindText(ins, 1, key.ns);
-    BindText(ins, 2, key.team);
-    BindText(ins, 3, key.project);
-    BindText(ins, 4, key.experiment);
-    BindText(ins, 5, key.node);
-    BindText(ins, 6, key.gpu_model);
-    sqlite3_bind_int(ins, 7, static_cast<int>(key.tier));
-    sqlite3_bind_int(ins, 8, key.idle ? 1 : 0);
+    BindSeriesKey(ins, key);
     GPU_RETURN_IF_ERROR(StepDone(ins, "insert series"));
   }
   int64_t id = 0;
@@ -50,14 +55,7 @@ Result<int64_t> SqliteCostStore::Impl::InternSeries(const CostSample& s) {
   } else {
     sqlite3_stmt* sel = select_series.get();
     ResetOnExit reset(sel);
-    BindText(sel, 1, key.ns);
-    BindText(sel, 2, key.team);
-    BindText(sel, 3, key.project);
-    BindText(sel, 4, key.experiment);
-    BindText(sel, 5, key.node);
-    BindText(sel, 6, key.gpu_model);
-    sqlite3_bind_int(sel, 7, static_cast<int>(key.tier));
-    sqlite3_bind_int(sel, 8, key.idle ? 1 : 0);
+    BindSeriesKey(sel, key);
     if (sqlite3_step(sel) != SQLITE_ROW) return Error("select series");
     id = sqlite3_column_int64(sel, 0);
   }
