@@ -43,7 +43,9 @@ void Usage() {
       "  --scarcity LIST    scarcity_weight values (default 1)\n"
       "  --unfillable LIST  unfillable_weight values (default 0)\n"
       "  --cpu-fragment LIST  cpu_fragment_weight values (default 0)\n"
-      "  --cpu-pressure-ref X  cpu_pressure_reference (default 0: unscaled)\n");
+      "  --cpu-pressure-ref X  cpu_pressure_reference (default 0: unscaled)\n"
+      "  --cpu-shortfall LIST  cpu_shortfall_weight values (default 0)\n"
+      "  --cpu-shortfall-ramp A,B  cpu_shortfall_full_below and _off_from (default 0.8,0.9)\n");
 }
 
 }  // namespace
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> traces = {"default"};
   std::string data = std::string(GPA_SOURCE_DIR) + "/bench/data/openb";
   unsigned long first = 1, last = 10;
-  std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0};
+  std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0},
+                      shortfall = {0}, ramp = {0.8, 0.9};
   double pressure_ref = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -86,6 +89,14 @@ int main(int argc, char** argv) {
       cpufrag = Numbers(value());
     } else if (arg == "--unfillable") {
       unfillable = Numbers(value());
+    } else if (arg == "--cpu-shortfall") {
+      shortfall = Numbers(value());
+    } else if (arg == "--cpu-shortfall-ramp") {
+      ramp = Numbers(value());
+      if (ramp.size() != 2 || !(ramp[0] < ramp[1])) {
+        std::fprintf(stderr, "--cpu-shortfall-ramp takes A,B with A < B\n");
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
       return 2;
@@ -96,9 +107,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf(
-      "| trace | lookahead | scarcity | unfillable | cpu fragment | @100 | FGD @100 | @130 | "
-      "FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "| trace | lookahead | scarcity | unfillable | cpu fragment | cpu shortfall | @100 | FGD "
+      "@100 "
+      "| @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : traces) {
     auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
     auto pods = LoadPodCsv(data + "/openb_pod_list_" + name + ".csv");
@@ -124,20 +136,23 @@ int main(int argc, char** argv) {
       for (double s : scarcity) {
         for (double u : unfillable) {
           for (double c : cpufrag) {
-            double a100 = 0, a130 = 0, cpu = 0;
-            for (unsigned long seed = first; seed <= last; ++seed) {
-              auto policy =
-                  internal::MakeFragLookahead(&trace->workload, {l, s, u, c, pressure_ref});
-              auto run = Simulate(*trace, *policy, seed);
-              if (!run.ok()) return 1;
-              a100 += run->alloc_pct[100] / seeds;
-              a130 += run->alloc_pct[130] / seeds;
-              cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
+            for (double w : shortfall) {
+              double a100 = 0, a130 = 0, cpu = 0;
+              for (unsigned long seed = first; seed <= last; ++seed) {
+                auto policy = internal::MakeFragLookahead(
+                    &trace->workload, {l, s, u, c, pressure_ref, w, ramp[0], ramp[1]});
+                auto run = Simulate(*trace, *policy, seed);
+                if (!run.ok()) return 1;
+                a100 += run->alloc_pct[100] / seeds;
+                a130 += run->alloc_pct[130] / seeds;
+                cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
+              }
+              std::printf(
+                  "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | "
+                  "%.1f |\n",
+                  name.c_str(), l, s, u, c, w, a100, fgd100, a130, fgd130, cpu, fgd_cpu);
+              std::fflush(stdout);
             }
-            std::printf(
-                "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
-                name.c_str(), l, s, u, c, a100, fgd100, a130, fgd130, cpu, fgd_cpu);
-            std::fflush(stdout);
           }
         }
       }

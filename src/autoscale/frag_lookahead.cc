@@ -1,6 +1,6 @@
 // FragLookahead: our placement policy. It keeps FGD's shape (maximise the drop
 // in expected fragmentation over the target workload, integer sigmoid score,
-// ties by rank) and changes what "fragmentation" means in four ways:
+// ties by rank) and changes what "fragmentation" means in five ways:
 //
 //  1. Look-ahead for sharing shapes. FGD asks "does one more pod of shape m
 //     fit?". We also ask "how much of the idle GPU would pods of shape m use
@@ -16,6 +16,10 @@
 //     request counts, in milli-GPU at the cluster's ratio, weighted by how
 //     tight the workload's CPU is (off where CPU is plentiful or
 //     oversubscribed).
+//  5. CPU shortfall. Idle GPU milli that the node's free CPU cannot feed at
+//     the GPU pods' typical CPU per milli counts as fragment, so CPU-hungry
+//     pods go where CPU is spare and idle GPUs keep the CPU to be used
+//     (phased out as the workload's CPU nears the cluster's).
 //
 // The weights are FragLookaheadParams (policy_internal.h).
 // See docs/placement.md for the measurements and why each part helps.
@@ -56,13 +60,26 @@ std::vector<int16_t> FillableMilli(const TargetWorkload& workload) {
   return fill;
 }
 
+// The cluster-wide terms of the measure, computed once per cluster.
+struct ClusterTerms {
+  double cpu_weight = 0;        // part 4: milli-GPU per milli-CPU that CPU-only pods cannot use
+  double shortfall_weight = 0;  // part 5, after the pressure ramp
+  double cpu_per_milli = 0;     // κ: the GPU shapes' CPU per GPU milli
+};
+
 double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
                               const TargetWorkload& workload, const FragLookaheadParams& params,
-                              const std::vector<int16_t>& fill, double cpu_weight) {
+                              const std::vector<int16_t>& fill, const ClusterTerms& terms) {
   int64_t idle = 0;
   for (int i = 0; i < gpu_count; ++i)
     idle += free_milli[i];
   double total = 0;
+  if (terms.shortfall_weight != 0) {
+    const double fed = static_cast<double>(free_cpu) / terms.cpu_per_milli;
+    if (fed < static_cast<double>(idle)) {
+      total += terms.shortfall_weight * (static_cast<double>(idle) - fed);
+    }
+  }
   if (params.unfillable_weight != 0) {
     int64_t unfillable = 0;
     for (int i = 0; i < gpu_count; ++i)
@@ -70,8 +87,9 @@ double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t 
     total += params.unfillable_weight * static_cast<double>(unfillable);
   }
   for (const TypicalPod& shape : workload.shapes()) {
-    if (shape.num_gpu == 0 && cpu_weight != 0 && shape.cpu_milli > 0) {
-      total += cpu_weight * shape.probability * static_cast<double>(free_cpu % shape.cpu_milli);
+    if (shape.num_gpu == 0 && terms.cpu_weight != 0 && shape.cpu_milli > 0) {
+      total +=
+          terms.cpu_weight * shape.probability * static_cast<double>(free_cpu % shape.cpu_milli);
     }
     const int64_t single = ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
     const bool sharing = shape.num_gpu == 1 && shape.gpu_milli < kMilliPerGpu;
@@ -102,13 +120,12 @@ class FragLookaheadPolicy final : public Policy {
                                            : 0.0;
     const double before =
         LookaheadFragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model,
-                               *workload_, params_, fill_, cpu_weight_);
+                               *workload_, params_, fill_, terms_);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
     auto score_after = [&]() {
-      const double frag =
-          LookaheadFragmentation(after.data(), node.gpu_count, cpu_after, node.model, *workload_,
-                                 params_, fill_, cpu_weight_);
+      const double frag = LookaheadFragmentation(after.data(), node.gpu_count, cpu_after,
+                                                 node.model, *workload_, params_, fill_, terms_);
       return SigmoidScore(before - frag - penalty);
     };
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
@@ -137,7 +154,7 @@ class FragLookaheadPolicy final : public Policy {
   // scarcity_[j]: how much more constrained demand, per unit of capacity that
   // can serve it, model j carries than the least pressed model (milli-GPU
   // units / 1000). Zero everywhere when no shape constrains models. And
-  // cpu_weight_, the CPU term's milli-GPU per free milli-CPU.
+  // terms_, the weights of the CPU terms.
   void ComputeClusterTerms(const ClusterState& cluster) {
     const int models = static_cast<int>(cluster.models().size());
     std::vector<double> capacity(models, 0);
@@ -151,22 +168,32 @@ class FragLookaheadPolicy final : public Policy {
     }
     // The CPU term in milli-GPU at the cluster's exchange rate, scaled by
     // how CPU-bound the target workload is when asked to.
-    double pod_cpu = 0, pod_gpu = 0;
+    double pod_cpu = 0, pod_gpu = 0, gpu_pod_cpu = 0;
     for (const TypicalPod& m : workload_->shapes()) {
       pod_cpu += m.probability * static_cast<double>(m.cpu_milli);
       pod_gpu += m.probability * m.num_gpu * m.gpu_milli;
+      if (m.num_gpu > 0) gpu_pod_cpu += m.probability * static_cast<double>(m.cpu_milli);
     }
     const double gpu_per_cpu = cpu > 0 ? all / cpu : 0;
+    // ρ: the workload's CPU per GPU milli over the cluster's.
+    const double rho = pod_gpu > 0 ? (pod_cpu / pod_gpu) * gpu_per_cpu : 0;
     double cpu_pressure = 1;
     const double ref = params_.cpu_pressure_reference;
     if (ref > 0 && ref < 1 && pod_gpu > 0) {
       // From ρ = 1 on, the workload's CPU exceeds the cluster's: CPU-only
       // pods are then refused for capacity, not fragmentation, and the term
       // would only move CPU from them to GPU pods (measured on tuning seeds).
-      const double rho = (pod_cpu / pod_gpu) * gpu_per_cpu;
       cpu_pressure = rho >= 1 ? 0 : std::max(0.0, rho - ref) / (1 - ref);
     }
-    cpu_weight_ = params_.cpu_fragment_weight * gpu_per_cpu * cpu_pressure;
+    terms_.cpu_weight = params_.cpu_fragment_weight * gpu_per_cpu * cpu_pressure;
+    // The shortfall term spends CPU on GPU pods; as ρ nears 1 that CPU is
+    // what large CPU-only pods need (measured on tuning seeds), so it fades.
+    const double full = params_.cpu_shortfall_full_below, off = params_.cpu_shortfall_off_from;
+    const double ramp = rho <= full ? 1.0 : rho >= off ? 0.0 : (off - rho) / (off - full);
+    if (pod_gpu > 0 && gpu_pod_cpu > 0) {
+      terms_.cpu_per_milli = gpu_pod_cpu / pod_gpu;
+      terms_.shortfall_weight = params_.cpu_shortfall_weight * ramp;
+    }
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;
@@ -189,8 +216,7 @@ class FragLookaheadPolicy final : public Policy {
   FragLookaheadParams params_;
   std::vector<int16_t> fill_;
   std::vector<double> scarcity_;
-  // Milli-GPU charged per milli-CPU that typical CPU-only pods cannot use.
-  double cpu_weight_ = 0;
+  ClusterTerms terms_;
 };
 
 }  // namespace

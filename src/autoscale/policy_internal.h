@@ -28,6 +28,16 @@ struct FragLookaheadParams {
   // ρ being the target workload's CPU per GPU milli over the cluster's, and
   // by 0 from ρ = 1 on: the CPU term acts where CPU is tight but sufficient.
   double cpu_pressure_reference = 0.8;
+  // Weight of the idle GPU milli that a node's free CPU cannot feed: idle
+  // milli minus free CPU / κ, κ being the CPU per GPU milli of the target
+  // workload's GPU shapes. It keeps CPU beside idle GPUs for the GPU pods
+  // that would use them.
+  double cpu_shortfall_weight = 0.5;
+  // The shortfall weight applies in full while ρ (above) is at most the first,
+  // falls linearly to 0 at the second and stays 0 beyond: near ρ = 1 the CPU it
+  // keeps for GPU pods is what CPU-only pods need.
+  double cpu_shortfall_full_below = 0.8;
+  double cpu_shortfall_off_from = 0.9;
 };
 
 std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload,

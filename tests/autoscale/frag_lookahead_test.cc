@@ -1,9 +1,11 @@
-// Tests of our FragLookahead policy: its look-ahead fragmentation, its model
-// scarcity term, and that it beats FGD on the openb default trace.
+// Tests of our FragLookahead policy: its look-ahead fragmentation, its CPU
+// terms, its model scarcity term, and that it beats FGD on the openb default
+// trace.
 #include <gtest/gtest.h>
 
 #include "autoscale/experiment.h"
 #include "autoscale/policy.h"
+#include "autoscale/policy_internal.h"
 #include "autoscale/scheduler.h"
 #include "autoscale/trace.h"
 #include "support/test_paths.h"
@@ -101,6 +103,46 @@ TEST(FragLookaheadTest, KeepsCpuInWholeMultiplesOfTypicalCpuOnlyPods) {
   EXPECT_EQ(fgd_scheduler.Select(cpu_pod)->node, 1);
   Scheduler our_scheduler(cluster, **ours, {1, 0}, 1);
   EXPECT_EQ(our_scheduler.Select(cpu_pod)->node, 0);
+}
+
+TEST(FragLookaheadTest, KeepsCpuBesideIdleGpusForThePodsThatWouldUseThem) {
+  // Target: whole-GPU pods of 8 cores, so κ = 8 milli-CPU per GPU milli.
+  // Nodes a (3 GPUs, 24 cores) and b (3 GPUs, 60 cores): ρ = 8 · 6000 /
+  // 84000 = 0.57, the shortfall term at its full weight ½. A 12-core 1-GPU
+  // pod leaves one more 8-core pod fitting on either node, so FGD scores both
+  // 50 and rank picks a. On a it leaves 2 idle GPUs with 12 cores, enough for
+  // 1500 of their 2000 milli: Δ = −½·500 → ⌊100·σ(−0.25)⌋ = 43; on b the CPU
+  // still feeds every idle GPU: 50.
+  ClusterState cluster;
+  ASSERT_TRUE(cluster.AddNode(GpuNode("a", 3, "G2", 24000)).ok());
+  ASSERT_TRUE(cluster.AddNode(GpuNode("b", 3, "G2", 60000)).ok());
+  const TargetWorkload w = TargetWorkload::FromShapes({Shape(8000, 1000, 1, 1)});
+  const PodRequest pod = cluster.Resolve(Pod(12000, 1, 1000));
+  auto ours = MakePolicy("FragLookahead", &w);
+  auto fgd = MakePolicy("FGD", &w);
+  ASSERT_TRUE(ours.ok() && fgd.ok());
+  EXPECT_EQ((*fgd)->Score(cluster, 0, pod).score, 50);
+  EXPECT_EQ((*fgd)->Score(cluster, 1, pod).score, 50);
+  EXPECT_EQ((*ours)->Score(cluster, 0, pod).score, 43);
+  EXPECT_EQ((*ours)->Score(cluster, 1, pod).score, 50);
+  Scheduler our_scheduler(cluster, **ours, {0, 1}, 1);
+  EXPECT_EQ(our_scheduler.Select(pod)->node, 1);
+  // Without the term the two nodes tie, as under FGD.
+  internal::FragLookaheadParams off;
+  off.cpu_shortfall_weight = 0;
+  auto without = internal::MakeFragLookahead(&w, off);
+  EXPECT_EQ(without->Score(cluster, 0, pod).score, 50);
+
+  // With b at 28 cores, ρ = 8 · 6000 / 52000 = 0.92: the CPU is nearly all
+  // spoken for, and the term is off (it fades from ρ = 0.8 to 0.9).
+  ClusterState tight;
+  ASSERT_TRUE(tight.AddNode(GpuNode("a", 3, "G2", 24000)).ok());
+  ASSERT_TRUE(tight.AddNode(GpuNode("b", 3, "G2", 28000)).ok());
+  auto ours_tight = MakePolicy("FragLookahead", &w);
+  ASSERT_TRUE(ours_tight.ok());
+  const PodRequest tight_pod = tight.Resolve(Pod(12000, 1, 1000));
+  EXPECT_EQ((*ours_tight)->Score(tight, 0, tight_pod).score, 50);
+  EXPECT_EQ((*ours_tight)->Score(tight, 1, tight_pod).score, 50);
 }
 
 TEST(FragLookaheadTest, KeepsScarceModelsForPodsThatNeedThem) {
