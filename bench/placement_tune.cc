@@ -107,9 +107,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf(
-      "| trace | lookahead | scarcity | unfillable | cpu fragment | cpu shortfall | @100 | FGD "
-      "@100 "
-      "| @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
+      "| trace | lookahead | scarcity | unfillable | cpu fragment | cpu shortfall | @100 "
+      "| FGD @100 | @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : traces) {
     auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");

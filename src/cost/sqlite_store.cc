@@ -28,7 +28,6 @@ using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::kMigrations;
 using sqlite::kRawValues;
-using sqlite::PackedRawValues;
 using sqlite::PackRawValuesSql;
 using sqlite::ResetOnExit;
 using sqlite::Statement;

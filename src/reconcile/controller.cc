@@ -1,11 +1,14 @@
 #include "reconcile/controller.h"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
+#include <utility>
+#include <variant>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -58,6 +61,19 @@ void ApplyResultToQueue(kube::WorkQueue& queue, const std::string& key,
       result);
 }
 
+namespace {
+
+// ResultLabel of each ReconcileResult alternative, by variant index.
+template <size_t... I>
+std::array<std::string_view, sizeof...(I)> LabelsByIndex(std::index_sequence<I...>) {
+  return {ResultLabel(ReconcileResult(std::in_place_index<I>))...};
+}
+std::array<std::string_view, std::variant_size_v<ReconcileResult>> LabelsByIndex() {
+  return LabelsByIndex(std::make_index_sequence<std::variant_size_v<ReconcileResult>>());
+}
+
+}  // namespace
+
 struct Controller::Metrics {
   Metrics(prometheus::Registry& r, const std::string& name) {
     const prometheus::Labels labels{{"controller", name}};
@@ -65,10 +81,8 @@ struct Controller::Metrics {
                       .Name("controller_runtime_reconcile_total")
                       .Help("Total number of reconciliations per controller and result")
                       .Register(r);
-    // In the order of the ReconcileResult alternatives (by_result is indexed by it).
-    static_assert(std::variant_size_v<ReconcileResult> == 5);
-    for (const char* result : {"success", "requeue_after", "error", "terminal_error", "requeue"}) {
-      by_result.push_back(&total.Add({{"controller", name}, {"result", result}}));
+    for (std::string_view result : LabelsByIndex()) {
+      by_result.push_back(&total.Add({{"controller", name}, {"result", std::string(result)}}));
     }
     errors = &prometheus::BuildCounter()
                   .Name("controller_runtime_reconcile_errors_total")
