@@ -321,6 +321,31 @@ Status CostMeteringLoop::EnsureStore() {
   return Status::Ok();
 }
 
+// One warning per instance type and reason for the nodes not warned about yet:
+// a fleet of unknown machines is one problem, not one line per node.
+void CostMeteringLoop::WarnUnpricedNodes(const std::vector<cost::UnpricedNode>& unpriced) {
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> fresh;
+  for (const cost::UnpricedNode& n : unpriced) {
+    if (warned_bad_pods_.emplace("node/" + n.node, n.why.reason).second)
+      fresh[{n.why.instance_type, n.why.reason}].push_back(n.node);
+  }
+  constexpr size_t kNamed = 3;
+  for (auto& [key, nodes] : fresh) {
+    std::sort(nodes.begin(), nodes.end());
+    std::string named;
+    for (size_t i = 0; i < nodes.size() && i < kNamed; ++i)
+      named += (i == 0 ? "" : ",") + nodes[i];
+    if (nodes.size() > kNamed) named += " and " + std::to_string(nodes.size() - kNamed) + " more";
+    Log(LogLevel::kWarn,
+        nodes.size() == 1 ? "node has no price; its pods are not charged"
+                          : "nodes have no price; their pods are not charged",
+        {{"nodes", named},
+         {"count", std::to_string(nodes.size())},
+         {"instance_type", key.first},
+         {"reason", key.second}});
+  }
+}
+
 Status CostMeteringLoop::RebuildInventory(int64_t second) {
   {
     std::lock_guard<std::mutex> lock(pricing_mu_);
@@ -347,12 +372,7 @@ Status CostMeteringLoop::RebuildInventory(int64_t second) {
           {{"pod", bad}});
     }
   }
-  for (const cost::UnpricedNode& n : report.unpriced_nodes) {
-    if (warned_bad_pods_.emplace("node/" + n.node, n.why.reason).second) {
-      Log(LogLevel::kWarn, "node has no price; its pods are not charged",
-          {{"node", n.node}, {"instance_type", n.why.instance_type}, {"reason", n.why.reason}});
-    }
-  }
+  WarnUnpricedNodes(report.unpriced_nodes);
   // Attribution series of each pod, for the metrics.
   Metrics& m = *metrics_;
   const cost::AttributionLabels& keys = options_.meter.labels;

@@ -138,6 +138,7 @@ class CostMeteringLoop {
   struct Metrics;
   Status EnsureStore();
   Status RebuildInventory(int64_t second);
+  void WarnUnpricedNodes(const std::vector<cost::UnpricedNode>& unpriced);
   void PublishMetrics(const cost::TickResult& tick);
   void FetchUtilization();
   void ApplyUtilization();

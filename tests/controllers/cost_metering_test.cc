@@ -2,10 +2,15 @@
 // are stored once each, across store outages, restarts and backfills.
 #include "controllers/cost_metering.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <sstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "cost/store_factory.h"
@@ -19,15 +24,17 @@ using nlohmann::json;
 
 constexpr int64_t kStart = 1'800'000'000;
 
-std::shared_ptr<const kube::NodeView> Node(const std::string& name) {
+std::shared_ptr<const kube::NodeView> Node(const std::string& name,
+                                           const std::string& instance_type = "p4d.24xlarge",
+                                           const std::string& product = "A100-SXM4-40GB") {
   json node = {{"apiVersion", "v1"},
                {"kind", "Node"},
                {"metadata",
                 {{"name", name},
                  {"uid", "uid-" + name},
                  {"labels",
-                  {{"node.kubernetes.io/instance-type", "p4d.24xlarge"},
-                   {"nvidia.com/gpu.product", "A100-SXM4-40GB"}}}}},
+                  {{"node.kubernetes.io/instance-type", instance_type},
+                   {"nvidia.com/gpu.product", product}}}}},
                {"status",
                 {{"allocatable", {{"cpu", "96"}, {"memory", "1152Gi"}, {"nvidia.com/gpu", "8"}}}}}};
   auto view = kube::DecodeNode(node.dump());
@@ -114,6 +121,30 @@ TEST(MeterInventoryTest, TimeSlicedNodesCountPhysicalGpusNotReplicas) {
   EXPECT_EQ(inv.nodes[1].gpus, 8);
   EXPECT_EQ(inv.nodes[2].gpus, 8);
 }
+
+// Everything the default logger writes while it lives.
+class CapturedLogs {
+ public:
+  CapturedLogs() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~CapturedLogs() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::vector<std::string> Lines(std::string_view containing) {
+    spdlog::default_logger()->flush();
+    std::vector<std::string> lines;
+    std::istringstream in(out_.str());
+    for (std::string line; std::getline(in, line);)
+      if (line.find(containing) != std::string::npos) lines.push_back(line);
+    return lines;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
 
 class CostMeteringLoopTest : public ::testing::Test {
  protected:
@@ -377,6 +408,34 @@ TEST_F(CostMeteringLoopTest, UsageCostFollowsUtilisationAndIdleGpusRaiseEvents) 
   source.down = true;
   SetNow(kStart + 110);
   ASSERT_TRUE(loop.RunOnce().ok());
+}
+
+TEST_F(CostMeteringLoopTest, UnpricedNodesAreOneWarningPerInstanceTypeNotOnePerNode) {
+  for (int i = 0; i < 5; ++i)
+    nodes_.Upsert(Node("g2-" + std::to_string(i), "", "G2"));
+  nodes_.Upsert(Node("p100", "", "P100"));
+  CapturedLogs logs;
+  auto loop = Loop();
+  ASSERT_TRUE(loop->RunOnce().ok());
+  auto warned = logs.Lines("no price");
+  ASSERT_EQ(warned.size(), 2u) << ::testing::PrintToString(warned);
+  const std::string& g2 = warned[0].find("G2") != std::string::npos ? warned[0] : warned[1];
+  const std::string& p100 = &g2 == &warned[0] ? warned[1] : warned[0];
+  EXPECT_THAT(g2, ::testing::HasSubstr("nodes have no price; their pods are not charged"));
+  EXPECT_THAT(g2, ::testing::HasSubstr("g2-0,g2-1,g2-2 and 2 more"));
+  EXPECT_THAT(g2, ::testing::HasSubstr("count=5"));
+  EXPECT_THAT(p100, ::testing::HasSubstr("node has no price; its pods are not charged"));
+  EXPECT_THAT(p100, ::testing::HasSubstr("nodes=p100"));
+
+  // Known nodes are not warned about again; a new one is.
+  nodes_.Upsert(Node("g2-5", "", "G2"));
+  loop->MarkInventoryChanged();
+  SetNow(kStart + 5);
+  ASSERT_TRUE(loop->RunOnce().ok());
+  warned = logs.Lines("no price");
+  ASSERT_EQ(warned.size(), 3u) << ::testing::PrintToString(warned);
+  EXPECT_THAT(warned[2], ::testing::HasSubstr("nodes=g2-5"));
+  EXPECT_THAT(warned[2], ::testing::HasSubstr("count=1"));
 }
 
 }  // namespace
