@@ -349,16 +349,12 @@ std::string SqliteCostStore::Impl::PodName(int64_t pod_id) {
 
 Result<CostReport> SqliteCostStore::Impl::QueryInTransaction(const CostQuery& query) {
   GPU_RETURN_IF_ERROR(LoadHorizons());
-  GPU_ASSIGN_OR_RETURN(internal::QueryPlan plan, internal::PlanQuery(query, horizons));
-  internal::ReportBuilder builder(query, plan, [this](int64_t id) { return FindSeries(id); });
-  if (builder.needs_pods()) {
-    builder.SetPodNames([this](int64_t pod_id) { return PodName(pod_id); });
-  }
-  for (const internal::Segment& segment : plan.segments) {
-    GPU_RETURN_IF_ERROR(segment.resolution == Resolution::kSecond ? ScanRaw(segment, builder)
-                                                                  : ScanRollup(segment, builder));
-  }
-  return builder.Finish();
+  return internal::RunQuery(
+      query, horizons,
+      {.series = [this](int64_t id) { return FindSeries(id); },
+       .pod_names = [this](int64_t pod_id) { return PodName(pod_id); },
+       .scan_seconds = [this](const auto& s, auto& b) { return ScanRaw(s, b); },
+       .scan_rollup = [this](const auto& s, auto& b) { return ScanRollup(s, b); }});
 }
 
 SqliteCostStore::SqliteCostStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -434,5 +434,18 @@ CostReport ReportBuilder::Finish() {
   return report;
 }
 
+Result<CostReport> RunQuery(const CostQuery& query, const Horizons& horizons,
+                            const QueryBackend& backend) {
+  GPU_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(query, horizons));
+  ReportBuilder builder(query, plan, backend.series);
+  if (builder.needs_pods()) builder.SetPodNames(backend.pod_names);
+  for (const Segment& segment : plan.segments) {
+    GPU_RETURN_IF_ERROR(segment.resolution == Resolution::kSecond
+                            ? backend.scan_seconds(segment, builder)
+                            : backend.scan_rollup(segment, builder));
+  }
+  return builder.Finish();
+}
+
 }  // namespace internal
 }  // namespace gpu_autoscaler::cost

@@ -4,10 +4,11 @@
 // planner (which rollup tables cover a window) and the report builder that
 // groups scanned rows. Used only by sqlite_store.cc and postgres_store.cc.
 //
-//   GPU_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(query, horizons));
-//   ReportBuilder builder(query, plan, series_lookup);
-//   for (const Segment& s : plan.segments) /* scan */ builder.Add(time, series, pod, totals);
-//   CostReport report = builder.Finish(pod_name_lookup);
+//   GPU_ASSIGN_OR_RETURN(CostReport report, RunQuery(query, horizons, {
+//       .series = ..., .pod_names = ..., .scan_seconds = ..., .scan_rollup = ...}));
+//
+// RunQuery plans the query (PlanQuery), has the backend scan each segment
+// into a ReportBuilder (builder.Add / AddRun) and returns builder.Finish().
 //
 // Thread-safety: value types; a ReportBuilder is used by one thread.
 #pragma once
@@ -167,5 +168,19 @@ class ReportBuilder {
   std::unordered_map<RowKey, CostTotals, RowKeyHash> rows_;
   std::vector<CostTotals> dense_;  // by group, when neither bucketing nor by pod
 };
+
+// What a backend supplies to answer a query.
+struct QueryBackend {
+  ReportBuilder::SeriesLookup series;
+  ReportBuilder::PodNameLookup pod_names;  // consulted only when the query needs pods
+  // Scans one segment into the builder: the per-second runs, or a rollup table.
+  std::function<Status(const Segment&, ReportBuilder&)> scan_seconds;
+  std::function<Status(const Segment&, ReportBuilder&)> scan_rollup;
+};
+
+// Plans `query` over `horizons`, scans each segment at its resolution and
+// builds the report. The caller holds the backend's read transaction.
+Result<CostReport> RunQuery(const CostQuery& query, const Horizons& horizons,
+                            const QueryBackend& backend);
 
 }  // namespace gpu_autoscaler::cost::internal
