@@ -1,6 +1,10 @@
 // Field errors, name rules and ObjectMeta validation, as kube-apiserver v1.20 has them.
 #include "apiserver/validation_internal.h"
 
+#include <charconv>
+#include <cmath>
+#include <string_view>
+
 namespace gpu_autoscaler::apiserver::validation_internal {
 
 // ---------------------------------------------------------------------------
@@ -46,17 +50,31 @@ const char* TypeText(ErrorType t) {
   return "";
 }
 
+// Go's %v of a float64: strconv.FormatFloat(d, 'g', -1, 64), the shortest
+// digits that read back as d, in %e form when the exponent is below -4 or at
+// least 6 (so 50, 1.5, 1e+06, 1.234567e+06, 1e-05).
+std::string GoFloat(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d, std::chars_format::scientific);
+  if (ec != std::errc()) return "?";
+  const std::string_view scientific(buf, static_cast<size_t>(end - buf));
+  const size_t e = scientific.find('e');
+  int exponent = 0;
+  std::from_chars(scientific.data() + e + (scientific[e + 1] == '+' ? 2 : 1),
+                  scientific.data() + scientific.size(), exponent);
+  if (exponent < -4 || exponent >= 6) return std::string(scientific);
+  // Below 1e6 the shortest fixed form has the same digits.
+  const std::to_chars_result fixed =
+      std::to_chars(buf, buf + sizeof(buf), d, std::chars_format::fixed);
+  return std::string(buf, static_cast<size_t>(fixed.ptr - buf));
+}
+
 // Go's %v / %q rendering of a decoded JSON value.
 std::string GoValue(const json& v) {
   if (v.is_string()) return json(v.get<std::string>()).dump();
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e21) {
-      return std::to_string(static_cast<long long>(d));
-    }
-    std::string s = v.dump();
-    return s;
-  }
+  if (v.is_number_float()) return GoFloat(v.get<double>());
   if (v.is_null()) return "<nil>";
   return v.dump();
 }

@@ -65,6 +65,8 @@ struct FieldError {
 
 const char* Reason(ErrorType t);
 const char* TypeText(ErrorType t);
+// Go's %v of a float64 (shortest digits, %e form from exponent 6 or below -4).
+std::string GoFloat(double d);
 // Go's %v / %q rendering of a decoded JSON value.
 std::string GoValue(const json& v);
 std::string ErrorBody(const FieldError& e);

@@ -7,6 +7,7 @@
 
 #include "apiserver/defaults.h"
 #include "apiserver/object_golden.h"
+#include "apiserver/validation_internal.h"
 
 namespace gpu_autoscaler::apiserver {
 namespace {
@@ -450,6 +451,34 @@ TEST(ValidationTest, NameHelpers) {
   EXPECT_EQ(ValidateDns1123Subdomain("a.b-c.d"), "");
   EXPECT_NE(ValidateDns1123Subdomain("a..b"), "");
   EXPECT_NE(ValidateDns1123Subdomain("-a"), "");
+}
+
+// Go's %v of a float64, which field errors print bad numbers with: shortest
+// digits, %e form from exponent 6 on. Values beyond int64 once crashed here
+// (an out-of-range conversion, found by job_object_fuzz).
+TEST(ValidationTest, FloatValuesPrintAsGoPrintsThem) {
+  using validation_internal::GoValue;
+  const std::pair<const char*, const char*> cases[] = {
+      {"50.0", "50"},
+      {"1.5", "1.5"},
+      {"-0.7", "-0.7"},
+      {"0.0001", "0.0001"},
+      {"0.00001", "1e-05"},
+      {"999999.5", "999999.5"},
+      {"1000000.0", "1e+06"},
+      {"1234567.0", "1.234567e+06"},
+      {"666666666666666666667", "6.666666666666666e+20"},
+      {"1152921504606846976.0", "1.152921504606847e+18"},
+      {"1e300", "1e+300"},
+      {"-0.0", "-0"},
+  };
+  for (const auto& [text, want] : cases) {
+    const nlohmann::json v = nlohmann::json::parse(text);
+    ASSERT_TRUE(v.is_number_float()) << text;
+    EXPECT_EQ(GoValue(v), want) << text;
+  }
+  EXPECT_EQ(GoValue(nlohmann::json(7)), "7");
+  EXPECT_EQ(GoValue(nlohmann::json("x")), "\"x\"");
 }
 
 }  // namespace
