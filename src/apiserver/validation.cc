@@ -1,5 +1,8 @@
 #include "apiserver/validation_internal.h"
 
+#include <cmath>
+#include <cstdint>
+
 namespace gpu_autoscaler::apiserver {
 namespace {
 
@@ -17,18 +20,35 @@ std::string Child(const std::string& path, const std::string& name) {
   return path.empty() ? name : path + "." + name;
 }
 
+// go-openapi's IsFloat64AJSONInteger as kube-apiserver v1.20 vendors it: whole
+// within ±(2^53 − 1), or within a relative 1e-9 of the whole number below it.
+bool IsFloat64AJsonInteger(double f) {
+  constexpr double kMaxJsonInteger = 9007199254740991.0;  // 2^53 - 1
+  if (!std::isfinite(f) || std::fabs(f) > kMaxJsonInteger) return false;
+  if (f == std::trunc(f)) return true;
+  // Go's uint64(f) of a negative float is not its truncation; the check fails.
+  if (f < 0) return false;
+  const double g = std::trunc(f);
+  if (g == 0) return false;
+  return (f - g) / (f + g) < 1e-9;
+}
+
+// Whether kube-apiserver sees an integer. It decodes a number as int64 when it
+// fits and as float64 otherwise, and the schema's "integer" accepts a float64
+// that IsFloat64AJsonInteger accepts.
+bool IsGoInteger(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= INT64_MAX;
+  if (v.is_number_integer()) return true;
+  return v.is_number_float() && IsFloat64AJsonInteger(v.get<double>());
+}
+
 bool TypeMatches(const std::string& type, const json& v) {
   if (type == "object") return v.is_object();
   if (type == "array") return v.is_array();
   if (type == "string") return v.is_string();
   if (type == "boolean") return v.is_boolean();
   if (type == "number") return v.is_number();
-  if (type == "integer") {
-    if (v.is_number_integer()) return true;
-    if (!v.is_number_float()) return false;
-    const double d = v.get<double>();
-    return std::isfinite(d) && d == std::floor(d);
-  }
+  if (type == "integer") return IsGoInteger(v);
   return true;
 }
 
@@ -37,7 +57,10 @@ std::string JsonTypeName(const json& v) {
   if (v.is_array()) return "array";
   if (v.is_string()) return "string";
   if (v.is_boolean()) return "boolean";
-  if (v.is_number_integer()) return "integer";
+  if (v.is_number_integer())
+    return v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX
+               ? "number"  // a float64 to kube-apiserver
+               : "integer";
   if (v.is_number()) return "number";
   return "null";
 }
@@ -154,7 +177,8 @@ class SchemaValidator {
     }
     if (const json& factor = Get(schema, "multipleOf"); factor.is_number()) {
       const double f = factor.get<double>();
-      if (f > 0 && std::fabs(std::remainder(d, f)) > 1e-9) {
+      // go-openapi's MultipleOf: the quotient must be a JSON integer.
+      if (f > 0 && !IsFloat64AJsonInteger(f < 1 ? 1 / f * d : d / f)) {
         Add(kRankValue, ErrorType::kInvalid, path, v,
             Name(path) + " in body should be a multiple of " + NumberText(factor));
       }

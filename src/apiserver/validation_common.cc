@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <string_view>
 
 namespace gpu_autoscaler::apiserver::validation_internal {
@@ -75,6 +76,10 @@ std::string GoFloat(double d) {
 std::string GoValue(const json& v) {
   if (v.is_string()) return json(v.get<std::string>()).dump();
   if (v.is_number_float()) return GoFloat(v.get<double>());
+  // Beyond int64 kube-apiserver holds a number as a float64.
+  if (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX) {
+    return GoFloat(static_cast<double>(v.get<uint64_t>()));
+  }
   if (v.is_null()) return "<nil>";
   return v.dump();
 }

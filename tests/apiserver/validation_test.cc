@@ -268,6 +268,18 @@ TEST(ValidationTest, SchemaChecks) {
            Case{R"({"name":"abc","count":1.5})",
                 {"FieldValueInvalid spec.count: Invalid value: 1.5: spec.count in body must be "
                  "of type integer: \"number\""}},
+           // Beyond int64 and beyond 2^53 kube-apiserver holds float64s, which
+           // "integer" refuses and multipleOf cannot divide exactly.
+           Case{R"({"name":"abc","count":18446744073709551615})",
+                {"FieldValueInvalid spec.count: Invalid value: 1.8446744073709552e+19: "
+                 "spec.count in body must be of type integer: \"number\""}},
+           Case{R"({"name":"abc","count":4.0})", {}},
+           Case{R"({"name":"abc","count":1e300})",
+                {"FieldValueInvalid spec.count: Invalid value: 1e+300: spec.count in body must "
+                 "be of type integer: \"number\""}},
+           Case{R"({"name":"abc","ratio":1e20})",
+                {"FieldValueInvalid spec.ratio: Invalid value: 1e+20: spec.ratio in body should "
+                 "be a multiple of 0.5"}},
            Case{R"({"name":"abc","ratio":0.7})",
                 {"FieldValueInvalid spec.ratio: Invalid value: 0.7: spec.ratio in body should be "
                  "a multiple of 0.5"}},
