@@ -1,7 +1,6 @@
 #include "apiserver/validation_internal.h"
 
 #include <cmath>
-#include <cstdint>
 
 namespace gpu_autoscaler::apiserver {
 namespace {
@@ -33,13 +32,11 @@ bool IsFloat64AJsonInteger(double f) {
   return (f - g) / (f + g) < 1e-9;
 }
 
-// Whether kube-apiserver sees an integer. It decodes a number as int64 when it
-// fits and as float64 otherwise, and the schema's "integer" accepts a float64
-// that IsFloat64AJsonInteger accepts.
+// Whether kube-apiserver's schema "integer" accepts the number: an int64, or a
+// float64 that IsFloat64AJsonInteger accepts.
 bool IsGoInteger(const json& v) {
-  if (v.is_number_unsigned()) return v.get<uint64_t>() <= INT64_MAX;
-  if (v.is_number_integer()) return true;
-  return v.is_number_float() && IsFloat64AJsonInteger(v.get<double>());
+  if (!v.is_number()) return false;
+  return !HeldAsFloat64(v) || IsFloat64AJsonInteger(v.get<double>());
 }
 
 bool TypeMatches(const std::string& type, const json& v) {
@@ -57,11 +54,7 @@ std::string JsonTypeName(const json& v) {
   if (v.is_array()) return "array";
   if (v.is_string()) return "string";
   if (v.is_boolean()) return "boolean";
-  if (v.is_number_integer())
-    return v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX
-               ? "number"  // a float64 to kube-apiserver
-               : "integer";
-  if (v.is_number()) return "number";
+  if (v.is_number()) return HeldAsFloat64(v) ? "number" : "integer";
   return "null";
 }
 

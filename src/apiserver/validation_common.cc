@@ -72,14 +72,14 @@ std::string GoFloat(double d) {
   return std::string(buf, static_cast<size_t>(fixed.ptr - buf));
 }
 
+bool HeldAsFloat64(const json& v) {
+  return v.is_number_float() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX);
+}
+
 // Go's %v / %q rendering of a decoded JSON value.
 std::string GoValue(const json& v) {
   if (v.is_string()) return json(v.get<std::string>()).dump();
-  if (v.is_number_float()) return GoFloat(v.get<double>());
-  // Beyond int64 kube-apiserver holds a number as a float64.
-  if (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX) {
-    return GoFloat(static_cast<double>(v.get<uint64_t>()));
-  }
+  if (HeldAsFloat64(v)) return GoFloat(v.get<double>());
   if (v.is_null()) return "<nil>";
   return v.dump();
 }

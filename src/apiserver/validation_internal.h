@@ -65,6 +65,9 @@ struct FieldError {
 
 const char* Reason(ErrorType t);
 const char* TypeText(ErrorType t);
+// Whether kube-apiserver holds this JSON number as a float64: it decodes a
+// number as int64 when it fits, else as float64.
+bool HeldAsFloat64(const json& v);
 // Go's %v of a float64 (shortest digits, %e form from exponent 6 or below -4).
 std::string GoFloat(double d);
 // Go's %v / %q rendering of a decoded JSON value.

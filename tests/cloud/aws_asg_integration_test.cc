@@ -4,17 +4,16 @@
 // Auto Scaling request is SigV4-verified by the fake. All log output of each
 // test is captured and checked for leaked secrets.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <map>
 #include <mutex>
-#include <sstream>
+#include <optional>
 
 #include "cloud/aws_asg.h"
 #include "cloud/aws_credentials.h"
 #include "cloud/aws_interruption.h"
 #include "kube/transport.h"
+#include "support/captured_logs.h"
 #include "support/fake_aws.h"
 
 namespace gpu_autoscaler::cloud {
@@ -45,11 +44,7 @@ std::shared_ptr<kube::HttpTransport> Transport(const std::string& server,
 class AwsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Capture everything any logger writes during the test.
-    sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_);
-    spdlog::default_logger()->sinks().push_back(sink_);
-    previous_level_ = spdlog::get_level();
-    spdlog::set_level(spdlog::level::debug);
+    logs_.emplace();  // everything any logger writes during the test
 
     FakeAwsOptions o;
     o.secret_access_key = kSecret;
@@ -67,11 +62,8 @@ class AwsIntegrationTest : public ::testing::Test {
 
   void TearDown() override {
     aws_.reset();
-    spdlog::default_logger()->flush();
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-    spdlog::set_level(previous_level_);
-    std::string logs = log_.str();
+    const std::string logs = logs_->text();
+    logs_.reset();
     for (const char* secret :
          {kSecret, kStsSecret, kStsToken, kImdsSecret, kImdsToken, kWebIdentityToken}) {
       EXPECT_EQ(logs.find(secret), std::string::npos) << "a secret leaked into the log:\n" << logs;
@@ -131,9 +123,7 @@ class AwsIntegrationTest : public ::testing::Test {
     return env;
   }
 
-  std::ostringstream log_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-  spdlog::level::level_enum previous_level_ = spdlog::level::info;
+  std::optional<testing::CapturedLogs> logs_;
   std::unique_ptr<FakeAws> aws_;
   std::shared_ptr<kube::HttpTransport> https_, http_;
   std::mutex mu_;
@@ -337,8 +327,7 @@ TEST_F(AwsIntegrationTest, WebIdentityCredentialsComeFromStsAreCachedAndRenewedO
   ASSERT_TRUE(p->Describe("gpu-a").ok());
   EXPECT_EQ(Count("AssumeRoleWithWebIdentity"), 1);
   // The capture works (TearDown checks it for secrets).
-  spdlog::default_logger()->flush();
-  EXPECT_NE(log_.str().find("aws credentials: using web identity"), std::string::npos);
+  EXPECT_NE(logs_->text().find("aws credentials: using web identity"), std::string::npos);
   auto sts = aws_->LastParams("AssumeRoleWithWebIdentity");
   EXPECT_EQ(sts[2], (std::pair<std::string, std::string>{
                         "RoleArn", "arn:aws:iam::123456789012:role/gpu-autoscaler"}));

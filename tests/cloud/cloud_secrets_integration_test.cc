@@ -6,10 +6,8 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "cloud/azure_auth.h"
@@ -17,6 +15,7 @@
 #include "cloud/azure_vmss.h"
 #include "cloud/gcp_auth.h"
 #include "cloud/gcp_mig.h"
+#include "support/captured_logs.h"
 #include "support/fake_azure.h"
 #include "support/fake_gcp.h"
 
@@ -29,30 +28,7 @@ using testing::FakeAzureImds;
 using testing::FakeGcp;
 using testing::FakeGcpMetadata;
 
-class CapturedLogs {
- public:
-  CapturedLogs() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    logger_ = spdlog::default_logger();
-    level_ = logger_->level();
-    logger_->sinks().push_back(sink_);
-    logger_->set_level(spdlog::level::trace);
-  }
-  ~CapturedLogs() {
-    auto& sinks = logger_->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-    logger_->set_level(level_);
-  }
-  std::string text() {
-    logger_->flush();
-    return out_.str();
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> logger_;
-  spdlog::level::level_enum level_;
-};
+using testing::CapturedLogs;
 
 TEST(CloudSecretsIntegrationTest, NoCredentialMaterialInLogsOrErrors) {
   CapturedLogs logs;

@@ -2,19 +2,16 @@
 // are stored once each, across store outages, restarts and backfills.
 #include "controllers/cost_metering.h"
 
-#include <algorithm>
 #include <filesystem>
-#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "cost/store_factory.h"
 #include "kube/object_codec.h"
+#include "support/captured_logs.h"
 #include "support/child_process.h"
 
 namespace gpu_autoscaler::controllers {
@@ -121,30 +118,6 @@ TEST(MeterInventoryTest, TimeSlicedNodesCountPhysicalGpusNotReplicas) {
   EXPECT_EQ(inv.nodes[1].gpus, 8);
   EXPECT_EQ(inv.nodes[2].gpus, 8);
 }
-
-// Everything the default logger writes while it lives.
-class CapturedLogs {
- public:
-  CapturedLogs() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    spdlog::default_logger()->sinks().push_back(sink_);
-  }
-  ~CapturedLogs() {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::vector<std::string> Lines(std::string_view containing) {
-    spdlog::default_logger()->flush();
-    std::vector<std::string> lines;
-    std::istringstream in(out_.str());
-    for (std::string line; std::getline(in, line);)
-      if (line.find(containing) != std::string::npos) lines.push_back(line);
-    return lines;
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-};
 
 class CostMeteringLoopTest : public ::testing::Test {
  protected:
@@ -414,7 +387,7 @@ TEST_F(CostMeteringLoopTest, UnpricedNodesAreOneWarningPerInstanceTypeNotOnePerN
   for (int i = 0; i < 5; ++i)
     nodes_.Upsert(Node("g2-" + std::to_string(i), "", "G2"));
   nodes_.Upsert(Node("p100", "", "P100"));
-  CapturedLogs logs;
+  testing::CapturedLogs logs;
   auto loop = Loop();
   ASSERT_TRUE(loop->RunOnce().ok());
   auto warned = logs.Lines("no price");
