@@ -1,6 +1,8 @@
 #include "apiserver/validation_internal.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 namespace gpu_autoscaler::apiserver {
 namespace {
@@ -39,6 +41,32 @@ bool IsGoInteger(const json& v) {
   return !HeldAsFloat64(v) || IsFloat64AJsonInteger(v.get<double>());
 }
 
+// Go's int64(f) on amd64: truncation, and the minimum int64 for NaN and
+// anything out of range.
+int64_t GoInt64(double f) {
+  if (std::isnan(f) || f >= 9223372036854775808.0 || f < -9223372036854775808.0) {
+    return std::numeric_limits<int64_t>::min();
+  }
+  return static_cast<int64_t>(f);
+}
+
+// go-openapi's IsValueValidAgainstRange for a schema bound (always a float64):
+// for "integer", strconv's integer parse of its 'f' rendering, i.e. a whole
+// number in the format's range; for "number" with format float/float32, a
+// finite float32; otherwise always.
+bool BoundFitsType(double bound, const std::string& type, const std::string& format) {
+  if (type == "integer") {
+    if (!std::isfinite(bound) || bound != std::trunc(bound)) return false;
+    // "-0" is no unsigned integer to strconv.ParseUint.
+    if (format == "int32") return bound >= -2147483648.0 && bound <= 2147483647.0;
+    if (format == "uint32") return !std::signbit(bound) && bound <= 4294967295.0;
+    if (format == "uint64") return !std::signbit(bound) && bound < 18446744073709551616.0;
+    return bound >= -9223372036854775808.0 && bound < 9223372036854775808.0;
+  }
+  if (format == "float" || format == "float32") return std::isfinite(static_cast<float>(bound));
+  return true;
+}
+
 bool TypeMatches(const std::string& type, const json& v) {
   if (type == "object") return v.is_object();
   if (type == "array") return v.is_array();
@@ -56,10 +84,6 @@ std::string JsonTypeName(const json& v) {
   if (v.is_boolean()) return "boolean";
   if (v.is_number()) return HeldAsFloat64(v) ? "number" : "integer";
   return "null";
-}
-
-std::string NumberText(const json& v) {
-  return GoValue(v);
 }
 
 class SchemaValidator {
@@ -150,30 +174,72 @@ class SchemaValidator {
     }
   }
 
+  // go-openapi's numberValidator as kube-apiserver runs it. A value held as
+  // an int64 is compared with int64(bound) when the bound passes the schema's
+  // type and format (BoundFitsType); otherwise both are float64s. So, as in
+  // the real server, 1 satisfies `minimum: 1.5` on a number field, and a
+  // factor below 1 truncates to 0 for an integer value.
   void ValidateNumber(const json& schema, const json& v, const std::string& path) {
+    const std::string type = GetString(schema, "type");
+    const std::string format = GetString(schema, "format");
+    const bool held_as_int64 = !HeldAsFloat64(v);
     const double d = v.get<double>();
+    const auto native = [&](double bound) {
+      return held_as_int64 && BoundFitsType(bound, type, format);
+    };
     if (const json& max = Get(schema, "maximum"); max.is_number()) {
+      const double m = max.get<double>();
       const bool exclusive = Get(schema, "exclusiveMaximum") == true;
-      if (exclusive ? d >= max.get<double>() : d > max.get<double>()) {
+      std::string limit;
+      if (native(m)) {
+        const int64_t i = v.get<int64_t>(), l = GoInt64(m);
+        if (exclusive ? i >= l : i > l) limit = std::to_string(l);
+      } else if (exclusive ? d >= m : d > m) {
+        limit = GoFloat(m);
+      }
+      if (!limit.empty()) {
         Add(kRankValue, ErrorType::kInvalid, path, v,
             Name(path) + " in body should be less than " + (exclusive ? "" : "or equal to ") +
-                NumberText(max));
+                limit);
       }
     }
     if (const json& min = Get(schema, "minimum"); min.is_number()) {
+      const double m = min.get<double>();
       const bool exclusive = Get(schema, "exclusiveMinimum") == true;
-      if (exclusive ? d <= min.get<double>() : d < min.get<double>()) {
+      std::string limit;
+      if (native(m)) {
+        const int64_t i = v.get<int64_t>(), l = GoInt64(m);
+        if (exclusive ? i <= l : i < l) limit = std::to_string(l);
+      } else if (exclusive ? d <= m : d < m) {
+        limit = GoFloat(m);
+      }
+      if (!limit.empty()) {
         Add(kRankValue, ErrorType::kInvalid, path, v,
             Name(path) + " in body should be greater than " + (exclusive ? "" : "or equal to ") +
-                NumberText(min));
+                limit);
       }
     }
     if (const json& factor = Get(schema, "multipleOf"); factor.is_number()) {
       const double f = factor.get<double>();
-      // go-openapi's MultipleOf: the quotient must be a JSON integer.
-      if (f > 0 && !IsFloat64AJsonInteger(f < 1 ? 1 / f * d : d / f)) {
+      if (native(f)) {
+        // v1.20 divides by int64(f) and panics at 0; kube-openapi since 2023
+        // (kubernetes/kube-openapi#349) refuses a factor <= 0, as we do.
+        const int64_t i = v.get<int64_t>(), k = GoInt64(f);
+        if (k <= 0) {
+          Add(kRankValue, ErrorType::kInvalid, path, json(k),
+              "factor MultipleOf declared for " + Name(path) +
+                  " must be positive: " + std::to_string(k));
+        } else if (i % k != 0) {
+          Add(kRankValue, ErrorType::kInvalid, path, v,
+              Name(path) + " in body should be a multiple of " + std::to_string(k));
+        }
+      } else if (f < 0) {
+        Add(kRankValue, ErrorType::kInvalid, path, factor,
+            "factor MultipleOf declared for " + Name(path) + " must be positive: " + GoFloat(f));
+      } else if (!IsFloat64AJsonInteger(f < 1 ? 1 / f * d : d / f)) {
+        // go-openapi's MultipleOf: the quotient must be a JSON integer.
         Add(kRankValue, ErrorType::kInvalid, path, v,
-            Name(path) + " in body should be a multiple of " + NumberText(factor));
+            Name(path) + " in body should be a multiple of " + GoFloat(f));
       }
     }
   }

@@ -237,6 +237,10 @@ TEST(ValidationTest, SchemaChecks) {
       "name":{"type":"string","minLength":3,"maxLength":5,"pattern":"^[a-z]+$"},
       "count":{"type":"integer","minimum":1,"exclusiveMaximum":true,"maximum":5},
       "ratio":{"type":"number","multipleOf":0.5},
+      "score":{"type":"number","minimum":1.5,"exclusiveMaximum":true,"maximum":2.5},
+      "limit":{"type":"number","maximum":1000000},
+      "huge":{"type":"number","maximum":1e30},
+      "small":{"type":"integer","format":"int32","maximum":3e9},
       "tags":{"type":"array","maxItems":2,"uniqueItems":true,"items":{"type":"string"}},
       "opt":{"type":"string","nullable":true},
       "port":{"x-kubernetes-int-or-string":true},
@@ -283,6 +287,38 @@ TEST(ValidationTest, SchemaChecks) {
            Case{R"({"name":"abc","ratio":0.7})",
                 {"FieldValueInvalid spec.ratio: Invalid value: 0.7: spec.ratio in body should be "
                  "a multiple of 0.5"}},
+           // An int64 value meets a bound that fits the schema's type as
+           // int64(bound), truncated: 1 passes minimum 1.5 and 2 fails the
+           // exclusive maximum 2.5, as in kube-apiserver; a float is compared
+           // as a float, and the bound printed as Go prints a float64.
+           Case{R"({"name":"abc","score":1})", {}},
+           Case{R"({"name":"abc","score":2})",
+                {"FieldValueInvalid spec.score: Invalid value: 2: spec.score in body should be "
+                 "less than 2"}},
+           Case{R"({"name":"abc","score":2.0})", {}},
+           Case{R"({"name":"abc","score":1.2})",
+                {"FieldValueInvalid spec.score: Invalid value: 1.2: spec.score in body should be "
+                 "greater than or equal to 1.5"}},
+           Case{R"({"name":"abc","limit":2000000})",
+                {"FieldValueInvalid spec.limit: Invalid value: 2000000: spec.limit in body should "
+                 "be less than or equal to 1000000"}},
+           Case{R"({"name":"abc","limit":2000000.5})",
+                {"FieldValueInvalid spec.limit: Invalid value: 2.0000005e+06: spec.limit in body "
+                 "should be less than or equal to 1e+06"}},
+           // int64(1e30) is the minimum int64 on amd64, so every integer fails.
+           Case{R"({"name":"abc","huge":5})",
+                {"FieldValueInvalid spec.huge: Invalid value: 5: spec.huge in body should be "
+                 "less than or equal to -9223372036854775808"}},
+           Case{R"({"name":"abc","huge":5.5})", {}},
+           // 3e9 is no int32: compared as float64s.
+           Case{R"({"name":"abc","small":4000000000})",
+                {"FieldValueInvalid spec.small: Invalid value: 4000000000: spec.small in body "
+                 "should be less than or equal to 3e+09"}},
+           // multipleOf 0.5 is int64 0 for an integer value: refused as kube-openapi
+           // does since 2023 (v1.20 panics on the division).
+           Case{R"({"name":"abc","ratio":3})",
+                {"FieldValueInvalid spec.ratio: Invalid value: 0: factor MultipleOf declared for "
+                 "spec.ratio must be positive: 0"}},
            Case{R"({"name":"abc","tags":["a","a","b"]})",
                 {"FieldValueInvalid spec.tags: Invalid value: [\"a\",\"a\",\"b\"]: spec.tags in "
                  "body should have at most 2 items",
