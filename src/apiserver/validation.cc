@@ -50,23 +50,6 @@ int64_t GoInt64(double f) {
   return static_cast<int64_t>(f);
 }
 
-// go-openapi's IsValueValidAgainstRange for a schema bound (always a float64):
-// for "integer", strconv's integer parse of its 'f' rendering, i.e. a whole
-// number in the format's range; for "number" with format float/float32, a
-// finite float32; otherwise always.
-bool BoundFitsType(double bound, const std::string& type, const std::string& format) {
-  if (type == "integer") {
-    if (!std::isfinite(bound) || bound != std::trunc(bound)) return false;
-    // "-0" is no unsigned integer to strconv.ParseUint.
-    if (format == "int32") return bound >= -2147483648.0 && bound <= 2147483647.0;
-    if (format == "uint32") return !std::signbit(bound) && bound <= 4294967295.0;
-    if (format == "uint64") return !std::signbit(bound) && bound < 18446744073709551616.0;
-    return bound >= -9223372036854775808.0 && bound < 9223372036854775808.0;
-  }
-  if (format == "float" || format == "float32") return std::isfinite(static_cast<float>(bound));
-  return true;
-}
-
 bool TypeMatches(const std::string& type, const json& v) {
   if (type == "object") return v.is_object();
   if (type == "array") return v.is_array();
@@ -174,24 +157,20 @@ class SchemaValidator {
     }
   }
 
-  // go-openapi's numberValidator as kube-apiserver runs it. A value held as
-  // an int64 is compared with int64(bound) when the bound passes the schema's
-  // type and format (BoundFitsType); otherwise both are float64s. So, as in
-  // the real server, 1 satisfies `minimum: 1.5` on a number field, and a
+  // go-openapi's numberValidator as kube-apiserver runs it for a schema: it
+  // is given neither the schema's type nor its format, so its range check of
+  // the bound always passes, and a value held as an int64 is compared with
+  // Go's int64(bound), which truncates; a float64 value is compared as a
+  // float64. So, as in the real server, 1 satisfies `minimum: 1.5`, and a
   // factor below 1 truncates to 0 for an integer value.
   void ValidateNumber(const json& schema, const json& v, const std::string& path) {
-    const std::string type = GetString(schema, "type");
-    const std::string format = GetString(schema, "format");
-    const bool held_as_int64 = !HeldAsFloat64(v);
+    const bool native = !HeldAsFloat64(v);
     const double d = v.get<double>();
-    const auto native = [&](double bound) {
-      return held_as_int64 && BoundFitsType(bound, type, format);
-    };
     if (const json& max = Get(schema, "maximum"); max.is_number()) {
       const double m = max.get<double>();
       const bool exclusive = Get(schema, "exclusiveMaximum") == true;
       std::string limit;
-      if (native(m)) {
+      if (native) {
         const int64_t i = v.get<int64_t>(), l = GoInt64(m);
         if (exclusive ? i >= l : i > l) limit = std::to_string(l);
       } else if (exclusive ? d >= m : d > m) {
@@ -207,7 +186,7 @@ class SchemaValidator {
       const double m = min.get<double>();
       const bool exclusive = Get(schema, "exclusiveMinimum") == true;
       std::string limit;
-      if (native(m)) {
+      if (native) {
         const int64_t i = v.get<int64_t>(), l = GoInt64(m);
         if (exclusive ? i <= l : i < l) limit = std::to_string(l);
       } else if (exclusive ? d <= m : d < m) {
@@ -221,7 +200,7 @@ class SchemaValidator {
     }
     if (const json& factor = Get(schema, "multipleOf"); factor.is_number()) {
       const double f = factor.get<double>();
-      if (native(f)) {
+      if (native) {
         // v1.20 divides by int64(f) and panics at 0; kube-openapi since 2023
         // (kubernetes/kube-openapi#349) refuses a factor <= 0, as we do.
         const int64_t i = v.get<int64_t>(), k = GoInt64(f);
