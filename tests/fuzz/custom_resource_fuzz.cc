@@ -26,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       nlohmann::json::parse(input.substr(newline + 1), nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded() || obj.is_discarded()) return 0;
 
-  const ValidationTarget target{"example.gpuautoscaler.io", "v1alpha1", "widgets", "Widget",
-                                true, ""};
+  const ValidationTarget target{
+      "example.gpuautoscaler.io", "v1alpha1", "widgets", "Widget", true, ""};
   PruneUnknownFields(schema, obj);
   const nlohmann::json pruned = obj;
   PruneUnknownFields(schema, obj);
