@@ -19,6 +19,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -319,6 +320,20 @@ class PoolCrashTest : public ManagerCrashTest {
                      {"endpoint", Base64Encode(gcp_->compute_endpoint())},
                      {"ca.crt", Base64Encode(gcp_->ca_pem())}}}};
     ASSERT_TRUE(client_->Create({kube::resources::kSecrets, ns_, "gcp-credentials"}, secret).ok());
+  }
+  // A failure seen once under load and never again: print what explains
+  // one, since CI keeps no test directory.
+  void TearDown() override {
+    if (HasFailure() && client_ && gcp_) {
+      std::cerr << "pool status: " << PoolStatus().dump(2) << "\ncloud calls:\n";
+      for (const std::string& r : gcp_->requests())
+        std::cerr << "  " << r << "\n";
+      if (std::ifstream killed(dir_ + "/manager.log"); killed) {
+        std::cerr << "killed run's log:\n" << killed.rdbuf() << "\n";
+      }
+      std::cerr << "latest run's log:\n" << manager_.Log() << "\n";
+    }
+    ManagerCrashTest::TearDown();
   }
   std::vector<std::string> Args() const override {
     return {testing::BinaryPath("gpu-autoscaler-manager"),
