@@ -165,60 +165,51 @@ class SchemaValidator {
   // factor below 1 truncates to 0 for an integer value.
   void ValidateNumber(const json& schema, const json& v, const std::string& path) {
     const bool native = !HeldAsFloat64(v);
+    const int64_t i = native ? v.get<int64_t>() : 0;
     const double d = v.get<double>();
-    if (const json& max = Get(schema, "maximum"); max.is_number()) {
-      const double m = max.get<double>();
-      const bool exclusive = Get(schema, "exclusiveMaximum") == true;
+    for (const bool upper : {true, false}) {
+      const json& bound = Get(schema, upper ? "maximum" : "minimum");
+      if (!bound.is_number()) continue;
+      const double m = bound.get<double>();
+      const bool exclusive = Get(schema, upper ? "exclusiveMaximum" : "exclusiveMinimum") == true;
+      const auto beyond = [&](auto value, auto limit) {
+        if (upper) return exclusive ? value >= limit : value > limit;
+        return exclusive ? value <= limit : value < limit;
+      };
       std::string limit;
       if (native) {
-        const int64_t i = v.get<int64_t>(), l = GoInt64(m);
-        if (exclusive ? i >= l : i > l) limit = std::to_string(l);
-      } else if (exclusive ? d >= m : d > m) {
+        if (beyond(i, GoInt64(m))) limit = std::to_string(GoInt64(m));
+      } else if (beyond(d, m)) {
         limit = GoFloat(m);
       }
-      if (!limit.empty()) {
-        Add(kRankValue, ErrorType::kInvalid, path, v,
-            Name(path) + " in body should be less than " + (exclusive ? "" : "or equal to ") +
-                limit);
-      }
-    }
-    if (const json& min = Get(schema, "minimum"); min.is_number()) {
-      const double m = min.get<double>();
-      const bool exclusive = Get(schema, "exclusiveMinimum") == true;
-      std::string limit;
-      if (native) {
-        const int64_t i = v.get<int64_t>(), l = GoInt64(m);
-        if (exclusive ? i <= l : i < l) limit = std::to_string(l);
-      } else if (exclusive ? d <= m : d < m) {
-        limit = GoFloat(m);
-      }
-      if (!limit.empty()) {
-        Add(kRankValue, ErrorType::kInvalid, path, v,
-            Name(path) + " in body should be greater than " + (exclusive ? "" : "or equal to ") +
-                limit);
-      }
+      if (limit.empty()) continue;
+      Add(kRankValue, ErrorType::kInvalid, path, v,
+          Name(path) + " in body should be " + (upper ? "less" : "greater") + " than " +
+              (exclusive ? "" : "or equal to ") + limit);
     }
     if (const json& factor = Get(schema, "multipleOf"); factor.is_number()) {
       const double f = factor.get<double>();
+      const auto not_positive = [&](const json& shown, const std::string& text) {
+        Add(kRankValue, ErrorType::kInvalid, path, shown,
+            "factor MultipleOf declared for " + Name(path) + " must be positive: " + text);
+      };
+      const auto not_multiple = [&](const std::string& text) {
+        Add(kRankValue, ErrorType::kInvalid, path, v,
+            Name(path) + " in body should be a multiple of " + text);
+      };
       if (native) {
         // v1.20 divides by int64(f) and panics at 0; kube-openapi since 2023
         // (kubernetes/kube-openapi#349) refuses a factor <= 0, as we do.
-        const int64_t i = v.get<int64_t>(), k = GoInt64(f);
+        const int64_t k = GoInt64(f);
         if (k <= 0) {
-          Add(kRankValue, ErrorType::kInvalid, path, json(k),
-              "factor MultipleOf declared for " + Name(path) +
-                  " must be positive: " + std::to_string(k));
+          not_positive(json(k), std::to_string(k));
         } else if (i % k != 0) {
-          Add(kRankValue, ErrorType::kInvalid, path, v,
-              Name(path) + " in body should be a multiple of " + std::to_string(k));
+          not_multiple(std::to_string(k));
         }
       } else if (f < 0) {
-        Add(kRankValue, ErrorType::kInvalid, path, factor,
-            "factor MultipleOf declared for " + Name(path) + " must be positive: " + GoFloat(f));
+        not_positive(factor, GoFloat(f));
       } else if (!IsFloat64AJsonInteger(f < 1 ? 1 / f * d : d / f)) {
-        // go-openapi's MultipleOf: the quotient must be a JSON integer.
-        Add(kRankValue, ErrorType::kInvalid, path, v,
-            Name(path) + " in body should be a multiple of " + GoFloat(f));
+        not_multiple(GoFloat(f));  // go-openapi's MultipleOf: the quotient must be a JSON integer
       }
     }
   }
