@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -36,21 +37,38 @@ struct ProblemDeleter {
   void operator()(glp_prob* p) const { glp_delete_prob(p); }
 };
 
-// Milli-GPU of one pod of `s` that the "at most one per GPU" cut charges, in GPUs.
-double HalfGpuWeight(const Shape& s) {
-  if (s.gpu_milli > kMilliPerGpu / 2) return s.num_gpu;
-  if (s.gpu_milli * 2 == kMilliPerGpu) return 0.5 * s.num_gpu;
-  return 0;
+// A sharing pod: one GPU, less than all of it. Only these share a GPU.
+bool Sharing(const Shape& s) {
+  return s.num_gpu == 1 && s.gpu_milli < kMilliPerGpu;
 }
 
-// Fekete–Schepers dual-feasible function on one GPU's 1000 milli: a share
-// above 1000−ε leaves no room for anything but shares below ε, so it counts as
-// the whole GPU; shares below ε count 0; the rest at face value. For any set
-// of shares packed on one GPU the counted sum stays ≤ 1000 (ε ≤ 500).
-double DualFeasibleMilli(int milli, int epsilon) {
-  if (milli > kMilliPerGpu - epsilon) return kMilliPerGpu;
-  if (milli < epsilon) return 0;
-  return milli;
+// More GPU patterns than this (many small sharing requests) would make an LP
+// too large to solve column by column; the bound refuses such traces.
+constexpr size_t kMaxGpuPatterns = 100'000;
+
+// Every maximal multiset of `sizes` (sharing requests, milli) that fits one
+// GPU: maximal means no size fits in what is left. Each pattern is a count per
+// size. Any set of sharing pods on one GPU is covered by one of them. Stops
+// after kMaxGpuPatterns + 1.
+std::vector<std::vector<int>> GpuPatterns(const std::vector<int>& sizes) {
+  std::vector<std::vector<int>> patterns;
+  std::vector<int> counts(sizes.size(), 0);
+  const int smallest =
+      sizes.empty() ? kMilliPerGpu + 1 : *std::min_element(sizes.begin(), sizes.end());
+  // Sizes in the order given; depth-first over the count of each.
+  auto visit = [&](auto&& self, size_t i, int left) -> void {
+    if (i == sizes.size()) {
+      if (left < smallest) patterns.push_back(counts);
+      return;
+    }
+    for (int k = left / sizes[i]; k >= 0 && patterns.size() <= kMaxGpuPatterns; --k) {
+      counts[i] = k;
+      self(self, i + 1, left - k * sizes[i]);
+    }
+    counts[i] = 0;
+  };
+  if (!sizes.empty()) visit(visit, 0, kMilliPerGpu);
+  return patterns;
 }
 
 bool FitsType(const Shape& s, const NodeType& t) {
@@ -97,35 +115,54 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
     shape_of[e] = it->second;
   }
 
-  // ε breakpoints: just enough to round each large share up to a whole GPU,
-  // and each small share's own size.
-  std::vector<int> epsilons;
-  for (const Shape& shape : shapes) {
-    if (shape.num_gpu != 1 || shape.gpu_milli >= kMilliPerGpu) continue;
-    const int e =
-        shape.gpu_milli > kMilliPerGpu / 2 ? kMilliPerGpu - shape.gpu_milli + 1 : shape.gpu_milli;
-    if (std::find(epsilons.begin(), epsilons.end(), e) == epsilons.end()) epsilons.push_back(e);
+  // The distinct sharing requests and the GPU patterns over them.
+  std::vector<int> sizes;
+  for (const Shape& shape : shapes)
+    if (Sharing(shape) && std::find(sizes.begin(), sizes.end(), shape.gpu_milli) == sizes.end())
+      sizes.push_back(shape.gpu_milli);
+  std::sort(sizes.rbegin(), sizes.rend());
+  const std::vector<std::vector<int>> patterns = GpuPatterns(sizes);
+  if (patterns.size() > kMaxGpuPatterns) {
+    return InvalidArgumentError("the bound's GPU patterns exceed " +
+                                std::to_string(kMaxGpuPatterns) + " (" +
+                                std::to_string(sizes.size()) +
+                                " distinct sharing requests); too many small requests to bound");
   }
-  std::sort(epsilons.begin(), epsilons.end());
+  auto size_index = [&](int milli) {
+    return static_cast<int>(std::find(sizes.begin(), sizes.end(), milli) - sizes.begin());
+  };
 
   glp_term_out(GLP_OFF);
   std::unique_ptr<glp_prob, ProblemDeleter> lp(glp_create_prob());
   glp_set_obj_dir(lp.get(), GLP_MAX);
-  // Rows per node type: CPU, memory, GPU milli, >half-GPU pods, then one per
-  // ε (the dual-feasible GPU milli); then one row per shape.
-  const int rows_per_type = 4 + static_cast<int>(epsilons.size());
+  // Rows per node type: CPU, memory, GPU milli; then one row per shape.
+  constexpr int rows_per_type = 3;
   const int type_rows = rows_per_type * static_cast<int>(types.size());
-  glp_add_rows(lp.get(), type_rows + static_cast<int>(shapes.size()));
+  // Then per node type, the GPU patterns: one row per sharing request (its
+  // pods ≤ the slots the type's patterns offer) and one for the GPUs (patterns
+  // in use plus GPUs of whole-GPU pods ≤ the type's GPUs).
+  const int pattern_base = type_rows + static_cast<int>(shapes.size());
+  const int pattern_rows_per_type = static_cast<int>(sizes.size()) + 1;
+  auto pattern_row = [&](size_t t, int size) {
+    return pattern_base + pattern_rows_per_type * static_cast<int>(t) + size + 1;
+  };
+  auto gpu_row = [&](size_t t) { return pattern_row(t, static_cast<int>(sizes.size())); };
+  glp_add_rows(lp.get(), pattern_base + pattern_rows_per_type * static_cast<int>(types.size()));
   for (size_t t = 0; t < types.size(); ++t) {
     const NodeType& type = types[t];
     const int row = rows_per_type * static_cast<int>(t) + 1;
     glp_set_row_bnds(lp.get(), row, GLP_UP, 0, 1e-3 * type.count * type.cpu_milli);
     glp_set_row_bnds(lp.get(), row + 1, GLP_UP, 0, 1e-3 * type.count * type.memory_mib);
-    for (int r = 2; r < rows_per_type; ++r)
-      glp_set_row_bnds(lp.get(), row + r, GLP_UP, 0, double{1} * type.count * type.gpu_count);
+    glp_set_row_bnds(lp.get(), row + 2, GLP_UP, 0, double{1} * type.count * type.gpu_count);
   }
   for (size_t s = 0; s < shapes.size(); ++s)
     glp_set_row_bnds(lp.get(), type_rows + static_cast<int>(s) + 1, GLP_UP, 0, 0);
+  for (size_t t = 0; t < types.size(); ++t) {
+    for (size_t g = 0; g < sizes.size(); ++g)
+      glp_set_row_bnds(lp.get(), pattern_row(t, static_cast<int>(g)), GLP_UP, 0, 0);
+    glp_set_row_bnds(lp.get(), gpu_row(t), GLP_UP, 0,
+                     double{1} * types[t].count * types[t].gpu_count);
+  }
 
   std::vector<int> ia{0}, ja{0};
   std::vector<double> ar{0};
@@ -140,10 +177,7 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
       glp_set_col_bnds(lp.get(), col, GLP_LO, 0, 0);
       glp_set_obj_coef(lp.get(), col, gpus);
       const int row = rows_per_type * static_cast<int>(t) + 1;
-      std::vector<double> entries = {1e-3 * shape.cpu_milli, 1e-3 * shape.memory_mib, gpus,
-                                     HalfGpuWeight(shape)};
-      for (int e : epsilons)
-        entries.push_back(shape.num_gpu * DualFeasibleMilli(shape.gpu_milli, e) / kMilliPerGpu);
+      const double entries[rows_per_type] = {1e-3 * shape.cpu_milli, 1e-3 * shape.memory_mib, gpus};
       for (int r = 0; r < rows_per_type; ++r) {
         if (entries[r] == 0) continue;
         ia.push_back(row + r);
@@ -151,6 +185,32 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
         ar.push_back(entries[r]);
       }
       ia.push_back(type_rows + static_cast<int>(s) + 1);
+      ja.push_back(col);
+      ar.push_back(1);
+      if (Sharing(shape)) {
+        ia.push_back(pattern_row(t, size_index(shape.gpu_milli)));
+        ja.push_back(col);
+        ar.push_back(1);
+      } else if (shape.gpu_milli == kMilliPerGpu) {
+        ia.push_back(gpu_row(t));
+        ja.push_back(col);
+        ar.push_back(shape.num_gpu);
+      }
+    }
+  }
+  // y[p][t]: GPUs of type t packed with pattern p (no objective).
+  for (size_t t = 0; t < types.size(); ++t) {
+    for (const std::vector<int>& pattern : patterns) {
+      const int col = ++columns;
+      glp_add_cols(lp.get(), 1);
+      glp_set_col_bnds(lp.get(), col, GLP_LO, 0, 0);
+      for (size_t g = 0; g < sizes.size(); ++g) {
+        if (pattern[g] == 0) continue;
+        ia.push_back(pattern_row(t, static_cast<int>(g)));
+        ja.push_back(col);
+        ar.push_back(-pattern[g]);
+      }
+      ia.push_back(gpu_row(t));
       ja.push_back(col);
       ar.push_back(1);
     }
@@ -166,6 +226,9 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
   BoundCurve curve;
   curve.node_types = static_cast<int>(types.size());
   curve.pod_shapes = static_cast<int>(shapes.size());
+  curve.gpu_patterns = static_cast<int>(patterns.size());
+  curve.lp_rows = glp_get_num_rows(lp.get());
+  curve.lp_columns = glp_get_num_cols(lp.get());
   curve.alloc_pct.fill(std::numeric_limits<double>::quiet_NaN());
   const double capacity = static_cast<double>(cluster.total_gpu_milli());
   std::vector<int> arrived_count(shapes.size(), 0);

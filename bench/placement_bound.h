@@ -6,11 +6,14 @@
 // GPU milli out of the pods that have arrived so far": nodes are grouped into
 // types (CPU, memory, GPU count, model), pods into shapes, and x[s][t] is how
 // many pods of shape s go to nodes of type t, subject to each type's total
-// CPU, memory and GPU milli, one GPU per pod asking more than half a GPU
-// (whole-GPU pods count k), the model constraints, and no more pods of a
-// shape than have arrived. Every real placement is a feasible point, so the
-// LP optimum bounds every policy. Solved with GLPK; tooling only, never on
-// the scheduler's path.
+// CPU, memory and GPU milli, the model constraints, and no more pods of a
+// shape than have arrived. What one GPU can hold is a configuration LP
+// (Gilmore–Gomory): y[p][t] GPUs of type t packed with pattern p, p ranging
+// over the maximal multisets of sharing requests that fit 1000 milli; the
+// sharing pods of each request on type t are at most the slots its patterns
+// offer, and patterns plus whole-GPU pods' GPUs at most the type's GPUs.
+// Every real placement is a feasible point, so the LP optimum bounds every
+// policy. Solved with GLPK; tooling only, never on the scheduler's path.
 //
 //   GPU_ASSIGN_OR_RETURN(BoundCurve curve, AllocationBound(trace, /*seed=*/42));
 //   double at100 = curve.alloc_pct[100];
@@ -34,6 +37,9 @@ struct BoundCurve {
   std::array<double, kArrivedColumns> alloc_pct{};
   int node_types = 0;
   int pod_shapes = 0;
+  int gpu_patterns = 0;  // maximal sets of sharing requests one GPU holds
+  int lp_rows = 0;
+  int lp_columns = 0;
 };
 
 Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 namespace gpu_autoscaler::autoscale::bench {
 namespace {
@@ -40,13 +42,49 @@ TEST(AllocationBoundTest, MatchesHandSolvedRelaxation) {
   EXPECT_NEAR(curve->alloc_pct[40], 40.5, 0.011);  // a alone fits
   EXPECT_NEAR(curve->alloc_pct[81], 81.0, 0.011);  // a and b, one GPU each
   // a, b, c: 1920 ≤ 2000 in total, but an 810 share leaves 190, which c
-  // cannot use. With ε = 191 the 810s count 1000 and c 300 against 2000:
-  // max 810·x + 300·y with 1000·x + 300·y ≤ 2000, y ≤ 1 gives x = 1.7, y = 1,
-  // 1677 milli = 83.85% (the integer optimum is 81%: the relaxation bounds it).
-  EXPECT_NEAR(curve->alloc_pct[96], 83.85, 0.011);
+  // cannot use. The GPU patterns over {810, 300} are {810} and {300, 300,
+  // 300}: max 810·x + 300·y with x ≤ p, y ≤ 3q, p + q ≤ 2, x ≤ 2, y ≤ 1 gives
+  // q = 1/3, x = 5/3, y = 1: 1650 milli = 82.5% (the integer optimum is 81%:
+  // the relaxation bounds it). The ε rows alone allowed 83.85%.
+  EXPECT_NEAR(curve->alloc_pct[96], 82.5, 0.011);
   // Columns next to an event take its bound; columns far from any are NaN.
-  EXPECT_NEAR(curve->alloc_pct[97], 83.85, 0.011);
+  EXPECT_NEAR(curve->alloc_pct[97], 82.5, 0.011);
   EXPECT_TRUE(std::isnan(curve->alloc_pct[10]));
+}
+
+// Five 470-milli pods on two GPUs: counted in milli, 4.25 of them fit
+// (2000 / 470); per GPU only two do. Tuning to 1.3 adds
+// nothing (a sixth 470 would pass 2600). Arrived after the fifth: 117.5% →
+// column 118. Without the GPU patterns the bound was 100%.
+TEST(AllocationBoundTest, CountsPodsPerGpuNotMilli) {
+  std::vector<PodSpec> pods;
+  for (char name = 'a'; name <= 'e'; ++name)
+    pods.push_back(SharePod(std::string(1, name), 470));
+  Result<PreparedTrace> trace = PrepareTrace({GpuNode("n", 2)}, pods);
+  ASSERT_TRUE(trace.ok());
+  SimulationOptions options;
+  options.tune_ratio = 1.3;
+  options.shuffle = false;
+  Result<BoundCurve> curve = AllocationBound(*trace, 42, options);
+  ASSERT_TRUE(curve.ok()) << curve.error().ToString();
+  EXPECT_NEAR(curve->alloc_pct[70], 70.5, 0.011);   // three pods: two GPUs hold them
+  EXPECT_NEAR(curve->alloc_pct[118], 94.0, 0.011);  // four of five: 1880 milli
+}
+
+// Sixty small distinct requests fit one GPU in far more ways than the LP can
+// take: the bound says so instead of running out of memory or time.
+TEST(AllocationBoundTest, RefusesTooManyGpuPatterns) {
+  std::vector<PodSpec> pods;
+  for (int milli = 10; milli < 70; ++milli)
+    pods.push_back(SharePod("p" + std::to_string(milli), milli));
+  Result<PreparedTrace> trace = PrepareTrace({GpuNode("n", 8)}, pods);
+  ASSERT_TRUE(trace.ok());
+  SimulationOptions options;
+  options.shuffle = false;
+  Result<BoundCurve> curve = AllocationBound(*trace, 42, options);
+  ASSERT_FALSE(curve.ok());
+  EXPECT_NE(curve.error().message().find("GPU patterns exceed"), std::string::npos)
+      << curve.error().ToString();
 }
 
 TEST(AllocationBoundTest, NeverPlacesWhatNoNodeTakes) {

@@ -68,7 +68,8 @@ struct TraceResult {
   std::array<double, kArrivedColumns> bound{};  // mean over seeds
   bool has_bound = false;
   double bound_seconds = 0;
-  int node_types = 0, pod_shapes = 0;  // of the first seed's LP
+  // Of the first seed's LP.
+  int node_types = 0, pod_shapes = 0, gpu_patterns = 0, lp_rows = 0, lp_columns = 0;
 };
 
 }  // namespace
@@ -168,6 +169,9 @@ int main(int argc, char** argv) {
         if (r.node_types == 0) {
           r.node_types = curve->node_types;
           r.pod_shapes = curve->pod_shapes;
+          r.gpu_patterns = curve->gpu_patterns;
+          r.lp_rows = curve->lp_rows;
+          r.lp_columns = curve->lp_columns;
         }
       }
       r.has_bound = true;
@@ -248,10 +252,13 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   if (bound) {
-    std::printf("\nBound: CPU time for all seeds, node types × pod shapes of the first seed's LP:");
+    std::printf(
+        "\nBound: CPU time for all seeds; node types, pod shapes, GPU patterns and LP rows × "
+        "columns of the first seed's LP:");
     for (const TraceResult& r : results)
-      std::printf(" %s %.1f s, %d × %d;", r.trace.c_str(), r.bound_seconds, r.node_types,
-                  r.pod_shapes);
+      std::printf(" %s %.1f s, %d types, %d shapes, %d patterns, %d × %d;", r.trace.c_str(),
+                  r.bound_seconds, r.node_types, r.pod_shapes, r.gpu_patterns, r.lp_rows,
+                  r.lp_columns);
     std::printf("\n");
   }
   return 0;
