@@ -21,6 +21,15 @@ Scheduler::Scheduler(const ClusterState& cluster, Policy& policy, std::vector<in
   }
 }
 
+Scheduler::Scheduler(const Scheduler& from, const ClusterState& cluster, Policy& policy)
+    : cluster_(cluster),
+      policy_(policy),
+      ranks_(from.ranks_),
+      rng_(from.rng_),
+      shape_ids_(from.shape_ids_),
+      cache_(from.cache_),
+      rejected_(from.rejected_) {}
+
 std::vector<Scheduler::CacheEntry>& Scheduler::CacheFor(const PodRequest& pod) {
   const ShapeKey key{pod.cpu_milli, pod.num_gpu, pod.gpu_milli, pod.models, pod.mig_slices};
   auto [it, inserted] = shape_ids_.try_emplace(key, static_cast<int>(cache_.size()));

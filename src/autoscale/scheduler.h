@@ -34,6 +34,12 @@ class Scheduler {
   // `ranks[i]` is node i's tie-break rank (smaller wins); empty means node index.
   // `seed` drives Random's node and GPU draws.
   Scheduler(const ClusterState& cluster, Policy& policy, std::vector<int> ranks, uint64_t seed);
+  // A scheduler for `cluster`, a copy of `from`'s cluster (a copied
+  // ClusterState keeps its node versions), starting from `from`'s score cache,
+  // rejections and random state, for what-if runs that would otherwise rescore
+  // every node. `policy` must score as `from`'s does (same policy, same
+  // parameters, same target workload).
+  Scheduler(const Scheduler& from, const ClusterState& cluster, Policy& policy);
 
   // Where `pod` should go, or nullopt when no node fits.
   std::optional<Placement> Select(const PodRequest& pod);

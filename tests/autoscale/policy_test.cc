@@ -274,6 +274,51 @@ TEST_F(SchedulerTest, HighestScoreWinsAndCacheFollowsPlacements) {
   EXPECT_FALSE(scheduler.Select(huge).has_value());
 }
 
+// A fork starts from the original's score cache but decides on its own copy
+// of the cluster exactly as a fresh scheduler there would, and leaves the
+// original cluster and scheduler as they were.
+TEST_F(SchedulerTest, AForkDecidesOnItsCopyAsAFreshSchedulerWould) {
+  AddNode("a", 2);
+  AddNode("b", 2);
+  AddNode("c", 4);
+  auto policy = MakePolicy("FGD", &workload_);
+  ASSERT_TRUE(policy.ok());
+  const std::vector<int> ranks = {2, 0, 1};
+  Scheduler original(cluster_, **policy, ranks, 1);
+  const PodRequest small = cluster_.Resolve({"s", 1000, 1, 1, 300, {}, {}});
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(cluster_.Place(small, *original.Select(small)).ok());
+  const int64_t allocated = cluster_.allocated_gpu_milli();
+
+  ClusterState copy = cluster_;
+  auto fork_policy = MakePolicy("FGD", &workload_);
+  ASSERT_TRUE(fork_policy.ok());
+  Scheduler fork(original, copy, **fork_policy);
+  const std::vector<PodRequest> pods = {
+      cluster_.Resolve({"a", 1000, 1, 1, 700, {}, {}}),
+      cluster_.Resolve({"b", 1000, 1, 1, 500, {}, {}}),
+      cluster_.Resolve({"c", 2000, 1, 2, 1000, {}, {}}),
+      small,
+      cluster_.Resolve({"d", 1000, 1, 1, 1000, {}, {}}),
+      cluster_.Resolve({"e", 1000, 1, 1, 600, {}, {}}),
+  };
+  for (const PodRequest& pod : pods) {
+    auto fresh_policy = MakePolicy("FGD", &workload_);
+    ASSERT_TRUE(fresh_policy.ok());
+    Scheduler fresh(copy, **fresh_policy, ranks, 1);
+    const std::optional<Placement> expected = fresh.Select(pod);
+    const std::optional<Placement> got = fork.Select(pod);
+    ASSERT_EQ(got, expected) << pod.gpu_milli;
+    if (got) {
+      ASSERT_TRUE(copy.Place(pod, *got).ok());
+    }
+  }
+  EXPECT_GT(copy.allocated_gpu_milli(), allocated);
+  EXPECT_EQ(cluster_.allocated_gpu_milli(), allocated);
+  Scheduler fresh(cluster_, **fork_policy, ranks, 1);
+  EXPECT_EQ(original.Select(small), fresh.Select(small));
+}
+
 TEST_F(SchedulerTest, FgdUsesTheGpuItScored) {
   AddNode("a", 2);
   auto policy = MakePolicy("FGD", &workload_);
