@@ -6,7 +6,10 @@
 // whose column-100 allocation is highest (ties: FragLookahead's own choice).
 // It places every pod that fits, as the simulator's policies do, so it is a
 // must-place policy with an oracle, not a bound; it is far too slow to
-// schedule with (thousands of full rollouts per run). Single-threaded.
+// schedule with (thousands of full rollouts per run). Single-threaded. With
+// --candidates 1 it rolls FragLookahead's own choice out, must reproduce
+// FragLookahead, and every rollout must foretell what the run then does; it
+// exits 1 if not (a check of the forked schedulers the rollouts run on).
 //
 //   build/default/bench/placement_rollout --traces default --seeds 42-45
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "autoscale/policy.h"
@@ -81,6 +85,9 @@ class OracleRun {
         scheduler_(cluster_, *policy_, workload_.node_ranks, seed ^ kSchedulerSeedMix),
         capacity_(static_cast<double>(cluster_.total_gpu_milli())) {}
 
+  // With one candidate, rollouts whose forecast the run did not follow.
+  int64_t mispredicted() const { return mispredicted_; }
+
   // The run's column-100 allocation, as the simulator reports it.
   double Run(int64_t* rollouts) {
     // The events up to the end of column 100.
@@ -94,6 +101,7 @@ class OracleRun {
     }
     double sum = 0;
     int count = 0;
+    std::vector<double> realized(end + 1, 0);  // allocated milli at column-100 events
     for (size_t i = 0; i < end; ++i) {
       const PodRequest& pod = trace_.requests[workload_.arrivals[i]];
       const int64_t before = i == 0 ? 0 : arrived_after[i - 1];
@@ -106,8 +114,16 @@ class OracleRun {
       if (placement) (void)cluster_.Place(pod, *placement);
       if (ColumnOf(arrived_after[i], capacity_) == kColumn) {
         sum += Round2(100.0 * static_cast<double>(cluster_.allocated_gpu_milli()) / capacity_);
+        realized[i] = static_cast<double>(cluster_.allocated_gpu_milli());
         ++count;
       }
+    }
+    // What each rollout foretold must be what the run then did (one candidate:
+    // the run continues as the rollout did).
+    for (size_t i = end; i-- > 0;)
+      realized[i] += realized[i + 1];
+    for (const auto& [index, value] : predicted_) {
+      if (value != realized[index]) ++mispredicted_;
     }
     return count > 0 ? Round2(sum / count) : std::nan("");
   }
@@ -143,13 +159,14 @@ class OracleRun {
       seen.push_back(std::move(sig));
       nodes.push_back(c.node);
     }
-    if (nodes.size() == 1) return chosen;
+    if (nodes.size() == 1 && options_.candidates > 1) return chosen;
     double best_value = -1;
     for (int node : nodes) {
       const Placement placement =
           node == chosen->node ? *chosen : scheduler_.PlaceOnNode(node, pod);
       const double value = Rollout(pod, placement, index, end, arrived_after);
       ++*rollouts;
+      if (options_.candidates == 1) predicted_.push_back({index, value});
       if (value > best_value) {
         best_value = value;
         chosen = placement;
@@ -181,6 +198,8 @@ class OracleRun {
 
   const PreparedTrace& trace_;
   const Options& options_;
+  std::vector<std::pair<size_t, double>> predicted_;  // with one candidate: (event, value)
+  int64_t mispredicted_ = 0;
   Workload workload_;
   ClusterState cluster_;
   std::unique_ptr<Policy> policy_;
@@ -267,6 +286,15 @@ int main(int argc, char** argv) {
                   o, oracle, f + 0.25 * (100 - f), static_cast<long long>(rollouts),
                   static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC);
       std::fflush(stdout);
+      // With one candidate the oracle is FragLookahead itself; anything else
+      // means the rollout machinery (the forked scheduler) is wrong.
+      if (options.candidates == 1 && (oracle != o || run.mispredicted() != 0)) {
+        std::fprintf(stderr,
+                     "%s seed %lu: with one candidate the oracle (%.2f) must equal "
+                     "FragLookahead (%.2f) and every rollout foretell the run (%lld did not)\n",
+                     name.c_str(), seed, oracle, o, static_cast<long long>(run.mispredicted()));
+        return 1;
+      }
       fgd_sum += f / seeds;
       ours_sum += o / seeds;
       oracle_sum += oracle / seeds;
