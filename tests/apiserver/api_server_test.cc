@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -69,6 +73,43 @@ Response Do(const std::string& base, const std::string& method, const std::strin
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return r;
+}
+
+// A response body read as it streams, so a test can wait for what a watch
+// has delivered before ending it.
+struct StreamingBody {
+  std::mutex mu;
+  std::condition_variable grew;
+  std::string text;
+
+  // Waits until the body contains `needle`; false after `timeout`.
+  bool WaitFor(std::string_view needle, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return grew.wait_for(lock, timeout, [&] { return text.find(needle) != std::string::npos; });
+  }
+};
+
+size_t AppendStreaming(char* data, size_t size, size_t n, void* out) {
+  auto* body = static_cast<StreamingBody*>(out);
+  {
+    std::lock_guard<std::mutex> lock(body->mu);
+    body->text.append(data, size * n);
+  }
+  body->grew.notify_all();
+  return size * n;
+}
+
+// GET `path` into `body` as it arrives (for watches).
+void Stream(const std::string& base, const std::string& path, StreamingBody* body) {
+  CURL* curl = curl_easy_init();
+  const std::string url = base + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60'000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendStreaming);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+  curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
 }
 
 std::vector<json> Events(const std::string& body) {
@@ -147,9 +188,9 @@ TEST_F(ApiServerTest, WatchDeliversEveryEventInResourceVersionOrder) {
 
 TEST_F(ApiServerTest, LiveWatchSeesConcurrentWritesOnceEachInOrder) {
   std::atomic<bool> done{false};
-  Response watch;
+  StreamingBody watch;
   std::thread watcher([&] {
-    watch = Do(base_, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=60");
+    Stream(base_, "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=60", &watch);
     done = true;
   });
   // Zero-padded names: key order (synthetic ADDED for what existed when the
@@ -159,19 +200,22 @@ TEST_F(ApiServerTest, LiveWatchSeesConcurrentWritesOnceEachInOrder) {
     std::snprintf(name, sizeof(name), "live-%02d", i);
     ASSERT_EQ(Create(name).status, 201);
   }
-  // End the stream through the drop-watches fault (repeated, in case the
-  // watch was not established yet).
+  // A watch delivers committed writes on its own thread, and ending it drops
+  // what it has not sent yet, as a closed connection does: wait for the last
+  // object first. Then end the stream through the drop-watches fault
+  // (repeated, in case the watch was not established yet).
+  EXPECT_TRUE(watch.WaitFor("\"live-49\"", std::chrono::seconds(30)));
   while (!done) {
     ASSERT_EQ(Do(base_, "POST", "/__faults/drop-watches", "{}").status, 200);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   watcher.join();
-  auto events = Events(watch.body);
+  auto events = Events(watch.text);
   std::vector<std::string> names;
   for (const auto& e : events) {
     if (e["type"] == "ADDED") names.push_back(e["object"]["metadata"]["name"]);
   }
-  ASSERT_EQ(names.size(), 50u) << watch.body.substr(0, 500);
+  ASSERT_EQ(names.size(), 50u) << watch.text.substr(0, 500);
   for (size_t i = 0; i < names.size(); ++i) {
     char want[32];
     std::snprintf(want, sizeof(want), "live-%02d", static_cast<int>(i));
