@@ -16,14 +16,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "autoscale/trace.h"
 #include "defrag_openb_util.h"
+#include "openb_cli.h"
 
 namespace autoscale = gpu_autoscaler::autoscale;
+namespace bench = gpu_autoscaler::autoscale::bench;
 
 namespace {
 
@@ -44,48 +45,32 @@ int main(int argc, char** argv) {
   int seeds = 3;
   int lookahead = 8;
   std::vector<int> ks = {0, 1, 2, 5, 10, 20, 50, 100};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  bench::Flags flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (arg == "--trace") {
-      trace_name = value();
-    } else if (arg == "--seeds") {
-      seeds = std::atoi(value().c_str());
-    } else if (arg == "--lookahead") {
-      lookahead = std::atoi(value().c_str());
-    } else if (arg == "--data") {
-      data = value();
-    } else if (arg == "--moves") {
+    } else if (flags.Is("--trace")) {
+      trace_name = flags.Value();
+    } else if (flags.Is("--seeds")) {
+      seeds = std::atoi(flags.Value().c_str());
+    } else if (flags.Is("--lookahead")) {
+      lookahead = std::atoi(flags.Value().c_str());
+    } else if (flags.Is("--data")) {
+      data = flags.Value();
+    } else if (flags.Is("--moves")) {
       ks.clear();
-      std::stringstream list(value());
-      std::string item;
-      while (std::getline(list, item, ','))
+      for (const std::string& item : bench::SplitList(flags.Value()))
         ks.push_back(std::atoi(item.c_str()));
     } else {
-      std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
-      return 2;
+      return flags.Unknown();
     }
   }
   if (seeds < 1 || ks.empty() || lookahead < 0) {
     std::fprintf(stderr, "--seeds must be >= 1, --moves non-empty, --lookahead >= 0\n");
     return 2;
   }
-  auto nodes = autoscale::LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
-  auto pods = autoscale::LoadPodCsv(data + "/openb_pod_list_" + trace_name + ".csv");
-  if (!nodes.ok() || !pods.ok()) {
-    std::fprintf(stderr, "%s\n", (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
-    return 1;
-  }
-  auto trace = autoscale::PrepareTrace(std::move(*nodes), std::move(*pods));
+  auto trace = bench::LoadOpenbVariant(data, trace_name);
   if (!trace.ok()) {
     std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
     return 1;

@@ -15,6 +15,7 @@
 
 #include "autoscale/simulator.h"
 #include "autoscale/trace.h"
+#include "openb_cli.h"
 
 namespace gpu_autoscaler::autoscale::bench {
 
@@ -43,16 +44,9 @@ inline const PreparedTrace& OpenbTrace(const std::string& variant) {
   static std::map<std::string, PreparedTrace> cache;
   auto it = cache.find(variant);
   if (it != cache.end()) return it->second;
-  auto nodes = LoadNodeCsv(OpenbPath("openb_node_list_gpu_node.csv"));
-  auto pods = LoadPodCsv(OpenbPath("openb_pod_list_" + variant + ".csv"));
-  if (!nodes.ok() || !pods.ok()) {
-    std::fprintf(stderr, "cannot load openb trace %s: %s\n", variant.c_str(),
-                 (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
-    std::exit(1);
-  }
-  auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+  auto trace = LoadOpenbVariant(std::string(GPA_SOURCE_DIR) + "/bench/data/openb", variant);
   if (!trace.ok()) {
-    std::fprintf(stderr, "cannot prepare %s: %s\n", variant.c_str(),
+    std::fprintf(stderr, "cannot load openb trace %s: %s\n", variant.c_str(),
                  trace.error().ToString().c_str());
     std::exit(1);
   }

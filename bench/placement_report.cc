@@ -12,12 +12,12 @@
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "autoscale/experiment.h"
 #include "autoscale/trace.h"
+#include "openb_cli.h"
 #include "placement_bench_util.h"
 #include "placement_bound.h"
 
@@ -44,15 +44,6 @@ void Usage() {
       "  --no-bound        skip the LP bound\n"
       "  --curve-dir DIR   write DIR/<trace>.csv: arrived %%, each policy's mean, the bound\n"
       "  --threads N       worker threads for the simulations (default 1)\n");
-}
-
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 std::string Fmt(double v, int digits = 2) {
@@ -86,39 +77,31 @@ int main(int argc, char** argv) {
   bool bound = true;
   std::string curve_dir;
   int threads = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value (see --help)\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  Flags flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (arg == "--traces") {
-      traces = Split(value());
-    } else if (arg == "--data") {
-      data = value();
-    } else if (arg == "--policies") {
-      policies = Split(value());
-    } else if (arg == "--seeds") {
-      const std::string range = value();
+    } else if (flags.Is("--traces")) {
+      traces = SplitList(flags.Value());
+    } else if (flags.Is("--data")) {
+      data = flags.Value();
+    } else if (flags.Is("--policies")) {
+      policies = SplitList(flags.Value());
+    } else if (flags.Is("--seeds")) {
+      const std::string range = flags.Value();
       if (std::sscanf(range.c_str(), "%lu-%lu", &first_seed, &last_seed) != 2 &&
           std::sscanf(range.c_str(), "%lu", &first_seed) == 1) {
         last_seed = first_seed;
       }
-    } else if (arg == "--no-bound") {
+    } else if (flags.Is("--no-bound")) {
       bound = false;
-    } else if (arg == "--curve-dir") {
-      curve_dir = value();
-    } else if (arg == "--threads") {
-      threads = std::atoi(value().c_str());
+    } else if (flags.Is("--curve-dir")) {
+      curve_dir = flags.Value();
+    } else if (flags.Is("--threads")) {
+      threads = std::atoi(flags.Value().c_str());
     } else {
-      std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
-      return 2;
+      return flags.Unknown();
     }
   }
   if (traces.empty() || policies.empty() || last_seed < first_seed || threads < 1) {
@@ -132,15 +115,9 @@ int main(int argc, char** argv) {
 
   std::vector<TraceResult> results;
   for (const std::string& name : traces) {
-    auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
-    auto pods = LoadPodCsv(data + "/openb_pod_list_" + name + ".csv");
-    if (!nodes.ok() || !pods.ok()) {
-      std::fprintf(stderr, "%s\n", (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
-      return 1;
-    }
-    auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+    auto trace = LoadOpenbVariant(data, name);
     if (!trace.ok()) {
-      std::fprintf(stderr, "%s: %s\n", name.c_str(), trace.error().ToString().c_str());
+      std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
       return 1;
     }
     TraceResult r;

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -27,10 +26,14 @@
 #include "autoscale/scheduler.h"
 #include "autoscale/simulator.h"
 #include "autoscale/trace.h"
+#include "openb_cli.h"
 
 namespace {
 
 using namespace gpu_autoscaler::autoscale;
+using gpu_autoscaler::autoscale::bench::Flags;
+using gpu_autoscaler::autoscale::bench::LoadOpenbVariant;
+using gpu_autoscaler::autoscale::bench::SplitList;
 
 constexpr int kColumn = 100;
 // The simulator's scheduler seed for a run seed (simulator.cc).
@@ -207,66 +210,43 @@ class OracleRun {
   double capacity_;
 };
 
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value (see --help)\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  Flags flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (arg == "--traces") {
-      options.traces = Split(value());
-    } else if (arg == "--data") {
-      options.data = value();
-    } else if (arg == "--seeds") {
-      const std::string range = value();
+    } else if (flags.Is("--traces")) {
+      options.traces = SplitList(flags.Value());
+    } else if (flags.Is("--data")) {
+      options.data = flags.Value();
+    } else if (flags.Is("--seeds")) {
+      const std::string range = flags.Value();
       if (std::sscanf(range.c_str(), "%lu-%lu", &options.first_seed, &options.last_seed) != 2 ||
           options.last_seed < options.first_seed) {
         std::fprintf(stderr, "--seeds takes A-B\n");
         return 2;
       }
-    } else if (arg == "--from") {
-      options.from_pct = std::atof(value().c_str());
-    } else if (arg == "--candidates") {
-      options.candidates = std::atoi(value().c_str());
+    } else if (flags.Is("--from")) {
+      options.from_pct = std::atof(flags.Value().c_str());
+    } else if (flags.Is("--candidates")) {
+      options.candidates = std::atoi(flags.Value().c_str());
       if (options.candidates < 1) {
         std::fprintf(stderr, "--candidates must be at least 1\n");
         return 2;
       }
     } else {
-      std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
-      return 2;
+      return flags.Unknown();
     }
   }
   std::printf(
       "| trace | seed | FGD @100 | FragLookahead @100 | oracle @100 | 25%% needs | rollouts | "
       "CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : options.traces) {
-    auto nodes = LoadNodeCsv(options.data + "/openb_node_list_gpu_node.csv");
-    auto pods = LoadPodCsv(options.data + "/openb_pod_list_" + name + ".csv");
-    if (!nodes.ok() || !pods.ok()) {
-      std::fprintf(stderr, "%s\n", (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
-      return 1;
-    }
-    auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+    auto trace = LoadOpenbVariant(options.data, name);
     if (!trace.ok()) {
       std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
       return 1;

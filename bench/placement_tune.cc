@@ -7,28 +7,21 @@
 //       --lookahead 0.25,0.5,0.75 --scarcity 1 --unfillable 0,0.5,1   (one line)
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "autoscale/policy_internal.h"
 #include "autoscale/simulator.h"
 #include "autoscale/trace.h"
+#include "openb_cli.h"
 
 namespace {
 
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+using gpu_autoscaler::autoscale::bench::SplitList;
 
 std::vector<double> Numbers(const std::string& text) {
   std::vector<double> out;
-  for (const std::string& s : Split(text))
+  for (const std::string& s : SplitList(text))
     out.push_back(std::atof(s.c_str()));
   return out;
 }
@@ -52,54 +45,47 @@ void Usage() {
 
 int main(int argc, char** argv) {
   using namespace gpu_autoscaler::autoscale;
+  using bench::Flags;
   std::vector<std::string> traces = {"default"};
   std::string data = std::string(GPA_SOURCE_DIR) + "/bench/data/openb";
   unsigned long first = 1, last = 10;
   std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0},
                       shortfall = {0}, ramp = {0.8, 0.9};
   double pressure_ref = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value (see --help)\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  Flags flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (arg == "--traces") {
-      traces = Split(value());
-    } else if (arg == "--data") {
-      data = value();
-    } else if (arg == "--seeds") {
-      if (std::sscanf(value().c_str(), "%lu-%lu", &first, &last) != 2) {
+    } else if (flags.Is("--traces")) {
+      traces = SplitList(flags.Value());
+    } else if (flags.Is("--data")) {
+      data = flags.Value();
+    } else if (flags.Is("--seeds")) {
+      if (std::sscanf(flags.Value().c_str(), "%lu-%lu", &first, &last) != 2) {
         std::fprintf(stderr, "--seeds takes A-B\n");
         return 2;
       }
-    } else if (arg == "--lookahead") {
-      lookahead = Numbers(value());
-    } else if (arg == "--scarcity") {
-      scarcity = Numbers(value());
-    } else if (arg == "--cpu-pressure-ref") {
-      pressure_ref = std::atof(value().c_str());
-    } else if (arg == "--cpu-fragment") {
-      cpufrag = Numbers(value());
-    } else if (arg == "--unfillable") {
-      unfillable = Numbers(value());
-    } else if (arg == "--cpu-shortfall") {
-      shortfall = Numbers(value());
-    } else if (arg == "--cpu-shortfall-ramp") {
-      ramp = Numbers(value());
+    } else if (flags.Is("--lookahead")) {
+      lookahead = Numbers(flags.Value());
+    } else if (flags.Is("--scarcity")) {
+      scarcity = Numbers(flags.Value());
+    } else if (flags.Is("--cpu-pressure-ref")) {
+      pressure_ref = std::atof(flags.Value().c_str());
+    } else if (flags.Is("--cpu-fragment")) {
+      cpufrag = Numbers(flags.Value());
+    } else if (flags.Is("--unfillable")) {
+      unfillable = Numbers(flags.Value());
+    } else if (flags.Is("--cpu-shortfall")) {
+      shortfall = Numbers(flags.Value());
+    } else if (flags.Is("--cpu-shortfall-ramp")) {
+      ramp = Numbers(flags.Value());
       if (ramp.size() != 2 || !(ramp[0] < ramp[1])) {
         std::fprintf(stderr, "--cpu-shortfall-ramp takes A,B with A < B\n");
         return 2;
       }
     } else {
-      std::fprintf(stderr, "unknown flag %s (see --help)\n", arg.c_str());
-      return 2;
+      return flags.Unknown();
     }
   }
   if (last < first || (first <= 51 && last >= 42)) {
@@ -111,13 +97,7 @@ int main(int argc, char** argv) {
       "| FGD @100 | @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : traces) {
-    auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
-    auto pods = LoadPodCsv(data + "/openb_pod_list_" + name + ".csv");
-    if (!nodes.ok() || !pods.ok()) {
-      std::fprintf(stderr, "%s\n", (!nodes.ok() ? nodes.error() : pods.error()).ToString().c_str());
-      return 1;
-    }
-    auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+    auto trace = bench::LoadOpenbVariant(data, name);
     if (!trace.ok()) {
       std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
       return 1;

@@ -1,0 +1,92 @@
+// File: bench/openb_cli.h
+//
+// What the openb placement tools (placement_report, placement_tune,
+// placement_rollout, defrag_openb_eval) share on their command lines: a flag
+// loop that stops with a message on a missing value or an unknown flag, comma
+// lists, and loading one pod-list variant against the openb node list.
+//
+//   Flags flags(argc, argv);
+//   while (flags.Next()) {
+//     if (flags.IsHelp()) return Usage(), 0;
+//     if (flags.Is("--traces")) traces = SplitList(flags.Value());
+//     else return flags.Unknown();
+//   }
+//   GPU_ASSIGN_OR_RETURN(PreparedTrace trace, LoadOpenbVariant(data, "default"));
+//
+// Thread-safety: none needed (main-thread command-line parsing); the loader
+// is reentrant.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "autoscale/simulator.h"
+#include "autoscale/trace.h"
+#include "common/status.h"
+
+namespace gpu_autoscaler::autoscale::bench {
+
+// "a,b,,c" → {"a", "b", "c"}.
+inline std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// The arguments after the program name, one flag at a time.
+class Flags {
+ public:
+  Flags(int argc, char** argv) : argc_(argc), argv_(argv) {}
+
+  // Moves to the next argument; false when none is left.
+  bool Next() {
+    if (++index_ >= argc_) return false;
+    flag_ = argv_[index_];
+    return true;
+  }
+  const std::string& flag() const { return flag_; }
+  bool Is(std::string_view name) const { return flag_ == name; }
+  bool IsHelp() const { return flag_ == "--help" || flag_ == "-h"; }
+
+  // The current flag's value (the next argument); without one, says so and exits 2.
+  std::string Value() {
+    if (index_ + 1 >= argc_) {
+      std::fprintf(stderr, "%s needs a value (see --help)\n", flag_.c_str());
+      std::exit(2);
+    }
+    return argv_[++index_];
+  }
+
+  // Says the current flag is unknown; returns main's exit status for it (2).
+  int Unknown() const {
+    std::fprintf(stderr, "unknown flag %s (see --help)\n", flag_.c_str());
+    return 2;
+  }
+
+ private:
+  int argc_;
+  char** argv_;
+  int index_ = 0;
+  std::string flag_;
+};
+
+// `data`/openb_node_list_gpu_node.csv with `data`/openb_pod_list_<variant>.csv, prepared.
+inline Result<PreparedTrace> LoadOpenbVariant(const std::string& data, const std::string& variant) {
+  auto nodes = LoadNodeCsv(data + "/openb_node_list_gpu_node.csv");
+  if (!nodes.ok()) return nodes.error().WithContext("openb node list in " + data);
+  auto pods = LoadPodCsv(data + "/openb_pod_list_" + variant + ".csv");
+  if (!pods.ok()) return pods.error().WithContext("openb pod list " + variant + " in " + data);
+  auto trace = PrepareTrace(std::move(*nodes), std::move(*pods));
+  if (!trace.ok()) return trace.error().WithContext("openb variant " + variant);
+  return trace;
+}
+
+}  // namespace gpu_autoscaler::autoscale::bench
