@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -80,10 +81,49 @@ bool FitsType(const Shape& s, const NodeType& t) {
 
 }  // namespace
 
-Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
-                                   const SimulationOptions& options) {
+namespace {
+
+// The LP over one arrival sequence, every shape row at 0 until the caller
+// sets how many of its pods may (and must) be placed.
+struct AllocationLp {
+  std::unique_ptr<glp_prob, ProblemDeleter> lp;
+  std::vector<Shape> shapes;
+  std::vector<int> shape_of;  // per arrival event: its shape, -1 for pods never placed
+  int shape_row_base = 0;     // row of shape s: shape_row_base + s + 1
+  int node_types = 0;
+  int gpu_patterns = 0;
+  glp_smcp params;
+
+  // At most `hi` pods of shape s placed, and at least `lo`.
+  void SetShapeBounds(int s, double lo, double hi) {
+    const int row = shape_row_base + s + 1;
+    if (lo <= 0) {
+      glp_set_row_bnds(lp.get(), row, GLP_UP, 0, hi);
+    } else if (lo >= hi) {
+      glp_set_row_bnds(lp.get(), row, GLP_FX, hi, hi);
+    } else {
+      glp_set_row_bnds(lp.get(), row, GLP_DB, lo, hi);
+    }
+  }
+
+  // The most GPUs (milli / 1000) the placed pods can hold; nullopt when the
+  // shape bounds cannot all be met.
+  Result<std::optional<double>> SolveGpus() {
+    const int rc = glp_simplex(lp.get(), &params);
+    if (rc == 0 &&
+        (glp_get_status(lp.get()) == GLP_NOFEAS || glp_get_prim_stat(lp.get()) == GLP_NOFEAS)) {
+      return std::optional<double>();
+    }
+    if (rc != 0 || glp_get_status(lp.get()) != GLP_OPT) {
+      return InternalError("GLPK did not solve the allocation bound (glp_simplex " +
+                           std::to_string(rc) + ")");
+    }
+    return std::optional<double>(glp_get_obj_val(lp.get()));
+  }
+};
+
+Result<AllocationLp> BuildAllocationLp(const PreparedTrace& trace, const Workload& workload) {
   const ClusterState& cluster = trace.empty_cluster;
-  const Workload workload = GenerateWorkload(trace, seed, options);
 
   std::map<TypeKey, int> type_ids;
   std::vector<NodeType> types;
@@ -218,29 +258,55 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
   glp_load_matrix(lp.get(), static_cast<int>(ia.size()) - 1, ia.data(), ja.data(), ar.data());
   glp_scale_prob(lp.get(), GLP_SF_AUTO);
 
-  glp_smcp params;
-  glp_init_smcp(&params);
-  params.msg_lev = GLP_MSG_OFF;
-  params.presolve = GLP_OFF;  // keep the basis between solves (warm start)
+  AllocationLp result;
+  result.lp = std::move(lp);
+  result.shapes = std::move(shapes);
+  result.shape_of = std::move(shape_of);
+  result.shape_row_base = type_rows;
+  result.node_types = static_cast<int>(types.size());
+  result.gpu_patterns = static_cast<int>(patterns.size());
+  glp_init_smcp(&result.params);
+  result.params.msg_lev = GLP_MSG_OFF;
+  result.params.presolve = GLP_OFF;  // keep the basis between solves (warm start)
+  return result;
+}
 
+// Events [0, end) of `workload`: those whose arrived demand rounds to at most `column`.
+size_t EndOfColumn(const PreparedTrace& trace, const Workload& workload, int column) {
+  const double capacity = static_cast<double>(trace.empty_cluster.total_gpu_milli());
+  int64_t arrived = 0;
+  size_t end = 0;
+  for (size_t e = 0; e < workload.arrivals.size(); ++e) {
+    arrived += trace.requests[workload.arrivals[e]].total_gpu_milli();
+    if (std::nearbyint(100.0 * static_cast<double>(arrived) / capacity) <= column) end = e + 1;
+  }
+  return end;
+}
+
+}  // namespace
+
+Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
+                                   const SimulationOptions& options) {
+  const Workload workload = GenerateWorkload(trace, seed, options);
+  GPU_ASSIGN_OR_RETURN(AllocationLp lp, BuildAllocationLp(trace, workload));
   BoundCurve curve;
-  curve.node_types = static_cast<int>(types.size());
-  curve.pod_shapes = static_cast<int>(shapes.size());
-  curve.gpu_patterns = static_cast<int>(patterns.size());
-  curve.lp_rows = glp_get_num_rows(lp.get());
-  curve.lp_columns = glp_get_num_cols(lp.get());
+  curve.node_types = lp.node_types;
+  curve.pod_shapes = static_cast<int>(lp.shapes.size());
+  curve.gpu_patterns = lp.gpu_patterns;
+  curve.lp_rows = glp_get_num_rows(lp.lp.get());
+  curve.lp_columns = glp_get_num_cols(lp.lp.get());
   curve.alloc_pct.fill(std::numeric_limits<double>::quiet_NaN());
-  const double capacity = static_cast<double>(cluster.total_gpu_milli());
-  std::vector<int> arrived_count(shapes.size(), 0);
+  const double capacity = static_cast<double>(trace.empty_cluster.total_gpu_milli());
+  std::vector<int> arrived_count(lp.shapes.size(), 0);
   int64_t arrived = 0;
   const size_t events = workload.arrivals.size();
   for (size_t e = 0; e < events; ++e) {
     const PodRequest& pod = trace.requests[workload.arrivals[e]];
     arrived += pod.total_gpu_milli();
-    if (shape_of[e] >= 0) {
-      const int s = shape_of[e];
+    if (lp.shape_of[e] >= 0) {
+      const int s = lp.shape_of[e];
       ++arrived_count[s];
-      glp_set_row_bnds(lp.get(), type_rows + s + 1, GLP_UP, 0, arrived_count[s]);
+      lp.SetShapeBounds(s, 0, arrived_count[s]);
     }
     const double pct = std::nearbyint(100.0 * static_cast<double>(arrived) / capacity);
     double next_pct = -1;
@@ -249,13 +315,14 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
       next_pct = std::nearbyint(100.0 * static_cast<double>(next) / capacity);
     }
     if (pct == next_pct || pct < 0 || pct >= kArrivedColumns) continue;
-    const int rc = glp_simplex(lp.get(), &params);
-    if (rc != 0 || glp_get_status(lp.get()) != GLP_OPT) {
-      return InternalError("GLPK did not solve the allocation bound at arrived " +
-                           std::to_string(static_cast<int>(pct)) + "%");
+    Result<std::optional<double>> gpus = lp.SolveGpus();
+    if (!gpus.ok()) {
+      return gpus.error().WithContext("arrived " + std::to_string(static_cast<int>(pct)) + "%");
     }
+    if (!gpus->has_value())
+      return InternalError("the allocation LP without lower bounds is infeasible");
     // GPUs → % of capacity; Round2 like the simulator, rounding up so it stays a bound.
-    const double pct_alloc = 100.0 * glp_get_obj_val(lp.get()) * kMilliPerGpu / capacity;
+    const double pct_alloc = 100.0 * **gpus * kMilliPerGpu / capacity;
     curve.alloc_pct[static_cast<int>(pct)] = std::ceil(pct_alloc * 100.0 - 1e-9) / 100.0;
   }
   // Columns no event rounds to: the simulator averages k-1..k+1; the largest of those bounds it.
@@ -271,6 +338,86 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
   }
   curve.alloc_pct = filled;
   return curve;
+}
+
+namespace {
+
+// True when a pod of shape `d` placed on some node proves a pod of shape `a`
+// would have fit there at any earlier moment.
+bool Dominates(const Shape& d, const Shape& a) {
+  return d.num_gpu >= 1 && d.gpu_milli >= a.gpu_milli && d.cpu_milli >= a.cpu_milli &&
+         d.memory_mib >= a.memory_mib && (d.models & ~a.models) == 0;
+}
+
+}  // namespace
+
+Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint64_t seed,
+                                                int column, int blocks, int anchors,
+                                                const SimulationOptions& options) {
+  if (blocks < 1 || anchors < 1) return InvalidArgumentError("blocks and anchors must be >= 1");
+  const Workload workload = GenerateWorkload(trace, seed, options);
+  GPU_ASSIGN_OR_RETURN(AllocationLp lp, BuildAllocationLp(trace, workload));
+  const size_t end = EndOfColumn(trace, workload, column);
+  const int shapes = static_cast<int>(lp.shapes.size());
+  // count[b][s]: pods of shape s arriving in block b of events [0, end).
+  std::vector<std::vector<int>> count(blocks, std::vector<int>(shapes, 0));
+  std::vector<int> total(shapes, 0);
+  for (size_t e = 0; e < end; ++e) {
+    const int s = lp.shape_of[e];
+    if (s < 0) continue;
+    ++count[std::min<size_t>(blocks - 1, e * blocks / std::max<size_t>(end, 1))][s];
+    ++total[s];
+  }
+  const double capacity = static_cast<double>(trace.empty_cluster.total_gpu_milli());
+  auto to_pct = [&](double gpus) {
+    return std::ceil(100.0 * gpus * kMilliPerGpu / capacity * 100.0 - 1e-9) / 100.0;
+  };
+
+  for (int s = 0; s < shapes; ++s)
+    lp.SetShapeBounds(s, 0, total[s]);
+  GPU_ASSIGN_OR_RETURN(std::optional<double> plain, lp.SolveGpus());
+  if (!plain) return InternalError("the allocation LP without lower bounds is infeasible");
+  MustPlaceBound result;
+  result.plain_pct = to_pct(*plain);
+  result.alloc_pct = result.plain_pct;
+
+  // Anchors: shapes above half a GPU on one GPU, most arrived first.
+  std::vector<int> order;
+  for (int s = 0; s < shapes; ++s)
+    if (lp.shapes[s].num_gpu == 1 && lp.shapes[s].gpu_milli * 2 > kMilliPerGpu && total[s] > 0)
+      order.push_back(s);
+  std::sort(order.begin(), order.end(), [&](int x, int y) { return total[x] > total[y]; });
+  if (static_cast<int>(order.size()) > anchors) order.resize(anchors);
+
+  for (int a : order) {
+    const Shape& anchor = lp.shapes[a];
+    double worst = -1;  // the largest LP value over the blocks a's first refusal may fall in
+    for (int b = 0; b <= blocks; ++b) {
+      // b == blocks: no pod of the anchor is ever refused.
+      for (int s = 0; s < shapes; ++s) {
+        int before = 0, through = 0;  // pods in blocks < b, and in blocks <= b
+        for (int k = 0; k < std::min(b, blocks); ++k)
+          before += count[k][s];
+        through = b < blocks ? before + count[b][s] : total[s];
+        if (s == a) {  // a dominates itself: placed up to its first refusal, none after
+          lp.SetShapeBounds(s, b < blocks ? before : total[s], through);
+        } else if (b < blocks && Dominates(lp.shapes[s], anchor)) {
+          lp.SetShapeBounds(s, 0, through);
+        } else {
+          lp.SetShapeBounds(s, 0, total[s]);
+        }
+      }
+      GPU_ASSIGN_OR_RETURN(std::optional<double> gpus, lp.SolveGpus());
+      if (gpus) worst = std::max(worst, *gpus);
+    }
+    if (worst < 0) continue;  // cannot happen: some block holds a real run's first refusal
+    if (to_pct(worst) < result.alloc_pct) {
+      result.alloc_pct = to_pct(worst);
+      result.anchor_pods = total[a];
+      result.anchor_milli = anchor.gpu_milli;
+    }
+  }
+  return result;
 }
 
 }  // namespace gpu_autoscaler::autoscale::bench

@@ -45,4 +45,26 @@ struct BoundCurve {
 Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
                                    const SimulationOptions& options = {});
 
+// A tighter bound for policies that place every pod that fits somewhere, as
+// the simulator's do, at one arrived column. There are no departures, so free
+// resources only shrink: once a pod of an *anchor* shape a is refused, every
+// later pod that needs at least as much of everything (CPU, memory, milli on
+// one GPU, a subset of a's GPU models) is refused too, or it would have left
+// room for a. For each anchor (the most frequent shapes above half a GPU, up
+// to `anchors`) and each of `blocks` equal blocks of the column's arrivals
+// where a's first refusal may fall (or none), the LP above also gets "a's pods
+// before the block all placed, the pods that dominate a after it none"; the
+// anchor's bound is the largest over the blocks, the result the smallest over
+// the anchors. Not a bound on policies that may leave a pod pending.
+struct MustPlaceBound {
+  double alloc_pct = 0;  // the bound at `column`, % of capacity
+  double plain_pct = 0;  // the LP without the must-place rows, same events
+  int anchor_pods = 0;   // arrived pods of the anchor that gave the bound
+  int anchor_milli = 0;  // its GPU milli
+};
+
+Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint64_t seed,
+                                                int column, int blocks = 20, int anchors = 2,
+                                                const SimulationOptions& options = {});
+
 }  // namespace gpu_autoscaler::autoscale::bench

@@ -87,6 +87,32 @@ TEST(AllocationBoundTest, RefusesTooManyGpuPatterns) {
       << curve.error().ToString();
 }
 
+// Three 810s, then a whole GPU, on three GPUs (tuning to 1.15 adds nothing:
+// 3430 + 810 > 3450). Any LP placement may leave an 810 out for the whole
+// GPU: 2620 milli, 87.33%. A policy that places what fits must place all
+// three 810s while GPUs are empty, and then the whole GPU fits nowhere: 81%.
+// The must-place bound finds that: the whole-GPU pod dominates the 810s, so it
+// can be placed only if no 810 was refused before it.
+TEST(AllocationBoundTest, MustPlaceBoundKeepsEveryPodThatFitWhenItCame) {
+  std::vector<PodSpec> pods = {SharePod("a", 810), SharePod("b", 810), SharePod("c", 810),
+                               SharePod("d", 1000)};
+  Result<PreparedTrace> trace = PrepareTrace({GpuNode("n", 3)}, pods);
+  ASSERT_TRUE(trace.ok());
+  SimulationOptions options;
+  options.tune_ratio = 1.15;
+  options.shuffle = false;
+  Result<MustPlaceBound> bound = MustPlaceAllocationBound(*trace, 42, 114, 4, 1, options);
+  ASSERT_TRUE(bound.ok()) << bound.error().ToString();
+  EXPECT_NEAR(bound->plain_pct, 87.34, 0.011);  // 2620 / 3000, rounded up
+  EXPECT_NEAR(bound->alloc_pct, 81.0, 0.011);
+  EXPECT_EQ(bound->anchor_milli, 810);
+  EXPECT_EQ(bound->anchor_pods, 3);
+  // The plain LP at the same events is the curve's value.
+  Result<BoundCurve> curve = AllocationBound(*trace, 42, options);
+  ASSERT_TRUE(curve.ok());
+  EXPECT_NEAR(curve->alloc_pct[114], bound->plain_pct, 0.011);
+}
+
 TEST(AllocationBoundTest, NeverPlacesWhatNoNodeTakes) {
   // A pod asking for a model the cluster lacks adds demand but no allocation.
   PodSpec v100 = SharePod("a", 500);
