@@ -79,7 +79,7 @@ void BM_OursVsFgd(benchmark::State& state, const std::string& variant) {
     }
     const PolicySummary& fgd = (*result)[0];
     const PolicySummary& ours = (*result)[1];
-    std::array<double, kArrivedColumns> bound{};
+    std::array<double, kArrivedColumns> bound{}, must_place{};
     for (uint64_t seed : options.seeds) {
       Result<BoundCurve> curve = AllocationBound(trace, seed);
       if (!curve.ok()) {
@@ -88,6 +88,14 @@ void BM_OursVsFgd(benchmark::State& state, const std::string& variant) {
       }
       for (int k = 0; k < kArrivedColumns; ++k)
         bound[k] += curve->alloc_pct[k] / static_cast<double>(options.seeds.size());
+      for (int column : {100, 130}) {
+        Result<MustPlaceBound> must = MustPlaceAllocationBound(trace, seed, column, 100, 3);
+        if (!must.ok()) {
+          state.SkipWithError(must.error().ToString().c_str());
+          return;
+        }
+        must_place[column] += must->alloc_pct / static_cast<double>(options.seeds.size());
+      }
     }
     for (int column : {100, 130}) {
       const std::string at = std::to_string(column);
@@ -98,10 +106,13 @@ void BM_OursVsFgd(benchmark::State& state, const std::string& variant) {
       state.counters["cut" + at] = 100.0 * (o - f) / (100.0 - f);  // % of FGD's unallocated
       state.counters["gap" + at] = 100.0 * (o - f) / (bound[column] - f);
       // The target, 25% of FGD's unallocated GPU removed, and whether
-      // the bound leaves room for any policy to reach it (1) or not (0).
+      // the bounds leave room for any policy (reachable) or any policy that
+      // places every pod that fits (reachable_must_place) to reach it: 1 or 0.
       const double target = f + 0.25 * (100.0 - f);
       state.counters["target" + at] = target;
+      state.counters["must_place_bound" + at] = must_place[column];
       state.counters["reachable" + at] = bound[column] >= target ? 1 : 0;
+      state.counters["reachable_must_place" + at] = must_place[column] >= target ? 1 : 0;
     }
     const double fgd_cpu = fgd.failed_by_class[static_cast<int>(PodClass::kCpuOnly)].mean;
     const double ours_cpu = ours.failed_by_class[static_cast<int>(PodClass::kCpuOnly)].mean;
