@@ -359,15 +359,17 @@ Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint
   GPU_ASSIGN_OR_RETURN(AllocationLp lp, BuildAllocationLp(trace, workload));
   const size_t end = EndOfColumn(trace, workload, column);
   const int shapes = static_cast<int>(lp.shapes.size());
-  // count[b][s]: pods of shape s arriving in block b of events [0, end).
-  std::vector<std::vector<int>> count(blocks, std::vector<int>(shapes, 0));
-  std::vector<int> total(shapes, 0);
+  // before[b][s]: pods of shape s arriving in blocks 0..b-1 of events [0, end);
+  // before[blocks][s] is all of them.
+  std::vector<std::vector<int>> before(blocks + 1, std::vector<int>(shapes, 0));
   for (size_t e = 0; e < end; ++e) {
     const int s = lp.shape_of[e];
     if (s < 0) continue;
-    ++count[std::min<size_t>(blocks - 1, e * blocks / std::max<size_t>(end, 1))][s];
-    ++total[s];
+    const size_t block = std::min<size_t>(blocks - 1, e * blocks / end);
+    for (size_t b = block + 1; b <= static_cast<size_t>(blocks); ++b)
+      ++before[b][s];
   }
+  const std::vector<int>& total = before[blocks];
   const double capacity = static_cast<double>(trace.empty_cluster.total_gpu_milli());
   auto to_pct = [&](double gpus) {
     return std::ceil(100.0 * gpus * kMilliPerGpu / capacity * 100.0 - 1e-9) / 100.0;
@@ -395,12 +397,11 @@ Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint
     for (int b = 0; b <= blocks; ++b) {
       // b == blocks: no pod of the anchor is ever refused.
       for (int s = 0; s < shapes; ++s) {
-        int before = 0, through = 0;  // pods in blocks < b, and in blocks <= b
-        for (int k = 0; k < std::min(b, blocks); ++k)
-          before += count[k][s];
-        through = b < blocks ? before + count[b][s] : total[s];
+        // Arrived before block b, and through block b.
+        const int until = before[b][s];
+        const int through = b < blocks ? before[b + 1][s] : total[s];
         if (s == a) {  // a dominates itself: placed up to its first refusal, none after
-          lp.SetShapeBounds(s, b < blocks ? before : total[s], through);
+          lp.SetShapeBounds(s, until, through);
         } else if (b < blocks && Dominates(lp.shapes[s], anchor)) {
           lp.SetShapeBounds(s, 0, through);
         } else {
