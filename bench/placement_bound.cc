@@ -79,9 +79,20 @@ bool FitsType(const Shape& s, const NodeType& t) {
   return ((s.models >> t.model) & 1) != 0;
 }
 
-}  // namespace
+// True when a pod of shape `d` placed on some node proves a pod of shape `a`
+// would have fit there at any earlier moment.
+bool Dominates(const Shape& d, const Shape& a) {
+  return d.num_gpu >= 1 && d.gpu_milli >= a.gpu_milli && d.cpu_milli >= a.cpu_milli &&
+         d.memory_mib >= a.memory_mib && (d.models & ~a.models) == 0;
+}
 
-namespace {
+// GPUs → % of capacity, rounded up to the simulator's two decimals so it
+// stays a bound.
+double BoundPct(double gpus, const PreparedTrace& trace) {
+  const double pct =
+      100.0 * gpus * kMilliPerGpu / static_cast<double>(trace.empty_cluster.total_gpu_milli());
+  return std::ceil(pct * 100.0 - 1e-9) / 100.0;
+}
 
 // The LP over one arrival sequence, every shape row at 0 until the caller
 // sets how many of its pods may (and must) be placed.
@@ -321,9 +332,7 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
     }
     if (!gpus->has_value())
       return InternalError("the allocation LP without lower bounds is infeasible");
-    // GPUs → % of capacity; Round2 like the simulator, rounding up so it stays a bound.
-    const double pct_alloc = 100.0 * **gpus * kMilliPerGpu / capacity;
-    curve.alloc_pct[static_cast<int>(pct)] = std::ceil(pct_alloc * 100.0 - 1e-9) / 100.0;
+    curve.alloc_pct[static_cast<int>(pct)] = BoundPct(**gpus, trace);
   }
   // Columns no event rounds to: the simulator averages k-1..k+1; the largest of those bounds it.
   std::array<double, kArrivedColumns> filled = curve.alloc_pct;
@@ -339,17 +348,6 @@ Result<BoundCurve> AllocationBound(const PreparedTrace& trace, uint64_t seed,
   curve.alloc_pct = filled;
   return curve;
 }
-
-namespace {
-
-// True when a pod of shape `d` placed on some node proves a pod of shape `a`
-// would have fit there at any earlier moment.
-bool Dominates(const Shape& d, const Shape& a) {
-  return d.num_gpu >= 1 && d.gpu_milli >= a.gpu_milli && d.cpu_milli >= a.cpu_milli &&
-         d.memory_mib >= a.memory_mib && (d.models & ~a.models) == 0;
-}
-
-}  // namespace
 
 Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint64_t seed,
                                                 int column, int blocks, int anchors,
@@ -370,10 +368,7 @@ Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint
       ++before[b][s];
   }
   const std::vector<int>& total = before[blocks];
-  const double capacity = static_cast<double>(trace.empty_cluster.total_gpu_milli());
-  auto to_pct = [&](double gpus) {
-    return std::ceil(100.0 * gpus * kMilliPerGpu / capacity * 100.0 - 1e-9) / 100.0;
-  };
+  auto to_pct = [&](double gpus) { return BoundPct(gpus, trace); };
 
   for (int s = 0; s < shapes; ++s)
     lp.SetShapeBounds(s, 0, total[s]);

@@ -64,7 +64,7 @@ struct MustPlaceBound {
 };
 
 Result<MustPlaceBound> MustPlaceAllocationBound(const PreparedTrace& trace, uint64_t seed,
-                                                int column, int blocks = 20, int anchors = 2,
+                                                int column, int blocks = 100, int anchors = 3,
                                                 const SimulationOptions& options = {});
 
 }  // namespace gpu_autoscaler::autoscale::bench

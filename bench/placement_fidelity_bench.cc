@@ -89,7 +89,7 @@ void BM_OursVsFgd(benchmark::State& state, const std::string& variant) {
       for (int k = 0; k < kArrivedColumns; ++k)
         bound[k] += curve->alloc_pct[k] / static_cast<double>(options.seeds.size());
       for (int column : {100, 130}) {
-        Result<MustPlaceBound> must = MustPlaceAllocationBound(trace, seed, column, 100, 3);
+        Result<MustPlaceBound> must = MustPlaceAllocationBound(trace, seed, column);
         if (!must.ok()) {
           state.SkipWithError(must.error().ToString().c_str());
           return;

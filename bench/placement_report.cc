@@ -53,10 +53,6 @@ std::string Fmt(double v, int digits = 2) {
   return buf;
 }
 
-// The must-place bound's blocks and anchors (placement_bound.h).
-constexpr int kMustPlaceBlocks = 100;
-constexpr int kMustPlaceAnchors = 3;
-
 struct TraceResult {
   std::string trace;
   std::vector<PolicySummary> policies;
@@ -149,8 +145,7 @@ int main(int argc, char** argv) {
         for (int k = 0; k < kArrivedColumns; ++k)
           r.bound[k] += curve->alloc_pct[k] / static_cast<double>(seeds.size());
         for (int column : {100, 130}) {
-          auto must =
-              MustPlaceAllocationBound(*trace, seed, column, kMustPlaceBlocks, kMustPlaceAnchors);
+          auto must = MustPlaceAllocationBound(*trace, seed, column);
           if (!must.ok()) {
             std::fprintf(stderr, "%s: %s\n", name.c_str(), must.error().ToString().c_str());
             return 1;
