@@ -1,9 +1,14 @@
 // One openb default experiment (1,213 nodes, ~10.8k pods, seed 42) per
 // policy: wall time of the whole run, including workload generation and
 // per-event metrics. The paper's Go simulator needs about 10 minutes per run.
+// OPENB_TRACE picks another pod list, OPENB_DATA another folder (a variant
+// built by bench/openb_variants.py).
 //
 //   build/default/bench/placement_openb_bench
+//   OPENB_DATA=/tmp/variants OPENB_TRACE=cpu300 build/default/bench/placement_openb_bench
 #include <benchmark/benchmark.h>
+
+#include <cstdlib>
 
 #include "autoscale/policy.h"
 #include "placement_bench_util.h"
@@ -11,8 +16,25 @@
 namespace gpu_autoscaler::autoscale::bench {
 namespace {
 
+const PreparedTrace& TraceUnderTest() {
+  const char* data = std::getenv("OPENB_DATA");
+  const char* variant = std::getenv("OPENB_TRACE");
+  if (data == nullptr) return OpenbTrace(variant != nullptr ? variant : "default");
+  static const PreparedTrace trace = [&] {
+    auto loaded = LoadOpenbVariant(data, variant != nullptr ? variant : "default");
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "%s\n", loaded.error().ToString().c_str());
+      std::exit(1);
+    }
+    return std::move(*loaded);
+  }();
+  return trace;
+}
+
 void BM_OpenbDefaultRun(benchmark::State& state, const std::string& policy) {
-  const PreparedTrace& trace = OpenbTrace("default");
+  const PreparedTrace& trace = TraceUnderTest();
+  const char* variant = std::getenv("OPENB_TRACE");
+  state.SetLabel(variant != nullptr ? variant : "default");
   int64_t pods = 0;
   for (auto _ : state) {
     Result<RunResult> run = Simulate(trace, policy, 42);

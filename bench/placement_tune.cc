@@ -38,7 +38,9 @@ void Usage() {
       "  --cpu-fragment LIST  cpu_fragment_weight values (default 0)\n"
       "  --cpu-pressure-ref X  cpu_pressure_reference (default 0: unscaled)\n"
       "  --cpu-shortfall LIST  cpu_shortfall_weight values (default 0)\n"
-      "  --cpu-shortfall-ramp A,B  cpu_shortfall_full_below and _off_from (default 0.8,0.9)\n");
+      "  --cpu-shortfall-ramp A,B  cpu_shortfall_full_below and _off_from (default 0.8,0.9)\n"
+      "  --memory-strand LIST  memory_strand_weight values (default 0)\n"
+      "  --memory-strand-ref X  memory_strand_reference (default 0.8)\n");
 }
 
 }  // namespace
@@ -50,8 +52,8 @@ int main(int argc, char** argv) {
   std::string data = std::string(GPA_SOURCE_DIR) + "/bench/data/openb";
   unsigned long first = 1, last = 10;
   std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0},
-                      shortfall = {0}, ramp = {0.8, 0.9};
-  double pressure_ref = 0;
+                      shortfall = {0}, ramp = {0.8, 0.9}, strand = {0};
+  double pressure_ref = 0, strand_ref = 0.8;
   Flags flags(argc, argv);
   while (flags.Next()) {
     if (flags.IsHelp()) {
@@ -78,6 +80,10 @@ int main(int argc, char** argv) {
       unfillable = Numbers(flags.Value());
     } else if (flags.Is("--cpu-shortfall")) {
       shortfall = Numbers(flags.Value());
+    } else if (flags.Is("--memory-strand")) {
+      strand = Numbers(flags.Value());
+    } else if (flags.Is("--memory-strand-ref")) {
+      strand_ref = std::atof(flags.Value().c_str());
     } else if (flags.Is("--cpu-shortfall-ramp")) {
       ramp = Numbers(flags.Value());
       if (ramp.size() != 2 || !(ramp[0] < ramp[1])) {
@@ -93,9 +99,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf(
-      "| trace | lookahead | scarcity | unfillable | cpu fragment | cpu shortfall | @100 "
-      "| FGD @100 | @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "| trace | lookahead | scarcity | unfillable | cpu fragment | cpu shortfall | memory strand "
+      "| @100 | FGD @100 | @130 | FGD @130 | CPU-only refused | FGD CPU-only refused |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  // Every combination of the listed weights.
+  std::vector<internal::FragLookaheadParams> grid;
+  for (double l : lookahead)
+    for (double s : scarcity)
+      for (double u : unfillable)
+        for (double c : cpufrag)
+          for (double w : shortfall)
+            for (double m : strand)
+              grid.push_back({l, s, u, c, pressure_ref, w, ramp[0], ramp[1], m, strand_ref});
   for (const std::string& name : traces) {
     auto trace = bench::LoadOpenbVariant(data, name);
     if (!trace.ok()) {
@@ -111,30 +126,23 @@ int main(int argc, char** argv) {
       fgd130 += run->alloc_pct[130] / seeds;
       fgd_cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
     }
-    for (double l : lookahead) {
-      for (double s : scarcity) {
-        for (double u : unfillable) {
-          for (double c : cpufrag) {
-            for (double w : shortfall) {
-              double a100 = 0, a130 = 0, cpu = 0;
-              for (unsigned long seed = first; seed <= last; ++seed) {
-                auto policy = internal::MakeFragLookahead(
-                    &trace->workload, {l, s, u, c, pressure_ref, w, ramp[0], ramp[1]});
-                auto run = Simulate(*trace, *policy, seed);
-                if (!run.ok()) return 1;
-                a100 += run->alloc_pct[100] / seeds;
-                a130 += run->alloc_pct[130] / seeds;
-                cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
-              }
-              std::printf(
-                  "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | "
-                  "%.1f |\n",
-                  name.c_str(), l, s, u, c, w, a100, fgd100, a130, fgd130, cpu, fgd_cpu);
-              std::fflush(stdout);
-            }
-          }
-        }
+    for (const internal::FragLookaheadParams& p : grid) {
+      double a100 = 0, a130 = 0, cpu = 0;
+      for (unsigned long seed = first; seed <= last; ++seed) {
+        auto policy = internal::MakeFragLookahead(&trace->workload, p);
+        auto run = Simulate(*trace, *policy, seed);
+        if (!run.ok()) return 1;
+        a100 += run->alloc_pct[100] / seeds;
+        a130 += run->alloc_pct[130] / seeds;
+        cpu += static_cast<double>(run->failed_by_class[0]) / seeds;
       }
+      std::printf(
+          "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | "
+          "%.1f |\n",
+          name.c_str(), p.lookahead_weight, p.scarcity_weight, p.unfillable_weight,
+          p.cpu_fragment_weight, p.cpu_shortfall_weight, p.memory_strand_weight, a100, fgd100, a130,
+          fgd130, cpu, fgd_cpu);
+      std::fflush(stdout);
     }
   }
   return 0;

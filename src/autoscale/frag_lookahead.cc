@@ -20,6 +20,10 @@
 //     the GPU pods' typical CPU per milli counts as fragment, so CPU-hungry
 //     pods go where CPU is spare and idle GPUs keep the CPU to be used
 //     (phased out as the workload's CPU nears the cluster's).
+//  6. CPU stranded by memory. Free CPU that typical CPU-only pods cannot use
+//     because the node's free memory runs out first counts, in milli-GPU at
+//     the cluster's ratio, once the workload's CPU nears the cluster's: pods
+//     then go where they keep CPU and memory in proportion.
 //
 // The weights are FragLookaheadParams (policy_internal.h).
 // See docs/placement.md for the measurements and why each part helps.
@@ -32,17 +36,6 @@
 
 namespace gpu_autoscaler::autoscale::internal {
 namespace {
-
-// Idle GPU milli that copies of `shape` could not use if the node were filled with them.
-int64_t PackedShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
-                                 const TypicalPod& shape, int64_t idle) {
-  const int64_t cpu_copies =
-      shape.cpu_milli > 0 ? free_cpu / shape.cpu_milli : std::numeric_limits<int64_t>::max();
-  int64_t gpu_copies = 0;
-  for (int i = 0; i < gpu_count; ++i)
-    gpu_copies += free_milli[i] / shape.gpu_milli;
-  return idle - std::min(cpu_copies, gpu_copies) * shape.gpu_milli;
-}
 
 // fill[f]: the most of f free milli that a sum of typical sharing requests
 // (any counts) can use; whole-GPU shapes fill 1000.
@@ -65,49 +58,24 @@ struct ClusterTerms {
   double cpu_weight = 0;        // part 4: milli-GPU per milli-CPU that CPU-only pods cannot use
   double shortfall_weight = 0;  // part 5, after the pressure ramp
   double cpu_per_milli = 0;     // κ: the GPU shapes' CPU per GPU milli
+  double memory_weight = 0;     // part 6: milli-GPU per milli-CPU stranded by memory
 };
-
-double LookaheadFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
-                              const TargetWorkload& workload, const FragLookaheadParams& params,
-                              const std::vector<int16_t>& fill, const ClusterTerms& terms) {
-  int64_t idle = 0;
-  for (int i = 0; i < gpu_count; ++i)
-    idle += free_milli[i];
-  double total = 0;
-  if (terms.shortfall_weight != 0) {
-    const double fed = static_cast<double>(free_cpu) / terms.cpu_per_milli;
-    if (fed < static_cast<double>(idle)) {
-      total += terms.shortfall_weight * (static_cast<double>(idle) - fed);
-    }
-  }
-  if (params.unfillable_weight != 0) {
-    int64_t unfillable = 0;
-    for (int i = 0; i < gpu_count; ++i)
-      unfillable += free_milli[i] - fill[free_milli[i]];
-    total += params.unfillable_weight * static_cast<double>(unfillable);
-  }
-  for (const TypicalPod& shape : workload.shapes()) {
-    if (shape.num_gpu == 0 && terms.cpu_weight != 0 && shape.cpu_milli > 0) {
-      total +=
-          terms.cpu_weight * shape.probability * static_cast<double>(free_cpu % shape.cpu_milli);
-    }
-    const int64_t single = ShapeFragmentation(free_milli, gpu_count, free_cpu, model, shape);
-    const bool sharing = shape.num_gpu == 1 && shape.gpu_milli < kMilliPerGpu;
-    if (!sharing || single == idle) {  // idle: the shape cannot use this node at all
-      total += shape.probability * static_cast<double>(single);
-      continue;
-    }
-    const int64_t packed = PackedShapeFragmentation(free_milli, gpu_count, free_cpu, shape, idle);
-    total += shape.probability * ((1 - params.lookahead_weight) * static_cast<double>(single) +
-                                  params.lookahead_weight * static_cast<double>(packed));
-  }
-  return total;
-}
 
 class FragLookaheadPolicy final : public Policy {
  public:
   FragLookaheadPolicy(const TargetWorkload* workload, FragLookaheadParams params)
-      : workload_(workload), params_(params), fill_(FillableMilli(*workload)) {}
+      : workload_(workload), params_(params), fill_(FillableMilli(*workload)) {
+    for (const TypicalPod& shape : workload->shapes()) {
+      int index = -1;
+      if (shape.num_gpu > 0) {
+        auto it = std::find(millis_.begin(), millis_.end(), shape.gpu_milli);
+        index = static_cast<int>(it - millis_.begin());
+        if (it == millis_.end()) millis_.push_back(shape.gpu_milli);
+      }
+      milli_of_shape_.push_back(index);
+    }
+    milli_stats_.resize(millis_.size());
+  }
   std::string_view name() const override { return "FragLookahead"; }
   GpuSelection gpu_selection() const override { return GpuSelection::kFromScore; }
 
@@ -118,14 +86,14 @@ class FragLookaheadPolicy final : public Policy {
                                                  static_cast<double>(pod.total_gpu_milli()) *
                                                  scarcity_[node.model]
                                            : 0.0;
-    const double before =
-        LookaheadFragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu, node.model,
-                               *workload_, params_, fill_, terms_);
+    const double before = FragmentationNow(node, index);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
+    const int64_t memory_after =
+        terms_.memory_weight != 0 ? node.free_memory - TypicalMemory(pod) : node.free_memory;
     auto score_after = [&]() {
-      const double frag = LookaheadFragmentation(after.data(), node.gpu_count, cpu_after,
-                                                 node.model, *workload_, params_, fill_, terms_);
+      const double frag =
+          Fragmentation(after.data(), node.gpu_count, cpu_after, memory_after, node.model);
       return SigmoidScore(before - frag - penalty);
     };
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
@@ -151,6 +119,106 @@ class FragLookaheadPolicy final : public Policy {
   }
 
  private:
+  // The memory part 6 charges a pod: its shape's mean in the target workload,
+  // else its CPU at the workload's memory per CPU. Not the pod's own request:
+  // scores must depend on the shape alone, which the scheduler caches them by
+  // (a trace's shape nearly always comes with one memory request).
+  int64_t TypicalMemory(const PodRequest& pod) const {
+    for (const TypicalPod& m : workload_->shapes()) {
+      if (m.cpu_milli == pod.cpu_milli && m.num_gpu == pod.num_gpu &&
+          m.gpu_milli == pod.gpu_milli && m.models == pod.models)
+        return m.memory_mib;
+    }
+    return static_cast<int64_t>(static_cast<double>(pod.cpu_milli) * memory_per_cpu_);
+  }
+  // The measure of a node in the given state: parts 1 and 3–6 over the
+  // target workload. Per GPU request size, how many GPUs fit it, the milli
+  // on GPUs too small for it, and the copies the GPUs hold are counted once
+  // and shared by the shapes of that size (FGD's ShapeFragmentation and the
+  // look-ahead, computed together).
+  double Fragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu,
+                       int64_t free_memory, int model) {
+    int64_t idle = 0;
+    for (int i = 0; i < gpu_count; ++i)
+      idle += free_milli[i];
+    for (size_t k = 0; k < millis_.size(); ++k) {
+      const int m = millis_[k];
+      MilliStats& stats = milli_stats_[k];
+      stats = {};
+      for (int i = 0; i < gpu_count; ++i) {
+        if (free_milli[i] >= m) {
+          ++stats.fitting;
+          if (m > 0) stats.copies += free_milli[i] / m;
+        } else {
+          stats.unusable += free_milli[i];
+        }
+      }
+    }
+    double total = 0;
+    if (terms_.shortfall_weight != 0) {
+      const double fed = static_cast<double>(free_cpu) / terms_.cpu_per_milli;
+      if (fed < static_cast<double>(idle)) {
+        total += terms_.shortfall_weight * (static_cast<double>(idle) - fed);
+      }
+    }
+    if (params_.unfillable_weight != 0) {
+      int64_t unfillable = 0;
+      for (int i = 0; i < gpu_count; ++i)
+        unfillable += free_milli[i] - fill_[free_milli[i]];
+      total += params_.unfillable_weight * static_cast<double>(unfillable);
+    }
+    const std::vector<TypicalPod>& shapes = workload_->shapes();
+    for (size_t j = 0; j < shapes.size(); ++j) {
+      const TypicalPod& shape = shapes[j];
+      if (shape.num_gpu == 0) {
+        if (terms_.cpu_weight != 0 && shape.cpu_milli > 0) {
+          total += terms_.cpu_weight * shape.probability *
+                   static_cast<double>(free_cpu % shape.cpu_milli);
+        }
+        if (terms_.memory_weight != 0 && shape.memory_mib > 0) {
+          const int64_t fed =
+              (std::max<int64_t>(free_memory, 0) / shape.memory_mib) * shape.cpu_milli;
+          if (fed < free_cpu) {
+            total += terms_.memory_weight * shape.probability * static_cast<double>(free_cpu - fed);
+          }
+        }
+        total += shape.probability * static_cast<double>(idle);  // FGD: all idle GPU is fragment
+        continue;
+      }
+      const MilliStats& stats = milli_stats_[milli_of_shape_[j]];
+      // FGD's F_n(m): all idle when the shape cannot use the node at all.
+      const bool usable = model >= 0 && ((shape.models >> model) & 1) &&
+                          free_cpu >= shape.cpu_milli && stats.fitting >= shape.num_gpu;
+      const int64_t single = usable ? stats.unusable : idle;
+      const bool sharing = shape.num_gpu == 1 && shape.gpu_milli < kMilliPerGpu;
+      if (!sharing || single == idle) {
+        total += shape.probability * static_cast<double>(single);
+        continue;
+      }
+      // The look-ahead: idle milli that copies of the shape could not use if
+      // the node were filled with them, as many as its CPU allows.
+      const int64_t cpu_copies =
+          shape.cpu_milli > 0 ? free_cpu / shape.cpu_milli : std::numeric_limits<int64_t>::max();
+      const int64_t packed = idle - std::min(cpu_copies, stats.copies) * shape.gpu_milli;
+      total += shape.probability * ((1 - params_.lookahead_weight) * static_cast<double>(single) +
+                                    params_.lookahead_weight * static_cast<double>(packed));
+    }
+    return total;
+  }
+
+  // The node's fragmentation as it stands, computed once per node version:
+  // every shape scored against the node starts from it.
+  double FragmentationNow(const NodeState& node, int index) {
+    if (index >= static_cast<int>(now_.size())) now_.resize(index + 1);
+    NowEntry& entry = now_[index];
+    if (entry.version != node.version) {
+      entry.version = node.version;
+      entry.fragmentation = Fragmentation(node.free_milli.data(), node.gpu_count, node.free_cpu,
+                                          node.free_memory, node.model);
+    }
+    return entry.fragmentation;
+  }
+
   // scarcity_[j]: how much more constrained demand, per unit of capacity that
   // can serve it, model j carries than the least pressed model (milli-GPU
   // units / 1000). Zero everywhere when no shape constrains models. And
@@ -194,6 +262,15 @@ class FragLookaheadPolicy final : public Policy {
       terms_.cpu_per_milli = gpu_pod_cpu / pod_gpu;
       terms_.shortfall_weight = params_.cpu_shortfall_weight * ramp;
     }
+    const double strand_ref = params_.memory_strand_reference;
+    const double strand_ramp = strand_ref >= 1
+                                   ? (rho >= 1 ? 1.0 : 0.0)
+                                   : std::clamp((rho - strand_ref) / (1 - strand_ref), 0.0, 1.0);
+    terms_.memory_weight = params_.memory_strand_weight * gpu_per_cpu * strand_ramp;
+    double shape_memory = 0;
+    for (const TypicalPod& m : workload_->shapes())
+      shape_memory += m.probability * static_cast<double>(m.memory_mib);
+    memory_per_cpu_ = pod_cpu > 0 ? shape_memory / pod_cpu : 0;
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;
@@ -217,6 +294,22 @@ class FragLookaheadPolicy final : public Policy {
   std::vector<int16_t> fill_;
   std::vector<double> scarcity_;
   ClusterTerms terms_;
+  struct NowEntry {
+    uint64_t version = 0;  // node versions start at 1
+    double fragmentation = 0;
+  };
+  std::vector<NowEntry> now_;  // per node index
+  double memory_per_cpu_ = 0;
+  // The distinct GPU request sizes of the target workload's GPU shapes, each
+  // shape's index into them (-1 for CPU-only), and Fragmentation's scratch.
+  struct MilliStats {
+    int fitting = 0;       // GPUs with at least this much free
+    int64_t unusable = 0;  // free milli on the GPUs with less
+    int64_t copies = 0;    // Σ ⌊free / size⌋
+  };
+  std::vector<int> millis_;
+  std::vector<int> milli_of_shape_;
+  std::vector<MilliStats> milli_stats_;
 };
 
 }  // namespace

@@ -22,9 +22,12 @@ TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
                                          const ClusterState& cluster, double coverage) {
   using Key = std::tuple<int64_t, int, int, std::string>;
   std::map<Key, int64_t> counts;
+  std::map<Key, int64_t> memory;  // Σ memory per group
   for (const PodSpec& pod : pods) {
     const int milli = std::clamp(pod.gpu_milli, 0, kMilliPerGpu);
-    ++counts[Key{pod.cpu_milli, milli, pod.num_gpu, JoinModels(pod.gpu_models)}];
+    const Key key{pod.cpu_milli, milli, pod.num_gpu, JoinModels(pod.gpu_models)};
+    ++counts[key];
+    memory[key] += pod.memory_mib;
   }
   std::vector<std::pair<Key, int64_t>> sorted(counts.begin(), counts.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
@@ -59,6 +62,7 @@ TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
     }
     shape.models = resolved.models;
     shape.count = count;
+    shape.memory_mib = memory[key] / count;
     kept += count;
     w.shapes_.push_back(std::move(shape));
   }

@@ -28,6 +28,9 @@ struct TypicalPod {
   ModelMask models = kAnyModel;
   int64_t count = 0;
   double probability = 0;
+  // Mean memory request of the group's pods (not part of the grouping key);
+  // 0 when unknown (FromShapes callers that do not set it).
+  int64_t memory_mib = 0;
 };
 
 class TargetWorkload {

@@ -11,10 +11,14 @@
 //   auto policy = MakePolicy("FGD", &workload);
 //   NodeScore s = (*policy)->Score(cluster, node, pod);
 //
-// Scores depend only on the node's state and the pod's shape, so callers may
-// cache them per node version (scheduler.h does).
+// Scores depend only on the node's state and the pod's shape (not its memory
+// request, which the scheduler tests live), so callers may cache them per node
+// version (scheduler.h does).
 //
-// Thread-safety: a Policy may keep per-node caches; use one per thread.
+// A Policy scores the nodes of one ClusterState: it may keep per-cluster and
+// per-node-version caches.
+//
+// Thread-safety: none; use one Policy per thread.
 #pragma once
 
 #include <memory>

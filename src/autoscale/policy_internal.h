@@ -38,6 +38,14 @@ struct FragLookaheadParams {
   // keeps for GPU pods is what CPU-only pods need.
   double cpu_shortfall_full_below = 0.8;
   double cpu_shortfall_off_from = 0.9;
+  // Weight of the free CPU that typical CPU-only pods cannot use because the
+  // node's free memory runs out first (free CPU − ⌊free memory / their
+  // memory⌋ × their CPU), in milli-GPU at the cluster's ratio. It keeps each
+  // node's CPU and memory in the proportion the pods that use them come in.
+  double memory_strand_weight = 2.5;
+  // The memory-strand weight is scaled by min(1, max(0, ρ − ref) / (1 − ref)):
+  // stranded CPU matters once CPU is scarce, and most once it is oversubscribed.
+  double memory_strand_reference = 0.8;
 };
 
 std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload,

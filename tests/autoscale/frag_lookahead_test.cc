@@ -145,6 +145,60 @@ TEST(FragLookaheadTest, KeepsCpuBesideIdleGpusForThePodsThatWouldUseThem) {
   EXPECT_EQ((*ours_tight)->Score(tight, 1, tight_pod).score, 50);
 }
 
+TEST(FragLookaheadTest, KeepsCpuAndMemoryInTheProportionCpuOnlyPodsNeed) {
+  // Target, a third each: CPU-only pods of 8 cores and 32 GiB (S), of 4 cores
+  // and 24 GiB (P), and whole-GPU pods of 8 cores. That is 20 milli-CPU per
+  // GPU milli against the cluster's 20 (two 20-core nodes, one GPU each), so
+  // ρ = 1 and the memory-strand term has its full weight 2.5 · 2000/40000 =
+  // 0.125 milli-GPU per milli-CPU. Node a has 40 GiB, memory for one S and
+  // one P: 12 and 16 of its 20 cores are stranded. A P pod leaves 16 cores and
+  // 16 GiB, all stranded for both shapes: Δ = −⅓ · 0.125 · 4000 = −166.7 →
+  // ⌊100·σ(−0.1667)⌋ = 45. Node b, 128 GiB, strands nothing before or after:
+  // 50. FGD, blind to memory, scores both 50.
+  TypicalPod s = Shape(8000, 0, 0, 1), p = Shape(4000, 0, 0, 1);
+  s.memory_mib = 32768;
+  p.memory_mib = 24576;
+  const TargetWorkload w = TargetWorkload::FromShapes({s, p, Shape(8000, 1000, 1, 1)});
+  ClusterState cluster;
+  NodeSpec a = GpuNode("a", 1, "T4", 20000), b = GpuNode("b", 1, "T4", 20000);
+  a.memory_mib = 40960;
+  b.memory_mib = 131072;
+  ASSERT_TRUE(cluster.AddNode(a).ok());
+  ASSERT_TRUE(cluster.AddNode(b).ok());
+  PodSpec spec = Pod(4000, 0, 0);
+  spec.memory_mib = 24576;
+  const PodRequest pod = cluster.Resolve(spec);
+  auto ours = MakePolicy("FragLookahead", &w);
+  auto fgd = MakePolicy("FGD", &w);
+  ASSERT_TRUE(ours.ok() && fgd.ok());
+  EXPECT_EQ((*fgd)->Score(cluster, 0, pod).score, 50);
+  EXPECT_EQ((*fgd)->Score(cluster, 1, pod).score, 50);
+  EXPECT_EQ((*ours)->Score(cluster, 0, pod).score, 45);
+  EXPECT_EQ((*ours)->Score(cluster, 1, pod).score, 50);
+  Scheduler scheduler(cluster, **ours, {0, 1}, 1);
+  EXPECT_EQ(scheduler.Select(pod)->node, 1);
+  // The term charges the shape's memory, not the pod's: scores are cached per
+  // shape. A P-shaped pod asking 1 MiB scores as a P pod.
+  PodSpec light = spec;
+  light.memory_mib = 1;
+  EXPECT_EQ((*ours)->Score(cluster, 0, cluster.Resolve(light)).score, 45);
+  // Without the term, a wins on rank.
+  internal::FragLookaheadParams off;
+  off.memory_strand_weight = 0;
+  auto without = internal::MakeFragLookahead(&w, off);
+  Scheduler without_scheduler(cluster, *without, {0, 1}, 1);
+  EXPECT_EQ(without_scheduler.Select(pod)->node, 0);
+
+  // With 40-core nodes ρ = 0.5: CPU is plentiful and the term is off.
+  ClusterState roomy;
+  a.cpu_milli = b.cpu_milli = 40000;
+  ASSERT_TRUE(roomy.AddNode(a).ok());
+  ASSERT_TRUE(roomy.AddNode(b).ok());
+  auto ours_roomy = MakePolicy("FragLookahead", &w);
+  ASSERT_TRUE(ours_roomy.ok());
+  EXPECT_EQ((*ours_roomy)->Score(roomy, 0, roomy.Resolve(spec)).score, 50);
+}
+
 TEST(FragLookaheadTest, KeepsScarceModelsForPodsThatNeedThem) {
   // 0.5% of the target demand can only run on T4, one GPU of nine. FGD's own
   // model term is worth 5 milli here, lost in the truncation: both nodes score

@@ -159,16 +159,17 @@ TEST(FragmentationTest, TargetWorkloadKeepsTheShortestPrefixWithTies) {
   node.gpu_count = 1;
   ASSERT_TRUE(cluster.AddNode(node).ok());
   std::vector<PodSpec> pods;
-  auto add = [&pods](int count, int64_t cpu, int gpus, int milli) {
+  auto add = [&pods](int count, int64_t cpu, int gpus, int milli, int64_t memory = 0) {
     for (int i = 0; i < count; ++i) {
       PodSpec p;
       p.cpu_milli = cpu;
+      p.memory_mib = memory + i % 2;  // memory is not part of the key
       p.num_gpu = gpus;
       p.gpu_milli = milli;
       pods.push_back(p);
     }
   };
-  add(10, 1000, 1, 500);
+  add(10, 1000, 1, 500, 4096);
   add(5, 2000, 1, 1000);
   add(5, 3000, 1, 1000);  // ties with the previous key; larger key first
   add(1, 500, 0, 0);
@@ -181,6 +182,9 @@ TEST(FragmentationTest, TargetWorkloadKeepsTheShortestPrefixWithTies) {
   EXPECT_EQ(w.shapes()[2].cpu_milli, 2000);
   EXPECT_DOUBLE_EQ(w.shapes()[0].probability, 0.5);
   EXPECT_DOUBLE_EQ(w.shapes()[1].probability, 0.25);
+  // Each shape carries its pods' mean memory, truncated: (5·4096 + 5·4097) / 10.
+  EXPECT_EQ(w.shapes()[0].memory_mib, 4096);
+  EXPECT_EQ(w.shapes()[1].memory_mib, 0);
 }
 
 TEST(PolicyScoreTest, FgdPicksTheGpuThatKeepsTheTargetPlaceable) {
