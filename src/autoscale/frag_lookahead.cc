@@ -102,11 +102,17 @@ class FragLookaheadPolicy final : public Policy {
         after[gpus.index[i]] -= pod.gpu_milli;
       return {score_after(), -1, 0};
     }
-    // A sharing pod: the best GPU by score, then the tightest, then the lowest index.
+    // A sharing pod: the best GPU by score, then the tightest, then the lowest
+    // index. The measure does not depend on GPU order, so a GPU with the same
+    // free milli as a lower-index one scores the same and cannot win.
     NodeScore best{-1, -1, 0};
     for (int i = 0; i < node.gpu_count; ++i) {
       const int16_t f = node.free_milli[i];
       if (f < pod.gpu_milli) continue;
+      if (std::find(node.free_milli.begin(), node.free_milli.begin() + i, f) !=
+          node.free_milli.begin() + i) {
+        continue;
+      }
       after[i] = static_cast<int16_t>(f - pod.gpu_milli);
       const int score = score_after();
       after[i] = f;

@@ -58,6 +58,16 @@ TEST(FragLookaheadTest, KeepsRemaindersUsableWhereFgdSeesNoDifference) {
   // Before: ½·0 + ½·200 look-ahead, plus 200 unfillable (1000 − 800); after:
   // 0. Δ = 300 → ⌊100·σ(0.3)⌋ = 57.
   EXPECT_EQ(s.score, 57);
+
+  // With two GPUs at each free value, [800, 1000, 800, 1000], the pod takes
+  // the first 1000: a later GPU with the same free milli scores the same.
+  ClusterState four;
+  ASSERT_TRUE(four.AddNode(GpuNode("b", 4, "T4")).ok());
+  ASSERT_TRUE(four.Place(four.Resolve(Pod(1000, 1, 200)), {0, {0}}).ok());
+  ASSERT_TRUE(four.Place(four.Resolve(Pod(1000, 1, 200)), {0, {2}}).ok());
+  auto fresh = MakePolicy("FragLookahead", &w);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)->Score(four, 0, four.Resolve(Pod(1000, 1, 200))).gpu, 1);
 }
 
 TEST(FragLookaheadTest, CountsCpuThatRunsOutBeforeTheGpus) {
