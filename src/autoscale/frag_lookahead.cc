@@ -1,6 +1,6 @@
 // FragLookahead: our placement policy. It keeps FGD's shape (maximise the drop
 // in expected fragmentation over the target workload, integer sigmoid score,
-// ties by rank) and changes what "fragmentation" means in five ways:
+// ties by rank) and changes what "fragmentation" means in six ways:
 //
 //  1. Look-ahead for sharing shapes. FGD asks "does one more pod of shape m
 //     fit?". We also ask "how much of the idle GPU would pods of shape m use
