@@ -41,6 +41,22 @@ inline std::vector<std::string> SplitList(const std::string& text) {
   return out;
 }
 
+// "A-B" (A ≤ B) or a single seed "A" into [first, last]; false on anything else.
+inline bool ParseSeedRange(const std::string& text, unsigned long* first, unsigned long* last) {
+  unsigned long a = 0, b = 0;
+  char rest = 0;
+  if (std::sscanf(text.c_str(), "%lu-%lu%c", &a, &b, &rest) == 2 && a <= b) {
+    *first = a;
+    *last = b;
+    return true;
+  }
+  if (std::sscanf(text.c_str(), "%lu%c", &a, &rest) == 1) {
+    *first = *last = a;
+    return true;
+  }
+  return false;
+}
+
 // The arguments after the program name, one flag at a time.
 class Flags {
  public:

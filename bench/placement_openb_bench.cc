@@ -16,12 +16,18 @@
 namespace gpu_autoscaler::autoscale::bench {
 namespace {
 
+// The pod list under test: OPENB_TRACE (default "default"), from OPENB_DATA
+// when set, else from the checked-in folder.
+const char* VariantUnderTest() {
+  const char* variant = std::getenv("OPENB_TRACE");
+  return variant != nullptr ? variant : "default";
+}
+
 const PreparedTrace& TraceUnderTest() {
   const char* data = std::getenv("OPENB_DATA");
-  const char* variant = std::getenv("OPENB_TRACE");
-  if (data == nullptr) return OpenbTrace(variant != nullptr ? variant : "default");
+  if (data == nullptr) return OpenbTrace(VariantUnderTest());
   static const PreparedTrace trace = [&] {
-    auto loaded = LoadOpenbVariant(data, variant != nullptr ? variant : "default");
+    auto loaded = LoadOpenbVariant(data, VariantUnderTest());
     if (!loaded.ok()) {
       std::fprintf(stderr, "%s\n", loaded.error().ToString().c_str());
       std::exit(1);
@@ -33,8 +39,7 @@ const PreparedTrace& TraceUnderTest() {
 
 void BM_OpenbDefaultRun(benchmark::State& state, const std::string& policy) {
   const PreparedTrace& trace = TraceUnderTest();
-  const char* variant = std::getenv("OPENB_TRACE");
-  state.SetLabel(variant != nullptr ? variant : "default");
+  state.SetLabel(VariantUnderTest());
   int64_t pods = 0;
   for (auto _ : state) {
     Result<RunResult> run = Simulate(trace, policy, 42);

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
                                      "gpushare100", "multigpu20", "gpuspec33",  "cpu050"};
   std::string data = std::string(GPA_SOURCE_DIR) + "/bench/data/openb";
   std::vector<std::string> policies = {"FGD", "FragLookahead"};
-  uint64_t first_seed = 42, last_seed = 51;
+  unsigned long first_seed = 42, last_seed = 51;
   bool bound = true;
   std::string curve_dir;
   int threads = 1;
@@ -90,10 +90,9 @@ int main(int argc, char** argv) {
     } else if (flags.Is("--policies")) {
       policies = SplitList(flags.Value());
     } else if (flags.Is("--seeds")) {
-      const std::string range = flags.Value();
-      if (std::sscanf(range.c_str(), "%lu-%lu", &first_seed, &last_seed) != 2 &&
-          std::sscanf(range.c_str(), "%lu", &first_seed) == 1) {
-        last_seed = first_seed;
+      if (!bench::ParseSeedRange(flags.Value(), &first_seed, &last_seed)) {
+        std::fprintf(stderr, "--seeds takes A-B or A\n");
+        return 2;
       }
     } else if (flags.Is("--no-bound")) {
       bound = false;
@@ -111,7 +110,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<uint64_t> seeds;
-  for (uint64_t s = first_seed; s <= last_seed; ++s)
+  for (unsigned long s = first_seed; s <= last_seed; ++s)
     seeds.push_back(s);
 
   std::vector<TraceResult> results;

@@ -33,6 +33,7 @@ namespace {
 using namespace gpu_autoscaler::autoscale;
 using gpu_autoscaler::autoscale::bench::Flags;
 using gpu_autoscaler::autoscale::bench::LoadOpenbVariant;
+using gpu_autoscaler::autoscale::bench::ParseSeedRange;
 using gpu_autoscaler::autoscale::bench::SplitList;
 
 constexpr int kColumn = 100;
@@ -224,9 +225,7 @@ int main(int argc, char** argv) {
     } else if (flags.Is("--data")) {
       options.data = flags.Value();
     } else if (flags.Is("--seeds")) {
-      const std::string range = flags.Value();
-      if (std::sscanf(range.c_str(), "%lu-%lu", &options.first_seed, &options.last_seed) != 2 ||
-          options.last_seed < options.first_seed) {
+      if (!ParseSeedRange(flags.Value(), &options.first_seed, &options.last_seed)) {
         std::fprintf(stderr, "--seeds takes A-B\n");
         return 2;
       }

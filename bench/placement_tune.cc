@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     } else if (flags.Is("--data")) {
       data = flags.Value();
     } else if (flags.Is("--seeds")) {
-      if (std::sscanf(flags.Value().c_str(), "%lu-%lu", &first, &last) != 2) {
+      if (!bench::ParseSeedRange(flags.Value(), &first, &last)) {
         std::fprintf(stderr, "--seeds takes A-B\n");
         return 2;
       }

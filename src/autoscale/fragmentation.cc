@@ -21,24 +21,27 @@ std::string JoinModels(const std::vector<std::string>& models) {
 TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
                                          const ClusterState& cluster, double coverage) {
   using Key = std::tuple<int64_t, int, int, std::string>;
-  std::map<Key, int64_t> counts;
-  std::map<Key, int64_t> memory;  // Σ memory per group
+  struct Group {
+    int64_t count = 0;
+    int64_t memory = 0;  // Σ memory of the group's pods
+  };
+  std::map<Key, Group> groups;
   for (const PodSpec& pod : pods) {
     const int milli = std::clamp(pod.gpu_milli, 0, kMilliPerGpu);
-    const Key key{pod.cpu_milli, milli, pod.num_gpu, JoinModels(pod.gpu_models)};
-    ++counts[key];
-    memory[key] += pod.memory_mib;
+    Group& group = groups[Key{pod.cpu_milli, milli, pod.num_gpu, JoinModels(pod.gpu_models)}];
+    ++group.count;
+    group.memory += pod.memory_mib;
   }
-  std::vector<std::pair<Key, int64_t>> sorted(counts.begin(), counts.end());
+  std::vector<std::pair<Key, Group>> sorted(groups.begin(), groups.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    if (a.second != b.second) return a.second > b.second;
+    if (a.second.count != b.second.count) return a.second.count > b.second.count;
     return a.first > b.first;
   });
   TargetWorkload w;
   w.distinct_shapes_ = static_cast<int>(sorted.size());
   const double needed = coverage * static_cast<double>(pods.size());
   int64_t kept = 0;
-  for (const auto& [key, count] : sorted) {
+  for (const auto& [key, group] : sorted) {
     if (static_cast<double>(kept) >= needed && !w.shapes_.empty()) break;
     TypicalPod shape;
     std::tie(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, shape.gpu_spec) = key;
@@ -61,9 +64,9 @@ TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
       shape.gpu_milli = 0;
     }
     shape.models = resolved.models;
-    shape.count = count;
-    shape.memory_mib = memory[key] / count;
-    kept += count;
+    shape.count = group.count;
+    shape.memory_mib = group.memory / group.count;
+    kept += group.count;
     w.shapes_.push_back(std::move(shape));
   }
   for (TypicalPod& shape : w.shapes_) {
