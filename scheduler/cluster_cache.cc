@@ -33,6 +33,29 @@ autoscale::TargetWorkload DefaultWorkload() {
   return autoscale::TargetWorkload::FromShapes({whole});
 }
 
+// A CPU-only pod that is part of the cluster's workload, as opposed to its
+// plumbing: DaemonSet pods (one per node, placed by node count, not by
+// choice), static pods and kube-system's add-ons. Their shapes would only
+// crowd the workload's CPU-only shapes.
+bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
+  if (pod.ns() == "kube-system") return false;
+  if (pod.annotation("kubernetes.io/config.mirror")) return false;
+  const kube::OwnerReference* owner = pod.controller_ref();
+  return owner == nullptr || (owner->kind.view() != "DaemonSet" && owner->kind.view() != "Node");
+}
+
+// The policy's target workload: the GPU shapes and the CPU-only shapes, each
+// class cut to its own 95% coverage (so a cluster running many more CPU-only
+// pods than GPU pods keeps its GPU shapes) and weighted by its pod count.
+autoscale::TargetWorkload MergeWorkloads(const autoscale::TargetWorkload& gpu,
+                                         const autoscale::TargetWorkload& cpu_only) {
+  std::vector<autoscale::TypicalPod> shapes = gpu.shapes();
+  shapes.insert(shapes.end(), cpu_only.shapes().begin(), cpu_only.shapes().end());
+  for (autoscale::TypicalPod& shape : shapes)
+    shape.probability = static_cast<double>(shape.count);
+  return autoscale::TargetWorkload::FromShapes(std::move(shapes));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ClusterCache>> ClusterCache::Create(CacheOptions options) {
@@ -187,17 +210,29 @@ void ClusterCache::RebuildLocked() {
   }
   milli_per_replica_ = autoscale::kMilliPerGpu / replicas;
   // The target workload: the shapes of the pods the cluster runs.
-  std::vector<autoscale::PodSpec> shapes;
+  std::vector<autoscale::PodSpec> gpu_shapes;
+  std::vector<autoscale::PodSpec> cpu_only_shapes;
   for (auto& [key, pod] : pods_) {
     if (pod.view) pod.demand = GpuDemandOf(*pod.view, milli_per_replica_);
     pod.binding = -1;
     if (pod.demand.kind == GpuKind::kWhole || pod.demand.kind == GpuKind::kShared) {
-      shapes.push_back(pod.demand.spec);
+      gpu_shapes.push_back(pod.demand.spec);
+    } else if (pod.demand.kind == GpuKind::kNone && pod.view && pod.demand.spec.cpu_milli > 0 &&
+               CpuOnlyWorkloadPod(*pod.view)) {
+      cpu_only_shapes.push_back(pod.demand.spec);
     }
   }
   workload_ = std::make_unique<autoscale::TargetWorkload>(
-      shapes.empty() ? DefaultWorkload() : autoscale::TargetWorkload::FromTrace(shapes, *state_));
-  policy_ = std::move(autoscale::MakePolicy(options_.policy, workload_.get())).value();
+      gpu_shapes.empty() ? DefaultWorkload()
+                         : autoscale::TargetWorkload::FromTrace(gpu_shapes, *state_));
+  // Before any GPU pod runs, the one-whole-GPU guess stands alone: weighed
+  // against real CPU-only pods it would count for next to nothing.
+  policy_workload_ = std::make_unique<autoscale::TargetWorkload>(
+      gpu_shapes.empty() || cpu_only_shapes.empty()
+          ? *workload_
+          : MergeWorkloads(*workload_,
+                           autoscale::TargetWorkload::FromTrace(cpu_only_shapes, *state_)));
+  policy_ = std::move(autoscale::MakePolicy(options_.policy, policy_workload_.get())).value();
   engine_ =
       std::make_unique<autoscale::Scheduler>(*state_, *policy_, std::vector<int>{}, options_.seed);
   node_fragmentation_.assign(by_index_.size(), 0);
@@ -573,6 +608,10 @@ CacheStats ClusterCache::stats() const {
     s.assumed += pod.assumed;
   s.unplaceable = unplaceable_;
   s.rebuilds = rebuilds_;
+  if (policy_workload_) {
+    for (const autoscale::TypicalPod& shape : policy_workload_->shapes())
+      ++(shape.num_gpu > 0 ? s.gpu_shapes : s.cpu_only_shapes);
+  }
   return s;
 }
 

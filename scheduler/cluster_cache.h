@@ -19,7 +19,9 @@
 // change nothing the engine sees cost a map lookup; a changed offer, a new or
 // a deleted node rebuilds the engine's state on the next question, and so
 // does a tenth more or fewer pods, to relearn the target workload (the pod
-// shapes FGD and FragLookahead measure fragmentation against).
+// shapes FGD and FragLookahead measure fragmentation against: the GPU pods'
+// and, weighted by their count, the CPU-only pods' other than DaemonSet,
+// static and kube-system pods).
 //
 // Thread-safety: every method is safe from any thread (one internal mutex).
 #pragma once
@@ -74,6 +76,9 @@ struct CacheStats {
   int assumed = 0;
   int unplaceable = 0;  // bound pods the engine could not fit (overcommitted by others)
   int64_t rebuilds = 0;
+  // The policy's target workload at the last rebuild (0 and 0 before one).
+  int gpu_shapes = 0;
+  int cpu_only_shapes = 0;  // from CPU-only pods that are not DaemonSet, static or kube-system
 };
 
 class ClusterCache {
@@ -178,7 +183,10 @@ class ClusterCache {
   mutable std::string reason_scratch_{};  // CheckNodeLocked's built reasons
   int64_t rebuilds_ = 0;
   std::unique_ptr<autoscale::ClusterState> state_{};
+  // The GPU pods' shapes (FragmentationRatio's measure), and the policy's:
+  // those plus the CPU-only workload pods' shapes, for FragLookahead's CPU terms.
   std::unique_ptr<autoscale::TargetWorkload> workload_{};
+  std::unique_ptr<autoscale::TargetWorkload> policy_workload_{};
   std::unique_ptr<autoscale::Policy> policy_{};
   std::unique_ptr<autoscale::Scheduler> engine_{};
   std::vector<double> node_fragmentation_{};  // per node index, at fragmentation_version_

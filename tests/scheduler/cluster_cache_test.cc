@@ -283,6 +283,74 @@ TEST(ClusterCacheTest, RelearnsTheTargetWorkloadAsPodsArrive) {
   EXPECT_EQ(cache->stats().unplaceable, 0);
 }
 
+// FragLookahead's part 6 (CPU stranded by memory) needs the CPU-only pods'
+// shapes. Node "b" has 4 GiB per core; the cluster's CPU-only pods ask 8
+// (4 cores, 32 GiB): b's free 16 cores / 80 GiB feed two of them and strand
+// 8 cores. A GPU pod asking 4 cores and 1 GiB leaves 12 / 79: still two, and
+// 4 cores stranded. On "a" (256 GiB) nothing is stranded either way. So with
+// the CPU-only shapes learnt the pod goes to b; without them a and b tie and
+// the lower index, a, wins. The pods run on "c", whose GPU is taken: the
+// workload's CPU per GPU is ρ = 12·13/96 ≈ 1.6 times the cluster's.
+std::string GpuPodNodeWithCpuOnlyPods(const json& cpu_only_metadata, std::string ns,
+                                      CacheStats* stats) {
+  auto cache = NewCache();
+  cache->UpsertNode(Node(
+      {.name = "a", .cpu = 16, .memory_gi = 256, .allocatable_extra = {{"nvidia.com/gpu", "1"}}}));
+  cache->UpsertNode(Node(
+      {.name = "b", .cpu = 16, .memory_gi = 80, .allocatable_extra = {{"nvidia.com/gpu", "1"}}}));
+  cache->UpsertNode(Node(
+      {.name = "c", .cpu = 64, .memory_gi = 512, .allocatable_extra = {{"nvidia.com/gpu", "1"}}}));
+  cache->UpsertPod(Pod({.name = "trainer",
+                        .requests = {{"cpu", "4"}, {"nvidia.com/gpu", "1"}},
+                        .node = "c",
+                        .phase = "Running"}));
+  for (int i = 0; i < 12; ++i) {
+    cache->UpsertPod(Pod({.name = "web-" + std::to_string(i),
+                          .ns = ns,
+                          .requests = {{"cpu", "4"}, {"memory", "32Gi"}},
+                          .node = "c",
+                          .phase = "Running",
+                          .metadata_extra = cpu_only_metadata}));
+  }
+  auto pod = Pod({.name = "p", .requests = {{"cpu", "4"}, {"nvidia.com/gpu", "1"}}});
+  Result<PlacementChoice> choice = cache->Select(*pod, true);
+  EXPECT_TRUE(choice.ok()) << choice.error().message();
+  *stats = cache->stats();
+  EXPECT_EQ(stats->unplaceable, 0);
+  return choice.ok() ? choice->node : "";
+}
+
+TEST(ClusterCacheTest, LearnsCpuOnlyWorkloadShapesAndKeepsCpuAndMemoryInProportion) {
+  CacheStats stats;
+  const json deployment = {{"ownerReferences",
+                            {{{"apiVersion", "apps/v1"},
+                              {"kind", "ReplicaSet"},
+                              {"name", "web-7f9c"},
+                              {"uid", "rs"},
+                              {"controller", true}}}}};
+  EXPECT_EQ(GpuPodNodeWithCpuOnlyPods(deployment, "default", &stats), "b");
+  EXPECT_EQ(stats.gpu_shapes, 1);
+  EXPECT_EQ(stats.cpu_only_shapes, 1);
+}
+
+TEST(ClusterCacheTest, DaemonSetStaticAndKubeSystemPodsAreNotTheWorkload) {
+  CacheStats stats;
+  const json daemonset = {{"ownerReferences",
+                           {{{"apiVersion", "apps/v1"},
+                             {"kind", "DaemonSet"},
+                             {"name", "agent"},
+                             {"uid", "ds"},
+                             {"controller", true}}}}};
+  EXPECT_EQ(GpuPodNodeWithCpuOnlyPods(daemonset, "default", &stats), "a");
+  EXPECT_EQ(stats.cpu_only_shapes, 0);
+  const json mirror = {{"annotations", {{"kubernetes.io/config.mirror", "abc"}}}};
+  EXPECT_EQ(GpuPodNodeWithCpuOnlyPods(mirror, "default", &stats), "a");
+  EXPECT_EQ(stats.cpu_only_shapes, 0);
+  EXPECT_EQ(GpuPodNodeWithCpuOnlyPods(json::object(), "kube-system", &stats), "a");
+  EXPECT_EQ(stats.cpu_only_shapes, 0);
+  EXPECT_EQ(stats.gpu_shapes, 1);
+}
+
 TEST(ClusterCacheTest, StandaloneAppliesNodePredicates) {
   auto cache = NewCache();
   cache->UpsertNode(

@@ -66,6 +66,7 @@ struct PodArgs {
   std::string node{};                // bound when set
   json spec_extra = json::object();  // nodeSelector, affinity, tolerations, schedulerName
   std::string phase = "Pending";
+  json metadata_extra = json::object();  // e.g. ownerReferences
 };
 
 inline json PodJson(const PodArgs& a) {
@@ -89,6 +90,8 @@ inline json PodJson(const PodArgs& a) {
                    {"resources", {{"requests", requests}, {"limits", limits}}}}}}}},
               {"status", {{"phase", a.phase}}}};
   if (!a.node.empty()) pod["spec"]["nodeName"] = a.node;
+  for (auto& [k, v] : a.metadata_extra.items())
+    pod["metadata"][k] = v;
   for (auto& [k, v] : a.spec_extra.items())
     pod["spec"][k] = v;
   return pod;
