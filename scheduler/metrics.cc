@@ -20,6 +20,8 @@ struct SchedulerMetrics::Families {
   prometheus::Gauge* pending;
   prometheus::Gauge* cache_nodes;
   prometheus::Gauge* cache_pods;
+  prometheus::Gauge* gpu_shapes;
+  prometheus::Gauge* cpu_only_shapes;
 };
 
 namespace {
@@ -75,6 +77,12 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
                         .Help("Bound or assumed pods the scheduler's cache accounts.")
                         .Register(*registry)
                         .Add({});
+  auto& shapes = prometheus::BuildGauge()
+                     .Name("gpu_autoscaler_scheduler_target_workload_shapes")
+                     .Help("Pod shapes in the target workload learnt from the cluster's pods.")
+                     .Register(*registry);
+  f_->gpu_shapes = &shapes.Add({{"class", "gpu"}});
+  f_->cpu_only_shapes = &shapes.Add({{"class", "cpu_only"}});
 }
 
 SchedulerMetrics::~SchedulerMetrics() = default;
@@ -116,6 +124,12 @@ void SchedulerMetrics::CacheSize(int nodes, int pods) {
   if (!f_) return;
   f_->cache_nodes->Set(nodes);
   f_->cache_pods->Set(pods);
+}
+
+void SchedulerMetrics::TargetWorkloadShapes(int gpu, int cpu_only) {
+  if (!f_) return;
+  f_->gpu_shapes->Set(gpu);
+  f_->cpu_only_shapes->Set(cpu_only);
 }
 
 void SchedulerMetrics::PendingPods(double count) {

@@ -9,6 +9,7 @@
 //   gpu_autoscaler_scheduler_cluster_fragmentation_ratio   after binds (once a second) and scrapes
 //   gpu_autoscaler_scheduler_pending_pods                  in the standalone queue
 //   gpu_autoscaler_scheduler_cache_nodes, ..._cache_pods   what the cache holds
+//   gpu_autoscaler_scheduler_target_workload_shapes{class} gpu|cpu_only shapes learnt
 // prometheus-cpp stays out of this header.
 //
 // Thread-safety: every method is safe from any thread.
@@ -42,6 +43,7 @@ class SchedulerMetrics {
   void FragmentationAfterBind(const std::function<double()>& compute);
   void PendingPods(double count);
   void CacheSize(int nodes, int pods);
+  void TargetWorkloadShapes(int gpu, int cpu_only);
 
  private:
   struct Families;

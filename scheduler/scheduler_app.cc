@@ -277,6 +277,7 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
     metrics.Fragmentation(model.FragmentationRatio());
     const CacheStats stats = model.stats();
     metrics.CacheSize(stats.nodes, stats.pods);
+    metrics.TargetWorkloadShapes(stats.gpu_shapes, stats.cpu_only_shapes);
   });
 
   Status served = manager.Serve();

@@ -265,6 +265,49 @@ TEST_F(SchedulerProcessTest, AConflictOnBindIsRetriedAndAPodBoundByOthersIsCount
       << metrics;
 }
 
+// The CPU-only pods of a ReplicaSet are part of the target workload, a
+// DaemonSet's are not (cluster_cache_test.cc's
+// LearnsCpuOnlyWorkloadShapesAndKeepsCpuAndMemoryInProportion has the
+// arithmetic): the GPU pod goes to b, where it strands less CPU behind memory.
+TEST_F(SchedulerProcessTest, CpuOnlyWorkloadPodsShapeWhereGpuPodsGo) {
+  AddNode(
+      {.name = "a", .cpu = 16, .memory_gi = 256, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode(
+      {.name = "b", .cpu = 16, .memory_gi = 80, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode(
+      {.name = "c", .cpu = 64, .memory_gi = 512, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  AddPod({.name = "trainer", .requests = {{"cpu", "4"}, {"nvidia.com/gpu", "1"}}, .node = "c"});
+  auto owned_by = [](const std::string& kind, const std::string& name) {
+    return json{{"ownerReferences",
+                 {{{"apiVersion", "apps/v1"},
+                   {"kind", kind},
+                   {"name", name},
+                   {"uid", "uid-" + name},
+                   {"controller", true}}}}};
+  };
+  for (int i = 0; i < 12; ++i) {
+    AddPod({.name = "web-" + std::to_string(i),
+            .requests = {{"cpu", "4"}, {"memory", "32Gi"}},
+            .node = "c",
+            .metadata_extra = owned_by("ReplicaSet", "web-7f9c")});
+  }
+  AddPod({.name = "agent-c", .node = "c", .metadata_extra = owned_by("DaemonSet", "agent")});
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("gpu_autoscaler_scheduler_cache_pods 14\n") != std::string::npos;
+  })) << Metrics();
+  AddPod({.name = "p", .requests = {{"cpu", "4"}, {"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("p").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("p"), "b");
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("gpu_autoscaler_scheduler_target_workload_shapes{class=\"cpu_only\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("gpu_autoscaler_scheduler_target_workload_shapes{class=\"gpu\"} 1\n"),
+            std::string::npos)
+      << metrics;
+}
+
 TEST_F(SchedulerProcessTest, ANodeThatDisappearsGetsNothing) {
   AddNode({.name = "doomed", .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
   AddNode({.name = "stays", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
