@@ -178,19 +178,13 @@ Status PostgresCostStore::Impl::MigrateInTransaction(int target) {
   GPU_RETURN_IF_ERROR(
       ExecScript("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
   GPU_ASSIGN_OR_RETURN(version, ReadVersion());
-  if (version > kLatestCostSchemaVersion) {
-    return FailedPreconditionError(
-        "postgres " + where + ": schema version " + std::to_string(version) +
-        " is newer than this program supports (" + std::to_string(kLatestCostSchemaVersion) + ")");
-  }
-  while (version < target) {
-    Status step = ExecScript(kMigrations[static_cast<size_t>(version)]);
-    if (!step.ok()) {
-      return step.WithContext("migrating to schema version " + std::to_string(version + 1));
-    }
-    ++version;
-    GPU_RETURN_IF_ERROR(SetMeta("schema_version", version));
-  }
+  GPU_RETURN_IF_ERROR(internal::StepSchema(
+      "postgres " + where, version, target, kMigrations,
+      [this](const char* script) { return ExecScript(script); },
+      [this](int next) {
+        version = next;
+        return SetMeta("schema_version", next);
+      }));
   if (timescaledb && version == kLatestCostSchemaVersion) {
     for (const auto& [table, chunk] : kHypertables) {
       const std::string time_column = std::string_view(table) == "cost_runs" ? "start" : "bucket";

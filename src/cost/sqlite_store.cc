@@ -135,20 +135,13 @@ Status SqliteCostStore::Impl::MigrateInTransaction(int target) {
   GPU_RETURN_IF_ERROR(
       Exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
   GPU_ASSIGN_OR_RETURN(version, ReadVersion());
-  if (version > kLatestCostSchemaVersion) {
-    return FailedPreconditionError(
-        "sqlite " + path + ": schema version " + std::to_string(version) +
-        " is newer than this program supports (" + std::to_string(kLatestCostSchemaVersion) + ")");
-  }
-  while (version < target) {
-    Status step = Exec(kMigrations[static_cast<size_t>(version)]);
-    if (!step.ok()) {
-      return step.WithContext("migrating to schema version " + std::to_string(version + 1));
-    }
-    ++version;
-    GPU_RETURN_IF_ERROR(SetMeta("schema_version", version));
-  }
-  return Status::Ok();
+  return internal::StepSchema(
+      "sqlite " + path, version, target, kMigrations,
+      [this](const char* script) { return Exec(script); },
+      [this](int next) {
+        version = next;
+        return SetMeta("schema_version", next);
+      });
 }
 
 Status SqliteCostStore::Impl::PrepareStatements() {

@@ -124,6 +124,24 @@ Status SchemaMismatch(const std::string& where, int version) {
       "); reports never migrate a history: upgrade it by running gpu-autoscaler-manager on it");
 }
 
+Status StepSchema(const std::string& where, int version, int target,
+                  std::span<const char* const> migrations,
+                  const std::function<Status(const char* script)>& exec,
+                  const std::function<Status(int version)>& record) {
+  if (version > kLatestCostSchemaVersion) {
+    return FailedPreconditionError(where + ": schema version " + std::to_string(version) +
+                                   " is newer than this program supports (" +
+                                   std::to_string(kLatestCostSchemaVersion) + ")");
+  }
+  for (; version < target && version < static_cast<int>(migrations.size()); ++version) {
+    if (Status step = exec(migrations[static_cast<size_t>(version)]); !step.ok()) {
+      return step.WithContext("migrating to schema version " + std::to_string(version + 1));
+    }
+    GPU_RETURN_IF_ERROR(record(version + 1));
+  }
+  return Status::Ok();
+}
+
 SeriesKey SeriesKey::Of(const CostSample& s) {
   return SeriesKey{s.ns, s.team, s.project, s.experiment, s.node, s.gpu_model, s.tier, s.idle};
 }

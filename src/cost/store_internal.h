@@ -55,6 +55,15 @@ Status ValidateSamples(std::span<const CostSample> samples);
 // this program, or older (reports never migrate; the manager does).
 Status SchemaMismatch(const std::string& where, int version);
 
+// The migration loop both stores run inside their own transaction: refuses a
+// schema newer than this program, then runs migrations[version..target) with
+// `exec` and records each new version with `record`. `where` names the store
+// in errors ("sqlite PATH", "postgres HOST/DB").
+Status StepSchema(const std::string& where, int version, int target,
+                  std::span<const char* const> migrations,
+                  const std::function<Status(const char* script)>& exec,
+                  const std::function<Status(int version)>& record);
+
 // First second still stored at each resolution (0: everything), and where
 // the rollups end: seconds from `rolled_until` on are only in the raw table
 // (the SQLite store rolls up whole minutes once they close).
