@@ -449,6 +449,9 @@ step "13b. The openb trace replayed live on a simulated fleet (gpu-autoscaler re
 "$cli" replay --kubeconfig "$work/kubeconfig" --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv --node-limit 21 --shared-fraction 0.25 \
   --start 12815361 --window 4h --speed 320 | sed 's/^/  /'
+echo "  the scheduler's target workload, relearnt from the pods the cluster runs now:"
+curl -fs "127.0.0.1:$scheduler_metrics/metrics" |
+  grep -E '^gpu_autoscaler_scheduler_(target_workload_shapes|cache_pods)' | sed 's/^/    /'
 
 step "14. The autoscaler: a simulated GPU node pool grows, survives a spot interruption, shrinks"
 apply - <<'YAML' | sed 's/^/  /'
