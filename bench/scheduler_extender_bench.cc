@@ -11,7 +11,9 @@
 // The cluster: 5,000 nodes (40 % A100-SXM4-80GB and 30 % H100 8-GPU NVSwitch
 // nodes, 10 % L40S 8-GPU PCIe nodes with NVLink pairs, 10 % A10G nodes
 // time-sliced 4 ways, 10 % A100 nodes with 4 whole GPUs and 4 MIG GPUs) and
-// about 27,000 bound pods on 62 % of the GPUs. The pending pod rotates
+// about 27,000 bound GPU pods on 62 % of the GPUs, with a DaemonSet pod on
+// every node and 0-2 CPU-only ReplicaSet pods per node (three shapes, so the
+// target workload has CPU-only shapes too). The pending pod rotates
 // among six shapes (1, 2, 4 and 8 GPUs, one time-sliced replica, one MIG
 // 1g.10gb instance). Cases:
 //
@@ -198,7 +200,8 @@ json Requests(const PodShape& s) {
 
 // A bound, running pod as the informer holds it.
 json BoundPodJson(const std::string& ns, const std::string& name, const PodShape& s,
-                  const std::string& node, const std::string& gpus) {
+                  const std::string& node, const std::string& gpus,
+                  const std::string& owner_kind = "Job") {
   json limits = json::object();
   if (!s.resource.empty()) limits[s.resource] = std::to_string(s.count);
   json annotations = json::object();
@@ -210,7 +213,13 @@ json BoundPodJson(const std::string& ns, const std::string& name, const PodShape
             {"namespace", ns},
             {"uid", "uid-" + name},
             {"labels", {{"app", "worker"}}},
-            {"annotations", annotations}}},
+            {"annotations", annotations},
+            {"ownerReferences",
+             {{{"apiVersion", owner_kind == "Job" ? "batch/v1" : "apps/v1"},
+               {"kind", owner_kind},
+               {"name", owner_kind == "DaemonSet" ? "node-exporter" : ns + "-" + s.label},
+               {"uid", "uid-owner-" + ns + "-" + s.label},
+               {"controller", true}}}}}},
           {"spec",
            {{"nodeName", node},
             {"containers",
@@ -268,12 +277,19 @@ const Fixture& Cluster() {
     json names = json::array();
     std::vector<std::shared_ptr<const kube::PodView>> pods;
     int pod_index = 0;
-    auto bind = [&](int node, const PodShape& s) {
+    auto bind = [&](int node, const PodShape& s, const std::string& owner = "Job") {
       const std::string name = "pod-" + std::to_string(pod_index);
-      const std::string ns = "team-" + std::to_string(pod_index % 40);
+      const std::string ns =
+          owner == "DaemonSet" ? "monitoring" : "team-" + std::to_string(pod_index % 40);
       ++pod_index;
-      pods.push_back(DecodePodOrDie(BoundPodJson(ns, name, s, NodeName(node), "").dump()));
+      pods.push_back(DecodePodOrDie(BoundPodJson(ns, name, s, NodeName(node), "", owner).dump()));
     };
+    // CPU-only pods: a DaemonSet's on every node (not the target workload),
+    // and 0-2 ReplicaSet pods of three shapes (part of it).
+    const PodShape kCpuOnly[] = {
+        {"web", "", 0, 2000, 4}, {"api", "", 0, 4000, 16}, {"etl", "", 0, 8000, 32}};
+    const PodShape kAgent{"agent", "", 0, 500, 1};
+    Draw cpu_only_draw(7);  // its own stream: the GPU pods are as before
     for (int i = 0; i < kNodes; ++i) {
       auto view = kube::DecodeNode(NodeJson(i).dump());
       if (!view.ok()) {
@@ -283,6 +299,9 @@ const Fixture& Cluster() {
       f->nodes.push_back(std::make_shared<const kube::NodeView>(std::move(view).value()));
       names.push_back(NodeName(i));
       f->total_gpus += 8;
+      bind(i, kAgent, "DaemonSet");
+      for (int c = cpu_only_draw.Between(0, 2); c > 0; --c)
+        bind(i, kCpuOnly[cpu_only_draw.Below(3)], "ReplicaSet");
       switch (KindOf(i)) {
         case NodeKind::kA100:
         case NodeKind::kH100:
