@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <optional>
 
 #include "api/annotations.h"
 
@@ -26,7 +28,69 @@ int ComputePercent(const kube::PodView& pod) {
   return ParseInt(t, &percent) && percent >= 1 && percent <= 100 ? percent : 0;
 }
 
+// Splits a requirement's '\n'-joined values.
+std::vector<std::string> SplitValues(std::string_view joined) {
+  std::vector<std::string> out;
+  while (!joined.empty()) {
+    const size_t nl = joined.find('\n');
+    out.emplace_back(joined.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    joined.remove_prefix(nl + 1);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> Intersect(const std::vector<std::string>& a,
+                                   const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+// The GPU products required node affinity holds the pod to, sorted; nullopt
+// when some term lets any product through (terms are ORed; within a term
+// the `In` requirements on the product label are ANDed).
+std::optional<std::vector<std::string>> AffinityProducts(const kube::PodView& pod) {
+  const int terms = pod.required_node_affinity_terms();
+  if (terms == 0) return std::nullopt;
+  std::vector<std::optional<std::vector<std::string>>> per_term(static_cast<size_t>(terms));
+  for (const kube::NodeSelectorRequirement& r : pod.required_node_affinity()) {
+    if (r.field || r.key.view() != kGpuProductLabel || r.op.view() != "In" || r.term >= terms) {
+      continue;
+    }
+    std::optional<std::vector<std::string>>& term = per_term[r.term];
+    std::vector<std::string> values = SplitValues(r.values.view());
+    term = term ? Intersect(*term, values) : std::move(values);
+  }
+  std::vector<std::string> all;
+  for (const auto& term : per_term) {
+    if (!term) return std::nullopt;
+    all.insert(all.end(), term->begin(), term->end());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
 }  // namespace
+
+std::vector<std::string> GpuProductsOf(const kube::PodView& pod) {
+  std::optional<std::vector<std::string>> products = AffinityProducts(pod);
+  if (std::optional<std::string_view> selected =
+          kube::FindLabel(pod.node_selector(), kGpuProductLabel)) {
+    std::vector<std::string> one = {std::string(*selected)};
+    // Both apply; a pod they leave no product for matches no node, which the
+    // node predicates report. Keep the selector's then.
+    if (products) {
+      std::vector<std::string> both = Intersect(*products, one);
+      return both.empty() ? one : both;
+    }
+    return one;
+  }
+  return products ? std::move(*products) : std::vector<std::string>{};
+}
 
 std::string_view GpuKindName(GpuKind kind) {
   switch (kind) {
@@ -54,6 +118,7 @@ GpuDemand GpuDemandOf(const kube::PodView& pod, int milli_per_replica) {
   d.spec.name = std::string(pod.ns()) + "/" + std::string(pod.name());
   d.spec.cpu_milli = pod.Request("cpu");
   d.spec.memory_mib = (pod.Request("memory") + kMiB - 1) / kMiB;
+  d.spec.gpu_models = GpuProductsOf(pod);
   const int64_t whole = pod.Request(kWholeGpuResource);
   const int64_t shared = pod.Request(kSharedGpuResource);
   int kinds = (whole > 0) + (shared > 0);

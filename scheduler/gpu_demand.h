@@ -34,6 +34,7 @@ namespace gpu_autoscaler::scheduler {
 // (the NVIDIA names of src/api/nvidia.h)
 inline constexpr std::string_view kWholeGpuResource = api::kGpuResource;
 using api::kGpuCountLabel;
+using api::kGpuProductLabel;
 using api::kGpuReplicasLabel;
 using api::kMigResourcePrefix;
 using api::kSharedGpuResource;
@@ -43,7 +44,8 @@ std::string_view GpuKindName(GpuKind kind);
 
 struct GpuDemand {
   GpuKind kind = GpuKind::kNone;
-  autoscale::PodSpec spec{};       // cpu, memory, num_gpu, gpu_milli (mig_profile is left empty)
+  // cpu, memory, num_gpu, gpu_milli and gpu_models (GpuProductsOf); mig_profile is left empty.
+  autoscale::PodSpec spec{};
   int mig_slices = 0;              // compute slices of the MIG profile
   std::string mig_resource{};      // "nvidia.com/mig-1g.10gb"
   std::vector<int> pinned_gpus{};  // from gpuautoscaler.io/gpu-indices on a pending pod
@@ -51,6 +53,14 @@ struct GpuDemand {
 
   bool wants_gpu() const { return kind != GpuKind::kNone; }
 };
+
+// The GPU products (nvidia.com/gpu.product values) a pod's nodeSelector and
+// required node affinity (`In` on that label) hold it to, sorted; empty when
+// any product will do. The engine reads them as the pod's gpu_models: model
+// scarcity (FragLookahead's part 2) counts the demand only some models can
+// serve. Other operators (NotIn, Exists, ...) do not narrow it here; the node
+// predicates still apply them.
+std::vector<std::string> GpuProductsOf(const kube::PodView& pod);
 
 // `milli_per_replica`: the share one nvidia.com/gpu.shared replica stands for
 // when the pod names no gpu-compute percent.

@@ -169,6 +169,24 @@ json PodObject(const as::LiveReplayPod& p, const std::string& name, const std::s
                     {"image", "registry.example/openb:1"},
                     {"resources", {{"requests", requests}}}};
   if (!limits.empty()) container["resources"]["limits"] = limits;
+  json spec = {{"schedulerName", "gpu-autoscaler"},
+               {"terminationGracePeriodSeconds", 0},
+               {"containers", json::array({container})}};
+  if (gpu.kind != as::FakePodRequest::Kind::kNone && !p.pod.spec.gpu_models.empty()) {
+    // openb's gpu_spec: the pod runs only on these models, as a user would
+    // say with node affinity on GPU feature discovery's product label.
+    json products = json::array();
+    for (const std::string& model : p.pod.spec.gpu_models)
+      products.push_back(as::FakeGpuProduct(model));
+    spec["affinity"] = {
+        {"nodeAffinity",
+         {{"requiredDuringSchedulingIgnoredDuringExecution",
+           {{"nodeSelectorTerms",
+             json::array(
+                 {{{"matchExpressions", json::array({{{"key", std::string(api::kGpuProductLabel)},
+                                                      {"operator", "In"},
+                                                      {"values", products}}})}}})}}}}}};
+  }
   return {{"apiVersion", "v1"},
           {"kind", "Pod"},
           {"metadata",
@@ -176,10 +194,7 @@ json PodObject(const as::LiveReplayPod& p, const std::string& name, const std::s
             {"namespace", ns},
             {"labels", {{"team", team}, {"project", "openb-replay"}, {kReplayLabel, run}}},
             {"annotations", annotations}}},
-          {"spec",
-           {{"schedulerName", "gpu-autoscaler"},
-            {"terminationGracePeriodSeconds", 0},
-            {"containers", json::array({container})}}}};
+          {"spec", spec}};
 }
 
 std::string Lowercase(std::string s) {

@@ -77,6 +77,13 @@ constexpr CatalogShape kCatalogShapes[] = {
 
 }  // namespace
 
+std::string FakeGpuProduct(std::string_view openb_model) {
+  for (const CatalogShape& c : kCatalogShapes) {
+    if (c.openb_model == openb_model) return std::string(c.product);
+  }
+  return std::string(openb_model);
+}
+
 FakeNodeShape FakeNodeShapeOf(const NodeSpec& node, int index, double shared_fraction,
                               int replicas) {
   FakeNodeShape s;

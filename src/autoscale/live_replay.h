@@ -110,6 +110,10 @@ struct FakeNodeShape {
 // floor(index * fraction): a fraction 0.5 shares every other node.
 FakeNodeShape FakeNodeShapeOf(const NodeSpec& node, int index, double shared_fraction,
                               int replicas);
+// The nvidia.com/gpu.product label FakeNodeShapeOf gives nodes of an openb
+// model: a replayed pod whose gpu_spec names models is held to these products
+// by required node affinity.
+std::string FakeGpuProduct(std::string_view openb_model);
 
 // Up to `limit` nodes spread evenly over the list (every len/limit-th), so a
 // small fleet keeps the trace's mix of models; all when limit <= 0.

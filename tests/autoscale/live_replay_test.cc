@@ -132,6 +132,10 @@ TEST(FakeNodeShapeTest, CatalogueModelsAndSharing) {
   EXPECT_EQ(s.instance_type, "");  // no 2 x T4 instance in the catalogue
   const NodeSpec g2 = Node("g", "G2", 8);
   EXPECT_EQ(FakeNodeShapeOf(g2, 0, 0, 4).gpu_product, "G2");
+  // A pod's gpu_spec maps to the same labels.
+  EXPECT_EQ(FakeGpuProduct("V100M32"), "Tesla-V100-SXM2-32GB");
+  EXPECT_EQ(FakeGpuProduct("T4"), s.gpu_product);
+  EXPECT_EQ(FakeGpuProduct("G2"), "G2");
 }
 
 TEST(SampleNodesTest, SpreadsOverTheList) {

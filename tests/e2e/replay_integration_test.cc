@@ -1,8 +1,8 @@
 // `gpu-autoscaler replay` end to end: the embedded API server and the
-// scheduler as processes, the replay CLI on a three-node fleet and seven openb
+// scheduler as processes, the replay CLI on a three-node fleet and eight openb
 // pods (tests/data/openb/replay_*.csv). Every placeable pod is bound, the
-// 16-GPU pod never is, departures delete them all, and the fake Nodes keep
-// heartbeat Leases.
+// 16-GPU pod and the pod held to a GPU model no node has never are,
+// departures delete them all, and the fake Nodes keep heartbeat Leases.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -88,18 +88,19 @@ TEST_F(ReplayTest, PlacesArrivalsDeletesDeparturesAndRenewsLeases) {
   EXPECT_EQ(s["gpus"], 12);  // 8 + 2 + 2
   EXPECT_EQ(s["trace_start"], 100);
   EXPECT_EQ(s["trace_end"], 420);
-  EXPECT_EQ(s["pods"], 7);
-  EXPECT_EQ(s["arrived"], 7);
-  EXPECT_EQ(s["placed"], 6) << r.err;  // all but the 16-GPU pod
-  EXPECT_EQ(s["never_placed"], 1);
-  EXPECT_EQ(s["departed"], 7);
+  EXPECT_EQ(s["pods"], 8);
+  EXPECT_EQ(s["arrived"], 8);
+  // All but the 16-GPU pod and the pod held (by node affinity) to P100, which no node has.
+  EXPECT_EQ(s["placed"], 6) << r.err;
+  EXPECT_EQ(s["never_placed"], 2);
+  EXPECT_EQ(s["departed"], 8);
   EXPECT_EQ(s["rejected"], 0);
   EXPECT_GE(s["running_marked"].get<int>(), 1);
   EXPECT_GT(s["lease_renewals"].get<int>(), 0);
   // At most 4 + 0.5 + 0.25 + 2 + 1 GPUs are ever allocated (trace second 250).
   EXPECT_LE(s["peak_gpus_allocated"].get<double>(), 7.75);
   EXPECT_GE(s["peak_gpus_allocated"].get<double>(), 4);
-  EXPECT_NE(r.err.find("trace d0 00:07:00  arrived 7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("trace d0 00:07:00  arrived 8"), std::string::npos) << r.err;
 
   auto client = kube::RestClient::Create(server_->config());
   ASSERT_TRUE(client.ok());

@@ -351,6 +351,41 @@ TEST(ClusterCacheTest, DaemonSetStaticAndKubeSystemPodsAreNotTheWorkload) {
   EXPECT_EQ(stats.gpu_shapes, 1);
 }
 
+// FragLookahead's part 2 (model scarcity) needs the pods' GPU model
+// constraints: half the cluster's GPU pods can only run on "Scarce" nodes, so
+// an unconstrained pod should leave those to them. Scarce pressure is
+// ½·1000·8000/4000 + ½·1000 = 1500 against 500 on Plenty: the Scarce nodes
+// cost 1000 milli-GPU more per GPU placed. Without the constraint learnt
+// every node ties and the lowest index, a1, wins.
+TEST(ClusterCacheTest, UnconstrainedPodsLeaveScarceModelsToPodsThatNeedThem) {
+  auto cache = NewCache();
+  for (const char* name : {"a1", "a2", "b1", "b2"}) {
+    const bool scarce = name[0] == 'a';
+    cache->UpsertNode(Node({.name = name,
+                            .allocatable_extra = {{"nvidia.com/gpu", "2"}},
+                            .labels = {{"nvidia.com/gpu.product", scarce ? "Scarce" : "Plenty"}}}));
+  }
+  cache->UpsertPod(Pod({.name = "needs-scarce",
+                        .requests = {{"nvidia.com/gpu", "1"}},
+                        .node = "a1",
+                        .spec_extra = {{"nodeSelector", {{"nvidia.com/gpu.product", "Scarce"}}}},
+                        .phase = "Running"}));
+  cache->UpsertPod(Pod(
+      {.name = "any", .requests = {{"nvidia.com/gpu", "1"}}, .node = "b1", .phase = "Running"}));
+  auto free_pod = Pod({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}});
+  Result<PlacementChoice> choice = cache->Select(*free_pod, true);
+  ASSERT_TRUE(choice.ok()) << choice.error().message();
+  EXPECT_EQ(choice->node, "b1");
+  EXPECT_EQ(cache->stats().gpu_shapes, 2);
+  // A pod held to Scarce still goes there.
+  auto held = Pod({.name = "q",
+                   .requests = {{"nvidia.com/gpu", "1"}},
+                   .spec_extra = {{"nodeSelector", {{"nvidia.com/gpu.product", "Scarce"}}}}});
+  choice = cache->Select(*held, true);
+  ASSERT_TRUE(choice.ok()) << choice.error().message();
+  EXPECT_EQ(choice->node, "a1");
+}
+
 TEST(ClusterCacheTest, StandaloneAppliesNodePredicates) {
   auto cache = NewCache();
   cache->UpsertNode(

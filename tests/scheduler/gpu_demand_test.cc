@@ -7,6 +7,7 @@
 namespace gpu_autoscaler::scheduler {
 namespace {
 
+using testutil::json;
 using testutil::Node;
 using testutil::Pod;
 
@@ -87,6 +88,54 @@ TEST(GpuDemandTest, PinnedIndicesOnAPendingPod) {
 TEST(GpuDemandTest, CpuOnlyPod) {
   GpuDemand d = GpuDemandOf(*Pod({.name = "p"}), 250);
   EXPECT_FALSE(d.wants_gpu());
+}
+
+json ProductAffinity(const json& terms) {
+  return {
+      {"affinity",
+       {{"nodeAffinity",
+         {{"requiredDuringSchedulingIgnoredDuringExecution", {{"nodeSelectorTerms", terms}}}}}}}};
+}
+
+json ProductIn(std::vector<std::string> products) {
+  return {{"key", "nvidia.com/gpu.product"}, {"operator", "In"}, {"values", products}};
+}
+
+TEST(GpuDemandTest, GpuProductsFromNodeSelectorAndAffinity) {
+  auto products = [](const json& spec) {
+    return GpuDemandOf(
+               *Pod({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}, .spec_extra = spec}), 250)
+        .spec.gpu_models;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(products(json::object()), V{});
+  EXPECT_EQ(products({{"nodeSelector", {{"nvidia.com/gpu.product", "Tesla-T4"}}}}), V{"Tesla-T4"});
+  EXPECT_EQ(products({{"nodeSelector", {{"kubernetes.io/arch", "amd64"}}}}), V{});
+  // One term: its In values, sorted.
+  EXPECT_EQ(products(ProductAffinity(
+                {{{"matchExpressions", {ProductIn({"NVIDIA-H100-80GB-HBM3", "NVIDIA-A100"})}}}})),
+            (V{"NVIDIA-A100", "NVIDIA-H100-80GB-HBM3"}));
+  // Two terms, ORed: the union; two In's in one term, ANDed: the intersection.
+  EXPECT_EQ(products(ProductAffinity(
+                {{{"matchExpressions", {ProductIn({"A", "B"}), ProductIn({"B", "C"})}}},
+                 {{"matchExpressions", {ProductIn({"D"})}}}})),
+            (V{"B", "D"}));
+  // A term that does not name the product lets any through.
+  EXPECT_EQ(
+      products(ProductAffinity(
+          {{{"matchExpressions", {ProductIn({"A"})}}},
+           {{"matchExpressions", {{{"key", "pool"}, {"operator", "In"}, {"values", {"gpu"}}}}}}})),
+      V{});
+  // NotIn does not narrow (the node predicates still apply it).
+  EXPECT_EQ(products(ProductAffinity({{{"matchExpressions",
+                                        {{{"key", "nvidia.com/gpu.product"},
+                                          {"operator", "NotIn"},
+                                          {"values", {"Tesla-T4"}}}}}}})),
+            V{});
+  // Selector and affinity together: both hold.
+  json both = ProductAffinity({{{"matchExpressions", {ProductIn({"A", "B"})}}}});
+  both["nodeSelector"] = {{"nvidia.com/gpu.product", "B"}};
+  EXPECT_EQ(products(both), V{"B"});
 }
 
 TEST(NodeOfferTest, WholeGpuNodeWithIslands) {
