@@ -5,9 +5,11 @@
 //
 //   build/default/bench/placement_tune --traces default,cpu050 --seeds 1-10
 //       --lookahead 0.25,0.5,0.75 --scarcity 1 --unfillable 0,0.5,1   (one line)
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "autoscale/policy_internal.h"
@@ -32,6 +34,8 @@ void Usage() {
       "  --traces LIST      pod-list variants (default: default)\n"
       "  --data DIR         folder with the node list and pod lists (default bench/data/openb)\n"
       "  --seeds A-B        tuning seeds; 42..51 are refused (the evaluation seeds)\n"
+      "  --production       start every weight below at FragLookahead's defaults (the\n"
+      "                     defaults listed are the older search's, parts 1 and 2 only)\n"
       "  --lookahead LIST   lookahead_weight values (default 0.5)\n"
       "  --scarcity LIST    scarcity_weight values (default 1)\n"
       "  --unfillable LIST  unfillable_weight values (default 0)\n"
@@ -54,11 +58,28 @@ int main(int argc, char** argv) {
   std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0},
                       shortfall = {0}, ramp = {0.8, 0.9}, strand = {0};
   double pressure_ref = 0, strand_ref = 0.8;
+  // --production, wherever it stands: every weight starts at what
+  // MakePolicy("FragLookahead") builds; the other flags still set the lists.
+  if (std::any_of(argv + 1, argv + argc,
+                  [](const char* arg) { return std::string_view(arg) == "--production"; })) {
+    const internal::FragLookaheadParams d;
+    lookahead = {d.lookahead_weight};
+    scarcity = {d.scarcity_weight};
+    unfillable = {d.unfillable_weight};
+    cpufrag = {d.cpu_fragment_weight};
+    pressure_ref = d.cpu_pressure_reference;
+    shortfall = {d.cpu_shortfall_weight};
+    ramp = {d.cpu_shortfall_full_below, d.cpu_shortfall_off_from};
+    strand = {d.memory_strand_weight};
+    strand_ref = d.memory_strand_reference;
+  }
   Flags flags(argc, argv);
   while (flags.Next()) {
     if (flags.IsHelp()) {
       Usage();
       return 0;
+    } else if (flags.Is("--production")) {
+      // read above, before the other flags
     } else if (flags.Is("--traces")) {
       traces = SplitList(flags.Value());
     } else if (flags.Is("--data")) {
