@@ -308,6 +308,42 @@ TEST_F(SchedulerProcessTest, CpuOnlyWorkloadPodsShapeWhereGpuPodsGo) {
       << metrics;
 }
 
+// A pod held to a GPU model by node affinity makes that model scarce in the
+// learnt workload (cluster_cache_test.cc's
+// UnconstrainedPodsLeaveScarceModelsToPodsThatNeedThem has the arithmetic):
+// an unconstrained pod then goes to the other model's node, though the
+// scarce model's node comes first by name.
+TEST_F(SchedulerProcessTest, UnconstrainedPodsLeaveScarceModelsFree) {
+  for (const char* name : {"a1", "a2", "b1", "b2"}) {
+    const bool scarce = name[0] == 'a';
+    AddNode({.name = name,
+             .allocatable_extra = {{"nvidia.com/gpu", "2"}},
+             .labels = {{"nvidia.com/gpu.product", scarce ? "Scarce" : "Plenty"}}});
+  }
+  StartScheduler();
+  const json held = json::parse(R"({"affinity": {"nodeAffinity": {
+      "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+        "matchExpressions": [
+          {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["Scarce"]}]}]}}}})");
+  AddPod({.name = "needs-scarce",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .node = "a1",
+          .spec_extra = held});
+  AddPod({.name = "any", .requests = {{"nvidia.com/gpu", "1"}}, .node = "b1"});
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("gpu_autoscaler_scheduler_cache_pods 2\n") != std::string::npos;
+  })) << Metrics();
+  AddPod({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("p").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("p"), "b1");
+  AddPod({.name = "q", .requests = {{"nvidia.com/gpu", "1"}}, .spec_extra = held});
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("q").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("q"), "a1");
+  EXPECT_NE(Metrics().find("gpu_autoscaler_scheduler_target_workload_shapes{class=\"gpu\"} 2\n"),
+            std::string::npos)
+      << Metrics();
+}
+
 TEST_F(SchedulerProcessTest, ANodeThatDisappearsGetsNothing) {
   AddNode({.name = "doomed", .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
   AddNode({.name = "stays", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
