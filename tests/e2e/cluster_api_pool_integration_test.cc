@@ -129,11 +129,16 @@ class ClusterApiPoolTest : public ::testing::Test {
   // first), each with a Ready Node of the same providerID; a Node whose
   // Machine is gone goes too.
   void ReconcileMachines() {
+    // Replicas first, then the Machines: the provider marks a Machine before
+    // it lowers the replicas, so a list read after the replicas has the mark.
+    // Read the other way round, a stale list made this fake MachineSet delete
+    // an unmarked Machine (ASan timing), which a real one, acting on the
+    // replicas change its cache saw after the mark, does not.
+    const int replicas = Replicas();
+    if (replicas < 0) return;
     auto list = client_->List(
         {kMachines, ns_}, {.label_selector = std::string(kDeploymentLabel) + "=" + kDeployment});
     if (!list.ok()) return;
-    const int replicas = Replicas();
-    if (replicas < 0) return;
     std::vector<json> machines((*list)["items"].begin(), (*list)["items"].end());
     std::stable_partition(machines.begin(), machines.end(), [](const json& m) {
       return m["metadata"].value("annotations", json::object()).contains(kDeleteMachine);
