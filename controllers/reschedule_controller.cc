@@ -66,11 +66,8 @@ bool Finished(const kube::PodView& pod) {
 bool Movable(const kube::PodView& pod, const ReschedulePolicySpec& spec) {
   if (pod.node_name().empty() || Finished(pod) || pod.terminating()) return false;
   if (!spec.NamespaceAllowed(pod.ns())) return false;
-  const kube::OwnerReference* owner = pod.controller_ref();
-  if (owner == nullptr || owner->kind.view() == "DaemonSet" || owner->kind.view() == "Node") {
-    return false;
-  }
-  if (pod.annotation("kubernetes.io/config.mirror")) return false;
+  // A bare pod has nothing to recreate it elsewhere.
+  if (pod.controller_ref() == nullptr || pod.belongs_to_node()) return false;
   if (auto keep = pod.annotation(api::kDoNotDisruptAnnotation); keep && *keep == api::kTrue) {
     return false;
   }

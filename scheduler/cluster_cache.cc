@@ -38,10 +38,7 @@ autoscale::TargetWorkload DefaultWorkload() {
 // choice), static pods and kube-system's add-ons. Their shapes would only
 // crowd the workload's CPU-only shapes.
 bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
-  if (pod.ns() == "kube-system") return false;
-  if (pod.annotation("kubernetes.io/config.mirror")) return false;
-  const kube::OwnerReference* owner = pod.controller_ref();
-  return owner == nullptr || (owner->kind.view() != "DaemonSet" && owner->kind.view() != "Node");
+  return pod.ns() != "kube-system" && !pod.belongs_to_node();
 }
 
 // The policy's target workload: the GPU shapes and the CPU-only shapes, each

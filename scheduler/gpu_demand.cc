@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "api/annotations.h"
+#include "kube/selector_values.h"
 
 namespace gpu_autoscaler::scheduler {
 namespace {
@@ -28,15 +29,11 @@ int ComputePercent(const kube::PodView& pod) {
   return ParseInt(t, &percent) && percent >= 1 && percent <= 100 ? percent : 0;
 }
 
-// Splits a requirement's '\n'-joined values.
-std::vector<std::string> SplitValues(std::string_view joined) {
+// A requirement's values, sorted and without repeats.
+std::vector<std::string> SortedValues(std::string_view joined) {
   std::vector<std::string> out;
-  while (!joined.empty()) {
-    const size_t nl = joined.find('\n');
-    out.emplace_back(joined.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    joined.remove_prefix(nl + 1);
-  }
+  for (std::string_view v : kube::SplitSelectorValues(joined))
+    out.emplace_back(v);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -61,7 +58,7 @@ std::optional<std::vector<std::string>> AffinityProducts(const kube::PodView& po
       continue;
     }
     std::optional<std::vector<std::string>>& term = per_term[r.term];
-    std::vector<std::string> values = SplitValues(r.values.view());
+    std::vector<std::string> values = SortedValues(r.values.view());
     term = term ? Intersect(*term, values) : std::move(values);
   }
   std::vector<std::string> all;

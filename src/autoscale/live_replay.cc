@@ -95,10 +95,9 @@ FakeNodeShape FakeNodeShapeOf(const NodeSpec& node, int index, double shared_fra
   s.cpu_milli = node.cpu_milli;
   s.memory_mib = node.memory_mib;
   s.gpus = node.gpu_count;
-  s.gpu_product = node.gpu_model;
+  s.gpu_product = FakeGpuProduct(node.gpu_model);
   for (const CatalogShape& c : kCatalogShapes) {
     if (c.openb_model != node.gpu_model || (c.gpus != 0 && c.gpus != node.gpu_count)) continue;
-    s.gpu_product = std::string(c.product);
     s.instance_type = std::string(c.instance_type);
     break;
   }

@@ -42,6 +42,12 @@ const OwnerReference* PodView::controller_ref() const {
   return nullptr;
 }
 
+bool PodView::belongs_to_node() const {
+  if (annotation("kubernetes.io/config.mirror")) return true;
+  const OwnerReference* owner = controller_ref();
+  return owner != nullptr && (owner->kind.view() == "DaemonSet" || owner->kind.view() == "Node");
+}
+
 ConditionStatus PodView::condition(std::string_view type) const {
   for (const Condition& c : conditions_) {
     if (c.type.view() == type) return c.status;

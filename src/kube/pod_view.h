@@ -71,6 +71,10 @@ class PodView {
   std::optional<std::string_view> annotation(std::string_view key) const;
   // The owner with controller=true, or nullptr.
   const OwnerReference* controller_ref() const;
+  // A pod that belongs to its node rather than being placed on it: a
+  // DaemonSet's, or a static pod (its API mirror: controlled by the Node,
+  // annotated kubernetes.io/config.mirror).
+  bool belongs_to_node() const;
 
   // spec
   std::string_view node_name() const { return node_name_.view(); }
