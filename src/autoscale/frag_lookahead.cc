@@ -25,6 +25,11 @@
 //     the cluster's ratio, once the workload's CPU nears the cluster's: pods
 //     then go where they keep CPU and memory in proportion.
 //
+// Where the workload's CPU exceeds the cluster's (ρ ≥ 1), CPU-only pods break
+// score ties toward the node with the most memory to spare beyond its idle
+// GPUs' needs: there every GPU pod placed takes CPU from CPU-only pods, and
+// this tie-break gives CPU-only pods their share.
+//
 // The weights are FragLookaheadParams (policy_internal.h).
 // See docs/placement.md for the measurements and why each part helps.
 #include <algorithm>
@@ -59,6 +64,11 @@ struct ClusterTerms {
   double shortfall_weight = 0;  // part 5, after the pressure ramp
   double cpu_per_milli = 0;     // κ: the GPU shapes' CPU per GPU milli
   double memory_weight = 0;     // part 6: milli-GPU per milli-CPU stranded by memory
+  // ρ ≥ 1 and FragLookaheadParams::cpu_only_memory_tiebreak: CPU-only pods
+  // break ties by the memory their node keeps beyond its idle GPUs' needs,
+  // at memory_per_milli (the GPU shapes' memory per GPU milli).
+  bool cpu_only_tiebreak = false;
+  double memory_per_milli = 0;
 };
 
 class FragLookaheadPolicy final : public Policy {
@@ -89,13 +99,18 @@ class FragLookaheadPolicy final : public Policy {
     const double before = FragmentationNow(node, index);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
+    const bool memory_matters =
+        terms_.memory_weight != 0 || (terms_.cpu_only_tiebreak && pod.num_gpu == 0);
     const int64_t memory_after =
-        terms_.memory_weight != 0 ? node.free_memory - TypicalMemory(pod) : node.free_memory;
+        memory_matters ? node.free_memory - TypicalMemory(pod) : node.free_memory;
     auto score_after = [&]() {
       const double frag =
           Fragmentation(after.data(), node.gpu_count, cpu_after, memory_after, node.model);
       return SigmoidScore(before - frag - penalty);
     };
+    if (pod.num_gpu == 0) {
+      return {score_after(), -1, terms_.cpu_only_tiebreak ? SpareMemory(node, memory_after) : 0};
+    }
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
       const GpuSet gpus = ChooseBestGpus(node, pod);
       for (int i = 0; i < gpus.count; ++i)
@@ -129,6 +144,14 @@ class FragLookaheadPolicy final : public Policy {
   // else its CPU at the workload's memory per CPU. Not the pod's own request:
   // scores must depend on the shape alone, which the scheduler caches them by
   // (a trace's shape nearly always comes with one memory request).
+  // The memory, in MiB, a node keeps beyond what its idle GPUs would take if
+  // filled with typical GPU pods.
+  double SpareMemory(const NodeState& node, int64_t memory_after) const {
+    int64_t idle = 0;
+    for (int i = 0; i < node.gpu_count; ++i)
+      idle += node.free_milli[i];
+    return static_cast<double>(memory_after) - terms_.memory_per_milli * static_cast<double>(idle);
+  }
   int64_t TypicalMemory(const PodRequest& pod) const {
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.cpu_milli == pod.cpu_milli && m.num_gpu == pod.num_gpu &&
@@ -273,10 +296,14 @@ class FragLookaheadPolicy final : public Policy {
                                    ? (rho >= 1 ? 1.0 : 0.0)
                                    : std::clamp((rho - strand_ref) / (1 - strand_ref), 0.0, 1.0);
     terms_.memory_weight = params_.memory_strand_weight * gpu_per_cpu * strand_ramp;
-    double shape_memory = 0;
-    for (const TypicalPod& m : workload_->shapes())
+    double shape_memory = 0, gpu_shape_memory = 0;
+    for (const TypicalPod& m : workload_->shapes()) {
       shape_memory += m.probability * static_cast<double>(m.memory_mib);
+      if (m.num_gpu > 0) gpu_shape_memory += m.probability * static_cast<double>(m.memory_mib);
+    }
     memory_per_cpu_ = pod_cpu > 0 ? shape_memory / pod_cpu : 0;
+    terms_.cpu_only_tiebreak = params_.cpu_only_memory_tiebreak && pod_gpu > 0 && rho >= 1;
+    terms_.memory_per_milli = pod_gpu > 0 ? gpu_shape_memory / pod_gpu : 0;
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;

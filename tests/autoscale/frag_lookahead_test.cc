@@ -192,9 +192,11 @@ TEST(FragLookaheadTest, KeepsCpuAndMemoryInTheProportionCpuOnlyPodsNeed) {
   PodSpec light = spec;
   light.memory_mib = 1;
   EXPECT_EQ((*ours)->Score(cluster, 0, cluster.Resolve(light)).score, 45);
-  // Without the term, a wins on rank.
+  // Without the term (and the CPU-only tie-break, which would also pick b),
+  // a wins on rank.
   internal::FragLookaheadParams off;
   off.memory_strand_weight = 0;
+  off.cpu_only_memory_tiebreak = false;
   auto without = internal::MakeFragLookahead(&w, off);
   Scheduler without_scheduler(cluster, *without, {0, 1}, 1);
   EXPECT_EQ(without_scheduler.Select(pod)->node, 0);
@@ -207,6 +209,84 @@ TEST(FragLookaheadTest, KeepsCpuAndMemoryInTheProportionCpuOnlyPodsNeed) {
   auto ours_roomy = MakePolicy("FragLookahead", &w);
   ASSERT_TRUE(ours_roomy.ok());
   EXPECT_EQ((*ours_roomy)->Score(roomy, 0, roomy.Resolve(spec)).score, 50);
+}
+
+TEST(FragLookaheadTest, OversubscribedCpuSendsCpuOnlyPodsWhereMemoryIsToSpare) {
+  // Target, half each: CPU-only pods of 8 cores and 8 GiB, whole-GPU pods of
+  // 8 cores and 16 GiB (16 MiB per GPU milli). 16 milli-CPU per GPU milli
+  // against the cluster's 16 (16-core nodes, one GPU each): ρ = 1. An 8-core
+  // CPU-only pod changes no part of the measure on any node below (the GPU
+  // shape still fits or the GPU is already taken; memory strands no CPU), so
+  // every node scores 50 and the tie-break decides: the memory left beyond
+  // what the node's idle GPUs' pods would take.
+  TypicalPod cpu_only = Shape(8000, 0, 0, 1), gpu = Shape(8000, 1000, 1, 1);
+  cpu_only.memory_mib = 8192;
+  gpu.memory_mib = 16384;
+  const TargetWorkload w = TargetWorkload::FromShapes({cpu_only, gpu});
+  auto node = [](std::string name, int64_t memory_gib, int64_t cpu = 16000) {
+    NodeSpec n = GpuNode(std::move(name), 1, "T4", cpu);
+    n.memory_mib = memory_gib * 1024;
+    return n;
+  };
+  PodSpec spec = Pod(8000, 0, 0);
+  spec.memory_mib = 8192;
+
+  // a: 64 GiB beside an idle GPU, 40 GiB to spare after the pod; b: 128 GiB
+  // beside an idle GPU, 104 GiB. FGD and the policy without the tie-break
+  // take a, on rank.
+  {
+    ClusterState cluster;
+    ASSERT_TRUE(cluster.AddNode(node("a", 64)).ok());
+    ASSERT_TRUE(cluster.AddNode(node("b", 128)).ok());
+    const PodRequest pod = cluster.Resolve(spec);
+    auto ours = MakePolicy("FragLookahead", &w);
+    auto fgd = MakePolicy("FGD", &w);
+    ASSERT_TRUE(ours.ok() && fgd.ok());
+    EXPECT_EQ((*ours)->Score(cluster, 0, pod).score, 50);
+    EXPECT_EQ((*ours)->Score(cluster, 1, pod).score, 50);
+    EXPECT_DOUBLE_EQ((*ours)->Score(cluster, 0, pod).tiebreak, 40.0 * 1024);
+    EXPECT_DOUBLE_EQ((*ours)->Score(cluster, 1, pod).tiebreak, 104.0 * 1024);
+    Scheduler scheduler(cluster, **ours, {0, 1}, 1);
+    EXPECT_EQ(scheduler.Select(pod)->node, 1);
+    Scheduler fgd_scheduler(cluster, **fgd, {0, 1}, 1);
+    EXPECT_EQ(fgd_scheduler.Select(pod)->node, 0);
+    internal::FragLookaheadParams off;
+    off.cpu_only_memory_tiebreak = false;
+    auto without = internal::MakeFragLookahead(&w, off);
+    Scheduler without_scheduler(cluster, *without, {0, 1}, 1);
+    EXPECT_EQ(without_scheduler.Select(pod)->node, 0);
+  }
+  // a: 96 GiB beside an idle GPU, whose pods would take 16 GiB: 72 to spare.
+  // b: 92 GiB, its GPU taken by a GPU pod of 8 cores and 8 GiB: 84 GiB free,
+  // 76 after the pod, all of it to spare. Less free memory, more to spare.
+  {
+    ClusterState cluster;
+    ASSERT_TRUE(cluster.AddNode(node("a", 96)).ok());
+    ASSERT_TRUE(cluster.AddNode(node("b", 92)).ok());
+    PodSpec gpu_pod = Pod(8000, 1, 1000);
+    gpu_pod.memory_mib = 8192;
+    ASSERT_TRUE(cluster.Place(cluster.Resolve(gpu_pod), {.node = 1, .gpus = {0}}).ok());
+    const PodRequest pod = cluster.Resolve(spec);
+    auto ours = MakePolicy("FragLookahead", &w);
+    ASSERT_TRUE(ours.ok());
+    EXPECT_EQ((*ours)->Score(cluster, 0, pod).score, 50);
+    EXPECT_EQ((*ours)->Score(cluster, 1, pod).score, 50);
+    EXPECT_DOUBLE_EQ((*ours)->Score(cluster, 0, pod).tiebreak, 72.0 * 1024);
+    EXPECT_DOUBLE_EQ((*ours)->Score(cluster, 1, pod).tiebreak, 76.0 * 1024);
+    Scheduler scheduler(cluster, **ours, {0, 1}, 1);
+    EXPECT_EQ(scheduler.Select(pod)->node, 1);
+  }
+  // With 20-core nodes ρ = 0.8: CPU is not oversubscribed, no tie-break.
+  {
+    ClusterState cluster;
+    ASSERT_TRUE(cluster.AddNode(node("a", 64, 20000)).ok());
+    ASSERT_TRUE(cluster.AddNode(node("b", 128, 20000)).ok());
+    auto ours = MakePolicy("FragLookahead", &w);
+    ASSERT_TRUE(ours.ok());
+    EXPECT_EQ((*ours)->Score(cluster, 1, cluster.Resolve(spec)).tiebreak, 0);
+    Scheduler scheduler(cluster, **ours, {0, 1}, 1);
+    EXPECT_EQ(scheduler.Select(cluster.Resolve(spec))->node, 0);
+  }
 }
 
 TEST(FragLookaheadTest, KeepsScarceModelsForPodsThatNeedThem) {

@@ -308,6 +308,47 @@ TEST_F(SchedulerProcessTest, CpuOnlyWorkloadPodsShapeWhereGpuPodsGo) {
       << metrics;
 }
 
+// Where the learnt workload's CPU exceeds the cluster's (ρ ≥ 1), a CPU-only
+// pod that scores the same everywhere goes to the node with the most memory
+// to spare beyond its idle GPUs' needs (FragLookahead's CPU-only tie-break;
+// frag_lookahead_test.cc has the arithmetic), not to the first by name.
+// Workload: a GPU pod of 8 cores and 16 GiB and a CPU-only ReplicaSet pod of
+// 12 cores and 8 GiB, 20 milli-CPU per GPU milli against the cluster's 56
+// cores for 3 GPUs: ρ = 1.07. A 4-core pod changes nothing in the measure on
+// a, b or c, so all three score alike: a (64 GiB, idle GPU) has 43 GiB to
+// spare after it, b (128 GiB, idle GPU) 107 and c (40 GiB free, GPU taken) 35.
+TEST_F(SchedulerProcessTest, CpuOnlyPodsGoWhereMemoryIsToSpareWhenCpuIsOversubscribed) {
+  AddNode(
+      {.name = "a", .cpu = 12, .memory_gi = 64, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode(
+      {.name = "b", .cpu = 12, .memory_gi = 128, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode(
+      {.name = "c", .cpu = 32, .memory_gi = 64, .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  AddPod({.name = "trainer",
+          .requests = {{"cpu", "8"}, {"memory", "16Gi"}, {"nvidia.com/gpu", "1"}},
+          .node = "c"});
+  AddPod({.name = "web-0",
+          .requests = {{"cpu", "12"}, {"memory", "8Gi"}},
+          .node = "c",
+          .metadata_extra = json{{"ownerReferences",
+                                  {{{"apiVersion", "apps/v1"},
+                                    {"kind", "ReplicaSet"},
+                                    {"name", "web-7f9c"},
+                                    {"uid", "uid-web"},
+                                    {"controller", true}}}}}});
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("gpu_autoscaler_scheduler_cache_pods 2\n") != std::string::npos;
+  })) << Metrics();
+  AddPod({.name = "p", .requests = {{"cpu", "4"}, {"memory", "4Gi"}}});
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("p").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("p"), "b");
+  EXPECT_NE(
+      Metrics().find("gpu_autoscaler_scheduler_target_workload_shapes{class=\"cpu_only\"} 1\n"),
+      std::string::npos)
+      << Metrics();
+}
+
 // A pod held to a GPU model by node affinity makes that model scarce in the
 // learnt workload (cluster_cache_test.cc's
 // UnconstrainedPodsLeaveScarceModelsToPodsThatNeedThem has the arithmetic):
