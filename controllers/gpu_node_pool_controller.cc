@@ -38,11 +38,6 @@ using nlohmann::json;
 
 using node_pool::kScaleDownSpotRequested;
 
-bool IsDaemonSetPod(const kube::PodView& pod) {
-  const kube::OwnerReference* owner = pod.controller_ref();
-  return owner != nullptr && owner->kind.view() == "DaemonSet";
-}
-
 bool Terminal(const kube::PodView& pod) {
   return pod.phase() == kube::PodPhase::kSucceeded || pod.phase() == kube::PodPhase::kFailed;
 }
@@ -307,7 +302,9 @@ void GpuNodePoolReconciler::ObserveNodesAndPods(
     if (Terminal(*pod)) continue;
     const std::string node(pod->node_name());
     if (!node.empty()) {
-      if (pool_node_names.count(node) == 0 || IsDaemonSetPod(*pod)) continue;
+      // A DaemonSet's pod or a static pod goes with its node: it neither
+      // keeps the node from being empty nor needs a place elsewhere.
+      if (pool_node_names.count(node) == 0 || pod->belongs_to_node()) continue;
       namespaces.insert(std::string(pod->ns()));
       autoscale::PodObservation p{.key = Key(*pod), .node = node, .demand = PoolDemandOf(*pod)};
       p.do_not_disrupt = pod->annotation(api::kDoNotDisruptAnnotation) == api::kTrue;

@@ -121,6 +121,26 @@ class GpuNodePoolIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(bound.ok()) << bound.error().ToString();
   }
 
+  // A pod that belongs to `node`: a DaemonSet's, or the API mirror of a
+  // static pod (controlled by the Node, annotated kubernetes.io/config.mirror).
+  void CreateNodePod(const std::string& name, const std::string& node, bool static_pod) {
+    json pod = json::parse(R"({
+      "apiVersion": "v1", "kind": "Pod",
+      "spec": {"containers": [{"name": "main", "image": "registry.example/agent:1",
+                               "resources": {"requests": {"cpu": "100m"}}}]}})");
+    pod["metadata"] = {{"name", name}, {"namespace", ns_}};
+    pod["spec"]["nodeName"] = node;
+    json owner = {{"apiVersion", static_pod ? "v1" : "apps/v1"},
+                  {"kind", static_pod ? "Node" : "DaemonSet"},
+                  {"name", static_pod ? node : "gpu-agent"},
+                  {"uid", "uid-" + name},
+                  {"controller", true}};
+    pod["metadata"]["ownerReferences"] = json::array({owner});
+    if (static_pod) pod["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "abc123"}};
+    auto created = client_->Create({kube::resources::kPods, ns_, name}, pod);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+  }
+
   void FinishTerminatingPods() {
     auto pods = client_->List({kube::resources::kPods, ns_});
     if (!pods.ok()) return;
@@ -205,6 +225,11 @@ TEST_F(GpuNodePoolIntegrationTest, ScalesUpForSharedPodsAndConsolidatesWhenTheyF
   ASSERT_TRUE(WaitFor([&] {
     return Pool("t4-sim").value("status", json::object()).value("pendingGPUPods", -1) == 0;
   }));
+
+  // Pods that belong to their node do not keep it: a DaemonSet's on one, a
+  // static pod on the other (as Karpenter and Cluster Autoscaler treat them).
+  CreateNodePod("gpu-agent-a", nodes[0], /*static_pod=*/false);
+  CreateNodePod("kube-proxy-b", nodes[1], /*static_pod=*/true);
 
   // The pods finish; the empty nodes go after consolidateAfter (3 s).
   for (int i = 0; i < 8; ++i)
