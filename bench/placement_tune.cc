@@ -45,7 +45,7 @@ void Usage() {
       "  --cpu-shortfall-ramp A,B  cpu_shortfall_full_below and _off_from (default 0.8,0.9)\n"
       "  --memory-strand LIST  memory_strand_weight values (default 0)\n"
       "  --memory-strand-ref X  memory_strand_reference (default 0.8)\n"
-      "  --cpu-only-tiebreak 0|1  cpu_only_memory_tiebreak (default 0)\n");
+      "  --oversubscribed-tiebreaks 0|1  oversubscribed_cpu_tiebreaks (default 0)\n");
 }
 
 }  // namespace
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   std::vector<double> lookahead = {0.5}, scarcity = {1}, unfillable = {0}, cpufrag = {0},
                       shortfall = {0}, ramp = {0.8, 0.9}, strand = {0};
   double pressure_ref = 0, strand_ref = 0.8;
-  bool cpu_only_tiebreak = false;
+  bool oversubscribed_tiebreaks = false;
   // --production, wherever it stands: every weight starts at what
   // MakePolicy("FragLookahead") builds; the other flags still set the lists.
   if (std::any_of(argv + 1, argv + argc,
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     ramp = {d.cpu_shortfall_full_below, d.cpu_shortfall_off_from};
     strand = {d.memory_strand_weight};
     strand_ref = d.memory_strand_reference;
-    cpu_only_tiebreak = d.cpu_only_memory_tiebreak;
+    oversubscribed_tiebreaks = d.oversubscribed_cpu_tiebreaks;
   }
   Flags flags(argc, argv);
   while (flags.Next()) {
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
       strand = Numbers(flags.Value());
     } else if (flags.Is("--memory-strand-ref")) {
       strand_ref = std::atof(flags.Value().c_str());
-    } else if (flags.Is("--cpu-only-tiebreak")) {
-      cpu_only_tiebreak = flags.Value() == "1";
+    } else if (flags.Is("--oversubscribed-tiebreaks")) {
+      oversubscribed_tiebreaks = flags.Value() == "1";
     } else if (flags.Is("--cpu-shortfall-ramp")) {
       ramp = Numbers(flags.Value());
       if (ramp.size() != 2 || !(ramp[0] < ramp[1])) {
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
           for (double w : shortfall)
             for (double m : strand)
               grid.push_back({l, s, u, c, pressure_ref, w, ramp[0], ramp[1], m, strand_ref,
-                              cpu_only_tiebreak});
+                              oversubscribed_tiebreaks});
   for (const std::string& name : traces) {
     auto trace = bench::LoadOpenbVariant(data, name);
     if (!trace.ok()) {

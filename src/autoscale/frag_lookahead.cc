@@ -25,10 +25,12 @@
 //     the cluster's ratio, once the workload's CPU nears the cluster's: pods
 //     then go where they keep CPU and memory in proportion.
 //
-// Where the workload's CPU exceeds the cluster's (ρ ≥ 1), CPU-only pods break
-// score ties toward the node with the most memory to spare beyond its idle
-// GPUs' needs: there every GPU pod placed takes CPU from CPU-only pods, and
-// this tie-break gives CPU-only pods their share.
+// Where the workload's CPU exceeds the cluster's (ρ ≥ 1), every GPU pod placed
+// takes CPU from CPU-only pods, and ties between nodes decide who gets it.
+// CPU-only pods then break score ties toward the node with the most memory to
+// spare beyond its idle GPUs' needs; whole-GPU and multi-GPU pods toward the
+// node whose spare memory falls furthest short of its free CPU (the node that
+// CPU-only pods, which need both, would use worst).
 //
 // The weights are FragLookaheadParams (policy_internal.h).
 // See docs/placement.md for the measurements and why each part helps.
@@ -64,11 +66,13 @@ struct ClusterTerms {
   double shortfall_weight = 0;  // part 5, after the pressure ramp
   double cpu_per_milli = 0;     // κ: the GPU shapes' CPU per GPU milli
   double memory_weight = 0;     // part 6: milli-GPU per milli-CPU stranded by memory
-  // ρ ≥ 1 and FragLookaheadParams::cpu_only_memory_tiebreak: CPU-only pods
-  // break ties by the memory their node keeps beyond its idle GPUs' needs,
-  // at memory_per_milli (the GPU shapes' memory per GPU milli).
-  bool cpu_only_tiebreak = false;
+  // ρ ≥ 1 and FragLookaheadParams::oversubscribed_cpu_tiebreaks: ties are
+  // broken by the memory a node keeps beyond its idle GPUs' needs, at
+  // memory_per_milli (the GPU shapes' memory per GPU milli), and for GPU pods
+  // by that memory in CPU at memory_per_cpu (the workload's memory per CPU).
+  bool oversubscribed_tiebreaks = false;
   double memory_per_milli = 0;
+  double memory_per_cpu = 0;
 };
 
 class FragLookaheadPolicy final : public Policy {
@@ -99,8 +103,7 @@ class FragLookaheadPolicy final : public Policy {
     const double before = FragmentationNow(node, index);
     std::array<int16_t, kMaxGpusPerNode> after = node.free_milli;
     const int64_t cpu_after = node.free_cpu - pod.cpu_milli;
-    const bool memory_matters =
-        terms_.memory_weight != 0 || (terms_.cpu_only_tiebreak && pod.num_gpu == 0);
+    const bool memory_matters = terms_.memory_weight != 0 || terms_.oversubscribed_tiebreaks;
     const int64_t memory_after =
         memory_matters ? node.free_memory - TypicalMemory(pod) : node.free_memory;
     auto score_after = [&]() {
@@ -109,13 +112,21 @@ class FragLookaheadPolicy final : public Policy {
       return SigmoidScore(before - frag - penalty);
     };
     if (pod.num_gpu == 0) {
-      return {score_after(), -1, terms_.cpu_only_tiebreak ? SpareMemory(node, memory_after) : 0};
+      const double tiebreak = terms_.oversubscribed_tiebreaks
+                                  ? SpareMemory(after.data(), node.gpu_count, memory_after)
+                                  : 0;
+      return {score_after(), -1, tiebreak};
     }
     if (!(pod.num_gpu == 1 && pod.gpu_milli < kMilliPerGpu)) {
       const GpuSet gpus = ChooseBestGpus(node, pod);
       for (int i = 0; i < gpus.count; ++i)
         after[gpus.index[i]] -= pod.gpu_milli;
-      return {score_after(), -1, 0};
+      double tiebreak = 0;
+      if (terms_.oversubscribed_tiebreaks && terms_.memory_per_cpu > 0) {
+        tiebreak = static_cast<double>(cpu_after) -
+                   SpareMemory(after.data(), node.gpu_count, memory_after) / terms_.memory_per_cpu;
+      }
+      return {score_after(), -1, tiebreak};
     }
     // A sharing pod: the best GPU by score, then the tightest, then the lowest
     // index. The measure does not depend on GPU order, so a GPU with the same
@@ -140,18 +151,18 @@ class FragLookaheadPolicy final : public Policy {
   }
 
  private:
+  // The memory, in MiB, a node with these GPUs free and this much memory keeps
+  // beyond what its idle GPUs would take if filled with typical GPU pods.
+  double SpareMemory(const int16_t* free_milli, int gpu_count, int64_t free_memory) const {
+    int64_t idle = 0;
+    for (int i = 0; i < gpu_count; ++i)
+      idle += free_milli[i];
+    return static_cast<double>(free_memory) - terms_.memory_per_milli * static_cast<double>(idle);
+  }
   // The memory part 6 charges a pod: its shape's mean in the target workload,
   // else its CPU at the workload's memory per CPU. Not the pod's own request:
   // scores must depend on the shape alone, which the scheduler caches them by
   // (a trace's shape nearly always comes with one memory request).
-  // The memory, in MiB, a node keeps beyond what its idle GPUs would take if
-  // filled with typical GPU pods.
-  double SpareMemory(const NodeState& node, int64_t memory_after) const {
-    int64_t idle = 0;
-    for (int i = 0; i < node.gpu_count; ++i)
-      idle += node.free_milli[i];
-    return static_cast<double>(memory_after) - terms_.memory_per_milli * static_cast<double>(idle);
-  }
   int64_t TypicalMemory(const PodRequest& pod) const {
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.cpu_milli == pod.cpu_milli && m.num_gpu == pod.num_gpu &&
@@ -302,8 +313,10 @@ class FragLookaheadPolicy final : public Policy {
       if (m.num_gpu > 0) gpu_shape_memory += m.probability * static_cast<double>(m.memory_mib);
     }
     memory_per_cpu_ = pod_cpu > 0 ? shape_memory / pod_cpu : 0;
-    terms_.cpu_only_tiebreak = params_.cpu_only_memory_tiebreak && pod_gpu > 0 && rho >= 1;
+    terms_.oversubscribed_tiebreaks =
+        params_.oversubscribed_cpu_tiebreaks && pod_gpu > 0 && rho >= 1;
     terms_.memory_per_milli = pod_gpu > 0 ? gpu_shape_memory / pod_gpu : 0;
+    terms_.memory_per_cpu = memory_per_cpu_;
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;

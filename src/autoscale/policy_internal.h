@@ -46,12 +46,14 @@ struct FragLookaheadParams {
   // The memory-strand weight is scaled by min(1, max(0, ρ − ref) / (1 − ref)):
   // stranded CPU matters once CPU is scarce, and most once it is oversubscribed.
   double memory_strand_reference = 0.8;
-  // From ρ = 1 on, a CPU-only pod breaks score ties toward the node with the
-  // most memory left beyond what its idle GPUs' pods would take (at the GPU
-  // shapes' memory per GPU milli). CPU is then oversubscribed and GPU pods and
-  // CPU-only pods trade against each other; this moves the policy along that
-  // trade towards the CPU-only pods, so that it refuses fewer of them than FGD.
-  bool cpu_only_memory_tiebreak = true;
+  // From ρ = 1 on, CPU is oversubscribed and GPU pods and CPU-only pods trade
+  // against each other; ties between nodes then sort the two classes apart.
+  // A CPU-only pod prefers the node with the most memory to spare (free
+  // memory after it, less what the idle GPUs' pods would take at the GPU
+  // shapes' memory per GPU milli); a whole-GPU or multi-GPU pod the node
+  // whose spare memory, in CPU at the workload's memory per CPU, falls
+  // furthest short of the CPU it leaves free.
+  bool oversubscribed_cpu_tiebreaks = true;
 };
 
 std::unique_ptr<Policy> MakeFragLookahead(const TargetWorkload* workload,

@@ -196,7 +196,7 @@ TEST(FragLookaheadTest, KeepsCpuAndMemoryInTheProportionCpuOnlyPodsNeed) {
   // a wins on rank.
   internal::FragLookaheadParams off;
   off.memory_strand_weight = 0;
-  off.cpu_only_memory_tiebreak = false;
+  off.oversubscribed_cpu_tiebreaks = false;
   auto without = internal::MakeFragLookahead(&w, off);
   Scheduler without_scheduler(cluster, *without, {0, 1}, 1);
   EXPECT_EQ(without_scheduler.Select(pod)->node, 0);
@@ -211,7 +211,7 @@ TEST(FragLookaheadTest, KeepsCpuAndMemoryInTheProportionCpuOnlyPodsNeed) {
   EXPECT_EQ((*ours_roomy)->Score(roomy, 0, roomy.Resolve(spec)).score, 50);
 }
 
-TEST(FragLookaheadTest, OversubscribedCpuSendsCpuOnlyPodsWhereMemoryIsToSpare) {
+TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) {
   // Target, half each: CPU-only pods of 8 cores and 8 GiB, whole-GPU pods of
   // 8 cores and 16 GiB (16 MiB per GPU milli). 16 milli-CPU per GPU milli
   // against the cluster's 16 (16-core nodes, one GPU each): ρ = 1. An 8-core
@@ -251,7 +251,7 @@ TEST(FragLookaheadTest, OversubscribedCpuSendsCpuOnlyPodsWhereMemoryIsToSpare) {
     Scheduler fgd_scheduler(cluster, **fgd, {0, 1}, 1);
     EXPECT_EQ(fgd_scheduler.Select(pod)->node, 0);
     internal::FragLookaheadParams off;
-    off.cpu_only_memory_tiebreak = false;
+    off.oversubscribed_cpu_tiebreaks = false;
     auto without = internal::MakeFragLookahead(&w, off);
     Scheduler without_scheduler(cluster, *without, {0, 1}, 1);
     EXPECT_EQ(without_scheduler.Select(pod)->node, 0);
@@ -275,6 +275,31 @@ TEST(FragLookaheadTest, OversubscribedCpuSendsCpuOnlyPodsWhereMemoryIsToSpare) {
     EXPECT_DOUBLE_EQ((*ours)->Score(cluster, 1, pod).tiebreak, 76.0 * 1024);
     Scheduler scheduler(cluster, **ours, {0, 1}, 1);
     EXPECT_EQ(scheduler.Select(pod)->node, 1);
+  }
+  // A whole-GPU pod of the GPU shape (8 cores, 16 GiB) takes either node's
+  // GPU and scores the same on both. It breaks the tie toward the node whose
+  // spare memory, in CPU at the workload's 12 GiB per 8 cores (1.536 MiB per
+  // milli-CPU), falls furthest short of the CPU it leaves: a leaves 8 cores
+  // and 48 GiB, 8000 − 49152/1.536 = −24000; b 8 cores and 112 GiB,
+  // 8000 − 114688/1.536 = −66667. a, so that b's memory stays for CPU-only
+  // pods, though b comes first by rank.
+  {
+    ClusterState cluster;
+    ASSERT_TRUE(cluster.AddNode(node("a", 64)).ok());
+    ASSERT_TRUE(cluster.AddNode(node("b", 128)).ok());
+    PodSpec gpu_spec = Pod(8000, 1, 1000);
+    gpu_spec.memory_mib = 16384;
+    const PodRequest pod = cluster.Resolve(gpu_spec);
+    auto ours = MakePolicy("FragLookahead", &w);
+    auto fgd = MakePolicy("FGD", &w);
+    ASSERT_TRUE(ours.ok() && fgd.ok());
+    EXPECT_EQ((*ours)->Score(cluster, 0, pod).score, (*ours)->Score(cluster, 1, pod).score);
+    EXPECT_NEAR((*ours)->Score(cluster, 0, pod).tiebreak, -24000, 1e-6);
+    EXPECT_NEAR((*ours)->Score(cluster, 1, pod).tiebreak, 8000 - 114688 / 1.536, 1e-6);
+    Scheduler scheduler(cluster, **ours, {1, 0}, 1);
+    EXPECT_EQ(scheduler.Select(pod)->node, 0);
+    Scheduler fgd_scheduler(cluster, **fgd, {1, 0}, 1);
+    EXPECT_EQ(fgd_scheduler.Select(pod)->node, 1);
   }
   // With 20-core nodes ρ = 0.8: CPU is not oversubscribed, no tie-break.
   {
