@@ -228,6 +228,12 @@ TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) 
     n.memory_mib = memory_gib * 1024;
     return n;
   };
+  auto two_nodes = [&node](int64_t a_gib, int64_t b_gib, int64_t cpu = 16000) {
+    ClusterState cluster;
+    EXPECT_TRUE(cluster.AddNode(node("a", a_gib, cpu)).ok());
+    EXPECT_TRUE(cluster.AddNode(node("b", b_gib, cpu)).ok());
+    return cluster;
+  };
   PodSpec spec = Pod(8000, 0, 0);
   spec.memory_mib = 8192;
 
@@ -235,9 +241,7 @@ TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) 
   // beside an idle GPU, 104 GiB. FGD and the policy without the tie-break
   // take a, on rank.
   {
-    ClusterState cluster;
-    ASSERT_TRUE(cluster.AddNode(node("a", 64)).ok());
-    ASSERT_TRUE(cluster.AddNode(node("b", 128)).ok());
+    ClusterState cluster = two_nodes(64, 128);
     const PodRequest pod = cluster.Resolve(spec);
     auto ours = MakePolicy("FragLookahead", &w);
     auto fgd = MakePolicy("FGD", &w);
@@ -260,9 +264,7 @@ TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) 
   // b: 92 GiB, its GPU taken by a GPU pod of 8 cores and 8 GiB: 84 GiB free,
   // 76 after the pod, all of it to spare. Less free memory, more to spare.
   {
-    ClusterState cluster;
-    ASSERT_TRUE(cluster.AddNode(node("a", 96)).ok());
-    ASSERT_TRUE(cluster.AddNode(node("b", 92)).ok());
+    ClusterState cluster = two_nodes(96, 92);
     PodSpec gpu_pod = Pod(8000, 1, 1000);
     gpu_pod.memory_mib = 8192;
     ASSERT_TRUE(cluster.Place(cluster.Resolve(gpu_pod), {.node = 1, .gpus = {0}}).ok());
@@ -284,9 +286,7 @@ TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) 
   // 8000 − 114688/1.536 = −66667. a, so that b's memory stays for CPU-only
   // pods, though b comes first by rank.
   {
-    ClusterState cluster;
-    ASSERT_TRUE(cluster.AddNode(node("a", 64)).ok());
-    ASSERT_TRUE(cluster.AddNode(node("b", 128)).ok());
+    ClusterState cluster = two_nodes(64, 128);
     PodSpec gpu_spec = Pod(8000, 1, 1000);
     gpu_spec.memory_mib = 16384;
     const PodRequest pod = cluster.Resolve(gpu_spec);
@@ -303,9 +303,7 @@ TEST(FragLookaheadTest, OversubscribedCpuSortsCpuOnlyAndGpuPodsByMemoryToSpare) 
   }
   // With 20-core nodes ρ = 0.8: CPU is not oversubscribed, no tie-break.
   {
-    ClusterState cluster;
-    ASSERT_TRUE(cluster.AddNode(node("a", 64, 20000)).ok());
-    ASSERT_TRUE(cluster.AddNode(node("b", 128, 20000)).ok());
+    ClusterState cluster = two_nodes(64, 128, 20000);
     auto ours = MakePolicy("FragLookahead", &w);
     ASSERT_TRUE(ours.ok());
     EXPECT_EQ((*ours)->Score(cluster, 1, cluster.Resolve(spec)).tiebreak, 0);
