@@ -221,8 +221,8 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   std::printf(
-      "Pods refused per run (mean over seeds), by class: CPU-only / sharing / whole-GPU / "
-      "multi-GPU\n\n| Trace |");
+      "Pods refused per run (mean over seeds), by class: CPU-only (their cores, where any) / "
+      "sharing / whole-GPU / multi-GPU\n\n| Trace |");
   for (const std::string& p : policies)
     std::printf(" %s |", p.c_str());
   std::printf("\n|---|");
@@ -232,8 +232,11 @@ int main(int argc, char** argv) {
   for (const TraceResult& r : results) {
     std::printf("| %s |", r.trace.c_str());
     for (const PolicySummary& p : r.policies) {
-      std::printf(" %s / %s / %s / %s |", Fmt(p.failed_by_class[0].mean, 1).c_str(),
-                  Fmt(p.failed_by_class[1].mean, 1).c_str(),
+      const std::string cores = p.failed_cpu_only_cores.mean > 0
+                                    ? " (" + Fmt(p.failed_cpu_only_cores.mean, 0) + " cores)"
+                                    : std::string();
+      std::printf(" %s%s / %s / %s / %s |", Fmt(p.failed_by_class[0].mean, 1).c_str(),
+                  cores.c_str(), Fmt(p.failed_by_class[1].mean, 1).c_str(),
                   Fmt(p.failed_by_class[2].mean, 1).c_str(),
                   Fmt(p.failed_by_class[3].mean, 1).c_str());
     }

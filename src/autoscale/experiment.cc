@@ -48,6 +48,8 @@ PolicySummary SummarisePolicy(std::string policy, std::vector<RunResult> runs) {
     s.arrived_by_class[c] =
         column([c](const RunResult& r) { return static_cast<double>(r.arrived_by_class[c]); });
   }
+  s.failed_cpu_only_cores = column(
+      [](const RunResult& r) { return static_cast<double>(r.failed_cpu_only_cpu_milli) / 1000; });
   s.pods = column([](const RunResult& r) { return static_cast<double>(r.pods); });
   return s;
 }

@@ -44,6 +44,7 @@ struct PolicySummary {
   std::array<MeanSd, kArrivedColumns> frag_ratio;
   std::array<MeanSd, kPodClassCount> failed_by_class;
   std::array<MeanSd, kPodClassCount> arrived_by_class;
+  MeanSd failed_cpu_only_cores;  // CPU asked for by the refused CPU-only pods
   MeanSd pods;
 };
 

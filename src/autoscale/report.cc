@@ -65,6 +65,8 @@ std::string FormatTable(const std::vector<PolicySummary>& summaries) {
     add("failed " + std::string(PodClassName(static_cast<PodClass>(c))) + " pods",
         [c](const PolicySummary& s) { return Cell(s.failed_by_class[c], 1); });
   }
+  add("failed cpu-only cores",
+      [](const PolicySummary& s) { return Cell(s.failed_cpu_only_cores, 1); });
   add("pods per run", [](const PolicySummary& s) { return Cell(s.pods, 1); });
   add("seeds", [](const PolicySummary& s) { return std::to_string(s.runs.size()); });
 
@@ -110,6 +112,7 @@ std::string FormatJson(const std::vector<PolicySummary>& summaries) {
       p["failed_pods"][name] = ToJson(s.failed_by_class[c]);
       p["arrived_pods"][name] = ToJson(s.arrived_by_class[c]);
     }
+    p["failed_cpu_only_cores"] = ToJson(s.failed_cpu_only_cores);
     p["pods_per_run"] = ToJson(s.pods);
     nlohmann::json runs = nlohmann::json::array();
     for (const RunResult& r : s.runs) {

@@ -133,6 +133,7 @@ Result<RunResult> Simulate(const PreparedTrace& trace, Policy& policy, uint64_t 
       cluster_frag += node_frag[n];
     } else {
       ++result.failed_by_class[static_cast<int>(pod.pod_class)];
+      if (pod.pod_class == PodClass::kCpuOnly) result.failed_cpu_only_cpu_milli += pod.cpu_milli;
     }
     const double arrived_pct = std::nearbyint(100.0 * static_cast<double>(arrived) / capacity);
     if (arrived_pct < 0 || arrived_pct >= kArrivedColumns) continue;

@@ -68,6 +68,9 @@ struct RunResult {
   std::array<double, kArrivedColumns> frag_ratio{};
   std::array<int64_t, kPodClassCount> arrived_by_class{};
   std::array<int64_t, kPodClassCount> failed_by_class{};
+  // The CPU the refused CPU-only pods asked for: refusals counted in pods
+  // favour a policy that refuses large pods, this counts their size.
+  int64_t failed_cpu_only_cpu_milli = 0;
   int64_t pods = 0;
   int64_t placed = 0;
 };

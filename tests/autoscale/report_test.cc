@@ -20,7 +20,8 @@ RunResult Run(std::string policy, uint64_t seed, double at100, double at130) {
   r.alloc_pct[130] = at130;
   r.frag_pct[100] = 5;
   r.frag_pct[130] = 4;
-  r.failed_by_class = {0, 10, 20, 3};
+  r.failed_by_class = {2, 10, 20, 3};
+  r.failed_cpu_only_cpu_milli = 2 * 12500;
   r.pods = 100;
   return r;
 }
@@ -48,6 +49,7 @@ TEST(ReportTest, TableShowsPoliciesSideBySide) {
   EXPECT_NE(table.find("96.00 ± 1.41"), std::string::npos) << table;
   EXPECT_NE(table.find("92.00 ± 0.00"), std::string::npos) << table;
   EXPECT_NE(table.find("failed sharing pods"), std::string::npos);
+  EXPECT_NE(table.find("failed cpu-only cores"), std::string::npos);
   // The FGD column comes first on every row.
   const size_t row = table.find("GPU alloc % @130");
   ASSERT_NE(row, std::string::npos);
@@ -61,6 +63,7 @@ TEST(ReportTest, JsonIsValidAndComplete) {
   EXPECT_DOUBLE_EQ(doc[0]["gpu_alloc_pct"]["130"]["mean"].get<double>(), 97);
   EXPECT_EQ(doc[1]["seeds"], nlohmann::json({42, 43}));
   EXPECT_DOUBLE_EQ(doc[1]["failed_pods"]["whole-gpu"]["mean"].get<double>(), 20);
+  EXPECT_DOUBLE_EQ(doc[1]["failed_cpu_only_cores"]["mean"].get<double>(), 25);
   EXPECT_EQ(doc[0]["runs"].size(), 2u);
 }
 

@@ -120,6 +120,23 @@ TEST(SimulatorTest, TuneDownThinsWithoutReordering) {
   EXPECT_NE(w.arrivals.back(), 31);  // the survivors are a random subset
 }
 
+TEST(SimulatorTest, CountsTheCpuOfRefusedCpuOnlyPods) {
+  // One GPU and 64 cores: of the 40-core CPU-only pods only one ever fits.
+  PodSpec big_a = SharePod("cpu-a", 0), big_b = SharePod("cpu-b", 0);
+  big_a.num_gpu = big_b.num_gpu = 0;
+  big_a.cpu_milli = big_b.cpu_milli = 40000;
+  Result<PreparedTrace> trace = PrepareTrace({GpuNode("n", 1)}, {SharePod("a", 500), big_a, big_b});
+  ASSERT_TRUE(trace.ok()) << trace.error().ToString();
+  for (uint64_t seed : {1, 2, 3}) {
+    Result<RunResult> run = Simulate(*trace, "FGD", seed, {.tune_ratio = 1.0});
+    ASSERT_TRUE(run.ok()) << run.error().ToString();
+    const int cpu_only = static_cast<int>(PodClass::kCpuOnly);
+    EXPECT_GE(run->arrived_by_class[cpu_only], 2);
+    EXPECT_EQ(run->failed_by_class[cpu_only], run->arrived_by_class[cpu_only] - 1);
+    EXPECT_EQ(run->failed_cpu_only_cpu_milli, 40000 * run->failed_by_class[cpu_only]);
+  }
+}
+
 TEST(SimulatorTest, RecordsAllocationPerArrivedPercentAndCountsFailures) {
   // One GPU; two 500 pods fit, the tune-up adds copies that fail.
   Result<PreparedTrace> trace =
