@@ -431,11 +431,13 @@ TEST_F(RealV1QosAgentTest, WritesTheKernelsCgroupFiles) {
   std::string rest;
   for (size_t i = 1; i < cpus.size(); ++i)
     rest += (rest.empty() ? "" : ",") + std::to_string(cpus[i]);
-  // The agent writes pod by pod: wait for the last of the three as well.
+  // The agent writes pod by pod, and within a pod cpuset, cpu, then memory;
+  // a v1 cpuset parent's last write comes after its container child's. Wait
+  // for each pod's last write.
   ASSERT_TRUE(WaitFor([&] {
     return Read(ded["cpuset"] / "cpuset.cpus") == first &&
            Read(batch["memory"] / "memory.soft_limit_in_bytes") == std::to_string(64 << 20) &&
-           (cpus.size() != 2 || Read(web["cpuset"] / "ctr/cpuset.cpus") == rest);
+           (cpus.size() != 2 || Read(web["cpuset"] / "cpuset.cpus") == rest);
   })) << agent_.Log();
   EXPECT_EQ(Read(ded["cpuset"] / "ctr/cpuset.cpus"), first);
   EXPECT_EQ(Read(batch["cpu"] / "cpu.shares"), "2");
