@@ -69,10 +69,9 @@ struct ClusterTerms {
   // ρ ≥ 1 and FragLookaheadParams::oversubscribed_cpu_tiebreaks: ties are
   // broken by the memory a node keeps beyond its idle GPUs' needs, at
   // memory_per_milli (the GPU shapes' memory per GPU milli), and for GPU pods
-  // by that memory in CPU at memory_per_cpu (the workload's memory per CPU).
+  // by that memory in CPU at the workload's memory per CPU.
   bool oversubscribed_tiebreaks = false;
   double memory_per_milli = 0;
-  double memory_per_cpu = 0;
 };
 
 class FragLookaheadPolicy final : public Policy {
@@ -122,9 +121,9 @@ class FragLookaheadPolicy final : public Policy {
       for (int i = 0; i < gpus.count; ++i)
         after[gpus.index[i]] -= pod.gpu_milli;
       double tiebreak = 0;
-      if (terms_.oversubscribed_tiebreaks && terms_.memory_per_cpu > 0) {
+      if (terms_.oversubscribed_tiebreaks && memory_per_cpu_ > 0) {
         tiebreak = static_cast<double>(cpu_after) -
-                   SpareMemory(after.data(), node.gpu_count, memory_after) / terms_.memory_per_cpu;
+                   SpareMemory(after.data(), node.gpu_count, memory_after) / memory_per_cpu_;
       }
       return {score_after(), -1, tiebreak};
     }
@@ -316,7 +315,6 @@ class FragLookaheadPolicy final : public Policy {
     terms_.oversubscribed_tiebreaks =
         params_.oversubscribed_cpu_tiebreaks && pod_gpu > 0 && rho >= 1;
     terms_.memory_per_milli = pod_gpu > 0 ? gpu_shape_memory / pod_gpu : 0;
-    terms_.memory_per_cpu = memory_per_cpu_;
     scarcity_.assign(std::max(models, 1), 0);
     for (const TypicalPod& m : workload_->shapes()) {
       if (m.num_gpu == 0) continue;
