@@ -439,6 +439,18 @@ step "13. Placement simulator on the Alibaba openb trace (seeds $seeds)"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods bench/data/openb/openb_pod_list_default.csv \
   --policy Random,BestFit,FGD,FragLookahead --seeds "$seeds" --arrived-curve "$work/placement.csv"
+# The same recipe with CPU-only tasks at 30% of the tasks (bench/openb_variants.py):
+# the CPU-only pods ask more CPU than the cluster has, so every GPU pod placed
+# takes CPU from them. FragLookahead places more GPU and still refuses fewer
+# CPU-only pods than FGD (its tie-breaks for oversubscribed CPU); the pods it
+# refuses are larger (the cores row).
+python3 bench/openb_variants.py --data bench/data/openb --out "$work/openb-cpu300" --seed 7 \
+  --variants cpu300 >/dev/null
+echo
+echo "  CPU-heavy mix (cpu300: CPU-only tasks at 30%, CPU oversubscribed):"
+"$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
+  --pods "$work/openb-cpu300/openb_pod_list_cpu300.csv" --policy FGD,FragLookahead --seeds "$seeds" |
+  grep -E '^(policy|GPU alloc|failed cpu-only)' | sed 's/^/  /'
 
 step "13b. The openb trace replayed live on a simulated fleet (gpu-autoscaler replay)"
 # 21 openb nodes become fake Nodes (KWOK-style: Ready, a heartbeat Lease each);
@@ -584,6 +596,27 @@ for pod in $evicted; do render_pod "${pod#render-}"; done
 wait_for 90 all_bound
 echo "  they came back pending and were bound; the pool replaced the capacity:"
 pool_status
+# Pods that belong to a node do not keep it: a DaemonSet's pod and a static
+# pod's mirror (owned by the Node) on one pool node, as a real node has.
+keep_node=$(get /api/v1/namespaces/batch/pods/render-1 | python3 -c '
+import json, sys; print(json.load(sys.stdin)["spec"]["nodeName"])')
+node_pod() {  # node_pod NAME OWNER_KIND OWNER_NAME [mirror]
+  apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  namespace: batch
+  ownerReferences: [{apiVersion: v1, kind: $2, name: $3, uid: uid-$1, controller: true}]
+  annotations: {${4:+kubernetes.io/config.mirror: demo}}
+spec:
+  nodeName: $keep_node
+  containers: [{name: main, image: agent:1, resources: {requests: {cpu: 100m}}}]
+YAML
+}
+node_pod gpu-agent-demo DaemonSet gpu-agent
+node_pod kube-proxy-demo Node "$keep_node" mirror
+echo "  a DaemonSet pod and a static pod on $keep_node; the render pods finish:"
 for i in 0 1 2; do
   curl -fsS -X DELETE "$server/api/v1/namespaces/batch/pods/render-$i?gracePeriodSeconds=0" >/dev/null
 done

@@ -14,27 +14,31 @@
 
 namespace gpu_autoscaler::kube {
 
-inline bool SelectorValuesContain(std::string_view joined, std::string_view value) {
+// Calls visit(value) for each value in order until it returns true; says
+// whether one did. "" is one empty value.
+template <typename Visit>
+bool AnySelectorValue(std::string_view joined, Visit visit) {
   size_t start = 0;
   while (start <= joined.size()) {
     size_t end = joined.find('\n', start);
     if (end == std::string_view::npos) end = joined.size();
-    if (joined.substr(start, end - start) == value) return true;
+    if (visit(joined.substr(start, end - start))) return true;
     start = end + 1;
   }
   return false;
 }
 
-// The values, in order; views into `joined`. "" is one empty value, as above.
+inline bool SelectorValuesContain(std::string_view joined, std::string_view value) {
+  return AnySelectorValue(joined, [value](std::string_view v) { return v == value; });
+}
+
+// The values, in order; views into `joined`.
 inline std::vector<std::string_view> SplitSelectorValues(std::string_view joined) {
   std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start <= joined.size()) {
-    size_t end = joined.find('\n', start);
-    if (end == std::string_view::npos) end = joined.size();
-    out.push_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
+  AnySelectorValue(joined, [&out](std::string_view v) {
+    out.push_back(v);
+    return false;
+  });
   return out;
 }
 
