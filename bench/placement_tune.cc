@@ -45,7 +45,29 @@ void Usage() {
       "  --cpu-shortfall-ramp A,B  cpu_shortfall_full_below and _off_from (default 0.8,0.9)\n"
       "  --memory-strand LIST  memory_strand_weight values (default 0)\n"
       "  --memory-strand-ref X  memory_strand_reference (default 0.8)\n"
-      "  --oversubscribed-tiebreaks 0|1  oversubscribed_cpu_tiebreaks (default 0)\n");
+      "  --oversubscribed-tiebreaks 0|1  oversubscribed_cpu_tiebreaks (default 0)\n"
+      "  --workload KIND    FragLookahead's target workload (FGD keeps the trace's):\n"
+      "                     trace     the simulator's: all pods cut to 95%% (default)\n"
+      "                     per-class the scheduler's: GPU and CPU-only pods each cut to\n"
+      "                               95%%, weighted by their pod counts\n"
+      "                     gpu-only  GPU pods only, cut to 95%%\n");
+}
+
+enum class WorkloadKind { kTrace, kPerClass, kGpuOnly };
+
+// FragLookahead's target workload for `trace` as `kind` asks.
+gpu_autoscaler::autoscale::TargetWorkload PolicyWorkload(
+    const gpu_autoscaler::autoscale::PreparedTrace& trace, WorkloadKind kind) {
+  using gpu_autoscaler::autoscale::PodSpec;
+  using gpu_autoscaler::autoscale::TargetWorkload;
+  if (kind == WorkloadKind::kTrace) return trace.workload;
+  std::vector<PodSpec> gpu, cpu_only;
+  for (size_t i = 0; i < trace.pods.size(); ++i)
+    (trace.requests[i].uses_gpu() ? gpu : cpu_only).push_back(trace.pods[i]);
+  TargetWorkload gpus = TargetWorkload::FromTrace(gpu, trace.empty_cluster);
+  if (kind == WorkloadKind::kGpuOnly || cpu_only.empty() || gpu.empty()) return gpus;
+  return TargetWorkload::MergeByPodCount(gpus,
+                                         TargetWorkload::FromTrace(cpu_only, trace.empty_cluster));
 }
 
 }  // namespace
@@ -60,6 +82,7 @@ int main(int argc, char** argv) {
                       shortfall = {0}, ramp = {0.8, 0.9}, strand = {0};
   double pressure_ref = 0, strand_ref = 0.8;
   bool oversubscribed_tiebreaks = false;
+  WorkloadKind workload_kind = WorkloadKind::kTrace;
   // --production, wherever it stands: every weight starts at what
   // MakePolicy("FragLookahead") builds; the other flags still set the lists.
   if (std::any_of(argv + 1, argv + argc,
@@ -110,6 +133,19 @@ int main(int argc, char** argv) {
       strand_ref = std::atof(flags.Value().c_str());
     } else if (flags.Is("--oversubscribed-tiebreaks")) {
       oversubscribed_tiebreaks = flags.Value() == "1";
+    } else if (flags.Is("--workload")) {
+      const std::string kind = flags.Value();
+      if (kind == "trace") {
+        workload_kind = WorkloadKind::kTrace;
+      } else if (kind == "per-class") {
+        workload_kind = WorkloadKind::kPerClass;
+      } else if (kind == "gpu-only") {
+        workload_kind = WorkloadKind::kGpuOnly;
+      } else {
+        std::fprintf(stderr, "--workload takes trace, per-class or gpu-only, not %s\n",
+                     kind.c_str());
+        return 2;
+      }
     } else if (flags.Is("--cpu-shortfall-ramp")) {
       ramp = Numbers(flags.Value());
       if (ramp.size() != 2 || !(ramp[0] < ramp[1])) {
@@ -144,6 +180,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", trace.error().ToString().c_str());
       return 1;
     }
+    const TargetWorkload policy_workload = PolicyWorkload(*trace, workload_kind);
     const double seeds = static_cast<double>(last - first + 1);
     double fgd100 = 0, fgd130 = 0, fgd_cpu = 0;
     for (unsigned long seed = first; seed <= last; ++seed) {
@@ -156,7 +193,7 @@ int main(int argc, char** argv) {
     for (const internal::FragLookaheadParams& p : grid) {
       double a100 = 0, a130 = 0, cpu = 0;
       for (unsigned long seed = first; seed <= last; ++seed) {
-        auto policy = internal::MakeFragLookahead(&trace->workload, p);
+        auto policy = internal::MakeFragLookahead(&policy_workload, p);
         auto run = Simulate(*trace, *policy, seed);
         if (!run.ok()) return 1;
         a100 += run->alloc_pct[100] / seeds;

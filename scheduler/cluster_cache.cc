@@ -41,18 +41,6 @@ bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
   return pod.ns() != "kube-system" && !pod.belongs_to_node();
 }
 
-// The policy's target workload: the GPU shapes and the CPU-only shapes, each
-// class cut to its own 95% coverage (so a cluster running many more CPU-only
-// pods than GPU pods keeps its GPU shapes) and weighted by its pod count.
-autoscale::TargetWorkload MergeWorkloads(const autoscale::TargetWorkload& gpu,
-                                         const autoscale::TargetWorkload& cpu_only) {
-  std::vector<autoscale::TypicalPod> shapes = gpu.shapes();
-  shapes.insert(shapes.end(), cpu_only.shapes().begin(), cpu_only.shapes().end());
-  for (autoscale::TypicalPod& shape : shapes)
-    shape.probability = static_cast<double>(shape.count);
-  return autoscale::TargetWorkload::FromShapes(std::move(shapes));
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ClusterCache>> ClusterCache::Create(CacheOptions options) {
@@ -222,13 +210,16 @@ void ClusterCache::RebuildLocked() {
   workload_ = std::make_unique<autoscale::TargetWorkload>(
       gpu_shapes.empty() ? DefaultWorkload()
                          : autoscale::TargetWorkload::FromTrace(gpu_shapes, *state_));
-  // Before any GPU pod runs, the one-whole-GPU guess stands alone: weighed
-  // against real CPU-only pods it would count for next to nothing.
+  // The policy measures against both classes, each cut to its own 95%, so
+  // that a cluster running many more CPU-only pods than GPU pods keeps its
+  // GPU shapes. Before any GPU pod runs, the one-whole-GPU guess stands
+  // alone: weighed against real CPU-only pods it would count for next to
+  // nothing.
   policy_workload_ = std::make_unique<autoscale::TargetWorkload>(
       gpu_shapes.empty() || cpu_only_shapes.empty()
           ? *workload_
-          : MergeWorkloads(*workload_,
-                           autoscale::TargetWorkload::FromTrace(cpu_only_shapes, *state_)));
+          : autoscale::TargetWorkload::MergeByPodCount(
+                *workload_, autoscale::TargetWorkload::FromTrace(cpu_only_shapes, *state_)));
   policy_ = std::move(autoscale::MakePolicy(options_.policy, policy_workload_.get())).value();
   engine_ =
       std::make_unique<autoscale::Scheduler>(*state_, *policy_, std::vector<int>{}, options_.seed);
@@ -407,8 +398,8 @@ FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
   const std::string invalid = DemandErrorLocked(demand);
   const autoscale::PodRequest request = RequestOf(demand);
   out.feasible.reserve(nodes.size());
-  std::vector<int> scores;
-  scores.reserve(nodes.size());
+  std::vector<ExtenderCandidate> candidates;
+  candidates.reserve(nodes.size());
   for (std::string_view name : nodes) {
     const NodeEntry* node = NodeLocked(name);
     if (node == nullptr) {
@@ -417,11 +408,12 @@ FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
     }
     std::string_view why =
         invalid.empty() ? CheckNodeLocked(*node, pod, demand, request, predicates) : invalid;
-    const int score = why.empty() ? engine_->ScoreOf(node->index, request).score : -1;
-    if (why.empty() && score < 0) why = kInsufficientGpu;  // defensive: the engine disagrees
+    const autoscale::NodeScore s =
+        why.empty() ? engine_->ScoreOf(node->index, request) : autoscale::NodeScore{.score = -1};
+    if (why.empty() && s.score < 0) why = kInsufficientGpu;  // defensive: the engine disagrees
     if (why.empty()) {
       out.feasible.push_back(name);
-      scores.push_back(score);
+      candidates.push_back({.score = s.score, .tiebreak = s.tiebreak, .order = node->index});
     } else {
       out.failed.emplace_back(name, std::string(why));
     }
@@ -430,20 +422,18 @@ FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
   memo_.pod_resource_version.assign(pod.resource_version());
   memo_.generation = generation_;
   memo_.names.assign(out.feasible.begin(), out.feasible.end());
-  memo_.raw_scores = std::move(scores);
+  memo_.candidates = std::move(candidates);
   return out;
 }
 
 std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
                                           std::span<const std::string_view> nodes) {
-  std::vector<int> raw(nodes.size(), -1);
+  std::vector<ExtenderCandidate> candidates(nodes.size());
   std::lock_guard<std::mutex> lock(mu_);
   EnsureBuiltLocked();
   const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
   const autoscale::PodRequest request = RequestOf(demand);
   const bool valid = DemandErrorLocked(demand).empty();
-  int lo = 101;
-  int hi = -1;
   // Nothing changed since Filter kept these nodes for this pod: take its
   // scores, matching names in order (a cheap sequential compare, no lookup).
   bool use_memo = !pod.uid().empty() && memo_.generation == generation_ &&
@@ -455,11 +445,7 @@ std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
       while (next < memo_.names.size() && memo_.names[next] != nodes[i])
         ++next;
       if (next < memo_.names.size()) {
-        raw[i] = memo_.raw_scores[next++];
-        if (raw[i] >= 0) {
-          lo = std::min(lo, raw[i]);
-          hi = std::max(hi, raw[i]);
-        }
+        candidates[i] = memo_.candidates[next++];
         continue;
       }
       use_memo = false;  // not Filter's order: look the rest up
@@ -469,17 +455,10 @@ std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
         !CheckNodeLocked(*node, pod, demand, request, /*predicates=*/false).empty()) {
       continue;
     }
-    raw[i] = engine_->ScoreOf(node->index, request).score;
-    if (raw[i] < 0) continue;
-    lo = std::min(lo, raw[i]);
-    hi = std::max(hi, raw[i]);
+    const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
+    candidates[i] = {.score = s.score, .tiebreak = s.tiebreak, .order = node->index};
   }
-  std::vector<int> scores(nodes.size(), 0);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (raw[i] < 0) continue;
-    scores[i] = hi == lo ? 10 : 1 + (raw[i] - lo) * 9 / (hi - lo);
-  }
-  return scores;
+  return ExtenderPriorities(candidates);
 }
 
 Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool predicates) {

@@ -44,6 +44,7 @@
 #include "common/status.h"
 #include "kube/node_view.h"
 #include "kube/pod_view.h"
+#include "scheduler/extender_priorities.h"
 #include "scheduler/gpu_demand.h"
 
 namespace gpu_autoscaler::scheduler {
@@ -99,9 +100,9 @@ class ClusterCache {
   // (kube-scheduler has already applied them when it calls an extender).
   FilterOutcome Filter(const kube::PodView& pod, std::span<const std::string_view> nodes,
                        bool predicates);
-  // Extender scores 0..10 for `nodes`, in order: the policy's scores scaled
-  // so the best candidate gets 10 and the worst feasible one 1; 0 where the
-  // pod does not fit.
+  // Extender priorities 0..10 for `nodes`, in order (extender_priorities.h):
+  // 10 for the node Select would pick among them, 1..9 for the other nodes
+  // that fit by the policy's score, 0 where the pod does not fit.
   std::vector<int> Prioritize(const kube::PodView& pod, std::span<const std::string_view> nodes);
   // The best node of the whole cluster. The error (FailedPrecondition) is the
   // reason to show on the pod: kube-scheduler's "0/N nodes are available: ..."
@@ -143,7 +144,7 @@ class ClusterCache {
     std::string pod_resource_version{};
     uint64_t generation = 0;  // generation_ when it was made
     std::vector<std::string> names{};
-    std::vector<int> raw_scores{};
+    std::vector<ExtenderCandidate> candidates{};
   };
   struct StringHash {
     using is_transparent = void;

@@ -87,6 +87,14 @@ TargetWorkload TargetWorkload::FromShapes(std::vector<TypicalPod> shapes) {
   return w;
 }
 
+TargetWorkload TargetWorkload::MergeByPodCount(const TargetWorkload& a, const TargetWorkload& b) {
+  std::vector<TypicalPod> shapes = a.shapes();
+  shapes.insert(shapes.end(), b.shapes().begin(), b.shapes().end());
+  for (TypicalPod& shape : shapes)
+    shape.probability = static_cast<double>(shape.count);
+  return FromShapes(std::move(shapes));
+}
+
 int64_t ShapeFragmentation(const int16_t* free_milli, int gpu_count, int64_t free_cpu, int model,
                            const TypicalPod& shape) {
   int64_t idle = 0;

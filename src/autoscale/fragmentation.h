@@ -43,6 +43,11 @@ class TargetWorkload {
                                   double coverage = 0.95);
   // A workload from explicit shapes; probabilities are normalised to sum to 1.
   static TargetWorkload FromShapes(std::vector<TypicalPod> shapes);
+  // The shapes of `a` and `b`, each weighted by its pod count (TypicalPod::
+  // count). The scheduler cuts GPU and CPU-only pods to their own coverage and
+  // merges them, so that a class with many more pods cannot crowd the other's
+  // shapes out of the cut.
+  static TargetWorkload MergeByPodCount(const TargetWorkload& a, const TargetWorkload& b);
 
   const std::vector<TypicalPod>& shapes() const { return shapes_; }
   // Number of distinct shapes in the trace before the cutoff.

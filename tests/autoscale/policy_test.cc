@@ -187,6 +187,26 @@ TEST(FragmentationTest, TargetWorkloadKeepsTheShortestPrefixWithTies) {
   EXPECT_EQ(w.shapes()[1].memory_mib, 0);
 }
 
+TEST(FragmentationTest, MergeByPodCountWeighsEachShapeByItsPods) {
+  TypicalPod gpu = Shape(1000, 500, 1, 1);
+  gpu.count = 30;
+  TypicalPod whole = Shape(2000, 1000, 1, 1);
+  whole.count = 10;
+  TypicalPod cpu_only = Shape(8000, 0, 0, 1);
+  cpu_only.count = 60;
+  // Each input is normalised on its own (½ and ½, and 1); the merge reads counts.
+  const TargetWorkload gpus = TargetWorkload::FromShapes({gpu, whole});
+  const TargetWorkload cpus = TargetWorkload::FromShapes({cpu_only});
+  ASSERT_DOUBLE_EQ(cpus.shapes()[0].probability, 1.0);
+  const TargetWorkload merged = TargetWorkload::MergeByPodCount(gpus, cpus);
+  ASSERT_EQ(merged.shapes().size(), 3u);
+  EXPECT_DOUBLE_EQ(merged.shapes()[0].probability, 0.3);
+  EXPECT_DOUBLE_EQ(merged.shapes()[1].probability, 0.1);
+  EXPECT_DOUBLE_EQ(merged.shapes()[2].probability, 0.6);
+  EXPECT_EQ(merged.shapes()[2].cpu_milli, 8000);
+  EXPECT_EQ(merged.shapes()[2].count, 60);
+}
+
 TEST(PolicyScoreTest, FgdPicksTheGpuThatKeepsTheTargetPlaceable) {
   const TargetWorkload w = TargetWorkload::FromShapes({Shape(1000, 500, 1, 1)});
   // Before: 0 fragment. GPU 0 → [700, 600]: 0, Δ = 0 → 50.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "scheduler/scheduler_test_util.h"
@@ -79,6 +80,45 @@ TEST(ClusterCacheTest, PrioritizeGivesTheBestCandidateTen) {
     EXPECT_GE(s, 0);
     EXPECT_LE(s, 10);
   }
+}
+
+TEST(ClusterCacheTest, PrioritizeGivesTenOnlyToTheNodeSelectPicks) {
+  // Four identical empty nodes: FragLookahead scores them alike, and standalone
+  // takes the first in its order. kube-scheduler, which picks at random among
+  // equal totals, must see that node ahead of the others, whatever order it
+  // sends them in.
+  auto cache = NewCache();
+  for (const char* name : {"d", "b", "a", "c"}) {
+    cache->UpsertNode(Node({.name = name, .allocatable_extra = {{"nvidia.com/gpu", "8"}}}));
+  }
+  auto pod = Pod({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}});
+  Result<PlacementChoice> choice = cache->Select(*pod, true);
+  ASSERT_TRUE(choice.ok()) << choice.error().message();
+  for (std::vector<std::string_view> asked : {std::vector<std::string_view>{"a", "b", "c", "d"},
+                                              std::vector<std::string_view>{"d", "c", "b", "a"},
+                                              std::vector<std::string_view>{"c", "a", "d", "b"}}) {
+    const std::vector<int> scores = cache->Prioritize(*pod, asked);
+    ASSERT_EQ(scores.size(), 4u);
+    for (size_t i = 0; i < asked.size(); ++i) {
+      EXPECT_EQ(scores[i], asked[i] == choice->node ? 10 : 9) << asked[i];
+    }
+  }
+  // After Filter (the memo path) the answer is the same.
+  std::vector<std::string_view> all = {"b", "d", "a", "c"};
+  FilterOutcome kept = cache->Filter(*pod, all, false);
+  ASSERT_EQ(kept.feasible.size(), 4u);
+  const std::vector<int> scores = cache->Prioritize(*pod, all);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(scores[i], all[i] == choice->node ? 10 : 9) << all[i];
+  }
+  // Without Select's node, the next one in its order gets 10.
+  std::vector<std::string_view> rest;
+  for (std::string_view name : all) {
+    if (name != choice->node) rest.push_back(name);
+  }
+  const std::vector<int> rest_scores = cache->Prioritize(*pod, rest);
+  EXPECT_EQ(std::count(rest_scores.begin(), rest_scores.end(), 10), 1);
+  EXPECT_EQ(std::count(rest_scores.begin(), rest_scores.end(), 9), 2);
 }
 
 TEST(ClusterCacheTest, PrioritizeAfterFilterScoresAsPrioritizeAlone) {

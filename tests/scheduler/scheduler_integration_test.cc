@@ -515,6 +515,55 @@ TEST_F(SchedulerProcessTest, ExtenderAnswersKubeSchedulerRequestsAndBinds) {
       << again;
 }
 
+// A kube-scheduler whose extender lists no managedResources sends it every pod,
+// CPU-only ones too (docs/scheduler.md: what that is worth). The extender
+// filters them on CPU, memory and pod slots, gives 10 to the node standalone
+// would pick and binds them with no GPUs. Workload: 8-GPU pods of 4 cores. A
+// 6-core pod on "idle" (8 cores, 8 free GPUs) would leave no CPU for them;
+// on "full" (GPUs taken) it costs nothing; "small" has 4 cores, too few.
+TEST_F(SchedulerProcessTest, ExtenderPlacesCpuOnlyPodsWhenKubeSchedulerSendsThem) {
+  AddNode({.name = "idle", .cpu = 8, .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  AddNode({.name = "full", .cpu = 32, .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  AddNode({.name = "small", .cpu = 4, .allocatable_extra = {{"nvidia.com/gpu", "8"}}});
+  AddPod({.name = "trainer", .requests = {{"cpu", "4"}, {"nvidia.com/gpu", "8"}}, .node = "full"},
+         "");
+  StartScheduler({"--mode=extender"});
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("gpu_autoscaler_scheduler_cache_pods 1\n") != std::string::npos;
+  })) << Metrics();
+  AddPod({.name = "etl", .requests = {{"cpu", "6"}}}, "");
+  json pod = GetPod("etl");
+  ASSERT_TRUE(pod.is_object());
+  const json args = {{"Pod", pod}, {"NodeNames", {"small", "idle", "full"}}};
+
+  auto [fstatus, fbody] = Post("filter", args.dump());
+  ASSERT_EQ(fstatus, 200) << fbody;
+  const json filtered = json::parse(fbody);
+  EXPECT_EQ(filtered["NodeNames"], json({"idle", "full"}));
+  EXPECT_EQ(filtered["FailedNodes"], json({{"small", "Insufficient cpu"}}));
+
+  json kept = args;
+  kept["NodeNames"] = {"idle", "full"};
+  auto [pstatus, pbody] = Post("prioritize", kept.dump());
+  ASSERT_EQ(pstatus, 200) << pbody;
+  const json priorities = json::parse(pbody);
+  ASSERT_EQ(priorities.size(), 2u);
+  EXPECT_EQ(priorities[0]["Host"], "idle");
+  EXPECT_LT(priorities[0]["Score"].get<int>(), 10);
+  EXPECT_EQ(priorities[1]["Host"], "full");
+  EXPECT_EQ(priorities[1]["Score"], 10);
+
+  const json bind = {{"PodName", "etl"},
+                     {"PodNamespace", ns_},
+                     {"PodUID", pod["metadata"]["uid"]},
+                     {"Node", "full"}};
+  auto [bstatus, bbody] = Post("bind", bind.dump());
+  ASSERT_EQ(bstatus, 200);
+  EXPECT_EQ(bbody, R"({"Error":""})");
+  EXPECT_EQ(NodeOf("etl"), "full");
+  EXPECT_EQ(GpusOf("etl"), "");
+}
+
 // A serving pair for 127.0.0.1 from a fresh CA; returns the CA's PEM file.
 std::string WriteExtenderCertificate(const std::string& dir, const std::string& name,
                                      const std::string& cert_file, const std::string& key_file) {
