@@ -1,9 +1,10 @@
 // File: bench/openb_cli.h
 //
 // What the openb placement tools (placement_report, placement_tune,
-// placement_rollout, defrag_openb_eval) share on their command lines: a flag
-// loop that stops with a message on a missing value or an unknown flag, comma
-// lists, and loading one pod-list variant against the openb node list.
+// placement_rollout, placement_behind_kube_scheduler, defrag_openb_eval) share
+// on their command lines: a flag loop that stops with a message on a missing
+// value or an unknown flag, comma lists, the --traces/--data/--seeds flags,
+// and loading one pod-list variant against the openb node list.
 //
 //   Flags flags(argc, argv);
 //   while (flags.Next()) {
@@ -93,6 +94,26 @@ class Flags {
   int index_ = 0;
   std::string flag_;
 };
+
+// Takes the current flag when it is one the placement tools share: --traces
+// LIST, --data DIR or --seeds A-B (or A), into the caller's variables; false
+// when it is another flag. A bad --seeds value says so and exits 2.
+inline bool TakeTraceFlag(Flags& flags, std::vector<std::string>* traces, std::string* data,
+                          unsigned long* first_seed, unsigned long* last_seed) {
+  if (flags.Is("--traces")) {
+    *traces = SplitList(flags.Value());
+  } else if (flags.Is("--data")) {
+    *data = flags.Value();
+  } else if (flags.Is("--seeds")) {
+    if (!ParseSeedRange(flags.Value(), first_seed, last_seed)) {
+      std::fprintf(stderr, "--seeds takes A-B or A\n");
+      std::exit(2);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
 
 // `data`/openb_node_list_gpu_node.csv with `data`/openb_pod_list_<variant>.csv, prepared.
 inline Result<PreparedTrace> LoadOpenbVariant(const std::string& data, const std::string& variant) {

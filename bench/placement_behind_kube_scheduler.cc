@@ -40,8 +40,8 @@ namespace {
 using namespace gpu_autoscaler::autoscale;
 using gpu_autoscaler::autoscale::bench::Flags;
 using gpu_autoscaler::autoscale::bench::LoadOpenbVariant;
-using gpu_autoscaler::autoscale::bench::ParseSeedRange;
 using gpu_autoscaler::autoscale::bench::SplitList;
+using gpu_autoscaler::autoscale::bench::TakeTraceFlag;
 using gpu_autoscaler::scheduler::ExtenderCandidate;
 using gpu_autoscaler::scheduler::ExtenderPriorities;
 
@@ -228,15 +228,8 @@ int main(int argc, char** argv) {
     if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (flags.Is("--traces")) {
-      options.traces = SplitList(flags.Value());
-    } else if (flags.Is("--data")) {
-      options.data = flags.Value();
-    } else if (flags.Is("--seeds")) {
-      if (!ParseSeedRange(flags.Value(), &options.first_seed, &options.last_seed)) {
-        std::fprintf(stderr, "--seeds takes A-B\n");
-        return 2;
-      }
+    } else if (TakeTraceFlag(flags, &options.traces, &options.data, &options.first_seed,
+                             &options.last_seed)) {
     } else if (flags.Is("--expect-standalone")) {
       options.expect_standalone = true;
     } else if (flags.Is("--policy")) {

@@ -83,17 +83,9 @@ int main(int argc, char** argv) {
     if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (flags.Is("--traces")) {
-      traces = SplitList(flags.Value());
-    } else if (flags.Is("--data")) {
-      data = flags.Value();
+    } else if (bench::TakeTraceFlag(flags, &traces, &data, &first_seed, &last_seed)) {
     } else if (flags.Is("--policies")) {
       policies = SplitList(flags.Value());
-    } else if (flags.Is("--seeds")) {
-      if (!bench::ParseSeedRange(flags.Value(), &first_seed, &last_seed)) {
-        std::fprintf(stderr, "--seeds takes A-B or A\n");
-        return 2;
-      }
     } else if (flags.Is("--no-bound")) {
       bound = false;
     } else if (flags.Is("--curve-dir")) {

@@ -33,8 +33,7 @@ namespace {
 using namespace gpu_autoscaler::autoscale;
 using gpu_autoscaler::autoscale::bench::Flags;
 using gpu_autoscaler::autoscale::bench::LoadOpenbVariant;
-using gpu_autoscaler::autoscale::bench::ParseSeedRange;
-using gpu_autoscaler::autoscale::bench::SplitList;
+using gpu_autoscaler::autoscale::bench::TakeTraceFlag;
 
 constexpr int kColumn = 100;
 // The simulator's scheduler seed for a run seed (simulator.cc).
@@ -220,15 +219,8 @@ int main(int argc, char** argv) {
     if (flags.IsHelp()) {
       Usage();
       return 0;
-    } else if (flags.Is("--traces")) {
-      options.traces = SplitList(flags.Value());
-    } else if (flags.Is("--data")) {
-      options.data = flags.Value();
-    } else if (flags.Is("--seeds")) {
-      if (!ParseSeedRange(flags.Value(), &options.first_seed, &options.last_seed)) {
-        std::fprintf(stderr, "--seeds takes A-B\n");
-        return 2;
-      }
+    } else if (TakeTraceFlag(flags, &options.traces, &options.data, &options.first_seed,
+                             &options.last_seed)) {
     } else if (flags.Is("--from")) {
       options.from_pct = std::atof(flags.Value().c_str());
     } else if (flags.Is("--candidates")) {

@@ -106,15 +106,7 @@ int main(int argc, char** argv) {
       return 0;
     } else if (flags.Is("--production")) {
       // read above, before the other flags
-    } else if (flags.Is("--traces")) {
-      traces = SplitList(flags.Value());
-    } else if (flags.Is("--data")) {
-      data = flags.Value();
-    } else if (flags.Is("--seeds")) {
-      if (!bench::ParseSeedRange(flags.Value(), &first, &last)) {
-        std::fprintf(stderr, "--seeds takes A-B\n");
-        return 2;
-      }
+    } else if (bench::TakeTraceFlag(flags, &traces, &data, &first, &last)) {
     } else if (flags.Is("--lookahead")) {
       lookahead = Numbers(flags.Value());
     } else if (flags.Is("--scarcity")) {
