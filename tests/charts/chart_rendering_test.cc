@@ -185,6 +185,102 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   EXPECT_EQ(sched->dump().find("pods/status"), std::string::npos);
 }
 
+// scheduler.extender.kubeScheduler: a kube-scheduler whose one profile is the
+// scheduler's name and whose extender is the chart's scheduler Service, with
+// no managedResources (every pod is sent), trusting the extender's CA, with the
+// RBAC of Kubernetes' "Configure Multiple Schedulers" and its own Lease.
+TEST(ChartKubeSchedulerTest, SendsTheExtenderEveryPodOfItsProfile) {
+  for (const std::vector<std::string>& off :
+       {std::vector<std::string>{},
+        std::vector<std::string>{"--set", "scheduler.extender.kubeScheduler.enabled=true"}}) {
+    Rendering r = Render("gpa-system", off);  // not asked for, or standalone mode
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(Find(r.objects, "Deployment", "gpa-gpu-autoscaler-kube-scheduler"), nullptr);
+  }
+  Rendering r = Render("gpa-system", {"--set", "scheduler.mode=extender", "--set",
+                                      "scheduler.extender.kubeScheduler.enabled=true",
+                                      "--kube-version", "v1.30.2-eks-4f4795d"});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const std::string name = "gpa-gpu-autoscaler-kube-scheduler";
+  const json* config_map = Find(r.objects, "ConfigMap", name);
+  ASSERT_NE(config_map, nullptr);
+  auto config =
+      apiserver::YamlDocumentsToJson((*config_map)["data"]["config.yaml"].get<std::string>());
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  ASSERT_EQ(config->size(), 1u);
+  const json& c = (*config)[0];
+  EXPECT_EQ(c["apiVersion"], "kubescheduler.config.k8s.io/v1");
+  EXPECT_EQ(c["kind"], "KubeSchedulerConfiguration");
+  EXPECT_EQ(c["profiles"], json::parse(R"([{"schedulerName":"gpu-autoscaler"}])"));
+  EXPECT_FALSE(c.contains("percentageOfNodesToScore"));  // kube-scheduler's default
+  ASSERT_EQ(c["extenders"].size(), 1u);
+  const json& extender = c["extenders"][0];
+  EXPECT_FALSE(extender.contains("managedResources"));
+  EXPECT_EQ(extender["weight"], 100);
+  EXPECT_EQ(extender["filterVerb"], "filter");
+  EXPECT_EQ(extender["prioritizeVerb"], "prioritize");
+  EXPECT_EQ(extender["bindVerb"], "bind");
+  EXPECT_EQ(extender["nodeCacheCapable"], true);
+  EXPECT_EQ(extender["ignorable"], false);
+  // The urlPrefix is the scheduler's Service and extender port, over HTTPS.
+  const json* service = Find(r.objects, "Service", "gpa-gpu-autoscaler-scheduler");
+  ASSERT_NE(service, nullptr);
+  int extender_port = 0;
+  for (const json& port : (*service)["spec"]["ports"]) {
+    if (port["name"] == "extender") extender_port = port["port"].get<int>();
+  }
+  EXPECT_EQ(extender["urlPrefix"],
+            "https://gpa-gpu-autoscaler-scheduler.gpa-system.svc:" + std::to_string(extender_port));
+  EXPECT_EQ(extender["enableHTTPS"], true);
+  const std::string ca_file = extender["tlsConfig"]["caFile"].get<std::string>();
+  // Leader election on a Lease of its own, which its Role may update.
+  EXPECT_EQ(c["leaderElection"]["leaderElect"], true);
+  EXPECT_EQ(c["leaderElection"]["resourceName"], name);
+  EXPECT_EQ(c["leaderElection"]["resourceNamespace"], "gpa-system");
+  const json* role = Find(r.objects, "Role", name);
+  ASSERT_NE(role, nullptr);
+  EXPECT_NE(role->dump().find("\"resourceNames\":[\"" + name + "\"]"), std::string::npos);
+
+  const json* deployment = Find(r.objects, "Deployment", name);
+  ASSERT_NE(deployment, nullptr);
+  const json& pod = (*deployment)["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["serviceAccountName"], name);
+  const json& container = pod["containers"][0];
+  // The tag is the cluster's version without the vendor's suffix.
+  EXPECT_EQ(container["image"], "registry.k8s.io/kube-scheduler:v1.30.2");
+  EXPECT_EQ(container["command"],
+            json::parse(R"(["kube-scheduler","--config=/etc/kube-scheduler/config.yaml"])"));
+  // The config file and the extender's CA are where the config says.
+  std::map<std::string, std::string> mounted;  // volume -> mount path
+  for (const json& m : container["volumeMounts"])
+    mounted[m["name"]] = m["mountPath"];
+  EXPECT_EQ(mounted["config"], "/etc/kube-scheduler");
+  for (const json& v : pod["volumes"]) {
+    if (v["name"] == "config") {
+      EXPECT_EQ(v["configMap"]["name"], name);
+    } else if (v["name"] == "tls") {
+      EXPECT_EQ(v["secret"]["secretName"], "gpa-gpu-autoscaler-scheduler-tls");
+      EXPECT_EQ(mounted["tls"] + "/" + v["secret"]["items"][0]["path"].get<std::string>(), ca_file);
+    }
+  }
+  EXPECT_EQ(mounted.count("tls"), 1u);
+  // What Kubernetes asks of a second scheduler.
+  std::set<std::string> bound;
+  for (const json& obj : r.objects) {
+    const std::string kind = obj.value("kind", "");
+    if (kind != "ClusterRoleBinding" && kind != "RoleBinding") continue;
+    if (obj["subjects"][0]["name"] != name) continue;
+    EXPECT_EQ(obj["subjects"][0]["namespace"], "gpa-system");
+    bound.insert(kind + " " + obj["metadata"].value("namespace", "") + " " +
+                 obj["roleRef"]["name"].get<std::string>());
+  }
+  EXPECT_EQ(bound, (std::set<std::string>{
+                       "ClusterRoleBinding  system:kube-scheduler",
+                       "ClusterRoleBinding  system:volume-scheduler",
+                       "RoleBinding kube-system extension-apiserver-authentication-reader",
+                       "RoleBinding gpa-system " + name}));
+}
+
 // Every program's /metrics is HTTPS with TokenReview/SubjectAccessReview
 // (--metrics-secure defaults to true): each monitor scrapes with a bearer
 // token, and the PodMonitor's token is a ServiceAccount's allowed only /metrics.
