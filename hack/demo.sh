@@ -451,6 +451,13 @@ echo "  CPU-heavy mix (cpu300: CPU-only tasks at 30%, CPU oversubscribed):"
 "$cli" simulate --nodes bench/data/openb/openb_node_list_gpu_node.csv \
   --pods "$work/openb-cpu300/openb_pod_list_cpu300.csv" --policy FGD,FragLookahead --seeds "$seeds" |
   grep -E '^(policy|GPU alloc|failed cpu-only)' | sed 's/^/  /'
+# The same policy behind kube-scheduler (extender mode, modelled): sent only the
+# GPU pods, kube-scheduler spreads the CPU-only ones and strands GPUs on a
+# multi-GPU mix; sent every pod at weight 100, it places as standalone does.
+echo
+echo "  FragLookahead behind kube-scheduler as its extender (multigpu20, GPU allocated %):"
+build/default/bench/placement_behind_kube_scheduler --traces multigpu20 --seeds "${seeds%%-*}" \
+  --weights 100 --percentages 0 | sed 's/^/  /'
 
 step "13b. The openb trace replayed live on a simulated fleet (gpu-autoscaler replay)"
 # 21 openb nodes become fake Nodes (KWOK-style: Ready, a heartbeat Lease each);
