@@ -249,7 +249,8 @@ TEST(ChartKubeSchedulerTest, SendsTheExtenderEveryPodOfItsProfile) {
   // The tag is the cluster's version without the vendor's suffix.
   EXPECT_EQ(container["image"], "registry.k8s.io/kube-scheduler:v1.30.2");
   EXPECT_EQ(container["command"],
-            json::parse(R"(["kube-scheduler","--config=/etc/kube-scheduler/config.yaml"])"));
+            json::parse(
+                R"(["/usr/local/bin/kube-scheduler","--config=/etc/kube-scheduler/config.yaml"])"));
   // The config file and the extender's CA are where the config says.
   std::map<std::string, std::string> mounted;  // volume -> mount path
   for (const json& m : container["volumeMounts"])
