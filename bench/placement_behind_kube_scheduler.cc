@@ -14,8 +14,10 @@
 //     profile whose extender lists no managedResources, every pod does
 //     ("every pod");
 //   - a node's total is NodeResourcesLeastAllocated + NodeResourcesBalanced-
-//     Allocation over CPU and memory (v1.20's formulas, weight 1 each) plus
-//     the extender's priority × weight × 10; ties go to a uniform draw.
+//     Allocation over CPU and memory (v1.20's formulas, weight 1 each; later
+//     versions score balance by the two fractions' standard deviation, half
+//     their difference, which narrows that plugin's spread) plus the
+//     extender's priority × weight × 10; ties go to a uniform draw.
 // The extender's priorities are ExtenderPriorities (scheduler/
 // extender_priorities.h) or, for comparison (every pod sent), the min-max
 // scaling it used before: the best score 10, the worst 1, linear between,
