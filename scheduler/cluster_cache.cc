@@ -37,6 +37,11 @@ autoscale::TargetWorkload DefaultWorkload() {
 // plumbing: DaemonSet pods (one per node, placed by node count, not by
 // choice), static pods and kube-system's add-ons. Their shapes would only
 // crowd the workload's CPU-only shapes.
+// A node's score as standalone's choice orders it (PlacesBefore).
+ExtenderCandidate CandidateOf(const autoscale::NodeScore& s, int node_index) {
+  return {.score = s.score, .tiebreak = s.tiebreak, .order = node_index};
+}
+
 bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
   return pod.ns() != "kube-system" && !pod.belongs_to_node();
 }
@@ -413,7 +418,7 @@ FilterOutcome ClusterCache::Filter(const kube::PodView& pod,
     if (why.empty() && s.score < 0) why = kInsufficientGpu;  // defensive: the engine disagrees
     if (why.empty()) {
       out.feasible.push_back(name);
-      candidates.push_back({.score = s.score, .tiebreak = s.tiebreak, .order = node->index});
+      candidates.push_back(CandidateOf(s, node->index));
     } else {
       out.failed.emplace_back(name, std::string(why));
     }
@@ -455,8 +460,7 @@ std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
         !CheckNodeLocked(*node, pod, demand, request, /*predicates=*/false).empty()) {
       continue;
     }
-    const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
-    candidates[i] = {.score = s.score, .tiebreak = s.tiebreak, .order = node->index};
+    candidates[i] = CandidateOf(engine_->ScoreOf(node->index, request), node->index);
   }
   return ExtenderPriorities(candidates);
 }
@@ -476,7 +480,7 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
     ++it->second;
   };
   const NodeEntry* best = nullptr;
-  autoscale::NodeScore best_score{.score = -1};
+  ExtenderCandidate best_candidate;
   for (const NodeEntry* node : by_index_) {
     std::string_view why = CheckNodeLocked(*node, pod, demand, request, predicates);
     if (!why.empty()) {
@@ -488,17 +492,17 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
       count(kInsufficientGpu);
       continue;
     }
-    if (s.score > best_score.score ||
-        (s.score == best_score.score && s.tiebreak > best_score.tiebreak)) {
+    const ExtenderCandidate candidate = CandidateOf(s, node->index);
+    if (best == nullptr || PlacesBefore(candidate, best_candidate)) {
       best = node;
-      best_score = s;
+      best_candidate = candidate;
     }
   }
   if (best == nullptr) {
     return FailedPreconditionError(AggregateReasons(static_cast<int>(by_index_.size()), reasons));
   }
   PlacementChoice choice{
-      .node = best->offer.spec.name, .score = best_score.score, .kind = demand.kind};
+      .node = best->offer.spec.name, .score = best_candidate.score, .kind = demand.kind};
   choice.gpus = ChooseGpusLocked(*best, demand, request, &choice.nvlink_island);
   for (const auto& [reason, count] : reasons) {
     choice.rejected += (choice.rejected.empty() ? "" : ", ") + std::to_string(count) + " " + reason;

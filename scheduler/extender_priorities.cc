@@ -19,12 +19,7 @@ std::vector<int> ExtenderPriorities(std::span<const ExtenderCandidate> candidate
     }
     lo = std::min(lo, c.score);
     hi = std::max(hi, c.score);
-    const ExtenderCandidate& w = candidates[winner];
-    if (c.score > w.score ||
-        (c.score == w.score &&
-         (c.tiebreak > w.tiebreak || (c.tiebreak == w.tiebreak && c.order < w.order)))) {
-      winner = static_cast<int>(i);
-    }
+    if (PlacesBefore(c, candidates[winner])) winner = static_cast<int>(i);
   }
   if (winner < 0) return priorities;
   constexpr int kSpan = kMaxExtenderPriority - 2;  // the others: 1..9

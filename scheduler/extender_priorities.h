@@ -30,8 +30,17 @@ struct ExtenderCandidate {
 
 inline constexpr int kMaxExtenderPriority = 10;  // kube-scheduler's MaxExtenderPriority
 
-// Per candidate, in order: 10 for the one standalone would pick (highest
-// score, then tiebreak, then lowest order), 1..9 for the other fitting ones
+// Whether standalone picks `a` over `b`: the higher score, then the higher
+// tiebreak, then the lower order. ClusterCache::Select picks by it too, so the
+// extender's 10 goes to the node Select would pick.
+inline bool PlacesBefore(const ExtenderCandidate& a, const ExtenderCandidate& b) {
+  if (a.score != b.score) return a.score > b.score;
+  if (a.tiebreak != b.tiebreak) return a.tiebreak > b.tiebreak;
+  return a.order < b.order;
+}
+
+// Per candidate, in order: 10 for the one standalone would pick (first by
+// PlacesBefore), 1..9 for the other fitting ones
 // (linear in score between the lowest and the highest; 9 for all when every
 // score is equal), 0 where the pod does not fit.
 std::vector<int> ExtenderPriorities(std::span<const ExtenderCandidate> candidates);
