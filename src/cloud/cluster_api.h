@@ -9,9 +9,13 @@
 //  * the size is the /scale subresource (GET, then a merge patch of
 //    spec.replicas after checking min ≤ n ≤ max);
 //  * terminating given instances marks their Machines with
-//    cluster.x-k8s.io/delete-machine and lowers replicas by as many, so the
-//    MachineSet deletes exactly those; without decrementing, the Machines are
-//    deleted and the MachineSet replaces them;
+//    cluster.x-k8s.io/delete-machine and lowers replicas by as many (the
+//    scale's resourceVersion as precondition), so the MachineSet deletes
+//    exactly those. It refuses (Unavailable, naming them) while the MachineSet
+//    would take other Machines first (being deleted, marked by someone else,
+//    without a Node, unhealthy) beyond its current excess, or still owes
+//    Machines; a failed call unmarks what it marked. Without decrementing,
+//    the Machines are deleted and the MachineSet replaces them;
 //  * scale-from-zero capacity comes from the capacity.cluster-autoscaler.kubernetes.io/*
 //    annotations (cpu and memory both required; gpu-type + gpu-count).
 //

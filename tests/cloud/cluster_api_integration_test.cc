@@ -6,8 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "apiserver/yaml_json.h"
 #include "cloud/cluster_api.h"
+#include "common/failpoint.h"
 #include "kube/conditions.h"
 #include "kube/resource.h"
 #include "kube/rest_client.h"
@@ -24,6 +27,9 @@ using nlohmann::json;
 const kube::GroupVersionResource kMachineDeployments{"cluster.x-k8s.io", "v1beta1",
                                                      "machinedeployments"};
 const kube::GroupVersionResource kMachines{"cluster.x-k8s.io", "v1beta1", "machines"};
+
+const json kSized = {{"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size", "1"},
+                     {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size", "5"}};
 
 class ClusterApiProviderTest : public ::testing::Test {
  protected:
@@ -52,8 +58,10 @@ class ClusterApiProviderTest : public ::testing::Test {
     ASSERT_TRUE(created.ok()) << created.error().ToString();
   }
 
+  // `joined`: its Node has registered (status.nodeRef), as Cluster API
+  // records it; until then the MachineSet deletes the Machine first.
   void CreateMachine(const std::string& name, const std::string& deployment,
-                     const std::string& provider_id, const std::string& zone) {
+                     const std::string& provider_id, const std::string& zone, bool joined = true) {
     json m = {
         {"apiVersion", "cluster.x-k8s.io/v1beta1"},
         {"kind", "Machine"},
@@ -64,6 +72,10 @@ class ClusterApiProviderTest : public ::testing::Test {
         {"spec", {{"clusterName", "work"}, {"providerID", provider_id}, {"failureDomain", zone}}}};
     auto created = client_->Create({kMachines, ns_}, m);
     ASSERT_TRUE(created.ok()) << created.error().ToString();
+    if (!joined) return;
+    (*created)["status"] = {{"nodeRef", {{"kind", "Node"}, {"name", name}}}};
+    auto status = client_->Replace({kMachines, ns_, name, "status"}, *created);
+    ASSERT_TRUE(status.ok()) << status.error().ToString();
   }
 
   json GetDeployment(const std::string& name) {
@@ -74,14 +86,40 @@ class ClusterApiProviderTest : public ::testing::Test {
 
   std::string Group(const std::string& name) { return "MachineDeployment/" + ns_ + "/" + name; }
 
+  bool IsMarked(const std::string& machine) {
+    auto m = client_->Get({kMachines, ns_, machine});
+    EXPECT_TRUE(m.ok()) << machine;
+    return m.ok() && (*m)["metadata"]
+                         .value("annotations", json::object())
+                         .contains("cluster.x-k8s.io/delete-machine");
+  }
+
+  void Mark(const std::string& machine) {
+    auto patched = client_->Patch(
+        {kMachines, ns_, machine}, kube::PatchType::kMerge,
+        R"({"metadata":{"annotations":{"cluster.x-k8s.io/delete-machine":"by hand"}}})");
+    ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  }
+
+  void SetReplicas(const std::string& deployment, int replicas) {
+    auto patched = client_->Patch({kMachineDeployments, ns_, deployment}, kube::PatchType::kMerge,
+                                  json{{"spec", {{"replicas", replicas}}}}.dump());
+    ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  }
+
+  // Three Machines a, b, c of a MachineDeployment "gpu" at 3 replicas.
+  void CreateThreeMachines() {
+    CreateDeployment("gpu", 3, kSized);
+    for (const char* name : {"a", "b", "c"}) {
+      CreateMachine(std::string("gpu-") + name, "gpu", std::string("gce://p/z/") + name, "z");
+    }
+  }
+
   std::unique_ptr<testing::TestApiServer> server_;
   std::shared_ptr<kube::RestClient> client_;
   std::unique_ptr<NodeGroupProvider> provider_;
   std::string ns_;
 };
-
-const json kSized = {{"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size", "1"},
-                     {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size", "5"}};
 
 TEST_F(ClusterApiProviderTest, DescribesSizeLimitsReplicasAndMachines) {
   CreateDeployment("gpu-a100", 2, kSized);
@@ -166,6 +204,132 @@ TEST_F(ClusterApiProviderTest, TerminatingWithDecrementMarksMachinesThenShrinks)
 
   Status unknown = provider_->TerminateInstances(Group("gpu-l4"), {"gce://p/z/nope"}, true);
   EXPECT_EQ(ClassifyProviderError(unknown), ProviderErrorKind::kNotFound);
+}
+
+// The replicas read before marking are a precondition of the shrink: a writer
+// that changes them in between wins, and the mark is taken back.
+TEST_F(ClusterApiProviderTest, AReplicaChangeBetweenMarkAndShrinkWinsAndTheMarkIsTakenBack) {
+  CreateThreeMachines();
+  ASSERT_TRUE(failpoint::Configure("cluster_api.terminate.before_scale=sleep(2000)").ok());
+  Status terminated;
+  std::thread provider(
+      [&] { terminated = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true); });
+  while (failpoint::HitCount("cluster_api.terminate.before_scale") == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(IsMarked("gpu-b"));  // marked, replicas not yet lowered
+  SetReplicas("gpu", 4);           // another writer scales up meanwhile
+  provider.join();
+  ASSERT_TRUE(failpoint::Configure("").ok());
+
+  EXPECT_EQ(ClassifyProviderError(terminated), ProviderErrorKind::kUnavailable);
+  EXPECT_NE(terminated.message().find("scale MachineDeployment " + ns_ + "/gpu to 2"),
+            std::string::npos)
+      << terminated.message();
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 4);  // not 2: the writer's value stands
+  EXPECT_FALSE(IsMarked("gpu-b"));
+}
+
+TEST_F(ClusterApiProviderTest, AFailedShrinkTakesBackOnlyTheMarksItWrote) {
+  CreateThreeMachines();
+  SetReplicas("gpu", 2);
+  Mark("gpu-a");  // someone's scale-down in progress: a marked, replicas lowered
+  ASSERT_TRUE(failpoint::Configure("cluster_api.terminate.before_scale=error").ok());
+  Status failed = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
+  ASSERT_TRUE(failpoint::Configure("").ok());
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(IsMarked("gpu-b"));
+  EXPECT_TRUE(IsMarked("gpu-a"));
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 2);
+
+  // The same call without the failure: a's mark is paid for by the replicas,
+  // so b is marked and the replicas go down by one.
+  ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true).ok());
+  EXPECT_TRUE(IsMarked("gpu-b"));
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 1);
+}
+
+// A mark the replicas do not pay for: lowering them would let the MachineSet
+// delete that Machine rather than the one asked for.
+TEST_F(ClusterApiProviderTest, AnUnpaidMarkStopsTheShrinkUntilItsScaleDownIsDone) {
+  CreateThreeMachines();
+  Mark("gpu-a");  // annotated by hand; the replicas are still 3
+  Status refused = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
+  EXPECT_EQ(ClassifyProviderError(refused), ProviderErrorKind::kUnavailable);
+  EXPECT_NE(refused.message().find("delete Machine(s) gpu-a first"), std::string::npos)
+      << refused.message();
+  EXPECT_FALSE(IsMarked("gpu-b"));
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+
+  // Asking for the marked Machine itself is fine.
+  ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/a"}, true).ok());
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 2);
+  // Now the replicas count a as going, and b may follow.
+  ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true).ok());
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 1);
+  EXPECT_FALSE(IsMarked("gpu-c"));
+}
+
+TEST_F(ClusterApiProviderTest, WhileMachinesAreOwedAShrinkWouldDeleteNothingAndWaits) {
+  CreateDeployment("gpu", 3, kSized);
+  CreateMachine("gpu-a", "gpu", "gce://p/z/a", "z");
+  CreateMachine("gpu-b", "gpu", "gce://p/z/b", "z");  // the third is not created yet
+  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
+  EXPECT_EQ(ClassifyProviderError(waits), ProviderErrorKind::kUnavailable);
+  EXPECT_NE(waits.message().find("replicas is 3 but 2 Machines exist"), std::string::npos)
+      << waits.message();
+  EXPECT_FALSE(IsMarked("gpu-b"));
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+
+  // Created but its Node not registered yet: the MachineSet would delete it
+  // before the marked one, so the shrink waits for the Node.
+  CreateMachine("gpu-c", "gpu", "gce://p/z/c", "z", /*joined=*/false);
+  waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
+  EXPECT_EQ(ClassifyProviderError(waits), ProviderErrorKind::kUnavailable);
+  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
+      << waits.message();
+  EXPECT_FALSE(IsMarked("gpu-b"));
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+}
+
+TEST_F(ClusterApiProviderTest, AnUnhealthyMachineGoesFirstSoTheShrinkWaits) {
+  CreateThreeMachines();
+  auto c = client_->Get({kMachines, ns_, "gpu-c"});
+  ASSERT_TRUE(c.ok());
+  (*c)["status"]["conditions"] = {{{"type", "NodeHealthy"}, {"status", "False"}}};
+  ASSERT_TRUE(client_->Replace({kMachines, ns_, "gpu-c", "status"}, *c).ok());
+  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
+  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
+      << waits.message();
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  // Asked for the unhealthy one itself, nothing stands ahead of it.
+  ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/c"}, true).ok());
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 2);
+}
+
+TEST_F(ClusterApiProviderTest, AMachineAlreadyBeingDeletedIsNotCountedTwice) {
+  CreateThreeMachines();
+  // Cluster API's finalizer keeps a deleted Machine while its Node drains.
+  ASSERT_TRUE(client_
+                  ->Patch({kMachines, ns_, "gpu-c"}, kube::PatchType::kMerge,
+                          R"({"metadata":{"finalizers":["machine.cluster.x-k8s.io"]}})")
+                  .ok());
+  ASSERT_TRUE(client_->Delete({kMachines, ns_, "gpu-c"}).ok());
+  auto group = provider_->Describe(Group("gpu"));
+  ASSERT_TRUE(group.ok()) << group.error().ToString();
+  for (const Instance& i : group->instances) {
+    EXPECT_EQ(i.state, i.id == "gce://p/z/c" ? "Deleting" : "") << i.id;
+  }
+  ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/c"}, true).ok());
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);  // its MachineSet replaces it
+  EXPECT_FALSE(IsMarked("gpu-c"));
+  // The MachineSet still counts c against the replicas and would take it
+  // first, so b waits until c is gone.
+  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/c", "gce://p/z/b"}, true);
+  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
+      << waits.message();
+  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  EXPECT_FALSE(IsMarked("gpu-b"));
 }
 
 TEST_F(ClusterApiProviderTest, UnmanagedMissingAndMalformedGroupsGetReasons) {

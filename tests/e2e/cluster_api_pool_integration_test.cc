@@ -166,8 +166,13 @@ class ClusterApiPoolTest : public ::testing::Test {
            {{"clusterName", "work"},
             {"providerID", provider_id},
             {"failureDomain", "us-central1-a"}}}};
-      if (!client_->Create({kMachines, ns_, name}, machine).ok()) continue;
+      auto created = client_->Create({kMachines, ns_, name}, machine);
+      if (!created.ok()) continue;
       RegisterNode(name, provider_id);
+      // The Node joined: Cluster API records it, and from then on its
+      // MachineSet no longer deletes this Machine first.
+      (*created)["status"] = {{"nodeRef", {{"kind", "Node"}, {"name", name}}}};
+      (void)client_->Replace({kMachines, ns_, name, "status"}, *created);
       live.insert(name);
     }
     for (auto it = nodes_.begin(); it != nodes_.end();) {
@@ -339,6 +344,66 @@ TEST_F(ClusterApiPoolTest, KilledAfterLoweringTheReplicasTheRestartDoesNotLowerT
   EXPECT_TRUE(client_->Get({kube::resources::kNodes, "", busy}).ok());
   EXPECT_TRUE(client_->Get({kMachines, ns_, busy}).ok());
   EXPECT_EQ(Terminates(), 1) << PoolStatus().dump(2);
+}
+
+// A Machine someone marked cluster.x-k8s.io/delete-machine without lowering
+// the replicas (a scale-down of theirs half done, or a stale mark) would be
+// deleted first by the MachineSet. The manager therefore does not lower the
+// replicas for the empty node while that mark stands: the busy Machine keeps
+// running and the pool says why in its ProviderError condition. Once the
+// mark is removed, the empty node goes. (This fake MachineSet deletes marked
+// Machines in list order, so the busy one, listed first, would have gone.)
+TEST_F(ClusterApiPoolTest, AMarkSomeoneElseLeftDoesNotMakeTheBusyMachineGoInstead) {
+  const json patch = {{"spec", {{"replicas", 2}}}};
+  ASSERT_TRUE(client_
+                  ->Patch(kube::ObjectRef{kMachineDeployments, ns_, kDeployment}.WithSub("scale"),
+                          kube::PatchType::kMerge, patch.dump())
+                  .ok());
+  ReconcileMachines();
+  ASSERT_EQ(nodes_.size(), 2u);
+  const std::string busy = *nodes_.begin(), empty = *nodes_.rbegin();
+  CreatePendingPod("server");
+  Bind("server", busy);
+  ASSERT_TRUE(
+      client_
+          ->Patch({kMachines, ns_, busy}, kube::PatchType::kMerge,
+                  json{{"metadata", {{"annotations", {{kDeleteMachine, "by hand"}}}}}}.dump())
+          .ok());
+  CreatePool("0s");
+  if (HasFatalFailure()) return;
+
+  std::string message;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto c =
+            kube::FindCondition(PoolStatus().value("conditions", json::array()), "ProviderError");
+        if (c && c->status == "True") message = c->message;
+        return message.find("delete Machine(s) " + busy + " first") != std::string::npos;
+      },
+      60s))
+      << PoolStatus().dump(2) << manager_.Log();
+  std::cout << "ProviderError: " << message << "\n";
+  ReconcileMachines();
+  EXPECT_EQ(Replicas(), 2);
+  EXPECT_TRUE(client_->Get({kMachines, ns_, busy}).ok());
+  auto waiting = client_->Get({kMachines, ns_, empty});
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_FALSE(
+      (*waiting)["metadata"].value("annotations", json::object()).contains(kDeleteMachine));
+
+  ASSERT_TRUE(client_
+                  ->Patch({kMachines, ns_, busy}, kube::PatchType::kMerge,
+                          json{{"metadata", {{"annotations", {{kDeleteMachine, nullptr}}}}}}.dump())
+                  .ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ReconcileMachines();
+        return Replicas() == 1 && !client_->Get({kMachines, ns_, empty}).ok() && Terminates() == 1;
+      },
+      60s))
+      << PoolStatus().dump(2) << manager_.Log();
+  EXPECT_TRUE(client_->Get({kMachines, ns_, busy}).ok());
+  EXPECT_TRUE(client_->Get({kube::resources::kNodes, "", busy}).ok());
 }
 
 }  // namespace
