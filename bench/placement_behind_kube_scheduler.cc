@@ -13,11 +13,14 @@
 //     prioritizes them; CPU-only pods never reach it ("GPU pods"), or, in a
 //     profile whose extender lists no managedResources, every pod does
 //     ("every pod");
-//   - a node's total is NodeResourcesLeastAllocated + NodeResourcesBalanced-
-//     Allocation over CPU and memory (v1.20's formulas, weight 1 each; later
-//     versions score balance by the two fractions' standard deviation, half
-//     their difference, which narrows that plugin's spread) plus the
-//     extender's priority × weight × 10; ties go to a uniform draw.
+//   - a node's total is NodeResourcesLeastAllocated (NodeResourcesFit's
+//     LeastAllocated strategy since v1.22) + NodeResourcesBalancedAllocation
+//     over CPU and memory, weight 1 each, plus the extender's priority ×
+//     weight × 10; ties go to a uniform draw. BalancedAllocation scores
+//     100 × (1 − the fractions' standard deviation) since v1.23 (for two
+//     resources half their difference, each fraction capped at 1), and
+//     100 × (1 − their difference), 0 when either is full, in v1.20
+//     (--balanced-allocation v1.20).
 // The extender's priorities are ExtenderPriorities (scheduler/
 // extender_priorities.h) or, for comparison (every pod sent), the min-max
 // scaling it used before: the best score 10, the worst 1, linear between,
@@ -63,6 +66,7 @@ struct Options {
   // Only standalone and every pod at weight 100 over all nodes, which must
   // agree: the extender's single 10 then always wins (exit 1 if not).
   bool expect_standalone = false;
+  bool balanced_v120 = false;  // v1.20's BalancedAllocation instead of v1.23's
 };
 
 void Usage() {
@@ -76,6 +80,8 @@ void Usage() {
       "  --weights LIST     extender weights in kube-scheduler's configuration (default 5,100)\n"
       "  --percentages LIST percentageOfNodesToScore values; 0 is kube-scheduler's adaptive\n"
       "                     default (default 0,100)\n"
+      "  --balanced-allocation VERSION  v1.23 (default: v1.23 and later) or v1.20, whose\n"
+      "                     BalancedAllocation scores the CPU-memory imbalance twice as hard\n"
       "  --expect-standalone  run only every pod at weight 100 over all nodes, and exit 1\n"
       "                     unless it places as standalone does (a check for make test)\n");
 }
@@ -89,9 +95,10 @@ int FeasibleNodesToFind(int nodes, int percentage) {
   return std::max(kMinFeasible, nodes * adaptive / 100);
 }
 
-// NodeResourcesLeastAllocated + NodeResourcesBalancedAllocation (v1.20) for
-// `pod` on `node`, CPU and memory.
-int64_t PluginScore(const ClusterState& cluster, int node, const PodRequest& pod) {
+// NodeResourcesLeastAllocated + NodeResourcesBalancedAllocation for `pod` on
+// `node`, CPU and memory.
+int64_t PluginScore(const ClusterState& cluster, int node, const PodRequest& pod,
+                    bool balanced_v120) {
   const NodeState& n = cluster.node(node);
   const NodeSpec& spec = cluster.spec(node);
   const int64_t cpu_used = spec.cpu_milli - n.free_cpu + pod.cpu_milli;
@@ -105,8 +112,14 @@ int64_t PluginScore(const ClusterState& cluster, int node, const PodRequest& pod
   const double memory_fraction =
       spec.memory_mib > 0 ? double(memory_used) / double(spec.memory_mib) : 0;
   int64_t balanced = 0;
-  if (cpu_fraction < 1 && memory_fraction < 1) {
-    balanced = static_cast<int64_t>((1 - std::fabs(cpu_fraction - memory_fraction)) * 100);
+  if (balanced_v120) {
+    if (cpu_fraction < 1 && memory_fraction < 1) {
+      balanced = static_cast<int64_t>((1 - std::fabs(cpu_fraction - memory_fraction)) * 100);
+    }
+  } else {
+    const double deviation =
+        std::fabs(std::min(cpu_fraction, 1.0) - std::min(memory_fraction, 1.0)) / 2;
+    balanced = static_cast<int64_t>((1 - deviation) * 100);
   }
   return least_allocated + balanced;
 }
@@ -183,8 +196,8 @@ std::pair<double, double> Run(const PreparedTrace& trace, const Options& options
         int64_t best = -1;
         int chosen = -1, ties = 0;
         for (size_t k = 0; k < feasible.size(); ++k) {
-          const int64_t total =
-              PluginScore(cluster, feasible[k], pod) + int64_t{priorities[k]} * weight * 10;
+          const int64_t total = PluginScore(cluster, feasible[k], pod, options.balanced_v120) +
+                                int64_t{priorities[k]} * weight * 10;
           if (total > best) {
             best = total;
             chosen = feasible[k];
@@ -234,6 +247,14 @@ int main(int argc, char** argv) {
                              &options.last_seed)) {
     } else if (flags.Is("--expect-standalone")) {
       options.expect_standalone = true;
+    } else if (flags.Is("--balanced-allocation")) {
+      const std::string version = flags.Value();
+      if (version != "v1.20" && version != "v1.23") {
+        std::fprintf(stderr, "--balanced-allocation: \"%s\" is not v1.20 or v1.23\n",
+                     version.c_str());
+        return 2;
+      }
+      options.balanced_v120 = version == "v1.20";
     } else if (flags.Is("--policy")) {
       options.policy = flags.Value();
     } else if (flags.Is("--weights") || flags.Is("--percentages")) {
