@@ -107,6 +107,17 @@ class ClusterApiProviderTest : public ::testing::Test {
     ASSERT_TRUE(patched.ok()) << patched.error().ToString();
   }
 
+  // Terminating `ids` (b by default) waits: Unavailable, saying `why`; b is
+  // not marked and the replicas are still 3.
+  void ExpectShrinkWaits(const std::string& why,
+                         const std::vector<std::string>& ids = {"gce://p/z/b"}) {
+    Status waits = provider_->TerminateInstances(Group("gpu"), ids, true);
+    EXPECT_EQ(ClassifyProviderError(waits), ProviderErrorKind::kUnavailable);
+    EXPECT_NE(waits.message().find(why), std::string::npos) << waits.message();
+    EXPECT_FALSE(IsMarked("gpu-b"));
+    EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  }
+
   // Three Machines a, b, c of a MachineDeployment "gpu" at 3 replicas.
   void CreateThreeMachines() {
     CreateDeployment("gpu", 3, kSized);
@@ -254,12 +265,7 @@ TEST_F(ClusterApiProviderTest, AFailedShrinkTakesBackOnlyTheMarksItWrote) {
 TEST_F(ClusterApiProviderTest, AnUnpaidMarkStopsTheShrinkUntilItsScaleDownIsDone) {
   CreateThreeMachines();
   Mark("gpu-a");  // annotated by hand; the replicas are still 3
-  Status refused = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
-  EXPECT_EQ(ClassifyProviderError(refused), ProviderErrorKind::kUnavailable);
-  EXPECT_NE(refused.message().find("delete Machine(s) gpu-a first"), std::string::npos)
-      << refused.message();
-  EXPECT_FALSE(IsMarked("gpu-b"));
-  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  ExpectShrinkWaits("delete Machine(s) gpu-a first");
 
   // Asking for the marked Machine itself is fine.
   ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/a"}, true).ok());
@@ -274,22 +280,12 @@ TEST_F(ClusterApiProviderTest, WhileMachinesAreOwedAShrinkWouldDeleteNothingAndW
   CreateDeployment("gpu", 3, kSized);
   CreateMachine("gpu-a", "gpu", "gce://p/z/a", "z");
   CreateMachine("gpu-b", "gpu", "gce://p/z/b", "z");  // the third is not created yet
-  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
-  EXPECT_EQ(ClassifyProviderError(waits), ProviderErrorKind::kUnavailable);
-  EXPECT_NE(waits.message().find("replicas is 3 but 2 Machines exist"), std::string::npos)
-      << waits.message();
-  EXPECT_FALSE(IsMarked("gpu-b"));
-  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  ExpectShrinkWaits("replicas is 3 but 2 Machines exist");
 
   // Created but its Node not registered yet: the MachineSet would delete it
   // before the marked one, so the shrink waits for the Node.
   CreateMachine("gpu-c", "gpu", "gce://p/z/c", "z", /*joined=*/false);
-  waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
-  EXPECT_EQ(ClassifyProviderError(waits), ProviderErrorKind::kUnavailable);
-  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
-      << waits.message();
-  EXPECT_FALSE(IsMarked("gpu-b"));
-  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  ExpectShrinkWaits("delete Machine(s) gpu-c first");
 }
 
 TEST_F(ClusterApiProviderTest, AnUnhealthyMachineGoesFirstSoTheShrinkWaits) {
@@ -298,10 +294,7 @@ TEST_F(ClusterApiProviderTest, AnUnhealthyMachineGoesFirstSoTheShrinkWaits) {
   ASSERT_TRUE(c.ok());
   (*c)["status"]["conditions"] = {{{"type", "NodeHealthy"}, {"status", "False"}}};
   ASSERT_TRUE(client_->Replace({kMachines, ns_, "gpu-c", "status"}, *c).ok());
-  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/b"}, true);
-  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
-      << waits.message();
-  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
+  ExpectShrinkWaits("delete Machine(s) gpu-c first");
   // Asked for the unhealthy one itself, nothing stands ahead of it.
   ASSERT_TRUE(provider_->TerminateInstances(Group("gpu"), {"gce://p/z/c"}, true).ok());
   EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 2);
@@ -325,11 +318,7 @@ TEST_F(ClusterApiProviderTest, AMachineAlreadyBeingDeletedIsNotCountedTwice) {
   EXPECT_FALSE(IsMarked("gpu-c"));
   // The MachineSet still counts c against the replicas and would take it
   // first, so b waits until c is gone.
-  Status waits = provider_->TerminateInstances(Group("gpu"), {"gce://p/z/c", "gce://p/z/b"}, true);
-  EXPECT_NE(waits.message().find("delete Machine(s) gpu-c first"), std::string::npos)
-      << waits.message();
-  EXPECT_EQ(GetDeployment("gpu")["spec"]["replicas"], 3);
-  EXPECT_FALSE(IsMarked("gpu-b"));
+  ExpectShrinkWaits("delete Machine(s) gpu-c first", {"gce://p/z/c", "gce://p/z/b"});
 }
 
 TEST_F(ClusterApiProviderTest, UnmanagedMissingAndMalformedGroupsGetReasons) {

@@ -206,6 +206,17 @@ class ClusterApiPoolTest : public ::testing::Test {
     nodes_.insert(name);
   }
 
+  // The MachineDeployment at 2 replicas, with their Machines and Nodes.
+  void StartWithTwoNodes() {
+    const json patch = {{"spec", {{"replicas", 2}}}};
+    ASSERT_TRUE(client_
+                    ->Patch(kube::ObjectRef{kMachineDeployments, ns_, kDeployment}.WithSub("scale"),
+                            kube::PatchType::kMerge, patch.dump())
+                    .ok());
+    ReconcileMachines();
+    ASSERT_EQ(nodes_.size(), 2u);
+  }
+
   // A whole-GPU pod left Unschedulable, as kube-scheduler leaves it.
   void CreatePendingPod(const std::string& name) {
     json pod = {{"apiVersion", "v1"},
@@ -309,13 +320,8 @@ TEST_F(ClusterApiPoolTest, PendingPodsScaleTheMachineDeploymentAndEmptyMachinesG
 // deletes the Node.
 TEST_F(ClusterApiPoolTest, KilledAfterLoweringTheReplicasTheRestartDoesNotLowerThemAgain) {
   manager_.Kill(SIGKILL);  // SetUp's; this test runs its own
-  const json patch = {{"spec", {{"replicas", 2}}}};
-  ASSERT_TRUE(client_
-                  ->Patch(kube::ObjectRef{kMachineDeployments, ns_, kDeployment}.WithSub("scale"),
-                          kube::PatchType::kMerge, patch.dump())
-                  .ok());
-  ReconcileMachines();
-  ASSERT_EQ(nodes_.size(), 2u);
+  StartWithTwoNodes();
+  if (HasFatalFailure()) return;
   const std::string empty = *nodes_.begin(), busy = *nodes_.rbegin();
   CreatePendingPod("server");
   Bind("server", busy);
@@ -354,13 +360,8 @@ TEST_F(ClusterApiPoolTest, KilledAfterLoweringTheReplicasTheRestartDoesNotLowerT
 // mark is removed, the empty node goes. (This fake MachineSet deletes marked
 // Machines in list order, so the busy one, listed first, would have gone.)
 TEST_F(ClusterApiPoolTest, AMarkSomeoneElseLeftDoesNotMakeTheBusyMachineGoInstead) {
-  const json patch = {{"spec", {{"replicas", 2}}}};
-  ASSERT_TRUE(client_
-                  ->Patch(kube::ObjectRef{kMachineDeployments, ns_, kDeployment}.WithSub("scale"),
-                          kube::PatchType::kMerge, patch.dump())
-                  .ok());
-  ReconcileMachines();
-  ASSERT_EQ(nodes_.size(), 2u);
+  StartWithTwoNodes();
+  if (HasFatalFailure()) return;
   const std::string busy = *nodes_.begin(), empty = *nodes_.rbegin();
   CreatePendingPod("server");
   Bind("server", busy);
