@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cloud/cluster_api_shrink.h"
 #include "common/failpoint.h"
 #include "kube/meta_time.h"
 #include "kube/quantity.h"
@@ -69,22 +70,6 @@ Result<int> ParseCount(std::string_view text, std::string_view what) {
   return value;
 }
 
-std::string MetaString(const json& object, std::string_view key) {
-  return StringAt(object, {"metadata", key});
-}
-
-// Deleted, and waiting for its finalizers (Cluster API drains the Node first).
-bool BeingDeleted(const json& machine) {
-  return !MetaString(machine, "deletionTimestamp").empty();
-}
-
-const json* MachineNamed(const json& machines, const std::string& name) {
-  for (const json& m : machines) {
-    if (MetaString(m, "name") == name) return &m;
-  }
-  return nullptr;
-}
-
 struct GroupName {
   std::string kind;  // MachineDeployment | MachineSet
   std::string ns;
@@ -136,7 +121,9 @@ class ClusterApiProvider final : public NodeGroupProvider {
       in.provider_id = StringAt(m, {"spec", "providerID"});
       in.id = in.provider_id.empty() ? StringAt(m, {"metadata", "name"}) : in.provider_id;
       in.zone = StringAt(m, {"spec", "failureDomain"});
-      in.state = BeingDeleted(m) ? "Deleting" : StringAt(m, {"status", "phase"});
+      in.state = StringAt(m, {"metadata", "deletionTimestamp"}).empty()
+                     ? StringAt(m, {"status", "phase"})
+                     : "Deleting";
       out.instances.push_back(std::move(in));
     }
     return out;
@@ -162,26 +149,16 @@ class ClusterApiProvider final : public NodeGroupProvider {
     GPU_ASSIGN_OR_RETURN(json object, GetGroupObject(g));
     GPU_ASSIGN_OR_RETURN(auto limits, SizeLimits(object, group));
     GPU_ASSIGN_OR_RETURN(json machines, ListMachines(g));
-    std::vector<std::string> names;
-    for (const std::string& id : ids) {
-      std::string name;
-      for (const json& m : machines) {
-        if (StringAt(m, {"spec", "providerID"}) == id || StringAt(m, {"metadata", "name"}) == id) {
-          name = StringAt(m, {"metadata", "name"});
-          break;
-        }
-      }
-      if (name.empty()) {
-        return ProviderError(ProviderErrorKind::kNotFound,
-                             group + ": no Machine has providerID \"" + id + "\"");
-      }
-      names.push_back(std::move(name));
-    }
+    std::vector<MachineFacts> facts;
+    for (const json& m : machines)
+      facts.push_back(ReadMachineFacts(m, options_.group));
     if (!decrement_desired) {
-      for (const std::string& name : names) {
-        auto deleted = client_->Delete(MachineRef(g.ns, name));
+      // Nothing is lowered: the MachineSet replaces what is deleted.
+      GPU_ASSIGN_OR_RETURN(std::vector<size_t> found, FindMachines(group, facts, ids));
+      for (size_t i : found) {
+        auto deleted = client_->Delete(MachineRef(g.ns, facts[i].name));
         if (!deleted.ok() && deleted.error().code() != 404) {
-          return FromKube(deleted.error(), "delete Machine " + g.ns + "/" + name);
+          return FromKube(deleted.error(), "delete Machine " + g.ns + "/" + facts[i].name);
         }
       }
       return Status::Ok();
@@ -190,27 +167,13 @@ class ClusterApiProvider final : public NodeGroupProvider {
     if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
     const json* replicas = Find(*scale, {"spec", "replicas"});
     const int current = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
-    // Machines already being deleted are going anyway: lowering the replicas
-    // for them too would take one more (Cluster Autoscaler skips them alike).
-    std::vector<std::string> to_remove;
-    for (const std::string& name : names) {
-      if (!BeingDeleted(*MachineNamed(machines, name))) to_remove.push_back(name);
-    }
-    if (to_remove.empty()) return Status::Ok();
-    const int target = current - static_cast<int>(to_remove.size());
-    if (target < limits.first) {
-      return ProviderError(ProviderErrorKind::kInvalid,
-                           group + ": removing " + std::to_string(to_remove.size()) +
-                               " machines would go below the minimum size " +
-                               std::to_string(limits.first));
-    }
-    GPU_RETURN_IF_ERROR(CheckShrinkDeletesExactly(group, machines, to_remove, current));
+    GPU_ASSIGN_OR_RETURN(ShrinkPlan plan, DecideShrink(group, facts, ids, current, limits.first));
+    if (plan.remove.empty()) return Status::Ok();
     // Mark first, then shrink: the MachineSet deletes marked Machines first.
     const std::string stamp = kube::FormatMicroTime(options_.clock->WallNow());
     std::vector<std::string> marked;  // by this call, to be unmarked if it fails
     Status status = Status::Ok();
-    for (const std::string& name : to_remove) {
-      if (Marked(*MachineNamed(machines, name))) continue;
+    for (const std::string& name : plan.mark) {
       json patch = {{"metadata", {{"annotations", {{DeleteMachineKey(), stamp}}}}}};
       auto patched = client_->Patch(MachineRef(g.ns, name), kube::PatchType::kMerge, patch.dump());
       if (!patched.ok()) {
@@ -222,7 +185,9 @@ class ClusterApiProvider final : public NodeGroupProvider {
     if (status.ok()) status = failpoint::Evaluate("cluster_api.terminate.before_scale");
     // The replicas read above are a precondition: had another writer changed
     // them meanwhile, the MachineSet would delete what that writer counted on.
-    if (status.ok()) status = PatchReplicas(g, target, MetaString(*scale, "resourceVersion"));
+    if (status.ok()) {
+      status = PatchReplicas(g, plan.replicas, StringAt(*scale, {"metadata", "resourceVersion"}));
+    }
     if (status.ok()) return status;
     // Left marked, a Machine would be the first deleted at the next scale-down
     // by anyone, busy or not, so the marks of a failed call are taken back.
@@ -258,71 +223,6 @@ class ClusterApiProvider final : public NodeGroupProvider {
   }
   std::string Key(std::string_view suffix) const { return options_.group + std::string(suffix); }
   std::string DeleteMachineKey() const { return Key(kCapiDeleteMachineSuffix); }
-
-  bool Marked(const json& machine) const {
-    const json* annotations = Find(machine, {"metadata", "annotations"});
-    return annotations && annotations->is_object() && annotations->contains(DeleteMachineKey());
-  }
-
-  // What Cluster API's MachineSet deletes first when its replicas drop, under
-  // every delete policy: Machines being deleted, marked, without a Node yet,
-  // failed, or whose Node or health check is unhealthy.
-  bool DeletedFirst(const json& machine) const {
-    if (BeingDeleted(machine) || Marked(machine)) return true;
-    const json* status = Find(machine, {"status"});
-    if (!status || !status->is_object() || !Find(*status, {"nodeRef"})) return true;
-    if (Find(*status, {"failureReason"}) || Find(*status, {"failureMessage"})) return true;
-    if (const json* conditions = Find(*status, {"conditions"});
-        conditions && conditions->is_array()) {
-      for (const json& c : *conditions) {
-        const std::string type = StringAt(c, {"type"});
-        if ((type == "NodeHealthy" || type == "HealthCheckSucceeded") &&
-            StringAt(c, {"status"}) == "False") {
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-
-  // Whether lowering the replicas by `removing` (marked first) makes the
-  // MachineSet delete exactly those. It counts every Machine, being deleted
-  // or not, against the replicas and deletes the excess, Machines it deletes
-  // first (DeletedFirst) before the rest. So: not while it still owes
-  // Machines (fewer than replicas), since the lower count would cancel a
-  // creation and delete nothing; and not while other Machines it deletes
-  // first outnumber the excess it already has, since it could take those
-  // instead of ours.
-  Status CheckShrinkDeletesExactly(const std::string& group, const json& machines,
-                                   const std::vector<std::string>& removing, int replicas) const {
-    const int all = static_cast<int>(machines.size());
-    if (all < replicas) {
-      return ProviderError(ProviderErrorKind::kUnavailable,
-                           group + ": replicas is " + std::to_string(replicas) + " but " +
-                               std::to_string(all) +
-                               " Machines exist; lowering it now would cancel a creation, not "
-                               "delete the Machine asked for");
-    }
-    std::vector<std::string> ahead;
-    for (const json& m : machines) {
-      const std::string name = MetaString(m, "name");
-      if (DeletedFirst(m) && std::find(removing.begin(), removing.end(), name) == removing.end()) {
-        ahead.push_back(name);
-      }
-    }
-    if (static_cast<int>(ahead.size()) <= all - replicas) return Status::Ok();
-    std::string list;
-    for (const std::string& name : ahead)
-      list += (list.empty() ? "" : ", ") + name;
-    return ProviderError(
-        ProviderErrorKind::kUnavailable,
-        group + ": the MachineSet would delete Machine(s) " + list +
-            " first (being deleted, marked " + DeleteMachineKey() +
-            ", without a Node yet, or unhealthy), and the replicas (" + std::to_string(replicas) +
-            " for " + std::to_string(all) +
-            " Machines) do not count them as going; lowering the replicas now could delete them "
-            "instead of the Machines asked for");
-  }
 
   Result<json> GetGroupObject(const GroupName& g) {
     auto object = client_->Get(Ref(g));
