@@ -35,10 +35,6 @@ bool Unhealthy(const json& status) {
   return false;
 }
 
-bool Contains(const std::vector<std::string>& list, const std::string& name) {
-  return std::find(list.begin(), list.end(), name) != list.end();
-}
-
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& name : names)
@@ -93,9 +89,15 @@ Result<ShrinkPlan> DecideShrink(std::string_view group_view, std::span<const Mac
   // Machines already being deleted are going anyway: lowering the replicas
   // for them too would take one more (Cluster Autoscaler skips them alike).
   ShrinkPlan plan;
+  std::vector<bool> removing(machines.size(), false);  // by position: names are for the API
   for (size_t i : asked) {
     const MachineFacts& m = machines[i];
     if (m.being_deleted) continue;
+    if (m.name.empty()) {
+      return ProviderError(ProviderErrorKind::kInvalid, group + ": the Machine with providerID \"" +
+                                                            m.provider_id + "\" has no name");
+    }
+    removing[i] = true;
     plan.remove.push_back(m.name);
     if (!m.marked) plan.mark.push_back(m.name);
   }
@@ -116,8 +118,8 @@ Result<ShrinkPlan> DecideShrink(std::string_view group_view, std::span<const Mac
                              "delete the Machine asked for");
   }
   std::vector<std::string> ahead;
-  for (const MachineFacts& m : machines) {
-    if (m.deleted_first && !Contains(plan.remove, m.name)) ahead.push_back(m.name);
+  for (size_t i = 0; i < machines.size(); ++i) {
+    if (machines[i].deleted_first && !removing[i]) ahead.push_back(machines[i].name);
   }
   if (static_cast<int>(ahead.size()) > all - replicas) {
     return ProviderError(

@@ -58,11 +58,12 @@ struct ShrinkPlan {
   int replicas = 0;                   // the new spec.replicas
 };
 
-// `ids` as for FindMachines. Errors are ProviderErrors naming the group:
-// FindMachines', kInvalid (below
-// `min_size`), kUnavailable (not now: Machines owed, or others the MachineSet
-// deletes first; the message names them). An empty `remove` means every
-// Machine asked for is already being deleted: nothing to write.
+// `ids` as for FindMachines. Machines are told apart by position, not by
+// name. Errors are ProviderErrors naming the group: FindMachines', kInvalid
+// (below `min_size`, or a Machine asked for has no name, which an API server
+// never serves), kUnavailable (not now: Machines owed, or others the
+// MachineSet deletes first; the message names them). An empty `remove` means
+// every Machine asked for is already being deleted: nothing to write.
 Result<ShrinkPlan> DecideShrink(std::string_view group, std::span<const MachineFacts> machines,
                                 std::span<const std::string> ids, int replicas, int min_size);
 

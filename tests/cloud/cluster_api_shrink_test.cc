@@ -146,6 +146,25 @@ TEST(DecideShrinkTest, DuplicatesUnknownIdsAndTheMinimum) {
   EXPECT_NE(below.error().message().find("below the minimum size 1"), std::string::npos);
 }
 
+// Found by cluster_api_machines_fuzz: Machines are told apart by position.
+// With identity by name, a Machine being deleted that shared the asked-for
+// Machine's name counted as removed, and the shrink went ahead.
+TEST(DecideShrinkTest, MachinesAreToldApartByPositionNotName) {
+  MachineFacts going = Facts(0, State::kDeleting), asked = Facts(1, State::kJoined);
+  going.name = asked.name = "same";
+  std::vector<MachineFacts> machines = {going, asked};
+  std::vector<std::string> ids = {"p1"};
+  auto waits = DecideShrink("g", machines, ids, 2, 0);
+  ASSERT_FALSE(waits.ok());
+  EXPECT_EQ(ClassifyProviderError(waits.error()), ProviderErrorKind::kUnavailable);
+
+  machines[1].name.clear();  // an API server never serves a nameless Machine
+  auto nameless = DecideShrink("g", machines, ids, 2, 0);
+  EXPECT_EQ(ClassifyProviderError(nameless.error()), ProviderErrorKind::kInvalid);
+  EXPECT_NE(nameless.error().message().find("the Machine with providerID \"p1\" has no name"),
+            std::string::npos);
+}
+
 TEST(ReadMachineFactsTest, ReadsWhatTheMachineSetDeletesFirst) {
   auto facts = [](const char* text) {
     return ReadMachineFacts(json::parse(text), "cluster.x-k8s.io");

@@ -3,10 +3,13 @@
 // other controllers write and whose annotations anyone with access may set,
 // and a group's scale-from-zero annotations. The input is a JSON object
 // {"group": {...}, "machines": [...], "replicas": n, "min": n, "ids": [...]}.
-// Any bytes must read or fail with an error, never crash; a shrink that is
-// allowed must lower the replicas by exactly the Machines it removes, never
-// below the minimum, remove none that is being deleted, and leave no other
-// Machine the MachineSet deletes first beyond what the replicas pay for.
+// Any bytes must read or fail with an error, never crash; where the Machines'
+// names are unique, a shrink that is allowed must lower the replicas by
+// exactly the Machines it removes, never below the minimum, remove none that
+// is being deleted, and leave no other Machine the MachineSet deletes first
+// beyond what the replicas pay for. (The seed crash-5b8a… is two nameless
+// Machines: one asked for, one being deleted; DecideShrink told them apart by
+// name and counted the second as removed.)
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (plan->remove.empty()) return 0;
   if (plan->replicas != replicas - static_cast<int>(plan->remove.size())) std::abort();
   if (plan->replicas < min_size) std::abort();
+  // The plan names Machines; the invariants below hold where names are
+  // unique, as an API server serves them (DecideShrink itself goes by
+  // position, and the input above must only not crash it).
+  std::vector<std::string> names;
+  for (const MachineFacts& m : machines)
+    names.push_back(m.name);
+  std::sort(names.begin(), names.end());
+  if (std::adjacent_find(names.begin(), names.end()) != names.end()) return 0;
   int ahead = 0;
   for (const MachineFacts& m : machines) {
     const bool removed =
