@@ -1,8 +1,6 @@
 #include "cloud/cluster_api.h"
 
-#include <algorithm>
 #include <charconv>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -156,6 +154,11 @@ class ClusterApiProvider final : public NodeGroupProvider {
       // Nothing is lowered: the MachineSet replaces what is deleted.
       GPU_ASSIGN_OR_RETURN(std::vector<size_t> found, FindMachines(group, facts, ids));
       for (size_t i : found) {
+        if (facts[i].name.empty()) {  // never served; a nameless DELETE would hit the collection
+          return ProviderError(
+              ProviderErrorKind::kInvalid,
+              group + ": the Machine with providerID \"" + facts[i].provider_id + "\" has no name");
+        }
         auto deleted = client_->Delete(MachineRef(g.ns, facts[i].name));
         if (!deleted.ok() && deleted.error().code() != 404) {
           return FromKube(deleted.error(), "delete Machine " + g.ns + "/" + facts[i].name);
