@@ -70,13 +70,6 @@ bool WaitsForCapacity(const kube::PodView& pod) {
   return false;
 }
 
-std::string node_pool::Join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const std::string& p : parts)
-    out += (out.empty() ? "" : std::string(sep)) + p;
-  return out;
-}
-
 std::vector<std::string> BudgetsAskingSpotScaleDown(
     const std::vector<json>& budgets, const std::vector<std::string>& namespaces,
     const cost::NamespaceLabelIndex& namespace_labels) {

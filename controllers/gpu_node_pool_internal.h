@@ -39,8 +39,6 @@ inline constexpr std::string_view kProviderError = "ProviderError";
 inline constexpr std::string_view kPredicting = "Predicting";
 inline constexpr std::string_view kScaleDownSpotRequested = "ScaleDownSpotRequested";
 
-std::string Join(const std::vector<std::string>& parts, std::string_view sep = "; ");
-
 }  // namespace node_pool
 
 struct GpuNodePoolReconciler::Metrics {

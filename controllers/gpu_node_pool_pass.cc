@@ -12,6 +12,7 @@
 #include "api/resources.h"
 #include "common/failpoint.h"
 #include "common/json_read.h"
+#include "common/str_join.h"
 #include "controllers/gpu_node_pool_memory.h"
 #include "controllers/secret_data.h"
 #include "kube/conditions.h"
@@ -157,7 +158,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Pass::Finish(reconcile::Reconc
 reconcile::ReconcileResult GpuNodePoolReconciler::Pass::Run() {
   // 1. The spec.
   if (!parsed_.problems.empty()) {
-    SetCondition(kReady, false, "InvalidSpec", Join(parsed_.problems));
+    SetCondition(kReady, false, "InvalidSpec", StrJoin(parsed_.problems, "; "));
     kube::RemoveCondition(&status_["conditions"], kScalingUp);
     return Finish(reconcile::RequeueAfter{r_.options_.resync});
   }
@@ -494,7 +495,7 @@ void GpuNodePoolReconciler::Pass::WriteTotals(const autoscale::PoolPlan& plan, b
         {"pool", pool_}, {"tier", std::string(autoscale::TierKey(tier))}};
     tiers[std::string(autoscale::TierKey(tier))] = {{"nodes", totals.nodes[t]},
                                                     {"desired", totals.desired[t]},
-                                                    {"group", Join(totals.groups[t], ",")}};
+                                                    {"group", StrJoin(totals.groups[t], ",")}};
     r_.metrics_->nodes.Add(labels).Set(totals.nodes[t]);
     r_.metrics_->desired.Add(labels).Set(totals.desired[t]);
     // Exported at 0 before the first notice, so rate() and alerts see the first one.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/str_join.h"
 #include "controllers/checkpoint_configmap.h"
 #include "kube/meta_time.h"
 #include "reconcile/logging.h"
@@ -16,13 +17,6 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 
 double Round3(double v) {
   return std::round(v * 1000) / 1000;
-}
-
-std::string JoinProblems(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const std::string& p : parts)
-    out += (out.empty() ? "" : "; ") + p;
-  return out;
 }
 
 }  // namespace
@@ -50,7 +44,7 @@ PredictivePass PoolPredictor::Pass(kube::RestClient& client, const PredictivePoo
   PredictivePass out;
   if (!predictive.problems.empty()) {
     out.reason = "InvalidSpec";
-    out.message = JoinProblems(predictive.problems) + "; the pool scales reactively";
+    out.message = StrJoin(predictive.problems, "; ") + "; the pool scales reactively";
     return out;
   }
   if (!predictive.enabled) {

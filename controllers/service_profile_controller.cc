@@ -5,6 +5,7 @@
 
 #include "api/nvidia.h"
 #include "common/json_read.h"
+#include "common/str_join.h"
 #include "controllers/checkpoint_configmap.h"
 #include "kube/conditions.h"
 #include "kube/error.h"
@@ -25,13 +26,6 @@ using profiling::Resource;
 
 Clock::WallTime WallAt(int64_t s) {
   return Clock::WallTime(std::chrono::seconds(s));
-}
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items)
-    out += (out.empty() ? "" : ", ") + s;
-  return out;
 }
 
 std::optional<double> QuantityValue(const json& obj, const char* key, bool milli) {
@@ -96,17 +90,17 @@ ServiceProfilePlan DecideServiceProfileStatus(const ServiceProfileInput& in) {
     }
     if (recommendations.empty()) {
       reason = "MetricsMissing";
-      message =
-          "no usage samples yet for " +
-          (containers.empty() ? std::string("any container") : "containers " + Join(missing)) +
-          " of the " + std::to_string(in.matched_pods) + " pods matching " +
-          (in.selector.empty() ? std::string("the target") : "\"" + in.selector + "\"");
+      message = "no usage samples yet for " +
+                (containers.empty() ? std::string("any container")
+                                    : "containers " + StrJoin(missing, ", ")) +
+                " of the " + std::to_string(in.matched_pods) + " pods matching " +
+                (in.selector.empty() ? std::string("the target") : "\"" + in.selector + "\"");
       if (in.metrics_error) message += " (" + *in.metrics_error + ")";
     } else {
       message = std::to_string(recommendations.size()) + " containers from " +
                 std::to_string(samples) + " samples of " + std::to_string(in.matched_pods) +
                 " pods";
-      if (!missing.empty()) message += "; no samples yet for " + Join(missing);
+      if (!missing.empty()) message += "; no samples yet for " + StrJoin(missing, ", ");
     }
   }
 

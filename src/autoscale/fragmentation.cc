@@ -4,19 +4,9 @@
 #include <map>
 #include <tuple>
 
+#include "common/str_join.h"
+
 namespace gpu_autoscaler::autoscale {
-namespace {
-
-std::string JoinModels(const std::vector<std::string>& models) {
-  std::string out;
-  for (const std::string& m : models) {
-    if (!out.empty()) out += '|';
-    out += m;
-  }
-  return out;
-}
-
-}  // namespace
 
 TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
                                          const ClusterState& cluster, double coverage) {
@@ -28,7 +18,7 @@ TargetWorkload TargetWorkload::FromTrace(const std::vector<PodSpec>& pods,
   std::map<Key, Group> groups;
   for (const PodSpec& pod : pods) {
     const int milli = std::clamp(pod.gpu_milli, 0, kMilliPerGpu);
-    Group& group = groups[Key{pod.cpu_milli, milli, pod.num_gpu, JoinModels(pod.gpu_models)}];
+    Group& group = groups[Key{pod.cpu_milli, milli, pod.num_gpu, StrJoin(pod.gpu_models, "|")}];
     ++group.count;
     group.memory += pod.memory_mib;
   }

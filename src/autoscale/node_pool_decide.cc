@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/str_join.h"
+
 namespace gpu_autoscaler::autoscale {
 namespace {
-
-std::string JoinNames(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const std::string& p : parts)
-    out += (out.empty() ? "" : std::string(sep)) + p;
-  return out;
-}
 
 // The planner's nodes: registered ones (interrupted ones as disrupting: their
 // capacity is going), then per group the instances without a Node and the
@@ -154,7 +149,7 @@ Result<PoolPlan> DecidePool(const PoolSnapshot& snapshot, PoolMemory* memory,
     for (const PodObservation* p : pods_on[n.name])
       keys.push_back(p->key);
     std::sort(keys.begin(), keys.end());
-    const std::string fingerprint = JoinNames(keys, ",");
+    const std::string fingerprint = StrJoin(keys, ",");
     auto [it, fresh] = memory->changes.try_emplace(n.name, PoolMemory::PodChange{fingerprint, now});
     if (!fresh && it->second.pods != fingerprint) it->second = {fingerprint, now};
   }
@@ -310,7 +305,7 @@ Result<PoolPlan> DecidePool(const PoolSnapshot& snapshot, PoolMemory* memory,
       if (it == s.nodes.end()) continue;
       std::string why(DisruptionReasonName(d.reason));
       if (d.reason == DisruptionReason::kSpotScaleDown)
-        why += " (" + JoinNames(s.spot_scale_down_budgets, ", ") + ")";
+        why += " (" + StrJoin(s.spot_scale_down_budgets, ", ") + ")";
       plan.cordons.push_back({d.node, s.groups[it->group].tier, d.reason, std::move(why)});
       cordoned.insert(d.node);
     }

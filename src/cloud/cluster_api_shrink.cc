@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud/node_group.h"
+#include "common/str_join.h"
 
 namespace gpu_autoscaler::cloud {
 namespace {
@@ -33,13 +34,6 @@ bool Unhealthy(const json& status) {
     }
   }
   return false;
-}
-
-std::string JoinNames(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& name : names)
-    out += (out.empty() ? "" : ", ") + name;
-  return out;
 }
 
 }  // namespace
@@ -124,7 +118,7 @@ Result<ShrinkPlan> DecideShrink(std::string_view group_view, std::span<const Mac
   if (static_cast<int>(ahead.size()) > all - replicas) {
     return ProviderError(
         ProviderErrorKind::kUnavailable,
-        group + ": the MachineSet would delete Machine(s) " + JoinNames(ahead) +
+        group + ": the MachineSet would delete Machine(s) " + StrJoin(ahead, ", ") +
             " first (being deleted, marked for deletion, without a Node yet, or unhealthy), "
             "and the replicas (" +
             std::to_string(replicas) + " for " + std::to_string(all) +
