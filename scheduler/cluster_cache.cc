@@ -33,15 +33,15 @@ autoscale::TargetWorkload DefaultWorkload() {
   return autoscale::TargetWorkload::FromShapes({whole});
 }
 
-// A CPU-only pod that is part of the cluster's workload, as opposed to its
-// plumbing: DaemonSet pods (one per node, placed by node count, not by
-// choice), static pods and kube-system's add-ons. Their shapes would only
-// crowd the workload's CPU-only shapes.
 // A node's score as standalone's choice orders it (PlacesBefore).
 ExtenderCandidate CandidateOf(const autoscale::NodeScore& s, int node_index) {
   return {.score = s.score, .tiebreak = s.tiebreak, .order = node_index};
 }
 
+// A CPU-only pod that is part of the cluster's workload, as opposed to its
+// plumbing: DaemonSet pods (one per node, placed by node count, not by
+// choice), static pods and kube-system's add-ons. Their shapes would only
+// crowd the workload's CPU-only shapes.
 bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
   return pod.ns() != "kube-system" && !pod.belongs_to_node();
 }

@@ -115,13 +115,12 @@ class ClusterApiProvider final : public NodeGroupProvider {
     out.desired = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
     GPU_ASSIGN_OR_RETURN(json machines, ListMachines(g));
     for (const json& m : machines) {
+      const MachineFacts facts = ReadMachineFacts(m, options_.group);
       Instance in;
-      in.provider_id = StringAt(m, {"spec", "providerID"});
-      in.id = in.provider_id.empty() ? StringAt(m, {"metadata", "name"}) : in.provider_id;
+      in.provider_id = facts.provider_id;
+      in.id = in.provider_id.empty() ? facts.name : in.provider_id;
       in.zone = StringAt(m, {"spec", "failureDomain"});
-      in.state = StringAt(m, {"metadata", "deletionTimestamp"}).empty()
-                     ? StringAt(m, {"status", "phase"})
-                     : "Deleting";
+      in.state = facts.being_deleted ? "Deleting" : StringAt(m, {"status", "phase"});
       out.instances.push_back(std::move(in));
     }
     return out;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cloud/cluster_api.h"
 #include "cloud/node_group.h"
 #include "common/str_join.h"
 
@@ -49,7 +50,8 @@ MachineFacts ReadMachineFacts(const json& machine, std::string_view capi_group) 
   f.provider_id = spec ? StringMember(*spec, "providerID") : "";
   f.being_deleted = !StringMember(meta, "deletionTimestamp").empty();
   const json* annotations = Member(meta, "annotations");
-  f.marked = annotations && Member(*annotations, std::string(capi_group) + "/delete-machine");
+  f.marked = annotations &&
+             Member(*annotations, std::string(capi_group) + std::string(kCapiDeleteMachineSuffix));
   const bool joined = status && Member(*status, "nodeRef");
   const bool failed =
       status && (Member(*status, "failureReason") || Member(*status, "failureMessage"));
