@@ -172,6 +172,11 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (auto r = loader->Create({kube::resources::kPriorityClasses}, bench::BatchHighPriorityClass());
+      !r.ok() && !kube::IsAlreadyExists(r.error())) {
+    std::fprintf(stderr, "priority class: %s\n", r.error().ToString().c_str());
+    return 1;
+  }
   auto t_load = Steady::now();
   int failed = Parallel(pods, threads, [&](int i) {
     std::string ns = bench::PodNamespace(i);

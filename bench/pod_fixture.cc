@@ -262,6 +262,12 @@ json PodCreateBody(int index, const std::string& ns) {
   return pod;
 }
 
+json BatchHighPriorityClass() {
+  return {{"apiVersion", "scheduling.k8s.io/v1"},       {"kind", "PriorityClass"},
+          {"metadata", {{"name", "batch-high"}}},       {"value", 1000},
+          {"preemptionPolicy", "PreemptLowerPriority"}, {"description", "Batch training jobs."}};
+}
+
 std::string PodListJson(int first, int count, const std::string& resource_version,
                         const std::string& continue_token) {
   std::string out = R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":")" +

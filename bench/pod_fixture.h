@@ -6,7 +6,8 @@
 // with conditions and container statuses; about 5 KB each).
 //
 //   std::string list = PodListJson(0, 10'000, "123456", "");
-//   nlohmann::json body = PodCreateBody(42, "bench-ns-3");  // for POST
+//   nlohmann::json body = PodCreateBody(42, "bench-ns-3");  // for POST,
+//                                       // after BatchHighPriorityClass()
 //
 // Deterministic: pod i is always the same bytes.
 //
@@ -25,8 +26,12 @@ std::string PodName(int index);
 
 // The pod as a GET/LIST returns it (server-populated fields included).
 nlohmann::json PodObject(int index);
-// The pod as a client creates it (no uid, status or managedFields).
+// The pod as a client creates it (no uid, status or managedFields). It names
+// PriorityClass "batch-high" and sends its priority: create
+// BatchHighPriorityClass() first, or the Priority admission plugin refuses it.
 nlohmann::json PodCreateBody(int index, const std::string& ns);
+// PriorityClass "batch-high" (value 1000, PreemptLowerPriority), for POST.
+nlohmann::json BatchHighPriorityClass();
 
 // A PodList of pods [first, first + count).
 std::string PodListJson(int first, int count, const std::string& resource_version,

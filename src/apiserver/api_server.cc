@@ -71,10 +71,18 @@ void ApiServer::Impl::EnsureNamespace(const std::string& name) {
   (void)CreateObject(*info, "", std::move(ns), false, "kube-apiserver");
 }
 
+void ApiServer::Impl::EnsureSystemPriorityClasses() {
+  auto info = registry.Find("scheduling.k8s.io", "v1", "priorityclasses");
+  for (json& pc : SystemPriorityClasses()) {
+    (void)CreateObject(*info, "", std::move(pc), false, "kube-apiserver");
+  }
+}
+
 Status ApiServer::Impl::Init() {
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     EnsureNamespace(ns);
   }
+  EnsureSystemPriorityClasses();
   if (!opts.token_auth_file.empty()) {
     std::ifstream in(opts.token_auth_file);
     if (!in) return NotFoundError("cannot read --token-auth-file " + opts.token_auth_file);

@@ -35,6 +35,7 @@
 #include "apiserver/api_server.h"
 #include "apiserver/defaults.h"
 #include "apiserver/patch.h"
+#include "apiserver/priority_admission.h"
 #include "apiserver/resources.h"
 #include "apiserver/store.h"
 #include "apiserver/validation.h"
@@ -249,8 +250,15 @@ struct ApiServer::Impl {
                                      const std::string& name, json* obj, const json* old,
                                      bool dry_run, const json* options = nullptr);
   void DeleteNamespaceContents(const std::string& ns);
+  // The stored PriorityClasses, as the Priority admission plugin reads them.
+  PriorityClassLookup StoredPriorityClasses();
+  // The Priority plugin's check of a PriorityClass create or update: at most
+  // one may be marked globalDefault.
+  std::optional<Error> CheckGlobalDefault(const ResourceInfo& info, const json& pc, bool create);
   Status LoadCrdDir(const std::string& dir);
   void EnsureNamespace(const std::string& name);
+  // kube-apiserver's scheduling/bootstrap-system-priority-classes hook.
+  void EnsureSystemPriorityClasses();
 };
 
 }  // namespace gpu_autoscaler::apiserver

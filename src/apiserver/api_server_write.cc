@@ -46,7 +46,63 @@ ValidationTarget TargetOf(const ResourceInfo& info, const std::string& sub) {
   return ValidationTarget{info.group, info.version, info.resource, info.kind, info.namespaced, sub};
 }
 
+bool IsPods(const ResourceInfo& info) {
+  return !info.custom && info.group.empty() && info.resource == "pods";
+}
+
+bool IsPriorityClasses(const ResourceInfo& info) {
+  return info.group == "scheduling.k8s.io" && info.resource == "priorityclasses";
+}
+
+constexpr const char* kPriorityClassesKey = "scheduling.k8s.io/priorityclasses";
+
+// admission.NewForbidden: the name is the request's, else the object's
+// generateName (admission runs before names are generated), else "Unknown".
+Error AdmissionForbidden(const ResourceInfo& info, std::string name, const std::string& why) {
+  if (name.empty()) name = "Unknown";
+  Error e = ApiErr(
+      403, "Forbidden",
+      GroupResourceName(info.group, info.resource) + " \"" + name + "\" is forbidden: " + why);
+  return WithDetails(e, info.group, info.resource, name);
+}
+
 }  // namespace
+
+PriorityClassLookup ApiServer::Impl::StoredPriorityClasses() {
+  return {
+      .find = [this](const std::string& name) -> json {
+        ObjectPtr pc = store.Get(kPriorityClassesKey, name);
+        return pc ? pc->Parse() : json();
+      },
+      .global_default = [this]() -> json {
+        ListRequest lr;
+        lr.storage_key = kPriorityClassesKey;
+        // Cheap pre-filter on the stored text; the parse below decides.
+        lr.filter = [](const StoredObject& o) {
+          return o.json.find("\"globalDefault\":true") != std::string::npos;
+        };
+        auto listed = store.List(lr);
+        if (!listed.ok()) return json();
+        std::vector<json> classes;
+        for (const auto& pc : listed->items)
+          classes.push_back(pc->Parse());
+        return GlobalDefaultPriorityClass(classes);
+      },
+  };
+}
+
+std::optional<Error> ApiServer::Impl::CheckGlobalDefault(const ResourceInfo& info, const json& pc,
+                                                         bool create) {
+  if (pc.value("globalDefault", false) != true) return std::nullopt;
+  const json existing = StoredPriorityClasses().global_default();
+  if (!existing.is_object()) return std::nullopt;
+  const std::string existing_name = MetaString(existing, "name");
+  const std::string name = MetaString(pc, "name");
+  if (!create && existing_name == name) return std::nullopt;
+  return AdmissionForbidden(info, name,
+                            "PriorityClass " + existing_name +
+                                " is already marked as default. Only one default can exist");
+}
 
 kube::Result<std::monostate> ApiServer::Impl::Admit(bool mutating, const ResourceInfo& info,
                                                     const char* operation, const std::string& sub,
@@ -143,6 +199,14 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
       info.resource != "customresourcedefinitions") {
     obj.erase("status");
   }
+  if (IsPods(info)) {
+    // The Priority plugin, on the pod as sent: before the defaults fill
+    // spec.priority, and before the webhooks.
+    if (auto why = AdmitPodPriority(obj, StoredPriorityClasses())) {
+      return AdmissionForbidden(
+          info, request_name.empty() ? MetaString(obj, "generateName") : request_name, *why);
+    }
+  }
   auto default_object = [&] {
     if (schema) {
       PruneUnknownFields(*schema, obj);
@@ -160,7 +224,8 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
   }
   (*meta)["uid"] = NewUid();
   (*meta)["creationTimestamp"] = Now();
-  if (info.tracks_generation) {
+  // PriorityClass's strategy sets generation 1 and never bumps it.
+  if (info.tracks_generation || IsPriorityClasses(info)) {
     (*meta)["generation"] = 1;
   } else {
     meta->erase("generation");
@@ -169,6 +234,9 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::CreateObject(const Resourc
   auto valid = ValidateCreate(TargetOf(info, ""), obj, schema.get());
   if (!valid.ok()) return valid.error();
   name = MetaString(obj, "name");
+  if (IsPriorityClasses(info)) {
+    if (auto e = CheckGlobalDefault(info, obj, true)) return *e;
+  }
   auto validated = Admit(false, info, "CREATE", "", ns, request_name, &obj, nullptr, dry_run);
   if (!validated.ok()) return validated.error();
   if (dry_run) return Reply{201, obj.dump()};
@@ -321,6 +389,19 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     }
     updated["apiVersion"] = info.ApiVersion();
     updated["kind"] = info.kind;
+    if (IsPods(info) && sub.empty()) {
+      // The Priority plugin on UPDATE keeps what it set on create.
+      auto spec = updated.find("spec");
+      auto old_spec = old.find("spec");
+      if (spec != updated.end() && spec->is_object() && old_spec != old.end() &&
+          old_spec->is_object()) {
+        for (const char* f : {"priority", "preemptionPolicy"}) {
+          auto was = old_spec->find(f);
+          auto now = spec->find(f);
+          if ((now == spec->end() || now->is_null()) && was != old_spec->end()) (*spec)[f] = *was;
+        }
+      }
+    }
     auto default_object = [&] {
       if (info.custom) {
         if (schema) PruneUnknownFields(*schema, updated);
@@ -342,6 +423,9 @@ kube::Result<ApiServer::Impl::Reply> ApiServer::Impl::UpdateObject(
     if (sub != "binding") {  // kube-apiserver's BindingREST sets nodeName without pod validation
       auto valid = ValidateUpdate(TargetOf(info, sub), old, updated, schema.get());
       if (!valid.ok()) return valid.error();
+    }
+    if (admit && sub.empty() && IsPriorityClasses(info)) {
+      if (auto e = CheckGlobalDefault(info, updated, false)) return *e;
     }
     meta = MetaOf(updated);
     if (info.tracks_generation && SpecPart(old) != SpecPart(updated)) {
@@ -588,6 +672,12 @@ kube::Result<json> DeleteOptionsOf(const Call& c) {
 }  // namespace
 
 void ApiServer::Impl::Delete(Call& c) {
+  if (IsPriorityClasses(*c.info) && IsSystemPriorityClass(c.name)) {
+    // Only DELETE of the one object: kube's collection delete bypasses it.
+    return RespondError(c.w, AdmissionForbidden(*c.info, c.name,
+                                                "this is a system priority class and cannot be "
+                                                "deleted"));
+  }
   auto options = DeleteOptionsOf(c);
   if (!options.ok()) return RespondError(c.w, options.error());
   bool dry_run = c.DryRun() || (options->contains("dryRun") && !(*options)["dryRun"].empty());

@@ -203,6 +203,13 @@ constexpr FieldRule kPodDisruptionBudget[] = {
     {"spec.selector.matchLabels", "LabelSelector", Accepts::kStringMap, "map[string]string"},
 };
 
+constexpr FieldRule kPriorityClass[] = {
+    {"value", "", Accepts::kInt32, "int32"},
+    {"globalDefault", "", Accepts::kBool, "bool"},
+    {"description", "", Accepts::kString, "string"},
+    {"preemptionPolicy", "", Accepts::kString, "v1.PreemptionPolicy"},
+};
+
 std::span<const FieldRule> KindRules(std::string_view group, std::string_view kind) {
   if (group.empty()) {
     if (kind == "ConfigMap") return kConfigMap;
@@ -214,6 +221,8 @@ std::span<const FieldRule> KindRules(std::string_view group, std::string_view ki
     return kLease;
   } else if (group == "policy" && kind == "PodDisruptionBudget") {
     return kPodDisruptionBudget;
+  } else if (group == "scheduling.k8s.io" && kind == "PriorityClass") {
+    return kPriorityClass;
   }
   return {};
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/defaults_batch.h"
+#include "apiserver/priority_admission.h"
 #include "kube/quantity.h"
 
 namespace gpu_autoscaler::apiserver {
@@ -287,6 +288,18 @@ void DecodeDefaultsCrd(json& crd) {
   }
 }
 
+// SetDefaults_PriorityClass, and how Go renders the v1 type: `value` has no
+// omitempty (absent reads as 0); `globalDefault` and `description` do.
+void DecodeDefaultsPriorityClass(json& pc) {
+  Default(pc, "value", 0);
+  Default(pc, "preemptionPolicy", "PreemptLowerPriority");
+  for (auto [key, zero] : {std::pair<const char*, json>{"globalDefault", false},
+                           std::pair<const char*, json>{"description", ""}}) {
+    auto it = pc.find(key);
+    if (it != pc.end() && (it->is_null() || *it == zero)) pc.erase(it);
+  }
+}
+
 // DefaultTolerationSeconds admission plugin.
 void AddDefaultTolerations(json& spec) {
   json* tolerations = nullptr;
@@ -327,17 +340,13 @@ void AdmitPod(json& pod) {
   Default(*spec, "serviceAccountName", "default");
   if ((*spec)["serviceAccountName"] == "") (*spec)["serviceAccountName"] = "default";
   (*spec)["serviceAccount"] = (*spec)["serviceAccountName"];
-  // Priority plugin: the built-in classes, otherwise the global default 0.
-  static const std::map<std::string, int> kPriorityClasses = {
-      {"system-node-critical", 2000001000}, {"system-cluster-critical", 2000000000}};
-  int priority = 0;
-  if (auto name = spec->find("priorityClassName"); name != spec->end() && name->is_string()) {
-    if (auto known = kPriorityClasses.find(name->get<std::string>());
-        known != kPriorityClasses.end()) {
-      priority = known->second;
-    }
+  // Priority plugin: the server resolves spec.priority from its stored
+  // PriorityClasses before this runs (so this only fills what is absent);
+  // without a server, from the classes every server starts with.
+  if (auto p = spec->find("priority"); p == spec->end() || p->is_null()) {
+    (void)AdmitPodPriority(pod, SystemPriorityClassLookup());
   }
-  Default(*spec, "priority", priority);
+  Default(*spec, "priority", 0);
   Default(*spec, "preemptionPolicy", "PreemptLowerPriority");
   AddDefaultTolerations(*spec);
 }
@@ -443,6 +452,8 @@ void ApplyDecodeDefaults(std::string_view group, std::string_view kind, json& ob
       DecodeDefaultsEvent(obj);
     } else if (Is(group, kind, "apiextensions.k8s.io", "CustomResourceDefinition")) {
       DecodeDefaultsCrd(obj);
+    } else if (Is(group, kind, "scheduling.k8s.io", "PriorityClass")) {
+      DecodeDefaultsPriorityClass(obj);
     } else if (IsWorkload(group, kind)) {
       DecodeDefaultsWorkload(kind, obj);
     }

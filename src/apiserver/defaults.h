@@ -8,7 +8,10 @@
 //                               limits...). managedFields see these fields.
 //   2. ApplyAdmissionDefaults - the built-in mutating admission plugins on
 //                               create: ServiceAccount, Priority,
-//                               DefaultTolerationSeconds.
+//                               DefaultTolerationSeconds. Priority here knows
+//                               only the system PriorityClasses; the server
+//                               resolves a pod's priority from its stored
+//                               classes first (priority_admission.h).
 //   3. PrepareForCreate       - the registry strategy on create: the initial
 //                               status (Pod phase/qosClass, PDB counters, CRD
 //                               storedVersions, Namespace finalizers...).

@@ -260,6 +260,8 @@ std::vector<BuiltIn> BuiltIns() {
        {"status"},
        "v1",
        true},
+      // scheduling.k8s.io/v1 only (v1.20 also serves the deprecated v1beta1).
+      {"scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", false, {"pc"}, {}, {}, "v1"},
       {"coordination.k8s.io", "v1", "leases", "Lease", true, {}, {}, {}, "v1beta1", false, true},
       // RBAC objects are stored (the SubjectAccessReview answers read them);
       // requests themselves are not authorised by them.

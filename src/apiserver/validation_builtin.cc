@@ -1,6 +1,8 @@
 // Validation of the built-in kinds other than Pod.
 #include "apiserver/validation_internal.h"
 
+#include "apiserver/priority_admission.h"
+
 namespace gpu_autoscaler::apiserver::validation_internal {
 
 // ---------------------------------------------------------------------------
@@ -240,10 +242,50 @@ void ValidateEvent(const json& obj, Errors& errs) {
   }
 }
 
+// ValidatePriorityClass (pkg/apis/scheduling/validation).
+void ValidatePriorityClass(const json& obj, Errors& errs) {
+  const std::string name = GetString(Get(obj, "metadata"), "name");
+  const json& value = Get(obj, "value");
+  const int64_t v = value.is_number_integer() ? value.get<int64_t>() : 0;
+  if (name.starts_with(kSystemPriorityClassPrefix)) {
+    const std::string why = SystemPriorityClassError(name, v, Get(obj, "globalDefault") == true);
+    if (!why.empty()) {
+      errs.Forbidden("metadata.name",
+                     "priority class names with '" + std::string(kSystemPriorityClassPrefix) +
+                         "' prefix are reserved for system use only. error: " + why);
+    }
+  } else if (v > kHighestUserDefinablePriority) {
+    errs.Forbidden("value", "maximum allowed value of a user defined priority is " +
+                                std::to_string(kHighestUserDefinablePriority));
+  }
+  // ValidatePreemptionPolicy, when set.
+  const json& policy = Get(obj, "preemptionPolicy");
+  if (policy.is_string() && policy.get<std::string>().empty()) {
+    errs.Required("preemptionPolicy");
+  } else if (!policy.is_null() && policy != "PreemptLowerPriority" && policy != "Never") {
+    errs.NotSupported("preemptionPolicy", policy, {"PreemptLowerPriority", "Never"});
+  }
+}
+
+// ValidatePriorityClassUpdate: value and preemptionPolicy are immutable.
+void ValidatePriorityClassUpdate(const json& old_obj, const json& obj, Errors& errs) {
+  if (Get(old_obj, "value") != Get(obj, "value")) {
+    errs.Forbidden("value", "may not be changed in an update.");
+  }
+  const json& policy = Get(obj, "preemptionPolicy");
+  if (Get(old_obj, "preemptionPolicy") != policy) {
+    errs.Invalid("preemptionPolicy", policy, "field is immutable");
+  }
+}
+
 void ValidateBuiltinUpdate(const ValidationTarget& t, const json& old_obj, const json& obj,
                            Errors& errs) {
   if (t.group == "batch" && t.kind == "Job" && t.subresource.empty()) {
     ValidateJobUpdate(old_obj, obj, errs);
+    return;
+  }
+  if (t.group == "scheduling.k8s.io" && t.kind == "PriorityClass") {
+    ValidatePriorityClassUpdate(old_obj, obj, errs);
     return;
   }
   if (!(t.group.empty() && t.kind == "Node")) return;
@@ -278,6 +320,8 @@ void ValidateBuiltin(const ValidationTarget& t, const json& obj, Errors& errs) {
     ValidateNode(obj, errs);
   } else if (t.group.empty() && t.kind == "Event") {
     ValidateEvent(obj, errs);
+  } else if (t.group == "scheduling.k8s.io" && t.kind == "PriorityClass") {
+    ValidatePriorityClass(obj, errs);
   } else if (t.group == "batch" && t.kind == "Job") {
     ValidateJob(obj, errs);
   } else if (t.group == "apps" && (t.kind == "Deployment" || t.kind == "ReplicaSet" ||

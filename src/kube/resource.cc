@@ -45,6 +45,7 @@ const GroupVersionResource kConfigMaps{"", "v1", "configmaps", true};
 const GroupVersionResource kSecrets{"", "v1", "secrets", true};
 const GroupVersionResource kLeases{"coordination.k8s.io", "v1", "leases", true};
 const GroupVersionResource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets", true};
+const GroupVersionResource kPriorityClasses{"scheduling.k8s.io", "v1", "priorityclasses", false};
 const GroupVersionResource kDeployments{"apps", "v1", "deployments", true};
 const GroupVersionResource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1",
                                                       "customresourcedefinitions", false};

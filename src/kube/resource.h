@@ -53,6 +53,7 @@ extern const GroupVersionResource kConfigMaps;
 extern const GroupVersionResource kSecrets;
 extern const GroupVersionResource kLeases;
 extern const GroupVersionResource kPodDisruptionBudgets;
+extern const GroupVersionResource kPriorityClasses;
 extern const GroupVersionResource kDeployments;
 extern const GroupVersionResource kCustomResourceDefinitions;
 }  // namespace resources

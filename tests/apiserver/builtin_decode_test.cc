@@ -105,6 +105,12 @@ TEST(BuiltinDecode, EachMismatchIsNamedAsGoNamesIt) {
       {"", "Node", R"({"spec":{"taints":[{"effect":["NoSchedule"]}]}})",
        "json: cannot unmarshal array into Go struct field Taint.spec.taints.effect of type "
        "v1.TaintEffect"},
+      {"scheduling.k8s.io", "PriorityClass", R"({"value":3000000000})",
+       "json: cannot unmarshal number 3000000000 into Go struct field PriorityClass.value of "
+       "type int32"},
+      {"scheduling.k8s.io", "PriorityClass", R"({"globalDefault":"yes"})",
+       "json: cannot unmarshal string into Go struct field PriorityClass.globalDefault of type "
+       "bool"},
       {"", "Event", R"({"count":"2"})",
        "json: cannot unmarshal string into Go struct field Event.count of type int32"},
       {"", "Event", R"({"involvedObject":{"name":3}})",

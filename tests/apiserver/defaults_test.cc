@@ -152,13 +152,33 @@ TEST(DefaultsTest, ExistingTolerationsSuppressTheDefaults) {
   EXPECT_EQ(tolerates_all["spec"]["tolerations"].size(), 1u);
 }
 
+// Without a server, the Priority plugin knows the system classes only; the
+// server resolves the others (and refuses unknown ones) before this runs.
 TEST(DefaultsTest, PriorityComesFromTheBuiltInClasses) {
   json pod = json::parse(R"({"spec":{"priorityClassName":"system-node-critical",
       "containers":[{"name":"c","image":"a:1"}]}})");
   ApplyDefaults("", "Pod", pod);
   EXPECT_EQ(pod["spec"]["priority"], 2000001000);
+  EXPECT_EQ(pod["spec"]["preemptionPolicy"], "PreemptLowerPriority");
   EXPECT_EQ(pod["spec"]["serviceAccountName"], "default");
   EXPECT_EQ(pod["spec"]["serviceAccount"], "default");
+
+  json other = json::parse(R"({"spec":{"priorityClassName":"batch",
+      "containers":[{"name":"c","image":"a:1"}]}})");
+  ApplyDefaults("", "Pod", other);
+  EXPECT_EQ(other["spec"]["priority"], 0);
+  json kept = json::parse(R"({"spec":{"priority":7,"preemptionPolicy":"Never",
+      "containers":[{"name":"c","image":"a:1"}]}})");
+  ApplyDefaults("", "Pod", kept);
+  EXPECT_EQ(kept["spec"]["priority"], 7);
+  EXPECT_EQ(kept["spec"]["preemptionPolicy"], "Never");
+}
+
+TEST(DefaultsTest, PriorityClassDefaultsAsGoRendersIt) {
+  json pc = json::parse(R"({"metadata":{"name":"x"},"globalDefault":false,"description":""})");
+  ApplyDefaults("scheduling.k8s.io", "PriorityClass", pc);
+  EXPECT_EQ(pc, json::parse(R"({"metadata":{"name":"x"},"value":0,
+      "preemptionPolicy":"PreemptLowerPriority"})"));
 }
 
 TEST(DefaultsTest, QosClass) {

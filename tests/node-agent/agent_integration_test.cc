@@ -227,6 +227,17 @@ TEST_F(AgentProcessTest, AnAwsSpotNoticeDrainsTheNodeOf110Pods) {
   auto aws = testing::FakeAws::Start({});
   ASSERT_TRUE(aws.ok()) << aws.error().ToString();
   const std::string ns = server_->CreateTestNamespace("spot");
+  // Priorities 0, 1000 and 2000: the Priority admission plugin takes a
+  // non-zero one from a PriorityClass only.
+  for (int value : {1000, 2000}) {
+    json pc = {{"apiVersion", "scheduling.k8s.io/v1"},
+               {"kind", "PriorityClass"},
+               {"metadata", {{"name", "agent-test-" + std::to_string(value)}}},
+               {"value", value}};
+    auto created = client_->Create({kube::resources::kPriorityClasses}, pc);
+    ASSERT_TRUE(created.ok() || kube::IsAlreadyExists(created.error()))
+        << created.error().ToString();
+  }
   for (int i = 0; i < 110; ++i) {
     json pod = {{"apiVersion", "v1"},
                 {"kind", "Pod"},
@@ -235,7 +246,9 @@ TEST_F(AgentProcessTest, AnAwsSpotNoticeDrainsTheNodeOf110Pods) {
                  {{"nodeName", kNode},
                   {"priority", i % 3 * 1000},
                   {"containers", json::array({{{"name", "c"}, {"image", "x"}}})}}}};
-    ASSERT_TRUE(client_->Create({kube::resources::kPods, ns}, pod).ok());
+    if (i % 3 != 0) pod["spec"]["priorityClassName"] = "agent-test-" + std::to_string(i % 3 * 1000);
+    auto created = client_->Create({kube::resources::kPods, ns}, pod);
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
   }
   StartAgent(kScenario, testing::BinaryPath("libgpa-fake-nvml.so"),
              {"--interruption-source=aws", "--metadata-endpoint=" + (*aws)->imds_endpoint(),

@@ -112,8 +112,17 @@ class InterruptionIntegrationTest : public ::testing::Test {
 };
 
 TEST_F(InterruptionIntegrationTest, SpotNoticeTaintsCordonsAndEvictsAroundABudget) {
+  // The Priority admission plugin takes a pod's priority from its class.
+  json web_class = {{"apiVersion", "scheduling.k8s.io/v1"},
+                    {"kind", "PriorityClass"},
+                    {"metadata", {{"name", "spot-test-web"}}},
+                    {"value", 1000}};
+  auto created_class = client_->Create({kube::resources::kPriorityClasses}, web_class);
+  ASSERT_TRUE(created_class.ok() || kube::IsAlreadyExists(created_class.error()))
+      << created_class.error().ToString();
   for (int i = 0; i < 20; ++i) {
-    CreatePod("web-" + std::to_string(i), {{"app", "web"}}, {{"priority", 1000}}, true);
+    CreatePod("web-" + std::to_string(i), {{"app", "web"}},
+              {{"priorityClassName", "spot-test-web"}}, true);
   }
   // A budget that lets none of the two "db" pods go.
   CreatePod("db-0", {{"app", "db"}}, json::object(), true);
