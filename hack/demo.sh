@@ -18,7 +18,7 @@
 #      replay`): arrivals, departures and a progress view;
 #   8. a simulated GPU node pool: scale-up, one spot interruption (the node
 #      agent against the AWS fake's metadata service), consolidation; and one
-#      GPU defragmentation move.
+#      GPU defragmentation move; and a preemption: an online pod evicts a batch pod.
 #   9. a ServiceProfile learning a Deployment's usage (cAdvisor's series from
 #      the simulated fleet, through Prometheus; a stand-in for Prometheus when
 #      it is not installed) and its recommendation applied to a new pod;
@@ -715,6 +715,97 @@ import json, sys
 for e in json.load(sys.stdin)["items"]:
     if e["reason"] in ("ReschedulePlanned", "Rescheduled", "RescheduleBlocked"):
         print("  Event %-17s pod/%-8s %s" % (e["reason"], e["involvedObject"]["name"], e["message"]))'
+step "15b. Preemption: an online pod evicts the least important batch pod"
+# One 2-GPU L40S node runs two batch pods (PriorityClass batch, 100); an online
+# pod (PriorityClass online, 100000) that needs an L40S arrives. The scheduler
+# evicts one batch pod (DisruptionTarget, then a DELETE), nominates the node,
+# keeps the freed GPU for the online pod, and binds it once the victim is gone.
+apply - <<'YAML' >/dev/null
+apiVersion: v1
+kind: Node
+metadata: {name: l40s-1, labels: {nvidia.com/gpu.product: NVIDIA-L40S}}
+status:
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: priority}
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: batch}
+value: 100
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: online}
+value: 100000
+YAML
+for i in 0 1; do
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: batch-$i, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$i"}}
+spec:
+  nodeName: l40s-1
+  priorityClassName: batch
+  containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/priority/pods/batch-$i/status" \
+    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0$((i + 1))T00:00:00Z\"}}" >/dev/null
+done
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata: {name: online-0, namespace: priority}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {nvidia.com/gpu.product: NVIDIA-L40S}
+  containers: [{name: main, image: online:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+pod_field() {  # pod_field NAME EXPR: prints EXPR of the pod (p), fails when it is empty
+  get "/api/v1/namespaces/priority/pods/$1" |
+    python3 -c 'import json, sys; p = json.load(sys.stdin); v = eval(sys.argv[1]); print(v); sys.exit(0 if v else 1)' "$2"
+}
+nominated() { [[ $(pod_field online-0 'p["status"].get("nominatedNodeName", "")') == l40s-1 ]]; }
+wait_for 30 nominated
+preemption_view() {
+  get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    m, st = p["metadata"], p.get("status", {})
+    gpus = m.get("annotations", {}).get("gpuautoscaler.io/gpu-indices", "?")
+    state = "terminating" if m.get("deletionTimestamp") else ("bound to %s, GPU %s" % (p["spec"]["nodeName"], gpus) if p["spec"].get("nodeName") else "pending")
+    extra = ""
+    for c in st.get("conditions", []):
+        if c["type"] == "DisruptionTarget":
+            extra = "  DisruptionTarget=%s (%s)" % (c["status"], c["reason"])
+    if st.get("nominatedNodeName") and not p["spec"].get("nodeName"):
+        extra = "  nominatedNodeName=" + st["nominatedNodeName"]
+    print("  pod/%-9s priority %-6s %s%s" % (m["name"], p["spec"].get("priority"), state, extra))'
+}
+preemption_view
+get /api/v1/namespaces/priority/events | python3 -c '
+import json, sys
+seen = set()
+for e in json.load(sys.stdin)["items"]:
+    key = (e["reason"], e["involvedObject"]["name"])
+    if (e["reason"] == "Preempted" or "evicting" in e["message"]) and key not in seen:
+        seen.add(key)
+        print("  Event %-16s pod/%-9s %s" % (e["reason"], e["involvedObject"]["name"], e["message"]))'
+# The kubelet stops the victim and confirms its deletion.
+victim=$(get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+print(next(p["metadata"]["name"] for p in json.load(sys.stdin)["items"] if p["metadata"].get("deletionTimestamp")))')
+curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/$victim?gracePeriodSeconds=0" >/dev/null
+online_bound() { [[ $(pod_field online-0 'p["spec"].get("nodeName", "")') == l40s-1 ]]; }
+wait_for 30 online_bound
+echo "  the kubelet stopped $victim ->"
+preemption_view
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'

@@ -9,13 +9,6 @@
 namespace gpu_autoscaler::scheduler {
 namespace {
 
-std::string PodKey(std::string_view ns, std::string_view name) {
-  std::string key;
-  key.reserve(ns.size() + name.size() + 1);
-  key.append(ns).append("/").append(name);
-  return key;
-}
-
 bool Finished(const kube::PodView& pod) {
   return pod.phase() == kube::PodPhase::kSucceeded || pod.phase() == kube::PodPhase::kFailed;
 }
@@ -47,6 +40,13 @@ bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
 }
 
 }  // namespace
+
+std::string ClusterCache::PodKey(std::string_view ns, std::string_view name) {
+  std::string key;
+  key.reserve(ns.size() + name.size() + 1);
+  key.append(ns).append("/").append(name);
+  return key;
+}
 
 Result<std::unique_ptr<ClusterCache>> ClusterCache::Create(CacheOptions options) {
   // Validate the policy name now, so a bad flag fails at start.
@@ -85,6 +85,7 @@ void ClusterCache::DeleteNode(std::string_view name) {
   nodes_.erase(it);
   // Assumed pods on the node lose their place; their Binding must not go out.
   std::erase_if(pods_, [&](const auto& p) { return p.second.assumed && p.second.node == name; });
+  std::erase_if(nominations_, [&](const auto& n) { return n.second.node == name; });
   dirty_ = true;
 }
 
@@ -110,6 +111,12 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pods_.find(key);
   const bool bound = !pod->node_name().empty() && !Finished(*pod);
+  if (bound || Finished(*pod) || pod->terminating()) {
+    nominations_.erase(key);
+    cleared_nominations_.erase(key);
+  } else {
+    UpsertNominationLocked(key, pod);
+  }
   if (!bound) {
     // Finished, or still pending (an assumed pod whose Binding is in flight).
     if (it != pods_.end() && (!it->second.assumed || Finished(*pod))) {
@@ -129,6 +136,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     const bool same =
         entry.node == pod->node_name() && (annotated.empty() || annotated == entry.gpus);
     entry.view = pod;
+    entry.priority = PriorityOf(*pod);
     entry.assumed = false;  // confirmed by the informer
     if (same) return;
     UnplaceLocked(entry);
@@ -139,6 +147,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   }
   PodEntry entry;
   entry.view = pod;
+  entry.priority = PriorityOf(*pod);
   entry.node = std::string(pod->node_name());
   entry.gpus = std::move(annotated);
   entry.demand = GpuDemandOf(*pod, milli_per_replica_);
@@ -148,6 +157,8 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
 
 void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
+  nominations_.erase(PodKey(ns, name));
+  cleared_nominations_.erase(PodKey(ns, name));
   auto it = pods_.find(PodKey(ns, name));
   if (it == pods_.end()) return;
   UnplaceLocked(it->second);
@@ -247,6 +258,7 @@ bool ClusterCache::PlaceLocked(PodEntry& entry) {
         state_->Place(request, autoscale::Placement{.node = node->index, .gpus = gpus});
     if (!id.ok()) return false;
     entry.binding = *id;
+    entry.node_index = node->index;
     entry.gpus = gpus;
     return true;
   };
@@ -473,6 +485,11 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
     return FailedPreconditionError(std::move(invalid));
   }
   const autoscale::PodRequest request = RequestOf(demand);
+  // Only the standalone scheduler keeps room for nominated pods; behind
+  // kube-scheduler, kube-scheduler does.
+  const auto held_from =
+      predicates ? HeldFromLocked(pod) : std::unordered_map<int, std::vector<const Nomination*>>();
+  std::vector<PodEntry> held;
   std::map<std::string, int, std::less<>> reasons;
   auto count = [&reasons](std::string_view why) {
     auto it = reasons.find(why);
@@ -482,12 +499,20 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
   const NodeEntry* best = nullptr;
   ExtenderCandidate best_candidate;
   for (const NodeEntry* node : by_index_) {
-    std::string_view why = CheckNodeLocked(*node, pod, demand, request, predicates);
+    std::string_view why;
+    std::string held_why;
+    if (held_from.empty()) {
+      why = CheckNodeLocked(*node, pod, demand, request, predicates);
+    } else {
+      held_why = CheckHeldNodeLocked(*node, pod, demand, request, predicates, held_from, &held);
+      why = held_why;
+    }
     if (!why.empty()) {
       count(why);
       continue;
     }
     const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
+    ReleaseLocked(&held);
     if (s.score < 0) {
       count(kInsufficientGpu);
       continue;
@@ -503,14 +528,19 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
   }
   PlacementChoice choice{
       .node = best->offer.spec.name, .score = best_candidate.score, .kind = demand.kind};
+  if (!held_from.empty()) {  // the GPUs the nominated pods leave
+    (void)CheckHeldNodeLocked(*best, pod, demand, request, false, held_from, &held);
+  }
   choice.gpus = ChooseGpusLocked(*best, demand, request, &choice.nvlink_island);
+  ReleaseLocked(&held);
   for (const auto& [reason, count] : reasons) {
     choice.rejected += (choice.rejected.empty() ? "" : ", ") + std::to_string(count) + " " + reason;
   }
   return choice;
 }
 
-Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::string_view name) {
+Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::string_view name,
+                                             bool predicates) {
   std::lock_guard<std::mutex> lock(mu_);
   EnsureBuiltLocked();
   const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
@@ -522,13 +552,19 @@ Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::stri
     return NotFoundError("node \"" + std::string(name) + "\" is not in gpu-autoscaler's cache");
   }
   const autoscale::PodRequest request = RequestOf(demand);
-  if (std::string_view why = CheckNodeLocked(*node, pod, demand, request, false); !why.empty()) {
-    return FailedPreconditionError("node \"" + std::string(name) + "\": " + std::string(why));
+  std::vector<PodEntry> held;
+  const auto held_from =
+      predicates ? HeldFromLocked(pod) : std::unordered_map<int, std::vector<const Nomination*>>();
+  if (std::string why =
+          CheckHeldNodeLocked(*node, pod, demand, request, predicates, held_from, &held);
+      !why.empty()) {
+    return FailedPreconditionError("node \"" + std::string(name) + "\": " + why);
   }
   PlacementChoice choice{.node = std::string(name),
                          .score = engine_->ScoreOf(node->index, request).score,
                          .kind = demand.kind};
   choice.gpus = ChooseGpusLocked(*node, demand, request, &choice.nvlink_island);
+  ReleaseLocked(&held);
   return choice;
 }
 

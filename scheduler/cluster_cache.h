@@ -23,6 +23,15 @@
 // and, weighted by their count, the CPU-only pods' other than DaemonSet,
 // static and kube-system pods).
 //
+// Preemption (standalone mode; cluster_cache_preemption.cc): PlanPreemption
+// dry-runs evictions of lower-priority pods node by node, as kube-scheduler's
+// DefaultPreemption does (preemption.h). A pod that preempted is nominated to
+// its node: until it binds, Select and PlanOn with predicates keep its room
+// there from pods of the same or lower priority (kube-scheduler's nominator). Nominations
+// also come from pending pods' status.nominatedNodeName, so they outlive a
+// restart and cover other schedulers' preemptions; the scheduler's own
+// decisions win over the informer's possibly older copies.
+//
 // Thread-safety: every method is safe from any thread (one internal mutex).
 #pragma once
 
@@ -34,6 +43,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -46,6 +56,7 @@
 #include "kube/pod_view.h"
 #include "scheduler/extender_priorities.h"
 #include "scheduler/gpu_demand.h"
+#include "scheduler/preemption.h"
 
 namespace gpu_autoscaler::scheduler {
 
@@ -106,16 +117,40 @@ class ClusterCache {
   std::vector<int> Prioritize(const kube::PodView& pod, std::span<const std::string_view> nodes);
   // The best node of the whole cluster. The error (FailedPrecondition) is the
   // reason to show on the pod: kube-scheduler's "0/N nodes are available: ..."
-  // or what makes the pod unschedulable as written.
+  // or what makes the pod unschedulable as written. `predicates` (standalone
+  // mode) also applies node_fit.h and keeps the room of nominated pods.
   Result<PlacementChoice> Select(const kube::PodView& pod, bool predicates);
   // The GPUs `pod` would get on `node`; error when it does not fit there.
-  Result<PlacementChoice> PlanOn(const kube::PodView& pod, std::string_view node);
+  // `predicates` (standalone mode) as for Select.
+  Result<PlacementChoice> PlanOn(const kube::PodView& pod, std::string_view node,
+                                 bool predicates = false);
 
   // Counts `pod` at `choice` now. AlreadyExists when the pod is accounted
   // already; FailedPrecondition when the choice no longer fits.
   Status Assume(const kube::PodView& pod, const PlacementChoice& choice);
   // Drops an assumed pod (its Binding failed). Confirmed pods stay.
   void Forget(std::string_view ns, std::string_view name);
+
+  // The node, and the pods of lower priority to evict there, that let `pod`
+  // in (preemption.h). FailedPrecondition, with kube-scheduler's reasons
+  // ("0/3 nodes are available: 1 Preemption is not helpful for scheduling,
+  // 2 No preemption victims found for incoming pod."), when no node does;
+  // InvalidArgument when the pod can never fit (Select's reason).
+  Result<PreemptionPlan> PlanPreemption(const kube::PodView& pod,
+                                        const std::vector<DisruptionBudget>& budgets);
+  // Nominates `pod` to `node`. Returns the pods ("ns/name") of lower priority
+  // nominated to that node before, whose nominations this drops.
+  std::vector<std::string> Nominate(std::shared_ptr<const kube::PodView> pod,
+                                    std::string_view node);
+  // Drops the pod's nomination; the caller clears its status.nominatedNodeName,
+  // and until the informer shows that, older copies naming the node are ignored.
+  void ClearNomination(std::string_view ns, std::string_view name);
+  // "" when the pod is not nominated.
+  std::string NominatedNode(std::string_view ns, std::string_view name) const;
+  // Whether a pod of priority below `priority` is terminating on `node`: a
+  // preemption there is still under way, and preempting again would only
+  // evict more.
+  bool PreemptionUnderWay(std::string_view node, int32_t priority) const;
 
   // Expected fragmented share of the idle GPU capacity (FGD's measure over
   // the target workload learnt from the cluster's own pods), 0..1.
@@ -136,6 +171,8 @@ class ClusterCache {
     GpuDemand demand;
     bool assumed = false;
     autoscale::BindingId binding = -1;
+    int node_index = -1;   // the node's index in state_ while placed (binding >= 0)
+    int32_t priority = 0;  // the view's, kept here for preemption's scan of every pod
   };
   // What the last Filter decided, for the Prioritize call that follows it
   // for the same pod (kube-scheduler sends the kept nodes, in order).
@@ -146,12 +183,21 @@ class ClusterCache {
     std::vector<std::string> names{};
     std::vector<ExtenderCandidate> candidates{};
   };
+  struct Nomination {
+    std::shared_ptr<const kube::PodView> view{};
+    std::string node{};
+    int32_t priority = 0;
+    // Made by this scheduler (Nominate), as opposed to read from the pod's
+    // status: the informer's copies may lag behind it.
+    bool ours = false;
+  };
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
   explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
+  static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
 
   void EnsureBuiltLocked();
   void RebuildLocked();
@@ -168,6 +214,26 @@ class ClusterCache {
   bool PlaceLocked(PodEntry& entry);
   void UnplaceLocked(PodEntry& entry);
   NodeEntry* NodeLocked(std::string_view name);
+  // A pending pod's status.nominatedNodeName, as the informer shows it.
+  void UpsertNominationLocked(const std::string& key,
+                              const std::shared_ptr<const kube::PodView>& pod);
+  // The nominations that keep room from `pod`, by node index: other pods'
+  // of at least its priority. Empty when there are none.
+  std::unordered_map<int, std::vector<const Nomination*>> HeldFromLocked(
+      const kube::PodView& pod) const;
+  // Places `nominated` on `node` until ReleaseLocked. False, with nothing
+  // held and `why` saying what is short, when they do not all fit.
+  bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,
+                  std::vector<PodEntry>* held, std::string* why);
+  void ReleaseLocked(std::vector<PodEntry>* held);
+  // CheckNodeLocked once the pods nominated to the node that keep room from
+  // this pod (`held_from`) are placed. When it fits (""), they stay placed in
+  // `held` for the caller to score under, and to ReleaseLocked.
+  std::string CheckHeldNodeLocked(
+      const NodeEntry& node, const kube::PodView& pod, const GpuDemand& demand,
+      const autoscale::PodRequest& request, bool predicates,
+      const std::unordered_map<int, std::vector<const Nomination*>>& held_from,
+      std::vector<PodEntry>* held);
 
   const CacheOptions options_;
   mutable std::mutex mu_;
@@ -175,6 +241,10 @@ class ClusterCache {
   std::unordered_map<std::string, int, StringHash, std::equal_to<>> node_index_{};
   std::vector<NodeEntry*> by_index_{};
   std::unordered_map<std::string, PodEntry, StringHash, std::equal_to<>> pods_{};  // "ns/name"
+  std::unordered_map<std::string, Nomination, StringHash, std::equal_to<>> nominations_{};
+  // Nominations this scheduler dropped whose clearing the informer has not
+  // shown yet: an older copy still naming the node must not bring them back.
+  std::unordered_set<std::string, StringHash, std::equal_to<>> cleared_nominations_{};
   bool dirty_ = true;
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;

@@ -22,6 +22,8 @@ struct SchedulerMetrics::Families {
   prometheus::Gauge* cache_pods;
   prometheus::Gauge* gpu_shapes;
   prometheus::Gauge* cpu_only_shapes;
+  prometheus::Family<prometheus::Counter>* preemption_attempts;
+  prometheus::Counter* preemption_victims;
 };
 
 namespace {
@@ -83,6 +85,18 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
                      .Register(*registry);
   f_->gpu_shapes = &shapes.Add({{"class", "gpu"}});
   f_->cpu_only_shapes = &shapes.Add({{"class", "cpu_only"}});
+  f_->preemption_attempts =
+      &prometheus::BuildCounter()
+           .Name("gpu_autoscaler_scheduler_preemption_attempts_total")
+           .Help(
+               "Preemption attempts for unschedulable pods by result (preempted, no_candidate, "
+               "waiting, error).")
+           .Register(*registry);
+  f_->preemption_victims = &prometheus::BuildCounter()
+                                .Name("gpu_autoscaler_scheduler_preemption_victims_total")
+                                .Help("Pods evicted to make room for pods of higher priority.")
+                                .Register(*registry)
+                                .Add({});
 }
 
 SchedulerMetrics::~SchedulerMetrics() = default;
@@ -130,6 +144,12 @@ void SchedulerMetrics::TargetWorkloadShapes(int gpu, int cpu_only) {
   if (!f_) return;
   f_->gpu_shapes->Set(gpu);
   f_->cpu_only_shapes->Set(cpu_only);
+}
+
+void SchedulerMetrics::Preemption(std::string_view result, int victims) {
+  if (!f_) return;
+  f_->preemption_attempts->Add({{"result", std::string(result)}}).Increment();
+  f_->preemption_victims->Increment(victims);
 }
 
 void SchedulerMetrics::PendingPods(double count) {

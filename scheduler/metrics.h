@@ -10,6 +10,9 @@
 //   gpu_autoscaler_scheduler_pending_pods                  in the standalone queue
 //   gpu_autoscaler_scheduler_cache_nodes, ..._cache_pods   what the cache holds
 //   gpu_autoscaler_scheduler_target_workload_shapes{class} gpu|cpu_only shapes learnt
+//   gpu_autoscaler_scheduler_preemption_attempts_total{result}
+//                                                          preempted|no_candidate|waiting|error
+//   gpu_autoscaler_scheduler_preemption_victims_total      pods evicted by preemption
 // prometheus-cpp stays out of this header.
 //
 // Thread-safety: every method is safe from any thread.
@@ -44,6 +47,7 @@ class SchedulerMetrics {
   void PendingPods(double count);
   void CacheSize(int nodes, int pods);
   void TargetWorkloadShapes(int gpu, int cpu_only);
+  void Preemption(std::string_view result, int victims);
 
  private:
   struct Families;

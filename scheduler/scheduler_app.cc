@@ -9,6 +9,7 @@
 
 #include "api/annotations.h"
 #include "kube/config.h"
+#include "kube/discovery.h"
 #include "kube/event_recorder.h"
 #include "kube/meta_time.h"
 #include "kube/object_codec.h"
@@ -56,6 +57,56 @@ Status MarkUnschedulable(kube::RestClient& client, const kube::PodView& pod,
                       "status"};
   auto reply = client.Patch(ref, kube::PatchType::kStrategicMerge, patch.dump());
   if (!reply.ok()) return UnavailableError(reply.error().message());
+  return Status::Ok();
+}
+
+// Preemption's eviction of one victim, as kube-scheduler's: the
+// DisruptionTarget condition (so the pod's owner and its logs say why it
+// went), then a DELETE bound to the victim's UID, so that a pod recreated
+// under the same name is not deleted in its place.
+Status EvictForPreemption(kube::RestClient& client, std::string_view scheduler_name,
+                          const kube::PodView& victim) {
+  kube::ObjectRef status{kube::resources::kPods, std::string(victim.ns()),
+                         std::string(victim.name()), "status"};
+  nlohmann::json patch = {
+      {"status",
+       {{"conditions",
+         {{{"type", "DisruptionTarget"},
+           {"status", "True"},
+           {"reason", "PreemptionByScheduler"},
+           {"message",
+            std::string(scheduler_name) + ": preempting to accommodate a higher priority pod"},
+           {"lastTransitionTime", kube::FormatTime(std::chrono::system_clock::now())}}}}}}};
+  auto marked = client.Patch(status, kube::PatchType::kStrategicMerge, patch.dump());
+  if (!marked.ok()) {
+    if (kube::IsNotFound(marked.error())) return Status::Ok();
+    return UnavailableError("setting DisruptionTarget: " + marked.error().message());
+  }
+  kube::DeleteOptions options;
+  options.precondition_uid = std::string(victim.uid());
+  auto deleted = client.Delete(
+      kube::ObjectRef{kube::resources::kPods, std::string(victim.ns()), std::string(victim.name())},
+      options);
+  // NotFound: gone already. Conflict: the UID differs, so that pod is gone too.
+  if (!deleted.ok() && !kube::IsNotFound(deleted.error()) && !kube::IsConflict(deleted.error())) {
+    return UnavailableError(deleted.error().message());
+  }
+  return Status::Ok();
+}
+
+// status.nominatedNodeName; "" writes null, which clears it.
+Status SetNominatedNode(kube::RestClient& client, std::string_view ns, std::string_view name,
+                        std::string_view node) {
+  nlohmann::json patch = {
+      {"status",
+       {{"nominatedNodeName",
+         node.empty() ? nlohmann::json() : nlohmann::json(std::string(node))}}}};
+  auto reply = client.Patch(
+      kube::ObjectRef{kube::resources::kPods, std::string(ns), std::string(name), "status"},
+      kube::PatchType::kMerge, patch.dump());
+  if (!reply.ok() && !kube::IsNotFound(reply.error())) {
+    return UnavailableError(reply.error().message());
+  }
   return Status::Ok();
 }
 
@@ -121,6 +172,19 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   kube::InformerFactory informers(client->get());
   auto pods = informers.Informer(kube::resources::kPods, kube::PodViewCodec());
   auto nodes = informers.Informer(kube::resources::kNodes, kube::NodeViewCodec());
+  // Preemption respects PodDisruptionBudgets where it can (standalone only).
+  std::shared_ptr<kube::SharedInformer<kube::GenericObject>> budgets;
+  if (standalone && flags.preemption) {
+    // policy/v1 from Kubernetes 1.21, policy/v1beta1 before: the preferred one.
+    kube::Discovery discovery(api);
+    auto pdbs = discovery.Resolve("poddisruptionbudgets.policy");
+    if (pdbs.ok()) {
+      budgets = informers.Informer(*pdbs, kube::GenericObjectCodec());
+    } else {
+      Log(LogLevel::kWarn, "preemption will not see PodDisruptionBudgets",
+          {{"error", pdbs.error().ToString()}});
+    }
+  }
   (void)pods->store().AddIndex(kPodGroupIndex,
                                [](const kube::PodView& pod, std::vector<std::string>* values) {
                                  PodGroupRef group = PodGroupOf(pod);
@@ -158,10 +222,35 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
                        std::string_view message) {
                   return MarkUnschedulable(api, pod, reason, message);
                 },
-            .record_event = record},
+            .record_event = record,
+            .evict =
+                [&api, &flags](const kube::PodView& victim, const kube::PodView&,
+                               std::string_view) {
+                  return EvictForPreemption(api, flags.scheduler_name, victim);
+                },
+            .nominate =
+                [&api](std::string_view ns, std::string_view name, std::string_view node) {
+                  return SetNominatedNode(api, ns, name, node);
+                },
+            .disruption_budgets =
+                [&budgets] {
+                  std::vector<DisruptionBudget> out;
+                  if (!budgets || !budgets->HasSynced()) return out;
+                  for (const auto& object : budgets->store().List()) {
+                    Result<DisruptionBudget> budget = ParseDisruptionBudget(object->json());
+                    if (budget.ok()) {
+                      out.push_back(std::move(budget).value());
+                    } else {
+                      Log(LogLevel::kWarn, "ignoring a PodDisruptionBudget",
+                          {{"error", budget.error().message()}});
+                    }
+                  }
+                  return out;
+                }},
         StandaloneOptions{.scheduler_name = flags.scheduler_name,
                           .policy_name = flags.policy,
-                          .bind_workers = flags.bind_workers},
+                          .bind_workers = flags.bind_workers,
+                          .preemption = flags.preemption},
         &metrics);
   }
   StandaloneScheduler* loop_ptr = loop.get();
@@ -225,6 +314,17 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
           // Decide only on a full picture of the cluster.
           while (!token.stop_requested() && !(pods->HasSynced() && nodes->HasSynced())) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          // The budgets only steer preemption: a role that may not list them
+          // must not stop scheduling.
+          const auto budgets_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!token.stop_requested() && budgets && !budgets->HasSynced() &&
+                 std::chrono::steady_clock::now() < budgets_deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          if (budgets && !budgets->HasSynced()) {
+            Log(LogLevel::kWarn, "PodDisruptionBudgets not synced after 10 s",
+                {{"effect", "preemption goes on without them until they are"}});
           }
           if (!token.stop_requested()) loop_ptr->Run(token);
           return Status::Ok();

@@ -38,6 +38,9 @@ Flags:
   --scheduler-name=NAME              pods the standalone mode schedules
                                      (default "gpu-autoscaler")
   --bind-workers=N                   concurrent Binding requests (default 16)
+  --preemption[=true|false]          standalone: a pod that fits nowhere evicts pods
+                                     of lower priority, as kube-scheduler's
+                                     DefaultPreemption (default true)
   --kube-api-qps=Q                   API client rate (default 200)
   --kube-api-burst=N                 API client burst (default 400)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
@@ -71,7 +74,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
            "--kube-api-burst", "--log-format", "--log-level", "--metrics-bind-address",
            "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id",
            "--metrics-cert-dir"},
-          {"--leader-elect", "--metrics-secure"}));
+          {"--leader-elect", "--metrics-secure", "--preemption"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -79,6 +82,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->help = true;
     } else if (name == "--leader-elect") {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->leader_elect));
+    } else if (name == "--preemption") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->preemption));
     } else if (name == "--mode") {
       if (value != "standalone" && value != "extender") {
         return InvalidArgumentError("--mode: want standalone or extender, got \"" + value + "\"");

@@ -173,10 +173,22 @@ void StandaloneScheduler::Run(std::stop_token stop) {
 
 void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod) {
   const Clock::TimePoint start = options_.clock->Now();
-  Result<PlacementChoice> choice = cache_.Select(*pod, /*predicates=*/true);
+  // A pod that preempted tries its nominated node first (kube-scheduler's
+  // evaluateNominatedNode): the room its victims left is kept for it there.
+  const std::string nominated = cache_.NominatedNode(pod->ns(), pod->name());
+  Result<PlacementChoice> choice =
+      nominated.empty() ? Result<PlacementChoice>(FailedPreconditionError("not nominated"))
+                        : cache_.PlanOn(*pod, nominated, /*predicates=*/true);
+  if (!choice.ok()) choice = cache_.Select(*pod, /*predicates=*/true);
   if (!choice.ok()) {
+    std::string message = choice.error().message();
+    if (options_.preemption && hooks_.evict && hooks_.nominate) {
+      if (std::string preemption = Preempt(pod); !preemption.empty()) {
+        message += " " + preemption;
+      }
+    }
     metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
-    Unschedulable(key, *pod, choice.error().message());
+    Unschedulable(key, *pod, message);
     return;
   }
   Status assumed = cache_.Assume(*pod, *choice);
@@ -237,6 +249,65 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
     std::string key = PodKey(*a.pod);
     StartBind(key, std::move(a));
   }
+}
+
+std::string StandaloneScheduler::Preempt(const PodPtr& pod) {
+  if (pod->never_preempts()) return "preemption: not eligible due to preemptionPolicy=Never.";
+  const int32_t priority = PriorityOf(*pod);
+  const std::string nominated = cache_.NominatedNode(pod->ns(), pod->name());
+  if (!nominated.empty() && cache_.PreemptionUnderWay(nominated, priority)) {
+    metrics_->Preemption("waiting", 0);
+    return "preemption: waiting for the pods it preempted on node \"" + nominated +
+           "\" to terminate.";
+  }
+  std::vector<DisruptionBudget> budgets;
+  if (hooks_.disruption_budgets) budgets = hooks_.disruption_budgets();
+  Result<PreemptionPlan> plan = cache_.PlanPreemption(*pod, budgets);
+  if (!plan.ok()) {
+    if (plan.error().code() == StatusCode::kInvalidArgument) return "";  // the pod itself is wrong
+    metrics_->Preemption("no_candidate", 0);
+    if (!nominated.empty()) {
+      // Its room there is no use to it any more: free it for others, as
+      // kube-scheduler clears the nomination when preemption finds nothing.
+      cache_.ClearNomination(pod->ns(), pod->name());
+      (void)hooks_.nominate(pod->ns(), pod->name(), "");
+    }
+    return "preemption: " + plan.error().message();
+  }
+  // Nominated first, so that the room is kept for it from the moment the
+  // victims start to go.
+  std::vector<std::string> dropped = cache_.Nominate(pod, plan->node);
+  std::string names;
+  int evicted = 0;
+  for (const PreemptionVictim& victim : plan->victims) {
+    const std::string victim_key = PodKey(*victim.pod);
+    names += (names.empty() ? "" : ", ") + victim_key;
+    if (Status s = hooks_.evict(*victim.pod, *pod, plan->node); !s.ok()) {
+      metrics_->Preemption("error", evicted);
+      return "preemption: evicting " + victim_key + " from node \"" + plan->node +
+             "\" failed: " + s.message();
+    }
+    ++evicted;
+    if (hooks_.record_event) {
+      // kube-scheduler's words, as recorded from a real one.
+      hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted",
+                          "Preempted by " + PodKey(*pod) + " on node " + plan->node);
+    }
+  }
+  (void)hooks_.nominate(pod->ns(), pod->name(), plan->node);
+  for (const std::string& key : dropped) {
+    const size_t slash = key.find('/');
+    (void)hooks_.nominate(std::string_view(key).substr(0, slash),
+                          std::string_view(key).substr(slash + 1), "");
+  }
+  metrics_->Preemption("preempted", evicted);
+  std::string text = "preemption: evicting " + std::to_string(evicted) +
+                     " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")";
+  if (plan->budget_violations > 0) {
+    text += ", " + std::to_string(plan->budget_violations) +
+            " of them past their PodDisruptionBudget (no node could do without)";
+  }
+  return text + "; the pod is nominated there.";
 }
 
 void StandaloneScheduler::Unschedulable(const std::string& key, const kube::PodView& pod,

@@ -16,6 +16,15 @@
 // when a node is added or a pod goes away. A 409 on bind (someone else bound
 // it, or it was recreated) drops the assumption and re-reads the pod.
 //
+// Preemption (StandaloneOptions::preemption): a pod that fits nowhere may
+// evict pods of lower priority, as kube-scheduler's DefaultPreemption does
+// (preemption.h picks the node and the victims, PodDisruptionBudgets
+// respected where possible). Each victim gets DisruptionTarget=True and is
+// deleted; the preemptor is nominated to the node (status.nominatedNodeName),
+// whose room the cache keeps for it, and binds there once the victims are
+// gone. While a pod it preempted is still terminating it does not preempt
+// again. Pods with preemptionPolicy: Never, and gangs, do not preempt.
+//
 // Gangs: pods with the same gpuautoscaler.io/pod-group (or Volcano's
 // scheduling.k8s.io/group-name) in one namespace are placed all or none: the
 // scheduler assumes every pending member, and only when all fit does it send
@@ -62,6 +71,17 @@ struct StandaloneHooks {
   std::function<void(const kube::PodView&, kube::EventType, std::string reason,
                      std::string message)>
       record_event = nullptr;
+  // Preemption. Evicts `victim` to make room for `preemptor` on `node`: the
+  // DisruptionTarget condition, then a DELETE that names the victim's UID.
+  // A victim already gone is not an error.
+  std::function<Status(const kube::PodView& victim, const kube::PodView& preemptor,
+                       std::string_view node)>
+      evict = nullptr;
+  // Sets status.nominatedNodeName ("" clears it).
+  std::function<Status(std::string_view ns, std::string_view name, std::string_view node)>
+      nominate = nullptr;
+  // The PodDisruptionBudgets to respect where possible; none when unset.
+  std::function<std::vector<DisruptionBudget>()> disruption_budgets = nullptr;
 };
 
 struct StandaloneOptions {
@@ -71,6 +91,7 @@ struct StandaloneOptions {
   Clock* clock = &RealClock::Instance();
   Clock::Duration initial_backoff = std::chrono::seconds(1);
   Clock::Duration max_backoff = std::chrono::seconds(10);
+  bool preemption = true;  // needs hooks.evict and hooks.nominate
 };
 
 // The pod-group key ("ns/group") and minimum member count (0: all seen) of a
@@ -111,6 +132,9 @@ class StandaloneScheduler {
   void ScheduleOne(const std::string& key, const PodPtr& pod);
   void ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger);
   void Unschedulable(const std::string& key, const kube::PodView& pod, const std::string& message);
+  // Tries preemption for a pod that fits nowhere; returns what happened, to
+  // follow the fit error in the pod's message ("" when it does not apply).
+  std::string Preempt(const PodPtr& pod);
   void StartBind(const std::string& key, Attempt attempt);
 
   ClusterCache& cache_;

@@ -71,6 +71,9 @@ class PodViewBuilder {
         GPA_SJ_RETURN_IF_ERROR(v.get_int64().get(priority));
         pod->priority_ = static_cast<int32_t>(priority);
         pod->has_priority_ = true;
+      } else if (key == "preemptionPolicy") {
+        GPA_SJ_RETURN_IF_ERROR(GetString(v, &text));
+        pod->never_preempts_ = text == "Never";
       } else if (key == "nodeSelector") {
         ctx->where = "spec.nodeSelector";
         GPA_SJ_RETURN_IF_ERROR(GetLabels(v, &labels_));
@@ -193,6 +196,13 @@ class PodViewBuilder {
         std::string_view text;
         GPA_SJ_RETURN_IF_ERROR(GetString(v, &text));
         pod->phase_ = ParsePodPhase(text);
+      } else if (key == "nominatedNodeName") {
+        std::string_view text;
+        GPA_SJ_RETURN_IF_ERROR(GetString(v, &text));
+        pod->nominated_node_name_ = InternedString::Make(text);
+      } else if (key == "startTime") {
+        ctx->where = "status.startTime";
+        GPA_SJ_RETURN_IF_ERROR(GetTimestamp(v, &pod->start_time_, ctx));
       } else if (key == "conditions") {
         ctx->where = "status.conditions";
         GPA_SJ_RETURN_IF_ERROR(GetConditions(v, &conditions_));

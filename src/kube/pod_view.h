@@ -82,6 +82,8 @@ class PodView {
   std::optional<int32_t> priority() const {
     return has_priority_ ? std::optional<int32_t>(priority_) : std::nullopt;
   }
+  // spec.preemptionPolicy is Never: the pod waits rather than evicts.
+  bool never_preempts() const { return never_preempts_; }
   std::span<const Label> node_selector() const { return node_selector_.span(); }
   std::span<const Toleration> tolerations() const { return tolerations_.span(); }
   // Required node affinity; empty when the pod has none. A term that decoded
@@ -97,6 +99,9 @@ class PodView {
 
   // status
   PodPhase phase() const { return phase_; }
+  // status.nominatedNodeName: where a scheduler preempted pods for this one.
+  std::string_view nominated_node_name() const { return nominated_node_name_.view(); }
+  int64_t start_time() const { return start_time_; }  // status.startTime, Unix s, or kNoTime
   std::span<const Condition> conditions() const { return conditions_.span(); }
   ConditionStatus condition(std::string_view type) const;
 
@@ -124,6 +129,9 @@ class PodView {
   InternedString scheduler_name_;
   int32_t priority_ = 0;
   bool has_priority_ = false;
+  bool never_preempts_ = false;
+  InternedString nominated_node_name_;
+  int64_t start_time_ = kNoTime;
   PodPhase phase_ = PodPhase::kUnknown;
   PackedArray<Label> labels_;
   PackedArray<Annotation> annotations_;

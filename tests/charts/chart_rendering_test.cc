@@ -114,6 +114,8 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
       {"ClusterRole gpa-gpu-autoscaler-scheduler",
        S{"|pods|get", "|pods|list", "|pods|watch", "|nodes|list", "|nodes|watch",
          "|pods/binding|create", "|pods/status|patch", "|events|create", "|events|patch",
+         // preemption: victims deleted, PodDisruptionBudgets read
+         "|pods|delete", "policy|poddisruptionbudgets|list", "policy|poddisruptionbudgets|watch",
          "authentication.k8s.io|tokenreviews|create",
          "authorization.k8s.io|subjectaccessreviews|create"}},
       {"Role gpa-gpu-autoscaler-scheduler",

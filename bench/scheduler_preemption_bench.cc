@@ -1,0 +1,131 @@
+// The standalone scheduler's preemption decision on a full cluster
+// (docs/benchmarks.md, "Scheduler"): ClusterCache::PlanPreemption, a dry run
+// on every node, against ClusterCache::Select for the same pod, the failed
+// fit check that comes before it, in the same run.
+//
+// The cluster: 1,000 or 5,000 nodes of 8 whole GPUs, every GPU taken by a
+// pod of 1, 2 or 4 GPUs whose priority is 0, 100, 1000 or 10000, each with a
+// start time. The preemptor has priority 5000 and asks for 1, 2, 4 or 8 GPUs
+// (rotating), so on each node some pods are victims and some are not.
+//
+//   build/default/bench/scheduler_preemption_bench --benchmark_repetitions=3
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kube/object_codec.h"
+#include "scheduler/cluster_cache.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+using nlohmann::json;
+
+uint64_t Mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::shared_ptr<const kube::PodView> Decode(const json& pod) {
+  auto view = kube::DecodePod(pod.dump());
+  if (!view.ok()) std::abort();
+  return std::make_shared<const kube::PodView>(std::move(view).value());
+}
+
+std::shared_ptr<const kube::NodeView> DecodeNodeJson(const json& node) {
+  auto view = kube::DecodeNode(node.dump());
+  if (!view.ok()) std::abort();
+  return std::make_shared<const kube::NodeView>(std::move(view).value());
+}
+
+json GpuPod(const std::string& name, int gpus, int priority) {
+  return {{"metadata", {{"name", name}, {"namespace", "batch"}, {"uid", "uid-" + name}}},
+          {"spec",
+           {{"priority", priority},
+            {"containers",
+             {{{"name", "main"},
+               {"resources",
+                {{"requests",
+                  {{"cpu", std::to_string(4 * gpus)},
+                   {"memory", std::to_string(32 * gpus) + "Gi"},
+                   {"nvidia.com/gpu", std::to_string(gpus)}}},
+                 {"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}}}}},
+          {"status", {{"phase", "Pending"}}}};
+}
+
+std::unique_ptr<ClusterCache> FullCluster(int nodes) {
+  auto cache = std::move(ClusterCache::Create({.policy = "FragLookahead"})).value();
+  const int priorities[] = {0, 100, 1000, 10000};
+  for (int n = 0; n < nodes; ++n) {
+    const std::string node = "gpu-" + std::to_string(n);
+    cache->UpsertNode(DecodeNodeJson(
+        {{"metadata", {{"name", node}, {"labels", {{"nvidia.com/gpu.product", "NVIDIA-H100"}}}}},
+         {"status",
+          {{"allocatable",
+            {{"cpu", "96"}, {"memory", "1024Gi"}, {"pods", "110"}, {"nvidia.com/gpu", "8"}}},
+           {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}}));
+    for (int gpu = 0, k = 0; gpu < 8; ++k) {
+      const uint64_t r = Mix(static_cast<uint64_t>(n) * 64 + k);
+      int size = 1 << (r % 3);  // 1, 2 or 4 GPUs
+      while (gpu % size != 0 || gpu + size > 8)
+        size /= 2;
+      std::string indices;
+      for (int g = gpu; g < gpu + size; ++g)
+        indices += (indices.empty() ? "" : ",") + std::to_string(g);
+      json pod = GpuPod(node + "-" + std::to_string(k), size, priorities[(r >> 8) % 4]);
+      pod["metadata"]["annotations"] = {{"gpuautoscaler.io/gpu-indices", indices}};
+      pod["spec"]["nodeName"] = node;
+      pod["status"] = {
+          {"phase", "Running"},
+          {"startTime", "2026-11-" + std::to_string(10 + (r >> 16) % 18) + "T00:00:00Z"}};
+      cache->UpsertPod(Decode(pod));
+      gpu += size;
+    }
+  }
+  return cache;
+}
+
+std::vector<std::shared_ptr<const kube::PodView>> Preemptors() {
+  std::vector<std::shared_ptr<const kube::PodView>> pods;
+  for (int gpus : {1, 2, 4, 8})
+    pods.push_back(Decode(GpuPod("urgent-" + std::to_string(gpus), gpus, 5000)));
+  return pods;
+}
+
+void BM_PlanPreemption(benchmark::State& state) {
+  auto cache = FullCluster(static_cast<int>(state.range(0)));
+  auto preemptors = Preemptors();
+  size_t i = 0;
+  int64_t victims = 0;
+  for (auto _ : state) {
+    Result<PreemptionPlan> plan = cache->PlanPreemption(*preemptors[i++ % preemptors.size()], {});
+    if (!plan.ok()) state.SkipWithError(plan.error().message().c_str());
+    victims += static_cast<int64_t>(plan->victims.size());
+  }
+  state.counters["victims_per_plan"] = static_cast<double>(victims) / state.iterations();
+}
+
+// The fit check that fails before preemption is tried: the same pods.
+void BM_SelectThatFails(benchmark::State& state) {
+  auto cache = FullCluster(static_cast<int>(state.range(0)));
+  auto preemptors = Preemptors();
+  size_t i = 0;
+  for (auto _ : state) {
+    Result<PlacementChoice> choice = cache->Select(*preemptors[i++ % preemptors.size()], true);
+    if (choice.ok()) state.SkipWithError("the cluster is not full");
+  }
+}
+
+BENCHMARK(BM_PlanPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SelectThatFails)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace gpu_autoscaler::scheduler
+
+BENCHMARK_MAIN();

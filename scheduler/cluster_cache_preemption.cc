@@ -1,0 +1,269 @@
+// ClusterCache's preemption dry runs and nominations (cluster_cache.h).
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+
+#include "scheduler/cluster_cache.h"
+#include "scheduler/node_fit.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+// kube-scheduler's texts for the nodes preemption cannot use.
+constexpr std::string_view kNotHelpful = "Preemption is not helpful for scheduling";
+constexpr std::string_view kNoVictims = "No preemption victims found for incoming pod";
+// What the dry run would say on a node whose staying pods keep too many GPUs.
+constexpr std::string_view kInsufficientGpuReason = "Insufficient nvidia.com/gpu";
+
+}  // namespace
+
+std::unordered_map<int, std::vector<const ClusterCache::Nomination*>> ClusterCache::HeldFromLocked(
+    const kube::PodView& pod) const {
+  std::unordered_map<int, std::vector<const Nomination*>> held_from;
+  if (nominations_.empty()) return held_from;
+  const std::string self = PodKey(pod.ns(), pod.name());
+  const int32_t priority = PriorityOf(pod);
+  for (const auto& [key, nomination] : nominations_) {
+    if (key == self || nomination.priority < priority) continue;
+    auto it = node_index_.find(nomination.node);
+    if (it != node_index_.end()) held_from[it->second].push_back(&nomination);
+  }
+  return held_from;
+}
+
+bool ClusterCache::HoldLocked(const NodeEntry& node,
+                              const std::vector<const Nomination*>& nominated,
+                              std::vector<PodEntry>* held, std::string* why) {
+  const int unplaceable = unplaceable_;
+  for (const Nomination* n : nominated) {
+    PodEntry entry;
+    entry.view = n->view;
+    entry.node = node.offer.spec.name;
+    entry.demand = GpuDemandOf(*n->view, milli_per_replica_);
+    entry.gpus = entry.demand.pinned_gpus;
+    entry.assumed = true;
+    if (!entry.demand.error.empty()) continue;  // it can never bind; it holds nothing
+    if (PlaceLocked(entry)) {
+      held->push_back(std::move(entry));
+      continue;
+    }
+    unplaceable_ = unplaceable;
+    const autoscale::PodRequest request = RequestOf(entry.demand);
+    *why = std::string(CheckNodeLocked(node, *n->view, entry.demand, request, false));
+    if (why->empty()) *why = "Insufficient nvidia.com/gpu";  // the GPUs, not the totals
+    ReleaseLocked(held);
+    return false;
+  }
+  return true;
+}
+
+void ClusterCache::ReleaseLocked(std::vector<PodEntry>* held) {
+  for (auto it = held->rbegin(); it != held->rend(); ++it)
+    UnplaceLocked(*it);
+  held->clear();
+}
+
+std::string ClusterCache::CheckHeldNodeLocked(
+    const NodeEntry& node, const kube::PodView& pod, const GpuDemand& demand,
+    const autoscale::PodRequest& request, bool predicates,
+    const std::unordered_map<int, std::vector<const Nomination*>>& held_from,
+    std::vector<PodEntry>* held) {
+  auto it = held_from.find(node.index);
+  if (it != held_from.end()) {
+    std::string why;
+    if (predicates) {
+      // A node the pod may not use at all says so, not what is held there.
+      why = NodePredicateFailure(pod, *node.view);
+      if (!why.empty()) return why;
+    }
+    if (!HoldLocked(node, it->second, held, &why)) return why;
+  }
+  std::string why(CheckNodeLocked(node, pod, demand, request, predicates));
+  if (!why.empty()) ReleaseLocked(held);
+  return why;
+}
+
+Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
+                                                    const std::vector<DisruptionBudget>& budgets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
+  if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
+    return InvalidArgumentError(std::move(invalid));  // no eviction helps
+  }
+  const autoscale::PodRequest request = RequestOf(demand);
+  const int32_t priority = PriorityOf(pod);
+  const auto held_from = HeldFromLocked(pod);
+
+  // The pods each node could give up: bound (not merely assumed: their
+  // Binding is in flight) and of lower priority.
+  // And the GPUs the others keep, so that a whole-GPU pod skips, without a
+  // dry run, the nodes where it could not fit whatever leaves.
+  std::vector<std::vector<PodEntry*>> lower(by_index_.size());
+  std::vector<uint32_t> kept_gpus(by_index_.size(), 0);
+  for (auto& [key, entry] : pods_) {
+    if (entry.binding < 0) continue;
+    if (!entry.assumed && entry.view && entry.priority < priority) {
+      lower[entry.node_index].push_back(&entry);
+    } else if (entry.demand.kind != GpuKind::kMig) {
+      for (int g : entry.gpus)
+        kept_gpus[entry.node_index] |= uint32_t{1} << g;
+    }
+  }
+
+  std::map<std::string, int, std::less<>> reasons;
+  auto count = [&reasons](std::string_view why) {
+    auto it = reasons.find(why);
+    if (it == reasons.end()) it = reasons.emplace(std::string(why), 0).first;
+    ++it->second;
+  };
+  std::optional<PreemptionCandidate> best;
+  const int unplaceable = unplaceable_;
+  std::vector<PodEntry> held;
+  for (const NodeEntry* node : by_index_) {
+    if (!NodePredicateFailure(pod, *node->view).empty()) {
+      count(kNotHelpful);  // no eviction changes a taint, a selector or a cordon
+      continue;
+    }
+    std::vector<PodEntry*>& evictable = lower[node->index];
+    if (evictable.empty()) {
+      count(kNoVictims);
+      continue;
+    }
+    if (demand.kind == GpuKind::kWhole) {
+      const autoscale::NodeState& state = state_->node(node->index);
+      const uint32_t all =
+          state.gpu_count >= 32 ? ~uint32_t{0} : (uint32_t{1} << state.gpu_count) - 1;
+      if (std::popcount(all & ~state.mig_mask & ~kept_gpus[node->index]) < request.num_gpu) {
+        count(kInsufficientGpuReason);
+        continue;
+      }
+    }
+    // Dry run: every lower-priority pod gone.
+    std::vector<std::vector<int>> own_gpus;
+    own_gpus.reserve(evictable.size());
+    for (PodEntry* e : evictable) {
+      own_gpus.push_back(e->gpus);
+      UnplaceLocked(*e);
+    }
+    std::string why = CheckHeldNodeLocked(*node, pod, demand, request, false, held_from, &held);
+    if (!why.empty()) {
+      count(why);
+    } else {
+      std::vector<PreemptionVictim> victims;
+      std::unordered_map<const kube::PodView*, PodEntry*> entry_of;
+      for (PodEntry* e : evictable) {
+        victims.push_back({.pod = e->view, .priority = e->priority});
+        entry_of[e->view.get()] = e;
+      }
+      MarkBudgetViolations(&victims, budgets);
+      // Spare the pods a budget protects first, then the others; most
+      // important first within each.
+      std::stable_partition(victims.begin(), victims.end(),
+                            [](const PreemptionVictim& v) { return v.violates_budget; });
+      PreemptionCandidate candidate{.node = node->offer.spec.name, .order = node->index};
+      for (const PreemptionVictim& v : victims) {
+        PodEntry& e = *entry_of[v.pod.get()];
+        const std::vector<int> gpus = e.gpus;
+        if (PlaceLocked(e)) {
+          // Spared only where it runs: on its own GPUs (MIG pods are placed
+          // by count), with the preemptor still fitting.
+          const bool own = e.demand.kind == GpuKind::kMig || e.gpus == gpus;
+          if (own && CheckNodeLocked(*node, pod, demand, request, false).empty()) continue;
+          UnplaceLocked(e);
+          e.gpus = gpus;
+        }
+        candidate.victims.push_back(v);
+        candidate.budget_violations += v.violates_budget;
+      }
+      std::stable_sort(candidate.victims.begin(), candidate.victims.end(), MoreImportant);
+      // The placement score only breaks ties: most nodes lose on their victims.
+      if (!best || CompareByVictims(candidate, *best) <= 0) {
+        candidate.score = std::max(0, engine_->ScoreOf(node->index, request).score);
+        if (!best || PreemptsBetter(candidate, *best)) best = std::move(candidate);
+      }
+    }
+    ReleaseLocked(&held);
+    // Back as they were: every evictable pod on its own GPUs again.
+    for (PodEntry* e : evictable) {
+      if (e->binding >= 0) UnplaceLocked(*e);
+    }
+    for (size_t i = 0; i < evictable.size(); ++i) {
+      evictable[i]->gpus = own_gpus[i];
+      PlaceLocked(*evictable[i]);
+    }
+  }
+  unplaceable_ = unplaceable;
+  if (!best) {
+    return FailedPreconditionError(AggregateReasons(static_cast<int>(by_index_.size()), reasons));
+  }
+  return PreemptionPlan{.node = std::move(best->node),
+                        .victims = std::move(best->victims),
+                        .budget_violations = best->budget_violations};
+}
+
+void ClusterCache::UpsertNominationLocked(const std::string& key,
+                                          const std::shared_ptr<const kube::PodView>& pod) {
+  const std::string_view node = pod->nominated_node_name();
+  auto it = nominations_.find(key);
+  if (node.empty()) {
+    cleared_nominations_.erase(key);  // the clearing has landed
+    if (it != nominations_.end() && !it->second.ours) nominations_.erase(it);
+    return;
+  }
+  if (cleared_nominations_.count(key) || (it != nominations_.end() && it->second.ours)) return;
+  nominations_[key] =
+      Nomination{.view = pod, .node = std::string(node), .priority = PriorityOf(*pod)};
+}
+
+std::vector<std::string> ClusterCache::Nominate(std::shared_ptr<const kube::PodView> pod,
+                                                std::string_view node) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int32_t priority = PriorityOf(*pod);
+  std::vector<std::string> dropped;
+  // Lower-priority pods nominated there may no longer fit (kube-scheduler
+  // clears their nominations too).
+  std::erase_if(nominations_, [&](const auto& n) {
+    if (n.second.node != node || n.second.priority >= priority) return false;
+    dropped.push_back(n.first);
+    return true;
+  });
+  for (const std::string& key : dropped)
+    cleared_nominations_.insert(key);
+  std::string key = PodKey(pod->ns(), pod->name());
+  cleared_nominations_.erase(key);
+  nominations_[std::move(key)] = Nomination{
+      .view = std::move(pod), .node = std::string(node), .priority = priority, .ours = true};
+  ++generation_;
+  std::sort(dropped.begin(), dropped.end());
+  return dropped;
+}
+
+void ClusterCache::ClearNomination(std::string_view ns, std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = PodKey(ns, name);
+  if (nominations_.erase(key) > 0) ++generation_;
+  cleared_nominations_.insert(std::move(key));
+}
+
+std::string ClusterCache::NominatedNode(std::string_view ns, std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nominations_.find(PodKey(ns, name));
+  return it == nominations_.end() ? std::string() : it->second.node;
+}
+
+bool ClusterCache::PreemptionUnderWay(std::string_view node, int32_t priority) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, entry] : pods_) {
+    if (entry.node == node && entry.view && entry.view->terminating() &&
+        PriorityOf(*entry.view) < priority) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace gpu_autoscaler::scheduler

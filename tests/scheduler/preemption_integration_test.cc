@@ -1,0 +1,179 @@
+// Preemption in the standalone scheduler, as real processes: the scheduler
+// against the embedded API server. The test plays the kubelet: it finishes a
+// victim's graceful deletion when it chooses, so the waits in between are seen.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "kube/error.h"
+#include "scheduler/scheduler_process_fixture.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+using nlohmann::json;
+using testing::WaitFor;
+
+class PreemptionProcessTest : public SchedulerProcessTest {
+ protected:
+  // Priorities come from PriorityClasses, as the API server's Priority
+  // admission plugin requires: "priority-<value>", or with Never, "polite-<value>".
+  std::string PriorityClass(int value, bool never = false) {
+    const std::string name = (never ? "polite-" : "priority-") + std::to_string(value);
+    const kube::GroupVersionResource classes{"scheduling.k8s.io", "v1", "priorityclasses", false};
+    json pc = {{"apiVersion", "scheduling.k8s.io/v1"},
+               {"kind", "PriorityClass"},
+               {"metadata", {{"name", name}}},
+               {"value", value}};
+    if (never) pc["preemptionPolicy"] = "Never";
+    auto created = client_->Create({classes, "", "", ""}, pc);
+    EXPECT_TRUE(created.ok() || kube::IsAlreadyExists(created.error()))
+        << created.error().ToString();
+    return name;
+  }
+  // A pod already running on `node` (created bound, as after a kubelet start).
+  void AddRunning(const std::string& name, const std::string& node, const std::string& gpu,
+                  int priority, json labels = json::object()) {
+    AddPod({.name = name,
+            .requests = {{"nvidia.com/gpu", "1"}},
+            .annotations = {{"gpuautoscaler.io/gpu-indices", gpu}},
+            .node = node,
+            .spec_extra = {{"priorityClassName", PriorityClass(priority)}},
+            .metadata_extra = {{"labels", labels}}});
+  }
+  void AddPending(const std::string& name, int priority, bool never = false) {
+    json spec_extra = {{"priorityClassName", PriorityClass(priority, never)}};
+    AddPod({.name = name, .requests = {{"nvidia.com/gpu", "1"}}, .spec_extra = spec_extra});
+  }
+  bool Terminating(const std::string& name) {
+    json pod = GetPod(name);
+    return pod.is_object() && pod["metadata"].contains("deletionTimestamp");
+  }
+  std::string Nominated(const std::string& name) {
+    json pod = GetPod(name);
+    return pod.is_object() ? pod["status"].value("nominatedNodeName", "") : "";
+  }
+  json Condition(const std::string& name, const std::string& type) {
+    json pod = GetPod(name);
+    if (!pod.is_object()) return json();
+    for (const json& c : pod["status"].value("conditions", json::array())) {
+      if (c.value("type", "") == type) return c;
+    }
+    return json();
+  }
+  // What a kubelet does once the containers stopped.
+  void FinishDeletion(const std::string& name) {
+    ASSERT_TRUE(
+        client_->Delete({kube::resources::kPods, ns_, name, ""}, {.grace_period_seconds = 0}).ok());
+  }
+};
+
+TEST_F(PreemptionProcessTest, AHigherPriorityPodEvictsOnePodWaitsAndKeepsTheRoom) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "2"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "2"}}});
+  StartScheduler();
+  AddRunning("a-low-0", "a", "0", 10);
+  AddRunning("a-low-1", "a", "1", 10);
+  AddRunning("b-high-0", "b", "0", 100);
+  AddRunning("b-high-1", "b", "1", 100);
+  AddPending("urgent", 1000);
+  ASSERT_TRUE(WaitFor([&] { return Nominated("urgent") == "a"; })) << scheduler_.Log();
+  // One victim on a (priority 10 there against 100 on b), and only one.
+  ASSERT_TRUE(WaitFor([&] { return Terminating("a-low-0") || Terminating("a-low-1"); }));
+  const std::string victim = Terminating("a-low-0") ? "a-low-0" : "a-low-1";
+  const std::string spared = victim == "a-low-0" ? "a-low-1" : "a-low-0";
+  const std::string victim_gpu = GpusOf(victim);
+  EXPECT_FALSE(Terminating(spared));
+  EXPECT_FALSE(Terminating("b-high-0"));
+  EXPECT_FALSE(Terminating("b-high-1"));
+  json disruption = Condition(victim, "DisruptionTarget");
+  EXPECT_EQ(disruption.value("status", ""), "True");
+  EXPECT_EQ(disruption.value("reason", ""), "PreemptionByScheduler");
+  EXPECT_EQ(disruption.value("message", ""),
+            "gpu-autoscaler: preempting to accommodate a higher priority pod");
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor(victim, "Preempted").empty(); }));
+  EXPECT_EQ(EventsFor(victim, "Preempted")[0].value("message", ""),
+            "Preempted by " + ns_ + "/urgent on node a");
+  // What the pod was told (its PodScheduled message moves on at the next try).
+  const std::string told =
+      "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: evicting 1 pod(s) of "
+      "lower priority on node \"a\" (" +
+      ns_ + "/" + victim + "); the pod is nominated there.";
+  ASSERT_TRUE(WaitFor([&] {
+    for (const json& e : EventsFor("urgent", "FailedScheduling")) {
+      if (e.value("message", "") == told) return true;
+    }
+    return false;
+  })) << told;
+  // Until the victim is gone the pod waits, and does not preempt again.
+  ASSERT_TRUE(WaitFor([&] {
+    return Scheduled("urgent").find("waiting for the pods it preempted on node \"a\"") !=
+           std::string::npos;
+  })) << Scheduled("urgent");
+  EXPECT_EQ(NodeOf("urgent"), "");
+  EXPECT_FALSE(Terminating(spared));
+  // A pod of the victims' priority, arriving now, gets nothing and evicts nothing.
+  AddPending("later", 10);
+  ASSERT_TRUE(WaitFor([&] { return !Scheduled("later").empty(); }));
+  EXPECT_EQ(Scheduled("later"),
+            "False: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes "
+            "are available: 2 No preemption victims found for incoming pod.");
+  FinishDeletion(victim);
+  // The room goes to "urgent", on the victim's GPU, not to "later".
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
+  EXPECT_EQ(GpusOf("urgent"), victim_gpu);
+  EXPECT_EQ(NodeOf("later"), "");
+  EXPECT_FALSE(Terminating(spared));
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("gpu_autoscaler_scheduler_preemption_victims_total 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(
+      metrics.find("gpu_autoscaler_scheduler_preemption_attempts_total{result=\"preempted\"} 1"),
+      std::string::npos);
+}
+
+TEST_F(PreemptionProcessTest, BudgetsAndPreemptionPolicyNeverAreRespected) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  // web's budget allows no disruption (status.disruptionsAllowed 0). The
+  // API server is v1.20's: policy/v1beta1, which the scheduler finds itself.
+  const kube::GroupVersionResource v1beta1{"policy", "v1beta1", "poddisruptionbudgets", true};
+  auto pdb = client_->Create(
+      {v1beta1, ns_, "", ""},
+      json{{"apiVersion", "policy/v1beta1"},
+           {"kind", "PodDisruptionBudget"},
+           {"metadata", {{"name", "web"}}},
+           {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "web"}}}}}}}});
+  ASSERT_TRUE(pdb.ok()) << pdb.error().ToString();
+  StartScheduler();
+  AddRunning("web-0", "a", "0", 1, {{"app", "web"}});
+  AddRunning("batch-0", "b", "0", 50);
+  AddPending("polite", 1000, /*never=*/true);
+  ASSERT_TRUE(WaitFor([&] { return !Scheduled("polite").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(Scheduled("polite"),
+            "False: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: not "
+            "eligible due to preemptionPolicy=Never.");
+  AddPending("urgent", 1000);
+  ASSERT_TRUE(WaitFor([&] { return Nominated("urgent") == "b"; })) << scheduler_.Log();
+  EXPECT_TRUE(Terminating("batch-0"));  // priority 50, but no budget stands in the way
+  EXPECT_FALSE(Terminating("web-0"));
+  FinishDeletion("batch-0");
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "b"; })) << scheduler_.Log();
+  EXPECT_EQ(NodeOf("polite"), "");
+  EXPECT_FALSE(Terminating("web-0"));
+}
+
+TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler({"--preemption=false"});
+  AddRunning("low", "a", "0", 0);
+  AddPending("urgent", 1000);
+  ASSERT_TRUE(WaitFor([&] { return !Scheduled("urgent").empty(); })) << scheduler_.Log();
+  EXPECT_EQ(Scheduled("urgent"), "False: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.");
+  EXPECT_FALSE(Terminating("low"));
+  EXPECT_EQ(Nominated("urgent"), "");
+}
+
+}  // namespace
+}  // namespace gpu_autoscaler::scheduler
