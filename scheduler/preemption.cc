@@ -48,8 +48,18 @@ Result<DisruptionBudget> ParseDisruptionBudget(std::string_view text) {
   DisruptionBudget budget;
   const nlohmann::json& meta = object.value("metadata", nlohmann::json::object());
   if (!meta.is_object()) return InvalidArgumentError("PodDisruptionBudget: bad metadata");
-  budget.ns = meta.value("namespace", "");
-  budget.name = meta.value("name", "");
+  // A field of the wrong type reads as absent (json::value would throw).
+  auto text_of = [&meta](const char* key) {
+    auto it = meta.find(key);
+    return it != meta.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  budget.ns = text_of("namespace");
+  budget.name = text_of("name");
+  if (budget.ns.empty() || budget.name.empty()) {
+    return InvalidArgumentError(
+        "PodDisruptionBudget: metadata.namespace and metadata.name must be "
+        "strings");
+  }
   const nlohmann::json spec = object.value("spec", nlohmann::json::object());
   if (spec.is_object() && spec.contains("selector") && spec["selector"].is_object()) {
     Result<kube::LabelSelector> selector = kube::LabelSelector::FromJson(spec["selector"].dump());

@@ -169,6 +169,9 @@ TEST(PreemptionRulesTest, BudgetsAreSpentMostImportantFirst) {
 
 TEST(PreemptionRulesTest, ParseDisruptionBudgetSaysWhatIsWrong) {
   EXPECT_EQ(ParseDisruptionBudget("{").error().message(), "PodDisruptionBudget: not a JSON object");
+  // Found by preemption_fuzz: a field of the wrong type threw from json::value.
+  EXPECT_EQ(ParseDisruptionBudget(R"({"metadata":{"name":"x","namespace":{}}})").error().message(),
+            "PodDisruptionBudget: metadata.namespace and metadata.name must be strings");
   Result<DisruptionBudget> bad = ParseDisruptionBudget(
       R"({"metadata":{"name":"x","namespace":"d"},"spec":{"selector":{"matchExpressions":[{"key":"a","operator":"Near"}]}}})");
   ASSERT_FALSE(bad.ok());

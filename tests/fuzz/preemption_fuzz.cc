@@ -1,0 +1,108 @@
+// Fuzzes preemption (scheduler/preemption.h, ClusterCache::PlanPreemption)
+// with what the API server hands the scheduler: Nodes, bound Pods (their
+// priorities, start times, labels and gpu-indices annotations as anyone may
+// write them), PodDisruptionBudgets and a pending preemptor. The input is a
+// JSON object {"nodes": [...], "pods": [...], "pdbs": [...], "preemptor": {...}}.
+// Any bytes must decode or fail with an error, never crash. A plan must name
+// only pods of lower priority, bound on its node, none twice; the dry run must
+// leave the cache as it was; and once the victims are gone the preemptor must
+// fit on the node (checked where no MIG pod is involved, whose GPUs the cache
+// chooses by count, and with fewer than 8 victims, below the pod-count drift
+// that makes the cache relearn its workload and re-place every pod).
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kube/object_codec.h"
+#include "scheduler/cluster_cache.h"
+#include "scheduler/preemption.h"
+
+using namespace gpu_autoscaler;
+using namespace gpu_autoscaler::scheduler;
+using nlohmann::json;
+
+namespace {
+
+std::shared_ptr<const kube::PodView> PodOf(const json& j) {
+  auto view = kube::DecodePod(j.dump());
+  if (!view.ok()) return nullptr;
+  return std::make_shared<const kube::PodView>(std::move(view).value());
+}
+
+bool UsesMig(const kube::PodView& pod) {
+  for (const kube::ContainerResources& c : pod.containers()) {
+    for (const kube::ResourceQuantity& q : c.requests)
+      if (q.name.view().starts_with("nvidia.com/mig-")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  json input = json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
+  if (input.is_discarded() || !input.is_object()) return 0;
+  auto cache = std::move(ClusterCache::Create({.policy = "FragLookahead"})).value();
+  auto list = [&](const char* key) {
+    auto it = input.find(key);
+    return it != input.end() && it->is_array() ? *it : json::array();
+  };
+  for (const json& n : list("nodes")) {
+    auto view = kube::DecodeNode(n.dump());
+    if (view.ok()) cache->UpsertNode(std::make_shared<const kube::NodeView>(std::move(*view)));
+  }
+  bool mig = false;
+  std::vector<std::shared_ptr<const kube::PodView>> pods;
+  for (const json& p : list("pods")) {
+    if (auto pod = PodOf(p)) {
+      mig = mig || UsesMig(*pod);
+      cache->UpsertPod(pod);
+      pods.push_back(pod);
+    }
+  }
+  std::vector<DisruptionBudget> budgets;
+  for (const json& b : list("pdbs")) {
+    Result<DisruptionBudget> budget = ParseDisruptionBudget(b.dump());
+    if (budget.ok()) budgets.push_back(std::move(budget).value());
+  }
+  auto it = input.find("preemptor");
+  if (it == input.end()) return 0;
+  auto preemptor = PodOf(*it);
+  if (preemptor == nullptr) return 0;
+  mig = mig || UsesMig(*preemptor);
+
+  const double fragmentation_before = cache->FragmentationRatio();
+  const CacheStats stats_before = cache->stats();
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*preemptor, budgets);
+  const CacheStats stats_after = cache->stats();
+  if (cache->FragmentationRatio() != fragmentation_before ||
+      stats_after.pods != stats_before.pods ||
+      stats_after.unplaceable != stats_before.unplaceable ||
+      stats_after.rebuilds != stats_before.rebuilds) {
+    std::abort();  // the dry run changed the cache
+  }
+  if (!plan.ok()) return 0;
+  const int32_t priority = PriorityOf(*preemptor);
+  std::set<std::string> seen;
+  int violations = 0;
+  for (const PreemptionVictim& v : plan->victims) {
+    if (v.priority >= priority || PriorityOf(*v.pod) != v.priority) std::abort();
+    if (v.pod->node_name() != plan->node) std::abort();
+    if (!seen.insert(std::string(v.pod->ns()) + "/" + std::string(v.pod->name())).second) {
+      std::abort();
+    }
+    violations += v.violates_budget;
+  }
+  if (violations != plan->budget_violations) std::abort();
+  if (mig || plan->victims.size() >= 8) return 0;
+  for (const PreemptionVictim& v : plan->victims)
+    cache->DeletePod(v.pod->ns(), v.pod->name());
+  if (!cache->PlanOn(*preemptor, plan->node, /*predicates=*/true).ok()) std::abort();
+  return 0;
+}
