@@ -63,6 +63,9 @@ std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod) {
 
 bool WaitsForCapacity(const kube::PodView& pod) {
   if (pod.terminating() || pod.phase() != kube::PodPhase::kPending) return false;
+  // Preempting: a scheduler is freeing room for it on that node (Karpenter's
+  // IsPreempting); new capacity would come too late and stay empty.
+  if (!pod.nominated_node_name().empty()) return false;
   for (const kube::Condition& c : pod.conditions()) {
     if (c.type.view() != "PodScheduled") continue;
     return c.status == kube::ConditionStatus::kFalse && c.reason.view() != "SchedulingGated";

@@ -120,8 +120,9 @@ std::vector<std::string> BudgetsAskingSpotScaleDown(
 std::optional<autoscale::PodSpec> PoolDemandOf(const kube::PodView& pod);
 
 // Whether an unbound pod asks for capacity: Pending, not terminating,
-// PodScheduled=False (the scheduler found no room), and not held by its
-// scheduling gates (reason SchedulingGated: no scheduler has looked yet).
+// PodScheduled=False (the scheduler found no room), not held by its
+// scheduling gates (reason SchedulingGated: no scheduler has looked yet), and
+// not preempting (status.nominatedNodeName: room is being freed for it).
 bool WaitsForCapacity(const kube::PodView& pod);
 
 struct PoolCondition {

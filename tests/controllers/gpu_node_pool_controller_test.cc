@@ -190,7 +190,7 @@ TEST(PoolDemandTest, MigAndWholeAndModelSelection) {
                    .has_value());
 }
 
-TEST(WaitsForCapacityTest, UnschedulableYesGatedNo) {
+TEST(WaitsForCapacityTest, UnschedulableYesGatedOrPreemptingNo) {
   auto with_status = [](json status) {
     json pod = PodJson("p", {{"nvidia.com/gpu", "1"}});
     pod["status"] = std::move(status);
@@ -206,6 +206,10 @@ TEST(WaitsForCapacityTest, UnschedulableYesGatedNo) {
   EXPECT_FALSE(WaitsForCapacity(with_status(scheduled("True", ""))));
   EXPECT_FALSE(WaitsForCapacity(with_status({{"phase", "Pending"}})));  // not tried yet
   EXPECT_FALSE(WaitsForCapacity(with_status({{"phase", "Running"}})));
+  // Preempting: its victims are making room on the nominated node.
+  json preempting = scheduled("False", "Unschedulable");
+  preempting["nominatedNodeName"] = "gpu-1";
+  EXPECT_FALSE(WaitsForCapacity(with_status(preempting)));
 }
 
 TEST(PoolForPodTest, NodeSelectorNamesThePoolOrItsModel) {
