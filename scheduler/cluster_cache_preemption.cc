@@ -98,10 +98,10 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
   const int32_t priority = PriorityOf(pod);
   const auto held_from = HeldFromLocked(pod);
 
-  // The pods each node could give up: bound (not merely assumed: their
-  // Binding is in flight) and of lower priority.
-  // And the GPUs the others keep, so that a whole-GPU pod skips, without a
-  // dry run, the nodes where it could not fit whatever leaves.
+  // The pods each node could give up (bound, not merely assumed with their
+  // Binding in flight, and of lower priority), and the GPUs the others keep:
+  // a whole-GPU pod skips, without a dry run, a node it could not fit on
+  // whatever left.
   std::vector<std::vector<PodEntry*>> lower(by_index_.size());
   std::vector<uint32_t> kept_gpus(by_index_.size(), 0);
   for (auto& [key, entry] : pods_) {
