@@ -307,7 +307,6 @@ std::string ClusterCache::DemandErrorLocked(const GpuDemand& demand) const {
 
 // The fixed reasons; CheckNodeLocked returns views of these, so rejecting a
 // node allocates nothing.
-constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
 constexpr std::string_view kInsufficientShared = "Insufficient nvidia.com/gpu.shared";
 constexpr std::string_view kInsufficientCpu = "Insufficient cpu";
 constexpr std::string_view kInsufficientMemory = "Insufficient memory";
@@ -487,8 +486,7 @@ Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool pred
   const autoscale::PodRequest request = RequestOf(demand);
   // Only the standalone scheduler keeps room for nominated pods; behind
   // kube-scheduler, kube-scheduler does.
-  const auto held_from =
-      predicates ? HeldFromLocked(pod) : std::unordered_map<int, std::vector<const Nomination*>>();
+  const auto held_from = predicates ? HeldFromLocked(pod) : HeldFrom();
   std::vector<PodEntry> held;
   std::map<std::string, int, std::less<>> reasons;
   auto count = [&reasons](std::string_view why) {
@@ -553,8 +551,7 @@ Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::stri
   }
   const autoscale::PodRequest request = RequestOf(demand);
   std::vector<PodEntry> held;
-  const auto held_from =
-      predicates ? HeldFromLocked(pod) : std::unordered_map<int, std::vector<const Nomination*>>();
+  const auto held_from = predicates ? HeldFromLocked(pod) : HeldFrom();
   if (std::string why =
           CheckHeldNodeLocked(*node, pod, demand, request, predicates, held_from, &held);
       !why.empty()) {

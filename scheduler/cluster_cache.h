@@ -191,6 +191,8 @@ class ClusterCache {
     // status: the informer's copies may lag behind it.
     bool ours = false;
   };
+  // Nominations that keep room from one pod, by node index.
+  using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -198,6 +200,8 @@ class ClusterCache {
 
   explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
   static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
+  // The reason for a node short of GPUs, shared by the fit checks and preemption.
+  static constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
 
   void EnsureBuiltLocked();
   void RebuildLocked();
@@ -219,8 +223,7 @@ class ClusterCache {
                               const std::shared_ptr<const kube::PodView>& pod);
   // The nominations that keep room from `pod`, by node index: other pods'
   // of at least its priority. Empty when there are none.
-  std::unordered_map<int, std::vector<const Nomination*>> HeldFromLocked(
-      const kube::PodView& pod) const;
+  HeldFrom HeldFromLocked(const kube::PodView& pod) const;
   // Places `nominated` on `node` until ReleaseLocked. False, with nothing
   // held and `why` saying what is short, when they do not all fit.
   bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,
@@ -229,11 +232,10 @@ class ClusterCache {
   // CheckNodeLocked once the pods nominated to the node that keep room from
   // this pod (`held_from`) are placed. When it fits (""), they stay placed in
   // `held` for the caller to score under, and to ReleaseLocked.
-  std::string CheckHeldNodeLocked(
-      const NodeEntry& node, const kube::PodView& pod, const GpuDemand& demand,
-      const autoscale::PodRequest& request, bool predicates,
-      const std::unordered_map<int, std::vector<const Nomination*>>& held_from,
-      std::vector<PodEntry>* held);
+  std::string CheckHeldNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                                  const GpuDemand& demand, const autoscale::PodRequest& request,
+                                  bool predicates, const HeldFrom& held_from,
+                                  std::vector<PodEntry>* held);
 
   const CacheOptions options_;
   mutable std::mutex mu_;

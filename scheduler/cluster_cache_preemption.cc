@@ -15,14 +15,11 @@ namespace {
 // kube-scheduler's texts for the nodes preemption cannot use.
 constexpr std::string_view kNotHelpful = "Preemption is not helpful for scheduling";
 constexpr std::string_view kNoVictims = "No preemption victims found for incoming pod";
-// What the dry run would say on a node whose staying pods keep too many GPUs.
-constexpr std::string_view kInsufficientGpuReason = "Insufficient nvidia.com/gpu";
 
 }  // namespace
 
-std::unordered_map<int, std::vector<const ClusterCache::Nomination*>> ClusterCache::HeldFromLocked(
-    const kube::PodView& pod) const {
-  std::unordered_map<int, std::vector<const Nomination*>> held_from;
+ClusterCache::HeldFrom ClusterCache::HeldFromLocked(const kube::PodView& pod) const {
+  HeldFrom held_from;
   if (nominations_.empty()) return held_from;
   const std::string self = PodKey(pod.ns(), pod.name());
   const int32_t priority = PriorityOf(pod);
@@ -53,7 +50,7 @@ bool ClusterCache::HoldLocked(const NodeEntry& node,
     unplaceable_ = unplaceable;
     const autoscale::PodRequest request = RequestOf(entry.demand);
     *why = std::string(CheckNodeLocked(node, *n->view, entry.demand, request, false));
-    if (why->empty()) *why = "Insufficient nvidia.com/gpu";  // the GPUs, not the totals
+    if (why->empty()) *why = kInsufficientGpu;  // the GPUs, not the totals
     ReleaseLocked(held);
     return false;
   }
@@ -66,11 +63,11 @@ void ClusterCache::ReleaseLocked(std::vector<PodEntry>* held) {
   held->clear();
 }
 
-std::string ClusterCache::CheckHeldNodeLocked(
-    const NodeEntry& node, const kube::PodView& pod, const GpuDemand& demand,
-    const autoscale::PodRequest& request, bool predicates,
-    const std::unordered_map<int, std::vector<const Nomination*>>& held_from,
-    std::vector<PodEntry>* held) {
+std::string ClusterCache::CheckHeldNodeLocked(const NodeEntry& node, const kube::PodView& pod,
+                                              const GpuDemand& demand,
+                                              const autoscale::PodRequest& request, bool predicates,
+                                              const HeldFrom& held_from,
+                                              std::vector<PodEntry>* held) {
   auto it = held_from.find(node.index);
   if (it != held_from.end()) {
     std::string why;
@@ -138,7 +135,7 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
       const uint32_t all =
           state.gpu_count >= 32 ? ~uint32_t{0} : (uint32_t{1} << state.gpu_count) - 1;
       if (std::popcount(all & ~state.mig_mask & ~kept_gpus[node->index]) < request.num_gpu) {
-        count(kInsufficientGpuReason);
+        count(kInsufficientGpu);  // what the dry run would say
         continue;
       }
     }

@@ -183,7 +183,7 @@ void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod)
   if (!choice.ok()) {
     std::string message = choice.error().message();
     if (options_.preemption && hooks_.evict && hooks_.nominate) {
-      if (std::string preemption = Preempt(pod); !preemption.empty()) {
+      if (std::string preemption = Preempt(pod, nominated); !preemption.empty()) {
         message += " " + preemption;
       }
     }
@@ -251,10 +251,9 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   }
 }
 
-std::string StandaloneScheduler::Preempt(const PodPtr& pod) {
+std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& nominated) {
   if (pod->never_preempts()) return "preemption: not eligible due to preemptionPolicy=Never.";
   const int32_t priority = PriorityOf(*pod);
-  const std::string nominated = cache_.NominatedNode(pod->ns(), pod->name());
   if (!nominated.empty() && cache_.PreemptionUnderWay(nominated, priority)) {
     metrics_->Preemption("waiting", 0);
     return "preemption: waiting for the pods it preempted on node \"" + nominated +

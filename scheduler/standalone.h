@@ -132,9 +132,10 @@ class StandaloneScheduler {
   void ScheduleOne(const std::string& key, const PodPtr& pod);
   void ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger);
   void Unschedulable(const std::string& key, const kube::PodView& pod, const std::string& message);
-  // Tries preemption for a pod that fits nowhere; returns what happened, to
-  // follow the fit error in the pod's message ("" when it does not apply).
-  std::string Preempt(const PodPtr& pod);
+  // Tries preemption for a pod that fits nowhere, nominated to `nominated`
+  // ("" when not); returns what happened, to follow the fit error in the
+  // pod's message ("" when it does not apply).
+  std::string Preempt(const PodPtr& pod, const std::string& nominated);
   void StartBind(const std::string& key, Attempt attempt);
 
   ClusterCache& cache_;

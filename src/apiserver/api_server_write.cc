@@ -54,8 +54,6 @@ bool IsPriorityClasses(const ResourceInfo& info) {
   return info.group == "scheduling.k8s.io" && info.resource == "priorityclasses";
 }
 
-constexpr const char* kPriorityClassesKey = "scheduling.k8s.io/priorityclasses";
-
 // admission.NewForbidden: the name is the request's, else the object's
 // generateName (admission runs before names are generated), else "Unknown".
 Error AdmissionForbidden(const ResourceInfo& info, std::string name, const std::string& why) {
@@ -69,14 +67,15 @@ Error AdmissionForbidden(const ResourceInfo& info, std::string name, const std::
 }  // namespace
 
 PriorityClassLookup ApiServer::Impl::StoredPriorityClasses() {
+  const std::string key = registry.Find("scheduling.k8s.io", "v1", "priorityclasses")->StorageKey();
   return {
-      .find = [this](const std::string& name) -> json {
-        ObjectPtr pc = store.Get(kPriorityClassesKey, name);
+      .find = [this, key](const std::string& name) -> json {
+        ObjectPtr pc = store.Get(key, name);
         return pc ? pc->Parse() : json();
       },
-      .global_default = [this]() -> json {
+      .global_default = [this, key]() -> json {
         ListRequest lr;
-        lr.storage_key = kPriorityClassesKey;
+        lr.storage_key = key;
         // Cheap pre-filter on the stored text; the parse below decides.
         lr.filter = [](const StoredObject& o) {
           return o.json.find("\"globalDefault\":true") != std::string::npos;
