@@ -1,7 +1,8 @@
-// The standalone scheduler's preemption decision on a full cluster
-// (docs/benchmarks.md, "Scheduler"): ClusterCache::PlanPreemption, a dry run
-// on every node, against ClusterCache::Select for the same pod, the failed
-// fit check that comes before it, in the same run.
+// The scheduler's preemption decision on a full cluster (docs/benchmarks.md,
+// "Scheduler"): ClusterCache::PlanPreemption, a dry run on every node
+// (standalone), and the extender's /preempt over kube-scheduler's candidate
+// nodes, against ClusterCache::Select for the same pod, the failed fit check
+// that comes before it, in the same run.
 //
 // The cluster: 1,000 or 5,000 nodes of 8 whole GPUs, every GPU taken by a
 // pod of 1, 2 or 4 GPUs whose priority is 0, 100, 1000 or 10000, each with a
@@ -11,6 +12,7 @@
 //   build/default/bench/scheduler_preemption_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 
 #include "kube/object_codec.h"
 #include "scheduler/cluster_cache.h"
+#include "scheduler/extender.h"
 
 namespace gpu_autoscaler::scheduler {
 namespace {
@@ -111,6 +114,39 @@ void BM_PlanPreemption(benchmark::State& state) {
   state.counters["victims_per_plan"] = static_cast<double>(victims) / state.iterations();
 }
 
+// The extender's /preempt for the same pods, body to answer: kube-scheduler
+// offers its candidates, max(100, 10% of the nodes) by default
+// (DefaultPreemptionArgs), each with one victim by UID, in the cache form.
+void BM_ExtenderPreempt(benchmark::State& state) {
+  const int nodes = static_cast<int>(state.range(0));
+  auto cache = FullCluster(nodes);
+  const int candidates = std::max(100, nodes / 10);
+  std::vector<std::string> bodies;
+  for (int gpus : {1, 2, 4, 8}) {
+    json offered = json::object();
+    for (int c = 0; c < candidates; ++c) {
+      const int n = static_cast<int>(Mix(static_cast<uint64_t>(gpus) * 100003 + c) % nodes);
+      const std::string node = "gpu-" + std::to_string(n);
+      offered[node] = {{"Pods", {{{"UID", "uid-" + node + "-0"}}}}, {"NumPDBViolations", 0}};
+    }
+    bodies.push_back(json{
+        {"Pod", GpuPod("urgent-" + std::to_string(gpus), gpus, 5000)},
+        {"NodeNameToVictims", nullptr},
+        {"NodeNameToMetaVictims",
+         offered}}.dump());
+  }
+  Extender extender(*cache, {});
+  size_t i = 0;
+  int64_t answered = 0;
+  for (auto _ : state) {
+    ExtenderReply reply = extender.Handle("preempt", bodies[i++ % bodies.size()]);
+    if (reply.status != 200) state.SkipWithError(reply.body.c_str());
+    answered += reply.body.size() > 30;  // a node and its victims
+  }
+  state.counters["candidates"] = candidates;
+  state.counters["answered_share"] = static_cast<double>(answered) / state.iterations();
+}
+
 // The fit check that fails before preemption is tried: the same pods.
 void BM_SelectThatFails(benchmark::State& state) {
   auto cache = FullCluster(static_cast<int>(state.range(0)));
@@ -124,6 +160,7 @@ void BM_SelectThatFails(benchmark::State& state) {
 
 BENCHMARK(BM_PlanPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SelectThatFails)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ExtenderPreempt)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpu_autoscaler::scheduler

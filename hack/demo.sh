@@ -806,6 +806,82 @@ online_bound() { [[ $(pod_field online-0 'p["spec"].get("nodeName", "")') == l40
 wait_for 30 online_bound
 echo "  the kubelet stopped $victim ->"
 preemption_view
+step "15c. Behind kube-scheduler: the extender's preemptVerb chooses victims by GPU"
+# kube-scheduler (1.20.10+, 1.21.4+, 1.22+) asks its extender which victims to
+# evict. On a time-sliced node it counts replicas: for a pod that needs a whole
+# GPU's share (2 of 2 replicas) it offers the two least important pods, one on
+# each GPU, and no GPU is freed. The extender (a second scheduler process, in
+# extender mode) answers with the two pods that share one GPU.
+extender_port=$(free_port) extender_probe=$(free_port)
+"$build/gpu-autoscaler-scheduler" --kubeconfig "$work/kubeconfig" --mode=extender \
+  --bind-address 127.0.0.1 --port "$extender_port" --metrics-bind-address 0 \
+  --health-probe-bind-address "127.0.0.1:$extender_probe" >"$work/extender.log" 2>&1 &
+extender_pid=$!
+pids+=($extender_pid)
+apply - <<'YAML' >/dev/null
+apiVersion: v1
+kind: Node
+metadata: {name: ts-1, labels: {nvidia.com/gpu.product: NVIDIA-L4, nvidia.com/gpu.sharing-strategy: time-slicing, nvidia.com/gpu.replicas: "2"}}
+status:
+  capacity: {cpu: "32", memory: 128Gi, pods: "110", nvidia.com/gpu.shared: "4"}
+  allocatable: {cpu: "32", memory: 128Gi, pods: "110", nvidia.com/gpu.shared: "4"}
+  conditions: [{type: Ready, status: "True"}]
+YAML
+# GPU 0: shared-a (started 1 Dec), shared-b (3 Dec); GPU 1: shared-c (2 Dec), shared-d (4 Dec).
+for spec in "a 0 1" "b 0 3" "c 1 2" "d 1 4"; do
+  read -r id gpu day <<<"$spec"
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: shared-$id, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$gpu"}}
+spec:
+  nodeName: ts-1
+  priorityClassName: batch
+  containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu.shared: "1"}, requests: {cpu: "2", memory: 8Gi, nvidia.com/gpu.shared: "1"}}}]
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/priority/pods/shared-$id/status" \
+    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0${day}T00:00:00Z\"}}" >/dev/null
+done
+wait_for 30 curl -fs "127.0.0.1:$extender_probe/readyz"
+# kube-scheduler's count-based choice: spare the most important (earliest
+# started) while 2 replicas stay free in total: a, c spared; b, d evicted.
+get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+pods = {p["metadata"]["name"]: p for p in json.load(sys.stdin)["items"]}
+offered = [{"UID": pods[n]["metadata"]["uid"]} for n in ("shared-b", "shared-d")]
+preemptor = {"metadata": {"name": "online-1", "namespace": "priority", "uid": "online-1"},
+             "spec": {"priority": 100000, "containers": [{"name": "main", "resources": {
+                 "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu.shared": "2"},
+                 "limits": {"nvidia.com/gpu.shared": "2"}}}]}}
+json.dump({"Pod": preemptor, "NodeNameToVictims": None,
+           "NodeNameToMetaVictims": {"ts-1": {"Pods": offered, "NumPDBViolations": 0}}}, sys.stdout)' \
+  >"$work/preempt-args.json"
+curl -fsS -X POST -H 'Content-Type: application/json' --data-binary @"$work/preempt-args.json" \
+  "127.0.0.1:$extender_port/preempt" >"$work/preempt-answer.json"
+get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+pods = {p["metadata"]["uid"]: p for p in json.load(sys.stdin)["items"]}
+def show(uids):
+    return ", ".join("%s (GPU %s)" % (pods[u]["metadata"]["name"],
+                     pods[u]["metadata"]["annotations"]["gpuautoscaler.io/gpu-indices"]) for u in uids)
+asked = json.load(open(sys.argv[1]))["NodeNameToMetaVictims"]["ts-1"]["Pods"]
+answer = json.load(open(sys.argv[2]))["NodeNameToMetaVictims"]
+print("  POST /preempt for online-1 (priority 100000, nvidia.com/gpu.shared: 2) on ts-1")
+print("  kube-scheduler offers:  " + show([p["UID"] for p in asked]) + "  -> no GPU freed")
+for node, v in answer.items():
+    print("  the extender answers:   %s on %s, NumPDBViolations %d -> GPU %s freed" % (
+        show([p["UID"] for p in v["Pods"]]), node, v["NumPDBViolations"],
+        pods[v["Pods"][0]["UID"]]["metadata"]["annotations"]["gpuautoscaler.io/gpu-indices"]))
+if not answer:
+    sys.exit("the extender named no victims")' "$work/preempt-args.json" "$work/preempt-answer.json"
+# The step leaves nothing behind for the later steps.
+kill "$extender_pid" 2>/dev/null || true
+for id in a b c d; do
+  curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/shared-$id?gracePeriodSeconds=0" >/dev/null
+done
+curl -fsS -X DELETE "$server/api/v1/nodes/ts-1" >/dev/null
+
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'

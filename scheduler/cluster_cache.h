@@ -23,9 +23,10 @@
 // and, weighted by their count, the CPU-only pods' other than DaemonSet,
 // static and kube-system pods).
 //
-// Preemption (standalone mode; cluster_cache_preemption.cc): PlanPreemption
-// dry-runs evictions of lower-priority pods node by node, as kube-scheduler's
-// DefaultPreemption does (preemption.h). A pod that preempted is nominated to
+// Preemption (cluster_cache_preemption.cc): PlanPreemption (standalone mode)
+// and PlanPreemptionAmong (the extender's preemptVerb) dry-run evictions of
+// lower-priority pods node by node, as kube-scheduler's DefaultPreemption
+// does (preemption.h). A pod that preempted is nominated to
 // its node: until it binds, Select and PlanOn with predicates keep its room
 // there from pods of the same or lower priority (kube-scheduler's nominator). Nominations
 // also come from pending pods' status.nominatedNodeName, so they outlive a
@@ -138,6 +139,17 @@ class ClusterCache {
   // InvalidArgument when the pod can never fit (Select's reason).
   Result<PreemptionPlan> PlanPreemption(const kube::PodView& pod,
                                         const std::vector<DisruptionBudget>& budgets);
+  // The extender's preemptVerb: the same dry run over kube-scheduler's
+  // candidate nodes only (unknown names are skipped), without node_fit.h's
+  // predicates, which kube-scheduler has applied. Victims are chosen on the
+  // GPUs, not taken from kube-scheduler's count-based choice, except that a
+  // pod without GPUs whose UID is in `evict_anyway` (kube-scheduler's own
+  // victims) is never spared. A node where the pod fits with no victim is no
+  // candidate. Errors as PlanPreemption's.
+  Result<PreemptionPlan> PlanPreemptionAmong(const kube::PodView& pod,
+                                             std::span<const std::string_view> nodes,
+                                             const std::unordered_set<std::string>& evict_anyway,
+                                             const std::vector<DisruptionBudget>& budgets);
   // Nominates `pod` to `node`. Returns the pods ("ns/name") of lower priority
   // nominated to that node before, whose nominations this drops.
   std::vector<std::string> Nominate(std::shared_ptr<const kube::PodView> pod,
@@ -191,6 +203,10 @@ class ClusterCache {
     // status: the informer's copies may lag behind it.
     bool ours = false;
   };
+  struct DryRunOptions {
+    bool predicates = true;  // apply node_fit.h to each candidate
+    const std::unordered_set<std::string>* evict_anyway = nullptr;  // UIDs
+  };
   // Nominations that keep room from one pod, by node index.
   using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
   struct StringHash {
@@ -229,6 +245,10 @@ class ClusterCache {
   bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,
                   std::vector<PodEntry>* held, std::string* why);
   void ReleaseLocked(std::vector<PodEntry>* held);
+  Result<PreemptionPlan> PlanPreemptionLocked(const kube::PodView& pod,
+                                              const std::vector<DisruptionBudget>& budgets,
+                                              const std::vector<NodeEntry*>& candidates,
+                                              DryRunOptions options);
   // CheckNodeLocked once the pods nominated to the node that keep room from
   // this pod (`held_from`) are placed. When it fits (""), they stay placed in
   // `held` for the caller to score under, and to ReleaseLocked.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "scheduler/cluster_cache.h"
 #include "scheduler/node_fit.h"
@@ -87,6 +88,31 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
                                                     const std::vector<DisruptionBudget>& budgets) {
   std::lock_guard<std::mutex> lock(mu_);
   EnsureBuiltLocked();
+  return PlanPreemptionLocked(pod, budgets, by_index_, {});
+}
+
+Result<PreemptionPlan> ClusterCache::PlanPreemptionAmong(
+    const kube::PodView& pod, std::span<const std::string_view> nodes,
+    const std::unordered_set<std::string>& evict_anyway,
+    const std::vector<DisruptionBudget>& budgets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  std::vector<NodeEntry*> candidates;
+  std::unordered_set<int> seen;
+  for (std::string_view name : nodes) {
+    NodeEntry* node = NodeLocked(name);
+    if (node != nullptr && node->index >= 0 && seen.insert(node->index).second) {
+      candidates.push_back(node);
+    }
+  }
+  // kube-scheduler has applied its predicates to these nodes already.
+  return PlanPreemptionLocked(pod, budgets, candidates,
+                              {.predicates = false, .evict_anyway = &evict_anyway});
+}
+
+Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
+    const kube::PodView& pod, const std::vector<DisruptionBudget>& budgets,
+    const std::vector<NodeEntry*>& candidates, DryRunOptions options) {
   const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
   if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
     return InvalidArgumentError(std::move(invalid));  // no eviction helps
@@ -120,8 +146,8 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
   std::optional<PreemptionCandidate> best;
   const int unplaceable = unplaceable_;
   std::vector<PodEntry> held;
-  for (const NodeEntry* node : by_index_) {
-    if (!NodePredicateFailure(pod, *node->view).empty()) {
+  for (const NodeEntry* node : candidates) {
+    if (options.predicates && !NodePredicateFailure(pod, *node->view).empty()) {
       count(kNotHelpful);  // no eviction changes a taint, a selector or a cordon
       continue;
     }
@@ -165,7 +191,12 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
       for (const PreemptionVictim& v : victims) {
         PodEntry& e = *entry_of[v.pod.get()];
         const std::vector<int> gpus = e.gpus;
-        if (PlaceLocked(e)) {
+        // A pod without GPUs that kube-scheduler chose stays chosen: it may
+        // stand in the way of what this cache does not model (host ports,
+        // inter-pod anti-affinity, other extended resources).
+        const bool keep_evicted = e.demand.kind == GpuKind::kNone && options.evict_anyway &&
+                                  options.evict_anyway->count(std::string(v.pod->uid())) > 0;
+        if (!keep_evicted && PlaceLocked(e)) {
           // Spared only where it runs: on its own GPUs (MIG pods are placed
           // by count), with the preemptor still fitting.
           const bool own = e.demand.kind == GpuKind::kMig || e.gpus == gpus;
@@ -178,7 +209,11 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
       }
       std::stable_sort(candidate.victims.begin(), candidate.victims.end(), MoreImportant);
       // The placement score only breaks ties: most nodes lose on their victims.
-      if (!best || CompareByVictims(candidate, *best) <= 0) {
+      if (candidate.victims.empty()) {
+        // It fits there as it is: only kube-scheduler's nominations or
+        // counts differ from this cache's, and evicting nothing is no plan.
+        count(kNoVictims);
+      } else if (!best || CompareByVictims(candidate, *best) <= 0) {
         candidate.score = std::max(0, engine_->ScoreOf(node->index, request).score);
         if (!best || PreemptsBetter(candidate, *best)) best = std::move(candidate);
       }
@@ -195,7 +230,7 @@ Result<PreemptionPlan> ClusterCache::PlanPreemption(const kube::PodView& pod,
   }
   unplaceable_ = unplaceable;
   if (!best) {
-    return FailedPreconditionError(AggregateReasons(static_cast<int>(by_index_.size()), reasons));
+    return FailedPreconditionError(AggregateReasons(static_cast<int>(candidates.size()), reasons));
   }
   return PreemptionPlan{.node = std::move(best->node),
                         .victims = std::move(best->victims),

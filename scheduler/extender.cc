@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 #include "common/json_string.h"
 #include "kube/object_codec.h"
@@ -149,6 +150,134 @@ Result<ExtenderBindingArgs> ParseExtenderBindingArgs(std::string_view body) {
   return args;
 }
 
+namespace {
+
+// One node's {Pods, NumPDBViolations}: Pods are whole Pod objects (`meta`
+// false) or {UID} (`meta` true).
+Status ParseVictims(od::value value, bool meta, ExtenderPreemptionArgs::Candidate* out) {
+  const char* what = meta ? "NodeNameToMetaVictims[]" : "NodeNameToVictims[]";
+  if (IsNull(value)) return Status::Ok();  // a nil *Victims
+  od::object obj;
+  GPA_EXT_CHECK(value.get_object().get(obj), std::string(what) + " must be an object");
+  for (auto member : obj) {
+    od::field field;
+    GPA_EXT_CHECK(std::move(member).get(field), what);
+    std::string_view key;
+    GPA_EXT_CHECK(field.unescaped_key().get(key), what);
+    od::value v = field.value();
+    if (KeyIs(key, "NumPDBViolations")) {
+      if (IsNull(v)) continue;
+      GPA_EXT_CHECK(v.get_int64().get(out->pdb_violations),
+                    std::string(what) + ".NumPDBViolations must be an integer");
+    } else if (KeyIs(key, "Pods")) {
+      if (IsNull(v)) continue;
+      od::array pods;
+      GPA_EXT_CHECK(v.get_array().get(pods), std::string(what) + ".Pods must be an array");
+      for (auto element : pods) {
+        od::object pod;
+        GPA_EXT_CHECK(element.get_object().get(pod), std::string(what) + ".Pods[] must be objects");
+        std::string_view uid;
+        if (meta) {
+          // MetaPod has one field, UID; Go matches its key in any case.
+          bool found = false;
+          for (auto pod_member : pod) {
+            od::field f;
+            GPA_EXT_CHECK(std::move(pod_member).get(f), what);
+            std::string_view k;
+            GPA_EXT_CHECK(f.unescaped_key().get(k), what);
+            if (!KeyIs(k, "UID")) continue;
+            GPA_EXT_CHECK(f.value().get_string().get(uid),
+                          std::string(what) + ".Pods[].UID must be a string");
+            found = true;
+          }
+          if (!found) return InvalidArgumentError(std::string(what) + ".Pods[] has no UID");
+        } else {
+          GPA_EXT_CHECK(pod["metadata"]["uid"].get_string().get(uid),
+                        std::string(what) + ".Pods[].metadata.uid");
+        }
+        out->victim_uids.emplace_back(uid);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ExtenderPreemptionArgs> ParseExtenderPreemptionArgs(std::string_view body) {
+  ExtenderPreemptionArgs args;
+  od::parser parser;
+  simdjson::padded_string padded(body);
+  od::document doc;
+  GPA_EXT_CHECK(parser.iterate(padded).get(doc), "ExtenderPreemptionArgs");
+  od::object obj;
+  GPA_EXT_CHECK(doc.get_object().get(obj), "ExtenderPreemptionArgs must be a JSON object");
+  bool has_pod = false;
+  int maps = 0;
+  for (auto member : obj) {
+    od::field field;
+    GPA_EXT_CHECK(std::move(member).get(field), "ExtenderPreemptionArgs");
+    std::string_view key;
+    GPA_EXT_CHECK(field.unescaped_key().get(key), "ExtenderPreemptionArgs key");
+    od::value value = field.value();
+    if (KeyIs(key, "Pod")) {
+      od::object pod;
+      GPA_EXT_CHECK(value.get_object().get(pod), "Pod must be an object");
+      std::string_view raw;
+      GPA_EXT_CHECK(pod.raw_json().get(raw), "Pod");
+      args.pod_json.assign(raw);
+      has_pod = true;
+      continue;
+    }
+    const bool meta = KeyIs(key, "NodeNameToMetaVictims");
+    if (!meta && !KeyIs(key, "NodeNameToVictims")) continue;
+    if (IsNull(value)) continue;
+    ++maps;
+    od::object nodes;
+    GPA_EXT_CHECK(
+        value.get_object().get(nodes),
+        std::string(meta ? "NodeNameToMetaVictims" : "NodeNameToVictims") + " must be an object");
+    for (auto node_member : nodes) {
+      od::field node_field;
+      GPA_EXT_CHECK(std::move(node_member).get(node_field), "ExtenderPreemptionArgs");
+      ExtenderPreemptionArgs::Candidate candidate;
+      std::string_view node;
+      GPA_EXT_CHECK(node_field.unescaped_key().get(node), "node name");
+      candidate.node.assign(node);
+      GPU_RETURN_IF_ERROR(ParseVictims(node_field.value(), meta, &candidate));
+      args.candidates.push_back(std::move(candidate));
+    }
+  }
+  if (!has_pod) return InvalidArgumentError("ExtenderPreemptionArgs has no Pod");
+  if (maps != 1) {
+    return InvalidArgumentError(maps == 0
+                                    ? "ExtenderPreemptionArgs has neither NodeNameToVictims nor "
+                                      "NodeNameToMetaVictims"
+                                    : "ExtenderPreemptionArgs has both NodeNameToVictims and "
+                                      "NodeNameToMetaVictims; exactly one is expected");
+  }
+  return args;
+}
+
+std::string PreemptionResultJson(const PreemptionPlan* plan) {
+  std::string out = "{\"NodeNameToMetaVictims\":{";
+  if (plan != nullptr) {
+    AppendJsonString(out, plan->node);
+    out += ":{\"Pods\":[";
+    for (size_t i = 0; i < plan->victims.size(); ++i) {
+      if (i > 0) out += ',';
+      out += "{\"UID\":";
+      AppendJsonString(out, plan->victims[i].pod->uid());
+      out += '}';
+    }
+    out += "],\"NumPDBViolations\":";
+    out += std::to_string(plan->budget_violations);
+    out += '}';
+  }
+  out += "}}";
+  return out;
+}
+
 std::string FilterResultJson(const ExtenderArgs& args, const FilterOutcome& outcome,
                              std::string_view error) {
   std::string out;
@@ -233,8 +362,9 @@ ExtenderReply Extender::Handle(std::string_view verb, std::string_view body) {
   if (verb == "filter") return Filter(body);
   if (verb == "prioritize") return Prioritize(body);
   if (verb == "bind") return Bind(body);
+  if (verb == "preempt") return Preempt(body);
   return {404, BindingResultJson("unknown extender verb \"" + std::string(verb) +
-                                 "\"; use filter, prioritize or bind")};
+                                 "\"; use filter, prioritize, bind or preempt")};
 }
 
 ExtenderReply Extender::Filter(std::string_view body) {
@@ -297,6 +427,32 @@ ExtenderReply Extender::Bind(std::string_view body) {
     hooks_.record_event(*pod, kube::EventType::kNormal, "GPUsAssigned", std::move(message));
   }
   return {200, BindingResultJson("")};
+}
+
+ExtenderReply Extender::Preempt(std::string_view body) {
+  Result<ExtenderPreemptionArgs> args = ParseExtenderPreemptionArgs(body);
+  if (!args.ok()) return {400, BindingResultJson(args.error().message())};
+  kube::Result<kube::PodView> pod = kube::DecodePod(args->pod_json);
+  if (!pod.ok()) return {400, BindingResultJson("Pod: " + pod.error().message())};
+  if (!hooks_.preemption) {
+    if (hooks_.count_preemption) hooks_.count_preemption("disabled", 0);
+    return {200, PreemptionResultJson(nullptr)};
+  }
+  std::vector<std::string_view> nodes;
+  std::unordered_set<std::string> chosen_by_kube;
+  for (const ExtenderPreemptionArgs::Candidate& c : args->candidates) {
+    nodes.push_back(c.node);
+    chosen_by_kube.insert(c.victim_uids.begin(), c.victim_uids.end());
+  }
+  const std::vector<DisruptionBudget> budgets =
+      hooks_.disruption_budgets ? hooks_.disruption_budgets() : std::vector<DisruptionBudget>{};
+  Result<PreemptionPlan> plan = cache_.PlanPreemptionAmong(*pod, nodes, chosen_by_kube, budgets);
+  if (hooks_.count_preemption) {
+    hooks_.count_preemption(plan.ok() ? "preempted" : "no_candidate",
+                            plan.ok() ? static_cast<int>(plan->victims.size()) : 0);
+  }
+  // No plan is an answer, not a failure: kube-scheduler then preempts nowhere.
+  return {200, PreemptionResultJson(plan.ok() ? &*plan : nullptr)};
 }
 
 }  // namespace gpu_autoscaler::scheduler

@@ -12,6 +12,11 @@
 //                        (NodeNames when nodeCacheCapable, else Nodes.items echoed)
 //   POST /prioritize  ExtenderArgs -> [{Host, Score}], scores 0..10
 //   POST /bind        {PodName, PodNamespace, PodUID, Node} -> {Error}
+//   POST /preempt     ExtenderPreemptionArgs {Pod, NodeNameToVictims | NodeNameToMetaVictims}
+//                     -> {NodeNameToMetaVictims: {node: {Pods: [{UID}], NumPDBViolations}}}:
+//                        the one candidate node to preempt on, with victims chosen on the
+//                        GPUs (ClusterCache::PlanPreemptionAmong), or {} when none helps.
+//                        kube-scheduler v1.20.10+, v1.21.4+ and v1.22+ call it.
 //
 //   Extender extender(cache, {.bind = ..., .find_pod = ...});
 //   ExtenderReply r = extender.Handle("filter", body);   // status 200 + JSON
@@ -22,6 +27,7 @@
 // Thread-safety: Handle is safe from many threads (the cache serialises).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -33,6 +39,7 @@
 #include "kube/event_recorder.h"
 #include "scheduler/binder.h"
 #include "scheduler/cluster_cache.h"
+#include "scheduler/preemption.h"
 
 namespace gpu_autoscaler::scheduler {
 
@@ -51,6 +58,23 @@ struct ExtenderBindingArgs {
   std::string node{};
 };
 Result<ExtenderBindingArgs> ParseExtenderBindingArgs(std::string_view body);
+
+// kube-scheduler's candidates for preemption: the victims it chose on each
+// node (NodeNameToVictims sends whole Pods, NodeNameToMetaVictims their UIDs).
+struct ExtenderPreemptionArgs {
+  std::string pod_json{};
+  struct Candidate {
+    std::string node{};
+    std::vector<std::string> victim_uids{};
+    int64_t pdb_violations = 0;
+  };
+  std::vector<Candidate> candidates{};  // in the order of the request
+};
+Result<ExtenderPreemptionArgs> ParseExtenderPreemptionArgs(std::string_view body);
+
+// {"NodeNameToMetaVictims": {...}}: the plan's node and victims' UIDs, or an
+// empty map for no plan.
+std::string PreemptionResultJson(const PreemptionPlan* plan);
 
 std::string FilterResultJson(const ExtenderArgs& args, const FilterOutcome& outcome,
                              std::string_view error);
@@ -72,20 +96,28 @@ struct ExtenderHooks {
   std::function<void(const kube::PodView&, kube::EventType, std::string reason,
                      std::string message)>
       record_event = nullptr;
+  // The PodDisruptionBudgets preemption respects; may be unset (none).
+  std::function<std::vector<DisruptionBudget>()> disruption_budgets = nullptr;
+  // Counts a preemption answer ("preempted" or "no_candidate", victims); may be unset.
+  std::function<void(std::string_view result, int victims)> count_preemption = nullptr;
   std::string policy_name = "FragLookahead";
+  // false: /preempt names no victims, so kube-scheduler preempts for no pod
+  // the extender manages.
+  bool preemption = true;
 };
 
 class Extender {
  public:
   Extender(ClusterCache& cache, ExtenderHooks hooks) : cache_(cache), hooks_(std::move(hooks)) {}
 
-  // `verb`: "filter", "prioritize" or "bind"; anything else gets 404.
+  // `verb`: "filter", "prioritize", "bind" or "preempt"; anything else gets 404.
   ExtenderReply Handle(std::string_view verb, std::string_view body);
 
  private:
   ExtenderReply Filter(std::string_view body);
   ExtenderReply Prioritize(std::string_view body);
   ExtenderReply Bind(std::string_view body);
+  ExtenderReply Preempt(std::string_view body);
 
   ClusterCache& cache_;
   ExtenderHooks hooks_;

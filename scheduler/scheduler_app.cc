@@ -172,9 +172,10 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
   kube::InformerFactory informers(client->get());
   auto pods = informers.Informer(kube::resources::kPods, kube::PodViewCodec());
   auto nodes = informers.Informer(kube::resources::kNodes, kube::NodeViewCodec());
-  // Preemption respects PodDisruptionBudgets where it can (standalone only).
+  // Preemption (standalone, or the extender's preemptVerb) respects
+  // PodDisruptionBudgets where it can.
   std::shared_ptr<kube::SharedInformer<kube::GenericObject>> budgets;
-  if (standalone && flags.preemption) {
+  if (flags.preemption) {
     // policy/v1 from Kubernetes 1.21, policy/v1beta1 before: the preferred one.
     kube::Discovery discovery(api);
     auto pdbs = discovery.Resolve("poddisruptionbudgets.policy");
@@ -202,6 +203,21 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
     auto decoded = kube::DecodePod(reply->body);
     if (!decoded.ok()) return nullptr;
     return std::make_shared<const kube::PodView>(std::move(decoded).value());
+  };
+
+  auto disruption_budgets = [&budgets] {
+    std::vector<DisruptionBudget> out;
+    if (!budgets || !budgets->HasSynced()) return out;
+    for (const auto& object : budgets->store().List()) {
+      Result<DisruptionBudget> budget = ParseDisruptionBudget(object->json());
+      if (budget.ok()) {
+        out.push_back(std::move(budget).value());
+      } else {
+        Log(LogLevel::kWarn, "ignoring a PodDisruptionBudget",
+            {{"error", budget.error().message()}});
+      }
+    }
+    return out;
   };
 
   std::unique_ptr<StandaloneScheduler> loop;
@@ -232,21 +248,7 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
                 [&api](std::string_view ns, std::string_view name, std::string_view node) {
                   return SetNominatedNode(api, ns, name, node);
                 },
-            .disruption_budgets =
-                [&budgets] {
-                  std::vector<DisruptionBudget> out;
-                  if (!budgets || !budgets->HasSynced()) return out;
-                  for (const auto& object : budgets->store().List()) {
-                    Result<DisruptionBudget> budget = ParseDisruptionBudget(object->json());
-                    if (budget.ok()) {
-                      out.push_back(std::move(budget).value());
-                    } else {
-                      Log(LogLevel::kWarn, "ignoring a PodDisruptionBudget",
-                          {{"error", budget.error().message()}});
-                    }
-                  }
-                  return out;
-                }},
+            .disruption_budgets = disruption_budgets},
         StandaloneOptions{.scheduler_name = flags.scheduler_name,
                           .policy_name = flags.policy,
                           .bind_workers = flags.bind_workers,
@@ -334,7 +336,13 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
         model, ExtenderHooks{.bind = [&binder](const BindRequest& r) { return binder.Bind(r); },
                              .find_pod = find_pod,
                              .record_event = record,
-                             .policy_name = flags.policy});
+                             .disruption_budgets = disruption_budgets,
+                             .count_preemption =
+                                 [&metrics](std::string_view result, int victims) {
+                                   metrics.Preemption(result, victims);
+                                 },
+                             .policy_name = flags.policy,
+                             .preemption = flags.preemption});
     net::HttpServerOptions options;
     options.bind_address = flags.bind_address;
     options.port = flags.port;

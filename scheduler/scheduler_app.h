@@ -31,7 +31,7 @@ struct SchedulerFlags {
   std::string policy = "FragLookahead";
   std::string scheduler_name = "gpu-autoscaler";
   int bind_workers = 16;
-  bool preemption = true;  // standalone: evict lower-priority pods for a pod that fits nowhere
+  bool preemption = true;  // evict lower-priority pods for a pod that fits nowhere (both modes)
   double kube_api_qps = 200;
   int kube_api_burst = 400;
   bool leader_elect = false;

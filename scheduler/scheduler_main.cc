@@ -40,7 +40,9 @@ Flags:
   --bind-workers=N                   concurrent Binding requests (default 16)
   --preemption[=true|false]          standalone: a pod that fits nowhere evicts pods
                                      of lower priority, as kube-scheduler's
-                                     DefaultPreemption (default true)
+                                     DefaultPreemption; extender: /preempt chooses
+                                     the victims on the GPUs, and with false names
+                                     none (default true)
   --kube-api-qps=Q                   API client rate (default 200)
   --kube-api-burst=N                 API client burst (default 400)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables

@@ -185,6 +185,15 @@ TEST(ChartRbacTest, RulesAreWhatTheProgramsCall) {
   const json* sched = Find(ext.objects, "ClusterRole", "gpa-gpu-autoscaler-scheduler");
   ASSERT_NE(sched, nullptr);
   EXPECT_EQ(sched->dump().find("pods/status"), std::string::npos);
+  // kube-scheduler evicts; the extender's preemptVerb reads the budgets.
+  EXPECT_EQ(sched->dump().find("\"delete\""), std::string::npos);
+  EXPECT_NE(sched->dump().find("poddisruptionbudgets"), std::string::npos);
+  Rendering no_preemption = Render(
+      "gpa-system", {"--set", "scheduler.mode=extender", "--set", "scheduler.preemption=false"});
+  ASSERT_EQ(no_preemption.exit_code, 0) << no_preemption.error;
+  sched = Find(no_preemption.objects, "ClusterRole", "gpa-gpu-autoscaler-scheduler");
+  ASSERT_NE(sched, nullptr);
+  EXPECT_EQ(sched->dump().find("poddisruptionbudgets"), std::string::npos);
 }
 
 // scheduler.extender.kubeScheduler: a kube-scheduler whose one profile is the
@@ -222,6 +231,18 @@ TEST(ChartKubeSchedulerTest, SendsTheExtenderEveryPodOfItsProfile) {
   EXPECT_EQ(extender["filterVerb"], "filter");
   EXPECT_EQ(extender["prioritizeVerb"], "prioritize");
   EXPECT_EQ(extender["bindVerb"], "bind");
+  EXPECT_EQ(extender["preemptVerb"], "preempt");  // victims chosen on the GPUs
+  {
+    Rendering off = Render("gpa-system",
+                           {"--set", "scheduler.mode=extender", "--set",
+                            "scheduler.extender.kubeScheduler.enabled=true", "--set",
+                            "scheduler.preemption=false", "--kube-version", "v1.30.2-eks-4f4795d"});
+    ASSERT_EQ(off.exit_code, 0) << off.error;
+    const json* off_map = Find(off.objects, "ConfigMap", name);
+    ASSERT_NE(off_map, nullptr);
+    EXPECT_EQ((*off_map)["data"]["config.yaml"].get<std::string>().find("preemptVerb"),
+              std::string::npos);
+  }
   EXPECT_EQ(extender["nodeCacheCapable"], true);
   EXPECT_EQ(extender["ignorable"], false);
   // The urlPrefix is the scheduler's Service and extender port, over HTTPS.

@@ -253,7 +253,8 @@ TEST(ExtenderTest, MalformedRequestsGetAClearError) {
            {"prioritize", R"({"Pod":{},"Nodes":{"items":[{"metadata":{}}]}})", "metadata.name"},
            {"bind", R"({"PodName":"x"})", "needs PodName and Node"},
            {"bind", R"({"PodName":5,"Node":"n"})", "values are strings"},
-           {"preempt", "{}", "unknown extender verb"},
+           {"preempt", "{}", "has no Pod"},
+           {"reserve", "{}", "unknown extender verb"},
        }) {
     SCOPED_TRACE(c.verb + " " + c.body);
     ExtenderReply reply = extender.Handle(c.verb, c.body);

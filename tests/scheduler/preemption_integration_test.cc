@@ -164,6 +164,87 @@ TEST_F(PreemptionProcessTest, BudgetsAndPreemptionPolicyNeverAreRespected) {
   EXPECT_FALSE(Terminating("web-0"));
 }
 
+// The extender's preemptVerb, as kube-scheduler v1.20.10+, v1.21.4+ and
+// v1.22+ call it, over HTTP to the extender process. On a time-sliced node
+// kube-scheduler counts replicas, so it offers the two least important pods,
+// one on each GPU, which free no whole GPU: the extender answers with the two
+// that share GPU 0. A budget is counted as kube-scheduler counts it.
+TEST_F(PreemptionProcessTest, TheExtenderChoosesVictimsOnTheGpusForKubeScheduler) {
+  AddNode({.name = "ts",
+           .allocatable_extra = {{"nvidia.com/gpu.shared", "4"}},
+           .labels = {{"nvidia.com/gpu.replicas", "2"}}});
+  AddNode({.name = "whole", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  auto shared = [&](const std::string& name, const std::string& gpu, int priority) {
+    AddPod({.name = name,
+            .requests = {{"nvidia.com/gpu.shared", "1"}},
+            .annotations = {{"gpuautoscaler.io/gpu-indices", gpu}},
+            .node = "ts",
+            .spec_extra = {{"priorityClassName", PriorityClass(priority)}}});
+  };
+  shared("z", "0", 5);
+  shared("x", "0", 1);
+  shared("w", "1", 9);
+  shared("y", "1", 2);
+  AddRunning("guarded-0", "whole", "0", 3, {{"app", "guarded"}});
+  const kube::GroupVersionResource v1beta1{"policy", "v1beta1", "poddisruptionbudgets", true};
+  ASSERT_TRUE(client_
+                  ->Create({v1beta1, ns_, "", ""},
+                           json{{"apiVersion", "policy/v1beta1"},
+                                {"kind", "PodDisruptionBudget"},
+                                {"metadata", {{"name", "guarded"}}},
+                                {"spec",
+                                 {{"minAvailable", 1},
+                                  {"selector", {{"matchLabels", {{"app", "guarded"}}}}}}}})
+                  .ok());
+  StartScheduler({"--mode=extender"});
+  auto uid = [&](const std::string& name) {
+    return GetPod(name)["metadata"]["uid"].get<std::string>();
+  };
+  // The preemptor as kube-scheduler sends it: admitted, so with spec.priority.
+  auto preemptor = [&](const std::string& resource, const std::string& count) {
+    json pod = testutil::PodJson({.name = "urgent", .requests = {{resource, count}}});
+    pod["metadata"]["namespace"] = ns_;
+    pod["spec"]["priority"] = 1000;
+    return pod;
+  };
+  auto args = [](const json& pod, const std::string& node, const std::vector<std::string>& uids) {
+    json pods = json::array();
+    for (const std::string& u : uids)
+      pods.push_back({{"UID", u}});
+    return json{{"Pod", pod},
+                {"NodeNameToVictims", nullptr},
+                {"NodeNameToMetaVictims", {{node, {{"Pods", pods}, {"NumPDBViolations", 0}}}}}}
+        .dump();
+  };
+
+  auto [status, body] =
+      Post("preempt", args(preemptor("nvidia.com/gpu.shared", "2"), "ts", {uid("y"), uid("x")}));
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(
+      json::parse(body)["NodeNameToMetaVictims"],
+      (json{
+          {"ts", {{"Pods", {{{"UID", uid("z")}}, {{"UID", uid("x")}}}}, {"NumPDBViolations", 0}}}}))
+      << body;
+
+  // The budget is seen once its informer has synced (readiness does not wait for it).
+  const std::string guarded = args(preemptor("nvidia.com/gpu", "1"), "whole", {uid("guarded-0")});
+  ASSERT_TRUE(WaitFor([&] {
+    auto [s, b] = Post("preempt", guarded);
+    return s == 200 &&
+           json::parse(b)["NodeNameToMetaVictims"]["whole"].value("NumPDBViolations", 0) == 1;
+  })) << scheduler_.Log();
+  EXPECT_NE(
+      Metrics().find("gpu_autoscaler_scheduler_preemption_attempts_total{result=\"preempted\"}"),
+      std::string::npos);
+  // The extender only answers: kube-scheduler evicts.
+  EXPECT_FALSE(Terminating("x"));
+  EXPECT_FALSE(Terminating("guarded-0"));
+
+  auto [bad_status, bad_body] = Post("preempt", R"({"Pod":{},"NodeNameToMetaVictims":[]})");
+  EXPECT_EQ(bad_status, 400);
+  EXPECT_NE(bad_body.find("must be an object"), std::string::npos) << bad_body;
+}
+
 TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler({"--preemption=false"});
