@@ -260,8 +260,18 @@ std::vector<BuiltIn> BuiltIns() {
        {"status"},
        "v1",
        true},
-      // scheduling.k8s.io/v1 only (v1.20 also serves the deprecated v1beta1).
+      // scheduling.k8s.io: v1 (preferred) and the deprecated v1beta1 (served
+      // until Kubernetes 1.22, see the constructor) share storage.
       {"scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", false, {"pc"}, {}, {}, "v1"},
+      {"scheduling.k8s.io",
+       "v1beta1",
+       "priorityclasses",
+       "PriorityClass",
+       false,
+       {"pc"},
+       {},
+       {},
+       "v1"},
       {"coordination.k8s.io", "v1", "leases", "Lease", true, {}, {}, {}, "v1beta1", false, true},
       // RBAC objects are stored (the SubjectAccessReview answers read them);
       // requests themselves are not authorised by them.
@@ -375,6 +385,11 @@ ResourceRegistry::ResourceRegistry(int emulated_minor) : emulated_minor_(emulate
     // policy/v1 PodDisruptionBudget arrived in Kubernetes 1.21.
     if (std::string_view(b.group) == "policy" && std::string_view(b.version) == "v1" &&
         emulated_minor_ < 21) {
+      continue;
+    }
+    // scheduling.k8s.io/v1beta1 PriorityClass was removed in Kubernetes 1.22.
+    if (std::string_view(b.group) == "scheduling.k8s.io" &&
+        std::string_view(b.version) == "v1beta1" && emulated_minor_ >= 22) {
       continue;
     }
     auto info = std::make_shared<ResourceInfo>();

@@ -1,4 +1,4 @@
-// scheduling.k8s.io/v1 PriorityClasses and the Priority admission plugin in
+// scheduling.k8s.io/v1 (and v1beta1) PriorityClasses and the Priority admission plugin in
 // the embedded server, over real loopback HTTP: the bootstrapped system
 // classes, discovery, defaulting and validation, one globalDefault, and the
 // plugin resolving a new pod's spec.priority and spec.preemptionPolicy.
@@ -160,6 +160,41 @@ TEST_F(PriorityClassTest, DiscoveryListsTheGroupAndTheResource) {
   EXPECT_EQ(list[0]["shortNames"], json::array({"pc"}));
   EXPECT_EQ(list[0]["verbs"].size(), 8u);
   EXPECT_TRUE(list[0].contains("storageVersionHash"));
+}
+
+// v1.20 still serves the deprecated v1beta1 over the same objects (removed
+// in 1.22): a class written through either version is read through both,
+// and the same rules apply.
+TEST_F(PriorityClassTest, TheDeprecatedV1beta1SharesTheObjects) {
+  constexpr char kBeta[] = "/apis/scheduling.k8s.io/v1beta1/priorityclasses";
+  json beta = Class("legacy", {{"value", 500}});
+  beta["apiVersion"] = "scheduling.k8s.io/v1beta1";
+  Response created = Post(kBeta, beta);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.Json()["apiVersion"], "scheduling.k8s.io/v1beta1");
+  EXPECT_EQ(created.Json()["preemptionPolicy"], "PreemptLowerPriority");
+  Response as_v1 = Do(base_, "GET", std::string(kClasses) + "/legacy");
+  ASSERT_EQ(as_v1.status, 200) << as_v1.body;
+  EXPECT_EQ(as_v1.Json()["apiVersion"], "scheduling.k8s.io/v1");
+  EXPECT_EQ(as_v1.Json()["value"], 500);
+  Response listed = Do(base_, "GET", kBeta);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.Json()["apiVersion"], "scheduling.k8s.io/v1beta1");
+  EXPECT_EQ(listed.Json()["items"].size(), 3u);  // the two system classes too
+  // Validation and immutability are the resource's, not the version's.
+  json reserved = Class("system-mine", {{"value", 1}});
+  reserved["apiVersion"] = "scheduling.k8s.io/v1beta1";
+  EXPECT_EQ(Post(kBeta, reserved).status, 422);
+  EXPECT_EQ(Merge(std::string(kBeta) + "/legacy", {{"value", 501}}).status, 422);
+  // A pod's class is found whichever version created it.
+  Response pod = CreatePod("p", {{"priorityClassName", "legacy"}});
+  ASSERT_EQ(pod.status, 201) << pod.body;
+  EXPECT_EQ(pod.Json()["spec"]["priority"], 500);
+  // v1 stays the preferred version.
+  Response groups = Do(base_, "GET", "/apis/scheduling.k8s.io");
+  ASSERT_EQ(groups.status, 200) << groups.body;
+  EXPECT_EQ(groups.Json()["preferredVersion"]["version"], "v1");
+  EXPECT_EQ(groups.Json()["versions"].size(), 2u);
 }
 
 TEST_F(PriorityClassTest, CreateDefaultsUpdateAndDelete) {

@@ -47,6 +47,13 @@ TEST(ResourceRegistryTest, FindsBuiltInsWithTheirSemantics) {
   ASSERT_NE(pdb_v1, nullptr);
   ASSERT_NE(pdb_beta, nullptr);
   EXPECT_EQ(pdb_v1->StorageKey(), pdb_beta->StorageKey());
+  // PriorityClasses: v1 and v1beta1 share storage until 1.22 drops v1beta1.
+  ASSERT_NE(registry.Find("scheduling.k8s.io", "v1beta1", "priorityclasses"), nullptr);
+  EXPECT_EQ(registry.Find("scheduling.k8s.io", "v1beta1", "priorityclasses")->StorageKey(),
+            registry.Find("scheduling.k8s.io", "v1", "priorityclasses")->StorageKey());
+  ResourceRegistry v122(22);
+  EXPECT_EQ(v122.Find("scheduling.k8s.io", "v1beta1", "priorityclasses"), nullptr);
+  EXPECT_NE(v122.Find("scheduling.k8s.io", "v1", "priorityclasses"), nullptr);
   EXPECT_EQ(registry.Find("coordination.k8s.io", "v1", "leases")->GroupResource(),
             "leases.coordination.k8s.io");
   EXPECT_FALSE(registry.Find("", "v1", "namespaces")->namespaced);

@@ -245,6 +245,28 @@ TEST_F(PreemptionProcessTest, TheExtenderChoosesVictimsOnTheGpusForKubeScheduler
   EXPECT_NE(bad_body.find("must be an object"), std::string::npos) << bad_body;
 }
 
+// A role that may not list PodDisruptionBudgets (here: every list answered
+// 403) must not stop scheduling: the loop starts 10 s after pods and nodes
+// are synced, says so, and preempts without budgets.
+TEST_F(PreemptionProcessTest, BudgetsThatCannotBeListedDelayButDoNotStopScheduling) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(
+      server_
+          ->InjectError(
+              {.verb = "list", .resource = "poddisruptionbudgets", .code = 403, .count = -1})
+          .ok());
+  AddRunning("low", "a", "0", 0);
+  StartScheduler();
+  AddPending("urgent", 1000);
+  ASSERT_TRUE(WaitFor([&] { return Nominated("urgent") == "a"; }, std::chrono::seconds(40)))
+      << scheduler_.Log();
+  EXPECT_TRUE(Terminating("low"));
+  EXPECT_NE(scheduler_.Log().find("PodDisruptionBudgets not synced after 10 s"), std::string::npos)
+      << scheduler_.Log();
+  FinishDeletion("low");
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
+}
+
 TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler({"--preemption=false"});
