@@ -147,6 +147,23 @@ void BM_ExtenderPreempt(benchmark::State& state) {
   state.counters["answered_share"] = static_cast<double>(answered) / state.iterations();
 }
 
+// A gang of 8 one-GPU members of priority 5000 (a data-parallel job):
+// PlanGangPreemption plans them one after the other, each member's dry run
+// over every node.
+void BM_PlanGangPreemption(benchmark::State& state) {
+  auto cache = FullCluster(static_cast<int>(state.range(0)));
+  std::vector<std::shared_ptr<const kube::PodView>> gang;
+  for (int i = 0; i < 8; ++i)
+    gang.push_back(Decode(GpuPod("worker-" + std::to_string(i), 1, 5000)));
+  int64_t victims = 0;
+  for (auto _ : state) {
+    Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(gang, {});
+    if (!plan.ok()) state.SkipWithError(plan.error().message().c_str());
+    victims += static_cast<int64_t>(plan->victims.size());
+  }
+  state.counters["victims_per_plan"] = static_cast<double>(victims) / state.iterations();
+}
+
 // The fit check that fails before preemption is tried: the same pods.
 void BM_SelectThatFails(benchmark::State& state) {
   auto cache = FullCluster(static_cast<int>(state.range(0)));
@@ -161,6 +178,7 @@ void BM_SelectThatFails(benchmark::State& state) {
 BENCHMARK(BM_PlanPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SelectThatFails)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ExtenderPreempt)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlanGangPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpu_autoscaler::scheduler

@@ -479,14 +479,18 @@ std::vector<int> ClusterCache::Prioritize(const kube::PodView& pod,
 Result<PlacementChoice> ClusterCache::Select(const kube::PodView& pod, bool predicates) {
   std::lock_guard<std::mutex> lock(mu_);
   EnsureBuiltLocked();
+  // Only the standalone scheduler keeps room for nominated pods; behind
+  // kube-scheduler, kube-scheduler does.
+  return SelectLocked(pod, predicates, predicates ? HeldFromLocked(pod) : HeldFrom());
+}
+
+Result<PlacementChoice> ClusterCache::SelectLocked(const kube::PodView& pod, bool predicates,
+                                                   const HeldFrom& held_from) {
   const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
   if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
     return FailedPreconditionError(std::move(invalid));
   }
   const autoscale::PodRequest request = RequestOf(demand);
-  // Only the standalone scheduler keeps room for nominated pods; behind
-  // kube-scheduler, kube-scheduler does.
-  const auto held_from = predicates ? HeldFromLocked(pod) : HeldFrom();
   std::vector<PodEntry> held;
   std::map<std::string, int, std::less<>> reasons;
   auto count = [&reasons](std::string_view why) {
@@ -541,6 +545,11 @@ Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::stri
                                              bool predicates) {
   std::lock_guard<std::mutex> lock(mu_);
   EnsureBuiltLocked();
+  return PlanOnLocked(pod, name, predicates, predicates ? HeldFromLocked(pod) : HeldFrom());
+}
+
+Result<PlacementChoice> ClusterCache::PlanOnLocked(const kube::PodView& pod, std::string_view name,
+                                                   bool predicates, const HeldFrom& held_from) {
   const GpuDemand demand = GpuDemandOf(pod, milli_per_replica_);
   if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
     return FailedPreconditionError(std::move(invalid));
@@ -551,7 +560,6 @@ Result<PlacementChoice> ClusterCache::PlanOn(const kube::PodView& pod, std::stri
   }
   const autoscale::PodRequest request = RequestOf(demand);
   std::vector<PodEntry> held;
-  const auto held_from = predicates ? HeldFromLocked(pod) : HeldFrom();
   if (std::string why =
           CheckHeldNodeLocked(*node, pod, demand, request, predicates, held_from, &held);
       !why.empty()) {

@@ -150,6 +150,17 @@ class ClusterCache {
                                              std::span<const std::string_view> nodes,
                                              const std::unordered_set<std::string>& evict_anyway,
                                              const std::vector<DisruptionBudget>& budgets);
+  // Preemption for a pod group whose pending `members` do not all fit: the
+  // members are planned one after the other, largest GPU demand first, each
+  // where it fits as the cluster would be once the earlier members run and
+  // the earlier victims are gone, else by PlanPreemption's dry run (budgets
+  // spent cumulatively; victims below the lowest member priority). Other
+  // members' nominations keep no room from the group. FailedPrecondition,
+  // naming the member, when one cannot be placed even so; InvalidArgument
+  // when one can never fit. The cache is left as it was.
+  Result<GangPreemptionPlan> PlanGangPreemption(
+      std::span<const std::shared_ptr<const kube::PodView>> members,
+      std::vector<DisruptionBudget> budgets);
   // Nominates `pod` to `node`. Returns the pods ("ns/name") of lower priority
   // nominated to that node before, whose nominations this drops.
   std::vector<std::string> Nominate(std::shared_ptr<const kube::PodView> pod,
@@ -203,12 +214,14 @@ class ClusterCache {
     // status: the informer's copies may lag behind it.
     bool ours = false;
   };
+  // Nominations that keep room from one pod, by node index.
+  using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
   struct DryRunOptions {
     bool predicates = true;  // apply node_fit.h to each candidate
     const std::unordered_set<std::string>* evict_anyway = nullptr;  // UIDs
+    const HeldFrom* held_from = nullptr;                            // else HeldFromLocked(pod)
+    int32_t victims_below = INT32_MAX;  // and below the pod's own priority
   };
-  // Nominations that keep room from one pod, by node index.
-  using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -238,8 +251,14 @@ class ClusterCache {
   void UpsertNominationLocked(const std::string& key,
                               const std::shared_ptr<const kube::PodView>& pod);
   // The nominations that keep room from `pod`, by node index: other pods'
-  // of at least its priority. Empty when there are none.
-  HeldFrom HeldFromLocked(const kube::PodView& pod) const;
+  // of at least its priority, not yet accounted (assumed or bound: they
+  // count already), and not in `skip` ("ns/name"). Empty when there are none.
+  HeldFrom HeldFromLocked(const kube::PodView& pod,
+                          const std::unordered_set<std::string>* skip = nullptr) const;
+  Result<PlacementChoice> SelectLocked(const kube::PodView& pod, bool predicates,
+                                       const HeldFrom& held_from);
+  Result<PlacementChoice> PlanOnLocked(const kube::PodView& pod, std::string_view name,
+                                       bool predicates, const HeldFrom& held_from);
   // Places `nominated` on `node` until ReleaseLocked. False, with nothing
   // held and `why` saying what is short, when they do not all fit.
   bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -19,13 +20,15 @@ constexpr std::string_view kNoVictims = "No preemption victims found for incomin
 
 }  // namespace
 
-ClusterCache::HeldFrom ClusterCache::HeldFromLocked(const kube::PodView& pod) const {
+ClusterCache::HeldFrom ClusterCache::HeldFromLocked(
+    const kube::PodView& pod, const std::unordered_set<std::string>* skip) const {
   HeldFrom held_from;
   if (nominations_.empty()) return held_from;
   const std::string self = PodKey(pod.ns(), pod.name());
   const int32_t priority = PriorityOf(pod);
   for (const auto& [key, nomination] : nominations_) {
     if (key == self || nomination.priority < priority) continue;
+    if (pods_.count(key) || (skip != nullptr && skip->count(key))) continue;
     auto it = node_index_.find(nomination.node);
     if (it != node_index_.end()) held_from[it->second].push_back(&nomination);
   }
@@ -118,8 +121,8 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
     return InvalidArgumentError(std::move(invalid));  // no eviction helps
   }
   const autoscale::PodRequest request = RequestOf(demand);
-  const int32_t priority = PriorityOf(pod);
-  const auto held_from = HeldFromLocked(pod);
+  const int32_t priority = std::min(PriorityOf(pod), options.victims_below);
+  const HeldFrom held_from = options.held_from ? *options.held_from : HeldFromLocked(pod);
 
   // The pods each node could give up (bound, not merely assumed with their
   // Binding in flight, and of lower priority), and the GPUs the others keep:
@@ -235,6 +238,88 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   return PreemptionPlan{.node = std::move(best->node),
                         .victims = std::move(best->victims),
                         .budget_violations = best->budget_violations};
+}
+
+Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
+    std::span<const std::shared_ptr<const kube::PodView>> members,
+    std::vector<DisruptionBudget> budgets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnsureBuiltLocked();
+  // The members' own nominations (from an earlier plan) are this plan's.
+  std::unordered_set<std::string> group;
+  int32_t lowest = INT32_MAX;
+  std::vector<std::pair<int64_t, std::shared_ptr<const kube::PodView>>> order;
+  for (const auto& m : members) {
+    const GpuDemand demand = GpuDemandOf(*m, milli_per_replica_);
+    if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
+      return InvalidArgumentError(std::string(m->name()) + ": " + invalid);
+    }
+    group.insert(PodKey(m->ns(), m->name()));
+    lowest = std::min(lowest, PriorityOf(*m));
+    order.emplace_back(RequestOf(demand).total_gpu_milli(), m);
+  }
+  // The hardest to place first; by name among equals, for a stable plan.
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second->name() < b.second->name();
+  });
+
+  GangPreemptionPlan plan;
+  std::vector<PodEntry> placed;                                 // the members, as if bound
+  std::vector<std::pair<PodEntry*, std::vector<int>>> removed;  // victims, with their GPUs
+  const int unplaceable = unplaceable_;
+  Status failure;
+  for (const auto& [milli, member] : order) {
+    const HeldFrom held_from = HeldFromLocked(*member, &group);
+    Result<PlacementChoice> choice = SelectLocked(*member, /*predicates=*/true, held_from);
+    bool preempts = false;
+    if (!choice.ok()) {
+      Result<PreemptionPlan> evict = PlanPreemptionLocked(
+          *member, budgets, by_index_, {.held_from = &held_from, .victims_below = lowest});
+      if (!evict.ok()) {
+        failure = Status(evict.error().code(),
+                         std::string(member->name()) + ": " + evict.error().message());
+        break;
+      }
+      for (const PreemptionVictim& v : evict->victims) {
+        PodEntry& entry = pods_.find(PodKey(v.pod->ns(), v.pod->name()))->second;
+        removed.emplace_back(&entry, entry.gpus);
+        UnplaceLocked(entry);
+        ChargeBudgets(&budgets, *v.pod);
+        plan.victims.push_back(
+            {.node = evict->node, .victim = v, .preemptor = PodKey(member->ns(), member->name())});
+      }
+      plan.budget_violations += evict->budget_violations;
+      choice = PlanOnLocked(*member, evict->node, /*predicates=*/true, held_from);
+      preempts = true;
+      if (!choice.ok()) {  // the dry run said it fits; keep the failure readable
+        failure =
+            FailedPreconditionError(std::string(member->name()) + ": " + choice.error().message());
+        break;
+      }
+    }
+    PodEntry entry;
+    entry.view = member;
+    entry.node = choice->node;
+    entry.gpus = choice->gpus;
+    entry.demand = GpuDemandOf(*member, milli_per_replica_);
+    entry.assumed = true;
+    if (!PlaceLocked(entry)) {
+      failure = FailedPreconditionError(std::string(member->name()) + ": no longer fits node \"" +
+                                        choice->node + "\"");
+      break;
+    }
+    placed.push_back(std::move(entry));
+    plan.members.push_back({.pod = member, .node = choice->node, .preempts = preempts});
+  }
+  // Back as it was: the members out, every victim on its own GPUs again.
+  ReleaseLocked(&placed);
+  for (auto it = removed.rbegin(); it != removed.rend(); ++it) {
+    it->first->gpus = it->second;
+    PlaceLocked(*it->first);
+  }
+  unplaceable_ = unplaceable;
+  if (!failure.ok()) return failure;
+  return plan;
 }
 
 void ClusterCache::UpsertNominationLocked(const std::string& key,

@@ -109,6 +109,13 @@ int MarkBudgetViolations(std::vector<PreemptionVictim>* victims,
   return marked;
 }
 
+void ChargeBudgets(std::vector<DisruptionBudget>* budgets, const kube::PodView& victim) {
+  for (DisruptionBudget& b : *budgets) {
+    if (!Protects(b, victim)) continue;
+    if (b.disrupted_pods.insert(std::string(victim.name())).second) --b.disruptions_allowed;
+  }
+}
+
 int CompareByVictims(const PreemptionCandidate& a, const PreemptionCandidate& b) {
   auto order = [](auto x, auto y) { return x < y ? -1 : (x > y ? 1 : 0); };
   if (int c = order(a.budget_violations, b.budget_violations)) return c;

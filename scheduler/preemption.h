@@ -66,6 +66,11 @@ bool MoreImportant(const PreemptionVictim& a, const PreemptionVictim& b);
 int MarkBudgetViolations(std::vector<PreemptionVictim>* victims,
                          const std::vector<DisruptionBudget>& budgets);
 
+// Spends what evicting `victim` takes from the budgets that protect it, as
+// if the eviction had happened: later MarkBudgetViolations calls see the
+// rest (a pod group's members are planned one after the other).
+void ChargeBudgets(std::vector<DisruptionBudget>* budgets, const kube::PodView& victim);
+
 // One node where preemption lets the preemptor in.
 struct PreemptionCandidate {
   std::string node{};
@@ -85,6 +90,24 @@ bool PreemptsBetter(const PreemptionCandidate& a, const PreemptionCandidate& b);
 struct PreemptionPlan {
   std::string node{};
   std::vector<PreemptionVictim> victims{};
+  int budget_violations = 0;
+};
+
+// What preemption does for a pod group: where each pending member goes
+// (after the victims are gone), and every victim with its node.
+struct GangPreemptionPlan {
+  struct Member {
+    std::shared_ptr<const kube::PodView> pod{};
+    std::string node{};
+    bool preempts = false;  // its room comes from victims (else it fits already)
+  };
+  struct Victim {
+    std::string node{};
+    PreemptionVictim victim{};
+    std::string preemptor{};  // the member ("ns/name") it makes room for
+  };
+  std::vector<Member> members{};
+  std::vector<Victim> victims{};
   int budget_violations = 0;
 };
 

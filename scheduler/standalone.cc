@@ -228,18 +228,30 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
              std::to_string(need - static_cast<int>(pending.size())) + " more");
     return;
   }
-  // Assume every pending member; all or none.
+  // Assume every pending member; all or none. A member that preempted tries
+  // its nominated node first.
   std::vector<Attempt> placed;
   for (const PodPtr& m : pending) {
-    Result<PlacementChoice> choice = cache_.Select(*m, /*predicates=*/true);
+    const std::string nominated = cache_.NominatedNode(m->ns(), m->name());
+    Result<PlacementChoice> choice =
+        nominated.empty() ? Result<PlacementChoice>(FailedPreconditionError("not nominated"))
+                          : cache_.PlanOn(*m, nominated, /*predicates=*/true);
+    if (!choice.ok()) choice = cache_.Select(*m, /*predicates=*/true);
     Status assumed = choice.ok() ? cache_.Assume(*m, *choice) : choice.error();
     if (assumed.code() == StatusCode::kAlreadyExists) continue;  // in flight from an earlier pass
     if (!assumed.ok()) {
       for (const Attempt& a : placed)
         cache_.Forget(a.pod->ns(), a.pod->name());
-      fail_all("pod group " + group.key + " cannot be placed all together (" +
-               std::to_string(pending.size()) + " pending members): " + std::string(m->name()) +
-               ": " + assumed.message());
+      std::string message = "pod group " + group.key + " cannot be placed all together (" +
+                            std::to_string(pending.size()) +
+                            " pending members): " + std::string(m->name()) + ": " +
+                            assumed.message();
+      if (options_.preemption && hooks_.evict && hooks_.nominate) {
+        if (std::string preemption = PreemptGroup(group, pending); !preemption.empty()) {
+          message += " " + preemption;
+        }
+      }
+      fail_all(message);
       return;
     }
     placed.push_back(Attempt{m, std::move(choice).value()});
@@ -281,24 +293,15 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   for (const PreemptionVictim& victim : plan->victims) {
     const std::string victim_key = PodKey(*victim.pod);
     names += (names.empty() ? "" : ", ") + victim_key;
-    if (Status s = hooks_.evict(*victim.pod, *pod, plan->node); !s.ok()) {
+    if (Status s = Evict(victim, *pod, PodKey(*pod), plan->node); !s.ok()) {
       metrics_->Preemption("error", evicted);
       return "preemption: evicting " + victim_key + " from node \"" + plan->node +
              "\" failed: " + s.message();
     }
     ++evicted;
-    if (hooks_.record_event) {
-      // kube-scheduler's words, as recorded from a real one.
-      hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted",
-                          "Preempted by " + PodKey(*pod) + " on node " + plan->node);
-    }
   }
   (void)hooks_.nominate(pod->ns(), pod->name(), plan->node);
-  for (const std::string& key : dropped) {
-    const size_t slash = key.find('/');
-    (void)hooks_.nominate(std::string_view(key).substr(0, slash),
-                          std::string_view(key).substr(slash + 1), "");
-  }
+  ClearNominations(dropped);
   metrics_->Preemption("preempted", evicted);
   std::string text = "preemption: evicting " + std::to_string(evicted) +
                      " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")";
@@ -307,6 +310,98 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
             " of them past their PodDisruptionBudget (no node could do without)";
   }
   return text + "; the pod is nominated there.";
+}
+
+std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
+                                              const std::vector<PodPtr>& pending) {
+  for (const PodPtr& m : pending) {
+    if (m->never_preempts()) {
+      return "preemption: not eligible due to preemptionPolicy=Never (" + PodKey(*m) + ").";
+    }
+    const std::string nominated = cache_.NominatedNode(m->ns(), m->name());
+    if (!nominated.empty() && cache_.PreemptionUnderWay(nominated, PriorityOf(*m))) {
+      metrics_->Preemption("waiting", 0);
+      return "preemption: waiting for the pods the group preempted on node \"" + nominated +
+             "\" to terminate.";
+    }
+  }
+  std::vector<DisruptionBudget> budgets;
+  if (hooks_.disruption_budgets) budgets = hooks_.disruption_budgets();
+  Result<GangPreemptionPlan> plan = cache_.PlanGangPreemption(pending, std::move(budgets));
+  if (!plan.ok()) {
+    if (plan.error().code() == StatusCode::kInvalidArgument) return "";
+    metrics_->Preemption("no_candidate", 0);
+    std::vector<std::string> nominated;
+    for (const PodPtr& m : pending) {
+      if (cache_.NominatedNode(m->ns(), m->name()).empty()) continue;
+      cache_.ClearNomination(m->ns(), m->name());
+      nominated.push_back(PodKey(*m));
+    }
+    ClearNominations(nominated);
+    return "preemption: the pod group cannot be placed even by evicting pods of lower "
+           "priority: " +
+           plan.error().message();
+  }
+  // Every member is nominated first (so the room is kept for all of them),
+  // then the victims go.
+  std::vector<std::string> dropped;
+  std::set<std::string> nodes;
+  for (const GangPreemptionPlan::Member& m : plan->members) {
+    for (std::string& key : cache_.Nominate(m.pod, m.node))
+      dropped.push_back(std::move(key));
+    nodes.insert(m.node);
+  }
+  std::string names;
+  int evicted = 0;
+  for (const GangPreemptionPlan::Victim& v : plan->victims) {
+    const std::string victim_key = PodKey(*v.victim.pod);
+    names += (names.empty() ? "" : ", ") + victim_key;
+    const PodPtr* preemptor = nullptr;
+    for (const GangPreemptionPlan::Member& m : plan->members) {
+      if (PodKey(*m.pod) == v.preemptor) preemptor = &m.pod;
+    }
+    if (Status s = Evict(v.victim, **preemptor, v.preemptor, v.node); !s.ok()) {
+      metrics_->Preemption("error", evicted);
+      return "preemption: evicting " + victim_key + " from node \"" + v.node +
+             "\" failed: " + s.message();
+    }
+    ++evicted;
+  }
+  for (const GangPreemptionPlan::Member& m : plan->members)
+    (void)hooks_.nominate(m.pod->ns(), m.pod->name(), m.node);
+  // A member of this group is never a dropped nomination: same priority.
+  ClearNominations(dropped);
+  metrics_->Preemption("preempted", evicted);
+  std::string where;
+  for (const std::string& node : nodes)
+    where += (where.empty() ? "\"" : ", \"") + node + "\"";
+  std::string text = "preemption: evicting " + std::to_string(evicted) +
+                     " pod(s) of lower priority for pod group " + group.key + " on node(s) " +
+                     where + " (" + names + ")";
+  if (plan->budget_violations > 0) {
+    text += ", " + std::to_string(plan->budget_violations) +
+            " of them past their PodDisruptionBudget (no node could do without)";
+  }
+  return text + "; its members are nominated there.";
+}
+
+Status StandaloneScheduler::Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
+                                  const std::string& preemptor_key, const std::string& node) {
+  GPU_RETURN_IF_ERROR(hooks_.evict(*victim.pod, preemptor, node));
+  if (hooks_.record_event) {
+    // kube-scheduler's words, as recorded from a real one.
+    hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted",
+                        "Preempted by " + preemptor_key + " on node " + node);
+  }
+  return Status::Ok();
+}
+
+void StandaloneScheduler::ClearNominations(const std::vector<std::string>& dropped) {
+  for (const std::string& key : dropped) {
+    const size_t slash = key.find('/');
+    (void)hooks_.nominate(std::string_view(key).substr(0, slash),
+                          std::string_view(key).substr(slash + 1), "");
+  }
 }
 
 void StandaloneScheduler::Unschedulable(const std::string& key, const kube::PodView& pod,

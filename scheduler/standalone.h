@@ -23,7 +23,10 @@
 // deleted; the preemptor is nominated to the node (status.nominatedNodeName),
 // whose room the cache keeps for it, and binds there once the victims are
 // gone. While a pod it preempted is still terminating it does not preempt
-// again. Pods with preemptionPolicy: Never, and gangs, do not preempt.
+// again. Pods with preemptionPolicy: Never do not preempt. A gang that does
+// not fit preempts as a whole (ClusterCache::PlanGangPreemption): every
+// pending member is nominated to the node planned for it, and the victims
+// of all of them are evicted; no member preempts on its own.
 //
 // Gangs: pods with the same gpuautoscaler.io/pod-group (or Volcano's
 // scheduling.k8s.io/group-name) in one namespace are placed all or none: the
@@ -136,6 +139,13 @@ class StandaloneScheduler {
   // ("" when not); returns what happened, to follow the fit error in the
   // pod's message ("" when it does not apply).
   std::string Preempt(const PodPtr& pod, const std::string& nominated);
+  // The same for a pod group whose pending members do not all fit.
+  std::string PreemptGroup(const PodGroupRef& group, const std::vector<PodPtr>& pending);
+  // Evicts one victim for `preemptor` ("ns/name") on `node`, with the Event.
+  Status Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
+               const std::string& preemptor_key, const std::string& node);
+  // Drops the nominations `dropped` ("ns/name") from the pods' status.
+  void ClearNominations(const std::vector<std::string>& dropped);
   void StartBind(const std::string& key, Attempt attempt);
 
   ClusterCache& cache_;

@@ -1,4 +1,5 @@
-// Fuzzes preemption (scheduler/preemption.h, ClusterCache::PlanPreemption)
+// Fuzzes preemption (scheduler/preemption.h, ClusterCache::PlanPreemption,
+// and with "group" instead of "preemptor", PlanGangPreemption)
 // with what the API server hands the scheduler: Nodes, bound Pods (their
 // priorities, start times, labels and gpu-indices annotations as anyone may
 // write them), PodDisruptionBudgets and a pending preemptor. The input is a
@@ -9,6 +10,8 @@
 // fit on the node (checked where no MIG pod is involved, whose GPUs the cache
 // chooses by count, and with fewer than 8 victims, below the pod-count drift
 // that makes the cache relearn its workload and re-place every pod).
+#include <algorithm>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,6 +46,58 @@ bool UsesMig(const kube::PodView& pod) {
   return false;
 }
 
+// A pod group's plan (ClusterCache::PlanGangPreemption): the dry run leaves
+// the cache as it was; every member is placed once; victims rank below every
+// member, are bound where the plan says, and appear once; and, once they are
+// gone, the members fit one after the other where the plan puts them.
+int CheckGangPlan(ClusterCache& cache, const json& group,
+                  const std::vector<DisruptionBudget>& budgets, bool mig) {
+  std::vector<std::shared_ptr<const kube::PodView>> members;
+  std::set<std::string> names;
+  int32_t lowest = INT32_MAX;
+  for (const json& p : group) {
+    auto pod = PodOf(p);
+    if (pod == nullptr || !pod->node_name().empty()) continue;
+    if (!names.insert(std::string(pod->ns()) + "/" + std::string(pod->name())).second) continue;
+    mig = mig || UsesMig(*pod);
+    lowest = std::min(lowest, PriorityOf(*pod));
+    members.push_back(std::move(pod));
+  }
+  if (members.empty()) return 0;
+  const double fragmentation_before = cache.FragmentationRatio();
+  const CacheStats stats_before = cache.stats();
+  Result<GangPreemptionPlan> plan = cache.PlanGangPreemption(members, budgets);
+  const CacheStats stats_after = cache.stats();
+  if (cache.FragmentationRatio() != fragmentation_before || stats_after.pods != stats_before.pods ||
+      stats_after.unplaceable != stats_before.unplaceable ||
+      stats_after.rebuilds != stats_before.rebuilds) {
+    std::abort();  // the dry run changed the cache
+  }
+  if (!plan.ok()) return 0;
+  if (plan->members.size() != members.size()) std::abort();
+  std::set<std::string> placed, seen;
+  for (const auto& m : plan->members) {
+    const std::string key = std::string(m.pod->ns()) + "/" + std::string(m.pod->name());
+    if (!names.count(key) || !placed.insert(key).second || !cache.HasNode(m.node)) std::abort();
+  }
+  for (const auto& v : plan->victims) {
+    if (v.victim.priority >= lowest || v.victim.pod->node_name() != v.node) std::abort();
+    if (!seen.insert(std::string(v.victim.pod->ns()) + "/" + std::string(v.victim.pod->name()))
+             .second ||
+        names.count(v.preemptor) == 0) {
+      std::abort();
+    }
+  }
+  if (mig || plan->victims.size() + members.size() >= 8) return 0;
+  for (const auto& v : plan->victims)
+    cache.DeletePod(v.victim.pod->ns(), v.victim.pod->name());
+  for (const auto& m : plan->members) {
+    Result<PlacementChoice> choice = cache.PlanOn(*m.pod, m.node, /*predicates=*/true);
+    if (!choice.ok() || !cache.Assume(*m.pod, *choice).ok()) std::abort();
+  }
+  return 0;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -70,6 +125,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const json& b : list("pdbs")) {
     Result<DisruptionBudget> budget = ParseDisruptionBudget(b.dump());
     if (budget.ok()) budgets.push_back(std::move(budget).value());
+  }
+  if (auto group = input.find("group"); group != input.end() && group->is_array()) {
+    return CheckGangPlan(*cache, *group, budgets, mig);
   }
   auto it = input.find("preemptor");
   if (it == input.end()) return 0;

@@ -267,6 +267,52 @@ TEST_F(PreemptionProcessTest, BudgetsThatCannotBeListedDelayButDoNotStopScheduli
   ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
 }
 
+// A gang that does not fit preempts as a whole: one member alone would find
+// room on either node, but both need a GPU, so both low pods go, both
+// members are nominated, and they bind together once the victims are gone.
+TEST_F(PreemptionProcessTest, AGangPreemptsForAllItsMembersAndBindsTogether) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  AddRunning("low-a", "a", "0", 10);
+  AddRunning("low-b", "b", "0", 20);
+  const json gang = {{"gpuautoscaler.io/pod-group", "train"},
+                     {"gpuautoscaler.io/pod-group-min-member", "2"}};
+  for (const char* name : {"w0", "w1"}) {
+    AddPod({.name = name,
+            .requests = {{"nvidia.com/gpu", "1"}},
+            .annotations = gang,
+            .spec_extra = {{"priorityClassName", PriorityClass(1000)}}});
+  }
+  ASSERT_TRUE(WaitFor([&] { return !Nominated("w0").empty() && !Nominated("w1").empty(); }))
+      << Scheduled("w0") << "\n"
+      << scheduler_.Log();
+  EXPECT_NE(Nominated("w0"), Nominated("w1"));
+  EXPECT_TRUE(Terminating("low-a"));
+  EXPECT_TRUE(Terminating("low-b"));
+  // The message says so once (the status then says the group waits).
+  bool said = false;
+  for (const json& e : EventsFor("w0", "FailedScheduling")) {
+    said = said || e.value("message", "")
+                           .find(
+                               "preemption: evicting 2 pod(s) of lower priority "
+                               "for pod group " +
+                               ns_ + "/train") != std::string::npos;
+  }
+  EXPECT_TRUE(said) << Scheduled("w0");
+  EXPECT_EQ(EventsFor("low-a", "Preempted").size(), 1u);
+  // One victim gone is not enough: the group waits, all or none.
+  FinishDeletion("low-a");
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find("waiting") != std::string::npos; }))
+      << Scheduled("w0");
+  EXPECT_EQ(NodeOf("w0"), "");
+  EXPECT_EQ(NodeOf("w1"), "");
+  FinishDeletion("low-b");
+  ASSERT_TRUE(WaitFor([&] { return !NodeOf("w0").empty() && !NodeOf("w1").empty(); }))
+      << scheduler_.Log();
+  EXPECT_NE(NodeOf("w0"), NodeOf("w1"));
+}
+
 TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler({"--preemption=false"});

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "scheduler/cluster_cache.h"
 #include "scheduler/scheduler_test_util.h"
@@ -375,6 +376,125 @@ TEST(NominationTest, TheRoomIsKeptFromPodsOfNoHigherPriority) {
   ASSERT_TRUE(own.ok());
   EXPECT_EQ(own->gpus, (std::vector<int>{1}));
   EXPECT_TRUE(cache->Select(*Pending("higher", 2000), true).ok());
+}
+
+TEST(NominationTest, ANominatedPodAlreadyAccountedHoldsNothingMore) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  auto first = Pending("first", 1000);
+  cache->Nominate(first, "a");
+  Result<PlacementChoice> own = cache->PlanOn(*first, "a", true);
+  ASSERT_TRUE(own.ok());
+  ASSERT_TRUE(cache->Assume(*first, *own).ok());
+  // "first" counts once, as assumed: its nomination keeps no second GPU.
+  Result<PlacementChoice> second = cache->Select(*Pending("second", 1000), true);
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_EQ(second->node, "a");
+}
+
+// --- a pod group (gang) preempting as a whole ---
+
+std::vector<std::shared_ptr<const kube::PodView>> Gang(int members, int priority, int gpus = 1) {
+  std::vector<std::shared_ptr<const kube::PodView>> pods;
+  for (int i = 0; i < members; ++i)
+    pods.push_back(Pending("m" + std::to_string(i), priority, gpus));
+  return pods;
+}
+
+TEST(GangPreemptionTest, PlacesEveryMemberAndEvictsForThoseThatNeedIt) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  AddGpuNode(*cache, "b", 2);
+  cache->UpsertPod(Running("a0", "a", 0, 10));
+  cache->UpsertPod(Running("a1", "a", 1, 20));
+  cache->UpsertPod(Running("b0", "b", 0, 30));
+  const double fragmentation = cache->FragmentationRatio();
+  auto gang = Gang(3, 1000);
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(gang, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  ASSERT_EQ(plan->members.size(), 3u);
+  int preempting = 0;
+  std::map<std::string, int> per_node;
+  for (const auto& m : plan->members) {
+    preempting += m.preempts;
+    ++per_node[m.node];
+  }
+  // One member takes b's free GPU; two evict the least important pods.
+  EXPECT_EQ(preempting, 2);
+  std::vector<std::string> victims;
+  for (const auto& v : plan->victims)
+    victims.emplace_back(v.victim.pod->name());
+  std::sort(victims.begin(), victims.end());
+  EXPECT_EQ(victims, (std::vector<std::string>{"a0", "a1"}));
+  EXPECT_EQ(per_node, (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
+  for (const auto& v : plan->victims)
+    EXPECT_EQ(v.node, "a");
+  // The dry run leaves the cache as it was.
+  EXPECT_DOUBLE_EQ(cache->FragmentationRatio(), fragmentation);
+  EXPECT_EQ(cache->stats().unplaceable, 0);
+  EXPECT_EQ(cache->stats().pods, 3);
+  EXPECT_FALSE(cache->Select(*Pending("two", 0, 2), true).ok());
+}
+
+TEST(GangPreemptionTest, AGroupThatCannotFitEvenSoSaysWhichMember) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  cache->UpsertPod(Running("a0", "a", 0, 10));
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(Gang(3, 1000), {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(plan.error().message().find("m2: "), std::string::npos) << plan.error().message();
+  // Nothing was left evicted or placed.
+  EXPECT_EQ(cache->stats().pods, 1);
+  EXPECT_TRUE(cache->Select(*Pending("one", 0), true).ok());
+  EXPECT_FALSE(cache->Select(*Pending("two", 0, 2), true).ok());
+}
+
+TEST(GangPreemptionTest, VictimsRankBelowEveryMember) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  cache->UpsertPod(Running("mid", "a", 0, 100));
+  cache->UpsertPod(Running("low", "a", 1, 10));
+  auto gang = Gang(2, 1000);
+  gang.push_back(Pending("lowest-member", 50));
+  // Three GPUs for three members, and "mid" outranks one member: no plan.
+  AddGpuNode(*cache, "b", 1);
+  cache->UpsertPod(Running("b0", "b", 0, 10));
+  EXPECT_FALSE(cache->PlanGangPreemption(gang, {}).ok());
+  // Without that member, "mid" is fair game for the other two.
+  gang.pop_back();
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(gang, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->victims.size(), 2u);
+}
+
+TEST(GangPreemptionTest, BudgetsAreSpentAcrossMembers) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  AddGpuNode(*cache, "b", 1);
+  cache->UpsertPod(Running("a0", "a", 0, 10, 1, "", {{"app", "web"}}));
+  cache->UpsertPod(Running("b0", "b", 0, 10, 1, "", {{"app", "web"}}));
+  // One disruption allowed: the first member's eviction spends it.
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(Gang(2, 1000), {Budget("web", 1)});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->victims.size(), 2u);
+  EXPECT_EQ(plan->budget_violations, 1);
+}
+
+TEST(GangPreemptionTest, MembersOwnNominationsKeepNoRoomFromTheGroup) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  auto gang = Gang(2, 1000);
+  // An earlier plan nominated both to a; a is free now.
+  cache->Nominate(gang[0], "a");
+  cache->Nominate(gang[1], "a");
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(gang, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_TRUE(plan->victims.empty());
+  for (const auto& m : plan->members) {
+    EXPECT_EQ(m.node, "a");
+    EXPECT_FALSE(m.preempts);
+  }
 }
 
 TEST(NominationTest, NominationsEndWithBindingOrDeletionAndSurviveARestart) {
