@@ -882,6 +882,76 @@ for id in a b c d; do
 done
 curl -fsS -X DELETE "$server/api/v1/nodes/ts-1" >/dev/null
 
+step "15d. A gang preempts as a whole: two batch pods go, both members bind together"
+# A second L40S node runs two more batch pods. A training job of two pods
+# (pod group "train", PriorityClass online) needs one L40S GPU each: no single
+# member may evict alone, so the scheduler plans both, evicts for both, and
+# binds them together once the victims are gone.
+apply - <<'YAML' >/dev/null
+apiVersion: v1
+kind: Node
+metadata: {name: l40s-2, labels: {nvidia.com/gpu.product: NVIDIA-L40S}}
+status:
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
+  conditions: [{type: Ready, status: "True"}]
+YAML
+for i in 2 3; do
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: batch-$i, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$((i - 2))"}}
+spec:
+  nodeName: l40s-2
+  priorityClassName: batch
+  containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/priority/pods/batch-$i/status" \
+    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0$((i + 1))T00:00:00Z\"}}" >/dev/null
+done
+for i in 0 1; do
+  apply - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: train-$i
+  namespace: priority
+  annotations: {gpuautoscaler.io/pod-group: train, gpuautoscaler.io/pod-group-min-member: "2"}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {nvidia.com/gpu.product: NVIDIA-L40S}
+  containers: [{name: main, image: train:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+done
+gang_nominated() {
+  [[ -n $(pod_field train-0 'p["status"].get("nominatedNodeName", "")' 2>/dev/null) &&
+     -n $(pod_field train-1 'p["status"].get("nominatedNodeName", "")' 2>/dev/null) ]]
+}
+wait_for 30 gang_nominated
+preemption_view
+get /api/v1/namespaces/priority/events | python3 -c '
+import json, sys
+seen = set()
+for e in json.load(sys.stdin)["items"]:
+    if e["involvedObject"]["name"] == "train-0" and "for pod group" in e["message"] and "gang" not in seen:
+        seen.add("gang")
+        print("  Event %-16s pod/%-9s %s" % (e["reason"], "train-0", e["message"]))'
+# The kubelet stops both victims and confirms their deletion.
+for victim in $(get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+print(" ".join(p["metadata"]["name"] for p in json.load(sys.stdin)["items"] if p["metadata"].get("deletionTimestamp")))'); do
+  curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/$victim?gracePeriodSeconds=0" >/dev/null
+  echo "  the kubelet stopped $victim"
+done
+gang_bound() {
+  [[ -n $(pod_field train-0 'p["spec"].get("nodeName", "")' 2>/dev/null) &&
+     -n $(pod_field train-1 'p["spec"].get("nodeName", "")' 2>/dev/null) ]]
+}
+wait_for 30 gang_bound
+preemption_view
+
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'
