@@ -51,9 +51,14 @@ bool UsesMig(const kube::PodView& pod) {
 // member, are bound where the plan says, and appear once; and, once they are
 // gone, the members fit one after the other where the plan puts them.
 int CheckGangPlan(ClusterCache& cache, const json& group,
+                  const std::vector<std::shared_ptr<const kube::PodView>>& pods,
                   const std::vector<DisruptionBudget>& budgets, bool mig) {
   std::vector<std::shared_ptr<const kube::PodView>> members;
+  // The API server keeps names unique: a member never shares one with a
+  // bound pod (nameless pods in the input all read "/").
   std::set<std::string> names;
+  for (const auto& p : pods)
+    names.insert(std::string(p->ns()) + "/" + std::string(p->name()));
   int32_t lowest = INT32_MAX;
   for (const json& p : group) {
     auto pod = PodOf(p);
@@ -64,6 +69,8 @@ int CheckGangPlan(ClusterCache& cache, const json& group,
     members.push_back(std::move(pod));
   }
   if (members.empty()) return 0;
+  for (const auto& p : pods)  // from here on, `names` are the members'
+    names.erase(std::string(p->ns()) + "/" + std::string(p->name()));
   const double fragmentation_before = cache.FragmentationRatio();
   const CacheStats stats_before = cache.stats();
   Result<GangPreemptionPlan> plan = cache.PlanGangPreemption(members, budgets);
@@ -127,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (budget.ok()) budgets.push_back(std::move(budget).value());
   }
   if (auto group = input.find("group"); group != input.end() && group->is_array()) {
-    return CheckGangPlan(*cache, *group, budgets, mig);
+    return CheckGangPlan(*cache, *group, pods, budgets, mig);
   }
   auto it = input.find("preemptor");
   if (it == input.end()) return 0;
