@@ -743,20 +743,22 @@ kind: PriorityClass
 metadata: {name: online}
 value: 100000
 YAML
-for i in 0 1; do
+batch_pod() {  # batch_pod NAME NODE GPU DAY: a running batch pod, started on day DAY of December
   apply - <<YAML >/dev/null
 apiVersion: v1
 kind: Pod
-metadata: {name: batch-$i, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$i"}}
+metadata: {name: $1, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$3"}}
 spec:
-  nodeName: l40s-1
+  nodeName: $2
   priorityClassName: batch
   containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
   curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
-    "$server/api/v1/namespaces/priority/pods/batch-$i/status" \
-    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0$((i + 1))T00:00:00Z\"}}" >/dev/null
-done
+    "$server/api/v1/namespaces/priority/pods/$1/status" \
+    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0${4}T00:00:00Z\"}}" >/dev/null
+}
+batch_pod batch-0 l40s-1 0 1
+batch_pod batch-1 l40s-1 1 2
 apply - <<'YAML' | sed 's/^/  /'
 apiVersion: v1
 kind: Pod
@@ -896,20 +898,8 @@ status:
   allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
   conditions: [{type: Ready, status: "True"}]
 YAML
-for i in 2 3; do
-  apply - <<YAML >/dev/null
-apiVersion: v1
-kind: Pod
-metadata: {name: batch-$i, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$((i - 2))"}}
-spec:
-  nodeName: l40s-2
-  priorityClassName: batch
-  containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
-YAML
-  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
-    "$server/api/v1/namespaces/priority/pods/batch-$i/status" \
-    -d "{\"status\":{\"phase\":\"Running\",\"startTime\":\"2026-12-0$((i + 1))T00:00:00Z\"}}" >/dev/null
-done
+batch_pod batch-2 l40s-2 0 3
+batch_pod batch-3 l40s-2 1 4
 for i in 0 1; do
   apply - <<YAML | sed 's/^/  /'
 apiVersion: v1

@@ -36,6 +36,16 @@ bool IsNull(od::value& v) {
   return !v.type().get(type) && type == od::json_type::null;
 }
 
+// The Pod member's raw JSON, for the pod decoder.
+Status ReadRawPod(od::value& value, std::string* out) {
+  od::object pod;
+  GPA_EXT_CHECK(value.get_object().get(pod), "Pod must be an object");
+  std::string_view raw;
+  GPA_EXT_CHECK(pod.raw_json().get(raw), "Pod");
+  out->assign(raw);
+  return Status::Ok();
+}
+
 Result<std::string> NameOfNode(std::string_view raw) {
   od::parser parser;
   simdjson::padded_string padded(raw);
@@ -66,11 +76,7 @@ Result<ExtenderArgs> ParseExtenderArgs(std::string_view body) {
     GPA_EXT_CHECK(field.unescaped_key().get(key), "ExtenderArgs key");
     od::value value = field.value();
     if (KeyIs(key, "Pod")) {
-      od::object pod;
-      GPA_EXT_CHECK(value.get_object().get(pod), "Pod must be an object");
-      std::string_view raw;
-      GPA_EXT_CHECK(pod.raw_json().get(raw), "Pod");
-      args.pod_json.assign(raw);
+      GPU_RETURN_IF_ERROR(ReadRawPod(value, &args.pod_json));
       has_pod = true;
     } else if (KeyIs(key, "NodeNames")) {
       if (IsNull(value)) continue;
@@ -221,11 +227,7 @@ Result<ExtenderPreemptionArgs> ParseExtenderPreemptionArgs(std::string_view body
     GPA_EXT_CHECK(field.unescaped_key().get(key), "ExtenderPreemptionArgs key");
     od::value value = field.value();
     if (KeyIs(key, "Pod")) {
-      od::object pod;
-      GPA_EXT_CHECK(value.get_object().get(pod), "Pod must be an object");
-      std::string_view raw;
-      GPA_EXT_CHECK(pod.raw_json().get(raw), "Pod");
-      args.pod_json.assign(raw);
+      GPU_RETURN_IF_ERROR(ReadRawPod(value, &args.pod_json));
       has_pod = true;
       continue;
     }

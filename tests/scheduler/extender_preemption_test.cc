@@ -140,20 +140,31 @@ TEST(ExtenderPreemptionTest, VictimsAreChosenOnTheGpusNotTakenFromKubeScheduler)
   EXPECT_EQ(counted, (std::vector<std::pair<std::string, int>>{{"preempted", 2}}));
 }
 
-TEST(ExtenderPreemptionTest, AnswersWithTheOneBestCandidate) {
+// Nodes a and b of one GPU each, full: a0 runs on a, b0 on b, with these
+// priorities and app labels.
+std::unique_ptr<ClusterCache> TwoFullNodes(int a0_priority, int b0_priority,
+                                           const std::string& a0_app = "",
+                                           const std::string& b0_app = "") {
   auto cache = std::move(ClusterCache::Create({})).value();
   for (const char* name : {"a", "b"})
     cache->UpsertNode(Node({.name = name, .allocatable_extra = {{"nvidia.com/gpu", "1"}}}));
-  auto running = [](const std::string& name, const std::string& node, int priority) {
-    return View(WithPriority({.name = name,
-                              .requests = {{"nvidia.com/gpu", "1"}},
-                              .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}},
-                              .node = node,
-                              .phase = "Running"},
-                             priority));
+  auto running = [](const std::string& node, int priority, const std::string& app) {
+    json pod = WithPriority({.name = node + "0",
+                             .requests = {{"nvidia.com/gpu", "1"}},
+                             .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}},
+                             .node = node,
+                             .phase = "Running"},
+                            priority);
+    if (!app.empty()) pod["metadata"]["labels"] = {{"app", app}};
+    return View(pod);
   };
-  cache->UpsertPod(running("a0", "a", 100));
-  cache->UpsertPod(running("b0", "b", 10));
+  cache->UpsertPod(running("a", a0_priority, a0_app));
+  cache->UpsertPod(running("b", b0_priority, b0_app));
+  return cache;
+}
+
+TEST(ExtenderPreemptionTest, AnswersWithTheOneBestCandidate) {
+  auto cache = TwoFullNodes(100, 10);
   Extender extender(*cache, {});
   json pod = WithPriority({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}}, 1000);
   ExtenderReply reply = extender.Handle(
@@ -169,22 +180,7 @@ TEST(ExtenderPreemptionTest, AnswersWithTheOneBestCandidate) {
 }
 
 TEST(ExtenderPreemptionTest, ABudgetIsCountedAndSteersTheChoice) {
-  auto cache = std::move(ClusterCache::Create({})).value();
-  for (const char* name : {"a", "b"})
-    cache->UpsertNode(Node({.name = name, .allocatable_extra = {{"nvidia.com/gpu", "1"}}}));
-  auto running = [](const std::string& name, const std::string& node, int priority,
-                    const std::string& app) {
-    json pod = WithPriority({.name = name,
-                             .requests = {{"nvidia.com/gpu", "1"}},
-                             .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}},
-                             .node = node,
-                             .phase = "Running"},
-                            priority);
-    pod["metadata"]["labels"] = {{"app", app}};
-    return View(pod);
-  };
-  cache->UpsertPod(running("a0", "a", 10, "guarded"));
-  cache->UpsertPod(running("b0", "b", 50, "free"));
+  auto cache = TwoFullNodes(10, 50, "guarded", "free");
   auto budget = ParseDisruptionBudget(R"({"metadata":{"namespace":"default","name":"guard"},
       "spec":{"selector":{"matchLabels":{"app":"guarded"}}},"status":{"disruptionsAllowed":0}})");
   ASSERT_TRUE(budget.ok()) << budget.error().message();
