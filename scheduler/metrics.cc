@@ -89,9 +89,13 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
       &prometheus::BuildCounter()
            .Name("gpu_autoscaler_scheduler_preemption_attempts_total")
            .Help(
-               "Preemption attempts for unschedulable pods by result (preempted, no_candidate, "
-               "waiting, error).")
+               "Preemption attempts for unschedulable pods, and extender /preempt answers, by "
+               "result (preempted, no_candidate, waiting, error, disabled).")
            .Register(*registry);
+  // Exported at 0, so that dashboards and alerts see the series before the
+  // first preemption.
+  for (const char* result : {"preempted", "no_candidate", "waiting", "error"})
+    f_->preemption_attempts->Add({{"result", result}});
   f_->preemption_victims = &prometheus::BuildCounter()
                                 .Name("gpu_autoscaler_scheduler_preemption_victims_total")
                                 .Help("Pods evicted to make room for pods of higher priority.")
