@@ -343,20 +343,31 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
            plan.error().message();
   }
   // Every member is nominated first (so the room is kept for all of them),
-  // then the victims go.
+  // then the victims go. Higher priorities first: a nomination drops the
+  // lower ones on its node, and must not drop a member's made just before.
+  std::vector<const GangPreemptionPlan::Member*> by_priority;
+  std::set<std::string> members;
+  for (const GangPreemptionPlan::Member& m : plan->members) {
+    by_priority.push_back(&m);
+    members.insert(PodKey(*m.pod));
+  }
+  std::stable_sort(by_priority.begin(), by_priority.end(), [](const auto* a, const auto* b) {
+    return PriorityOf(*a->pod) > PriorityOf(*b->pod);
+  });
   std::vector<std::string> dropped;
   std::set<std::string> nodes;
-  for (const GangPreemptionPlan::Member& m : plan->members) {
-    for (std::string& key : cache_.Nominate(m.pod, m.node))
-      dropped.push_back(std::move(key));
-    nodes.insert(m.node);
+  for (const GangPreemptionPlan::Member* m : by_priority) {
+    for (std::string& key : cache_.Nominate(m->pod, m->node)) {
+      if (!members.count(key)) dropped.push_back(std::move(key));  // a member's stale one
+    }
+    nodes.insert(m->node);
   }
   std::string names;
   int evicted = 0;
   for (const GangPreemptionPlan::Victim& v : plan->victims) {
     const std::string victim_key = PodKey(*v.victim.pod);
     names += (names.empty() ? "" : ", ") + victim_key;
-    const PodPtr* preemptor = nullptr;
+    const PodPtr* preemptor = &plan->members.front().pod;
     for (const GangPreemptionPlan::Member& m : plan->members) {
       if (PodKey(*m.pod) == v.preemptor) preemptor = &m.pod;
     }
@@ -369,7 +380,6 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   }
   for (const GangPreemptionPlan::Member& m : plan->members)
     (void)hooks_.nominate(m.pod->ns(), m.pod->name(), m.node);
-  // A member of this group is never a dropped nomination: same priority.
   ClearNominations(dropped);
   metrics_->Preemption("preempted", evicted);
   std::string where;

@@ -317,6 +317,36 @@ TEST_F(PreemptionProcessTest, AGangPreemptsForAllItsMembersAndBindsTogether) {
   EXPECT_NE(NodeOf("w0"), NodeOf("w1"));
 }
 
+// Members of different priorities: the higher one's nomination must not drop
+// the lower one's, made for the same plan on the same node.
+TEST_F(PreemptionProcessTest, AGangOfMixedPrioritiesKeepsEveryMembersNomination) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "2"}}});
+  StartScheduler();
+  AddRunning("low-0", "a", "0", 10);
+  AddRunning("low-1", "a", "1", 10);
+  const json gang = {{"gpuautoscaler.io/pod-group", "mixed"},
+                     {"gpuautoscaler.io/pod-group-min-member", "2"}};
+  // w0 sorts first but ranks lower.
+  AddPod({.name = "w0",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .annotations = gang,
+          .spec_extra = {{"priorityClassName", PriorityClass(500)}}});
+  AddPod({.name = "w1",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .annotations = gang,
+          .spec_extra = {{"priorityClassName", PriorityClass(1000)}}});
+  ASSERT_TRUE(WaitFor([&] { return Terminating("low-0") && Terminating("low-1"); }))
+      << scheduler_.Log();
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find("waiting") != std::string::npos; }))
+      << Scheduled("w0");
+  EXPECT_EQ(Nominated("w0"), "a");
+  EXPECT_EQ(Nominated("w1"), "a");
+  FinishDeletion("low-0");
+  FinishDeletion("low-1");
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("w0") == "a" && NodeOf("w1") == "a"; }))
+      << scheduler_.Log();
+}
+
 TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler({"--preemption=false"});
