@@ -147,14 +147,16 @@ void BM_ExtenderPreempt(benchmark::State& state) {
   state.counters["answered_share"] = static_cast<double>(answered) / state.iterations();
 }
 
-// A gang of 8 one-GPU members of priority 5000 (a data-parallel job):
-// PlanGangPreemption plans them one after the other, each member's dry run
-// over every node.
+// A gang of priority 5000: 8 one-GPU members (a data-parallel job), or 32
+// members of 8 GPUs (a large training job). PlanGangPreemption plans them
+// one after the other, each member's dry run over every node.
 void BM_PlanGangPreemption(benchmark::State& state) {
   auto cache = FullCluster(static_cast<int>(state.range(0)));
+  const int members = static_cast<int>(state.range(1));
+  const int gpus = static_cast<int>(state.range(2));
   std::vector<std::shared_ptr<const kube::PodView>> gang;
-  for (int i = 0; i < 8; ++i)
-    gang.push_back(Decode(GpuPod("worker-" + std::to_string(i), 1, 5000)));
+  for (int i = 0; i < members; ++i)
+    gang.push_back(Decode(GpuPod("worker-" + std::to_string(i), gpus, 5000)));
   int64_t victims = 0;
   for (auto _ : state) {
     Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(gang, {});
@@ -178,7 +180,12 @@ void BM_SelectThatFails(benchmark::State& state) {
 BENCHMARK(BM_PlanPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SelectThatFails)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ExtenderPreempt)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_PlanGangPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlanGangPreemption)
+    ->Args({1000, 8, 1})
+    ->Args({5000, 8, 1})
+    ->Args({1000, 32, 8})
+    ->Args({5000, 32, 8})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpu_autoscaler::scheduler

@@ -216,11 +216,20 @@ class ClusterCache {
   };
   // Nominations that keep room from one pod, by node index.
   using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
+  // What each node could give up to a preemptor (its bound pods of lower
+  // priority, not those merely assumed), by node index, and the GPUs the
+  // other pods keep there.
+  struct Evictable {
+    std::vector<std::vector<PodEntry*>> lower{};
+    std::vector<uint32_t> kept_gpus{};
+  };
   struct DryRunOptions {
     bool predicates = true;  // apply node_fit.h to each candidate
     const std::unordered_set<std::string>* evict_anyway = nullptr;  // UIDs
     const HeldFrom* held_from = nullptr;                            // else HeldFromLocked(pod)
     int32_t victims_below = INT32_MAX;  // and below the pod's own priority
+    // Kept up to date by the caller (a gang's plan), else computed from pods_.
+    const Evictable* evictable = nullptr;
   };
   struct StringHash {
     using is_transparent = void;
@@ -264,6 +273,7 @@ class ClusterCache {
   bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,
                   std::vector<PodEntry>* held, std::string* why);
   void ReleaseLocked(std::vector<PodEntry>* held);
+  Evictable EvictableLocked(int32_t below_priority);
   Result<PreemptionPlan> PlanPreemptionLocked(const kube::PodView& pod,
                                               const std::vector<DisruptionBudget>& budgets,
                                               const std::vector<NodeEntry*>& candidates,

@@ -113,6 +113,22 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionAmong(
                               {.predicates = false, .evict_anyway = &evict_anyway});
 }
 
+ClusterCache::Evictable ClusterCache::EvictableLocked(int32_t below_priority) {
+  Evictable out;
+  out.lower.resize(by_index_.size());
+  out.kept_gpus.assign(by_index_.size(), 0);
+  for (auto& [key, entry] : pods_) {
+    if (entry.binding < 0) continue;
+    if (!entry.assumed && entry.view && entry.priority < below_priority) {
+      out.lower[entry.node_index].push_back(&entry);
+    } else if (entry.demand.kind != GpuKind::kMig) {
+      for (int g : entry.gpus)
+        out.kept_gpus[entry.node_index] |= uint32_t{1} << g;
+    }
+  }
+  return out;
+}
+
 Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
     const kube::PodView& pod, const std::vector<DisruptionBudget>& budgets,
     const std::vector<NodeEntry*>& candidates, DryRunOptions options) {
@@ -124,21 +140,13 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   const int32_t priority = std::min(PriorityOf(pod), options.victims_below);
   const HeldFrom held_from = options.held_from ? *options.held_from : HeldFromLocked(pod);
 
-  // The pods each node could give up (bound, not merely assumed with their
-  // Binding in flight, and of lower priority), and the GPUs the others keep:
-  // a whole-GPU pod skips, without a dry run, a node it could not fit on
-  // whatever left.
-  std::vector<std::vector<PodEntry*>> lower(by_index_.size());
-  std::vector<uint32_t> kept_gpus(by_index_.size(), 0);
-  for (auto& [key, entry] : pods_) {
-    if (entry.binding < 0) continue;
-    if (!entry.assumed && entry.view && entry.priority < priority) {
-      lower[entry.node_index].push_back(&entry);
-    } else if (entry.demand.kind != GpuKind::kMig) {
-      for (int g : entry.gpus)
-        kept_gpus[entry.node_index] |= uint32_t{1} << g;
-    }
-  }
+  // A whole-GPU pod skips, without a dry run, a node it could not fit on
+  // whatever left (the kept GPUs).
+  Evictable computed;
+  if (options.evictable == nullptr) computed = EvictableLocked(priority);
+  const Evictable& evictable_pods = options.evictable ? *options.evictable : computed;
+  const std::vector<std::vector<PodEntry*>>& lower = evictable_pods.lower;
+  const std::vector<uint32_t>& kept_gpus = evictable_pods.kept_gpus;
 
   std::map<std::string, int, std::less<>> reasons;
   auto count = [&reasons](std::string_view why) {
@@ -154,7 +162,7 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
       count(kNotHelpful);  // no eviction changes a taint, a selector or a cordon
       continue;
     }
-    std::vector<PodEntry*>& evictable = lower[node->index];
+    const std::vector<PodEntry*>& evictable = lower[node->index];
     if (evictable.empty()) {
       count(kNoVictims);
       continue;
@@ -263,6 +271,9 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
     return a.first != b.first ? a.first > b.first : a.second->name() < b.second->name();
   });
 
+  // Victims rank below every member, so one table serves every member; a
+  // member's victims leave it as they leave the cluster.
+  Evictable evictable = EvictableLocked(lowest);
   GangPreemptionPlan plan;
   std::vector<PodEntry> placed;                                 // the members, as if bound
   std::vector<std::pair<PodEntry*, std::vector<int>>> removed;  // victims, with their GPUs
@@ -274,7 +285,8 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
     bool preempts = false;
     if (!choice.ok()) {
       Result<PreemptionPlan> evict = PlanPreemptionLocked(
-          *member, budgets, by_index_, {.held_from = &held_from, .victims_below = lowest});
+          *member, budgets, by_index_,
+          {.held_from = &held_from, .victims_below = lowest, .evictable = &evictable});
       if (!evict.ok()) {
         failure = Status(evict.error().code(),
                          std::string(member->name()) + ": " + evict.error().message());
@@ -282,6 +294,7 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
       }
       for (const PreemptionVictim& v : evict->victims) {
         PodEntry& entry = pods_.find(PodKey(v.pod->ns(), v.pod->name()))->second;
+        std::erase(evictable.lower[entry.node_index], &entry);
         removed.emplace_back(&entry, entry.gpus);
         UnplaceLocked(entry);
         ChargeBudgets(&budgets, *v.pod);
