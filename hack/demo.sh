@@ -720,15 +720,19 @@ step "15b. Preemption: an online pod evicts the least important batch pod"
 # pod (PriorityClass online, 100000) that needs an L40S arrives. The scheduler
 # evicts one batch pod (DisruptionTarget, then a DELETE), nominates the node,
 # keeps the freed GPU for the online pod, and binds it once the victim is gone.
-apply - <<'YAML' >/dev/null
+l40s_node() {  # l40s_node NAME: a Ready node with two L40S GPUs
+  apply - <<YAML >/dev/null
 apiVersion: v1
 kind: Node
-metadata: {name: l40s-1, labels: {nvidia.com/gpu.product: NVIDIA-L40S}}
+metadata: {name: $1, labels: {nvidia.com/gpu.product: NVIDIA-L40S}}
 status:
   capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
   allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
   conditions: [{type: Ready, status: "True"}]
----
+YAML
+}
+l40s_node l40s-1
+apply - <<'YAML' >/dev/null
 apiVersion: v1
 kind: Namespace
 metadata: {name: priority}
@@ -889,15 +893,7 @@ step "15d. A gang preempts as a whole: two batch pods go, both members bind toge
 # (pod group "train", PriorityClass online) needs one L40S GPU each: no single
 # member may evict alone, so the scheduler plans both, evicts for both, and
 # binds them together once the victims are gone.
-apply - <<'YAML' >/dev/null
-apiVersion: v1
-kind: Node
-metadata: {name: l40s-2, labels: {nvidia.com/gpu.product: NVIDIA-L40S}}
-status:
-  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "2"}
-  conditions: [{type: Ready, status: "True"}]
-YAML
+l40s_node l40s-2
 batch_pod batch-2 l40s-2 0 3
 batch_pod batch-3 l40s-2 1 4
 for i in 0 1; do

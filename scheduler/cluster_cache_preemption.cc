@@ -256,19 +256,25 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
   // The members' own nominations (from an earlier plan) are this plan's.
   std::unordered_set<std::string> group;
   int32_t lowest = INT32_MAX;
-  std::vector<std::pair<int64_t, std::shared_ptr<const kube::PodView>>> order;
+  struct Member {
+    std::shared_ptr<const kube::PodView> pod;
+    GpuDemand demand;
+    int64_t gpu_milli = 0;
+  };
+  std::vector<Member> order;
   for (const auto& m : members) {
-    const GpuDemand demand = GpuDemandOf(*m, milli_per_replica_);
+    GpuDemand demand = GpuDemandOf(*m, milli_per_replica_);
     if (std::string invalid = DemandErrorLocked(demand); !invalid.empty()) {
       return InvalidArgumentError(std::string(m->name()) + ": " + invalid);
     }
     group.insert(PodKey(m->ns(), m->name()));
     lowest = std::min(lowest, PriorityOf(*m));
-    order.emplace_back(RequestOf(demand).total_gpu_milli(), m);
+    const int64_t gpu_milli = RequestOf(demand).total_gpu_milli();
+    order.push_back({.pod = m, .demand = std::move(demand), .gpu_milli = gpu_milli});
   }
   // The hardest to place first; by name among equals, for a stable plan.
-  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second->name() < b.second->name();
+  std::stable_sort(order.begin(), order.end(), [](const Member& a, const Member& b) {
+    return a.gpu_milli != b.gpu_milli ? a.gpu_milli > b.gpu_milli : a.pod->name() < b.pod->name();
   });
 
   // Victims rank below every member, so one table serves every member; a
@@ -279,7 +285,9 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
   std::vector<std::pair<PodEntry*, std::vector<int>>> removed;  // victims, with their GPUs
   const int unplaceable = unplaceable_;
   Status failure;
-  for (const auto& [milli, member] : order) {
+  for (const Member& m : order) {
+    const std::shared_ptr<const kube::PodView>& member = m.pod;
+    const std::string named = std::string(member->name()) + ": ";  // failures name the member
     const HeldFrom held_from = HeldFromLocked(*member, &group);
     Result<PlacementChoice> choice = SelectLocked(*member, /*predicates=*/true, held_from);
     bool preempts = false;
@@ -288,8 +296,7 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
           *member, budgets, by_index_,
           {.held_from = &held_from, .victims_below = lowest, .evictable = &evictable});
       if (!evict.ok()) {
-        failure = Status(evict.error().code(),
-                         std::string(member->name()) + ": " + evict.error().message());
+        failure = Status(evict.error().code(), named + evict.error().message());
         break;
       }
       for (const PreemptionVictim& v : evict->victims) {
@@ -298,15 +305,13 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
         removed.emplace_back(&entry, entry.gpus);
         UnplaceLocked(entry);
         ChargeBudgets(&budgets, *v.pod);
-        plan.victims.push_back(
-            {.node = evict->node, .victim = v, .preemptor = PodKey(member->ns(), member->name())});
+        plan.victims.push_back({.node = evict->node, .victim = v, .preemptor = member});
       }
       plan.budget_violations += evict->budget_violations;
       choice = PlanOnLocked(*member, evict->node, /*predicates=*/true, held_from);
       preempts = true;
       if (!choice.ok()) {  // the dry run said it fits; keep the failure readable
-        failure =
-            FailedPreconditionError(std::string(member->name()) + ": " + choice.error().message());
+        failure = FailedPreconditionError(named + choice.error().message());
         break;
       }
     }
@@ -314,11 +319,10 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
     entry.view = member;
     entry.node = choice->node;
     entry.gpus = choice->gpus;
-    entry.demand = GpuDemandOf(*member, milli_per_replica_);
+    entry.demand = m.demand;
     entry.assumed = true;
     if (!PlaceLocked(entry)) {
-      failure = FailedPreconditionError(std::string(member->name()) + ": no longer fits node \"" +
-                                        choice->node + "\"");
+      failure = FailedPreconditionError(named + "no longer fits node \"" + choice->node + "\"");
       break;
     }
     placed.push_back(std::move(entry));

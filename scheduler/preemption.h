@@ -104,7 +104,7 @@ struct GangPreemptionPlan {
   struct Victim {
     std::string node{};
     PreemptionVictim victim{};
-    std::string preemptor{};  // the member ("ns/name") it makes room for
+    std::shared_ptr<const kube::PodView> preemptor{};  // the member it makes room for
   };
   std::vector<Member> members{};
   std::vector<Victim> victims{};

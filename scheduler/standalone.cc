@@ -173,13 +173,8 @@ void StandaloneScheduler::Run(std::stop_token stop) {
 
 void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod) {
   const Clock::TimePoint start = options_.clock->Now();
-  // A pod that preempted tries its nominated node first (kube-scheduler's
-  // evaluateNominatedNode): the room its victims left is kept for it there.
   const std::string nominated = cache_.NominatedNode(pod->ns(), pod->name());
-  Result<PlacementChoice> choice =
-      nominated.empty() ? Result<PlacementChoice>(FailedPreconditionError("not nominated"))
-                        : cache_.PlanOn(*pod, nominated, /*predicates=*/true);
-  if (!choice.ok()) choice = cache_.Select(*pod, /*predicates=*/true);
+  Result<PlacementChoice> choice = Choose(*pod, nominated);
   if (!choice.ok()) {
     std::string message = choice.error().message();
     if (options_.preemption && hooks_.evict && hooks_.nominate) {
@@ -228,15 +223,10 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
              std::to_string(need - static_cast<int>(pending.size())) + " more");
     return;
   }
-  // Assume every pending member; all or none. A member that preempted tries
-  // its nominated node first.
+  // Assume every pending member; all or none.
   std::vector<Attempt> placed;
   for (const PodPtr& m : pending) {
-    const std::string nominated = cache_.NominatedNode(m->ns(), m->name());
-    Result<PlacementChoice> choice =
-        nominated.empty() ? Result<PlacementChoice>(FailedPreconditionError("not nominated"))
-                          : cache_.PlanOn(*m, nominated, /*predicates=*/true);
-    if (!choice.ok()) choice = cache_.Select(*m, /*predicates=*/true);
+    Result<PlacementChoice> choice = Choose(*m, cache_.NominatedNode(m->ns(), m->name()));
     Status assumed = choice.ok() ? cache_.Assume(*m, *choice) : choice.error();
     if (assumed.code() == StatusCode::kAlreadyExists) continue;  // in flight from an earlier pass
     if (!assumed.ok()) {
@@ -293,7 +283,7 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   for (const PreemptionVictim& victim : plan->victims) {
     const std::string victim_key = PodKey(*victim.pod);
     names += (names.empty() ? "" : ", ") + victim_key;
-    if (Status s = Evict(victim, *pod, PodKey(*pod), plan->node); !s.ok()) {
+    if (Status s = Evict(victim, *pod, plan->node); !s.ok()) {
       metrics_->Preemption("error", evicted);
       return "preemption: evicting " + victim_key + " from node \"" + plan->node +
              "\" failed: " + s.message();
@@ -367,11 +357,7 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   for (const GangPreemptionPlan::Victim& v : plan->victims) {
     const std::string victim_key = PodKey(*v.victim.pod);
     names += (names.empty() ? "" : ", ") + victim_key;
-    const PodPtr* preemptor = &plan->members.front().pod;
-    for (const GangPreemptionPlan::Member& m : plan->members) {
-      if (PodKey(*m.pod) == v.preemptor) preemptor = &m.pod;
-    }
-    if (Status s = Evict(v.victim, **preemptor, v.preemptor, v.node); !s.ok()) {
+    if (Status s = Evict(v.victim, *v.preemptor, v.node); !s.ok()) {
       metrics_->Preemption("error", evicted);
       return "preemption: evicting " + victim_key + " from node \"" + v.node +
              "\" failed: " + s.message();
@@ -395,13 +381,23 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   return text + "; its members are nominated there.";
 }
 
+Result<PlacementChoice> StandaloneScheduler::Choose(const kube::PodView& pod,
+                                                    const std::string& nominated) {
+  // The room its victims left is kept for it there.
+  if (!nominated.empty()) {
+    Result<PlacementChoice> there = cache_.PlanOn(pod, nominated, /*predicates=*/true);
+    if (there.ok()) return there;
+  }
+  return cache_.Select(pod, /*predicates=*/true);
+}
+
 Status StandaloneScheduler::Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
-                                  const std::string& preemptor_key, const std::string& node) {
+                                  const std::string& node) {
   GPU_RETURN_IF_ERROR(hooks_.evict(*victim.pod, preemptor, node));
   if (hooks_.record_event) {
     // kube-scheduler's words, as recorded from a real one.
     hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted",
-                        "Preempted by " + preemptor_key + " on node " + node);
+                        "Preempted by " + PodKey(preemptor) + " on node " + node);
   }
   return Status::Ok();
 }

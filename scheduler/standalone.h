@@ -141,9 +141,12 @@ class StandaloneScheduler {
   std::string Preempt(const PodPtr& pod, const std::string& nominated);
   // The same for a pod group whose pending members do not all fit.
   std::string PreemptGroup(const PodGroupRef& group, const std::vector<PodPtr>& pending);
-  // Evicts one victim for `preemptor` ("ns/name") on `node`, with the Event.
+  // Evicts one victim for `preemptor` on `node`, with the Event.
   Status Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
-               const std::string& preemptor_key, const std::string& node);
+               const std::string& node);
+  // Where `pod` goes now: its nominated node ("" when none) first, as
+  // kube-scheduler's evaluateNominatedNode, then anywhere.
+  Result<PlacementChoice> Choose(const kube::PodView& pod, const std::string& nominated);
   // Drops the nominations `dropped` ("ns/name") from the pods' status.
   void ClearNominations(const std::vector<std::string>& dropped);
   void StartBind(const std::string& key, Attempt attempt);

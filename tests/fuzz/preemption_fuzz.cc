@@ -91,7 +91,7 @@ int CheckGangPlan(ClusterCache& cache, const json& group,
     if (v.victim.priority >= lowest || v.victim.pod->node_name() != v.node) std::abort();
     if (!seen.insert(std::string(v.victim.pod->ns()) + "/" + std::string(v.victim.pod->name()))
              .second ||
-        names.count(v.preemptor) == 0) {
+        names.count(std::string(v.preemptor->ns()) + "/" + std::string(v.preemptor->name())) == 0) {
       std::abort();
     }
   }
