@@ -14,6 +14,10 @@ namespace {
 using nlohmann::json;
 using testing::WaitFor;
 
+// What a gang's members read while its victims terminate (written after
+// the pass that preempted has nominated every member).
+constexpr char kGroupWaits[] = "waiting for the pods the group preempted";
+
 class PreemptionProcessTest : public SchedulerProcessTest {
  protected:
   // Priorities come from PriorityClasses, as the API server's Priority
@@ -294,20 +298,21 @@ TEST_F(PreemptionProcessTest, AGangPreemptsForAllItsMembersAndBindsTogether) {
   EXPECT_NE(Nominated("w0"), Nominated("w1"));
   EXPECT_TRUE(Terminating("low-a"));
   EXPECT_TRUE(Terminating("low-b"));
-  // The message says so once (the status then says the group waits).
-  bool said = false;
-  for (const json& e : EventsFor("w0", "FailedScheduling")) {
-    said = said || e.value("message", "")
-                           .find(
-                               "preemption: evicting 2 pod(s) of lower priority "
-                               "for pod group " +
-                               ns_ + "/train") != std::string::npos;
-  }
-  EXPECT_TRUE(said) << Scheduled("w0");
+  // The message says so once (the status then says the group waits); the
+  // Events are recorded in the background, so they are waited for.
+  const std::string evicting =
+      "preemption: evicting 2 pod(s) of lower priority for pod group " + ns_ + "/train";
+  EXPECT_TRUE(WaitFor([&] {
+    for (const json& e : EventsFor("w0", "FailedScheduling")) {
+      if (e.value("message", "").find(evicting) != std::string::npos) return true;
+    }
+    return false;
+  })) << Scheduled("w0");
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor("low-a", "Preempted").empty(); }));
   EXPECT_EQ(EventsFor("low-a", "Preempted").size(), 1u);
   // One victim gone is not enough: the group waits, all or none.
   FinishDeletion("low-a");
-  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find("waiting") != std::string::npos; }))
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find(kGroupWaits) != std::string::npos; }))
       << Scheduled("w0");
   EXPECT_EQ(NodeOf("w0"), "");
   EXPECT_EQ(NodeOf("w1"), "");
@@ -337,7 +342,7 @@ TEST_F(PreemptionProcessTest, AGangOfMixedPrioritiesKeepsEveryMembersNomination)
           .spec_extra = {{"priorityClassName", PriorityClass(1000)}}});
   ASSERT_TRUE(WaitFor([&] { return Terminating("low-0") && Terminating("low-1"); }))
       << scheduler_.Log();
-  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find("waiting") != std::string::npos; }))
+  ASSERT_TRUE(WaitFor([&] { return Scheduled("w0").find(kGroupWaits) != std::string::npos; }))
       << Scheduled("w0");
   EXPECT_EQ(Nominated("w0"), "a");
   EXPECT_EQ(Nominated("w1"), "a");
