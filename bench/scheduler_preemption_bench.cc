@@ -7,7 +7,10 @@
 // The cluster: 1,000 or 5,000 nodes of 8 whole GPUs, every GPU taken by a
 // pod of 1, 2 or 4 GPUs whose priority is 0, 100, 1000 or 10000, each with a
 // start time. The preemptor has priority 5000 and asks for 1, 2, 4 or 8 GPUs
-// (rotating), so on each node some pods are victims and some are not.
+// (rotating), so on each node some pods are victims and some are not. With
+// gangs (BM_PlanPreemption's second argument), the 4-GPU pods of every four
+// neighbouring nodes are one running pod group of one priority: evicting
+// one member takes the whole group.
 //
 //   build/default/bench/scheduler_preemption_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
@@ -62,7 +65,7 @@ json GpuPod(const std::string& name, int gpus, int priority) {
           {"status", {{"phase", "Pending"}}}};
 }
 
-std::unique_ptr<ClusterCache> FullCluster(int nodes) {
+std::unique_ptr<ClusterCache> FullCluster(int nodes, bool gangs = false) {
   auto cache = std::move(ClusterCache::Create({.policy = "FragLookahead"})).value();
   const int priorities[] = {0, 100, 1000, 10000};
   for (int n = 0; n < nodes; ++n) {
@@ -81,8 +84,14 @@ std::unique_ptr<ClusterCache> FullCluster(int nodes) {
       std::string indices;
       for (int g = gpu; g < gpu + size; ++g)
         indices += (indices.empty() ? "" : ",") + std::to_string(g);
-      json pod = GpuPod(node + "-" + std::to_string(k), size, priorities[(r >> 8) % 4]);
+      const bool member = gangs && size == 4;
+      const int priority = member ? priorities[Mix(n / 4) % 4] : priorities[(r >> 8) % 4];
+      json pod = GpuPod(node + "-" + std::to_string(k), size, priority);
       pod["metadata"]["annotations"] = {{"gpuautoscaler.io/gpu-indices", indices}};
+      if (member) {
+        pod["metadata"]["annotations"]["gpuautoscaler.io/pod-group"] =
+            "job-" + std::to_string(n / 4);
+      }
       pod["spec"]["nodeName"] = node;
       pod["status"] = {
           {"phase", "Running"},
@@ -102,7 +111,7 @@ std::vector<std::shared_ptr<const kube::PodView>> Preemptors() {
 }
 
 void BM_PlanPreemption(benchmark::State& state) {
-  auto cache = FullCluster(static_cast<int>(state.range(0)));
+  auto cache = FullCluster(static_cast<int>(state.range(0)), state.range(1) != 0);
   auto preemptors = Preemptors();
   size_t i = 0;
   int64_t victims = 0;
@@ -177,7 +186,13 @@ void BM_SelectThatFails(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_PlanPreemption)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlanPreemption)
+    ->Args({1000, 0})
+    ->Args({5000, 0})
+    ->Args({1000, 1})
+    ->Args({5000, 1})
+    ->ArgNames({"nodes", "gangs"})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SelectThatFails)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ExtenderPreempt)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PlanGangPreemption)

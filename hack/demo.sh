@@ -938,6 +938,70 @@ gang_bound() {
 wait_for 30 gang_bound
 preemption_view
 
+step "15e. A running gang goes whole: four workers on two nodes, none left idle"
+# A preemptible job (PriorityClass preemptible, 10) runs four workers, one per
+# GPU of l40s-3 and l40s-4, as pod group "etl". Another online pod needs one
+# L40S GPU. The cheapest victims rank 10, so the job goes; evicting one worker
+# would stop the job and leave the other three holding their GPUs, so all four
+# go, on both nodes, and their Events say why.
+apply - <<'YAML' >/dev/null
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: preemptible}
+value: 10
+YAML
+l40s_node l40s-3
+l40s_node l40s-4
+for spec in "0 l40s-3 0" "1 l40s-3 1" "2 l40s-4 0" "3 l40s-4 1"; do
+  read -r id node gpu <<<"$spec"
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: etl-$id
+  namespace: priority
+  annotations: {gpuautoscaler.io/gpu-indices: "$gpu", gpuautoscaler.io/pod-group: etl}
+spec:
+  nodeName: $node
+  priorityClassName: preemptible
+  containers: [{name: main, image: etl:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
+    "$server/api/v1/namespaces/priority/pods/etl-$id/status" \
+    -d '{"status":{"phase":"Running","startTime":"2026-12-05T00:00:00Z"}}' >/dev/null
+done
+apply - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata: {name: online-2, namespace: priority}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {nvidia.com/gpu.product: NVIDIA-L40S}
+  containers: [{name: main, image: online:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+etl_gone() {
+  [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["items"]
+          if p["metadata"]["name"].startswith("etl-") and p["metadata"].get("deletionTimestamp")))') == 4 ]]
+}
+wait_for 30 etl_gone
+preemption_view
+get /api/v1/namespaces/priority/events | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["items"]:
+    name = e["involvedObject"]["name"]
+    if (e["reason"] == "Preempted" and name.startswith("etl-")) or (name == "online-2" and "evicting" in e["message"]):
+        print("  Event %-16s pod/%-9s %s" % (e["reason"], name, e["message"]))' | sort -u -k3,3
+for id in 0 1 2 3; do
+  curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/etl-$id?gracePeriodSeconds=0" >/dev/null
+done
+echo "  the kubelet stopped etl-0 .. etl-3"
+online2_bound() { [[ -n $(pod_field online-2 'p["spec"].get("nodeName", "")' 2>/dev/null) ]]; }
+wait_for 30 online2_bound
+preemption_view
+
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'

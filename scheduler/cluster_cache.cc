@@ -5,6 +5,7 @@
 
 #include "api/annotations.h"
 #include "scheduler/node_fit.h"
+#include "scheduler/pod_group.h"
 
 namespace gpu_autoscaler::scheduler {
 namespace {
@@ -40,6 +41,12 @@ bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
 }
 
 }  // namespace
+
+void ClusterCache::SetGroupLocked(PodEntry& entry) {
+  PodGroupRef ref = PodGroupOf(*entry.view);
+  entry.group = std::move(ref.key);
+  entry.group_min = ref.min_member;
+}
 
 std::string ClusterCache::PodKey(std::string_view ns, std::string_view name) {
   std::string key;
@@ -137,6 +144,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
         entry.node == pod->node_name() && (annotated.empty() || annotated == entry.gpus);
     entry.view = pod;
     entry.priority = PriorityOf(*pod);
+    SetGroupLocked(entry);
     entry.assumed = false;  // confirmed by the informer
     if (same) return;
     UnplaceLocked(entry);
@@ -148,6 +156,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   PodEntry entry;
   entry.view = pod;
   entry.priority = PriorityOf(*pod);
+  SetGroupLocked(entry);
   entry.node = std::string(pod->node_name());
   entry.gpus = std::move(annotated);
   entry.demand = GpuDemandOf(*pod, milli_per_replica_);
@@ -584,6 +593,10 @@ Status ClusterCache::Assume(const kube::PodView& pod, const PlacementChoice& cho
   entry.demand = GpuDemandOf(pod, milli_per_replica_);
   entry.demand.pinned_gpus.clear();
   entry.assumed = true;
+  // Its gang, if any, is no victim while it binds.
+  PodGroupRef group = PodGroupOf(pod);
+  entry.group = std::move(group.key);
+  entry.group_min = group.min_member;
   PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
   const int before = unplaceable_;
   if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {

@@ -40,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -196,6 +197,8 @@ class ClusterCache {
     autoscale::BindingId binding = -1;
     int node_index = -1;   // the node's index in state_ while placed (binding >= 0)
     int32_t priority = 0;  // the view's, kept here for preemption's scan of every pod
+    std::string group{};   // its pod group's "ns/group"; empty when not in a gang
+    int group_min = 0;     // the group's min-member as this pod states it (0: all)
   };
   // What the last Filter decided, for the Prioritize call that follows it
   // for the same pod (kube-scheduler sends the kept nodes, in order).
@@ -219,9 +222,15 @@ class ClusterCache {
   // What each node could give up to a preemptor (its bound pods of lower
   // priority, not those merely assumed), by node index, and the GPUs the
   // other pods keep there.
+  // A running gang whose every member could be a victim.
+  struct Gang {
+    std::vector<PodEntry*> members{};  // bound, still in the cluster
+    int spare = 0;  // how many may go alone (those running beyond its min-member)
+  };
   struct Evictable {
     std::vector<std::vector<PodEntry*>> lower{};
     std::vector<uint32_t> kept_gpus{};
+    std::unordered_map<std::string, Gang> gangs{};  // by "ns/group", for every gang in `lower`
   };
   struct DryRunOptions {
     bool predicates = true;  // apply node_fit.h to each candidate
@@ -230,6 +239,10 @@ class ClusterCache {
     int32_t victims_below = INT32_MAX;  // and below the pod's own priority
     // Kept up to date by the caller (a gang's plan), else computed from pods_.
     const Evictable* evictable = nullptr;
+    // A gang that must go as a whole may have members on other nodes. False
+    // for kube-scheduler, which evicts only on the node it picks: there such
+    // a gang is never broken, and the node does not help.
+    bool gangs_across_nodes = true;
   };
   struct StringHash {
     using is_transparent = void;
@@ -238,6 +251,9 @@ class ClusterCache {
 
   explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
   static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
+  // The entry's group and group_min, from its view's annotations (Assume
+  // sets them from the pod it is given).
+  static void SetGroupLocked(PodEntry& entry);
   // The reason for a node short of GPUs, shared by the fit checks and preemption.
   static constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
 
@@ -273,7 +289,16 @@ class ClusterCache {
   bool HoldLocked(const NodeEntry& node, const std::vector<const Nomination*>& nominated,
                   std::vector<PodEntry>* held, std::string* why);
   void ReleaseLocked(std::vector<PodEntry>* held);
-  Evictable EvictableLocked(int32_t below_priority);
+  // The bound pods below `below_priority`, gangs whole or not at all, and
+  // none of the preemptor's own group (`own_group`, "ns/group").
+  Evictable EvictableLocked(int32_t below_priority, std::string_view own_group);
+  // With every pod of evictable.lower[node] out of the node and the pod
+  // fitting there: spares what it can in preemption.h's order and returns
+  // the victims, or nullopt with `why` when the node does not help after all.
+  std::optional<PreemptionCandidate> ReprieveLocked(
+      const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
+      const NodeEntry& node, const Evictable& evictable,
+      const std::vector<DisruptionBudget>& budgets, const DryRunOptions& options, std::string* why);
   Result<PreemptionPlan> PlanPreemptionLocked(const kube::PodView& pod,
                                               const std::vector<DisruptionBudget>& budgets,
                                               const std::vector<NodeEntry*>& candidates,

@@ -10,6 +10,7 @@
 
 #include "scheduler/cluster_cache.h"
 #include "scheduler/node_fit.h"
+#include "scheduler/pod_group.h"
 
 namespace gpu_autoscaler::scheduler {
 namespace {
@@ -17,6 +18,9 @@ namespace {
 // kube-scheduler's texts for the nodes preemption cannot use.
 constexpr std::string_view kNotHelpful = "Preemption is not helpful for scheduling";
 constexpr std::string_view kNoVictims = "No preemption victims found for incoming pod";
+// Ours: kube-scheduler evicts on one node only, and a gang needs all of it.
+constexpr std::string_view kBreaksGang =
+    "Preemption would stop a pod group that also runs on other nodes";
 
 }  // namespace
 
@@ -108,25 +112,137 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionAmong(
       candidates.push_back(node);
     }
   }
-  // kube-scheduler has applied its predicates to these nodes already.
-  return PlanPreemptionLocked(pod, budgets, candidates,
-                              {.predicates = false, .evict_anyway = &evict_anyway});
+  // kube-scheduler has applied its predicates to these nodes already, and
+  // evicts only on the node it picks.
+  return PlanPreemptionLocked(
+      pod, budgets, candidates,
+      {.predicates = false, .evict_anyway = &evict_anyway, .gangs_across_nodes = false});
 }
 
-ClusterCache::Evictable ClusterCache::EvictableLocked(int32_t below_priority) {
+ClusterCache::Evictable ClusterCache::EvictableLocked(int32_t below_priority,
+                                                      std::string_view own_group) {
   Evictable out;
   out.lower.resize(by_index_.size());
   out.kept_gpus.assign(by_index_.size(), 0);
+  // A gang is a victim whole or not at all: every member bound (none merely
+  // assumed) and below the priority, and not the preemptor's own.
+  struct Census {
+    bool evictable = true;
+    int running = 0;
+    int min_member = 0;
+  };
+  std::unordered_map<std::string_view, Census> census;
+  for (const auto& [key, entry] : pods_) {
+    if (entry.binding < 0 || entry.group.empty()) continue;
+    Census& c = census[entry.group];
+    c.evictable = c.evictable && !entry.assumed && entry.view && entry.priority < below_priority &&
+                  entry.group != own_group;
+    ++c.running;
+    c.min_member = std::max(c.min_member, entry.group_min);
+  }
   for (auto& [key, entry] : pods_) {
     if (entry.binding < 0) continue;
-    if (!entry.assumed && entry.view && entry.priority < below_priority) {
+    const Census* gang = entry.group.empty() ? nullptr : &census[entry.group];
+    const bool lower = gang != nullptr
+                           ? gang->evictable
+                           : !entry.assumed && entry.view && entry.priority < below_priority;
+    if (lower) {
       out.lower[entry.node_index].push_back(&entry);
+      if (gang == nullptr) continue;
+      Gang& g = out.gangs[entry.group];
+      g.members.push_back(&entry);
+      // Without min-member the gang needs every member it runs.
+      g.spare = gang->min_member > 0 ? std::max(0, gang->running - gang->min_member) : 0;
     } else if (entry.demand.kind != GpuKind::kMig) {
       for (int g : entry.gpus)
         out.kept_gpus[entry.node_index] |= uint32_t{1} << g;
     }
   }
   return out;
+}
+
+std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
+    const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
+    const NodeEntry& node, const Evictable& evictable, const std::vector<DisruptionBudget>& budgets,
+    const DryRunOptions& options, std::string* why) {
+  std::vector<PreemptionVictim> victims;
+  std::unordered_map<const kube::PodView*, PodEntry*> entry_of;
+  for (PodEntry* e : evictable.lower[node.index]) {
+    victims.push_back({.pod = e->view, .priority = e->priority});
+    entry_of[e->view.get()] = e;
+  }
+  MarkBudgetViolations(&victims, budgets);
+  // Spare the pods a budget protects first, then the others; within each,
+  // gang members first (one that goes can take its whole gang with it), and
+  // the most important first.
+  auto rank = [&entry_of](const PreemptionVictim& v) {
+    return (v.violates_budget ? 0 : 2) + (entry_of[v.pod.get()]->group.empty() ? 1 : 0);
+  };
+  std::stable_sort(
+      victims.begin(), victims.end(),
+      [&rank](const PreemptionVictim& a, const PreemptionVictim& b) { return rank(a) < rank(b); });
+  PreemptionCandidate candidate{.node = node.offer.spec.name, .order = node.index};
+  std::unordered_set<const PodEntry*> gone;
+  std::unordered_map<std::string_view, int> gone_alone;  // by gang
+  bool whole_gang = false;
+  for (const PreemptionVictim& v : victims) {
+    PodEntry& e = *entry_of[v.pod.get()];
+    if (gone.count(&e)) continue;  // with its gang
+    const std::vector<int> gpus = e.gpus;
+    // A pod without GPUs that kube-scheduler chose stays chosen: it may
+    // stand in the way of what this cache does not model (host ports,
+    // inter-pod anti-affinity, other extended resources).
+    const bool keep_evicted = e.demand.kind == GpuKind::kNone && options.evict_anyway &&
+                              options.evict_anyway->count(std::string(v.pod->uid())) > 0;
+    if (!keep_evicted && PlaceLocked(e)) {
+      // Spared only where it runs: on its own GPUs (MIG pods are placed
+      // by count), with the preemptor still fitting.
+      const bool own = e.demand.kind == GpuKind::kMig || e.gpus == gpus;
+      if (own && CheckNodeLocked(node, pod, demand, request, false).empty()) continue;
+      UnplaceLocked(e);
+      e.gpus = gpus;
+    }
+    const Gang* gang = e.group.empty() ? nullptr : &evictable.gangs.at(e.group);
+    if (gang == nullptr || gone_alone[e.group] < gang->spare) {
+      if (gang != nullptr) ++gone_alone[e.group];
+      candidate.victims.push_back(v);
+      candidate.budget_violations += v.violates_budget;
+      gone.insert(&e);
+      continue;
+    }
+    // The gang cannot run without it: all of it goes, wherever it runs.
+    if (!options.gangs_across_nodes) {
+      for (const PodEntry* m : gang->members) {
+        if (m->node_index != node.index) {
+          *why = kBreaksGang;
+          return std::nullopt;
+        }
+      }
+    }
+    whole_gang = true;
+    for (PreemptionVictim& earlier : candidate.victims) {
+      auto it = entry_of.find(earlier.pod.get());
+      if (it != entry_of.end() && it->second->group == e.group) earlier.pod_group = e.group;
+    }
+    for (PodEntry* m : gang->members) {
+      if (gone.count(m)) continue;
+      if (m->node_index == node.index && m->binding >= 0) UnplaceLocked(*m);  // spared before
+      candidate.victims.push_back({.pod = m->view, .priority = m->priority, .pod_group = e.group});
+      gone.insert(m);
+    }
+  }
+  if (whole_gang) {
+    // Counted again over every victim: a gang's members on other nodes too.
+    candidate.budget_violations = MarkBudgetViolations(&candidate.victims, budgets);
+  }
+  std::stable_sort(candidate.victims.begin(), candidate.victims.end(), MoreImportant);
+  if (candidate.victims.empty()) {
+    // It fits there as it is: only kube-scheduler's nominations or counts
+    // differ from this cache's, and evicting nothing is no plan.
+    *why = kNoVictims;
+    return std::nullopt;
+  }
+  return candidate;
 }
 
 Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
@@ -143,7 +259,7 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   // A whole-GPU pod skips, without a dry run, a node it could not fit on
   // whatever left (the kept GPUs).
   Evictable computed;
-  if (options.evictable == nullptr) computed = EvictableLocked(priority);
+  if (options.evictable == nullptr) computed = EvictableLocked(priority, PodGroupOf(pod).key);
   const Evictable& evictable_pods = options.evictable ? *options.evictable : computed;
   const std::vector<std::vector<PodEntry*>>& lower = evictable_pods.lower;
   const std::vector<uint32_t>& kept_gpus = evictable_pods.kept_gpus;
@@ -186,48 +302,15 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
     std::string why = CheckHeldNodeLocked(*node, pod, demand, request, false, held_from, &held);
     if (!why.empty()) {
       count(why);
-    } else {
-      std::vector<PreemptionVictim> victims;
-      std::unordered_map<const kube::PodView*, PodEntry*> entry_of;
-      for (PodEntry* e : evictable) {
-        victims.push_back({.pod = e->view, .priority = e->priority});
-        entry_of[e->view.get()] = e;
-      }
-      MarkBudgetViolations(&victims, budgets);
-      // Spare the pods a budget protects first, then the others; most
-      // important first within each.
-      std::stable_partition(victims.begin(), victims.end(),
-                            [](const PreemptionVictim& v) { return v.violates_budget; });
-      PreemptionCandidate candidate{.node = node->offer.spec.name, .order = node->index};
-      for (const PreemptionVictim& v : victims) {
-        PodEntry& e = *entry_of[v.pod.get()];
-        const std::vector<int> gpus = e.gpus;
-        // A pod without GPUs that kube-scheduler chose stays chosen: it may
-        // stand in the way of what this cache does not model (host ports,
-        // inter-pod anti-affinity, other extended resources).
-        const bool keep_evicted = e.demand.kind == GpuKind::kNone && options.evict_anyway &&
-                                  options.evict_anyway->count(std::string(v.pod->uid())) > 0;
-        if (!keep_evicted && PlaceLocked(e)) {
-          // Spared only where it runs: on its own GPUs (MIG pods are placed
-          // by count), with the preemptor still fitting.
-          const bool own = e.demand.kind == GpuKind::kMig || e.gpus == gpus;
-          if (own && CheckNodeLocked(*node, pod, demand, request, false).empty()) continue;
-          UnplaceLocked(e);
-          e.gpus = gpus;
-        }
-        candidate.victims.push_back(v);
-        candidate.budget_violations += v.violates_budget;
-      }
-      std::stable_sort(candidate.victims.begin(), candidate.victims.end(), MoreImportant);
+    } else if (std::optional<PreemptionCandidate> candidate = ReprieveLocked(
+                   pod, demand, request, *node, evictable_pods, budgets, options, &why)) {
       // The placement score only breaks ties: most nodes lose on their victims.
-      if (candidate.victims.empty()) {
-        // It fits there as it is: only kube-scheduler's nominations or
-        // counts differ from this cache's, and evicting nothing is no plan.
-        count(kNoVictims);
-      } else if (!best || CompareByVictims(candidate, *best) <= 0) {
-        candidate.score = std::max(0, engine_->ScoreOf(node->index, request).score);
-        if (!best || PreemptsBetter(candidate, *best)) best = std::move(candidate);
+      if (!best || CompareByVictims(*candidate, *best) <= 0) {
+        candidate->score = std::max(0, engine_->ScoreOf(node->index, request).score);
+        if (!best || PreemptsBetter(*candidate, *best)) best = std::move(candidate);
       }
+    } else {
+      count(why);
     }
     ReleaseLocked(&held);
     // Back as they were: every evictable pod on its own GPUs again.
@@ -279,7 +362,8 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
 
   // Victims rank below every member, so one table serves every member; a
   // member's victims leave it as they leave the cluster.
-  Evictable evictable = EvictableLocked(lowest);
+  const std::string own_group = members.empty() ? std::string() : PodGroupOf(*members[0]).key;
+  Evictable evictable = EvictableLocked(lowest, own_group);
   GangPreemptionPlan plan;
   std::vector<PodEntry> placed;                                 // the members, as if bound
   std::vector<std::pair<PodEntry*, std::vector<int>>> removed;  // victims, with their GPUs
@@ -302,6 +386,10 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
       for (const PreemptionVictim& v : evict->victims) {
         PodEntry& entry = pods_.find(PodKey(v.pod->ns(), v.pod->name()))->second;
         std::erase(evictable.lower[entry.node_index], &entry);
+        if (auto gang = evictable.gangs.find(entry.group); gang != evictable.gangs.end()) {
+          std::erase(gang->second.members, &entry);  // gone alone, or with all of it
+          gang->second.spare = std::max(0, gang->second.spare - 1);
+        }
         removed.emplace_back(&entry, entry.gpus);
         UnplaceLocked(entry);
         ChargeBudgets(&budgets, *v.pod);

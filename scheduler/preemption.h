@@ -10,6 +10,10 @@
 //     (higher priority, then the earlier start), those whose eviction would
 //     break a PodDisruptionBudget before the others; what cannot be spared is
 //     evicted;
+//   - a running gang (pod_group.h) is not broken: a member may go alone only
+//     while the gang keeps its min-member running; past that, the whole
+//     gang goes, on every node, and counts as victims of that node (its
+//     members are offered a reprieve before pods that are not in a gang);
 //   - among the nodes where that works, the pick is the node with the fewest
 //     budget violations, then the lowest highest-victim priority, the lowest
 //     sum of victim priorities, the fewest victims, the latest start among
@@ -54,6 +58,10 @@ struct PreemptionVictim {
   std::shared_ptr<const kube::PodView> pod{};
   int32_t priority = 0;
   bool violates_budget = false;  // evicting it (after those before it) breaks a PDB
+  // "ns/group" when it goes with the rest of its running pod group, which
+  // cannot run without a member that had to go; such members may run on
+  // other nodes than the preemptor's. Empty for a pod evicted alone.
+  std::string pod_group{};
 };
 
 // kube-scheduler's MoreImportantPod: higher priority, then the earlier

@@ -1,12 +1,10 @@
 #include "scheduler/standalone.h"
 
 #include <algorithm>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <thread>
 
-#include "api/annotations.h"
 #include "kube/queue_rate_limiter.h"
 
 namespace gpu_autoscaler::scheduler {
@@ -20,32 +18,26 @@ double Seconds(Clock::Duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// ", all of pod group(s) a, b: they cannot run without a member evicted",
+// or "" when no victim goes with its whole group.
+std::string WholeGroups(const std::vector<PreemptionVictim>& victims) {
+  std::set<std::string> groups;
+  for (const PreemptionVictim& v : victims) {
+    if (!v.pod_group.empty()) groups.insert(v.pod_group);
+  }
+  if (groups.empty()) return "";
+  std::string text;
+  for (const std::string& g : groups)
+    text += (text.empty() ? "" : ", ") + g;
+  return ", all of pod group(s) " + text + ": they cannot run without a member evicted";
+}
+
 SchedulerMetrics* NoMetrics() {
   static SchedulerMetrics none(nullptr);
   return &none;
 }
 
 }  // namespace
-
-PodGroupRef PodGroupOf(const kube::PodView& pod) {
-  PodGroupRef ref;
-  std::optional<std::string_view> group = pod.annotation(api::kPodGroupAnnotation);
-  if (!group || group->empty()) group = pod.annotation(api::kVolcanoPodGroupAnnotation);
-  if (!group || group->empty()) return ref;
-  ref.name = std::string(*group);
-  ref.key = std::string(pod.ns()) + "/" + ref.name;
-  if (std::optional<std::string_view> min = pod.annotation(api::kPodGroupMinMemberAnnotation)) {
-    int value = 0;
-    auto [end, ec] = std::from_chars(min->data(), min->data() + min->size(), value);
-    if (ec != std::errc() || end != min->data() + min->size() || value < 1) {
-      ref.error = std::string(api::kPodGroupMinMemberAnnotation) + "=\"" + std::string(*min) +
-                  "\" is not a positive integer";
-    } else {
-      ref.min_member = value;
-    }
-  }
-  return ref;
-}
 
 // A fixed pool of threads that send Bindings.
 class StandaloneScheduler::BindPool {
@@ -294,7 +286,8 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   ClearNominations(dropped);
   metrics_->Preemption("preempted", evicted);
   std::string text = "preemption: evicting " + std::to_string(evicted) +
-                     " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")";
+                     " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")" +
+                     WholeGroups(plan->victims);
   if (plan->budget_violations > 0) {
     text += ", " + std::to_string(plan->budget_violations) +
             " of them past their PodDisruptionBudget (no node could do without)";
@@ -371,9 +364,12 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   std::string where;
   for (const std::string& node : nodes)
     where += (where.empty() ? "\"" : ", \"") + node + "\"";
+  std::vector<PreemptionVictim> victims;
+  for (const GangPreemptionPlan::Victim& v : plan->victims)
+    victims.push_back(v.victim);
   std::string text = "preemption: evicting " + std::to_string(evicted) +
                      " pod(s) of lower priority for pod group " + group.key + " on node(s) " +
-                     where + " (" + names + ")";
+                     where + " (" + names + ")" + WholeGroups(victims);
   if (plan->budget_violations > 0) {
     text += ", " + std::to_string(plan->budget_violations) +
             " of them past their PodDisruptionBudget (no node could do without)";
@@ -396,8 +392,13 @@ Status StandaloneScheduler::Evict(const PreemptionVictim& victim, const kube::Po
   GPU_RETURN_IF_ERROR(hooks_.evict(*victim.pod, preemptor, node));
   if (hooks_.record_event) {
     // kube-scheduler's words, as recorded from a real one.
-    hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted",
-                        "Preempted by " + PodKey(preemptor) + " on node " + node);
+    std::string message = "Preempted by " + PodKey(preemptor) + " on node " + node;
+    if (!victim.pod_group.empty()) {
+      message += ", with all of pod group " + victim.pod_group +
+                 ", which cannot run without "
+                 "a member evicted there";
+    }
+    hooks_.record_event(*victim.pod, kube::EventType::kNormal, "Preempted", std::move(message));
   }
   return Status::Ok();
 }

@@ -56,6 +56,7 @@
 #include "scheduler/binder.h"
 #include "scheduler/cluster_cache.h"
 #include "scheduler/metrics.h"
+#include "scheduler/pod_group.h"
 
 namespace gpu_autoscaler::scheduler {
 
@@ -96,16 +97,6 @@ struct StandaloneOptions {
   Clock::Duration max_backoff = std::chrono::seconds(10);
   bool preemption = true;  // needs hooks.evict and hooks.nominate
 };
-
-// The pod-group key ("ns/group") and minimum member count (0: all seen) of a
-// pod; empty key when the pod is not in a gang.
-struct PodGroupRef {
-  std::string key{};
-  std::string name{};
-  int min_member = 0;
-  std::string error{};  // a malformed min-member annotation
-};
-PodGroupRef PodGroupOf(const kube::PodView& pod);
 
 class StandaloneScheduler {
  public:

@@ -6,7 +6,9 @@
 // JSON object {"nodes": [...], "pods": [...], "pdbs": [...], "preemptor": {...}}.
 // Any bytes must decode or fail with an error, never crash. A plan must name
 // only pods of lower priority, bound on its node, none twice; the dry run must
-// leave the cache as it was; and once the victims are gone the preemptor must
+// leave the cache as it was; a victim off the plan's node goes with its whole
+// pod group (and says so), never one of the preemptor's own group; and once
+// the victims are gone the preemptor must
 // fit on the node (checked where no MIG pod is involved, whose GPUs the cache
 // chooses by count, and with fewer than 8 victims, below the pod-count drift
 // that makes the cache relearn its workload and re-place every pod).
@@ -24,6 +26,7 @@
 
 #include "kube/object_codec.h"
 #include "scheduler/cluster_cache.h"
+#include "scheduler/pod_group.h"
 #include "scheduler/preemption.h"
 
 using namespace gpu_autoscaler;
@@ -36,6 +39,16 @@ std::shared_ptr<const kube::PodView> PodOf(const json& j) {
   auto view = kube::DecodePod(j.dump());
   if (!view.ok()) return nullptr;
   return std::make_shared<const kube::PodView>(std::move(view).value());
+}
+
+// A victim is on the plan's node unless its whole group goes; it names its
+// own group when it does; it is never of the preemptor's group.
+bool PlacedAsItSays(const PreemptionVictim& v, const std::string& node,
+                    const std::string& preemptor_group) {
+  const std::string group = PodGroupOf(*v.pod).key;
+  if (!group.empty() && group == preemptor_group) return false;
+  if (!v.pod_group.empty() && v.pod_group != group) return false;
+  return v.pod->node_name() == node || !v.pod_group.empty();
 }
 
 bool UsesMig(const kube::PodView& pod) {
@@ -69,6 +82,7 @@ int CheckGangPlan(ClusterCache& cache, const json& group,
     members.push_back(std::move(pod));
   }
   if (members.empty()) return 0;
+  const std::string group_key = PodGroupOf(*members[0]).key;
   for (const auto& p : pods)  // from here on, `names` are the members'
     names.erase(std::string(p->ns()) + "/" + std::string(p->name()));
   const double fragmentation_before = cache.FragmentationRatio();
@@ -88,7 +102,7 @@ int CheckGangPlan(ClusterCache& cache, const json& group,
     if (!names.count(key) || !placed.insert(key).second || !cache.HasNode(m.node)) std::abort();
   }
   for (const auto& v : plan->victims) {
-    if (v.victim.priority >= lowest || v.victim.pod->node_name() != v.node) std::abort();
+    if (v.victim.priority >= lowest || !PlacedAsItSays(v.victim, v.node, group_key)) std::abort();
     if (!seen.insert(std::string(v.victim.pod->ns()) + "/" + std::string(v.victim.pod->name()))
              .second ||
         names.count(std::string(v.preemptor->ns()) + "/" + std::string(v.preemptor->name())) == 0) {
@@ -158,7 +172,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int violations = 0;
   for (const PreemptionVictim& v : plan->victims) {
     if (v.priority >= priority || PriorityOf(*v.pod) != v.priority) std::abort();
-    if (v.pod->node_name() != plan->node) std::abort();
+    if (!PlacedAsItSays(v, plan->node, PodGroupOf(*preemptor).key)) std::abort();
     if (!seen.insert(std::string(v.pod->ns()) + "/" + std::string(v.pod->name())).second) {
       std::abort();
     }

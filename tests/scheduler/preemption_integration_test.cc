@@ -352,6 +352,46 @@ TEST_F(PreemptionProcessTest, AGangOfMixedPrioritiesKeepsEveryMembersNomination)
       << scheduler_.Log();
 }
 
+// A running gang is not broken: the member in the way goes with the rest
+// of its group, on the other node too, and the Events say why.
+TEST_F(PreemptionProcessTest, ARunningGangGoesWholeOrNotAtAll) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  StartScheduler();
+  for (const auto& [name, node] : {std::pair{"t0", "a"}, std::pair{"t1", "b"}}) {
+    AddPod({.name = name,
+            .requests = {{"nvidia.com/gpu", "1"}},
+            .annotations = {{"gpuautoscaler.io/gpu-indices", "0"},
+                            {"gpuautoscaler.io/pod-group", "train"}},
+            .node = node,
+            .spec_extra = {{"priorityClassName", PriorityClass(10)}}});
+  }
+  AddPending("urgent", 1000);
+  ASSERT_TRUE(WaitFor([&] { return Terminating("t0") && Terminating("t1"); }))
+      << Scheduled("urgent") << "\n"
+      << scheduler_.Log();
+  const std::string node = Nominated("urgent");
+  EXPECT_TRUE(node == "a" || node == "b") << node;
+  const std::string whole = "with all of pod group " + ns_ + "/train, which cannot run without";
+  for (const char* member : {"t0", "t1"}) {
+    ASSERT_TRUE(WaitFor([&] { return !EventsFor(member, "Preempted").empty(); })) << member;
+    const std::string message = EventsFor(member, "Preempted")[0].value("message", "");
+    EXPECT_NE(message.find("on node " + node + ", " + whole), std::string::npos) << message;
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    for (const json& e : EventsFor("urgent", "FailedScheduling")) {
+      if (e.value("message", "").find("all of pod group(s) " + ns_ + "/train") !=
+          std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << Scheduled("urgent");
+  FinishDeletion("t0");
+  FinishDeletion("t1");
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == node; })) << scheduler_.Log();
+}
+
 TEST_F(PreemptionProcessTest, OffByFlagNothingIsEvicted) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   StartScheduler({"--preemption=false"});

@@ -497,6 +497,187 @@ TEST(GangPreemptionTest, MembersOwnNominationsKeepNoRoomFromTheGroup) {
   }
 }
 
+// --- a running gang as victims: whole or not at all ---
+
+// A member of pod group `group` running on `node`'s GPU `gpu`.
+std::shared_ptr<const kube::PodView> Member(const std::string& name, const std::string& group,
+                                            const std::string& node, int gpu, int priority,
+                                            int min_member = 0) {
+  json annotations = {{"gpuautoscaler.io/gpu-indices", std::to_string(gpu)},
+                      {"gpuautoscaler.io/pod-group", group}};
+  if (min_member > 0) {
+    annotations["gpuautoscaler.io/pod-group-min-member"] = std::to_string(min_member);
+  }
+  return PodWith({.name = name,
+                  .requests = {{"nvidia.com/gpu", "1"}},
+                  .annotations = annotations,
+                  .node = node,
+                  .phase = "Running"},
+                 priority);
+}
+
+std::map<std::string, std::string> GroupsOf(const std::vector<PreemptionVictim>& victims) {
+  std::map<std::string, std::string> groups;
+  for (const PreemptionVictim& v : victims)
+    groups[std::string(v.pod->name())] = v.pod_group;
+  return groups;
+}
+
+TEST(GangVictimTest, AGangGoesWholeAndCountsAsAllItsMembers) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  AddGpuNode(*cache, "b", 1);
+  AddGpuNode(*cache, "c", 1);
+  cache->UpsertPod(Member("g0", "train", "a", 0, 10));
+  cache->UpsertPod(Member("g1", "train", "b", 0, 10));
+  cache->UpsertPod(Running("solo", "c", 0, 10));
+  // One pod of the same priority costs less than a gang of two.
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*Pending("urgent", 1000), {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->node, "c");
+  EXPECT_EQ(Names(plan->victims), (std::vector<std::string>{"solo"}));
+
+  // Without it, the gang goes: both members, the one on b too.
+  cache->DeletePod("default", "solo");
+  cache->UpsertPod(Running("solo", "c", 0, 500));
+  plan = cache->PlanPreemption(*Pending("urgent", 1000), {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_NE(plan->node, "c");
+  EXPECT_EQ(GroupsOf(plan->victims),
+            (std::map<std::string, std::string>{{"g0", "default/train"}, {"g1", "default/train"}}));
+  // The dry run left every member in place.
+  EXPECT_FALSE(cache->Select(*Pending("one", 0), true).ok());
+  EXPECT_EQ(cache->stats().pods, 3);
+}
+
+TEST(GangVictimTest, MembersBeyondMinMemberGoAloneThenTheGangGoes) {
+  auto cache = NewCache();
+  for (const char* node : {"a", "b", "c"})
+    AddGpuNode(*cache, node, 1);
+  cache->UpsertPod(Member("g0", "elastic", "a", 0, 10, 2));
+  cache->UpsertPod(Member("g1", "elastic", "b", 0, 10, 2));
+  cache->UpsertPod(Member("g2", "elastic", "c", 0, 10, 2));
+  // Three running, two needed: one member may go alone.
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*Pending("urgent", 1000), {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  ASSERT_EQ(plan->victims.size(), 1u);
+  EXPECT_EQ(plan->victims[0].pod_group, "");
+  // A two-member gang takes the spare member, then the rest of the gang.
+  Result<GangPreemptionPlan> gang = cache->PlanGangPreemption(Gang(2, 1000), {});
+  ASSERT_TRUE(gang.ok()) << gang.error().message();
+  std::vector<std::string> victims;
+  int whole = 0;
+  for (const auto& v : gang->victims) {
+    victims.emplace_back(v.victim.pod->name());
+    whole += !v.victim.pod_group.empty();
+  }
+  std::sort(victims.begin(), victims.end());
+  EXPECT_EQ(victims, (std::vector<std::string>{"g0", "g1", "g2"}));
+  EXPECT_EQ(whole, 2);  // the first went alone
+  EXPECT_EQ(cache->stats().pods, 3);
+}
+
+TEST(GangVictimTest, AGangWithAMemberTooImportantIsNoVictim) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  AddGpuNode(*cache, "b", 1);
+  cache->UpsertPod(Member("g0", "serve", "a", 0, 10));
+  cache->UpsertPod(Member("g1", "serve", "b", 0, 2000));
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*Pending("urgent", 1000), {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().message(),
+            "0/2 nodes are available: 2 No preemption victims found for incoming pod.");
+}
+
+TEST(GangVictimTest, AGangStillBindingIsNoVictim) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  AddGpuNode(*cache, "b", 1);
+  cache->UpsertPod(Member("g0", "train", "a", 0, 10));
+  json pending = testutil::PodJson({.name = "g1",
+                                    .requests = {{"nvidia.com/gpu", "1"}},
+                                    .annotations = {{"gpuautoscaler.io/pod-group", "train"}}});
+  pending["spec"]["priority"] = 10;
+  auto g1 = kube::DecodePod(pending.dump());
+  ASSERT_TRUE(g1.ok());
+  Result<PlacementChoice> choice = cache->PlanOn(*g1, "b", true);
+  ASSERT_TRUE(choice.ok()) << choice.error().message();
+  ASSERT_TRUE(cache->Assume(*g1, *choice).ok());
+  // g1's Binding is in flight: evicting g0 would break the gang as it starts.
+  EXPECT_FALSE(cache->PlanPreemption(*Pending("urgent", 1000), {}).ok());
+  cache->UpsertPod(Member("g1", "train", "b", 0, 10));  // bound now
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*Pending("urgent", 1000), {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->victims.size(), 2u);
+}
+
+TEST(GangVictimTest, ThePreemptorsOwnGroupIsNoVictim) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  cache->UpsertPod(Member("g0", "train", "a", 0, 10, 1));
+  json pending = testutil::PodJson({.name = "g1",
+                                    .requests = {{"nvidia.com/gpu", "1"}},
+                                    .annotations = {{"gpuautoscaler.io/pod-group", "train"}}});
+  pending["spec"]["priority"] = 1000;
+  auto view = kube::DecodePod(pending.dump());
+  ASSERT_TRUE(view.ok());
+  const std::vector<std::shared_ptr<const kube::PodView>> group = {
+      std::make_shared<const kube::PodView>(std::move(view).value())};
+  EXPECT_FALSE(cache->PlanPreemption(*group[0], {}).ok());
+  EXPECT_FALSE(cache->PlanGangPreemption(group, {}).ok());
+}
+
+TEST(GangVictimTest, BehindKubeSchedulerAGangAcrossNodesIsNeverBroken) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2);
+  AddGpuNode(*cache, "b", 1);
+  cache->UpsertPod(Member("g0", "train", "a", 0, 10));
+  cache->UpsertPod(Member("g1", "train", "b", 0, 10));
+  cache->UpsertPod(Running("busy", "a", 1, 2000));
+  const std::vector<std::string_view> a = {"a"};
+  Result<PreemptionPlan> plan = cache->PlanPreemptionAmong(*Pending("urgent", 1000), a, {}, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("would stop a pod group that also runs on other nodes"),
+            std::string::npos)
+      << plan.error().message();
+  // A gang all on one node goes whole there.
+  cache->DeletePod("default", "g1");
+  cache->DeletePod("default", "busy");
+  cache->UpsertPod(Member("g1", "train", "a", 1, 10));
+  plan = cache->PlanPreemptionAmong(*Pending("urgent", 1000), a, {}, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(GroupsOf(plan->victims),
+            (std::map<std::string, std::string>{{"g0", "default/train"}, {"g1", "default/train"}}));
+}
+
+TEST(GangVictimTest, AGangsMembersElsewhereCountAgainstTheirBudgets) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  AddGpuNode(*cache, "b", 1);
+  json labels = {{"app", "train"}};
+  auto member = [&](const std::string& name, const std::string& node) {
+    json pod = testutil::PodJson({.name = name,
+                                  .requests = {{"nvidia.com/gpu", "1"}},
+                                  .annotations = {{"gpuautoscaler.io/gpu-indices", "0"},
+                                                  {"gpuautoscaler.io/pod-group", "train"}},
+                                  .node = node,
+                                  .phase = "Running"});
+    pod["spec"]["priority"] = 10;
+    pod["metadata"]["labels"] = labels;
+    auto view = kube::DecodePod(pod.dump());
+    EXPECT_TRUE(view.ok());
+    return std::make_shared<const kube::PodView>(std::move(view).value());
+  };
+  cache->UpsertPod(member("g0", "a"));
+  cache->UpsertPod(member("g1", "b"));
+  // One disruption allowed, two members go: one is past the budget.
+  Result<PreemptionPlan> plan =
+      cache->PlanPreemption(*Pending("urgent", 1000), {Budget("train", 1)});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->victims.size(), 2u);
+  EXPECT_EQ(plan->budget_violations, 1);
+}
+
 TEST(NominationTest, NominationsEndWithBindingOrDeletionAndSurviveARestart) {
   auto cache = NewCache();
   AddGpuNode(*cache, "a", 1);
