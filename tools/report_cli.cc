@@ -266,6 +266,20 @@ std::string RenderText(const rp::Report& r) {
       out += "  " + m + "\n";
   }
 
+  const rp::PreemptionSection& pre = r.preemptions;
+  out += "\nPreemptions: " + std::to_string(pre.rows.size()) +
+         " pod(s) evicted for pods of higher priority";
+  if (pre.whole_groups > 0) {
+    out += ", " + std::to_string(pre.whole_groups) + " pod group(s) evicted whole";
+  }
+  out += "\n";
+  Table preempted({"TIME", "VICTIM", "PREEMPTOR", "NODE", "POD GROUP"},
+                  {false, false, false, false, false});
+  for (const rp::PreemptionRow& row : pre.rows)
+    preempted.AddRow({FormatTime(row.time), row.victim, row.preemptor, row.node,
+                      row.pod_group.empty() ? "-" : row.pod_group});
+  if (!pre.rows.empty()) out += preempted.Render();
+
   out += "\nServiceProfiles\n";
   for (const rp::ProfileInput& x : r.profiles) {
     out += "  " + x.ns + "/" + x.name + " (" + x.target +

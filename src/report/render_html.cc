@@ -264,6 +264,26 @@ std::string Placement(const Report& r) {
   return out + "</section>\n";
 }
 
+std::string Preemptions(const Report& r) {
+  const PreemptionSection& p = r.preemptions;
+  std::string out = "<section id=\"preemptions\"><h2>Preemptions</h2>\n<p class=\"note\">" +
+                    std::to_string(p.rows.size()) +
+                    " pod(s) evicted for pods of higher priority (Preempted Events)";
+  if (p.whole_groups > 0) {
+    out += ", " + std::to_string(p.whole_groups) +
+           " pod group(s) evicted whole: they cannot run without a member";
+  }
+  out += ".</p>\n";
+  if (p.rows.empty()) return out + "</section>\n";
+  out += "<table>" + Header({"TIME", "VICTIM", "PREEMPTOR", "NODE", "POD GROUP"});
+  for (const PreemptionRow& row : p.rows) {
+    out += Row({FormatUnixTime(row.time), E(row.victim), E(row.preemptor), E(row.node),
+                E(row.pod_group.empty() ? "-" : row.pod_group)},
+               {});
+  }
+  return out + "</table></section>\n";
+}
+
 std::string Profiles(const Report& r) {
   std::string out = "<section id=\"profiles\"><h2>ServiceProfiles and recommendations</h2>\n";
   if (r.profiles.empty()) return out + "<p class=\"note\">No ServiceProfiles.</p></section>\n";
@@ -341,7 +361,7 @@ std::string RenderHtml(const Report& r) {
   out += Card("", best_other.empty() ? "-" : best_other,
               "best other placement policy vs FGD, GPU allocation", "vs-fgd");
   out += "</div>\n";
-  out += Sharing(r) + Cost(r) + Budgets(r) + Pools(r) + Placement(r) + Profiles(r);
+  out += Sharing(r) + Cost(r) + Budgets(r) + Pools(r) + Placement(r) + Preemptions(r) + Profiles(r);
   if (!r.notes.empty()) {
     out += "<section id=\"notes\"><h2>Notes</h2>\n";
     for (const std::string& n : r.notes)

@@ -226,12 +226,51 @@ PlacementSection BuildPlacement(const ReportInputs& in) {
   return s;
 }
 
+// "Preempted by <ns/name | pod <uid>> on node <node>[, with all of pod group
+// <group>, which ...]": the preemptor, node and group; false when the
+// message is not one of those.
+bool ParsePreempted(std::string_view m, PreemptionRow* row) {
+  constexpr std::string_view kBy = "Preempted by ", kOn = " on node ",
+                             kGroup = ", with all of pod group ";
+  if (!m.starts_with(kBy)) return false;
+  m.remove_prefix(kBy.size());
+  const size_t on = m.find(kOn);
+  if (on == m.npos || on == 0) return false;
+  row->preemptor = std::string(m.substr(0, on));
+  m.remove_prefix(on + kOn.size());
+  const size_t group = m.find(kGroup);
+  row->node = std::string(m.substr(0, std::min(group, m.find_first_of(" ,"))));
+  if (group != m.npos) {
+    std::string_view rest = m.substr(group + kGroup.size());
+    row->pod_group = std::string(rest.substr(0, rest.find(',')));
+  }
+  return !row->node.empty();
+}
+
+PreemptionSection BuildPreemptions(const ReportInputs& in) {
+  PreemptionSection s;
+  std::set<std::string> groups;
+  for (const EventInput& e : in.events) {
+    if (e.kind != "Pod" || e.reason != "Preempted") continue;
+    PreemptionRow row{.time = e.last, .victim = e.ns + "/" + e.name};
+    if (!ParsePreempted(e.message, &row)) row.preemptor = "(" + e.message + ")";
+    ++s.by_preemptor[row.preemptor];
+    if (!row.pod_group.empty()) groups.insert(row.pod_group);
+    s.rows.push_back(std::move(row));
+  }
+  s.whole_groups = static_cast<int>(groups.size());
+  std::stable_sort(s.rows.begin(), s.rows.end(),
+                   [](const PreemptionRow& a, const PreemptionRow& b) { return a.time < b.time; });
+  return s;
+}
+
 }  // namespace
 
 std::vector<std::string> ShownEventFieldSelectors() {
   std::vector<std::string> out = {"involvedObject.kind=GPUNodePool"};
   for (std::string_view reason : kInterruptionReasons)
     out.push_back("involvedObject.kind=Node,reason=" + std::string(reason));
+  out.push_back("involvedObject.kind=Pod,reason=Preempted");
   return out;
 }
 
@@ -261,6 +300,7 @@ Report BuildReport(const ReportInputs& in) {
   r.budgets = BuildBudgets(in);
   r.pools = BuildPools(in);
   r.placement = BuildPlacement(in);
+  r.preemptions = BuildPreemptions(in);
   r.profiles = in.profiles;
   r.notes = in.notes;
   return r;

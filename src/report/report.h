@@ -4,7 +4,7 @@
 // GPU sharing freed, cost by team against what it would have been without
 // sharing and without spot, Budgets and their alerts, the node pools'
 // scale-ups, consolidations and spot interruptions, placement against FGD,
-// and ServiceProfile recommendations.
+// the pods preempted, and ServiceProfile recommendations.
 //
 //   ReportInputs in = ...;          // gathered by tools/report_cli.cc (or a test)
 //   Report r = BuildReport(in);     // pure: figures only, no I/O
@@ -222,6 +222,21 @@ struct PlacementSection {
   std::vector<RescheduleInput> reschedules{};
 };
 
+// A pod evicted so that one of higher priority could run: a core/v1
+// "Preempted" Event, as kube-scheduler and our scheduler record them.
+struct PreemptionRow {
+  int64_t time = 0;
+  std::string victim{};     // "ns/name"
+  std::string preemptor{};  // "ns/name", or "pod <uid>" as kube-scheduler v1.26+ names it
+  std::string node{};       // where the preemptor goes
+  std::string pod_group{};  // when the victim went with its whole pod group
+};
+struct PreemptionSection {
+  std::vector<PreemptionRow> rows{};          // by time
+  std::map<std::string, int> by_preemptor{};  // victims each preemptor caused
+  int whole_groups = 0;                       // distinct pod groups evicted whole
+};
+
 struct Report {
   std::string cluster{}, currency{};
   int64_t generated_at = 0, since = 0, until = 0;
@@ -230,15 +245,17 @@ struct Report {
   BudgetSection budgets;
   PoolSection pools;
   PlacementSection placement;
+  PreemptionSection preemptions;
   std::vector<ProfileInput> profiles{};
   std::vector<std::string> notes{};
 };
 
 Report BuildReport(const ReportInputs& in);
 
-// The core/v1 Event field selectors that fetch exactly the Events the pool
-// section shows: every GPUNodePool Event, and Node Events with an
-// interruption reason (one selector per reason: field selectors only AND).
+// The core/v1 Event field selectors that fetch exactly the Events the report
+// shows: every GPUNodePool Event, Node Events with an interruption reason
+// (one selector per reason: field selectors only AND), and Pod Events with
+// reason Preempted.
 std::vector<std::string> ShownEventFieldSelectors();
 std::string_view PoolEventKindName(PoolEventKind kind);  // "scale-up", "scale-down", ...
 

@@ -51,6 +51,8 @@ TEST(EventReaderIntegrationTest, ReadsOnlyShownEventsInPages) {
   create(Event(ns, "b-node-1", "Node", "gpu-1", "Interruption"));
   create(Event(ns, "b-node-2", "Node", "gpu-2", "InterruptionDrained"));
   create(Event(ns, "b-node-3", "Node", "gpu-2", "RebalanceRecommendation"));
+  create(Event(ns, "c-pod-1", "Pod", "batch-1", "Preempted"));
+  create(Event(ns, "c-pod-2", "Pod", "batch-2", "Preempted"));
   // What the report does not show: Pod Events, other Node Events, a pool's
   // reason on a Pod.
   for (int i = 0; i < 400; ++i) {
@@ -67,23 +69,27 @@ TEST(EventReaderIntegrationTest, ReadsOnlyShownEventsInPages) {
   ASSERT_TRUE(events.ok()) << events.error().ToString();
   std::map<std::string, int> by_reason;
   for (const report::EventInput& e : *events) {
-    EXPECT_TRUE(e.kind == "GPUNodePool" || e.kind == "Node") << e.kind << "/" << e.name;
+    EXPECT_TRUE(e.kind == "GPUNodePool" || e.kind == "Node" ||
+                (e.kind == "Pod" && e.reason == "Preempted"))
+        << e.kind << "/" << e.name;
     ++by_reason[e.kind + " " + e.reason];
   }
   EXPECT_EQ(by_reason, (std::map<std::string, int>{{"GPUNodePool ScaleUp", 60},
                                                    {"GPUNodePool Terminate", 60},
                                                    {"Node Interruption", 1},
                                                    {"Node InterruptionDrained", 1},
-                                                   {"Node RebalanceRecommendation", 1}}));
-  EXPECT_EQ(stats.items, 123);
-  // 3 pages of pool Events, then one list per interruption reason (4).
-  EXPECT_EQ(stats.lists, 3 + 4);
+                                                   {"Node RebalanceRecommendation", 1},
+                                                   {"Pod Preempted", 2}}));
+  EXPECT_EQ(stats.items, 125);
+  // 3 pages of pool Events, one list per interruption reason (4), one for
+  // the Preempted pods.
+  EXPECT_EQ(stats.lists, 3 + 4 + 1);
 
   // One page per selector when the page size is 0.
   auto whole = report::ReadShownEvents(**client, 0, &stats);
   ASSERT_TRUE(whole.ok()) << whole.error().ToString();
-  EXPECT_EQ(whole->size(), 123u);
-  EXPECT_EQ(stats.lists, 5);
+  EXPECT_EQ(whole->size(), 125u);
+  EXPECT_EQ(stats.lists, 6);
 }
 
 TEST(EventReaderIntegrationTest, AServerErrorIsReturned) {

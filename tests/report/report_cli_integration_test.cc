@@ -180,6 +180,18 @@ TEST_F(ReportCliTest, ReportsSharingCostBudgetsEventsAndPlacement) {
           {"count", 1},
           {"firstTimestamp", "2027-01-15T08:10:00Z"},
           {"lastTimestamp", "2027-01-15T08:10:00Z"}});
+  Create(kube::resources::kEvents, ns_,
+         {{"apiVersion", "v1"},
+          {"kind", "Event"},
+          {"metadata", {{"name", "batch-1.preempted"}}},
+          {"involvedObject", {{"kind", "Pod"}, {"namespace", ns_}, {"name", "batch-1"}}},
+          {"reason", "Preempted"},
+          {"message", "Preempted by " + ns_ + "/online-0 on node l40s-1, with all of pod group " +
+                          ns_ + "/etl, which cannot run without a member evicted there"},
+          {"type", "Normal"},
+          {"count", 1},
+          {"firstTimestamp", "2027-01-15T08:20:00Z"},
+          {"lastTimestamp", "2027-01-15T08:20:00Z"}});
   if (HasFatalFailure()) return;
   const std::string alerts =
       Write("alerts.jsonl",
@@ -216,6 +228,13 @@ TEST_F(ReportCliTest, ReportsSharingCostBudgetsEventsAndPlacement) {
   EXPECT_NE(text.out.find("1 alerts received, 1 on /slack"), std::string::npos);
   EXPECT_NE(text.out.find("BestFit"), std::string::npos);
   EXPECT_NE(text.out.find("denied at admission: pod denied: budget exhausted"), std::string::npos);
+  EXPECT_NE(text.out.find("Preemptions: 1 pod(s) evicted for pods of higher priority, 1 pod "
+                          "group(s) evicted whole"),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find(ns_ + "/batch-1  " + ns_ + "/online-0  l40s-1  " + ns_ + "/etl"),
+            std::string::npos)
+      << text.out;
 
   std::vector<std::string> html_args = common;
   html_args.insert(html_args.end(), {"-o", "html", "--out", dir_ + "/report.html"});
@@ -233,6 +252,8 @@ TEST_F(ReportCliTest, ReportsSharingCostBudgetsEventsAndPlacement) {
     EXPECT_NE(html.find("data-chart=\"" + std::string(id) + "\""), std::string::npos) << id;
   }
   EXPECT_NE(html.find("in group &lt;g&gt; for"), std::string::npos);
+  EXPECT_NE(html.find("<section id=\"preemptions\">"), std::string::npos);
+  EXPECT_NE(html.find("<td>" + ns_ + "/online-0</td>"), std::string::npos);
   EXPECT_EQ(html.find("<g>"), std::string::npos);
   EXPECT_NE(html.find("data-series=\"actual\" data-label=\"vision\" data-value=\"1.6000\""),
             std::string::npos);

@@ -120,6 +120,49 @@ TEST(BuildReportTest, PoolEventsGiveScaleUpsScaleDownsInterruptionsAndNodesOverT
                        {300, 2}, {370, 1}, {380, 2}, {450, 1}, {455, 0}, {600, 0}}));
 }
 
+TEST(BuildReportTest, PreemptionsNameVictimPreemptorNodeAndWholeGroups) {
+  ReportInputs in;
+  auto preempted = [](std::string name, int64_t at, std::string message) {
+    return EventInput{.kind = "Pod",
+                      .ns = "ml",
+                      .name = std::move(name),
+                      .reason = "Preempted",
+                      .message = std::move(message),
+                      .first = at,
+                      .last = at};
+  };
+  in.events = {
+      preempted("etl-1", 20,
+                "Preempted by ml/online-2 on node l40s-3, with all of pod group ml/etl, which "
+                "cannot run without a member evicted there"),
+      preempted("batch-1", 10, "Preempted by ml/online-0 on node l40s-1"),
+      // kube-scheduler v1.26+ names the preemptor by UID.
+      preempted("web-0", 30, "Preempted by pod 0f9c-77 on node cpu-1"),
+      preempted("etl-0", 20,
+                "Preempted by ml/online-2 on node l40s-3, with all of pod group ml/etl, which "
+                "cannot run without a member evicted there"),
+      preempted("odd", 40, "evicted by someone"),
+      {.kind = "Pod", .ns = "ml", .name = "x", .reason = "Scheduled", .last = 5},
+  };
+  const PreemptionSection p = BuildReport(in).preemptions;
+  ASSERT_EQ(p.rows.size(), 5u);
+  EXPECT_EQ(p.rows[0].victim, "ml/batch-1");
+  EXPECT_EQ(p.rows[0].preemptor, "ml/online-0");
+  EXPECT_EQ(p.rows[0].node, "l40s-1");
+  EXPECT_EQ(p.rows[0].pod_group, "");
+  EXPECT_EQ(p.rows[1].victim, "ml/etl-1");
+  EXPECT_EQ(p.rows[1].node, "l40s-3");
+  EXPECT_EQ(p.rows[1].pod_group, "ml/etl");
+  EXPECT_EQ(p.rows[3].preemptor, "pod 0f9c-77");
+  EXPECT_EQ(p.rows[3].node, "cpu-1");
+  EXPECT_EQ(p.rows[4].preemptor, "(evicted by someone)");
+  EXPECT_EQ(p.whole_groups, 1);
+  EXPECT_EQ(p.by_preemptor, (std::map<std::string, int>{{"ml/online-0", 1},
+                                                        {"ml/online-2", 2},
+                                                        {"pod 0f9c-77", 1},
+                                                        {"(evicted by someone)", 1}}));
+}
+
 TEST(BuildReportTest, PlacementComparesEachPolicyToFgd) {
   const Report r = BuildReport(testing::DemoLikeReportInputs());
   ASSERT_TRUE(r.placement.has_fgd);
