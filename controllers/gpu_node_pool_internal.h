@@ -118,6 +118,7 @@ class GpuNodePoolReconciler::Pass {
   nlohmann::json actions_;                     // status.recentActions, newest first
   std::vector<nlohmann::json> taken_;          // this pass's actions (and unwritten ones)
   std::vector<TerminationIntent> terminated_;  // Nodes to delete once recorded
+  bool replan_soon_ = false;                   // a resize lost to someone else's: plan again soon
   cloud::NodeGroupProvider* provider_ = nullptr;
   autoscale::PoolSnapshot snap_;
   std::map<std::string, int> group_of_provider_id_;

@@ -205,7 +205,7 @@ reconcile::ReconcileResult GpuNodePoolReconciler::Pass::Run() {
   // 6. Status.
   WriteTotals(plan, scaled_up);
   return Finish(reconcile::RequeueAfter{
-      autoscale::RequeueAfter(plan, scaled_up, draining, now_, decide_options_)});
+      autoscale::RequeueAfter(plan, scaled_up || replan_soon_, draining, now_, decide_options_)});
 }
 
 GpuNodePoolReconciler::Pass::Outcome GpuNodePoolReconciler::Pass::BuildProvider() {
@@ -360,7 +360,8 @@ void GpuNodePoolReconciler::Pass::Predict() {
 // have. Interruption notices: replacement capacity is in the plan.
 void GpuNodePoolReconciler::Pass::ApplyShortagesAndInterruptions(const autoscale::PoolPlan& plan) {
   for (const autoscale::GroupShortage& s : plan.shortages) {
-    const Status shrunk = provider_->SetDesiredSize(snap_.groups[s.group].group, s.shrink_to);
+    const Status shrunk = provider_->ResizeFrom(snap_.groups[s.group].group,
+                                                snap_.groups[s.group].desired, s.shrink_to);
     if (shrunk.ok()) snap_.groups[s.group].desired = s.shrink_to;
     Record("CapacityError", snap_.groups[s.group].tier, 1,
            OfferingText(s.group) + " unavailable for 3m: " + s.message, /*warning=*/true);
@@ -390,7 +391,9 @@ GpuNodePoolReconciler::Pass::Outcome GpuNodePoolReconciler::Pass::ScaleUp(
     bool capacity_error = false;
     for (const autoscale::GroupIncrease& inc : increases) {
       autoscale::GroupObservation& g = snap_.groups[inc.group];
-      Status s = provider_->SetDesiredSize(g.group, g.desired + inc.count);
+      // Only from the size this plan read: a group someone else resized
+      // meanwhile is planned again from what is there, not overwritten.
+      Status s = provider_->ResizeFrom(g.group, g.desired, g.desired + inc.count);
       // Crash point (docs/reliability.md): the cloud took the new size, the
       // status does not say so yet; a restart must read it back, not resize again.
       if (s.ok()) s = failpoint::Evaluate("gpunodepool.scale_up.after_resize");
@@ -407,7 +410,12 @@ GpuNodePoolReconciler::Pass::Outcome GpuNodePoolReconciler::Pass::ScaleUp(
         continue;
       }
       const cloud::ProviderErrorKind kind = cloud::ClassifyProviderError(s);
-      if (kind == cloud::ProviderErrorKind::kInsufficientCapacity) {
+      if (kind == cloud::ProviderErrorKind::kConflict) {
+        replan_soon_ = true;
+        Record("ResizeConflict", g.tier, inc.count,
+               "+" + std::to_string(inc.count) + " " + TypeName(inc.group) + " in group " +
+                   g.group + " not asked: " + s.message() + "; planning again");
+      } else if (kind == cloud::ProviderErrorKind::kInsufficientCapacity) {
         st_.memory.unavailable.Mark(TypeName(inc.group), g.tier, now_);
         capacity_error = true;
         Record("CapacityError", g.tier, inc.count,

@@ -30,6 +30,9 @@ Status FromKube(const kube::Error& e, std::string_view what) {
       case 404:
         kind = ProviderErrorKind::kNotFound;
         break;
+      case 409:
+        kind = ProviderErrorKind::kConflict;  // a resourceVersion precondition failed
+        break;
       case 429:
         kind = ProviderErrorKind::kThrottled;
         break;
@@ -137,6 +140,30 @@ class ClusterApiProvider final : public NodeGroupProvider {
                                "]");
     }
     return PatchReplicas(g, desired);
+  }
+
+  Status ResizeFrom(const std::string& group, int expected, int desired) override {
+    GPU_ASSIGN_OR_RETURN(GroupName g, ParseGroupName(group));
+    GPU_ASSIGN_OR_RETURN(json object, GetGroupObject(g));
+    GPU_ASSIGN_OR_RETURN(auto limits, SizeLimits(object, group));
+    if (desired < limits.first || desired > limits.second) {
+      return ProviderError(ProviderErrorKind::kInvalid,
+                           group + ": size " + std::to_string(desired) + " is outside [" +
+                               std::to_string(limits.first) + ", " + std::to_string(limits.second) +
+                               "]");
+    }
+    auto scale = client_->GetScale(Ref(g));
+    if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
+    const json* replicas = Find(*scale, {"spec", "replicas"});
+    const int current = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
+    if (current != expected) {
+      return ProviderError(ProviderErrorKind::kConflict,
+                           group + ": replicas are " + std::to_string(current) + ", not the " +
+                               std::to_string(expected) + " read before; someone else resized it");
+    }
+    GPU_RETURN_IF_ERROR(failpoint::Evaluate("cluster_api.resize.before_scale"));
+    // The read above is the precondition: a write in between fails with 409.
+    return PatchReplicas(g, desired, StringAt(*scale, {"metadata", "resourceVersion"}));
   }
 
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& ids,

@@ -36,6 +36,8 @@ std::string_view ProviderErrorKindName(ProviderErrorKind k) {
       return "Invalid";
     case ProviderErrorKind::kUnavailable:
       return "Unavailable";
+    case ProviderErrorKind::kConflict:
+      return "Conflict";
   }
   return "None";
 }
@@ -54,6 +56,8 @@ StatusCode CodeFor(ProviderErrorKind k) {
       return StatusCode::kNotFound;
     case ProviderErrorKind::kInvalid:
       return StatusCode::kInvalidArgument;
+    case ProviderErrorKind::kConflict:
+      return StatusCode::kAborted;
     case ProviderErrorKind::kUnavailable:
     case ProviderErrorKind::kNone:
       break;
@@ -80,7 +84,8 @@ ProviderErrorKind ClassifyProviderError(const Status& status) {
                                         ProviderErrorKind::kAuth,
                                         ProviderErrorKind::kNotFound,
                                         ProviderErrorKind::kInvalid,
-                                        ProviderErrorKind::kUnavailable};
+                                        ProviderErrorKind::kUnavailable,
+                                        ProviderErrorKind::kConflict};
   for (ProviderErrorKind k : kKinds) {
     if (status.message().find(Tag(k)) != std::string::npos) return k;
   }
@@ -92,6 +97,8 @@ ProviderErrorKind ClassifyProviderError(const Status& status) {
       return ProviderErrorKind::kAuth;
     case StatusCode::kInvalidArgument:
       return ProviderErrorKind::kInvalid;
+    case StatusCode::kAborted:
+      return ProviderErrorKind::kConflict;
     default:
       return ProviderErrorKind::kUnavailable;
   }

@@ -58,6 +58,7 @@ enum class ProviderErrorKind : uint8_t {
   kNotFound,              // the group or instance does not exist
   kInvalid,               // the request was rejected as malformed
   kUnavailable,           // network error, timeout, hung peer, 5xx
+  kConflict,              // the group changed since it was read; read it again
 };
 std::string_view ProviderErrorKindName(ProviderErrorKind k);
 
@@ -78,6 +79,18 @@ class NodeGroupProvider {
 
   // Asks the group for `desired` instances (within its min and max).
   virtual Status SetDesiredSize(const std::string& group, int desired) = 0;
+
+  // SetDesiredSize, only while the group still asks for `expected` instances
+  // (what the caller's Describe read): a group someone else resized since
+  // fails with kConflict and is left as it is, so the caller plans again
+  // from what is there instead of overwriting it. Where the provider's API
+  // has no such precondition (the clouds' resize calls), this is
+  // SetDesiredSize; Cluster API checks it on the scale subresource with a
+  // resourceVersion precondition.
+  virtual Status ResizeFrom(const std::string& group, int expected, int desired) {
+    (void)expected;
+    return SetDesiredSize(group, desired);
+  }
 
   // Terminates the instances; with `decrement_desired` the group does not
   // replace them.

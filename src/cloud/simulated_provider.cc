@@ -199,7 +199,22 @@ Result<NodeGroup> SimulatedCloud::Describe(const std::string& name) {
 
 Status SimulatedCloud::SetDesiredSize(const std::string& name, int desired) {
   std::lock_guard<std::mutex> lock(mu_);
+  return ResizeLocked(name, std::nullopt, desired);
+}
+
+Status SimulatedCloud::ResizeFrom(const std::string& name, int expected, int desired) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ResizeLocked(name, expected, desired);
+}
+
+Status SimulatedCloud::ResizeLocked(const std::string& name, std::optional<int> expected,
+                                    int desired) {
   GPU_ASSIGN_OR_RETURN(Group * g, FindLocked(name));
+  if (expected && *expected != g->desired) {
+    return ProviderError(ProviderErrorKind::kConflict,
+                         name + " asks for " + std::to_string(g->desired) + ", not the " +
+                             std::to_string(*expected) + " read before");
+  }
   if (desired < g->spec.min || desired > g->spec.max) {
     return ProviderError(ProviderErrorKind::kInvalid, "desired " + std::to_string(desired) +
                                                           " outside " + name + "'s [" +

@@ -90,6 +90,8 @@ class SimulatedCloud final : public NodeGroupProvider {
   std::string_view Name() const override { return "simulated"; }
   Result<NodeGroup> Describe(const std::string& group) override;
   Status SetDesiredSize(const std::string& group, int desired) override;
+  // Checked and set under one lock: a compare-and-set.
+  Status ResizeFrom(const std::string& group, int expected, int desired) override;
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& instance_ids,
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;
@@ -112,6 +114,8 @@ class SimulatedCloud final : public NodeGroupProvider {
 
   Status AdvanceLocked();
   Result<Group*> FindLocked(const std::string& group);
+  // SetDesiredSize; with `expected`, only while the group asks for that many.
+  Status ResizeLocked(const std::string& group, std::optional<int> expected, int desired);
   Status WriteNode(const Group& g, const SimInstance& instance);
   std::string ProviderIdOf(const std::string& id) const;
 

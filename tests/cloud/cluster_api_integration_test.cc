@@ -174,6 +174,37 @@ TEST_F(ClusterApiProviderTest, ScalesThroughTheScaleSubresourceWithinLimits) {
   EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 4);  // unchanged
 }
 
+// A resize from the size the caller read: refused when the group has been
+// resized since (before the write, or between the read and the write).
+TEST_F(ClusterApiProviderTest, AResizeFromAStaleSizeLeavesTheOtherWritersSize) {
+  CreateDeployment("gpu-h100", 1, kSized);
+  ASSERT_TRUE(provider_->ResizeFrom(Group("gpu-h100"), 1, 3).ok());
+  EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 3);
+
+  Status stale = provider_->ResizeFrom(Group("gpu-h100"), 1, 2);
+  EXPECT_EQ(ClassifyProviderError(stale), ProviderErrorKind::kConflict);
+  EXPECT_NE(stale.message().find("replicas are 3, not the 1 read before"), std::string::npos)
+      << stale.message();
+  EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 3);
+
+  // Someone scales between the provider's read and its write: the write's
+  // resourceVersion precondition fails, and their size stands.
+  ASSERT_TRUE(failpoint::Configure("cluster_api.resize.before_scale=sleep(2000)").ok());
+  Status raced;
+  std::thread provider([&] { raced = provider_->ResizeFrom(Group("gpu-h100"), 3, 4); });
+  while (failpoint::HitCount("cluster_api.resize.before_scale") == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  SetReplicas("gpu-h100", 5);
+  provider.join();
+  ASSERT_TRUE(failpoint::Configure("").ok());
+  EXPECT_EQ(ClassifyProviderError(raced), ProviderErrorKind::kConflict) << raced.message();
+  EXPECT_EQ(GetDeployment("gpu-h100")["spec"]["replicas"], 5);
+
+  Status above = provider_->ResizeFrom(Group("gpu-h100"), 5, 6);
+  EXPECT_EQ(ClassifyProviderError(above), ProviderErrorKind::kInvalid);
+}
+
 TEST_F(ClusterApiProviderTest, TerminatingWithDecrementMarksMachinesThenShrinks) {
   CreateDeployment("gpu-l4", 3, kSized);
   CreateMachine("gpu-l4-a", "gpu-l4", "gce://p/us-central1-a/a", "us-central1-a");
@@ -233,7 +264,7 @@ TEST_F(ClusterApiProviderTest, AReplicaChangeBetweenMarkAndShrinkWinsAndTheMarkI
   provider.join();
   ASSERT_TRUE(failpoint::Configure("").ok());
 
-  EXPECT_EQ(ClassifyProviderError(terminated), ProviderErrorKind::kUnavailable);
+  EXPECT_EQ(ClassifyProviderError(terminated), ProviderErrorKind::kConflict);
   EXPECT_NE(terminated.message().find("scale MachineDeployment " + ns_ + "/gpu to 2"),
             std::string::npos)
       << terminated.message();

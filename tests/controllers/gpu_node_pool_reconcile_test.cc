@@ -182,6 +182,65 @@ double MetricValue(prometheus::Registry& registry, const std::string& name,
   return -1;
 }
 
+// Someone else resizes the group between the pass's read and its resize:
+// the pass does not overwrite their size, records ResizeConflict, and looks
+// again soon (not at the 15 s resync), planning from what is there.
+class ResizedByOthers : public cloud::NodeGroupProvider {
+ public:
+  explicit ResizedByOthers(std::shared_ptr<cloud::SimulatedCloud> cloud)
+      : cloud_(std::move(cloud)) {}
+  std::string_view Name() const override { return "simulated"; }
+  Result<cloud::NodeGroup> Describe(const std::string& group) override {
+    return cloud_->Describe(group);
+  }
+  Status SetDesiredSize(const std::string& group, int desired) override {
+    return cloud_->SetDesiredSize(group, desired);
+  }
+  Status ResizeFrom(const std::string& group, int expected, int desired) override {
+    if (!raced_) {
+      raced_ = true;
+      GPU_RETURN_IF_ERROR(cloud_->SetDesiredSize(group, expected + 2));  // another writer
+    }
+    return cloud_->ResizeFrom(group, expected, desired);
+  }
+  Status TerminateInstances(const std::string& group, const std::vector<std::string>& ids,
+                            bool decrement) override {
+    return cloud_->TerminateInstances(group, ids, decrement);
+  }
+  Result<std::string> InstanceIdFromProviderId(std::string_view id) const override {
+    return cloud_->InstanceIdFromProviderId(id);
+  }
+
+ private:
+  std::shared_ptr<cloud::SimulatedCloud> cloud_;
+  bool raced_ = false;
+};
+
+TEST_F(GpuNodePoolReconcileTest, AGroupResizedByOthersMeanwhileIsNotOverwritten) {
+  GpuNodePoolOptions options;
+  auto racing = std::make_shared<ResizedByOthers>(cloud_);
+  options.build_provider =
+      [racing](const ParsedNodePool&,
+               const ProviderContext&) -> Result<std::shared_ptr<cloud::NodeGroupProvider>> {
+    return std::shared_ptr<cloud::NodeGroupProvider>(racing);
+  };
+  prometheus::Registry registry;
+  GpuNodePoolReconciler reconciler(pools_, nodes_, pods_, nullptr, *client_, clock_, nullptr,
+                                   registry, options);
+  AddPendingPod("p0");
+  (void)reconciler.Reconcile({"", "late"}, {});  // the batching window
+  clock_.Step(seconds(1));
+  auto result = reconciler.Reconcile({"", "late"}, {});
+  auto* requeue = std::get_if<reconcile::RequeueAfter>(&result);
+  ASSERT_NE(requeue, nullptr);
+  EXPECT_EQ(requeue->after, seconds(1));
+  EXPECT_EQ(Desired("late-spot"), 2);  // the other writer's size stands
+  EXPECT_TRUE(Actions().count("ResizeConflict:spot")) << api_->last_request().body;
+  EXPECT_FALSE(Actions().count("ScaleUp:spot"));
+  const json body = json::parse(api_->last_request().body);
+  EXPECT_FALSE(kube::IsConditionTrue(body["status"]["conditions"], "ProviderError"));
+}
+
 // Each pass that meets a provider error counts once under the condition's
 // reason; the interruption counter is exported at 0 for every enabled tier.
 TEST_F(GpuNodePoolReconcileTest, ProviderErrorsAndInterruptionsAreExported) {
