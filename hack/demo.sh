@@ -747,14 +747,18 @@ kind: PriorityClass
 metadata: {name: online}
 value: 100000
 YAML
-batch_pod() {  # batch_pod NAME NODE GPU DAY: a running batch pod, started on day DAY of December
+# batch_pod NAME NODE GPU DAY [CLASS [GROUP]]: a running pod of PriorityClass CLASS
+# (batch), in pod group GROUP if given, started on day DAY of December
+batch_pod() {
+  local group=""
+  [[ -n ${6:-} ]] && group=", gpuautoscaler.io/pod-group: $6"
   apply - <<YAML >/dev/null
 apiVersion: v1
 kind: Pod
-metadata: {name: $1, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$3"}}
+metadata: {name: $1, namespace: priority, annotations: {gpuautoscaler.io/gpu-indices: "$3"$group}}
 spec:
   nodeName: $2
-  priorityClassName: batch
+  priorityClassName: ${5:-batch}
   containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
   curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
@@ -954,21 +958,7 @@ l40s_node l40s-3
 l40s_node l40s-4
 for spec in "0 l40s-3 0" "1 l40s-3 1" "2 l40s-4 0" "3 l40s-4 1"; do
   read -r id node gpu <<<"$spec"
-  apply - <<YAML >/dev/null
-apiVersion: v1
-kind: Pod
-metadata:
-  name: etl-$id
-  namespace: priority
-  annotations: {gpuautoscaler.io/gpu-indices: "$gpu", gpuautoscaler.io/pod-group: etl}
-spec:
-  nodeName: $node
-  priorityClassName: preemptible
-  containers: [{name: main, image: etl:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
-YAML
-  curl -fsS -X PATCH -H 'Content-Type: application/merge-patch+json' \
-    "$server/api/v1/namespaces/priority/pods/etl-$id/status" \
-    -d '{"status":{"phase":"Running","startTime":"2026-12-05T00:00:00Z"}}' >/dev/null
+  batch_pod "etl-$id" "$node" "$gpu" 5 preemptible etl
 done
 apply - <<'YAML' | sed 's/^/  /'
 apiVersion: v1

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "autoscale/scale_plan_bound.h"
+
 namespace gpu_autoscaler::autoscale {
 
 std::string_view CapacityTierName(CapacityTier t) {
@@ -43,9 +45,9 @@ namespace {
 
 // Resource dimensions of the bound and of the greedy's value: CPU, memory,
 // milli-GPU and pod slots.
-constexpr int kDims = 4;
-constexpr int kGpu = 2;
-using Vec = std::array<double, kDims>;
+constexpr int kDims = kBoundDims;
+constexpr int kGpu = kBoundGpu;
+using Vec = ResourceVec;
 
 Vec DemandOf(const PodRequest& p) {
   return {static_cast<double>(p.cpu_milli), static_cast<double>(p.memory_mib),
@@ -601,43 +603,6 @@ class ScaleUpPlanner {
     return model ? UnplacedReason::kExceedsLargestOffering : UnplacedReason::kNoOfferingWithModel;
   }
 
-  // Lower bound on the effective cost of any set of new nodes that, together
-  // with the existing free capacity, holds the placed pods. It is the optimum
-  // of a relaxation of the integer problem, per dimension r (CPU, memory,
-  // milli-GPU, pod slots):
-  //  * Nodes become divisible: offering o in tier t supplies up to
-  //    n(o,t) · cap_r(o) units at eff(o,t) / cap_r(o) each, n(o,t) being the
-  //    tier's availability capped by the pool limit (applying the pool limit per
-  //    tier only adds supply). Existing free capacity costs nothing.
-  //  * A pod needs only its demand in r, not a fit on one node.
-  // Any real plan is feasible in the relaxation and costs at least as much
-  // there, because a node pays eff(o,t) once for all its dimensions. The
-  // cheapest cover of a demand is greedy, cheapest units first. For GPUs, pods
-  // pinned to one model are covered from that model first and every other GPU
-  // pod is relaxed to "any model" (a pod that accepts a model no offering has
-  // is dropped); greedy stays optimal for this nested structure because each
-  // model's cover cost is convex in the amount. Each dimension's optimum is a
-  // valid bound, so their maximum is too.
-  struct Supply {
-    double unit_price;
-    double units;
-  };
-  // Cheapest-first cover of `demand`; consumes `supply` (sorted by price).
-  static double Cover(std::vector<Supply>& supply, double demand) {
-    double cost = 0;
-    for (Supply& s : supply) {
-      if (demand <= 0) break;
-      const double take = std::min(demand, s.units);
-      cost += take * s.unit_price;
-      s.units -= take;
-      demand -= take;
-    }
-    return cost;
-  }
-  static void SortByPrice(std::vector<Supply>& supply) {
-    std::stable_sort(supply.begin(), supply.end(),
-                     [](const Supply& a, const Supply& b) { return a.unit_price < b.unit_price; });
-  }
   double InitialNodeLimit(int o, int t) const {
     const int tier = offerings_[o].tiers[t].max_nodes, pool = offerings_[o].max_nodes;
     if (tier == kUnlimitedNodes && pool == kUnlimitedNodes) {
@@ -647,66 +612,44 @@ class ScaleUpPlanner {
     return pool == kUnlimitedNodes ? tier : std::min(tier, pool);
   }
 
+  // scale_plan_bound.h's relaxation over the placed pods. A pod that accepts a
+  // model no offering has is left out of the GPU demand.
   double LowerBound(const std::vector<bool>& placed) const {
-    Vec demand{};
-    std::vector<double> pinned(plan_.models().size(), 0);  // GPU demand pinned to one model
-    double any_gpu = 0;
+    CostBoundInput in;
+    in.pinned.assign(plan_.models().size(), 0);
     const ModelMask offered_models =
-        pinned.size() >= 64 ? kAnyModel : (ModelMask{1} << pinned.size()) - 1;
+        in.pinned.size() >= 64 ? kAnyModel : (ModelMask{1} << in.pinned.size()) - 1;
     for (size_t i = 0; i < pending_.size(); ++i) {
       if (!placed[i]) continue;
       const PodRequest req = plan_.Resolve(pending_[i]);
       const Vec d = DemandOf(req);
       for (int r = 0; r < kDims; ++r)
-        demand[r] += d[r];
+        in.demand[r] += d[r];
       if (d[kGpu] <= 0 || AcceptsUnofferedModel(pending_[i])) continue;
       const ModelMask offered = req.models & offered_models;
       if (std::popcount(offered) == 1) {
-        pinned[std::countr_zero(offered)] += d[kGpu];
+        in.pinned[std::countr_zero(offered)] += d[kGpu];
       } else {
-        any_gpu += d[kGpu];
+        in.any_gpu += d[kGpu];
       }
     }
-    std::array<std::vector<Supply>, kDims> supply;
-    std::vector<std::vector<Supply>> gpu_supply(pinned.size());
     for (int o = 0; o < templates_; ++o) {
-      const Vec cap = CapacityOf(offerings_[o]);
       for (int t = 0; t < kTierCount; ++t) {
         const double nodes = InitialNodeLimit(o, t);
         if (!offerings_[o].tiers[t].price_per_hour || nodes <= 0) continue;
-        for (int r = 0; r < kDims; ++r) {
-          if (cap[r] <= 0) continue;
-          const Supply s{EffectivePrice(o, t) / cap[r], nodes * cap[r]};
-          supply[r].push_back(s);
-          if (r == kGpu) gpu_supply[plan_.node(o).model].push_back(s);
-        }
+        in.new_nodes.push_back({.capacity = CapacityOf(offerings_[o]),
+                                .effective_price = EffectivePrice(o, t),
+                                .nodes = nodes,
+                                .model = plan_.node(o).model});
       }
     }
-    std::vector<Supply> unoffered_free;
     for (int node = 0; node < existing_.node_count(); ++node) {
-      const Vec f = FreeOf(existing_.node(node));
-      for (int r = 0; r < kDims; ++r)
-        supply[r].push_back({0, f[r]});
       const int model = existing_.node(node).model;
-      const int m = model < 0 ? -1 : plan_.ModelIndex(existing_.models()[model]);
-      (m >= 0 ? gpu_supply[m] : unoffered_free).push_back({0, f[kGpu]});
+      in.existing.push_back(
+          {.free = FreeOf(existing_.node(node)),
+           .model = model < 0 ? -1 : plan_.ModelIndex(existing_.models()[model])});
     }
-    double bound = 0;
-    for (int r = 0; r < kDims; ++r) {
-      if (r == kGpu) continue;
-      SortByPrice(supply[r]);
-      bound = std::max(bound, Cover(supply[r], demand[r]));
-    }
-    double gpu_cost = 0;
-    std::vector<Supply> rest = std::move(unoffered_free);
-    for (size_t m = 0; m < pinned.size(); ++m) {
-      SortByPrice(gpu_supply[m]);
-      gpu_cost += Cover(gpu_supply[m], pinned[m]);
-      rest.insert(rest.end(), gpu_supply[m].begin(), gpu_supply[m].end());
-    }
-    SortByPrice(rest);
-    gpu_cost += Cover(rest, any_gpu);
-    return std::max(bound, gpu_cost);
+    return CostLowerBound(in);
   }
 
   ScaleUpPlan Finish() {

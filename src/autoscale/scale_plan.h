@@ -8,7 +8,7 @@
 //    unit of packed demand (a first-fit-decreasing fill of a candidate node),
 //    then an improvement pass empties or downsizes opened nodes. Every pod that
 //    cannot be placed gets a reason. The plan carries a proven lower bound on
-//    the cost of placing the same pods (see LowerBound in scale_plan.cc).
+//    the cost of placing the same pods (scale_plan_bound.h).
 //
 // Removing nodes whose pods fit elsewhere is consolidation.h.
 //

@@ -130,28 +130,12 @@ class ClusterApiProvider final : public NodeGroupProvider {
   }
 
   Status SetDesiredSize(const std::string& group, int desired) override {
-    GPU_ASSIGN_OR_RETURN(GroupName g, ParseGroupName(group));
-    GPU_ASSIGN_OR_RETURN(json object, GetGroupObject(g));
-    GPU_ASSIGN_OR_RETURN(auto limits, SizeLimits(object, group));
-    if (desired < limits.first || desired > limits.second) {
-      return ProviderError(ProviderErrorKind::kInvalid,
-                           group + ": size " + std::to_string(desired) + " is outside [" +
-                               std::to_string(limits.first) + ", " + std::to_string(limits.second) +
-                               "]");
-    }
+    GPU_ASSIGN_OR_RETURN(GroupName g, ResizableGroup(group, desired));
     return PatchReplicas(g, desired);
   }
 
   Status ResizeFrom(const std::string& group, int expected, int desired) override {
-    GPU_ASSIGN_OR_RETURN(GroupName g, ParseGroupName(group));
-    GPU_ASSIGN_OR_RETURN(json object, GetGroupObject(g));
-    GPU_ASSIGN_OR_RETURN(auto limits, SizeLimits(object, group));
-    if (desired < limits.first || desired > limits.second) {
-      return ProviderError(ProviderErrorKind::kInvalid,
-                           group + ": size " + std::to_string(desired) + " is outside [" +
-                               std::to_string(limits.first) + ", " + std::to_string(limits.second) +
-                               "]");
-    }
+    GPU_ASSIGN_OR_RETURN(GroupName g, ResizableGroup(group, desired));
     auto scale = client_->GetScale(Ref(g));
     if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
     const json* replicas = Find(*scale, {"spec", "replicas"});
@@ -292,6 +276,20 @@ class ClusterApiProvider final : public NodeGroupProvider {
   // A merge patch of the scale subresource, as Cluster Autoscaler sends it;
   // with `resource_version`, the API server refuses it (409) if the scale
   // changed since it was read.
+  // The group, when `desired` is within its size limits.
+  Result<GroupName> ResizableGroup(const std::string& group, int desired) {
+    GPU_ASSIGN_OR_RETURN(GroupName g, ParseGroupName(group));
+    GPU_ASSIGN_OR_RETURN(json object, GetGroupObject(g));
+    GPU_ASSIGN_OR_RETURN(auto limits, SizeLimits(object, group));
+    if (desired < limits.first || desired > limits.second) {
+      return ProviderError(ProviderErrorKind::kInvalid,
+                           group + ": size " + std::to_string(desired) + " is outside [" +
+                               std::to_string(limits.first) + ", " + std::to_string(limits.second) +
+                               "]");
+    }
+    return g;
+  }
+
   Status PatchReplicas(const GroupName& g, int replicas, const std::string& resource_version = "") {
     json patch = {{"spec", {{"replicas", replicas}}}};
     if (!resource_version.empty()) patch["metadata"] = {{"resourceVersion", resource_version}};

@@ -502,7 +502,7 @@ TEST(GangPreemptionTest, MembersOwnNominationsKeepNoRoomFromTheGroup) {
 // A member of pod group `group` running on `node`'s GPU `gpu`.
 std::shared_ptr<const kube::PodView> Member(const std::string& name, const std::string& group,
                                             const std::string& node, int gpu, int priority,
-                                            int min_member = 0) {
+                                            int min_member = 0, json labels = json::object()) {
   json annotations = {{"gpuautoscaler.io/gpu-indices", std::to_string(gpu)},
                       {"gpuautoscaler.io/pod-group", group}};
   if (min_member > 0) {
@@ -513,6 +513,15 @@ std::shared_ptr<const kube::PodView> Member(const std::string& name, const std::
                   .annotations = annotations,
                   .node = node,
                   .phase = "Running"},
+                 priority, "", std::move(labels));
+}
+
+// A pending member of pod group `group`, asking for one GPU.
+std::shared_ptr<const kube::PodView> PendingMember(const std::string& name,
+                                                   const std::string& group, int priority) {
+  return PodWith({.name = name,
+                  .requests = {{"nvidia.com/gpu", "1"}},
+                  .annotations = {{"gpuautoscaler.io/pod-group", group}}},
                  priority);
 }
 
@@ -594,12 +603,7 @@ TEST(GangVictimTest, AGangStillBindingIsNoVictim) {
   AddGpuNode(*cache, "a", 1);
   AddGpuNode(*cache, "b", 1);
   cache->UpsertPod(Member("g0", "train", "a", 0, 10));
-  json pending = testutil::PodJson({.name = "g1",
-                                    .requests = {{"nvidia.com/gpu", "1"}},
-                                    .annotations = {{"gpuautoscaler.io/pod-group", "train"}}});
-  pending["spec"]["priority"] = 10;
-  auto g1 = kube::DecodePod(pending.dump());
-  ASSERT_TRUE(g1.ok());
+  auto g1 = PendingMember("g1", "train", 10);
   Result<PlacementChoice> choice = cache->PlanOn(*g1, "b", true);
   ASSERT_TRUE(choice.ok()) << choice.error().message();
   ASSERT_TRUE(cache->Assume(*g1, *choice).ok());
@@ -615,14 +619,8 @@ TEST(GangVictimTest, ThePreemptorsOwnGroupIsNoVictim) {
   auto cache = NewCache();
   AddGpuNode(*cache, "a", 1);
   cache->UpsertPod(Member("g0", "train", "a", 0, 10, 1));
-  json pending = testutil::PodJson({.name = "g1",
-                                    .requests = {{"nvidia.com/gpu", "1"}},
-                                    .annotations = {{"gpuautoscaler.io/pod-group", "train"}}});
-  pending["spec"]["priority"] = 1000;
-  auto view = kube::DecodePod(pending.dump());
-  ASSERT_TRUE(view.ok());
   const std::vector<std::shared_ptr<const kube::PodView>> group = {
-      std::make_shared<const kube::PodView>(std::move(view).value())};
+      PendingMember("g1", "train", 1000)};
   EXPECT_FALSE(cache->PlanPreemption(*group[0], {}).ok());
   EXPECT_FALSE(cache->PlanGangPreemption(group, {}).ok());
 }
@@ -654,22 +652,8 @@ TEST(GangVictimTest, AGangsMembersElsewhereCountAgainstTheirBudgets) {
   auto cache = NewCache();
   AddGpuNode(*cache, "a", 1);
   AddGpuNode(*cache, "b", 1);
-  json labels = {{"app", "train"}};
-  auto member = [&](const std::string& name, const std::string& node) {
-    json pod = testutil::PodJson({.name = name,
-                                  .requests = {{"nvidia.com/gpu", "1"}},
-                                  .annotations = {{"gpuautoscaler.io/gpu-indices", "0"},
-                                                  {"gpuautoscaler.io/pod-group", "train"}},
-                                  .node = node,
-                                  .phase = "Running"});
-    pod["spec"]["priority"] = 10;
-    pod["metadata"]["labels"] = labels;
-    auto view = kube::DecodePod(pod.dump());
-    EXPECT_TRUE(view.ok());
-    return std::make_shared<const kube::PodView>(std::move(view).value());
-  };
-  cache->UpsertPod(member("g0", "a"));
-  cache->UpsertPod(member("g1", "b"));
+  cache->UpsertPod(Member("g0", "train", "a", 0, 10, 0, {{"app", "train"}}));
+  cache->UpsertPod(Member("g1", "train", "b", 0, 10, 0, {{"app", "train"}}));
   // One disruption allowed, two members go: one is past the budget.
   Result<PreemptionPlan> plan =
       cache->PlanPreemption(*Pending("urgent", 1000), {Budget("train", 1)});
