@@ -584,7 +584,7 @@ TEST(ChartAlertsTest, PromtoolChecksAndUnitTestsTheRules) {
                              dir + "/prometheus_rules_test.yaml");
   CommandResult check = RunCommand({kPromtool, "check", "rules", dir + "/rules.yaml"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_NE(check.out.find("SUCCESS: 17 rules found"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("SUCCESS: 18 rules found"), std::string::npos) << check.out;
   CommandResult test =
       RunCommand({kPromtool, "test", "rules", dir + "/prometheus_rules_test.yaml"});
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
