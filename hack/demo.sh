@@ -767,16 +767,19 @@ YAML
 }
 batch_pod batch-0 l40s-1 0 1
 batch_pod batch-1 l40s-1 1 2
-apply - <<'YAML' | sed 's/^/  /'
+online_pod() {  # online_pod NAME: an online pod (PriorityClass online) that needs one L40S GPU
+  apply - <<YAML | sed 's/^/  /'
 apiVersion: v1
 kind: Pod
-metadata: {name: online-0, namespace: priority}
+metadata: {name: $1, namespace: priority}
 spec:
   schedulerName: gpu-autoscaler
   priorityClassName: online
   nodeSelector: {nvidia.com/gpu.product: NVIDIA-L40S}
   containers: [{name: main, image: online:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
+}
+online_pod online-0
 pod_field() {  # pod_field NAME EXPR: prints EXPR of the pod (p), fails when it is empty
   get "/api/v1/namespaces/priority/pods/$1" |
     python3 -c 'import json, sys; p = json.load(sys.stdin); v = eval(sys.argv[1]); print(v); sys.exit(0 if v else 1)' "$2"
@@ -960,16 +963,7 @@ for spec in "0 l40s-3 0" "1 l40s-3 1" "2 l40s-4 0" "3 l40s-4 1"; do
   read -r id node gpu <<<"$spec"
   batch_pod "etl-$id" "$node" "$gpu" 5 preemptible etl
 done
-apply - <<'YAML' | sed 's/^/  /'
-apiVersion: v1
-kind: Pod
-metadata: {name: online-2, namespace: priority}
-spec:
-  schedulerName: gpu-autoscaler
-  priorityClassName: online
-  nodeSelector: {nvidia.com/gpu.product: NVIDIA-L40S}
-  containers: [{name: main, image: online:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
-YAML
+online_pod online-2
 etl_gone() {
   [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
 import json, sys
