@@ -1,6 +1,7 @@
 #include "scheduler/standalone.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <thread>
@@ -271,16 +272,15 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   // victims start to go.
   std::vector<std::string> dropped = cache_.Nominate(pod, plan->node);
   std::string names;
-  int evicted = 0;
+  std::vector<Eviction> evictions;
   for (const PreemptionVictim& victim : plan->victims) {
-    const std::string victim_key = PodKey(*victim.pod);
-    names += (names.empty() ? "" : ", ") + victim_key;
-    if (Status s = Evict(victim, *pod, plan->node); !s.ok()) {
-      metrics_->Preemption("error", evicted);
-      return "preemption: evicting " + victim_key + " from node \"" + plan->node +
-             "\" failed: " + s.message();
-    }
-    ++evicted;
+    names += (names.empty() ? "" : ", ") + PodKey(*victim.pod);
+    evictions.push_back({.victim = &victim, .preemptor = pod.get(), .node = &plan->node});
+  }
+  int evicted = 0;
+  if (std::string failed = EvictAll(evictions, &evicted); !failed.empty()) {
+    metrics_->Preemption("error", evicted);
+    return failed;
   }
   (void)hooks_.nominate(pod->ns(), pod->name(), plan->node);
   ClearNominations(dropped);
@@ -346,16 +346,15 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
     nodes.insert(m->node);
   }
   std::string names;
-  int evicted = 0;
+  std::vector<Eviction> evictions;
   for (const GangPreemptionPlan::Victim& v : plan->victims) {
-    const std::string victim_key = PodKey(*v.victim.pod);
-    names += (names.empty() ? "" : ", ") + victim_key;
-    if (Status s = Evict(v.victim, *v.preemptor, v.node); !s.ok()) {
-      metrics_->Preemption("error", evicted);
-      return "preemption: evicting " + victim_key + " from node \"" + v.node +
-             "\" failed: " + s.message();
-    }
-    ++evicted;
+    names += (names.empty() ? "" : ", ") + PodKey(*v.victim.pod);
+    evictions.push_back({.victim = &v.victim, .preemptor = v.preemptor.get(), .node = &v.node});
+  }
+  int evicted = 0;
+  if (std::string failed = EvictAll(evictions, &evicted); !failed.empty()) {
+    metrics_->Preemption("error", evicted);
+    return failed;
   }
   for (const GangPreemptionPlan::Member& m : plan->members)
     (void)hooks_.nominate(m.pod->ns(), m.pod->name(), m.node);
@@ -385,6 +384,36 @@ Result<PlacementChoice> StandaloneScheduler::Choose(const kube::PodView& pod,
     if (there.ok()) return there;
   }
   return cache_.Select(pod, /*predicates=*/true);
+}
+
+std::string StandaloneScheduler::EvictAll(const std::vector<Eviction>& evictions, int* evicted) {
+  // kube-scheduler's prepareCandidate deletes the victims through its
+  // parallelizer, 16 at a time; so do we, and wait for all of them.
+  std::vector<Status> results(evictions.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < evictions.size(); i = next++) {
+      const Eviction& e = evictions[i];
+      results[i] = Evict(*e.victim, *e.preemptor, *e.node);
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t i = 1; i < std::min(kEvictionWorkers, evictions.size()); ++i)
+      helpers.emplace_back(work);
+    work();
+  }  // joins
+  *evicted = 0;
+  std::string failed;
+  for (size_t i = 0; i < evictions.size(); ++i) {
+    if (results[i].ok()) {
+      ++*evicted;
+    } else if (failed.empty()) {
+      failed = "preemption: evicting " + PodKey(*evictions[i].victim->pod) + " from node \"" +
+               *evictions[i].node + "\" failed: " + results[i].message();
+    }
+  }
+  return failed;
 }
 
 Status StandaloneScheduler::Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,

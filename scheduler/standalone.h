@@ -20,7 +20,8 @@
 // evict pods of lower priority, as kube-scheduler's DefaultPreemption does
 // (preemption.h picks the node and the victims, PodDisruptionBudgets
 // respected where possible). Each victim gets DisruptionTarget=True and is
-// deleted; the preemptor is nominated to the node (status.nominatedNodeName),
+// deleted (up to 16 at once, as kube-scheduler's prepareCandidate); the
+// preemptor is nominated to the node (status.nominatedNodeName),
 // whose room the cache keeps for it, and binds there once the victims are
 // gone. While a pod it preempted is still terminating it does not preempt
 // again. Pods with preemptionPolicy: Never do not preempt. A gang that does
@@ -135,6 +136,16 @@ class StandaloneScheduler {
   // Evicts one victim for `preemptor` on `node`, with the Event.
   Status Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
                const std::string& node);
+  struct Eviction {
+    const PreemptionVictim* victim = nullptr;
+    const kube::PodView* preemptor = nullptr;
+    const std::string* node = nullptr;
+  };
+  static constexpr size_t kEvictionWorkers = 16;
+  // Evicts them all, up to kEvictionWorkers at once, and waits. "" when every
+  // one went; else what failed first in their order. `evicted` counts those
+  // that went.
+  std::string EvictAll(const std::vector<Eviction>& evictions, int* evicted);
   // Where `pod` goes now: its nominated node ("" when none) first, as
   // kube-scheduler's evaluateNominatedNode, then anywhere.
   Result<PlacementChoice> Choose(const kube::PodView& pod, const std::string& nominated);
