@@ -19,13 +19,9 @@ double Seconds(Clock::Duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-// ", all of pod group(s) a, b: they cannot run without a member evicted",
-// or "" when no victim goes with its whole group.
-std::string WholeGroups(const std::vector<PreemptionVictim>& victims) {
-  std::set<std::string> groups;
-  for (const PreemptionVictim& v : victims) {
-    if (!v.pod_group.empty()) groups.insert(v.pod_group);
-  }
+// ", all of pod group(s) a, b: they cannot run without a member evicted"
+// for the groups whose victims go whole; "" when none does.
+std::string WholeGroups(const std::set<std::string>& groups) {
   if (groups.empty()) return "";
   std::string text;
   for (const std::string& g : groups)
@@ -272,9 +268,11 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   // victims start to go.
   std::vector<std::string> dropped = cache_.Nominate(pod, plan->node);
   std::string names;
+  std::set<std::string> whole_groups;
   std::vector<Eviction> evictions;
   for (const PreemptionVictim& victim : plan->victims) {
     names += (names.empty() ? "" : ", ") + PodKey(*victim.pod);
+    if (!victim.pod_group.empty()) whole_groups.insert(victim.pod_group);
     evictions.push_back({.victim = &victim, .preemptor = pod.get(), .node = &plan->node});
   }
   int evicted = 0;
@@ -287,7 +285,7 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
   metrics_->Preemption("preempted", evicted);
   std::string text = "preemption: evicting " + std::to_string(evicted) +
                      " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")" +
-                     WholeGroups(plan->victims);
+                     WholeGroups(whole_groups);
   if (plan->budget_violations > 0) {
     text += ", " + std::to_string(plan->budget_violations) +
             " of them past their PodDisruptionBudget (no node could do without)";
@@ -346,9 +344,11 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
     nodes.insert(m->node);
   }
   std::string names;
+  std::set<std::string> whole_groups;
   std::vector<Eviction> evictions;
   for (const GangPreemptionPlan::Victim& v : plan->victims) {
     names += (names.empty() ? "" : ", ") + PodKey(*v.victim.pod);
+    if (!v.victim.pod_group.empty()) whole_groups.insert(v.victim.pod_group);
     evictions.push_back({.victim = &v.victim, .preemptor = v.preemptor.get(), .node = &v.node});
   }
   int evicted = 0;
@@ -363,12 +363,9 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   std::string where;
   for (const std::string& node : nodes)
     where += (where.empty() ? "\"" : ", \"") + node + "\"";
-  std::vector<PreemptionVictim> victims;
-  for (const GangPreemptionPlan::Victim& v : plan->victims)
-    victims.push_back(v.victim);
   std::string text = "preemption: evicting " + std::to_string(evicted) +
                      " pod(s) of lower priority for pod group " + group.key + " on node(s) " +
-                     where + " (" + names + ")" + WholeGroups(victims);
+                     where + " (" + names + ")" + WholeGroups(whole_groups);
   if (plan->budget_violations > 0) {
     text += ", " + std::to_string(plan->budget_violations) +
             " of them past their PodDisruptionBudget (no node could do without)";
