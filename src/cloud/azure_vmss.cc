@@ -191,6 +191,7 @@ Result<AzureVmssInfo> ParseAzureVmss(std::string_view text) {
       return InvalidArgumentError("scale set has no valid sku.capacity");
     }
     info.capacity = static_cast<int>(cap->get<int64_t>());
+    info.etag = StringField(doc, "etag");
     info.lifecycle = Lifecycle::kOnDemand;
     if (auto props = doc.find("properties"); props != doc.end() && props->is_object()) {
       info.provisioning_state = StringField(*props, "provisioningState");
@@ -279,7 +280,8 @@ std::string AzureVmssProvider::Url(const AzureVmssRef& ref, std::string_view suf
 }
 
 Result<kube::HttpResponse> AzureVmssProvider::Call(std::string method, std::string url,
-                                                   std::string body, std::string_view what) {
+                                                   std::string body, std::string_view what,
+                                                   std::string if_match) {
   // Polling and paging URLs come from the server: the token goes only to ARM.
   if (!url.starts_with(options_.arm_endpoint + "/")) {
     return ProviderError(
@@ -292,6 +294,7 @@ Result<kube::HttpResponse> AzureVmssProvider::Call(std::string method, std::stri
   req.url = std::move(url);
   req.headers = {{"Authorization", "Bearer " + token}, {"Accept", "application/json"}};
   if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  if (!if_match.empty()) req.headers.emplace_back("If-Match", std::move(if_match));
   req.body = std::move(body);
   spdlog::debug("azure-vmss: {} {}", req.method, req.url);
   return http_.Do(std::move(req), what);
@@ -353,10 +356,12 @@ Status AzureVmssProvider::WaitForCompletion(const kube::HttpResponse& initial,
                                          (failure.message.empty() ? "" : ": " + failure.message));
 }
 
-Status AzureVmssProvider::SetCapacity(const AzureVmssRef& ref, int capacity) {
+Status AzureVmssProvider::SetCapacity(const AzureVmssRef& ref, int capacity,
+                                      const std::string& if_match) {
   std::string what = "azure-vmss set capacity of " + ref.name + " to " + std::to_string(capacity);
   json body = {{"sku", {{"capacity", capacity}}}};
-  GPU_ASSIGN_OR_RETURN(kube::HttpResponse resp, Call("PATCH", Url(ref), body.dump(), what));
+  GPU_ASSIGN_OR_RETURN(kube::HttpResponse resp,
+                       Call("PATCH", Url(ref), body.dump(), what, if_match));
   return WaitForCompletion(resp, what);
 }
 
@@ -395,7 +400,8 @@ Result<NodeGroup> AzureVmssProvider::Describe(const std::string& group) {
   return out;
 }
 
-Status AzureVmssProvider::SetDesiredSize(const std::string& group, int desired) {
+Result<AzureVmssRef> AzureVmssProvider::ResizableGroup(const std::string& group,
+                                                       int desired) const {
   GPU_ASSIGN_OR_RETURN(AzureVmssRef ref, ParseAzureVmssName(group, options_));
   if (desired < options_.min_size || desired > options_.max_size) {
     return ProviderError(ProviderErrorKind::kInvalid, "azure-vmss " + ref.name + ": capacity " +
@@ -403,7 +409,25 @@ Status AzureVmssProvider::SetDesiredSize(const std::string& group, int desired) 
                                                           std::to_string(options_.min_size) + ", " +
                                                           std::to_string(options_.max_size) + "]");
   }
+  return ref;
+}
+
+Status AzureVmssProvider::SetDesiredSize(const std::string& group, int desired) {
+  GPU_ASSIGN_OR_RETURN(AzureVmssRef ref, ResizableGroup(group, desired));
   return SetCapacity(ref, desired);
+}
+
+Status AzureVmssProvider::ResizeFrom(const std::string& group, int expected, int desired) {
+  GPU_ASSIGN_OR_RETURN(AzureVmssRef ref, ResizableGroup(group, desired));
+  GPU_ASSIGN_OR_RETURN(AzureVmssInfo info, GetVmss(ref));
+  if (info.capacity != expected) {
+    return ProviderError(ProviderErrorKind::kConflict, "azure-vmss " + ref.name + ": capacity is " +
+                                                           std::to_string(info.capacity) +
+                                                           ", not the " + std::to_string(expected) +
+                                                           " read before; someone else resized it");
+  }
+  // The ETag of that read is the precondition: a change in between gets 412.
+  return SetCapacity(ref, desired, info.etag);
 }
 
 Status AzureVmssProvider::TerminateInstances(const std::string& group,

@@ -12,6 +12,8 @@
 //   GPU_RETURN_IF_ERROR(vmss.SetDesiredSize("gpu-nc-a100", 4));
 //
 // Scaling PATCHes sku.capacity; deleting POSTs .../delete with instanceIds.
+// ResizeFrom reads the scale set and PATCHes with If-Match: its ETag, so a
+// capacity someone else set since is never overwritten (412: kConflict).
 // Both are long-running: the provider follows Azure-AsyncOperation (or else
 // Location) until Succeeded or Failed, waiting Retry-After between polls, and
 // only to URLs under the ARM endpoint (the bearer token goes nowhere else).
@@ -60,6 +62,7 @@ struct AzureVmssInfo {
   std::string name, location, provisioning_state;
   int capacity = 0;
   Lifecycle lifecycle = Lifecycle::kUnknown;  // virtualMachineProfile.priority
+  std::string etag{};                         // for If-Match; "" when the API version returns none
 };
 Result<AzureVmssInfo> ParseAzureVmss(std::string_view json);
 
@@ -96,15 +99,19 @@ class AzureVmssProvider final : public NodeGroupProvider {
   std::string_view Name() const override { return "azure-vmss"; }
   Result<NodeGroup> Describe(const std::string& group) override;
   Status SetDesiredSize(const std::string& group, int desired) override;
+  Status ResizeFrom(const std::string& group, int expected, int desired) override;
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& instance_ids,
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;
 
  private:
   Result<kube::HttpResponse> Call(std::string method, std::string url, std::string body,
-                                  std::string_view what);
+                                  std::string_view what, std::string if_match = "");
   Result<AzureVmssInfo> GetVmss(const AzureVmssRef& ref);
-  Status SetCapacity(const AzureVmssRef& ref, int capacity);
+  // With `if_match`, only while the scale set still has that ETag.
+  Status SetCapacity(const AzureVmssRef& ref, int capacity, const std::string& if_match = "");
+  // The scale set, when `desired` is within the options' size limits.
+  Result<AzureVmssRef> ResizableGroup(const std::string& group, int desired) const;
   Status WaitForCompletion(const kube::HttpResponse& initial, std::string_view what);
   std::string Url(const AzureVmssRef& ref, std::string_view suffix = "") const;
 

@@ -35,6 +35,8 @@ ProviderErrorKind KindForHttpStatus(int status) {
     case 400:
     case 422:
       return ProviderErrorKind::kInvalid;
+    case 412:
+      return ProviderErrorKind::kConflict;  // an If-Match precondition failed
     case 429:
       return ProviderErrorKind::kThrottled;
     default:

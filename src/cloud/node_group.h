@@ -83,10 +83,10 @@ class NodeGroupProvider {
   // SetDesiredSize, only while the group still asks for `expected` instances
   // (what the caller's Describe read): a group someone else resized since
   // fails with kConflict and is left as it is, so the caller plans again
-  // from what is there instead of overwriting it. Where the provider's API
-  // has no such precondition (the clouds' resize calls), this is
-  // SetDesiredSize; Cluster API checks it on the scale subresource with a
-  // resourceVersion precondition.
+  // from what is there instead of overwriting it. Cluster API checks it on
+  // the scale subresource with a resourceVersion precondition, Azure with the
+  // scale set's ETag in If-Match; where the API has no precondition (AWS
+  // SetDesiredCapacity, GCP resize) this is SetDesiredSize.
   virtual Status ResizeFrom(const std::string& group, int expected, int desired) {
     (void)expected;
     return SetDesiredSize(group, desired);

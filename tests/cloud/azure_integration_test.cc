@@ -114,6 +114,34 @@ TEST_F(AzureIntegrationTest, ScaleUpFollowsAzureAsyncOperationWithRetryAfter) {
             requests.end());
 }
 
+// A resize from the capacity the caller read: refused when the scale set
+// was resized since, before the read or between the read and the PATCH
+// (the ETag of the read goes in If-Match; ARM answers 412).
+TEST_F(AzureIntegrationTest, AResizeFromAStaleCapacityLeavesTheOtherWritersCapacity) {
+  fake_->AddVmss("gpu-nc", 2, true);
+  Status grown = vmss_->ResizeFrom("gpu-nc", 2, 3);
+  ASSERT_TRUE(grown.ok()) << grown.ToString();
+  EXPECT_EQ(fake_->capacity("gpu-nc"), 3);
+
+  Status stale = vmss_->ResizeFrom("gpu-nc", 2, 4);
+  EXPECT_EQ(ClassifyProviderError(stale), ProviderErrorKind::kConflict);
+  EXPECT_NE(stale.message().find("capacity is 3, not the 2 read before"), std::string::npos)
+      << stale.message();
+  EXPECT_EQ(fake_->capacity("gpu-nc"), 3);
+
+  fake_->ResizeBeforeNextPatch("gpu-nc", 6);
+  Status raced = vmss_->ResizeFrom("gpu-nc", 3, 4);
+  EXPECT_EQ(ClassifyProviderError(raced), ProviderErrorKind::kConflict) << raced.ToString();
+  EXPECT_NE(raced.message().find("HTTP 412 PreconditionFailed"), std::string::npos)
+      << raced.message();
+  EXPECT_EQ(fake_->capacity("gpu-nc"), 6);  // theirs, not 4
+
+  // SetDesiredSize sends no precondition.
+  fake_->ResizeBeforeNextPatch("gpu-nc", 7);
+  ASSERT_TRUE(vmss_->SetDesiredSize("gpu-nc", 5).ok());
+  EXPECT_EQ(fake_->capacity("gpu-nc"), 5);
+}
+
 TEST_F(AzureIntegrationTest, DeleteInstancesWithAndWithoutDecrementFollowsLocation) {
   fake_->AddVmss("gpu-nc", 3, true);
   Status s = vmss_->TerminateInstances("gpu-nc", {"0"}, /*decrement_desired=*/true);

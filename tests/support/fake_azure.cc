@@ -50,6 +50,12 @@ void FakeAzure::SetCapacityLocked(Vmss& v, int capacity) {
   while (static_cast<int>(v.instances.size()) < capacity)
     v.instances.push_back(next_instance_++);
   v.capacity = capacity;
+  ++v.version;
+}
+
+void FakeAzure::ResizeBeforeNextPatch(const std::string& name, int capacity) {
+  std::lock_guard<std::mutex> lock(mu_);
+  vmss_[name].resize_before_patch = capacity;
 }
 
 void FakeAzure::AddVmss(const std::string& name, int capacity, bool spot) {
@@ -171,6 +177,7 @@ std::string FakeAzure::VmssJson(const std::string& name, const Vmss& v) const {
       {"name", name},
       {"type", "Microsoft.Compute/virtualMachineScaleSets"},
       {"location", "eastus"},
+      {"etag", "\"" + std::to_string(v.version) + "\""},
       {"zones", {"1"}},
       {"sku",
        {{"name", "Standard_NC24ads_A100_v4"}, {"tier", "Standard"}, {"capacity", v.capacity}}},
@@ -277,6 +284,18 @@ void FakeAzure::HandleArm(const net::ServerRequest& req, net::ResponseWriter& w)
     return;
   }
   if (action.empty() && req.method == "PATCH") {
+    if (v.resize_before_patch >= 0) {
+      SetCapacityLocked(v, v.resize_before_patch);
+      v.resize_before_patch = -1;
+    }
+    const std::string etag = "\"" + std::to_string(v.version) + "\"";
+    if (std::string_view if_match = req.Header("If-Match");
+        !if_match.empty() && if_match != "*" && if_match != etag) {
+      w.Respond(412, "application/json",
+                ArmError("PreconditionFailed", "The specified precondition 'If-Match = " +
+                                                   std::string(if_match) + "' failed."));
+      return;
+    }
     int capacity = -1;
     try {
       capacity = json::parse(req.body).at("sku").at("capacity").get<int>();

@@ -7,7 +7,9 @@
 //    with long-running operations answered through Azure-AsyncOperation
 //    (PATCH) and Location (delete): in progress first, then done. Faults:
 //    429 + Retry-After throttling, an allocation failure above a capacity
-//    limit, a core quota, a hung server, a polling URL outside ARM.
+//    limit, a core quota, a hung server, a polling URL outside ARM. Scale
+//    sets carry an ETag that every capacity change moves; a PATCH with a
+//    stale If-Match gets 412 PreconditionFailed.
 //  - FakeAzureImds (plain HTTP): managed-identity tokens and Scheduled Events.
 //
 //   auto azure = FakeAzure::Start();
@@ -57,6 +59,8 @@ class FakeAzure {
   void SetPendingPolls(int polls);        // operations stay in progress for this many polls
   void SetHung(bool hung);
   void SetForeignAsyncUrl(bool foreign);  // Azure-AsyncOperation points outside ARM
+  // Someone else sets `capacity` just before the next PATCH of `name` arrives.
+  void ResizeBeforeNextPatch(const std::string& name, int capacity);
 
   // Observations.
   int token_grants() const;
@@ -70,6 +74,8 @@ class FakeAzure {
     int capacity = 0;
     bool spot = false;
     std::vector<int> instances;
+    int version = 0;               // the ETag, moved by every capacity change
+    int resize_before_patch = -1;  // ResizeBeforeNextPatch
   };
   struct Operation {
     int pending = 0;
