@@ -226,9 +226,9 @@ PlacementSection BuildPlacement(const ReportInputs& in) {
   return s;
 }
 
-// "Preempted by <ns/name | pod <uid>> on node <node>[, with all of pod group
-// <group>, which ...]": the preemptor, node and group; false when the
-// message is not one of those.
+// "Preempted by <ns/name | a pod | pod <uid>> on node <node>[, with all of
+// pod group <group>, which ...]": the preemptor, node and group; false when
+// the message is not one of those.
 bool ParsePreempted(std::string_view m, PreemptionRow* row) {
   constexpr std::string_view kBy = "Preempted by ", kOn = " on node ",
                              kGroup = ", with all of pod group ";

@@ -226,8 +226,10 @@ struct PlacementSection {
 // "Preempted" Event, as kube-scheduler and our scheduler record them.
 struct PreemptionRow {
   int64_t time = 0;
-  std::string victim{};     // "ns/name"
-  std::string preemptor{};  // "ns/name", or "pod <uid>" as kube-scheduler v1.26+ names it
+  std::string victim{};  // "ns/name"
+  // "ns/name"; kube-scheduler since kubernetes/kubernetes#114923 writes "a pod",
+  // and since #119866 "pod <uid>".
+  std::string preemptor{};
   std::string node{};       // where the preemptor goes
   std::string pod_group{};  // when the victim went with its whole pod group
 };

@@ -136,16 +136,18 @@ TEST(BuildReportTest, PreemptionsNameVictimPreemptorNodeAndWholeGroups) {
                 "Preempted by ml/online-2 on node l40s-3, with all of pod group ml/etl, which "
                 "cannot run without a member evicted there"),
       preempted("batch-1", 10, "Preempted by ml/online-0 on node l40s-1"),
-      // kube-scheduler v1.26+ names the preemptor by UID.
+      // Newer kube-scheduler names the preemptor by UID (kubernetes#119866),
+      // or not at all (#114923).
       preempted("web-0", 30, "Preempted by pod 0f9c-77 on node cpu-1"),
       preempted("etl-0", 20,
                 "Preempted by ml/online-2 on node l40s-3, with all of pod group ml/etl, which "
                 "cannot run without a member evicted there"),
       preempted("odd", 40, "evicted by someone"),
+      preempted("anon", 50, "Preempted by a pod on node cpu-2"),
       {.kind = "Pod", .ns = "ml", .name = "x", .reason = "Scheduled", .last = 5},
   };
   const PreemptionSection p = BuildReport(in).preemptions;
-  ASSERT_EQ(p.rows.size(), 5u);
+  ASSERT_EQ(p.rows.size(), 6u);
   EXPECT_EQ(p.rows[0].victim, "ml/batch-1");
   EXPECT_EQ(p.rows[0].preemptor, "ml/online-0");
   EXPECT_EQ(p.rows[0].node, "l40s-1");
@@ -156,10 +158,13 @@ TEST(BuildReportTest, PreemptionsNameVictimPreemptorNodeAndWholeGroups) {
   EXPECT_EQ(p.rows[3].preemptor, "pod 0f9c-77");
   EXPECT_EQ(p.rows[3].node, "cpu-1");
   EXPECT_EQ(p.rows[4].preemptor, "(evicted by someone)");
+  EXPECT_EQ(p.rows[5].preemptor, "a pod");
+  EXPECT_EQ(p.rows[5].node, "cpu-2");
   EXPECT_EQ(p.whole_groups, 1);
   EXPECT_EQ(p.by_preemptor, (std::map<std::string, int>{{"ml/online-0", 1},
                                                         {"ml/online-2", 2},
                                                         {"pod 0f9c-77", 1},
+                                                        {"a pod", 1},
                                                         {"(evicted by someone)", 1}}));
 }
 
