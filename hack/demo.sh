@@ -918,11 +918,10 @@ spec:
   containers: [{name: main, image: train:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
 done
-gang_nominated() {
-  [[ -n $(pod_field train-0 'p["status"].get("nominatedNodeName", "")' 2>/dev/null) &&
-     -n $(pod_field train-1 'p["status"].get("nominatedNodeName", "")' 2>/dev/null) ]]
+both_members() {  # both_members EXPR: EXPR of the pod (p) is set on train-0 and train-1
+  pod_field train-0 "$1" >/dev/null 2>&1 && pod_field train-1 "$1" >/dev/null 2>&1
 }
-wait_for 30 gang_nominated
+wait_for 30 both_members 'p["status"].get("nominatedNodeName", "")'
 preemption_view
 get /api/v1/namespaces/priority/events | python3 -c '
 import json, sys
@@ -938,11 +937,7 @@ print(" ".join(p["metadata"]["name"] for p in json.load(sys.stdin)["items"] if p
   curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/$victim?gracePeriodSeconds=0" >/dev/null
   echo "  the kubelet stopped $victim"
 done
-gang_bound() {
-  [[ -n $(pod_field train-0 'p["spec"].get("nodeName", "")' 2>/dev/null) &&
-     -n $(pod_field train-1 'p["spec"].get("nodeName", "")' 2>/dev/null) ]]
-}
-wait_for 30 gang_bound
+wait_for 30 both_members 'p["spec"].get("nodeName", "")'
 preemption_view
 
 step "15e. A running gang goes whole: four workers on two nodes, none left idle"

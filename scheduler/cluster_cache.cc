@@ -42,8 +42,8 @@ bool CpuOnlyWorkloadPod(const kube::PodView& pod) {
 
 }  // namespace
 
-void ClusterCache::SetGroupLocked(PodEntry& entry) {
-  PodGroupRef ref = PodGroupOf(*entry.view);
+void ClusterCache::SetGroup(PodEntry& entry, const kube::PodView& pod) {
+  PodGroupRef ref = PodGroupOf(pod);
   entry.group = std::move(ref.key);
   entry.group_min = ref.min_member;
 }
@@ -144,7 +144,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
         entry.node == pod->node_name() && (annotated.empty() || annotated == entry.gpus);
     entry.view = pod;
     entry.priority = PriorityOf(*pod);
-    SetGroupLocked(entry);
+    SetGroup(entry, *pod);
     entry.assumed = false;  // confirmed by the informer
     if (same) return;
     UnplaceLocked(entry);
@@ -156,7 +156,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   PodEntry entry;
   entry.view = pod;
   entry.priority = PriorityOf(*pod);
-  SetGroupLocked(entry);
+  SetGroup(entry, *pod);
   entry.node = std::string(pod->node_name());
   entry.gpus = std::move(annotated);
   entry.demand = GpuDemandOf(*pod, milli_per_replica_);
@@ -593,10 +593,7 @@ Status ClusterCache::Assume(const kube::PodView& pod, const PlacementChoice& cho
   entry.demand = GpuDemandOf(pod, milli_per_replica_);
   entry.demand.pinned_gpus.clear();
   entry.assumed = true;
-  // Its gang, if any, is no victim while it binds.
-  PodGroupRef group = PodGroupOf(pod);
-  entry.group = std::move(group.key);
-  entry.group_min = group.min_member;
+  SetGroup(entry, pod);  // its gang, if any, is no victim while it binds
   PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
   const int before = unplaceable_;
   if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {

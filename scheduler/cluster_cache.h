@@ -251,9 +251,8 @@ class ClusterCache {
 
   explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
   static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
-  // The entry's group and group_min, from its view's annotations (Assume
-  // sets them from the pod it is given).
-  static void SetGroupLocked(PodEntry& entry);
+  // The entry's group and group_min, from the pod's annotations.
+  static void SetGroup(PodEntry& entry, const kube::PodView& pod);
   // The reason for a node short of GPUs, shared by the fit checks and preemption.
   static constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
 

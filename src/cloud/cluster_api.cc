@@ -71,6 +71,12 @@ Result<int> ParseCount(std::string_view text, std::string_view what) {
   return value;
 }
 
+// spec.replicas of a scale subresource; 0 when absent (the API server omits 0).
+int ScaleReplicas(const json& scale) {
+  const json* replicas = Find(scale, {"spec", "replicas"});
+  return replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
+}
+
 struct GroupName {
   std::string kind;  // MachineDeployment | MachineSet
   std::string ns;
@@ -114,8 +120,7 @@ class ClusterApiProvider final : public NodeGroupProvider {
     out.max = limits.second;
     auto scale = client_->GetScale(Ref(g));
     if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
-    const json* replicas = Find(*scale, {"spec", "replicas"});
-    out.desired = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
+    out.desired = ScaleReplicas(*scale);
     GPU_ASSIGN_OR_RETURN(json machines, ListMachines(g));
     for (const json& m : machines) {
       const MachineFacts facts = ReadMachineFacts(m, options_.group);
@@ -138,8 +143,7 @@ class ClusterApiProvider final : public NodeGroupProvider {
     GPU_ASSIGN_OR_RETURN(GroupName g, ResizableGroup(group, desired));
     auto scale = client_->GetScale(Ref(g));
     if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
-    const json* replicas = Find(*scale, {"spec", "replicas"});
-    const int current = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
+    const int current = ScaleReplicas(*scale);
     if (current != expected) {
       return ProviderError(ProviderErrorKind::kConflict,
                            group + ": replicas are " + std::to_string(current) + ", not the " +
@@ -178,8 +182,7 @@ class ClusterApiProvider final : public NodeGroupProvider {
     }
     auto scale = client_->GetScale(Ref(g));
     if (!scale.ok()) return FromKube(scale.error(), "get scale of " + group);
-    const json* replicas = Find(*scale, {"spec", "replicas"});
-    const int current = replicas && replicas->is_number_integer() ? replicas->get<int>() : 0;
+    const int current = ScaleReplicas(*scale);
     GPU_ASSIGN_OR_RETURN(ShrinkPlan plan, DecideShrink(group, facts, ids, current, limits.first));
     if (plan.remove.empty()) return Status::Ok();
     // Mark first, then shrink: the MachineSet deletes marked Machines first.
