@@ -182,6 +182,11 @@ AUTOSCALER = dashboard(
            "attempts {{result}}"),
           (f"sum(increase(gpu_autoscaler_scheduler_preemption_victims_total{{{J}}}[{R}]))",
            "victims")], "short"),
+        ("Preemption writes", "p99 of one preemption's API writes (the victims evicted, then "
+         "the nominations), by result; they run beside the scheduling loop unless "
+         "--async-preemption=false.",
+         [(f"histogram_quantile(0.99, sum by (le, result) (rate(gpu_autoscaler_scheduler_preemption_write_duration_seconds_bucket{{{J}}}[{R}])))",
+           "p99 {{result}}")], "s"),
         ("Controller reconciles", "Reconciles per second by controller and result.",
          [(rate("controller_runtime_reconcile_total", "controller, result"),
            "{{controller}} {{result}}")], "ops"),

@@ -24,12 +24,19 @@ struct SchedulerMetrics::Families {
   prometheus::Gauge* cpu_only_shapes;
   prometheus::Family<prometheus::Counter>* preemption_attempts;
   prometheus::Counter* preemption_victims;
+  prometheus::Family<prometheus::Histogram>* preemption_writes;
 };
 
 namespace {
 const prometheus::Histogram::BucketBoundaries& Buckets() {
   static const prometheus::Histogram::BucketBoundaries kBuckets{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  return kBuckets;
+}
+// For API writes: milliseconds to seconds.
+const prometheus::Histogram::BucketBoundaries& ApiBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                0.25,  0.5,  1,     2.5,  5};
   return kBuckets;
 }
 }  // namespace
@@ -101,6 +108,15 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry* registry) {
                                 .Help("Pods evicted to make room for pods of higher priority.")
                                 .Register(*registry)
                                 .Add({});
+  f_->preemption_writes =
+      &prometheus::BuildHistogram()
+           .Name("gpu_autoscaler_scheduler_preemption_write_duration_seconds")
+           .Help(
+               "Time of one preemption's API writes (evictions, nominations), by result "
+               "(success, error). Off the scheduling loop unless --async-preemption=false.")
+           .Register(*registry);
+  for (const char* result : {"success", "error"})
+    f_->preemption_writes->Add({{"result", result}}, ApiBuckets());
 }
 
 SchedulerMetrics::~SchedulerMetrics() = default;
@@ -154,6 +170,11 @@ void SchedulerMetrics::Preemption(std::string_view result, int victims) {
   if (!f_) return;
   f_->preemption_attempts->Add({{"result", std::string(result)}}).Increment();
   f_->preemption_victims->Increment(victims);
+}
+
+void SchedulerMetrics::PreemptionWrites(std::string_view result, double seconds) {
+  if (f_)
+    f_->preemption_writes->Add({{"result", std::string(result)}}, ApiBuckets()).Observe(seconds);
 }
 
 void SchedulerMetrics::PendingPods(double count) {

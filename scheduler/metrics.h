@@ -13,6 +13,9 @@
 //   gpu_autoscaler_scheduler_preemption_attempts_total{result}
 //                                                          preempted|no_candidate|waiting|error
 //   gpu_autoscaler_scheduler_preemption_victims_total      pods evicted by preemption
+//   gpu_autoscaler_scheduler_preemption_write_duration_seconds{result}
+//                                                          one preemption's API writes:
+//                                                          success|error
 // prometheus-cpp stays out of this header.
 //
 // Thread-safety: every method is safe from any thread.
@@ -48,6 +51,9 @@ class SchedulerMetrics {
   void CacheSize(int nodes, int pods);
   void TargetWorkloadShapes(int gpu, int cpu_only);
   void Preemption(std::string_view result, int victims);
+  // One preemption's API writes (evictions, nominations), as kube-scheduler's
+  // preemption_goroutines_duration_seconds.
+  void PreemptionWrites(std::string_view result, double seconds);
 
  private:
   struct Families;

@@ -252,7 +252,8 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
         StandaloneOptions{.scheduler_name = flags.scheduler_name,
                           .policy_name = flags.policy,
                           .bind_workers = flags.bind_workers,
-                          .preemption = flags.preemption},
+                          .preemption = flags.preemption,
+                          .async_preemption = flags.async_preemption},
         &metrics);
   }
   StandaloneScheduler* loop_ptr = loop.get();

@@ -43,6 +43,10 @@ Flags:
                                      DefaultPreemption; extender: /preempt chooses
                                      the victims on the GPUs, and with false names
                                      none (default true)
+  --async-preemption[=true|false]    standalone: preemption's API writes (evictions,
+                                     nominations) run beside the scheduling loop, as
+                                     kube-scheduler's asynchronous preemption; false:
+                                     the loop waits for them (default true)
   --kube-api-qps=Q                   API client rate (default 200)
   --kube-api-burst=N                 API client burst (default 400)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
@@ -76,7 +80,7 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
            "--kube-api-burst", "--log-format", "--log-level", "--metrics-bind-address",
            "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id",
            "--metrics-cert-dir"},
-          {"--leader-elect", "--metrics-secure", "--preemption"}));
+          {"--leader-elect", "--metrics-secure", "--preemption", "--async-preemption"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -86,6 +90,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->leader_elect));
     } else if (name == "--preemption") {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->preemption));
+    } else if (name == "--async-preemption") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->async_preemption));
     } else if (name == "--mode") {
       if (value != "standalone" && value != "extender") {
         return InvalidArgumentError("--mode: want standalone or extender, got \"" + value + "\"");

@@ -36,14 +36,15 @@ SchedulerMetrics* NoMetrics() {
 
 }  // namespace
 
-// A fixed pool of threads that send Bindings.
-class StandaloneScheduler::BindPool {
+// A fixed pool of threads that run queued work: Bindings, or preemptions'
+// API writes.
+class StandaloneScheduler::WorkerPool {
  public:
-  explicit BindPool(int workers) {
+  explicit WorkerPool(int workers) {
     for (int i = 0; i < std::max(workers, 1); ++i)
       threads_.emplace_back([this] { Work(); });
   }
-  ~BindPool() { Drain(); }
+  ~WorkerPool() { Drain(); }
 
   void Submit(std::function<void()> work) {
     {
@@ -96,10 +97,14 @@ StandaloneScheduler::StandaloneScheduler(ClusterCache& cache, StandaloneHooks ho
           .clock = options_.clock,
           .rate_limiter = std::make_unique<kube::ItemExponentialFailureRateLimiter>(
               options_.initial_backoff, options_.max_backoff)}),
-      binds_(std::make_unique<BindPool>(options_.bind_workers)) {}
+      binds_(std::make_unique<WorkerPool>(options_.bind_workers)),
+      preemptions_(options_.async_preemption
+                       ? std::make_unique<WorkerPool>(options_.preemption_workers)
+                       : nullptr) {}
 
 StandaloneScheduler::~StandaloneScheduler() {
   queue_.ShutDown();
+  if (preemptions_) preemptions_->Drain();
   binds_->Drain();
 }
 
@@ -146,7 +151,9 @@ void StandaloneScheduler::Run(std::stop_token stop) {
       continue;
     }
     PodGroupRef group = PodGroupOf(*pod);
-    if (!group.key.empty() && group.error.empty()) {
+    if (HeldForPreemption(key, {pod})) {
+      // Its victims are still being evicted; the writes queue it again.
+    } else if (!group.key.empty() && group.error.empty()) {
       ScheduleGroup(group, pod);
     } else if (!group.error.empty()) {
       metrics_->Attempt("unschedulable", 0);
@@ -157,6 +164,7 @@ void StandaloneScheduler::Run(std::stop_token stop) {
     queue_.Done(key);
     metrics_->PendingPods(static_cast<double>(pending()));
   }
+  if (preemptions_) preemptions_->Drain();
   binds_->Drain();
 }
 
@@ -167,7 +175,7 @@ void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod)
   if (!choice.ok()) {
     std::string message = choice.error().message();
     if (options_.preemption && hooks_.evict && hooks_.nominate) {
-      if (std::string preemption = Preempt(pod, nominated); !preemption.empty()) {
+      if (std::string preemption = Preempt(pod, nominated, message); !preemption.empty()) {
         message += " " + preemption;
       }
     }
@@ -200,6 +208,7 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   }
   std::sort(pending.begin(), pending.end(),
             [](const PodPtr& a, const PodPtr& b) { return a->name() < b->name(); });
+  if (HeldForPreemption(PodKey(*trigger), pending)) return;
   auto fail_all = [&](const std::string& message) {
     metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
     for (const PodPtr& m : pending)
@@ -226,7 +235,7 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
                             " pending members): " + std::string(m->name()) + ": " +
                             assumed.message();
       if (options_.preemption && hooks_.evict && hooks_.nominate) {
-        if (std::string preemption = PreemptGroup(group, pending); !preemption.empty()) {
+        if (std::string preemption = PreemptGroup(group, pending, message); !preemption.empty()) {
           message += " " + preemption;
         }
       }
@@ -242,7 +251,8 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   }
 }
 
-std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& nominated) {
+std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& nominated,
+                                         const std::string& fit_error) {
   if (pod->never_preempts()) return "preemption: not eligible due to preemptionPolicy=Never.";
   const int32_t priority = PriorityOf(*pod);
   if (!nominated.empty() && cache_.PreemptionUnderWay(nominated, priority)) {
@@ -264,37 +274,35 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
     }
     return "preemption: " + plan.error().message();
   }
+  auto planned = std::make_shared<const PreemptionPlan>(std::move(plan).value());
   // Nominated first, so that the room is kept for it from the moment the
   // victims start to go.
-  std::vector<std::string> dropped = cache_.Nominate(pod, plan->node);
+  PreemptionWrites writes{.plan = planned,
+                          .nominations = {{pod, planned->node}},
+                          .dropped = cache_.Nominate(pod, planned->node),
+                          .preemptors = {pod},
+                          .fit_error = fit_error};
   std::string names;
   std::set<std::string> whole_groups;
-  std::vector<Eviction> evictions;
-  for (const PreemptionVictim& victim : plan->victims) {
+  for (const PreemptionVictim& victim : planned->victims) {
     names += (names.empty() ? "" : ", ") + PodKey(*victim.pod);
     if (!victim.pod_group.empty()) whole_groups.insert(victim.pod_group);
-    evictions.push_back({.victim = &victim, .preemptor = pod.get(), .node = &plan->node});
+    writes.evictions.push_back({.victim = &victim, .preemptor = pod.get(), .node = &planned->node});
   }
-  int evicted = 0;
-  if (std::string failed = EvictAll(evictions, &evicted); !failed.empty()) {
-    metrics_->Preemption("error", evicted);
-    return failed;
-  }
-  (void)hooks_.nominate(pod->ns(), pod->name(), plan->node);
-  ClearNominations(dropped);
-  metrics_->Preemption("preempted", evicted);
-  std::string text = "preemption: evicting " + std::to_string(evicted) +
-                     " pod(s) of lower priority on node \"" + plan->node + "\" (" + names + ")" +
+  if (std::string failed = StartPreemption(std::move(writes)); !failed.empty()) return failed;
+  std::string text = "preemption: evicting " + std::to_string(planned->victims.size()) +
+                     " pod(s) of lower priority on node \"" + planned->node + "\" (" + names + ")" +
                      WholeGroups(whole_groups);
-  if (plan->budget_violations > 0) {
-    text += ", " + std::to_string(plan->budget_violations) +
+  if (planned->budget_violations > 0) {
+    text += ", " + std::to_string(planned->budget_violations) +
             " of them past their PodDisruptionBudget (no node could do without)";
   }
   return text + "; the pod is nominated there.";
 }
 
 std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
-                                              const std::vector<PodPtr>& pending) {
+                                              const std::vector<PodPtr>& pending,
+                                              const std::string& fit_error) {
   for (const PodPtr& m : pending) {
     if (m->never_preempts()) {
       return "preemption: not eligible due to preemptionPolicy=Never (" + PodKey(*m) + ").";
@@ -308,9 +316,9 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   }
   std::vector<DisruptionBudget> budgets;
   if (hooks_.disruption_budgets) budgets = hooks_.disruption_budgets();
-  Result<GangPreemptionPlan> plan = cache_.PlanGangPreemption(pending, std::move(budgets));
-  if (!plan.ok()) {
-    if (plan.error().code() == StatusCode::kInvalidArgument) return "";
+  Result<GangPreemptionPlan> result = cache_.PlanGangPreemption(pending, std::move(budgets));
+  if (!result.ok()) {
+    if (result.error().code() == StatusCode::kInvalidArgument) return "";
     metrics_->Preemption("no_candidate", 0);
     std::vector<std::string> nominated;
     for (const PodPtr& m : pending) {
@@ -321,8 +329,9 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
     ClearNominations(nominated);
     return "preemption: the pod group cannot be placed even by evicting pods of lower "
            "priority: " +
-           plan.error().message();
+           result.error().message();
   }
+  auto plan = std::make_shared<const GangPreemptionPlan>(std::move(result).value());
   // Every member is nominated first (so the room is kept for all of them),
   // then the victims go. Higher priorities first: a nomination drops the
   // lower ones on its node, and must not drop a member's made just before.
@@ -335,35 +344,29 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
   std::stable_sort(by_priority.begin(), by_priority.end(), [](const auto* a, const auto* b) {
     return PriorityOf(*a->pod) > PriorityOf(*b->pod);
   });
-  std::vector<std::string> dropped;
+  PreemptionWrites writes{.plan = plan, .preemptors = pending, .fit_error = fit_error};
   std::set<std::string> nodes;
   for (const GangPreemptionPlan::Member* m : by_priority) {
     for (std::string& key : cache_.Nominate(m->pod, m->node)) {
-      if (!members.count(key)) dropped.push_back(std::move(key));  // a member's stale one
+      if (!members.count(key)) writes.dropped.push_back(std::move(key));  // a member's stale one
     }
     nodes.insert(m->node);
   }
+  for (const GangPreemptionPlan::Member& m : plan->members)
+    writes.nominations.emplace_back(m.pod, m.node);
   std::string names;
   std::set<std::string> whole_groups;
-  std::vector<Eviction> evictions;
   for (const GangPreemptionPlan::Victim& v : plan->victims) {
     names += (names.empty() ? "" : ", ") + PodKey(*v.victim.pod);
     if (!v.victim.pod_group.empty()) whole_groups.insert(v.victim.pod_group);
-    evictions.push_back({.victim = &v.victim, .preemptor = v.preemptor.get(), .node = &v.node});
+    writes.evictions.push_back(
+        {.victim = &v.victim, .preemptor = v.preemptor.get(), .node = &v.node});
   }
-  int evicted = 0;
-  if (std::string failed = EvictAll(evictions, &evicted); !failed.empty()) {
-    metrics_->Preemption("error", evicted);
-    return failed;
-  }
-  for (const GangPreemptionPlan::Member& m : plan->members)
-    (void)hooks_.nominate(m.pod->ns(), m.pod->name(), m.node);
-  ClearNominations(dropped);
-  metrics_->Preemption("preempted", evicted);
+  if (std::string failed = StartPreemption(std::move(writes)); !failed.empty()) return failed;
   std::string where;
   for (const std::string& node : nodes)
     where += (where.empty() ? "\"" : ", \"") + node + "\"";
-  std::string text = "preemption: evicting " + std::to_string(evicted) +
+  std::string text = "preemption: evicting " + std::to_string(plan->victims.size()) +
                      " pod(s) of lower priority for pod group " + group.key + " on node(s) " +
                      where + " (" + names + ")" + WholeGroups(whole_groups);
   if (plan->budget_violations > 0) {
@@ -381,6 +384,61 @@ Result<PlacementChoice> StandaloneScheduler::Choose(const kube::PodView& pod,
     if (there.ok()) return there;
   }
   return cache_.Select(pod, /*predicates=*/true);
+}
+
+std::string StandaloneScheduler::StartPreemption(PreemptionWrites writes) {
+  if (!preemptions_) return WritePreemption(writes);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const PodPtr& pod : writes.preemptors)
+      preempting_.insert(PodKey(*pod));
+  }
+  preemptions_->Submit([this, writes = std::move(writes)] {
+    const std::string failed = WritePreemption(writes);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const PodPtr& pod : writes.preemptors)
+        preempting_.erase(PodKey(*pod));
+    }
+    for (const PodPtr& pod : writes.preemptors) {
+      if (!failed.empty()) {
+        Unschedulable(PodKey(*pod), *pod, writes.fit_error + " " + failed);
+      } else {
+        // Tried again after its backoff, or at once when a victim is gone
+        // (it is among the unschedulable ones). Not now: the informer may
+        // not show the victims terminating yet, and it would preempt again.
+        queue_.AddRateLimited(PodKey(*pod));
+      }
+    }
+  });
+  return "";
+}
+
+std::string StandaloneScheduler::WritePreemption(const PreemptionWrites& writes) {
+  const Clock::TimePoint start = options_.clock->Now();
+  int evicted = 0;
+  std::string failed = EvictAll(writes.evictions, &evicted);
+  if (failed.empty()) {
+    for (const auto& [pod, node] : writes.nominations)
+      (void)hooks_.nominate(pod->ns(), pod->name(), node);
+    ClearNominations(writes.dropped);
+  }
+  metrics_->Preemption(failed.empty() ? "preempted" : "error", evicted);
+  metrics_->PreemptionWrites(failed.empty() ? "success" : "error",
+                             Seconds(options_.clock->Now() - start));
+  return failed;
+}
+
+bool StandaloneScheduler::HeldForPreemption(const std::string& key,
+                                            const std::vector<PodPtr>& pods) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const PodPtr& pod : pods) {
+    if (preempting_.count(PodKey(*pod))) {
+      unschedulable_.insert(key);
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string StandaloneScheduler::EvictAll(const std::vector<Eviction>& evictions, int* evicted) {

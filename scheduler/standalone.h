@@ -24,10 +24,15 @@
 // preemptor is nominated to the node (status.nominatedNodeName),
 // whose room the cache keeps for it, and binds there once the victims are
 // gone. While a pod it preempted is still terminating it does not preempt
-// again. Pods with preemptionPolicy: Never do not preempt. A gang that does
-// not fit preempts as a whole (ClusterCache::PlanGangPreemption): every
-// pending member is nominated to the node planned for it, and the victims
-// of all of them are evicted; no member preempts on its own.
+// again. The loop only plans: the API writes (evictions, nominations) run on
+// a pool of their own (StandaloneOptions::async_preemption, kube-scheduler's
+// asynchronous preemption, KEP-4832), so a slow API server delays the
+// preemptor alone, not the pods queued behind it. Until its writes are done
+// the preemptor is not tried again; when one fails, the pod's message says
+// which, and the next attempt evicts the rest. Pods with preemptionPolicy: Never do not preempt. A
+// gang that does not fit preempts as a whole (ClusterCache::PlanGangPreemption): every pending
+// member is nominated to the node planned for it, and the victims of all of them are evicted; no
+// member preempts on its own.
 //
 // Gangs: pods with the same gpuautoscaler.io/pod-group (or Volcano's
 // scheduling.k8s.io/group-name) in one namespace are placed all or none: the
@@ -97,6 +102,10 @@ struct StandaloneOptions {
   Clock::Duration initial_backoff = std::chrono::seconds(1);
   Clock::Duration max_backoff = std::chrono::seconds(10);
   bool preemption = true;  // needs hooks.evict and hooks.nominate
+  // Preemption's API writes off the scheduling loop (false: the loop waits
+  // for them, as kube-scheduler before v1.33).
+  bool async_preemption = true;
+  int preemption_workers = 4;  // preemptions whose writes run at once
 };
 
 class StandaloneScheduler {
@@ -117,7 +126,7 @@ class StandaloneScheduler {
   size_t pending() const;
 
  private:
-  class BindPool;
+  class WorkerPool;
   struct Attempt {
     PodPtr pod{};
     PlacementChoice choice;
@@ -127,12 +136,14 @@ class StandaloneScheduler {
   void ScheduleOne(const std::string& key, const PodPtr& pod);
   void ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger);
   void Unschedulable(const std::string& key, const kube::PodView& pod, const std::string& message);
-  // Tries preemption for a pod that fits nowhere, nominated to `nominated`
-  // ("" when not); returns what happened, to follow the fit error in the
-  // pod's message ("" when it does not apply).
-  std::string Preempt(const PodPtr& pod, const std::string& nominated);
+  // Tries preemption for a pod that fits nowhere (`fit_error` says why),
+  // nominated to `nominated` ("" when not); returns what happened, to follow
+  // the fit error in the pod's message ("" when it does not apply).
+  std::string Preempt(const PodPtr& pod, const std::string& nominated,
+                      const std::string& fit_error);
   // The same for a pod group whose pending members do not all fit.
-  std::string PreemptGroup(const PodGroupRef& group, const std::vector<PodPtr>& pending);
+  std::string PreemptGroup(const PodGroupRef& group, const std::vector<PodPtr>& pending,
+                           const std::string& fit_error);
   // Evicts one victim for `preemptor` on `node`, with the Event.
   Status Evict(const PreemptionVictim& victim, const kube::PodView& preemptor,
                const std::string& node);
@@ -146,6 +157,26 @@ class StandaloneScheduler {
   // one went; else what failed first in their order. `evicted` counts those
   // that went.
   std::string EvictAll(const std::vector<Eviction>& evictions, int* evicted);
+  // The API writes of one planned preemption, in this order: the victims
+  // evicted, then the preemptors' nominations written and the nominations
+  // they displaced cleared.
+  struct PreemptionWrites {
+    std::shared_ptr<const void> plan{};  // owns what `evictions` points into
+    std::vector<Eviction> evictions{};
+    std::vector<std::pair<PodPtr, std::string>> nominations{};  // pod, node
+    std::vector<std::string> dropped{};                         // "ns/name"
+    std::vector<PodPtr> preemptors{};
+    std::string fit_error{};  // what the preemptors' message starts with
+  };
+  // Runs `writes`: at once when synchronous, returning "" or what failed;
+  // else on the preemption pool, returning "", with the preemptors held out
+  // of the loop until it is done.
+  std::string StartPreemption(PreemptionWrites writes);
+  // Runs them and counts the outcome; "" or what failed.
+  std::string WritePreemption(const PreemptionWrites& writes);
+  // Whether any of these pods' preemption writes are still under way; if
+  // so, `key` waits for them to end (they queue it again).
+  bool HeldForPreemption(const std::string& key, const std::vector<PodPtr>& pods);
   // Where `pod` goes now: its nominated node ("" when none) first, as
   // kube-scheduler's evaluateNominatedNode, then anywhere.
   Result<PlacementChoice> Choose(const kube::PodView& pod, const std::string& nominated);
@@ -158,10 +189,12 @@ class StandaloneScheduler {
   StandaloneOptions options_;
   SchedulerMetrics* metrics_;
   kube::WorkQueue queue_;
-  std::unique_ptr<BindPool> binds_{};
+  std::unique_ptr<WorkerPool> binds_{};
+  std::unique_ptr<WorkerPool> preemptions_{};
   mutable std::mutex mu_;
   std::set<std::string> unschedulable_{};                       // keys waiting for a change
   std::unordered_map<std::string, std::string> last_reason_{};  // key -> message last written
+  std::set<std::string> preempting_{};  // keys whose preemption writes are under way
 };
 
 }  // namespace gpu_autoscaler::scheduler

@@ -304,6 +304,9 @@ void ApiServer::Impl::Handle(const net::ServerRequest& req, net::ResponseWriter&
         RespondError(w, *injected);
         return;
       }
+      std::chrono::milliseconds delay = InjectedDelayFor(c.verb, c.info->resource);
+      if (delay.count() == 0 && !c.sub.empty()) delay = InjectedDelayFor(c.verb, resource);
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
     }
     HandleResource(c);
   } catch (const json::exception& e) {

@@ -30,8 +30,17 @@ bool ApiServer::Impl::HandleFaultAdmin(const net::ServerRequest& req, net::Respo
     return true;
   }
   if (action == "/latency") {
+    const auto ms = std::chrono::milliseconds(body.value("ms", 0));
+    std::string verb = body.value("verb", ""), resource = body.value("resource", "");
     std::lock_guard<std::mutex> lock(fault_mu);
-    latency = std::chrono::milliseconds(body.value("ms", 0));
+    if (verb.empty() && resource.empty()) {
+      latency = ms;
+    } else {
+      // One rule per verb and resource: the last one set.
+      std::erase_if(
+          delays, [&](const InjectedDelay& d) { return d.verb == verb && d.resource == resource; });
+      if (ms.count() > 0) delays.push_back({std::move(verb), std::move(resource), ms});
+    }
   } else if (action == "/error") {
     InjectedFault f;
     f.verb = body.value("verb", "");
@@ -54,6 +63,7 @@ bool ApiServer::Impl::HandleFaultAdmin(const net::ServerRequest& req, net::Respo
     std::lock_guard<std::mutex> lock(fault_mu);
     latency = std::chrono::milliseconds(0);
     faults.clear();
+    delays.clear();
   } else {
     RespondError(w, GenericNotFound());
     return true;
@@ -80,6 +90,17 @@ std::optional<Error> ApiServer::Impl::InjectedError(const std::string& verb,
     return e;
   }
   return std::nullopt;
+}
+
+std::chrono::milliseconds ApiServer::Impl::InjectedDelayFor(const std::string& verb,
+                                                            const std::string& resource) {
+  std::lock_guard<std::mutex> lock(fault_mu);
+  for (const InjectedDelay& d : delays) {
+    if ((d.verb.empty() || d.verb == verb) && (d.resource.empty() || d.resource == resource)) {
+      return d.delay;
+    }
+  }
+  return std::chrono::milliseconds(0);
 }
 
 void ApiServer::Impl::RestartAsync(std::chrono::milliseconds downtime) {

@@ -108,6 +108,13 @@ struct InjectedFault {
   int retry_after_seconds = 0;
 };
 
+// Extra time before answering the matching calls ("" matches any), on top
+// of the latency every call gets.
+struct InjectedDelay {
+  std::string verb, resource;
+  std::chrono::milliseconds delay{0};
+};
+
 // One parsed API request.
 struct Call {
   const net::ServerRequest& req;
@@ -173,6 +180,7 @@ struct ApiServer::Impl {
   std::mutex fault_mu;
   std::chrono::milliseconds latency{0};
   std::vector<InjectedFault> faults;
+  std::vector<InjectedDelay> delays;
 
   // Deletes Events past --event-ttl (Store::ExpireDue) until Shutdown.
   std::thread expiry_thread;
@@ -204,6 +212,8 @@ struct ApiServer::Impl {
   // Faults.
   bool HandleFaultAdmin(const net::ServerRequest& req, net::ResponseWriter& w);
   std::optional<Error> InjectedError(const std::string& verb, const std::string& resource);
+  // The injected delay for such a call (the first matching rule), else 0.
+  std::chrono::milliseconds InjectedDelayFor(const std::string& verb, const std::string& resource);
   void RestartAsync(std::chrono::milliseconds downtime);
 
   // Resources.

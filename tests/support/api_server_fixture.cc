@@ -390,6 +390,14 @@ Status TestApiServer::SetLatency(std::chrono::milliseconds latency) {
   return impl_->Fault("latency", "{\"ms\":" + std::to_string(latency.count()) + "}");
 }
 
+Status TestApiServer::SetLatency(std::chrono::milliseconds latency, const std::string& verb,
+                                 const std::string& resource) {
+  if (real_cluster_) return NoFaults();
+  // Verbs and resources are plain lower-case words: no escaping needed.
+  return impl_->Fault("latency", "{\"ms\":" + std::to_string(latency.count()) + ",\"verb\":\"" +
+                                     verb + "\",\"resource\":\"" + resource + "\"}");
+}
+
 Status TestApiServer::DropWatches() {
   if (real_cluster_) return NoFaults();
   return impl_->Fault("drop-watches", "{}");

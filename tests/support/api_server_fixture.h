@@ -59,6 +59,10 @@ class TestApiServer {
   // Fault injection (our server only).
   Status InjectError(const InjectedError& e);
   Status SetLatency(std::chrono::milliseconds latency);
+  // Only the calls of this verb and resource (either "" for any) wait, this
+  // long more; 0 removes the rule.
+  Status SetLatency(std::chrono::milliseconds latency, const std::string& verb,
+                    const std::string& resource);
   Status DropWatches();  // closes every open watch stream
   Status Compact();      // forgets watch history: any older resourceVersion gets 410
   // Simulates a server restart: connections drop, the port refuses
