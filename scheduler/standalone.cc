@@ -96,7 +96,8 @@ StandaloneScheduler::StandaloneScheduler(ClusterCache& cache, StandaloneHooks ho
           .name = "scheduler",
           .clock = options_.clock,
           .rate_limiter = std::make_unique<kube::ItemExponentialFailureRateLimiter>(
-              options_.initial_backoff, options_.max_backoff)}),
+              options_.initial_backoff, options_.max_backoff),
+          .priority = [this](const std::string& key) { return QueuedPriority(key); }}),
       binds_(std::make_unique<WorkerPool>(options_.bind_workers)),
       preemptions_(options_.async_preemption
                        ? std::make_unique<WorkerPool>(options_.preemption_workers)
@@ -116,7 +117,23 @@ bool StandaloneScheduler::Ours(const kube::PodView& pod) const {
 
 void StandaloneScheduler::OnPod(const PodPtr& pod) {
   if (!Ours(*pod)) return;
-  queue_.Add(PodKey(*pod));
+  std::string key = PodKey(*pod);
+  {
+    std::lock_guard<std::mutex> lock(priority_mu_);
+    priorities_[key] = PriorityOf(*pod);
+  }
+  queue_.Add(key);
+}
+
+int64_t StandaloneScheduler::QueuedPriority(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(priority_mu_);
+  auto it = priorities_.find(key);
+  return it == priorities_.end() ? 0 : it->second;
+}
+
+void StandaloneScheduler::ForgetPriority(const std::string& key) {
+  std::lock_guard<std::mutex> lock(priority_mu_);
+  priorities_.erase(key);
 }
 
 void StandaloneScheduler::OnClusterChange() {
@@ -143,6 +160,7 @@ void StandaloneScheduler::Run(std::stop_token stop) {
                                 std::string_view(key).substr(slash + 1));
     if (pod == nullptr || !Ours(*pod)) {
       queue_.Forget(key);
+      ForgetPriority(key);
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_reason_.erase(key);
@@ -531,6 +549,7 @@ void StandaloneScheduler::StartBind(const std::string& key, Attempt attempt) {
       metrics_->Bind("bound");
       metrics_->FragmentationAfterBind([this] { return cache_.FragmentationRatio(); });
       queue_.Forget(key);
+      ForgetPriority(key);
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_reason_.erase(key);

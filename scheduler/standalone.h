@@ -9,6 +9,9 @@
 //   pods->AddEventHandler({.on_add = [&](auto& p) { s.OnPod(p); }, ...});
 //   s.Run(stop_token);   // until stopped
 //
+// Pods are tried highest priority first, in the order they came among
+// equals, as kube-scheduler's activeQ with its PrioritySort plugin.
+//
 // A pod that fits nowhere gets PodScheduled=False (reason Unschedulable, the
 // aggregated "0/N nodes are available: ..." message) and a FailedScheduling
 // Event, and is retried with per-pod backoff (1 s doubling to 10 s, as
@@ -183,6 +186,9 @@ class StandaloneScheduler {
   // Drops the nominations `dropped` ("ns/name") from the pods' status.
   void ClearNominations(const std::vector<std::string>& dropped);
   void StartBind(const std::string& key, Attempt attempt);
+  // The queue's ranking: the priority the pod had when last seen (0 unknown).
+  int64_t QueuedPriority(const std::string& key) const;
+  void ForgetPriority(const std::string& key);
 
   ClusterCache& cache_;
   StandaloneHooks hooks_;
@@ -195,6 +201,9 @@ class StandaloneScheduler {
   std::set<std::string> unschedulable_{};                       // keys waiting for a change
   std::unordered_map<std::string, std::string> last_reason_{};  // key -> message last written
   std::set<std::string> preempting_{};  // keys whose preemption writes are under way
+  // Taken under the queue's lock: never held while calling the queue.
+  mutable std::mutex priority_mu_;
+  std::unordered_map<std::string, int32_t> priorities_{};  // key -> spec.priority
 };
 
 }  // namespace gpu_autoscaler::scheduler

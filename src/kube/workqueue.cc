@@ -83,7 +83,9 @@ struct WorkQueue::Metrics {
 };
 
 WorkQueue::WorkQueue(WorkQueueOptions opts)
-    : clock_(*opts.clock), rate_limiter_(std::move(opts.rate_limiter)) {
+    : clock_(*opts.clock),
+      rate_limiter_(std::move(opts.rate_limiter)),
+      priority_(std::move(opts.priority)) {
   if (!rate_limiter_) rate_limiter_ = DefaultControllerRateLimiter(clock_);
   if (opts.metrics != nullptr) metrics_ = std::make_unique<Metrics>(*opts.metrics, opts.name);
 }
@@ -108,9 +110,21 @@ void WorkQueue::AddLocked(const std::string& key) {
     state.queued_at = clock_.Now();
   }
   if (state.processing) return;  // queued again by Done()
-  queue_.push_back(&*it);
-  if (metrics_) metrics_->depth->Set(static_cast<double>(queue_.size()));
+  PushReadyLocked(&*it);
+}
+
+void WorkQueue::PushReadyLocked(Item* item) {
+  if (priority_) {
+    ranked_.insert(Ranked{priority_(item->first), ranked_seq_++, item});
+  } else {
+    queue_.push_back(item);
+  }
+  if (metrics_) metrics_->depth->Set(static_cast<double>(ReadyLocked()));
   if (idle_getters_ > 0) cv_.notify_one();
+}
+
+size_t WorkQueue::ReadyLocked() const {
+  return priority_ ? ranked_.size() : queue_.size();
 }
 
 void WorkQueue::AddAfter(const std::string& key, Duration delay) {
@@ -166,9 +180,15 @@ void WorkQueue::PromoteReadyLocked() {
 }
 
 bool WorkQueue::PopLocked(std::string* key) {
-  if (queue_.empty()) return false;
-  Item* item = queue_.front();
-  queue_.pop_front();
+  if (ReadyLocked() == 0) return false;
+  Item* item;
+  if (priority_) {
+    item = ranked_.begin()->item;
+    ranked_.erase(ranked_.begin());
+  } else {
+    item = queue_.front();
+    queue_.pop_front();
+  }
   ItemState& state = item->second;
   state.dirty = false;
   state.processing = true;
@@ -176,7 +196,7 @@ bool WorkQueue::PopLocked(std::string* key) {
   if (metrics_) {
     state.started_at = clock_.Now();
     metrics_->queue_duration->Observe(Seconds(state.started_at - state.queued_at));
-    metrics_->depth->Set(static_cast<double>(queue_.size()));
+    metrics_->depth->Set(static_cast<double>(ReadyLocked()));
   }
   *key = item->first;
   return true;
@@ -186,7 +206,7 @@ bool WorkQueue::Get(std::string* key) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     PromoteReadyLocked();
-    if (!queue_.empty() || shutting_down_) break;
+    if (ReadyLocked() > 0 || shutting_down_) break;
     ++idle_getters_;
     if (waiting_heap_.empty()) {
       cv_.wait(lock);
@@ -213,9 +233,7 @@ void WorkQueue::Done(const std::string& key) {
   --processing_;
   if (metrics_) metrics_->work_duration->Observe(Seconds(clock_.Now() - state.started_at));
   if (state.dirty) {
-    queue_.push_back(&*it);
-    if (metrics_) metrics_->depth->Set(static_cast<double>(queue_.size()));
-    if (idle_getters_ > 0) cv_.notify_one();
+    PushReadyLocked(&*it);
   } else {
     items_.erase(it);
   }
@@ -248,7 +266,7 @@ bool WorkQueue::ShuttingDown() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard<std::mutex> l(mu_);
-  size_t ready = queue_.size();
+  size_t ready = ReadyLocked();
   // Count delayed keys that are due but not yet promoted by a Get.
   if (!waiting_heap_.empty()) {
     const auto now = clock_.Now();

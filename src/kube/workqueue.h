@@ -1,7 +1,9 @@
 // File: src/kube/workqueue.h
 //
 // The controller work queue, with client-go util/workqueue semantics:
-//  - fair: items are handed out in the order they were added (FIFO);
+//  - fair: items are handed out in the order they were added (FIFO), or,
+//    with WorkQueueOptions::priority, highest priority first and in the
+//    order added among equals (kube-scheduler's activeQ with PrioritySort);
 //  - deduplicated: adding a key that is already queued does nothing;
 //  - stingy: a key being processed is never handed to a second worker; if it
 //    is added again meanwhile it is queued once more when Done() is called;
@@ -30,8 +32,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -52,6 +56,9 @@ struct WorkQueueOptions {
   prometheus::Registry* metrics = nullptr;  // optional
   // Null: DefaultControllerRateLimiter(*clock).
   std::unique_ptr<QueueRateLimiter> rate_limiter = nullptr;
+  // When set, a key's priority, read each time it becomes ready; higher goes
+  // first. Called under the queue's lock: it must not call the queue.
+  std::function<int64_t(const std::string& key)> priority = nullptr;
 };
 
 class WorkQueue {
@@ -113,6 +120,9 @@ class WorkQueue {
   struct Metrics;
 
   void AddLocked(const std::string& key);
+  // The ready keys, in the order handed out.
+  void PushReadyLocked(Item* item);
+  size_t ReadyLocked() const;
   // Moves delayed keys whose time has come into the queue.
   void PromoteReadyLocked();
   bool PopLocked(std::string* key);
@@ -127,7 +137,18 @@ class WorkQueue {
   // A key has an entry while it is queued or being processed; the node
   // addresses are stable, so queue_ points into the map.
   std::unordered_map<std::string, ItemState> items_;
-  std::deque<Item*> queue_;
+  std::deque<Item*> queue_;  // FIFO, without a priority function
+  struct Ranked {
+    int64_t priority;
+    uint64_t seq;
+    Item* item;
+    bool operator<(const Ranked& o) const {
+      return priority != o.priority ? priority > o.priority : seq < o.seq;
+    }
+  };
+  std::function<int64_t(const std::string&)> priority_{};
+  std::set<Ranked> ranked_{};  // with one
+  uint64_t ranked_seq_ = 0;
   std::vector<Waiting> waiting_heap_;  // min-heap on (ready, seq)
   std::unordered_map<std::string, Clock::TimePoint> waiting_ready_;
   uint64_t waiting_seq_ = 0;

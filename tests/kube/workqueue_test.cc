@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -34,6 +35,37 @@ TEST(WorkQueueTest, FifoAndDeduplicated) {
   EXPECT_EQ(q.Len(), 3u);
   EXPECT_EQ(DrainReady(q), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(q.NumProcessing(), 3u);
+}
+
+// kube-scheduler's activeQ: higher priority first, the order added among
+// equals; a key re-queued by Done or a delay is ranked again by its priority then.
+TEST(WorkQueueTest, WithAPriorityHigherGoesFirstAndEqualsInOrder) {
+  FakeClock clock;
+  std::map<std::string, int64_t> priority = {
+      {"low-a", 0}, {"low-b", 0}, {"high", 1000}, {"mid", 10}};
+  WorkQueue q({.clock = &clock, .priority = [&](const std::string& key) {
+                 auto it = priority.find(key);
+                 return it == priority.end() ? int64_t{0} : it->second;
+               }});
+  q.Add("low-a");
+  q.Add("mid");
+  q.Add("low-b");
+  q.Add("high");
+  q.Add("low-a");  // still deduplicated
+  EXPECT_EQ(q.Len(), 4u);
+  EXPECT_EQ(DrainReady(q), (std::vector<std::string>{"high", "mid", "low-a", "low-b"}));
+
+  // Re-added while processing: ranked at Done, by the priority it has then.
+  q.Add("low-a");
+  priority["low-a"] = 2000;
+  q.Add("new");  // unknown: 0
+  q.Done("low-a");
+  q.Done("high");
+  q.Done("mid");
+  q.Done("low-b");
+  q.AddAfter("mid", 1s);
+  clock.Step(1s);
+  EXPECT_EQ(DrainReady(q), (std::vector<std::string>{"low-a", "mid", "new"}));
 }
 
 TEST(WorkQueueTest, StingyKeyBeingProcessedIsRequeuedAfterDone) {

@@ -432,6 +432,27 @@ TEST_F(PreemptionProcessTest, AFailedEvictionIsSaidAndTheRestFollowOnTheNextAtte
       std::string::npos);
 }
 
+// The queue is kube-scheduler's activeQ with PrioritySort: the pod of higher
+// priority is tried first and takes the one free GPU, though five of lower
+// priority were there before it; nothing needs preempting.
+TEST_F(PreemptionProcessTest, HigherPriorityPodsAreTriedFirst) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  for (int i = 0; i < 5; ++i)
+    AddPending("low-" + std::to_string(i), 10);
+  AddPending("urgent", 1000);
+  StartScheduler();
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
+  for (int i = 0; i < 5; ++i) {
+    const std::string low = "low-" + std::to_string(i);
+    ASSERT_TRUE(WaitFor([&] { return !Scheduled(low).empty(); })) << low;
+    EXPECT_EQ(NodeOf(low), "") << low;
+    EXPECT_TRUE(EventsFor(low, "Preempted").empty()) << low;
+  }
+  EXPECT_NE(
+      Metrics().find("gpu_autoscaler_scheduler_preemption_attempts_total{result=\"preempted\"} 0"),
+      std::string::npos);
+}
+
 // Preemption's API writes run beside the loop: while the victims' DELETEs
 // hang, a pod queued behind the preemptor is bound elsewhere, the preemptor
 // is not tried again, and once the writes end it binds as before.
