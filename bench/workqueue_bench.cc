@@ -4,12 +4,18 @@
 //   BM_AddGetDone/threads:2   two threads sharing one queue
 //   BM_AddGetDoneWithMetrics  as above with a Prometheus registry attached
 //   BM_MultiProducer/P        P producer threads, one consumer (contended)
+//   BM_Depth/N/ranked:R       one add/get/done with N keys waiting, first-in
+//                             first-out (R=0) or ranked by a priority looked up
+//                             as the standalone scheduler does (R=1)
 #include <benchmark/benchmark.h>
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "kube/workqueue.h"
@@ -92,6 +98,38 @@ void BM_MultiProducer(benchmark::State& state) {
   state.SetItemsProcessed(processed);
 }
 BENCHMARK(BM_MultiProducer)->Arg(1)->Arg(2)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Depth(benchmark::State& state) {
+  const int depth = static_cast<int>(state.range(0));
+  const bool ranked = state.range(1) != 0;
+  const auto keys = MakeKeys(depth + 1, "ns");
+  std::mutex mu;
+  std::unordered_map<std::string, int32_t> priorities;
+  std::mt19937 rng(42);
+  for (const std::string& k : keys)
+    priorities[k] = static_cast<int32_t>(rng() % 4) * 1000;  // a few PriorityClasses
+  WorkQueueOptions options;
+  if (ranked) {
+    options.priority = [&](const std::string& key) -> int64_t {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = priorities.find(key);
+      return it == priorities.end() ? 0 : it->second;
+    };
+  }
+  WorkQueue queue(std::move(options));
+  for (int i = 0; i < depth; ++i)
+    queue.Add(keys[i]);
+  std::string spare = keys[depth];
+  std::string key;
+  for (auto _ : state) {
+    queue.Add(spare);
+    queue.TryGet(&key);
+    queue.Done(key);
+    spare = key;  // back in next time
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Depth)->ArgsProduct({{1'000, 100'000}, {0, 1}})->ArgNames({"depth", "ranked"});
 
 }  // namespace
 }  // namespace gpu_autoscaler::kube
