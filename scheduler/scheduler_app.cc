@@ -253,7 +253,8 @@ int RunScheduler(const SchedulerFlags& flags, std::stop_source stop) {
                           .policy_name = flags.policy,
                           .bind_workers = flags.bind_workers,
                           .preemption = flags.preemption,
-                          .async_preemption = flags.async_preemption},
+                          .async_preemption = flags.async_preemption,
+                          .async_status_writes = flags.async_status_writes},
         &metrics);
   }
   StandaloneScheduler* loop_ptr = loop.get();

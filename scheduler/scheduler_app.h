@@ -32,7 +32,8 @@ struct SchedulerFlags {
   std::string scheduler_name = "gpu-autoscaler";
   int bind_workers = 16;
   bool preemption = true;  // evict lower-priority pods for a pod that fits nowhere (both modes)
-  bool async_preemption = true;  // standalone: preemption's API writes off the loop
+  bool async_preemption = true;     // standalone: preemption's API writes off the loop
+  bool async_status_writes = true;  // standalone: PodScheduled=False off the loop
   double kube_api_qps = 200;
   int kube_api_burst = 400;
   bool leader_elect = false;

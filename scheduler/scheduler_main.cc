@@ -47,6 +47,10 @@ Flags:
                                      nominations) run beside the scheduling loop, as
                                      kube-scheduler's asynchronous preemption; false:
                                      the loop waits for them (default true)
+  --async-status-writes[=true|false] standalone: an unschedulable pod's PodScheduled
+                                     condition is written beside the loop, the newest
+                                     message per pod, never after its Binding; false:
+                                     the loop writes it (default true)
   --kube-api-qps=Q                   API client rate (default 200)
   --kube-api-burst=N                 API client burst (default 400)
   --metrics-bind-address=ADDR        /metrics, host:port or :port; "0" disables
@@ -80,7 +84,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
            "--kube-api-burst", "--log-format", "--log-level", "--metrics-bind-address",
            "--health-probe-bind-address", "--leader-election-namespace", "--leader-election-id",
            "--metrics-cert-dir"},
-          {"--leader-elect", "--metrics-secure", "--preemption", "--async-preemption"}));
+          {"--leader-elect", "--metrics-secure", "--preemption", "--async-preemption",
+           "--async-status-writes"}));
   for (const reconcile::ProgramFlag& f : scanned) {
     const std::string& name = f.name;
     const std::string& value = f.value;
@@ -92,6 +97,8 @@ Status ParseFlags(int argc, char** argv, Flags* flags) {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->preemption));
     } else if (name == "--async-preemption") {
       GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->async_preemption));
+    } else if (name == "--async-status-writes") {
+      GPU_RETURN_IF_ERROR(reconcile::ParseBoolFlag(f, &flags->async_status_writes));
     } else if (name == "--mode") {
       if (value != "standalone" && value != "extender") {
         return InvalidArgumentError("--mode: want standalone or extender, got \"" + value + "\"");

@@ -101,11 +101,15 @@ StandaloneScheduler::StandaloneScheduler(ClusterCache& cache, StandaloneHooks ho
       binds_(std::make_unique<WorkerPool>(options_.bind_workers)),
       preemptions_(options_.async_preemption
                        ? std::make_unique<WorkerPool>(options_.preemption_workers)
-                       : nullptr) {}
+                       : nullptr),
+      status_writes_(options_.async_status_writes
+                         ? std::make_unique<WorkerPool>(options_.status_workers)
+                         : nullptr) {}
 
 StandaloneScheduler::~StandaloneScheduler() {
   queue_.ShutDown();
   if (preemptions_) preemptions_->Drain();
+  if (status_writes_) status_writes_->Drain();
   binds_->Drain();
 }
 
@@ -175,7 +179,7 @@ void StandaloneScheduler::Run(std::stop_token stop) {
       ScheduleGroup(group, pod);
     } else if (!group.error.empty()) {
       metrics_->Attempt("unschedulable", 0);
-      Unschedulable(key, *pod, group.error);
+      Unschedulable(key, pod, group.error);
     } else {
       ScheduleOne(key, pod);
     }
@@ -183,6 +187,7 @@ void StandaloneScheduler::Run(std::stop_token stop) {
     metrics_->PendingPods(static_cast<double>(pending()));
   }
   if (preemptions_) preemptions_->Drain();
+  if (status_writes_) status_writes_->Drain();
   binds_->Drain();
 }
 
@@ -198,7 +203,7 @@ void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod)
       }
     }
     metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
-    Unschedulable(key, *pod, message);
+    Unschedulable(key, pod, message);
     return;
   }
   Status assumed = cache_.Assume(*pod, *choice);
@@ -230,7 +235,7 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   auto fail_all = [&](const std::string& message) {
     metrics_->Attempt("unschedulable", Seconds(options_.clock->Now() - start));
     for (const PodPtr& m : pending)
-      Unschedulable(PodKey(*m), *m, message);
+      Unschedulable(PodKey(*m), m, message);
   };
   const int need = group.min_member > 0 ? group.min_member - bound : 0;
   if (static_cast<int>(pending.size()) < need) {
@@ -420,7 +425,7 @@ std::string StandaloneScheduler::StartPreemption(PreemptionWrites writes) {
     }
     for (const PodPtr& pod : writes.preemptors) {
       if (!failed.empty()) {
-        Unschedulable(PodKey(*pod), *pod, writes.fit_error + " " + failed);
+        Unschedulable(PodKey(*pod), pod, writes.fit_error + " " + failed);
       } else {
         // Tried again after its backoff, or at once when a victim is gone
         // (it is among the unschedulable ones). Not now: the informer may
@@ -513,7 +518,7 @@ void StandaloneScheduler::ClearNominations(const std::vector<std::string>& dropp
   }
 }
 
-void StandaloneScheduler::Unschedulable(const std::string& key, const kube::PodView& pod,
+void StandaloneScheduler::Unschedulable(const std::string& key, const PodPtr& pod,
                                         const std::string& message) {
   bool changed;
   {
@@ -524,16 +529,68 @@ void StandaloneScheduler::Unschedulable(const std::string& key, const kube::PodV
     unschedulable_.insert(key);
   }
   if (changed) {  // the same verdict again is not worth a write
-    if (hooks_.mark_unschedulable) (void)hooks_.mark_unschedulable(pod, "Unschedulable", message);
+    if (hooks_.mark_unschedulable) WriteUnschedulable(key, pod, message);
     if (hooks_.record_event) {
-      hooks_.record_event(pod, kube::EventType::kWarning, "FailedScheduling", message);
+      hooks_.record_event(*pod, kube::EventType::kWarning, "FailedScheduling", message);
     }
   }
   queue_.AddRateLimited(key);
 }
 
+void StandaloneScheduler::WriteUnschedulable(const std::string& key, PodPtr pod,
+                                             std::string message) {
+  if (!status_writes_) {
+    (void)hooks_.mark_unschedulable(*pod, "Unschedulable", message);
+    return;
+  }
+  bool submit;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    StatusWrite& write = status_[key];
+    write.pod = std::move(pod);
+    write.message = std::move(message);
+    write.unsent = true;
+    submit = !write.queued;
+    write.queued = true;
+  }
+  if (submit) status_writes_->Submit([this, key] { DrainStatusWrites(key); });
+}
+
+void StandaloneScheduler::DrainStatusWrites(const std::string& key) {
+  std::unique_lock<std::mutex> lock(status_mu_);
+  for (;;) {
+    auto it = status_.find(key);
+    if (it == status_.end()) return;
+    if (!it->second.unsent) {
+      status_.erase(it);
+      return;
+    }
+    PodPtr pod = it->second.pod;
+    const std::string message = std::move(it->second.message);
+    it->second.unsent = false;
+    it->second.sending = true;
+    lock.unlock();
+    (void)hooks_.mark_unschedulable(*pod, "Unschedulable", message);
+    lock.lock();
+    status_[key].sending = false;  // only this worker erases the entry
+    status_sent_.notify_all();
+  }
+}
+
+void StandaloneScheduler::SettleStatusWrites(const std::string& key) {
+  std::unique_lock<std::mutex> lock(status_mu_);
+  auto it = status_.find(key);
+  if (it == status_.end()) return;
+  it->second.unsent = false;
+  status_sent_.wait(lock, [&] {
+    auto now = status_.find(key);
+    return now == status_.end() || !now->second.sending;
+  });
+}
+
 void StandaloneScheduler::StartBind(const std::string& key, Attempt attempt) {
   binds_->Submit([this, key, attempt = std::move(attempt)] {
+    SettleStatusWrites(key);
     const kube::PodView& pod = *attempt.pod;
     const PlacementChoice& choice = attempt.choice;
     Status status = cache_.HasNode(choice.node)

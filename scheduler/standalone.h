@@ -16,8 +16,12 @@
 // aggregated "0/N nodes are available: ..." message) and a FailedScheduling
 // Event, and is retried with per-pod backoff (1 s doubling to 10 s, as
 // kube-scheduler's podInitialBackoffSeconds/podMaxBackoffSeconds) and at once
-// when a node is added or a pod goes away. A 409 on bind (someone else bound
-// it, or it was recreated) drops the assumption and re-reads the pod.
+// when a node is added or a pod goes away. The condition is written off the
+// loop, by a pool that sends one write per pod at a time and the newest
+// message only; a Binding waits for the pod's write under way and drops the
+// unsent one, so PodScheduled=False never lands after it. A 409 on bind
+// (someone else bound it, or it was recreated) drops the assumption and
+// re-reads the pod.
 //
 // Preemption (StandaloneOptions::preemption): a pod that fits nowhere may
 // evict pods of lower priority, as kube-scheduler's DefaultPreemption does
@@ -48,6 +52,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -109,6 +114,9 @@ struct StandaloneOptions {
   // for them, as kube-scheduler before v1.33).
   bool async_preemption = true;
   int preemption_workers = 4;  // preemptions whose writes run at once
+  // PodScheduled=False written off the loop (false: the loop writes it).
+  bool async_status_writes = true;
+  int status_workers = 8;  // such writes sent at once
 };
 
 class StandaloneScheduler {
@@ -138,7 +146,15 @@ class StandaloneScheduler {
   bool Ours(const kube::PodView& pod) const;
   void ScheduleOne(const std::string& key, const PodPtr& pod);
   void ScheduleGroup(const PodGroupRef& group, const PodPtr& trigger);
-  void Unschedulable(const std::string& key, const kube::PodView& pod, const std::string& message);
+  void Unschedulable(const std::string& key, const PodPtr& pod, const std::string& message);
+  // Writes PodScheduled=False off the loop (kube-scheduler's API dispatcher,
+  // KEP-5229): one write per pod at a time, and a newer message replaces one
+  // not yet sent.
+  void WriteUnschedulable(const std::string& key, PodPtr pod, std::string message);
+  void DrainStatusWrites(const std::string& key);
+  // Before a Binding: drops the pod's unsent status write and waits for one
+  // being sent, so that PodScheduled=False never lands after the Binding.
+  void SettleStatusWrites(const std::string& key);
   // Tries preemption for a pod that fits nowhere (`fit_error` says why),
   // nominated to `nominated` ("" when not); returns what happened, to follow
   // the fit error in the pod's message ("" when it does not apply).
@@ -197,6 +213,17 @@ class StandaloneScheduler {
   kube::WorkQueue queue_;
   std::unique_ptr<WorkerPool> binds_{};
   std::unique_ptr<WorkerPool> preemptions_{};
+  std::unique_ptr<WorkerPool> status_writes_{};
+  struct StatusWrite {
+    PodPtr pod{};
+    std::string message{};
+    bool unsent = false;   // a message waits to be sent
+    bool queued = false;   // a worker is to drain this pod's writes
+    bool sending = false;  // one is being sent now
+  };
+  std::mutex status_mu_;
+  std::condition_variable status_sent_;
+  std::unordered_map<std::string, StatusWrite> status_{};  // by pod key
   mutable std::mutex mu_;
   std::set<std::string> unschedulable_{};                       // keys waiting for a change
   std::unordered_map<std::string, std::string> last_reason_{};  // key -> message last written

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "kube/conditions.h"
 #include "kube/resource.h"
@@ -76,6 +77,24 @@ TEST_F(SchedulerProcessTest, BindsPendingPodsWithDisjointGpusInNvlinkIslands) {
   EXPECT_NE(message.find("FragLookahead score"), std::string::npos) << message;
   EXPECT_NE(Metrics().find("gpu_autoscaler_scheduler_bind_total{result=\"bound\"} 7"),
             std::string::npos);
+}
+
+// PodScheduled=False is written off the loop; a Binding waits for the pod's
+// write under way, so the late write never marks a bound pod unschedulable.
+TEST_F(SchedulerProcessTest, AnUnschedulableWriteNeverLandsAfterTheBinding) {
+  StartScheduler();
+  ASSERT_TRUE(server_->SetLatency(std::chrono::seconds(3), "patch", "pods").ok());
+  AddPod({.name = "p", .requests = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] { return !EventsFor("p", "FailedScheduling").empty(); }))
+      << scheduler_.Log();
+  // Its PATCH is held by the server for 3 s from about now.
+  const auto held_until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("p") == "a"; })) << scheduler_.Log();
+  // Past the moment a write sent before the Binding would land.
+  std::this_thread::sleep_until(held_until + std::chrono::seconds(1));
+  EXPECT_EQ(Scheduled("p").substr(0, 4), "True") << Scheduled("p");
+  ASSERT_TRUE(server_->ClearFaults().ok());
 }
 
 TEST_F(SchedulerProcessTest, UnschedulablePodsGetTheReasonAndRetryWhenCapacityFrees) {
