@@ -129,6 +129,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     if (it != pods_.end() && (!it->second.assumed || Finished(*pod))) {
       UnplaceLocked(it->second);
       pods_.erase(it);
+      DropTopologyLocked(key);
     }
     return;
   }
@@ -145,6 +146,8 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     entry.view = pod;
     entry.priority = PriorityOf(*pod);
     SetGroup(entry, *pod);
+    SetTopologyLocked(key, entry, *pod);
+    entry.assumed_view.reset();
     entry.assumed = false;  // confirmed by the informer
     if (same) return;
     UnplaceLocked(entry);
@@ -157,6 +160,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   entry.view = pod;
   entry.priority = PriorityOf(*pod);
   SetGroup(entry, *pod);
+  SetTopologyLocked(key, entry, *pod);
   entry.node = std::string(pod->node_name());
   entry.gpus = std::move(annotated);
   entry.demand = GpuDemandOf(*pod, milli_per_replica_);
@@ -172,6 +176,65 @@ void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
   if (it == pods_.end()) return;
   UnplaceLocked(it->second);
   pods_.erase(it);
+  DropTopologyLocked(PodKey(ns, name));
+}
+
+void ClusterCache::SetTopologyLocked(const std::string& key, PodEntry& entry,
+                                     const kube::PodView& pod) {
+  entry.topology.reset();
+  if (!pod.pod_affinity_json().empty() || !pod.pod_anti_affinity_json().empty() ||
+      !pod.topology_spread_json().empty()) {
+    // A bound pod's rules were valid enough for the API server; what this
+    // scheduler cannot read constrains nothing here.
+    if (Result<PodTopologyRules> rules = ParsePodTopology(pod); rules.ok() && !rules->empty()) {
+      entry.topology = std::make_shared<const PodTopologyRules>(std::move(rules).value());
+    }
+  }
+  if (entry.topology && !entry.topology->anti_affinity.empty()) {
+    anti_affinity_pods_.insert(key);
+  } else {
+    DropTopologyLocked(key);
+  }
+}
+
+void ClusterCache::DropTopologyLocked(std::string_view key) {
+  if (auto it = anti_affinity_pods_.find(key); it != anti_affinity_pods_.end()) {
+    anti_affinity_pods_.erase(it);
+  }
+}
+
+Status ClusterCache::PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check) {
+  GPU_ASSIGN_OR_RETURN(check->rules, ParsePodTopology(pod));
+  if (check->rules.empty() && anti_affinity_pods_.empty()) return Status::Ok();
+  std::vector<PlacedPod> placed;
+  auto add = [&](const PodEntry& e) {
+    const kube::PodView* view = e.view ? e.view.get() : e.assumed_view.get();
+    if (view == nullptr) return;
+    // A placed pod's node by index; one the state could not place, by name.
+    const NodeEntry* node =
+        e.binding >= 0 && e.node_index >= 0 && e.node_index < static_cast<int>(by_index_.size())
+            ? by_index_[e.node_index]
+            : NodeLocked(e.node);
+    if (node == nullptr || !node->view) return;
+    placed.push_back({.pod = view, .node = node->view.get(), .rules = e.topology.get()});
+  };
+  if (!check->rules.empty()) {
+    placed.reserve(pods_.size());
+    for (const auto& [key, entry] : pods_)
+      add(entry);
+  } else {
+    for (const std::string& key : anti_affinity_pods_) {
+      if (auto it = pods_.find(key); it != pods_.end()) add(it->second);
+    }
+  }
+  std::vector<const kube::NodeView*> nodes;
+  if (!check->rules.spread.empty()) {
+    nodes.reserve(by_index_.size());
+    for (const NodeEntry* n : by_index_)
+      nodes.push_back(n->view.get());
+  }
+  check->filter.emplace(pod, check->rules, placed, nodes);
+  return Status::Ok();
 }
 
 autoscale::PodRequest ClusterCache::RequestOf(const GpuDemand& demand) const {
@@ -500,6 +563,12 @@ Result<PlacementChoice> ClusterCache::SelectLocked(const kube::PodView& pod, boo
     return FailedPreconditionError(std::move(invalid));
   }
   const autoscale::PodRequest request = RequestOf(demand);
+  TopologyCheck topology;
+  if (predicates) {
+    if (Status s = PrepareTopologyLocked(pod, &topology); !s.ok()) {
+      return FailedPreconditionError(s.message());
+    }
+  }
   std::vector<PodEntry> held;
   std::map<std::string, int, std::less<>> reasons;
   auto count = [&reasons](std::string_view why) {
@@ -521,6 +590,13 @@ Result<PlacementChoice> ClusterCache::SelectLocked(const kube::PodView& pod, boo
     if (!why.empty()) {
       count(why);
       continue;
+    }
+    if (topology.filter) {  // after the resources, as kube-scheduler's filters run
+      if (std::string_view t = topology.filter->Failure(*node->view); !t.empty()) {
+        ReleaseLocked(&held);
+        count(t);
+        continue;
+      }
     }
     const autoscale::NodeScore s = engine_->ScoreOf(node->index, request);
     ReleaseLocked(&held);
@@ -568,11 +644,23 @@ Result<PlacementChoice> ClusterCache::PlanOnLocked(const kube::PodView& pod, std
     return NotFoundError("node \"" + std::string(name) + "\" is not in gpu-autoscaler's cache");
   }
   const autoscale::PodRequest request = RequestOf(demand);
+  TopologyCheck topology;
+  if (predicates) {
+    if (Status s = PrepareTopologyLocked(pod, &topology); !s.ok()) {
+      return FailedPreconditionError(s.message());
+    }
+  }
   std::vector<PodEntry> held;
   if (std::string why =
           CheckHeldNodeLocked(*node, pod, demand, request, predicates, held_from, &held);
       !why.empty()) {
     return FailedPreconditionError("node \"" + std::string(name) + "\": " + why);
+  }
+  if (topology.filter) {
+    if (std::string_view t = topology.filter->Failure(*node->view); !t.empty()) {
+      ReleaseLocked(&held);
+      return FailedPreconditionError("node \"" + std::string(name) + "\": " + std::string(t));
+    }
   }
   PlacementChoice choice{.node = std::string(name),
                          .score = engine_->ScoreOf(node->index, request).score,
@@ -583,8 +671,20 @@ Result<PlacementChoice> ClusterCache::PlanOnLocked(const kube::PodView& pod, std
 }
 
 Status ClusterCache::Assume(const kube::PodView& pod, const PlacementChoice& choice) {
-  const std::string key = PodKey(pod.ns(), pod.name());
   std::lock_guard<std::mutex> lock(mu_);
+  return AssumeLocked(pod, choice, nullptr);
+}
+
+Status ClusterCache::Assume(std::shared_ptr<const kube::PodView> pod,
+                            const PlacementChoice& choice) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const kube::PodView& view = *pod;
+  return AssumeLocked(view, choice, std::move(pod));
+}
+
+Status ClusterCache::AssumeLocked(const kube::PodView& pod, const PlacementChoice& choice,
+                                  std::shared_ptr<const kube::PodView> keep) {
+  const std::string key = PodKey(pod.ns(), pod.name());
   if (pods_.count(key)) return AlreadyExistsError("pod " + key + " is already accounted");
   EnsureBuiltLocked();
   PodEntry entry;
@@ -594,12 +694,17 @@ Status ClusterCache::Assume(const kube::PodView& pod, const PlacementChoice& cho
   entry.demand.pinned_gpus.clear();
   entry.assumed = true;
   SetGroup(entry, pod);  // its gang, if any, is no victim while it binds
+  if (keep) {
+    SetTopologyLocked(key, entry, pod);
+    entry.assumed_view = std::move(keep);
+  }
   PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
   const int before = unplaceable_;
   if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {
     UnplaceLocked(stored);
     unplaceable_ = before;
     pods_.erase(key);
+    DropTopologyLocked(key);
     return FailedPreconditionError("pod " + key + " no longer fits node \"" + choice.node +
                                    "\" on GPUs [" + FormatGpuIndices(choice.gpus) + "]");
   }
@@ -612,6 +717,7 @@ void ClusterCache::Forget(std::string_view ns, std::string_view name) {
   if (it == pods_.end() || !it->second.assumed) return;
   UnplaceLocked(it->second);
   pods_.erase(it);
+  DropTopologyLocked(PodKey(ns, name));
 }
 
 double ClusterCache::FragmentationRatio() {

@@ -58,6 +58,7 @@
 #include "kube/pod_view.h"
 #include "scheduler/extender_priorities.h"
 #include "scheduler/gpu_demand.h"
+#include "scheduler/pod_topology.h"
 #include "scheduler/preemption.h"
 
 namespace gpu_autoscaler::scheduler {
@@ -130,6 +131,9 @@ class ClusterCache {
   // Counts `pod` at `choice` now. AlreadyExists when the pod is accounted
   // already; FailedPrecondition when the choice no longer fits.
   Status Assume(const kube::PodView& pod, const PlacementChoice& choice);
+  // The same, keeping the pod's labels while it binds, so that the next
+  // decisions see it for inter-pod affinity and topology spread.
+  Status Assume(std::shared_ptr<const kube::PodView> pod, const PlacementChoice& choice);
   // Drops an assumed pod (its Binding failed). Confirmed pods stay.
   void Forget(std::string_view ns, std::string_view name);
 
@@ -199,6 +203,17 @@ class ClusterCache {
     int32_t priority = 0;  // the view's, kept here for preemption's scan of every pod
     std::string group{};   // its pod group's "ns/group"; empty when not in a gang
     int group_min = 0;     // the group's min-member as this pod states it (0: all)
+    std::shared_ptr<const PodTopologyRules> topology{};   // null when it has none
+    std::shared_ptr<const kube::PodView> assumed_view{};  // an assumed pod's labels
+  };
+  // The rules of the pod being placed and the filter they make, for one
+  // decision (standalone mode). Filled in place: the filter refers to rules.
+  struct TopologyCheck {
+    PodTopologyRules rules;
+    std::optional<TopologyFilter> filter{};  // none when nothing constrains the pod
+    TopologyCheck() = default;
+    TopologyCheck(const TopologyCheck&) = delete;
+    TopologyCheck& operator=(const TopologyCheck&) = delete;
   };
   // What the last Filter decided, for the Prioritize call that follows it
   // for the same pod (kube-scheduler sends the kept nodes, in order).
@@ -253,6 +268,13 @@ class ClusterCache {
   static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
   // The entry's group and group_min, from the pod's annotations.
   static void SetGroup(PodEntry& entry, const kube::PodView& pod);
+  // The entry's topology rules, and the index of pods with anti-affinity.
+  void SetTopologyLocked(const std::string& key, PodEntry& entry, const kube::PodView& pod);
+  void DropTopologyLocked(std::string_view key);
+  // InvalidArgument when the pod's rules cannot be read.
+  Status PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check);
+  Status AssumeLocked(const kube::PodView& pod, const PlacementChoice& choice,
+                      std::shared_ptr<const kube::PodView> keep);
   // The reason for a node short of GPUs, shared by the fit checks and preemption.
   static constexpr std::string_view kInsufficientGpu = "Insufficient nvidia.com/gpu";
 
@@ -320,6 +342,9 @@ class ClusterCache {
   // Nominations this scheduler dropped whose clearing the informer has not
   // shown yet: an older copy still naming the node must not bring them back.
   std::unordered_set<std::string, StringHash, std::equal_to<>> cleared_nominations_{};
+  // Placed pods with required pod anti-affinity ("ns/name"): every decision
+  // checks them, where other pods are read only for a pod with rules.
+  std::unordered_set<std::string, StringHash, std::equal_to<>> anti_affinity_pods_{};
   bool dirty_ = true;
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;

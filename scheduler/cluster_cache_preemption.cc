@@ -255,6 +255,14 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   const autoscale::PodRequest request = RequestOf(demand);
   const int32_t priority = std::min(PriorityOf(pod), options.victims_below);
   const HeldFrom held_from = options.held_from ? *options.held_from : HeldFromLocked(pod);
+  // Inter-pod rules as the cluster is: a node they close is not helped by
+  // evictions (evicting for anti-affinity is not done; docs/scheduler.md, Limits).
+  TopologyCheck topology;
+  if (options.predicates) {
+    if (Status s = PrepareTopologyLocked(pod, &topology); !s.ok()) {
+      return InvalidArgumentError(s.message());
+    }
+  }
 
   // A whole-GPU pod skips, without a dry run, a node it could not fit on
   // whatever left (the kept GPUs).
@@ -274,7 +282,9 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   const int unplaceable = unplaceable_;
   std::vector<PodEntry> held;
   for (const NodeEntry* node : candidates) {
-    if (options.predicates && !NodePredicateFailure(pod, *node->view).empty()) {
+    if (options.predicates &&
+        (!NodePredicateFailure(pod, *node->view).empty() ||
+         (topology.filter && !topology.filter->Failure(*node->view).empty()))) {
       count(kNotHelpful);  // no eviction changes a taint, a selector or a cordon
       continue;
     }

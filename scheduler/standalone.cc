@@ -206,7 +206,7 @@ void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod)
     Unschedulable(key, pod, message);
     return;
   }
-  Status assumed = cache_.Assume(*pod, *choice);
+  Status assumed = cache_.Assume(pod, *choice);
   if (assumed.code() == StatusCode::kAlreadyExists) return;  // its Binding is in flight
   if (!assumed.ok()) {
     metrics_->Attempt("error", Seconds(options_.clock->Now() - start));
@@ -248,7 +248,7 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   std::vector<Attempt> placed;
   for (const PodPtr& m : pending) {
     Result<PlacementChoice> choice = Choose(*m, cache_.NominatedNode(m->ns(), m->name()));
-    Status assumed = choice.ok() ? cache_.Assume(*m, *choice) : choice.error();
+    Status assumed = choice.ok() ? cache_.Assume(m, *choice) : choice.error();
     if (assumed.code() == StatusCode::kAlreadyExists) continue;  // in flight from an earlier pass
     if (!assumed.ok()) {
       for (const Attempt& a : placed)

@@ -49,6 +49,9 @@ class PodViewBuilder {
       fields_.push_back(&c.name);
     for (ContainerResources& c : pod->init_containers_)
       fields_.push_back(&c.name);
+    fields_.push_back(&pod->pod_affinity_json_);
+    fields_.push_back(&pod->pod_anti_affinity_json_);
+    fields_.push_back(&pod->topology_spread_json_);
     pod->strings_.Adopt(fields_);
     return simdjson::SUCCESS;
   }
@@ -85,6 +88,9 @@ class PodViewBuilder {
       } else if (key == "affinity") {
         ctx->where = "spec.affinity";
         GPA_SJ_RETURN_IF_ERROR(DecodeAffinity(v, pod));
+      } else if (key == "topologySpreadConstraints") {
+        ctx->where = "spec.topologySpreadConstraints";
+        GPA_SJ_RETURN_IF_ERROR(RawJson(v, &pod->topology_spread_json_));
       } else if (key == "containers") {
         ctx->where = "spec.containers";
         GPA_SJ_RETURN_IF_ERROR(DecodeContainers(v, ctx));
@@ -122,10 +128,29 @@ class PodViewBuilder {
     });
   }
 
-  // Keeps only nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.
+  // An object or array's text, for the few fields kept unparsed; null is "".
+  static error_code RawJson(od::value& v, std::string_view* out) {
+    od::json_type type;
+    GPA_SJ_RETURN_IF_ERROR(v.type().get(type));
+    if (type == od::json_type::null) return simdjson::SUCCESS;
+    if (type == od::json_type::object) {
+      od::object object;
+      GPA_SJ_RETURN_IF_ERROR(v.get_object().get(object));
+      return object.raw_json().get(*out);
+    }
+    if (type != od::json_type::array) return simdjson::INCORRECT_TYPE;
+    od::array array;
+    GPA_SJ_RETURN_IF_ERROR(v.get_array().get(array));
+    return array.raw_json().get(*out);
+  }
+
+  // Keeps nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution, and
+  // podAffinity and podAntiAffinity as their text.
   error_code DecodeAffinity(od::value& v, PodView* pod) {
     int terms = 0;
     GPA_SJ_RETURN_IF_ERROR(ForEachField(v, [&](std::string_view key, od::value& a) {
+      if (key == "podAffinity") return RawJson(a, &pod->pod_affinity_json_);
+      if (key == "podAntiAffinity") return RawJson(a, &pod->pod_anti_affinity_json_);
       if (key != "nodeAffinity") return simdjson::SUCCESS;
       return ForEachField(a, [&](std::string_view nkey, od::value& n) {
         if (nkey != "requiredDuringSchedulingIgnoredDuringExecution") return simdjson::SUCCESS;

@@ -92,6 +92,12 @@ class PodView {
     return node_affinity_.span();
   }
   int required_node_affinity_terms() const { return node_affinity_terms_; }
+  // spec.affinity.podAffinity, .podAntiAffinity and spec.topologySpreadConstraints
+  // as their JSON text, "" when absent: few pods have them, and only a
+  // scheduler reads them (scheduler/pod_topology.h parses them).
+  std::string_view pod_affinity_json() const { return pod_affinity_json_; }
+  std::string_view pod_anti_affinity_json() const { return pod_anti_affinity_json_; }
+  std::string_view topology_spread_json() const { return topology_spread_json_; }
   std::span<const ContainerResources> containers() const { return containers_.span(); }
   std::span<const ContainerResources> init_containers() const { return init_containers_.span(); }
   // spec.overhead (set from the pod's RuntimeClass at admission).
@@ -140,6 +146,9 @@ class PodView {
   PackedArray<Toleration> tolerations_;
   PackedArray<NodeSelectorRequirement> node_affinity_;
   int node_affinity_terms_ = 0;
+  std::string_view pod_affinity_json_;
+  std::string_view pod_anti_affinity_json_;
+  std::string_view topology_spread_json_;
   PackedArray<ContainerResources> containers_;
   PackedArray<ContainerResources> init_containers_;
   PackedArray<ResourceQuantity> overhead_;

@@ -1,0 +1,321 @@
+#include "scheduler/pod_topology.h"
+
+#include <algorithm>
+#include <climits>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "scheduler/node_fit.h"
+
+namespace gpu_autoscaler::scheduler {
+namespace {
+
+using nlohmann::json;
+using Op = kube::LabelSelector::Op;
+
+bool RequirementHolds(const kube::LabelSelector::Requirement& r,
+                      std::optional<std::string_view> value) {
+  const bool listed =
+      value && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
+  switch (r.op) {
+    case Op::kEquals:
+    case Op::kIn:
+      return listed;
+    case Op::kNotEquals:
+    case Op::kNotIn:
+      return !listed;
+    case Op::kExists:
+      return value.has_value();
+    case Op::kDoesNotExist:
+      return !value.has_value();
+  }
+  return false;
+}
+
+bool SelectorMatches(const kube::LabelSelector& selector, std::span<const kube::Label> labels) {
+  for (const auto& r : selector.requirements()) {
+    if (!RequirementHolds(r, kube::FindLabel(labels, r.key))) return false;
+  }
+  return true;
+}
+
+// The labelSelector, with the owner's values of matchLabelKeys (In) and
+// mismatchLabelKeys (NotIn) added, as the API server folds them in.
+Result<kube::LabelSelector> SelectorOf(const json& obj, const kube::PodView& owner,
+                                       const std::string& where, bool* matches_nothing) {
+  auto selector = obj.find("labelSelector");
+  *matches_nothing = selector == obj.end() || selector->is_null();
+  json merged = *matches_nothing ? json::object() : *selector;
+  if (!merged.is_object())
+    return InvalidArgumentError(where + ".labelSelector: expected an object");
+  for (const char* field : {"matchLabelKeys", "mismatchLabelKeys"}) {
+    auto keys = obj.find(field);
+    if (keys == obj.end() || keys->is_null()) continue;
+    if (!keys->is_array()) return InvalidArgumentError(where + "." + field + ": expected an array");
+    const bool match = std::string_view(field) == "matchLabelKeys";
+    for (const json& key : *keys) {
+      if (!key.is_string()) {
+        return InvalidArgumentError(where + "." + field + ": expected strings");
+      }
+      std::optional<std::string_view> value = owner.label(key.get<std::string>());
+      if (!value) continue;  // a key the pod does not carry is ignored
+      if (!merged.contains("matchExpressions") || merged["matchExpressions"].is_null()) {
+        merged["matchExpressions"] = json::array();
+      }
+      merged["matchExpressions"].push_back({{"key", key.get<std::string>()},
+                                            {"operator", match ? "In" : "NotIn"},
+                                            {"values", {std::string(*value)}}});
+    }
+  }
+  Result<kube::LabelSelector> parsed = kube::LabelSelector::FromJson(merged.dump());
+  if (!parsed.ok()) return InvalidArgumentError(where + ": " + parsed.error().message());
+  return parsed;
+}
+
+Result<std::vector<PodAffinityTerm>> ParseTerms(std::string_view text, const kube::PodView& owner,
+                                                const std::string& where) {
+  std::vector<PodAffinityTerm> terms;
+  if (text.empty()) return terms;
+  json affinity = json::parse(text);
+  if (!affinity.is_object()) return InvalidArgumentError(where + ": expected an object");
+  auto required = affinity.find("requiredDuringSchedulingIgnoredDuringExecution");
+  if (required == affinity.end() || required->is_null()) return terms;
+  if (!required->is_array()) {
+    return InvalidArgumentError(
+        where + ".requiredDuringSchedulingIgnoredDuringExecution: expected an array");
+  }
+  for (size_t i = 0; i < required->size(); ++i) {
+    const json& t = (*required)[i];
+    const std::string at =
+        where + ".requiredDuringSchedulingIgnoredDuringExecution[" + std::to_string(i) + "]";
+    if (!t.is_object()) return InvalidArgumentError(at + ": expected an object");
+    PodAffinityTerm term;
+    term.topology_key = t.value("topologyKey", "");
+    if (term.topology_key.empty()) return InvalidArgumentError(at + ".topologyKey: Required value");
+    GPU_ASSIGN_OR_RETURN(term.selector, SelectorOf(t, owner, at, &term.matches_nothing));
+    if (auto ns = t.find("namespaces"); ns != t.end() && !ns->is_null()) {
+      if (!ns->is_array()) return InvalidArgumentError(at + ".namespaces: expected an array");
+      for (const json& n : *ns) {
+        if (!n.is_string()) return InvalidArgumentError(at + ".namespaces: expected strings");
+        term.namespaces.push_back(n.get<std::string>());
+      }
+    }
+    if (auto nss = t.find("namespaceSelector"); nss != t.end() && !nss->is_null()) {
+      const bool empty = nss->is_object() &&
+                         (!nss->contains("matchLabels") || (*nss)["matchLabels"].empty()) &&
+                         (!nss->contains("matchExpressions") || (*nss)["matchExpressions"].empty());
+      if (!empty) {
+        return InvalidArgumentError(
+            at +
+            ".namespaceSelector: only {} (every namespace) is supported by gpu-autoscaler's "
+            "standalone scheduler; list the namespaces in .namespaces instead");
+      }
+      term.all_namespaces = true;
+    }
+    terms.push_back(std::move(term));
+  }
+  return terms;
+}
+
+Result<std::vector<SpreadConstraint>> ParseSpread(std::string_view text,
+                                                  const kube::PodView& owner) {
+  std::vector<SpreadConstraint> out;
+  if (text.empty()) return out;
+  json list = json::parse(text);
+  if (!list.is_array()) {
+    return InvalidArgumentError("spec.topologySpreadConstraints: expected an array");
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& c = list[i];
+    const std::string at = "spec.topologySpreadConstraints[" + std::to_string(i) + "]";
+    if (!c.is_object()) return InvalidArgumentError(at + ": expected an object");
+    const std::string when = c.value("whenUnsatisfiable", "");
+    if (when == "ScheduleAnyway") continue;  // a score, not a filter
+    if (when != "DoNotSchedule") {
+      return InvalidArgumentError(at + ".whenUnsatisfiable: Unsupported value: \"" + when +
+                                  "\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\"");
+    }
+    SpreadConstraint s;
+    const json skew = c.value("maxSkew", json());
+    if (!skew.is_number_integer() || skew.get<int64_t>() < 1 || skew.get<int64_t>() > INT_MAX) {
+      return InvalidArgumentError(at + ".maxSkew: must be greater than zero");
+    }
+    s.max_skew = skew.get<int>();
+    s.topology_key = c.value("topologyKey", "");
+    if (s.topology_key.empty()) return InvalidArgumentError(at + ".topologyKey: Required value");
+    if (const json domains = c.value("minDomains", json()); !domains.is_null()) {
+      if (!domains.is_number_integer() || domains.get<int64_t>() < 1 ||
+          domains.get<int64_t>() > INT_MAX) {
+        return InvalidArgumentError(at + ".minDomains: must be greater than zero");
+      }
+      s.min_domains = domains.get<int>();
+    }
+    const std::string affinity_policy = c.value("nodeAffinityPolicy", "Honor");
+    const std::string taints_policy = c.value("nodeTaintsPolicy", "Ignore");
+    for (const auto& [field, value] : {std::pair{"nodeAffinityPolicy", affinity_policy},
+                                       std::pair{"nodeTaintsPolicy", taints_policy}}) {
+      if (value != "Honor" && value != "Ignore") {
+        return InvalidArgumentError(at + "." + field + ": Unsupported value: \"" + value +
+                                    "\": supported values: \"Honor\", \"Ignore\"");
+      }
+    }
+    s.honor_node_affinity = affinity_policy == "Honor";
+    s.honor_taints = taints_policy == "Honor";
+    GPU_ASSIGN_OR_RETURN(s.selector, SelectorOf(c, owner, at, &s.matches_nothing));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool SpreadSelects(const SpreadConstraint& c, const kube::PodView& pod) {
+  return !c.matches_nothing && SelectorMatches(c.selector, pod.labels());
+}
+
+}  // namespace
+
+Result<PodTopologyRules> ParsePodTopology(const kube::PodView& pod) {
+  PodTopologyRules rules;
+  try {
+    GPU_ASSIGN_OR_RETURN(rules.affinity,
+                         ParseTerms(pod.pod_affinity_json(), pod, "spec.affinity.podAffinity"));
+    GPU_ASSIGN_OR_RETURN(rules.anti_affinity, ParseTerms(pod.pod_anti_affinity_json(), pod,
+                                                         "spec.affinity.podAntiAffinity"));
+    GPU_ASSIGN_OR_RETURN(rules.spread, ParseSpread(pod.topology_spread_json(), pod));
+  } catch (const json::exception& e) {
+    return InvalidArgumentError(std::string("pod topology rules: ") + e.what());
+  }
+  return rules;
+}
+
+bool TermSelects(const PodAffinityTerm& term, std::string_view owner_ns, const kube::PodView& pod) {
+  if (term.matches_nothing) return false;
+  if (!term.all_namespaces) {
+    if (term.namespaces.empty()) {
+      if (pod.ns() != owner_ns) return false;
+    } else if (std::find(term.namespaces.begin(), term.namespaces.end(), pod.ns()) ==
+               term.namespaces.end()) {
+      return false;
+    }
+  }
+  return SelectorMatches(term.selector, pod.labels());
+}
+
+size_t TopologyFilter::DomainHash::operator()(const Domain& d) const {
+  return std::hash<std::string>()(d.key) * 31 + std::hash<std::string>()(d.value);
+}
+
+TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules& rules,
+                               std::span<const PlacedPod> placed,
+                               std::span<const kube::NodeView* const> nodes)
+    : rules_(rules),
+      affinity_values_(rules.affinity.size()),
+      anti_affinity_values_(rules.anti_affinity.size()) {
+  int affinity_matches = 0;
+  for (const PlacedPod& p : placed) {
+    // Existing pods' anti-affinity: their domain is closed to a pod they select.
+    if (p.rules != nullptr) {
+      for (const PodAffinityTerm& term : p.rules->anti_affinity) {
+        if (!TermSelects(term, p.pod->ns(), pod)) continue;
+        if (std::optional<std::string_view> v = p.node->label(term.topology_key)) {
+          forbidden_by_existing_.insert({term.topology_key, std::string(*v)});
+        }
+      }
+    }
+    for (size_t i = 0; i < rules.affinity.size(); ++i) {
+      if (!TermSelects(rules.affinity[i], pod.ns(), *p.pod)) continue;
+      if (auto v = p.node->label(rules.affinity[i].topology_key)) {
+        affinity_values_[i].insert(std::string(*v));
+        ++affinity_matches;
+      }
+    }
+    for (size_t i = 0; i < rules.anti_affinity.size(); ++i) {
+      if (!TermSelects(rules.anti_affinity[i], pod.ns(), *p.pod)) continue;
+      if (auto v = p.node->label(rules.anti_affinity[i].topology_key)) {
+        anti_affinity_values_[i].insert(std::string(*v));
+      }
+    }
+  }
+  // The first pod of a group that must run together: nothing matches yet,
+  // and it matches its own terms (kube-scheduler lets it start the group).
+  if (!rules.affinity.empty() && affinity_matches == 0) {
+    affinity_self_start_ =
+        std::all_of(rules.affinity.begin(), rules.affinity.end(),
+                    [&](const auto& t) { return TermSelects(t, pod.ns(), pod); });
+  }
+
+  if (rules.spread.empty()) return;
+  // Domains are counted over the nodes the pod could use (node affinity and
+  // taints as each constraint's policy says) that carry every topology key.
+  std::unordered_map<std::string_view, std::vector<const kube::NodeView*>> eligible;  // by key
+  spread_.resize(rules.spread.size());
+  std::unordered_map<const kube::NodeView*, std::vector<bool>> node_ok;
+  for (const kube::NodeView* node : nodes) {
+    bool has_every_key = true;
+    for (const SpreadConstraint& c : rules.spread)
+      has_every_key = has_every_key && node->label(c.topology_key).has_value();
+    if (!has_every_key) continue;
+    std::vector<bool> ok(rules.spread.size());
+    const bool affinity_ok =
+        MatchesNodeSelector(pod, *node) && MatchesRequiredNodeAffinity(pod, *node);
+    const kube::Taint* untolerated = nullptr;
+    const bool taints_ok = ToleratesTaints(pod, *node, &untolerated);
+    for (size_t i = 0; i < rules.spread.size(); ++i) {
+      const SpreadConstraint& c = rules.spread[i];
+      ok[i] = (!c.honor_node_affinity || affinity_ok) && (!c.honor_taints || taints_ok);
+      if (ok[i]) spread_[i].counts.try_emplace(std::string(*node->label(c.topology_key)), 0);
+    }
+    node_ok.emplace(node, std::move(ok));
+  }
+  for (const PlacedPod& p : placed) {
+    if (p.pod->terminating() || p.pod->ns() != pod.ns()) continue;
+    auto it = node_ok.find(p.node);
+    if (it == node_ok.end()) continue;
+    for (size_t i = 0; i < rules.spread.size(); ++i) {
+      if (!it->second[i] || !SpreadSelects(rules.spread[i], *p.pod)) continue;
+      ++spread_[i].counts[std::string(*p.node->label(rules.spread[i].topology_key))];
+    }
+  }
+  for (size_t i = 0; i < rules.spread.size(); ++i) {
+    Spread& s = spread_[i];
+    s.constraint = &rules.spread[i];
+    s.self = SpreadSelects(rules.spread[i], pod) ? 1 : 0;
+    s.min = INT_MAX;
+    for (const auto& [value, n] : s.counts)
+      s.min = std::min(s.min, n);
+    // Fewer domains than minDomains: the missing ones count as empty.
+    if (s.min == INT_MAX || static_cast<int>(s.counts.size()) < s.constraint->min_domains) {
+      s.min = 0;
+    }
+  }
+}
+
+std::string_view TopologyFilter::Failure(const kube::NodeView& node) const {
+  // PodTopologySpread runs before InterPodAffinity in kube-scheduler's filters.
+  for (const Spread& s : spread_) {
+    std::optional<std::string_view> value = node.label(s.constraint->topology_key);
+    if (!value) return kSpreadMissingLabel;
+    auto it = s.counts.find(*value);
+    const int here = it == s.counts.end() ? 0 : it->second;
+    if (here + s.self - s.min > s.constraint->max_skew) return kSpreadNotMatch;
+  }
+  for (const Domain& d : forbidden_by_existing_) {
+    std::optional<std::string_view> value = node.label(d.key);
+    if (value && *value == d.value) return kExistingAntiAffinityNotMatch;
+  }
+  if (!affinity_self_start_) {
+    for (size_t i = 0; i < rules_.affinity.size(); ++i) {
+      std::optional<std::string_view> value = node.label(rules_.affinity[i].topology_key);
+      if (!value || !affinity_values_[i].contains(*value)) return kAffinityRulesNotMatch;
+    }
+  }
+  for (size_t i = 0; i < rules_.anti_affinity.size(); ++i) {
+    std::optional<std::string_view> value = node.label(rules_.anti_affinity[i].topology_key);
+    if (value && anti_affinity_values_[i].contains(*value)) {
+      return kAntiAffinityRulesNotMatch;
+    }
+  }
+  return "";
+}
+
+}  // namespace gpu_autoscaler::scheduler

@@ -1,0 +1,130 @@
+// File: scheduler/pod_topology.h
+//
+// Where a pod may go given the pods already placed, for the standalone
+// scheduler: required inter-pod affinity and anti-affinity (kube-scheduler's
+// InterPodAffinity filter, existing pods' anti-affinity included) and
+// topology spread constraints with whenUnsatisfiable: DoNotSchedule (its
+// PodTopologySpread filter). Preferred terms and ScheduleAnyway constraints
+// only score in kube-scheduler; the placement policy scores here, so they
+// are not read.
+//
+//   Result<PodTopologyRules> rules = ParsePodTopology(pod);    // once per pod
+//   TopologyFilter filter(pod, *rules, placed, nodes);         // once per decision
+//   std::string_view why = filter.Failure(node);               // per node; "" fits
+//
+// A term's namespaceSelector may be absent or {} (every namespace); one with
+// labels would need the namespaces' labels, which this scheduler does not
+// watch, so ParsePodTopology refuses it with a clear error.
+//
+// Thread-safety: pure functions; a TopologyFilter is immutable once built.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/status.h"
+#include "kube/node_view.h"
+#include "kube/pod_view.h"
+#include "kube/selector.h"
+
+namespace gpu_autoscaler::scheduler {
+
+// kube-scheduler's reasons, as the aggregated message shows them.
+inline constexpr std::string_view kAffinityRulesNotMatch =
+    "node(s) didn't match pod affinity rules";
+inline constexpr std::string_view kAntiAffinityRulesNotMatch =
+    "node(s) didn't match pod anti-affinity rules";
+inline constexpr std::string_view kExistingAntiAffinityNotMatch =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
+inline constexpr std::string_view kSpreadNotMatch =
+    "node(s) didn't match pod topology spread constraints";
+inline constexpr std::string_view kSpreadMissingLabel =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+
+struct PodAffinityTerm {
+  kube::LabelSelector selector;           // matchLabelKeys/mismatchLabelKeys folded in
+  bool matches_nothing = false;           // no labelSelector: the term selects no pod
+  std::vector<std::string> namespaces{};  // none: the owner's own namespace
+  bool all_namespaces = false;            // namespaceSelector: {}
+  std::string topology_key{};
+};
+
+struct SpreadConstraint {
+  int max_skew = 1;
+  std::string topology_key{};
+  kube::LabelSelector selector;  // matchLabelKeys folded in
+  bool matches_nothing = false;  // no labelSelector
+  int min_domains = 1;
+  bool honor_node_affinity = true;  // nodeAffinityPolicy: Honor (the default)
+  bool honor_taints = false;        // nodeTaintsPolicy: Honor (default Ignore)
+};
+
+struct PodTopologyRules {
+  std::vector<PodAffinityTerm> affinity{};       // required podAffinity
+  std::vector<PodAffinityTerm> anti_affinity{};  // required podAntiAffinity
+  std::vector<SpreadConstraint> spread{};        // DoNotSchedule only
+  bool empty() const { return affinity.empty() && anti_affinity.empty() && spread.empty(); }
+};
+
+// The pod's rules; empty when it has none. InvalidArgument, naming the field,
+// for what the API server's validation refuses or this scheduler cannot
+// evaluate.
+Result<PodTopologyRules> ParsePodTopology(const kube::PodView& pod);
+
+// Whether `term`, written by a pod of namespace `owner_ns`, selects `pod`.
+bool TermSelects(const PodAffinityTerm& term, std::string_view owner_ns, const kube::PodView& pod);
+
+// A pod already on a node (bound, or assumed while its Binding is sent).
+struct PlacedPod {
+  const kube::PodView* pod = nullptr;
+  const kube::NodeView* node = nullptr;
+  const PodTopologyRules* rules = nullptr;  // its own; null when none
+};
+
+class TopologyFilter {
+ public:
+  // `placed`: every placed pod when `rules` is not empty, else at least those
+  // with required anti-affinity. `nodes`: every node (spread constraints count
+  // domains over the nodes the pod could use).
+  TopologyFilter(const kube::PodView& pod, const PodTopologyRules& rules,
+                 std::span<const PlacedPod> placed, std::span<const kube::NodeView* const> nodes);
+
+  // "" when `node` satisfies every rule, else kube-scheduler's reason.
+  std::string_view Failure(const kube::NodeView& node) const;
+
+ private:
+  struct Domain {
+    std::string key;
+    std::string value;
+    bool operator==(const Domain&) const = default;
+  };
+  struct DomainHash {
+    size_t operator()(const Domain& d) const;
+  };
+  // Looked up by string_view, without a copy per node.
+  struct ValueHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using ValueSet = std::unordered_set<std::string, ValueHash, std::equal_to<>>;
+  struct Spread {
+    const SpreadConstraint* constraint = nullptr;
+    // By domain value, over the eligible nodes only.
+    std::unordered_map<std::string, int, ValueHash, std::equal_to<>> counts{};
+    int min = 0;
+    int self = 0;  // 1 when the pod matches its own selector
+  };
+
+  const PodTopologyRules& rules_;
+  std::unordered_set<Domain, DomainHash> forbidden_by_existing_{};
+  std::vector<ValueSet> affinity_values_{};  // per term
+  bool affinity_self_start_ = false;  // no pod matches yet, and the pod matches its own terms
+  std::vector<ValueSet> anti_affinity_values_{};
+  std::vector<Spread> spread_{};
+};
+
+}  // namespace gpu_autoscaler::scheduler
