@@ -981,6 +981,106 @@ online2_bound() { [[ -n $(pod_field online-2 'p["spec"].get("nodeName", "")' 2>/
 wait_for 30 online2_bound
 preemption_view
 
+step "15f. Serving replicas kept apart: required anti-affinity and a zone spread"
+# Three serving nodes in two zones (serve-1: four L40S GPUs, serve-2 and
+# serve-3: two). Four replicas of an inference service, each one GPU, with
+# required pod anti-affinity on the host: the policy alone would pack them,
+# the rule puts one on each node, and the fourth has nowhere to go, in
+# kube-scheduler's words.
+for spec in "serve-1 z1 4" "serve-2 z1 2" "serve-3 z2 2"; do
+  read -r node zone gpus <<<"$spec"
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Node
+metadata: {name: $node, labels: {nvidia.com/gpu.product: NVIDIA-L40S, kubernetes.io/hostname: $node, topology.kubernetes.io/zone: $zone, demo/pool: serving}}
+status:
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$gpus"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$gpus"}
+  conditions: [{type: Ready, status: "True"}]
+YAML
+done
+for i in 0 1 2 3; do
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: infer-$i, namespace: priority, labels: {app: infer}}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {demo/pool: serving}
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector: {matchLabels: {app: infer}}
+        topologyKey: kubernetes.io/hostname
+  containers: [{name: main, image: infer:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+done
+infer_settled() {
+  [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"].startswith("infer-")]
+bound = sum(1 for p in pods if p["spec"].get("nodeName"))
+told = sum(1 for p in pods if not p["spec"].get("nodeName") and any(
+    c["type"] == "PodScheduled" and c["status"] == "False" for c in p.get("status", {}).get("conditions", [])))
+print(bound, told)') == "3 1" ]]
+}
+wait_for 30 infer_settled
+get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    m = p["metadata"]
+    if not m["name"].startswith("infer-"):
+        continue
+    if p["spec"].get("nodeName"):
+        print("  pod/%-8s bound to %s" % (m["name"], p["spec"]["nodeName"]))
+    else:
+        for c in p.get("status", {}).get("conditions", []):
+            if c["type"] == "PodScheduled":
+                print("  pod/%-8s %s: %s" % (m["name"], c["reason"], c["message"]))'
+# Four workers spread over the two zones (maxSkew 1), on the GPUs the
+# replicas left (three on serve-1 in z1, one on each other node): packing
+# would put three on serve-1; the spread alternates the zones, and the
+# fourth would make z1 two ahead of z2, which has no GPU left.
+for i in 0 1 2 3; do
+  apply - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: spread-$i, namespace: priority, labels: {app: spread}}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {demo/pool: serving}
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}
+  containers: [{name: main, image: train:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+done
+spread_bound() {
+  [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"].startswith("spread-")]
+bound = sum(1 for p in pods if p["spec"].get("nodeName"))
+told = sum(1 for p in pods if not p["spec"].get("nodeName") and any(
+    c["type"] == "PodScheduled" and c["status"] == "False" for c in p.get("status", {}).get("conditions", [])))
+print(bound, told)') == "3 1" ]]
+}
+wait_for 30 spread_bound
+get /api/v1/namespaces/priority/pods | python3 -c '
+import json, sys
+zone = {"serve-1": "z1", "serve-2": "z1", "serve-3": "z2"}
+for p in json.load(sys.stdin)["items"]:
+    m = p["metadata"]
+    if not m["name"].startswith("spread-"):
+        continue
+    node = p["spec"].get("nodeName")
+    if node:
+        print("  pod/%-9s bound to %s (zone %s)" % (m["name"], node, zone[node]))
+    else:
+        for c in p.get("status", {}).get("conditions", []):
+            if c["type"] == "PodScheduled":
+                print("  pod/%-9s %s: %s" % (m["name"], c["reason"], c["message"]))'
+
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
 apply - <<'YAML' | sed 's/^/  /'
