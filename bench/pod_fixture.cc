@@ -17,13 +17,6 @@ std::string Hex(uint64_t v, int digits) {
   return out;
 }
 
-uint64_t Mix(uint64_t x) {  // splitmix64: stable pseudo-random per index
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 std::string Uid(int index, int salt) {
   uint64_t a = Mix(static_cast<uint64_t>(index) * 31 + salt), b = Mix(a);
   return Hex(a >> 32, 8) + "-" + Hex(a >> 16, 4) + "-4" + Hex(a, 3) + "-a" + Hex(b >> 48, 3) + "-" +
@@ -280,6 +273,13 @@ std::string PodListJson(int first, int count, const std::string& resource_versio
   }
   out += "]}";
   return out;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 }  // namespace gpu_autoscaler::bench

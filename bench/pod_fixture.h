@@ -14,11 +14,15 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
 namespace gpu_autoscaler::bench {
+
+// splitmix64: a stable pseudo-random number per index, for every fixture.
+uint64_t Mix(uint64_t x);
 
 // Namespace of pod `index` ("team-0" .. "team-19").
 std::string PodNamespace(int index, int namespaces = 20);

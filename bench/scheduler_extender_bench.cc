@@ -70,12 +70,7 @@ const char* const kPolicies[] = {"FragLookahead", "BestFit"};
 const char* const kBaseline = "BestFit";
 constexpr int kSampleNodes = 500;  // kube-scheduler's default sample at 5,000 nodes
 
-uint64_t Mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using bench::Mix;
 
 class Draw {  // deterministic draws
  public:

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "kube/object_codec.h"
+#include "pod_fixture.h"
 #include "scheduler/cluster_cache.h"
 
 namespace gpu_autoscaler::scheduler {
@@ -26,12 +27,7 @@ namespace {
 
 using nlohmann::json;
 
-uint64_t Mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using bench::Mix;
 
 json AntiAffinity(const std::string& app, const std::string& key) {
   return {{"podAntiAffinity",

@@ -1016,28 +1016,34 @@ spec:
   containers: [{name: main, image: infer:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
 done
-infer_settled() {
+three_bound_one_told() {  # three_bound_one_told PREFIX: 3 such pods bound, 1 told why not
   [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
 import json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"].startswith("infer-")]
+pods = [p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"].startswith(sys.argv[1])]
 bound = sum(1 for p in pods if p["spec"].get("nodeName"))
 told = sum(1 for p in pods if not p["spec"].get("nodeName") and any(
     c["type"] == "PodScheduled" and c["status"] == "False" for c in p.get("status", {}).get("conditions", [])))
-print(bound, told)') == "3 1" ]]
+print(bound, told)' "$1") == "3 1" ]]
 }
-wait_for 30 infer_settled
-get /api/v1/namespaces/priority/pods | python3 -c '
+placement_view() {  # placement_view PREFIX: where each such pod went, or why it did not
+  get /api/v1/namespaces/priority/pods | python3 -c '
 import json, sys
+zone = {"serve-1": "z1", "serve-2": "z1", "serve-3": "z2"}
 for p in json.load(sys.stdin)["items"]:
     m = p["metadata"]
-    if not m["name"].startswith("infer-"):
+    if not m["name"].startswith(sys.argv[1]):
         continue
-    if p["spec"].get("nodeName"):
-        print("  pod/%-8s bound to %s" % (m["name"], p["spec"]["nodeName"]))
+    node = p["spec"].get("nodeName")
+    if node:
+        where = " (zone %s)" % zone[node] if sys.argv[1] == "spread-" else ""
+        print("  pod/%-9s bound to %s%s" % (m["name"], node, where))
     else:
         for c in p.get("status", {}).get("conditions", []):
             if c["type"] == "PodScheduled":
-                print("  pod/%-8s %s: %s" % (m["name"], c["reason"], c["message"]))'
+                print("  pod/%-9s %s: %s" % (m["name"], c["reason"], c["message"]))' "$1"
+}
+wait_for 30 three_bound_one_told infer-
+placement_view infer-
 # Four workers spread over the two zones (maxSkew 1), on the GPUs the
 # replicas left (three on serve-1 in z1, one on each other node): packing
 # would put three on serve-1; the spread alternates the zones, and the
@@ -1056,30 +1062,8 @@ spec:
   containers: [{name: main, image: train:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
 YAML
 done
-spread_bound() {
-  [[ $(get /api/v1/namespaces/priority/pods | python3 -c '
-import json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"].startswith("spread-")]
-bound = sum(1 for p in pods if p["spec"].get("nodeName"))
-told = sum(1 for p in pods if not p["spec"].get("nodeName") and any(
-    c["type"] == "PodScheduled" and c["status"] == "False" for c in p.get("status", {}).get("conditions", [])))
-print(bound, told)') == "3 1" ]]
-}
-wait_for 30 spread_bound
-get /api/v1/namespaces/priority/pods | python3 -c '
-import json, sys
-zone = {"serve-1": "z1", "serve-2": "z1", "serve-3": "z2"}
-for p in json.load(sys.stdin)["items"]:
-    m = p["metadata"]
-    if not m["name"].startswith("spread-"):
-        continue
-    node = p["spec"].get("nodeName")
-    if node:
-        print("  pod/%-9s bound to %s (zone %s)" % (m["name"], node, zone[node]))
-    else:
-        for c in p.get("status", {}).get("conditions", []):
-            if c["type"] == "PodScheduled":
-                print("  pod/%-9s %s: %s" % (m["name"], c["reason"], c["message"]))'
+wait_for 30 three_bound_one_told spread-
+placement_view spread-
 
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
