@@ -181,14 +181,15 @@ void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
 
 void ClusterCache::SetTopologyLocked(const std::string& key, PodEntry& entry,
                                      const kube::PodView& pod) {
+  // A placed pod's rules bear on others through its required anti-affinity
+  // only. Its terms were valid enough for the API server; what this
+  // scheduler cannot read constrains nothing here.
   entry.topology.reset();
-  if (!pod.pod_affinity_json().empty() || !pod.pod_anti_affinity_json().empty() ||
-      !pod.topology_spread_json().empty()) {
-    // A bound pod's rules were valid enough for the API server; what this
-    // scheduler cannot read constrains nothing here.
-    if (Result<PodTopologyRules> rules = ParsePodTopology(pod); rules.ok() && !rules->empty()) {
-      entry.topology = std::make_shared<const PodTopologyRules>(std::move(rules).value());
-    }
+  if (Result<std::vector<PodAffinityTerm>> anti = ParseRequiredAntiAffinity(pod);
+      anti.ok() && !anti->empty()) {
+    auto rules = std::make_shared<PodTopologyRules>();
+    rules->anti_affinity = std::move(anti).value();
+    entry.topology = std::move(rules);
   }
   if (entry.topology && !entry.topology->anti_affinity.empty()) {
     anti_affinity_pods_.insert(key);

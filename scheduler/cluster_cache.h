@@ -203,7 +203,8 @@ class ClusterCache {
     int32_t priority = 0;  // the view's, kept here for preemption's scan of every pod
     std::string group{};   // its pod group's "ns/group"; empty when not in a gang
     int group_min = 0;     // the group's min-member as this pod states it (0: all)
-    std::shared_ptr<const PodTopologyRules> topology{};   // null when it has none
+    // Its required anti-affinity (the rest is unused once placed); null when none.
+    std::shared_ptr<const PodTopologyRules> topology{};
     std::shared_ptr<const kube::PodView> assumed_view{};  // an assumed pod's labels
   };
   // The rules of the pod being placed and the filter they make, for one

@@ -188,6 +188,18 @@ Result<PodTopologyRules> ParsePodTopology(const kube::PodView& pod) {
   return rules;
 }
 
+Result<std::vector<PodAffinityTerm>> ParseRequiredAntiAffinity(const kube::PodView& pod) {
+  const std::string_view text = pod.pod_anti_affinity_json();
+  if (text.find("requiredDuringSchedulingIgnoredDuringExecution") == std::string_view::npos) {
+    return std::vector<PodAffinityTerm>();  // none, or preferred terms only
+  }
+  try {
+    return ParseTerms(text, pod, "spec.affinity.podAntiAffinity");
+  } catch (const json::exception& e) {
+    return InvalidArgumentError(std::string("pod anti-affinity: ") + e.what());
+  }
+}
+
 bool TermSelects(const PodAffinityTerm& term, std::string_view owner_ns, const kube::PodView& pod) {
   if (term.matches_nothing) return false;
   if (!term.all_namespaces) {

@@ -74,6 +74,9 @@ struct PodTopologyRules {
 // for what the API server's validation refuses or this scheduler cannot
 // evaluate.
 Result<PodTopologyRules> ParsePodTopology(const kube::PodView& pod);
+// Only the required anti-affinity: all a placed pod's rules do to others.
+// Cheap for a pod without (no JSON is parsed).
+Result<std::vector<PodAffinityTerm>> ParseRequiredAntiAffinity(const kube::PodView& pod);
 
 // Whether `term`, written by a pod of namespace `owner_ns`, selects `pod`.
 bool TermSelects(const PodAffinityTerm& term, std::string_view owner_ns, const kube::PodView& pod);

@@ -439,13 +439,14 @@ std::string StandaloneScheduler::StartPreemption(PreemptionWrites writes) {
 
 std::string StandaloneScheduler::WritePreemption(const PreemptionWrites& writes) {
   const Clock::TimePoint start = options_.clock->Now();
+  // The nominations first, as kube-scheduler writes them with the pod's
+  // condition before its preemption goroutine evicts: whoever watches sees
+  // where the pod is going while its victims go.
+  for (const auto& [pod, node] : writes.nominations)
+    (void)hooks_.nominate(pod->ns(), pod->name(), node);
+  ClearNominations(writes.dropped);
   int evicted = 0;
   std::string failed = EvictAll(writes.evictions, &evicted);
-  if (failed.empty()) {
-    for (const auto& [pod, node] : writes.nominations)
-      (void)hooks_.nominate(pod->ns(), pod->name(), node);
-    ClearNominations(writes.dropped);
-  }
   metrics_->Preemption(failed.empty() ? "preempted" : "error", evicted);
   metrics_->PreemptionWrites(failed.empty() ? "success" : "error",
                              Seconds(options_.clock->Now() - start));

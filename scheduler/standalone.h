@@ -176,9 +176,9 @@ class StandaloneScheduler {
   // one went; else what failed first in their order. `evicted` counts those
   // that went.
   std::string EvictAll(const std::vector<Eviction>& evictions, int* evicted);
-  // The API writes of one planned preemption, in this order: the victims
-  // evicted, then the preemptors' nominations written and the nominations
-  // they displaced cleared.
+  // The API writes of one planned preemption, in this order: the preemptors'
+  // nominations written and the nominations they displaced cleared, then the
+  // victims evicted.
   struct PreemptionWrites {
     std::shared_ptr<const void> plan{};  // owns what `evictions` points into
     std::vector<Eviction> evictions{};

@@ -373,6 +373,7 @@ TEST_F(PreemptionProcessTest, ARunningGangGoesWholeOrNotAtAll) {
   ASSERT_TRUE(WaitFor([&] { return Terminating("t0") && Terminating("t1"); }))
       << Scheduled("urgent") << "\n"
       << scheduler_.Log();
+  ASSERT_TRUE(WaitFor([&] { return !Nominated("urgent").empty(); }));
   const std::string node = Nominated("urgent");
   EXPECT_TRUE(node == "a" || node == "b") << node;
   const std::string whole = "with all of pod group " + ns_ + "/train, which cannot run without";
