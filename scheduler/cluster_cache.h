@@ -178,7 +178,14 @@ class ClusterCache {
   // Whether a pod of priority below `priority` is terminating on `node`: a
   // preemption there is still under way, and preempting again would only
   // evict more.
+  // A pod being evicted counts from the moment it is planned (MarkEvicting),
+  // before the informer shows it terminating.
   bool PreemptionUnderWay(std::string_view node, int32_t priority) const;
+  // Marks the bound pods ("ns/name") as being evicted by this scheduler, or
+  // not any more (their eviction failed). The informer's copies may lag
+  // behind the DELETE: a preemptor tried again meanwhile must not plan the
+  // same victims again.
+  void MarkEvicting(std::span<const std::string> keys, bool evicting);
 
   // Expected fragmented share of the idle GPU capacity (FGD's measure over
   // the target workload learnt from the cluster's own pods), 0..1.
@@ -206,6 +213,7 @@ class ClusterCache {
     // Its required anti-affinity (the rest is unused once placed); null when none.
     std::shared_ptr<const PodTopologyRules> topology{};
     std::shared_ptr<const kube::PodView> assumed_view{};  // an assumed pod's labels
+    bool evicting = false;                                // MarkEvicting
   };
   // The rules of the pod being placed and the filter they make, for one
   // decision (standalone mode). Filled in place: the filter refers to rules.

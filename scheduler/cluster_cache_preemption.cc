@@ -490,12 +490,19 @@ std::string ClusterCache::NominatedNode(std::string_view ns, std::string_view na
 bool ClusterCache::PreemptionUnderWay(std::string_view node, int32_t priority) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, entry] : pods_) {
-    if (entry.node == node && entry.view && entry.view->terminating() &&
-        PriorityOf(*entry.view) < priority) {
+    if (entry.node == node && (entry.evicting || (entry.view && entry.view->terminating())) &&
+        entry.priority < priority) {
       return true;
     }
   }
   return false;
+}
+
+void ClusterCache::MarkEvicting(std::span<const std::string> keys, bool evicting) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& key : keys) {
+    if (auto it = pods_.find(key); it != pods_.end()) it->second.evicting = evicting;
+  }
 }
 
 }  // namespace gpu_autoscaler::scheduler

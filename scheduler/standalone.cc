@@ -312,6 +312,7 @@ std::string StandaloneScheduler::Preempt(const PodPtr& pod, const std::string& n
     if (!victim.pod_group.empty()) whole_groups.insert(victim.pod_group);
     writes.evictions.push_back({.victim = &victim, .preemptor = pod.get(), .node = &planned->node});
   }
+  MarkEvicting(writes, true);
   if (std::string failed = StartPreemption(std::move(writes)); !failed.empty()) return failed;
   std::string text = "preemption: evicting " + std::to_string(planned->victims.size()) +
                      " pod(s) of lower priority on node \"" + planned->node + "\" (" + names + ")" +
@@ -385,6 +386,7 @@ std::string StandaloneScheduler::PreemptGroup(const PodGroupRef& group,
     writes.evictions.push_back(
         {.victim = &v.victim, .preemptor = v.preemptor.get(), .node = &v.node});
   }
+  MarkEvicting(writes, true);
   if (std::string failed = StartPreemption(std::move(writes)); !failed.empty()) return failed;
   std::string where;
   for (const std::string& node : nodes)
@@ -447,10 +449,18 @@ std::string StandaloneScheduler::WritePreemption(const PreemptionWrites& writes)
   ClearNominations(writes.dropped);
   int evicted = 0;
   std::string failed = EvictAll(writes.evictions, &evicted);
+  if (!failed.empty()) MarkEvicting(writes, false);  // the next attempt plans again
   metrics_->Preemption(failed.empty() ? "preempted" : "error", evicted);
   metrics_->PreemptionWrites(failed.empty() ? "success" : "error",
                              Seconds(options_.clock->Now() - start));
   return failed;
+}
+
+void StandaloneScheduler::MarkEvicting(const PreemptionWrites& writes, bool evicting) {
+  std::vector<std::string> keys;
+  for (const Eviction& e : writes.evictions)
+    keys.push_back(PodKey(*e.victim->pod));
+  cache_.MarkEvicting(keys, evicting);
 }
 
 bool StandaloneScheduler::HeldForPreemption(const std::string& key,

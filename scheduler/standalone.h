@@ -193,6 +193,8 @@ class StandaloneScheduler {
   std::string StartPreemption(PreemptionWrites writes);
   // Runs them and counts the outcome; "" or what failed.
   std::string WritePreemption(const PreemptionWrites& writes);
+  // Tells the cache the victims are going (or, after a failure, not all).
+  void MarkEvicting(const PreemptionWrites& writes, bool evicting);
   // Whether any of these pods' preemption writes are still under way; if
   // so, `key` waits for them to end (they queue it again).
   bool HeldForPreemption(const std::string& key, const std::vector<PodPtr>& pods);

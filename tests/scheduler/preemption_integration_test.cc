@@ -163,7 +163,8 @@ TEST_F(PreemptionProcessTest, BudgetsAndPreemptionPolicyNeverAreRespected) {
             "eligible due to preemptionPolicy=Never.");
   AddPending("urgent", 1000);
   ASSERT_TRUE(WaitFor([&] { return Nominated("urgent") == "b"; })) << scheduler_.Log();
-  EXPECT_TRUE(Terminating("batch-0"));  // priority 50, but no budget stands in the way
+  // The nomination is written first, then the victims go.
+  EXPECT_TRUE(WaitFor([&] { return Terminating("batch-0"); }));  // no budget stands in the way
   EXPECT_FALSE(Terminating("web-0"));
   FinishDeletion("batch-0");
   ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "b"; })) << scheduler_.Log();
@@ -271,7 +272,7 @@ TEST_F(PreemptionProcessTest, BudgetsThatCannotBeListedDelayButDoNotStopScheduli
   AddPending("urgent", 1000);
   ASSERT_TRUE(WaitFor([&] { return Nominated("urgent") == "a"; }, std::chrono::seconds(40)))
       << scheduler_.Log();
-  EXPECT_TRUE(Terminating("low"));
+  EXPECT_TRUE(WaitFor([&] { return Terminating("low"); }));
   EXPECT_NE(scheduler_.Log().find("PodDisruptionBudgets not synced after 10 s"), std::string::npos)
       << scheduler_.Log();
   FinishDeletion("low");
@@ -299,8 +300,7 @@ TEST_F(PreemptionProcessTest, AGangPreemptsForAllItsMembersAndBindsTogether) {
       << Scheduled("w0") << "\n"
       << scheduler_.Log();
   EXPECT_NE(Nominated("w0"), Nominated("w1"));
-  EXPECT_TRUE(Terminating("low-a"));
-  EXPECT_TRUE(Terminating("low-b"));
+  EXPECT_TRUE(WaitFor([&] { return Terminating("low-a") && Terminating("low-b"); }));
   // The message says so once (the status then says the group waits); the
   // Events are recorded in the background, so they are waited for.
   const std::string evicting =
@@ -515,7 +515,7 @@ TEST_F(PreemptionProcessTest, SynchronousPreemptionHoldsUpTheLoop) {
       << scheduler_.Log();
   AddPod({.name = "plain", .requests = {{"nvidia.com/gpu", "1"}}});
   ASSERT_TRUE(WaitFor([&] { return NodeOf("plain") == "b"; })) << scheduler_.Log();
-  EXPECT_TRUE(Terminating("low-0"));
+  EXPECT_TRUE(Terminating("low-0")) << scheduler_.Log();
   EXPECT_TRUE(Terminating("low-1"));
 }
 

@@ -745,5 +745,26 @@ TEST(NominationTest, APreemptionUnderWayIsSeen) {
   EXPECT_FALSE(cache->PreemptionUnderWay("b", 1000));
 }
 
+// A victim counts as going from the moment it is planned, before the informer
+// shows it terminating: a preemptor tried again meanwhile waits instead of
+// evicting it a second time. A failed eviction unmarks it.
+TEST(NominationTest, AVictimBeingEvictedIsSeenBeforeTheInformerShowsIt) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1);
+  json pod = testutil::PodJson(
+      {.name = "victim", .requests = {{"nvidia.com/gpu", "1"}}, .node = "a", .phase = "Running"});
+  pod["spec"]["priority"] = 10;
+  auto view = kube::DecodePod(pod.dump());
+  ASSERT_TRUE(view.ok());
+  cache->UpsertPod(std::make_shared<const kube::PodView>(std::move(view).value()));
+  EXPECT_FALSE(cache->PreemptionUnderWay("a", 1000));
+  const std::vector<std::string> victims = {"default/victim"};
+  cache->MarkEvicting(victims, true);
+  EXPECT_TRUE(cache->PreemptionUnderWay("a", 1000));
+  EXPECT_FALSE(cache->PreemptionUnderWay("a", 10));
+  cache->MarkEvicting(victims, false);
+  EXPECT_FALSE(cache->PreemptionUnderWay("a", 1000));
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::scheduler
