@@ -169,7 +169,7 @@ TEST_F(PreemptionProcessTest, BudgetsAndPreemptionPolicyNeverAreRespected) {
   FinishDeletion("batch-0");
   ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "b"; })) << scheduler_.Log();
   EXPECT_EQ(NodeOf("polite"), "");
-  EXPECT_FALSE(Terminating("web-0"));
+  EXPECT_FALSE(Terminating("web-0")) << scheduler_.Log();
 }
 
 // The extender's preemptVerb, as kube-scheduler v1.20.10+, v1.21.4+ and
