@@ -101,6 +101,11 @@ bool ClusterCache::HasNode(std::string_view name) const {
   return nodes_.find(name) != nodes_.end();
 }
 
+bool ClusterCache::Accounted(std::string_view ns, std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pods_.find(PodKey(ns, name)) != pods_.end();
+}
+
 std::shared_ptr<const kube::PodView> ClusterCache::FindPod(std::string_view ns,
                                                            std::string_view name) const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -107,6 +107,8 @@ class ClusterCache {
   void DeletePod(std::string_view ns, std::string_view name);
 
   bool HasNode(std::string_view name) const;
+  // Whether the pod is accounted: bound, or assumed while its Binding is sent.
+  bool Accounted(std::string_view ns, std::string_view name) const;
   // The cached pod, for the extender's bind (which names only the pod).
   std::shared_ptr<const kube::PodView> FindPod(std::string_view ns, std::string_view name) const;
 

@@ -192,6 +192,9 @@ void StandaloneScheduler::Run(std::stop_token stop) {
 }
 
 void StandaloneScheduler::ScheduleOne(const std::string& key, const PodPtr& pod) {
+  // Its Binding is in flight (the informer has not shown it bound yet): its
+  // own room would make it fit nowhere, and it must not preempt for that.
+  if (cache_.Accounted(pod->ns(), pod->name())) return;
   const Clock::TimePoint start = options_.clock->Now();
   const std::string nominated = cache_.NominatedNode(pod->ns(), pod->name());
   Result<PlacementChoice> choice = Choose(*pod, nominated);
@@ -223,12 +226,13 @@ void StandaloneScheduler::ScheduleGroup(const PodGroupRef& group, const PodPtr& 
   std::vector<PodPtr> pending;
   int bound = 0;
   for (const PodPtr& m : members) {
-    if (!m->node_name().empty()) {
-      ++bound;
+    if (!m->node_name().empty() || cache_.Accounted(m->ns(), m->name())) {
+      ++bound;  // bound, or its Binding in flight
     } else if (Ours(*m)) {
       pending.push_back(m);
     }
   }
+  if (pending.empty()) return;  // every member placed
   std::sort(pending.begin(), pending.end(),
             [](const PodPtr& a, const PodPtr& b) { return a->name() < b->name(); });
   if (HeldForPreemption(PodKey(*trigger), pending)) return;
