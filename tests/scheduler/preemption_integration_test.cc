@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -452,6 +453,32 @@ TEST_F(PreemptionProcessTest, HigherPriorityPodsAreTriedFirst) {
   EXPECT_NE(
       Metrics().find("gpu_autoscaler_scheduler_preemption_attempts_total{result=\"preempted\"} 0"),
       std::string::npos);
+}
+
+// A pod whose Binding is in flight, changed meanwhile (here a label; in
+// practice its own status write), is not tried again: its own room would
+// make it fit nowhere, and it would preempt the pod on the other node.
+TEST_F(PreemptionProcessTest, APodWhoseBindingIsInFlightDoesNotPreempt) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
+  AddRunning("low", "b", "0", 10);
+  StartScheduler();
+  const std::string urgent = PriorityClass(1000);
+  ASSERT_TRUE(server_->SetLatency(std::chrono::seconds(2), "create", "pods").ok());
+  AddPod({.name = "urgent",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .spec_extra = {{"priorityClassName", urgent}}});
+  // The scheduler has seen it (its create was the slow part) and sent the
+  // Binding, which the server holds; the pod changes meanwhile.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(client_
+                  ->Patch({kube::resources::kPods, ns_, "urgent", ""}, kube::PatchType::kMerge,
+                          R"({"metadata":{"labels":{"touched":"yes"}}})")
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
+  ASSERT_TRUE(server_->ClearFaults().ok());
+  EXPECT_FALSE(Terminating("low"));
+  EXPECT_TRUE(EventsFor("low", "Preempted").empty());
 }
 
 // Preemption's API writes run beside the loop: while the victims' DELETEs
