@@ -259,7 +259,6 @@ TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules&
   if (rules.spread.empty()) return;
   // Domains are counted over the nodes the pod could use (node affinity and
   // taints as each constraint's policy says) that carry every topology key.
-  std::unordered_map<std::string_view, std::vector<const kube::NodeView*>> eligible;  // by key
   spread_.resize(rules.spread.size());
   std::unordered_map<const kube::NodeView*, std::vector<bool>> node_ok;
   for (const kube::NodeView* node : nodes) {
