@@ -327,10 +327,13 @@ class ClusterCache {
   // With every pod of evictable.lower[node] out of the node and the pod
   // fitting there: spares what it can in preemption.h's order and returns
   // the victims, or nullopt with `why` when the node does not help after all.
+  // `topology` (may be null): the pod's inter-pod rules, which a spared pod
+  // must not break either.
   std::optional<PreemptionCandidate> ReprieveLocked(
       const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
       const NodeEntry& node, const Evictable& evictable,
-      const std::vector<DisruptionBudget>& budgets, const DryRunOptions& options, std::string* why);
+      const std::vector<DisruptionBudget>& budgets, const DryRunOptions& options,
+      const TopologyFilter* topology, std::string* why);
   Result<PreemptionPlan> PlanPreemptionLocked(const kube::PodView& pod,
                                               const std::vector<DisruptionBudget>& budgets,
                                               const std::vector<NodeEntry*>& candidates,

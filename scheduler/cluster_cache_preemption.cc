@@ -164,7 +164,7 @@ ClusterCache::Evictable ClusterCache::EvictableLocked(int32_t below_priority,
 std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
     const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
     const NodeEntry& node, const Evictable& evictable, const std::vector<DisruptionBudget>& budgets,
-    const DryRunOptions& options, std::string* why) {
+    const DryRunOptions& options, const TopologyFilter* topology, std::string* why) {
   std::vector<PreemptionVictim> victims;
   std::unordered_map<const kube::PodView*, PodEntry*> entry_of;
   for (PodEntry* e : evictable.lower[node.index]) {
@@ -182,6 +182,22 @@ std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
       victims.begin(), victims.end(),
       [&rank](const PreemptionVictim& a, const PreemptionVictim& b) { return rank(a) < rank(b); });
   PreemptionCandidate candidate{.node = node.offer.spec.name, .order = node.index};
+  // The node's pods out of it as the reprieve goes, for the inter-pod rules:
+  // every lower-priority pod at first.
+  std::vector<const PodEntry*> out(evictable.lower[node.index].begin(),
+                                   evictable.lower[node.index].end());
+  std::vector<PlacedPod> removed;
+  auto topology_allows = [&](const PodEntry* back) {
+    if (topology == nullptr) return true;
+    removed.clear();
+    for (const PodEntry* e : out) {
+      if (e != back) {
+        removed.push_back(
+            {.pod = e->view.get(), .node = node.view.get(), .rules = e->topology.get()});
+      }
+    }
+    return topology->Failure(*node.view, removed).empty();
+  };
   std::unordered_set<const PodEntry*> gone;
   std::unordered_map<std::string_view, int> gone_alone;  // by gang
   bool whole_gang = false;
@@ -198,7 +214,11 @@ std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
       // Spared only where it runs: on its own GPUs (MIG pods are placed
       // by count), with the preemptor still fitting.
       const bool own = e.demand.kind == GpuKind::kMig || e.gpus == gpus;
-      if (own && CheckNodeLocked(node, pod, demand, request, false).empty()) continue;
+      if (own && CheckNodeLocked(node, pod, demand, request, false).empty() &&
+          topology_allows(&e)) {
+        std::erase(out, &e);
+        continue;
+      }
       UnplaceLocked(e);
       e.gpus = gpus;
     }
@@ -226,7 +246,10 @@ std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
     }
     for (PodEntry* m : gang->members) {
       if (gone.count(m)) continue;
-      if (m->node_index == node.index && m->binding >= 0) UnplaceLocked(*m);  // spared before
+      if (m->node_index == node.index && m->binding >= 0) {  // spared before
+        UnplaceLocked(*m);
+        out.push_back(m);
+      }
       candidate.victims.push_back({.pod = m->view, .priority = m->priority, .pod_group = e.group});
       gone.insert(m);
     }
@@ -255,8 +278,9 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   const autoscale::PodRequest request = RequestOf(demand);
   const int32_t priority = std::min(PriorityOf(pod), options.victims_below);
   const HeldFrom held_from = options.held_from ? *options.held_from : HeldFromLocked(pod);
-  // Inter-pod rules as the cluster is: a node they close is not helped by
-  // evictions (evicting for anti-affinity is not done; docs/scheduler.md, Limits).
+  // Inter-pod rules: a node closed by a rule that evictions cannot change
+  // (no partner for affinity, a missing label) is not helped; anti-affinity
+  // and skew are checked again with the victims gone.
   TopologyCheck topology;
   if (options.predicates) {
     if (Status s = PrepareTopologyLocked(pod, &topology); !s.ok()) {
@@ -282,11 +306,16 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
   const int unplaceable = unplaceable_;
   std::vector<PodEntry> held;
   for (const NodeEntry* node : candidates) {
-    if (options.predicates &&
-        (!NodePredicateFailure(pod, *node->view).empty() ||
-         (topology.filter && !topology.filter->Failure(*node->view).empty()))) {
+    if (options.predicates && !NodePredicateFailure(pod, *node->view).empty()) {
       count(kNotHelpful);  // no eviction changes a taint, a selector or a cordon
       continue;
+    }
+    if (topology.filter) {
+      std::string_view rule = topology.filter->Failure(*node->view);
+      if (!rule.empty() && !EvictionsMayClear(rule)) {
+        count(kNotHelpful);
+        continue;
+      }
     }
     const std::vector<PodEntry*>& evictable = lower[node->index];
     if (evictable.empty()) {
@@ -310,10 +339,19 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
       UnplaceLocked(*e);
     }
     std::string why = CheckHeldNodeLocked(*node, pod, demand, request, false, held_from, &held);
+    if (why.empty() && topology.filter) {
+      std::vector<PlacedPod> removed;
+      removed.reserve(evictable.size());
+      for (const PodEntry* e : evictable)
+        removed.push_back(
+            {.pod = e->view.get(), .node = node->view.get(), .rules = e->topology.get()});
+      why = topology.filter->Failure(*node->view, removed);
+    }
+    const TopologyFilter* rules = topology.filter ? &*topology.filter : nullptr;
     if (!why.empty()) {
       count(why);
     } else if (std::optional<PreemptionCandidate> candidate = ReprieveLocked(
-                   pod, demand, request, *node, evictable_pods, budgets, options, &why)) {
+                   pod, demand, request, *node, evictable_pods, budgets, options, rules, &why)) {
       // The placement score only breaks ties: most nodes lose on their victims.
       if (!best || CompareByVictims(*candidate, *best) <= 0) {
         candidate->score = std::max(0, engine_->ScoreOf(node->index, request).score);

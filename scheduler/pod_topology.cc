@@ -217,50 +217,65 @@ size_t TopologyFilter::DomainHash::operator()(const Domain& d) const {
   return std::hash<std::string>()(d.key) * 31 + std::hash<std::string>()(d.value);
 }
 
+bool EvictionsMayClear(std::string_view reason) {
+  return reason == kAntiAffinityRulesNotMatch || reason == kExistingAntiAffinityNotMatch ||
+         reason == kSpreadNotMatch;
+}
+
+bool TopologyFilter::MatchesAllAffinityTerms(const kube::PodView& other) const {
+  if (rules_.affinity.empty()) return false;
+  for (const PodAffinityTerm& term : rules_.affinity) {
+    if (!TermSelects(term, pod_.ns(), other)) return false;
+  }
+  return true;
+}
+
+bool TopologyFilter::CountsForSpread(const Spread& s, const kube::PodView& other) const {
+  return !other.terminating() && other.ns() == pod_.ns() && SpreadSelects(*s.constraint, other);
+}
+
 TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules& rules,
                                std::span<const PlacedPod> placed,
                                std::span<const kube::NodeView* const> nodes)
-    : rules_(rules),
-      affinity_values_(rules.affinity.size()),
-      anti_affinity_values_(rules.anti_affinity.size()) {
-  int affinity_matches = 0;
+    : pod_(pod),
+      rules_(rules),
+      affinity_counts_(rules.affinity.size()),
+      anti_affinity_counts_(rules.anti_affinity.size()) {
   for (const PlacedPod& p : placed) {
     // Existing pods' anti-affinity: their domain is closed to a pod they select.
     if (p.rules != nullptr) {
       for (const PodAffinityTerm& term : p.rules->anti_affinity) {
         if (!TermSelects(term, p.pod->ns(), pod)) continue;
         if (std::optional<std::string_view> v = p.node->label(term.topology_key)) {
-          forbidden_by_existing_.insert({term.topology_key, std::string(*v)});
+          ++existing_anti_affinity_[{term.topology_key, std::string(*v)}];
         }
       }
     }
-    for (size_t i = 0; i < rules.affinity.size(); ++i) {
-      if (!TermSelects(rules.affinity[i], pod.ns(), *p.pod)) continue;
-      if (auto v = p.node->label(rules.affinity[i].topology_key)) {
-        affinity_values_[i].insert(std::string(*v));
-        ++affinity_matches;
+    // A partner counts only when it matches every affinity term (kube-scheduler's
+    // updateWithAffinityTerms).
+    if (MatchesAllAffinityTerms(*p.pod)) {
+      for (size_t i = 0; i < rules.affinity.size(); ++i) {
+        if (auto v = p.node->label(rules.affinity[i].topology_key)) {
+          ++affinity_counts_[i][std::string(*v)];
+          ++affinity_pairs_;
+        }
       }
     }
     for (size_t i = 0; i < rules.anti_affinity.size(); ++i) {
       if (!TermSelects(rules.anti_affinity[i], pod.ns(), *p.pod)) continue;
       if (auto v = p.node->label(rules.anti_affinity[i].topology_key)) {
-        anti_affinity_values_[i].insert(std::string(*v));
+        ++anti_affinity_counts_[i][std::string(*v)];
       }
     }
   }
-  // The first pod of a group that must run together: nothing matches yet,
-  // and it matches its own terms (kube-scheduler lets it start the group).
-  if (!rules.affinity.empty() && affinity_matches == 0) {
-    affinity_self_start_ =
-        std::all_of(rules.affinity.begin(), rules.affinity.end(),
-                    [&](const auto& t) { return TermSelects(t, pod.ns(), pod); });
-  }
+  self_matches_affinity_ = MatchesAllAffinityTerms(pod);
 
   if (rules.spread.empty()) return;
   // Domains are counted over the nodes the pod could use (node affinity and
   // taints as each constraint's policy says) that carry every topology key.
   spread_.resize(rules.spread.size());
-  std::unordered_map<const kube::NodeView*, std::vector<bool>> node_ok;
+  for (size_t i = 0; i < rules.spread.size(); ++i)
+    spread_[i].constraint = &rules.spread[i];
   for (const kube::NodeView* node : nodes) {
     bool has_every_key = true;
     for (const SpreadConstraint& c : rules.spread)
@@ -276,21 +291,18 @@ TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules&
       ok[i] = (!c.honor_node_affinity || affinity_ok) && (!c.honor_taints || taints_ok);
       if (ok[i]) spread_[i].counts.try_emplace(std::string(*node->label(c.topology_key)), 0);
     }
-    node_ok.emplace(node, std::move(ok));
+    spread_eligible_.emplace(node, std::move(ok));
   }
   for (const PlacedPod& p : placed) {
-    if (p.pod->terminating() || p.pod->ns() != pod.ns()) continue;
-    auto it = node_ok.find(p.node);
-    if (it == node_ok.end()) continue;
-    for (size_t i = 0; i < rules.spread.size(); ++i) {
-      if (!it->second[i] || !SpreadSelects(rules.spread[i], *p.pod)) continue;
+    auto it = spread_eligible_.find(p.node);
+    if (it == spread_eligible_.end()) continue;
+    for (size_t i = 0; i < spread_.size(); ++i) {
+      if (!it->second[i] || !CountsForSpread(spread_[i], *p.pod)) continue;
       ++spread_[i].counts[std::string(*p.node->label(rules.spread[i].topology_key))];
     }
   }
-  for (size_t i = 0; i < rules.spread.size(); ++i) {
-    Spread& s = spread_[i];
-    s.constraint = &rules.spread[i];
-    s.self = SpreadSelects(rules.spread[i], pod) ? 1 : 0;
+  for (Spread& s : spread_) {
+    s.self = SpreadSelects(*s.constraint, pod) ? 1 : 0;
     s.min = INT_MAX;
     for (const auto& [value, n] : s.counts)
       s.min = std::min(s.min, n);
@@ -301,30 +313,75 @@ TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules&
   }
 }
 
-std::string_view TopologyFilter::Failure(const kube::NodeView& node) const {
-  // PodTopologySpread runs before InterPodAffinity in kube-scheduler's filters.
-  for (const Spread& s : spread_) {
-    std::optional<std::string_view> value = node.label(s.constraint->topology_key);
-    if (!value) return kSpreadMissingLabel;
-    auto it = s.counts.find(*value);
-    const int here = it == s.counts.end() ? 0 : it->second;
-    if (here + s.self - s.min > s.constraint->max_skew) return kSpreadNotMatch;
+std::string_view TopologyFilter::Failure(const kube::NodeView& node,
+                                         std::span<const PlacedPod> removed) const {
+  // kube-scheduler's filter order: PodTopologySpread, then InterPodAffinity
+  // (the pod's affinity, its anti-affinity, the existing pods' anti-affinity).
+  // Removed pods are on `node`, so they leave only its own domains.
+  if (!spread_.empty()) {
+    auto eligible = spread_eligible_.find(&node);
+    for (size_t i = 0; i < spread_.size(); ++i) {
+      const Spread& s = spread_[i];
+      std::optional<std::string_view> value = node.label(s.constraint->topology_key);
+      if (!value) return kSpreadMissingLabel;
+      auto it = s.counts.find(*value);
+      int here = it == s.counts.end() ? 0 : it->second;
+      int min = s.min;
+      if (!removed.empty() && eligible != spread_eligible_.end() && eligible->second[i]) {
+        for (const PlacedPod& p : removed)
+          here -= CountsForSpread(s, *p.pod) ? 1 : 0;
+        min = std::min(min, here);
+      }
+      if (here + s.self - min > s.constraint->max_skew) return kSpreadNotMatch;
+    }
   }
-  for (const Domain& d : forbidden_by_existing_) {
-    std::optional<std::string_view> value = node.label(d.key);
-    if (value && *value == d.value) return kExistingAntiAffinityNotMatch;
-  }
-  if (!affinity_self_start_) {
+  if (!rules_.affinity.empty()) {
+    int pairs = affinity_pairs_;
+    bool partners_everywhere = true;
     for (size_t i = 0; i < rules_.affinity.size(); ++i) {
       std::optional<std::string_view> value = node.label(rules_.affinity[i].topology_key);
-      if (!value || !affinity_values_[i].contains(*value)) return kAffinityRulesNotMatch;
+      if (!value) return kAffinityRulesNotMatch;  // every topology key must be on the node
+      auto it = affinity_counts_[i].find(*value);
+      int here = it == affinity_counts_[i].end() ? 0 : it->second;
+      for (const PlacedPod& p : removed) {
+        if (MatchesAllAffinityTerms(*p.pod)) --here;
+      }
+      if (here <= 0) partners_everywhere = false;
+    }
+    if (!removed.empty()) {
+      for (const PlacedPod& p : removed) {
+        if (!MatchesAllAffinityTerms(*p.pod)) continue;
+        for (const PodAffinityTerm& term : rules_.affinity)
+          pairs -= p.node->label(term.topology_key).has_value() ? 1 : 0;
+      }
+    }
+    // The first pod of a group that must run together: nothing matches yet,
+    // and it matches its own terms (kube-scheduler lets it start the group).
+    if (!partners_everywhere && !(pairs == 0 && self_matches_affinity_)) {
+      return kAffinityRulesNotMatch;
     }
   }
   for (size_t i = 0; i < rules_.anti_affinity.size(); ++i) {
-    std::optional<std::string_view> value = node.label(rules_.anti_affinity[i].topology_key);
-    if (value && anti_affinity_values_[i].contains(*value)) {
-      return kAntiAffinityRulesNotMatch;
+    const PodAffinityTerm& term = rules_.anti_affinity[i];
+    std::optional<std::string_view> value = node.label(term.topology_key);
+    if (!value) continue;
+    auto it = anti_affinity_counts_[i].find(*value);
+    int here = it == anti_affinity_counts_[i].end() ? 0 : it->second;
+    for (const PlacedPod& p : removed)
+      here -= TermSelects(term, pod_.ns(), *p.pod) ? 1 : 0;
+    if (here > 0) return kAntiAffinityRulesNotMatch;
+  }
+  for (const auto& [domain, count] : existing_anti_affinity_) {
+    std::optional<std::string_view> value = node.label(domain.key);
+    if (!value || *value != domain.value) continue;
+    int here = count;
+    for (const PlacedPod& p : removed) {
+      if (p.rules == nullptr) continue;
+      for (const PodAffinityTerm& term : p.rules->anti_affinity) {
+        if (term.topology_key == domain.key && TermSelects(term, p.pod->ns(), pod_)) --here;
+      }
     }
+    if (here > 0) return kExistingAntiAffinityNotMatch;
   }
   return "";
 }

@@ -23,7 +23,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -88,16 +87,26 @@ struct PlacedPod {
   const PodTopologyRules* rules = nullptr;  // its own; null when none
 };
 
+// Whether evicting pods could clear `reason`: kube-scheduler's Unschedulable
+// (either anti-affinity, skew) rather than UnschedulableAndUnresolvable (no
+// partner for affinity, a missing topology label), which preemption skips.
+bool EvictionsMayClear(std::string_view reason);
+
 class TopologyFilter {
  public:
-  // `placed`: every placed pod when `rules` is not empty, else at least those
-  // with required anti-affinity. `nodes`: every node (spread constraints count
-  // domains over the nodes the pod could use).
+  // `placed`: at least every placed pod that one of `rules`' selectors
+  // selects, and those with required anti-affinity (others count for nothing). `nodes`: every node (spread constraints count
+  // domains over the nodes the pod could use). `pod` and `rules` must outlive
+  // the filter.
   TopologyFilter(const kube::PodView& pod, const PodTopologyRules& rules,
                  std::span<const PlacedPod> placed, std::span<const kube::NodeView* const> nodes);
 
   // "" when `node` satisfies every rule, else kube-scheduler's reason.
-  std::string_view Failure(const kube::NodeView& node) const;
+  std::string_view Failure(const kube::NodeView& node) const { return Failure(node, {}); }
+  // The same as if the `removed` pods, each placed on `node` (and in `placed`
+  // if it counts), were gone: preemption's dry run (kube-scheduler's RemovePod).
+  // O(removed x rules).
+  std::string_view Failure(const kube::NodeView& node, std::span<const PlacedPod> removed) const;
 
  private:
   struct Domain {
@@ -113,21 +122,28 @@ class TopologyFilter {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using ValueSet = std::unordered_set<std::string, ValueHash, std::equal_to<>>;
+  // Matching pods by topology value.
+  using Counts = std::unordered_map<std::string, int, ValueHash, std::equal_to<>>;
   struct Spread {
     const SpreadConstraint* constraint = nullptr;
-    // By domain value, over the eligible nodes only.
-    std::unordered_map<std::string, int, ValueHash, std::equal_to<>> counts{};
+    Counts counts{};  // over the eligible nodes only
     int min = 0;
     int self = 0;  // 1 when the pod matches its own selector
   };
+  bool MatchesAllAffinityTerms(const kube::PodView& other) const;
+  bool CountsForSpread(const Spread& s, const kube::PodView& other) const;
 
+  const kube::PodView& pod_;
   const PodTopologyRules& rules_;
-  std::unordered_set<Domain, DomainHash> forbidden_by_existing_{};
-  std::vector<ValueSet> affinity_values_{};  // per term
-  bool affinity_self_start_ = false;  // no pod matches yet, and the pod matches its own terms
-  std::vector<ValueSet> anti_affinity_values_{};
+  // Existing pods' anti-affinity terms that select the pod, by domain.
+  std::unordered_map<Domain, int, DomainHash> existing_anti_affinity_{};
+  std::vector<Counts> affinity_counts_{};  // per term: pods matching every term
+  int affinity_pairs_ = 0;                 // the sum of affinity_counts_
+  bool self_matches_affinity_ = false;
+  std::vector<Counts> anti_affinity_counts_{};  // per term
   std::vector<Spread> spread_{};
+  // Per node with every key: whether each constraint counts it.
+  std::unordered_map<const kube::NodeView*, std::vector<bool>> spread_eligible_{};
 };
 
 }  // namespace gpu_autoscaler::scheduler

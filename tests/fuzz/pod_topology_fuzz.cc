@@ -3,7 +3,9 @@
 // must decode, parse to rules or to a clear error, and filter a small fixed
 // cluster (the pod also placed there with its own rules, so the existing
 // pods' side runs too) without a crash, an exception or a hang; every
-// verdict is "" or one of kube-scheduler's reasons.
+// verdict is "" or one of kube-scheduler's reasons, and a verdict with pods
+// removed (preemption's dry run) is the verdict of a cluster without them.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -69,6 +71,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         why != sched::kSpreadNotMatch && why != sched::kSpreadMissingLabel) {
       std::abort();
     }
+  }
+  // Preemption's view, checked against a filter built without the removed
+  // pods: taking pods off node a must give the same verdict there.
+  const NodeView& a = *(*nodes)[0];
+  const std::vector<std::vector<size_t>> removals = {{2}, {0}, {0, 2}};
+  for (const std::vector<size_t>& removal : removals) {
+    std::vector<sched::PlacedPod> removed;
+    std::vector<sched::PlacedPod> kept;
+    for (size_t i = 0; i < placed.size(); ++i) {
+      const bool gone = std::find(removal.begin(), removal.end(), i) != removal.end();
+      (gone ? removed : kept).push_back(placed[i]);
+    }
+    sched::TopologyFilter without(pod, *rules, kept, views);
+    if (filter.Failure(a, removed) != without.Failure(a)) std::abort();
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,22 @@ class Cluster {
       out.emplace_back(filter.Failure(*n));
     return out;
   }
+  // The verdict on `node` with the named pods (all placed there) gone, as
+  // preemption's dry run asks it.
+  std::string VerdictWithout(const kube::PodView& pod, const kube::NodeView* node,
+                             const std::vector<std::string>& names) {
+    auto rules = ParsePodTopology(pod);
+    EXPECT_TRUE(rules.ok()) << rules.error().message();
+    TopologyFilter filter(pod, *rules, placed_, views_);
+    std::vector<PlacedPod> removed;
+    for (const PlacedPod& p : placed_) {
+      if (std::find(names.begin(), names.end(), p.pod->name()) == names.end()) continue;
+      EXPECT_EQ(p.node, node) << p.pod->name();
+      removed.push_back(p);
+    }
+    EXPECT_EQ(removed.size(), names.size());
+    return std::string(filter.Failure(*node, removed));
+  }
 
  private:
   std::vector<std::shared_ptr<const kube::NodeView>> nodes_;
@@ -124,9 +141,10 @@ TEST(PodTopologyTest, AffinityNeedsAPartnerInTheDomainUnlessItStartsTheGroup) {
   c.AddNode("b", {{"zone", "z2"}});
   c.AddNode("bare", json::object());
   json affinity = {{"affinity", {{"podAffinity", Required({Term({{"app", "cache"}}, "zone")})}}}};
-  // Nothing matches yet: a pod that matches its own term may start the group.
+  // Nothing matches yet: a pod that matches its own term may start the group,
+  // on a node that has the term's topology key.
   auto first = Incoming({{"app", "cache"}}, affinity);
-  EXPECT_EQ(c.Verdicts(*first), (std::vector<std::string>{kOk, kOk, kOk}));
+  EXPECT_EQ(c.Verdicts(*first), (std::vector<std::string>{kOk, kOk, kAffinity}));
   // One that does not match it cannot go anywhere.
   auto client = Incoming({{"app", "client"}}, affinity);
   EXPECT_EQ(c.Verdicts(*client), (std::vector<std::string>{kAffinity, kAffinity, kAffinity}));
@@ -276,6 +294,109 @@ TEST(PodTopologyTest, ATermWithoutSelectorSelectsNoPod) {
   auto pod = Incoming({{"app", "web"}},
                       {{"affinity", {{"podAntiAffinity", Required({{{"topologyKey", "h"}}})}}}});
   EXPECT_EQ(c.Verdicts(*pod), (std::vector<std::string>{kOk}));
+}
+
+// kube-scheduler's InterPodAffinity filter checks the pod's affinity, then its
+// anti-affinity, then the existing pods' anti-affinity, and names the first
+// that fails.
+TEST(PodTopologyTest, ThePodsOwnRulesAreNamedBeforeExistingPods) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"h", "a"}});
+  json anti = {{"affinity", {{"podAntiAffinity", Required({Term({{"app", "web"}}, "h")})}}}};
+  c.Place("web-0", a, {{"app", "web"}}, anti);
+  auto web = Incoming({{"app", "web"}}, anti);
+  EXPECT_EQ(c.Verdicts(*web), (std::vector<std::string>{kAnti}));
+  json both = anti;
+  both["affinity"]["podAffinity"] = Required({Term({{"app", "cache"}}, "h")});
+  auto picky = Incoming({{"app", "web"}}, both);
+  EXPECT_EQ(c.Verdicts(*picky), (std::vector<std::string>{kAffinity}));
+}
+
+// A partner counts for the pod's affinity only when it matches every term.
+TEST(PodTopologyTest, APartnerMustMatchEveryAffinityTerm) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"h", "a"}, {"zone", "z1"}});
+  auto* b = c.AddNode("b", {{"h", "b"}, {"zone", "z1"}});
+  c.Place("cache", a, {{"app", "cache"}});
+  c.Place("db", a, {{"tier", "db"}});
+  json two = {{"affinity",
+               {{"podAffinity",
+                 Required({Term({{"app", "cache"}}, "h"), Term({{"tier", "db"}}, "zone")})}}}};
+  auto pod = Incoming({{"app", "client"}}, two);
+  // Each term has a match on a, but no pod matches both.
+  EXPECT_EQ(c.Verdicts(*pod), (std::vector<std::string>{kAffinity, kAffinity}));
+  c.Place("both", b, {{"app", "cache"}, {"tier", "db"}});
+  EXPECT_EQ(c.Verdicts(*pod), (std::vector<std::string>{kAffinity, kOk}));
+}
+
+TEST(PodTopologyTest, OnlyAntiAffinityAndSkewMayBeClearedByEvictions) {
+  EXPECT_TRUE(EvictionsMayClear(kAnti));
+  EXPECT_TRUE(EvictionsMayClear(kExisting));
+  EXPECT_TRUE(EvictionsMayClear(kSpread));
+  EXPECT_FALSE(EvictionsMayClear(kAffinity));
+  EXPECT_FALSE(EvictionsMayClear(kMissing));
+  EXPECT_FALSE(EvictionsMayClear(""));
+}
+
+// Preemption's dry run: the verdict with some of the node's pods gone.
+TEST(PodTopologyTest, RemovedPodsNoLongerCount) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"h", "a"}, {"zone", "z1"}});
+  auto* b = c.AddNode("b", {{"h", "b"}, {"zone", "z1"}});
+  json anti = {{"affinity", {{"podAntiAffinity", Required({Term({{"app", "web"}}, "zone")})}}}};
+  c.Place("web-0", a, {{"app", "web"}});
+  c.Place("web-1", a, {{"app", "web"}});
+  c.Place("web-2", b, {{"app", "web"}});
+  auto pod = Incoming({{"app", "other"}}, anti);
+  // The zone keeps web-2 on b whatever a gives up.
+  EXPECT_EQ(c.VerdictWithout(*pod, a, {"web-0", "web-1"}), kAnti);
+  EXPECT_EQ(c.VerdictWithout(*pod, b, {"web-2"}), kAnti);
+
+  Cluster host;
+  auto* h1 = host.AddNode("h1", {{"h", "h1"}});
+  host.Place("lone", h1, {{"app", "web"}});
+  host.Place("guard", h1, {{"app", "db"}},
+             {{"affinity", {{"podAntiAffinity", Required({Term({{"tier", "batch"}}, "h")})}}}});
+  auto own =
+      Incoming({{"tier", "batch"}},
+               {{"affinity", {{"podAntiAffinity", Required({Term({{"app", "web"}}, "h")})}}}});
+  EXPECT_EQ(host.VerdictWithout(*own, h1, {}), kAnti);
+  EXPECT_EQ(host.VerdictWithout(*own, h1, {"lone"}), kExisting);
+  EXPECT_EQ(host.VerdictWithout(*own, h1, {"guard"}), kAnti);
+  EXPECT_EQ(host.VerdictWithout(*own, h1, {"lone", "guard"}), kOk);
+}
+
+TEST(PodTopologyTest, RemovedPodsLowerTheirDomainsCountAndMaybeTheMinimum) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"zone", "z1"}});
+  auto* b = c.AddNode("b", {{"zone", "z2"}});
+  c.Place("x-0", a, {{"app", "x"}});
+  c.Place("x-1", a, {{"app", "x"}});
+  c.Place("x-2", a, {{"app", "x"}});
+  c.Place("x-3", b, {{"app", "x"}});
+  auto pod = Incoming({{"app", "x"}},
+                      {{"topologySpreadConstraints", {Spread(1, "zone", {{"app", "x"}})}}});
+  // z1: 3 + 1 - 1 = 3 > 1; with two gone, 1 + 1 - 1 = 1.
+  EXPECT_EQ(c.VerdictWithout(*pod, a, {}), kSpread);
+  EXPECT_EQ(c.VerdictWithout(*pod, a, {"x-0"}), kSpread);
+  EXPECT_EQ(c.VerdictWithout(*pod, a, {"x-0", "x-1"}), kOk);
+  // z2 already fits; emptying it makes it the minimum: 0 + 1 - 0.
+  EXPECT_EQ(c.VerdictWithout(*pod, b, {"x-3"}), kOk);
+}
+
+TEST(PodTopologyTest, RemovingTheLastPartnersLetsThePodStartTheGroupAgain) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"zone", "z1"}});
+  auto* b = c.AddNode("b", {{"zone", "z2"}});
+  c.Place("cache-0", a, {{"app", "cache"}});
+  json affinity = {{"affinity", {{"podAffinity", Required({Term({{"app", "cache"}}, "zone")})}}}};
+  auto member = Incoming({{"app", "cache"}}, affinity);
+  EXPECT_EQ(c.VerdictWithout(*member, b, {}), kAffinity);
+  // With cache-0 gone nothing matches, and the pod matches its own term.
+  EXPECT_EQ(c.VerdictWithout(*member, a, {"cache-0"}), kOk);
+  auto client = Incoming({{"app", "client"}}, affinity);
+  EXPECT_EQ(c.VerdictWithout(*client, a, {}), kOk);
+  EXPECT_EQ(c.VerdictWithout(*client, a, {"cache-0"}), kAffinity);
 }
 
 }  // namespace

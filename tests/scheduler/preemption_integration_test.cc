@@ -141,6 +141,46 @@ TEST_F(PreemptionProcessTest, AHigherPriorityPodEvictsOnePodWaitsAndKeepsTheRoom
       std::string::npos);
 }
 
+// kube-scheduler's InterPodAffinity filter answers Unschedulable, not
+// UnschedulableAndUnresolvable, for a running pod's anti-affinity: preemption
+// evicts a lower-priority pod whose terms keep the preemptor off a node with
+// free GPUs, and only that pod.
+TEST_F(PreemptionProcessTest, ALowerPriorityPodsAntiAffinityIsPreemptedAway) {
+  AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "3"}}, .labels = {{"host", "a"}}});
+  StartScheduler();
+  const json anti = {
+      {"podAntiAffinity",
+       {{"requiredDuringSchedulingIgnoredDuringExecution",
+         {{{"labelSelector", {{"matchLabels", {{"app", "urgent"}}}}}, {"topologyKey", "host"}}}}}}};
+  AddPod({.name = "guard",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}},
+          .node = "a",
+          .spec_extra = {{"priorityClassName", PriorityClass(10)}, {"affinity", anti}}});
+  AddRunning("bystander", "a", "1", 0);  // less important than the guard, and no obstacle
+  AddPod({.name = "urgent",
+          .requests = {{"nvidia.com/gpu", "1"}},
+          .spec_extra = {{"priorityClassName", PriorityClass(1000)}},
+          .metadata_extra = {{"labels", {{"app", "urgent"}}}}});
+  ASSERT_TRUE(WaitFor([&] { return Terminating("guard"); })) << scheduler_.Log();
+  EXPECT_EQ(Nominated("urgent"), "a");
+  const std::string told =
+      "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules. "
+      "preemption: evicting 1 pod(s) of lower priority on node \"a\" (" +
+      ns_ + "/guard); the pod is nominated there.";
+  ASSERT_TRUE(WaitFor([&] {
+    for (const json& e : EventsFor("urgent", "FailedScheduling")) {
+      if (e.value("message", "") == told) return true;
+    }
+    return false;
+  })) << told;
+  // A terminating pod still counts for anti-affinity, as in kube-scheduler.
+  EXPECT_EQ(NodeOf("urgent"), "");
+  FinishDeletion("guard");
+  ASSERT_TRUE(WaitFor([&] { return NodeOf("urgent") == "a"; })) << scheduler_.Log();
+  EXPECT_FALSE(Terminating("bystander"));
+}
+
 TEST_F(PreemptionProcessTest, BudgetsAndPreemptionPolicyNeverAreRespected) {
   AddNode({.name = "a", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});
   AddNode({.name = "b", .allocatable_extra = {{"nvidia.com/gpu", "1"}}});

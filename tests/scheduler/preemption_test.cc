@@ -351,6 +351,96 @@ TEST(PreemptionPlanTest, AssumedPodsAreNotVictims) {
   EXPECT_NE(plan.error().message().find("No preemption victims"), std::string::npos);
 }
 
+// kube-scheduler's InterPodAffinity and PodTopologySpread filters answer
+// Unschedulable for anti-affinity and skew, which evictions can clear, and
+// its dry run checks them again with the victims gone.
+json AntiAffinity(json match_labels, const std::string& key = "kubernetes.io/hostname") {
+  return {{"podAntiAffinity",
+           {{"requiredDuringSchedulingIgnoredDuringExecution",
+             {{{"labelSelector", {{"matchLabels", match_labels}}}, {"topologyKey", key}}}}}}};
+}
+
+TEST(PreemptionPlanTest, EvictsALowerPriorityPodWhoseAntiAffinityKeepsThePodOut) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 3, {{"kubernetes.io/hostname", "a"}});
+  AddGpuNode(*cache, "b", 1, {{"kubernetes.io/hostname", "b"}});
+  json guard = testutil::PodJson({.name = "guard",
+                                  .requests = {{"nvidia.com/gpu", "1"}},
+                                  .annotations = {{"gpuautoscaler.io/gpu-indices", "0"}},
+                                  .node = "a",
+                                  .phase = "Running"});
+  guard["spec"]["priority"] = 10;  // more important than the bystander
+  guard["spec"]["affinity"] = AntiAffinity({{"app", "urgent"}});
+  cache->UpsertPod(std::make_shared<const kube::PodView>(kube::DecodePod(guard.dump()).value()));
+  cache->UpsertPod(Running("bystander", "a", 1, 0, 1, "2026-01-01T00:00:00Z"));
+  cache->UpsertPod(Running("keeper", "b", 0, 5000));
+  auto urgent = PodWith({.name = "urgent", .requests = {{"nvidia.com/gpu", "1"}}}, 1000, "",
+                        {{"app", "urgent"}});
+  Result<PlacementChoice> fit = cache->Select(*urgent, true);
+  ASSERT_FALSE(fit.ok());
+  EXPECT_NE(
+      fit.error().message().find("1 node(s) didn't satisfy existing pods anti-affinity rules"),
+      std::string::npos)
+      << fit.error().message();
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*urgent, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->node, "a");
+  // The guard goes, though the bystander matters less: a GPU was free already.
+  EXPECT_EQ(Names(plan->victims), (std::vector<std::string>{"guard"}));
+
+  // The pod's own anti-affinity: the pods it refuses go, the others stay.
+  auto loner = PodWith({.name = "loner",
+                        .requests = {{"nvidia.com/gpu", "1"}},
+                        .spec_extra = {{"affinity", AntiAffinity({{"team", "x"}})}}},
+                       1000);
+  cache->UpsertPod(Running("bystander", "a", 1, 0, 1, "2026-01-01T00:00:00Z", {{"team", "x"}}));
+  plan = cache->PlanPreemption(*loner, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->node, "a");
+  EXPECT_EQ(Names(plan->victims), (std::vector<std::string>{"bystander"}));
+}
+
+TEST(PreemptionPlanTest, EvictsWhatTheSpreadNeedsFromTheCrowdedDomain) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 4, {{"zone", "z1"}});
+  AddGpuNode(*cache, "b", 4, {{"zone", "z2"}});
+  const json x = {{"app", "x"}};
+  cache->UpsertPod(Running("x-0", "a", 0, 0, 1, "2026-01-01T00:00:00Z", x));
+  cache->UpsertPod(Running("x-1", "a", 1, 0, 1, "2026-02-01T00:00:00Z", x));
+  cache->UpsertPod(Running("x-2", "a", 2, 0, 1, "2026-03-01T00:00:00Z", x));
+  cache->UpsertPod(Running("x-3", "b", 0, 5000, 1, "", x));
+  cache->UpsertPod(Running("keep", "b", 1, 5000, 3));
+  json spread = {{"maxSkew", 1},
+                 {"topologyKey", "zone"},
+                 {"whenUnsatisfiable", "DoNotSchedule"},
+                 {"labelSelector", {{"matchLabels", x}}}};
+  auto pod = PodWith({.name = "x-new",
+                      .requests = {{"nvidia.com/gpu", "1"}},
+                      .spec_extra = {{"topologySpreadConstraints", {spread}}}},
+                     1000, "", x);
+  ASSERT_FALSE(cache->Select(*pod, true).ok());
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*pod, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->node, "a");
+  // z1 may keep one more than z2's one: x-0, the most important, stays.
+  EXPECT_EQ(Names(plan->victims), (std::vector<std::string>{"x-1", "x-2"}));
+}
+
+TEST(PreemptionPlanTest, NoEvictionFindsAPartnerForAffinity) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 1, {{"kubernetes.io/hostname", "a"}});
+  cache->UpsertPod(Running("low", "a", 0, 0));
+  json affinity = {{"podAffinity",
+                    {{"requiredDuringSchedulingIgnoredDuringExecution",
+                      {{{"labelSelector", {{"matchLabels", {{"app", "cache"}}}}},
+                        {"topologyKey", "kubernetes.io/hostname"}}}}}}};
+  auto pod = Pending("client", 1000, 1, {{"affinity", affinity}});
+  Result<PreemptionPlan> plan = cache->PlanPreemption(*pod, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().message(),
+            "0/1 nodes are available: 1 Preemption is not helpful for scheduling.");
+}
+
 // --- nominations ---
 
 TEST(NominationTest, TheRoomIsKeptFromPodsOfNoHigherPriority) {

@@ -128,12 +128,13 @@ TEST_F(SchedulerProcessTest, AntiAffinityAndTopologySpreadAreHonoured) {
           .spec_extra = {{"affinity", anti}},
           .metadata_extra = {{"labels", {{"app", "web"}}}}});
   ASSERT_TRUE(WaitFor([&] { return !Scheduled("web-3").empty(); }));
-  // The replicas' own anti-affinity selects it too, and kube-scheduler checks
-  // existing pods' terms first. No eviction is tried for anti-affinity.
+  // The replicas' anti-affinity selects it too, and kube-scheduler names the
+  // pod's own terms first. Preemption could clear anti-affinity, but the
+  // replicas are of the pod's own priority.
   EXPECT_EQ(Scheduled("web-3"),
-            "False: 0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity "
-            "rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for "
-            "scheduling.");
+            "False: 0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. "
+            "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming "
+            "pod.");
 
   const json spread = {{{"maxSkew", 1},
                         {"topologyKey", "zone"},
