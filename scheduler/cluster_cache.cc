@@ -91,7 +91,12 @@ void ClusterCache::DeleteNode(std::string_view name) {
   if (it == nodes_.end()) return;
   nodes_.erase(it);
   // Assumed pods on the node lose their place; their Binding must not go out.
-  std::erase_if(pods_, [&](const auto& p) { return p.second.assumed && p.second.node == name; });
+  std::erase_if(pods_, [&](const auto& p) {
+    if (!p.second.assumed || p.second.node != name) return false;
+    label_index_.Remove(&p.second);
+    DropTopologyLocked(p.first);
+    return true;
+  });
   std::erase_if(nominations_, [&](const auto& n) { return n.second.node == name; });
   dirty_ = true;
 }
@@ -133,6 +138,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     // Finished, or still pending (an assumed pod whose Binding is in flight).
     if (it != pods_.end() && (!it->second.assumed || Finished(*pod))) {
       UnplaceLocked(it->second);
+      label_index_.Remove(&it->second);
       pods_.erase(it);
       DropTopologyLocked(key);
     }
@@ -153,6 +159,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     SetGroup(entry, *pod);
     SetTopologyLocked(key, entry, *pod);
     entry.assumed_view.reset();
+    IndexLabelsLocked(entry);
     entry.assumed = false;  // confirmed by the informer
     if (same) return;
     UnplaceLocked(entry);
@@ -170,6 +177,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
   entry.gpus = std::move(annotated);
   entry.demand = GpuDemandOf(*pod, milli_per_replica_);
   PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
+  IndexLabelsLocked(stored);
   if (!dirty_) PlaceLocked(stored);
 }
 
@@ -180,6 +188,7 @@ void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
   auto it = pods_.find(PodKey(ns, name));
   if (it == pods_.end()) return;
   UnplaceLocked(it->second);
+  label_index_.Remove(&it->second);
   pods_.erase(it);
   DropTopologyLocked(PodKey(ns, name));
 }
@@ -189,18 +198,38 @@ void ClusterCache::SetTopologyLocked(const std::string& key, PodEntry& entry,
   // A placed pod's rules bear on others through its required anti-affinity
   // only. Its terms were valid enough for the API server; what this
   // scheduler cannot read constrains nothing here.
-  entry.topology.reset();
-  if (Result<std::vector<PodAffinityTerm>> anti = ParseRequiredAntiAffinity(pod);
-      anti.ok() && !anti->empty()) {
-    auto rules = std::make_shared<PodTopologyRules>();
-    rules->anti_affinity = std::move(anti).value();
-    entry.topology = std::move(rules);
-  }
+  entry.topology = PlacedRulesOf(pod);
   if (entry.topology && !entry.topology->anti_affinity.empty()) {
     anti_affinity_pods_.insert(key);
   } else {
     DropTopologyLocked(key);
   }
+}
+
+std::shared_ptr<const PodTopologyRules> ClusterCache::PlacedRulesOf(const kube::PodView& pod) {
+  Result<std::vector<PodAffinityTerm>> anti = ParseRequiredAntiAffinity(pod);
+  if (!anti.ok() || anti->empty()) return nullptr;
+  auto rules = std::make_shared<PodTopologyRules>();
+  rules->anti_affinity = std::move(anti).value();
+  return rules;
+}
+
+std::string_view ClusterCache::TopologyFailureLocked(const TopologyFilter& filter,
+                                                     const NodeEntry& node,
+                                                     const HeldFrom& held_from,
+                                                     std::span<const PlacedPod> removed) const {
+  if (auto it = held_from.find(node.index); it != held_from.end()) {
+    std::vector<PlacedPod> nominated;
+    nominated.reserve(it->second.size());
+    for (const Nomination* n : it->second) {
+      nominated.push_back(
+          {.pod = n->view.get(), .node = node.view.get(), .rules = n->topology.get()});
+    }
+    if (std::string_view why = filter.Failure(*node.view, removed, nominated); !why.empty()) {
+      return why;
+    }
+  }
+  return filter.Failure(*node.view, removed);
 }
 
 void ClusterCache::DropTopologyLocked(std::string_view key) {
@@ -209,9 +238,62 @@ void ClusterCache::DropTopologyLocked(std::string_view key) {
   }
 }
 
+void ClusterCache::IndexLabelsLocked(const PodEntry& entry) {
+  if (label_index_.keys() == 0) return;
+  const kube::PodView* view = entry.view ? entry.view.get() : entry.assumed_view.get();
+  if (view == nullptr) {
+    label_index_.Remove(&entry);
+  } else {
+    label_index_.Update(&entry, view->labels());
+  }
+}
+
+bool ClusterCache::SelectableLocked(const PodTopologyRules& rules,
+                                    std::unordered_set<const PodEntry*>* out) {
+  // One requirement of a selector that names values (key=value, key in
+  // (...)) bounds the pods it selects: the pods filed under those values.
+  auto add = [&](const kube::LabelSelector& selector, bool matches_nothing) {
+    if (matches_nothing) return true;
+    const kube::LabelSelector::Requirement* bound = nullptr;
+    for (const auto& r : selector.requirements()) {
+      if (r.op == kube::LabelSelector::Op::kEquals || r.op == kube::LabelSelector::Op::kIn) {
+        bound = &r;
+        break;
+      }
+    }
+    if (bound == nullptr) return false;  // Exists, NotIn...: any pod may match
+    if (!label_index_.Indexed(bound->key)) {
+      label_index_.AddKey(bound->key);
+      for (const auto& [key, entry] : pods_)
+        IndexLabelsLocked(entry);
+    }
+    for (const std::string& value : bound->values) {
+      if (const LabelIndex::Ids* ids = label_index_.Find(bound->key, value)) {
+        for (LabelIndex::Id id : *ids)
+          out->insert(static_cast<const PodEntry*>(id));
+      }
+    }
+    return true;
+  };
+  for (const PodAffinityTerm& t : rules.affinity) {
+    if (!add(t.selector, t.matches_nothing)) return false;
+  }
+  for (const PodAffinityTerm& t : rules.anti_affinity) {
+    if (!add(t.selector, t.matches_nothing)) return false;
+  }
+  for (const SpreadConstraint& c : rules.spread) {
+    if (!add(c.selector, c.matches_nothing)) return false;
+  }
+  return true;
+}
+
 Status ClusterCache::PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check) {
   GPU_ASSIGN_OR_RETURN(check->rules, ParsePodTopology(pod));
-  if (check->rules.empty() && anti_affinity_pods_.empty()) return Status::Ok();
+  if (check->rules.empty() && anti_affinity_pods_.empty() &&
+      std::none_of(nominations_.begin(), nominations_.end(),
+                   [](const auto& n) { return n.second.topology != nullptr; })) {
+    return Status::Ok();  // nothing constrains the pod
+  }
   std::vector<PlacedPod> placed;
   auto add = [&](const PodEntry& e) {
     const kube::PodView* view = e.view ? e.view.get() : e.assumed_view.get();
@@ -225,9 +307,19 @@ Status ClusterCache::PrepareTopologyLocked(const kube::PodView& pod, TopologyChe
     placed.push_back({.pod = view, .node = node->view.get(), .rules = e.topology.get()});
   };
   if (!check->rules.empty()) {
-    placed.reserve(pods_.size());
-    for (const auto& [key, entry] : pods_)
-      add(entry);
+    std::unordered_set<const PodEntry*> selectable;
+    if (SelectableLocked(check->rules, &selectable)) {
+      for (const std::string& key : anti_affinity_pods_) {
+        if (auto it = pods_.find(key); it != pods_.end()) selectable.insert(&it->second);
+      }
+      placed.reserve(selectable.size());
+      for (const PodEntry* entry : selectable)
+        add(*entry);
+    } else {
+      placed.reserve(pods_.size());
+      for (const auto& [key, entry] : pods_)
+        add(entry);
+    }
   } else {
     for (const std::string& key : anti_affinity_pods_) {
       if (auto it = pods_.find(key); it != pods_.end()) add(it->second);
@@ -598,7 +690,8 @@ Result<PlacementChoice> ClusterCache::SelectLocked(const kube::PodView& pod, boo
       continue;
     }
     if (topology.filter) {  // after the resources, as kube-scheduler's filters run
-      if (std::string_view t = topology.filter->Failure(*node->view); !t.empty()) {
+      if (std::string_view t = TopologyFailureLocked(*topology.filter, *node, held_from);
+          !t.empty()) {
         ReleaseLocked(&held);
         count(t);
         continue;
@@ -663,7 +756,8 @@ Result<PlacementChoice> ClusterCache::PlanOnLocked(const kube::PodView& pod, std
     return FailedPreconditionError("node \"" + std::string(name) + "\": " + why);
   }
   if (topology.filter) {
-    if (std::string_view t = topology.filter->Failure(*node->view); !t.empty()) {
+    if (std::string_view t = TopologyFailureLocked(*topology.filter, *node, held_from);
+        !t.empty()) {
       ReleaseLocked(&held);
       return FailedPreconditionError("node \"" + std::string(name) + "\": " + std::string(t));
     }
@@ -705,10 +799,12 @@ Status ClusterCache::AssumeLocked(const kube::PodView& pod, const PlacementChoic
     entry.assumed_view = std::move(keep);
   }
   PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
+  IndexLabelsLocked(stored);
   const int before = unplaceable_;
   if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {
     UnplaceLocked(stored);
     unplaceable_ = before;
+    label_index_.Remove(&stored);
     pods_.erase(key);
     DropTopologyLocked(key);
     return FailedPreconditionError("pod " + key + " no longer fits node \"" + choice.node +
@@ -722,6 +818,7 @@ void ClusterCache::Forget(std::string_view ns, std::string_view name) {
   auto it = pods_.find(PodKey(ns, name));
   if (it == pods_.end() || !it->second.assumed) return;
   UnplaceLocked(it->second);
+  label_index_.Remove(&it->second);
   pods_.erase(it);
   DropTopologyLocked(PodKey(ns, name));
 }

@@ -58,6 +58,7 @@
 #include "kube/pod_view.h"
 #include "scheduler/extender_priorities.h"
 #include "scheduler/gpu_demand.h"
+#include "scheduler/label_index.h"
 #include "scheduler/pod_topology.h"
 #include "scheduler/preemption.h"
 
@@ -242,6 +243,9 @@ class ClusterCache {
     // Made by this scheduler (Nominate), as opposed to read from the pod's
     // status: the informer's copies may lag behind it.
     bool ours = false;
+    // Its required anti-affinity; null when none (it counts for inter-pod
+    // rules on its node, as kube-scheduler's nominated pods do).
+    std::shared_ptr<const PodTopologyRules> topology{};
   };
   // Nominations that keep room from one pod, by node index.
   using HeldFrom = std::unordered_map<int, std::vector<const Nomination*>>;
@@ -284,6 +288,20 @@ class ClusterCache {
   void DropTopologyLocked(std::string_view key);
   // InvalidArgument when the pod's rules cannot be read.
   Status PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check);
+  // A pod's required anti-affinity, as the rules of a placed pod; null when none.
+  static std::shared_ptr<const PodTopologyRules> PlacedRulesOf(const kube::PodView& pod);
+  // The filter's verdict on `node`, with the pods nominated there that keep
+  // room from this pod (`held_from`) counted and not counted, both of which
+  // must pass (kube-scheduler's RunFilterPluginsWithNominatedPods), and with
+  // `removed` gone (preemption's dry run).
+  std::string_view TopologyFailureLocked(const TopologyFilter& filter, const NodeEntry& node,
+                                         const HeldFrom& held_from,
+                                         std::span<const PlacedPod> removed = {}) const;
+  // Files the entry in label_index_ (call after any change of its view).
+  void IndexLabelsLocked(const PodEntry& entry);
+  // Adds to `out` every placed pod that one of `rules`' selectors could
+  // select; false when a selector names no values to look up.
+  bool SelectableLocked(const PodTopologyRules& rules, std::unordered_set<const PodEntry*>* out);
   Status AssumeLocked(const kube::PodView& pod, const PlacementChoice& choice,
                       std::shared_ptr<const kube::PodView> keep);
   // The reason for a node short of GPUs, shared by the fit checks and preemption.
@@ -333,7 +351,7 @@ class ClusterCache {
       const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
       const NodeEntry& node, const Evictable& evictable,
       const std::vector<DisruptionBudget>& budgets, const DryRunOptions& options,
-      const TopologyFilter* topology, std::string* why);
+      const TopologyFilter* topology, const HeldFrom& held_from, std::string* why);
   Result<PreemptionPlan> PlanPreemptionLocked(const kube::PodView& pod,
                                               const std::vector<DisruptionBudget>& budgets,
                                               const std::vector<NodeEntry*>& candidates,
@@ -359,6 +377,8 @@ class ClusterCache {
   // Placed pods with required pod anti-affinity ("ns/name"): every decision
   // checks them, where other pods are read only for a pod with rules.
   std::unordered_set<std::string, StringHash, std::equal_to<>> anti_affinity_pods_{};
+  // Placed pods (PodEntry*) by the label values that rules select on.
+  LabelIndex label_index_{};
   bool dirty_ = true;
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;

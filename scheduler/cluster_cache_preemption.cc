@@ -164,7 +164,8 @@ ClusterCache::Evictable ClusterCache::EvictableLocked(int32_t below_priority,
 std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
     const kube::PodView& pod, const GpuDemand& demand, const autoscale::PodRequest& request,
     const NodeEntry& node, const Evictable& evictable, const std::vector<DisruptionBudget>& budgets,
-    const DryRunOptions& options, const TopologyFilter* topology, std::string* why) {
+    const DryRunOptions& options, const TopologyFilter* topology, const HeldFrom& held_from,
+    std::string* why) {
   std::vector<PreemptionVictim> victims;
   std::unordered_map<const kube::PodView*, PodEntry*> entry_of;
   for (PodEntry* e : evictable.lower[node.index]) {
@@ -196,7 +197,7 @@ std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
             {.pod = e->view.get(), .node = node.view.get(), .rules = e->topology.get()});
       }
     }
-    return topology->Failure(*node.view, removed).empty();
+    return TopologyFailureLocked(*topology, node, held_from, removed).empty();
   };
   std::unordered_set<const PodEntry*> gone;
   std::unordered_map<std::string_view, int> gone_alone;  // by gang
@@ -345,13 +346,14 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
       for (const PodEntry* e : evictable)
         removed.push_back(
             {.pod = e->view.get(), .node = node->view.get(), .rules = e->topology.get()});
-      why = topology.filter->Failure(*node->view, removed);
+      why = TopologyFailureLocked(*topology.filter, *node, held_from, removed);
     }
     const TopologyFilter* rules = topology.filter ? &*topology.filter : nullptr;
     if (!why.empty()) {
       count(why);
-    } else if (std::optional<PreemptionCandidate> candidate = ReprieveLocked(
-                   pod, demand, request, *node, evictable_pods, budgets, options, rules, &why)) {
+    } else if (std::optional<PreemptionCandidate> candidate =
+                   ReprieveLocked(pod, demand, request, *node, evictable_pods, budgets, options,
+                                  rules, held_from, &why)) {
       // The placement score only breaks ties: most nodes lose on their victims.
       if (!best || CompareByVictims(*candidate, *best) <= 0) {
         candidate->score = std::max(0, engine_->ScoreOf(node->index, request).score);
@@ -485,8 +487,10 @@ void ClusterCache::UpsertNominationLocked(const std::string& key,
     return;
   }
   if (cleared_nominations_.count(key) || (it != nominations_.end() && it->second.ours)) return;
-  nominations_[key] =
-      Nomination{.view = pod, .node = std::string(node), .priority = PriorityOf(*pod)};
+  nominations_[key] = Nomination{.view = pod,
+                                 .node = std::string(node),
+                                 .priority = PriorityOf(*pod),
+                                 .topology = PlacedRulesOf(*pod)};
 }
 
 std::vector<std::string> ClusterCache::Nominate(std::shared_ptr<const kube::PodView> pod,
@@ -505,8 +509,12 @@ std::vector<std::string> ClusterCache::Nominate(std::shared_ptr<const kube::PodV
     cleared_nominations_.insert(key);
   std::string key = PodKey(pod->ns(), pod->name());
   cleared_nominations_.erase(key);
-  nominations_[std::move(key)] = Nomination{
-      .view = std::move(pod), .node = std::string(node), .priority = priority, .ours = true};
+  std::shared_ptr<const PodTopologyRules> rules = PlacedRulesOf(*pod);
+  nominations_[std::move(key)] = Nomination{.view = std::move(pod),
+                                            .node = std::string(node),
+                                            .priority = priority,
+                                            .ours = true,
+                                            .topology = std::move(rules)};
   ++generation_;
   std::sort(dropped.begin(), dropped.end());
   return dropped;

@@ -165,6 +165,11 @@ Result<std::vector<SpreadConstraint>> ParseSpread(std::string_view text,
     GPU_ASSIGN_OR_RETURN(s.selector, SelectorOf(c, owner, at, &s.matches_nothing));
     out.push_back(std::move(s));
   }
+  if (out.size() > kMaxSpreadConstraints) {
+    return InvalidArgumentError("spec.topologySpreadConstraints: at most " +
+                                std::to_string(kMaxSpreadConstraints) +
+                                " with whenUnsatisfiable: DoNotSchedule are supported");
+  }
   return out;
 }
 
@@ -230,6 +235,33 @@ bool TopologyFilter::MatchesAllAffinityTerms(const kube::PodView& other) const {
   return true;
 }
 
+uint64_t TopologyFilter::SpreadEligible(const kube::NodeView& node) const {
+  for (const Spread& s : spread_) {
+    if (!node.label(s.constraint->topology_key)) return 0;
+  }
+  bool affinity_ok = true;
+  bool taints_ok = true;
+  bool affinity_known = false;
+  bool taints_known = false;
+  uint64_t eligible = 0;
+  for (size_t i = 0; i < spread_.size(); ++i) {
+    const SpreadConstraint& c = *spread_[i].constraint;
+    if (c.honor_node_affinity && !affinity_known) {
+      affinity_ok = MatchesNodeSelector(pod_, node) && MatchesRequiredNodeAffinity(pod_, node);
+      affinity_known = true;
+    }
+    if (c.honor_taints && !taints_known) {
+      const kube::Taint* untolerated = nullptr;
+      taints_ok = ToleratesTaints(pod_, node, &untolerated);
+      taints_known = true;
+    }
+    if ((!c.honor_node_affinity || affinity_ok) && (!c.honor_taints || taints_ok)) {
+      eligible |= uint64_t{1} << i;
+    }
+  }
+  return eligible;
+}
+
 bool TopologyFilter::CountsForSpread(const Spread& s, const kube::PodView& other) const {
   return !other.terminating() && other.ns() == pod_.ns() && SpreadSelects(*s.constraint, other);
 }
@@ -277,35 +309,36 @@ TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules&
   for (size_t i = 0; i < rules.spread.size(); ++i)
     spread_[i].constraint = &rules.spread[i];
   for (const kube::NodeView* node : nodes) {
-    bool has_every_key = true;
-    for (const SpreadConstraint& c : rules.spread)
-      has_every_key = has_every_key && node->label(c.topology_key).has_value();
-    if (!has_every_key) continue;
-    std::vector<bool> ok(rules.spread.size());
-    const bool affinity_ok =
-        MatchesNodeSelector(pod, *node) && MatchesRequiredNodeAffinity(pod, *node);
-    const kube::Taint* untolerated = nullptr;
-    const bool taints_ok = ToleratesTaints(pod, *node, &untolerated);
-    for (size_t i = 0; i < rules.spread.size(); ++i) {
-      const SpreadConstraint& c = rules.spread[i];
-      ok[i] = (!c.honor_node_affinity || affinity_ok) && (!c.honor_taints || taints_ok);
-      if (ok[i]) spread_[i].counts.try_emplace(std::string(*node->label(c.topology_key)), 0);
+    const uint64_t eligible = SpreadEligible(*node);
+    for (size_t i = 0; i < spread_.size(); ++i) {
+      if ((eligible >> i & 1) == 0) continue;
+      Counts& counts = spread_[i].counts;
+      const std::string_view value = *node->label(rules.spread[i].topology_key);
+      if (!counts.contains(value)) counts.emplace(std::string(value), 0);
     }
-    spread_eligible_.emplace(node, std::move(ok));
   }
   for (const PlacedPod& p : placed) {
-    auto it = spread_eligible_.find(p.node);
-    if (it == spread_eligible_.end()) continue;
+    const uint64_t eligible = SpreadEligible(*p.node);
     for (size_t i = 0; i < spread_.size(); ++i) {
-      if (!it->second[i] || !CountsForSpread(spread_[i], *p.pod)) continue;
-      ++spread_[i].counts[std::string(*p.node->label(rules.spread[i].topology_key))];
+      if ((eligible >> i & 1) == 0 || !CountsForSpread(spread_[i], *p.pod)) continue;
+      ++spread_[i].counts.find(*p.node->label(rules.spread[i].topology_key))->second;
     }
   }
   for (Spread& s : spread_) {
     s.self = SpreadSelects(*s.constraint, pod) ? 1 : 0;
+    // The smallest count, one domain that has it, and the smallest of the
+    // others: what a change in one domain needs (kube-scheduler's critical paths).
     s.min = INT_MAX;
-    for (const auto& [value, n] : s.counts)
-      s.min = std::min(s.min, n);
+    s.second_min = INT_MAX;
+    for (const auto& [value, n] : s.counts) {
+      if (n < s.min) {
+        s.second_min = s.min;
+        s.min = n;
+        s.min_value = value;
+      } else {
+        s.second_min = std::min(s.second_min, n);
+      }
+    }
     // Fewer domains than minDomains: the missing ones count as empty.
     if (s.min == INT_MAX || static_cast<int>(s.counts.size()) < s.constraint->min_domains) {
       s.min = 0;
@@ -314,12 +347,23 @@ TopologyFilter::TopologyFilter(const kube::PodView& pod, const PodTopologyRules&
 }
 
 std::string_view TopologyFilter::Failure(const kube::NodeView& node,
-                                         std::span<const PlacedPod> removed) const {
+                                         std::span<const PlacedPod> removed,
+                                         std::span<const PlacedPod> added) const {
+  // How many added pods minus how many removed ones satisfy `counts`.
+  auto net = [&](auto&& counts) {
+    int n = 0;
+    for (const PlacedPod& p : added)
+      n += counts(p) ? 1 : 0;
+    for (const PlacedPod& p : removed)
+      n -= counts(p) ? 1 : 0;
+    return n;
+  };
+  const bool changed = !removed.empty() || !added.empty();
   // kube-scheduler's filter order: PodTopologySpread, then InterPodAffinity
   // (the pod's affinity, its anti-affinity, the existing pods' anti-affinity).
-  // Removed pods are on `node`, so they leave only its own domains.
+  // The pods removed and added are on `node`: only its own domains move.
   if (!spread_.empty()) {
-    auto eligible = spread_eligible_.find(&node);
+    const uint64_t eligible = changed ? SpreadEligible(node) : 0;
     for (size_t i = 0; i < spread_.size(); ++i) {
       const Spread& s = spread_[i];
       std::optional<std::string_view> value = node.label(s.constraint->topology_key);
@@ -327,34 +371,27 @@ std::string_view TopologyFilter::Failure(const kube::NodeView& node,
       auto it = s.counts.find(*value);
       int here = it == s.counts.end() ? 0 : it->second;
       int min = s.min;
-      if (!removed.empty() && eligible != spread_eligible_.end() && eligible->second[i]) {
-        for (const PlacedPod& p : removed)
-          here -= CountsForSpread(s, *p.pod) ? 1 : 0;
-        min = std::min(min, here);
+      if ((eligible >> i & 1) != 0 && it != s.counts.end()) {
+        here += net([&](const PlacedPod& p) { return CountsForSpread(s, *p.pod); });
+        if (static_cast<int>(s.counts.size()) >= s.constraint->min_domains) {
+          min = std::min(it->first == s.min_value ? s.second_min : s.min, here);
+        }
       }
       if (here + s.self - min > s.constraint->max_skew) return kSpreadNotMatch;
     }
   }
   if (!rules_.affinity.empty()) {
-    int pairs = affinity_pairs_;
+    const int partners = net([&](const PlacedPod& p) { return MatchesAllAffinityTerms(*p.pod); });
     bool partners_everywhere = true;
     for (size_t i = 0; i < rules_.affinity.size(); ++i) {
       std::optional<std::string_view> value = node.label(rules_.affinity[i].topology_key);
       if (!value) return kAffinityRulesNotMatch;  // every topology key must be on the node
       auto it = affinity_counts_[i].find(*value);
-      int here = it == affinity_counts_[i].end() ? 0 : it->second;
-      for (const PlacedPod& p : removed) {
-        if (MatchesAllAffinityTerms(*p.pod)) --here;
-      }
+      const int here = (it == affinity_counts_[i].end() ? 0 : it->second) + partners;
       if (here <= 0) partners_everywhere = false;
     }
-    if (!removed.empty()) {
-      for (const PlacedPod& p : removed) {
-        if (!MatchesAllAffinityTerms(*p.pod)) continue;
-        for (const PodAffinityTerm& term : rules_.affinity)
-          pairs -= p.node->label(term.topology_key).has_value() ? 1 : 0;
-      }
-    }
+    // The node has every key: each partner there counts once per term.
+    const int pairs = affinity_pairs_ + partners * static_cast<int>(rules_.affinity.size());
     // The first pod of a group that must run together: nothing matches yet,
     // and it matches its own terms (kube-scheduler lets it start the group).
     if (!partners_everywhere && !(pairs == 0 && self_matches_affinity_)) {
@@ -367,9 +404,18 @@ std::string_view TopologyFilter::Failure(const kube::NodeView& node,
     if (!value) continue;
     auto it = anti_affinity_counts_[i].find(*value);
     int here = it == anti_affinity_counts_[i].end() ? 0 : it->second;
-    for (const PlacedPod& p : removed)
-      here -= TermSelects(term, pod_.ns(), *p.pod) ? 1 : 0;
+    if (changed)
+      here += net([&](const PlacedPod& p) { return TermSelects(term, pod_.ns(), *p.pod); });
     if (here > 0) return kAntiAffinityRulesNotMatch;
+  }
+  // An added pod whose term selects the pod closes its own domain here.
+  for (const PlacedPod& p : added) {
+    if (p.rules == nullptr) continue;
+    for (const PodAffinityTerm& term : p.rules->anti_affinity) {
+      if (node.label(term.topology_key) && TermSelects(term, p.pod->ns(), pod_)) {
+        return kExistingAntiAffinityNotMatch;
+      }
+    }
   }
   for (const auto& [domain, count] : existing_anti_affinity_) {
     std::optional<std::string_view> value = node.label(domain.key);

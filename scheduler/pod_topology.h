@@ -19,6 +19,8 @@
 // Thread-safety: pure functions; a TopologyFilter is immutable once built.
 #pragma once
 
+#include <climits>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,6 +64,10 @@ struct SpreadConstraint {
   bool honor_taints = false;        // nodeTaintsPolicy: Honor (default Ignore)
 };
 
+// A node's eligibility for every constraint fits one 64-bit mask; a pod with
+// more DoNotSchedule constraints is refused with a clear error.
+inline constexpr size_t kMaxSpreadConstraints = 64;
+
 struct PodTopologyRules {
   std::vector<PodAffinityTerm> affinity{};       // required podAffinity
   std::vector<PodAffinityTerm> anti_affinity{};  // required podAntiAffinity
@@ -95,18 +101,20 @@ bool EvictionsMayClear(std::string_view reason);
 class TopologyFilter {
  public:
   // `placed`: at least every placed pod that one of `rules`' selectors
-  // selects, and those with required anti-affinity (others count for nothing). `nodes`: every node (spread constraints count
-  // domains over the nodes the pod could use). `pod` and `rules` must outlive
-  // the filter.
+  // selects, and those with required anti-affinity (others count for nothing). `nodes`: every node
+  // (spread constraints count domains over the nodes the pod could use). `pod` and `rules` must
+  // outlive the filter.
   TopologyFilter(const kube::PodView& pod, const PodTopologyRules& rules,
                  std::span<const PlacedPod> placed, std::span<const kube::NodeView* const> nodes);
 
   // "" when `node` satisfies every rule, else kube-scheduler's reason.
-  std::string_view Failure(const kube::NodeView& node) const { return Failure(node, {}); }
+  std::string_view Failure(const kube::NodeView& node) const { return Failure(node, {}, {}); }
   // The same as if the `removed` pods, each placed on `node` (and in `placed`
-  // if it counts), were gone: preemption's dry run (kube-scheduler's RemovePod).
-  // O(removed x rules).
-  std::string_view Failure(const kube::NodeView& node, std::span<const PlacedPod> removed) const;
+  // if it counts), were gone, and the `added` pods (not in `placed`) were
+  // placed on `node`: preemption's dry run and the pods nominated to the node
+  // (kube-scheduler's RemovePod and AddPod). O((removed + added) x rules).
+  std::string_view Failure(const kube::NodeView& node, std::span<const PlacedPod> removed,
+                           std::span<const PlacedPod> added = {}) const;
 
  private:
   struct Domain {
@@ -128,10 +136,16 @@ class TopologyFilter {
     const SpreadConstraint* constraint = nullptr;
     Counts counts{};  // over the eligible nodes only
     int min = 0;
-    int self = 0;  // 1 when the pod matches its own selector
+    std::string min_value{};   // a domain whose count is `min`
+    int second_min = INT_MAX;  // the smallest count of the other domains
+    int self = 0;              // 1 when the pod matches its own selector
   };
   bool MatchesAllAffinityTerms(const kube::PodView& other) const;
   bool CountsForSpread(const Spread& s, const kube::PodView& other) const;
+  // Bit i set when spread constraint i counts `node`'s domain: the node has
+  // every topology key, and the pod could use it as the constraint's
+  // policies say.
+  uint64_t SpreadEligible(const kube::NodeView& node) const;
 
   const kube::PodView& pod_;
   const PodTopologyRules& rules_;
@@ -142,8 +156,6 @@ class TopologyFilter {
   bool self_matches_affinity_ = false;
   std::vector<Counts> anti_affinity_counts_{};  // per term
   std::vector<Spread> spread_{};
-  // Per node with every key: whether each constraint counts it.
-  std::unordered_map<const kube::NodeView*, std::vector<bool>> spread_eligible_{};
 };
 
 }  // namespace gpu_autoscaler::scheduler

@@ -4,7 +4,8 @@
 // cluster (the pod also placed there with its own rules, so the existing
 // pods' side runs too) without a crash, an exception or a hang; every
 // verdict is "" or one of kube-scheduler's reasons, and a verdict with pods
-// removed (preemption's dry run) is the verdict of a cluster without them.
+// removed (preemption's dry run) is the verdict of a cluster without them,
+// and one with pods added (nominated) the verdict of a cluster with them.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     sched::TopologyFilter without(pod, *rules, kept, views);
     if (filter.Failure(a, removed) != without.Failure(a)) std::abort();
+    // And the other way round: adding them back (as pods nominated to a).
+    if (without.Failure(a, {}, removed) != filter.Failure(a)) std::abort();
   }
   return 0;
 }

@@ -475,5 +475,67 @@ TEST(ClusterCacheTest, FragmentationRatioIsAShare) {
   EXPECT_LE(r, 1.0);
 }
 
+// A pod with inter-pod rules reads the pods its selectors could select through
+// a label index; every way a pod's labels come and go must keep it right.
+TEST(ClusterCacheTest, TheLabelIndexFollowsEveryChangeOfAPodsLabels) {
+  auto cache = NewCache();
+  for (const char* name : {"a", "b"}) {
+    cache->UpsertNode(Node({.name = name,
+                            .allocatable_extra = {{"nvidia.com/gpu", "8"}},
+                            .labels = {{"host", name}}}));
+  }
+  auto running = [](const std::string& name, const std::string& node, const std::string& gpu,
+                    const std::string& app) {
+    return Pod({.name = name,
+                .requests = {{"nvidia.com/gpu", "1"}},
+                .annotations = {{"gpuautoscaler.io/gpu-indices", gpu}},
+                .node = node,
+                .phase = "Running",
+                .metadata_extra = {{"labels", {{"app", app}}}}});
+  };
+  const json anti = {
+      {"podAntiAffinity",
+       {{"requiredDuringSchedulingIgnoredDuringExecution",
+         {{{"labelSelector", {{"matchLabels", {{"app", "web"}}}}}, {"topologyKey", "host"}}}}}}};
+  auto web = Pod({.name = "new",
+                  .requests = {{"nvidia.com/gpu", "1"}},
+                  .spec_extra = {{"affinity", anti}},
+                  .metadata_extra = {{"labels", {{"app", "web"}}}}});
+  const std::string both_refused =
+      "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules.";
+  auto node_for_web = [&]() -> std::string {
+    Result<PlacementChoice> c = cache->Select(*web, true);
+    return c.ok() ? c->node : c.error().message();
+  };
+  cache->UpsertPod(running("web-0", "a", "0", "web"));
+  cache->UpsertPod(running("api-0", "b", "0", "api"));
+  EXPECT_EQ(node_for_web(), "b");                       // the first lookup builds the index
+  cache->UpsertPod(running("api-0", "b", "0", "web"));  // relabelled into the selector
+  EXPECT_EQ(node_for_web(), both_refused);
+  cache->UpsertPod(running("web-0", "a", "0", "api"));  // and out of it
+  EXPECT_EQ(node_for_web(), "a");
+  cache->UpsertPod(running("web-0", "a", "0", "web"));
+  cache->DeletePod("default", "api-0");
+  EXPECT_EQ(node_for_web(), "b");
+  cache->UpsertPod(running("web-2", "b", "1", "web"));  // a pod new to the cache
+  EXPECT_EQ(node_for_web(), both_refused);
+  cache->UpsertPod(Pod({.name = "web-2", .node = "b", .phase = "Succeeded"}));  // finished
+  EXPECT_EQ(node_for_web(), "b");
+  // An assumed replica counts while its Binding is in flight, and not once forgotten.
+  auto replica = Pod({.name = "web-3",
+                      .requests = {{"nvidia.com/gpu", "1"}},
+                      .metadata_extra = {{"labels", {{"app", "web"}}}}});
+  ASSERT_TRUE(cache->Assume(replica, {.node = "b", .gpus = {2}}).ok());
+  EXPECT_EQ(node_for_web(), both_refused);
+  cache->Forget("default", "web-3");
+  EXPECT_EQ(node_for_web(), "b");
+  // A deleted node drops the replica assumed there, from the index too (else
+  // the next lookup reads a freed entry: ASan's build sees it).
+  ASSERT_TRUE(cache->Assume(replica, {.node = "b", .gpus = {2}}).ok());
+  cache->DeleteNode("b");
+  EXPECT_EQ(node_for_web(),
+            "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.");
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::scheduler

@@ -68,6 +68,19 @@ class Cluster {
       out.emplace_back(filter.Failure(*n));
     return out;
   }
+  // The verdict on `node` with `nominated` (not placed) counted there, as for
+  // pods nominated to the node.
+  std::string VerdictWith(const kube::PodView& pod, const kube::NodeView* node,
+                          std::shared_ptr<const kube::PodView> nominated) {
+    auto rules = ParsePodTopology(pod);
+    EXPECT_TRUE(rules.ok()) << rules.error().message();
+    auto own = ParsePodTopology(*nominated);
+    EXPECT_TRUE(own.ok()) << own.error().message();
+    TopologyFilter filter(pod, *rules, placed_, views_);
+    const PlacedPod added{
+        .pod = nominated.get(), .node = node, .rules = own->empty() ? nullptr : &*own};
+    return std::string(filter.Failure(*node, {}, std::span<const PlacedPod>(&added, 1)));
+  }
   // The verdict on `node` with the named pods (all placed there) gone, as
   // preemption's dry run asks it.
   std::string VerdictWithout(const kube::PodView& pod, const kube::NodeView* node,
@@ -397,6 +410,31 @@ TEST(PodTopologyTest, RemovingTheLastPartnersLetsThePodStartTheGroupAgain) {
   auto client = Incoming({{"app", "client"}}, affinity);
   EXPECT_EQ(c.VerdictWithout(*client, a, {}), kOk);
   EXPECT_EQ(c.VerdictWithout(*client, a, {"cache-0"}), kAffinity);
+}
+
+TEST(PodTopologyTest, AnAddedPodCountsOnItsNodeAndMayRaiseTheMinimum) {
+  Cluster c;
+  auto* a = c.AddNode("a", {{"zone", "z1"}});
+  auto* b = c.AddNode("b", {{"zone", "z2"}});
+  c.Place("x-0", a, {{"app", "x"}});
+  json spread = {{"topologySpreadConstraints", {Spread(1, "zone", {{"app", "x"}})}}};
+  auto pod = Incoming({{"app", "x"}}, spread);
+  auto nominated = Incoming({{"app", "x"}}, spread);
+  EXPECT_EQ(c.Verdicts(*pod), (std::vector<std::string>{kSpread, kOk}));
+  // One more in z2 makes both zones 1: z2 is 1 + 1 - 1.
+  EXPECT_EQ(c.VerdictWith(*pod, b, nominated), kOk);
+  // One more in z1: 2 + 1 - 0.
+  EXPECT_EQ(c.VerdictWith(*pod, a, nominated), kSpread);
+  // An added pod's anti-affinity closes its node; an added partner opens it.
+  auto guard =
+      Incoming({{"app", "guard"}},
+               {{"affinity", {{"podAntiAffinity", Required({Term({{"app", "x"}}, "zone")})}}}});
+  EXPECT_EQ(c.VerdictWith(*pod, b, guard), kExisting);
+  auto follower =
+      Incoming({{"app", "y"}},
+               {{"affinity", {{"podAffinity", Required({Term({{"app", "guard"}}, "zone")})}}}});
+  EXPECT_EQ(c.VerdictWith(*follower, b, guard), kOk);
+  EXPECT_EQ(c.Verdicts(*follower), (std::vector<std::string>{kAffinity, kAffinity}));
 }
 
 }  // namespace

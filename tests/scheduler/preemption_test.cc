@@ -468,6 +468,42 @@ TEST(NominationTest, TheRoomIsKeptFromPodsOfNoHigherPriority) {
   EXPECT_TRUE(cache->Select(*Pending("higher", 2000), true).ok());
 }
 
+// kube-scheduler counts the pods nominated to a node, of no lower priority,
+// for the inter-pod rules there too, and the pod must fit with and without
+// them.
+TEST(NominationTest, NominatedPodsCountForInterPodRulesOnTheirNode) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 4, {{"kubernetes.io/hostname", "a"}});
+  AddGpuNode(*cache, "b", 4, {{"kubernetes.io/hostname", "b"}});
+  json guard = testutil::PodJson({.name = "guard", .requests = {{"nvidia.com/gpu", "1"}}});
+  guard["spec"]["priority"] = 1000;
+  guard["spec"]["affinity"] = AntiAffinity({{"app", "batch"}});
+  guard["metadata"]["labels"] = {{"role", "guard"}};
+  auto guard_view = std::make_shared<const kube::PodView>(kube::DecodePod(guard.dump()).value());
+  EXPECT_TRUE(cache->Nominate(guard_view, "a").empty());
+  auto batch =
+      PodWith({.name = "batch", .requests = {{"nvidia.com/gpu", "1"}}}, 10, "", {{"app", "batch"}});
+  // The guard is not bound yet, but its anti-affinity already closes a.
+  EXPECT_FALSE(cache->PlanOn(*batch, "a", true).ok());
+  Result<PlacementChoice> choice = cache->Select(*batch, true);
+  ASSERT_TRUE(choice.ok()) << choice.error().message();
+  EXPECT_EQ(choice->node, "b");
+  // A pod that needs the guard beside it must not count on it either: with
+  // the nominated pod not there, no partner is on a.
+  json affinity = {{"podAffinity",
+                    {{"requiredDuringSchedulingIgnoredDuringExecution",
+                      {{{"labelSelector", {{"matchLabels", {{"role", "guard"}}}}},
+                        {"topologyKey", "kubernetes.io/hostname"}}}}}}};
+  cache->UpsertPod(Running("guard-0", "b", 3, 1000, 1, "", {{"role", "guard"}}));
+  auto follower = Pending("follower", 10, 1, {{"affinity", affinity}});
+  Result<PlacementChoice> on_a = cache->PlanOn(*follower, "a", true);
+  ASSERT_FALSE(on_a.ok());
+  EXPECT_EQ(on_a.error().message(), "node \"a\": node(s) didn't match pod affinity rules");
+  Result<PlacementChoice> f = cache->Select(*follower, true);
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(f->node, "b");
+}
+
 TEST(NominationTest, ANominatedPodAlreadyAccountedHoldsNothingMore) {
   auto cache = NewCache();
   AddGpuNode(*cache, "a", 2);
