@@ -981,7 +981,7 @@ online2_bound() { [[ -n $(pod_field online-2 'p["spec"].get("nodeName", "")' 2>/
 wait_for 30 online2_bound
 preemption_view
 
-step "15f. Serving replicas kept apart: required anti-affinity and a zone spread"
+step "15f. Serving replicas kept apart: required anti-affinity, a zone spread, and preemption for them"
 # Three serving nodes in two zones (serve-1: four L40S GPUs, serve-2 and
 # serve-3: two). Four replicas of an inference service, each one GPU, with
 # required pod anti-affinity on the host: the policy alone would pack them,
@@ -1064,6 +1064,52 @@ YAML
 done
 wait_for 30 three_bound_one_told spread-
 placement_view spread-
+# A batch pod on serve-1, where two GPUs are still free, with required
+# anti-affinity that keeps canary pods off its host. An online canary then
+# has no node: serve-1 is shut by that rule, the others are full. As in
+# kube-scheduler, anti-affinity is something preemption can clear: the batch
+# pod is evicted, and nothing else.
+apply - <<'YAML' >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: guard, namespace: priority, labels: {app: guard}}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: batch
+  nodeSelector: {kubernetes.io/hostname: serve-1}
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector: {matchLabels: {app: canary}}
+        topologyKey: kubernetes.io/hostname
+  containers: [{name: main, image: batch:1, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+guard_bound() { pod_field guard 'p["spec"].get("nodeName", "")' >/dev/null; }
+wait_for 30 guard_bound
+echo "  pod/guard     priority 100    bound to $(pod_field guard 'p["spec"]["nodeName"]'), anti-affinity to app=canary on its host"
+apply - <<'YAML' >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: canary, namespace: priority, labels: {app: canary}}
+spec:
+  schedulerName: gpu-autoscaler
+  priorityClassName: online
+  nodeSelector: {demo/pool: serving}
+  containers: [{name: main, image: infer:2, resources: {limits: {nvidia.com/gpu: "1"}, requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}}}]
+YAML
+guard_terminating() { pod_field guard 'p["metadata"].get("deletionTimestamp", "")' >/dev/null; }
+wait_for 30 guard_terminating
+get /api/v1/namespaces/priority/events | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["items"]:
+    name = e["involvedObject"]["name"]
+    if (name == "canary" and "evicting" in e["message"]) or (name == "guard" and e["reason"] == "Preempted"):
+        print("  Event %-16s pod/%-9s %s" % (e["reason"], name, e["message"]))' | sort -u -k3,3
+curl -fsS -X DELETE "$server/api/v1/namespaces/priority/pods/guard?gracePeriodSeconds=0" >/dev/null
+canary_bound() { pod_field canary 'p["spec"].get("nodeName", "")' >/dev/null; }
+wait_for 30 canary_bound
+echo "  the kubelet stopped guard"
+echo "  pod/canary    priority 100000 bound to $(pod_field canary 'p["spec"]["nodeName"]')"
 
 step "16. A ServiceProfile: usage -> recommendation -> applied to a new pod"
 # chat-a and chat-b have run on a100-od-1 since step 6.
