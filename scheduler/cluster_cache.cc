@@ -291,13 +291,15 @@ Status ClusterCache::PrepareTopologyLocked(const kube::PodView& pod, TopologyChe
   GPU_ASSIGN_OR_RETURN(check->rules, ParsePodTopology(pod));
   if (check->rules.empty() && anti_affinity_pods_.empty() &&
       std::none_of(nominations_.begin(), nominations_.end(),
-                   [](const auto& n) { return n.second.topology != nullptr; })) {
+                   [](const auto& n) { return n.second.topology != nullptr; }) &&
+      std::none_of(planned_members_.begin(), planned_members_.end(),
+                   [](const PodEntry* m) { return m->topology != nullptr; })) {
     return Status::Ok();  // nothing constrains the pod
   }
   std::vector<PlacedPod> placed;
   auto add = [&](const PodEntry& e) {
     const kube::PodView* view = e.view ? e.view.get() : e.assumed_view.get();
-    if (view == nullptr) return;
+    if (view == nullptr || planned_victims_.count(&e)) return;
     // A placed pod's node by index; one the state could not place, by name.
     const NodeEntry* node =
         e.binding >= 0 && e.node_index >= 0 && e.node_index < static_cast<int>(by_index_.size())
@@ -325,6 +327,8 @@ Status ClusterCache::PrepareTopologyLocked(const kube::PodView& pod, TopologyChe
       if (auto it = pods_.find(key); it != pods_.end()) add(it->second);
     }
   }
+  for (const PodEntry* member : planned_members_)  // not in pods_
+    add(*member);
   std::vector<const kube::NodeView*> nodes;
   if (!check->rules.spread.empty()) {
     nodes.reserve(by_index_.size());

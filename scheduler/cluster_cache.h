@@ -379,6 +379,10 @@ class ClusterCache {
   std::unordered_set<std::string, StringHash, std::equal_to<>> anti_affinity_pods_{};
   // Placed pods (PodEntry*) by the label values that rules select on.
   LabelIndex label_index_{};
+  // While PlanGangPreemption runs: the members planned so far count as placed
+  // for inter-pod rules, and the victims planned so far as gone.
+  std::vector<const PodEntry*> planned_members_{};
+  std::unordered_set<const PodEntry*> planned_victims_{};
   bool dirty_ = true;
   int milli_per_replica_ = autoscale::kMilliPerGpu;
   int unplaceable_ = 0;

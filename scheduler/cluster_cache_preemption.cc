@@ -417,6 +417,7 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
   GangPreemptionPlan plan;
   std::vector<PodEntry> placed;                                 // the members, as if bound
   std::vector<std::pair<PodEntry*, std::vector<int>>> removed;  // victims, with their GPUs
+  placed.reserve(order.size());                                 // planned_members_ points into it
   const int unplaceable = unplaceable_;
   Status failure;
   for (const Member& m : order) {
@@ -441,6 +442,7 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
           gang->second.spare = std::max(0, gang->second.spare - 1);
         }
         removed.emplace_back(&entry, entry.gpus);
+        planned_victims_.insert(&entry);
         UnplaceLocked(entry);
         ChargeBudgets(&budgets, *v.pod);
         plan.victims.push_back({.node = evict->node, .victim = v, .preemptor = member});
@@ -459,14 +461,18 @@ Result<GangPreemptionPlan> ClusterCache::PlanGangPreemption(
     entry.gpus = choice->gpus;
     entry.demand = m.demand;
     entry.assumed = true;
+    entry.topology = PlacedRulesOf(*member);
     if (!PlaceLocked(entry)) {
       failure = FailedPreconditionError(named + "no longer fits node \"" + choice->node + "\"");
       break;
     }
     placed.push_back(std::move(entry));
+    planned_members_.push_back(&placed.back());
     plan.members.push_back({.pod = member, .node = choice->node, .preempts = preempts});
   }
   // Back as it was: the members out, every victim on its own GPUs again.
+  planned_members_.clear();
+  planned_victims_.clear();
   ReleaseLocked(&placed);
   for (auto it = removed.rbegin(); it != removed.rend(); ++it) {
     it->first->gpus = it->second;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "scheduler/cluster_cache.h"
 #include "scheduler/scheduler_test_util.h"
@@ -560,6 +561,37 @@ TEST(GangPreemptionTest, PlacesEveryMemberAndEvictsForThoseThatNeedIt) {
   EXPECT_EQ(cache->stats().unplaceable, 0);
   EXPECT_EQ(cache->stats().pods, 3);
   EXPECT_FALSE(cache->Select(*Pending("two", 0, 2), true).ok());
+}
+
+// Members planned earlier count for the inter-pod rules of the later ones:
+// a gang whose members keep apart is not planned onto one node.
+TEST(GangPreemptionTest, MembersPlannedEarlierCountForTheLaterOnesRules) {
+  auto cache = NewCache();
+  AddGpuNode(*cache, "a", 2, {{"kubernetes.io/hostname", "a"}});
+  AddGpuNode(*cache, "b", 2, {{"kubernetes.io/hostname", "b"}});
+  cache->UpsertPod(Running("a0", "a", 0, 0));
+  cache->UpsertPod(Running("a1", "a", 1, 0));
+  cache->UpsertPod(Running("b0", "b", 0, 5));
+  cache->UpsertPod(Running("b1", "b", 1, 5));
+  std::vector<std::shared_ptr<const kube::PodView>> members;
+  for (const char* name : {"w0", "w1"}) {
+    json pod = testutil::PodJson({.name = name,
+                                  .requests = {{"nvidia.com/gpu", "1"}},
+                                  .annotations = {{"gpuautoscaler.io/pod-group", "job"}}});
+    pod["spec"]["priority"] = 1000;
+    pod["metadata"]["labels"] = {{"job", "w"}};
+    pod["spec"]["affinity"] = AntiAffinity({{"job", "w"}});
+    members.push_back(std::make_shared<const kube::PodView>(kube::DecodePod(pod.dump()).value()));
+  }
+  Result<GangPreemptionPlan> plan = cache->PlanGangPreemption(members, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  ASSERT_EQ(plan->members.size(), 2u);
+  // a's victims matter least, but only one member may go there.
+  EXPECT_NE(plan->members[0].node, plan->members[1].node);
+  std::set<std::string> victim_nodes;
+  for (const GangPreemptionPlan::Victim& v : plan->victims)
+    victim_nodes.insert(v.node);
+  EXPECT_EQ(victim_nodes, (std::set<std::string>{"a", "b"}));
 }
 
 TEST(GangPreemptionTest, AGroupThatCannotFitEvenSoSaysWhichMember) {
