@@ -481,21 +481,31 @@ bool StandaloneScheduler::HeldForPreemption(const std::string& key,
 
 std::string StandaloneScheduler::EvictAll(const std::vector<Eviction>& evictions, int* evicted) {
   // kube-scheduler's prepareCandidate deletes the victims through its
-  // parallelizer, 16 at a time; so do we, and wait for all of them.
+  // parallelizer, 16 at a time; so do we. Since kubernetes#135495 it deletes
+  // the last victim only once the others are gone: if one of them failed, the
+  // pod will not fit this time anyway, and the last victim keeps running.
   std::vector<Status> results(evictions.size());
+  const size_t first = evictions.size() > 1 ? evictions.size() - 1 : evictions.size();
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < evictions.size(); i = next++) {
+    for (size_t i = next++; i < first; i = next++) {
       const Eviction& e = evictions[i];
       results[i] = Evict(*e.victim, *e.preemptor, *e.node);
     }
   };
   {
     std::vector<std::jthread> helpers;
-    for (size_t i = 1; i < std::min(kEvictionWorkers, evictions.size()); ++i)
+    for (size_t i = 1; i < std::min(kEvictionWorkers, first); ++i)
       helpers.emplace_back(work);
     work();
   }  // joins
+  if (first < evictions.size()) {
+    const bool all_gone = std::all_of(results.begin(), results.begin() + static_cast<long>(first),
+                                      [](const Status& s) { return s.ok(); });
+    const Eviction& last = evictions.back();
+    results.back() = all_gone ? Evict(*last.victim, *last.preemptor, *last.node)
+                              : FailedPreconditionError("skipped: an earlier eviction failed");
+  }
   *evicted = 0;
   std::string failed;
   for (size_t i = 0; i < evictions.size(); ++i) {

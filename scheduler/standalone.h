@@ -27,7 +27,8 @@
 // evict pods of lower priority, as kube-scheduler's DefaultPreemption does
 // (preemption.h picks the node and the victims, PodDisruptionBudgets
 // respected where possible). Each victim gets DisruptionTarget=True and is
-// deleted (up to 16 at once, as kube-scheduler's prepareCandidate); the
+// deleted (up to 16 at once, as kube-scheduler's prepareCandidate; the last
+// one only once the others are, and not at all if one of them failed); the
 // preemptor is nominated to the node (status.nominatedNodeName),
 // whose room the cache keeps for it, and binds there once the victims are
 // gone. While a pod it preempted is still terminating it does not preempt
