@@ -452,6 +452,12 @@ Status GcpMigProvider::Resize(const GcpMigRef& ref, int size) {
   return WaitForOperation(ref, resp.body, what);
 }
 
+Result<int> GcpMigProvider::CurrentSize(const std::string& group) {
+  GPU_ASSIGN_OR_RETURN(GcpMigRef ref, ParseGcpMigName(group, options_));
+  GPU_ASSIGN_OR_RETURN(GcpMigInfo info, GetMig(ref));
+  return info.target_size;
+}
+
 Status GcpMigProvider::SetDesiredSize(const std::string& group, int desired) {
   GPU_ASSIGN_OR_RETURN(GcpMigRef ref, ParseGcpMigName(group, options_));
   if (desired < options_.min_size || desired > options_.max_size) {

@@ -109,6 +109,8 @@ class GcpMigProvider final : public NodeGroupProvider {
   std::string_view Name() const override { return "gcp-mig"; }
   Result<NodeGroup> Describe(const std::string& group) override;
   Status SetDesiredSize(const std::string& group, int desired) override;
+  // The MIG's targetSize from one GET (Describe also lists its instances).
+  Result<int> CurrentSize(const std::string& group) override;
   Status TerminateInstances(const std::string& group, const std::vector<std::string>& instance_ids,
                             bool decrement_desired) override;
   Result<std::string> InstanceIdFromProviderId(std::string_view provider_id) const override;

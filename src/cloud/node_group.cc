@@ -71,6 +71,22 @@ std::string Tag(ProviderErrorKind k) {
 
 }  // namespace
 
+Result<int> NodeGroupProvider::CurrentSize(const std::string& group) {
+  GPU_ASSIGN_OR_RETURN(NodeGroup now, Describe(group));
+  return now.desired;
+}
+
+Status NodeGroupProvider::ResizeFrom(const std::string& group, int expected, int desired) {
+  GPU_ASSIGN_OR_RETURN(int now, CurrentSize(group));
+  if (now != expected) {
+    return ProviderError(ProviderErrorKind::kConflict,
+                         std::string(Name()) + " " + group + ": desired size is " +
+                             std::to_string(now) + ", not the " + std::to_string(expected) +
+                             " read before; someone else resized it");
+  }
+  return SetDesiredSize(group, desired);
+}
+
 Status ProviderError(ProviderErrorKind kind, std::string message) {
   if (kind == ProviderErrorKind::kNone) return Status::Ok();
   return Status(CodeFor(kind), Tag(kind) + " " + message);

@@ -85,12 +85,13 @@ class NodeGroupProvider {
   // fails with kConflict and is left as it is, so the caller plans again
   // from what is there instead of overwriting it. Cluster API checks it on
   // the scale subresource with a resourceVersion precondition, Azure with the
-  // scale set's ETag in If-Match; where the API has no precondition (AWS
-  // SetDesiredCapacity, GCP resize) this is SetDesiredSize.
-  virtual Status ResizeFrom(const std::string& group, int expected, int desired) {
-    (void)expected;
-    return SetDesiredSize(group, desired);
-  }
+  // scale set's ETag in If-Match. Where the API has no precondition (AWS
+  // SetDesiredCapacity, GCP resize) the group is read (CurrentSize) just
+  // before the write and a size other than `expected` is refused: only that
+  // read-to-write window stays open.
+  virtual Status ResizeFrom(const std::string& group, int expected, int desired);
+  // The group's desired size as the cloud has it now; Describe's by default.
+  virtual Result<int> CurrentSize(const std::string& group);
 
   // Terminates the instances; with `decrement_desired` the group does not
   // replace them.

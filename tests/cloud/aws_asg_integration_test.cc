@@ -183,6 +183,21 @@ TEST_F(AwsIntegrationTest, DescribeScaleUpAndTerminateWithAndWithoutDecrement) {
   EXPECT_TRUE(aws_->errors().empty());
 }
 
+// SetDesiredCapacity takes no precondition: ResizeFrom reads the group just
+// before and refuses a size someone else set since the caller's read.
+TEST_F(AwsIntegrationTest, AResizeFromAStaleSizeLeavesTheOtherWritersSize) {
+  aws_->AddGroup({.name = "gpu-a", .min = 0, .max = 8, .desired = 2, .instances = {{}, {}}});
+  auto p = Provider(LongTermKeys(), Options());
+  ASSERT_TRUE(p->ResizeFrom("gpu-a", 2, 3).ok());
+  EXPECT_EQ(aws_->Group("gpu-a")->desired, 3);
+  Status stale = p->ResizeFrom("gpu-a", 2, 4);
+  EXPECT_EQ(ClassifyProviderError(stale), ProviderErrorKind::kConflict) << stale.ToString();
+  EXPECT_NE(stale.message().find("aws-asg gpu-a: desired size is 3, not the 2 read before"),
+            std::string::npos)
+      << stale.message();
+  EXPECT_EQ(aws_->Group("gpu-a")->desired, 3);
+}
+
 TEST_F(AwsIntegrationTest, MissingGroupsInstancesAndOutOfRangeSizesAreClassified) {
   aws_->AddGroup({.name = "gpu-a", .min = 1, .max = 2, .desired = 1, .instances = {{}}});
   auto p = Provider(LongTermKeys(), Options());

@@ -105,6 +105,24 @@ TEST_F(GcpIntegrationTest, ResizeUpWaitsForTheOperation) {
             ProviderErrorKind::kInvalid);
 }
 
+// resize takes no precondition: ResizeFrom reads targetSize (one GET) just
+// before and refuses a size someone else set since the caller's read.
+TEST_F(GcpIntegrationTest, AResizeFromAStaleSizeLeavesTheOtherWritersSize) {
+  fake_->AddMig(kProject, kZone, "gpu-a100", 2, true);
+  ASSERT_TRUE(mig_->ResizeFrom("gpu-a100", 2, 3).ok());
+  EXPECT_EQ(fake_->target_size("gpu-a100"), 3);
+  const size_t before = fake_->requests().size();
+  Status stale = mig_->ResizeFrom("gpu-a100", 2, 4);
+  EXPECT_EQ(ClassifyProviderError(stale), ProviderErrorKind::kConflict) << stale.ToString();
+  EXPECT_NE(stale.message().find("desired size is 3, not the 2 read before"), std::string::npos)
+      << stale.message();
+  EXPECT_EQ(fake_->target_size("gpu-a100"), 3);
+  // One GET, and no resize.
+  const std::vector<std::string> requests = fake_->requests();
+  ASSERT_EQ(requests.size(), before + 1);
+  EXPECT_TRUE(requests.back().starts_with("GET ")) << requests.back();
+}
+
 TEST_F(GcpIntegrationTest, DeleteInstancesWithAndWithoutDecrement) {
   fake_->AddMig(kProject, kZone, "gpu-a100", 3, true);
   ASSERT_TRUE(mig_->TerminateInstances("gpu-a100", {"gpu-0001"}, /*decrement_desired=*/true).ok());
