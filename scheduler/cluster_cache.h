@@ -23,6 +23,10 @@
 // and, weighted by their count, the CPU-only pods' other than DaemonSet,
 // static and kube-system pods).
 //
+// Inter-pod rules (cluster_cache_topology.cc, standalone mode): required
+// (anti-)affinity and topology spread, over the pods a label index finds for
+// the pod's selectors, the pods nominated to each node counted too.
+//
 // Preemption (cluster_cache_preemption.cc): PlanPreemption (standalone mode)
 // and PlanPreemptionAmong (the extender's preemptVerb) dry-run evictions of
 // lower-priority pods node by node, as kube-scheduler's DefaultPreemption
@@ -288,6 +292,10 @@ class ClusterCache {
   void DropTopologyLocked(std::string_view key);
   // InvalidArgument when the pod's rules cannot be read.
   Status PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check);
+  // The view whose labels the entry has: the bound pod's, or an assumed pod's.
+  static const kube::PodView* LabelsOf(const PodEntry& entry);
+  // The entry as the inter-pod rules see it on `node`.
+  static PlacedPod PlacedOn(const PodEntry& entry, const NodeEntry& node);
   // A pod's required anti-affinity, as the rules of a placed pod; null when none.
   static std::shared_ptr<const PodTopologyRules> PlacedRulesOf(const kube::PodView& pod);
   // The filter's verdict on `node`, with the pods nominated there that keep

@@ -192,10 +192,7 @@ std::optional<PreemptionCandidate> ClusterCache::ReprieveLocked(
     if (topology == nullptr) return true;
     removed.clear();
     for (const PodEntry* e : out) {
-      if (e != back) {
-        removed.push_back(
-            {.pod = e->view.get(), .node = node.view.get(), .rules = e->topology.get()});
-      }
+      if (e != back) removed.push_back(PlacedOn(*e, node));
     }
     return TopologyFailureLocked(*topology, node, held_from, removed).empty();
   };
@@ -344,8 +341,7 @@ Result<PreemptionPlan> ClusterCache::PlanPreemptionLocked(
       std::vector<PlacedPod> removed;
       removed.reserve(evictable.size());
       for (const PodEntry* e : evictable)
-        removed.push_back(
-            {.pod = e->view.get(), .node = node->view.get(), .rules = e->topology.get()});
+        removed.push_back(PlacedOn(*e, *node));
       why = TopologyFailureLocked(*topology.filter, *node, held_from, removed);
     }
     const TopologyFilter* rules = topology.filter ? &*topology.filter : nullptr;
