@@ -90,6 +90,7 @@ std::unique_ptr<ClusterCache> HalfFullCluster(int nodes, bool anti) {
           {"gpuautoscaler.io/gpu-indices",
            size == 1 ? std::to_string(gpu) : std::to_string(gpu) + "," + std::to_string(gpu + 1)}};
       if (anti && (r >> 20) % 100 == 0) pod["spec"]["affinity"] = AntiAffinity(app, "host");
+      if ((r >> 28) % 100 == 0) pod["metadata"]["labels"]["exclusive"] = "true";
       pod["spec"]["nodeName"] = node;
       pod["status"] = {{"phase", "Running"}};
       cache->UpsertPod(Decode<kube::PodView>(pod));
@@ -99,7 +100,7 @@ std::unique_ptr<ClusterCache> HalfFullCluster(int nodes, bool anti) {
   return cache;
 }
 
-enum Rules { kNone, kAnti, kAffinity, kSpread };
+enum Rules { kNone, kAnti, kAffinity, kSpread, kAntiByKey };
 
 void BM_Select(benchmark::State& state) {
   auto cache = HalfFullCluster(static_cast<int>(state.range(0)), state.range(2) != 0);
@@ -123,6 +124,14 @@ void BM_Select(benchmark::State& state) {
            {"whenUnsatisfiable", "DoNotSchedule"},
            {"labelSelector", {{"matchLabels", {{"app", "app-7"}}}}}}};
       break;
+    case kAntiByKey:  // off any host running a pod labelled "exclusive" (1 in 100)
+      pod["spec"]["affinity"] = {
+          {"podAntiAffinity",
+           {{"requiredDuringSchedulingIgnoredDuringExecution",
+             {{{"labelSelector",
+                {{"matchExpressions", {{{"key", "exclusive"}, {"operator", "Exists"}}}}}},
+               {"topologyKey", "host"}}}}}}};
+      break;
   }
   auto view = Decode<kube::PodView>(pod);
   // What the first decision costs and leaves allocated: the cache's placement
@@ -142,7 +151,7 @@ void BM_Select(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Select)
-    ->ArgsProduct({{1000, 5000}, {kNone, kAnti, kAffinity, kSpread}, {0, 1}})
+    ->ArgsProduct({{1000, 5000}, {kNone, kAnti, kAffinity, kSpread, kAntiByKey}, {0, 1}})
     ->ArgNames({"nodes", "rules", "anti"})
     ->Unit(benchmark::kMillisecond);
 

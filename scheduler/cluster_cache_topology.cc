@@ -75,8 +75,9 @@ void ClusterCache::IndexLabelsLocked(const PodEntry& entry) {
 
 bool ClusterCache::SelectableLocked(const PodTopologyRules& rules,
                                     std::unordered_set<const PodEntry*>* out) {
-  // One requirement of a selector that names values (key=value, key in
-  // (...)) bounds the pods it selects: the pods filed under those values.
+  // One requirement of a selector bounds the pods it selects: the pods filed
+  // under the values it names (key=value, key in (...)), or else under any
+  // value of its key (key exists).
   auto add = [&](const kube::LabelSelector& selector, bool matches_nothing) {
     if (matches_nothing) return true;
     const kube::LabelSelector::Requirement* bound = nullptr;
@@ -85,18 +86,24 @@ bool ClusterCache::SelectableLocked(const PodTopologyRules& rules,
         bound = &r;
         break;
       }
+      if (r.op == kube::LabelSelector::Op::kExists && bound == nullptr) bound = &r;
     }
-    if (bound == nullptr) return false;  // Exists, NotIn...: any pod may match
+    if (bound == nullptr) return false;  // NotIn, DoesNotExist...: any pod may match
     if (!label_index_.Indexed(bound->key)) {
       label_index_.AddKey(bound->key);
       for (const auto& [key, entry] : pods_)
         IndexLabelsLocked(entry);
     }
+    auto insert = [&](const LabelIndex::Ids& ids) {
+      for (LabelIndex::Id id : ids)
+        out->insert(static_cast<const PodEntry*>(id));
+    };
+    if (bound->op == kube::LabelSelector::Op::kExists) {
+      label_index_.ForEachValue(bound->key, insert);
+      return true;
+    }
     for (const std::string& value : bound->values) {
-      if (const LabelIndex::Ids* ids = label_index_.Find(bound->key, value)) {
-        for (LabelIndex::Id id : *ids)
-          out->insert(static_cast<const PodEntry*>(id));
-      }
+      if (const LabelIndex::Ids* ids = label_index_.Find(bound->key, value)) insert(*ids);
     }
     return true;
   };

@@ -11,6 +11,7 @@
 //   if (!index.Indexed("app")) { index.AddKey("app"); for (pod...) index.Update(id, labels); }
 //   index.Update(id, pod.labels());      // on every change; cheap when nothing moved
 //   if (const auto* ids = index.Find("app", "web")) for (LabelIndex::Id id : *ids) ...
+//   index.ForEachValue("app", [](const LabelIndex::Ids& ids) { ... });  // app exists
 //   index.Remove(id);                    // before the pod's handle goes away
 //
 // An Id is the caller's handle for a pod, stable while the pod is filed.
@@ -45,6 +46,15 @@ class LabelIndex {
   void Remove(Id id);
   // The pods filed under key=value; null when none.
   const Ids* Find(std::string_view key, std::string_view value) const;
+  // Calls fn(const Ids&) for each value filed under `key`: together, the
+  // pods that carry the key.
+  template <typename Fn>
+  void ForEachValue(std::string_view key, Fn&& fn) const {
+    if (const int k = KeyIndex(key); k >= 0) {
+      for (const auto& [value, ids] : keys_[k].by_value)
+        fn(ids);
+    }
+  }
 
   size_t keys() const { return keys_.size(); }
   size_t filed_pods() const { return filed_.size(); }

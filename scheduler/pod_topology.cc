@@ -12,30 +12,10 @@ namespace gpu_autoscaler::scheduler {
 namespace {
 
 using nlohmann::json;
-using Op = kube::LabelSelector::Op;
-
-bool RequirementHolds(const kube::LabelSelector::Requirement& r,
-                      std::optional<std::string_view> value) {
-  const bool listed =
-      value && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
-  switch (r.op) {
-    case Op::kEquals:
-    case Op::kIn:
-      return listed;
-    case Op::kNotEquals:
-    case Op::kNotIn:
-      return !listed;
-    case Op::kExists:
-      return value.has_value();
-    case Op::kDoesNotExist:
-      return !value.has_value();
-  }
-  return false;
-}
 
 bool SelectorMatches(const kube::LabelSelector& selector, std::span<const kube::Label> labels) {
   for (const auto& r : selector.requirements()) {
-    if (!RequirementHolds(r, kube::FindLabel(labels, r.key))) return false;
+    if (!kube::LabelSelector::Holds(r, kube::FindLabel(labels, r.key))) return false;
   }
   return true;
 }

@@ -417,25 +417,6 @@ class LabelParser {
   size_t pos_ = 0;
 };
 
-bool RequirementMatches(const LabelSelector::Requirement& r, const std::string* value) {
-  auto contains = [&](const std::string& v) {
-    return std::binary_search(r.values.begin(), r.values.end(), v);
-  };
-  switch (r.op) {
-    case Op::kEquals:
-    case Op::kIn:
-      return value != nullptr && contains(*value);
-    case Op::kNotEquals:
-    case Op::kNotIn:
-      return value == nullptr || !contains(*value);
-    case Op::kExists:
-      return value != nullptr;
-    case Op::kDoesNotExist:
-      return value == nullptr;
-  }
-  return false;
-}
-
 // ---------------------------------------------------------------------------
 // Field selectors.
 
@@ -569,10 +550,29 @@ gpu_autoscaler::Result<LabelSelector> LabelSelector::FromJson(std::string_view t
   return sel;
 }
 
+bool LabelSelector::Holds(const Requirement& r, std::optional<std::string_view> value) {
+  // Values are sorted and unique (NewRequirement).
+  const bool listed = value && std::binary_search(r.values.begin(), r.values.end(), *value);
+  switch (r.op) {
+    case Op::kEquals:
+    case Op::kIn:
+      return listed;
+    case Op::kNotEquals:
+    case Op::kNotIn:
+      return !listed;
+    case Op::kExists:
+      return value.has_value();
+    case Op::kDoesNotExist:
+      return !value.has_value();
+  }
+  return false;
+}
+
 bool LabelSelector::Matches(const std::map<std::string, std::string>& labels) const {
   for (const Requirement& r : reqs_) {
     auto it = labels.find(r.key);
-    if (!RequirementMatches(r, it == labels.end() ? nullptr : &it->second)) return false;
+    if (!Holds(r, it == labels.end() ? std::nullopt : std::optional<std::string_view>(it->second)))
+      return false;
   }
   return true;
 }
@@ -580,7 +580,8 @@ bool LabelSelector::Matches(const std::map<std::string, std::string>& labels) co
 bool LabelSelector::Matches(
     const std::function<const std::string*(std::string_view key)>& get) const {
   for (const Requirement& r : reqs_) {
-    if (!RequirementMatches(r, get(r.key))) return false;
+    const std::string* value = get(r.key);
+    if (!Holds(r, value ? std::optional<std::string_view>(*value) : std::nullopt)) return false;
   }
   return true;
 }

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ class LabelSelector {
   bool Matches(const std::function<const std::string*(std::string_view key)>& get) const;
   const std::vector<Requirement>& requirements() const { return reqs_; }
   std::string ToString() const;
+  // Whether one requirement holds for a label's value (nullopt: the label
+  // is absent); for callers that keep labels in their own form.
+  static bool Holds(const Requirement& r, std::optional<std::string_view> value);
 
  private:
   std::vector<Requirement> reqs_{};
