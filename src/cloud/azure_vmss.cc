@@ -441,19 +441,18 @@ Status AzureVmssProvider::TerminateInstances(const std::string& group,
                            "azure-vmss: \"" + id + "\" is not a scale set instance ID");
     }
   }
-  int restore_to = -1;
-  if (!decrement_desired) {
-    GPU_ASSIGN_OR_RETURN(AzureVmssInfo before, GetVmss(ref));
-    restore_to = before.capacity;
-  }
   std::string what = "azure-vmss delete instances of " + ref.name;
   json body = {{"instanceIds", instance_ids}};
   GPU_ASSIGN_OR_RETURN(kube::HttpResponse resp,
                        Call("POST", Url(ref, "/delete"), body.dump(), what));
   GPU_RETURN_IF_ERROR(WaitForCompletion(resp, what));
-  // Deleting lowered sku.capacity; setting it back makes the scale set replace them.
-  if (restore_to >= 0) return SetCapacity(ref, restore_to);
-  return Status::Ok();
+  if (decrement_desired) return Status::Ok();
+  // Deleting lowered sku.capacity by one per instance; raising it again by as
+  // many makes the scale set replace them. Added to the capacity read now,
+  // not the one before the delete, so that a resize by someone else in
+  // between stays; the read's ETag guards the write (412 -> kConflict).
+  GPU_ASSIGN_OR_RETURN(AzureVmssInfo after, GetVmss(ref));
+  return SetCapacity(ref, after.capacity + static_cast<int>(instance_ids.size()), after.etag);
 }
 
 Result<std::string> AzureVmssProvider::InstanceIdFromProviderId(

@@ -18,7 +18,9 @@
 // Location) until Succeeded or Failed, waiting Retry-After between polls, and
 // only to URLs under the ARM endpoint (the bearer token goes nowhere else).
 // Deleting instances always lowers sku.capacity; without decrement_desired the
-// provider sets the capacity back afterwards so the scale set replaces them.
+// provider then raises the capacity it reads by as many, with that read's
+// ETag in If-Match, so that the scale set replaces them and a resize by
+// someone else is kept (412: kConflict, the instances deleted all the same).
 //
 // Thread-safety: safe to call from many threads.
 #pragma once

@@ -155,6 +155,13 @@ TEST_F(AzureIntegrationTest, DeleteInstancesWithAndWithoutDecrementFollowsLocati
   EXPECT_EQ(fake_->capacity("gpu-nc"), 2);  // set back: the scale set replaces it
   EXPECT_EQ(fake_->instance_ids("gpu-nc"), (std::vector<std::string>{"2", "3"}));
 
+  // The capacity is raised from what it is after the delete, and only if no
+  // one has changed it since that read.
+  fake_->ResizeBeforeNextPatch("gpu-nc", 5);
+  s = vmss_->TerminateInstances("gpu-nc", {"2"}, /*decrement_desired=*/false);
+  EXPECT_EQ(ClassifyProviderError(s), ProviderErrorKind::kConflict) << s.ToString();
+  EXPECT_EQ(fake_->capacity("gpu-nc"), 5);  // theirs, not 1 + 1
+
   EXPECT_EQ(ClassifyProviderError(vmss_->TerminateInstances("gpu-nc", {"vm-1"}, true)),
             ProviderErrorKind::kInvalid);
   EXPECT_EQ(ClassifyProviderError(vmss_->TerminateInstances("gpu-nc", {"42"}, true)),
