@@ -1,6 +1,9 @@
 #include "controllers/manager_config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -32,6 +35,16 @@ class Parser : public StrictYamlReader {
     return Status::Ok();
   }
 };
+
+// A scalar that is a finite number as a whole; strtod alone would also take
+// "nan" and "inf", which every range check lets through.
+std::optional<double> Number(const YAML::Node& node) {
+  const std::string text = node.IsScalar() ? node.as<std::string>() : "";
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
 
 Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
   ManagerConfig cfg;
@@ -72,12 +85,10 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
     GPU_RETURN_IF_ERROR(p.String(c["prometheusSelector"], "cost.prometheusSelector",
                                  &cfg.cost.prometheus_selector));
     if (const YAML::Node t = c["idleThreshold"]; t.IsDefined()) {
-      const std::string text = t.IsScalar() ? t.as<std::string>() : "";
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || v <= 0 || v >= 1)
+      const std::optional<double> v = Number(t);
+      if (!v || *v <= 0 || *v >= 1)
         return p.Error("cost.idleThreshold", "expected a utilisation between 0 and 1, e.g. 0.05");
-      cfg.cost.idle_threshold = v;
+      cfg.cost.idle_threshold = *v;
     }
     std::chrono::milliseconds idle_window{cfg.cost.idle_window_seconds * 1000};
     GPU_RETURN_IF_ERROR(p.Duration(c["idleWindow"], "cost.idleWindow", &idle_window));
@@ -110,12 +121,10 @@ Result<ManagerConfig> Parse(const YAML::Node& root, const Parser& p) {
     GPU_RETURN_IF_ERROR(
         p.Count(s["minReplicas"], "profiles.minReplicas", 1, 1000, &cfg.profiles.min_replicas));
     if (const YAML::Node t = s["evictionTolerance"]; t.IsDefined()) {
-      const std::string text = t.IsScalar() ? t.as<std::string>() : "";
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || v < 0 || v > 1)
+      const std::optional<double> v = Number(t);
+      if (!v || *v < 0 || *v > 1)
         return p.Error("profiles.evictionTolerance", "expected a fraction from 0 to 1, e.g. 0.5");
-      cfg.profiles.eviction_tolerance = v;
+      cfg.profiles.eviction_tolerance = *v;
     }
     GPU_RETURN_IF_ERROR(
         p.String(s["prometheusURL"], "profiles.prometheusURL", &cfg.profiles.prometheus_url));

@@ -1,6 +1,7 @@
 #include "reconcile/program.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -76,7 +77,7 @@ Status ParseIntFlag(const ProgramFlag& flag, long lo, long hi, int* out) {
 Status ParsePositiveFlag(const ProgramFlag& flag, double* out) {
   char* end = nullptr;
   const double v = std::strtod(flag.value.c_str(), &end);
-  if (flag.value.empty() || *end != '\0' || !(v > 0)) {
+  if (flag.value.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v)) {
     return InvalidArgumentError(flag.name + ": want a positive number, got \"" + flag.value + "\"");
   }
   *out = v;

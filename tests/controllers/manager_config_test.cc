@@ -131,5 +131,20 @@ profiles:
   EXPECT_NE(typo.error().message().find("profiles.intervall: unknown field"), std::string::npos);
 }
 
+TEST(ManagerConfigTest, NotANumberIsOutOfEveryRange) {
+  // strtod reads "nan" and "inf", which a range check alone lets through
+  // (found by manager_config_fuzz).
+  for (const char* text : {"nan", "NaN", "-nan", "inf"}) {
+    auto tolerance =
+        ParseManagerConfig(std::string("profiles:\n  evictionTolerance: ") + text, "config.yaml");
+    EXPECT_FALSE(tolerance.ok()) << text;
+    auto threshold =
+        ParseManagerConfig(std::string("cost:\n  idleThreshold: ") + text, "config.yaml");
+    ASSERT_FALSE(threshold.ok()) << text;
+    EXPECT_EQ(threshold.error().message(),
+              "config.yaml: cost.idleThreshold: expected a utilisation between 0 and 1, e.g. 0.05");
+  }
+}
+
 }  // namespace
 }  // namespace gpu_autoscaler::controllers

@@ -49,6 +49,8 @@ TEST(ProgramFlagsTest, ErrorsNameTheFlag) {
       "--leader-elect: want true or false, got \"yes\"");
   double q = 0;
   EXPECT_FALSE(ParsePositiveFlag({.name = "--qps", .value = "0", .has_value = true}, &q).ok());
+  EXPECT_FALSE(ParsePositiveFlag({.name = "--qps", .value = "inf", .has_value = true}, &q).ok());
+  EXPECT_FALSE(ParsePositiveFlag({.name = "--qps", .value = "nan", .has_value = true}, &q).ok());
   EXPECT_TRUE(ParsePositiveFlag({.name = "--qps", .value = "2.5", .has_value = true}, &q).ok());
   EXPECT_DOUBLE_EQ(q, 2.5);
 }
