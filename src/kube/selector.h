@@ -46,7 +46,8 @@ class LabelSelector {
   const std::vector<Requirement>& requirements() const { return reqs_; }
   std::string ToString() const;
   // Whether one requirement holds for a label's value (nullopt: the label
-  // is absent); for callers that keep labels in their own form.
+  // is absent); for callers that keep labels in their own form. `r` as Parse
+  // and FromJson give it: its values sorted.
   static bool Holds(const Requirement& r, std::optional<std::string_view> value);
 
  private:
