@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 #include "api/annotations.h"
 #include "scheduler/node_fit.h"
@@ -91,12 +92,9 @@ void ClusterCache::DeleteNode(std::string_view name) {
   if (it == nodes_.end()) return;
   nodes_.erase(it);
   // Assumed pods on the node lose their place; their Binding must not go out.
-  std::erase_if(pods_, [&](const auto& p) {
-    if (!p.second.assumed || p.second.node != name) return false;
-    label_index_.Remove(&p.second);
-    DropTopologyLocked(p.first);
-    return true;
-  });
+  for (auto p = pods_.begin(); p != pods_.end();) {
+    p = p->second.assumed && p->second.node == name ? ErasePodLocked(p) : std::next(p);
+  }
   std::erase_if(nominations_, [&](const auto& n) { return n.second.node == name; });
   dirty_ = true;
 }
@@ -138,9 +136,7 @@ void ClusterCache::UpsertPod(std::shared_ptr<const kube::PodView> pod) {
     // Finished, or still pending (an assumed pod whose Binding is in flight).
     if (it != pods_.end() && (!it->second.assumed || Finished(*pod))) {
       UnplaceLocked(it->second);
-      label_index_.Remove(&it->second);
-      pods_.erase(it);
-      DropTopologyLocked(key);
+      ErasePodLocked(it);
     }
     return;
   }
@@ -188,9 +184,7 @@ void ClusterCache::DeletePod(std::string_view ns, std::string_view name) {
   auto it = pods_.find(PodKey(ns, name));
   if (it == pods_.end()) return;
   UnplaceLocked(it->second);
-  label_index_.Remove(&it->second);
-  pods_.erase(it);
-  DropTopologyLocked(PodKey(ns, name));
+  ErasePodLocked(it);
 }
 
 autoscale::PodRequest ClusterCache::RequestOf(const GpuDemand& demand) const {
@@ -656,15 +650,14 @@ Status ClusterCache::AssumeLocked(const kube::PodView& pod, const PlacementChoic
     SetTopologyLocked(key, entry, pod);
     entry.assumed_view = std::move(keep);
   }
-  PodEntry& stored = pods_.emplace(key, std::move(entry)).first->second;
+  const auto inserted = pods_.emplace(key, std::move(entry)).first;
+  PodEntry& stored = inserted->second;
   IndexLabelsLocked(stored);
   const int before = unplaceable_;
   if (!PlaceLocked(stored) || stored.gpus != choice.gpus) {
     UnplaceLocked(stored);
     unplaceable_ = before;
-    label_index_.Remove(&stored);
-    pods_.erase(key);
-    DropTopologyLocked(key);
+    ErasePodLocked(inserted);
     return FailedPreconditionError("pod " + key + " no longer fits node \"" + choice.node +
                                    "\" on GPUs [" + FormatGpuIndices(choice.gpus) + "]");
   }
@@ -676,9 +669,7 @@ void ClusterCache::Forget(std::string_view ns, std::string_view name) {
   auto it = pods_.find(PodKey(ns, name));
   if (it == pods_.end() || !it->second.assumed) return;
   UnplaceLocked(it->second);
-  label_index_.Remove(&it->second);
-  pods_.erase(it);
-  DropTopologyLocked(PodKey(ns, name));
+  ErasePodLocked(it);
 }
 
 double ClusterCache::FragmentationRatio() {

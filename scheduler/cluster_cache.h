@@ -282,6 +282,7 @@ class ClusterCache {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  using PodMap = std::unordered_map<std::string, PodEntry, StringHash, std::equal_to<>>;
 
   explicit ClusterCache(CacheOptions options, std::unique_ptr<autoscale::Policy> probe);
   static std::string PodKey(std::string_view ns, std::string_view name);  // "ns/name"
@@ -290,6 +291,9 @@ class ClusterCache {
   // The entry's topology rules, and the index of pods with anti-affinity.
   void SetTopologyLocked(const std::string& key, PodEntry& entry, const kube::PodView& pod);
   void DropTopologyLocked(std::string_view key);
+  // Erases the entry and what refers to it (the label index, the set of pods
+  // with anti-affinity); the caller has unplaced it. The next entry.
+  PodMap::iterator ErasePodLocked(PodMap::iterator it);
   // InvalidArgument when the pod's rules cannot be read.
   Status PrepareTopologyLocked(const kube::PodView& pod, TopologyCheck* check);
   // The view whose labels the entry has: the bound pod's, or an assumed pod's.
@@ -308,7 +312,7 @@ class ClusterCache {
   // Files the entry in label_index_ (call after any change of its view).
   void IndexLabelsLocked(const PodEntry& entry);
   // Adds to `out` every placed pod that one of `rules`' selectors could
-  // select; false when a selector names no values to look up.
+  // select; false when a selector bounds no label (only NotIn, DoesNotExist...).
   bool SelectableLocked(const PodTopologyRules& rules, std::unordered_set<const PodEntry*>* out);
   Status AssumeLocked(const kube::PodView& pod, const PlacementChoice& choice,
                       std::shared_ptr<const kube::PodView> keep);
@@ -377,7 +381,7 @@ class ClusterCache {
   std::map<std::string, NodeEntry, std::less<>> nodes_{};
   std::unordered_map<std::string, int, StringHash, std::equal_to<>> node_index_{};
   std::vector<NodeEntry*> by_index_{};
-  std::unordered_map<std::string, PodEntry, StringHash, std::equal_to<>> pods_{};  // "ns/name"
+  PodMap pods_{};  // "ns/name"
   std::unordered_map<std::string, Nomination, StringHash, std::equal_to<>> nominations_{};
   // Nominations this scheduler dropped whose clearing the informer has not
   // shown yet: an older copy still naming the node must not bring them back.

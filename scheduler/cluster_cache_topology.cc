@@ -63,6 +63,12 @@ void ClusterCache::DropTopologyLocked(std::string_view key) {
   }
 }
 
+ClusterCache::PodMap::iterator ClusterCache::ErasePodLocked(PodMap::iterator it) {
+  label_index_.Remove(&it->second);
+  DropTopologyLocked(it->first);
+  return pods_.erase(it);
+}
+
 void ClusterCache::IndexLabelsLocked(const PodEntry& entry) {
   if (label_index_.keys() == 0) return;
   const kube::PodView* view = LabelsOf(entry);
